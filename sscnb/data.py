@@ -1,0 +1,437 @@
+"""Finding, reading and checking image/label pairs.
+
+Naming convention (Deep Riverscapes):
+
+* images: ``RiverName_NNNN.jpg`` (4 or more digits; ``.jpg``, ``.jpeg``, ``.png``, ``.tif``,
+  ``.tiff`` accepted, any case);
+* labels: ``SCLS_RiverName_NNNN.tif`` or ``SCLS_RiverNameNNNN.tif`` (``.tif`` or ``.tiff``).
+
+Pairs are matched by name, never by list order. Images without a label are allowed (they can
+still be classified) and are reported as such. Every problem is reported with the file it concerns
+and what to do about it: :class:`DataError` for what makes a file unusable, :class:`DataWarning`
+for what sscnb can work around (e.g. dropping an alpha band).
+"""
+from __future__ import annotations
+
+import re
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .classes import ClassScheme
+from . import tiles as _tiles
+
+__all__ = [
+    "DataError",
+    "DataWarning",
+    "ImageRecord",
+    "Problem",
+    "DataCheck",
+    "IMAGE_EXTENSIONS",
+    "LABEL_EXTENSIONS",
+    "parse_image_name",
+    "find_pairs",
+    "read_image",
+    "read_label",
+    "read_pair",
+    "check_dataset",
+]
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".tif", ".tiff")
+LABEL_EXTENSIONS = (".tif", ".tiff")
+LABEL_PREFIX = "SCLS_"
+_IMAGE_RE = re.compile(r"^(?P<river>.+)_(?P<number>\d{4,})$")
+_LABEL_RE = re.compile(r"^SCLS_(?P<rest>.+)$", re.IGNORECASE)
+
+NAMING_HELP = (
+    "images must be named RiverName_NNNN.jpg (4 or more digits) and labels "
+    "SCLS_RiverName_NNNN.tif or SCLS_RiverNameNNNN.tif"
+)
+
+
+class DataError(ValueError):
+    """A data file or folder cannot be used; the message names the file and the fix."""
+
+
+class DataWarning(UserWarning):
+    """A data file is usable after a fix sscnb made itself (the message says which)."""
+
+
+@dataclass(frozen=True)
+class ImageRecord:
+    """One image and (optionally) its label raster."""
+
+    river: str
+    number: str
+    image_path: Path
+    label_path: Path | None = None
+
+    @property
+    def name(self) -> str:
+        """Image name without extension, e.g. ``StMarg_26607``."""
+        return self.image_path.stem
+
+    @property
+    def has_label(self) -> bool:
+        return self.label_path is not None
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with the data: ``severity`` is ``"error"`` or ``"warning"``."""
+
+    severity: str
+    file: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.severity.upper()}: {self.message}"
+
+
+def parse_image_name(filename) -> tuple[str, str] | None:
+    """``(river, number)`` for an image file name that follows the convention, else None.
+
+    >>> parse_image_name("StMarg_26607.jpg")
+    ('StMarg', '26607')
+    """
+    p = Path(filename)
+    if p.suffix.lower() not in IMAGE_EXTENSIONS or p.name.upper().startswith(LABEL_PREFIX):
+        return None
+    m = _IMAGE_RE.match(p.stem)
+    return (m["river"], m["number"]) if m else None
+
+
+def _label_keys(river: str, number: str) -> tuple[str, str]:
+    """The two accepted label stems (lower case): with and without the underscore."""
+    return (f"scls_{river}_{number}".lower(), f"scls_{river}{number}".lower())
+
+
+def _scan(folder: Path):
+    """Images, labels and problems found in ``folder`` (not recursive)."""
+    problems: list[Problem] = []
+    images: dict[str, tuple[str, str, Path]] = {}
+    labels: dict[str, Path] = {}
+    for p in sorted(folder.iterdir()):
+        if not p.is_file() or p.name.startswith("."):
+            continue
+        suf = p.suffix.lower()
+        if p.name.upper().startswith(LABEL_PREFIX):
+            if suf not in LABEL_EXTENSIONS:
+                problems.append(Problem("warning", p.name, (
+                    f"{p.name} looks like a label but is not a TIFF: labels must be single-band "
+                    f".tif/.tiff class rasters; this file is ignored")))
+                continue
+            key = p.stem.lower()
+            if key in labels:
+                problems.append(Problem("error", p.name, (
+                    f"{p.name} and {labels[key].name} are the same label in two formats: "
+                    "keep only one")))
+                continue
+            labels[key] = p
+        elif suf in IMAGE_EXTENSIONS:
+            parsed = parse_image_name(p.name)
+            if parsed is None:
+                problems.append(Problem("warning", p.name, (
+                    f"{p.name} does not follow the naming convention and is skipped: "
+                    f"{NAMING_HELP} (rename it, e.g. to River_0001{p.suffix})")))
+                continue
+            key = p.stem.lower()
+            if key in images:
+                problems.append(Problem("error", p.name, (
+                    f"{p.name} and {images[key][2].name} are the same image in two formats: "
+                    "keep only one")))
+                continue
+            images[key] = (parsed[0], parsed[1], p)
+    return images, labels, problems
+
+
+def find_pairs(folder, *, return_problems: bool = False):
+    """Pair images with labels in ``folder`` (by name).
+
+    Returns a list of :class:`ImageRecord` sorted by river then number (and, with
+    ``return_problems=True``, also the list of naming :class:`Problem` s found). Raises
+    :class:`DataError` when the folder does not exist or holds no image following the convention.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataError(f"data folder {folder} does not exist: check the data_dir parameter")
+    images, labels, problems = _scan(folder)
+    if not images:
+        extra = f" ({len(problems)} file(s) skipped, see below)" if problems else ""
+        detail = "".join(f"\n  - {p.message}" for p in problems)
+        raise DataError(f"no images found in {folder}{extra}: {NAMING_HELP}{detail}")
+    used: set[str] = set()
+    records = []
+    for key, (river, number, path) in images.items():
+        lab = None
+        for k in _label_keys(river, number):
+            if k in labels:
+                lab = labels[k]
+                used.add(k)
+                break
+        records.append(ImageRecord(river, number, path, lab))
+    for key, path in labels.items():
+        if key not in used:
+            problems.append(Problem("warning", path.name, (
+                f"{path.name} is a label without an image: no image named like "
+                f"{_expected_image_for_label(path)} in {folder}; rename the label or add its image")))
+    records.sort(key=lambda r: (r.river.lower(), int(r.number), r.name))
+    return (records, problems) if return_problems else records
+
+
+def _expected_image_for_label(path: Path) -> str:
+    m = _LABEL_RE.match(path.stem)
+    rest = m["rest"] if m else path.stem
+    m2 = re.match(r"^(.+?)_?(\d{4,})$", rest)
+    return f"{m2[1]}_{m2[2]}.jpg" if m2 else f"{rest}.jpg"
+
+
+# -- reading -----------------------------------------------------------------------------
+
+def _imread(path: Path) -> np.ndarray:
+    try:
+        if path.suffix.lower() in (".tif", ".tiff"):
+            import tifffile
+
+            arr = tifffile.imread(path)
+        else:
+            import imageio.v3 as iio
+
+            arr = iio.imread(path)
+    except Exception as exc:  # noqa: BLE001 - any decoder failure is the same problem to a user
+        raise DataError(
+            f"{path.name} cannot be decoded ({type(exc).__name__}: {exc}): the file is damaged or "
+            f"not really a {path.suffix} file; re-export it from its source"
+        ) from exc
+    return np.asarray(arr)
+
+
+def read_image(path) -> np.ndarray:
+    """Read an RGB image as ``(H, W, 3) uint8``.
+
+    RGBA images lose their alpha band (with a :class:`DataWarning`). Grayscale, 16-bit or
+    otherwise unusable images raise :class:`DataError` naming the file and the fix.
+    """
+    path = Path(path)
+    arr = _imread(path)
+    if arr.ndim == 3 and arr.shape[0] in (3, 4) and arr.shape[2] not in (3, 4):
+        arr = np.moveaxis(arr, 0, -1)  # planar TIFF (bands first)
+    if arr.ndim == 2 or (arr.ndim == 3 and arr.shape[2] in (1, 2)):
+        raise DataError(
+            f"{path.name} is a grayscale image: the method needs RGB colour images "
+            "(3 bands); export the image as RGB"
+        )
+    if arr.ndim != 3 or arr.shape[2] not in (3, 4):
+        raise DataError(f"{path.name} has shape {arr.shape}: expected an RGB image (H, W, 3)")
+    if arr.dtype != np.uint8:
+        bits = arr.dtype.itemsize * 8
+        raise DataError(
+            f"{path.name} is a {bits}-bit image ({arr.dtype}): sscnb needs 8-bit RGB, as the CNN "
+            "expects values 0-255; convert it to 8-bit (e.g. rescale with your GIS or "
+            "skimage.util.img_as_ubyte) and save as JPEG or 8-bit TIFF"
+        )
+    if arr.shape[2] == 4:
+        warnings.warn(f"{path.name} is RGBA: the alpha band was dropped", DataWarning, stacklevel=2)
+        arr = arr[:, :, :3]
+    return np.ascontiguousarray(arr)
+
+
+def read_label(path, scheme: ClassScheme | None = None) -> np.ndarray:
+    """Read a label raster as ``(H, W) uint8`` class codes.
+
+    Real label files are float64 TIFFs holding integer codes; any numeric type is accepted as
+    long as every value is a whole number. With ``scheme``, values outside its codes raise
+    :class:`DataError` listing them.
+    """
+    path = Path(path)
+    arr = _imread(path)
+    arr = np.squeeze(arr)
+    if arr.ndim != 2:
+        raise DataError(
+            f"{path.name} has shape {arr.shape}: a label must be a single-band raster of class "
+            "codes (H, W)"
+        )
+    if arr.dtype.kind == "f":
+        if not np.isfinite(arr).all():
+            raise DataError(f"{path.name} holds NaN or infinite values: set unlabelled pixels to 0")
+        if not np.array_equal(arr, np.round(arr)):
+            raise DataError(
+                f"{path.name} holds non-integer values: a label raster must hold whole class codes"
+            )
+    elif arr.dtype.kind not in "iub":
+        raise DataError(f"{path.name} has pixel type {arr.dtype}: expected integer class codes")
+    if arr.size and (arr.min() < 0 or arr.max() > 255):
+        raise DataError(
+            f"{path.name} holds values {arr.min():g}..{arr.max():g}: class codes must be 0-255"
+        )
+    lab = arr.astype(np.uint8)
+    if scheme is not None:
+        bad = sorted(set(np.unique(lab).tolist()) - set(scheme.codes))
+        if bad:
+            raise DataError(
+                f"{path.name} holds label values {bad} that are not in the class scheme "
+                f"{list(scheme.codes)}: fix the label raster or pass a class scheme CSV "
+                "(class_csv) that lists these codes"
+            )
+    return lab
+
+
+def read_pair(record: ImageRecord, scheme: ClassScheme | None = None, tile_size: int | None = None):
+    """``(image (H, W, 3) uint8, label (H, W) uint8 or None)`` with all checks applied."""
+    img = read_image(record.image_path)
+    if tile_size is not None and (img.shape[0] < tile_size or img.shape[1] < tile_size):
+        raise DataError(
+            f"{record.image_path.name} is {img.shape[1]} x {img.shape[0]} px, smaller than one "
+            f"{tile_size} x {tile_size} px tile: use larger images or a smaller tile_size"
+        )
+    if record.label_path is None:
+        return img, None
+    lab = read_label(record.label_path, scheme)
+    if lab.shape != img.shape[:2]:
+        raise DataError(
+            f"{record.label_path.name} is {lab.shape[1]} x {lab.shape[0]} px but "
+            f"{record.image_path.name} is {img.shape[1]} x {img.shape[0]} px: labels must "
+            "match their image (same width and height)"
+        )
+    return img, lab
+
+
+# -- the data check ----------------------------------------------------------------------
+
+@dataclass
+class DataCheck:
+    """Result of :func:`check_dataset`.
+
+    ``inventory``: one row per image (river, image, label, width, height, labelled_fraction,
+    ``px_<class>`` pixels per class, ``tiles_<class>`` usable tiles per class).
+    ``problems``: every :class:`Problem` found. ``records``: the usable records.
+    """
+
+    folder: Path
+    scheme: ClassScheme
+    tile_size: int
+    purity: float
+    records: list = field(default_factory=list)
+    problems: list = field(default_factory=list)
+    inventory: "object" = None
+
+    @property
+    def errors(self):
+        return [p for p in self.problems if p.severity == "error"]
+
+    @property
+    def warnings(self):
+        return [p for p in self.problems if p.severity == "warning"]
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def problems_table(self):
+        import pandas as pd
+
+        return pd.DataFrame(
+            [(p.severity, p.file, p.message) for p in self.problems],
+            columns=["severity", "file", "message"],
+        )
+
+    def totals(self, what: str = "px"):
+        """Per river x class totals of ``px`` (pixels) or ``tiles`` (usable tiles), plus ALL."""
+        inv = self.inventory
+        cols = [f"{what}_{n}" for n in _class_names(self.scheme)]
+        t = inv.groupby("river")[cols].sum()
+        t.loc["ALL"] = t.sum()
+        t.columns = list(_class_names(self.scheme))
+        return t
+
+    def save(self, folder) -> dict:
+        """Write ``inventory.csv``, ``pixels_per_class.csv``, ``tiles_per_class.csv`` and
+        ``problems.csv`` to ``folder``; returns ``{name: path}``."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        files = {
+            "inventory": folder / "inventory.csv",
+            "pixels_per_class": folder / "pixels_per_class.csv",
+            "tiles_per_class": folder / "tiles_per_class.csv",
+            "problems": folder / "problems.csv",
+        }
+        self.inventory.to_csv(files["inventory"], index=False)
+        self.totals("px").to_csv(files["pixels_per_class"], index_label="river")
+        self.totals("tiles").to_csv(files["tiles_per_class"], index_label="river")
+        self.problems_table().to_csv(files["problems"], index=False)
+        return files
+
+    def raise_for_errors(self):
+        if self.errors:
+            raise DataError(
+                f"{len(self.errors)} problem(s) in {self.folder}:\n"
+                + "\n".join(f"  - {p.message}" for p in self.errors)
+            )
+
+
+def _class_names(scheme: ClassScheme):
+    return [scheme.name(c) for c in scheme.labelled_codes]
+
+
+def check_dataset(
+    folder,
+    scheme: ClassScheme | None = None,
+    tile_size: int = 50,
+    purity: float = 0.9,
+    progress: bool = True,
+) -> DataCheck:
+    """Read every image and label in ``folder`` and report what is there and what is wrong.
+
+    Never raises for a bad file: each becomes a :class:`Problem` (a missing or empty folder still
+    raises :class:`DataError`, as there is nothing to report on). Pixel and tile counts are per
+    labelled class of ``scheme``; tiles are counted with :func:`sscnb.tiles.purity_labels`.
+    """
+    import pandas as pd
+    from tqdm.auto import tqdm
+
+    scheme = scheme or ClassScheme.default()
+    records, problems = find_pairs(folder, return_problems=True)
+    chk = DataCheck(Path(folder), scheme, tile_size, purity, problems=list(problems))
+    codes = scheme.labelled_codes
+    names = _class_names(scheme)
+    rows = []
+    for rec in tqdm(records, desc="checking images", disable=not progress):
+        row = {"river": rec.river, "image": rec.image_path.name,
+               "label": rec.label_path.name if rec.label_path else None}
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", DataWarning)
+                img, lab = read_pair(rec, scheme, tile_size)
+            for w in caught:
+                chk.problems.append(Problem("warning", rec.image_path.name, str(w.message)))
+        except DataError as exc:
+            bad = rec.label_path.name if rec.label_path and rec.label_path.name in str(exc) else rec.image_path.name
+            chk.problems.append(Problem("error", bad, str(exc)))
+            continue
+        h, w = img.shape[:2]
+        row.update(width=w, height=h)
+        if lab is None:
+            chk.problems.append(Problem("warning", rec.image_path.name, (
+                f"{rec.image_path.name} has no label (expected SCLS_{rec.river}_{rec.number}.tif "
+                f"or SCLS_{rec.river}{rec.number}.tif): it can be classified but not used for "
+                "training or evaluation")))
+            row["labelled_fraction"] = 0.0
+            for n in names:
+                row[f"px_{n}"] = 0
+                row[f"tiles_{n}"] = 0
+        else:
+            counts = np.bincount(lab.ravel(), minlength=256)
+            row["labelled_fraction"] = float(1 - counts[0] / lab.size)
+            pure = _tiles.count_pure_tiles(lab, tile_size, codes, purity)
+            for c, n in zip(codes, names):
+                row[f"px_{n}"] = int(counts[c])
+            for c, n in zip(codes, names):
+                row[f"tiles_{n}"] = pure[c]
+        chk.records.append(rec)
+        rows.append(row)
+    cols = ["river", "image", "label", "width", "height", "labelled_fraction"]
+    cols += [f"px_{n}" for n in names] + [f"tiles_{n}" for n in names]
+    chk.inventory = pd.DataFrame(rows, columns=cols)
+    return chk

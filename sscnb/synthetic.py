@@ -1,0 +1,187 @@
+"""Synthetic nadir river scenes with exact labels: the project's own sample data.
+
+Each scene is a top-down view of a meandering channel (textured water), gravel/sand bars on the
+inside of bends and along the banks, green vegetation with a canopy texture, patches of senescent
+(dry, yellow-brown) vegetation, and a paved road with a centre line. The label raster is exact
+(it is what the picture was drawn from), except for a thin unlabelled band along class boundaries,
+as in hand-drawn polygons.
+
+Deterministic from a seed: ``make_scene(style, seed)`` always returns the same arrays.
+:func:`write_sample_data` writes the ``sample_data/`` folder committed with the project.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from scipy import ndimage as ndi
+
+__all__ = ["RiverStyle", "STYLES", "make_scene", "write_sample_data"]
+
+WATER, SEDIMENT, GREEN, SENESCENT, ROAD = 1, 2, 3, 4, 5
+
+
+@dataclass(frozen=True)
+class RiverStyle:
+    """How one synthetic river looks (colours are RGB 0-255)."""
+
+    name: str
+    water: tuple
+    water_texture: float  # amplitude of ripples / turbidity swirls
+    sediment: tuple
+    green: tuple
+    senescent: tuple
+    road: tuple
+    channel_width: float  # px, mean
+    label_form: str  # "underscore" -> SCLS_River_NNNN.tif, "plain" -> SCLS_RiverNNNN.tif
+
+
+STYLES = {
+    "Clearwater": RiverStyle(
+        "Clearwater", water=(38, 92, 112), water_texture=14, sediment=(176, 166, 146),
+        green=(58, 112, 48), senescent=(164, 142, 84), road=(104, 104, 108),
+        channel_width=80, label_form="underscore"),
+    "Muddyford": RiverStyle(
+        "Muddyford", water=(124, 108, 82), water_texture=8, sediment=(196, 184, 160),
+        green=(70, 104, 44), senescent=(176, 150, 96), road=(96, 98, 100),
+        channel_width=110, label_form="plain"),
+}
+
+
+def _noise(rng, shape, sigma, amp=1.0):
+    """Smooth noise field, zero mean, unit-ish std times ``amp``."""
+    n = ndi.gaussian_filter(rng.standard_normal(shape), sigma, mode="wrap")
+    s = n.std()
+    return amp * n / (s if s > 0 else 1)
+
+
+def make_scene(style: RiverStyle | str, seed: int, shape=(600, 900), boundary_px: int = 2):
+    """Draw one scene. Returns ``(image (H, W, 3) uint8, label (H, W) uint8)``."""
+    if isinstance(style, str):
+        style = STYLES[style]
+    rng = np.random.default_rng(seed)
+    H, W = shape
+    yy, xx = np.mgrid[0:H, 0:W].astype(np.float32)
+    x = np.arange(W, dtype=np.float32)
+
+    # -- geometry: meandering channel along x ---------------------------------------------
+    wavelength = rng.uniform(0.7, 1.2) * W
+    phase = rng.uniform(0, 2 * np.pi)
+    amp = rng.uniform(0.10, 0.17) * H
+    centre = H * rng.uniform(0.48, 0.58) + amp * np.sin(2 * np.pi * x / wavelength + phase)
+    centre += 0.03 * H * np.sin(2 * np.pi * x / (wavelength / 2.7) + 1.3 * phase)
+    width = style.channel_width * (1 + 0.18 * np.sin(2 * np.pi * x / (wavelength / 1.6) + phase))
+    slope = np.gradient(centre)
+    d = yy - centre[None, :]  # signed distance (vertical) from the centre line
+    label = np.full(shape, GREEN, np.uint8)
+
+    # bars: inside of bends (where the centre line curves), plus thin bank strips
+    curv = np.gradient(slope)
+    side = np.sign(curv)[None, :]  # +1: bar below the channel, -1: above
+    bar_w = (np.abs(curv) / (np.abs(curv).max() + 1e-9)) * rng.uniform(80, 120) + 10
+    bank = _noise(rng, shape, 6, 4)
+    inside = (d * side > 0) & (np.abs(d) < width[None, :] / 2 + bar_w[None, :] + bank)
+    outer_strip = np.abs(d) < width[None, :] / 2 + 6 + bank
+    label[inside | outer_strip] = SEDIMENT
+    water = np.abs(d) < width[None, :] / 2 + 0.6 * bank
+    label[water] = WATER
+    # a mid-channel bar now and then
+    if rng.random() < 0.8:
+        cx = rng.uniform(0.2, 0.8) * W
+        cy = np.interp(cx, x, centre)
+        ax_, ay_ = rng.uniform(70, 130), np.interp(cx, x, width) * 0.3
+        bar = ((xx - cx) / ax_) ** 2 + ((yy - cy) / ay_) ** 2 + 0.15 * bank / 4 < 1
+        label[bar] = SEDIMENT
+
+    # senescent vegetation: blobs of a low-frequency field, away from the channel
+    field = _noise(rng, shape, 28)
+    sen = (field > rng.uniform(0.55, 0.85)) & (label == GREEN)
+    label[sen] = SENESCENT
+
+    # paved road: a straight band near the top or bottom edge, clear of the channel
+    top = rng.random() < 0.5
+    road_w = rng.uniform(88, 104)  # a wide road: enough for pure 50 px tiles
+    y0 = road_w / 2 + rng.uniform(2, 12)
+    road_y = (y0 if top else H - y0) + rng.uniform(-6, 6) * (x / W)
+    road = np.abs(yy - road_y[None, :]) < road_w / 2
+    label[road & (label != WATER)] = ROAD
+
+    # -- paint -----------------------------------------------------------------------------
+    img = np.zeros(shape + (3,), np.float32)
+    light = 1 + 0.08 * (xx / W - 0.5) + 0.05 * _noise(rng, shape, 60)  # illumination
+
+    def paint(mask, rgb, tex):
+        img[mask] = np.asarray(rgb, np.float32) + tex[mask][:, None]
+
+    ripples = style.water_texture * (0.6 * np.sin(0.35 * (yy + 0.4 * xx) + 3 * _noise(rng, shape, 8))
+                                     + 0.7 * _noise(rng, shape, 3))
+    depth = -18 * np.clip(1 - 2 * np.abs(d) / width[None, :], 0, 1)  # darker in the thalweg
+    paint(label == WATER, style.water, ripples + depth)
+    gravel = 22 * _noise(rng, shape, 0.8) + 10 * _noise(rng, shape, 4)
+    paint(label == SEDIMENT, style.sediment, gravel)
+    canopy = 26 * _noise(rng, shape, 2.5) + 10 * _noise(rng, shape, 10)
+    paint(label == GREEN, style.green, canopy)
+    grass = 16 * _noise(rng, shape, 1.2) + 8 * _noise(rng, shape, 12)
+    paint(label == SENESCENT, style.senescent, grass)
+    asphalt = 5 * _noise(rng, shape, 0.7)
+    paint(label == ROAD, style.road, asphalt)
+    # centre line: dashes on the road's axis
+    dash = (np.abs(yy - road_y[None, :]) < 1.5) & ((xx // 18) % 2 == 0) & (label == ROAD)
+    img[dash] = (225, 222, 200)
+
+    # vegetation has colour variation between bushes, not only brightness
+    hue = _noise(rng, shape, 6)
+    veg = (label == GREEN) | (label == SENESCENT)
+    img[..., 0][veg] += 8 * hue[veg]
+    img *= light[..., None]
+    image = np.clip(img, 0, 255).astype(np.uint8)
+
+    # -- labels: unlabelled band along class boundaries --------------------------------------
+    if boundary_px > 0:
+        size = 2 * boundary_px + 1
+        edge = ndi.maximum_filter(label, size) != ndi.minimum_filter(label, size)
+        label = label.copy()
+        label[edge] = 0
+    return image, label
+
+
+def write_sample_data(out_dir, seed: int = 2026, n_train: int = 4, n_validate: int = 2,
+                      shape=(600, 900), force: bool = False, quality: int = 90) -> list[Path]:
+    """Write ``out_dir/Train`` and ``out_dir/Validate`` for every style in :data:`STYLES`.
+
+    Images are JPEGs (quality 90), labels single-band uint8 TIFFs (deflate-compressed). Refuses to
+    write into a folder that already holds images unless ``force=True``.
+    """
+    import imageio.v3 as iio
+    import tifffile
+
+    out_dir = Path(out_dir)
+    existing = [p for p in out_dir.rglob("*") if p.suffix.lower() in (".jpg", ".tif")] if out_dir.exists() else []
+    if existing and not force:
+        raise FileExistsError(
+            f"{out_dir} already holds {len(existing)} image/label files: pass force=True "
+            "(--force) to regenerate them"
+        )
+    written = []
+    manifest = {"generator": "sscnb.synthetic.write_sample_data", "seed": seed, "shape": list(shape),
+                "images": []}
+    for si, (name, style) in enumerate(STYLES.items()):
+        for k in range(n_train + n_validate):
+            split = "Train" if k < n_train else "Validate"
+            number = f"{k + 1:04d}"
+            s = seed * 1000 + si * 100 + k
+            image, label = make_scene(style, s, shape)
+            folder = out_dir / split
+            folder.mkdir(parents=True, exist_ok=True)
+            ip = folder / f"{name}_{number}.jpg"
+            lstem = f"SCLS_{name}_{number}" if style.label_form == "underscore" else f"SCLS_{name}{number}"
+            lp = folder / f"{lstem}.tif"
+            iio.imwrite(ip, image, quality=quality)
+            tifffile.imwrite(lp, label, compression="zlib")
+            written += [ip, lp]
+            manifest["images"].append({"image": f"{split}/{ip.name}", "label": f"{split}/{lp.name}",
+                                       "river": name, "scene_seed": s})
+    (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
+    return written
