@@ -22,7 +22,7 @@ install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
 
 demo: $(VENV)/.installed
-	$(PY) -m sscnb run --config $(CONFIG)
+	$(PY) -m sscnb run --config $(CONFIG) $(DEMO_ARGS)
 
 test: $(VENV)/.installed-test
 	$(PY) -m pytest

@@ -1,0 +1,44 @@
+"""Notebooks are stored clean and follow the suite's conventions."""
+import json
+import re
+
+import pytest
+
+from conftest import REPO
+from sscnb.runner import list_notebooks
+
+NOTEBOOKS = list_notebooks(REPO / "notebooks")
+
+
+def test_there_are_numbered_notebooks():
+    assert [p.name[:2] for p in NOTEBOOKS][:1] == ["00"]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_stored_without_outputs(path):
+    nb = json.loads(path.read_text())
+    for i, cell in enumerate(nb["cells"]):
+        if cell["cell_type"] == "code":
+            assert cell.get("outputs") == [], f"{path.name} cell {i} has outputs: strip them"
+            assert cell.get("execution_count") is None, f"{path.name} cell {i} has an execution count"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_parameters_cell_first_and_complete(path):
+    import papermill as pm
+
+    nb = json.loads(path.read_text())
+    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    assert "parameters" in code[0]["metadata"].get("tags", []), "first code cell must be tagged parameters"
+    params = pm.inspect_notebook(str(path))
+    for p in ("data_dir", "output_dir", "experiment"):
+        if p == "data_dir" and path.name.startswith("04"):
+            continue
+        assert p in params, f"{path.name} must take a {p} parameter"
+    # no other cell hard-codes a path
+    for c in code[1:]:
+        src = "".join(c["source"])
+        assert not re.search(r"[\"'](\.\./|/)[\w/]", src), f"{path.name}: hard-coded path in {src[:80]!r}"
+    # opens with a title and ends with a summary
+    assert nb["cells"][0]["cell_type"] == "markdown" and "".join(nb["cells"][0]["source"]).startswith("# ")
+    assert "Summary" in "".join(nb["cells"][-1]["source"])

@@ -1,0 +1,80 @@
+"""The papermill runner and notebook 00 on the sample data (artefacts checked, not only exit codes)."""
+import json
+
+import nbformat
+import pandas as pd
+import pytest
+import yaml
+
+from conftest import REPO, SAMPLE
+from sscnb.runner import RunError, run_suite
+
+
+def _config(tmp_path, **extra):
+    cfg = {"experiment": "t", "output_root": str(tmp_path / "outputs"),
+           "parameters": {"data_dir": str(SAMPLE / "Train"), "tile_size": 50}, **extra}
+    p = tmp_path / "run.yml"
+    p.write_text(yaml.safe_dump(cfg))
+    return p
+
+
+def test_notebook_00_on_sample_data(tmp_path):
+    import papermill as pm
+
+    out = tmp_path / "out"
+    pm.execute_notebook(str(REPO / "notebooks/00_data_check.ipynb"), str(tmp_path / "00.ipynb"),
+                        parameters={"data_dir": str(SAMPLE / "Train"), "output_dir": str(out),
+                                    "experiment": "t"},
+                        kernel_name="python3", cwd=str(REPO / "notebooks"), progress_bar=False)
+    d = out / "data_check"
+    inv = pd.read_csv(d / "inventory.csv")
+    assert len(inv) == 8 and set(inv.river) == {"Clearwater", "Muddyford"}
+    tiles = pd.read_csv(d / "tiles_per_class.csv", index_col="river")
+    assert list(tiles.index) == ["Clearwater", "Muddyford", "ALL"]
+    assert tiles.loc["ALL", "paved road"] == inv["tiles_paved road"].sum() > 0
+    assert pd.read_csv(d / "problems.csv").empty
+    for png in ("thumbnails.png", "tiles_per_class.png", "pixels_per_class.png"):
+        assert (d / png).stat().st_size > 10_000
+
+
+def test_runner_end_to_end_and_no_silent_overwrite(tmp_path):
+    cfg = _config(tmp_path, notebooks=["00_data_check"])
+    out = run_suite(cfg, progress=False, log=lambda *_: None)
+    run = json.loads((out / "run.json").read_text())
+    assert run["status"] == "finished" and run["versions"]["numpy"]
+    assert run["notebooks"][0]["parameters"]["data_dir"] == str(SAMPLE / "Train")
+    assert run["notebooks"][0]["parameters"]["output_dir"] == str(out)
+    executed = nbformat.read(out / "00_data_check.ipynb", as_version=4)
+    assert any(c.get("outputs") for c in executed.cells if c.cell_type == "code")
+    assert (out / "data_check" / "inventory.csv").exists()
+    assert yaml.safe_load((out / "run_config.yml").read_text())["experiment"] == "t"
+    with pytest.raises(RunError, match="already holds a finished run.*--overwrite"):
+        run_suite(cfg, progress=False, log=lambda *_: None)
+    run_suite(cfg, overwrite=True, progress=False, log=lambda *_: None)
+
+
+def test_failing_notebook_names_notebook_and_cell(tmp_path):
+    nbdir = tmp_path / "nbs"
+    nbdir.mkdir()
+    nb = nbformat.v4.new_notebook()
+    p = nbformat.v4.new_code_cell("data_dir = 'x'\noutput_dir = 'y'\nexperiment = 'z'")
+    p.metadata["tags"] = ["parameters"]
+    nb.cells = [p, nbformat.v4.new_code_cell("1 + 1"), nbformat.v4.new_code_cell("raise ValueError('bad river')")]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, nbdir / "00_broken.ipynb")
+    nbformat.write(nb, nbdir / "01_never.ipynb")
+    cfg = _config(tmp_path)
+    with pytest.raises(RunError, match=r"00_broken.ipynb failed in cell \[\d\].*ValueError: bad river"):
+        run_suite(cfg, notebook_dir=nbdir, progress=False, log=lambda *_: None)
+    out = tmp_path / "outputs" / "t"
+    assert (out / "00_broken.ipynb").exists()
+    assert not (out / "01_never.ipynb").exists()
+    run = json.loads((out / "run.json").read_text())
+    assert run["status"] == "failed" and run["failed"] == "00_broken.ipynb"
+
+
+def test_cli_reports_failure(tmp_path, capsys):
+    from sscnb.__main__ import main
+
+    assert main(["run", "--config", str(tmp_path / "missing.yml")]) == 1
+    assert "missing.yml does not exist" in capsys.readouterr().err
