@@ -288,7 +288,7 @@ def _all_layers(model):
     return out
 
 
-def _compact_backbone(keras, tile: int, width: int = 32):
+def _compact_backbone(keras, tile: int, width: int = 24):
     L = keras.layers
     inp = keras.Input((tile, tile, 3))
     x = L.Rescaling(1 / 127.5, offset=-1.0)(inp)
@@ -457,6 +457,14 @@ def train(model, x, y, *, val=None, epochs: int = 10, batch_size: int = 64, augm
         def on_epoch_end(self, epoch, logs=None):
             logs["seconds"] = time.perf_counter() - self.t
 
+    steps = int(np.ceil(len(y) / batch_size)) * int(epochs)
+    if steps < 40 and any(isinstance(l, keras.layers.BatchNormalization) for l in _all_layers(model)):
+        import warnings
+
+        warnings.warn(
+            f"only {steps} training steps: BatchNorm running statistics (momentum "
+            f"{FROM_SCRATCH_BN_MOMENTUM}) need about 40 to settle, so predictions may be poor; train "
+            "more epochs or use a smaller batch_size", stacklevel=2)
     vd = None
     if val is not None and len(val[1]):
         vd = (val[0].astype(np.float32), np.asarray(val[1]))
@@ -468,14 +476,15 @@ def train(model, x, y, *, val=None, epochs: int = 10, batch_size: int = 64, augm
     return hist
 
 
-def recommend_epochs(history, rel_tol: float = 0.02) -> dict:
+def recommend_epochs(history, tol: float = 0.05) -> dict:
     """The number of epochs to train for, from a history with ``loss`` and ``val_loss``.
 
     Rule of the original authors: train until validation loss stops improving, before it starts
-    to diverge from training loss. Here: the first epoch whose validation loss is within
-    ``rel_tol`` (2%) of the lowest validation loss seen; later epochs bring no real improvement.
+    to diverge from training loss. Validation loss is noisy from epoch to epoch, so "stops
+    improving" is made precise as: the first epoch by which validation loss has made
+    ``1 - tol`` (95%) of its total improvement, i.e. ``val_loss <= min + tol * (first - min)``.
     Also reported: the epoch of the minimum, and the epoch from which the gap between validation
-    and training loss grows for the rest of the run (divergence), if any.
+    and training loss grows for the rest of the run (divergence, at least 3 epochs), if any.
     """
     import pandas as pd
 
@@ -487,17 +496,17 @@ def recommend_epochs(history, rel_tol: float = 0.02) -> dict:
     vl = h["val_loss"].to_numpy(float)
     ep = h["epoch"].to_numpy(int)
     best = int(np.nanargmin(vl))
-    thresh = vl[best] * (1 + rel_tol) if vl[best] >= 0 else vl[best] * (1 - rel_tol)
-    first_ok = int(np.flatnonzero(vl <= thresh)[0])
+    thresh = vl[best] + tol * (vl[0] - vl[best])
+    first_ok = int(np.flatnonzero(vl <= thresh + 1e-12)[0])
     gap = vl - h["loss"].to_numpy(float)
     diverge = None
-    for i in range(best, len(gap) - 1):
-        if np.all(np.diff(gap[i:]) > 0) and len(gap) - i >= 3:
+    for i in range(best, len(gap) - 2):
+        if np.all(np.diff(gap[i:]) > 0):
             diverge = int(ep[i])
             break
     return {"recommended_epochs": int(ep[first_ok]), "best_epoch": int(ep[best]),
             "min_val_loss": float(vl[best]), "diverges_from": diverge,
-            "rule": f"first epoch with val_loss within {rel_tol:.0%} of its minimum"}
+            "rule": f"first epoch by which validation loss made {1 - tol:.0%} of its improvement"}
 
 
 def predict_tiles(model, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
@@ -622,3 +631,84 @@ def load_model(path, scheme: ClassScheme | None = None) -> LoadedModel:
     if unknown:
         raise ModelMismatchError(f"{key_path.name} maps to classes {unknown} that are not in the class scheme")
     return LoadedModel(model, key, card, mpath, scheme)
+
+
+# -- notebook helpers: recommendation file, model card, tile evaluation ---------------------
+
+TUNING_DIR = "cnn_tuning"
+MODEL_DIR = "model"
+RECOMMENDATION_FILE = "recommended_epochs.json"
+
+
+def write_recommendation(output_dir, rec: dict, **extra) -> Path:
+    """Write notebook 01's recommendation to ``output_dir/cnn_tuning/recommended_epochs.json``."""
+    p = Path(output_dir) / TUNING_DIR / RECOMMENDATION_FILE
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_text(json.dumps({**rec, **extra}, indent=2, default=_json_default) + "\n")
+    return p
+
+
+def resolve_epochs(epochs, output_dir) -> tuple[int, str]:
+    """``(n, source)``: a number as given, or ``"auto"``: the recommendation notebook 01 wrote."""
+    if isinstance(epochs, str) and epochs.strip().lower() == "auto":
+        p = Path(output_dir) / TUNING_DIR / RECOMMENDATION_FILE
+        if not p.exists():
+            raise FileNotFoundError(
+                f"epochs='auto' reads the recommendation of notebook 01 from {p}, which does not exist: "
+                "run 01_cnn_tuning.ipynb with the same output_dir first, or give epochs as a number")
+        rec = json.loads(p.read_text())
+        return int(rec["recommended_epochs"]), f"recommended by notebook 01 ({p})"
+    n = int(epochs)
+    if n < 1:
+        raise ValueError(f"epochs must be >= 1 or 'auto', got {epochs!r}")
+    return n, "given"
+
+
+def make_card(*, backbone, weights, tile_size, purity, scheme: ClassScheme, tiles: TileSet, epochs, seed,
+              history=None, **extra) -> dict:
+    """The model card saved beside a model (JSON-ready dict)."""
+    from .runner import package_versions
+
+    counts = tiles.counts(scheme)
+    card = {
+        "backbone": backbone, "weights": str(weights) if weights else None, "tile_size": int(tile_size),
+        "purity": float(purity), "class_scheme": scheme.to_dict(), "epochs": int(epochs), "seed": int(seed),
+        "tiles_per_class": {str(r): {str(c): int(v) for c, v in row.items()} for r, row in counts.iterrows()},
+        "n_tiles": int(len(tiles)), "images": sorted(set(map(str, tiles.image))),
+        "date": _dt.datetime.now().isoformat(timespec="seconds"), "versions": package_versions(),
+    }
+    if history is not None and len(history):
+        last = history.iloc[-1]
+        card["final_metrics"] = {k: float(last[k]) for k in ("loss", "accuracy", "val_loss", "val_accuracy")
+                                 if k in history and not np.isnan(last[k])}
+    card.update(extra)
+    return card
+
+
+def predict_codes(loaded_or_model, key: ClassKey | None, x: np.ndarray, batch_size: int = 256):
+    """Tiles -> ``(codes (n,), probabilities (n, C), class codes (C,))`` in the shared scheme."""
+    if isinstance(loaded_or_model, LoadedModel):
+        key = loaded_or_model.key
+        model = loaded_or_model.model
+    else:
+        model = loaded_or_model
+    codes, p = key.to_hierarchical(predict_tiles(model, x, batch_size))
+    return codes[p.argmax(axis=1)] if len(p) else np.zeros(0, np.int64), p, codes
+
+
+def tile_accuracy_table(y_true, y_pred, scheme: ClassScheme):
+    """Per-class accuracy (recall) on tiles with counts, plus an ALL row; and the confusion matrix."""
+    import pandas as pd
+    from sklearn.metrics import confusion_matrix
+
+    codes = [c for c in scheme.labelled_codes if (np.asarray(y_true) == c).any() or (np.asarray(y_pred) == c).any()]
+    cm = confusion_matrix(y_true, y_pred, labels=codes)
+    rows = []
+    for i, c in enumerate(codes):
+        n = cm[i].sum()
+        rows.append({"class": scheme.name(c), "tiles": int(n), "correct": int(cm[i, i]),
+                     "accuracy": cm[i, i] / n if n else np.nan})
+    n = cm.sum()
+    rows.append({"class": "ALL", "tiles": int(n), "correct": int(np.trace(cm)),
+                 "accuracy": np.trace(cm) / n if n else np.nan})
+    return pd.DataFrame(rows), cm, [scheme.name(c) for c in codes]

@@ -97,3 +97,74 @@ def save_figure(fig, path, dpi: int = 150):
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=dpi, bbox_inches="tight")
     return path
+
+
+def tile_samples(tiles, scheme: ClassScheme, per_class: int = 8, seed: int = 0):
+    """Grid of randomly chosen training tiles, one row per class (``tiles``: a ``cnn.TileSet``)."""
+    plt = _plt()
+    rng = np.random.default_rng(seed)
+    codes = [c for c in scheme.labelled_codes if (tiles.y == c).any()]
+    fig, axes = plt.subplots(max(1, len(codes)), per_class, figsize=(1.1 * per_class + 1.6, 1.15 * max(1, len(codes))),
+                             squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for r, c in enumerate(codes):
+        idx = np.flatnonzero(tiles.y == c)
+        pick = rng.choice(idx, size=min(per_class, len(idx)), replace=False)
+        for k, i in enumerate(pick):
+            axes[r, k].imshow(tiles.x[i])
+            for s in axes[r, k].spines.values():
+                s.set_visible(True)
+                s.set_color(scheme.colour(c))
+                s.set_linewidth(3)
+        axes[r, 0].text(-0.15, 0.5, f"{scheme.name(c)}\n({len(idx)} tiles)", transform=axes[r, 0].transAxes,
+                        ha="right", va="center", fontsize=8)
+    fig.suptitle(f"Training tiles ({tiles.tile_size} x {tiles.tile_size} px, purity >= {tiles.purity:.0%})", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def history_curves(history, recommendation: dict | None = None):
+    """Training and validation loss and accuracy per epoch; the recommended epoch marked."""
+    plt = _plt()
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    for ax, m in zip(axes, ("loss", "accuracy")):
+        ax.plot(history["epoch"], history[m], "o-", label=f"training {m}", ms=3)
+        if f"val_{m}" in history:
+            ax.plot(history["epoch"], history[f"val_{m}"], "s-", label=f"validation {m}", ms=3)
+        if recommendation and recommendation.get("recommended_epochs"):
+            ax.axvline(recommendation["recommended_epochs"], color="grey", ls="--",
+                       label=f"recommended: {recommendation['recommended_epochs']} epochs")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(m)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def confusion_heatmap(cm, names, title: str = "", normalise: bool = True, ax=None):
+    """Heat map of a confusion matrix (rows: true class, columns: predicted); normalised per true
+    class (rows sum to 1) by default, with counts in the cells."""
+    plt = _plt()
+    cm = np.asarray(cm, dtype=float)
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(1.1 * len(names) + 2.5, 0.9 * len(names) + 1.8))
+    else:
+        fig = ax.figure
+    rows = cm.sum(axis=1, keepdims=True)
+    shown = np.divide(cm, rows, out=np.zeros_like(cm), where=rows > 0) if normalise else cm
+    im = ax.imshow(shown, cmap="Blues", vmin=0, vmax=1 if normalise else None)
+    for i in range(cm.shape[0]):
+        for j in range(cm.shape[1]):
+            txt = f"{shown[i, j]:.2f}\n({int(cm[i, j]):,})" if normalise else f"{int(cm[i, j]):,}"
+            ax.text(j, i, txt, ha="center", va="center", fontsize=7,
+                    color="white" if shown[i, j] > (0.6 if normalise else shown.max() * 0.6) else "black")
+    ax.set_xticks(range(len(names)), names, rotation=30, ha="right")
+    ax.set_yticks(range(len(names)), names)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    ax.set_title(title, fontsize=10)
+    fig.colorbar(im, ax=ax, fraction=0.046, label="share of true class" if normalise else "count")
+    fig.tight_layout()
+    return fig

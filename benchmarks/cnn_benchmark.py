@@ -1,0 +1,110 @@
+"""CNN benchmark: training and prediction speed per backbone, and accuracy on StMarg.
+
+    python benchmarks/cnn_benchmark.py                 # speed of compact and nasnet_mobile
+    python benchmarks/cnn_benchmark.py --large         # ... and nasnet_large (slow)
+    python benchmarks/cnn_benchmark.py --stmarg        # + accuracy on ../shared/data/stmarg/Train
+    python benchmarks/cnn_benchmark.py --stmarg --no-speed --augment both
+
+Speed uses random 50 x 50 tiles (speed does not depend on content). Accuracy: pure tiles at
+50 px / 90% of stmarg/Train, stratified 20% validation split, trained from scratch, per-epoch
+validation accuracy and cumulative training time printed.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import numpy as np  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from sscnb import cnn  # noqa: E402
+from sscnb.classes import ClassScheme  # noqa: E402
+from sscnb.data import find_pairs  # noqa: E402
+
+
+def speed(backbone: str, n: int, batch: int) -> tuple[float, float]:
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 255, (n, 50, 50, 3)).astype(np.uint8)
+    y = rng.integers(0, 3, n)
+    m = cnn.build_model(backbone, 3, 50, seed=0)
+    cnn.train(m, x[: batch * 2], y[: batch * 2], epochs=1, batch_size=batch, progress=False)  # warm-up
+    t = time.perf_counter()
+    cnn.train(m, x, y, epochs=1, batch_size=batch, progress=False)
+    tr = n / (time.perf_counter() - t)
+    cnn.predict_tiles(m, x[:256])
+    t = time.perf_counter()
+    cnn.predict_tiles(m, x)
+    pr = n / (time.perf_counter() - t)
+    return tr, pr, m.count_params()
+
+
+def stmarg_accuracy(data: Path, backbone: str, epochs: int, augment: bool, batch: int, seed: int):
+    scheme = ClassScheme.default()
+    tiles = cnn.collect_tiles(find_pairs(data), scheme, 50, 0.9, progress=False)
+    key = cnn.make_class_key(tiles, scheme, local_classes=True)
+    y = key.encode(tiles.y, tiles.river)
+    tr, va = cnn.split_indices(tiles, 0.2, seed=seed)
+    m = cnn.build_model(backbone, key.n_outputs, 50, seed=seed)
+    t = time.perf_counter()
+    h = cnn.train(m, tiles.x[tr], y[tr], val=(tiles.x[va], y[va]), epochs=epochs, batch_size=batch,
+                  augment=augment, seed=seed, progress=False)
+    total = time.perf_counter() - t
+    h["cum_seconds"] = h["seconds"].cumsum()
+    return len(tiles), len(tr), len(va), h, total
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--large", action="store_true", help="also time nasnet_large")
+    ap.add_argument("--no-speed", action="store_true")
+    ap.add_argument("--n", type=int, default=3000, help="tiles for the speed test")
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--stmarg", action="store_true", help="accuracy on ../shared/data/stmarg/Train")
+    ap.add_argument("--data", default=str(ROOT.parent / "shared/data/stmarg/Train"))
+    ap.add_argument("--backbone", default="compact")
+    ap.add_argument("--epochs", type=int, default=15)
+    ap.add_argument("--augment", choices=["on", "off", "both"], default="on")
+    ap.add_argument("--seed", type=int, default=42)
+    a = ap.parse_args()
+    import keras
+
+    print(f"machine: {os.cpu_count()} CPU cores; keras {keras.__version__} ({keras.backend.backend()})")
+    try:
+        import tensorflow as tf
+
+        print(f"GPUs visible: {len(tf.config.list_physical_devices('GPU'))}")
+    except Exception:  # noqa: BLE001
+        pass
+    if not a.no_speed:
+        bbs = ["compact", "nasnet_mobile"] + (["nasnet_large"] if a.large else [])
+        print(f"\nspeed on {a.n} random 50x50 tiles, batch {a.batch}:")
+        print(f"{'backbone':<15}{'params':>12}{'train tiles/s':>16}{'predict tiles/s':>18}")
+        for bb in bbs:
+            n = a.n if bb == "compact" else max(a.batch * 4, a.n // 5)
+            tr, pr, p = speed(bb, n, a.batch)
+            print(f"{bb:<15}{p:>12,}{tr:>16.0f}{pr:>18.0f}", flush=True)
+    if a.stmarg:
+        data = Path(a.data)
+        if not data.is_dir():
+            print(f"\n{data} not found: accuracy part skipped")
+            return
+        for aug in ([True, False] if a.augment == "both" else [a.augment == "on"]):
+            n, ntr, nva, h, total = stmarg_accuracy(data, a.backbone, a.epochs, aug, a.batch, a.seed)
+            print(f"\n{a.backbone} on {data}: {n} pure tiles ({ntr} train / {nva} validation), "
+                  f"augmentation {'on' if aug else 'off'}, batch {a.batch}")
+            print(h[["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "cum_seconds"]]
+                  .to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+            print(f"training time {total:.0f} s ({ntr * len(h) / total:.0f} tiles/s); "
+                  f"final val accuracy {h['val_accuracy'].iloc[-1]:.4f}, best {h['val_accuracy'].max():.4f}")
+            rec = cnn.recommend_epochs(h)
+            print(f"recommended epochs: {rec['recommended_epochs']} ({rec['rule']})")
+
+
+if __name__ == "__main__":
+    main()
