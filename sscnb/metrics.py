@@ -1,0 +1,93 @@
+"""Per-image accuracy: precision, recall, F1 and support per class over labelled pixels.
+
+Pixels whose reference label is 0 (unlabelled) are ignored. A labelled pixel that a map leaves
+unclassified (0) counts against recall of its true class. The support-weighted F1 ("pixel-weighted
+F1") is ``sum_c F1_c * support_c / sum_c support_c``, the same as scikit-learn's
+``f1_score(..., average="weighted")`` over the classes present.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["confusion", "class_report", "weighted_f1", "REPORT_COLUMNS", "write_report", "read_report"]
+
+REPORT_COLUMNS = ["class", "precision", "recall", "f1_score", "support"]
+
+
+def confusion(y_true: np.ndarray, y_pred: np.ndarray, codes) -> np.ndarray:
+    """Confusion counts over labelled pixels: ``(K, K+1) int64``, rows = true class (``codes``
+    order), columns = predicted class (``codes`` order, then one column for "unclassified" or any
+    code not in ``codes``). Vectorised with one ``bincount``."""
+    codes = np.asarray(list(codes), np.int64)
+    t = np.asarray(y_true).ravel()
+    p = np.asarray(y_pred).ravel()
+    if t.shape != p.shape:
+        raise ValueError(f"label and map differ in size: {t.shape} vs {p.shape}")
+    lut = np.full(256, len(codes), np.int64)  # anything else -> "other" column
+    lut[codes] = np.arange(len(codes))
+    m = t > 0
+    ti = lut[t[m].astype(np.intp) & 255]
+    pi = lut[p[m].astype(np.intp) & 255]
+    keep = ti < len(codes)  # true codes outside ``codes`` are ignored
+    k1 = len(codes) + 1
+    cm = np.bincount(ti[keep] * k1 + pi[keep], minlength=len(codes) * k1)
+    return cm.reshape(len(codes), k1)
+
+
+def class_report(y_true, y_pred, codes, names=None):
+    """Per-class table (``class, precision, recall, f1_score, support``) for the classes with
+    labelled pixels or predictions among labelled pixels; ``names`` maps codes to class names."""
+    import pandas as pd
+
+    codes = list(codes)
+    cm = confusion(y_true, y_pred, codes)
+    tp = np.diag(cm[:, : len(codes)]).astype(float)
+    support = cm.sum(axis=1).astype(float)
+    predicted = cm[:, : len(codes)].sum(axis=0).astype(float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        precision = np.where(predicted > 0, tp / predicted, 0.0)
+        recall = np.where(support > 0, tp / support, 0.0)
+        f1 = np.where(precision + recall > 0, 2 * precision * recall / (precision + recall), 0.0)
+    rows = []
+    for i, c in enumerate(codes):
+        if support[i] == 0 and predicted[i] == 0:
+            continue
+        label = names[c] if isinstance(names, dict) else (names(c) if callable(names) else c)
+        rows.append({"class": label, "precision": precision[i], "recall": recall[i],
+                     "f1_score": f1[i], "support": int(support[i])})
+    return pd.DataFrame(rows, columns=REPORT_COLUMNS)
+
+
+def weighted_f1(report) -> float:
+    """Support-weighted F1 of a :func:`class_report` table (NaN when nothing is labelled)."""
+    s = report["support"].to_numpy(float)
+    return float((report["f1_score"].to_numpy(float) * s).sum() / s.sum()) if s.sum() > 0 else float("nan")
+
+
+def write_report(report, path) -> Path:
+    """Write a class report CSV (columns as :data:`REPORT_COLUMNS`), atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(".tmp_" + path.name)
+    report[REPORT_COLUMNS].to_csv(tmp, index=False)
+    tmp.replace(path)
+    return path
+
+
+def read_report(path):
+    """Read a class report CSV, with a clear error naming the file when it is malformed."""
+    import pandas as pd
+
+    path = Path(path)
+    try:
+        df = pd.read_csv(path)
+    except Exception as exc:  # noqa: BLE001
+        raise ValueError(f"{path.name} cannot be read as CSV ({exc}): delete it and re-run the evaluation") from exc
+    missing = [c for c in REPORT_COLUMNS if c not in df.columns]
+    if missing:
+        raise ValueError(f"{path.name} lacks columns {missing}: expected {REPORT_COLUMNS}")
+    if df[["precision", "recall", "f1_score", "support"]].isna().any().any():
+        raise ValueError(f"{path.name} has empty values (a partial file?): delete it and re-run the evaluation")
+    return df

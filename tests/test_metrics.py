@@ -1,0 +1,49 @@
+import numpy as np
+import pytest
+from sklearn.metrics import f1_score, precision_recall_fscore_support
+
+from sscnb.metrics import class_report, confusion, read_report, weighted_f1, write_report
+
+
+def test_hand_case():
+    # 10 labelled pixels + 2 unlabelled (ignored whatever predicted)
+    t = np.array([1, 1, 1, 1, 2, 2, 2, 3, 3, 3, 0, 0])
+    p = np.array([1, 1, 1, 2, 2, 2, 0, 3, 3, 1, 5, 2])
+    cm = confusion(t, p, [1, 2, 3])
+    np.testing.assert_array_equal(cm, [[3, 1, 0, 0], [0, 2, 0, 1], [1, 0, 2, 0]])
+    r = class_report(t, p, [1, 2, 3]).set_index("class")
+    # water: P 3/4, R 3/4; sediment: P 2/3, R 2/3; veg: P 1, R 2/3
+    assert r.loc[1, "precision"] == pytest.approx(0.75) and r.loc[1, "recall"] == pytest.approx(0.75)
+    assert r.loc[2, "f1_score"] == pytest.approx(2 / 3)
+    assert r.loc[3, "f1_score"] == pytest.approx(0.8)
+    assert list(r.support) == [4, 3, 3]
+    assert weighted_f1(r.reset_index()) == pytest.approx((0.75 * 4 + 2 / 3 * 3 + 0.8 * 3) / 10)
+
+
+def test_matches_scikit_learn_on_random_maps():
+    rng = np.random.default_rng(0)
+    t = rng.integers(0, 6, (60, 70))
+    p = np.where(rng.random(t.shape) < 0.7, t, rng.integers(0, 6, t.shape))
+    codes = [1, 2, 3, 4, 5]
+    r = class_report(t, p, codes)
+    m = t > 0
+    pr, rc, f1, sup = precision_recall_fscore_support(t[m], p[m], labels=codes, zero_division=0)
+    np.testing.assert_allclose(r.precision, pr)
+    np.testing.assert_allclose(r.recall, rc)
+    np.testing.assert_allclose(r.f1_score, f1)
+    np.testing.assert_array_equal(r.support, sup)
+    assert weighted_f1(r) == pytest.approx(f1_score(t[m], p[m], labels=codes, average="weighted", zero_division=0))
+
+
+def test_names_and_csv_round_trip(tmp_path):
+    t = np.array([1, 2, 2])
+    p = np.array([1, 2, 1])
+    r = class_report(t, p, [1, 2, 3], names={1: "water", 2: "dry sediment", 3: "green vegetation"})
+    assert list(r["class"]) == ["water", "dry sediment"]  # class 3: no support, never predicted
+    path = write_report(r, tmp_path / "CNN_x_e.csv")
+    assert path.read_text().splitlines()[0] == "class,precision,recall,f1_score,support"
+    back = read_report(path)
+    assert list(back["support"]) == [1, 2]
+    (tmp_path / "bad.csv").write_text("class,precision\nwater,1\n")
+    with pytest.raises(ValueError, match="bad.csv lacks columns"):
+        read_report(tmp_path / "bad.csv")
