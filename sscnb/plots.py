@@ -168,3 +168,57 @@ def confusion_heatmap(cm, names, title: str = "", normalise: bool = True, ax=Non
     fig.colorbar(im, ax=ax, fraction=0.046, label="share of true class" if normalise else "count")
     fig.tight_layout()
     return fig
+
+
+def ssc_figure(image, label, cnn_map, final_map, scheme: ClassScheme, *, f1_cnn=None, f1_final=None,
+               final_name: str = "MLP", title: str = "", max_px: int = 1000):
+    """The 4-part figure of the original method: input RGB, validation labels, CNN tile
+    classification (with its F1), final classification (with its F1), and one class legend.
+
+    Rasters are subsampled to at most ``max_px`` on their long side before drawing (a figure
+    panel has fewer pixels than that), so the figure takes well under a second."""
+    plt = _plt()
+    step = max(1, int(math.ceil(max(image.shape[:2]) / max_px)))
+    cmap, norm = scheme.cmap()
+    H, W = image.shape[:2]
+    fig, axes = plt.subplots(2, 2, figsize=(12, 12 * H / W * 0.92 + 1.0))
+    panels = [
+        ("Input image", image[::step, ::step], False),
+        ("Validation labels" if label is not None else "No validation labels",
+         label[::step, ::step] if label is not None else np.zeros((H // step + 1, W // step + 1), np.uint8), True),
+        ("CNN tile classification" + (f": F1 = {f1_cnn:.3f}" if f1_cnn is not None and np.isfinite(f1_cnn) else ""),
+         cnn_map[::step, ::step], True),
+        (f"{final_name} classification" + (f": F1 = {f1_final:.3f}" if f1_final is not None and np.isfinite(f1_final) else ""),
+         final_map[::step, ::step], True),
+    ]
+    for ax, (name, arr, is_cls) in zip(axes.ravel(), panels):
+        if is_cls:
+            ax.imshow(arr, cmap=cmap, norm=norm, interpolation="nearest")
+        else:
+            ax.imshow(arr, interpolation="nearest")
+        ax.set_title(name, fontsize=11)
+        ax.axis("off")
+    fig.legend(handles=scheme.legend_handles(include_unlabelled=True), loc="lower center",
+               ncol=len(scheme), frameon=False, fontsize=9)
+    if title:
+        fig.suptitle(title, fontsize=12)
+    fig.tight_layout(rect=(0, 0.04, 1, 0.97 if title else 1))
+    return fig
+
+
+def f1_bars(summary, final_name: str = "MLP"):
+    """Per-image pixel-weighted F1 of the CNN map and of the final map, side by side."""
+    plt = _plt()
+    s = summary.dropna(subset=["f1_cnn", "f1_final"])
+    fig, ax = plt.subplots(figsize=(max(5, 0.8 * len(s) + 2), 3.6))
+    x = np.arange(len(s))
+    ax.bar(x - 0.2, s.f1_cnn, 0.4, label="CNN tiles", color="#a6cee3", edgecolor="black", linewidth=0.5)
+    ax.bar(x + 0.2, s.f1_final, 0.4, label=f"final ({final_name})", color="#1f78b4", edgecolor="black", linewidth=0.5)
+    ax.set_xticks(x, s.image, rotation=30, ha="right", fontsize=8)
+    ax.set_ylabel("pixel-weighted F1")
+    lo = float(min(s.f1_cnn.min(), s.f1_final.min())) if len(s) else 0.0
+    ax.set_ylim(max(0.0, lo - 0.1), 1.0)
+    ax.legend(fontsize=8, loc="lower right")
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    return fig

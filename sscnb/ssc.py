@@ -1,0 +1,339 @@
+"""The per-image CNN-supervised classification pipeline (phase 1 + phase 2).
+
+::
+
+    loaded = cnn.load_model("outputs/x/model/cnn.keras")
+    result = classify_image(image, loaded, SSCParams(phase2="mlp"))
+    result.cnn_map, result.final_map, result.timings
+
+Phase 1 tiles the image, predicts every tile and paints the tile classes (shared scheme, through
+the class key) back onto a raster; the margin that no whole tile covers stays 0 (unclassified).
+Phase 2 trains a pixel classifier on this image alone, on the pixels the CNN classified, and
+predicts every pixel.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from . import features as _features
+from . import pixel as _pixel
+from . import tiles as _tiles
+
+__all__ = ["SSCParams", "SSCResult", "classify_image", "modal_filter_regions", "despeckle"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SSCParams:
+    """Settings of the pipeline (defaults: the original method's where they make sense).
+
+    recog_thresh: a tile whose top class probability is below it becomes unclassified (0 = off).
+    min_tiles: connected groups of fewer tiles of one class take the most common class around
+        them (0 = off).
+    median_radius: radius (px) of the disk of the median filter on R, G and B.
+    use_entropy: add the 11 x 11 entropy band as a 4th feature.
+    phase2: "mlp" or "rf". mlp_depth: "deep" (256-128-64-32-32) or "very_deep".
+    subsample / min_sample: share of the CNN-classified pixels used to train phase 2, with a floor.
+    use_smote: balance the phase-2 training pixels with SMOTE-ENN.
+    smallest_element: patches of the final map smaller than this (px) take the class of the
+        nearest larger patch (0 = off).
+    """
+
+    recog_thresh: float = 0.0
+    min_tiles: int = 0
+    median_radius: int = 5
+    use_entropy: bool = False
+    phase2: str = "mlp"
+    mlp_depth: str = "deep"
+    epochs: int = 10
+    learning_rate: float = 1e-3
+    batch_size: int = 1024
+    n_trees: int = 150
+    subsample: float = 0.01
+    min_sample: int = 20_000
+    use_smote: bool = False
+    smallest_element: int = 0
+    seed: int = 0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class SSCResult:
+    """``cnn_map`` and ``final_map``: ``(H, W) uint8`` class codes (0 = unclassified);
+    ``cnn_proba``: ``(n_rows, n_cols, C) float32`` per-tile probabilities of the shared classes
+    ``classes``; ``timings``: seconds per step."""
+
+    cnn_map: np.ndarray
+    final_map: np.ndarray
+    cnn_proba: np.ndarray
+    classes: np.ndarray
+    params: dict
+    timings: dict = field(default_factory=dict)
+    info: dict = field(default_factory=dict)
+
+    @property
+    def phase2_name(self) -> str:
+        return "RF" if self.params.get("phase2") == "rf" else "MLP"
+
+
+def modal_filter_regions(grid: np.ndarray, min_size: int) -> np.ndarray:
+    """Connected (4-neighbour) regions of one class smaller than ``min_size`` cells take the most
+    common class among the cells bordering them. ``grid``: ``(R, C)`` integer codes."""
+    from scipy import ndimage as ndi
+    from skimage.measure import label
+
+    out = grid.copy()
+    if min_size <= 1:
+        return out
+    for _ in range(3):  # a few passes: a filled region may merge with another small one
+        regions = label(out + 1, connectivity=1, background=0)
+        sizes = np.bincount(regions.ravel())
+        small = np.flatnonzero(sizes < min_size)
+        small = small[small > 0]
+        if len(small) == 0:
+            break
+        for r in small:
+            m = regions == r
+            ring = ndi.binary_dilation(m) & ~m
+            vals = out[ring]
+            if len(vals):
+                out[m] = np.bincount(vals).argmax()
+    return out
+
+
+def despeckle(class_map: np.ndarray, smallest: int) -> np.ndarray:
+    """Patches (8-connected, one class) smaller than ``smallest`` px take the class of the nearest
+    pixel of a larger patch."""
+    from scipy import ndimage as ndi
+    from skimage.measure import label
+
+    if smallest <= 1:
+        return class_map
+    small = np.zeros(class_map.shape, bool)
+    for c in np.unique(class_map):
+        lab = label(class_map == c, connectivity=2)
+        sizes = np.bincount(lab.ravel())
+        sizes[0] = smallest  # background of this class mask is never "small"
+        small |= sizes[lab] < smallest
+    if not small.any() or small.all():
+        return class_map
+    _, (ri, ci) = ndi.distance_transform_edt(small, return_indices=True)
+    return class_map[ri, ci]
+
+
+def classify_image(image: np.ndarray, loaded, params: SSCParams | None = None, progress=None) -> SSCResult:
+    """Run phase 1 and phase 2 on one ``(H, W, 3) uint8`` image with a loaded CNN
+    (:class:`sscnb.cnn.LoadedModel`). Never sees the validation labels."""
+    from .cnn import predict_tiles
+
+    p = params or SSCParams()
+    t = {}
+    tile = loaded.tile_size
+    H, W = image.shape[:2]
+    if H < tile or W < tile:
+        raise ValueError(f"image is {W} x {H} px, smaller than one {tile} px tile")
+    t0 = time.perf_counter()
+    x = _tiles.to_tiles(image, tile)
+    grid = _tiles.grid_shape(image.shape, tile)
+    t["tiles"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    codes, proba = loaded.key.to_hierarchical(predict_tiles(loaded.model, x))
+    tile_cls = codes[proba.argmax(axis=1)]
+    if p.recog_thresh > 0:
+        tile_cls = np.where(proba.max(axis=1) >= p.recog_thresh, tile_cls, 0)
+    tile_grid = tile_cls.reshape(grid)
+    if p.min_tiles > 1:
+        tile_grid = modal_filter_regions(tile_grid, p.min_tiles)
+    cnn_map = _tiles.tiles_to_raster(tile_grid.ravel().astype(np.uint8), grid, tile, out_shape=(H, W), fill=0)
+    t["cnn"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    feats = _features.pixel_features(image, p.median_radius, p.use_entropy)
+    t["features"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    info = {"tile_classes": {int(c): int((tile_grid == c).sum()) for c in np.unique(tile_grid)}}
+    if (cnn_map > 0).any():
+        xs, ys = _pixel.sample_training_pixels(feats, cnn_map, p.subsample, p.min_sample, p.seed)
+        clf = _pixel.fit_pixel_classifier(
+            xs, ys, p.phase2, depth=p.mlp_depth, epochs=p.epochs, learning_rate=p.learning_rate,
+            batch_size=p.batch_size, use_smote=p.use_smote, n_trees=p.n_trees, seed=p.seed)
+        info.update(clf.info)
+        if clf.info.get("one_class"):
+            log.info("one-class tile map: the final map is class %s", clf.classes[0])
+            info["note"] = f"the CNN found one class only ({int(clf.classes[0])}): final map is that class"
+    else:
+        clf = None
+        info["note"] = "the CNN classified no tile (all below recog_thresh?): final map left unclassified"
+        log.warning(info["note"])
+    t["fit"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    if clf is None:
+        final = np.zeros((H, W), np.uint8)
+    elif feats.dtype == np.uint8:
+        final = clf.predict(feats)
+    else:  # float features (entropy): predict in bounded batches
+        f2 = feats.reshape(-1, feats.shape[-1])
+        out = np.empty(len(f2), np.uint8)
+        step = 1 << 20
+        for i in range(0, len(f2), step):
+            out[i:i + step] = clf.classes[clf.predict_proba_rows(f2[i:i + step]).argmax(axis=1)]
+        final = out.reshape(H, W)
+    info.update({k: v for k, v in (clf.info.items() if clf else [])})
+    t["predict"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    if p.smallest_element > 1:
+        final = despeckle(final, p.smallest_element)
+    t["post"] = time.perf_counter() - t0
+    return SSCResult(cnn_map, final, proba.reshape(grid + (-1,)), codes, p.to_dict(), t, info)
+
+
+# -- a folder of images: files as the original method wrote them ---------------------------
+
+def result_files(out_dir, image_name: str, experiment: str, phase2: str = "mlp") -> dict:
+    """Paths of the files written for one image (names as in the original method)."""
+    from pathlib import Path
+
+    out_dir = Path(out_dir)
+    p2 = "RF" if phase2 == "rf" else "MLP"
+    return {
+        "cnn_csv": out_dir / f"CNN_{image_name}_{experiment}.csv",
+        "final_csv": out_dir / f"{p2}_{image_name}_{experiment}.csv",
+        "cnn_confusion": out_dir / f"Confusion_CNN_{image_name}_{experiment}.csv",
+        "final_confusion": out_dir / f"Confusion_{p2}_{image_name}_{experiment}.csv",
+        "figure": out_dir / f"SSC_{experiment}_{image_name}.png",
+        "cnn_raster": out_dir / "rasters" / f"{image_name}_{experiment}_CNN.tif",
+        "final_raster": out_dir / "rasters" / f"{image_name}_{experiment}_{p2}.tif",
+    }
+
+
+def _save_confusion(path, y_true, y_pred, scheme):
+    import pandas as pd
+
+    from .metrics import confusion
+
+    codes = list(scheme.labelled_codes)
+    cm = confusion(y_true, y_pred, codes)
+    names = [scheme.name(c) for c in codes]
+    df = pd.DataFrame(cm, index=pd.Index(names, name="true"), columns=names + ["unclassified"])
+    tmp = path.with_name(".tmp_" + path.name)
+    df.to_csv(tmp)
+    tmp.replace(path)
+
+
+def evaluate_folder(data_dir, loaded, out_dir, experiment: str, params: SSCParams | None = None, *,
+                    overwrite: bool = False, save_figures: bool = True, dpi: int = 150,
+                    save_class_rasters: bool = False, progress: bool = True, log=print):
+    """Classify and evaluate every image of ``data_dir``; returns ``(summary, timings)`` DataFrames.
+
+    Per labelled image writes ``CNN_<image>_<experiment>.csv`` and ``MLP_...`` / ``RF_...``
+    (class, precision, recall, f1_score, support), their confusion matrices, the 4-part figure
+    ``SSC_<experiment>_<image>.png`` and, with ``save_class_rasters``, the class maps as TIFF.
+    Resumable: an image whose two CSVs exist is skipped (its numbers are read back) unless
+    ``overwrite=True``. Timings of the images run now go to ``Timings_<experiment>.csv``.
+    """
+    import time as _time
+    from pathlib import Path
+
+    import pandas as pd
+    from tqdm.auto import tqdm
+
+    from . import metrics
+    from .data import find_pairs, read_pair
+    from .plots import save_figure, ssc_figure
+
+    p = params or SSCParams()
+    scheme = loaded.scheme
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    records = find_pairs(data_dir)
+    codes = list(scheme.labelled_codes)
+    names = {c: scheme.name(c) for c in scheme.codes}
+    rows, trows = [], []
+    for rec in tqdm(records, desc="SSC", unit="image", disable=not progress):
+        files = result_files(out_dir, rec.name, experiment, p.phase2)
+        if not rec.has_label and not save_class_rasters:
+            log(f"{rec.name}: no label, skipped (set save_class_rasters=True to classify it anyway)")
+            continue
+        done = files["cnn_csv"].exists() and files["final_csv"].exists()
+        if done and not overwrite:
+            f_cnn = metrics.weighted_f1(metrics.read_report(files["cnn_csv"]))
+            fin = metrics.read_report(files["final_csv"])
+            rows.append({"image": rec.name, "river": rec.river, "labelled_px": int(fin.support.sum()),
+                         "f1_cnn": f_cnn, "f1_final": metrics.weighted_f1(fin), "status": "skipped (done)"})
+            continue
+        t0 = _time.perf_counter()
+        img, lab = read_pair(rec, scheme, loaded.tile_size)
+        t_read = _time.perf_counter() - t0
+        res = classify_image(img, loaded, p)
+        row = {"image": rec.name, "river": rec.river, "labelled_px": 0, "f1_cnn": np.nan, "f1_final": np.nan,
+               "status": "done"}
+        if lab is not None:
+            rep_cnn = metrics.class_report(lab, res.cnn_map, codes, names)
+            rep_fin = metrics.class_report(lab, res.final_map, codes, names)
+            _save_confusion(files["cnn_confusion"], lab, res.cnn_map, scheme)
+            _save_confusion(files["final_confusion"], lab, res.final_map, scheme)
+            metrics.write_report(rep_cnn, files["cnn_csv"])
+            metrics.write_report(rep_fin, files["final_csv"])  # last: its presence marks the image done
+            row.update(labelled_px=int(rep_fin.support.sum()), f1_cnn=metrics.weighted_f1(rep_cnn),
+                       f1_final=metrics.weighted_f1(rep_fin))
+        if save_class_rasters:
+            from .rasters import save_class_raster
+
+            save_class_raster(files["cnn_raster"], res.cnn_map, scheme, georef_from=rec.image_path)
+            save_class_raster(files["final_raster"], res.final_map, scheme, georef_from=rec.image_path)
+        t_fig = 0.0
+        if save_figures:
+            t1 = _time.perf_counter()
+            fig = ssc_figure(img, lab, res.cnn_map, res.final_map, scheme, f1_cnn=row["f1_cnn"],
+                             f1_final=row["f1_final"], final_name=res.phase2_name,
+                             title=f"{rec.name} ({experiment})")
+            save_figure(fig, files["figure"], dpi=dpi)
+            import matplotlib.pyplot as plt
+
+            plt.close(fig)
+            t_fig = _time.perf_counter() - t1
+        rows.append(row)
+        trows.append({"image": rec.name, "read": t_read, **res.timings, "figure": t_fig,
+                      "total": t_read + sum(res.timings.values()) + t_fig})
+    summary = pd.DataFrame(rows, columns=["image", "river", "labelled_px", "f1_cnn", "f1_final", "status"])
+    timings = pd.DataFrame(trows)
+    tpath = out_dir / f"Timings_{experiment}.csv"
+    if len(timings):
+        if tpath.exists():
+            old = pd.read_csv(tpath)
+            timings = pd.concat([old[~old.image.isin(timings.image)], timings], ignore_index=True)
+        timings.to_csv(tpath, index=False)
+    return summary, timings
+
+
+def overall_f1(out_dir, experiment: str, phase2: str = "mlp", images=None) -> dict:
+    """Pixel-weighted F1 over all images, for the CNN and the final map: the F1 of every
+    (image, class) weighted by its support (labelled pixels), not an average over images."""
+    from pathlib import Path
+
+    from . import metrics
+
+    out = {}
+    p2 = "RF" if phase2 == "rf" else "MLP"
+    for kind in ("CNN", p2):
+        num = den = 0.0
+        for f in sorted(Path(out_dir).glob(f"{kind}_*_{experiment}.csv")):
+            name = f.name[len(kind) + 1: -len(experiment) - 5]
+            if images is not None and name not in images:
+                continue
+            r = metrics.read_report(f)
+            num += float((r.f1_score * r.support).sum())
+            den += float(r.support.sum())
+        out[kind] = num / den if den else float("nan")
+    return out
