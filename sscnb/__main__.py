@@ -14,6 +14,8 @@ def main(argv=None) -> int:
     r.add_argument("--experiment", help="override the experiment name (outputs/<experiment>/)")
     r.add_argument("--only", nargs="+", metavar="NN", help="run only notebooks whose names start so, e.g. 00 01")
     r.add_argument("--overwrite", action="store_true", help="replace a finished run of the same experiment")
+    r.add_argument("--extend", action="store_true",
+                   help="run (more) notebooks in an existing run folder, keeping its files")
 
     c = sub.add_parser("check", help="check a data folder (what notebook 00 does, as text)")
     c.add_argument("data_dir")
@@ -31,7 +33,7 @@ def main(argv=None) -> int:
         from .runner import RunError, run_suite
 
         try:
-            run_suite(a.config, experiment=a.experiment, only=a.only, overwrite=a.overwrite)
+            run_suite(a.config, experiment=a.experiment, only=a.only, overwrite=a.overwrite, extend=a.extend)
         except RunError as exc:
             print(f"sscnb run: {exc}", file=sys.stderr)
             return 1

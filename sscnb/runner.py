@@ -97,13 +97,15 @@ def _write_json(path: Path, obj) -> None:
 
 
 def run_suite(config, *, experiment: str | None = None, only=None, overwrite: bool = False,
-              notebook_dir=NOTEBOOK_DIR, kernel_name: str = "python3", progress: bool = True,
+              extend: bool = False, notebook_dir=NOTEBOOK_DIR, kernel_name: str = "python3", progress: bool = True,
               log=print) -> Path:
     """Execute the notebooks of a run configuration; returns ``outputs/<experiment>/``.
 
     ``config``: a YAML path or a dict as from :func:`load_config`. ``only``: notebook name
     prefixes to run (e.g. ``["00", "01"]``). A folder holding a finished run is not replaced
-    unless ``overwrite=True``; a folder of an unfinished (failed) run is resumed in place.
+    unless ``overwrite=True`` (which deletes it first) or ``extend=True`` (which runs the chosen
+    notebooks in it, keeping its files: e.g. add notebook 03 to a run of 00-02). A folder of an
+    unfinished (failed) run is resumed in place.
     """
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
@@ -114,12 +116,14 @@ def run_suite(config, *, experiment: str | None = None, only=None, overwrite: bo
         raise RunError(f"experiment name {experiment!r} must be letters, digits, '_', '-' or '.'")
     out = Path(cfg["output_root"]) / experiment
     run_file = out / "run.json"
+    prev = None
     if run_file.exists():
         prev = json.loads(run_file.read_text())
-        if prev.get("status") == "finished" and not overwrite:
+        if prev.get("status") == "finished" and not overwrite and not extend:
             raise RunError(
                 f"{out} already holds a finished run ({prev.get('finished')}): pass --overwrite to "
-                f"replace it, or --experiment NAME to keep it and start another"
+                f"replace it, --extend to run more notebooks in it, or --experiment NAME to keep it "
+                f"and start another"
             )
         if overwrite:
             log(f"replacing the earlier run in {out} (overwrite requested)")
@@ -146,6 +150,10 @@ def run_suite(config, *, experiment: str | None = None, only=None, overwrite: bo
         "started": _dt.datetime.now().isoformat(timespec="seconds"),
         "versions": package_versions(), "notebooks": [],
     }
+    if extend and prev and not overwrite:
+        record["notebooks"] = [n for n in prev.get("notebooks", [])
+                               if n.get("notebook") not in {p.name for p in notebooks}]
+        record["started"] = prev.get("started", record["started"])
     _write_json(run_file, record)
     for nb in notebooks:
         declared = pm.inspect_notebook(str(nb))

@@ -52,7 +52,7 @@ class SSCParams:
     mlp_depth: str = "deep"
     epochs: int = 10
     learning_rate: float = 1e-3
-    batch_size: int = 1024
+    batch_size: int = 2048
     n_trees: int = 150
     subsample: float = 0.01
     min_sample: int = 20_000

@@ -1,4 +1,4 @@
-"""Notebooks 00-02 run end to end by the runner on the sample data with a tiny budget; the
+"""Notebooks 00-03 run end to end by the runner on the sample data with a tiny budget; the
 artefacts each writes are checked, and the model notebook 02 saved loads."""
 import json
 
@@ -21,8 +21,10 @@ def suite_run(tmp_path_factory):
             "01_cnn_tuning": {"epochs": 2, "batch_size": 32},
             "02_cnn_training": {"epochs": "auto", "batch_size": 32, "holdout_fraction": 0.2,
                                 "model_name": "tiny_cnn"},
+            "03_ssc_evaluation": {"data_dir": str(SAMPLE / "Validate"), "mlp_epochs": 3, "dpi": 50,
+                                  "save_class_rasters": True},
         },
-        "notebooks": ["00_data_check", "01_cnn_tuning", "02_cnn_training"],
+        "notebooks": ["00_data_check", "01_cnn_tuning", "02_cnn_training", "03_ssc_evaluation"],
     }
     p = tmp / "run.yml"
     p.write_text(yaml.safe_dump(cfg))
@@ -33,7 +35,7 @@ def test_run_record(suite_run):
     run = json.loads((suite_run / "run.json").read_text())
     assert run["status"] == "finished"
     assert [n["notebook"] for n in run["notebooks"]] == ["00_data_check.ipynb", "01_cnn_tuning.ipynb",
-                                                         "02_cnn_training.ipynb"]
+                                                         "02_cnn_training.ipynb", "03_ssc_evaluation.ipynb"]
 
 
 def test_notebook_01_artefacts(suite_run):
@@ -65,3 +67,35 @@ def test_notebook_02_model_and_evaluation(suite_run):
         assert t["tiles"].iloc[:-1].sum() == t["tiles"].iloc[-1]
         assert (d / f"confusion_{name}.png").exists()
     assert len(pd.read_csv(d / "history.csv")) == card["epochs"]
+
+
+def test_notebook_03_files(suite_run):
+    from sscnb.metrics import REPORT_COLUMNS, weighted_f1
+
+    d = suite_run / "ssc"
+    names = ["Clearwater_0005", "Clearwater_0006", "Muddyford_0005", "Muddyford_0006"]
+    summary = pd.read_csv(d / "Summary_tiny.csv")
+    assert list(summary.image) == names
+    for n in names:
+        for kind in ("CNN", "MLP"):
+            rep = pd.read_csv(d / f"{kind}_{n}_tiny.csv")
+            assert list(rep.columns) == REPORT_COLUMNS and rep.support.sum() > 400_000
+        row = summary.set_index("image").loc[n]
+        assert row.f1_final == pytest.approx(weighted_f1(pd.read_csv(d / f"MLP_{n}_tiny.csv")))
+        assert (d / f"SSC_tiny_{n}.png").exists()
+        assert (d / "rasters" / f"{n}_tiny_MLP.tif").exists()
+    t = pd.read_csv(d / "Timings_tiny.csv")
+    assert list(t.image) == names and (t.total > 0).all()
+    assert (d / "F1_per_image_tiny.png").exists()
+
+
+def test_extend_runs_more_notebooks_in_a_finished_run(suite_run):
+    """Re-running 03 in the finished run: every image is skipped (resumable), nothing overwritten."""
+    cfg = yaml.safe_load((suite_run / "run_config.yml").read_text())
+    before = (suite_run / "ssc" / "MLP_Clearwater_0005_tiny.csv").stat().st_mtime_ns
+    run_suite(cfg | {"_config_path": "x"}, only=["03"], extend=True, progress=False, log=lambda *_: None)
+    run = json.loads((suite_run / "run.json").read_text())
+    assert run["status"] == "finished" and len(run["notebooks"]) == 4
+    assert (suite_run / "ssc" / "MLP_Clearwater_0005_tiny.csv").stat().st_mtime_ns == before
+    summary = pd.read_csv(suite_run / "ssc" / "Summary_tiny.csv")
+    assert set(summary.status) == {"skipped (done)"}

@@ -1,0 +1,113 @@
+"""SSC pipeline benchmark on one real image: this package's pipeline, and optionally the original
+method's phase 2, side by side in one run, with peak memory.
+
+    python benchmarks/ssc_benchmark.py                       # ours only
+    python benchmarks/ssc_benchmark.py --original            # + the original phase 2 (~25 min here)
+
+Needs a CNN trained on StMarg by notebook 02, e.g. ``python -m sscnb run --config
+configs/stmarg.yml --only 00 01 02`` (default --model outputs/stmarg/model/cnn_stmarg.keras).
+"Original" = same CNN tile map, then the original phase 2: the "deep" MLP trained on every
+CNN-labelled pixel for 35 epochs with batch 250 000, and every pixel predicted one by one.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+
+from sscnb import cnn, features, metrics, pixel, ssc  # noqa: E402
+from sscnb.data import find_pairs, read_pair  # noqa: E402
+from sscnb.plots import save_figure, ssc_figure  # noqa: E402
+
+
+def peak_gb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB -> GiB
+
+
+def f1(lab, m, codes):
+    return metrics.weighted_f1(metrics.class_report(lab, m, codes))
+
+
+def original_phase2(image, cnn_map, median_radius=5, epochs=35, batch=250_000, seed=0):
+    """The original phase 2: MLP on all CNN-labelled pixels, 35 epochs, batch 250 000, then a
+    prediction of every pixel (no distinct-vector shortcut)."""
+    import keras
+
+    t = {}
+    t0 = time.perf_counter()
+    feats = features.median_rgb(image, median_radius).reshape(-1, 3).astype(np.float32)
+    t["features"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    lab = cnn_map.ravel()
+    m = lab > 0
+    classes = np.unique(lab[m])
+    mean, std = feats[m].mean(0), feats[m].std(0)
+    z = (feats[m] - mean) / std
+    y = np.searchsorted(classes, lab[m])
+    model = pixel._mlp(keras, 3, len(classes), "deep", seed)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy")
+    model.fit(z, y, epochs=epochs, batch_size=batch, verbose=0)
+    t["fit"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    p = model.predict((feats - mean) / std, batch_size=batch, verbose=0)
+    out = classes[p.argmax(1)].astype(np.uint8).reshape(cnn_map.shape)
+    t["predict"] = time.perf_counter() - t0
+    return out, t
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--model", default=str(ROOT / "outputs/stmarg/model/cnn_stmarg.keras"))
+    ap.add_argument("--data", default=str(ROOT.parent / "shared/data/stmarg/Validate"))
+    ap.add_argument("--image", default="StMarg_31162")
+    ap.add_argument("--phase2", default="mlp", choices=["mlp", "rf"])
+    ap.add_argument("--original", action="store_true", help="also run the original phase 2 (slow)")
+    ap.add_argument("--repeat", type=int, default=2, help="runs of our pipeline (the first warms up)")
+    a = ap.parse_args()
+    if not Path(a.model).exists():
+        sys.exit(f"{a.model} not found: train it with python -m sscnb run --config configs/stmarg.yml --only 00 01 02")
+    print(f"machine: {os.cpu_count()} CPU cores")
+    loaded = cnn.load_model(a.model)
+    rec = [r for r in find_pairs(a.data) if r.name == a.image][0]
+    codes = list(loaded.scheme.labelled_codes)
+    for i in range(a.repeat):
+        t0 = time.perf_counter()
+        img, lab = read_pair(rec)
+        t_read = time.perf_counter() - t0
+        res = ssc.classify_image(img, loaded, ssc.SSCParams(phase2=a.phase2))
+        t0 = time.perf_counter()
+        fig = ssc_figure(img, lab, res.cnn_map, res.final_map, loaded.scheme, f1_cnn=0.0, f1_final=0.0,
+                         final_name=res.phase2_name, title=rec.name)
+        save_figure(fig, Path("/tmp") / f"SSC_bench_{rec.name}.png", dpi=150)
+        t_fig = time.perf_counter() - t0
+    total = t_read + sum(res.timings.values())
+    print(f"\nimage {rec.name}: {img.shape[1]} x {img.shape[0]} px, {res.info.get('distinct_vectors')} distinct "
+          f"median-RGB vectors, {res.info.get('n_train')} phase-2 training pixels")
+    print("\nours (run %d of %d):" % (a.repeat, a.repeat))
+    steps = {"read": t_read, **res.timings}
+    print("  " + "  ".join(f"{k} {v:.2f}s" for k, v in steps.items()))
+    print(f"  pipeline total (excl. figure): {total:.2f} s; figure: {t_fig:.2f} s; "
+          f"F1 CNN {f1(lab, res.cnn_map, codes):.4f}, final {f1(lab, res.final_map, codes):.4f}; "
+          f"peak memory so far {peak_gb():.2f} GiB")
+    if a.original:
+        t0 = time.perf_counter()
+        out, t = original_phase2(img, res.cnn_map)
+        tot = time.perf_counter() - t0 + t_read + res.timings["tiles"] + res.timings["cnn"]
+        print("\noriginal phase 2 (MLP on every CNN-labelled pixel, 35 epochs, batch 250000):")
+        print("  " + "  ".join(f"{k} {v:.1f}s" for k, v in t.items()))
+        print(f"  pipeline total: {tot:.1f} s; F1 CNN {f1(lab, res.cnn_map, codes):.4f}, final {f1(lab, out, codes):.4f}; "
+              f"peak memory so far {peak_gb():.2f} GiB")
+        print(f"\nside by side: ours {total:.1f} s vs original {tot:.1f} s ({tot / total:.0f}x)")
+
+
+if __name__ == "__main__":
+    main()
