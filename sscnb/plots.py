@@ -143,24 +143,28 @@ def history_curves(history, recommendation: dict | None = None):
     return fig
 
 
-def confusion_heatmap(cm, names, title: str = "", normalise: bool = True, ax=None):
+def confusion_heatmap(cm, names=None, title: str = "", normalise: bool = True, ax=None, col_names=None):
     """Heat map of a confusion matrix (rows: true class, columns: predicted); normalised per true
-    class (rows sum to 1) by default, with counts in the cells."""
+    class (rows sum to 1) by default, with counts in the cells. ``cm``: array (with ``names``) or a
+    DataFrame (its index and columns are used; columns may include "unclassified")."""
     plt = _plt()
+    if hasattr(cm, "columns"):
+        names, col_names, cm = list(cm.index), list(cm.columns), cm.to_numpy()
+    col_names = col_names or names
     cm = np.asarray(cm, dtype=float)
     if ax is None:
-        fig, ax = plt.subplots(figsize=(1.1 * len(names) + 2.5, 0.9 * len(names) + 1.8))
+        fig, ax = plt.subplots(figsize=(1.1 * len(col_names) + 2.5, 0.9 * len(names) + 1.8))
     else:
         fig = ax.figure
     rows = cm.sum(axis=1, keepdims=True)
     shown = np.divide(cm, rows, out=np.zeros_like(cm), where=rows > 0) if normalise else cm
-    im = ax.imshow(shown, cmap="Blues", vmin=0, vmax=1 if normalise else None)
+    im = ax.imshow(shown, cmap="Blues", vmin=0, vmax=1 if normalise else None, aspect="auto")
     for i in range(cm.shape[0]):
         for j in range(cm.shape[1]):
             txt = f"{shown[i, j]:.2f}\n({int(cm[i, j]):,})" if normalise else f"{int(cm[i, j]):,}"
             ax.text(j, i, txt, ha="center", va="center", fontsize=7,
                     color="white" if shown[i, j] > (0.6 if normalise else shown.max() * 0.6) else "black")
-    ax.set_xticks(range(len(names)), names, rotation=30, ha="right")
+    ax.set_xticks(range(len(col_names)), col_names, rotation=30, ha="right")
     ax.set_yticks(range(len(names)), names)
     ax.set_xlabel("predicted class")
     ax.set_ylabel("true class")
@@ -220,5 +224,48 @@ def f1_bars(summary, final_name: str = "MLP"):
     ax.set_ylim(max(0.0, lo - 0.1), 1.0)
     ax.legend(fontsize=8, loc="lower right")
     ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def f1_violins(compiled, scheme: ClassScheme | None = None):
+    """Violin plots of per-image F1 (percent) by class, split by map type (CNN vs final), one
+    panel per Sample group (and one row per river when there are several). Each point is one
+    image; the violins show how F1 varies between images. Rows with no labelled pixels (a class
+    mapped in an image where it was not labelled: F1 0 by definition, weight 0) are left out."""
+    import seaborn as sns
+
+    d = compiled[(compiled.Class != "ALL") & (compiled.Support > 0)].copy()
+    order = [scheme.name(c) for c in scheme.labelled_codes if scheme.name(c) in set(d.Class)] if scheme else None
+    rivers = d.RiverName.nunique()
+    g = sns.catplot(data=d, x="Class", y="F1", hue="Type", col="Sample", row="RiverName" if rivers > 1 else None,
+                    kind="violin", order=order, cut=0, inner="point", density_norm="width", height=3.4,
+                    aspect=1.5, palette={"CNN": "#a6cee3", "MLP": "#1f78b4", "RF": "#33a02c"}, linewidth=0.8)
+    g.set_axis_labels("", "F1 (%)")
+    g.set_titles(row_template="{row_name}", col_template="{col_name}")
+    for ax in g.axes.flat:
+        ax.tick_params(axis="x", rotation=25)
+        ax.set_ylim(top=100.5)
+        ax.grid(axis="y", alpha=0.3)
+    g.figure.tight_layout()
+    return g.figure
+
+
+def support_bars(compiled, scheme: ClassScheme | None = None):
+    """Labelled pixels per class (from the CNN rows, one per image x class): what the F1 figures
+    rest on."""
+    plt = _plt()
+    d = compiled[(compiled.Class != "ALL") & (compiled.Type == compiled.Type.iloc[0])]
+    s = d.groupby("Class").Support.sum()
+    if scheme is not None:
+        order = [scheme.name(c) for c in scheme.labelled_codes if scheme.name(c) in s.index]
+        s = s.reindex(order + [c for c in s.index if c not in order])
+    colours = [scheme.colour(scheme.code(c)) if scheme is not None and c in scheme.names else "#999999" for c in s.index]
+    fig, ax = plt.subplots(figsize=(1.2 * len(s) + 2, 3.4))
+    bars = ax.bar(range(len(s)), s.to_numpy(), color=colours, edgecolor="black", linewidth=0.5)
+    ax.bar_label(bars, labels=[f"{v / 1e6:.2f} M" if v >= 1e5 else f"{int(v):,}" for v in s.to_numpy()], fontsize=8)
+    ax.set_xticks(range(len(s)), s.index, rotation=20, ha="right")
+    ax.set_ylabel("labelled pixels")
+    ax.set_title("Support: labelled pixels per class, all images")
     fig.tight_layout()
     return fig

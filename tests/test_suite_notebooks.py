@@ -1,4 +1,4 @@
-"""Notebooks 00-03 run end to end by the runner on the sample data with a tiny budget; the
+"""Notebooks 00-04 run end to end by the runner on the sample data with a tiny budget; the
 artefacts each writes are checked, and the model notebook 02 saved loads."""
 import json
 
@@ -24,7 +24,7 @@ def suite_run(tmp_path_factory):
             "03_ssc_evaluation": {"data_dir": str(SAMPLE / "Validate"), "mlp_epochs": 3, "dpi": 50,
                                   "save_class_rasters": True},
         },
-        "notebooks": ["00_data_check", "01_cnn_tuning", "02_cnn_training", "03_ssc_evaluation"],
+        "notebooks": ["00_data_check", "01_cnn_tuning", "02_cnn_training", "03_ssc_evaluation", "04_report"],
     }
     p = tmp / "run.yml"
     p.write_text(yaml.safe_dump(cfg))
@@ -35,7 +35,8 @@ def test_run_record(suite_run):
     run = json.loads((suite_run / "run.json").read_text())
     assert run["status"] == "finished"
     assert [n["notebook"] for n in run["notebooks"]] == ["00_data_check.ipynb", "01_cnn_tuning.ipynb",
-                                                         "02_cnn_training.ipynb", "03_ssc_evaluation.ipynb"]
+                                                         "02_cnn_training.ipynb", "03_ssc_evaluation.ipynb",
+                                                         "04_report.ipynb"]
 
 
 def test_notebook_01_artefacts(suite_run):
@@ -95,7 +96,30 @@ def test_extend_runs_more_notebooks_in_a_finished_run(suite_run):
     before = (suite_run / "ssc" / "MLP_Clearwater_0005_tiny.csv").stat().st_mtime_ns
     run_suite(cfg | {"_config_path": "x"}, only=["03"], extend=True, progress=False, log=lambda *_: None)
     run = json.loads((suite_run / "run.json").read_text())
-    assert run["status"] == "finished" and len(run["notebooks"]) == 4
+    assert run["status"] == "finished" and len(run["notebooks"]) == 5
     assert (suite_run / "ssc" / "MLP_Clearwater_0005_tiny.csv").stat().st_mtime_ns == before
     summary = pd.read_csv(suite_run / "ssc" / "Summary_tiny.csv")
     assert set(summary.status) == {"skipped (done)"}
+
+
+def test_notebook_04_report(suite_run):
+    from sscnb import report
+
+    d = suite_run / "report"
+    comp = pd.read_csv(d / "Compiled_tiny.csv")
+    assert list(comp.columns) == report.COMPILED_COLUMNS
+    assert comp.Image.nunique() == 4 and set(comp.Type) == {"CNN", "MLP"}
+    assert set(comp.Sample) == {"InSample"}  # both sample rivers are in the CNN's training set
+    assert set(comp.Model) == {"tiny_cnn"}
+    overall = pd.read_csv(d / "F1_overall.csv").set_index("Type")
+    # the overall figure equals notebook 03's (both weight each image's class F1 by its pixels)
+    from sscnb.ssc import overall_f1
+
+    o3 = overall_f1(suite_run / "ssc", "tiny")
+    assert overall.loc["MLP", "F1"] == pytest.approx(100 * o3["MLP"])
+    assert overall.loc["CNN", "F1"] == pytest.approx(100 * o3["CNN"])
+    for png in ("F1_violins.png", "support_per_class.png", "Confusion_CNN_all_images.png",
+                "Confusion_MLP_all_images.png"):
+        assert (d / png).stat().st_size > 5000
+    cm = pd.read_csv(d / "Confusion_MLP_all_images.csv", index_col=0)
+    assert cm.to_numpy().sum() == comp[(comp.Type == "MLP") & (comp.Class == "ALL")].Support.sum()

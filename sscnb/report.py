@@ -1,0 +1,189 @@
+"""Compiling per-image results (notebook 03's CSV files) into one tidy table, with summaries.
+
+The compiled table has one row per image x class x type with columns ``F1`` (percent),
+``Support`` (labelled pixels), ``RiverName``, ``Image``, ``Type`` (CNN / MLP / RF), ``Sample``
+(``InSample`` when the image's river is one the CNN was trained on, from the model card or class
+key; ``OutOfSample`` otherwise; ``Unknown`` when no model is given), ``Class``, ``Experiment``,
+``Model``; plus, per image and type, a row with ``Class = "ALL"`` holding the support-weighted
+F1 over its classes. Summaries weight by support (pixels), never average over images.
+"""
+from __future__ import annotations
+
+import json
+import re
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from .data import parse_image_name
+from .metrics import read_report
+
+__all__ = ["COMPILED_COLUMNS", "ReportError", "find_result_files", "training_rivers", "compile_results",
+           "save_compiled", "weighted_summary", "aggregated_confusion", "narrative"]
+
+COMPILED_COLUMNS = ["F1", "Support", "RiverName", "Image", "Type", "Sample", "Class", "Experiment", "Model"]
+TYPES = ("CNN", "MLP", "RF")
+_NAME_RE = re.compile(r"^(?P<type>CNN|MLP|RF)_(?P<image>.+?_\d{4,})_(?P<experiment>.+)\.csv$")
+
+
+class ReportError(ValueError):
+    """Results cannot be compiled; the message names the file or folder."""
+
+
+def find_result_files(results_dir, experiment: str | None = None) -> list[tuple[Path, str, str, str]]:
+    """``[(path, type, image, experiment)]`` of the per-image CSVs in ``results_dir``."""
+    results_dir = Path(results_dir)
+    if not results_dir.is_dir():
+        raise ReportError(f"results folder {results_dir} does not exist: run notebook 03 first or check results_dir")
+    out = []
+    for p in sorted(results_dir.glob("*.csv")):
+        if experiment is not None:
+            m = re.match(rf"^(?P<type>CNN|MLP|RF)_(?P<image>.+)_{re.escape(experiment)}\.csv$", p.name)
+            if m:
+                out.append((p, m["type"], m["image"], experiment))
+            continue
+        m = _NAME_RE.match(p.name)
+        if m:
+            out.append((p, m["type"], m["image"], m["experiment"]))
+    return out
+
+
+def training_rivers(model_path=None, results_dir=None) -> tuple[set | None, str]:
+    """``(rivers the CNN was trained on, model name)`` from a model card (``*_card.json``) or
+    class key (``*_classkey.csv``); looked up beside ``model_path`` (file or folder), else in
+    ``<results_dir>/../model``. ``(None, "")`` when no model is found."""
+    cands = []
+    if model_path is not None:
+        mp = Path(model_path)
+        folder = mp if mp.is_dir() else mp.parent
+        stem = None if mp.is_dir() else mp.stem
+        cands.append((folder, stem))
+    elif results_dir is not None:
+        cands.append((Path(results_dir).parent / "model", None))
+    for folder, stem in cands:
+        cards = sorted(folder.glob(f"{stem or '*'}_card.json")) if folder.is_dir() else []
+        if len(cards) == 1:
+            card = json.loads(cards[0].read_text())
+            rivers = set(card.get("tiles_per_class", {}).keys()) or set(card.get("rivers", []))
+            if rivers:
+                return rivers, card.get("model_name", cards[0].stem[:-5])
+        keys = sorted(folder.glob(f"{stem or '*'}_classkey.csv")) if folder.is_dir() else []
+        if len(keys) == 1:
+            import pandas as pd
+
+            rivers = set(pd.read_csv(keys[0]).River.astype(str)) - {"*"}
+            if rivers:
+                return rivers, keys[0].stem[: -len("_classkey")]
+    return None, ""
+
+
+def compile_results(results_dirs, experiment: str | None = None, model_path=None):
+    """Read every ``CNN_*``, ``MLP_*`` and ``RF_*`` CSV of one or more results folders into the
+    compiled table (see the module docstring). Raises :class:`ReportError` naming the folder when
+    there is nothing to compile and the file when a CSV is malformed."""
+    import pandas as pd
+
+    if isinstance(results_dirs, (str, Path)):
+        results_dirs = [results_dirs]
+    frames = []
+    for rd in results_dirs:
+        files = find_result_files(rd, experiment)
+        if not files:
+            raise ReportError(
+                f"no CNN_*, MLP_* or RF_* result CSV files in {rd}"
+                + (f" for experiment {experiment!r}" if experiment else "") + ": run notebook 03 first")
+        rivers, model = training_rivers(model_path, rd)
+        if rivers is None:
+            warnings.warn(f"no model card or class key found for {rd}: Sample is 'Unknown' (pass model_path)",
+                          stacklevel=2)
+        for path, typ, image, exp in files:
+            try:
+                rep = read_report(path)
+            except ValueError as exc:
+                raise ReportError(str(exc) if path.name in str(exc) else f"{path.name}: {exc}") from exc
+            parsed = parse_image_name(image + ".jpg")
+            river = parsed[0] if parsed else image.rsplit("_", 1)[0]
+            sample = "Unknown" if rivers is None else ("InSample" if river in rivers else "OutOfSample")
+            support = rep.support.to_numpy(float)
+            f1 = rep.f1_score.to_numpy(float)
+            base = {"RiverName": river, "Image": image, "Type": typ, "Sample": sample, "Experiment": exp,
+                    "Model": model}
+            rows = [{**base, "F1": 100 * f, "Support": int(s), "Class": str(c)} for c, f, s in
+                    zip(rep["class"], f1, support)]
+            all_f1 = 100 * float((f1 * support).sum() / support.sum()) if support.sum() else np.nan
+            rows.append({**base, "F1": all_f1, "Support": int(support.sum()), "Class": "ALL"})
+            frames.append(pd.DataFrame(rows))
+    df = pd.concat(frames, ignore_index=True)[COMPILED_COLUMNS]
+    return df.sort_values(["Experiment", "RiverName", "Image", "Type"], kind="stable").reset_index(drop=True)
+
+
+def save_compiled(df, output_dir, experiment: str) -> Path:
+    """Write ``Compiled_<experiment>.csv`` (atomically)."""
+    p = Path(output_dir) / f"Compiled_{experiment}.csv"
+    p.parent.mkdir(parents=True, exist_ok=True)
+    tmp = p.with_name(".tmp_" + p.name)
+    df.to_csv(tmp, index=False)
+    tmp.replace(p)
+    return p
+
+
+def weighted_summary(df, by) -> "object":
+    """Pixel-weighted F1 (percent) over the class rows (not ALL) grouped by ``by`` (list of
+    columns; ``[]`` for one overall figure per table), with the labelled pixels and image count."""
+    import pandas as pd
+
+    d = df[df.Class != "ALL"].copy()
+    d["_w"] = d.F1 * d.Support
+    if not by:
+        d["_all"] = "ALL"
+        by = ["_all"]
+    g = d.groupby(list(by), sort=True)
+    out = pd.DataFrame({"F1": g["_w"].sum() / g["Support"].sum(), "Support": g["Support"].sum(),
+                        "Images": g["Image"].nunique()})
+    return out.reset_index().drop(columns=["_all"], errors="ignore")
+
+
+def aggregated_confusion(results_dirs, experiment: str | None = None):
+    """``{type: DataFrame}``: confusion matrices (rows true, columns predicted, pixel counts) summed
+    over the images of the results folders (from the ``Confusion_<TYPE>_<image>_<exp>.csv`` files)."""
+    import pandas as pd
+
+    if isinstance(results_dirs, (str, Path)):
+        results_dirs = [results_dirs]
+    out = {}
+    for rd in results_dirs:
+        for typ in TYPES:
+            pat = f"Confusion_{typ}_*_{experiment}.csv" if experiment else f"Confusion_{typ}_*.csv"
+            for p in sorted(Path(rd).glob(pat)):
+                try:
+                    cm = pd.read_csv(p, index_col=0)
+                except Exception as exc:  # noqa: BLE001
+                    raise ReportError(f"{p.name} cannot be read ({exc})") from exc
+                out[typ] = cm if typ not in out else out[typ].add(cm, fill_value=0)
+    return {k: v.astype(np.int64) for k, v in out.items()}
+
+
+def narrative(df) -> str:
+    """A few sentences of Markdown from the numbers: overall F1 per type, the CNN -> final map
+    gain, best and worst class of the final map, per sample group."""
+    lines = []
+    final_types = [t for t in ("MLP", "RF") if (df.Type == t).any()]
+    for sample, d in df.groupby("Sample"):
+        o = weighted_summary(d, ["Type"]).set_index("Type")
+        n_img = d.Image.nunique()
+        parts = [f"**{sample}** ({n_img} image{'s' if n_img != 1 else ''}, "
+                 f"{int(d[(d.Class != 'ALL') & (d.Type == d.Type.iloc[0])].Support.sum()):,} labelled pixels):"]
+        if "CNN" in o.index:
+            parts.append(f"the CNN tile map scores a pixel-weighted F1 of {o.loc['CNN', 'F1']:.1f}%")
+        for t in final_types:
+            if t in o.index:
+                gain = o.loc[t, "F1"] - o.loc["CNN", "F1"] if "CNN" in o.index else np.nan
+                parts.append(f"the final {t} map {o.loc[t, 'F1']:.1f}%"
+                             + (f" ({gain:+.1f} points over the CNN)" if np.isfinite(gain) else ""))
+                c = weighted_summary(d[d.Type == t], ["Class"]).sort_values("F1")
+                if len(c) > 1:
+                    parts.append(f"best class {c.Class.iloc[-1]} ({c.F1.iloc[-1]:.1f}%), worst "
+                                 f"{c.Class.iloc[0]} ({c.F1.iloc[0]:.1f}%, {int(c.Support.iloc[0]):,} px)")
+        lines.append(parts[0] + " " + "; ".join(parts[1:]) + ".")
+    return "\n\n".join(lines)

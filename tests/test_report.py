@@ -1,0 +1,99 @@
+"""Compilation of per-image CSVs on hand-made files with known values."""
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sscnb import report
+
+
+def _csv(path, rows):
+    pd.DataFrame(rows, columns=["class", "precision", "recall", "f1_score", "support"]).to_csv(path, index=False)
+
+
+@pytest.fixture
+def results(tmp_path):
+    ssc = tmp_path / "run" / "ssc"
+    model = tmp_path / "run" / "model"
+    ssc.mkdir(parents=True)
+    model.mkdir()
+    # the CNN was trained on river Alpha only (card lists its tiles); Beta is out of sample
+    (model / "cnn_card.json").write_text(json.dumps({"model_name": "cnn", "tiles_per_class": {"Alpha": {"water": 3}},
+                                                    "rivers": ["Alpha"]}))
+    _csv(ssc / "CNN_Alpha_0001_my_exp.csv", [("water", 1, 1, 0.9, 300), ("dry sediment", 1, 1, 0.6, 100)])
+    _csv(ssc / "MLP_Alpha_0001_my_exp.csv", [("water", 1, 1, 1.0, 300), ("dry sediment", 1, 1, 0.8, 100)])
+    _csv(ssc / "CNN_Beta_0002_my_exp.csv", [("water", 1, 1, 0.5, 100)])
+    _csv(ssc / "MLP_Beta_0002_my_exp.csv", [("water", 1, 1, 0.7, 100)])
+    cm = pd.DataFrame([[290, 10, 0], [20, 80, 0]], index=pd.Index(["water", "dry sediment"], name="true"),
+                      columns=["water", "dry sediment", "unclassified"])
+    cm.to_csv(ssc / "Confusion_MLP_Alpha_0001_my_exp.csv")
+    cm.to_csv(ssc / "Confusion_MLP_Beta_0002_my_exp.csv")
+    return ssc
+
+
+def test_compiled_rows_values_and_sample(results):
+    df = report.compile_results(results)
+    assert list(df.columns) == report.COMPILED_COLUMNS
+    assert len(df) == 3 + 3 + 2 + 2  # class rows + one ALL row per image x type
+    a = df[(df.Image == "Alpha_0001") & (df.Type == "CNN")].set_index("Class")
+    assert a.loc["water", "F1"] == pytest.approx(90.0) and a.loc["water", "Support"] == 300
+    assert a.loc["ALL", "F1"] == pytest.approx((0.9 * 300 + 0.6 * 100) / 400 * 100)  # 82.5
+    assert a.loc["ALL", "Support"] == 400
+    assert set(df[df.RiverName == "Alpha"].Sample) == {"InSample"}
+    assert set(df[df.RiverName == "Beta"].Sample) == {"OutOfSample"}
+    assert set(df.Experiment) == {"my_exp"} and set(df.Model) == {"cnn"}
+
+
+def test_weighted_summaries_by_pixels_not_images(results):
+    df = report.compile_results(results, experiment="my_exp")
+    overall = report.weighted_summary(df, ["Type"]).set_index("Type")
+    # CNN: (0.9*300 + 0.6*100 + 0.5*100) / 500 = 0.76 (the mean over images would be 0.6625)
+    assert overall.loc["CNN", "F1"] == pytest.approx(76.0)
+    assert overall.loc["MLP", "F1"] == pytest.approx((300 + 80 + 70) / 500 * 100)
+    by_sample = report.weighted_summary(df, ["Sample", "Type"]).set_index(["Sample", "Type"])
+    assert by_sample.loc[("OutOfSample", "MLP"), "F1"] == pytest.approx(70.0)
+    by_class = report.weighted_summary(df, ["Class", "Type"]).set_index(["Class", "Type"])
+    assert by_class.loc[("water", "CNN"), "F1"] == pytest.approx((0.9 * 300 + 0.5 * 100) / 400 * 100)
+    assert by_class.loc[("water", "CNN"), "Support"] == 400
+    text = report.narrative(df)
+    assert "InSample" in text and "OutOfSample" in text and "worst dry sediment" in text
+
+
+def test_class_key_gives_sample_when_no_card(tmp_path):
+    ssc = tmp_path / "r" / "ssc"
+    ssc.mkdir(parents=True)
+    (tmp_path / "r" / "model").mkdir()
+    pd.DataFrame({"LocalClass": [0, 1], "HierarchClass": [1, 1], "River": ["Alpha", "Gamma"],
+                  "ClassName": ["water", "water"]}).to_csv(tmp_path / "r" / "model" / "m_classkey.csv", index=False)
+    _csv(ssc / "CNN_Gamma_0001_e.csv", [("water", 1, 1, 0.9, 10)])
+    _csv(ssc / "CNN_Beta_0001_e.csv", [("water", 1, 1, 0.9, 10)])
+    df = report.compile_results(ssc)
+    assert dict(zip(df.RiverName, df.Sample)) == {"Gamma": "InSample", "Beta": "OutOfSample"}
+
+
+def test_aggregated_confusion_sums_images(results):
+    cms = report.aggregated_confusion(results, "my_exp")
+    assert list(cms) == ["MLP"]
+    assert cms["MLP"].loc["water", "water"] == 580 and cms["MLP"].loc["dry sediment", "water"] == 40
+
+
+def test_errors_name_the_file_or_folder(tmp_path, results):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(report.ReportError, match="no CNN_\\*, MLP_\\* or RF_\\* result CSV files in .*empty"):
+        report.compile_results(empty)
+    (results / "RF_Alpha_0001_my_exp.csv").write_text("class,precision,recall\nwater,1,1\n")
+    with pytest.raises(report.ReportError, match="RF_Alpha_0001_my_exp.csv"):
+        report.compile_results(results)
+    (results / "RF_Alpha_0001_my_exp.csv").write_text("class,precision,recall,f1_score,support\nwater,1,1,,\n")
+    with pytest.raises(report.ReportError, match="RF_Alpha_0001_my_exp.csv has empty values"):
+        report.compile_results(results)
+
+
+def test_save_compiled(tmp_path, results):
+    df = report.compile_results(results)
+    p = report.save_compiled(df, tmp_path / "rep", "my_exp")
+    assert p.name == "Compiled_my_exp.csv"
+    back = pd.read_csv(p)
+    np.testing.assert_allclose(back.F1, df.F1)
