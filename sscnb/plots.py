@@ -247,7 +247,8 @@ def f1_violins(compiled, scheme: ClassScheme | None = None):
         ax.tick_params(axis="x", rotation=25)
         ax.set_ylim(top=100.5)
         ax.grid(axis="y", alpha=0.3)
-    g.figure.tight_layout()
+    sns.move_legend(g, "upper center", bbox_to_anchor=(0.5, 1.0), ncol=3, title=None, frameon=False)
+    g.figure.tight_layout(rect=(0, 0, 1, 0.95))
     return g.figure
 
 
