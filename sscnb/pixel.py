@@ -92,6 +92,8 @@ class PixelClassifier:
 
     def predict(self, features: np.ndarray, return_proba: bool = False):
         """Codes for every pixel; each distinct feature vector is predicted once (exact)."""
+        # one new small MLP per image: TensorFlow's "retracing" warning about it is expected
+        logging.getLogger("tensorflow").setLevel(logging.ERROR)
         H, W, F = features.shape
         u, inv = unique_rows(features.reshape(-1, F))
         p = self.predict_proba_rows(u)
