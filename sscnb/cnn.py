@@ -252,18 +252,21 @@ def keras_cache_dir() -> Path:
 
 
 def _resolve_weights(backbone: str, weights):
-    """What to pass to keras.applications: None, a file path, or "imagenet" (only when cached or
-    downloadable); raises :class:`WeightsUnavailableError` with the fix otherwise."""
+    """What to load: None (from scratch), a checked file path, or "imagenet" (NASNet only; a
+    failed download is turned into a clear error in :func:`build_model`). Raises
+    :class:`WeightsUnavailableError` with the fix otherwise."""
     if weights in (None, "none", "None", ""):
         return None
-    _, fname = _NASNET_FILES[backbone]
     if weights == "imagenet":
-        return "imagenet"  # checked in build_model: a failed download is turned into a clear error
-    p = Path(weights).expanduser()
+        if backbone not in _NASNET_FILES:
+            raise WeightsUnavailableError(f"the {backbone} backbone has no ImageNet weights: use weights=None")
+        return "imagenet"
+    p = Path(str(weights)).expanduser()
     if not p.is_file():
+        hint = f"for {backbone} without its top (e.g. {_NASNET_FILES[backbone][1]}), " if backbone in _NASNET_FILES else ""
         raise WeightsUnavailableError(
-            f"weights file {p} does not exist: give the path of a Keras weights file for {backbone} "
-            f"without its top (e.g. {fname}), or weights=None to train from scratch"
+            f"weights file {p} does not exist: give the path of a Keras weights file {hint}"
+            "or weights=None to train from scratch"
         )
     return str(p)
 
@@ -311,13 +314,10 @@ def build_model(backbone: str, n_classes: int, tile_size: int = 50, weights=None
     L = keras.layers
     if seed is not None:
         keras.utils.set_random_seed(int(seed))
+    if backbone not in BACKBONES:
+        raise ValueError(f"unknown backbone {backbone!r}: choose one of {BACKBONES}")
+    w = _resolve_weights(backbone, weights)
     if backbone == "compact":
-        if weights not in (None, "none", "None", ""):
-            p = Path(str(weights)).expanduser()
-            if str(weights) == "imagenet":
-                raise WeightsUnavailableError("the compact backbone has no ImageNet weights: use weights=None")
-            if not p.is_file():
-                raise WeightsUnavailableError(f"weights file {p} does not exist")
         base = _compact_backbone(keras, tile_size)
         inp = keras.Input((tile_size, tile_size, 3), name="tiles")
         x = base(inp)
@@ -325,12 +325,10 @@ def build_model(backbone: str, n_classes: int, tile_size: int = 50, weights=None
         out = L.Dense(n_classes, activation="softmax", name="classes")(x)
         model = keras.Model(inp, out, name="sscnb_compact")
         lr = 2e-3 if learning_rate is None else learning_rate
-        if weights not in (None, "none", "None", ""):
-            model.load_weights(str(weights))
-        from_scratch = weights in (None, "none", "None", "")
-    elif backbone in _NASNET_FILES:
+        if w is not None:
+            model.load_weights(w)
+    else:
         cls_name, fname = _NASNET_FILES[backbone]
-        w = _resolve_weights(backbone, weights)
         ctor = getattr(keras.applications, cls_name)
         try:
             base = ctor(input_shape=(tile_size, tile_size, 3), include_top=False, weights=w)
@@ -356,10 +354,7 @@ def build_model(backbone: str, n_classes: int, tile_size: int = 50, weights=None
         out = L.Dense(n_classes, activation="softmax", name="classes")(x)
         model = keras.Model(inp, out, name=f"sscnb_{backbone}")
         lr = 5e-4 if learning_rate is None else learning_rate
-        from_scratch = w is None
-    else:
-        raise ValueError(f"unknown backbone {backbone!r}: choose one of {BACKBONES}")
-    if from_scratch:
+    if w is None:  # from scratch
         _set_bn_momentum(model)
     if trainable_layers != "all":
         n = int(trainable_layers)

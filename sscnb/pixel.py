@@ -90,19 +90,25 @@ class PixelClassifier:
             return self.model.predict_proba(z).astype(np.float32)
         return np.asarray(self.model.predict(z, batch_size=batch, verbose=0), np.float32)
 
-    def predict(self, features: np.ndarray, return_proba: bool = False):
-        """Codes for every pixel; each distinct feature vector is predicted once (exact)."""
-        # one new small MLP per image: TensorFlow's "retracing" warning about it is expected
-        logging.getLogger("tensorflow").setLevel(logging.ERROR)
+    def _codes(self, rows: np.ndarray) -> np.ndarray:
+        return self.classes[self.predict_proba_rows(rows).argmax(axis=1)].astype(np.uint8)
+
+    def predict(self, features: np.ndarray, batch_pixels: int = 1 << 20) -> np.ndarray:
+        """``(H, W, F)`` features -> ``(H, W) uint8`` codes for every pixel.
+
+        uint8 features (median RGB): each distinct feature vector is predicted once and copied to
+        the pixels that share it (exact). Other features (e.g. with entropy): predicted in batches
+        of ``batch_pixels`` so memory stays bounded."""
         H, W, F = features.shape
-        u, inv = unique_rows(features.reshape(-1, F))
-        p = self.predict_proba_rows(u)
-        codes = self.classes[p.argmax(axis=1)].astype(np.uint8)
-        out = codes[inv].reshape(H, W)
-        self.info["distinct_vectors"] = int(len(u))
-        if return_proba:
-            return out, p[inv].reshape(H, W, -1)
-        return out
+        rows = features.reshape(-1, F)
+        if rows.dtype == np.uint8:
+            u, inv = unique_rows(rows)
+            self.info["distinct_vectors"] = int(len(u))
+            return self._codes(u)[inv].reshape(H, W)
+        out = np.empty(len(rows), np.uint8)
+        for i in range(0, len(rows), batch_pixels):
+            out[i:i + batch_pixels] = self._codes(rows[i:i + batch_pixels])
+        return out.reshape(H, W)
 
 
 def fit_pixel_classifier(x: np.ndarray, y: np.ndarray, kind: str = "mlp", *, depth: str = "deep",
@@ -140,6 +146,8 @@ def fit_pixel_classifier(x: np.ndarray, y: np.ndarray, kind: str = "mlp", *, dep
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         import keras
 
+        # one new small MLP per image: TensorFlow's "retracing" warning about it is expected
+        logging.getLogger("tensorflow").setLevel(logging.ERROR)
         model = _mlp(keras, z.shape[1], len(classes), depth, seed)
         model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="sparse_categorical_crossentropy")
         model.fit(z, yy, epochs=int(epochs), batch_size=int(batch_size), shuffle=True, verbose=0)

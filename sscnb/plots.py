@@ -11,11 +11,9 @@ __all__ = ["label_overlay", "thumbnails", "class_bars", "save_figure"]
 
 
 def _plt():
-    import matplotlib
+    import matplotlib.pyplot as plt  # imported late: the backend is chosen by the environment
 
-    import matplotlib.pyplot as plt  # noqa: F401 - backend chosen by the environment (inline in Jupyter)
-
-    return matplotlib.pyplot
+    return plt
 
 
 def label_overlay(image: np.ndarray, label: np.ndarray, scheme: ClassScheme, alpha: float = 0.45) -> np.ndarray:

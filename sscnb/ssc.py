@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -128,10 +129,10 @@ def despeckle(class_map: np.ndarray, smallest: int) -> np.ndarray:
     return class_map[ri, ci]
 
 
-def classify_image(image: np.ndarray, loaded, params: SSCParams | None = None, progress=None) -> SSCResult:
+def classify_image(image: np.ndarray, loaded, params: SSCParams | None = None) -> SSCResult:
     """Run phase 1 and phase 2 on one ``(H, W, 3) uint8`` image with a loaded CNN
     (:class:`sscnb.cnn.LoadedModel`). Never sees the validation labels."""
-    from .cnn import predict_tiles
+    from .cnn import predict_codes
 
     p = params or SSCParams()
     t = {}
@@ -145,8 +146,7 @@ def classify_image(image: np.ndarray, loaded, params: SSCParams | None = None, p
     t["tiles"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    codes, proba = loaded.key.to_hierarchical(predict_tiles(loaded.model, x))
-    tile_cls = codes[proba.argmax(axis=1)]
+    tile_cls, proba, codes = predict_codes(loaded, None, x)
     if p.recog_thresh > 0:
         tile_cls = np.where(proba.max(axis=1) >= p.recog_thresh, tile_cls, 0)
     tile_grid = tile_cls.reshape(grid)
@@ -166,7 +166,6 @@ def classify_image(image: np.ndarray, loaded, params: SSCParams | None = None, p
         clf = _pixel.fit_pixel_classifier(
             xs, ys, p.phase2, depth=p.mlp_depth, epochs=p.epochs, learning_rate=p.learning_rate,
             batch_size=p.batch_size, use_smote=p.use_smote, n_trees=p.n_trees, seed=p.seed)
-        info.update(clf.info)
         if clf.info.get("one_class"):
             log.info("one-class tile map: the final map is class %s", clf.classes[0])
             info["note"] = f"the CNN found one class only ({int(clf.classes[0])}): final map is that class"
@@ -179,16 +178,9 @@ def classify_image(image: np.ndarray, loaded, params: SSCParams | None = None, p
     t0 = time.perf_counter()
     if clf is None:
         final = np.zeros((H, W), np.uint8)
-    elif feats.dtype == np.uint8:
+    else:
         final = clf.predict(feats)
-    else:  # float features (entropy): predict in bounded batches
-        f2 = feats.reshape(-1, feats.shape[-1])
-        out = np.empty(len(f2), np.uint8)
-        step = 1 << 20
-        for i in range(0, len(f2), step):
-            out[i:i + step] = clf.classes[clf.predict_proba_rows(f2[i:i + step]).argmax(axis=1)]
-        final = out.reshape(H, W)
-    info.update({k: v for k, v in (clf.info.items() if clf else [])})
+        info.update(clf.info)  # n_train, one_class, distinct_vectors, ...
     t["predict"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -202,8 +194,6 @@ def classify_image(image: np.ndarray, loaded, params: SSCParams | None = None, p
 
 def result_files(out_dir, image_name: str, experiment: str, phase2: str = "mlp") -> dict:
     """Paths of the files written for one image (names as in the original method)."""
-    from pathlib import Path
-
     out_dir = Path(out_dir)
     p2 = "RF" if phase2 == "rf" else "MLP"
     return {
@@ -242,9 +232,6 @@ def evaluate_folder(data_dir, loaded, out_dir, experiment: str, params: SSCParam
     Resumable: an image whose two CSVs exist is skipped (its numbers are read back) unless
     ``overwrite=True``. Timings of the images run now go to ``Timings_<experiment>.csv``.
     """
-    import time as _time
-    from pathlib import Path
-
     import pandas as pd
     from tqdm.auto import tqdm
 
@@ -272,9 +259,9 @@ def evaluate_folder(data_dir, loaded, out_dir, experiment: str, params: SSCParam
             rows.append({"image": rec.name, "river": rec.river, "labelled_px": int(fin.support.sum()),
                          "f1_cnn": f_cnn, "f1_final": metrics.weighted_f1(fin), "status": "skipped (done)"})
             continue
-        t0 = _time.perf_counter()
+        t0 = time.perf_counter()
         img, lab = read_pair(rec, scheme, loaded.tile_size)
-        t_read = _time.perf_counter() - t0
+        t_read = time.perf_counter() - t0
         res = classify_image(img, loaded, p)
         row = {"image": rec.name, "river": rec.river, "labelled_px": 0, "f1_cnn": np.nan, "f1_final": np.nan,
                "status": "done"}
@@ -294,7 +281,7 @@ def evaluate_folder(data_dir, loaded, out_dir, experiment: str, params: SSCParam
             save_class_raster(files["final_raster"], res.final_map, scheme, georef_from=rec.image_path)
         t_fig = 0.0
         if save_figures:
-            t1 = _time.perf_counter()
+            t1 = time.perf_counter()
             fig = ssc_figure(img, lab, res.cnn_map, res.final_map, scheme, f1_cnn=row["f1_cnn"],
                              f1_final=row["f1_final"], final_name=res.phase2_name,
                              title=f"{rec.name} ({experiment})")
@@ -302,7 +289,7 @@ def evaluate_folder(data_dir, loaded, out_dir, experiment: str, params: SSCParam
             import matplotlib.pyplot as plt
 
             plt.close(fig)
-            t_fig = _time.perf_counter() - t1
+            t_fig = time.perf_counter() - t1
         rows.append(row)
         trows.append({"image": rec.name, "read": t_read, **res.timings, "figure": t_fig,
                       "total": t_read + sum(res.timings.values()) + t_fig})
@@ -320,20 +307,15 @@ def evaluate_folder(data_dir, loaded, out_dir, experiment: str, params: SSCParam
 def overall_f1(out_dir, experiment: str, phase2: str = "mlp", images=None) -> dict:
     """Pixel-weighted F1 over all images, for the CNN and the final map: the F1 of every
     (image, class) weighted by its support (labelled pixels), not an average over images."""
-    from pathlib import Path
-
     from . import metrics
+    from .report import find_result_files
 
-    out = {}
     p2 = "RF" if phase2 == "rf" else "MLP"
-    for kind in ("CNN", p2):
-        num = den = 0.0
-        for f in sorted(Path(out_dir).glob(f"{kind}_*_{experiment}.csv")):
-            name = f.name[len(kind) + 1: -len(experiment) - 5]
-            if images is not None and name not in images:
-                continue
-            r = metrics.read_report(f)
-            num += float((r.f1_score * r.support).sum())
-            den += float(r.support.sum())
-        out[kind] = num / den if den else float("nan")
-    return out
+    num = {"CNN": 0.0, p2: 0.0}
+    den = {"CNN": 0.0, p2: 0.0}
+    for path, kind, image, _ in find_result_files(out_dir, experiment):
+        if kind in num and (images is None or image in images):
+            r = metrics.read_report(path)
+            num[kind] += float((r.f1_score * r.support).sum())
+            den[kind] += float(r.support.sum())
+    return {k: num[k] / den[k] if den[k] else float("nan") for k in num}
