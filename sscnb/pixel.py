@@ -16,42 +16,95 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["sample_training_pixels", "PixelClassifier", "fit_pixel_classifier", "unique_rows"]
+__all__ = ["sample_tile_pixels", "PixelClassifier", "fit_pixel_classifier", "unique_rows", "pack_rgb",
+           "unpack_rgb", "N_RGB"]
 
 log = logging.getLogger(__name__)
 
 
-def sample_training_pixels(features: np.ndarray, cnn_map: np.ndarray, subsample: float = 0.05,
-                           min_sample: int = 20_000, seed: int = 0):
-    """``(X (n, F), y (n,))``: a random sample of the pixels the CNN classified (``cnn_map > 0``).
+def sample_tile_pixels(tile_grid: np.ndarray, tile: int, subsample: float, min_sample: int, seed: int):
+    """A stratified random sample of the pixels the CNN classified, drawn from its tile map.
 
-    ``n = max(subsample * n_classified, min_sample)`` (at most all classified pixels). Sampling is
-    stratified by class so that no class present in the tile map is lost.
+    Parameters
+    ----------
+    tile_grid : (n_rows, n_cols) ndarray of int
+        Class code of every tile (0 = unclassified), row-major as in :mod:`sscnb.tiles`.
+    tile : int, px
+    subsample : float
+        Share of the classified pixels to draw; ``n = max(subsample * N, min_sample)``, at most N.
+    min_sample : int
+        Floor of the sample size.
+    seed : int
+
+    Returns
+    -------
+    rows, cols : (n,) ndarray of int64
+        Pixel coordinates, sorted in row-major order.
+    labels : (n,) ndarray of int64
+        The CNN class of each pixel.
+
+    Each class present gets ``max(1, round(n * N_c / N))`` pixels, drawn without replacement
+    among its ``N_c`` pixels. The sample depends only on the tile map, never on how the image is
+    read, so an image read in windows gets exactly the pixels it gets in memory, and memory stays
+    proportional to the sample (the classified pixels are never listed).
     """
-    f = features.reshape(-1, features.shape[-1])
-    lab = cnn_map.ravel()
-    idx = np.flatnonzero(lab > 0)
-    if len(idx) == 0:
+    g = np.asarray(tile_grid)
+    tile = int(tile)
+    classes = [int(c) for c in np.unique(g) if c > 0]
+    n_tiles = {c: int((g == c).sum()) for c in classes}
+    N = tile * tile * sum(n_tiles.values())
+    if N == 0:
         raise ValueError("the CNN classified no pixel of this image: nothing to train phase 2 on")
-    n = int(min(len(idx), max(round(subsample * len(idx)), min_sample)))
+    n = int(min(N, max(round(subsample * N), min_sample)))
     rng = np.random.default_rng(seed)
-    if n < len(idx):
-        picks = []
-        for c in np.unique(lab[idx]):
-            ic = idx[lab[idx] == c]
-            k = max(1, int(round(n * len(ic) / len(idx))))
-            picks.append(rng.choice(ic, size=min(k, len(ic)), replace=False))
-        idx = np.sort(np.concatenate(picks))
-    return f[idx], lab[idx].astype(np.int64)
+    rows, cols, labels = [], [], []
+    for c in classes:
+        is_c = g == c
+        Nc = tile * tile * n_tiles[c]
+        if n < N:
+            k = min(Nc, max(1, int(round(n * Nc / N))))
+            ranks = np.sort(rng.choice(Nc, size=k, replace=False)).astype(np.int64)
+        else:
+            ranks = np.arange(Nc, dtype=np.int64)
+        per_tile_row = is_c.sum(axis=1).astype(np.int64)           # class-c tiles per tile row
+        px_per_row = np.repeat(per_tile_row * tile, tile)          # class-c pixels per image row
+        row_end = np.cumsum(px_per_row)
+        y = np.searchsorted(row_end, ranks, side="right")          # image row of each rank
+        offset = ranks - (row_end[y] - px_per_row[y])             # position within that row
+        tile_row = y // tile
+        first_tile = np.concatenate([[0], np.cumsum(per_tile_row)[:-1]])
+        tile_cols = np.nonzero(is_c)[1]                             # row-major: grouped by tile row
+        x = tile_cols[first_tile[tile_row] + offset // tile] * tile + offset % tile
+        rows.append(y)
+        cols.append(x.astype(np.int64))
+        labels.append(np.full(len(y), c, np.int64))
+    rows, cols, labels = (np.concatenate(a) for a in (rows, cols, labels))
+    order = np.lexsort((cols, rows))
+    return rows[order], cols[order], labels[order]
+
+
+def pack_rgb(x: np.ndarray) -> np.ndarray:
+    """``(..., 3) uint8`` -> ``(...) int32`` codes ``r << 16 | g << 8 | b`` (one per colour)."""
+    return (x[..., 0].astype(np.int32) << 16) | (x[..., 1].astype(np.int32) << 8) | x[..., 2]
+
+
+def unpack_rgb(code: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`pack_rgb`: ``(n,) int`` -> ``(n, 3) uint8``."""
+    code = np.asarray(code)
+    return np.stack([(code >> 16) & 255, (code >> 8) & 255, code & 255], axis=-1).astype(np.uint8)
+
+
+N_RGB = 1 << 24
+# Keras runs this many training steps per call into the backend: the pixel MLP is tiny, so the
+# per-step overhead of Python and the runtime, not arithmetic, is what a step costs.
+STEPS_PER_EXECUTION = 32
 
 
 def unique_rows(x: np.ndarray):
     """``(unique (u, F), inverse (n,))`` of the rows of ``x``; fast path for uint8 triplets."""
     if x.dtype == np.uint8 and x.shape[1] == 3:
-        code = (x[:, 0].astype(np.int32) << 16) | (x[:, 1].astype(np.int32) << 8) | x[:, 2]
-        u, inv = np.unique(code, return_inverse=True)
-        uniq = np.stack([(u >> 16) & 255, (u >> 8) & 255, u & 255], axis=1).astype(np.uint8)
-        return uniq, inv.ravel()
+        u, inv = np.unique(pack_rgb(x), return_inverse=True)
+        return unpack_rgb(u), inv.ravel()
     u, inv = np.unique(x, axis=0, return_inverse=True)
     return u, inv.ravel()
 
@@ -93,29 +146,55 @@ class PixelClassifier:
     def _codes(self, rows: np.ndarray) -> np.ndarray:
         return self.classes[self.predict_proba_rows(rows).argmax(axis=1)].astype(np.uint8)
 
+    def colour_lut(self, present: np.ndarray) -> np.ndarray:
+        """Predict every colour marked in ``present`` once.
+
+        Parameters
+        ----------
+        present : (2**24,) ndarray of bool
+            Median-RGB colours (indexed by :func:`pack_rgb`) that occur in the image.
+
+        Returns
+        -------
+        (2**24,) ndarray of uint8
+            Class code per colour (0 for colours not present). ``lut[pack_rgb(features)]`` is the
+            map. The colours are predicted in ascending order of their code, whatever order the
+            image was read in, so a map made window by window equals the map made in memory.
+        """
+        u = np.flatnonzero(present)
+        self.info["distinct_vectors"] = int(len(u))
+        lut = np.zeros(N_RGB, np.uint8)
+        if len(u):
+            lut[u] = self._codes(unpack_rgb(u))
+        return lut
+
     def predict(self, features: np.ndarray, batch_pixels: int = 1 << 20) -> np.ndarray:
         """``(H, W, F)`` features -> ``(H, W) uint8`` codes for every pixel.
 
-        uint8 features (median RGB): each distinct feature vector is predicted once and copied to
-        the pixels that share it (exact). Other features (e.g. with entropy): predicted in batches
-        of ``batch_pixels`` so memory stays bounded."""
+        uint8 features (median RGB): each distinct colour is predicted once and copied to the
+        pixels that share it (exact; see :meth:`colour_lut`). Other features (e.g. with entropy):
+        predicted in batches of ``batch_pixels`` so memory stays bounded."""
         H, W, F = features.shape
         rows = features.reshape(-1, F)
-        if rows.dtype == np.uint8:
-            u, inv = unique_rows(rows)
-            self.info["distinct_vectors"] = int(len(u))
-            return self._codes(u)[inv].reshape(H, W)
+        if rows.dtype == np.uint8 and F == 3:
+            codes = pack_rgb(rows)
+            present = np.zeros(N_RGB, bool)
+            present[codes] = True
+            return self.colour_lut(present)[codes].reshape(H, W)
         out = np.empty(len(rows), np.uint8)
         for i in range(0, len(rows), batch_pixels):
             out[i:i + batch_pixels] = self._codes(rows[i:i + batch_pixels])
         return out.reshape(H, W)
 
 
-def fit_pixel_classifier(x: np.ndarray, y: np.ndarray, kind: str = "mlp", *, depth: str = "deep",
-                         epochs: int = 5, learning_rate: float = 1e-3, batch_size: int = 4096,
-                         use_smote: bool = False, n_trees: int = 150, seed: int = 0) -> PixelClassifier:
-    """Fit ``rf`` or ``mlp`` on ``x (n, F)``, ``y (n,)`` codes. A single class is handled: the
-    result predicts that class everywhere (logged), as there is nothing to separate."""
+def fit_pixel_classifier(x: np.ndarray, y: np.ndarray, kind: str, *, depth: str, epochs: int,
+                         learning_rate: float, batch_size: int, use_smote: bool, n_trees: int,
+                         seed: int) -> PixelClassifier:
+    """Fit ``rf`` or ``mlp`` on ``x (n, F)``, ``y (n,)`` codes.
+
+    Every setting is required: their one default lives in :class:`sscnb.ssc.SSCParams`. A single
+    class is handled: the result predicts that class everywhere (logged), as there is nothing to
+    separate."""
     classes = np.unique(y)
     x = x.astype(np.float32)
     mean, scale = x.mean(axis=0), x.std(axis=0)
@@ -149,7 +228,8 @@ def fit_pixel_classifier(x: np.ndarray, y: np.ndarray, kind: str = "mlp", *, dep
         # one new small MLP per image: TensorFlow's "retracing" warning about it is expected
         logging.getLogger("tensorflow").setLevel(logging.ERROR)
         model = _mlp(keras, z.shape[1], len(classes), depth, seed)
-        model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="sparse_categorical_crossentropy")
+        model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="sparse_categorical_crossentropy",
+                      steps_per_execution=STEPS_PER_EXECUTION)
         model.fit(z, yy, epochs=int(epochs), batch_size=int(batch_size), shuffle=True, verbose=0)
     else:
         raise ValueError(f"phase2 must be 'mlp' or 'rf', not {kind!r}")

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -24,14 +24,28 @@ from . import features as _features
 from . import pixel as _pixel
 from . import tiles as _tiles
 
-__all__ = ["SSCParams", "SSCResult", "classify_image", "modal_filter_regions", "despeckle"]
+__all__ = ["SSCParams", "SSCResult", "PHASE2_CHOICES", "MLP_DEPTHS", "phase2_name", "classify_image",
+           "predict_tiles_masked", "apply_tile_rules", "fit_phase2", "modal_filter_regions", "despeckle",
+           "result_files", "evaluate_folder", "overall_f1"]
 
 log = logging.getLogger(__name__)
 
 
+PHASE2_CHOICES = {"mlp": "MLP", "rf": "RF"}
+MLP_DEPTHS = ("deep", "very_deep")
+
+
+def phase2_name(phase2: str) -> str:
+    """``"MLP"`` or ``"RF"``: the name of the final map in file names and tables."""
+    return PHASE2_CHOICES[phase2]
+
+
 @dataclass
 class SSCParams:
-    """Settings of the pipeline (defaults: the original method's where they make sense).
+    """Settings of the pipeline: the one place where each has its name and its default.
+
+    The same names are used by the notebooks' parameters cells (03, 05), the run YAML and the
+    command line.
 
     recog_thresh: a tile whose top class probability is below it becomes unclassified (0 = off).
     min_tiles: connected groups of fewer tiles of one class take the most common class around
@@ -39,10 +53,13 @@ class SSCParams:
     median_radius: radius (px) of the disk of the median filter on R, G and B.
     use_entropy: add the 11 x 11 entropy band as a 4th feature.
     phase2: "mlp" or "rf". mlp_depth: "deep" (256-128-64-32-32) or "very_deep".
+    mlp_epochs, mlp_batch_size, mlp_learning_rate: training of the pixel MLP.
+    n_trees: trees of the random forest.
     subsample / min_sample: share of the CNN-classified pixels used to train phase 2, with a floor.
     use_smote: balance the phase-2 training pixels with SMOTE-ENN.
     smallest_element: patches of the final map smaller than this (px) take the class of the
         nearest larger patch (0 = off).
+    seed: random seed of the phase-2 sample and classifier.
     """
 
     recog_thresh: float = 0.0
@@ -51,18 +68,64 @@ class SSCParams:
     use_entropy: bool = False
     phase2: str = "mlp"
     mlp_depth: str = "deep"
-    epochs: int = 10
-    learning_rate: float = 1e-3
-    batch_size: int = 2048
+    mlp_epochs: int = 10
+    mlp_batch_size: int = 2048
+    mlp_learning_rate: float = 1e-3
     n_trees: int = 150
     subsample: float = 0.01
     min_sample: int = 20_000
     use_smote: bool = False
     smallest_element: int = 0
-    seed: int = 0
+    seed: int = 42
+
+    def __post_init__(self):
+        if self.phase2 not in PHASE2_CHOICES:
+            raise ValueError(f"phase2 must be one of {sorted(PHASE2_CHOICES)}, got {self.phase2!r}")
+        if self.mlp_depth not in MLP_DEPTHS:
+            raise ValueError(f"mlp_depth must be one of {list(MLP_DEPTHS)}, got {self.mlp_depth!r}")
+        for f in fields(self):
+            v = getattr(self, f.name)
+            want = {"float": (int, float), "int": (int,), "bool": (bool,), "str": (str,)}[f.type]
+            if not isinstance(v, want) or (f.type in ("int", "float") and isinstance(v, bool)):
+                raise ValueError(f"{f.name} must be {f.type}, got {v!r}")
+        if not 0 <= self.recog_thresh <= 1:
+            raise ValueError(f"recog_thresh must be between 0 and 1, got {self.recog_thresh}")
+        if not 0 < self.subsample <= 1:
+            raise ValueError(f"subsample must be in (0, 1], got {self.subsample}")
+        for name in ("min_tiles", "median_radius", "min_sample", "smallest_element"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        for name in ("mlp_epochs", "mlp_batch_size", "n_trees"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+
+    @classmethod
+    def names(cls) -> list[str]:
+        return [f.name for f in fields(cls)]
+
+    @classmethod
+    def from_dict(cls, values: dict, source: str = "settings") -> "SSCParams":
+        """Build from a mapping; an unknown name is an error naming the closest valid ones."""
+        import difflib
+
+        unknown = [k for k in values if k not in cls.names()]
+        if unknown:
+            hints = "; ".join(f"{k!r} (did you mean {', '.join(difflib.get_close_matches(k, cls.names())) or '?'})"
+                              for k in unknown)
+            raise ValueError(f"unknown phase-2 setting(s) in {source}: {hints}. Valid: {', '.join(cls.names())}")
+        return cls(**values)
+
+    @classmethod
+    def from_namespace(cls, namespace: dict) -> "SSCParams":
+        """Take the settings a notebook's parameters cell defines (``globals()``), by name."""
+        return cls(**{k: namespace[k] for k in cls.names() if k in namespace})
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    @property
+    def final_name(self) -> str:
+        return phase2_name(self.phase2)
 
 
 @dataclass
@@ -81,7 +144,7 @@ class SSCResult:
 
     @property
     def phase2_name(self) -> str:
-        return "RF" if self.params.get("phase2") == "rf" else "MLP"
+        return phase2_name(self.params["phase2"])
 
 
 def modal_filter_regions(grid: np.ndarray, min_size: int) -> np.ndarray:
@@ -129,43 +192,104 @@ def despeckle(class_map: np.ndarray, smallest: int) -> np.ndarray:
     return class_map[ri, ci]
 
 
-def classify_image(image: np.ndarray, loaded, params: SSCParams | None = None) -> SSCResult:
-    """Run phase 1 and phase 2 on one ``(H, W, 3) uint8`` image with a loaded CNN
-    (:class:`sscnb.cnn.LoadedModel`). Never sees the validation labels."""
+def predict_tiles_masked(loaded, x: np.ndarray, valid: np.ndarray | None = None):
+    """Phase 1 on a batch of tiles, skipping tiles that touch nodata.
+
+    Parameters
+    ----------
+    loaded : sscnb.cnn.LoadedModel
+    x : (n, tile, tile, 3) ndarray of uint8
+    valid : (n,) ndarray of bool, optional
+        Tiles whose every pixel is valid data; the others are not predicted (code 0,
+        confidence 0, probabilities 0).
+
+    Returns
+    -------
+    codes : (n,) ndarray of uint8, shared-scheme class of each tile
+    proba : (n, C) ndarray of float32, probabilities of the shared classes ``classes``
+    classes : (C,) ndarray of int
+    """
     from .cnn import predict_codes
 
+    n = len(x)
+    if valid is None or valid.all():
+        cls, proba, classes = predict_codes(loaded, None, x)
+        return cls.astype(np.uint8), proba.astype(np.float32), classes
+    classes = loaded.key.to_hierarchical(np.zeros((0, loaded.key.n_outputs), np.float32))[0]
+    codes = np.zeros(n, np.uint8)
+    proba = np.zeros((n, len(classes)), np.float32)
+    if valid.any():
+        c, p, classes = predict_codes(loaded, None, x[valid])
+        codes[valid] = c
+        proba[valid] = p
+    return codes, proba, classes
+
+
+def apply_tile_rules(tile_grid: np.ndarray, confidence: np.ndarray, params: SSCParams) -> np.ndarray:
+    """``recog_thresh`` and ``min_tiles`` on the ``(n_rows, n_cols)`` tile map (codes, uint8);
+    ``confidence``: the top-class probability of each tile, same shape."""
+    g = tile_grid
+    if params.recog_thresh > 0:
+        g = np.where(confidence >= params.recog_thresh, g, 0).astype(np.uint8)
+    if params.min_tiles > 1:
+        g = modal_filter_regions(g, params.min_tiles).astype(np.uint8)
+    return g
+
+
+def fit_phase2(xs: np.ndarray, ys: np.ndarray, params: SSCParams):
+    """Fit the phase-2 classifier of ``params`` on sampled pixels ``xs (n, F)``, ``ys (n,)``."""
+    return _pixel.fit_pixel_classifier(
+        xs, ys, params.phase2, depth=params.mlp_depth, epochs=params.mlp_epochs,
+        learning_rate=params.mlp_learning_rate, batch_size=params.mlp_batch_size,
+        use_smote=params.use_smote, n_trees=params.n_trees, seed=params.seed)
+
+
+def classify_image(image: np.ndarray, loaded, params: SSCParams | None = None,
+                   mask: np.ndarray | None = None) -> SSCResult:
+    """Run phase 1 and phase 2 on one image held in memory. Never sees the validation labels.
+
+    Parameters
+    ----------
+    image : (H, W, 3) ndarray of uint8
+    loaded : sscnb.cnn.LoadedModel
+    params : SSCParams, optional (defaults)
+    mask : (H, W) ndarray of bool, optional
+        Valid pixels. Tiles touching invalid pixels are not classified, invalid pixels never
+        train phase 2, and they are 0 in both maps.
+
+    Returns
+    -------
+    SSCResult
+        ``cnn_map`` and ``final_map`` ``(H, W) uint8``; ``cnn_proba`` ``(n_rows, n_cols, C)``.
+    """
     p = params or SSCParams()
     t = {}
     tile = loaded.tile_size
     H, W = image.shape[:2]
     if H < tile or W < tile:
-        raise ValueError(f"image is {W} x {H} px, smaller than one {tile} px tile")
+        raise ValueError(f"image is {W} x {H} px, smaller than one {tile} px tile of the model")
     t0 = time.perf_counter()
     x = _tiles.to_tiles(image, tile)
     grid = _tiles.grid_shape(image.shape, tile)
+    valid = None if mask is None else _tiles.to_tiles(mask, tile).reshape(len(x), -1).all(axis=1)
     t["tiles"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    tile_cls, proba, codes = predict_codes(loaded, None, x)
-    if p.recog_thresh > 0:
-        tile_cls = np.where(proba.max(axis=1) >= p.recog_thresh, tile_cls, 0)
-    tile_grid = tile_cls.reshape(grid)
-    if p.min_tiles > 1:
-        tile_grid = modal_filter_regions(tile_grid, p.min_tiles)
-    cnn_map = _tiles.tiles_to_raster(tile_grid.ravel().astype(np.uint8), grid, tile, out_shape=(H, W), fill=0)
+    tile_cls, proba, codes = predict_tiles_masked(loaded, x, valid)
+    confidence = proba.max(axis=1) if proba.shape[1] else np.zeros(len(x), np.float32)
+    tile_grid = apply_tile_rules(tile_cls.reshape(grid), confidence.reshape(grid), p)
+    cnn_map = _tiles.tiles_to_raster(tile_grid.ravel(), grid, tile, out_shape=(H, W), fill=0)
     t["cnn"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    feats = _features.pixel_features(image, p.median_radius, p.use_entropy)
+    feats = _features.pixel_features(image, p.median_radius, p.use_entropy, mask)
     t["features"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
     info = {"tile_classes": {int(c): int((tile_grid == c).sum()) for c in np.unique(tile_grid)}}
-    if (cnn_map > 0).any():
-        xs, ys = _pixel.sample_training_pixels(feats, cnn_map, p.subsample, p.min_sample, p.seed)
-        clf = _pixel.fit_pixel_classifier(
-            xs, ys, p.phase2, depth=p.mlp_depth, epochs=p.epochs, learning_rate=p.learning_rate,
-            batch_size=p.batch_size, use_smote=p.use_smote, n_trees=p.n_trees, seed=p.seed)
+    if (tile_grid > 0).any():
+        rows, cols, ys = _pixel.sample_tile_pixels(tile_grid, tile, p.subsample, p.min_sample, p.seed)
+        clf = fit_phase2(feats[rows, cols], ys, p)
         if clf.info.get("one_class"):
             log.info("one-class tile map: the final map is class %s", clf.classes[0])
             info["note"] = f"the CNN found one class only ({int(clf.classes[0])}): final map is that class"
@@ -181,11 +305,15 @@ def classify_image(image: np.ndarray, loaded, params: SSCParams | None = None) -
     else:
         final = clf.predict(feats)
         info.update(clf.info)  # n_train, one_class, distinct_vectors, ...
+    if mask is not None:
+        final[~mask] = 0
     t["predict"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
     if p.smallest_element > 1:
         final = despeckle(final, p.smallest_element)
+        if mask is not None:
+            final[~mask] = 0
     t["post"] = time.perf_counter() - t0
     return SSCResult(cnn_map, final, proba.reshape(grid + (-1,)), codes, p.to_dict(), t, info)
 
@@ -195,7 +323,7 @@ def classify_image(image: np.ndarray, loaded, params: SSCParams | None = None) -
 def result_files(out_dir, image_name: str, experiment: str, phase2: str = "mlp") -> dict:
     """Paths of the files written for one image (names as in the original method)."""
     out_dir = Path(out_dir)
-    p2 = "RF" if phase2 == "rf" else "MLP"
+    p2 = phase2_name(phase2)
     return {
         "cnn_csv": out_dir / f"CNN_{image_name}_{experiment}.csv",
         "final_csv": out_dir / f"{p2}_{image_name}_{experiment}.csv",
@@ -310,7 +438,7 @@ def overall_f1(out_dir, experiment: str, phase2: str = "mlp", images=None) -> di
     from . import metrics
     from .report import find_result_files
 
-    p2 = "RF" if phase2 == "rf" else "MLP"
+    p2 = phase2_name(phase2)
     num = {"CNN": 0.0, p2: 0.0}
     den = {"CNN": 0.0, p2: 0.0}
     for path, kind, image, _ in find_result_files(out_dir, experiment):

@@ -1,21 +1,30 @@
 import numpy as np
 import pytest
 
-from sscnb.pixel import fit_pixel_classifier, sample_training_pixels, unique_rows
+from sscnb import tiles
+from sscnb.pixel import fit_pixel_classifier, pack_rgb, sample_tile_pixels, unique_rows, unpack_rgb
+
+FIT = dict(depth="deep", epochs=30, learning_rate=1e-3, batch_size=256, use_smote=False, n_trees=20, seed=0)
 
 
 def _scene():
-    """Left half blue-ish water (1), right half green (3); the CNN map is blocky and 10% wrong."""
+    """Left half blue-ish water (1), right half green (3); tile size 10; the CNN's tile map has
+    one wrong tile and an unclassified bottom tile row."""
     rng = np.random.default_rng(0)
     img = np.zeros((60, 80, 3), np.uint8)
     img[:, :40] = (40, 90, 120)
     img[:, 40:] = (60, 120, 50)
     img = np.clip(img.astype(int) + rng.integers(-6, 7, img.shape), 0, 255).astype(np.uint8)
     truth = np.where(np.arange(80)[None, :] < 40, 1, 3).repeat(60, 0).astype(np.uint8)
-    cnn = truth.copy()
-    cnn[:10, 30:40] = 3     # a wrong tile
-    cnn[50:, :] = 0         # an unclassified strip
-    return img, truth, cnn
+    grid = np.where(np.arange(8)[None, :] < 4, 1, 3).repeat(6, 0)
+    grid[0, 3] = 3          # a wrong tile
+    grid[5, :] = 0          # an unclassified tile row
+    return img, truth, grid
+
+
+def _sample(img, grid, subsample=1.0, min_sample=10, seed=0):
+    r, c, y = sample_tile_pixels(grid, 10, subsample, min_sample, seed)
+    return img[r, c], y
 
 
 def test_unique_rows_inverse_is_exact():
@@ -29,21 +38,55 @@ def test_unique_rows_inverse_is_exact():
 
 
 def test_sampling_uses_cnn_pixels_only_and_floor():
-    img, truth, cnn = _scene()
-    x, y = sample_training_pixels(img, cnn, subsample=0.01, min_sample=500, seed=0)
+    img, truth, grid = _scene()
+    cnn = tiles.tiles_to_raster(grid.ravel(), grid.shape, 10)
+    r, c, y = sample_tile_pixels(grid, 10, subsample=0.01, min_sample=500, seed=0)
     assert 495 <= len(y) <= 505 and set(np.unique(y)) == {1, 3}
-    x, y = sample_training_pixels(img, cnn, subsample=1.0, min_sample=10)
-    assert len(y) == (cnn > 0).sum()
+    np.testing.assert_array_equal(cnn[r, c], y)                     # labels are the tile map's
+    assert len(set(zip(r.tolist(), c.tolist()))) == len(r)          # without replacement
+    # stratified: class shares of the sample are those of the tile map (1: 19 tiles, 3: 21 of 40)
+    assert abs((y == 1).sum() - 500 * 19 / 40) <= 1
+    r, c, y = sample_tile_pixels(grid, 10, subsample=1.0, min_sample=10, seed=0)
+    ys, xs = np.nonzero(cnn)                                        # all: every classified pixel
+    np.testing.assert_array_equal(r, ys)
+    np.testing.assert_array_equal(c, xs)
     with pytest.raises(ValueError, match="classified no pixel"):
-        sample_training_pixels(img, np.zeros_like(cnn))
+        sample_tile_pixels(np.zeros_like(grid), 10, 0.1, 10, 0)
+
+
+def test_sampling_matches_a_reference_on_the_full_map():
+    """The rank -> pixel arithmetic against listing the pixels of each class explicitly."""
+    rng = np.random.default_rng(3)
+    grid = rng.integers(0, 4, (7, 9))
+    cnn = tiles.tiles_to_raster(grid.ravel(), grid.shape, 5, out_shape=(38, 47))
+    r, c, y = sample_tile_pixels(grid, 5, 0.3, 10, seed=4)
+    ref = np.random.default_rng(4)
+    want = []
+    for cls in np.unique(grid[grid > 0]):
+        flat = np.flatnonzero(cnn == cls)
+        k = max(1, round(round(0.3 * (cnn > 0).sum()) * len(flat) / (cnn > 0).sum()))
+        want.append(flat[np.sort(ref.choice(len(flat), k, replace=False))])
+    want = np.sort(np.concatenate(want))
+    np.testing.assert_array_equal(r * 47 + c, want)
+
+
+def test_pack_rgb_round_trip_and_lut_prediction_equals_row_prediction():
+    x = np.random.default_rng(1).integers(0, 256, (500, 3)).astype(np.uint8)
+    np.testing.assert_array_equal(unpack_rgb(pack_rgb(x)), x)
+    img, truth, grid = _scene()
+    xs, ys = _sample(img, grid)
+    clf = fit_pixel_classifier(xs, ys, "rf", **{**FIT, "n_trees": 5})
+    rows = img.reshape(-1, 3)
+    np.testing.assert_array_equal(clf.predict(img).ravel(), clf._codes(rows))
 
 
 @pytest.mark.parametrize("kind", ["rf", "mlp"])
 def test_pixel_classifier_corrects_the_tile_map(kind):
-    img, truth, cnn = _scene()
-    x, y = sample_training_pixels(img, cnn, subsample=1.0)
-    clf = fit_pixel_classifier(x, y, kind, epochs=30, batch_size=256, n_trees=20, seed=0)
+    img, truth, grid = _scene()
+    x, y = _sample(img, grid)
+    clf = fit_pixel_classifier(x, y, kind, **FIT)
     out = clf.predict(img)
+    cnn = tiles.tiles_to_raster(grid.ravel(), grid.shape, 10)
     assert out.shape == truth.shape
     assert (out == truth).mean() > 0.97          # the wrong tile and the unclassified strip are fixed
     assert (cnn == truth).mean() < 0.85
@@ -51,14 +94,13 @@ def test_pixel_classifier_corrects_the_tile_map(kind):
 
 def test_one_class_map_gives_that_class():
     img, _, _ = _scene()
-    cnn = np.full(img.shape[:2], 2, np.uint8)
-    x, y = sample_training_pixels(img, cnn)
-    clf = fit_pixel_classifier(x, y, "mlp")
+    x, y = _sample(img, np.full((6, 8), 2))
+    clf = fit_pixel_classifier(x, y, "mlp", **FIT)
     assert clf.info["one_class"] and (clf.predict(img) == 2).all()
 
 
 def test_smote_enn_option_runs():
-    img, _, cnn = _scene()
-    x, y = sample_training_pixels(img, cnn, subsample=1.0)
-    clf = fit_pixel_classifier(x, y, "rf", use_smote=True, n_trees=10)
+    img, _, grid = _scene()
+    x, y = _sample(img, grid)
+    clf = fit_pixel_classifier(x, y, "rf", **{**FIT, "use_smote": True, "n_trees": 10})
     assert "n_after_smote_enn" in clf.info

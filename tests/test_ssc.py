@@ -46,7 +46,7 @@ def scene(h=60, w=85, seed=0):
 @pytest.mark.parametrize("phase2", ["mlp", "rf"])
 def test_pipeline_known_answer(colour_cnn, phase2):
     img, truth = scene()
-    p = ssc.SSCParams(phase2=phase2, median_radius=1, epochs=30, batch_size=256, n_trees=20, min_sample=2000)
+    p = ssc.SSCParams(phase2=phase2, median_radius=1, mlp_epochs=30, mlp_batch_size=256, n_trees=20, min_sample=2000)
     res = ssc.classify_image(img, colour_cnn, p)
     # phase 1: tiles 0-3 of each row water, 4+ vegetation; margin (x >= 80) unclassified
     expected_cnn = np.where(np.arange(85) < 40, 1, 3)[None, :].repeat(60, 0)
@@ -104,7 +104,7 @@ def _folder(tmp_path, geotiff=False):
 def test_evaluate_folder_files_resume_overwrite(tmp_path, colour_cnn):
     d = _folder(tmp_path, geotiff=True)
     out = tmp_path / "ssc"
-    p = ssc.SSCParams(median_radius=1, epochs=20, batch_size=256, min_sample=2000)
+    p = ssc.SSCParams(median_radius=1, mlp_epochs=20, mlp_batch_size=256, min_sample=2000)
     msgs = []
     summary, timings = ssc.evaluate_folder(d, colour_cnn, out, "exp", p, save_class_rasters=True, dpi=60,
                                            progress=False, log=msgs.append)
