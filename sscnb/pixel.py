@@ -168,18 +168,20 @@ class PixelClassifier:
             lut[u] = self._codes(unpack_rgb(u))
         return lut
 
-    def predict(self, features: np.ndarray, batch_pixels: int = 1 << 20) -> np.ndarray:
+    def predict(self, features: np.ndarray, mask: np.ndarray | None = None, batch_pixels: int = 1 << 20) -> np.ndarray:
         """``(H, W, F)`` features -> ``(H, W) uint8`` codes for every pixel.
 
         uint8 features (median RGB): each distinct colour is predicted once and copied to the
         pixels that share it (exact; see :meth:`colour_lut`). Other features (e.g. with entropy):
-        predicted in batches of ``batch_pixels`` so memory stays bounded."""
+        predicted in batches of ``batch_pixels`` so memory stays bounded. ``mask``: ``(H, W) bool``,
+        the valid pixels; only their colours are predicted (the others get whatever their colour
+        maps to, and the caller blanks them)."""
         H, W, F = features.shape
         rows = features.reshape(-1, F)
         if rows.dtype == np.uint8 and F == 3:
             codes = pack_rgb(rows)
             present = np.zeros(N_RGB, bool)
-            present[codes] = True
+            present[codes if mask is None else codes[np.asarray(mask).ravel()]] = True
             return self.colour_lut(present)[codes].reshape(H, W)
         out = np.empty(len(rows), np.uint8)
         for i in range(0, len(rows), batch_pixels):

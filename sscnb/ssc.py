@@ -303,7 +303,7 @@ def classify_image(image: np.ndarray, loaded, params: SSCParams | None = None,
     if clf is None:
         final = np.zeros((H, W), np.uint8)
     else:
-        final = clf.predict(feats)
+        final = clf.predict(feats, mask)
         info.update(clf.info)  # n_train, one_class, distinct_vectors, ...
     if mask is not None:
         final[~mask] = 0

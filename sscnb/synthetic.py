@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage as ndi
 
-__all__ = ["RiverStyle", "STYLES", "make_scene", "write_sample_data"]
+__all__ = ["RiverStyle", "STYLES", "make_scene", "make_orthomosaic", "write_orthomosaic", "write_sample_data",
+           "ORTHO_CRS", "ORTHO_ORIGIN", "ORTHO_PIXEL_M"]
 
 WATER, SEDIMENT, GREEN, SENESCENT, ROAD = 1, 2, 3, 4, 5
 
@@ -147,6 +148,51 @@ def make_scene(style: RiverStyle | str, seed: int, shape=(600, 900), boundary_px
     return image, label
 
 
+ORTHO_CRS = "EPSG:32619"            # WGS 84 / UTM zone 19N (the St Marguerite river's zone)
+ORTHO_ORIGIN = (431_250.0, 5_343_800.0)  # map coordinates (m) of the top-left corner
+ORTHO_PIXEL_M = 0.05                 # 5 cm pixels, a typical drone orthomosaic
+
+
+def make_orthomosaic(seed: int, shape=(720, 960), style: str = "Clearwater"):
+    """A synthetic orthomosaic: a scene with a no-data border around an irregular flown area.
+
+    Returns ``(rgba (H, W, 4) uint8, label (H, W) uint8, valid (H, W) bool)``: outside the
+    flown area RGB and alpha are 0 (as Metashape, Pix4D and ODM write them) and the label is 0.
+    """
+    image, label = make_scene(style, seed, shape)
+    H, W = shape
+    rng = np.random.default_rng(seed + 1)
+    yy, xx = np.mgrid[0:H, 0:W].astype(np.float32)
+    # a flown area: a rotated, wobbly ellipse-like footprint that leaves corners and edges empty
+    ang = rng.uniform(-0.35, 0.35)
+    u = ((xx - W / 2) * np.cos(ang) + (yy - H / 2) * np.sin(ang)) / (0.47 * W)
+    v = (-(xx - W / 2) * np.sin(ang) + (yy - H / 2) * np.cos(ang)) / (0.45 * H)
+    wobble = _noise(rng, shape, 40, 0.05)
+    valid = (np.abs(u) ** 4 + np.abs(v) ** 4) < 1 + wobble
+    rgba = np.zeros(shape + (4,), np.uint8)
+    rgba[..., :3] = np.where(valid[..., None], image, 0)
+    rgba[..., 3] = np.where(valid, 255, 0)
+    return rgba, np.where(valid, label, 0).astype(np.uint8), valid
+
+
+def write_orthomosaic(path, seed: int, shape=(720, 960), style: str = "Clearwater") -> Path:
+    """Write :func:`make_orthomosaic` as an RGBA GeoTIFF in :data:`ORTHO_CRS` (tiled, DEFLATE)."""
+    import rasterio
+    from rasterio.enums import ColorInterp
+    from rasterio.transform import from_origin
+
+    rgba, _, _ = make_orthomosaic(seed, shape, style)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    profile = dict(driver="GTiff", width=shape[1], height=shape[0], count=4, dtype="uint8", crs=ORTHO_CRS,
+                   transform=from_origin(*ORTHO_ORIGIN, ORTHO_PIXEL_M, ORTHO_PIXEL_M), compress="deflate",
+                   predictor=2, tiled=True, blockxsize=256, blockysize=256, photometric="RGB", alpha="YES")
+    with rasterio.open(path, "w", **profile) as ds:
+        ds.write(np.moveaxis(rgba, -1, 0))
+        ds.colorinterp = [ColorInterp.red, ColorInterp.green, ColorInterp.blue, ColorInterp.alpha]
+    return path
+
+
 def write_sample_data(out_dir, seed: int = 2026, n_train: int = 4, n_validate: int = 2,
                       shape=(600, 900), force: bool = False, quality: int = 90) -> list[Path]:
     """Write ``out_dir/Train`` and ``out_dir/Validate`` for every style in :data:`STYLES`.
@@ -183,5 +229,10 @@ def write_sample_data(out_dir, seed: int = 2026, n_train: int = 4, n_validate: i
             written += [ip, lp]
             manifest["images"].append({"image": f"{split}/{ip.name}", "label": f"{split}/{lp.name}",
                                        "river": name, "scene_seed": s})
+    ortho_seed = seed * 1000 + 900
+    op = write_orthomosaic(out_dir / "Survey" / "Clearwater_ortho.tif", ortho_seed)
+    written.append(op)
+    manifest["orthomosaic"] = {"image": f"Survey/{op.name}", "river": "Clearwater", "scene_seed": ortho_seed,
+                               "crs": ORTHO_CRS, "pixel_m": ORTHO_PIXEL_M}
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
     return written

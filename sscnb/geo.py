@@ -1,0 +1,349 @@
+"""Georeferenced rasters with rasterio (GDAL): survey inputs in, GIS-ready class maps out.
+
+Inputs (:func:`open_survey`): GeoTIFF orthomosaics (RGB or RGBA; no data from the alpha band,
+the mask or the nodata value), JPEG/PNG/TIFF frames with a world file (``.jgw``, ``.pgw``,
+``.tfw``, ``.wld``) and their CRS in a ``.prj`` or ``.aux.xml``, and plain images without
+georeferencing (then everything is in pixel coordinates). Only 8-bit RGB(A) is accepted; every
+other input is refused with a message that names the file and the fix.
+
+Outputs (:class:`ClassMapWriter`): one band of uint8 class codes as a Cloud-Optimized GeoTIFF
+(512 px tiles, DEFLATE, internal overviews resampled by mode), with the input's CRS and transform
+unchanged, nodata 0, the scheme's colour table, the class names as GDAL category names (in the
+``.aux.xml`` beside it, which GDAL and QGIS read) and a QGIS style (``.qml``). Everything is
+written under a temporary name and renamed when complete.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from xml.sax.saxutils import escape
+
+import numpy as np
+
+from .classes import ClassScheme
+
+__all__ = ["SurveyError", "SurveyRaster", "open_survey", "read_block", "ClassMapWriter", "write_qml",
+           "write_category_names", "read_category_names", "pixel_area_m2", "area_table", "RASTER_SUFFIXES",
+           "tmp_name"]
+
+log = logging.getLogger(__name__)
+
+RASTER_SUFFIXES = (".tif", ".tiff", ".jpg", ".jpeg", ".png")
+WORLD_FILE_SUFFIXES = {".jpg": (".jgw", ".jpgw"), ".jpeg": (".jgw", ".jpegw"), ".png": (".pgw", ".pngw"),
+                       ".tif": (".tfw", ".tifw"), ".tiff": (".tfw", ".tiffw")}
+COG_BLOCK = 512
+
+
+class SurveyError(ValueError):
+    """A survey input (or output folder) cannot be used; the message names the file and the fix."""
+
+
+def tmp_name(path) -> Path:
+    """The temporary name a file is written under before it is renamed to ``path``."""
+    path = Path(path)
+    return path.with_name(f".tmp_{os.getpid()}_{path.name}")
+
+
+def _world_file(path: Path) -> Path | None:
+    for suf in WORLD_FILE_SUFFIXES.get(path.suffix.lower(), ()) + (".wld",):
+        for cand in (path.with_suffix(suf), path.with_suffix(suf.upper())):
+            if cand.exists():
+                return cand
+    return None
+
+
+@dataclass
+class SurveyRaster:
+    """What sscnb needs to know about one input raster (read from its header only).
+
+    ``transform``: affine pixel -> map coordinates (``rasterio.Affine``); ``crs``: a
+    ``rasterio.crs.CRS`` or None; ``georeferenced``: False for plain images (pixel coordinates);
+    ``alpha``: 1-based band index of the alpha band, or None.
+    """
+
+    path: Path
+    width: int
+    height: int
+    count: int
+    crs: object
+    transform: object
+    georeferenced: bool
+    alpha: int | None
+    georef_source: str
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.height, self.width
+
+    @property
+    def pixels(self) -> int:
+        return self.width * self.height
+
+    def describe(self) -> str:
+        size = f"{self.width} x {self.height} px, {self.count} bands"
+        if not self.georeferenced:
+            return f"{self.path.name}: {size}, not georeferenced (maps are in pixel coordinates)"
+        crs = self.crs.to_string() if self.crs else "no CRS"
+        res = abs(self.transform.a)
+        return f"{self.path.name}: {size}, {crs}, {res:g} units/px (georeferencing from {self.georef_source})"
+
+
+def open_survey(path) -> SurveyRaster:
+    """Read and check the header of one survey input. Raises :class:`SurveyError` with the fix.
+
+    Checks: the file opens; 3 (RGB) or 4 (RGBA) bands; 8-bit; a georeferenced input has a CRS
+    (from the GeoTIFF, the ``.aux.xml`` or a ``.prj`` beside the world file).
+    """
+    import rasterio
+    from rasterio.crs import CRS
+    from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
+
+    path = Path(path)
+    if not path.exists():
+        raise SurveyError(f"{path} does not exist")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        try:
+            ds = rasterio.open(path)
+        except RasterioIOError as exc:
+            raise SurveyError(f"{path} cannot be read as a raster ({exc}): give a GeoTIFF, JPEG or PNG") from None
+    with ds:
+        count, dtypes = ds.count, ds.dtypes
+        if count in (1, 2):
+            raise SurveyError(
+                f"{path.name} has {count} band{'s' if count > 1 else ''}: sscnb maps RGB imagery (3 bands, or 4 with "
+                "alpha). A single-band raster is often a DEM or a label map; for a greyscale image, "
+                "export RGB from your photogrammetry software")
+        if count > 4:
+            raise SurveyError(f"{path.name} has {count} bands: sscnb maps RGB or RGBA; write the red, green and "
+                              "blue bands (and alpha) to a new file, e.g. gdal_translate -b 1 -b 2 -b 3 ...")
+        if any(d != "uint8" for d in dtypes):
+            raise SurveyError(
+                f"{path.name} is {dtypes[0]} ({np.dtype(dtypes[0]).itemsize * 8}-bit): the CNN and the phase-2 "
+                "features expect 8-bit RGB. Export an 8-bit orthomosaic, or rescale it, e.g. "
+                f"gdal_translate -ot Byte -scale {path.name} {path.stem}_8bit.tif")
+        alpha = 4 if count == 4 else None
+        crs, transform = ds.crs, ds.transform
+        identity = transform.is_identity
+        world = _world_file(path)
+        source = "GeoTIFF" if ds.driver == "GTiff" else ds.driver
+        if world is not None and (ds.driver != "GTiff" or crs is None):
+            source = world.name
+        if crs is None and not identity:
+            prj = path.with_suffix(".prj")
+            if prj.exists():
+                try:
+                    crs = CRS.from_wkt(prj.read_text())
+                except Exception as exc:  # rasterio raises CRSError with GDAL's reason
+                    raise SurveyError(f"{prj} does not hold a CRS GDAL can read ({exc}): write the CRS as WKT, "
+                                      "e.g. from epsg.io") from None
+                source += f" + {prj.name}"
+            else:
+                what = world.name if world else "its georeferencing"
+                raise SurveyError(
+                    f"{path.name} has a transform ({what}) but no CRS, so its map could not be placed in a GIS: "
+                    f"put the CRS beside it as {prj.name} (the WKT of e.g. EPSG:32618, from epsg.io or your "
+                    "photogrammetry software), or use a GeoTIFF that carries it")
+        elif crs is not None and world is None and ds.driver != "GTiff":
+            source = f"{path.name}.aux.xml"
+        return SurveyRaster(path, ds.width, ds.height, count, crs, transform, not identity or crs is not None,
+                            alpha, source)
+
+
+def read_block(ds, info: SurveyRaster, window) -> tuple[np.ndarray, np.ndarray]:
+    """Read one window of an open dataset.
+
+    Returns
+    -------
+    rgb : (h, w, 3) ndarray of uint8
+    valid : (h, w) ndarray of bool
+        False where the input has no data: alpha 0 (RGBA), or GDAL's mask (nodata value, internal
+        or external mask).
+    """
+    rgb = np.moveaxis(ds.read((1, 2, 3), window=window), 0, -1)
+    if info.alpha:
+        valid = ds.read(info.alpha, window=window) > 0
+    else:
+        valid = ds.dataset_mask(window=window) > 0
+    return np.ascontiguousarray(rgb), valid
+
+
+def pixel_area_m2(info: SurveyRaster) -> float | None:
+    """Ground area of one pixel in m2, or None when the CRS is not projected (or there is none)."""
+    if info.crs is None or not info.crs.is_projected:
+        return None
+    t = info.transform
+    try:
+        _, to_metre = info.crs.linear_units_factor
+    except Exception:  # unknown units
+        return None
+    return abs(t.a * t.e - t.b * t.d) * float(to_metre) ** 2
+
+
+def area_table(counts: dict, scheme: ClassScheme, info: SurveyRaster):
+    """Area per class: pixels, share of the classified area, and m2 / ha when the CRS is projected.
+
+    ``counts``: ``{code: pixels}`` over the map (code 0 = no data / unclassified is left out).
+    """
+    import pandas as pd
+
+    px_area = pixel_area_m2(info)
+    total = sum(v for c, v in counts.items() if c != 0)
+    rows = []
+    for c in scheme.labelled_codes:
+        n = int(counts.get(c, 0))
+        row = {"code": int(c), "class": scheme.name(c), "pixels": n,
+               "percent": 100.0 * n / total if total else float("nan")}
+        if px_area is not None:
+            row["area_m2"] = n * px_area
+            row["area_ha"] = n * px_area / 1e4
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def write_qml(path, scheme: ClassScheme) -> Path:
+    """A QGIS style (paletted renderer) with the scheme's names and colours; 0 is transparent."""
+    entries = "\n".join(
+        f'        <paletteEntry value="{c}" label="{escape(scheme.name(c))}" color="{scheme.colour(c)}" alpha="255"/>'
+        for c in scheme.labelled_codes)
+    text = f"""<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>
+<qgis version="3.28.0" styleCategories="AllStyleCategories">
+  <pipe>
+    <rasterrenderer type="paletted" band="1" opacity="1" alphaBand="-1" nodataColor="">
+      <rasterTransparency/>
+      <colorPalette>
+{entries}
+      </colorPalette>
+      <colorramp type="randomcolors" name="[source]"/>
+    </rasterrenderer>
+    <brightnesscontrast brightness="0" contrast="0" gamma="1"/>
+    <huesaturation saturation="0" colorizeOn="0" grayscaleMode="0"/>
+    <rasterresampler maxOversampling="2"/>
+  </pipe>
+  <blendMode>0</blendMode>
+</qgis>
+"""
+    path = Path(path)
+    tmp = tmp_name(path)
+    tmp.write_text(text)
+    tmp.replace(path)
+    return path
+
+
+def write_category_names(raster_path, scheme: ClassScheme) -> Path:
+    """GDAL category names (one per code 0..max) in ``<raster>.aux.xml`` (GDAL's PAM file)."""
+    codes = scheme.codes
+    names = [scheme.name(c) if c in codes else "" for c in range(max(codes) + 1)]
+    cats = "\n".join(f"      <Category>{escape(n)}</Category>" for n in names)
+    text = f"""<PAMDataset>
+  <PAMRasterBand band="1">
+    <CategoryNames>
+{cats}
+    </CategoryNames>
+  </PAMRasterBand>
+</PAMDataset>
+"""
+    aux = Path(str(raster_path) + ".aux.xml")
+    tmp = tmp_name(aux)
+    tmp.write_text(text)
+    tmp.replace(aux)
+    return aux
+
+
+def read_category_names(raster_path) -> list[str]:
+    """The category names GDAL stores for band 1 in ``<raster>.aux.xml`` (empty list if none)."""
+    import xml.etree.ElementTree as ET
+
+    aux = Path(str(raster_path) + ".aux.xml")
+    if not aux.exists():
+        return []
+    root = ET.parse(aux).getroot()
+    return [c.text or "" for c in root.iter("Category")]
+
+
+def _colormap(scheme: ClassScheme) -> dict:
+    lut = scheme.lut()
+    cmap = {i: (0, 0, 0, 0) for i in range(256)}
+    for c in scheme.labelled_codes:
+        cmap[int(c)] = tuple(int(v) for v in lut[c][:3]) + (255,)
+    return cmap
+
+
+class ClassMapWriter:
+    """Write a class map window by window, then finish it as a COG.
+
+    ::
+
+        with ClassMapWriter(path, info, scheme) as w:
+            w.write(window, block)          # (h, w) uint8 codes
+        # on success: path (COG), path.aux.xml (category names), path.with_suffix(".qml")
+
+    ``transform`` / ``shape`` default to the input's; a coarser grid (e.g. one pixel per CNN
+    tile) passes its own. ``dtype`` float32 with ``categorical=False`` writes a continuous
+    raster (e.g. CNN confidence) with nodata -1, averaged overviews and no colour table. On an
+    exception nothing remains under the final names.
+    """
+
+    def __init__(self, path, info: SurveyRaster, scheme: ClassScheme | None, *, transform=None, shape=None,
+                 dtype: str = "uint8", categorical: bool = True):
+        self.path = Path(path)
+        self.info = info
+        self.scheme = scheme
+        self.transform = transform if transform is not None else info.transform
+        self.shape = shape or info.shape
+        self.dtype = dtype
+        self.categorical = categorical
+        self._tmp = self.path.with_name(f".tmp_{os.getpid()}_build_{self.path.name}")
+        self._ds = None
+
+    def __enter__(self):
+        import rasterio
+
+        h, w = self.shape
+        profile = dict(driver="GTiff", width=w, height=h, count=1, dtype=self.dtype,
+                       nodata=0 if self.categorical else -1.0, compress="deflate", tiled=True,
+                       blockxsize=COG_BLOCK, blockysize=COG_BLOCK, BIGTIFF="IF_SAFER")
+        if self.info.georeferenced:
+            profile.update(crs=self.info.crs, transform=self.transform)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # NotGeoreferencedWarning for plain images
+            self._ds = rasterio.open(self._tmp, "w", **profile)
+        if self.categorical and self.scheme is not None:
+            self._ds.write_colormap(1, _colormap(self.scheme))
+        return self
+
+    def write(self, window, block: np.ndarray):
+        self._ds.write(np.asarray(block, self.dtype), 1, window=window)
+
+    def __exit__(self, exc_type, exc, tb):
+        ds, self._ds = self._ds, None
+        ds.close()
+        try:
+            if exc_type is None:
+                self._finish()
+        finally:
+            self._tmp.unlink(missing_ok=True)
+            Path(str(self._tmp) + ".aux.xml").unlink(missing_ok=True)
+        return False
+
+    def _finish(self):
+        import rasterio.shutil
+
+        tmp_cog = tmp_name(self.path)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                rasterio.shutil.copy(self._tmp, tmp_cog, driver="COG", COMPRESS="DEFLATE", BLOCKSIZE=COG_BLOCK,
+                                     OVERVIEWS="AUTO", OVERVIEW_RESAMPLING="MODE" if self.categorical else "AVERAGE",
+                                     BIGTIFF="IF_SAFER", NUM_THREADS="ALL_CPUS")
+            Path(str(tmp_cog) + ".aux.xml").unlink(missing_ok=True)
+            tmp_cog.replace(self.path)
+        finally:
+            tmp_cog.unlink(missing_ok=True)
+        if self.categorical and self.scheme is not None:
+            write_category_names(self.path, self.scheme)
+            write_qml(self.path.with_suffix(".qml"), self.scheme)

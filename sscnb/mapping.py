@@ -1,0 +1,441 @@
+"""Map a survey: unlabelled images and orthomosaics of any size to GIS-ready class maps.
+
+::
+
+    loaded = cnn.load_model("outputs/demo/model/cnn.keras")
+    results = map_inputs(["survey/ortho.tif"], loaded, "outputs/demo/map", "demo", SSCParams())
+
+The method is that of :func:`sscnb.ssc.classify_image` (one pixel classifier per input, trained on
+its own CNN tile map), run in horizontal strips so that memory depends on the strip size, never on
+the input's size:
+
+1. **Pass 1**, strip by strip: read RGB + valid mask (with a halo of ``median_radius`` rows), classify
+   the strip's tiles with the CNN (tiles touching no-data are not classified), compute the
+   median-RGB features of the strip's pixels and keep them in a scratch file, and note which
+   colours occur.
+2. The tile rules (``recog_thresh``, ``min_tiles``) run on the whole tile map (one byte per tile).
+   A stratified sample of CNN-classified pixels is drawn across the whole input
+   (:func:`sscnb.pixel.sample_tile_pixels`) and the phase-2 classifier is fitted on it.
+3. Every colour that occurs is predicted once (a look-up table of 2**24 entries).
+4. **Pass 2**, strip by strip: the look-up table gives the final map; the CNN map and the final map
+   are written as tiled GeoTIFFs, then copied to Cloud-Optimized GeoTIFFs with overviews.
+
+On an image that fits in memory, the result equals ``classify_image`` exactly (tested): the halo
+makes every window's features those of the whole image, the sample depends only on the tile map,
+and the colours are predicted in one order whatever the strips.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import glob
+import hashlib
+import json
+import logging
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import features as _features
+from . import pixel as _pixel
+from . import tiles as _tiles
+from .geo import (RASTER_SUFFIXES, ClassMapWriter, SurveyError, SurveyRaster, area_table, open_survey,
+                  read_block, tmp_name)
+from .ssc import SSCParams, apply_tile_rules, fit_phase2, predict_tiles_masked
+
+__all__ = ["MapResult", "resolve_inputs", "map_files", "map_raster", "map_inputs", "plan_inputs",
+           "WINDOW_MPX", "MIN_POLYGON_AREA"]
+
+log = logging.getLogger(__name__)
+
+WINDOW_MPX = 8.0          # megapixels per strip: sets peak memory (about 0.1 GB per Mpx), not results
+MIN_POLYGON_AREA = 1.0    # m2 (px without a projected CRS): smaller patches are sieved before polygons
+
+
+@dataclass
+class MapResult:
+    """What :func:`map_raster` made for one input."""
+
+    input: Path
+    files: dict
+    areas: object              # pandas DataFrame (see geo.area_table)
+    info: dict
+    timings: dict = field(default_factory=dict)
+    status: str = "done"
+
+
+def resolve_inputs(inputs) -> tuple[list[Path], list[str]]:
+    """Input rasters from a folder, a file, a glob pattern, or a list of those.
+
+    Returns ``(paths, skipped)``: ``skipped`` says which files of a folder were left out and why
+    (label rasters ``SCLS_*``, files that are not rasters). A name that matches nothing is an error.
+    """
+    if isinstance(inputs, (str, Path)):
+        inputs = [inputs]
+    paths, skipped = [], []
+    for item in inputs:
+        s = str(item)
+        if any(ch in s for ch in "*?["):
+            hits = sorted(Path(p) for p in glob.glob(s, recursive=True))
+            if not hits:
+                raise SurveyError(f"no file matches {s!r}")
+            cands = hits
+        else:
+            p = Path(s)
+            if p.is_dir():
+                cands = sorted(q for q in p.iterdir() if q.is_file() and not q.name.startswith("."))
+            elif p.exists():
+                paths.append(p)
+                continue
+            else:
+                raise SurveyError(f"input {p} does not exist: give an image, an orthomosaic, a folder or a glob")
+        for q in cands:
+            if q.suffix.lower() not in RASTER_SUFFIXES:
+                if q.suffix.lower() not in (".jgw", ".pgw", ".tfw", ".wld", ".prj", ".xml", ".jpgw", ".pngw", ".tifw"):
+                    skipped.append(f"{q}: not a raster sscnb maps ({', '.join(RASTER_SUFFIXES)}), skipped")
+            elif q.name.upper().startswith("SCLS_"):
+                skipped.append(f"{q}: a label raster (SCLS_*), skipped")
+            else:
+                paths.append(q)
+    seen = {}
+    for p in paths:
+        if p.stem in seen and seen[p.stem].resolve() != p.resolve():
+            raise SurveyError(f"{seen[p.stem]} and {p} have the same name {p.stem!r}: their maps would overwrite "
+                              "each other; map them into different output folders")
+        seen[p.stem] = p
+    unique = list(dict.fromkeys(p.resolve() for p in paths))
+    if not unique:
+        raise SurveyError(f"no image to map in {', '.join(map(str, inputs))}")
+    return [Path(p) for p in unique], skipped
+
+
+def map_files(out_dir, stem: str, experiment: str, params: SSCParams, vectors: bool = False) -> dict:
+    """Paths of everything made for one input (``<stem>_<experiment>_...``)."""
+    out_dir = Path(out_dir)
+    base = f"{stem}_{experiment}"
+    files = {
+        "final": out_dir / f"{base}_{params.final_name}.tif",
+        "cnn": out_dir / f"{base}_CNN.tif",
+        "confidence": out_dir / f"{base}_CNN_confidence.tif",
+        "areas": out_dir / f"{base}_{params.final_name}_areas.csv",
+        "manifest": out_dir / f"{base}_{params.final_name}.json",
+    }
+    if vectors:
+        files["vectors"] = out_dir / f"{base}_{params.final_name}.gpkg"
+    return files
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 22), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _recipe(path: Path, loaded, params: SSCParams, vectors: bool, min_polygon_area: float) -> dict:
+    """Everything that decides the result for one input: compared on a re-run."""
+    st = Path(path).stat()
+    return {
+        "input": {"path": str(Path(path).resolve()), "bytes": st.st_size, "modified": st.st_mtime},
+        "model": {"path": str(loaded.path), "sha256": _sha256(Path(loaded.path)), "class_key": loaded.key.digest()},
+        "settings": params.to_dict(),
+        "vectors": {"make": bool(vectors), "min_polygon_area": float(min_polygon_area)} if vectors else None,
+    }
+
+
+def _differences(old: dict, new: dict, prefix="") -> list[str]:
+    out = []
+    for k in sorted(set(old) | set(new)):
+        a, b = old.get(k), new.get(k)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += _differences(a, b, f"{prefix}{k}.")
+        elif a != b:
+            out.append(f"{prefix}{k}: {a!r} -> {b!r}")
+    return out
+
+
+def plan_inputs(paths, loaded, out_dir, experiment: str, params: SSCParams, *, vectors: bool = False,
+                min_polygon_area: float = MIN_POLYGON_AREA, overwrite: bool = False) -> list[tuple]:
+    """Check every input before anything runs; ``[(path, SurveyRaster, status, recipe)]``.
+
+    ``status``: ``"todo"``, ``"done"`` (its maps exist, made with this model and these settings:
+    skipped) or ``"redo"`` (``overwrite``). A finished map made otherwise is an error unless
+    ``overwrite``: two settings' results never mix in one folder.
+    """
+    if params.smallest_element > 1:
+        raise SurveyError("smallest_element is not applied when mapping surveys (it needs the whole map in "
+                          "memory): set it to 0, and use min_polygon_area to drop small patches from the polygons")
+    plan, conflicts = [], []
+    tile = loaded.tile_size
+    for p in paths:
+        info = open_survey(p)
+        if info.height < tile or info.width < tile:
+            raise SurveyError(f"{p.name} is {info.width} x {info.height} px, smaller than one {tile} px tile of the "
+                              f"model {Path(loaded.path).name}: map it with a model of a smaller tile size")
+        recipe = _recipe(p, loaded, params, vectors, min_polygon_area)
+        files = map_files(out_dir, p.stem, experiment, params, vectors)
+        status = "todo"
+        if files["manifest"].exists():
+            old = json.loads(files["manifest"].read_text())
+            diff = _differences(old.get("recipe", {}), recipe)
+            complete = all(f.exists() for f in files.values())
+            if overwrite:
+                status = "redo"
+            elif not diff and complete:
+                status = "done"
+            elif diff:
+                conflicts.append(f"{p.name}: its maps in {out_dir} were made with other inputs or settings "
+                                 f"({'; '.join(diff[:4])})")
+            else:
+                status = "todo"  # a file is missing: make it again
+        plan.append((p, info, status, recipe))
+    if conflicts:
+        raise SurveyError("\n".join(conflicts) + "\nPass overwrite=True (--overwrite) to replace them, or choose "
+                                                 "another experiment name or output folder.")
+    return plan
+
+
+def _strips(height: int, width: int, tile: int, window_mpx: float) -> list[tuple[int, int]]:
+    """Row ranges ``[(y0, y1)]`` covering the image, each a whole number of tile rows (the last one
+    also takes the margin below the last tile row)."""
+    rows = int(window_mpx * 1e6 // max(width, 1)) // tile * tile
+    rows = max(tile, rows)
+    n_tile_rows = height // tile
+    bounds = list(range(0, n_tile_rows * tile, rows)) + [height]
+    bounds = sorted(set(bounds))
+    if len(bounds) > 2 and bounds[-1] - bounds[-2] < tile:  # fold a sub-tile remainder into the last strip
+        bounds.pop(-2)
+    return list(zip(bounds[:-1], bounds[1:]))
+
+
+class _Scratch:
+    """Per-pixel features and valid mask of the whole input, kept on disk between the passes."""
+
+    def __init__(self, folder: Path, shape, n_feat: int, dtype):
+        self.folder = folder
+        folder.mkdir(parents=True, exist_ok=True)
+        self.W = shape[1]
+        self.F = n_feat
+        self.dtype = np.dtype(dtype)
+        self.feat = open(folder / "features.raw", "w+b")
+        self.valid = open(folder / "valid.raw", "w+b")
+
+    def write(self, y0, feats, valid):
+        self.feat.seek(y0 * self.W * self.F * self.dtype.itemsize)
+        self.feat.write(np.ascontiguousarray(feats, self.dtype).tobytes())
+        self.valid.seek(y0 * self.W)
+        self.valid.write(np.ascontiguousarray(valid, np.uint8).tobytes())
+
+    def read(self, y0, y1):
+        n = (y1 - y0) * self.W
+        self.feat.seek(y0 * self.W * self.F * self.dtype.itemsize)
+        f = np.fromfile(self.feat, self.dtype, n * self.F).reshape(y1 - y0, self.W, self.F)
+        self.valid.seek(y0 * self.W)
+        v = np.fromfile(self.valid, np.uint8, n).reshape(y1 - y0, self.W).astype(bool)
+        return f, v
+
+    def close(self):
+        self.feat.close()
+        self.valid.close()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def map_raster(path, loaded, out_dir, experiment: str, params: SSCParams, *, vectors: bool = False,
+               min_polygon_area: float = MIN_POLYGON_AREA, window_mpx: float = WINDOW_MPX,
+               info: SurveyRaster | None = None, recipe: dict | None = None, progress: bool = True) -> MapResult:
+    """Map one input in strips of about ``window_mpx`` megapixels; see the module docstring.
+
+    Writes (see :func:`map_files`): the final map and the CNN tile map as COGs with colour table,
+    category names and ``.qml``; the CNN's top-class confidence per tile (float32, one pixel per
+    tile, nodata -1); the area per class (CSV); with ``vectors`` a GeoPackage of polygons; and, last,
+    a manifest (``.json``) with the model, settings and versions that made them. Every file is
+    written under a temporary name and renamed when complete.
+    """
+    import rasterio
+    from rasterio.windows import Window
+    from tqdm.auto import tqdm
+
+    from .runner import package_versions
+
+    path = Path(path)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    info = info or open_survey(path)
+    recipe = recipe or _recipe(path, loaded, params, vectors, min_polygon_area)
+    p = params
+    tile = loaded.tile_size
+    H, W = info.shape
+    grid = _tiles.grid_shape((H, W), tile)
+    files = map_files(out_dir, path.stem, experiment, p, vectors)
+    files["manifest"].unlink(missing_ok=True)  # from here on the input is not done until it is rewritten
+    halo = _features.feature_halo(p.median_radius, p.use_entropy)
+    strips = _strips(H, W, tile, window_mpx)
+    t = {}
+    n_feat = 4 if p.use_entropy else 3
+    use_lut = not p.use_entropy
+    scratch = _Scratch(tmp_name(out_dir / f"{path.stem}_{experiment}_scratch"), (H, W), n_feat,
+                       np.float32 if p.use_entropy else np.uint8)
+    tile_codes = np.zeros(grid, np.uint8)
+    confidence = np.full(grid, -1.0, np.float32)
+    present = np.zeros(_pixel.N_RGB, bool) if use_lut else None
+    n_valid = 0
+    try:
+        # -- pass 1: CNN tiles, features, colours -------------------------------------------------
+        t0 = time.perf_counter()
+        with rasterio.open(path) as ds, tqdm(total=H, desc=f"{path.name}: phase 1", unit="row",
+                                             disable=not progress, leave=False) as bar:
+            for y0, y1 in strips:
+                r0, r1 = max(0, y0 - halo), min(H, y1 + halo)
+                rgb, valid = read_block(ds, info, Window(0, r0, W, r1 - r0))
+                core = slice(y0 - r0, y1 - r0)
+                tr0, tr1 = y0 // tile, min(y1 // tile, grid[0])
+                if tr1 > tr0 and grid[1] > 0:
+                    rows = slice(tr0 * tile - r0, tr1 * tile - r0)
+                    x = _tiles.to_tiles(rgb[rows, : grid[1] * tile], tile)
+                    vt = _tiles.to_tiles(valid[rows, : grid[1] * tile], tile).reshape(len(x), -1).all(axis=1)
+                    codes, proba, _ = predict_tiles_masked(loaded, x, vt)
+                    tile_codes[tr0:tr1] = codes.reshape(tr1 - tr0, grid[1])
+                    conf = np.where(vt, proba.max(axis=1) if proba.shape[1] else 0, -1.0)
+                    confidence[tr0:tr1] = conf.reshape(tr1 - tr0, grid[1])
+                feats = _features.pixel_features(rgb, p.median_radius, p.use_entropy, valid)[core]
+                vcore = valid[core]
+                scratch.write(y0, feats, vcore)
+                n_valid += int(vcore.sum())
+                if use_lut:
+                    present[_pixel.pack_rgb(feats[vcore])] = True
+                bar.update(y1 - y0)
+        t["phase1_features"] = time.perf_counter() - t0
+        if n_valid == 0:
+            raise SurveyError(f"{path.name} holds no valid pixel (all no-data): nothing to map")
+
+        # -- tile rules, sample, fit ----------------------------------------------------------------
+        t0 = time.perf_counter()
+        tile_grid = apply_tile_rules(tile_codes, confidence, p)
+        map_info = {"input": info.describe(), "tiles": int(grid[0] * grid[1]),
+                    "tile_classes": {int(c): int((tile_grid == c).sum()) for c in np.unique(tile_grid)},
+                    "valid_px": n_valid}
+        clf = None
+        if (tile_grid > 0).any():
+            rows, cols, ys = _pixel.sample_tile_pixels(tile_grid, tile, p.subsample, p.min_sample, p.seed)
+            xs = np.empty((len(ys), n_feat), scratch.dtype)
+            for y0, y1 in strips:
+                a, b = np.searchsorted(rows, [y0, y1])
+                if b > a:
+                    f, _ = scratch.read(y0, y1)
+                    xs[a:b] = f[rows[a:b] - y0, cols[a:b]]
+            t["sample"] = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            clf = fit_phase2(xs, ys, p)
+            map_info.update(clf.info)
+            if clf.info.get("one_class"):
+                map_info["note"] = f"the CNN found one class only ({int(clf.classes[0])}): the final map is that class"
+        else:
+            map_info["note"] = "the CNN classified no tile (all below recog_thresh?): the final map is left empty"
+            log.warning("%s: %s", path.name, map_info["note"])
+        t["fit"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        lut = clf.colour_lut(present) if (clf is not None and use_lut) else None
+        if lut is not None:
+            map_info["distinct_vectors"] = clf.info["distinct_vectors"]
+        t["predict_colours"] = time.perf_counter() - t0
+
+        # -- pass 2: final map and CNN map, in strips -----------------------------------------------
+        t0 = time.perf_counter()
+        counts = np.zeros(256, np.int64)
+        with ClassMapWriter(files["final"], info, loaded.scheme) as w_final, \
+                ClassMapWriter(files["cnn"], info, loaded.scheme) as w_cnn, \
+                tqdm(total=H, desc=f"{path.name}: phase 2", unit="row", disable=not progress, leave=False) as bar:
+            for y0, y1 in strips:
+                f, v = scratch.read(y0, y1)
+                if clf is None:
+                    final = np.zeros((y1 - y0, W), np.uint8)
+                elif lut is not None:
+                    final = lut[_pixel.pack_rgb(f)]
+                else:
+                    final = clf.predict(f)
+                final[~v] = 0
+                counts += np.bincount(final.ravel(), minlength=256)
+                win = Window(0, y0, W, y1 - y0)
+                w_final.write(win, final)
+                tr0, tr1 = y0 // tile, min(-(-y1 // tile), grid[0])
+                cnn = np.zeros((y1 - y0, W), np.uint8)
+                if tr1 > tr0:
+                    painted = _tiles.tiles_to_raster(tile_grid[tr0:tr1].ravel(), (tr1 - tr0, grid[1]), tile)
+                    h = min(painted.shape[0], y1 - y0)
+                    cnn[:h, : painted.shape[1]] = painted[:h]
+                cnn[~v] = 0
+                w_cnn.write(win, cnn)
+                bar.update(y1 - y0)
+            t["predict_write"] = time.perf_counter() - t0
+            t0 = time.perf_counter()
+        t["cog"] = time.perf_counter() - t0
+
+        from rasterio.transform import Affine
+
+        with ClassMapWriter(files["confidence"], info, None, transform=info.transform * Affine.scale(tile),
+                            shape=grid, dtype="float32", categorical=False) as w_conf:
+            w_conf.write(Window(0, 0, grid[1], grid[0]), confidence)
+
+        areas = area_table({c: int(n) for c, n in enumerate(counts) if n}, loaded.scheme, info)
+        tmp = tmp_name(files["areas"])
+        areas.to_csv(tmp, index=False)
+        tmp.replace(files["areas"])
+
+        if vectors:
+            from .vectors import polygonize_map
+
+            t0 = time.perf_counter()
+            n_poly = polygonize_map(files["final"], files["vectors"], loaded.scheme, info, min_polygon_area)
+            map_info["polygons"] = n_poly
+            t["vectors"] = time.perf_counter() - t0
+    finally:
+        scratch.close()
+
+    t["total"] = sum(t.values())
+    manifest = {"recipe": recipe, "experiment": experiment, "outputs": {k: v.name for k, v in files.items()},
+                "info": map_info, "seconds": t, "versions": package_versions(),
+                "created": _dt.datetime.now().isoformat(timespec="seconds")}
+    tmp = tmp_name(files["manifest"])
+    tmp.write_text(json.dumps(manifest, indent=1, default=str) + "\n")
+    tmp.replace(files["manifest"])  # last: its presence marks the input done
+    return MapResult(path, files, areas, map_info, t)
+
+
+def map_inputs(inputs, loaded, out_dir, experiment: str, params: SSCParams | None = None, *,
+               vectors: bool = False, min_polygon_area: float = MIN_POLYGON_AREA, overwrite: bool = False,
+               window_mpx: float = WINDOW_MPX, progress: bool = True, log=print) -> list[MapResult]:
+    """Map every input (see :func:`resolve_inputs`); all are checked before any is mapped.
+
+    Inputs already mapped with the same model and settings are skipped (their areas are read
+    back); other finished maps are never replaced unless ``overwrite``.
+    """
+    import pandas as pd
+    from tqdm.auto import tqdm
+
+    params = params or SSCParams()
+    paths, skipped = resolve_inputs(inputs)
+    for s in skipped:
+        log(s)
+    plan = plan_inputs(paths, loaded, out_dir, experiment, params, vectors=vectors,
+                       min_polygon_area=min_polygon_area, overwrite=overwrite)
+    results = []
+    for path, info, status, recipe in tqdm(plan, desc="map", unit="input", disable=not progress or len(plan) < 2):
+        files = map_files(out_dir, path.stem, experiment, params, vectors)
+        if status == "done":
+            man = json.loads(files["manifest"].read_text())
+            log(f"{path.name}: already mapped with this model and these settings, skipped")
+            results.append(MapResult(path, files, pd.read_csv(files["areas"]), man.get("info", {}),
+                                     man.get("seconds", {}), "skipped (done)"))
+            continue
+        log(info.describe())
+        res = map_raster(path, loaded, out_dir, experiment, params, vectors=vectors,
+                         min_polygon_area=min_polygon_area, window_mpx=window_mpx, info=info, recipe=recipe,
+                         progress=progress)
+        mpx = info.pixels / 1e6
+        log(f"{path.name}: mapped {mpx:.1f} Mpx in {res.timings['total']:.1f} s "
+            f"({mpx / max(res.timings['total'], 1e-9):.2f} Mpx/s) -> {files['final'].name}")
+        results.append(res)
+    return results

@@ -1,0 +1,97 @@
+"""Class maps to polygons: a GeoPackage with class code, name and area, in the map's CRS.
+
+Patches smaller than ``min_area`` (m2 when the CRS is projected, otherwise px) are first merged
+into their largest neighbour with GDAL's sieve (``rasterio.features.sieve``), then each connected
+patch of one class becomes a polygon (``rasterio.features.shapes``, 4-connected). The map is read
+whole (one byte per pixel), so polygons are limited to maps of up to :data:`MAX_VECTOR_MPX`
+megapixels; larger surveys get a clear error (use QGIS's polygonize on the COG, which streams).
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+from .classes import ClassScheme
+from .geo import SurveyError, SurveyRaster, pixel_area_m2, tmp_name
+
+__all__ = ["polygonize_map", "sieve_size_px", "polygon_area", "ring_area", "MAX_VECTOR_MPX"]
+
+MAX_VECTOR_MPX = 400
+
+
+def sieve_size_px(min_area: float, info: SurveyRaster) -> int:
+    """Smallest patch kept, in px: ``ceil(min_area / pixel area)`` (``min_area`` in m2 when the CRS
+    is projected, in px otherwise)."""
+    px_area = pixel_area_m2(info)
+    if min_area <= 0:
+        return 0
+    return int(math.ceil(min_area / px_area)) if px_area else int(math.ceil(min_area))
+
+
+def ring_area(coords) -> float:
+    """Area enclosed by a closed ring of ``(x, y)`` points (shoelace formula), always >= 0."""
+    xy = np.asarray(coords, float)
+    x, y = xy[:, 0], xy[:, 1]
+    return abs(float(np.dot(x[:-1], y[1:]) - np.dot(x[1:], y[:-1]))) / 2
+
+
+def polygon_area(geom: dict) -> float:
+    """Area of a GeoJSON-like polygon in its coordinate units squared (holes subtracted)."""
+    rings = geom["coordinates"]
+    return ring_area(rings[0]) - sum(ring_area(r) for r in rings[1:])
+
+
+def polygonize_map(map_path, out_path, scheme: ClassScheme, info: SurveyRaster, min_area: float) -> int:
+    """Write the polygons of a class map to a GeoPackage (layer ``classes``); returns their number.
+
+    Fields: ``code`` (int), ``class`` (name), ``area_m2`` (projected CRS) or ``area_px``.
+    No-data (code 0) gets no polygon.
+    """
+    import fiona
+    import rasterio
+    from rasterio.features import shapes, sieve
+
+    map_path, out_path = Path(map_path), Path(out_path)
+    if info.pixels > MAX_VECTOR_MPX * 1e6:
+        raise SurveyError(f"{info.path.name} is {info.pixels / 1e6:.0f} Mpx: polygons are made for maps up to "
+                          f"{MAX_VECTOR_MPX} Mpx. Set vectors=False and polygonize {map_path.name} in QGIS "
+                          "(Raster > Conversion > Polygonize), which streams the COG")
+    with rasterio.open(map_path) as ds:
+        band = ds.read(1)
+        transform = ds.transform
+    size = sieve_size_px(min_area, info)
+    valid = band > 0
+    if size > 1:
+        band = sieve(band, size=size, mask=valid, connectivity=4)
+        band[~valid] = 0
+    px_area = pixel_area_m2(info)
+    area_field = "area_m2" if px_area else "area_px"
+    schema = {"geometry": "Polygon", "properties": {"code": "int", "class": "str", area_field: "float"}}
+    crs = info.crs.to_wkt() if info.crs else None
+    tmp = tmp_name(out_path)
+    n = 0
+    try:
+        # SPATIAL_INDEX=NO: the SQLite inside fiona's wheels lacks the R*Tree module GDAL builds the index
+        # with; QGIS builds one on first use when it is missing.
+        with fiona.open(tmp, "w", driver="GPKG", layer="classes", schema=schema, crs_wkt=crs,
+                        SPATIAL_INDEX="NO") as dst:
+            batch = []
+            det = abs(transform.a * transform.e - transform.b * transform.d)
+            to_area = (px_area / det) if px_area else (1.0 / det)  # map units2 -> m2, or -> px
+            for geom, value in shapes(band, mask=band > 0, connectivity=4, transform=transform):
+                code = int(value)
+                area = polygon_area(geom) * to_area
+                batch.append({"geometry": geom, "properties": {"code": code, "class": scheme.name(code),
+                                                              area_field: float(area)}})
+                if len(batch) >= 10_000:
+                    dst.writerecords(batch)
+                    n += len(batch)
+                    batch = []
+            dst.writerecords(batch)
+            n += len(batch)
+        tmp.replace(out_path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return n
