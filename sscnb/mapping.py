@@ -33,6 +33,7 @@ import json
 import logging
 import shutil
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -255,6 +256,7 @@ def map_raster(path, loaded, out_dir, experiment: str, params: SSCParams, *, vec
     written under a temporary name and renamed when complete.
     """
     import rasterio
+    from rasterio.errors import NotGeoreferencedWarning
     from rasterio.windows import Window
     from tqdm.auto import tqdm
 
@@ -271,6 +273,9 @@ def map_raster(path, loaded, out_dir, experiment: str, params: SSCParams, *, vec
     grid = _tiles.grid_shape((H, W), tile)
     files = map_files(out_dir, path.stem, experiment, p, vectors)
     files["manifest"].unlink(missing_ok=True)  # from here on the input is not done until it is rewritten
+    for stale in out_dir.glob(f".tmp_*_{path.stem}_{experiment}_*"):  # left by a killed run
+        log.info("removing %s, left by an interrupted run", stale)
+        shutil.rmtree(stale) if stale.is_dir() else stale.unlink()
     halo = _features.feature_halo(p.median_radius, p.use_entropy)
     strips = _strips(H, W, tile, window_mpx)
     t = {}
@@ -278,6 +283,9 @@ def map_raster(path, loaded, out_dir, experiment: str, params: SSCParams, *, vec
     use_lut = not p.use_entropy
     scratch = _Scratch(tmp_name(out_dir / f"{path.stem}_{experiment}_scratch"), (H, W), n_feat,
                        np.float32 if p.use_entropy else np.uint8)
+    # everything is made in the scratch folder and moved beside the input's other maps at the end
+    stage = map_files(scratch.folder / "out", path.stem, experiment, p, vectors)
+    stage["final"].parent.mkdir()
     tile_codes = np.zeros(grid, np.uint8)
     confidence = np.full(grid, -1.0, np.float32)
     present = np.zeros(_pixel.N_RGB, bool) if use_lut else None
@@ -285,7 +293,10 @@ def map_raster(path, loaded, out_dir, experiment: str, params: SSCParams, *, vec
     try:
         # -- pass 1: CNN tiles, features, colours -------------------------------------------------
         t0 = time.perf_counter()
-        with rasterio.open(path) as ds, tqdm(total=H, desc=f"{path.name}: phase 1", unit="row",
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            ds = rasterio.open(path)
+        with ds, tqdm(total=H, desc=f"{path.name}: phase 1", unit="row",
                                              disable=not progress, leave=False) as bar:
             for y0, y1 in strips:
                 r0, r1 = max(0, y0 - halo), min(H, y1 + halo)
@@ -345,8 +356,8 @@ def map_raster(path, loaded, out_dir, experiment: str, params: SSCParams, *, vec
         # -- pass 2: final map and CNN map, in strips -----------------------------------------------
         t0 = time.perf_counter()
         counts = np.zeros(256, np.int64)
-        with ClassMapWriter(files["final"], info, loaded.scheme) as w_final, \
-                ClassMapWriter(files["cnn"], info, loaded.scheme) as w_cnn, \
+        with ClassMapWriter(stage["final"], info, loaded.scheme) as w_final, \
+                ClassMapWriter(stage["cnn"], info, loaded.scheme) as w_cnn, \
                 tqdm(total=H, desc=f"{path.name}: phase 2", unit="row", disable=not progress, leave=False) as bar:
             for y0, y1 in strips:
                 f, v = scratch.read(y0, y1)
@@ -375,22 +386,22 @@ def map_raster(path, loaded, out_dir, experiment: str, params: SSCParams, *, vec
 
         from rasterio.transform import Affine
 
-        with ClassMapWriter(files["confidence"], info, None, transform=info.transform * Affine.scale(tile),
+        with ClassMapWriter(stage["confidence"], info, None, transform=info.transform @ Affine.scale(tile),
                             shape=grid, dtype="float32", categorical=False) as w_conf:
             w_conf.write(Window(0, 0, grid[1], grid[0]), confidence)
 
         areas = area_table({c: int(n) for c, n in enumerate(counts) if n}, loaded.scheme, info)
-        tmp = tmp_name(files["areas"])
-        areas.to_csv(tmp, index=False)
-        tmp.replace(files["areas"])
+        areas.to_csv(stage["areas"], index=False)
 
         if vectors:
             from .vectors import polygonize_map
 
             t0 = time.perf_counter()
-            n_poly = polygonize_map(files["final"], files["vectors"], loaded.scheme, info, min_polygon_area)
+            n_poly = polygonize_map(stage["final"], stage["vectors"], loaded.scheme, info, min_polygon_area)
             map_info["polygons"] = n_poly
             t["vectors"] = time.perf_counter() - t0
+        for f in sorted(stage["final"].parent.iterdir()):  # COGs, .aux.xml, .qml, CSV, GeoPackage
+            f.replace(out_dir / f.name)
     finally:
         scratch.close()
 

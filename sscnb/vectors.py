@@ -33,6 +33,7 @@ def sieve_size_px(min_area: float, info: SurveyRaster) -> int:
 def ring_area(coords) -> float:
     """Area enclosed by a closed ring of ``(x, y)`` points (shoelace formula), always >= 0."""
     xy = np.asarray(coords, float)
+    xy = xy - xy[0]  # map coordinates are ~1e6 m: centre them, or the products lose the decimals
     x, y = xy[:, 0], xy[:, 1]
     return abs(float(np.dot(x[:-1], y[1:]) - np.dot(x[1:], y[:-1]))) / 2
 

@@ -1,0 +1,383 @@
+"""Mapping surveys: georeferencing round trips, windowed == in memory, areas, polygons, resume,
+bad inputs. The CNN is a hand-made colour rule (no training), so every test is fast and exact."""
+import json
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+import rasterio
+from rasterio.crs import CRS
+from rasterio.transform import Affine, from_origin
+from rasterio.windows import Window
+
+from conftest import SAMPLE
+from sscnb import cnn, geo, mapping, ssc
+from sscnb.classes import DEFAULT_CLASSES
+from sscnb.synthetic import ORTHO_CRS, ORTHO_PIXEL_M, make_orthomosaic
+
+ORTHO = SAMPLE / "Survey" / "Clearwater_ortho.tif"
+FAST = dict(mlp_epochs=10, mlp_batch_size=256, min_sample=3000, n_trees=10)
+
+
+def colour_model(folder, tile=16):
+    """Water (1) when blue > green, dry sediment (2) when bright, else green vegetation (3), from the
+    mean colour of a tile (global average pooling and one fixed Dense layer)."""
+    import keras
+
+    inp = keras.Input((tile, tile, 3))
+    x = keras.layers.GlobalAveragePooling2D()(inp)
+    out = keras.layers.Dense(3, activation="softmax")(x)
+    m = keras.Model(inp, out)
+    w = np.array([[0, 1 / 3, -1], [-2, 1 / 3, 2], [2, 1 / 3, -1]], np.float32)
+    m.layers[-1].set_weights([0.2 * w, 0.2 * np.array([10, -140, 0], np.float32)])
+    key = cnn.ClassKey(pd.DataFrame({"LocalClass": [0, 1, 2], "HierarchClass": [1, 2, 3], "River": ["*"] * 3,
+                                     "ClassName": ["water", "dry sediment", "green vegetation"]}))
+    card = {"backbone": "test", "tile_size": tile, "class_scheme": DEFAULT_CLASSES.to_dict()}
+    cnn.save_model(folder, f"colour{tile}", m, key, card)
+    return cnn.load_model(folder / f"colour{tile}.keras")
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    return colour_model(tmp_path_factory.mktemp("model"))
+
+
+@pytest.fixture(scope="module")
+def ortho_arrays():
+    with rasterio.open(ORTHO) as ds:
+        a = ds.read()
+    return np.ascontiguousarray(np.moveaxis(a[:3], 0, -1)), a[3] > 0
+
+
+def read1(path):
+    with rasterio.open(path) as ds:
+        return ds.read(1)
+
+
+# -- windowed equals in memory ----------------------------------------------------------------
+
+@pytest.mark.parametrize("phase2", ["mlp", "rf"])
+def test_windowed_map_equals_in_memory_map(model, ortho_arrays, tmp_path, phase2):
+    rgb, valid = ortho_arrays
+    p = ssc.SSCParams(phase2=phase2, **FAST)
+    mem = ssc.classify_image(rgb, model, p, mask=valid)
+    # strips of 48 rows (3 tile rows): 15 strips, each with a 5-row halo
+    res = mapping.map_inputs([ORTHO], model, tmp_path, "w", p, window_mpx=0.05, progress=False)[0]
+    final, cnn_map = read1(res.files["final"]), read1(res.files["cnn"])
+    np.testing.assert_array_equal(cnn_map, mem.cnn_map)
+    np.testing.assert_array_equal(final, mem.final_map)
+    assert set(np.unique(final[valid])) == {1, 2, 3}        # all three classes, no unclassified
+    assert (final[~valid] == 0).all() and (cnn_map[~valid] == 0).all()
+    # one window for the whole image gives the same map again
+    res1 = mapping.map_inputs([ORTHO], model, tmp_path / "one", "w", p, window_mpx=100, progress=False)[0]
+    np.testing.assert_array_equal(read1(res1.files["final"]), final)
+
+
+def test_strips_cover_the_image_in_whole_tile_rows():
+    s = mapping._strips(1000, 2000, 50, 0.25)  # 125 rows -> 100 (2 tile rows)
+    assert s[0] == (0, 100) and s[-1][1] == 1000
+    assert all(b == c for (_, b), (c, _) in zip(s, s[1:]))
+    assert all(a % 50 == 0 for a, _ in s)
+    s = mapping._strips(1030, 200, 50, 100)  # one strip, margin included
+    assert s == [(0, 1030)]
+
+
+def test_nodata_is_never_classified_nor_trained_on(model, ortho_arrays, tmp_path):
+    rgb, valid = ortho_arrays
+    # paint the no-data area bright blue: were it used, water would appear outside the flown area
+    path = tmp_path / "blue_border.tif"
+    with rasterio.open(ORTHO) as src:
+        prof = src.profile
+        a = src.read()
+    a[2][~valid] = 255
+    with rasterio.open(path, "w", **prof) as dst:
+        dst.write(a)
+    res = mapping.map_inputs([path], model, tmp_path / "out", "nd", ssc.SSCParams(phase2="rf", **FAST),
+                             progress=False)[0]
+    final = read1(res.files["final"])
+    assert (final[~valid] == 0).all()
+    ref = mapping.map_inputs([ORTHO], model, tmp_path / "ref", "nd", ssc.SSCParams(phase2="rf", **FAST),
+                             progress=False)[0]
+    np.testing.assert_array_equal(final, read1(ref.files["final"]))
+
+
+# -- GIS-ready output --------------------------------------------------------------------------
+
+def test_outputs_are_cogs_with_the_inputs_georeferencing(model, tmp_path):
+    res = mapping.map_inputs([ORTHO], model, tmp_path, "geo", ssc.SSCParams(phase2="rf", **FAST),
+                             progress=False)[0]
+    with rasterio.open(ORTHO) as src:
+        crs, transform, shape = src.crs, src.transform, src.shape
+    assert crs == CRS.from_string(ORTHO_CRS)
+    for key in ("final", "cnn"):
+        path = res.files[key]
+        assert path.name == f"Clearwater_ortho_geo_{'RF' if key == 'final' else 'CNN'}.tif"
+        with rasterio.open(path) as ds:
+            assert ds.crs == crs and ds.transform == transform and ds.shape == shape
+            assert ds.count == 1 and ds.dtypes[0] == "uint8" and ds.nodata == 0
+            assert ds.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG"
+            assert ds.profile["tiled"] and ds.profile["compress"] == "deflate"
+            assert ds.overviews(1), "internal overviews"
+            cmap = ds.colormap(1)
+        for c in DEFAULT_CLASSES.labelled_codes:
+            assert "#%02x%02x%02x" % cmap[c][:3] == DEFAULT_CLASSES.colour(c).lower()
+        assert geo.read_category_names(path) == [DEFAULT_CLASSES.name(c) for c in range(6)]
+        qml = path.with_suffix(".qml").read_text()
+        assert 'label="water"' in qml and DEFAULT_CLASSES.colour(1) in qml
+    with rasterio.open(res.files["confidence"]) as ds:   # one pixel per 16 px tile
+        assert ds.transform == transform @ Affine.scale(16) and ds.crs == crs
+        conf = ds.read(1)
+        assert ds.shape == (720 // 16, 960 // 16) and ds.nodata == -1
+        assert conf.max() <= 1 and (conf[conf >= 0] >= 1 / 3 - 1e-6).all()
+    assert not list(tmp_path.glob(".tmp_*")), "no temporary file left"
+
+
+def test_overviews_are_resampled_by_mode(tmp_path):
+    info = geo.SurveyRaster(tmp_path / "x.tif", 1024, 1024, 3, CRS.from_epsg(32619),
+                            from_origin(0, 1024, 1, 1), True, None, "test")
+    m = np.full((1024, 1024), 3, np.uint8)
+    m[::2, ::2] = 1  # in every 2 x 2 block the top-left pixel is water: nearest would pick it, mode never
+    with geo.ClassMapWriter(tmp_path / "m.tif", info, DEFAULT_CLASSES) as w:
+        w.write(Window(0, 0, 1024, 1024), m)
+    with rasterio.open(tmp_path / "m.tif") as ds:
+        assert ds.overviews(1)[0] == 2
+        ov = ds.read(1, out_shape=(512, 512))
+    assert (ov == 3).all()
+
+
+def test_areas_in_square_metres_and_pixels(model, tmp_path):
+    res = mapping.map_inputs([ORTHO], model, tmp_path, "a", ssc.SSCParams(phase2="rf", **FAST),
+                             progress=False)[0]
+    final = read1(res.files["final"])
+    areas = pd.read_csv(res.files["areas"])
+    for _, row in areas.iterrows():
+        n = int((final == row.code).sum())
+        assert row.pixels == n
+        assert row.area_m2 == pytest.approx(n * ORTHO_PIXEL_M ** 2)
+        assert row.area_ha == pytest.approx(n * ORTHO_PIXEL_M ** 2 / 1e4)
+    assert areas.percent.sum() == pytest.approx(100)
+    # no projected CRS: pixels only
+    info = geo.SurveyRaster(tmp_path / "p.png", 10, 10, 3, None, Affine.identity(), False, None, "none")
+    t = geo.area_table({1: 30, 3: 70}, DEFAULT_CLASSES, info)
+    assert "area_m2" not in t and list(t.pixels[:3]) == [30, 0, 70] and t.percent[0] == 30
+    # feet: a 2 ft pixel is (2 * 0.3048)^2 m2
+    ft = geo.SurveyRaster(tmp_path / "f.tif", 10, 10, 3, CRS.from_epsg(2263), from_origin(0, 0, 2, 2), True, None, "")
+    assert geo.pixel_area_m2(ft) == pytest.approx((2 * 0.3048006096) ** 2, rel=1e-6)
+
+
+def test_polygons_with_sieve_class_names_and_areas(tmp_path):
+    """A hand-made map: two rectangles and a 2-px speck, 0.5 m pixels."""
+    from sscnb.vectors import polygonize_map
+
+    m = np.zeros((40, 60), np.uint8)
+    m[:20, :] = 1            # water: 20 x 60 px = 1200 px = 300 m2
+    m[20:40, :30] = 3        # green: 20 x 30 px = 150 m2
+    m[20:40, 30:] = 2        # sediment: 150 m2 before the speck
+    m[30, 40:42] = 3         # speck: 2 px = 0.5 m2
+    info = geo.SurveyRaster(tmp_path / "m.tif", 60, 40, 3, CRS.from_epsg(32619),
+                            from_origin(400000, 5000000, 0.5, 0.5), True, None, "test")
+    with geo.ClassMapWriter(tmp_path / "m.tif", info, DEFAULT_CLASSES) as w:
+        w.write(Window(0, 0, 60, 40), m)
+    import fiona
+
+    n = polygonize_map(tmp_path / "m.tif", tmp_path / "all.gpkg", DEFAULT_CLASSES, info, min_area=0)
+    assert n == 4
+    n = polygonize_map(tmp_path / "m.tif", tmp_path / "m.gpkg", DEFAULT_CLASSES, info, min_area=1.0)
+    assert n == 3            # the 0.5 m2 speck is absorbed by the sediment around it
+    with fiona.open(tmp_path / "m.gpkg") as src:
+        assert CRS.from_wkt(src.crs_wkt) == CRS.from_epsg(32619)
+        feats = {f["properties"]["class"]: f["properties"] for f in src}
+    assert feats["water"]["code"] == 1 and feats["water"]["area_m2"] == pytest.approx(300)
+    assert feats["dry sediment"]["area_m2"] == pytest.approx(150)
+    assert feats["green vegetation"]["area_m2"] == pytest.approx(150)
+
+
+def test_vectors_option_writes_a_geopackage(model, tmp_path):
+    res = mapping.map_inputs([ORTHO], model, tmp_path, "v", ssc.SSCParams(phase2="rf", **FAST), vectors=True,
+                             min_polygon_area=0.5, progress=False)[0]
+    import fiona
+
+    with fiona.open(res.files["vectors"]) as src:
+        recs = list(src)
+    total = sum(r["properties"]["area_m2"] for r in recs)
+    areas = pd.read_csv(res.files["areas"])
+    assert total == pytest.approx(areas.area_m2.sum())   # sieving moves area between classes, never loses it
+    assert {r["properties"]["class"] for r in recs} <= set(DEFAULT_CLASSES.names)
+
+
+# -- inputs: world files, plain images, bad inputs -------------------------------------------------
+
+def _write_png_with_world(folder, rgb, prj=True):
+    import imageio.v3 as iio
+
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "frame_017.png"
+    iio.imwrite(path, rgb)
+    # world file: x pixel size, rotation, rotation, -y pixel size, x and y of the first pixel's centre
+    path.with_suffix(".pgw").write_text("0.1\n0\n0\n-0.1\n431000.05\n5343999.95\n")
+    if prj:
+        path.with_suffix(".prj").write_text(CRS.from_string(ORTHO_CRS).to_wkt())
+    return path
+
+
+def test_world_file_and_prj_give_the_maps_georeferencing(model, ortho_arrays, tmp_path):
+    rgb, _ = ortho_arrays
+    path = _write_png_with_world(tmp_path / "in", rgb[100:400, 100:500])
+    info = geo.open_survey(path)
+    assert info.georeferenced and info.crs == CRS.from_string(ORTHO_CRS)
+    assert info.transform == from_origin(431000.0, 5344000.0, 0.1, 0.1)
+    res = mapping.map_inputs([path], model, tmp_path / "out", "wf", ssc.SSCParams(phase2="rf", **FAST),
+                             progress=False)[0]
+    with rasterio.open(res.files["final"]) as ds:
+        assert ds.transform == info.transform and ds.crs == info.crs
+    assert pd.read_csv(res.files["areas"]).area_m2.sum() == pytest.approx(300 * 400 * 0.01)
+
+
+def test_world_file_without_crs_is_refused_with_the_fix(ortho_arrays, tmp_path):
+    rgb, _ = ortho_arrays
+    path = _write_png_with_world(tmp_path, rgb[:100, :100], prj=False)
+    with pytest.raises(geo.SurveyError, match=r"frame_017\.pgw.*no CRS.*frame_017\.prj"):
+        geo.open_survey(path)
+
+
+def test_plain_image_maps_in_pixel_coordinates(model, ortho_arrays, tmp_path):
+    import imageio.v3 as iio
+
+    rgb, _ = ortho_arrays
+    iio.imwrite(tmp_path / "IMG_0001.jpg", rgb[200:500, 200:600], quality=95)
+    info = geo.open_survey(tmp_path / "IMG_0001.jpg")
+    assert not info.georeferenced and "not georeferenced" in info.describe()
+    res = mapping.map_inputs([tmp_path / "IMG_0001.jpg"], model, tmp_path / "out", "px",
+                             ssc.SSCParams(phase2="rf", **FAST), progress=False)[0]
+    areas = pd.read_csv(res.files["areas"])
+    assert "area_m2" not in areas and areas.pixels.sum() == 300 * 400
+
+
+def _write_tif(path, arr, **kw):
+    arr = np.asarray(arr)
+    if arr.ndim == 2:
+        arr = arr[None]
+    prof = dict(driver="GTiff", width=arr.shape[2], height=arr.shape[1], count=arr.shape[0], dtype=arr.dtype,
+                crs=ORTHO_CRS, transform=from_origin(431000, 5344000, 0.05, 0.05), **kw)
+    with rasterio.open(path, "w", **prof) as ds:
+        ds.write(arr)
+    return path
+
+
+def test_bad_inputs_are_refused_before_anything_is_written(model, tmp_path):
+    p16 = _write_tif(tmp_path / "ortho16.tif", np.zeros((3, 64, 64), np.uint16))
+    with pytest.raises(geo.SurveyError, match=r"ortho16\.tif is uint16 \(16-bit\).*gdal_translate -ot Byte"):
+        mapping.map_inputs([p16], model, tmp_path / "out", "bad", progress=False)
+    dem = _write_tif(tmp_path / "dem.tif", np.zeros((64, 64), np.uint8))
+    with pytest.raises(geo.SurveyError, match=r"dem\.tif has 1 band.*RGB"):
+        mapping.map_inputs([dem], model, tmp_path / "out", "bad", progress=False)
+    small = _write_tif(tmp_path / "tiny.tif", np.zeros((3, 10, 40), np.uint8))
+    with pytest.raises(geo.SurveyError, match=r"tiny\.tif is 40 x 10 px, smaller than one 16 px tile"):
+        mapping.map_inputs([small], model, tmp_path / "out", "bad", progress=False)
+    with pytest.raises(geo.SurveyError, match="does not exist"):
+        mapping.map_inputs([tmp_path / "nope.tif"], model, tmp_path / "out", "bad", progress=False)
+    # a good input listed with a bad one: the good one is not mapped either (checks come first)
+    with pytest.raises(geo.SurveyError):
+        mapping.map_inputs([ORTHO, p16], model, tmp_path / "out", "bad", progress=False)
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+    with pytest.raises(geo.SurveyError, match="smallest_element"):
+        mapping.map_inputs([ORTHO], model, tmp_path / "out", "bad", ssc.SSCParams(smallest_element=10))
+
+
+def test_a_model_of_another_tile_size_maps_on_its_own_grid(tmp_path, ortho_arrays):
+    m40 = colour_model(tmp_path / "m40", tile=40)
+    rgb, valid = ortho_arrays
+    res = mapping.map_inputs([ORTHO], m40, tmp_path / "out", "t40", ssc.SSCParams(phase2="rf", **FAST),
+                             window_mpx=0.1, progress=False)[0]
+    cnn_map = read1(res.files["cnn"])
+    blocks = cnn_map[:720, :960].reshape(18, 40, 24, 40)
+    # each 40 px tile is one class, or 0 where it touches no-data
+    assert (blocks == blocks[:, :1, :, :1]).all()
+    with rasterio.open(res.files["confidence"]) as ds:
+        assert ds.shape == (18, 24)
+
+
+def test_folder_inputs_skip_labels_and_report_them(tmp_path):
+    shutil.copy(ORTHO, tmp_path / "a.tif")
+    (tmp_path / "SCLS_a.tif").write_bytes(b"")
+    (tmp_path / "notes.txt").write_text("x")
+    paths, skipped = mapping.resolve_inputs(tmp_path)
+    assert [p.name for p in paths] == ["a.tif"]
+    assert any("SCLS_a.tif" in s and "label" in s for s in skipped)
+    assert any("notes.txt" in s for s in skipped)
+    (tmp_path / "b").mkdir()
+    shutil.copy(ORTHO, tmp_path / "b" / "a.tif")
+    with pytest.raises(geo.SurveyError, match="same name"):
+        mapping.resolve_inputs([tmp_path / "a.tif", tmp_path / "b" / "a.tif"])
+    paths, _ = mapping.resolve_inputs(str(tmp_path / "*.tif"))
+    assert [p.name for p in paths] == ["a.tif", "SCLS_a.tif"][:1]
+
+
+# -- resume --------------------------------------------------------------------------------------
+
+def test_resume_skips_refuses_or_redoes(model, tmp_path):
+    p = ssc.SSCParams(phase2="rf", **FAST)
+    res = mapping.map_inputs([ORTHO], model, tmp_path, "r", p, progress=False)[0]
+    stamp = {k: f.stat().st_mtime_ns for k, f in res.files.items()}
+    again = mapping.map_inputs([ORTHO], model, tmp_path, "r", p, progress=False)[0]
+    assert again.status == "skipped (done)"
+    assert {k: f.stat().st_mtime_ns for k, f in res.files.items()} == stamp
+    with pytest.raises(geo.SurveyError, match=r"(?s)other inputs or settings.*median_radius: 5 -> 3.*overwrite"):
+        mapping.map_inputs([ORTHO], model, tmp_path, "r", ssc.SSCParams(phase2="rf", **FAST, median_radius=3),
+                           progress=False)
+    redo = mapping.map_inputs([ORTHO], model, tmp_path, "r", ssc.SSCParams(phase2="rf", **FAST, median_radius=3),
+                              overwrite=True, progress=False)[0]
+    assert redo.status == "done"
+    man = json.loads(redo.files["manifest"].read_text())
+    assert man["recipe"]["settings"]["median_radius"] == 3 and man["recipe"]["model"]["sha256"]
+
+
+@pytest.mark.parametrize("fail_at", ["pass2", "cog", "areas"])
+def test_an_interrupted_map_leaves_nothing_and_resumes_to_the_same_result(model, tmp_path, monkeypatch, fail_at):
+    p = ssc.SSCParams(phase2="rf", **FAST)
+    ref = mapping.map_inputs([ORTHO], model, tmp_path / "ref", "i", p, window_mpx=0.05, progress=False)[0]
+
+    class Boom(RuntimeError):
+        pass
+
+    calls = {"n": 0}
+    if fail_at == "pass2":
+        orig = geo.ClassMapWriter.write
+
+        def write(self, window, block):
+            calls["n"] += 1
+            if calls["n"] == 5:
+                raise Boom()
+            return orig(self, window, block)
+
+        monkeypatch.setattr(geo.ClassMapWriter, "write", write)
+    elif fail_at == "cog":
+        monkeypatch.setattr(geo.ClassMapWriter, "_finish", lambda self: (_ for _ in ()).throw(Boom()))
+    else:
+        monkeypatch.setattr(geo, "area_table", lambda *a, **k: (_ for _ in ()).throw(Boom()))
+        monkeypatch.setattr(mapping, "area_table", geo.area_table)
+    out = tmp_path / "run"
+    with pytest.raises(Boom):
+        mapping.map_inputs([ORTHO], model, out, "i", p, window_mpx=0.05, progress=False)
+    left = sorted(f.name for f in out.iterdir()) if out.exists() else []
+    assert not [f for f in left if f.startswith(".tmp")], left
+    assert not [f for f in left if f.endswith(".json")], "no manifest: the input is not done"
+    assert not [f for f in left if f.endswith(("_RF.tif", "_CNN.tif", ".csv"))], "nothing under a final name"
+    monkeypatch.undo()
+    res = mapping.map_inputs([ORTHO], model, out, "i", p, window_mpx=0.05, progress=False)[0]
+    assert res.status == "done"
+    for key in ("final", "cnn", "confidence"):
+        np.testing.assert_array_equal(read1(res.files[key]), read1(ref.files[key]))
+    pd.testing.assert_frame_equal(pd.read_csv(res.files["areas"]), pd.read_csv(ref.files["areas"]))
+
+
+def test_sample_orthomosaic_is_what_the_generator_makes():
+    rgba, label, valid = make_orthomosaic(json.loads((SAMPLE / "manifest.json").read_text())["orthomosaic"]
+                                          ["scene_seed"])
+    with rasterio.open(ORTHO) as ds:
+        a = np.moveaxis(ds.read(), 0, -1)
+        assert ds.crs == CRS.from_string(ORTHO_CRS) and ds.count == 4
+    np.testing.assert_array_equal(a, rgba)
+    assert 0.5 < valid.mean() < 0.95 and not valid[0, 0]         # a no-data border around the flown area
+    assert set(np.unique(label[valid])) >= {1, 2, 3}
