@@ -1,8 +1,72 @@
-"""Command line: ``python -m sscnb run|check|make-sample-data``."""
+"""Command line: ``python -m sscnb run|check|map|make-sample-data``."""
 from __future__ import annotations
 
 import argparse
 import sys
+
+
+def _add_phase2_options(parser):
+    """One option per phase-2 setting, named as in SSCParams (``--median_radius`` or
+    ``--median-radius``), defaulting to SSCParams's own default."""
+    from dataclasses import MISSING, fields
+
+    from .ssc import MLP_DEPTHS, PHASE2_CHOICES, SSCParams
+
+    g = parser.add_argument_group("phase-2 settings (defaults: sscnb.ssc.SSCParams)")
+    for f in fields(SSCParams):
+        flags = [f"--{f.name}"] + ([f"--{f.name.replace('_', '-')}"] if "_" in f.name else [])
+        default = f.default if f.default is not MISSING else None
+        kw = {"dest": f"p2_{f.name}", "default": None, "help": f"default: {default}"}
+        if f.type == "bool":
+            kw["type"] = _boolean
+            kw["metavar"] = "yes|no"
+        elif f.type in ("int", "float"):
+            kw["type"] = int if f.type == "int" else float
+        if f.name == "phase2":
+            kw["choices"] = sorted(PHASE2_CHOICES)
+        if f.name == "mlp_depth":
+            kw["choices"] = list(MLP_DEPTHS)
+        g.add_argument(*flags, **kw)
+
+
+def _boolean(text: str) -> bool:
+    t = text.strip().lower()
+    if t in ("yes", "true", "1", "on"):
+        return True
+    if t in ("no", "false", "0", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected yes or no, got {text!r}")
+
+
+def _map(a) -> int:
+    import logging
+
+    from . import mapping
+    from .cnn import load_model
+    from .geo import SurveyError
+    from .ssc import SSCParams
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    chosen = {k[3:]: v for k, v in vars(a).items() if k.startswith("p2_") and v is not None}
+    try:
+        params = SSCParams.from_dict(chosen, source="the command line")
+        loaded = load_model(a.model)
+        kw = {}
+        if a.min_polygon_area is not None:
+            kw["min_polygon_area"] = a.min_polygon_area
+        if a.window_mpx is not None:
+            kw["window_mpx"] = a.window_mpx
+        results = mapping.map_inputs(a.inputs, loaded, a.out, a.experiment, params, vectors=a.vectors,
+                                     overwrite=a.overwrite, progress=not a.quiet, **kw)
+    except (SurveyError, ValueError, FileNotFoundError) as exc:
+        print(f"sscnb map: {exc}", file=sys.stderr)
+        return 1
+    for r in results:
+        cols = [c for c in ("class", "pixels", "percent", "area_ha") if c in r.areas]
+        print(f"\n{r.input.name} ({r.status}): {r.files['final']}")
+        print(r.areas[cols].round(3).to_string(index=False))
+    print(f"\nmaps, areas and styles are in {a.out}")
+    return 0
 
 
 def main(argv=None) -> int:
@@ -22,6 +86,25 @@ def main(argv=None) -> int:
     c.add_argument("--tile-size", type=int, default=50)
     c.add_argument("--purity", type=float, default=0.9)
     c.add_argument("--class-csv", default=None)
+
+    m = sub.add_parser("map", help="map images or orthomosaics to GIS-ready class maps (what notebook 05 does)",
+                       description="Classify every input (an image, an orthomosaic, a folder or a glob) with a "
+                                   "CNN from notebook 02 and a phase-2 pixel classifier trained on that input, "
+                                   "and write Cloud-Optimized GeoTIFF class maps, areas per class and, with "
+                                   "--vectors, polygons.")
+    m.add_argument("inputs", nargs="+", metavar="INPUT", help="image, orthomosaic, folder or glob pattern")
+    m.add_argument("--model", required=True, help="the CNN (.keras file or its folder) saved by notebook 02")
+    m.add_argument("--out", required=True, help="output folder")
+    m.add_argument("--experiment", default="map", help="name in every output file (default: %(default)s)")
+    m.add_argument("--vectors", action="store_true", help="also write polygons per class to a GeoPackage")
+    m.add_argument("--min-polygon-area", type=float, default=None,
+                   help="patches smaller than this (m2; px without a projected CRS) are merged before "
+                        "polygons are made (default: %(default)s -> sscnb.mapping.MIN_POLYGON_AREA)")
+    m.add_argument("--window-mpx", type=float, default=None,
+                   help="megapixels read at a time: sets peak memory, not results (default: sscnb.mapping.WINDOW_MPX)")
+    m.add_argument("--overwrite", action="store_true", help="redo inputs whose maps exist")
+    m.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    _add_phase2_options(m)
 
     s = sub.add_parser("make-sample-data", help="regenerate the synthetic sample data")
     s.add_argument("--out", default="sample_data")
@@ -52,6 +135,8 @@ def main(argv=None) -> int:
         for p in chk.problems:
             print(p)
         return 0 if chk.ok else 1
+    if a.cmd == "map":
+        return _map(a)
     if a.cmd == "make-sample-data":
         from .synthetic import write_sample_data
 

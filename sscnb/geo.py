@@ -26,7 +26,7 @@ import numpy as np
 from .classes import ClassScheme
 
 __all__ = ["SurveyError", "SurveyRaster", "open_survey", "read_block", "ClassMapWriter", "write_qml",
-           "write_category_names", "read_category_names", "pixel_area_m2", "area_table", "RASTER_SUFFIXES",
+           "write_category_names", "read_category_names", "read_preview", "pixel_area_m2", "area_table", "RASTER_SUFFIXES",
            "tmp_name"]
 
 log = logging.getLogger(__name__)
@@ -169,6 +169,33 @@ def read_block(ds, info: SurveyRaster, window) -> tuple[np.ndarray, np.ndarray]:
     else:
         valid = ds.dataset_mask(window=window) > 0
     return np.ascontiguousarray(rgb), valid
+
+
+def read_preview(path, max_px: int = 1200) -> np.ndarray:
+    """A decimated picture of a raster, at most ``max_px`` on its longer side, read from its
+    overviews when it has them (the full raster is never held in memory).
+
+    Returns ``(h, w, 3) uint8`` for RGB(A) inputs (no-data shown white) or ``(h, w)`` for a
+    one-band class map (nearest neighbour, so codes stay codes).
+    """
+    import rasterio
+    from rasterio.enums import Resampling
+    from rasterio.errors import NotGeoreferencedWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        ds = rasterio.open(path)
+    with ds:
+        f = max(1.0, max(ds.width, ds.height) / max_px)
+        shape = (max(1, round(ds.height / f)), max(1, round(ds.width / f)))
+        if ds.count == 1:
+            return ds.read(1, out_shape=shape, resampling=Resampling.nearest)
+        rgb = np.moveaxis(ds.read((1, 2, 3), out_shape=(3,) + shape, resampling=Resampling.nearest), 0, -1)
+        if ds.count == 4:
+            valid = ds.read(4, out_shape=shape, resampling=Resampling.nearest) > 0
+        else:
+            valid = ds.dataset_mask(out_shape=shape, resampling=Resampling.nearest) > 0
+        return np.where(valid[..., None], rgb, 255).astype(np.uint8)
 
 
 def pixel_area_m2(info: SurveyRaster) -> float | None:

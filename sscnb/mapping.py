@@ -46,11 +46,12 @@ from .geo import (RASTER_SUFFIXES, ClassMapWriter, SurveyError, SurveyRaster, ar
                   read_block, tmp_name)
 from .ssc import SSCParams, apply_tile_rules, fit_phase2, predict_tiles_masked
 
-__all__ = ["MapResult", "resolve_inputs", "map_files", "map_raster", "map_inputs", "plan_inputs",
-           "WINDOW_MPX", "MIN_POLYGON_AREA"]
+__all__ = ["MapResult", "resolve_inputs", "map_files", "map_raster", "map_inputs", "plan_inputs", "area_summary",
+           "WINDOW_MPX", "MIN_POLYGON_AREA", "MAP_DIR"]
 
 log = logging.getLogger(__name__)
 
+MAP_DIR = "map"           # notebook 05 writes to output_dir/map
 WINDOW_MPX = 8.0          # megapixels per strip: sets peak memory (about 0.1 GB per Mpx), not results
 MIN_POLYGON_AREA = 1.0    # m2 (px without a projected CRS): smaller patches are sieved before polygons
 
@@ -413,6 +414,17 @@ def map_raster(path, loaded, out_dir, experiment: str, params: SSCParams, *, vec
     tmp.write_text(json.dumps(manifest, indent=1, default=str) + "\n")
     tmp.replace(files["manifest"])  # last: its presence marks the input done
     return MapResult(path, files, areas, map_info, t)
+
+
+def area_summary(results) -> "pd.DataFrame":
+    """One tidy table of the area per class of every mapped input (column ``input`` first)."""
+    import pandas as pd
+
+    frames = [r.areas.assign(input=r.input.name, status=r.status) for r in results]
+    if not frames:
+        return pd.DataFrame()
+    df = pd.concat(frames, ignore_index=True)
+    return df[["input"] + [c for c in df.columns if c != "input"]]
 
 
 def map_inputs(inputs, loaded, out_dir, experiment: str, params: SSCParams | None = None, *,

@@ -7,7 +7,8 @@ import numpy as np
 
 from .classes import ClassScheme
 
-__all__ = ["label_overlay", "thumbnails", "class_bars", "save_figure"]
+__all__ = ["label_overlay", "thumbnails", "class_bars", "save_figure", "tile_samples", "history_curves",
+           "confusion_heatmap", "ssc_figure", "f1_bars", "f1_violins", "support_bars", "survey_figure", "area_bars"]
 
 
 def _plt():
@@ -267,4 +268,47 @@ def support_bars(compiled, scheme: ClassScheme | None = None):
     ax.set_ylabel("labelled pixels")
     ax.set_title("Support: labelled pixels per class, all images")
     fig.tight_layout()
+    return fig
+
+
+def survey_figure(image: np.ndarray, class_map: np.ndarray, scheme: ClassScheme, title: str = "",
+                  georeferenced: bool = True):
+    """An input beside its class map, with the legend.
+
+    ``image``: ``(h, w, 3) uint8`` and ``class_map``: ``(h', w')`` codes, both previews (see
+    :func:`sscnb.geo.read_preview`); no-data (0) is drawn white.
+    """
+    plt = _plt()
+    fig, axes = plt.subplots(1, 2, figsize=(12, 5.2), constrained_layout=True)
+    axes[0].imshow(image)
+    axes[0].set_title("input")
+    col = scheme.colorize(class_map)
+    col[class_map == 0] = 255
+    axes[1].imshow(col, interpolation="nearest")
+    axes[1].set_title("class map")
+    for ax in axes:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    present = [c for c in scheme.labelled_codes if (class_map == c).any()]
+    handles = [h for h, c in zip(scheme.legend_handles(include_unlabelled=False), scheme.labelled_codes)
+               if c in present]
+    axes[1].legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
+    note = "" if georeferenced else " (not georeferenced: pixel coordinates)"
+    fig.suptitle(title + note)
+    return fig
+
+
+def area_bars(areas, scheme: ClassScheme, title: str = ""):
+    """Bar chart of the area per class: hectares when the table has them, otherwise pixels."""
+    plt = _plt()
+    col, label = ("area_ha", "area (ha)") if "area_ha" in areas else ("pixels", "area (px)")
+    fig, ax = plt.subplots(figsize=(6.5, 3.2), constrained_layout=True)
+    colours = [scheme.colour(int(c)) for c in areas.code]
+    ax.barh(areas["class"], areas[col], color=colours, edgecolor="0.3")
+    ax.invert_yaxis()
+    ax.set_xlabel(label)
+    for y, (v, pct) in enumerate(zip(areas[col], areas.percent)):
+        ax.text(v, y, f"  {pct:.1f}%", va="center", fontsize=8)
+    ax.set_title(title)
+    ax.spines[["top", "right"]].set_visible(False)
     return fig

@@ -33,7 +33,7 @@ PACKAGE_ROOT = Path(__file__).resolve().parent
 REPO_ROOT = PACKAGE_ROOT.parent
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 _NB_RE = re.compile(r"^\d\d_[A-Za-z0-9_]+\.ipynb$")
-PATH_PARAMETERS = ("data_dir", "output_dir", "model_path", "class_csv", "results_dir")
+PATH_PARAMETERS = ("data_dir", "output_dir", "model_path", "class_csv", "results_dir", "inputs")
 
 VERSIONED = ("sscnb", "numpy", "pandas", "scikit-learn", "scikit-image", "imbalanced-learn",
              "tensorflow", "keras", "jax", "torch", "matplotlib", "seaborn", "papermill",

@@ -1,4 +1,4 @@
-"""Notebooks 00-04 run end to end by the runner on the sample data with a tiny budget; the
+"""Notebooks 00-05 run end to end by the runner on the sample data with a tiny budget; the
 artefacts each writes are checked, and the model notebook 02 saved loads."""
 import json
 
@@ -23,8 +23,10 @@ def suite_run(tmp_path_factory):
                                 "model_name": "tiny_cnn"},
             "03_ssc_evaluation": {"data_dir": str(SAMPLE / "Validate"), "mlp_epochs": 3, "dpi": 50,
                                   "save_class_rasters": True},
+            "05_map_survey": {"inputs": str(SAMPLE / "Survey"), "mlp_epochs": 3, "dpi": 50, "vectors": True},
         },
-        "notebooks": ["00_data_check", "01_cnn_tuning", "02_cnn_training", "03_ssc_evaluation", "04_report"],
+        "notebooks": ["00_data_check", "01_cnn_tuning", "02_cnn_training", "03_ssc_evaluation", "04_report",
+                      "05_map_survey"],
     }
     p = tmp / "run.yml"
     p.write_text(yaml.safe_dump(cfg))
@@ -36,7 +38,7 @@ def test_run_record(suite_run):
     assert run["status"] == "finished"
     assert [n["notebook"] for n in run["notebooks"]] == ["00_data_check.ipynb", "01_cnn_tuning.ipynb",
                                                          "02_cnn_training.ipynb", "03_ssc_evaluation.ipynb",
-                                                         "04_report.ipynb"]
+                                                         "04_report.ipynb", "05_map_survey.ipynb"]
 
 
 def test_notebook_01_artefacts(suite_run):
@@ -96,7 +98,7 @@ def test_extend_runs_more_notebooks_in_a_finished_run(suite_run):
     before = (suite_run / "ssc" / "MLP_Clearwater_0005_tiny.csv").stat().st_mtime_ns
     run_suite(cfg | {"_config_path": "x"}, only=["03"], extend=True, progress=False, log=lambda *_: None)
     run = json.loads((suite_run / "run.json").read_text())
-    assert run["status"] == "finished" and len(run["notebooks"]) == 5
+    assert run["status"] == "finished" and len(run["notebooks"]) == 6
     assert (suite_run / "ssc" / "MLP_Clearwater_0005_tiny.csv").stat().st_mtime_ns == before
     summary = pd.read_csv(suite_run / "ssc" / "Summary_tiny.csv")
     assert set(summary.status) == {"skipped (done)"}
@@ -123,3 +125,33 @@ def test_notebook_04_report(suite_run):
         assert (d / png).stat().st_size > 5000
     cm = pd.read_csv(d / "Confusion_MLP_all_images.csv", index_col=0)
     assert cm.to_numpy().sum() == comp[(comp.Type == "MLP") & (comp.Class == "ALL")].Support.sum()
+
+
+def test_notebook_05_maps_the_sample_orthomosaic(suite_run):
+    """The map of the synthetic orthomosaic: GIS files present, no-data kept, and it agrees with the
+    scene's own labels (the tiny 2-epoch CNN is enough on this clean synthetic scene)."""
+    import fiona
+    import numpy as np
+    import rasterio
+
+    from sscnb.metrics import class_report, weighted_f1
+    from sscnb.synthetic import make_orthomosaic
+
+    d = suite_run / "map"
+    stem = "Clearwater_ortho_tiny"
+    for suffix in ("_MLP.tif", "_MLP.qml", "_MLP.tif.aux.xml", "_CNN.tif", "_CNN_confidence.tif",
+                   "_MLP_areas.csv", "_MLP.gpkg", "_MLP.json", "_MLP_preview.png"):
+        assert (d / f"{stem}{suffix}").exists(), suffix
+    man = json.loads((SAMPLE / "manifest.json").read_text())["orthomosaic"]
+    _, label, valid = make_orthomosaic(man["scene_seed"])
+    with rasterio.open(d / f"{stem}_MLP.tif") as ds:
+        final = ds.read(1)
+        assert ds.crs.to_string() == man["crs"]
+    assert (final[~valid] == 0).all() and (final[valid] > 0).all()
+    f1 = weighted_f1(class_report(label, final, [1, 2, 3, 4, 5]))
+    assert f1 > 0.8, f1
+    areas = pd.read_csv(d / "Areas_tiny.csv")
+    assert list(areas.input.unique()) == ["Clearwater_ortho.tif"]
+    assert areas.area_m2.sum() == pytest.approx(valid.sum() * man["pixel_m"] ** 2)
+    with fiona.open(d / f"{stem}_MLP.gpkg") as src:
+        assert len(src) > 0
