@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["confusion", "class_report", "weighted_f1", "REPORT_COLUMNS", "write_report", "read_report"]
+__all__ = ["confusion", "class_report", "report_from_confusion", "weighted_f1", "REPORT_COLUMNS", "write_report", "read_report"]
 
 REPORT_COLUMNS = ["class", "precision", "recall", "f1_score", "support"]
 
@@ -39,10 +39,16 @@ def confusion(y_true: np.ndarray, y_pred: np.ndarray, codes) -> np.ndarray:
 def class_report(y_true, y_pred, codes, names=None):
     """Per-class table (``class, precision, recall, f1_score, support``) for the classes with
     labelled pixels or predictions among labelled pixels; ``names`` maps codes to class names."""
+    codes = list(codes)
+    return report_from_confusion(confusion(y_true, y_pred, codes), codes, names)
+
+
+def report_from_confusion(cm: np.ndarray, codes, names=None):
+    """The :func:`class_report` table from a ``(K, K+1)`` :func:`confusion` matrix. Confusion
+    matrices of the parts of a map add up, so a map read in windows is scored exactly."""
     import pandas as pd
 
     codes = list(codes)
-    cm = confusion(y_true, y_pred, codes)
     tp = np.diag(cm[:, : len(codes)]).astype(float)
     support = cm.sum(axis=1).astype(float)
     predicted = cm[:, : len(codes)].sum(axis=0).astype(float)

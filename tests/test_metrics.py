@@ -47,3 +47,16 @@ def test_names_and_csv_round_trip(tmp_path):
     (tmp_path / "bad.csv").write_text("class,precision\nwater,1\n")
     with pytest.raises(ValueError, match="bad.csv lacks columns"):
         read_report(tmp_path / "bad.csv")
+
+
+def test_confusions_of_strips_add_up_to_the_whole_maps_report():
+    from sscnb.metrics import report_from_confusion
+
+    rng = np.random.default_rng(5)
+    t = rng.integers(0, 6, (90, 40))
+    p = np.where(rng.random(t.shape) < 0.8, t, rng.integers(0, 6, t.shape))
+    codes = [1, 2, 3, 4, 5]
+    cm = sum(confusion(t[a:a + 30], p[a:a + 30], codes) for a in (0, 30, 60))
+    import pandas as pd
+
+    pd.testing.assert_frame_equal(report_from_confusion(cm, codes), class_report(t, p, codes))
