@@ -26,7 +26,7 @@ import numpy as np
 from .classes import ClassScheme
 
 __all__ = ["SurveyError", "SurveyRaster", "open_survey", "read_block", "ClassMapWriter", "write_qml",
-           "write_category_names", "read_category_names", "read_preview", "pixel_area_m2", "area_table", "RASTER_SUFFIXES",
+           "write_category_names", "read_category_names", "read_preview", "georeferencing_of", "write_class_map", "pixel_area_m2", "area_table", "RASTER_SUFFIXES",
            "tmp_name"]
 
 log = logging.getLogger(__name__)
@@ -169,6 +169,47 @@ def read_block(ds, info: SurveyRaster, window) -> tuple[np.ndarray, np.ndarray]:
     else:
         valid = ds.dataset_mask(window=window) > 0
     return np.ascontiguousarray(rgb), valid
+
+
+def georeferencing_of(path) -> SurveyRaster:
+    """The georeferencing of an image, leniently: like :func:`open_survey` but a transform without
+    a CRS is kept (with a warning) instead of refused, and any band count or type is accepted.
+    For class maps of images evaluated by notebook 03."""
+    try:
+        return open_survey(path)
+    except SurveyError as exc:
+        import rasterio
+        from rasterio.errors import NotGeoreferencedWarning
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            with rasterio.open(path) as ds:
+                georef = not ds.transform.is_identity or ds.crs is not None
+                info = SurveyRaster(Path(path), ds.width, ds.height, ds.count, ds.crs, ds.transform, georef, None,
+                                    ds.driver)
+        if georef and info.crs is None:
+            log.warning("%s", exc)
+        return info
+
+
+def write_class_map(path, class_map: np.ndarray, scheme: ClassScheme, georef_from=None) -> Path:
+    """Write an in-memory ``(H, W) uint8`` class map as a COG (see :class:`ClassMapWriter`) with the
+    CRS and transform of ``georef_from`` (an image path; GeoTIFF tags, or a world file and .prj)."""
+    from rasterio.transform import Affine
+    from rasterio.windows import Window
+
+    class_map = np.asarray(class_map, np.uint8)
+    H, W = class_map.shape
+    if georef_from is not None:
+        info = georeferencing_of(georef_from)
+        if info.shape != (H, W):
+            raise SurveyError(f"the class map is {W} x {H} px but {Path(georef_from).name} is "
+                              f"{info.width} x {info.height} px: a map must have its image's size")
+    else:
+        info = SurveyRaster(Path(path), W, H, 1, None, Affine.identity(), False, None, "none")
+    with ClassMapWriter(path, info, scheme) as w:
+        w.write(Window(0, 0, W, H), class_map)
+    return Path(path)
 
 
 def read_preview(path, max_px: int = 1200) -> np.ndarray:

@@ -403,10 +403,10 @@ def evaluate_folder(data_dir, loaded, out_dir, experiment: str, params: SSCParam
             row.update(labelled_px=int(rep_fin.support.sum()), f1_cnn=metrics.weighted_f1(rep_cnn),
                        f1_final=metrics.weighted_f1(rep_fin))
         if save_class_rasters:
-            from .rasters import save_class_raster
+            from .geo import write_class_map
 
-            save_class_raster(files["cnn_raster"], res.cnn_map, scheme, georef_from=rec.image_path)
-            save_class_raster(files["final_raster"], res.final_map, scheme, georef_from=rec.image_path)
+            write_class_map(files["cnn_raster"], res.cnn_map, scheme, georef_from=rec.image_path)
+            write_class_map(files["final_raster"], res.final_map, scheme, georef_from=rec.image_path)
         t_fig = 0.0
         if save_figures:
             t1 = time.perf_counter()

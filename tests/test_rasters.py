@@ -1,8 +1,12 @@
+"""Class maps of notebook 03's images (in memory) keep the image's georeferencing, via rasterio."""
 import numpy as np
+import pytest
+import rasterio
 import tifffile
+from rasterio.crs import CRS
 
 from sscnb.classes import DEFAULT_CLASSES
-from sscnb.rasters import read_georeferencing, save_class_raster
+from sscnb.geo import SurveyError, read_category_names, write_class_map
 
 
 def _geotiff(path):
@@ -16,33 +20,36 @@ def _geotiff(path):
     return path
 
 
-def test_geotiff_tags_and_colour_table_kept(tmp_path):
+def test_geotiff_georeferencing_and_colour_table_kept(tmp_path):
     src = _geotiff(tmp_path / "River_0001.tif")
     cm = np.random.default_rng(0).integers(0, 6, (20, 30)).astype(np.uint8)
-    out = save_class_raster(tmp_path / "out" / "River_0001_x_MLP.tif", cm, DEFAULT_CLASSES, georef_from=src)
-    with tifffile.TiffFile(out) as tf:
-        page = tf.pages[0]
-        np.testing.assert_array_equal(page.asarray(), cm)
-        assert page.photometric == tifffile.PHOTOMETRIC.PALETTE
-        assert tuple(page.tags[33550].value) == (0.05, 0.05, 0.0)
-        assert tuple(page.tags[33922].value)[3:5] == (512000.0, 5300000.0)
-        assert tuple(page.tags[34735].value)[-1] == 32619
-        cmap = page.colormap
-        assert tuple(cmap[:, 1] // 257) == (0x1F, 0x78, 0xB4)  # water colour
+    out = write_class_map(tmp_path / "out" / "River_0001_x_MLP.tif", cm, DEFAULT_CLASSES, georef_from=src)
+    with rasterio.open(out) as ds:
+        np.testing.assert_array_equal(ds.read(1), cm)
+        assert ds.crs == CRS.from_epsg(32619)
+        assert (ds.transform.c, ds.transform.f, ds.transform.a) == (512000.0, 5300000.0, 0.05)
+        assert ds.colormap(1)[1][:3] == (0x1F, 0x78, 0xB4)  # water colour
+    assert read_category_names(out)[1] == "water"
     assert not list((tmp_path / "out").glob(".tmp_*"))
 
 
-def test_world_file_copied(tmp_path):
+def test_world_file_and_prj_read(tmp_path):
     import imageio.v3 as iio
 
     src = tmp_path / "River_0002.jpg"
     iio.imwrite(src, np.zeros((20, 30, 3), np.uint8))
-    (tmp_path / "River_0002.jgw").write_text("0.05\n0\n0\n-0.05\n512000\n5300000\n")
-    assert read_georeferencing(src)["world_file"].name == "River_0002.jgw"
-    out = save_class_raster(tmp_path / "m.tif", np.ones((20, 30), np.uint8), DEFAULT_CLASSES, georef_from=src)
-    assert out.with_suffix(".tfw").read_text().startswith("0.05")
+    (tmp_path / "River_0002.jgw").write_text("0.05\n0\n0\n-0.05\n512000.025\n5299999.975\n")
+    (tmp_path / "River_0002.prj").write_text(CRS.from_epsg(32619).to_wkt())
+    out = write_class_map(tmp_path / "m.tif", np.ones((20, 30), np.uint8), DEFAULT_CLASSES, georef_from=src)
+    with rasterio.open(out) as ds:
+        assert ds.crs == CRS.from_epsg(32619)
+        assert ds.transform.c == pytest.approx(512000.0) and ds.transform.f == pytest.approx(5300000.0)
 
 
-def test_no_georeferencing_is_fine(tmp_path):
-    out = save_class_raster(tmp_path / "m.tif", np.ones((5, 5), np.uint8), DEFAULT_CLASSES)
-    assert tifffile.imread(out).shape == (5, 5) and not out.with_suffix(".tfw").exists()
+def test_no_georeferencing_is_fine_and_size_must_match(tmp_path):
+    out = write_class_map(tmp_path / "m.tif", np.ones((5, 5), np.uint8), DEFAULT_CLASSES)
+    with rasterio.open(out) as ds:
+        assert ds.shape == (5, 5) and ds.crs is None
+    src = _geotiff(tmp_path / "River_0003.tif")
+    with pytest.raises(SurveyError, match="River_0003.tif is 30 x 20 px"):
+        write_class_map(tmp_path / "bad.tif", np.ones((5, 5), np.uint8), DEFAULT_CLASSES, georef_from=src)

@@ -124,8 +124,10 @@ def test_evaluate_folder_files_resume_overwrite(tmp_path, colour_cnn):
     assert overall["CNN"] == pytest.approx((summary.f1_cnn * w).sum() / w.sum())
     assert set(pd.read_csv(out / "Timings_exp.csv").columns) >= {"image", "read", "cnn", "fit", "predict", "figure", "total"}
     # georeferencing kept on the GeoTIFF input
-    with tifffile.TiffFile(out / "rasters" / "Lake_0001_exp_MLP.tif") as tf:
-        assert tuple(tf.pages[0].tags[33550].value) == (0.1, 0.1, 0.0)
+    import rasterio
+
+    with rasterio.open(out / "rasters" / "Lake_0001_exp_MLP.tif") as ds:
+        assert (ds.transform.a, -ds.transform.e) == (0.1, 0.1) and ds.colormap(1)[1][:3] == (0x1F, 0x78, 0xB4)
     # resume: nothing recomputed, numbers read back
     before = (out / "MLP_Lake_0001_exp.csv").stat().st_mtime_ns
     s2, t2 = ssc.evaluate_folder(d, colour_cnn, out, "exp", p, progress=False)
