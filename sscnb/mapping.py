@@ -331,7 +331,8 @@ def map_raster(path, loaded, out_dir, experiment: str, params: SSCParams, *, vec
                     "valid_px": n_valid}
         clf = None
         if (tile_grid > 0).any():
-            rows, cols, ys = _pixel.sample_tile_pixels(tile_grid, tile, p.subsample, p.min_sample, p.seed)
+            rows, cols, ys = _pixel.sample_tile_pixels(tile_grid, tile, p.subsample, p.min_sample, p.seed,
+                                                       max_sample=p.max_sample)
             xs = np.empty((len(ys), n_feat), scratch.dtype)
             for y0, y1 in strips:
                 a, b = np.searchsorted(rows, [y0, y1])

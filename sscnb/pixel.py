@@ -17,12 +17,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 __all__ = ["sample_tile_pixels", "PixelClassifier", "fit_pixel_classifier", "unique_rows", "pack_rgb",
-           "unpack_rgb", "N_RGB"]
+           "unpack_rgb", "N_RGB", "mlp_forward"]
 
 log = logging.getLogger(__name__)
 
 
-def sample_tile_pixels(tile_grid: np.ndarray, tile: int, subsample: float, min_sample: int, seed: int):
+def sample_tile_pixels(tile_grid: np.ndarray, tile: int, subsample: float, min_sample: int, seed: int,
+                       max_sample: int | None = None):
     """A stratified random sample of the pixels the CNN classified, drawn from its tile map.
 
     Parameters
@@ -35,6 +36,8 @@ def sample_tile_pixels(tile_grid: np.ndarray, tile: int, subsample: float, min_s
     min_sample : int
         Floor of the sample size.
     seed : int
+    max_sample : int, optional
+        Cap of the sample size (applied after the floor).
 
     Returns
     -------
@@ -56,6 +59,8 @@ def sample_tile_pixels(tile_grid: np.ndarray, tile: int, subsample: float, min_s
     if N == 0:
         raise ValueError("the CNN classified no pixel of this image: nothing to train phase 2 on")
     n = int(min(N, max(round(subsample * N), min_sample)))
+    if max_sample is not None:
+        n = min(n, int(max_sample))
     rng = np.random.default_rng(seed)
     rows, cols, labels = [], [], []
     for c in classes:
@@ -124,6 +129,51 @@ def _mlp(keras, n_in, n_out, depth: str, seed: int):
     return keras.Model(inp, out, name=f"pixel_mlp_{depth}")
 
 
+_TRAINERS: dict = {}
+
+
+def _trainer(keras, n_in: int, n_out: int, depth: str, learning_rate: float, seed: int):
+    """A compiled pixel MLP in its initial state, reused from fit to fit.
+
+    Building and compiling a new Keras model, and tracing its training step, costs about a second:
+    as much as ten epochs of training on an image's 60 000 pixels. So one model per architecture is
+    kept, and before each fit every variable (weights, random-seed states) and the optimizer's
+    state are restored to what they were when it was built: each fit starts exactly as a fresh
+    model would. The fitted weights are copied out (see :class:`PixelClassifier`), so a later fit
+    never changes an earlier classifier.
+    """
+    key = (keras.backend.backend(), int(n_in), int(n_out), depth, float(learning_rate), int(seed))
+    if key not in _TRAINERS:
+        if len(_TRAINERS) >= 8:
+            _TRAINERS.clear()
+        model = _mlp(keras, n_in, n_out, depth, seed)
+        model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="sparse_categorical_crossentropy",
+                      steps_per_execution=STEPS_PER_EXECUTION)
+        model.optimizer.build(model.trainable_variables)
+        snap = ([keras.ops.convert_to_numpy(v) for v in model.variables],
+                [keras.ops.convert_to_numpy(v) for v in model.optimizer.variables])
+        _TRAINERS[key] = (model, snap)
+    model, (model_vars, opt_vars) = _TRAINERS[key]
+    for v, a in zip(model.variables, model_vars):
+        v.assign(a)
+    for v, a in zip(model.optimizer.variables, opt_vars):
+        v.assign(a)
+    return model
+
+
+def mlp_forward(layers, z: np.ndarray) -> np.ndarray:
+    """Softmax probabilities of a fitted pixel MLP, in NumPy: ``layers`` = ``[(W (n_in, n_out),
+    b (n_out,)), ...]`` of its Dense layers (ReLU between them; dropout is off at inference)."""
+    h = z
+    for i, (w, b) in enumerate(layers):
+        h = h @ w + b
+        if i < len(layers) - 1:
+            np.maximum(h, 0, out=h)
+    h = h - h.max(axis=1, keepdims=True)
+    e = np.exp(h)
+    return e / e.sum(axis=1, keepdims=True)
+
+
 @dataclass
 class PixelClassifier:
     """A fitted phase-2 classifier: ``predict(features (H, W, F)) -> (H, W) uint8`` codes."""
@@ -132,7 +182,7 @@ class PixelClassifier:
     classes: np.ndarray            # (C,) class codes, in output order
     mean: np.ndarray
     scale: np.ndarray
-    model: object = None           # sklearn estimator or Keras model; None for a one-class map
+    model: object = None           # sklearn estimator, or the MLP's [(W, b), ...]; None for a one-class map
     info: dict = field(default_factory=dict)
 
     def predict_proba_rows(self, x: np.ndarray, batch: int = 65536) -> np.ndarray:
@@ -141,7 +191,8 @@ class PixelClassifier:
         z = (x.astype(np.float32) - self.mean) / self.scale
         if self.kind == "rf":
             return self.model.predict_proba(z).astype(np.float32)
-        return np.asarray(self.model.predict(z, batch_size=batch, verbose=0), np.float32)
+        return np.concatenate([mlp_forward(self.model, z[i:i + batch]) for i in range(0, len(z), batch)]
+                              or [np.zeros((0, len(self.classes)), np.float32)]).astype(np.float32)
 
     def _codes(self, rows: np.ndarray) -> np.ndarray:
         return self.classes[self.predict_proba_rows(rows).argmax(axis=1)].astype(np.uint8)
@@ -222,17 +273,13 @@ def fit_pixel_classifier(x: np.ndarray, y: np.ndarray, kind: str, *, depth: str,
         model = RandomForestClassifier(n_estimators=n_trees, n_jobs=-1, random_state=seed)
         model.fit(z, yy)
     elif kind == "mlp":
-        import os
-
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         import keras
 
-        # one new small MLP per image: TensorFlow's "retracing" warning about it is expected
-        logging.getLogger("tensorflow").setLevel(logging.ERROR)
-        model = _mlp(keras, z.shape[1], len(classes), depth, seed)
-        model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="sparse_categorical_crossentropy",
-                      steps_per_execution=STEPS_PER_EXECUTION)
-        model.fit(z, yy, epochs=int(epochs), batch_size=int(batch_size), shuffle=True, verbose=0)
+        trainer = _trainer(keras, z.shape[1], len(classes), depth, learning_rate, seed)
+        keras.utils.set_random_seed(int(seed))  # shuffling and dropout: the same for every fit
+        trainer.fit(z, yy, epochs=int(epochs), batch_size=int(batch_size), shuffle=True, verbose=0)
+        model = [(keras.ops.convert_to_numpy(layer.kernel), keras.ops.convert_to_numpy(layer.bias))
+                 for layer in trainer.layers if isinstance(layer, keras.layers.Dense)]
     else:
         raise ValueError(f"phase2 must be 'mlp' or 'rf', not {kind!r}")
     return PixelClassifier(kind, classes, mean, scale, model, info)

@@ -37,7 +37,7 @@ PATH_PARAMETERS = ("data_dir", "output_dir", "model_path", "class_csv", "results
 
 VERSIONED = ("sscnb", "numpy", "pandas", "scikit-learn", "scikit-image", "imbalanced-learn",
              "tensorflow", "keras", "jax", "torch", "matplotlib", "seaborn", "papermill",
-             "tifffile", "imageio", "tqdm")
+             "tifffile", "imageio", "tqdm", "rasterio", "fiona")
 
 
 class RunError(RuntimeError):

@@ -55,7 +55,9 @@ class SSCParams:
     phase2: "mlp" or "rf". mlp_depth: "deep" (256-128-64-32-32) or "very_deep".
     mlp_epochs, mlp_batch_size, mlp_learning_rate: training of the pixel MLP.
     n_trees: trees of the random forest.
-    subsample / min_sample: share of the CNN-classified pixels used to train phase 2, with a floor.
+    subsample / min_sample / max_sample: share of the CNN-classified pixels used to train phase 2,
+        with a floor and a cap (the cap matters for orthomosaics: 1% of 150 Mpx is far more pixels
+        than three colour features need, and would cost minutes of training).
     use_smote: balance the phase-2 training pixels with SMOTE-ENN.
     smallest_element: patches of the final map smaller than this (px) take the class of the
         nearest larger patch (0 = off).
@@ -68,12 +70,13 @@ class SSCParams:
     use_entropy: bool = False
     phase2: str = "mlp"
     mlp_depth: str = "deep"
-    mlp_epochs: int = 10
+    mlp_epochs: int = 5
     mlp_batch_size: int = 2048
     mlp_learning_rate: float = 1e-3
     n_trees: int = 150
     subsample: float = 0.01
     min_sample: int = 20_000
+    max_sample: int = 200_000
     use_smote: bool = False
     smallest_element: int = 0
     seed: int = 42
@@ -95,6 +98,8 @@ class SSCParams:
         for name in ("min_tiles", "median_radius", "min_sample", "smallest_element"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.max_sample < self.min_sample:
+            raise ValueError(f"max_sample ({self.max_sample}) must be >= min_sample ({self.min_sample})")
         for name in ("mlp_epochs", "mlp_batch_size", "n_trees"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
@@ -288,7 +293,8 @@ def classify_image(image: np.ndarray, loaded, params: SSCParams | None = None,
     t0 = time.perf_counter()
     info = {"tile_classes": {int(c): int((tile_grid == c).sum()) for c in np.unique(tile_grid)}}
     if (tile_grid > 0).any():
-        rows, cols, ys = _pixel.sample_tile_pixels(tile_grid, tile, p.subsample, p.min_sample, p.seed)
+        rows, cols, ys = _pixel.sample_tile_pixels(tile_grid, tile, p.subsample, p.min_sample, p.seed,
+                                                      max_sample=p.max_sample)
         clf = fit_phase2(feats[rows, cols], ys, p)
         if clf.info.get("one_class"):
             log.info("one-class tile map: the final map is class %s", clf.classes[0])

@@ -42,3 +42,20 @@ def test_parameters_cell_first_and_complete(path):
     # opens with a title and ends with a summary
     assert nb["cells"][0]["cell_type"] == "markdown" and "".join(nb["cells"][0]["source"]).startswith("# ")
     assert "Summary" in "".join(nb["cells"][-1]["source"])
+
+
+@pytest.mark.parametrize("name", ["03_ssc_evaluation.ipynb", "05_map_survey.ipynb"])
+def test_phase2_parameters_have_the_settings_defaults(name):
+    """One default per setting: the notebooks' parameters cells repeat SSCParams's defaults."""
+    import dataclasses
+
+    import papermill as pm
+
+    from sscnb.ssc import SSCParams
+
+    params = pm.inspect_notebook(str(REPO / "notebooks" / name))
+    defaults = {f.name: f.default for f in dataclasses.fields(SSCParams)}
+    shared = [k for k in params if k in defaults]
+    assert len(shared) >= 10
+    for k in shared:
+        assert eval(params[k]["default"]) == defaults[k], f"{name}: {k} = {params[k]['default']}, SSCParams: {defaults[k]}"

@@ -104,3 +104,36 @@ def test_smote_enn_option_runs():
     x, y = _sample(img, grid)
     clf = fit_pixel_classifier(x, y, "rf", **{**FIT, "use_smote": True, "n_trees": 10})
     assert "n_after_smote_enn" in clf.info
+
+
+def test_reused_trainer_fits_exactly_as_a_fresh_model():
+    """The compiled MLP is kept between fits and reset before each: the same data gives the same
+    weights whether the model is new or reused, and an earlier classifier is not changed by a
+    later fit."""
+    from sscnb import pixel
+
+    img, truth, grid = _scene()
+    x, y = _sample(img, grid)
+    pixel._TRAINERS.clear()
+    a = fit_pixel_classifier(x, y, "mlp", **{**FIT, "epochs": 3})
+    a_weights = [w.copy() for pair in a.model for w in pair]
+    b = fit_pixel_classifier(x[::2], y[::2], "mlp", **{**FIT, "epochs": 3})   # other data in between
+    c = fit_pixel_classifier(x, y, "mlp", **{**FIT, "epochs": 3})             # reused model
+    for wa, wc in zip(a_weights, (w for pair in c.model for w in pair)):
+        np.testing.assert_array_equal(wa, wc)
+    for wa, w in zip(a_weights, (w for pair in a.model for w in pair)):
+        np.testing.assert_array_equal(wa, w)                                  # a untouched by b and c
+    assert not all(np.array_equal(wa, wb) for wa, wb in zip(a_weights, (w for pair in b.model for w in pair)))
+
+
+def test_numpy_forward_matches_keras():
+    import keras
+
+    from sscnb.pixel import _mlp, mlp_forward
+
+    m = _mlp(keras, 3, 4, "deep", 0)
+    z = np.random.default_rng(2).standard_normal((50, 3)).astype(np.float32)
+    layers = [(keras.ops.convert_to_numpy(ly.kernel), keras.ops.convert_to_numpy(ly.bias))
+              for ly in m.layers if isinstance(ly, keras.layers.Dense)]
+    np.testing.assert_allclose(mlp_forward(layers, z), keras.ops.convert_to_numpy(m(z, training=False)),
+                               rtol=1e-4, atol=1e-6)
