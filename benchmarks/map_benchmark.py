@@ -122,6 +122,7 @@ def main():
     ap.add_argument("--phase2", default="mlp", choices=["mlp", "rf"])
     ap.add_argument("--window-mpx", type=float, default=None)
     ap.add_argument("--work", default=str(ROOT / "outputs/benchmarks"), help="where the mosaic and maps go")
+    ap.add_argument("map_options", nargs="*", help="more options for sscnb map after --, e.g. -- --mlp_epochs 10")
     a = ap.parse_args()
     if not Path(a.model).exists():
         sys.exit(f"{a.model} not found: train it with python -m sscnb run --config configs/stmarg.yml --only 00 01 02")
@@ -137,6 +138,7 @@ def main():
            "--phase2", a.phase2, "--overwrite", "-q", str(img)]
     if a.window_mpx:
         cmd += ["--window-mpx", str(a.window_mpx)]
+    cmd += a.map_options
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True)
     wall = time.perf_counter() - t0
@@ -153,6 +155,7 @@ def main():
     f1, rep = score(out / f"{img.stem}_bench_{name}.tif", lab, list(DEFAULT_CLASSES.labelled_codes))
     f1_cnn, _ = score(out / f"{img.stem}_bench_CNN.tif", lab, list(DEFAULT_CLASSES.labelled_codes))
     print(f"\nmachine: {os.cpu_count()} CPU cores")
+    print(f"command: {' '.join(cmd[1:])}")
     print(f"input: {a.size} x {a.size} px = {mpx:.0f} Mpx, {man['info']['valid_px'] / 1e6:.0f} Mpx inside the flown area")
     print("steps: " + "  ".join(f"{k} {v:.1f}s" for k, v in secs.items()))
     print(f"end to end (process start, reading, to COGs written): {wall:.1f} s = {mpx / wall:.2f} Mpx/s "

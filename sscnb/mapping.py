@@ -53,6 +53,7 @@ log = logging.getLogger(__name__)
 
 MAP_DIR = "map"           # notebook 05 writes to output_dir/map
 WINDOW_MPX = 8.0          # megapixels per strip: sets peak memory (about 0.1 GB per Mpx), not results
+GDAL_CACHE_MB = 256       # GDAL's block cache while mapping (its default, 5% of RAM, would dominate peak memory)
 MIN_POLYGON_AREA = 1.0    # m2 (px without a projected CRS): smaller patches are sieved before polygons
 
 
@@ -455,9 +456,12 @@ def map_inputs(inputs, loaded, out_dir, experiment: str, params: SSCParams | Non
                                      man.get("seconds", {}), "skipped (done)"))
             continue
         log(info.describe())
-        res = map_raster(path, loaded, out_dir, experiment, params, vectors=vectors,
-                         min_polygon_area=min_polygon_area, window_mpx=window_mpx, info=info, recipe=recipe,
-                         progress=progress)
+        import rasterio
+
+        with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
+            res = map_raster(path, loaded, out_dir, experiment, params, vectors=vectors,
+                             min_polygon_area=min_polygon_area, window_mpx=window_mpx, info=info, recipe=recipe,
+                             progress=progress)
         mpx = info.pixels / 1e6
         log(f"{path.name}: mapped {mpx:.1f} Mpx in {res.timings['total']:.1f} s "
             f"({mpx / max(res.timings['total'], 1e-9):.2f} Mpx/s) -> {files['final'].name}")
