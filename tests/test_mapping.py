@@ -381,3 +381,34 @@ def test_sample_orthomosaic_is_what_the_generator_makes():
     np.testing.assert_array_equal(a, rgba)
     assert 0.5 < valid.mean() < 0.95 and not valid[0, 0]         # a no-data border around the flown area
     assert set(np.unique(label[valid])) >= {1, 2, 3}
+
+
+def test_rgb_geotiff_with_a_nodata_value(model, ortho_arrays, tmp_path):
+    """An RGB orthomosaic whose border is marked by the nodata value 0 (no alpha band)."""
+    rgb, valid = ortho_arrays
+    img = np.where(valid[..., None], np.maximum(rgb, 1), 0).astype(np.uint8)  # valid pixels never all-0
+    path = _write_tif(tmp_path / "rgb_nodata.tif", np.moveaxis(img, -1, 0), nodata=0)
+    info = geo.open_survey(path)
+    assert info.alpha is None and info.count == 3
+    with rasterio.open(path) as ds:
+        _, v = geo.read_block(ds, info, Window(0, 0, 960, 720))
+    np.testing.assert_array_equal(v, valid)
+    res = mapping.map_inputs([path], model, tmp_path / "out", "nd", ssc.SSCParams(phase2="rf", **FAST),
+                             progress=False)[0]
+    final = read1(res.files["final"])
+    assert (final[~valid] == 0).all() and (final[valid] > 0).all()
+
+
+def test_crs_from_aux_xml(tmp_path):
+    """A PNG whose georeferencing GDAL keeps in its .aux.xml (as GDAL writes it)."""
+    import warnings
+
+    path = tmp_path / "frame.png"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with rasterio.open(path, "w", driver="PNG", width=64, height=48, count=3, dtype="uint8", crs=ORTHO_CRS,
+                           transform=from_origin(431000, 5344000, 0.1, 0.1)) as ds:
+            ds.write(np.zeros((3, 48, 64), np.uint8))
+    assert path.with_name("frame.png.aux.xml").exists()
+    info = geo.open_survey(path)
+    assert info.crs == CRS.from_string(ORTHO_CRS) and info.transform == from_origin(431000, 5344000, 0.1, 0.1)
