@@ -32,7 +32,9 @@ from . import tiles as _tiles
 __all__ = [
     "BACKBONES", "TileSet", "ClassKey", "WeightsUnavailableError", "ModelMismatchError", "NoTilesError",
     "collect_tiles", "make_class_key", "build_model", "train", "recommend_epochs",
-    "save_model", "load_model", "predict_tiles", "LoadedModel", "split_indices",
+    "save_model", "load_model", "predict_tiles", "predict_codes", "LoadedModel", "split_indices",
+    "TUNING_DIR", "MODEL_DIR", "write_recommendation", "make_card", "resolve_epochs", "tile_accuracy_table",
+    "keras_cache_dir",
 ]
 
 BACKBONES = ("compact", "nasnet_mobile", "nasnet_large")

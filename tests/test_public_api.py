@@ -1,0 +1,47 @@
+"""Notebooks use only what the package offers: every name a notebook imports from ``sscnb.X``, or
+reads as ``X.name`` after ``from sscnb import X``, is in ``X.__all__``. And the docstring examples
+of the package run."""
+import doctest
+import importlib
+import json
+import pkgutil
+import re
+
+import pytest
+
+import sscnb
+from conftest import REPO
+
+NOTEBOOKS = sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+
+
+def _code(path):
+    nb = json.loads(path.read_text())
+    return "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebooks_use_public_names_only(path):
+    src = _code(path)
+    used = []
+    for mod, names in re.findall(r"^from sscnb\.(\w+) import ([\w, ]+)$", src, re.M):
+        used += [(mod, n.strip()) for n in names.split(",")]
+    for names in re.findall(r"^from sscnb import ([\w, ]+)$", src, re.M):
+        for mod in (n.strip() for n in names.split(",")):
+            used += [(mod, attr) for attr in set(re.findall(rf"\b{mod}\.(\w+)", src))]
+    assert used
+    for mod, name in used:
+        public = importlib.import_module(f"sscnb.{mod}").__all__
+        assert name in public, f"{path.name} uses sscnb.{mod}.{name}, which is not in {mod}.__all__"
+
+
+MODULES = [m.name for m in pkgutil.iter_modules(sscnb.__path__) if not m.name.startswith("_")]
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_docstring_examples_run(name):
+    mod = importlib.import_module(f"sscnb.{name}")
+    result = doctest.testmod(mod, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    assert result.failed == 0
+    for n in getattr(mod, "__all__", []):
+        assert hasattr(mod, n), f"sscnb.{name}.__all__ lists {n}, which does not exist"
