@@ -534,7 +534,7 @@ def save_model(folder, name: str, model, key: ClassKey, card: dict, overwrite: b
     Refuses to replace an existing model unless ``overwrite``. Files are written under temporary
     names and renamed at the end, so a failure leaves no half-written model behind.
     """
-    from .runner import package_versions
+    from .provenance import package_versions
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -664,7 +664,7 @@ def resolve_epochs(epochs, output_dir) -> tuple[int, str]:
 def make_card(*, backbone, weights, tile_size, purity, scheme: ClassScheme, tiles: TileSet, epochs, seed,
               history=None, **extra) -> dict:
     """The model card saved beside a model (JSON-ready dict)."""
-    from .runner import package_versions
+    from .provenance import package_versions
 
     counts = tiles.counts(scheme)
     card = {

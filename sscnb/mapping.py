@@ -262,7 +262,7 @@ def map_raster(path, loaded, out_dir, experiment: str, params: SSCParams, *, vec
     from rasterio.windows import Window
     from tqdm.auto import tqdm
 
-    from .runner import package_versions
+    from .provenance import package_versions
 
     path = Path(path)
     out_dir = Path(out_dir)

@@ -66,10 +66,20 @@ def report_from_confusion(cm: np.ndarray, codes, names=None):
     return pd.DataFrame(rows, columns=REPORT_COLUMNS)
 
 
-def weighted_f1(report) -> float:
-    """Support-weighted F1 of a :func:`class_report` table (NaN when nothing is labelled)."""
-    s = report["support"].to_numpy(float)
-    return float((report["f1_score"].to_numpy(float) * s).sum() / s.sum()) if s.sum() > 0 else float("nan")
+def weighted_f1(reports) -> float:
+    """Support-weighted ("pixel-weighted") F1: ``sum F1_c * support_c / sum support_c`` over the rows
+    of one :func:`class_report` table, or of several (e.g. every image of a folder: each image's
+    class F1 weighted by its labelled pixels, not an average over images). NaN when nothing is
+    labelled."""
+    import pandas as pd
+
+    if not isinstance(reports, pd.DataFrame):
+        reports = [r for r in reports]
+        if not reports:
+            return float("nan")
+        reports = pd.concat(reports, ignore_index=True)
+    s = reports["support"].to_numpy(float)
+    return float((reports["f1_score"].to_numpy(float) * s).sum() / s.sum()) if s.sum() > 0 else float("nan")
 
 
 def write_report(report, path) -> Path:

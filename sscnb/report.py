@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from .data import parse_image_name
-from .metrics import read_report
+from .metrics import read_report, weighted_f1
 
 __all__ = ["COMPILED_COLUMNS", "ReportError", "find_result_files", "training_rivers", "compile_results",
            "save_compiled", "weighted_summary", "aggregated_confusion", "narrative"]
@@ -111,7 +111,7 @@ def compile_results(results_dirs, experiment: str | None = None, model_path=None
                     "Model": model}
             rows = [{**base, "F1": 100 * f, "Support": int(s), "Class": str(c)} for c, f, s in
                     zip(rep["class"], f1, support)]
-            all_f1 = 100 * float((f1 * support).sum() / support.sum()) if support.sum() else np.nan
+            all_f1 = 100 * weighted_f1(rep)
             rows.append({**base, "F1": all_f1, "Support": int(support.sum()), "Class": "ALL"})
             frames.append(pd.DataFrame(rows))
     df = pd.concat(frames, ignore_index=True)[COMPILED_COLUMNS]

@@ -18,16 +18,16 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-import platform
 import re
 import shutil
 import time
-from importlib import metadata
 from pathlib import Path
 
 import yaml
 
-__all__ = ["RunError", "list_notebooks", "load_config", "run_suite", "package_versions"]
+from .provenance import package_versions
+
+__all__ = ["RunError", "list_notebooks", "load_config", "run_suite"]
 
 PACKAGE_ROOT = Path(__file__).resolve().parent
 REPO_ROOT = PACKAGE_ROOT.parent
@@ -35,24 +35,9 @@ NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 _NB_RE = re.compile(r"^\d\d_[A-Za-z0-9_]+\.ipynb$")
 PATH_PARAMETERS = ("data_dir", "output_dir", "model_path", "class_csv", "results_dir", "inputs")
 
-VERSIONED = ("sscnb", "numpy", "pandas", "scikit-learn", "scikit-image", "imbalanced-learn",
-             "tensorflow", "keras", "jax", "torch", "matplotlib", "seaborn", "papermill",
-             "tifffile", "imageio", "tqdm", "rasterio", "fiona")
-
 
 class RunError(RuntimeError):
     """A notebook of the suite failed, or the run cannot start."""
-
-
-def package_versions() -> dict:
-    """Versions of Python and of the packages that shape results (those installed)."""
-    out = {"python": platform.python_version(), "platform": platform.platform()}
-    for name in VERSIONED:
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            pass
-    return out
 
 
 def list_notebooks(folder=NOTEBOOK_DIR) -> list[Path]:

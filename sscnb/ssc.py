@@ -445,11 +445,8 @@ def overall_f1(out_dir, experiment: str, phase2: str = "mlp", images=None) -> di
     from .report import find_result_files
 
     p2 = phase2_name(phase2)
-    num = {"CNN": 0.0, p2: 0.0}
-    den = {"CNN": 0.0, p2: 0.0}
+    reports = {"CNN": [], p2: []}
     for path, kind, image, _ in find_result_files(out_dir, experiment):
-        if kind in num and (images is None or image in images):
-            r = metrics.read_report(path)
-            num[kind] += float((r.f1_score * r.support).sum())
-            den[kind] += float(r.support.sum())
-    return {k: num[k] / den[k] if den[k] else float("nan") for k in num}
+        if kind in reports and (images is None or image in images):
+            reports[kind].append(metrics.read_report(path))
+    return {k: metrics.weighted_f1(v) for k, v in reports.items()}

@@ -60,3 +60,14 @@ def test_confusions_of_strips_add_up_to_the_whole_maps_report():
     import pandas as pd
 
     pd.testing.assert_frame_equal(report_from_confusion(cm, codes), class_report(t, p, codes))
+
+
+def test_weighted_f1_over_several_images_weights_by_pixels():
+    import pandas as pd
+
+    a = pd.DataFrame({"class": [1, 2], "precision": [1, 1], "recall": [1, 1], "f1_score": [1.0, 0.5],
+                      "support": [100, 100]})
+    b = pd.DataFrame({"class": [1], "precision": [1], "recall": [1], "f1_score": [0.0], "support": [800]})
+    assert weighted_f1(a) == pytest.approx(0.75)
+    assert weighted_f1([a, b]) == pytest.approx((100 + 50) / 1000)   # not the mean of 0.75 and 0
+    assert np.isnan(weighted_f1([]))

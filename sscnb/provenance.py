@@ -1,0 +1,33 @@
+"""What made a result: package versions and the time, written beside every output.
+
+A small module at the bottom of the import graph, so that the modules that write results (the
+model files, the mapping manifests, the runner's ``run.json``) all use it without importing each
+other.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import platform
+from importlib import metadata
+
+__all__ = ["VERSIONED", "package_versions", "timestamp"]
+
+VERSIONED = ("sscnb", "numpy", "pandas", "scikit-learn", "scikit-image", "imbalanced-learn",
+             "tensorflow", "keras", "jax", "torch", "matplotlib", "seaborn", "papermill",
+             "tifffile", "imageio", "tqdm", "rasterio", "fiona")
+
+
+def package_versions() -> dict:
+    """Versions of Python and of the packages that shape results (those installed)."""
+    out = {"python": platform.python_version(), "platform": platform.platform()}
+    for name in VERSIONED:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def timestamp() -> str:
+    """Local date and time, to the second, ISO 8601."""
+    return _dt.datetime.now().isoformat(timespec="seconds")
