@@ -27,13 +27,14 @@ from pathlib import Path
 import numpy as np
 
 from .classes import ClassScheme
+from .layout import MODEL_DIR, TUNING_DIR
 from . import tiles as _tiles
 
 __all__ = [
     "BACKBONES", "TileSet", "ClassKey", "WeightsUnavailableError", "ModelMismatchError", "NoTilesError",
     "collect_tiles", "make_class_key", "build_model", "train", "recommend_epochs",
     "save_model", "load_model", "predict_tiles", "predict_codes", "LoadedModel", "split_indices",
-    "TUNING_DIR", "MODEL_DIR", "write_recommendation", "make_card", "resolve_epochs", "tile_accuracy_table",
+    "write_recommendation", "make_card", "resolve_epochs", "tile_accuracy_table",
     "keras_cache_dir",
 ]
 
@@ -632,8 +633,6 @@ def load_model(path, scheme: ClassScheme | None = None) -> LoadedModel:
 
 # -- notebook helpers: recommendation file, model card, tile evaluation ---------------------
 
-TUNING_DIR = "cnn_tuning"
-MODEL_DIR = "model"
 RECOMMENDATION_FILE = "recommended_epochs.json"
 
 

@@ -42,16 +42,16 @@ import numpy as np
 from . import features as _features
 from . import pixel as _pixel
 from . import tiles as _tiles
+from .layout import MAP_DIR
 from .geo import (RASTER_SUFFIXES, ClassMapWriter, SurveyError, SurveyRaster, area_table, open_survey,
                   read_block, tmp_name)
 from .ssc import SSCParams, apply_tile_rules, fit_phase2, predict_tiles_masked
 
 __all__ = ["MapResult", "resolve_inputs", "map_files", "map_raster", "map_inputs", "plan_inputs", "area_summary",
-           "WINDOW_MPX", "MIN_POLYGON_AREA", "MAP_DIR"]
+           "WINDOW_MPX", "MIN_POLYGON_AREA"]
 
 log = logging.getLogger(__name__)
 
-MAP_DIR = "map"           # notebook 05 writes to output_dir/map
 WINDOW_MPX = 8.0          # megapixels per strip: sets peak memory (about 0.1 GB per Mpx), not results
 GDAL_CACHE_MB = 256       # GDAL's block cache while mapping (its default, 5% of RAM, would dominate peak memory)
 MIN_POLYGON_AREA = 1.0    # m2 (px without a projected CRS): smaller patches are sieved before polygons

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from .data import parse_image_name
+from .layout import MODEL_DIR
 from .metrics import read_report, weighted_f1
 
 __all__ = ["COMPILED_COLUMNS", "ReportError", "find_result_files", "training_rivers", "compile_results",
@@ -60,7 +61,7 @@ def training_rivers(model_path=None, results_dir=None) -> tuple[set | None, str]
         stem = None if mp.is_dir() else mp.stem
         cands.append((folder, stem))
     elif results_dir is not None:
-        cands.append((Path(results_dir).parent / "model", None))
+        cands.append((Path(results_dir).parent / MODEL_DIR, None))
     for folder, stem in cands:
         cards = sorted(folder.glob(f"{stem or '*'}_card.json")) if folder.is_dir() else []
         if len(cards) == 1:
