@@ -31,7 +31,7 @@ from .layout import MODEL_DIR, TUNING_DIR
 from . import tiles as _tiles
 
 __all__ = [
-    "BACKBONES", "TileSet", "ClassKey", "WeightsUnavailableError", "ModelMismatchError", "NoTilesError",
+    "BACKBONES", "CNNParams", "TileSet", "ClassKey", "WeightsUnavailableError", "ModelMismatchError", "NoTilesError",
     "collect_tiles", "make_class_key", "build_model", "train", "recommend_epochs",
     "save_model", "load_model", "predict_tiles", "predict_codes", "LoadedModel", "split_indices",
     "write_recommendation", "make_card", "resolve_epochs", "tile_accuracy_table",
@@ -44,6 +44,76 @@ _NASNET_FILES = {
     "nasnet_mobile": ("NASNetMobile", "NASNet-mobile-no-top.h5"),
     "nasnet_large": ("NASNetLarge", "NASNet-large-no-top.h5"),
 }
+
+
+@dataclass
+class CNNParams:
+    """Settings of the phase-1 CNN shared by notebooks 01 and 02: one name and one default each.
+
+    backbone: compact (fast on CPU), nasnet_mobile or nasnet_large. weights: None (from scratch),
+    "imagenet", or the path of a weights file. tile_size (px) and purity: the tiles trained on.
+    local_classes: each river's classes are separate CNN classes (the original method).
+    batch_size: tiles per step. learning_rate: None for the backbone's default. augment: random
+    flips and 90-degree rotations. class_weight: None or "balanced". trainable_layers: "all", or N
+    to train only the last N backbone layers. seed: split, initial weights and augmentation.
+    """
+
+    backbone: str = "compact"
+    weights: str | None = None
+    tile_size: int = 50
+    purity: float = 0.9
+    local_classes: bool = True
+    batch_size: int = 64
+    learning_rate: float | None = None
+    augment: bool = True
+    class_weight: str | None = None
+    trainable_layers: str | int = "all"
+    seed: int = 42
+
+    def __post_init__(self):
+        if self.backbone not in BACKBONES:
+            raise ValueError(f"backbone must be one of {list(BACKBONES)}, got {self.backbone!r}")
+        if self.class_weight not in (None, "balanced"):
+            raise ValueError(f"class_weight must be None or 'balanced', got {self.class_weight!r}")
+        if not (self.trainable_layers == "all" or (isinstance(self.trainable_layers, int)
+                                                    and not isinstance(self.trainable_layers, bool)
+                                                    and self.trainable_layers >= 0)):
+            raise ValueError(f"trainable_layers must be 'all' or a number >= 0, got {self.trainable_layers!r}")
+        for name in ("tile_size", "batch_size", "seed"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or isinstance(v, bool) or v < (0 if name == "seed" else 1):
+                raise ValueError(f"{name} must be a whole number >= {0 if name == 'seed' else 1}, got {v!r}")
+        if not isinstance(self.purity, (int, float)) or not 0 < self.purity <= 1:
+            raise ValueError(f"purity must be in (0, 1], got {self.purity!r}")
+        if self.learning_rate is not None and not (isinstance(self.learning_rate, (int, float))
+                                                   and self.learning_rate > 0):
+            raise ValueError(f"learning_rate must be None or > 0, got {self.learning_rate!r}")
+        for name in ("local_classes", "augment"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
+
+    @classmethod
+    def names(cls) -> list[str]:
+        from dataclasses import fields
+
+        return [f.name for f in fields(cls)]
+
+    @classmethod
+    def from_dict(cls, values: dict, source: str = "settings") -> "CNNParams":
+        """Build from a mapping; an unknown name is an error naming the closest valid ones."""
+        import difflib
+
+        unknown = [k for k in values if k not in cls.names()]
+        if unknown:
+            hints = "; ".join(f"{k!r} (did you mean {', '.join(difflib.get_close_matches(k, cls.names())) or '?'})"
+                              for k in unknown)
+            raise ValueError(f"unknown CNN setting(s) in {source}: {hints}. Valid: {', '.join(cls.names())}")
+        return cls(**values)
+
+    @classmethod
+    def from_namespace(cls, namespace: dict) -> "CNNParams":
+        """Take the settings a notebook's parameters cell defines (``globals()``), by name."""
+        return cls(**{k: namespace[k] for k in cls.names() if k in namespace})
 
 
 class WeightsUnavailableError(RuntimeError):

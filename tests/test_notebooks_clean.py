@@ -59,3 +59,19 @@ def test_phase2_parameters_have_the_settings_defaults(name):
     assert len(shared) >= 10
     for k in shared:
         assert eval(params[k]["default"]) == defaults[k], f"{name}: {k} = {params[k]['default']}, SSCParams: {defaults[k]}"
+
+
+@pytest.mark.parametrize("name", ["01_cnn_tuning.ipynb", "02_cnn_training.ipynb"])
+def test_cnn_parameters_have_the_settings_defaults(name):
+    import dataclasses
+
+    import papermill as pm
+
+    from sscnb.cnn import CNNParams
+
+    params = pm.inspect_notebook(str(REPO / "notebooks" / name))
+    defaults = {f.name: f.default for f in dataclasses.fields(CNNParams)}
+    shared = [k for k in params if k in defaults]
+    assert len(shared) >= 10
+    for k in shared:
+        assert eval(params[k]["default"]) == defaults[k], f"{name}: {k} = {params[k]['default']}, CNNParams: {defaults[k]}"

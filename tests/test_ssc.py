@@ -145,3 +145,28 @@ def test_rf_files_are_named_rf(tmp_path, colour_cnn):
     ssc.evaluate_folder(d, colour_cnn, out, "e2", ssc.SSCParams(phase2="rf", n_trees=10, median_radius=1),
                         save_figures=False, progress=False)
     assert (out / "RF_Lake_0001_e2.csv").exists() and not (out / "MLP_Lake_0001_e2.csv").exists()
+
+
+@pytest.mark.parametrize("values, message", [
+    ({"mlp_depth": "deeep"}, r"mlp_depth must be one of \['deep', 'very_deep'\], got 'deeep'"),
+    ({"phase2": "RF"}, r"phase2 must be one of \['mlp', 'rf'\], got 'RF'"),
+    ({"mlp_epochs": "ten"}, r"mlp_epochs must be int, got 'ten'"),
+    ({"subsample": 0}, r"subsample must be in \(0, 1\]"),
+    ({"min_sample": 10, "max_sample": 5}, r"max_sample \(5\) must be >= min_sample \(10\)"),
+    ({"median_raduis": 3}, r"unknown phase-2 setting.*'median_raduis' \(did you mean median_radius\)"),
+])
+def test_settings_reject_bad_values_with_the_allowed_ones(values, message):
+    with pytest.raises(ValueError, match=message):
+        ssc.SSCParams.from_dict(values, source="my_run.yml")
+
+
+@pytest.mark.parametrize("values, message", [
+    ({"backbone": "nasnet"}, r"backbone must be one of \['compact', 'nasnet_mobile', 'nasnet_large'\]"),
+    ({"class_weight": "balance"}, r"class_weight must be None or 'balanced'"),
+    ({"trainable_layers": "some"}, r"trainable_layers must be 'all' or a number"),
+    ({"tile_size": 0}, r"tile_size must be a whole number >= 1"),
+    ({"tile_szie": 100}, r"unknown CNN setting.*'tile_szie' \(did you mean tile_size\)"),
+])
+def test_cnn_settings_reject_bad_values(values, message):
+    with pytest.raises(ValueError, match=message):
+        cnn.CNNParams.from_dict(values)
