@@ -134,8 +134,8 @@ def main():
     print(f"mosaic: {img} ({img.stat().st_size / 2**20:.0f} MiB, built/found in {time.perf_counter() - t0:.0f} s)")
 
     out = work / f"map_{a.size}_{a.phase2}"
-    cmd = [sys.executable, "-m", "sscnb", "map", "--model", a.model, "--out", str(out), "--experiment", "bench",
-           "--phase2", a.phase2, "--overwrite", "-q", str(img)]
+    cmd = [sys.executable, "-m", "sscnb", "-q", "map", "--model", a.model, "--out", str(out), "--experiment", "bench",
+           "--phase2", a.phase2, "--overwrite", str(img)]
     if a.window_mpx:
         cmd += ["--window-mpx", str(a.window_mpx)]
     cmd += a.map_options

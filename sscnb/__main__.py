@@ -46,7 +46,6 @@ def _map(a) -> int:
     from .geo import SurveyError
     from .ssc import SSCParams
 
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     chosen = {k[3:]: v for k, v in vars(a).items() if k.startswith("p2_") and v is not None}
     try:
         params = SSCParams.from_dict(chosen, source="the command line")
@@ -57,7 +56,7 @@ def _map(a) -> int:
         if a.window_mpx is not None:
             kw["window_mpx"] = a.window_mpx
         results = mapping.map_inputs(a.inputs, loaded, a.out, a.experiment, params, vectors=a.vectors,
-                                     overwrite=a.overwrite, progress=not a.quiet, **kw)
+                                     overwrite=a.overwrite, progress=a.verbosity >= 0, **kw)
     except (SurveyError, ValueError, FileNotFoundError) as exc:
         print(f"sscnb map: {exc}", file=sys.stderr)
         return 1
@@ -69,8 +68,33 @@ def _map(a) -> int:
     return 0
 
 
+def configure_logging(verbosity: int = 0) -> None:
+    """Once per process: messages of sscnb (and Python warnings) to stderr; WARNING and up by
+    default, INFO with ``-v``, errors only with ``-q``."""
+    import logging
+
+    level = {-1: logging.ERROR, 0: logging.WARNING}.get(verbosity, logging.INFO)
+    root = logging.getLogger()
+    handler = next((h for h in root.handlers if getattr(h, "_sscnb", False)), None)
+    if handler is None:
+        handler = logging.StreamHandler()
+        handler._sscnb = True
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        root.addHandler(handler)
+    handler.setLevel(level)
+    logging.getLogger("sscnb").setLevel(min(level, logging.INFO))
+    logging.captureWarnings(True)
+
+
 def main(argv=None) -> int:
+    from . import __version__
+
     ap = argparse.ArgumentParser(prog="sscnb", description="CNN-supervised classification of river imagery")
+    ap.add_argument("--version", action="version", version=f"sscnb {__version__}")
+    ap.add_argument("-v", "--verbose", dest="verbosity", action="store_const", const=1, default=0,
+                    help="also show informational messages")
+    ap.add_argument("-q", "--quiet", dest="verbosity", action="store_const", const=-1,
+                    help="only errors; no progress bars")
     sub = ap.add_subparsers(dest="cmd", required=True)
 
     r = sub.add_parser("run", help="run the numbered notebooks with papermill")
@@ -103,7 +127,6 @@ def main(argv=None) -> int:
     m.add_argument("--window-mpx", type=float, default=None,
                    help="megapixels read at a time: sets peak memory, not results (default: sscnb.mapping.WINDOW_MPX)")
     m.add_argument("--overwrite", action="store_true", help="redo inputs whose maps exist")
-    m.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     _add_phase2_options(m)
 
     s = sub.add_parser("make-sample-data", help="regenerate the synthetic sample data")
@@ -112,11 +135,13 @@ def main(argv=None) -> int:
     s.add_argument("--force", action="store_true", help="replace existing files")
 
     a = ap.parse_args(argv)
+    configure_logging(a.verbosity)
     if a.cmd == "run":
         from .runner import RunError, run_suite
 
         try:
-            run_suite(a.config, experiment=a.experiment, only=a.only, overwrite=a.overwrite, extend=a.extend)
+            run_suite(a.config, experiment=a.experiment, only=a.only, overwrite=a.overwrite, extend=a.extend,
+                      progress=a.verbosity >= 0, log=print if a.verbosity >= 0 else (lambda *_: None))
         except RunError as exc:
             print(f"sscnb run: {exc}", file=sys.stderr)
             return 1

@@ -113,6 +113,54 @@ def run_suite(config, *, experiment: str | None = None, only=None, overwrite: bo
             log(f"replacing the earlier run in {out} (overwrite requested)")
             shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
+    handler = _RunLog(out / "run.log")
+    try:
+        return _run(cfg, experiment, out, run_file, prev, only, overwrite, extend, notebook_dir, kernel_name,
+                    progress, handler.wrap(log))
+    finally:
+        handler.close()
+
+
+class _RunLog:
+    """``run.log`` in the run folder: the runner's messages, and every warning and log record of
+    sscnb (and Python's warnings) while the run lasts, with the time."""
+
+    def __init__(self, path: Path):
+        import logging
+
+        self.handler = logging.FileHandler(path, encoding="utf-8")
+        self.handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s",
+                                                    "%Y-%m-%d %H:%M:%S"))
+        self.handler.setLevel(logging.INFO)
+        self.loggers = [logging.getLogger("sscnb"), logging.getLogger("py.warnings")]
+        self.levels = [lg.level for lg in self.loggers]
+        for lg in self.loggers:
+            lg.addHandler(self.handler)
+            if lg.level == logging.NOTSET or lg.level > logging.INFO:
+                lg.setLevel(logging.INFO)  # the console's handler still shows only what its level lets through
+        logging.captureWarnings(True)
+        self.runner = logging.getLogger("sscnb.runner")
+
+    def wrap(self, log):
+        def both(msg):
+            self.runner.info(msg)
+            log(msg)
+        return both
+
+    def close(self):
+        import logging
+
+        logging.captureWarnings(False)
+        for lg, level in zip(self.loggers, self.levels):
+            lg.removeHandler(self.handler)
+            lg.setLevel(level)
+        self.handler.close()
+
+
+def _run(cfg, experiment, out, run_file, prev, only, overwrite, extend, notebook_dir, kernel_name, progress,
+         log) -> Path:
+    import papermill as pm
+    from papermill.exceptions import PapermillExecutionError
 
     available = list_notebooks(notebook_dir)
     wanted = cfg.get("notebooks")

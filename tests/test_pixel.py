@@ -99,11 +99,17 @@ def test_one_class_map_gives_that_class():
     assert clf.info["one_class"] and (clf.predict(img) == 2).all()
 
 
-def test_smote_enn_option_runs():
+def test_smote_enn_balances_a_rare_class():
+    """SMOTE oversamples the minority class up to the majority's count, and ENN then removes
+    samples whose neighbours disagree: the minority ends far larger than it was."""
     img, _, grid = _scene()
-    x, y = _sample(img, grid)
+    g = np.full_like(grid, 3)
+    g[2, 1] = 1                          # one water tile (100 px) against 47 vegetation tiles
+    x, y = _sample(img, g)
+    assert (y == 1).sum() == 100 and (y == 3).sum() == 4700
     clf = fit_pixel_classifier(x, y, "rf", **{**FIT, "use_smote": True, "n_trees": 10})
-    assert "n_after_smote_enn" in clf.info
+    n_after = clf.info["n_after_smote_enn"]
+    assert 2 * 4700 * 0.8 <= n_after <= 2 * 4700     # about twice the majority, minus ENN's cleaning
 
 
 def test_reused_trainer_fits_exactly_as_a_fresh_model():

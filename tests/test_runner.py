@@ -48,6 +48,8 @@ def test_runner_end_to_end_and_no_silent_overwrite(tmp_path):
     assert any(c.get("outputs") for c in executed.cells if c.cell_type == "code")
     assert (out / "data_check" / "inventory.csv").exists()
     assert yaml.safe_load((out / "run_config.yml").read_text())["experiment"] == "t"
+    runlog = (out / "run.log").read_text()
+    assert "running 00_data_check.ipynb" in runlog and "done: 1 notebook(s)" in runlog
     with pytest.raises(RunError, match="already holds a finished run.*--overwrite"):
         run_suite(cfg, progress=False, log=lambda *_: None)
     run_suite(cfg, overwrite=True, progress=False, log=lambda *_: None)
@@ -78,3 +80,16 @@ def test_cli_reports_failure(tmp_path, capsys):
 
     assert main(["run", "--config", str(tmp_path / "missing.yml")]) == 1
     assert "missing.yml does not exist" in capsys.readouterr().err
+
+
+def test_command_line_version_and_quiet(tmp_path, capsys):
+    import sscnb
+    from sscnb.__main__ import main
+
+    with pytest.raises(SystemExit) as e:
+        main(["--version"])
+    assert e.value.code == 0 and capsys.readouterr().out.strip() == f"sscnb {sscnb.__version__}"
+    assert main(["-q", "make-sample-data", "--out", str(tmp_path / "sd")]) == 0
+    with pytest.raises(SystemExit):
+        main(["map", "--model", "m.keras", "--out", str(tmp_path), "--median_raduis", "3", "x.tif"])
+    assert "unrecognized arguments: --median_raduis" in capsys.readouterr().err
