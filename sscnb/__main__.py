@@ -1,4 +1,4 @@
-"""Command line: ``python -m sscnb run|check|map|make-sample-data``."""
+"""Command line: ``python -m sscnb run|check|map|notebooks|make-sample-data``."""
 from __future__ import annotations
 
 import argparse
@@ -129,6 +129,10 @@ def main(argv=None) -> int:
     m.add_argument("--overwrite", action="store_true", help="redo inputs whose maps exist")
     _add_phase2_options(m)
 
+    n = sub.add_parser("notebooks", help="copy the numbered notebooks to a folder, to open them in JupyterLab")
+    n.add_argument("--out", default="sscnb_notebooks", help="destination folder (default: %(default)s)")
+    n.add_argument("--overwrite", action="store_true", help="replace notebooks already there")
+
     s = sub.add_parser("make-sample-data", help="regenerate the synthetic sample data")
     s.add_argument("--out", default="sample_data")
     s.add_argument("--seed", type=int, default=2026)
@@ -162,6 +166,16 @@ def main(argv=None) -> int:
         return 0 if chk.ok else 1
     if a.cmd == "map":
         return _map(a)
+    if a.cmd == "notebooks":
+        from .runner import RunError, copy_notebooks
+
+        try:
+            files = copy_notebooks(a.out, overwrite=a.overwrite)
+        except RunError as exc:
+            print(f"sscnb notebooks: {exc}", file=sys.stderr)
+            return 1
+        print(f"copied {len(files)} notebooks to {a.out}: open them with  jupyter lab {a.out}")
+        return 0
     if a.cmd == "make-sample-data":
         from .synthetic import write_sample_data
 

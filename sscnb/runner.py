@@ -27,17 +27,46 @@ import yaml
 
 from .provenance import package_versions
 
-__all__ = ["RunError", "list_notebooks", "load_config", "run_suite"]
+__all__ = ["RunError", "list_notebooks", "load_config", "run_suite", "copy_notebooks", "NOTEBOOK_DIR"]
 
-PACKAGE_ROOT = Path(__file__).resolve().parent
-REPO_ROOT = PACKAGE_ROOT.parent
-NOTEBOOK_DIR = REPO_ROOT / "notebooks"
+def _notebook_dir() -> Path:
+    """The numbered notebooks: ``notebooks/`` of the repository (a source checkout or an editable
+    install) or, after ``pip install .``, the copy inside the package (``sscnb/notebooks``)."""
+    from importlib.util import find_spec
+
+    repo = Path(__file__).resolve().parent.parent / "notebooks"
+    if repo.is_dir() and any(repo.glob("[0-9][0-9]_*.ipynb")):
+        return repo
+    spec = find_spec("sscnb.notebooks")  # package data: a folder of notebooks, no Python in it
+    if spec is not None and spec.submodule_search_locations:
+        return Path(list(spec.submodule_search_locations)[0])
+    return repo
+
+
+NOTEBOOK_DIR = _notebook_dir()
 _NB_RE = re.compile(r"^\d\d_[A-Za-z0-9_]+\.ipynb$")
 PATH_PARAMETERS = ("data_dir", "output_dir", "model_path", "class_csv", "results_dir", "inputs")
 
 
 class RunError(RuntimeError):
     """A notebook of the suite failed, or the run cannot start."""
+
+
+def copy_notebooks(dest, overwrite: bool = False) -> list[Path]:
+    """Copy the numbered notebooks to ``dest`` (e.g. to open them in JupyterLab after a plain
+    ``pip install``). Existing notebooks are not replaced unless ``overwrite``."""
+    dest = Path(dest)
+    nbs = list_notebooks(NOTEBOOK_DIR)
+    clash = [dest / p.name for p in nbs if (dest / p.name).exists()]
+    if clash and not overwrite:
+        raise RunError(f"{len(clash)} notebook(s) already in {dest} (e.g. {clash[0].name}): pass --overwrite "
+                       "to replace them, or choose another folder")
+    dest.mkdir(parents=True, exist_ok=True)
+    out = []
+    for p in nbs:
+        shutil.copyfile(p, dest / p.name)
+        out.append(dest / p.name)
+    return out
 
 
 def list_notebooks(folder=NOTEBOOK_DIR) -> list[Path]:
