@@ -1,6 +1,6 @@
 # Two commands do all the set-up on a fresh machine (see README):
 #   make demo   - create .venv, install sscnb, run the notebook suite on sample_data/
-#   make test   - create .venv if needed, install the test extras, run pytest
+#   make test   - create .venv if needed, install the test extras, run ruff and pytest
 PYTHON ?= python3
 VENV   ?= .venv
 PY      = $(VENV)/bin/python
@@ -25,6 +25,7 @@ demo: $(VENV)/.installed
 	$(PY) -m sscnb run --config $(CONFIG) $(DEMO_ARGS)
 
 test: $(VENV)/.installed-test
+	$(VENV)/bin/ruff check sscnb tests benchmarks
 	$(PY) -m pytest
 
 sample-data: $(VENV)/.installed

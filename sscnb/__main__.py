@@ -39,7 +39,6 @@ def _boolean(text: str) -> bool:
 
 
 def _map(a) -> int:
-    import logging
 
     from . import mapping
     from .cnn import load_model

@@ -26,9 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .classes import ClassScheme
-from .layout import MODEL_DIR, TUNING_DIR
 from . import tiles as _tiles
+from .classes import ClassScheme
+from .layout import TUNING_DIR
 
 __all__ = [
     "BACKBONES", "CNNParams", "TileSet", "ClassKey", "WeightsUnavailableError", "ModelMismatchError", "NoTilesError",

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .classes import ClassScheme
 from . import tiles as _tiles
+from .classes import ClassScheme
 
 __all__ = [
     "DataError",

@@ -26,8 +26,8 @@ import numpy as np
 from .classes import ClassScheme
 
 __all__ = ["SurveyError", "SurveyRaster", "open_survey", "read_block", "ClassMapWriter", "write_qml",
-           "write_category_names", "read_category_names", "read_preview", "georeferencing_of", "write_class_map", "pixel_area_m2", "area_table", "RASTER_SUFFIXES",
-           "tmp_name"]
+           "write_category_names", "read_category_names", "read_preview", "georeferencing_of",
+           "write_class_map", "pixel_area_m2", "area_table", "RASTER_SUFFIXES", "tmp_name"]
 
 log = logging.getLogger(__name__)
 

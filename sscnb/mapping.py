@@ -42,9 +42,16 @@ import numpy as np
 from . import features as _features
 from . import pixel as _pixel
 from . import tiles as _tiles
-from .layout import MAP_DIR
-from .geo import (RASTER_SUFFIXES, ClassMapWriter, SurveyError, SurveyRaster, area_table, open_survey,
-                  read_block, tmp_name)
+from .geo import (
+    RASTER_SUFFIXES,
+    ClassMapWriter,
+    SurveyError,
+    SurveyRaster,
+    area_table,
+    open_survey,
+    read_block,
+    tmp_name,
+)
 from .ssc import SSCParams, apply_tile_rules, fit_phase2, predict_tiles_masked
 
 __all__ = ["MapResult", "resolve_inputs", "map_files", "map_raster", "map_inputs", "plan_inputs", "area_summary",
@@ -418,7 +425,7 @@ def map_raster(path, loaded, out_dir, experiment: str, params: SSCParams, *, vec
     return MapResult(path, files, areas, map_info, t)
 
 
-def area_summary(results) -> "pd.DataFrame":
+def area_summary(results):
     """One tidy table of the area per class of every mapped input (column ``input`` first)."""
     import pandas as pd
 

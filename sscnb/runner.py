@@ -120,8 +120,6 @@ def run_suite(config, *, experiment: str | None = None, only=None, overwrite: bo
     notebooks in it, keeping its files: e.g. add notebook 03 to a run of 00-02). A folder of an
     unfinished (failed) run is resumed in place.
     """
-    import papermill as pm
-    from papermill.exceptions import PapermillExecutionError
 
     cfg = load_config(config) if not isinstance(config, dict) else config
     experiment = experiment or cfg["experiment"]

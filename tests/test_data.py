@@ -2,8 +2,16 @@ import numpy as np
 import pytest
 
 from sscnb.classes import DEFAULT_CLASSES
-from sscnb.data import (DataError, DataWarning, check_dataset, find_pairs, parse_image_name,
-                        read_image, read_label, read_pair)
+from sscnb.data import (
+    DataError,
+    DataWarning,
+    check_dataset,
+    find_pairs,
+    parse_image_name,
+    read_image,
+    read_label,
+    read_pair,
+)
 
 
 @pytest.mark.parametrize("name,expected", [

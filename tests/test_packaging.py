@@ -1,7 +1,7 @@
 """The two install routes (pip: pyproject.toml, conda: environment.yml) list the same packages."""
 import re
-import tomllib
 
+import tomllib
 import yaml
 
 from conftest import REPO

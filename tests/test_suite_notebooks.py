@@ -131,7 +131,6 @@ def test_notebook_05_maps_the_sample_orthomosaic(suite_run):
     """The map of the synthetic orthomosaic: GIS files present, no-data kept, and it agrees with the
     scene's own labels (the tiny 2-epoch CNN is enough on this clean synthetic scene)."""
     import fiona
-    import numpy as np
     import rasterio
 
     from sscnb.metrics import class_report, weighted_f1
