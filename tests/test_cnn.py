@@ -92,6 +92,7 @@ def test_no_pure_tiles_error(tmp_path, make_pair):
         cnn.collect_tiles(find_pairs(tmp_path), DEFAULT_CLASSES, 50, 0.9, progress=False)
 
 
+@pytest.mark.slow
 def test_bn_momentum_set_for_every_backbone_from_scratch():
     import keras
 
@@ -125,6 +126,7 @@ def _two_class(sample_tiles, n=150):
     return sample_tiles.subset(idx)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backbone,epochs", [("compact", 4)])
 def test_validation_accuracy_tracks_training_accuracy(sample_tiles, backbone, epochs):
     """The BatchNorm trap: with slow running statistics, inference-mode accuracy collapses.
@@ -143,6 +145,7 @@ def test_validation_accuracy_tracks_training_accuracy(sample_tiles, backbone, ep
     assert val_acc >= 0.8 and val_acc >= train_acc - 0.15, h
 
 
+@pytest.mark.slow
 def test_save_load_round_trip_and_mismatches(tmp_path, sample_tiles):
     ts = _two_class(sample_tiles, 40)
     key = cnn.make_class_key(ts, DEFAULT_CLASSES)

@@ -333,6 +333,7 @@ def test_resume_skips_refuses_or_redoes(model, tmp_path):
     assert man["recipe"]["settings"]["median_radius"] == 3 and man["recipe"]["model"]["sha256"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fail_at", ["pass2", "cog", "areas"])
 def test_an_interrupted_map_leaves_nothing_and_resumes_to_the_same_result(model, tmp_path, monkeypatch, fail_at):
     p = ssc.SSCParams(phase2="rf", **FAST)

@@ -1,7 +1,10 @@
 """The data layer on the real StMarg images (skipped when ../shared/data/stmarg is absent)."""
 import numpy as np
+import pytest
 
 from sscnb.data import check_dataset, find_pairs, read_pair
+
+pytestmark = pytest.mark.realdata
 
 
 def test_stmarg_train_inventory(stmarg):

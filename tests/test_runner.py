@@ -18,6 +18,7 @@ def _config(tmp_path, **extra):
     return p
 
 
+@pytest.mark.slow
 def test_notebook_00_on_sample_data(tmp_path):
     import papermill as pm
 
@@ -37,6 +38,7 @@ def test_notebook_00_on_sample_data(tmp_path):
         assert (d / png).stat().st_size > 10_000
 
 
+@pytest.mark.slow
 def test_runner_end_to_end_and_no_silent_overwrite(tmp_path):
     cfg = _config(tmp_path, notebooks=["00_data_check"])
     out = run_suite(cfg, progress=False, log=lambda *_: None)
@@ -55,6 +57,7 @@ def test_runner_end_to_end_and_no_silent_overwrite(tmp_path):
     run_suite(cfg, overwrite=True, progress=False, log=lambda *_: None)
 
 
+@pytest.mark.slow
 def test_failing_notebook_names_notebook_and_cell(tmp_path):
     nbdir = tmp_path / "nbs"
     nbdir.mkdir()
@@ -82,6 +85,7 @@ def test_cli_reports_failure(tmp_path, capsys):
     assert "missing.yml does not exist" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_command_line_version_and_quiet(tmp_path, capsys):
     import sscnb
     from sscnb.__main__ import main

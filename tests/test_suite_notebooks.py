@@ -10,6 +10,8 @@ from conftest import SAMPLE
 from sscnb import cnn
 from sscnb.runner import run_suite
 
+pytestmark = pytest.mark.slow  # trains a CNN and runs every notebook
+
 
 @pytest.fixture(scope="module")
 def suite_run(tmp_path_factory):

@@ -1,6 +1,7 @@
 import json
 
 import numpy as np
+import pytest
 
 from conftest import SAMPLE
 from sscnb.data import check_dataset, find_pairs, read_pair
@@ -18,6 +19,7 @@ def test_scene_is_deterministic_and_has_all_classes():
     assert not np.array_equal(a_img, c_img)
 
 
+@pytest.mark.slow
 def test_committed_sample_data_is_what_the_generator_makes(tmp_path):
     man = json.loads((SAMPLE / "manifest.json").read_text())
     write_sample_data(tmp_path, seed=man["seed"], shape=tuple(man["shape"]))
