@@ -23,7 +23,11 @@ import numpy as np  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sscnb import cnn  # noqa: E402
+from sscnb import (  # noqa: E402
+    classkey,
+    cnn,  # noqa: E402
+    tilesets,
+)
 from sscnb.classes import ClassScheme  # noqa: E402
 from sscnb.data import find_pairs  # noqa: E402
 
@@ -45,10 +49,10 @@ def speed(backbone: str, n: int, batch: int) -> tuple[float, float]:
 
 def stmarg_accuracy(data: Path, backbone: str, epochs: int, augment: bool, batch: int, seed: int):
     scheme = ClassScheme.default()
-    tiles = cnn.collect_tiles(find_pairs(data), scheme, 50, 0.9, progress=False)
-    key = cnn.make_class_key(tiles, scheme, local_classes=True)
+    tiles = tilesets.collect_tiles(find_pairs(data), scheme, 50, 0.9, progress=False)
+    key = classkey.make_class_key(tiles, scheme, local_classes=True)
     y = key.encode(tiles.y, tiles.river)
-    tr, va = cnn.split_indices(tiles, 0.2, seed=seed)
+    tr, va = tilesets.split_indices(tiles, 0.2, seed=seed)
     m = cnn.build_model(backbone, key.n_outputs, 50, seed=seed)
     t = time.perf_counter()
     h = cnn.train(m, tiles.x[tr], y[tr], val=(tiles.x[va], y[va]), epochs=epochs, batch_size=batch,

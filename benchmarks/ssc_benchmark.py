@@ -24,7 +24,13 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 
-from sscnb import cnn, features, metrics, pixel, ssc  # noqa: E402
+from sscnb import (  # noqa: E402
+    features,
+    metrics,
+    modelfiles,  # noqa: E402
+    pixel,
+    ssc,
+)
 from sscnb.data import find_pairs, read_pair  # noqa: E402
 from sscnb.plots import save_figure, ssc_figure  # noqa: E402
 
@@ -76,7 +82,7 @@ def main():
     if not Path(a.model).exists():
         sys.exit(f"{a.model} not found: train it with python -m sscnb run --config configs/stmarg.yml --only 00 01 02")
     print(f"machine: {os.cpu_count()} CPU cores")
-    loaded = cnn.load_model(a.model)
+    loaded = modelfiles.load_model(a.model)
     rec = [r for r in find_pairs(a.data) if r.name == a.image][0]
     codes = list(loaded.scheme.labelled_codes)
     for i in range(a.repeat):

@@ -41,8 +41,8 @@ def _boolean(text: str) -> bool:
 def _map(a) -> int:
 
     from . import mapping
-    from .cnn import load_model
     from .geo import SurveyError
+    from .modelfiles import load_model
     from .ssc import SSCParams
 
     chosen = {k[3:]: v for k, v in vars(a).items() if k.startswith("p2_") and v is not None}

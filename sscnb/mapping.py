@@ -2,7 +2,7 @@
 
 ::
 
-    loaded = cnn.load_model("outputs/demo/model/cnn.keras")
+    loaded = modelfiles.load_model("outputs/demo/model/cnn.keras")
     results = map_inputs(["survey/ortho.tif"], loaded, "outputs/demo/map", "demo", SSCParams())
 
 The method is that of :func:`sscnb.ssc.classify_image` (one pixel classifier per input, trained on

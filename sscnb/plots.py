@@ -99,7 +99,7 @@ def save_figure(fig, path, dpi: int = 150):
 
 
 def tile_samples(tiles, scheme: ClassScheme, per_class: int = 8, seed: int = 0):
-    """Grid of randomly chosen training tiles, one row per class (``tiles``: a ``cnn.TileSet``)."""
+    """Grid of randomly chosen training tiles, one row per class (``tiles``: a ``tilesets.TileSet``)."""
     plt = _plt()
     rng = np.random.default_rng(seed)
     codes = [c for c in scheme.labelled_codes if (tiles.y == c).any()]

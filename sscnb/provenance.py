@@ -10,7 +10,7 @@ import datetime as _dt
 import platform
 from importlib import metadata
 
-__all__ = ["VERSIONED", "package_versions", "timestamp"]
+__all__ = ["VERSIONED", "package_versions", "timestamp", "json_default"]
 
 VERSIONED = ("sscnb", "numpy", "pandas", "scikit-learn", "scikit-image", "imbalanced-learn",
              "tensorflow", "keras", "jax", "torch", "matplotlib", "seaborn", "papermill",
@@ -31,3 +31,16 @@ def package_versions() -> dict:
 def timestamp() -> str:
     """Local date and time, to the second, ISO 8601."""
     return _dt.datetime.now().isoformat(timespec="seconds")
+
+
+def json_default(o):
+    """``json.dumps(..., default=json_default)``: NumPy numbers and arrays as plain JSON."""
+    import numpy as np
+
+    if isinstance(o, np.integer):
+        return int(o)
+    if isinstance(o, np.floating):
+        return float(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    return str(o)

@@ -2,7 +2,7 @@
 
 ::
 
-    loaded = cnn.load_model("outputs/x/model/cnn.keras")
+    loaded = modelfiles.load_model("outputs/x/model/cnn.keras")
     result = classify_image(image, loaded, SSCParams(phase2="mlp"))
     result.cnn_map, result.final_map, result.timings
 
@@ -202,7 +202,7 @@ def predict_tiles_masked(loaded, x: np.ndarray, valid: np.ndarray | None = None)
 
     Parameters
     ----------
-    loaded : sscnb.cnn.LoadedModel
+    loaded : sscnb.modelfiles.LoadedModel
     x : (n, tile, tile, 3) ndarray of uint8
     valid : (n,) ndarray of bool, optional
         Tiles whose every pixel is valid data; the others are not predicted (code 0,
@@ -214,7 +214,7 @@ def predict_tiles_masked(loaded, x: np.ndarray, valid: np.ndarray | None = None)
     proba : (n, C) ndarray of float32, probabilities of the shared classes ``classes``
     classes : (C,) ndarray of int
     """
-    from .cnn import predict_codes
+    from .modelfiles import predict_codes
 
     n = len(x)
     if valid is None or valid.all():
@@ -256,7 +256,7 @@ def classify_image(image: np.ndarray, loaded, params: SSCParams | None = None,
     Parameters
     ----------
     image : (H, W, 3) ndarray of uint8
-    loaded : sscnb.cnn.LoadedModel
+    loaded : sscnb.modelfiles.LoadedModel
     params : SSCParams, optional (defaults)
     mask : (H, W) ndarray of bool, optional
         Valid pixels. Tiles touching invalid pixels are not classified, invalid pixels never

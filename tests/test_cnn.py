@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from conftest import SAMPLE
-from sscnb import cnn
+from sscnb import classkey, cnn, modelfiles, tilesets, tuning
 from sscnb.classes import DEFAULT_CLASSES
 from sscnb.data import find_pairs
 
@@ -15,17 +15,17 @@ def _tileset(y, river, image=None, t=10):
     n = len(y)
     x = np.random.default_rng(0).integers(0, 255, (n, t, t, 3), dtype=np.uint8)
     image = image if image is not None else [f"{r}_{i % 3:04d}" for i, r in enumerate(river)]
-    return cnn.TileSet(x, np.array(y), np.array(river, dtype=object), np.array(image, dtype=object), t, 0.9)
+    return tilesets.TileSet(x, np.array(y), np.array(river, dtype=object), np.array(image, dtype=object), t, 0.9)
 
 
 @pytest.fixture(scope="module")
 def sample_tiles():
-    return cnn.collect_tiles(find_pairs(SAMPLE / "Train"), DEFAULT_CLASSES, 50, 0.9, progress=False)
+    return tilesets.collect_tiles(find_pairs(SAMPLE / "Train"), DEFAULT_CLASSES, 50, 0.9, progress=False)
 
 
 def test_class_key_local_and_shared():
     ts = _tileset([1, 3, 1, 2, 3], ["A", "A", "B", "B", "B"])
-    key = cnn.make_class_key(ts, DEFAULT_CLASSES, local_classes=True)
+    key = classkey.make_class_key(ts, DEFAULT_CLASSES, local_classes=True)
     t = key.table
     assert list(t.columns) == ["LocalClass", "HierarchClass", "River", "ClassName"]
     assert list(zip(t.River, t.HierarchClass)) == [("A", 1), ("A", 3), ("B", 1), ("B", 2), ("B", 3)]
@@ -35,30 +35,30 @@ def test_class_key_local_and_shared():
     codes, p = key.to_hierarchical(proba)
     assert list(codes) == [1, 2, 3]
     np.testing.assert_allclose(p, [[0.4, 0.1, 0.5]])  # water A + water B, sediment B, veg A + veg B
-    shared = cnn.make_class_key(ts, DEFAULT_CLASSES, local_classes=False)
+    shared = classkey.make_class_key(ts, DEFAULT_CLASSES, local_classes=False)
     assert list(shared.table.HierarchClass) == [1, 2, 3] and set(shared.table.River) == {"*"}
     assert list(shared.encode(ts.y, ts.river)) == [0, 2, 0, 1, 2]
 
 
 def test_class_key_csv_round_trip(tmp_path):
-    key = cnn.make_class_key(_tileset([1, 2], ["A", "B"]), DEFAULT_CLASSES)
+    key = classkey.make_class_key(_tileset([1, 2], ["A", "B"]), DEFAULT_CLASSES)
     p = key.to_csv(tmp_path / "k.csv")
-    back = cnn.ClassKey.from_csv(p)
+    back = classkey.ClassKey.from_csv(p)
     assert back.digest() == key.digest()
     pd.DataFrame({"a": [1]}).to_csv(tmp_path / "bad.csv", index=False)
-    with pytest.raises(cnn.ModelMismatchError, match="bad.csv is not a class key"):
-        cnn.ClassKey.from_csv(tmp_path / "bad.csv")
+    with pytest.raises(modelfiles.ModelMismatchError, match="bad.csv is not a class key"):
+        classkey.ClassKey.from_csv(tmp_path / "bad.csv")
 
 
 def test_split_stratified_and_by_image():
     y = [1] * 50 + [2] * 10 + [3] * 2
     ts = _tileset(y, ["A"] * 62, image=[f"A_{i % 6:04d}" for i in range(62)])
-    tr, va = cnn.split_indices(ts, 0.2, seed=1)
+    tr, va = tilesets.split_indices(ts, 0.2, seed=1)
     assert len(np.intersect1d(tr, va)) == 0 and len(tr) + len(va) == 62
     assert (ts.y[va] == 1).sum() == 10 and (ts.y[va] == 2).sum() == 2 and (ts.y[va] == 3).sum() == 1
-    tr, va = cnn.split_indices(ts, 0.34, seed=1, by="image")
+    tr, va = tilesets.split_indices(ts, 0.34, seed=1, by="image")
     assert not set(ts.image[tr]) & set(ts.image[va]) and len(set(ts.image[va])) == 2
-    tr, va = cnn.split_indices(ts, 0.0)
+    tr, va = tilesets.split_indices(ts, 0.0)
     assert len(va) == 0 and len(tr) == 62
 
 
@@ -76,11 +76,11 @@ def test_recommend_epochs_hand_cases():
 
 
 def test_resolve_epochs(tmp_path):
-    assert cnn.resolve_epochs(7, tmp_path) == (7, "given")
+    assert tuning.resolve_epochs(7, tmp_path) == (7, "given")
     with pytest.raises(FileNotFoundError, match="run 01_cnn_tuning.ipynb"):
-        cnn.resolve_epochs("auto", tmp_path)
-    cnn.write_recommendation(tmp_path, {"recommended_epochs": 5})
-    assert cnn.resolve_epochs("auto", tmp_path)[0] == 5
+        tuning.resolve_epochs("auto", tmp_path)
+    tuning.write_recommendation(tmp_path, {"recommended_epochs": 5})
+    assert tuning.resolve_epochs("auto", tmp_path)[0] == 5
 
 
 def test_no_pure_tiles_error(tmp_path, make_pair):
@@ -88,8 +88,8 @@ def test_no_pure_tiles_error(tmp_path, make_pair):
     lab[:, :30] = 1
     lab[:, 30:] = 3  # every 50 px tile is half and half
     make_pair("River_0001.png", image=np.zeros((60, 60, 3), np.uint8), label=lab)
-    with pytest.raises(cnn.NoTilesError, match="no tile of 50 x 50 px is at least 90% one class"):
-        cnn.collect_tiles(find_pairs(tmp_path), DEFAULT_CLASSES, 50, 0.9, progress=False)
+    with pytest.raises(tilesets.NoTilesError, match="no tile of 50 x 50 px is at least 90% one class"):
+        tilesets.collect_tiles(find_pairs(tmp_path), DEFAULT_CLASSES, 50, 0.9, progress=False)
 
 
 @pytest.mark.slow
@@ -134,9 +134,9 @@ def test_validation_accuracy_tracks_training_accuracy(sample_tiles, backbone, ep
     benchmarks/cnn_benchmark.py --stmarg --backbone nasnet_mobile: tracing it alone takes
     ~100 s on 2 cores, too long for the test suite.)"""
     ts = _two_class(sample_tiles, 150)
-    key = cnn.make_class_key(ts, DEFAULT_CLASSES, local_classes=False)
+    key = classkey.make_class_key(ts, DEFAULT_CLASSES, local_classes=False)
     y = key.encode(ts.y, ts.river)
-    tr, va = cnn.split_indices(ts, 0.25, seed=0)
+    tr, va = tilesets.split_indices(ts, 0.25, seed=0)
     m = cnn.build_model(backbone, key.n_outputs, 50, seed=0)
     # >= 40 steps: BatchNorm running statistics (momentum 0.9) have settled to within 2%
     h = cnn.train(m, ts.x[tr], y[tr], val=(ts.x[va], y[va]), epochs=epochs, batch_size=16, seed=0, progress=False)
@@ -148,38 +148,38 @@ def test_validation_accuracy_tracks_training_accuracy(sample_tiles, backbone, ep
 @pytest.mark.slow
 def test_save_load_round_trip_and_mismatches(tmp_path, sample_tiles):
     ts = _two_class(sample_tiles, 40)
-    key = cnn.make_class_key(ts, DEFAULT_CLASSES)
+    key = classkey.make_class_key(ts, DEFAULT_CLASSES)
     y = key.encode(ts.y, ts.river)
     m = cnn.build_model("compact", key.n_outputs, 50, seed=1)
     h = cnn.train(m, ts.x, y, epochs=1, batch_size=32, progress=False)
-    card = cnn.make_card(backbone="compact", weights=None, tile_size=50, purity=0.9, scheme=DEFAULT_CLASSES,
+    card = modelfiles.make_card(backbone="compact", weights=None, tile_size=50, purity=0.9, scheme=DEFAULT_CLASSES,
                          tiles=ts, epochs=1, seed=1, history=h)
-    paths = cnn.save_model(tmp_path / "model", "demo", m, key, card)
+    paths = modelfiles.save_model(tmp_path / "model", "demo", m, key, card)
     assert {p.name for p in (tmp_path / "model").iterdir()} == {"demo.keras", "demo_classkey.csv", "demo_card.json"}
     c = json.loads(paths["card"].read_text())
     for k in ("backbone", "tile_size", "purity", "class_scheme", "rivers", "tiles_per_class", "epochs",
               "final_metrics", "versions", "date", "seed"):
         assert k in c, k
     assert c["rivers"] == ["Clearwater", "Muddyford"]
-    loaded = cnn.load_model(tmp_path / "model")
+    loaded = modelfiles.load_model(tmp_path / "model")
     np.testing.assert_allclose(cnn.predict_tiles(loaded.model, ts.x[:20]), cnn.predict_tiles(m, ts.x[:20]), atol=1e-5)
-    codes, _, _ = cnn.predict_codes(loaded, None, ts.x[:20])
+    codes, _, _ = modelfiles.predict_codes(loaded, None, ts.x[:20])
     assert set(codes) <= {1, 3}
     with pytest.raises(FileExistsError, match="demo.keras exists"):
-        cnn.save_model(tmp_path / "model", "demo", m, key, card)
+        modelfiles.save_model(tmp_path / "model", "demo", m, key, card)
     # a class key that is not the one saved with the model
-    other = cnn.make_class_key(ts, DEFAULT_CLASSES, local_classes=False)
+    other = classkey.make_class_key(ts, DEFAULT_CLASSES, local_classes=False)
     other.to_csv(paths["class_key"])
-    with pytest.raises(cnn.ModelMismatchError, match="not the class key demo.keras was saved with"):
-        cnn.load_model(paths["model"])
+    with pytest.raises(modelfiles.ModelMismatchError, match="not the class key demo.keras was saved with"):
+        modelfiles.load_model(paths["model"])
     paths["class_key"].unlink()
-    with pytest.raises(cnn.ModelMismatchError, match="no class key beside demo.keras"):
-        cnn.load_model(paths["model"])
+    with pytest.raises(modelfiles.ModelMismatchError, match="no class key beside demo.keras"):
+        modelfiles.load_model(paths["model"])
     # legacy .h5 with a class key of the wrong size
     m.save(tmp_path / "old.h5")
     other.to_csv(tmp_path / "old_ClassKey.csv")
-    with pytest.raises(cnn.ModelMismatchError, match=f"old.h5 has {key.n_outputs} outputs but old_ClassKey.csv lists 2"):
-        cnn.load_model(tmp_path / "old.h5")
+    with pytest.raises(modelfiles.ModelMismatchError, match=f"old.h5 has {key.n_outputs} outputs but old_ClassKey.csv lists 2"):
+        modelfiles.load_model(tmp_path / "old.h5")
     key.to_csv(tmp_path / "old_ClassKey.csv")
-    legacy = cnn.load_model(tmp_path / "old.h5")
+    legacy = modelfiles.load_model(tmp_path / "old.h5")
     assert legacy.card["legacy"] and legacy.tile_size == 50

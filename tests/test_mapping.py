@@ -12,7 +12,7 @@ from rasterio.transform import Affine, from_origin
 from rasterio.windows import Window
 
 from conftest import SAMPLE
-from sscnb import cnn, geo, mapping, ssc
+from sscnb import classkey, geo, mapping, modelfiles, ssc
 from sscnb.classes import DEFAULT_CLASSES
 from sscnb.synthetic import ORTHO_CRS, ORTHO_PIXEL_M, make_orthomosaic
 
@@ -31,11 +31,11 @@ def colour_model(folder, tile=16):
     m = keras.Model(inp, out)
     w = np.array([[0, 1 / 3, -1], [-2, 1 / 3, 2], [2, 1 / 3, -1]], np.float32)
     m.layers[-1].set_weights([0.2 * w, 0.2 * np.array([10, -140, 0], np.float32)])
-    key = cnn.ClassKey(pd.DataFrame({"LocalClass": [0, 1, 2], "HierarchClass": [1, 2, 3], "River": ["*"] * 3,
+    key = classkey.ClassKey(pd.DataFrame({"LocalClass": [0, 1, 2], "HierarchClass": [1, 2, 3], "River": ["*"] * 3,
                                      "ClassName": ["water", "dry sediment", "green vegetation"]}))
     card = {"backbone": "test", "tile_size": tile, "class_scheme": DEFAULT_CLASSES.to_dict()}
-    cnn.save_model(folder, f"colour{tile}", m, key, card)
-    return cnn.load_model(folder / f"colour{tile}.keras")
+    modelfiles.save_model(folder, f"colour{tile}", m, key, card)
+    return modelfiles.load_model(folder / f"colour{tile}.keras")
 
 
 @pytest.fixture(scope="module")

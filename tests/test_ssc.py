@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 import tifffile
 
-from sscnb import cnn, ssc
+from sscnb import classkey, cnn, modelfiles, ssc
 from sscnb.classes import DEFAULT_CLASSES
 from sscnb.metrics import REPORT_COLUMNS
 
@@ -22,12 +22,12 @@ def colour_cnn(tmp_path_factory):
     out = keras.layers.Dense(2, activation="softmax")(x)
     m = keras.Model(inp, out)
     m.layers[-1].set_weights([np.array([[0, 0], [-1, 1], [1, -1]], np.float32), np.zeros(2, np.float32)])
-    key = cnn.ClassKey(pd.DataFrame({"LocalClass": [0, 1], "HierarchClass": [1, 3], "River": ["*", "*"],
+    key = classkey.ClassKey(pd.DataFrame({"LocalClass": [0, 1], "HierarchClass": [1, 3], "River": ["*", "*"],
                                      "ClassName": ["water", "green vegetation"]}))
     folder = tmp_path_factory.mktemp("model")
     card = {"backbone": "test", "tile_size": T, "class_scheme": DEFAULT_CLASSES.to_dict()}
-    cnn.save_model(folder, "colour", m, key, card)
-    return cnn.load_model(folder / "colour.keras")
+    modelfiles.save_model(folder, "colour", m, key, card)
+    return modelfiles.load_model(folder / "colour.keras")
 
 
 def scene(h=60, w=85, seed=0):

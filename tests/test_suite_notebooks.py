@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from conftest import SAMPLE
-from sscnb import cnn
+from sscnb import cnn, modelfiles
 from sscnb.runner import run_suite
 
 pytestmark = pytest.mark.slow  # trains a CNN and runs every notebook
@@ -63,7 +63,7 @@ def test_notebook_02_model_and_evaluation(suite_run):
     card = json.loads((d / "tiny_cnn_card.json").read_text())
     assert card["epochs"] == rec["recommended_epochs"] and "notebook 01" in card["epochs_source"]
     assert card["backbone"] == "compact" and card["experiment"] == "tiny"
-    loaded = cnn.load_model(d / "tiny_cnn.keras")
+    loaded = modelfiles.load_model(d / "tiny_cnn.keras")
     assert loaded.key.local_classes and loaded.key.rivers == ["Clearwater", "Muddyford"]
     assert loaded.key.n_outputs == 10  # 5 classes x 2 rivers
     for name in ("training", "heldout"):

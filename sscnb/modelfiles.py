@@ -1,0 +1,151 @@
+"""A trained CNN on disk: ``<name>.keras``, its class key and its model card, saved together and
+loaded together (each checked against the others), and prediction with a loaded model.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .classes import ClassScheme
+from .classkey import ClassKey, ModelMismatchError
+from .cnn import _keras, predict_tiles
+from .provenance import json_default, package_versions, timestamp
+from .tilesets import TileSet
+
+__all__ = ["ModelMismatchError", "LoadedModel", "save_model", "load_model", "make_card", "predict_codes"]
+
+
+@dataclass
+class LoadedModel:
+    model: object
+    key: ClassKey
+    card: dict
+    path: Path
+    scheme: ClassScheme = field(default=None)
+
+    @property
+    def tile_size(self) -> int:
+        return int(self.card["tile_size"])
+
+
+def save_model(folder, name: str, model, key: ClassKey, card: dict, overwrite: bool = False) -> dict:
+    """Write ``<name>.keras``, ``<name>_classkey.csv`` and ``<name>_card.json`` into ``folder``.
+
+    Refuses to replace an existing model unless ``overwrite``. Files are written under temporary
+    names and renamed at the end, so a failure leaves no half-written model behind.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = {"model": folder / f"{name}.keras", "class_key": folder / f"{name}_classkey.csv",
+             "card": folder / f"{name}_card.json"}
+    if paths["model"].exists() and not overwrite:
+        raise FileExistsError(f"{paths['model']} exists: choose another model_name or set overwrite=True")
+    card = dict(card)
+    card.update(model_name=name, n_outputs=key.n_outputs, class_key_digest=key.digest(),
+                rivers=key.rivers, local_classes=key.local_classes,
+                saved=timestamp(),
+                versions=card.get("versions") or package_versions())
+    tmp = {k: p.with_name(".tmp_" + p.name) for k, p in paths.items()}
+    try:
+        model.save(tmp["model"])
+        key.to_csv(tmp["class_key"])
+        tmp["card"].write_text(json.dumps(card, indent=2, default=json_default) + "\n")
+        for k in paths:
+            tmp[k].replace(paths[k])
+    finally:
+        for p in tmp.values():
+            p.unlink(missing_ok=True)
+    return paths
+
+
+def _find_model_file(path: Path) -> Path:
+    if path.is_dir():
+        cands = sorted(path.glob("*.keras")) or sorted(path.glob("*.h5"))
+        if len(cands) != 1:
+            raise ModelMismatchError(
+                f"{path} holds {len(cands)} model files (.keras/.h5): give the path of one")
+        return cands[0]
+    if not path.exists():
+        raise FileNotFoundError(f"model {path} does not exist: train one with notebook 02 or check model_path")
+    return path
+
+
+def load_model(path, scheme: ClassScheme | None = None) -> LoadedModel:
+    """Load a model saved by :func:`save_model` (a ``.keras`` file or its folder) with its class
+    key and card, checking that the three belong together. Legacy ``.h5`` models load when a class
+    key CSV (``<name>_classkey.csv`` or ``<name>_ClassKey.csv``) lies beside them; their card is
+    made from the model itself."""
+    keras = _keras()
+    mpath = _find_model_file(Path(path))
+    stem = mpath.stem
+    key_path = next((p for p in (mpath.with_name(f"{stem}_classkey.csv"), mpath.with_name(f"{stem}_ClassKey.csv"))
+                     if p.exists()), None)
+    if key_path is None:
+        raise ModelMismatchError(
+            f"no class key beside {mpath.name}: expected {stem}_classkey.csv in {mpath.parent} "
+            "(it maps the CNN's outputs to classes)")
+    key = ClassKey.from_csv(key_path)
+    card_path = mpath.with_name(f"{stem}_card.json")
+    try:
+        model = keras.saving.load_model(mpath, compile=False)
+    except Exception as exc:  # noqa: BLE001
+        raise ModelMismatchError(f"Keras cannot read {mpath.name}: {type(exc).__name__}: {exc}") from exc
+    n_out = int(model.output_shape[-1])
+    tile = int(model.input_shape[1])
+    if card_path.exists():
+        card = json.loads(card_path.read_text())
+        if card.get("class_key_digest") != key.digest():
+            raise ModelMismatchError(
+                f"{key_path.name} is not the class key {mpath.name} was saved with (the model card "
+                f"{card_path.name} records another one): restore the original key file")
+        if int(card.get("tile_size", tile)) != tile:
+            raise ModelMismatchError(
+                f"{card_path.name} says tile size {card.get('tile_size')} but {mpath.name} takes {tile} px tiles")
+    else:
+        if mpath.suffix != ".h5":
+            raise ModelMismatchError(f"no model card {card_path.name} beside {mpath.name}")
+        card = {"model_name": stem, "backbone": "legacy-h5", "tile_size": tile, "legacy": True}
+    if n_out != key.n_outputs:
+        raise ModelMismatchError(
+            f"{mpath.name} has {n_out} outputs but {key_path.name} lists {key.n_outputs} local classes: "
+            "they do not belong together")
+    if scheme is None and "class_scheme" in card:
+        scheme = ClassScheme.from_dict(card["class_scheme"])
+    scheme = scheme or ClassScheme.default()
+    unknown = sorted(set(key.table.HierarchClass) - set(scheme.codes))
+    if unknown:
+        raise ModelMismatchError(f"{key_path.name} maps to classes {unknown} that are not in the class scheme")
+    return LoadedModel(model, key, card, mpath, scheme)
+
+
+def make_card(*, backbone, weights, tile_size, purity, scheme: ClassScheme, tiles: TileSet, epochs, seed,
+              history=None, **extra) -> dict:
+    """The model card saved beside a model (JSON-ready dict)."""
+    counts = tiles.counts(scheme)
+    card = {
+        "backbone": backbone, "weights": str(weights) if weights else None, "tile_size": int(tile_size),
+        "purity": float(purity), "class_scheme": scheme.to_dict(), "epochs": int(epochs), "seed": int(seed),
+        "tiles_per_class": {str(r): {str(c): int(v) for c, v in row.items()} for r, row in counts.iterrows()},
+        "n_tiles": int(len(tiles)), "images": sorted(set(map(str, tiles.image))),
+        "date": timestamp(), "versions": package_versions(),
+    }
+    if history is not None and len(history):
+        last = history.iloc[-1]
+        card["final_metrics"] = {k: float(last[k]) for k in ("loss", "accuracy", "val_loss", "val_accuracy")
+                                 if k in history and not np.isnan(last[k])}
+    card.update(extra)
+    return card
+
+
+def predict_codes(loaded_or_model, key: ClassKey | None, x: np.ndarray, batch_size: int = 256):
+    """Tiles -> ``(codes (n,), probabilities (n, C), class codes (C,))`` in the shared scheme."""
+    if isinstance(loaded_or_model, LoadedModel):
+        key = loaded_or_model.key
+        model = loaded_or_model.model
+    else:
+        model = loaded_or_model
+    codes, p = key.to_hierarchical(predict_tiles(model, x, batch_size))
+    return codes[p.argmax(axis=1)] if len(p) else np.zeros(0, np.int64), p, codes

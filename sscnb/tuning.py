@@ -1,0 +1,57 @@
+"""Notebook 01's epoch recommendation on disk, and tile accuracy tables for notebook 02."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from .classes import ClassScheme
+from .layout import TUNING_DIR
+from .provenance import json_default
+
+__all__ = ["RECOMMENDATION_FILE", "write_recommendation", "resolve_epochs", "tile_accuracy_table"]
+
+RECOMMENDATION_FILE = "recommended_epochs.json"
+
+
+def write_recommendation(output_dir, rec: dict, **extra) -> Path:
+    """Write notebook 01's recommendation to ``output_dir/cnn_tuning/recommended_epochs.json``."""
+    p = Path(output_dir) / TUNING_DIR / RECOMMENDATION_FILE
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_text(json.dumps({**rec, **extra}, indent=2, default=json_default) + "\n")
+    return p
+
+
+def resolve_epochs(epochs, output_dir) -> tuple[int, str]:
+    """``(n, source)``: a number as given, or ``"auto"``: the recommendation notebook 01 wrote."""
+    if isinstance(epochs, str) and epochs.strip().lower() == "auto":
+        p = Path(output_dir) / TUNING_DIR / RECOMMENDATION_FILE
+        if not p.exists():
+            raise FileNotFoundError(
+                f"epochs='auto' reads the recommendation of notebook 01 from {p}, which does not exist: "
+                "run 01_cnn_tuning.ipynb with the same output_dir first, or give epochs as a number")
+        rec = json.loads(p.read_text())
+        return int(rec["recommended_epochs"]), f"recommended by notebook 01 ({p})"
+    n = int(epochs)
+    if n < 1:
+        raise ValueError(f"epochs must be >= 1 or 'auto', got {epochs!r}")
+    return n, "given"
+
+
+def tile_accuracy_table(y_true, y_pred, scheme: ClassScheme):
+    """Per-class accuracy (recall) on tiles with counts, plus an ALL row; and the confusion matrix."""
+    import pandas as pd
+    from sklearn.metrics import confusion_matrix
+
+    codes = [c for c in scheme.labelled_codes if (np.asarray(y_true) == c).any() or (np.asarray(y_pred) == c).any()]
+    cm = confusion_matrix(y_true, y_pred, labels=codes)
+    rows = []
+    for i, c in enumerate(codes):
+        n = cm[i].sum()
+        rows.append({"class": scheme.name(c), "tiles": int(n), "correct": int(cm[i, i]),
+                     "accuracy": cm[i, i] / n if n else np.nan})
+    n = cm.sum()
+    rows.append({"class": "ALL", "tiles": int(n), "correct": int(np.trace(cm)),
+                 "accuracy": np.trace(cm) / n if n else np.nan})
+    return pd.DataFrame(rows), cm, [scheme.name(c) for c in codes]
