@@ -42,7 +42,18 @@ class SurveyError(ValueError):
 
 
 def tmp_name(path) -> Path:
-    """The temporary name a file is written under before it is renamed to ``path``."""
+    """The temporary name a file is written under before it is renamed.
+
+    Parameters
+    ----------
+    path : str or Path
+        The final name.
+
+    Returns
+    -------
+    Path
+        ``.tmp_<pid>_<name>`` in the same folder (same file system, so the rename is atomic).
+    """
     path = Path(path)
     return path.with_name(f".tmp_{os.getpid()}_{path.name}")
 
@@ -92,10 +103,23 @@ class SurveyRaster:
 
 
 def open_survey(path) -> SurveyRaster:
-    """Read and check the header of one survey input. Raises :class:`SurveyError` with the fix.
+    """Read and check the header of one survey input (no pixels are read).
 
-    Checks: the file opens; 3 (RGB) or 4 (RGBA) bands; 8-bit; a georeferenced input has a CRS
-    (from the GeoTIFF, the ``.aux.xml`` or a ``.prj`` beside the world file).
+    Parameters
+    ----------
+    path : str or Path
+        A GeoTIFF, or a JPEG/PNG/TIFF with or without a world file.
+
+    Returns
+    -------
+    SurveyRaster
+
+    Raises
+    ------
+    SurveyError
+        Naming the file and the fix, when: it does not open; it has not 3 (RGB) or 4 (RGBA) bands;
+        it is not 8-bit; it has a transform (e.g. a world file) but no CRS (from the GeoTIFF, the
+        ``.aux.xml`` or a ``.prj`` beside it).
     """
     import rasterio
     from rasterio.crs import CRS
@@ -156,6 +180,14 @@ def open_survey(path) -> SurveyRaster:
 def read_block(ds, info: SurveyRaster, window) -> tuple[np.ndarray, np.ndarray]:
     """Read one window of an open dataset.
 
+    Parameters
+    ----------
+    ds : rasterio.DatasetReader
+        The input, open.
+    info : SurveyRaster
+        Its header, from :func:`open_survey`.
+    window : rasterio.windows.Window
+
     Returns
     -------
     rgb : (h, w, 3) ndarray of uint8
@@ -172,9 +204,19 @@ def read_block(ds, info: SurveyRaster, window) -> tuple[np.ndarray, np.ndarray]:
 
 
 def georeferencing_of(path) -> SurveyRaster:
-    """The georeferencing of an image, leniently: like :func:`open_survey` but a transform without
-    a CRS is kept (with a warning) instead of refused, and any band count or type is accepted.
-    For class maps of images evaluated by notebook 03."""
+    """The georeferencing of an image, leniently (for class maps of images evaluated by notebook 03).
+
+    Like :func:`open_survey`, but a transform without a CRS is kept (with a warning) instead of
+    refused, and any band count or type is accepted.
+
+    Parameters
+    ----------
+    path : str or Path
+
+    Returns
+    -------
+    SurveyRaster
+    """
     try:
         return open_survey(path)
     except SurveyError as exc:
@@ -193,8 +235,29 @@ def georeferencing_of(path) -> SurveyRaster:
 
 
 def write_class_map(path, class_map: np.ndarray, scheme: ClassScheme, georef_from=None) -> Path:
-    """Write an in-memory ``(H, W) uint8`` class map as a COG (see :class:`ClassMapWriter`) with the
-    CRS and transform of ``georef_from`` (an image path; GeoTIFF tags, or a world file and .prj)."""
+    """Write a class map held in memory as a COG (see :class:`ClassMapWriter`).
+
+    Parameters
+    ----------
+    path : str or Path
+        The ``.tif`` to write (``.aux.xml`` and ``.qml`` go beside it).
+    class_map : (H, W) ndarray of uint8
+        Class codes, 0 = unclassified / no data.
+    scheme : ClassScheme
+        Names and colours.
+    georef_from : str or Path, optional
+        The image the map was made from: its CRS and transform are copied (GeoTIFF, or world
+        file and ``.prj``). None writes pixel coordinates.
+
+    Returns
+    -------
+    Path
+
+    Raises
+    ------
+    SurveyError
+        When the map and the image differ in size.
+    """
     from rasterio.transform import Affine
     from rasterio.windows import Window
 
@@ -213,11 +276,20 @@ def write_class_map(path, class_map: np.ndarray, scheme: ClassScheme, georef_fro
 
 
 def read_preview(path, max_px: int = 1200) -> np.ndarray:
-    """A decimated picture of a raster, at most ``max_px`` on its longer side, read from its
-    overviews when it has them (the full raster is never held in memory).
+    """A decimated picture of a raster, read from its overviews when it has them (the full
+    raster is never held in memory).
 
-    Returns ``(h, w, 3) uint8`` for RGB(A) inputs (no-data shown white) or ``(h, w)`` for a
-    one-band class map (nearest neighbour, so codes stay codes).
+    Parameters
+    ----------
+    path : str or Path
+    max_px : int, px
+        Longest side of the picture.
+
+    Returns
+    -------
+    (h, w, 3) ndarray of uint8, or (h, w) ndarray
+        RGB for RGB(A) inputs (no data shown white); the codes of a one-band class map (nearest
+        neighbour, so codes stay codes).
     """
     import rasterio
     from rasterio.enums import Resampling
@@ -240,7 +312,18 @@ def read_preview(path, max_px: int = 1200) -> np.ndarray:
 
 
 def pixel_area_m2(info: SurveyRaster) -> float | None:
-    """Ground area of one pixel in m2, or None when the CRS is not projected (or there is none)."""
+    """Ground area of one pixel.
+
+    Parameters
+    ----------
+    info : SurveyRaster
+
+    Returns
+    -------
+    float or None
+        m2 (the CRS's linear unit converted to metres; rotation terms included), or None when
+        the CRS is not projected or there is none.
+    """
     if info.crs is None or not info.crs.is_projected:
         return None
     t = info.transform
@@ -252,9 +335,21 @@ def pixel_area_m2(info: SurveyRaster) -> float | None:
 
 
 def area_table(counts: dict, scheme: ClassScheme, info: SurveyRaster):
-    """Area per class: pixels, share of the classified area, and m2 / ha when the CRS is projected.
+    """Area per class of a map.
 
-    ``counts``: ``{code: pixels}`` over the map (code 0 = no data / unclassified is left out).
+    Parameters
+    ----------
+    counts : dict of int to int
+        ``{code: pixels}`` over the map; code 0 (no data / unclassified) is left out.
+    scheme : ClassScheme
+    info : SurveyRaster
+        The input, for the pixel area.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per class of the scheme: ``code, class, pixels, percent`` (of the classified
+        pixels) and, when the CRS is projected, ``area_m2, area_ha``.
     """
     import pandas as pd
 
@@ -273,7 +368,18 @@ def area_table(counts: dict, scheme: ClassScheme, info: SurveyRaster):
 
 
 def write_qml(path, scheme: ClassScheme) -> Path:
-    """A QGIS style (paletted renderer) with the scheme's names and colours; 0 is transparent."""
+    """Write a QGIS style (paletted renderer) with the scheme's names and colours.
+
+    Parameters
+    ----------
+    path : str or Path
+        The ``.qml`` file; QGIS applies ``<map>.qml`` to ``<map>.tif`` by itself.
+    scheme : ClassScheme
+
+    Returns
+    -------
+    Path
+    """
     entries = "\n".join(
         f'        <paletteEntry value="{c}" label="{escape(scheme.name(c))}" color="{scheme.colour(c)}" alpha="255"/>'
         for c in scheme.labelled_codes)
@@ -302,7 +408,18 @@ def write_qml(path, scheme: ClassScheme) -> Path:
 
 
 def write_category_names(raster_path, scheme: ClassScheme) -> Path:
-    """GDAL category names (one per code 0..max) in ``<raster>.aux.xml`` (GDAL's PAM file)."""
+    """Write GDAL category names for band 1 of a raster.
+
+    Parameters
+    ----------
+    raster_path : str or Path
+    scheme : ClassScheme
+
+    Returns
+    -------
+    Path
+        ``<raster>.aux.xml`` (GDAL's PAM file), one name per code 0..max code.
+    """
     codes = scheme.codes
     names = [scheme.name(c) if c in codes else "" for c in range(max(codes) + 1)]
     cats = "\n".join(f"      <Category>{escape(n)}</Category>" for n in names)
@@ -322,7 +439,17 @@ def write_category_names(raster_path, scheme: ClassScheme) -> Path:
 
 
 def read_category_names(raster_path) -> list[str]:
-    """The category names GDAL stores for band 1 in ``<raster>.aux.xml`` (empty list if none)."""
+    """Read the category names GDAL stores for band 1 in ``<raster>.aux.xml``.
+
+    Parameters
+    ----------
+    raster_path : str or Path
+
+    Returns
+    -------
+    list of str
+        Empty when there are none.
+    """
     import xml.etree.ElementTree as ET
 
     aux = Path(str(raster_path) + ".aux.xml")

@@ -77,10 +77,24 @@ class MapResult:
 
 
 def resolve_inputs(inputs) -> tuple[list[Path], list[str]]:
-    """Input rasters from a folder, a file, a glob pattern, or a list of those.
+    """The input rasters named by a folder, a file, a glob pattern, or a list of those.
 
-    Returns ``(paths, skipped)``: ``skipped`` says which files of a folder were left out and why
-    (label rasters ``SCLS_*``, files that are not rasters). A name that matches nothing is an error.
+    Parameters
+    ----------
+    inputs : str, Path or list of them
+
+    Returns
+    -------
+    paths : list of Path
+        Resolved, without duplicates, in the order given (a folder's files sorted by name).
+    skipped : list of str
+        Files of a folder left out, and why (label rasters ``SCLS_*``, files that are not rasters).
+
+    Raises
+    ------
+    SurveyError
+        A name that matches nothing, no image at all, or two inputs of the same name (their maps
+        would overwrite each other).
     """
     if isinstance(inputs, (str, Path)):
         inputs = [inputs]
@@ -122,7 +136,23 @@ def resolve_inputs(inputs) -> tuple[list[Path], list[str]]:
 
 
 def map_files(out_dir, stem: str, experiment: str, params: SSCParams, vectors: bool = False) -> dict:
-    """Paths of everything made for one input (``<stem>_<experiment>_...``)."""
+    """Paths of everything made for one input.
+
+    Parameters
+    ----------
+    out_dir : str or Path
+    stem : str
+        The input's file name without its suffix.
+    experiment : str
+    params : SSCParams
+        Its ``phase2`` names the final map (``MLP`` or ``RF``).
+    vectors : bool
+
+    Returns
+    -------
+    dict of str to Path
+        ``final, cnn, confidence, areas, manifest`` (and ``vectors``), named ``<stem>_<experiment>_...``.
+    """
     out_dir = Path(out_dir)
     base = f"{stem}_{experiment}"
     files = {
@@ -169,11 +199,32 @@ def _differences(old: dict, new: dict, prefix="") -> list[str]:
 
 def plan_inputs(paths, loaded, out_dir, experiment: str, params: SSCParams, *, vectors: bool = False,
                 min_polygon_area: float = MIN_POLYGON_AREA, overwrite: bool = False) -> list[tuple]:
-    """Check every input before anything runs; ``[(path, SurveyRaster, status, recipe)]``.
+    """Check every input before anything runs.
 
-    ``status``: ``"todo"``, ``"done"`` (its maps exist, made with this model and these settings:
-    skipped) or ``"redo"`` (``overwrite``). A finished map made otherwise is an error unless
-    ``overwrite``: two settings' results never mix in one folder.
+    Parameters
+    ----------
+    paths : list of Path
+    loaded : LoadedModel
+    out_dir : str or Path
+    experiment : str
+    params : SSCParams
+    vectors : bool
+    min_polygon_area : float, m2 (px without a projected CRS)
+    overwrite : bool
+
+    Returns
+    -------
+    list of (Path, SurveyRaster, str, dict)
+        Per input: its header, its status - ``"todo"``, ``"done"`` (its maps exist, made from this
+        input with this model and these settings: skipped) or ``"redo"`` (``overwrite``) - and the
+        recipe recorded in its manifest.
+
+    Raises
+    ------
+    SurveyError
+        A bad input (see :func:`sscnb.geo.open_survey`), an input smaller than one tile, a setting
+        mapping cannot honour, or finished maps made otherwise (unless ``overwrite``): two
+        settings' results never mix in one folder.
     """
     if params.smallest_element > 1:
         raise SurveyError("smallest_element is not applied when mapping surveys (it needs the whole map in "
@@ -257,6 +308,31 @@ def map_raster(path, loaded, out_dir, experiment: str, params: SSCParams, *, vec
                min_polygon_area: float = MIN_POLYGON_AREA, window_mpx: float = WINDOW_MPX,
                info: SurveyRaster | None = None, recipe: dict | None = None, progress: bool = True) -> MapResult:
     """Map one input in strips of about ``window_mpx`` megapixels; see the module docstring.
+
+    Parameters
+    ----------
+    path : str or Path
+        The input (checked by :func:`plan_inputs` first when called through :func:`map_inputs`).
+    loaded : LoadedModel
+        The CNN.
+    out_dir : str or Path
+    experiment : str
+    params : SSCParams
+        Phase-2 settings (``smallest_element`` must be 0).
+    vectors : bool
+        Also write polygons.
+    min_polygon_area : float, m2 (px without a projected CRS)
+    window_mpx : float, megapixels
+        Size of a strip: sets peak memory, not results.
+    info : SurveyRaster, optional
+    recipe : dict, optional
+        What the manifest records; made here when not given.
+    progress : bool
+        Progress bars (tqdm).
+
+    Returns
+    -------
+    MapResult
 
     Writes (see :func:`map_files`): the final map and the CNN tile map as COGs with colour table,
     category names and ``.qml``; the CNN's top-class confidence per tile (float32, one pixel per
@@ -426,7 +502,17 @@ def map_raster(path, loaded, out_dir, experiment: str, params: SSCParams, *, vec
 
 
 def area_summary(results):
-    """One tidy table of the area per class of every mapped input (column ``input`` first)."""
+    """One tidy table of the area per class of every mapped input.
+
+    Parameters
+    ----------
+    results : list of MapResult
+
+    Returns
+    -------
+    pandas.DataFrame
+        The rows of every input's area table, with ``input`` (file name) first and ``status``.
+    """
     import pandas as pd
 
     frames = [r.areas.assign(input=r.input.name, status=r.status) for r in results]
@@ -439,10 +525,32 @@ def area_summary(results):
 def map_inputs(inputs, loaded, out_dir, experiment: str, params: SSCParams | None = None, *,
                vectors: bool = False, min_polygon_area: float = MIN_POLYGON_AREA, overwrite: bool = False,
                window_mpx: float = WINDOW_MPX, progress: bool = True, log=print) -> list[MapResult]:
-    """Map every input (see :func:`resolve_inputs`); all are checked before any is mapped.
+    """Map every input; all are checked before any is mapped.
 
-    Inputs already mapped with the same model and settings are skipped (their areas are read
-    back); other finished maps are never replaced unless ``overwrite``.
+    Parameters
+    ----------
+    inputs : str, Path or list of them
+        Files, folders or glob patterns (see :func:`resolve_inputs`).
+    loaded : LoadedModel
+    out_dir : str or Path
+    experiment : str
+    params : SSCParams, optional
+        Phase-2 settings; the defaults when None.
+    vectors : bool
+    min_polygon_area : float, m2 (px without a projected CRS)
+    overwrite : bool
+        Redo inputs whose maps exist.
+    window_mpx : float, megapixels
+    progress : bool
+    log : callable
+        Receives one line of text per event (skipped files, each input's size and speed).
+
+    Returns
+    -------
+    list of MapResult
+        Inputs already mapped with the same model and settings are skipped (status
+        ``"skipped (done)"``, their areas read back); other finished maps are never replaced
+        unless ``overwrite``.
     """
     import pandas as pd
     from tqdm.auto import tqdm

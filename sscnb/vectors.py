@@ -22,8 +22,19 @@ MAX_VECTOR_MPX = 400
 
 
 def sieve_size_px(min_area: float, info: SurveyRaster) -> int:
-    """Smallest patch kept, in px: ``ceil(min_area / pixel area)`` (``min_area`` in m2 when the CRS
-    is projected, in px otherwise)."""
+    """The smallest patch kept by the sieve.
+
+    Parameters
+    ----------
+    min_area : float
+        m2 when the CRS is projected, px otherwise.
+    info : SurveyRaster
+
+    Returns
+    -------
+    int, px
+        ``ceil(min_area / pixel area)``; 0 when ``min_area <= 0``.
+    """
     px_area = pixel_area_m2(info)
     if min_area <= 0:
         return 0
@@ -31,7 +42,23 @@ def sieve_size_px(min_area: float, info: SurveyRaster) -> int:
 
 
 def ring_area(coords) -> float:
-    """Area enclosed by a closed ring of ``(x, y)`` points (shoelace formula), always >= 0."""
+    """Area enclosed by a closed ring (shoelace formula).
+
+    Parameters
+    ----------
+    coords : (n, 2) array_like of float
+        ``(x, y)`` points, the last equal to the first.
+
+    Returns
+    -------
+    float
+        In coordinate units squared, >= 0.
+
+    Examples
+    --------
+    >>> ring_area([(0, 0), (4, 0), (4, 3), (0, 3), (0, 0)])
+    12.0
+    """
     xy = np.asarray(coords, float)
     xy = xy - xy[0]  # map coordinates are ~1e6 m: centre them, or the products lose the decimals
     x, y = xy[:, 0], xy[:, 1]
@@ -39,16 +66,55 @@ def ring_area(coords) -> float:
 
 
 def polygon_area(geom: dict) -> float:
-    """Area of a GeoJSON-like polygon in its coordinate units squared (holes subtracted)."""
+    """Area of a polygon with holes.
+
+    Parameters
+    ----------
+    geom : dict
+        GeoJSON-like ``{"type": "Polygon", "coordinates": [exterior, hole, ...]}``.
+
+    Returns
+    -------
+    float
+        In coordinate units squared, holes subtracted.
+
+    Examples
+    --------
+    >>> square = [(0, 0), (10, 0), (10, 10), (0, 10), (0, 0)]
+    >>> hole = [(2, 2), (4, 2), (4, 4), (2, 4), (2, 2)]
+    >>> polygon_area({"type": "Polygon", "coordinates": [square, hole]})
+    96.0
+    """
     rings = geom["coordinates"]
     return ring_area(rings[0]) - sum(ring_area(r) for r in rings[1:])
 
 
 def polygonize_map(map_path, out_path, scheme: ClassScheme, info: SurveyRaster, min_area: float) -> int:
-    """Write the polygons of a class map to a GeoPackage (layer ``classes``); returns their number.
+    """Write the polygons of a class map to a GeoPackage.
 
-    Fields: ``code`` (int), ``class`` (name), ``area_m2`` (projected CRS) or ``area_px``.
-    No-data (code 0) gets no polygon.
+    Parameters
+    ----------
+    map_path : str or Path
+        A one-band class map (see :class:`sscnb.geo.ClassMapWriter`).
+    out_path : str or Path
+        The ``.gpkg`` to write (layer ``classes``), under a temporary name first.
+    scheme : ClassScheme
+    info : SurveyRaster
+        The input the map was made from (CRS, pixel area).
+    min_area : float
+        Patches smaller than this (m2 when projected, px otherwise) are merged into their
+        largest neighbour first (GDAL's sieve, 4-connected); 0 keeps every patch.
+
+    Returns
+    -------
+    int
+        The number of polygons. Fields: ``code`` (int), ``class`` (name), ``area_m2`` (projected
+        CRS) or ``area_px``. No data (code 0) gets no polygon.
+
+    Raises
+    ------
+    SurveyError
+        For maps over :data:`MAX_VECTOR_MPX` megapixels (the map is read whole).
     """
     import fiona
     import rasterio

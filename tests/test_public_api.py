@@ -45,3 +45,21 @@ def test_docstring_examples_run(name):
     assert result.failed == 0
     for n in getattr(mod, "__all__", []):
         assert hasattr(mod, n), f"sscnb.{name}.__all__ lists {n}, which does not exist"
+
+
+# Modules whose public functions are documented in numpydoc (Parameters / Returns sections).
+NUMPYDOC_MODULES = ["geo", "mapping", "vectors"]
+
+
+@pytest.mark.parametrize("name", NUMPYDOC_MODULES)
+def test_public_functions_document_parameters_and_returns(name):
+    import inspect
+
+    mod = importlib.import_module(f"sscnb.{name}")
+    for n in mod.__all__:
+        obj = getattr(mod, n)
+        if not inspect.isfunction(obj):
+            continue
+        doc = inspect.getdoc(obj) or ""
+        assert "Parameters\n----------" in doc, f"sscnb.{name}.{n}: no Parameters section"
+        assert "Returns\n-------" in doc, f"sscnb.{name}.{n}: no Returns section"
