@@ -27,7 +27,8 @@ import yaml
 
 from .provenance import package_versions
 
-__all__ = ["RunError", "list_notebooks", "load_config", "run_suite", "copy_notebooks", "NOTEBOOK_DIR"]
+__all__ = ["RunError", "list_notebooks", "load_config", "run_suite", "copy_notebooks", "NOTEBOOK_DIR",
+           "select_notebooks", "check_config"]
 
 def _notebook_dir() -> Path:
     """The numbered notebooks: ``notebooks/`` of the repository (a source checkout or an editable
@@ -103,6 +104,124 @@ def load_config(path) -> dict:
     return cfg
 
 
+TOP_LEVEL_KEYS = ("experiment", "output_root", "notebooks", "parameters", "notebook_parameters")
+RUNNER_PARAMETERS = ("output_dir", "experiment")  # set by the runner for every notebook
+# parameters whose notebook default is a string but that also take a number
+NUMBER_OR_WORD = {"epochs": "auto", "trainable_layers": "all"}
+
+
+def _source(cfg) -> str:
+    return Path(cfg["_config_path"]).name if cfg.get("_config_path") else "the run configuration"
+
+
+def _closest(name, names) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(str(name), list(names), n=3)
+    return f" (did you mean {', '.join(close)}?)" if close else ""
+
+
+def select_notebooks(cfg: dict, notebook_dir=NOTEBOOK_DIR, only=None) -> list[Path]:
+    """The notebooks a run executes, in order: ``notebooks:`` of the configuration (default: all),
+    narrowed by ``only`` (name prefixes). An unknown notebook name is an error."""
+    available = list_notebooks(notebook_dir)
+    wanted = cfg.get("notebooks")
+    by_stem = {p.stem: p for p in available}
+    if wanted:
+        missing = [w for w in wanted if w not in by_stem]
+        if missing:
+            raise RunError("; ".join(f"notebook {w!r} named under 'notebooks' in {_source(cfg)} does not exist"
+                                     f"{_closest(w, by_stem)}" for w in missing)
+                           + f". The notebooks are: {', '.join(by_stem)}")
+        notebooks = [by_stem[w] for w in wanted]
+    else:
+        notebooks = available
+    if only:
+        notebooks = [p for p in notebooks if any(p.name.startswith(str(o)) for o in only)]
+    if not notebooks:
+        raise RunError(f"no notebooks to run in {notebook_dir}" + (f" for --only {' '.join(only)}" if only else ""))
+    return notebooks
+
+
+def _check_type(name, value, default_src: str, source: str, notebook: str):
+    """A value against the type of the notebook's default (its parameters cell)."""
+    import ast
+
+    try:
+        default = ast.literal_eval(default_src)
+    except (ValueError, SyntaxError):
+        return  # a default that is an expression: nothing to compare with
+    if default is None or value is None:
+        return
+    ok = True
+    if isinstance(default, bool):
+        ok, want = isinstance(value, bool), "true or false"
+    elif isinstance(default, int):
+        ok, want = isinstance(value, int) and not isinstance(value, bool), "an integer"
+    elif isinstance(default, float):
+        ok, want = isinstance(value, (int, float)) and not isinstance(value, bool), "a number"
+    elif isinstance(default, str) and name in NUMBER_OR_WORD:
+        word = NUMBER_OR_WORD[name]
+        ok = value == word or (isinstance(value, int) and not isinstance(value, bool))
+        want = f"an integer or {word!r}"
+    elif isinstance(default, str):
+        ok, want = isinstance(value, (str, list)) if name == "inputs" else isinstance(value, str), "a string"
+    elif isinstance(default, (list, tuple)):
+        ok, want = isinstance(value, (list, tuple)), "a list"
+    if not ok:
+        raise RunError(f"{name} must be {want}, got {value!r} ({source}, notebook {notebook})")
+
+
+def check_config(cfg: dict, notebooks) -> None:
+    """Refuse, before anything runs, a configuration with a key no notebook takes, a misspelt
+    section or notebook name, or a value of the wrong type; each message names the key, the
+    configuration file and the closest valid names."""
+    import papermill as pm
+
+    from .cnn import CNNParams
+    from .ssc import SSCParams
+
+    source = _source(cfg)
+    unknown = [k for k in cfg if k not in TOP_LEVEL_KEYS and not str(k).startswith("_")]
+    if unknown:
+        raise RunError("; ".join(f"unknown key {k!r} in {source}{_closest(k, TOP_LEVEL_KEYS)}" for k in unknown)
+                       + f". A run configuration has: {', '.join(TOP_LEVEL_KEYS)}")
+    for section in ("parameters", "notebook_parameters"):
+        if not isinstance(cfg.get(section) or {}, dict):
+            raise RunError(f"'{section}' in {source} must be a mapping of names to values")
+    all_nbs = {p.stem: p for p in list_notebooks(Path(notebooks[0]).parent)} if notebooks else {}
+    declared = {nb.stem: pm.inspect_notebook(str(nb)) for nb in all_nbs.values()}
+    for nb_name, params in (cfg.get("notebook_parameters") or {}).items():
+        if nb_name not in declared:
+            raise RunError(f"notebook {nb_name!r} under 'notebook_parameters' in {source} does not exist"
+                           f"{_closest(nb_name, declared)}. The notebooks are: {', '.join(declared)}")
+        if not isinstance(params, dict):
+            raise RunError(f"notebook_parameters.{nb_name} in {source} must be a mapping of names to values")
+        for k in params:
+            if k not in declared[nb_name] or k in RUNNER_PARAMETERS:
+                why = "is set by the runner" if k in RUNNER_PARAMETERS else f"is not a parameter of {nb_name}"
+                raise RunError(f"notebook_parameters.{nb_name}.{k} in {source} {why}"
+                               f"{_closest(k, declared[nb_name])}")
+    any_nb = set().union(*[set(d) for d in declared.values()]) if declared else set()
+    for k in (cfg.get("parameters") or {}):
+        if k not in any_nb or k in RUNNER_PARAMETERS:
+            why = "is set by the runner" if k in RUNNER_PARAMETERS else "is not a parameter of any notebook"
+            raise RunError(f"parameters.{k} in {source} {why}{_closest(k, any_nb)}")
+    for nb in notebooks:
+        params = {**(cfg.get("parameters") or {}), **(cfg.get("notebook_parameters") or {}).get(nb.stem, {})}
+        params = {k: v for k, v in params.items() if k in declared[nb.stem]}
+        for k, v in params.items():
+            _check_type(k, v, declared[nb.stem][k]["default"], source, nb.name)
+        for cls in (SSCParams, CNNParams):
+            mine = {k: v for k, v in params.items() if k in cls.names()}
+            if mine:
+                try:
+                    cls(**{k: (float(v) if isinstance(v, int) and isinstance(getattr(cls(), k), float) else v)
+                           for k, v in mine.items()})
+                except ValueError as exc:
+                    raise RunError(f"{exc} ({source}, notebook {nb.name})") from None
+
+
 def _write_json(path: Path, obj) -> None:
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(obj, indent=2, default=str) + "\n")
@@ -125,6 +244,8 @@ def run_suite(config, *, experiment: str | None = None, only=None, overwrite: bo
     experiment = experiment or cfg["experiment"]
     if not re.match(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", str(experiment)):
         raise RunError(f"experiment name {experiment!r} must be letters, digits, '_', '-' or '.'")
+    notebooks = select_notebooks(cfg, notebook_dir, only)
+    check_config(cfg, notebooks)   # every key and value, before any folder is made
     out = Path(cfg["output_root"]) / experiment
     run_file = out / "run.json"
     prev = None
@@ -142,7 +263,7 @@ def run_suite(config, *, experiment: str | None = None, only=None, overwrite: bo
     out.mkdir(parents=True, exist_ok=True)
     handler = _RunLog(out / "run.log")
     try:
-        return _run(cfg, experiment, out, run_file, prev, only, overwrite, extend, notebook_dir, kernel_name,
+        return _run(cfg, experiment, out, run_file, prev, notebooks, overwrite, extend, kernel_name,
                     progress, handler.wrap(log))
     finally:
         handler.close()
@@ -184,25 +305,10 @@ class _RunLog:
         self.handler.close()
 
 
-def _run(cfg, experiment, out, run_file, prev, only, overwrite, extend, notebook_dir, kernel_name, progress,
+def _run(cfg, experiment, out, run_file, prev, notebooks, overwrite, extend, kernel_name, progress,
          log) -> Path:
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
-
-    available = list_notebooks(notebook_dir)
-    wanted = cfg.get("notebooks")
-    if wanted:
-        by_stem = {p.stem: p for p in available}
-        missing = [w for w in wanted if w not in by_stem]
-        if missing:
-            raise RunError(f"notebooks {missing} named in the configuration are not in {notebook_dir}")
-        notebooks = [by_stem[w] for w in wanted]
-    else:
-        notebooks = available
-    if only:
-        notebooks = [p for p in notebooks if any(p.name.startswith(str(o)) for o in only)]
-    if not notebooks:
-        raise RunError(f"no notebooks to run in {notebook_dir}")
 
     record = {
         "experiment": experiment, "status": "running", "config": cfg.get("_config_path"),

@@ -68,7 +68,7 @@ def test_failing_notebook_names_notebook_and_cell(tmp_path):
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(nb, nbdir / "00_broken.ipynb")
     nbformat.write(nb, nbdir / "01_never.ipynb")
-    cfg = _config(tmp_path)
+    cfg = _config(tmp_path, parameters={"data_dir": str(SAMPLE / "Train")})  # what these notebooks take
     with pytest.raises(RunError, match=r"00_broken.ipynb failed in cell \[\d\].*ValueError: bad river"):
         run_suite(cfg, notebook_dir=nbdir, progress=False, log=lambda *_: None)
     out = tmp_path / "outputs" / "t"
@@ -97,3 +97,42 @@ def test_command_line_version_and_quiet(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["map", "--model", "m.keras", "--out", str(tmp_path), "--median_raduis", "3", "x.tif"])
     assert "unrecognized arguments: --median_raduis" in capsys.readouterr().err
+
+
+BAD_CONFIGS = [
+    ({"paramters": {"data_dir": "x"}}, r"unknown key 'paramters' in run\.yml \(did you mean parameters"),
+    ({"parameters": {"tile_szie": 100}}, r"parameters\.tile_szie in run\.yml is not a parameter of any notebook "
+                                         r"\(did you mean tile_size\?\)"),
+    ({"notebook_parameters": {"03_ssc_evalution": {"phase2": "rf"}}},
+     r"notebook '03_ssc_evalution' under 'notebook_parameters' in run\.yml does not exist \(did you mean "
+     r"03_ssc_evaluation\?\)"),
+    ({"notebook_parameters": {"03_ssc_evaluation": {"mlp_epoch": 3}}},
+     r"notebook_parameters\.03_ssc_evaluation\.mlp_epoch in run\.yml is not a parameter of 03_ssc_evaluation "
+     r"\(did you mean mlp_epochs"),
+    ({"notebook_parameters": {"02_cnn_training": {"epochs": "ten"}}},
+     r"epochs must be an integer or 'auto', got 'ten' \(run\.yml, notebook 02_cnn_training\.ipynb\)"),
+    ({"parameters": {"mlp_depth": "deeep"}}, r"mlp_depth must be one of \['deep', 'very_deep'\], got 'deeep' \(run\.yml"),
+    ({"parameters": {"tile_size": "50"}}, r"tile_size must be an integer, got '50' \(run\.yml"),
+    ({"parameters": {"vectors": "yes"}}, r"vectors must be true or false, got 'yes' \(run\.yml, notebook 05_map_survey"),
+    ({"parameters": {"output_dir": "/tmp/x"}}, r"parameters\.output_dir in run\.yml is set by the runner"),
+    ({"notebooks": ["00_data_chek"]}, r"notebook '00_data_chek' named under 'notebooks' in run\.yml does not exist "
+                                      r"\(did you mean 00_data_check\?\)"),
+]
+
+
+@pytest.mark.parametrize("extra, message", BAD_CONFIGS, ids=[m[:30] for _, m in BAD_CONFIGS])
+def test_bad_configuration_is_refused_before_anything_runs(tmp_path, extra, message):
+    cfg = {"experiment": "t", "output_root": str(tmp_path / "outputs"), **extra}
+    p = tmp_path / "run.yml"
+    p.write_text(yaml.safe_dump(cfg))
+    with pytest.raises(RunError, match=message):
+        run_suite(p, progress=False, log=lambda *_: None)
+    assert not (tmp_path / "outputs").exists(), "no run folder for a configuration that cannot run"
+
+
+def test_shipped_configurations_are_valid():
+    from sscnb.runner import check_config, load_config, select_notebooks
+
+    for name in ("sample_data.yml", "stmarg.yml"):
+        cfg = load_config(REPO / "configs" / name)
+        check_config(cfg, select_notebooks(cfg))
