@@ -233,11 +233,13 @@ def run_suite(config, *, experiment: str | None = None, only=None, overwrite: bo
               log=print) -> Path:
     """Execute the notebooks of a run configuration; returns ``outputs/<experiment>/``.
 
-    ``config``: a YAML path or a dict as from :func:`load_config`. ``only``: notebook name
-    prefixes to run (e.g. ``["00", "01"]``). A folder holding a finished run is not replaced
-    unless ``overwrite=True`` (which deletes it first) or ``extend=True`` (which runs the chosen
-    notebooks in it, keeping its files: e.g. add notebook 03 to a run of 00-02). A folder of an
-    unfinished (failed) run is resumed in place.
+    ``config``: a YAML path or a dict as from :func:`load_config`, checked whole before anything
+    runs (:func:`check_config`). ``only``: notebook name prefixes to run (e.g. ``["00", "01"]``).
+    A folder holding a finished run is not replaced unless ``overwrite=True`` (which deletes it
+    first) or ``extend=True`` (which runs more notebooks in it: e.g. add notebook 03 to a run of
+    00-02). A folder of an unfinished (interrupted or failed) run is resumed: the same command
+    starts at the first notebook that did not finish. A notebook that finished in the folder is
+    never run again (its files are kept); asked to with other parameters, the run is refused.
     """
 
     cfg = load_config(config) if not isinstance(config, dict) else config
@@ -251,7 +253,8 @@ def run_suite(config, *, experiment: str | None = None, only=None, overwrite: bo
     prev = None
     if run_file.exists():
         prev = json.loads(run_file.read_text())
-        if prev.get("status") == "finished" and not overwrite and not extend:
+        finished_before = prev.get("status") == "finished" or prev.get("was_finished")
+        if finished_before and not overwrite and not extend:
             raise RunError(
                 f"{out} already holds a finished run ({prev.get('finished')}): pass --overwrite to "
                 f"replace it, --extend to run more notebooks in it, or --experiment NAME to keep it "
@@ -315,16 +318,29 @@ def _run(cfg, experiment, out, run_file, prev, notebooks, overwrite, extend, ker
         "started": _dt.datetime.now().isoformat(timespec="seconds"),
         "versions": package_versions(), "notebooks": [],
     }
-    if extend and prev and not overwrite:
-        record["notebooks"] = [n for n in prev.get("notebooks", [])
-                               if n.get("notebook") not in {p.name for p in notebooks}]
+    done = {}
+    if prev and not overwrite:
+        # a run folder resumes: notebooks that finished in it are kept, never run again
+        done = {n["notebook"]: n for n in prev.get("notebooks", []) if n.get("status") == "finished"}
+        record["notebooks"] = list(done.values())
         record["started"] = prev.get("started", record["started"])
+        if prev.get("status") == "finished" or prev.get("was_finished"):
+            record["was_finished"] = True  # a failed --extend keeps the finished run's protection
     _write_json(run_file, record)
     for nb in notebooks:
         declared = pm.inspect_notebook(str(nb))
         params = {**cfg["parameters"], **cfg["notebook_parameters"].get(nb.stem, {})}
         params.update(output_dir=str(out), experiment=experiment)
         params = {k: v for k, v in params.items() if k in declared}
+        if nb.name in done:
+            before = done[nb.name].get("parameters", {})
+            if json.loads(json.dumps(params, default=str)) != before:
+                diff = [f"{k}: {before.get(k)!r} -> {params.get(k)!r}" for k in sorted(set(before) | set(params))
+                        if before.get(k) != json.loads(json.dumps(params.get(k), default=str))]
+                raise RunError(f"{nb.name} already finished in {out} with other parameters ({'; '.join(diff)}): "
+                               "pass --overwrite to start the run again, or --experiment NAME for a new run")
+            log(f"[{experiment}] {nb.name} already finished in this run folder: kept, not run again")
+            continue
         dest = out / nb.name
         log(f"[{experiment}] running {nb.name} ...")
         t0 = time.perf_counter()
@@ -347,6 +363,9 @@ def _run(cfg, experiment, out, run_file, prev, notebooks, overwrite, extend, ker
         _write_json(run_file, record)
         log(f"[{experiment}] {nb.name} finished in {entry['seconds']:.0f} s")
     record.update(status="finished", finished=_dt.datetime.now().isoformat(timespec="seconds"))
+    record.pop("was_finished", None)
+    order = {n: i for i, n in enumerate(p.name for p in list_notebooks(notebooks[0].parent))}
+    record["notebooks"].sort(key=lambda n: order.get(n["notebook"], len(order)))
     _write_json(run_file, record)
     with open(out / "run_config.yml", "w") as fh:
         yaml.safe_dump({k: v for k, v in cfg.items() if not k.startswith("_")} | {"experiment": experiment},

@@ -136,3 +136,56 @@ def test_shipped_configurations_are_valid():
     for name in ("sample_data.yml", "stmarg.yml"):
         cfg = load_config(REPO / "configs" / name)
         check_config(cfg, select_notebooks(cfg))
+
+
+def _two_notebooks(nbdir, fail_second: bool):
+    """00 writes a file; 01 fails (or not) and writes another."""
+    nbdir.mkdir(exist_ok=True)
+    first = ("import pathlib, time\n"
+             "pathlib.Path(output_dir, 'first.txt').write_text(str(time.time_ns()) + ' ' + str(seed))")
+    second = ("raise ValueError('interrupted')" if fail_second
+              else "import pathlib\npathlib.Path(output_dir, 'second.txt').write_text('ok')")
+    for name, body in (("00_first", first), ("01_second", second)):
+        nb = nbformat.v4.new_notebook()
+        p = nbformat.v4.new_code_cell("data_dir = 'x'\noutput_dir = 'y'\nexperiment = 'z'\nseed = 0")
+        p.metadata["tags"] = ["parameters"]
+        nb.cells = [p, nbformat.v4.new_code_cell(body)]
+        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        nbformat.write(nb, nbdir / f"{name}.ipynb")
+
+
+@pytest.mark.slow
+def test_interrupted_run_resumes_at_the_first_unfinished_notebook(tmp_path):
+    nbdir = tmp_path / "nbs"
+    _two_notebooks(nbdir, fail_second=True)
+    cfg = _config(tmp_path, parameters={"data_dir": "x", "seed": 1})
+    with pytest.raises(RunError, match="01_second.ipynb failed"):
+        run_suite(cfg, notebook_dir=nbdir, progress=False, log=lambda *_: None)
+    out = tmp_path / "outputs" / "t"
+    first = (out / "first.txt").read_text()
+    _two_notebooks(nbdir, fail_second=False)                     # the cause is fixed
+    msgs = []
+    run_suite(cfg, notebook_dir=nbdir, progress=False, log=msgs.append)   # the same command again
+    assert (out / "first.txt").read_text() == first              # 00 was not run again
+    assert any("00_first.ipynb already finished" in m for m in msgs)
+    assert (out / "second.txt").read_text() == "ok"
+    run = json.loads((out / "run.json").read_text())
+    assert run["status"] == "finished" and [n["notebook"] for n in run["notebooks"]] == ["00_first.ipynb",
+                                                                                          "01_second.ipynb"]
+    # a finished run is protected; a failed --extend keeps that protection
+    with pytest.raises(RunError, match="already holds a finished run"):
+        run_suite(cfg, notebook_dir=nbdir, progress=False, log=lambda *_: None)
+    import shutil
+
+    shutil.copyfile(nbdir / "01_second.ipynb", nbdir / "02_third.ipynb")
+    nb = nbformat.read(nbdir / "02_third.ipynb", as_version=4)
+    nb.cells[1].source = "raise ValueError('extension fails')"
+    nbformat.write(nb, nbdir / "02_third.ipynb")
+    with pytest.raises(RunError, match="02_third.ipynb failed"):
+        run_suite(cfg, notebook_dir=nbdir, only=["02"], extend=True, progress=False, log=lambda *_: None)
+    with pytest.raises(RunError, match="already holds a finished run"):
+        run_suite(cfg, notebook_dir=nbdir, progress=False, log=lambda *_: None)
+    # resuming with other parameters for a finished notebook is refused
+    cfg2 = _config(tmp_path, parameters={"data_dir": "x", "seed": 2})
+    with pytest.raises(RunError, match=r"00_first.ipynb already finished .* other parameters \(seed: 1 -> 2\)"):
+        run_suite(cfg2, notebook_dir=nbdir, extend=True, progress=False, log=lambda *_: None)

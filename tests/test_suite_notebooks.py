@@ -94,16 +94,19 @@ def test_notebook_03_files(suite_run):
     assert (d / "F1_per_image_tiny.png").exists()
 
 
-def test_extend_runs_more_notebooks_in_a_finished_run(suite_run):
-    """Re-running 03 in the finished run: every image is skipped (resumable), nothing overwritten."""
+def test_extend_never_reruns_a_finished_notebook(suite_run):
+    """--extend --only 03 in a finished run where 03 finished: kept as it is, nothing overwritten."""
     cfg = yaml.safe_load((suite_run / "run_config.yml").read_text())
     before = (suite_run / "ssc" / "MLP_Clearwater_0005_tiny.csv").stat().st_mtime_ns
-    run_suite(cfg | {"_config_path": "x"}, only=["03"], extend=True, progress=False, log=lambda *_: None)
+    executed = (suite_run / "03_ssc_evaluation.ipynb").stat().st_mtime_ns
+    msgs = []
+    run_suite(cfg | {"_config_path": "x"}, only=["03"], extend=True, progress=False, log=msgs.append)
+    assert any("03_ssc_evaluation.ipynb already finished" in m for m in msgs)
     run = json.loads((suite_run / "run.json").read_text())
     assert run["status"] == "finished" and len(run["notebooks"]) == 6
+    assert [n["notebook"][:2] for n in run["notebooks"]] == ["00", "01", "02", "03", "04", "05"]
     assert (suite_run / "ssc" / "MLP_Clearwater_0005_tiny.csv").stat().st_mtime_ns == before
-    summary = pd.read_csv(suite_run / "ssc" / "Summary_tiny.csv")
-    assert set(summary.status) == {"skipped (done)"}
+    assert (suite_run / "03_ssc_evaluation.ipynb").stat().st_mtime_ns == executed
 
 
 def test_notebook_04_report(suite_run):
