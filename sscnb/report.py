@@ -20,33 +20,97 @@ from .data import parse_image_name
 from .layout import MODEL_DIR
 from .metrics import read_report, weighted_f1
 
-__all__ = ["COMPILED_COLUMNS", "ReportError", "find_result_files", "training_rivers", "compile_results",
+__all__ = ["COMPILED_COLUMNS", "ReportError", "find_result_files", "known_experiments",
+           "split_image_experiment", "training_rivers", "compile_results",
            "save_compiled", "weighted_summary", "aggregated_confusion", "narrative"]
 
 COMPILED_COLUMNS = ["F1", "Support", "RiverName", "Image", "Type", "Sample", "Class", "Experiment", "Model"]
 TYPES = ("CNN", "MLP", "RF")
-_NAME_RE = re.compile(r"^(?P<type>CNN|MLP|RF)_(?P<image>.+?_\d{4,})_(?P<experiment>.+)\.csv$")
 
 
 class ReportError(ValueError):
     """Results cannot be compiled; the message names the file or folder."""
 
 
+def _is_image_name(name: str) -> bool:
+    return parse_image_name(name + ".jpg") is not None
+
+
+def known_experiments(results_dir) -> set[str]:
+    """Experiments whose run-level files (``Summary_<exp>.csv``, ``Timings_<exp>.csv``) are in the
+    folder: notebook 03 writes them, so they name the experiments without guessing."""
+    found = set()
+    for p in Path(results_dir).glob("*.csv"):
+        for prefix in ("Summary_", "Timings_"):
+            if p.name.startswith(prefix):
+                found.add(p.stem[len(prefix):])
+    return found
+
+
+def split_image_experiment(rest: str, experiment: str | None = None, experiments=()) -> tuple[str, str] | None:
+    """Split ``<image>_<experiment>`` (a result file name without its type prefix and suffix).
+
+    The image part must be an image name (``River_NNNN``), which makes the split unambiguous when
+    the experiment is known: experiment ``demo`` does not claim ``Lake_0001_x_demo`` (image
+    ``Lake_0001_x`` is no image name) and ``run`` does not claim ``Clearwater_0005_test_run``.
+
+    Parameters
+    ----------
+    rest : str
+        E.g. ``"Lake_0001_x_demo"``.
+    experiment : str, optional
+        Only this experiment.
+    experiments : iterable of str
+        Experiments known to be in the folder (:func:`known_experiments`), tried longest first
+        when ``experiment`` is None; otherwise the shortest image name that fits is taken.
+
+    Returns
+    -------
+    (image, experiment) or None
+
+    Examples
+    --------
+    >>> split_image_experiment("Lake_0001_x_demo", "demo") is None
+    True
+    >>> split_image_experiment("Lake_0001_x_demo", experiments={"demo", "x_demo"})
+    ('Lake_0001', 'x_demo')
+    """
+    for e in ([experiment] if experiment else sorted(experiments, key=len, reverse=True)):
+        if rest.endswith("_" + e) and _is_image_name(rest[: -len(e) - 1]):
+            return rest[: -len(e) - 1], e
+    if experiment is None:
+        m = re.match(r"^(?P<image>.+?_\d{4,})_(?P<experiment>.+)$", rest)
+        if m:
+            return m["image"], m["experiment"]
+    return None
+
+
 def find_result_files(results_dir, experiment: str | None = None) -> list[tuple[Path, str, str, str]]:
-    """``[(path, type, image, experiment)]`` of the per-image CSVs in ``results_dir``."""
+    """The per-image result CSVs of notebook 03 in a folder.
+
+    Parameters
+    ----------
+    results_dir : str or Path
+    experiment : str, optional
+        Only the files of this experiment (never those of an experiment whose name ends with it).
+
+    Returns
+    -------
+    list of (Path, str, str, str)
+        ``(path, type, image, experiment)``; type is CNN, MLP or RF.
+    """
     results_dir = Path(results_dir)
     if not results_dir.is_dir():
         raise ReportError(f"results folder {results_dir} does not exist: run notebook 03 first or check results_dir")
+    experiments = known_experiments(results_dir)
     out = []
     for p in sorted(results_dir.glob("*.csv")):
-        if experiment is not None:
-            m = re.match(rf"^(?P<type>CNN|MLP|RF)_(?P<image>.+)_{re.escape(experiment)}\.csv$", p.name)
-            if m:
-                out.append((p, m["type"], m["image"], experiment))
+        m = re.match(r"^(?P<type>CNN|MLP|RF)_(?P<rest>.+)\.csv$", p.name)
+        if not m:
             continue
-        m = _NAME_RE.match(p.name)
-        if m:
-            out.append((p, m["type"], m["image"], m["experiment"]))
+        split = split_image_experiment(m["rest"], experiment, experiments)
+        if split:
+            out.append((p, m["type"], split[0], split[1]))
     return out
 
 
@@ -154,9 +218,11 @@ def aggregated_confusion(results_dirs, experiment: str | None = None):
         results_dirs = [results_dirs]
     out = {}
     for rd in results_dirs:
+        experiments = known_experiments(rd)
         for typ in TYPES:
-            pat = f"Confusion_{typ}_*_{experiment}.csv" if experiment else f"Confusion_{typ}_*.csv"
-            for p in sorted(Path(rd).glob(pat)):
+            for p in sorted(Path(rd).glob(f"Confusion_{typ}_*.csv")):
+                if not split_image_experiment(p.stem[len(f"Confusion_{typ}_"):], experiment, experiments):
+                    continue
                 try:
                     cm = pd.read_csv(p, index_col=0)
                 except Exception as exc:  # noqa: BLE001

@@ -97,3 +97,29 @@ def test_save_compiled(tmp_path, results):
     assert p.name == "Compiled_my_exp.csv"
     back = pd.read_csv(p)
     np.testing.assert_allclose(back.F1, df.F1)
+
+
+def test_experiments_whose_names_end_alike_never_mix(tmp_path):
+    """Experiments 'run' and 'test_run', 'demo' and 'x_demo', in one folder; images with underscores."""
+    d = tmp_path / "ssc"
+    d.mkdir()
+    files = {("Lake_0001", "demo"): 0.1, ("Lake_0001", "x_demo"): 0.2, ("Clearwater_0005", "run"): 0.3,
+             ("Clearwater_0005", "test_run"): 0.4, ("Big_Lake_0002", "run"): 0.5}
+    for (image, exp), f1 in files.items():
+        for typ in ("CNN", "MLP"):
+            _csv(d / f"{typ}_{image}_{exp}.csv", [("water", 1, 1, f1, 100)])
+        pd.DataFrame([[100, 0]], index=pd.Index(["water"], name="true"), columns=["water", "unclassified"]).to_csv(
+            d / f"Confusion_MLP_{image}_{exp}.csv")
+        (d / f"Summary_{exp}.csv").write_text("image\n")
+    for exp in ("demo", "x_demo", "run", "test_run"):
+        got = {(img, e) for _, _, img, e in report.find_result_files(d, exp)}
+        assert got == {k for k in files if k[1] == exp}, exp
+        df = report.compile_results(d, experiment=exp)
+        assert set(df.Experiment) == {exp}
+        want = {f1 for (_, e), f1 in files.items() if e == exp}
+        assert set(df[df.Class != "ALL"].F1.round(6)) == {round(100 * f, 6) for f in want}
+        cm = report.aggregated_confusion(d, exp)["MLP"]
+        assert cm.to_numpy().sum() == 100 * sum(1 for k in files if k[1] == exp)
+    # without an experiment: every file, each with its own experiment and image
+    got = {(img, e) for _, _, img, e in report.find_result_files(d)}
+    assert got == set(files)
