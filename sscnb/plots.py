@@ -89,12 +89,19 @@ def class_bars(table, scheme: ClassScheme, ylabel: str, title: str | None = None
 
 
 def save_figure(fig, path, dpi: int = 150):
-    """Save ``fig`` as PNG (folders created); returns the path."""
+    """Save ``fig`` as PNG (folders created), under a temporary name first and renamed when
+    complete, so an interrupted save never leaves a truncated PNG; returns the path."""
+    import os
     from pathlib import Path
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=dpi, bbox_inches="tight")
+    tmp = path.with_name(f".tmp_{os.getpid()}_{path.name}")
+    try:
+        fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format=path.suffix.lstrip(".") or "png")
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
     return path
 
 

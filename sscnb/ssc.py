@@ -338,7 +338,81 @@ def result_files(out_dir, image_name: str, experiment: str, phase2: str = "mlp")
         "figure": out_dir / f"SSC_{experiment}_{image_name}.png",
         "cnn_raster": out_dir / "rasters" / f"{image_name}_{experiment}_CNN.tif",
         "final_raster": out_dir / "rasters" / f"{image_name}_{experiment}_{p2}.tif",
+        "manifest": out_dir / "manifests" / f"{image_name}_{experiment}.json",
     }
+
+
+def _image_recipe(loaded, params: SSCParams) -> dict:
+    """What decides an image's numbers: the model (file digest and class key) and the settings."""
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(loaded.path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 22), b""):
+            h.update(chunk)
+    return {"model": {"path": str(loaded.path), "sha256": h.hexdigest(), "class_key": loaded.key.digest()},
+            "settings": params.to_dict()}
+
+
+def _wanted(files: dict, has_label: bool, save_figures: bool, save_class_rasters: bool) -> list[str]:
+    keys = []
+    if has_label:
+        keys += ["cnn_csv", "final_csv", "cnn_confusion", "final_confusion"]
+    if save_figures:
+        keys.append("figure")
+    if save_class_rasters:
+        keys += ["cnn_raster", "final_raster"]
+    return keys
+
+
+def image_status(files: dict, recipe: dict, wanted: list[str]) -> tuple[str, str]:
+    """``("done" | "todo" | "other", why)`` for one image of a results folder.
+
+    done: its manifest records this recipe and every file asked for exists; todo: never finished,
+    or a file asked for now (e.g. class rasters) is missing; other: finished with another model or
+    other settings.
+    """
+    import json
+
+    if not files["manifest"].exists():
+        return "todo", "not finished"
+    man = json.loads(files["manifest"].read_text())
+    if man.get("recipe") != recipe:
+        old, new = man.get("recipe", {}), recipe
+        diff = [f"settings.{k}: {old.get('settings', {}).get(k)!r} -> {v!r}"
+                for k, v in new["settings"].items() if old.get("settings", {}).get(k) != v]
+        if old.get("model") != new["model"]:
+            diff.insert(0, f"model: {old.get('model', {}).get('path')} -> {new['model']['path']}")
+        return "other", "; ".join(diff) or "another recipe"
+    missing = [k for k in wanted if not files[k].exists() or k not in man.get("files", [])]
+    if missing:
+        return "todo", f"{', '.join(missing)} not made yet"
+    return "done", ""
+
+
+def _write_manifest(path: Path, content: dict) -> None:
+    import json
+
+    from .provenance import json_default, package_versions, timestamp
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(".tmp_" + path.name)
+    tmp.write_text(json.dumps({**content, "versions": package_versions(), "created": timestamp()}, indent=1,
+                              default=json_default) + "\n")
+    tmp.replace(path)
+
+
+def _append_timing(path: Path, row: dict) -> None:
+    """Replace or add one image's row of ``Timings_<experiment>.csv`` (atomically)."""
+    import pandas as pd
+
+    new = pd.DataFrame([row])
+    if path.exists():
+        old = pd.read_csv(path)
+        new = pd.concat([old[old.image != row["image"]], new], ignore_index=True)
+    tmp = path.with_name(".tmp_" + path.name)
+    new.to_csv(tmp, index=False)
+    tmp.replace(path)
 
 
 def _save_confusion(path, y_true, y_pred, scheme):
@@ -362,9 +436,13 @@ def evaluate_folder(data_dir, loaded, out_dir, experiment: str, params: SSCParam
 
     Per labelled image writes ``CNN_<image>_<experiment>.csv`` and ``MLP_...`` / ``RF_...``
     (class, precision, recall, f1_score, support), their confusion matrices, the 4-part figure
-    ``SSC_<experiment>_<image>.png`` and, with ``save_class_rasters``, the class maps as TIFF.
-    Resumable: an image whose two CSVs exist is skipped (its numbers are read back) unless
-    ``overwrite=True``. Timings of the images run now go to ``Timings_<experiment>.csv``.
+    ``SSC_<experiment>_<image>.png`` and, with ``save_class_rasters``, the class maps as COGs;
+    every file atomically, and last ``manifests/<image>_<experiment>.json`` recording the model
+    and settings. Resumable and exact: an image is skipped (its numbers read back) only when its
+    manifest records this model and these settings and every file asked for now exists; an image
+    finished with another model or other settings is an error unless ``overwrite=True`` (checked
+    for all images before any is computed). Unlabelled images follow the same rule. Each image's
+    timings go to ``Timings_<experiment>.csv`` as soon as it is done.
     """
     import pandas as pd
     from tqdm.auto import tqdm
@@ -376,23 +454,39 @@ def evaluate_folder(data_dir, loaded, out_dir, experiment: str, params: SSCParam
     p = params or SSCParams()
     scheme = loaded.scheme
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     records = find_pairs(data_dir)
     codes = list(scheme.labelled_codes)
     names = {c: scheme.name(c) for c in scheme.codes}
-    rows, trows = [], []
-    for rec in tqdm(records, desc="SSC", unit="image", disable=not progress):
+    recipe = _image_recipe(loaded, p)
+    # every image's status first: finished results made otherwise are never mixed with new ones
+    plan, conflicts = [], []
+    for rec in records:
         files = result_files(out_dir, rec.name, experiment, p.phase2)
         if not rec.has_label and not save_class_rasters:
             log(f"{rec.name}: no label, skipped (set save_class_rasters=True to classify it anyway)")
             continue
-        done = files["cnn_csv"].exists() and files["final_csv"].exists()
-        if done and not overwrite:
-            f_cnn = metrics.weighted_f1(metrics.read_report(files["cnn_csv"]))
-            fin = metrics.read_report(files["final_csv"])
-            rows.append({"image": rec.name, "river": rec.river, "labelled_px": int(fin.support.sum()),
-                         "f1_cnn": f_cnn, "f1_final": metrics.weighted_f1(fin), "status": "skipped (done)"})
+        wanted = _wanted(files, rec.has_label, save_figures, save_class_rasters)
+        status, why = image_status(files, recipe, wanted)
+        if status == "other" and not overwrite:
+            conflicts.append(f"{rec.name}: {why}")
+        plan.append((rec, files, wanted, "todo" if overwrite else status, why))
+    if conflicts:
+        raise ValueError(f"{len(conflicts)} image(s) in {out_dir} were finished with another model or other "
+                         f"settings for experiment {experiment!r} ({'; '.join(conflicts[:3])}): pass "
+                         "overwrite=True to redo them, or use another experiment name")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rows, trows = [], []
+    for rec, files, wanted, status, why in tqdm(plan, desc="SSC", unit="image", disable=not progress):
+        if status == "done":
+            row = {"image": rec.name, "river": rec.river, "labelled_px": 0, "f1_cnn": np.nan, "f1_final": np.nan,
+                   "status": "skipped (done)"}
+            if rec.has_label:
+                f_cnn = metrics.weighted_f1(metrics.read_report(files["cnn_csv"]))
+                fin = metrics.read_report(files["final_csv"])
+                row.update(labelled_px=int(fin.support.sum()), f1_cnn=f_cnn, f1_final=metrics.weighted_f1(fin))
+            rows.append(row)
             continue
+        files["manifest"].unlink(missing_ok=True)  # not done until every file is rewritten
         t0 = time.perf_counter()
         img, lab = read_pair(rec, scheme, loaded.tile_size)
         t_read = time.perf_counter() - t0
@@ -405,9 +499,13 @@ def evaluate_folder(data_dir, loaded, out_dir, experiment: str, params: SSCParam
             _save_confusion(files["cnn_confusion"], lab, res.cnn_map, scheme)
             _save_confusion(files["final_confusion"], lab, res.final_map, scheme)
             metrics.write_report(rep_cnn, files["cnn_csv"])
-            metrics.write_report(rep_fin, files["final_csv"])  # last: its presence marks the image done
+            metrics.write_report(rep_fin, files["final_csv"])
             row.update(labelled_px=int(rep_fin.support.sum()), f1_cnn=metrics.weighted_f1(rep_cnn),
                        f1_final=metrics.weighted_f1(rep_fin))
+            if not rep_fin.support.sum():
+                log(f"{rec.name}: its label has no labelled pixel (all 0): no score")
+        if res.info.get("note"):
+            log(f"{rec.name}: {res.info['note']}")
         if save_class_rasters:
             from .geo import write_class_map
 
@@ -424,17 +522,15 @@ def evaluate_folder(data_dir, loaded, out_dir, experiment: str, params: SSCParam
 
             plt.close(fig)
             t_fig = time.perf_counter() - t1
+        timing = {"image": rec.name, "read": t_read, **res.timings, "figure": t_fig,
+                  "total": t_read + sum(res.timings.values()) + t_fig}
+        _write_manifest(files["manifest"], {"recipe": recipe, "files": wanted, "timings": timing,
+                                            "info": res.info})  # last: the image is done
         rows.append(row)
-        trows.append({"image": rec.name, "read": t_read, **res.timings, "figure": t_fig,
-                      "total": t_read + sum(res.timings.values()) + t_fig})
+        trows.append(timing)
+        _append_timing(out_dir / f"Timings_{experiment}.csv", timing)  # kept even if a later image fails
     summary = pd.DataFrame(rows, columns=["image", "river", "labelled_px", "f1_cnn", "f1_final", "status"])
     timings = pd.DataFrame(trows)
-    tpath = out_dir / f"Timings_{experiment}.csv"
-    if len(timings):
-        if tpath.exists():
-            old = pd.read_csv(tpath)
-            timings = pd.concat([old[~old.image.isin(timings.image)], timings], ignore_index=True)
-        timings.to_csv(tpath, index=False)
     return summary, timings
 
 

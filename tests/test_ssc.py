@@ -170,3 +170,105 @@ def test_settings_reject_bad_values_with_the_allowed_ones(values, message):
 def test_cnn_settings_reject_bad_values(values, message):
     with pytest.raises(ValueError, match=message):
         cnn.CNNParams.from_dict(values)
+
+
+FAST_P = dict(median_radius=1, mlp_epochs=20, mlp_batch_size=256, min_sample=2000)
+
+
+def _snapshot(out):
+    """Every result file with its content (PNG figures by size only: their bytes carry a date)."""
+    snap = {}
+    for f in sorted(out.rglob("*")):
+        if f.is_file() and "manifests" not in f.parts and not f.name.startswith("Timings_"):
+            snap[str(f.relative_to(out))] = f.stat().st_size > 0 if f.suffix == ".png" else f.read_bytes()
+    return snap
+
+
+def test_rerun_asking_for_rasters_makes_them_and_other_settings_are_refused(tmp_path, colour_cnn):
+    d = _folder(tmp_path)
+    out = tmp_path / "ssc"
+    p = ssc.SSCParams(**FAST_P)
+    s1, _ = ssc.evaluate_folder(d, colour_cnn, out, "e", p, save_figures=False, progress=False)
+    assert not (out / "rasters").exists()
+    s2, t2 = ssc.evaluate_folder(d, colour_cnn, out, "e", p, save_figures=False, save_class_rasters=True,
+                                 progress=False)
+    assert list(s2.status) == ["done", "done"] and len(t2) == 2          # redone: rasters were missing
+    assert (out / "rasters" / "Lake_0001_e_MLP.tif").exists()
+    np.testing.assert_allclose(s2.f1_final, s1.f1_final)                  # same settings, same numbers
+    s3, _ = ssc.evaluate_folder(d, colour_cnn, out, "e", p, save_figures=False, save_class_rasters=True,
+                                progress=False)
+    assert list(s3.status) == ["skipped (done)"] * 2
+    with pytest.raises(ValueError, match=r"(?s)finished with another model or other settings.*"
+                                         r"median_radius: 1 -> 2.*overwrite=True"):
+        ssc.evaluate_folder(d, colour_cnn, out, "e", ssc.SSCParams(**{**FAST_P, "median_radius": 2}),
+                            save_figures=False, progress=False)
+    s4, _ = ssc.evaluate_folder(d, colour_cnn, out, "e", ssc.SSCParams(**{**FAST_P, "median_radius": 2}),
+                                save_figures=False, overwrite=True, progress=False)
+    assert list(s4.status) == ["done", "done"]
+
+
+@pytest.mark.parametrize("fail_at", ["figure", "final_csv", "raster"])
+def test_interrupted_evaluation_resumes_to_the_uninterrupted_result(tmp_path, colour_cnn, monkeypatch, fail_at):
+    """A failure injected while the second image's files are written: the first image is done
+    (manifest, timings kept), the second is not, nothing partial remains, and the re-run ends
+    with the same files and numbers as a run that was never interrupted."""
+    d = _folder(tmp_path)
+    p = ssc.SSCParams(**FAST_P)
+    kw = dict(dpi=40, save_class_rasters=True, progress=False)
+    ref_out = tmp_path / "ref"
+    ref, _ = ssc.evaluate_folder(d, colour_cnn, ref_out, "e", p, **kw)
+
+    class Boom(RuntimeError):
+        pass
+
+    from sscnb import geo, metrics, plots
+
+    def fail_on_second(module, name):
+        orig = getattr(module, name)
+
+        def wrapper(*a, **k):
+            target = str(a[1] if name in ("save_figure", "write_report") else a[0])
+            if "Lake_0002" in target:
+                raise Boom(target)
+            return orig(*a, **k)
+        monkeypatch.setattr(module, name, wrapper)
+
+    if fail_at == "figure":
+        fail_on_second(plots, "save_figure")
+        monkeypatch.setattr(ssc, "save_figure", plots.save_figure, raising=False)
+    elif fail_at == "final_csv":
+        fail_on_second(metrics, "write_report")
+    else:
+        fail_on_second(geo, "write_class_map")
+    out = tmp_path / "run"
+    with pytest.raises(Boom):
+        ssc.evaluate_folder(d, colour_cnn, out, "e", p, **kw)
+    monkeypatch.undo()
+    assert (out / "manifests" / "Lake_0001_e.json").exists() and not (out / "manifests" / "Lake_0002_e.json").exists()
+    assert list(pd.read_csv(out / "Timings_e.csv").image) == ["Lake_0001"]
+    assert not [f for f in out.rglob(".tmp_*")]
+    again, _ = ssc.evaluate_folder(d, colour_cnn, out, "e", p, **kw)
+    assert list(again.status) == ["skipped (done)", "done"]
+    np.testing.assert_allclose(again.f1_final, ref.f1_final)
+    assert _snapshot(out) == _snapshot(ref_out)
+    assert list(pd.read_csv(out / "Timings_e.csv").image) == ["Lake_0001", "Lake_0002"]
+
+
+def test_unlabelled_images_follow_the_same_rule(tmp_path, colour_cnn):
+    import imageio.v3 as iio
+
+    d = tmp_path / "data"
+    d.mkdir()
+    iio.imwrite(d / "Lake_0003.png", scene(seed=3)[0])
+    out = tmp_path / "ssc"
+    p = ssc.SSCParams(**FAST_P)
+    s1, _ = ssc.evaluate_folder(d, colour_cnn, out, "u", p, save_figures=False, save_class_rasters=True,
+                                progress=False)
+    raster = out / "rasters" / "Lake_0003_u_MLP.tif"
+    stamp = raster.stat().st_mtime_ns
+    s2, _ = ssc.evaluate_folder(d, colour_cnn, out, "u", p, save_figures=False, save_class_rasters=True,
+                                progress=False)
+    assert list(s2.status) == ["skipped (done)"] and raster.stat().st_mtime_ns == stamp
+    with pytest.raises(ValueError, match="other settings"):
+        ssc.evaluate_folder(d, colour_cnn, out, "u", ssc.SSCParams(**{**FAST_P, "phase2": "mlp", "seed": 7}),
+                            save_figures=False, save_class_rasters=True, progress=False)
