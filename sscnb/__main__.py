@@ -56,7 +56,7 @@ def _map(a) -> int:
             kw["window_mpx"] = a.window_mpx
         results = mapping.map_inputs(a.inputs, loaded, a.out, a.experiment, params, vectors=a.vectors,
                                      overwrite=a.overwrite, progress=a.verbosity >= 0, **kw)
-    except (SurveyError, ValueError, FileNotFoundError) as exc:
+    except (SurveyError, ValueError, OSError) as exc:
         print(f"sscnb map: {exc}", file=sys.stderr)
         return 1
     for r in results:

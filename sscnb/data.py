@@ -272,8 +272,9 @@ def read_label(path, scheme: ClassScheme | None = None) -> np.ndarray:
         if bad:
             raise DataError(
                 f"{path.name} holds label values {bad} that are not in the class scheme "
-                f"{list(scheme.codes)}: fix the label raster or pass a class scheme CSV "
-                "(class_csv) that lists these codes"
+                f"{list(scheme.codes)}: fix the label raster, or use a class scheme that lists these codes "
+                "(the class_csv parameter of notebooks 00-02; notebook 03 scores with the scheme saved "
+                "with the model, so retrain the model with that scheme)"
             )
     return lab
 
@@ -434,4 +435,10 @@ def check_dataset(
     cols = ["river", "image", "label", "width", "height", "labelled_fraction"]
     cols += [f"px_{n}" for n in names] + [f"tiles_{n}" for n in names]
     chk.inventory = pd.DataFrame(rows, columns=cols)
+    tiles = chk.inventory[[f"tiles_{n}" for n in names]].to_numpy().sum() if len(rows) else 0
+    if records and tiles == 0:
+        chk.problems.append(Problem("error", Path(folder).name, (
+            f"no class has a single usable tile in {folder} at {tile_size} x {tile_size} px and purity "
+            f"{purity:.0%} (at most 10% unlabelled): nothing to train a CNN on. Lower tile_size or purity, "
+            "or label larger areas")))
     return chk

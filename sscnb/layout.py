@@ -2,7 +2,8 @@
 notebooks, the package and the tests alike."""
 from __future__ import annotations
 
-__all__ = ["DATA_CHECK_DIR", "TUNING_DIR", "MODEL_DIR", "SSC_DIR", "REPORT_DIR", "MAP_DIR"]
+__all__ = ["DATA_CHECK_DIR", "TUNING_DIR", "MODEL_DIR", "SSC_DIR", "REPORT_DIR", "MAP_DIR", "OutputFolderError",
+           "prepare_output"]
 
 DATA_CHECK_DIR = "data_check"   # 00: inventory, pixels and tiles per class, thumbnails
 TUNING_DIR = "cnn_tuning"       # 01: training history, recommended epochs
@@ -10,3 +11,30 @@ MODEL_DIR = "model"             # 02: the CNN, its class key and model card
 SSC_DIR = "ssc"                 # 03: per-image scores, figures, timings
 REPORT_DIR = "report"           # 04: compiled table and figures
 MAP_DIR = "map"                 # 05: class maps of surveys
+
+
+class OutputFolderError(OSError):
+    """An output folder cannot be made or written; the message names it and the fix."""
+
+
+def prepare_output(folder, setting: str = "output_dir"):
+    """Make ``folder`` (and its parents) and check that files can be written in it, before any
+    computation. Raises :class:`OutputFolderError` naming the folder, the ``setting`` that chose it
+    and the fix (a file in its place, a read-only disk, no permission)."""
+    import os
+    from pathlib import Path
+
+    folder = Path(folder)
+    for parent in [folder, *folder.parents]:
+        if parent.exists() and not parent.is_dir():
+            raise OutputFolderError(f"{parent} is a file, so the output folder {folder} cannot be made there: "
+                                    f"move the file or choose another {setting}")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".write_test_{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise OutputFolderError(f"cannot write to the output folder {folder} ({exc.strerror or exc}): choose "
+                                f"another {setting}, or fix its permissions") from None
+    return folder

@@ -52,6 +52,7 @@ from .geo import (
     read_block,
     tmp_name,
 )
+from .layout import prepare_output
 from .ssc import SSCParams, apply_tile_rules, fit_phase2, predict_tiles_masked
 
 __all__ = ["MapResult", "resolve_inputs", "map_files", "map_raster", "map_inputs", "plan_inputs", "area_summary",
@@ -561,6 +562,7 @@ def map_inputs(inputs, loaded, out_dir, experiment: str, params: SSCParams | Non
         log(s)
     plan = plan_inputs(paths, loaded, out_dir, experiment, params, vectors=vectors,
                        min_polygon_area=min_polygon_area, overwrite=overwrite)
+    prepare_output(out_dir)
     results = []
     for path, info, status, recipe in tqdm(plan, desc="map", unit="input", disable=not progress or len(plan) < 2):
         files = map_files(out_dir, path.stem, experiment, params, vectors)

@@ -92,11 +92,19 @@ def load_model(path, scheme: ClassScheme | None = None) -> LoadedModel:
     try:
         model = keras.saving.load_model(mpath, compile=False)
     except Exception as exc:  # noqa: BLE001
-        raise ModelMismatchError(f"Keras cannot read {mpath.name}: {type(exc).__name__}: {exc}") from exc
+        raise ModelMismatchError(
+            f"Keras cannot read {mpath} ({mpath.stat().st_size:,} bytes; {type(exc).__name__}: {exc}): the file "
+            "is damaged or cut short (an interrupted copy?). Copy it again from where the model was trained, "
+            "or retrain with notebook 02") from None
     n_out = int(model.output_shape[-1])
     tile = int(model.input_shape[1])
     if card_path.exists():
-        card = json.loads(card_path.read_text())
+        try:
+            card = json.loads(card_path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ModelMismatchError(
+                f"the model card {card_path} is not valid JSON ({exc}): it was cut short or edited; copy it "
+                "again from where the model was trained, or retrain with notebook 02") from None
         if card.get("class_key_digest") != key.digest():
             raise ModelMismatchError(
                 f"{key_path.name} is not the class key {mpath.name} was saved with (the model card "
@@ -106,7 +114,9 @@ def load_model(path, scheme: ClassScheme | None = None) -> LoadedModel:
                 f"{card_path.name} says tile size {card.get('tile_size')} but {mpath.name} takes {tile} px tiles")
     else:
         if mpath.suffix != ".h5":
-            raise ModelMismatchError(f"no model card {card_path.name} beside {mpath.name}")
+            raise ModelMismatchError(
+                f"no model card {card_path.name} beside {mpath} (notebook 02 saves it with the model: it records "
+                "the tile size and class scheme). Copy it from where the model was trained, or retrain")
         card = {"model_name": stem, "backbone": "legacy-h5", "tile_size": tile, "legacy": True}
     if n_out != key.n_outputs:
         raise ModelMismatchError(

@@ -263,7 +263,12 @@ def run_suite(config, *, experiment: str | None = None, only=None, overwrite: bo
         if overwrite:
             log(f"replacing the earlier run in {out} (overwrite requested)")
             shutil.rmtree(out)
-    out.mkdir(parents=True, exist_ok=True)
+    from .layout import OutputFolderError, prepare_output
+
+    try:
+        prepare_output(out, "output_root")
+    except OutputFolderError as exc:
+        raise RunError(str(exc)) from None
     handler = _RunLog(out / "run.log")
     try:
         return _run(cfg, experiment, out, run_file, prev, notebooks, overwrite, extend, kernel_name,

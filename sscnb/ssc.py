@@ -474,7 +474,9 @@ def evaluate_folder(data_dir, loaded, out_dir, experiment: str, params: SSCParam
         raise ValueError(f"{len(conflicts)} image(s) in {out_dir} were finished with another model or other "
                          f"settings for experiment {experiment!r} ({'; '.join(conflicts[:3])}): pass "
                          "overwrite=True to redo them, or use another experiment name")
-    out_dir.mkdir(parents=True, exist_ok=True)
+    from .layout import prepare_output
+
+    prepare_output(out_dir)
     rows, trows = [], []
     for rec, files, wanted, status, why in tqdm(plan, desc="SSC", unit="image", disable=not progress):
         if status == "done":

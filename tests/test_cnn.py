@@ -183,3 +183,33 @@ def test_save_load_round_trip_and_mismatches(tmp_path, sample_tiles):
     key.to_csv(tmp_path / "old_ClassKey.csv")
     legacy = modelfiles.load_model(tmp_path / "old.h5")
     assert legacy.card["legacy"] and legacy.tile_size == 50
+
+
+@pytest.mark.slow
+def test_damaged_model_files_name_the_file_and_the_fix(tmp_path, sample_tiles):
+    import shutil
+
+    ts = _two_class(sample_tiles, 40)
+    key = classkey.make_class_key(ts, DEFAULT_CLASSES)
+    m = cnn.build_model("compact", key.n_outputs, 50, seed=1)
+    card = modelfiles.make_card(backbone="compact", weights=None, tile_size=50, purity=0.9, scheme=DEFAULT_CLASSES,
+                                tiles=ts, epochs=1, seed=1)
+    good = modelfiles.save_model(tmp_path / "good", "demo", m, key, card)
+
+    def copy(name):
+        d = tmp_path / name
+        shutil.copytree(tmp_path / "good", d)
+        return {k: d / p.name for k, p in good.items()}
+
+    cut = copy("cut_card")
+    cut["card"].write_text(cut["card"].read_text()[:40])
+    with pytest.raises(modelfiles.ModelMismatchError, match=r"model card .*demo_card\.json is not valid JSON.*cut short"):
+        modelfiles.load_model(cut["model"])
+    trunc = copy("cut_model")
+    trunc["model"].write_bytes(trunc["model"].read_bytes()[:2000])
+    with pytest.raises(modelfiles.ModelMismatchError, match=r"Keras cannot read .*demo\.keras \(2,000 bytes.*damaged"):
+        modelfiles.load_model(trunc["model"])
+    nocard = copy("no_card")
+    nocard["card"].unlink()
+    with pytest.raises(modelfiles.ModelMismatchError, match=r"no model card demo_card\.json beside .*Copy it"):
+        modelfiles.load_model(nocard["model"])

@@ -159,3 +159,16 @@ def test_check_dataset_collects_problems_and_counts(tmp_path, make_pair):
         chk.raise_for_errors()
     files = chk.save(tmp_path / "out")
     assert all(p.exists() for p in files.values())
+
+
+def test_check_fails_when_no_tile_is_trainable(tmp_path, make_pair, capsys):
+    from sscnb.__main__ import main
+
+    lab = np.zeros((60, 80), np.uint8)
+    lab[::2] = 1          # stripes: never 90% one class in a 50 px tile
+    lab[1::2] = 3
+    make_pair("River_0001.png", label=lab)
+    chk = check_dataset(tmp_path, progress=False)
+    assert not chk.ok and "no class has a single usable tile" in chk.errors[-1].message
+    assert main(["check", str(tmp_path)]) == 1
+    assert "nothing to train a CNN on" in capsys.readouterr().out

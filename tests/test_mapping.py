@@ -413,3 +413,12 @@ def test_crs_from_aux_xml(tmp_path):
     assert path.with_name("frame.png.aux.xml").exists()
     info = geo.open_survey(path)
     assert info.crs == CRS.from_string(ORTHO_CRS) and info.transform == from_origin(431000, 5344000, 0.1, 0.1)
+
+
+def test_an_output_folder_that_cannot_be_made_is_refused_before_mapping(model, tmp_path):
+    from sscnb.layout import OutputFolderError
+
+    (tmp_path / "taken").write_text("a file where the output folder should be")
+    with pytest.raises(OutputFolderError, match=r"taken is a file.*choose another output_dir"):
+        mapping.map_inputs([ORTHO], model, tmp_path / "taken" / "map", "x", ssc.SSCParams(phase2="rf", **FAST),
+                           progress=False)

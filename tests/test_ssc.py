@@ -272,3 +272,15 @@ def test_unlabelled_images_follow_the_same_rule(tmp_path, colour_cnn):
     with pytest.raises(ValueError, match="other settings"):
         ssc.evaluate_folder(d, colour_cnn, out, "u", ssc.SSCParams(**{**FAST_P, "phase2": "mlp", "seed": 7}),
                             save_figures=False, save_class_rasters=True, progress=False)
+
+
+def test_an_output_folder_that_cannot_be_made_is_refused_before_computing(tmp_path, colour_cnn, monkeypatch):
+    from sscnb.layout import OutputFolderError
+
+    d = _folder(tmp_path)
+    (tmp_path / "out").write_text("not a folder")
+    calls = []
+    monkeypatch.setattr(ssc, "classify_image", lambda *a, **k: calls.append(1))
+    with pytest.raises(OutputFolderError, match=r"out is a file.*output_dir"):
+        ssc.evaluate_folder(d, colour_cnn, tmp_path / "out" / "ssc", "e", progress=False)
+    assert not calls
