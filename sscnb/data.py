@@ -37,6 +37,7 @@ __all__ = [
     "read_label",
     "read_pair",
     "check_dataset",
+    "checked_pairs",
 ]
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".tif", ".tiff")
@@ -179,6 +180,33 @@ def find_pairs(folder, *, return_problems: bool = False):
                 f"{_expected_image_for_label(path)} in {folder}; rename the label or add its image")))
     records.sort(key=lambda r: (r.river.lower(), int(r.number), r.name))
     return (records, problems) if return_problems else records
+
+
+def checked_pairs(folder, log=print):
+    """:func:`find_pairs` for a notebook or a batch that reads ``folder``: every naming problem is
+    shown (warnings as :class:`DataWarning`, and through ``log``), and errors (the same image or
+    label twice) stop with :class:`DataError` before anything is computed.
+
+    Parameters
+    ----------
+    folder : str or Path
+    log : callable
+        Receives one line per problem.
+
+    Returns
+    -------
+    list of ImageRecord
+    """
+    records, problems = find_pairs(folder, return_problems=True)
+    for p in problems:
+        log(f"{p.severity}: {p.message}")
+        if p.severity == "warning":
+            warnings.warn(p.message, DataWarning, stacklevel=2)
+    errors = [p for p in problems if p.severity == "error"]
+    if errors:
+        raise DataError(f"{len(errors)} problem(s) in {folder} to fix first:\n"
+                        + "\n".join(f"  - {p.message}" for p in errors))
+    return records
 
 
 def _expected_image_for_label(path: Path) -> str:

@@ -46,7 +46,7 @@ def _notebook_dir() -> Path:
 
 NOTEBOOK_DIR = _notebook_dir()
 _NB_RE = re.compile(r"^\d\d_[A-Za-z0-9_]+\.ipynb$")
-PATH_PARAMETERS = ("data_dir", "output_dir", "model_path", "class_csv", "results_dir", "inputs")
+PATH_PARAMETERS = ("data_dir", "validate_dir", "output_dir", "model_path", "class_csv", "results_dir", "inputs")
 
 
 class RunError(RuntimeError):

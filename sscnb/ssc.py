@@ -448,13 +448,13 @@ def evaluate_folder(data_dir, loaded, out_dir, experiment: str, params: SSCParam
     from tqdm.auto import tqdm
 
     from . import metrics
-    from .data import find_pairs, read_pair
+    from .data import checked_pairs, read_pair
     from .plots import save_figure, ssc_figure
 
     p = params or SSCParams()
     scheme = loaded.scheme
     out_dir = Path(out_dir)
-    records = find_pairs(data_dir)
+    records = checked_pairs(data_dir, log=log)
     codes = list(scheme.labelled_codes)
     names = {c: scheme.name(c) for c in scheme.codes}
     recipe = _image_recipe(loaded, p)

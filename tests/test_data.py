@@ -172,3 +172,23 @@ def test_check_fails_when_no_tile_is_trainable(tmp_path, make_pair, capsys):
     assert not chk.ok and "no class has a single usable tile" in chk.errors[-1].message
     assert main(["check", str(tmp_path)]) == 1
     assert "nothing to train a CNN on" in capsys.readouterr().out
+
+
+def test_notebooks_see_the_problems_of_the_folder_they_read(tmp_path, make_pair):
+    import warnings as _w
+
+    from sscnb.data import DataWarning, checked_pairs
+
+    lab = np.ones((60, 80), np.uint8)
+    make_pair("River_0001.png", label=lab)
+    make_pair("nodigits.png")
+    msgs = []
+    with _w.catch_warnings(record=True) as caught:
+        _w.simplefilter("always")
+        recs = checked_pairs(tmp_path, log=msgs.append)
+    assert [r.name for r in recs] == ["River_0001"]
+    assert any("nodigits.png does not follow the naming convention" in m for m in msgs)
+    assert any(issubclass(w.category, DataWarning) for w in caught)
+    make_pair("River_0001.jpg")          # the same image twice: an error, before anything is computed
+    with pytest.raises(DataError, match=r"River_0001\.(jpg|png) and River_0001\.(jpg|png) are the same image"):
+        checked_pairs(tmp_path, log=lambda *_: None)

@@ -20,6 +20,7 @@ def suite_run(tmp_path_factory):
         "experiment": "tiny", "output_root": str(tmp / "outputs"),
         "parameters": {"data_dir": str(SAMPLE / "Train"), "backbone": "compact", "seed": 1},
         "notebook_parameters": {
+            "00_data_check": {"validate_dir": str(SAMPLE / "Validate")},
             "01_cnn_tuning": {"epochs": 2, "batch_size": 32},
             "02_cnn_training": {"epochs": "auto", "batch_size": 32, "holdout_fraction": 0.2,
                                 "model_name": "tiny_cnn"},
@@ -41,6 +42,12 @@ def test_run_record(suite_run):
     assert [n["notebook"] for n in run["notebooks"]] == ["00_data_check.ipynb", "01_cnn_tuning.ipynb",
                                                          "02_cnn_training.ipynb", "03_ssc_evaluation.ipynb",
                                                          "04_report.ipynb", "05_map_survey.ipynb"]
+
+
+def test_notebook_00_checks_the_evaluation_folder_too(suite_run):
+    inv = pd.read_csv(suite_run / "data_check" / "validate" / "inventory.csv")
+    assert list(inv.image) == ["Clearwater_0005.jpg", "Clearwater_0006.jpg", "Muddyford_0005.jpg",
+                               "Muddyford_0006.jpg"]
 
 
 def test_notebook_01_artefacts(suite_run):
