@@ -89,8 +89,19 @@ class ClassKey:
 
 
 def make_class_key(tiles: TileSet, scheme: ClassScheme, local_classes: bool = True) -> ClassKey:
-    """One local class per (river, class) present in ``tiles`` (``local_classes=True``, the
-    original method), or one per shared class present."""
+    """The class key of a training set.
+
+    Parameters
+    ----------
+    tiles : TileSet
+    scheme : ClassScheme
+    local_classes : bool
+        One CNN class per (river, class) present (the original method), or one per shared class.
+
+    Returns
+    -------
+    ClassKey
+    """
     import pandas as pd
 
     rows = []

@@ -123,6 +123,12 @@ def _keras():
 
 
 def keras_cache_dir() -> Path:
+    """Where Keras keeps downloaded weights (``$KERAS_HOME/models`` or ``~/.keras/models``).
+
+    Returns
+    -------
+    Path
+    """
     base = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
     return Path(base) / "models"
 
@@ -183,9 +189,34 @@ def _compact_backbone(keras, tile: int, width: int = 24):
 
 def build_model(backbone: str, n_classes: int, tile_size: int = 50, weights=None,
                 learning_rate: float | None = None, trainable_layers="all", seed: int | None = None):
-    """Build and compile a tile classifier: input ``(tile, tile, 3)`` float32 0-255, output
-    ``(n_classes,)`` softmax. ``trainable_layers``: "all", or N to train only the last N layers of
-    the backbone (0 = head only; for fine-tuning pretrained weights)."""
+    """Build and compile a tile classifier.
+
+    Parameters
+    ----------
+    backbone : {"compact", "nasnet_mobile", "nasnet_large"}
+    n_classes : int
+        CNN (local) classes: the softmax width.
+    tile_size : int, px
+    weights : None, "imagenet" or str
+        From scratch, Keras's ImageNet weights (cache or download; a clear error when neither
+        works), or the path of a weights file.
+    learning_rate : float, optional
+        None for the backbone's default (compact 2e-3, NASNet 5e-4).
+    trainable_layers : "all" or int
+        N trains only the last N layers of the backbone (0 = head only; fine-tuning).
+    seed : int, optional
+
+    Returns
+    -------
+    keras.Model
+        Input ``(tile, tile, 3)`` float32 0-255, output ``(n_classes,)`` softmax; BatchNorm momentum
+        0.9 when trained from scratch.
+
+    Raises
+    ------
+    WeightsUnavailableError
+        Naming the file and where to put it.
+    """
     keras = _keras()
     L = keras.layers
     if seed is not None:
@@ -295,7 +326,19 @@ def _progress_callback(epochs: int, enabled: bool):
 
 
 def class_weights(y_local: np.ndarray, n_classes: int) -> dict:
-    """Balanced class weights ``n / (K * count_k)`` (as scikit-learn's "balanced")."""
+    """Balanced class weights, as scikit-learn's "balanced".
+
+    Parameters
+    ----------
+    y_local : (n,) ndarray of int
+        Local class of each training tile.
+    n_classes : int
+
+    Returns
+    -------
+    dict of int to float
+        ``n / (K * count_k)`` for the classes present.
+    """
     counts = np.bincount(y_local, minlength=n_classes).astype(float)
     k = (counts > 0).sum()
     return {i: (len(y_local) / (k * c) if c > 0 else 0.0) for i, c in enumerate(counts)}
@@ -303,10 +346,28 @@ def class_weights(y_local: np.ndarray, n_classes: int) -> dict:
 
 def train(model, x, y, *, val=None, epochs: int = 10, batch_size: int = 64, augment: bool = True,
           class_weight: str | dict | None = None, seed: int = 0, progress: bool = True):
-    """Fit ``model`` on tiles ``x`` ``(n, t, t, 3) uint8`` with local labels ``y`` ``(n,)``.
+    """Fit a tile classifier.
 
-    ``val``: ``(x_val, y_val)`` or None. Returns the history as a DataFrame (epoch from 1; loss,
-    accuracy, val_loss, val_accuracy, seconds). The saved model never contains the augmentation.
+    Parameters
+    ----------
+    model : keras.Model
+    x : (n, t, t, 3) ndarray of uint8
+        Tiles.
+    y : (n,) ndarray of int
+        Local class of each tile (:meth:`sscnb.classkey.ClassKey.encode`).
+    val : (x_val, y_val), optional
+    epochs, batch_size : int
+    augment : bool
+        Random flips and 90-degree rotations (a layer used in training only, never saved).
+    class_weight : None, "balanced" or dict
+    seed : int
+    progress : bool
+
+    Returns
+    -------
+    pandas.DataFrame
+        The history: ``epoch`` (from 1), ``loss``, ``accuracy``, ``val_loss``, ``val_accuracy``,
+        ``seconds``. Warns below ~40 steps (BatchNorm statistics cannot settle).
     """
     import time
 
@@ -348,14 +409,25 @@ def train(model, x, y, *, val=None, epochs: int = 10, batch_size: int = 64, augm
 
 
 def recommend_epochs(history, tol: float = 0.05) -> dict:
-    """The number of epochs to train for, from a history with ``loss`` and ``val_loss``.
+    """The number of epochs to train for, from a training history.
 
     Rule of the original authors: train until validation loss stops improving, before it starts
     to diverge from training loss. Validation loss is noisy from epoch to epoch, so "stops
     improving" is made precise as: the first epoch by which validation loss has made
     ``1 - tol`` (95%) of its total improvement, i.e. ``val_loss <= min + tol * (first - min)``.
-    Also reported: the epoch of the minimum, and the epoch from which the gap between validation
-    and training loss grows for the rest of the run (divergence, at least 3 epochs), if any.
+
+    Parameters
+    ----------
+    history : pandas.DataFrame
+        With ``epoch``, ``loss`` and ``val_loss``.
+    tol : float
+
+    Returns
+    -------
+    dict
+        ``recommended_epochs``, ``best_epoch`` (the minimum), ``min_val_loss``, ``diverges_from``
+        (the epoch from which the gap between validation and training loss grows for the rest of
+        the run, at least 3 epochs; None if never) and ``rule`` (in words).
     """
     import pandas as pd
 
@@ -381,7 +453,18 @@ def recommend_epochs(history, tol: float = 0.05) -> dict:
 
 
 def predict_tiles(model, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
-    """``(n, t, t, 3)`` tiles -> ``(n, K) float32`` softmax probabilities."""
+    """Softmax probabilities of tiles.
+
+    Parameters
+    ----------
+    model : keras.Model
+    x : (n, t, t, 3) ndarray of uint8
+    batch_size : int
+
+    Returns
+    -------
+    (n, K) ndarray of float32
+    """
     if len(x) == 0:
         return np.zeros((0, model.output_shape[-1]), np.float32)
     return np.asarray(model.predict(np.asarray(x, np.float32), batch_size=batch_size, verbose=0), np.float32)

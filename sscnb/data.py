@@ -92,10 +92,22 @@ class Problem:
 
 
 def parse_image_name(filename) -> tuple[str, str] | None:
-    """``(river, number)`` for an image file name that follows the convention, else None.
+    """River and number of an image file name that follows the convention.
 
+    Parameters
+    ----------
+    filename : str or Path
+
+    Returns
+    -------
+    (river, number) : tuple of str, or None
+
+    Examples
+    --------
     >>> parse_image_name("StMarg_26607.jpg")
     ('StMarg', '26607')
+    >>> parse_image_name("IMG_12.jpg") is None
+    True
     """
     p = Path(filename)
     if p.suffix.lower() not in IMAGE_EXTENSIONS or p.name.upper().startswith(LABEL_PREFIX):
@@ -149,11 +161,23 @@ def _scan(folder: Path):
 
 
 def find_pairs(folder, *, return_problems: bool = False):
-    """Pair images with labels in ``folder`` (by name).
+    """Pair images with labels in a folder (by name).
 
-    Returns a list of :class:`ImageRecord` sorted by river then number (and, with
-    ``return_problems=True``, also the list of naming :class:`Problem` s found). Raises
-    :class:`DataError` when the folder does not exist or holds no image following the convention.
+    Parameters
+    ----------
+    folder : str or Path
+    return_problems : bool
+        Also return the naming problems found.
+
+    Returns
+    -------
+    list of ImageRecord
+        Sorted by river then number (and, with ``return_problems``, the list of :class:`Problem`).
+
+    Raises
+    ------
+    DataError
+        When the folder does not exist or holds no image following the convention.
     """
     folder = Path(folder)
     if not folder.is_dir():
@@ -237,10 +261,21 @@ def _imread(path: Path) -> np.ndarray:
 
 
 def read_image(path) -> np.ndarray:
-    """Read an RGB image as ``(H, W, 3) uint8``.
+    """Read an RGB image.
 
-    RGBA images lose their alpha band (with a :class:`DataWarning`). Grayscale, 16-bit or
-    otherwise unusable images raise :class:`DataError` naming the file and the fix.
+    Parameters
+    ----------
+    path : str or Path
+
+    Returns
+    -------
+    (H, W, 3) ndarray of uint8
+        RGBA images lose their alpha band (with a :class:`DataWarning`).
+
+    Raises
+    ------
+    DataError
+        Grayscale, 16-bit or otherwise unusable images, naming the file and the fix.
     """
     path = Path(path)
     arr = _imread(path)
@@ -267,11 +302,20 @@ def read_image(path) -> np.ndarray:
 
 
 def read_label(path, scheme: ClassScheme | None = None) -> np.ndarray:
-    """Read a label raster as ``(H, W) uint8`` class codes.
+    """Read a label raster as class codes.
 
-    Real label files are float64 TIFFs holding integer codes; any numeric type is accepted as
-    long as every value is a whole number. With ``scheme``, values outside its codes raise
-    :class:`DataError` listing them.
+    Real label files are float64 TIFFs holding integer codes; any numeric type is accepted as long
+    as every value is a whole number.
+
+    Parameters
+    ----------
+    path : str or Path
+    scheme : ClassScheme, optional
+        Values outside its codes raise :class:`DataError` listing them.
+
+    Returns
+    -------
+    (H, W) ndarray of uint8
     """
     path = Path(path)
     arr = _imread(path)
@@ -308,7 +352,20 @@ def read_label(path, scheme: ClassScheme | None = None) -> np.ndarray:
 
 
 def read_pair(record: ImageRecord, scheme: ClassScheme | None = None, tile_size: int | None = None):
-    """``(image (H, W, 3) uint8, label (H, W) uint8 or None)`` with all checks applied."""
+    """An image and its label, with every check applied.
+
+    Parameters
+    ----------
+    record : ImageRecord
+    scheme : ClassScheme, optional
+    tile_size : int, optional
+        An image smaller than one tile is an error.
+
+    Returns
+    -------
+    image : (H, W, 3) ndarray of uint8
+    label : (H, W) ndarray of uint8, or None
+    """
     img = read_image(record.image_path)
     if tile_size is not None and (img.shape[0] < tile_size or img.shape[1] < tile_size):
         raise DataError(
@@ -411,11 +468,24 @@ def check_dataset(
     purity: float = 0.9,
     progress: bool = True,
 ) -> DataCheck:
-    """Read every image and label in ``folder`` and report what is there and what is wrong.
+    """Read every image and label in a folder and report what is there and what is wrong.
 
     Never raises for a bad file: each becomes a :class:`Problem` (a missing or empty folder still
-    raises :class:`DataError`, as there is nothing to report on). Pixel and tile counts are per
-    labelled class of ``scheme``; tiles are counted with :func:`sscnb.tiles.purity_labels`.
+    raises :class:`DataError`, as there is nothing to report on). No usable tile at all is an error.
+
+    Parameters
+    ----------
+    folder : str or Path
+    scheme : ClassScheme, optional
+    tile_size : int, px
+    purity : float
+    progress : bool
+
+    Returns
+    -------
+    DataCheck
+        Inventory, pixel and tile counts per labelled class (tiles by
+        :func:`sscnb.tiles.purity_labels`), and problems.
     """
     import pandas as pd
     from tqdm.auto import tqdm

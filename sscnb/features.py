@@ -53,8 +53,20 @@ def median_rgb(image: np.ndarray, radius: int = 5, mask: np.ndarray | None = Non
 
 
 def local_entropy(image: np.ndarray, size: int = 11, mask: np.ndarray | None = None) -> np.ndarray:
-    """``(H, W, 3) uint8`` -> ``(H, W) float32``: Shannon entropy (bits) of the grey levels in a
-    ``size x size`` window (only the valid pixels of ``mask`` when given)."""
+    """Shannon entropy (bits) of the grey levels in a square window.
+
+    Parameters
+    ----------
+    image : (H, W, 3) ndarray of uint8
+    size : int, px
+        Side of the window.
+    mask : (H, W) ndarray of bool, optional
+        Only valid pixels enter the window.
+
+    Returns
+    -------
+    (H, W) ndarray of float32
+    """
     from skimage.color import rgb2gray
     from skimage.filters.rank import entropy
     from skimage.util import img_as_ubyte
@@ -67,15 +79,44 @@ ENTROPY_SIZE = 11
 
 
 def feature_halo(median_radius: int, use_entropy: bool) -> int:
-    """Rows/columns of context (px) a window needs on each side so that its features equal the
-    whole-image features: the widest filter's reach."""
+    """Context a window needs on each side so that its features equal the whole image's.
+
+    Parameters
+    ----------
+    median_radius : int, px
+    use_entropy : bool
+
+    Returns
+    -------
+    int, px
+        The widest filter's reach.
+
+    Examples
+    --------
+    >>> feature_halo(5, False), feature_halo(2, True)
+    (5, 5)
+    """
     return max(int(median_radius), ENTROPY_SIZE // 2 if use_entropy else 0)
 
 
 def pixel_features(image: np.ndarray, median_radius: int = 5, use_entropy: bool = False,
                    mask: np.ndarray | None = None) -> np.ndarray:
-    """``(H, W, F)`` features: median RGB (F = 3) plus entropy (F = 4) when ``use_entropy``.
-    dtype uint8 without entropy, float32 with it. ``mask``: valid pixels, see :func:`median_rgb`."""
+    """Per-pixel features of phase 2.
+
+    Parameters
+    ----------
+    image : (H, W, 3) ndarray of uint8
+    median_radius : int, px
+    use_entropy : bool
+        Add the 11 x 11 entropy band.
+    mask : (H, W) ndarray of bool, optional
+        Valid pixels, see :func:`median_rgb`.
+
+    Returns
+    -------
+    (H, W, F) ndarray
+        Median RGB (F = 3, uint8), plus entropy (F = 4, float32).
+    """
     med = median_rgb(image, median_radius, mask)
     if not use_entropy:
         return med

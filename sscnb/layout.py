@@ -18,9 +18,25 @@ class OutputFolderError(OSError):
 
 
 def prepare_output(folder, setting: str = "output_dir"):
-    """Make ``folder`` (and its parents) and check that files can be written in it, before any
-    computation. Raises :class:`OutputFolderError` naming the folder, the ``setting`` that chose it
-    and the fix (a file in its place, a read-only disk, no permission)."""
+    """Make an output folder (and its parents) and check that files can be written in it, before
+    any computation.
+
+    Parameters
+    ----------
+    folder : str or Path
+    setting : str
+        The parameter that chose it, named in the message.
+
+    Returns
+    -------
+    Path
+
+    Raises
+    ------
+    OutputFolderError
+        Naming the folder, the setting and the fix (a file in its place, a read-only disk, no
+        permission).
+    """
     import os
     from pathlib import Path
 

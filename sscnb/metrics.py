@@ -17,9 +17,22 @@ REPORT_COLUMNS = ["class", "precision", "recall", "f1_score", "support"]
 
 
 def confusion(y_true: np.ndarray, y_pred: np.ndarray, codes) -> np.ndarray:
-    """Confusion counts over labelled pixels: ``(K, K+1) int64``, rows = true class (``codes``
-    order), columns = predicted class (``codes`` order, then one column for "unclassified" or any
-    code not in ``codes``). Vectorised with one ``bincount``."""
+    """Confusion counts over labelled pixels, vectorised with one ``bincount``.
+
+    Parameters
+    ----------
+    y_true : (H, W) or (n,) array_like of int
+        Reference labels; 0 (unlabelled) is ignored, as are codes not in ``codes``.
+    y_pred : array_like of int, same shape
+        A map; 0 or any code not in ``codes`` counts in the last column.
+    codes : sequence of int
+        The classes, in row and column order.
+
+    Returns
+    -------
+    (K, K+1) ndarray of int64
+        Rows: true class; columns: predicted class, then "unclassified / other".
+    """
     codes = np.asarray(list(codes), np.int64)
     t = np.asarray(y_true).ravel()
     p = np.asarray(y_pred).ravel()
@@ -37,15 +50,42 @@ def confusion(y_true: np.ndarray, y_pred: np.ndarray, codes) -> np.ndarray:
 
 
 def class_report(y_true, y_pred, codes, names=None):
-    """Per-class table (``class, precision, recall, f1_score, support``) for the classes with
-    labelled pixels or predictions among labelled pixels; ``names`` maps codes to class names."""
+    """Per-class precision, recall, F1 and support over labelled pixels.
+
+    Parameters
+    ----------
+    y_true, y_pred : array_like of int
+        As in :func:`confusion`.
+    codes : sequence of int
+    names : dict or callable, optional
+        Class names for the ``class`` column (codes otherwise).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns :data:`REPORT_COLUMNS`; one row per class with labelled pixels or predictions among
+        labelled pixels. A labelled pixel left unclassified counts against recall.
+    """
     codes = list(codes)
     return report_from_confusion(confusion(y_true, y_pred, codes), codes, names)
 
 
 def report_from_confusion(cm: np.ndarray, codes, names=None):
-    """The :func:`class_report` table from a ``(K, K+1)`` :func:`confusion` matrix. Confusion
-    matrices of the parts of a map add up, so a map read in windows is scored exactly."""
+    """The :func:`class_report` table from a :func:`confusion` matrix.
+
+    Confusion matrices of the parts of a map add up, so a map read in windows is scored exactly.
+
+    Parameters
+    ----------
+    cm : (K, K+1) ndarray of int
+    codes : sequence of int
+    names : dict or callable, optional
+
+    Returns
+    -------
+    pandas.DataFrame
+        As :func:`class_report`.
+    """
     import pandas as pd
 
     codes = list(codes)
@@ -67,10 +107,21 @@ def report_from_confusion(cm: np.ndarray, codes, names=None):
 
 
 def weighted_f1(reports) -> float:
-    """Support-weighted ("pixel-weighted") F1: ``sum F1_c * support_c / sum support_c`` over the rows
-    of one :func:`class_report` table, or of several (e.g. every image of a folder: each image's
-    class F1 weighted by its labelled pixels, not an average over images). NaN when nothing is
-    labelled."""
+    """Support-weighted ("pixel-weighted") F1.
+
+    ``sum F1_c * support_c / sum support_c`` over the rows of one :func:`class_report` table, or of
+    several (e.g. every image of a folder: each image's class F1 weighted by its labelled pixels,
+    not an average over images).
+
+    Parameters
+    ----------
+    reports : pandas.DataFrame or iterable of DataFrame
+
+    Returns
+    -------
+    float
+        NaN when nothing is labelled.
+    """
     import pandas as pd
 
     if not isinstance(reports, pd.DataFrame):
@@ -83,7 +134,18 @@ def weighted_f1(reports) -> float:
 
 
 def write_report(report, path) -> Path:
-    """Write a class report CSV (columns as :data:`REPORT_COLUMNS`), atomically."""
+    """Write a class report CSV, atomically (temporary name, then rename).
+
+    Parameters
+    ----------
+    report : pandas.DataFrame
+        With the columns :data:`REPORT_COLUMNS`.
+    path : str or Path
+
+    Returns
+    -------
+    Path
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(".tmp_" + path.name)
@@ -93,7 +155,21 @@ def write_report(report, path) -> Path:
 
 
 def read_report(path):
-    """Read a class report CSV, with a clear error naming the file when it is malformed."""
+    """Read a class report CSV.
+
+    Parameters
+    ----------
+    path : str or Path
+
+    Returns
+    -------
+    pandas.DataFrame
+
+    Raises
+    ------
+    ValueError
+        Naming the file when columns are missing or values are not numbers.
+    """
     import pandas as pd
 
     path = Path(path)

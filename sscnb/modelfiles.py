@@ -32,10 +32,25 @@ class LoadedModel:
 
 
 def save_model(folder, name: str, model, key: ClassKey, card: dict, overwrite: bool = False) -> dict:
-    """Write ``<name>.keras``, ``<name>_classkey.csv`` and ``<name>_card.json`` into ``folder``.
+    """Save a model with its class key and card, atomically.
 
-    Refuses to replace an existing model unless ``overwrite``. Files are written under temporary
-    names and renamed at the end, so a failure leaves no half-written model behind.
+    Parameters
+    ----------
+    folder : str or Path
+    name : str
+        Files are ``<name>.keras``, ``<name>_classkey.csv``, ``<name>_card.json``.
+    model : keras.Model
+    key : ClassKey
+    card : dict
+        From :func:`make_card`; the key's digest, rivers, date and versions are added.
+    overwrite : bool
+        Replace an existing model of that name.
+
+    Returns
+    -------
+    dict of str to Path
+        ``model, class_key, card``. Written under temporary names and renamed at the end, so a failure
+        leaves no half-written model.
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -74,10 +89,27 @@ def _find_model_file(path: Path) -> Path:
 
 
 def load_model(path, scheme: ClassScheme | None = None) -> LoadedModel:
-    """Load a model saved by :func:`save_model` (a ``.keras`` file or its folder) with its class
-    key and card, checking that the three belong together. Legacy ``.h5`` models load when a class
-    key CSV (``<name>_classkey.csv`` or ``<name>_ClassKey.csv``) lies beside them; their card is
-    made from the model itself."""
+    """Load a model saved by :func:`save_model`, checking that model, key and card belong together.
+
+    Legacy ``.h5`` models load when a class key CSV (``<name>_classkey.csv`` or
+    ``<name>_ClassKey.csv``) lies beside them; their card is made from the model itself.
+
+    Parameters
+    ----------
+    path : str or Path
+        The ``.keras`` file, or a folder holding one.
+    scheme : ClassScheme, optional
+        Default: the scheme recorded in the card.
+
+    Returns
+    -------
+    LoadedModel
+
+    Raises
+    ------
+    ModelMismatchError
+        Naming the file and the fix (missing, damaged or mismatched key or card).
+    """
     keras = _keras()
     mpath = _find_model_file(Path(path))
     stem = mpath.stem
@@ -133,7 +165,25 @@ def load_model(path, scheme: ClassScheme | None = None) -> LoadedModel:
 
 def make_card(*, backbone, weights, tile_size, purity, scheme: ClassScheme, tiles: TileSet, epochs, seed,
               history=None, **extra) -> dict:
-    """The model card saved beside a model (JSON-ready dict)."""
+    """The model card saved beside a model.
+
+    Parameters
+    ----------
+    backbone, weights, tile_size, purity, seed, epochs
+        As trained.
+    scheme : ClassScheme
+    tiles : TileSet
+        The training tiles (counts per river and class are recorded).
+    history : pandas.DataFrame, optional
+        Its last row gives the final metrics.
+    **extra
+        Recorded as given.
+
+    Returns
+    -------
+    dict
+        JSON-ready.
+    """
     counts = tiles.counts(scheme)
     card = {
         "backbone": backbone, "weights": str(weights) if weights else None, "tile_size": int(tile_size),
@@ -151,7 +201,23 @@ def make_card(*, backbone, weights, tile_size, purity, scheme: ClassScheme, tile
 
 
 def predict_codes(loaded_or_model, key: ClassKey | None, x: np.ndarray, batch_size: int = 256):
-    """Tiles -> ``(codes (n,), probabilities (n, C), class codes (C,))`` in the shared scheme."""
+    """Classify tiles in the shared class scheme.
+
+    Parameters
+    ----------
+    loaded_or_model : LoadedModel or keras.Model
+    key : ClassKey or None
+        Needed with a bare Keras model.
+    x : (n, tile, tile, 3) ndarray of uint8
+    batch_size : int
+
+    Returns
+    -------
+    codes : (n,) ndarray of int64
+    proba : (n, C) ndarray of float32
+        Probabilities of the shared classes (local classes summed).
+    classes : (C,) ndarray of int64
+    """
     if isinstance(loaded_or_model, LoadedModel):
         key = loaded_or_model.key
         model = loaded_or_model.model

@@ -89,12 +89,37 @@ def sample_tile_pixels(tile_grid: np.ndarray, tile: int, subsample: float, min_s
 
 
 def pack_rgb(x: np.ndarray) -> np.ndarray:
-    """``(..., 3) uint8`` -> ``(...) int32`` codes ``r << 16 | g << 8 | b`` (one per colour)."""
+    """One integer per colour.
+
+    Parameters
+    ----------
+    x : (..., 3) ndarray of uint8
+
+    Returns
+    -------
+    (...) ndarray of int32
+        ``r << 16 | g << 8 | b``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> int(pack_rgb(np.array([1, 2, 3], np.uint8)))
+    66051
+    """
     return (x[..., 0].astype(np.int32) << 16) | (x[..., 1].astype(np.int32) << 8) | x[..., 2]
 
 
 def unpack_rgb(code: np.ndarray) -> np.ndarray:
-    """Inverse of :func:`pack_rgb`: ``(n,) int`` -> ``(n, 3) uint8``."""
+    """Inverse of :func:`pack_rgb`.
+
+    Parameters
+    ----------
+    code : (n,) array_like of int
+
+    Returns
+    -------
+    (n, 3) ndarray of uint8
+    """
     code = np.asarray(code)
     return np.stack([(code >> 16) & 255, (code >> 8) & 255, code & 255], axis=-1).astype(np.uint8)
 
@@ -106,7 +131,19 @@ STEPS_PER_EXECUTION = 32
 
 
 def unique_rows(x: np.ndarray):
-    """``(unique (u, F), inverse (n,))`` of the rows of ``x``; fast path for uint8 triplets."""
+    """Distinct rows and how to put them back.
+
+    Parameters
+    ----------
+    x : (n, F) ndarray
+        A fast path for uint8 triplets.
+
+    Returns
+    -------
+    unique : (u, F) ndarray
+    inverse : (n,) ndarray of int
+        ``unique[inverse] == x``.
+    """
     if x.dtype == np.uint8 and x.shape[1] == 3:
         u, inv = np.unique(pack_rgb(x), return_inverse=True)
         return unpack_rgb(u), inv.ravel()
@@ -162,8 +199,20 @@ def _trainer(keras, n_in: int, n_out: int, depth: str, learning_rate: float, see
 
 
 def mlp_forward(layers, z: np.ndarray) -> np.ndarray:
-    """Softmax probabilities of a fitted pixel MLP, in NumPy: ``layers`` = ``[(W (n_in, n_out),
-    b (n_out,)), ...]`` of its Dense layers (ReLU between them; dropout is off at inference)."""
+    """Softmax probabilities of a fitted pixel MLP, in NumPy.
+
+    Parameters
+    ----------
+    layers : list of (W, b)
+        ``W (n_in, n_out)``, ``b (n_out,)`` of its Dense layers (ReLU between them; dropout is off
+        at inference).
+    z : (n, n_in) ndarray of float32
+        Standardised features.
+
+    Returns
+    -------
+    (n, n_classes) ndarray
+    """
     h = z
     for i, (w, b) in enumerate(layers):
         h = h @ w + b
@@ -243,11 +292,33 @@ class PixelClassifier:
 def fit_pixel_classifier(x: np.ndarray, y: np.ndarray, kind: str, *, depth: str, epochs: int,
                          learning_rate: float, batch_size: int, use_smote: bool, n_trees: int,
                          seed: int) -> PixelClassifier:
-    """Fit ``rf`` or ``mlp`` on ``x (n, F)``, ``y (n,)`` codes.
+    """Fit a phase-2 pixel classifier.
 
     Every setting is required: their one default lives in :class:`sscnb.ssc.SSCParams`. A single
     class is handled: the result predicts that class everywhere (logged), as there is nothing to
-    separate."""
+    separate.
+
+    Parameters
+    ----------
+    x : (n, F) ndarray
+        Features of the training pixels.
+    y : (n,) ndarray of int
+        Their class codes (from the CNN's tile map).
+    kind : {"mlp", "rf"}
+    depth : {"deep", "very_deep"}
+    epochs, batch_size : int
+        Training of the MLP.
+    learning_rate : float
+    use_smote : bool
+        Balance with SMOTE-ENN first (skipped, and noted, when a class has fewer than 6 pixels).
+    n_trees : int
+        Trees of the random forest.
+    seed : int
+
+    Returns
+    -------
+    PixelClassifier
+    """
     classes = np.unique(y)
     x = x.astype(np.float32)
     mean, scale = x.mean(axis=0), x.std(axis=0)

@@ -20,7 +20,17 @@ def _plt():
 def label_overlay(image: np.ndarray, label: np.ndarray, scheme: ClassScheme, alpha: float = 0.45) -> np.ndarray:
     """Blend class colours over an RGB image; unlabelled pixels (0) show the image unchanged.
 
-    ``image``: ``(H, W, 3) uint8``; ``label``: ``(H, W)`` codes. Returns ``(H, W, 3) uint8``.
+    Parameters
+    ----------
+    image : (H, W, 3) ndarray of uint8
+    label : (H, W) ndarray of int
+    scheme : ClassScheme
+    alpha : float
+        Opacity of the class colours.
+
+    Returns
+    -------
+    (H, W, 3) ndarray of uint8
     """
     col = scheme.colorize(label).astype(np.float32)
     img = image.astype(np.float32)
@@ -37,7 +47,20 @@ def thumbnails(items, scheme: ClassScheme, ncols: int = 3, max_px: int = 400, al
                title: str | None = None):
     """Grid of images with their labels overlaid and one class legend.
 
-    ``items``: iterable of ``(name, image (H, W, 3) uint8, label (H, W) or None)``.
+    Parameters
+    ----------
+    items : iterable of (str, (H, W, 3) uint8 ndarray, (H, W) ndarray or None)
+        Name, image and label.
+    scheme : ClassScheme
+    ncols : int
+    max_px : int, px
+        Longest side of a thumbnail.
+    alpha : float
+    title : str, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
     """
     plt = _plt()
     items = list(items)
@@ -62,7 +85,22 @@ def thumbnails(items, scheme: ClassScheme, ncols: int = 3, max_px: int = 400, al
 
 
 def class_bars(table, scheme: ClassScheme, ylabel: str, title: str | None = None, log: bool = False):
-    """Bar chart of a river x class table (rows: rivers, columns: class names), class colours."""
+    """Bar chart of a river x class table, in the class colours.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Rows: rivers (and ALL); columns: class names.
+    scheme : ClassScheme
+    ylabel : str
+    title : str, optional
+    log : bool
+        Logarithmic axis.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     plt = _plt()
     t = table.drop(index="ALL", errors="ignore")
     fig, ax = plt.subplots(figsize=(1.2 + 1.3 * len(t.columns), 3.6))
@@ -89,8 +127,19 @@ def class_bars(table, scheme: ClassScheme, ylabel: str, title: str | None = None
 
 
 def save_figure(fig, path, dpi: int = 150):
-    """Save ``fig`` as PNG (folders created), under a temporary name first and renamed when
-    complete, so an interrupted save never leaves a truncated PNG; returns the path."""
+    """Save a figure as PNG (folders created), under a temporary name first and renamed when
+    complete, so an interrupted save never leaves a truncated PNG.
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+    path : str or Path
+    dpi : int
+
+    Returns
+    -------
+    Path
+    """
     import os
     from pathlib import Path
 
@@ -106,7 +155,19 @@ def save_figure(fig, path, dpi: int = 150):
 
 
 def tile_samples(tiles, scheme: ClassScheme, per_class: int = 8, seed: int = 0):
-    """Grid of randomly chosen training tiles, one row per class (``tiles``: a ``tilesets.TileSet``)."""
+    """Grid of randomly chosen training tiles, one row per class.
+
+    Parameters
+    ----------
+    tiles : TileSet
+    scheme : ClassScheme
+    per_class : int
+    seed : int
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     plt = _plt()
     rng = np.random.default_rng(seed)
     codes = [c for c in scheme.labelled_codes if (tiles.y == c).any()]
@@ -131,7 +192,19 @@ def tile_samples(tiles, scheme: ClassScheme, per_class: int = 8, seed: int = 0):
 
 
 def history_curves(history, recommendation: dict | None = None):
-    """Training and validation loss and accuracy per epoch; the recommended epoch marked."""
+    """Training and validation loss and accuracy per epoch, the recommended epoch marked.
+
+    Parameters
+    ----------
+    history : pandas.DataFrame
+        From :func:`sscnb.cnn.train`.
+    recommendation : dict, optional
+        From :func:`sscnb.cnn.recommend_epochs`.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     plt = _plt()
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
     for ax, m in zip(axes, ("loss", "accuracy")):
@@ -150,9 +223,24 @@ def history_curves(history, recommendation: dict | None = None):
 
 
 def confusion_heatmap(cm, names=None, title: str = "", normalise: bool = True, ax=None, col_names=None):
-    """Heat map of a confusion matrix (rows: true class, columns: predicted); normalised per true
-    class (rows sum to 1) by default, with counts in the cells. ``cm``: array (with ``names``) or a
-    DataFrame (its index and columns are used; columns may include "unclassified")."""
+    """Heat map of a confusion matrix (rows: true class, columns: predicted).
+
+    Parameters
+    ----------
+    cm : ndarray or pandas.DataFrame
+        An array (with ``names``) or a DataFrame (its index and columns are used; columns may
+        include "unclassified").
+    names : list of str, optional
+    title : str
+    normalise : bool
+        Per true class (rows sum to 1), with the counts in the cells.
+    ax : matplotlib.axes.Axes, optional
+    col_names : list of str, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     plt = _plt()
     if hasattr(cm, "columns"):
         names, col_names, cm = list(cm.index), list(cm.columns), cm.to_numpy()
@@ -186,7 +274,24 @@ def ssc_figure(image, label, cnn_map, final_map, scheme: ClassScheme, *, f1_cnn=
     classification (with its F1), final classification (with its F1), and one class legend.
 
     Rasters are subsampled to at most ``max_px`` on their long side before drawing (a figure
-    panel has fewer pixels than that), so the figure takes well under a second."""
+    panel has fewer pixels than that), so the figure takes well under a second.
+
+    Parameters
+    ----------
+    image : (H, W, 3) ndarray of uint8
+    label : (H, W) ndarray or None
+    cnn_map, final_map : (H, W) ndarray of uint8
+    scheme : ClassScheme
+    f1_cnn, f1_final : float, optional
+    final_name : str
+        "MLP" or "RF".
+    title : str
+    max_px : int, px
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     plt = _plt()
     step = max(1, int(math.ceil(max(image.shape[:2]) / max_px)))
     cmap, norm = scheme.cmap()
@@ -217,7 +322,18 @@ def ssc_figure(image, label, cnn_map, final_map, scheme: ClassScheme, *, f1_cnn=
 
 
 def f1_bars(summary, final_name: str = "MLP"):
-    """Per-image pixel-weighted F1 of the CNN map and of the final map, side by side."""
+    """Per-image pixel-weighted F1 of the CNN map and of the final map, side by side.
+
+    Parameters
+    ----------
+    summary : pandas.DataFrame
+        From :func:`sscnb.ssc.evaluate_folder`.
+    final_name : str
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     plt = _plt()
     s = summary.dropna(subset=["f1_cnn", "f1_final"])
     fig, ax = plt.subplots(figsize=(max(5, 0.8 * len(s) + 2), 3.6))
@@ -235,10 +351,22 @@ def f1_bars(summary, final_name: str = "MLP"):
 
 
 def f1_violins(compiled, scheme: ClassScheme | None = None):
-    """Violin plots of per-image F1 (percent) by class, split by map type (CNN vs final), one
-    panel per Sample group (and one row per river when there are several). Each point is one
+    """Violin plots of per-image F1 (percent) by class, split by map type (CNN vs final).
+
+    One panel per Sample group (and one row per river when there are several). Each point is one
     image; the violins show how F1 varies between images. Rows with no labelled pixels (a class
-    mapped in an image where it was not labelled: F1 0 by definition, weight 0) are left out."""
+    mapped in an image where it was not labelled: F1 0 by definition, weight 0) are left out.
+
+    Parameters
+    ----------
+    compiled : pandas.DataFrame
+        From :func:`sscnb.report.compile_results`.
+    scheme : ClassScheme, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     import seaborn as sns
 
     d = compiled[(compiled.Class != "ALL") & (compiled.Support > 0)].copy()
@@ -259,8 +387,17 @@ def f1_violins(compiled, scheme: ClassScheme | None = None):
 
 
 def support_bars(compiled, scheme: ClassScheme | None = None):
-    """Labelled pixels per class (from the CNN rows, one per image x class): what the F1 figures
-    rest on."""
+    """Labelled pixels per class (from the CNN rows): what the F1 figures rest on.
+
+    Parameters
+    ----------
+    compiled : pandas.DataFrame
+    scheme : ClassScheme, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     plt = _plt()
     d = compiled[(compiled.Class != "ALL") & (compiled.Type == compiled.Type.iloc[0])]
     s = d.groupby("Class").Support.sum()
@@ -282,8 +419,20 @@ def survey_figure(image: np.ndarray, class_map: np.ndarray, scheme: ClassScheme,
                   georeferenced: bool = True):
     """An input beside its class map, with the legend.
 
-    ``image``: ``(h, w, 3) uint8`` and ``class_map``: ``(h', w')`` codes, both previews (see
-    :func:`sscnb.geo.read_preview`); no-data (0) is drawn white.
+    Parameters
+    ----------
+    image : (h, w, 3) ndarray of uint8
+        A preview (see :func:`sscnb.geo.read_preview`).
+    class_map : (h', w') ndarray
+        A preview of the map; no data (0) is drawn white.
+    scheme : ClassScheme
+    title : str
+    georeferenced : bool
+        False adds "pixel coordinates" to the title.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
     """
     plt = _plt()
     fig, axes = plt.subplots(1, 2, figsize=(12, 5.2), constrained_layout=True)
@@ -306,7 +455,19 @@ def survey_figure(image: np.ndarray, class_map: np.ndarray, scheme: ClassScheme,
 
 
 def area_bars(areas, scheme: ClassScheme, title: str = ""):
-    """Bar chart of the area per class: hectares when the table has them, otherwise pixels."""
+    """Bar chart of the area per class.
+
+    Parameters
+    ----------
+    areas : pandas.DataFrame
+        From :func:`sscnb.geo.area_table`; hectares when it has them, otherwise pixels.
+    scheme : ClassScheme
+    title : str
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     plt = _plt()
     col, label = ("area_ha", "area (ha)") if "area_ha" in areas else ("pixels", "area (px)")
     fig, ax = plt.subplots(figsize=(6.5, 3.2), constrained_layout=True)

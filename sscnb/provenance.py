@@ -18,7 +18,13 @@ VERSIONED = ("sscnb", "numpy", "pandas", "scikit-learn", "scikit-image", "imbala
 
 
 def package_versions() -> dict:
-    """Versions of Python and of the packages that shape results (those installed)."""
+    """Versions of Python and of the packages that shape results.
+
+    Returns
+    -------
+    dict of str to str
+        Only the packages installed.
+    """
     out = {"python": platform.python_version(), "platform": platform.platform()}
     for name in VERSIONED:
         try:
@@ -29,12 +35,27 @@ def package_versions() -> dict:
 
 
 def timestamp() -> str:
-    """Local date and time, to the second, ISO 8601."""
+    """Local date and time, to the second.
+
+    Returns
+    -------
+    str
+        ISO 8601.
+    """
     return _dt.datetime.now().isoformat(timespec="seconds")
 
 
 def json_default(o):
-    """``json.dumps(..., default=json_default)``: NumPy numbers and arrays as plain JSON."""
+    """NumPy numbers and arrays as plain JSON: ``json.dumps(..., default=json_default)``.
+
+    Parameters
+    ----------
+    o : object
+
+    Returns
+    -------
+    int, float, list or str
+    """
     import numpy as np
 
     if isinstance(o, np.integer):

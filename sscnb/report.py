@@ -37,8 +37,19 @@ def _is_image_name(name: str) -> bool:
 
 
 def known_experiments(results_dir) -> set[str]:
-    """Experiments whose run-level files (``Summary_<exp>.csv``, ``Timings_<exp>.csv``) are in the
-    folder: notebook 03 writes them, so they name the experiments without guessing."""
+    """Experiments whose run-level files are in a results folder.
+
+    Notebook 03 writes ``Summary_<exp>.csv`` and ``Timings_<exp>.csv``, so they name the
+    experiments without guessing.
+
+    Parameters
+    ----------
+    results_dir : str or Path
+
+    Returns
+    -------
+    set of str
+    """
     found = set()
     for p in Path(results_dir).glob("*.csv"):
         for prefix in ("Summary_", "Timings_"):
@@ -115,9 +126,23 @@ def find_result_files(results_dir, experiment: str | None = None) -> list[tuple[
 
 
 def training_rivers(model_path=None, results_dir=None) -> tuple[set | None, str]:
-    """``(rivers the CNN was trained on, model name)`` from a model card (``*_card.json``) or
-    class key (``*_classkey.csv``); looked up beside ``model_path`` (file or folder), else in
-    ``<results_dir>/../model``. ``(None, "")`` when no model is found."""
+    """The rivers a CNN was trained on, from its model card (``*_card.json``) or class key
+    (``*_classkey.csv``).
+
+    Parameters
+    ----------
+    model_path : str or Path, optional
+        The model file or its folder.
+    results_dir : str or Path, optional
+        Otherwise ``<results_dir>/../model`` is looked in.
+
+    Returns
+    -------
+    rivers : set of str, or None
+        None when no model is found.
+    model : str
+        The model's name ("" when none).
+    """
     cands = []
     if model_path is not None:
         mp = Path(model_path)
@@ -144,9 +169,26 @@ def training_rivers(model_path=None, results_dir=None) -> tuple[set | None, str]
 
 
 def compile_results(results_dirs, experiment: str | None = None, model_path=None):
-    """Read every ``CNN_*``, ``MLP_*`` and ``RF_*`` CSV of one or more results folders into the
-    compiled table (see the module docstring). Raises :class:`ReportError` naming the folder when
-    there is nothing to compile and the file when a CSV is malformed."""
+    """Compile notebook 03's per-image CSVs into one tidy table (see the module docstring).
+
+    Parameters
+    ----------
+    results_dirs : str, Path or list of them
+    experiment : str, optional
+        Only this experiment's files (never those of an experiment whose name ends with it).
+    model_path : str or Path, optional
+        For the in/out-of-sample split.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns :data:`COMPILED_COLUMNS`.
+
+    Raises
+    ------
+    ReportError
+        Naming the folder when there is nothing to compile, the file when a CSV is malformed.
+    """
     import pandas as pd
 
     if isinstance(results_dirs, (str, Path)):
@@ -184,7 +226,18 @@ def compile_results(results_dirs, experiment: str | None = None, model_path=None
 
 
 def save_compiled(df, output_dir, experiment: str) -> Path:
-    """Write ``Compiled_<experiment>.csv`` (atomically)."""
+    """Write ``Compiled_<experiment>.csv``, atomically.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+    output_dir : str or Path
+    experiment : str
+
+    Returns
+    -------
+    Path
+    """
     p = Path(output_dir) / f"Compiled_{experiment}.csv"
     p.parent.mkdir(parents=True, exist_ok=True)
     tmp = p.with_name(".tmp_" + p.name)
@@ -194,8 +247,20 @@ def save_compiled(df, output_dir, experiment: str) -> Path:
 
 
 def weighted_summary(df, by) -> "object":
-    """Pixel-weighted F1 (percent) over the class rows (not ALL) grouped by ``by`` (list of
-    columns; ``[]`` for one overall figure per table), with the labelled pixels and image count."""
+    """Pixel-weighted F1 over the class rows (not ALL), grouped.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        The compiled table.
+    by : list of str
+        Columns to group by; ``[]`` for one overall figure.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``F1`` (percent), ``Support`` (labelled pixels) and ``Images`` per group.
+    """
     import pandas as pd
 
     d = df[df.Class != "ALL"].copy()
@@ -210,8 +275,19 @@ def weighted_summary(df, by) -> "object":
 
 
 def aggregated_confusion(results_dirs, experiment: str | None = None):
-    """``{type: DataFrame}``: confusion matrices (rows true, columns predicted, pixel counts) summed
-    over the images of the results folders (from the ``Confusion_<TYPE>_<image>_<exp>.csv`` files)."""
+    """Confusion matrices summed over the images of results folders.
+
+    Parameters
+    ----------
+    results_dirs : str, Path or list of them
+    experiment : str, optional
+
+    Returns
+    -------
+    dict of str to pandas.DataFrame
+        ``{type: matrix}`` (rows true, columns predicted, pixel counts), from the
+        ``Confusion_<TYPE>_<image>_<exp>.csv`` files.
+    """
     import pandas as pd
 
     if isinstance(results_dirs, (str, Path)):
@@ -232,8 +308,19 @@ def aggregated_confusion(results_dirs, experiment: str | None = None):
 
 
 def narrative(df) -> str:
-    """A few sentences of Markdown from the numbers: overall F1 per type, the CNN -> final map
-    gain, best and worst class of the final map, per sample group."""
+    """A few sentences of Markdown from the numbers.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        The compiled table.
+
+    Returns
+    -------
+    str
+        Overall F1 per type, the CNN -> final map gain, best and worst class of the final map, per
+        sample group.
+    """
     lines = []
     final_types = [t for t in ("MLP", "RF") if (df.Type == t).any()]
     for sample, d in df.groupby("Sample"):

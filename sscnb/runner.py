@@ -54,8 +54,19 @@ class RunError(RuntimeError):
 
 
 def copy_notebooks(dest, overwrite: bool = False) -> list[Path]:
-    """Copy the numbered notebooks to ``dest`` (e.g. to open them in JupyterLab after a plain
-    ``pip install``). Existing notebooks are not replaced unless ``overwrite``."""
+    """Copy the numbered notebooks to a folder (e.g. to open them in JupyterLab after a plain
+    ``pip install``).
+
+    Parameters
+    ----------
+    dest : str or Path
+    overwrite : bool
+        Replace notebooks already there (otherwise that is an error).
+
+    Returns
+    -------
+    list of Path
+    """
     dest = Path(dest)
     nbs = list_notebooks(NOTEBOOK_DIR)
     clash = [dest / p.name for p in nbs if (dest / p.name).exists()]
@@ -71,12 +82,36 @@ def copy_notebooks(dest, overwrite: bool = False) -> list[Path]:
 
 
 def list_notebooks(folder=NOTEBOOK_DIR) -> list[Path]:
-    """The numbered notebooks ``NN_name.ipynb`` in ``folder``, in order."""
+    """The numbered notebooks ``NN_name.ipynb`` of a folder, in order.
+
+    Parameters
+    ----------
+    folder : str or Path
+
+    Returns
+    -------
+    list of Path
+    """
     return sorted(p for p in Path(folder).glob("*.ipynb") if _NB_RE.match(p.name))
 
 
 def load_config(path) -> dict:
-    """Read a run YAML; relative paths become absolute (relative to the YAML's folder)."""
+    """Read a run YAML.
+
+    Parameters
+    ----------
+    path : str or Path
+
+    Returns
+    -------
+    dict
+        Relative paths made absolute (relative to the YAML's folder); ``_config_path`` added.
+
+    Raises
+    ------
+    RunError
+        A missing file, invalid YAML, or no ``experiment``.
+    """
     path = Path(path)
     try:
         cfg = yaml.safe_load(path.read_text()) or {}
@@ -122,8 +157,25 @@ def _closest(name, names) -> str:
 
 
 def select_notebooks(cfg: dict, notebook_dir=NOTEBOOK_DIR, only=None) -> list[Path]:
-    """The notebooks a run executes, in order: ``notebooks:`` of the configuration (default: all),
-    narrowed by ``only`` (name prefixes). An unknown notebook name is an error."""
+    """The notebooks a run executes, in order.
+
+    Parameters
+    ----------
+    cfg : dict
+        From :func:`load_config`; its ``notebooks:`` (default: all).
+    notebook_dir : str or Path
+    only : list of str, optional
+        Notebook name prefixes.
+
+    Returns
+    -------
+    list of Path
+
+    Raises
+    ------
+    RunError
+        An unknown notebook name (with the closest ones), or nothing to run.
+    """
     available = list_notebooks(notebook_dir)
     wanted = cfg.get("notebooks")
     by_stem = {p.stem: p for p in available}
@@ -173,9 +225,26 @@ def _check_type(name, value, default_src: str, source: str, notebook: str):
 
 
 def check_config(cfg: dict, notebooks) -> None:
-    """Refuse, before anything runs, a configuration with a key no notebook takes, a misspelt
-    section or notebook name, or a value of the wrong type; each message names the key, the
-    configuration file and the closest valid names."""
+    """Refuse a configuration that cannot run as meant, before anything runs.
+
+    A key no notebook takes, a misspelt section or notebook name, or a value of the wrong type
+    (against the notebooks' parameters cells and the settings classes); each message names the key,
+    the configuration file and the closest valid names.
+
+    Parameters
+    ----------
+    cfg : dict
+    notebooks : list of Path
+        The notebooks this run executes.
+
+    Returns
+    -------
+    None
+
+    Raises
+    ------
+    RunError
+    """
     import papermill as pm
 
     from .cnn import CNNParams
@@ -231,15 +300,39 @@ def _write_json(path: Path, obj) -> None:
 def run_suite(config, *, experiment: str | None = None, only=None, overwrite: bool = False,
               extend: bool = False, notebook_dir=NOTEBOOK_DIR, kernel_name: str = "python3", progress: bool = True,
               log=print) -> Path:
-    """Execute the notebooks of a run configuration; returns ``outputs/<experiment>/``.
+    """Execute the notebooks of a run configuration.
 
-    ``config``: a YAML path or a dict as from :func:`load_config`, checked whole before anything
-    runs (:func:`check_config`). ``only``: notebook name prefixes to run (e.g. ``["00", "01"]``).
     A folder holding a finished run is not replaced unless ``overwrite=True`` (which deletes it
-    first) or ``extend=True`` (which runs more notebooks in it: e.g. add notebook 03 to a run of
-    00-02). A folder of an unfinished (interrupted or failed) run is resumed: the same command
+    first) or ``extend=True`` (which runs more notebooks in it: e.g. add notebook 05 to a run of
+    00-04). A folder of an unfinished (interrupted or failed) run is resumed: the same command
     starts at the first notebook that did not finish. A notebook that finished in the folder is
     never run again (its files are kept); asked to with other parameters, the run is refused.
+
+    Parameters
+    ----------
+    config : str, Path or dict
+        A YAML path or a dict as from :func:`load_config`, checked whole before anything runs
+        (:func:`check_config`).
+    experiment : str, optional
+        Overrides the configuration's.
+    only : list of str, optional
+        Notebook name prefixes to run (e.g. ``["00", "01"]``).
+    overwrite, extend : bool
+    notebook_dir : str or Path
+    kernel_name : str
+    progress : bool
+    log : callable
+        Receives the runner's messages (also written to ``run.log``).
+
+    Returns
+    -------
+    Path
+        ``<output_root>/<experiment>/``.
+
+    Raises
+    ------
+    RunError
+        Naming the notebook and the cell that failed, or what is wrong with the configuration.
     """
 
     cfg = load_config(config) if not isinstance(config, dict) else config

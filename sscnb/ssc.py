@@ -36,7 +36,16 @@ MLP_DEPTHS = ("deep", "very_deep")
 
 
 def phase2_name(phase2: str) -> str:
-    """``"MLP"`` or ``"RF"``: the name of the final map in file names and tables."""
+    """The name of the final map in file names and tables.
+
+    Parameters
+    ----------
+    phase2 : {"mlp", "rf"}
+
+    Returns
+    -------
+    {"MLP", "RF"}
+    """
     return PHASE2_CHOICES[phase2]
 
 
@@ -153,8 +162,20 @@ class SSCResult:
 
 
 def modal_filter_regions(grid: np.ndarray, min_size: int) -> np.ndarray:
-    """Connected (4-neighbour) regions of one class smaller than ``min_size`` cells take the most
-    common class among the cells bordering them. ``grid``: ``(R, C)`` integer codes."""
+    """Absorb small groups of tiles into the class around them.
+
+    Parameters
+    ----------
+    grid : (R, C) ndarray of int
+        Class codes of the tiles.
+    min_size : int, tiles
+        Connected (4-neighbour) regions of one class smaller than this take the most common class
+        among the cells bordering them.
+
+    Returns
+    -------
+    (R, C) ndarray of int
+    """
     from scipy import ndimage as ndi
     from skimage.measure import label
 
@@ -178,8 +199,19 @@ def modal_filter_regions(grid: np.ndarray, min_size: int) -> np.ndarray:
 
 
 def despeckle(class_map: np.ndarray, smallest: int) -> np.ndarray:
-    """Patches (8-connected, one class) smaller than ``smallest`` px take the class of the nearest
-    pixel of a larger patch."""
+    """Absorb small patches of a class map.
+
+    Parameters
+    ----------
+    class_map : (H, W) ndarray of uint8
+    smallest : int, px
+        Patches (8-connected, one class) smaller than this take the class of the nearest pixel of
+        a larger patch.
+
+    Returns
+    -------
+    (H, W) ndarray of uint8
+    """
     from scipy import ndimage as ndi
     from skimage.measure import label
 
@@ -231,8 +263,20 @@ def predict_tiles_masked(loaded, x: np.ndarray, valid: np.ndarray | None = None)
 
 
 def apply_tile_rules(tile_grid: np.ndarray, confidence: np.ndarray, params: SSCParams) -> np.ndarray:
-    """``recog_thresh`` and ``min_tiles`` on the ``(n_rows, n_cols)`` tile map (codes, uint8);
-    ``confidence``: the top-class probability of each tile, same shape."""
+    """``recog_thresh`` and ``min_tiles`` on the tile map.
+
+    Parameters
+    ----------
+    tile_grid : (n_rows, n_cols) ndarray of uint8
+        Class codes of the tiles.
+    confidence : (n_rows, n_cols) ndarray of float
+        Top-class probability of each tile.
+    params : SSCParams
+
+    Returns
+    -------
+    (n_rows, n_cols) ndarray of uint8
+    """
     g = tile_grid
     if params.recog_thresh > 0:
         g = np.where(confidence >= params.recog_thresh, g, 0).astype(np.uint8)
@@ -242,7 +286,20 @@ def apply_tile_rules(tile_grid: np.ndarray, confidence: np.ndarray, params: SSCP
 
 
 def fit_phase2(xs: np.ndarray, ys: np.ndarray, params: SSCParams):
-    """Fit the phase-2 classifier of ``params`` on sampled pixels ``xs (n, F)``, ``ys (n,)``."""
+    """Fit the phase-2 classifier of ``params``.
+
+    Parameters
+    ----------
+    xs : (n, F) ndarray
+        Features of the sampled pixels.
+    ys : (n,) ndarray of int
+        Their CNN classes.
+    params : SSCParams
+
+    Returns
+    -------
+    sscnb.pixel.PixelClassifier
+    """
     return _pixel.fit_pixel_classifier(
         xs, ys, params.phase2, depth=params.mlp_depth, epochs=params.mlp_epochs,
         learning_rate=params.mlp_learning_rate, batch_size=params.mlp_batch_size,
@@ -327,7 +384,21 @@ def classify_image(image: np.ndarray, loaded, params: SSCParams | None = None,
 # -- a folder of images: files as the original method wrote them ---------------------------
 
 def result_files(out_dir, image_name: str, experiment: str, phase2: str = "mlp") -> dict:
-    """Paths of the files written for one image (names as in the original method)."""
+    """Paths of the files written for one image (names as in the original method).
+
+    Parameters
+    ----------
+    out_dir : str or Path
+    image_name : str
+    experiment : str
+    phase2 : {"mlp", "rf"}
+
+    Returns
+    -------
+    dict of str to Path
+        ``cnn_csv, final_csv, cnn_confusion, final_confusion, figure, cnn_raster, final_raster,
+        manifest``.
+    """
     out_dir = Path(out_dir)
     p2 = phase2_name(phase2)
     return {
@@ -432,7 +503,7 @@ def _save_confusion(path, y_true, y_pred, scheme):
 def evaluate_folder(data_dir, loaded, out_dir, experiment: str, params: SSCParams | None = None, *,
                     overwrite: bool = False, save_figures: bool = True, dpi: int = 150,
                     save_class_rasters: bool = False, progress: bool = True, log=print):
-    """Classify and evaluate every image of ``data_dir``; returns ``(summary, timings)`` DataFrames.
+    """Classify and evaluate every image of a folder.
 
     Per labelled image writes ``CNN_<image>_<experiment>.csv`` and ``MLP_...`` / ``RF_...``
     (class, precision, recall, f1_score, support), their confusion matrices, the 4-part figure
@@ -443,6 +514,27 @@ def evaluate_folder(data_dir, loaded, out_dir, experiment: str, params: SSCParam
     finished with another model or other settings is an error unless ``overwrite=True`` (checked
     for all images before any is computed). Unlabelled images follow the same rule. Each image's
     timings go to ``Timings_<experiment>.csv`` as soon as it is done.
+
+    Parameters
+    ----------
+    data_dir : str or Path
+        Images and labels (naming problems are shown; errors stop before computing).
+    loaded : LoadedModel
+    out_dir : str or Path
+    experiment : str
+    params : SSCParams, optional
+    overwrite, save_figures, save_class_rasters : bool
+    dpi : int
+    progress : bool
+    log : callable
+        Receives one line per event (skipped images, notes such as a one-class tile map).
+
+    Returns
+    -------
+    summary : pandas.DataFrame
+        ``image, river, labelled_px, f1_cnn, f1_final, status`` per image.
+    timings : pandas.DataFrame
+        Seconds per step of the images computed now.
     """
     import pandas as pd
     from tqdm.auto import tqdm
@@ -537,8 +629,22 @@ def evaluate_folder(data_dir, loaded, out_dir, experiment: str, params: SSCParam
 
 
 def overall_f1(out_dir, experiment: str, phase2: str = "mlp", images=None) -> dict:
-    """Pixel-weighted F1 over all images, for the CNN and the final map: the F1 of every
-    (image, class) weighted by its support (labelled pixels), not an average over images."""
+    """Pixel-weighted F1 over all images of a results folder.
+
+    Parameters
+    ----------
+    out_dir : str or Path
+    experiment : str
+    phase2 : {"mlp", "rf"}
+    images : set of str, optional
+        Only these images.
+
+    Returns
+    -------
+    dict
+        ``{"CNN": f1, "MLP" or "RF": f1}``: the F1 of every (image, class) weighted by its labelled
+        pixels, not an average over images.
+    """
     from . import metrics
     from .report import find_result_files
 

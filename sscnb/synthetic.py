@@ -59,7 +59,22 @@ def _noise(rng, shape, sigma, amp=1.0):
 
 
 def make_scene(style: RiverStyle | str, seed: int, shape=(600, 900), boundary_px: int = 2):
-    """Draw one scene. Returns ``(image (H, W, 3) uint8, label (H, W) uint8)``."""
+    """Draw one synthetic river scene with its exact labels.
+
+    Parameters
+    ----------
+    style : RiverStyle or str
+        A style of :data:`STYLES` or its name.
+    seed : int
+    shape : (H, W)
+    boundary_px : int, px
+        Width of the unlabelled band along class boundaries.
+
+    Returns
+    -------
+    image : (H, W, 3) ndarray of uint8
+    label : (H, W) ndarray of uint8
+    """
     if isinstance(style, str):
         style = STYLES[style]
     rng = np.random.default_rng(seed)
@@ -156,8 +171,19 @@ ORTHO_PIXEL_M = 0.05                 # 5 cm pixels, a typical drone orthomosaic
 def make_orthomosaic(seed: int, shape=(720, 960), style: str = "Clearwater"):
     """A synthetic orthomosaic: a scene with a no-data border around an irregular flown area.
 
-    Returns ``(rgba (H, W, 4) uint8, label (H, W) uint8, valid (H, W) bool)``: outside the
-    flown area RGB and alpha are 0 (as Metashape, Pix4D and ODM write them) and the label is 0.
+    Parameters
+    ----------
+    seed : int
+    shape : (H, W)
+    style : str
+
+    Returns
+    -------
+    rgba : (H, W, 4) ndarray of uint8
+        Outside the flown area RGB and alpha are 0 (as Metashape, Pix4D and ODM write them).
+    label : (H, W) ndarray of uint8
+        0 outside the flown area.
+    valid : (H, W) ndarray of bool
     """
     image, label = make_scene(style, seed, shape)
     H, W = shape
@@ -176,7 +202,19 @@ def make_orthomosaic(seed: int, shape=(720, 960), style: str = "Clearwater"):
 
 
 def write_orthomosaic(path, seed: int, shape=(720, 960), style: str = "Clearwater") -> Path:
-    """Write :func:`make_orthomosaic` as an RGBA GeoTIFF in :data:`ORTHO_CRS` (tiled, DEFLATE)."""
+    """Write :func:`make_orthomosaic` as an RGBA GeoTIFF in :data:`ORTHO_CRS` (tiled, DEFLATE).
+
+    Parameters
+    ----------
+    path : str or Path
+    seed : int
+    shape : (H, W)
+    style : str
+
+    Returns
+    -------
+    Path
+    """
     import rasterio
     from rasterio.enums import ColorInterp
     from rasterio.transform import from_origin
@@ -195,10 +233,26 @@ def write_orthomosaic(path, seed: int, shape=(720, 960), style: str = "Clearwate
 
 def write_sample_data(out_dir, seed: int = 2026, n_train: int = 4, n_validate: int = 2,
                       shape=(600, 900), force: bool = False, quality: int = 90) -> list[Path]:
-    """Write ``out_dir/Train`` and ``out_dir/Validate`` for every style in :data:`STYLES`.
+    """Write the sample data: ``Train/`` and ``Validate/`` for every style in :data:`STYLES`, and
+    the orthomosaic ``Survey/Clearwater_ortho.tif``.
 
-    Images are JPEGs (quality 90), labels single-band uint8 TIFFs (deflate-compressed). Refuses to
-    write into a folder that already holds images unless ``force=True``.
+    Images are JPEGs (quality 90), labels single-band uint8 TIFFs (deflate-compressed).
+
+    Parameters
+    ----------
+    out_dir : str or Path
+    seed : int
+    n_train, n_validate : int
+        Images per river.
+    shape : (H, W)
+    force : bool
+        Write into a folder that already holds images.
+    quality : int
+        JPEG quality.
+
+    Returns
+    -------
+    list of Path
     """
     import imageio.v3 as iio
     import tifffile

@@ -21,22 +21,57 @@ __all__ = [
 
 
 def grid_shape(shape, tile: int) -> tuple[int, int]:
-    """``(n_rows, n_cols)`` of whole tiles in an image of ``shape = (H, W, ...)``."""
+    """Number of whole tiles in an image.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        ``(H, W, ...)``, px.
+    tile : int, px
+
+    Returns
+    -------
+    (n_rows, n_cols) : tuple of int
+
+    Examples
+    --------
+    >>> grid_shape((120, 230, 3), 50)
+    (2, 4)
+    """
     if tile < 1:
         raise ValueError(f"tile size must be >= 1 px, got {tile}")
     return int(shape[0]) // tile, int(shape[1]) // tile
 
 
 def crop_to_tiles(arr: np.ndarray, tile: int) -> np.ndarray:
-    """View of ``arr`` (``(H, W)`` or ``(H, W, C)``) cropped to ``(n_rows*tile, n_cols*tile, ...)``."""
+    """Crop to a whole number of tiles (the bottom and right margins are cut off).
+
+    Parameters
+    ----------
+    arr : (H, W) or (H, W, C) ndarray
+    tile : int, px
+
+    Returns
+    -------
+    (n_rows * tile, n_cols * tile[, C]) ndarray
+        A view of ``arr``.
+    """
     nr, nc = grid_shape(arr.shape, tile)
     return arr[: nr * tile, : nc * tile]
 
 
 def to_tiles(arr: np.ndarray, tile: int) -> np.ndarray:
-    """Split ``(H, W, C)`` (or ``(H, W)``) into ``(n_tiles, tile, tile, C)`` (or ``(n_tiles, tile, tile)``).
+    """Split an image into tiles, row-major over the tile grid.
 
-    Same dtype as the input; a copy (C-contiguous), row-major tile order.
+    Parameters
+    ----------
+    arr : (H, W, C) or (H, W) ndarray
+    tile : int, px
+
+    Returns
+    -------
+    (n_tiles, tile, tile, C) or (n_tiles, tile, tile) ndarray
+        Same dtype as the input; a C-contiguous copy.
     """
     a = crop_to_tiles(np.asarray(arr), tile)
     nr, nc = grid_shape(a.shape, tile)
@@ -48,9 +83,19 @@ def to_tiles(arr: np.ndarray, tile: int) -> np.ndarray:
 def tiles_to_raster(values, grid: tuple[int, int], tile: int, out_shape=None, fill=0) -> np.ndarray:
     """Paint one value per tile back onto a raster.
 
-    ``values``: ``(n_tiles,)`` (or ``(n_tiles, K)`` for per-tile vectors such as probabilities),
-    row-major over ``grid = (n_rows, n_cols)``. Returns ``(n_rows*tile, n_cols*tile[, K])``, or
-    ``out_shape[:2]`` when given, with ``fill`` where no tile reaches (the cropped margin).
+    Parameters
+    ----------
+    values : (n_tiles,) or (n_tiles, K) array_like
+        Row-major over ``grid`` (e.g. class codes, or per-tile probability vectors).
+    grid : (n_rows, n_cols)
+    tile : int, px
+    out_shape : tuple of int, optional
+        ``(H, W)`` of the result; the margin no tile reaches gets ``fill``.
+    fill : scalar
+
+    Returns
+    -------
+    (n_rows * tile, n_cols * tile[, K]) ndarray, or out_shape[:2] (+ K) when given
     """
     v = np.asarray(values)
     nr, nc = grid
@@ -69,7 +114,19 @@ def tiles_to_raster(values, grid: tuple[int, int], tile: int, out_shape=None, fi
 
 
 def tile_class_counts(label: np.ndarray, tile: int, codes) -> np.ndarray:
-    """Pixels of each class in each tile: ``(n_tiles, len(codes)) int64`` (codes in the given order)."""
+    """Pixels of each class in each tile.
+
+    Parameters
+    ----------
+    label : (H, W) ndarray of int
+    tile : int, px
+    codes : sequence of int
+        The classes to count, in the order of the columns.
+
+    Returns
+    -------
+    (n_tiles, len(codes)) ndarray of int64
+    """
     t = to_tiles(np.asarray(label), tile).reshape(-1, tile * tile)
     return np.stack([(t == c).sum(axis=1) for c in codes], axis=1).astype(np.int64)
 
@@ -86,8 +143,30 @@ def purity_labels(
     A tile gets class ``c`` when at least ``purity`` of its pixels are ``c`` **and** no more than
     ``max_unlabelled`` of them are unlabelled (0). Other tiles get 0 (not used for training).
 
-    ``label``: ``(H, W)`` integer class raster; ``codes``: the labelled class codes (not 0).
-    Returns ``(n_tiles,) int64`` class codes, row-major over the tile grid.
+    Parameters
+    ----------
+    label : (H, W) ndarray of int
+        Class raster.
+    tile : int, px
+    codes : sequence of int
+        The labelled class codes (0 is ignored).
+    purity : float
+        In (0, 1].
+    max_unlabelled : float
+        Largest share of unlabelled pixels.
+
+    Returns
+    -------
+    (n_tiles,) ndarray of int64
+        Class codes, row-major over the tile grid.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> lab = np.ones((10, 20), np.uint8)
+    >>> lab[0, 10:] = 2                  # the second tile is 90% class 1
+    >>> purity_labels(lab, 10, [1, 2]).tolist()
+    [1, 1]
     """
     if not 0 < purity <= 1:
         raise ValueError(f"purity must be in (0, 1], got {purity}")
@@ -106,6 +185,20 @@ def purity_labels(
 
 
 def count_pure_tiles(label: np.ndarray, tile: int, codes, purity: float = 0.9, max_unlabelled: float = 0.1) -> dict:
-    """``{code: number of pure tiles}`` for each code in ``codes`` (0 counts are included)."""
+    """Number of pure tiles of each class.
+
+    Parameters
+    ----------
+    label : (H, W) ndarray of int
+    tile : int, px
+    codes : sequence of int
+    purity, max_unlabelled : float
+        As in :func:`purity_labels`.
+
+    Returns
+    -------
+    dict of int to int
+        ``{code: tiles}`` for each code (zeros included).
+    """
     lab = purity_labels(label, tile, codes, purity, max_unlabelled)
     return {int(c): int((lab == c).sum()) for c in codes if int(c) != 0}

@@ -54,7 +54,23 @@ def collect_tiles(records, scheme: ClassScheme, tile_size: int = 50, purity: flo
                   progress: bool = True) -> TileSet:
     """Read labelled images and keep their pure tiles (see :func:`sscnb.tiles.purity_labels`).
 
-    Raises :class:`NoTilesError` naming the purity and tile size when no tile qualifies.
+    Parameters
+    ----------
+    records : list of ImageRecord
+        From :func:`sscnb.data.find_pairs`; images without a label are left out.
+    scheme : ClassScheme
+    tile_size : int, px
+    purity : float
+    progress : bool
+
+    Returns
+    -------
+    TileSet
+
+    Raises
+    ------
+    NoTilesError
+        Naming the purity and tile size, when no tile qualifies.
     """
     from tqdm.auto import tqdm
 
@@ -84,8 +100,22 @@ def collect_tiles(records, scheme: ClassScheme, tile_size: int = 50, purity: flo
 
 
 def split_indices(tiles: TileSet, val_fraction: float, seed: int = 0, by: str = "tile"):
-    """``(train_idx, val_idx)``: a stratified random split of tiles (``by="tile"``) or whole
-    images held out (``by="image"``; tiles of one image are alike, so this is the stricter test)."""
+    """Split tiles into training and validation.
+
+    Parameters
+    ----------
+    tiles : TileSet
+    val_fraction : float
+        0 puts every tile in training.
+    seed : int
+    by : {"tile", "image"}
+        A stratified random split of tiles, or whole images held out (tiles of one image are alike,
+        so this is the stricter test).
+
+    Returns
+    -------
+    train_idx, val_idx : ndarray of int
+    """
     n = len(tiles)
     if not val_fraction:
         return np.arange(n), np.arange(0)

@@ -16,7 +16,21 @@ RECOMMENDATION_FILE = "recommended_epochs.json"
 
 
 def write_recommendation(output_dir, rec: dict, **extra) -> Path:
-    """Write notebook 01's recommendation to ``output_dir/cnn_tuning/recommended_epochs.json``."""
+    """Write notebook 01's recommendation.
+
+    Parameters
+    ----------
+    output_dir : str or Path
+        The run's folder; written to ``cnn_tuning/recommended_epochs.json`` inside.
+    rec : dict
+        From :func:`sscnb.cnn.recommend_epochs`.
+    **extra
+        Recorded beside it (backbone, tile size, ...).
+
+    Returns
+    -------
+    Path
+    """
     p = Path(output_dir) / TUNING_DIR / RECOMMENDATION_FILE
     p.parent.mkdir(parents=True, exist_ok=True)
     p.write_text(json.dumps({**rec, **extra}, indent=2, default=json_default) + "\n")
@@ -24,7 +38,25 @@ def write_recommendation(output_dir, rec: dict, **extra) -> Path:
 
 
 def resolve_epochs(epochs, output_dir) -> tuple[int, str]:
-    """``(n, source)``: a number as given, or ``"auto"``: the recommendation notebook 01 wrote."""
+    """The number of epochs notebook 02 trains for.
+
+    Parameters
+    ----------
+    epochs : int or "auto"
+        A number as given, or ``"auto"``: the recommendation notebook 01 wrote.
+    output_dir : str or Path
+
+    Returns
+    -------
+    n : int
+    source : str
+        Where ``n`` came from.
+
+    Raises
+    ------
+    FileNotFoundError
+        ``"auto"`` without notebook 01's file, saying what to run.
+    """
     if isinstance(epochs, str) and epochs.strip().lower() == "auto":
         p = Path(output_dir) / TUNING_DIR / RECOMMENDATION_FILE
         if not p.exists():
@@ -40,7 +72,20 @@ def resolve_epochs(epochs, output_dir) -> tuple[int, str]:
 
 
 def tile_accuracy_table(y_true, y_pred, scheme: ClassScheme):
-    """Per-class accuracy (recall) on tiles with counts, plus an ALL row; and the confusion matrix."""
+    """Per-class accuracy (recall) on tiles, with counts and an ALL row.
+
+    Parameters
+    ----------
+    y_true, y_pred : (n,) array_like of int
+    scheme : ClassScheme
+
+    Returns
+    -------
+    table : pandas.DataFrame
+        ``class, tiles, correct, accuracy``.
+    cm : (K, K) ndarray of int
+    names : list of str
+    """
     import pandas as pd
     from sklearn.metrics import confusion_matrix
 
