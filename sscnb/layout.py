@@ -41,15 +41,17 @@ def prepare_output(folder, setting: str = "output_dir"):
     from pathlib import Path
 
     folder = Path(folder)
-    for parent in [folder, *folder.parents]:
-        if parent.exists() and not parent.is_dir():
-            raise OutputFolderError(f"{parent} is a file, so the output folder {folder} cannot be made there: "
-                                    f"move the file or choose another {setting}")
     try:
+        for parent in [folder, *folder.parents]:
+            if parent.exists() and not parent.is_dir():
+                raise OutputFolderError(f"{parent} is a file, so the output folder {folder} cannot be made "
+                                        f"there: move the file or choose another {setting}")
         folder.mkdir(parents=True, exist_ok=True)
         probe = folder / f".write_test_{os.getpid()}"
         probe.write_bytes(b"")
         probe.unlink()
+    except OutputFolderError:
+        raise
     except OSError as exc:
         raise OutputFolderError(f"cannot write to the output folder {folder} ({exc.strerror or exc}): choose "
                                 f"another {setting}, or fix its permissions") from None

@@ -1,5 +1,6 @@
 """The papermill runner and notebook 00 on the sample data (artefacts checked, not only exit codes)."""
 import json
+from pathlib import Path
 
 import nbformat
 import pandas as pd
@@ -189,3 +190,31 @@ def test_interrupted_run_resumes_at_the_first_unfinished_notebook(tmp_path):
     cfg2 = _config(tmp_path, parameters={"data_dir": "x", "seed": 2})
     with pytest.raises(RunError, match=r"00_first.ipynb already finished .* other parameters \(seed: 1 -> 2\)"):
         run_suite(cfg2, notebook_dir=nbdir, extend=True, progress=False, log=lambda *_: None)
+
+
+def test_an_unwritable_output_folder_is_refused_for_an_unprivileged_user(tmp_path):
+    """Root ignores permissions, so the check runs as user nobody (setpriv) on a folder it may
+    not write to."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    if os.geteuid() != 0 or not shutil.which("setpriv"):
+        pytest.skip("needs root and setpriv to run a check as an unprivileged user")
+    as_nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-c"]
+    if subprocess.run(as_nobody + ["import sscnb"], capture_output=True).returncode:
+        pytest.skip("user nobody cannot read this checkout (it is in a private folder)")
+    import tempfile
+
+    locked = Path(tempfile.mkdtemp(prefix="sscnb_locked_"))   # made by root
+    try:
+        locked.chmod(0o755)                                    # nobody may enter it, not write in it
+        code = ("from sscnb.layout import OutputFolderError, prepare_output\n"
+                f"try:\n    prepare_output({str(locked / 'out')!r})\n"
+                "except OutputFolderError as exc:\n    print(exc)\n")
+        out = subprocess.run(as_nobody + [code], capture_output=True, text=True)
+        assert "cannot write to the output folder" in out.stdout and "Permission denied" in out.stdout, out.stderr
+        assert not (locked / "out").exists()
+    finally:
+        shutil.rmtree(locked)
