@@ -284,3 +284,20 @@ def test_an_output_folder_that_cannot_be_made_is_refused_before_computing(tmp_pa
     with pytest.raises(OutputFolderError, match=r"out is a file.*output_dir"):
         ssc.evaluate_folder(d, colour_cnn, tmp_path / "out" / "ssc", "e", progress=False)
     assert not calls
+
+
+def test_notes_show_in_the_notebook_log(tmp_path, colour_cnn):
+    """An all-zero label (no score) and a one-class tile map are said, not only logged at INFO."""
+    import imageio.v3 as iio
+
+    d = tmp_path / "data"
+    d.mkdir()
+    img = np.full((60, 85, 3), (60, 130, 50), np.uint8)       # vegetation only: one class
+    iio.imwrite(d / "Lake_0009.png", img)
+    tifffile.imwrite(d / "SCLS_Lake_0009.tif", np.zeros((60, 85), np.uint8))
+    msgs = []
+    summary, _ = ssc.evaluate_folder(d, colour_cnn, tmp_path / "out", "n", ssc.SSCParams(**FAST_P),
+                                     save_figures=False, progress=False, log=msgs.append)
+    assert any("Lake_0009: its label has no labelled pixel" in m for m in msgs)
+    assert any("Lake_0009: the CNN found one class only (3)" in m for m in msgs)
+    assert np.isnan(summary.f1_final.iloc[0])
