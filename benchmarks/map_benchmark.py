@@ -161,7 +161,7 @@ def main():
     print(f"end to end (process start, reading, to COGs written): {wall:.1f} s = {mpx / wall:.2f} Mpx/s "
           f"(mapping alone {secs['total']:.1f} s = {mpx / secs['total']:.2f} Mpx/s)")
     print(f"peak RSS of the mapping process: {peak:.2f} GiB")
-    print(f"pixel-weighted F1 against the stitched labels: CNN map {f1_cnn:.4f}, {name} map {f1:.4f}")
+    print(f"pixel-weighted F1 against the stitched labels: CNN map {f1_cnn:.5f}, {name} map {f1:.5f}")
     print(rep.round(4).to_string(index=False))
 
 

@@ -80,7 +80,7 @@ class SSCParams:
     phase2: str = "mlp"
     mlp_depth: str = "deep"
     mlp_epochs: int = 5
-    mlp_batch_size: int = 2048
+    mlp_batch_size: int = 1024
     mlp_learning_rate: float = 1e-3
     n_trees: int = 150
     subsample: float = 0.01
