@@ -1,4 +1,4 @@
-"""Command line: ``python -m sscnb run|check|map|notebooks|make-sample-data``."""
+"""Command line: ``python -m sscnb run|check|evaluate|map|notebooks|make-sample-data``."""
 from __future__ import annotations
 
 import argparse
@@ -29,6 +29,50 @@ def _add_phase2_options(parser):
         g.add_argument(*flags, **kw)
 
 
+def _add_cluster_options(parser):
+    g = parser.add_argument_group("where the images are processed (default: in this process)")
+    x = g.add_mutually_exclusive_group()
+    x.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="a Dask cluster of N worker processes on this machine (their threads share the cores)")
+    x.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="the address of a running Dask scheduler, e.g. tcp://10.0.0.5:8786 (dask-jobqueue, HPC)")
+
+
+def _evaluate(a) -> int:
+    from .batch import BatchError
+    from .geo import SurveyError
+    from .modelfiles import load_model
+    from .ssc import SSCParams, evaluate_folder, overall_f1
+
+    chosen = {k[3:]: v for k, v in vars(a).items() if k.startswith("p2_") and v is not None}
+    quiet = a.verbosity < 0
+    say = (lambda *_: None) if quiet else print
+    try:
+        params = SSCParams.from_dict(chosen, source="the command line")
+        loaded = load_model(a.model)
+        summary, _ = evaluate_folder(a.data_dir, loaded, a.out, a.experiment, params, overwrite=a.overwrite,
+                                     save_figures=a.save_figures, dpi=a.dpi, save_class_rasters=a.class_rasters,
+                                     progress=not quiet, scheduler=a.scheduler, workers=a.workers, log=say)
+    except BatchError as exc:
+        print(f"sscnb evaluate: {exc}", file=sys.stderr)
+        return 1
+    except (SurveyError, ValueError, OSError) as exc:
+        print(f"sscnb evaluate: {exc}", file=sys.stderr)
+        return 1
+    from pathlib import Path
+
+    out = Path(a.out)
+    tmp = out / f".tmp_Summary_{a.experiment}.csv"
+    summary.to_csv(tmp, index=False)
+    tmp.replace(out / f"Summary_{a.experiment}.csv")
+    overall = overall_f1(out, a.experiment, params.phase2, images=set(summary.image))
+    if not quiet:
+        print(summary.round(4).to_string(index=False))
+        print(f"\nOverall pixel-weighted F1: CNN {overall['CNN']:.4f}, final ({params.final_name}) "
+              f"{overall[params.final_name]:.4f}\nfiles in {out}")
+    return 0
+
+
 def _boolean(text: str) -> bool:
     t = text.strip().lower()
     if t in ("yes", "true", "1", "on"):
@@ -39,8 +83,8 @@ def _boolean(text: str) -> bool:
 
 
 def _map(a) -> int:
-
     from . import mapping
+    from .batch import BatchError
     from .geo import SurveyError
     from .modelfiles import load_model
     from .ssc import SSCParams
@@ -55,8 +99,9 @@ def _map(a) -> int:
         if a.window_mpx is not None:
             kw["window_mpx"] = a.window_mpx
         results = mapping.map_inputs(a.inputs, loaded, a.out, a.experiment, params, vectors=a.vectors,
-                                     overwrite=a.overwrite, progress=a.verbosity >= 0, **kw)
-    except (SurveyError, ValueError, OSError) as exc:
+                                     overwrite=a.overwrite, progress=a.verbosity >= 0, scheduler=a.scheduler,
+                                     workers=a.workers, **kw)
+    except (SurveyError, ValueError, OSError, BatchError) as exc:
         print(f"sscnb map: {exc}", file=sys.stderr)
         return 1
     for r in results:
@@ -126,7 +171,23 @@ def main(argv=None) -> int:
     m.add_argument("--window-mpx", type=float, default=None,
                    help="megapixels read at a time: sets peak memory, not results (default: sscnb.mapping.WINDOW_MPX)")
     m.add_argument("--overwrite", action="store_true", help="redo inputs whose maps exist")
+    _add_cluster_options(m)
     _add_phase2_options(m)
+
+    e = sub.add_parser("evaluate", help="classify and score a folder of labelled images (what notebook 03 does)",
+                       description="Phase 1 and phase 2 on every image of DATA_DIR, scored against its labels: "
+                                   "the same files as notebook 03 (per-image CSVs, confusion matrices, "
+                                   "figures, Summary_<experiment>.csv, Timings_<experiment>.csv).")
+    e.add_argument("data_dir", metavar="DATA_DIR", help="images RiverName_NNNN.jpg with labels SCLS_*.tif")
+    e.add_argument("--model", required=True, help="the CNN (.keras file or its folder) saved by notebook 02")
+    e.add_argument("--out", required=True, help="output folder (notebook 03 writes to output_dir/ssc)")
+    e.add_argument("--experiment", default="evaluate", help="name in every output file (default: %(default)s)")
+    e.add_argument("--overwrite", action="store_true", help="redo finished images")
+    e.add_argument("--no-figures", dest="save_figures", action="store_false", help="do not draw the 4-part figures")
+    e.add_argument("--dpi", type=int, default=150, help="resolution of the figures (default: %(default)s)")
+    e.add_argument("--class-rasters", action="store_true", help="also write the CNN and final maps as COGs")
+    _add_cluster_options(e)
+    _add_phase2_options(e)
 
     n = sub.add_parser("notebooks", help="copy the numbered notebooks to a folder, to open them in JupyterLab")
     n.add_argument("--out", default="sscnb_notebooks", help="destination folder (default: %(default)s)")
@@ -165,6 +226,8 @@ def main(argv=None) -> int:
         return 0 if chk.ok else 1
     if a.cmd == "map":
         return _map(a)
+    if a.cmd == "evaluate":
+        return _evaluate(a)
     if a.cmd == "notebooks":
         from .runner import RunError, copy_notebooks
 

@@ -42,6 +42,7 @@ import numpy as np
 from . import features as _features
 from . import pixel as _pixel
 from . import tiles as _tiles
+from .batch import BatchError, dask_client, run_tasks
 from .geo import (
     RASTER_SUFFIXES,
     ClassMapWriter,
@@ -523,9 +524,28 @@ def area_summary(results):
     return df[["input"] + [c for c in df.columns if c != "input"]]
 
 
+def _map_one(path, loaded, out_dir, experiment, params, vectors, min_polygon_area, window_mpx, info, recipe,
+             progress):
+    """One input, with GDAL's block cache capped (see :data:`GDAL_CACHE_MB`)."""
+    import rasterio
+
+    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
+        return map_raster(path, loaded, out_dir, experiment, params, vectors=vectors,
+                          min_polygon_area=min_polygon_area, window_mpx=window_mpx, info=info, recipe=recipe,
+                          progress=progress)
+
+
+def _map_task(model_path, *args):
+    """A worker's task: the model is loaded once per worker process."""
+    from .batch import worker_model
+
+    return _map_one(args[0], worker_model(model_path), *args[1:])
+
+
 def map_inputs(inputs, loaded, out_dir, experiment: str, params: SSCParams | None = None, *,
                vectors: bool = False, min_polygon_area: float = MIN_POLYGON_AREA, overwrite: bool = False,
-               window_mpx: float = WINDOW_MPX, progress: bool = True, log=print) -> list[MapResult]:
+               window_mpx: float = WINDOW_MPX, progress: bool = True, scheduler=None, workers: int | None = None,
+               log=print) -> list[MapResult]:
     """Map every input; all are checked before any is mapped.
 
     Parameters
@@ -543,6 +563,11 @@ def map_inputs(inputs, loaded, out_dir, experiment: str, params: SSCParams | Non
         Redo inputs whose maps exist.
     window_mpx : float, megapixels
     progress : bool
+    scheduler : None or str
+        None: in this process; ``"local:N"``: N worker processes on this machine; or the address
+        of a Dask scheduler (see :func:`sscnb.batch.parse_scheduler`). One task per input.
+    workers : int, optional
+        Same as ``"local:N"``.
     log : callable
         Receives one line of text per event (skipped files, each input's size and speed).
 
@@ -552,9 +577,13 @@ def map_inputs(inputs, loaded, out_dir, experiment: str, params: SSCParams | Non
         Inputs already mapped with the same model and settings are skipped (status
         ``"skipped (done)"``, their areas read back); other finished maps are never replaced
         unless ``overwrite``.
+
+    Raises
+    ------
+    sscnb.batch.BatchError
+        After every other input is done, when some failed: their names and errors.
     """
     import pandas as pd
-    from tqdm.auto import tqdm
 
     params = params or SSCParams()
     paths, skipped = resolve_inputs(inputs)
@@ -563,24 +592,34 @@ def map_inputs(inputs, loaded, out_dir, experiment: str, params: SSCParams | Non
     plan = plan_inputs(paths, loaded, out_dir, experiment, params, vectors=vectors,
                        min_polygon_area=min_polygon_area, overwrite=overwrite)
     prepare_output(out_dir)
-    results = []
-    for path, info, status, recipe in tqdm(plan, desc="map", unit="input", disable=not progress or len(plan) < 2):
+    results = {}
+    todo = {}
+    for path, info, status, recipe in plan:
         files = map_files(out_dir, path.stem, experiment, params, vectors)
         if status == "done":
             man = json.loads(files["manifest"].read_text())
             log(f"{path.name}: already mapped with this model and these settings, skipped")
-            results.append(MapResult(path, files, pd.read_csv(files["areas"]), man.get("info", {}),
-                                     man.get("seconds", {}), "skipped (done)"))
-            continue
-        log(info.describe())
-        import rasterio
+            results[path.name] = MapResult(path, files, pd.read_csv(files["areas"]), man.get("info", {}),
+                                           man.get("seconds", {}), "skipped (done)")
+        else:
+            log(info.describe())
+            todo[path.name] = (path, out_dir, experiment, params, vectors, min_polygon_area, window_mpx, info, recipe)
 
-        with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
-            res = map_raster(path, loaded, out_dir, experiment, params, vectors=vectors,
-                             min_polygon_area=min_polygon_area, window_mpx=window_mpx, info=info, recipe=recipe,
-                             progress=progress)
-        mpx = info.pixels / 1e6
-        log(f"{path.name}: mapped {mpx:.1f} Mpx in {res.timings['total']:.1f} s "
-            f"({mpx / max(res.timings['total'], 1e-9):.2f} Mpx/s) -> {files['final'].name}")
-        results.append(res)
-    return results
+    def finished(name, res):
+        mpx = todo[name][7].pixels / 1e6
+        log(f"{name}: mapped {mpx:.1f} Mpx in {res.timings['total']:.1f} s "
+            f"({mpx / max(res.timings['total'], 1e-9):.2f} Mpx/s) -> {res.files['final'].name}")
+
+    one = len(todo) == 1 and scheduler is None and workers is None
+    with dask_client(scheduler, workers, log=log) as client:
+        if client is None:
+            items = {k: (v[0], loaded, *v[1:], progress and one) for k, v in todo.items()}
+            done, failures = run_tasks(None, _map_one, items, desc="map", progress=progress and not one,
+                                       on_result=finished)
+        else:
+            items = {k: (str(loaded.path), *v, False) for k, v in todo.items()}
+            done, failures = run_tasks(client, _map_task, items, desc="map", progress=progress, on_result=finished)
+    results.update(done)
+    if failures:
+        raise BatchError(failures, what="input")
+    return [results[p.name] for p, *_ in plan if p.name in results]

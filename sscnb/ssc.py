@@ -26,7 +26,7 @@ from . import tiles as _tiles
 
 __all__ = ["SSCParams", "SSCResult", "PHASE2_CHOICES", "MLP_DEPTHS", "phase2_name", "classify_image",
            "predict_tiles_masked", "apply_tile_rules", "fit_phase2", "modal_filter_regions", "despeckle",
-           "result_files", "evaluate_folder", "overall_f1"]
+           "result_files", "evaluate_image", "evaluate_folder", "overall_f1"]
 
 log = logging.getLogger(__name__)
 
@@ -500,9 +500,96 @@ def _save_confusion(path, y_true, y_pred, scheme):
     tmp.replace(path)
 
 
+def evaluate_image(rec, loaded, files: dict, wanted: list, experiment: str, params: SSCParams, recipe: dict,
+                   save_figures: bool, dpi: int, save_class_rasters: bool):
+    """Classify, score and write the files of one image (the task of :func:`evaluate_folder`).
+
+    Parameters
+    ----------
+    rec : sscnb.data.ImageRecord
+    loaded : LoadedModel
+    files : dict
+        From :func:`result_files`.
+    wanted : list of str
+        The keys of ``files`` to make.
+    experiment : str
+    params : SSCParams
+    recipe : dict
+        Recorded in the manifest (model digest and settings).
+    save_figures : bool
+    dpi : int
+    save_class_rasters : bool
+
+    Returns
+    -------
+    row : dict
+        ``image, river, labelled_px, f1_cnn, f1_final, status``.
+    timing : dict
+        Seconds per step.
+    notes : list of str
+        What the user should be told (a one-class tile map, a label without labelled pixels).
+    """
+    from . import metrics
+    from .data import read_pair
+    from .plots import save_figure, ssc_figure
+
+    scheme = loaded.scheme
+    codes = list(scheme.labelled_codes)
+    names = {c: scheme.name(c) for c in scheme.codes}
+    notes = []
+    files["manifest"].unlink(missing_ok=True)  # not done until every file is rewritten
+    t0 = time.perf_counter()
+    img, lab = read_pair(rec, scheme, loaded.tile_size)
+    t_read = time.perf_counter() - t0
+    res = classify_image(img, loaded, params)
+    row = {"image": rec.name, "river": rec.river, "labelled_px": 0, "f1_cnn": np.nan, "f1_final": np.nan,
+           "status": "done"}
+    if lab is not None:
+        rep_cnn = metrics.class_report(lab, res.cnn_map, codes, names)
+        rep_fin = metrics.class_report(lab, res.final_map, codes, names)
+        _save_confusion(files["cnn_confusion"], lab, res.cnn_map, scheme)
+        _save_confusion(files["final_confusion"], lab, res.final_map, scheme)
+        metrics.write_report(rep_cnn, files["cnn_csv"])
+        metrics.write_report(rep_fin, files["final_csv"])
+        row.update(labelled_px=int(rep_fin.support.sum()), f1_cnn=metrics.weighted_f1(rep_cnn),
+                   f1_final=metrics.weighted_f1(rep_fin))
+        if not rep_fin.support.sum():
+            notes.append(f"{rec.name}: its label has no labelled pixel (all 0): no score")
+    if res.info.get("note"):
+        notes.append(f"{rec.name}: {res.info['note']}")
+    if save_class_rasters:
+        from .geo import write_class_map
+
+        write_class_map(files["cnn_raster"], res.cnn_map, scheme, georef_from=rec.image_path)
+        write_class_map(files["final_raster"], res.final_map, scheme, georef_from=rec.image_path)
+    t_fig = 0.0
+    if save_figures:
+        import matplotlib.pyplot as plt
+
+        t1 = time.perf_counter()
+        fig = ssc_figure(img, lab, res.cnn_map, res.final_map, scheme, f1_cnn=row["f1_cnn"],
+                         f1_final=row["f1_final"], final_name=res.phase2_name, title=f"{rec.name} ({experiment})")
+        save_figure(fig, files["figure"], dpi=dpi)
+        plt.close(fig)
+        t_fig = time.perf_counter() - t1
+    timing = {"image": rec.name, "read": t_read, **res.timings, "figure": t_fig,
+              "total": t_read + sum(res.timings.values()) + t_fig}
+    _write_manifest(files["manifest"], {"recipe": recipe, "files": wanted, "timings": timing,
+                                        "info": res.info})  # last: the image is done
+    return row, timing, notes
+
+
+def _evaluate_task(model_path, rec, *args):
+    """A worker's task: the model is loaded once per worker process."""
+    from .batch import worker_model
+
+    return evaluate_image(rec, worker_model(model_path), *args)
+
+
 def evaluate_folder(data_dir, loaded, out_dir, experiment: str, params: SSCParams | None = None, *,
                     overwrite: bool = False, save_figures: bool = True, dpi: int = 150,
-                    save_class_rasters: bool = False, progress: bool = True, log=print):
+                    save_class_rasters: bool = False, progress: bool = True, scheduler=None,
+                    workers: int | None = None, log=print):
     """Classify and evaluate every image of a folder.
 
     Per labelled image writes ``CNN_<image>_<experiment>.csv`` and ``MLP_...`` / ``RF_...``
@@ -536,19 +623,17 @@ def evaluate_folder(data_dir, loaded, out_dir, experiment: str, params: SSCParam
     timings : pandas.DataFrame
         Seconds per step of the images computed now.
     """
+
     import pandas as pd
-    from tqdm.auto import tqdm
 
     from . import metrics
-    from .data import checked_pairs, read_pair
-    from .plots import save_figure, ssc_figure
+    from .batch import BatchError, dask_client, run_tasks
+    from .data import checked_pairs
+    from .layout import prepare_output
 
     p = params or SSCParams()
-    scheme = loaded.scheme
     out_dir = Path(out_dir)
     records = checked_pairs(data_dir, log=log)
-    codes = list(scheme.labelled_codes)
-    names = {c: scheme.name(c) for c in scheme.codes}
     recipe = _image_recipe(loaded, p)
     # every image's status first: finished results made otherwise are never mixed with new ones
     plan, conflicts = [], []
@@ -566,11 +651,9 @@ def evaluate_folder(data_dir, loaded, out_dir, experiment: str, params: SSCParam
         raise ValueError(f"{len(conflicts)} image(s) in {out_dir} were finished with another model or other "
                          f"settings for experiment {experiment!r} ({'; '.join(conflicts[:3])}): pass "
                          "overwrite=True to redo them, or use another experiment name")
-    from .layout import prepare_output
-
     prepare_output(out_dir)
-    rows, trows = [], []
-    for rec, files, wanted, status, why in tqdm(plan, desc="SSC", unit="image", disable=not progress):
+    rows = {}
+    for rec, files, wanted, status, why in plan:
         if status == "done":
             row = {"image": rec.name, "river": rec.river, "labelled_px": 0, "f1_cnn": np.nan, "f1_final": np.nan,
                    "status": "skipped (done)"}
@@ -578,53 +661,35 @@ def evaluate_folder(data_dir, loaded, out_dir, experiment: str, params: SSCParam
                 f_cnn = metrics.weighted_f1(metrics.read_report(files["cnn_csv"]))
                 fin = metrics.read_report(files["final_csv"])
                 row.update(labelled_px=int(fin.support.sum()), f1_cnn=f_cnn, f1_final=metrics.weighted_f1(fin))
-            rows.append(row)
-            continue
-        files["manifest"].unlink(missing_ok=True)  # not done until every file is rewritten
-        t0 = time.perf_counter()
-        img, lab = read_pair(rec, scheme, loaded.tile_size)
-        t_read = time.perf_counter() - t0
-        res = classify_image(img, loaded, p)
-        row = {"image": rec.name, "river": rec.river, "labelled_px": 0, "f1_cnn": np.nan, "f1_final": np.nan,
-               "status": "done"}
-        if lab is not None:
-            rep_cnn = metrics.class_report(lab, res.cnn_map, codes, names)
-            rep_fin = metrics.class_report(lab, res.final_map, codes, names)
-            _save_confusion(files["cnn_confusion"], lab, res.cnn_map, scheme)
-            _save_confusion(files["final_confusion"], lab, res.final_map, scheme)
-            metrics.write_report(rep_cnn, files["cnn_csv"])
-            metrics.write_report(rep_fin, files["final_csv"])
-            row.update(labelled_px=int(rep_fin.support.sum()), f1_cnn=metrics.weighted_f1(rep_cnn),
-                       f1_final=metrics.weighted_f1(rep_fin))
-            if not rep_fin.support.sum():
-                log(f"{rec.name}: its label has no labelled pixel (all 0): no score")
-        if res.info.get("note"):
-            log(f"{rec.name}: {res.info['note']}")
-        if save_class_rasters:
-            from .geo import write_class_map
+            rows[rec.name] = row
+    todo = {rec.name: (rec, files, wanted, experiment, p, recipe, save_figures, dpi, save_class_rasters)
+            for rec, files, wanted, status, _ in plan if status != "done"}
+    trows = []
 
-            write_class_map(files["cnn_raster"], res.cnn_map, scheme, georef_from=rec.image_path)
-            write_class_map(files["final_raster"], res.final_map, scheme, georef_from=rec.image_path)
-        t_fig = 0.0
-        if save_figures:
-            t1 = time.perf_counter()
-            fig = ssc_figure(img, lab, res.cnn_map, res.final_map, scheme, f1_cnn=row["f1_cnn"],
-                             f1_final=row["f1_final"], final_name=res.phase2_name,
-                             title=f"{rec.name} ({experiment})")
-            save_figure(fig, files["figure"], dpi=dpi)
-            import matplotlib.pyplot as plt
-
-            plt.close(fig)
-            t_fig = time.perf_counter() - t1
-        timing = {"image": rec.name, "read": t_read, **res.timings, "figure": t_fig,
-                  "total": t_read + sum(res.timings.values()) + t_fig}
-        _write_manifest(files["manifest"], {"recipe": recipe, "files": wanted, "timings": timing,
-                                            "info": res.info})  # last: the image is done
-        rows.append(row)
+    def finished(name, result):
+        row, timing, notes = result
+        for n in notes:
+            log(n)
         trows.append(timing)
         _append_timing(out_dir / f"Timings_{experiment}.csv", timing)  # kept even if a later image fails
-    summary = pd.DataFrame(rows, columns=["image", "river", "labelled_px", "f1_cnn", "f1_final", "status"])
-    timings = pd.DataFrame(trows)
+
+    with dask_client(scheduler, workers, log=log) as client:
+        if client is None:
+            items = {k: (v[0], loaded, *v[1:]) for k, v in todo.items()}
+            results, failures = run_tasks(None, evaluate_image, items, desc="SSC", progress=progress,
+                                          on_result=finished)
+        else:
+            items = {k: (str(loaded.path), *v) for k, v in todo.items()}
+            results, failures = run_tasks(client, _evaluate_task, items, desc="SSC", progress=progress,
+                                          on_result=finished)
+    for name, (row, _, _) in results.items():
+        rows[name] = row
+    order = [rec.name for rec, *_ in plan]
+    summary = pd.DataFrame([rows[n] for n in order if n in rows],
+                           columns=["image", "river", "labelled_px", "f1_cnn", "f1_final", "status"])
+    timings = pd.DataFrame(sorted(trows, key=lambda t: order.index(t["image"])))
+    if failures:
+        raise BatchError(failures)
     return summary, timings
 
 

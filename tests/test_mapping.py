@@ -359,7 +359,9 @@ def test_an_interrupted_map_leaves_nothing_and_resumes_to_the_same_result(model,
         monkeypatch.setattr(geo, "area_table", lambda *a, **k: (_ for _ in ()).throw(Boom()))
         monkeypatch.setattr(mapping, "area_table", geo.area_table)
     out = tmp_path / "run"
-    with pytest.raises(Boom):
+    from sscnb.batch import BatchError
+
+    with pytest.raises(BatchError, match=r"1 input\(s\) failed.*\n  - Clearwater_ortho.tif: Boom"):
         mapping.map_inputs([ORTHO], model, out, "i", p, window_mpx=0.05, progress=False)
     left = sorted(f.name for f in out.iterdir()) if out.exists() else []
     assert not [f for f in left if f.startswith(".tmp")], left

@@ -210,8 +210,8 @@ def test_rerun_asking_for_rasters_makes_them_and_other_settings_are_refused(tmp_
 @pytest.mark.parametrize("fail_at", ["figure", "final_csv", "raster"])
 def test_interrupted_evaluation_resumes_to_the_uninterrupted_result(tmp_path, colour_cnn, monkeypatch, fail_at):
     """A failure injected while the second image's files are written: the first image is done
-    (manifest, timings kept), the second is not, nothing partial remains, and the re-run ends
-    with the same files and numbers as a run that was never interrupted."""
+    (manifest, timings kept), the second is reported by name and is not done, nothing partial
+    remains, and the re-run ends with the same files and numbers as a run that never failed."""
     d = _folder(tmp_path)
     p = ssc.SSCParams(**FAST_P)
     kw = dict(dpi=40, save_class_rasters=True, progress=False)
@@ -241,7 +241,9 @@ def test_interrupted_evaluation_resumes_to_the_uninterrupted_result(tmp_path, co
     else:
         fail_on_second(geo, "write_class_map")
     out = tmp_path / "run"
-    with pytest.raises(Boom):
+    from sscnb.batch import BatchError
+
+    with pytest.raises(BatchError, match=r"1 image\(s\) failed.*\n  - Lake_0002: Boom"):
         ssc.evaluate_folder(d, colour_cnn, out, "e", p, **kw)
     monkeypatch.undo()
     assert (out / "manifests" / "Lake_0001_e.json").exists() and not (out / "manifests" / "Lake_0002_e.json").exists()

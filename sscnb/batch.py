@@ -1,0 +1,245 @@
+"""Per-image work in this process or on a Dask cluster (Dask distributed).
+
+::
+
+    with dask_client("local:2") as client:          # or None (in process), or "tcp://host:8786"
+        done, failed = run_tasks(client, fn, items, desc="SSC")
+
+One task per image. Each worker process loads the model once (:func:`worker_model`) and has its
+TensorFlow threads set so that the workers on one machine share its cores instead of each using
+all of them (:func:`share_cores`). A failing image is recorded with its name and error while the
+others go on; the caller ends the run with the list (:class:`BatchError`). Dask re-runs the task of
+a worker that dies; the per-image writers are atomic (temporary name, then rename, manifest last),
+so a killed worker leaves nothing half-written and its image is simply done again.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from pathlib import Path
+
+__all__ = ["BatchError", "dask_client", "share_cores", "worker_model", "run_tasks", "parse_scheduler"]
+
+log = logging.getLogger(__name__)
+
+_MODELS: dict = {}
+
+
+class BatchError(RuntimeError):
+    """Some images of a batch failed; ``failures`` is ``{image: "ErrorType: message"}``."""
+
+    def __init__(self, failures: dict, what: str = "image"):
+        self.failures = dict(failures)
+        lines = "\n".join(f"  - {k}: {v}" for k, v in self.failures.items())
+        super().__init__(f"{len(self.failures)} {what}(s) failed (the others are done):\n{lines}")
+
+
+def parse_scheduler(scheduler, workers: int | None = None):
+    """What to run on.
+
+    Parameters
+    ----------
+    scheduler : None or str
+        None: in this process; ``"local"`` or ``"local:N"``: a LocalCluster of N worker processes
+        on this machine (default: one per 2 cores); otherwise the address of a running Dask
+        scheduler (``tcp://host:8786``).
+    workers : int, optional
+        Same as ``"local:N"`` (the command line's ``--workers N``).
+
+    Returns
+    -------
+    (kind, value) : ("none", None), ("local", N) or ("address", str)
+    """
+    if workers is not None:
+        if scheduler is not None:
+            raise ValueError("give --workers N (a cluster on this machine) or --scheduler ADDRESS, not both")
+        if int(workers) < 1:
+            raise ValueError(f"workers must be >= 1, got {workers}")
+        return "local", int(workers)
+    if scheduler is None:
+        return "none", None
+    s = str(scheduler).strip()
+    if s == "local" or s.startswith("local:"):
+        n = s.split(":", 1)[1] if ":" in s else str(max(1, (os.cpu_count() or 2) // 2))
+        if not n.isdigit() or int(n) < 1:
+            raise ValueError(f"scheduler {scheduler!r}: write local:N with N >= 1 workers")
+        return "local", int(n)
+    if "://" not in s and ":" not in s:
+        raise ValueError(f"scheduler {scheduler!r} is neither 'local', 'local:N' nor an address such as "
+                         "tcp://127.0.0.1:8786")
+    return "address", s
+
+
+def _set_threads(n: int) -> int:
+    """On a worker: at most ``n`` threads for TensorFlow (or PyTorch), before the first model."""
+    os.environ["OMP_NUM_THREADS"] = str(n)
+    os.environ["TF_NUM_INTRAOP_THREADS"] = str(n)
+    os.environ["TF_NUM_INTEROP_THREADS"] = "1"
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    backend = os.environ.get("KERAS_BACKEND", "tensorflow")
+    try:
+        if backend == "tensorflow":
+            import tensorflow as tf
+
+            tf.config.threading.set_intra_op_parallelism_threads(n)
+            tf.config.threading.set_inter_op_parallelism_threads(1)
+        elif backend == "torch":
+            import torch
+
+            torch.set_num_threads(n)
+    except RuntimeError:  # the runtime was already started in this worker: its threads stay as they are
+        pass
+    return n
+
+
+def share_cores(client) -> dict:
+    """Give each worker ``cores of its machine // workers on that machine`` threads (at least 1).
+
+    Returns
+    -------
+    dict
+        ``{worker address: threads}``.
+    """
+    info = client.scheduler_info()["workers"]
+    by_host: dict = {}
+    for addr, w in info.items():
+        by_host.setdefault(w.get("host"), []).append(addr)
+    cores = client.run(os.cpu_count)
+    out = {}
+    for host, addrs in by_host.items():
+        for a in addrs:
+            n = max(1, (cores.get(a) or 1) // len(addrs))
+            client.run(_set_threads, n, workers=[a])
+            out[a] = n
+    return out
+
+
+@contextlib.contextmanager
+def dask_client(scheduler=None, workers: int | None = None, log=print):
+    """A Dask client for the batch (None when it runs in this process).
+
+    Parameters
+    ----------
+    scheduler, workers
+        See :func:`parse_scheduler`.
+    log : callable
+        Receives the dashboard address.
+
+    Yields
+    ------
+    distributed.Client or None
+    """
+    kind, value = parse_scheduler(scheduler, workers)
+    if kind == "none":
+        yield None
+        return
+    from distributed import Client, LocalCluster
+
+    cluster = None
+    if kind == "local":
+        threads = max(1, (os.cpu_count() or 1) // value)
+        cluster = LocalCluster(n_workers=value, threads_per_worker=1, processes=True, host="127.0.0.1",
+                               dashboard_address="127.0.0.1:0",
+                               env={"OMP_NUM_THREADS": str(threads), "TF_NUM_INTRAOP_THREADS": str(threads),
+                                    "TF_NUM_INTEROP_THREADS": "1", "TF_CPP_MIN_LOG_LEVEL": "2"})
+        client = Client(cluster)
+    else:
+        try:
+            client = Client(value, timeout="20s")
+        except OSError as exc:
+            raise ValueError(f"no Dask scheduler answers at {value} ({exc}): start one with `dask scheduler`, "
+                             "or use --workers N for a cluster on this machine") from None
+    try:
+        share_cores(client)
+        log(f"Dask: {len(client.scheduler_info()['workers'])} worker(s); dashboard {client.dashboard_link}")
+        yield client
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def worker_model(path):
+    """The model at ``path``, loaded once per process (each worker keeps its own).
+
+    Parameters
+    ----------
+    path : str or Path
+
+    Returns
+    -------
+    sscnb.modelfiles.LoadedModel
+    """
+    from .modelfiles import load_model
+
+    key = str(Path(path).resolve())
+    if key not in _MODELS:
+        _MODELS[key] = load_model(key)
+    return _MODELS[key]
+
+
+def run_tasks(client, fn, items: dict, *, desc: str, progress: bool = True, on_result=None):
+    """Run ``fn(*args)`` for every item, in this process or on the cluster, one progress bar.
+
+    Parameters
+    ----------
+    client : distributed.Client or None
+    fn : callable
+        Must be importable (a module-level function) when a client is given.
+    items : dict
+        ``{name: args tuple}``; names label the progress and the failures.
+    desc : str
+        Progress bar label.
+    progress : bool
+    on_result : callable, optional
+        ``on_result(name, result)`` in this process as each item finishes (e.g. to append its
+        timings), in the order they finish.
+
+    Returns
+    -------
+    results : dict
+        ``{name: result}`` of the items that succeeded.
+    failures : dict
+        ``{name: "ErrorType: message"}`` of those that failed; the others still ran.
+    """
+    from tqdm.auto import tqdm
+
+    results, failures = {}, {}
+    bar = tqdm(total=len(items), desc=desc, unit="image", disable=not progress)
+
+    def done(name, res=None, exc=None):
+        if exc is not None:
+            failures[name] = f"{type(exc).__name__}: {exc}"
+            log.warning("%s failed: %s", name, failures[name])
+        else:
+            results[name] = res
+            if on_result is not None:
+                on_result(name, res)
+        bar.update(1)
+
+    try:
+        if client is None:
+            for name, args in items.items():
+                try:
+                    res = fn(*args)
+                except Exception as exc:  # noqa: BLE001 - reported by name, the others go on
+                    done(name, exc=exc)
+                else:
+                    done(name, res)
+        else:
+            from distributed import as_completed
+
+            futures = {client.submit(fn, *args, pure=False, key=f"{desc}-{name}-{os.getpid()}-{id(items)}"): name
+                       for name, args in items.items()}
+            for fut in as_completed(futures):
+                name = futures[fut]
+                try:
+                    res = fut.result()
+                except Exception as exc:  # noqa: BLE001
+                    done(name, exc=exc)
+                else:
+                    done(name, res)
+    finally:
+        bar.close()
+    return results, failures

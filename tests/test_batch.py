@@ -1,0 +1,165 @@
+"""Per-image work on a Dask cluster: a LocalCluster of 2 workers, a real `dask scheduler` with 2
+`dask worker` processes on 127.0.0.1, and a worker that dies in the middle of an image."""
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import SAMPLE
+from sscnb import batch, modelfiles, ssc
+
+pytestmark = pytest.mark.slow  # starts worker processes, each importing TensorFlow
+
+P = dict(median_radius=3, mlp_epochs=3, min_sample=3000, n_trees=20)
+
+
+@pytest.fixture(scope="module")
+def model_path(tmp_path_factory):
+    """The colour-rule CNN of test_mapping (no training), saved where the workers can load it."""
+    from test_mapping import colour_model
+
+    return colour_model(tmp_path_factory.mktemp("model"), tile=50).path
+
+
+def _results(out):
+    """Every file's content, but figures and manifests (dates) and timings (seconds)."""
+    return {str(f.relative_to(out)): f.read_bytes() for f in sorted(out.rglob("*"))
+            if f.is_file() and f.suffix not in (".png", ".json") and not f.name.startswith("Timings_")}
+
+
+def test_parse_scheduler():
+    assert batch.parse_scheduler(None) == ("none", None)
+    assert batch.parse_scheduler("local:3") == ("local", 3)
+    assert batch.parse_scheduler(None, workers=2) == ("local", 2)
+    assert batch.parse_scheduler("tcp://127.0.0.1:8786") == ("address", "tcp://127.0.0.1:8786")
+    with pytest.raises(ValueError, match="not both"):
+        batch.parse_scheduler("tcp://x:1", workers=2)
+    with pytest.raises(ValueError, match="local:N"):
+        batch.parse_scheduler("local:zero")
+
+
+@pytest.mark.parametrize("phase2", ["rf", "mlp"])
+def test_local_cluster_equals_the_serial_run(model_path, tmp_path, phase2):
+    loaded = modelfiles.load_model(model_path)
+    p = ssc.SSCParams(phase2=phase2, **P)
+    serial, _ = ssc.evaluate_folder(SAMPLE / "Validate", loaded, tmp_path / "serial", "b", p, dpi=40,
+                                    save_class_rasters=True, progress=False, log=lambda *_: None)
+    msgs = []
+    dist, timings = ssc.evaluate_folder(SAMPLE / "Validate", loaded, tmp_path / "dask", "b", p, dpi=40,
+                                        save_class_rasters=True, progress=False, scheduler="local:2",
+                                        log=msgs.append)
+    assert any("dashboard" in m for m in msgs)
+    assert list(dist.image) == list(serial.image) and len(timings) == 4
+    if phase2 == "rf":     # a seeded random forest: the very same bytes
+        assert _results(tmp_path / "dask") == _results(tmp_path / "serial")
+    else:                  # the seeded MLP in another process: the same numbers to 1e-6 (measured: equal)
+        np.testing.assert_allclose(dist.f1_final, serial.f1_final, atol=1e-6)
+    np.testing.assert_allclose(dist.f1_cnn, serial.f1_cnn, atol=0)
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def external_cluster(tmp_path):
+    """`dask scheduler` and two `dask worker` processes on 127.0.0.1, ended by their process ids."""
+    dask = [sys.executable, "-m", "distributed.cli.dask_scheduler"]
+    port = _free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    tests = os.path.dirname(os.path.abspath(__file__))   # so that workers can import this test's task
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2",
+           "PYTHONPATH": os.pathsep.join(filter(None, [tests, os.environ.get("PYTHONPATH")]))}
+    procs = [subprocess.Popen(dask + ["--host", "127.0.0.1", "--port", str(port), "--dashboard-address",
+                                      "127.0.0.1:0"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              env=env)]
+    for _ in range(2):
+        procs.append(subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_worker", address,
+                                       "--nthreads", "1", "--nworkers", "1", "--host", "127.0.0.1",
+                                       "--local-directory", str(tmp_path / "dask-work")],
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env))
+    from distributed import Client
+
+    t0 = time.time()
+    while True:
+        try:
+            with Client(address, timeout="2s") as c:
+                if len(c.scheduler_info()["workers"]) == 2:
+                    break
+        except OSError:
+            pass
+        if time.time() - t0 > 60:
+            raise RuntimeError("the Dask scheduler and workers did not start within 60 s")
+        time.sleep(0.5)
+    yield address
+    for p in procs:
+        p.send_signal(signal.SIGTERM)
+    for p in procs:
+        try:
+            p.wait(10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+
+
+def test_command_line_on_an_existing_scheduler(model_path, tmp_path, external_cluster):
+    from sscnb.__main__ import main
+
+    out = tmp_path / "cli"
+    rc = main(["-q", "evaluate", "--model", str(model_path), "--out", str(out), "--experiment", "ext",
+               "--phase2", "rf", "--median_radius", "3", "--n_trees", "20", "--min_sample", "3000",
+               "--no-figures", "--scheduler", external_cluster, str(SAMPLE / "Validate")])
+    assert rc == 0
+    summary = pd.read_csv(out / "Summary_ext.csv")
+    serial, _ = ssc.evaluate_folder(SAMPLE / "Validate", modelfiles.load_model(model_path), tmp_path / "serial", "ext",
+                                    ssc.SSCParams(phase2="rf", **P), save_figures=False, progress=False,
+                                    log=lambda *_: None)
+    np.testing.assert_allclose(summary.f1_final, serial.f1_final, atol=0)
+    assert _results(out) == _results(tmp_path / "serial") | {"Summary_ext.csv": (out / "Summary_ext.csv").read_bytes()}
+
+
+def _die_once_in_the_middle(marker, model_path, rec, *args):
+    """A task that kills its own worker process half-way through the first image it is given
+    (after the tile map CSV is written, before the image is done), once."""
+    from sscnb import metrics
+
+    if not os.path.exists(marker):
+        orig = metrics.write_report
+
+        def write_then_die(report, path):
+            orig(report, path)
+            open(marker, "w").close()
+            os._exit(1)     # the worker process dies: no exception, no clean-up
+        metrics.write_report = write_then_die
+    return ssc._evaluate_task(model_path, rec, *args)
+
+
+def test_a_worker_killed_in_the_middle_of_an_image(model_path, tmp_path, external_cluster):
+    """Dask runs the dead worker's image again on another worker; nothing partial remains and the
+    results equal the serial run."""
+    from functools import partial
+
+    marker = str(tmp_path / "died")
+    loaded = modelfiles.load_model(model_path)
+    p = ssc.SSCParams(phase2="rf", **P)
+    orig = ssc._evaluate_task
+    ssc_task = partial(_die_once_in_the_middle, marker)
+    try:
+        ssc._evaluate_task = ssc_task
+        dist, _ = ssc.evaluate_folder(SAMPLE / "Validate", loaded, tmp_path / "killed", "k", p, save_figures=False,
+                                      progress=False, scheduler=external_cluster, log=lambda *_: None)
+    finally:
+        ssc._evaluate_task = orig
+    assert os.path.exists(marker), "a worker died"
+    serial, _ = ssc.evaluate_folder(SAMPLE / "Validate", loaded, tmp_path / "serial", "k", p, save_figures=False,
+                                    progress=False, log=lambda *_: None)
+    assert list(dist.status) == ["done"] * 4
+    assert _results(tmp_path / "killed") == _results(tmp_path / "serial")
+    assert not list((tmp_path / "killed").rglob(".tmp_*"))
