@@ -126,9 +126,11 @@ def dask_client(scheduler=None, workers: int | None = None, log=print):
     log : callable
         Receives the dashboard address.
 
-    Yields
-    ------
-    distributed.Client or None
+    Returns
+    -------
+    contextlib.AbstractContextManager
+        Yields a ``distributed.Client``, or None for this process; the client (and a
+        LocalCluster made here) are closed on exit.
     """
     kind, value = parse_scheduler(scheduler, workers)
     if kind == "none":
