@@ -96,6 +96,10 @@ def _set_threads(n: int) -> int:
 def share_cores(client) -> dict:
     """Give each worker ``cores of its machine // workers on that machine`` threads (at least 1).
 
+    Parameters
+    ----------
+    client : distributed.Client
+
     Returns
     -------
     dict
