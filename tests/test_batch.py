@@ -58,8 +58,11 @@ def test_local_cluster_equals_the_serial_run(model_path, tmp_path, phase2):
     assert list(dist.image) == list(serial.image) and len(timings) == 4
     if phase2 == "rf":     # a seeded random forest: the very same bytes
         assert _results(tmp_path / "dask") == _results(tmp_path / "serial")
-    else:                  # the seeded MLP in another process: the same numbers to 1e-6 (measured: equal)
-        np.testing.assert_allclose(dist.f1_final, serial.f1_final, atol=1e-6)
+    else:
+        # the seeded MLP in another process: equal here; with another number of TensorFlow threads
+        # float sums are reduced in another order (measured on stmarg/Validate: overall F1 0.97212
+        # vs 0.97220), hence the tolerance
+        np.testing.assert_allclose(dist.f1_final, serial.f1_final, atol=2e-3)
     np.testing.assert_allclose(dist.f1_cnn, serial.f1_cnn, atol=0)
 
 
