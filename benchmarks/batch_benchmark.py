@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT))
 
 import pandas as pd  # noqa: E402
 
-from sscnb import modelfiles, ssc  # noqa: E402
+from sscnb import evaluation, modelfiles, ssc  # noqa: E402
 
 
 def main():
@@ -44,13 +44,13 @@ def main():
             label = "serial (in process)" if workers is None else f"{workers} worker(s)"
             out = work / (f"w{workers}" if workers else "serial")
             t0 = time.perf_counter()
-            summary, timings = ssc.evaluate_folder(a.data, loaded, out, "bench", ssc.SSCParams(), progress=False,
+            summary, timings = evaluation.evaluate_folder(a.data, loaded, out, "bench", ssc.SSCParams(), progress=False,
                                                    workers=workers, log=lambda *_: None)
             wall = time.perf_counter() - t0
             n = len(summary)
             rows.append({"run": label, "images": n, "wall_s": round(wall, 1),
                          "images_per_hour": round(3600 * n / wall), "F1_final": round(
-                             ssc.overall_f1(out, "bench")["MLP"], 5)})
+                             evaluation.overall_f1(out, "bench")["MLP"], 5)})
             per_image[label] = timings.set_index("image")["total"].round(2)
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -40,9 +40,10 @@ def _add_cluster_options(parser):
 
 def _evaluate(a) -> int:
     from .batch import BatchError
+    from .evaluation import evaluate_folder, overall_f1
     from .geo import SurveyError
     from .modelfiles import load_model
-    from .ssc import SSCParams, evaluate_folder, overall_f1
+    from .ssc import SSCParams
 
     chosen = {k[3:]: v for k, v in vars(a).items() if k.startswith("p2_") and v is not None}
     quiet = a.verbosity < 0

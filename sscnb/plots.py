@@ -327,7 +327,7 @@ def f1_bars(summary, final_name: str = "MLP"):
     Parameters
     ----------
     summary : pandas.DataFrame
-        From :func:`sscnb.ssc.evaluate_folder`.
+        From :func:`sscnb.evaluation.evaluate_folder`.
     final_name : str
 
     Returns

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from conftest import SAMPLE
-from sscnb import batch, modelfiles, ssc
+from sscnb import batch, evaluation, modelfiles, ssc
 
 pytestmark = pytest.mark.slow  # starts worker processes, each importing TensorFlow
 
@@ -48,10 +48,10 @@ def test_parse_scheduler():
 def test_local_cluster_equals_the_serial_run(model_path, tmp_path, phase2):
     loaded = modelfiles.load_model(model_path)
     p = ssc.SSCParams(phase2=phase2, **P)
-    serial, _ = ssc.evaluate_folder(SAMPLE / "Validate", loaded, tmp_path / "serial", "b", p, dpi=40,
+    serial, _ = evaluation.evaluate_folder(SAMPLE / "Validate", loaded, tmp_path / "serial", "b", p, dpi=40,
                                     save_class_rasters=True, progress=False, log=lambda *_: None)
     msgs = []
-    dist, timings = ssc.evaluate_folder(SAMPLE / "Validate", loaded, tmp_path / "dask", "b", p, dpi=40,
+    dist, timings = evaluation.evaluate_folder(SAMPLE / "Validate", loaded, tmp_path / "dask", "b", p, dpi=40,
                                         save_class_rasters=True, progress=False, scheduler="local:2",
                                         log=msgs.append)
     assert any("dashboard" in m for m in msgs)
@@ -121,7 +121,7 @@ def test_command_line_on_an_existing_scheduler(model_path, tmp_path, external_cl
                "--no-figures", "--scheduler", external_cluster, str(SAMPLE / "Validate")])
     assert rc == 0
     summary = pd.read_csv(out / "Summary_ext.csv")
-    serial, _ = ssc.evaluate_folder(SAMPLE / "Validate", modelfiles.load_model(model_path), tmp_path / "serial", "ext",
+    serial, _ = evaluation.evaluate_folder(SAMPLE / "Validate", modelfiles.load_model(model_path), tmp_path / "serial", "ext",
                                     ssc.SSCParams(phase2="rf", **P), save_figures=False, progress=False,
                                     log=lambda *_: None)
     np.testing.assert_allclose(summary.f1_final, serial.f1_final, atol=0)
@@ -141,7 +141,7 @@ def _die_once_in_the_middle(marker, model_path, rec, *args):
             open(marker, "w").close()
             os._exit(1)     # the worker process dies: no exception, no clean-up
         metrics.write_report = write_then_die
-    return ssc._evaluate_task(model_path, rec, *args)
+    return evaluation._evaluate_task(model_path, rec, *args)
 
 
 def test_a_worker_killed_in_the_middle_of_an_image(model_path, tmp_path, external_cluster):
@@ -152,16 +152,16 @@ def test_a_worker_killed_in_the_middle_of_an_image(model_path, tmp_path, externa
     marker = str(tmp_path / "died")
     loaded = modelfiles.load_model(model_path)
     p = ssc.SSCParams(phase2="rf", **P)
-    orig = ssc._evaluate_task
+    orig = evaluation._evaluate_task
     ssc_task = partial(_die_once_in_the_middle, marker)
     try:
-        ssc._evaluate_task = ssc_task
-        dist, _ = ssc.evaluate_folder(SAMPLE / "Validate", loaded, tmp_path / "killed", "k", p, save_figures=False,
+        evaluation._evaluate_task = ssc_task
+        dist, _ = evaluation.evaluate_folder(SAMPLE / "Validate", loaded, tmp_path / "killed", "k", p, save_figures=False,
                                       progress=False, scheduler=external_cluster, log=lambda *_: None)
     finally:
-        ssc._evaluate_task = orig
+        evaluation._evaluate_task = orig
     assert os.path.exists(marker), "a worker died"
-    serial, _ = ssc.evaluate_folder(SAMPLE / "Validate", loaded, tmp_path / "serial", "k", p, save_figures=False,
+    serial, _ = evaluation.evaluate_folder(SAMPLE / "Validate", loaded, tmp_path / "serial", "k", p, save_figures=False,
                                     progress=False, log=lambda *_: None)
     assert list(dist.status) == ["done"] * 4
     assert _results(tmp_path / "killed") == _results(tmp_path / "serial")

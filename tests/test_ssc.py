@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 import tifffile
 
-from sscnb import classkey, cnn, modelfiles, ssc
+from sscnb import classkey, cnn, evaluation, modelfiles, ssc
 from sscnb.classes import DEFAULT_CLASSES
 from sscnb.metrics import REPORT_COLUMNS
 
@@ -106,7 +106,7 @@ def test_evaluate_folder_files_resume_overwrite(tmp_path, colour_cnn):
     out = tmp_path / "ssc"
     p = ssc.SSCParams(median_radius=1, mlp_epochs=20, mlp_batch_size=256, min_sample=2000)
     msgs = []
-    summary, timings = ssc.evaluate_folder(d, colour_cnn, out, "exp", p, save_class_rasters=True, dpi=60,
+    summary, timings = evaluation.evaluate_folder(d, colour_cnn, out, "exp", p, save_class_rasters=True, dpi=60,
                                            progress=False, log=msgs.append)
     assert list(summary.status) == ["done", "done"]
     for name in ("Lake_0001", "Lake_0002"):
@@ -119,7 +119,7 @@ def test_evaluate_folder_files_resume_overwrite(tmp_path, colour_cnn):
         assert cm.loc["green vegetation", "water"] == 3 * 60 and cm.loc["water", "water"] == 37 * 60
         assert cm.loc["green vegetation", "unclassified"] == 5 * 60 and cm.loc["water", "green vegetation"] == 0
     assert (summary.f1_final > summary.f1_cnn).all()
-    overall = ssc.overall_f1(out, "exp")
+    overall = evaluation.overall_f1(out, "exp")
     w = summary.labelled_px
     assert overall["CNN"] == pytest.approx((summary.f1_cnn * w).sum() / w.sum())
     assert set(pd.read_csv(out / "Timings_exp.csv").columns) >= {"image", "read", "cnn", "fit", "predict", "figure", "total"}
@@ -130,11 +130,11 @@ def test_evaluate_folder_files_resume_overwrite(tmp_path, colour_cnn):
         assert (ds.transform.a, -ds.transform.e) == (0.1, 0.1) and ds.colormap(1)[1][:3] == (0x1F, 0x78, 0xB4)
     # resume: nothing recomputed, numbers read back
     before = (out / "MLP_Lake_0001_exp.csv").stat().st_mtime_ns
-    s2, t2 = ssc.evaluate_folder(d, colour_cnn, out, "exp", p, progress=False)
+    s2, t2 = evaluation.evaluate_folder(d, colour_cnn, out, "exp", p, progress=False)
     assert list(s2.status) == ["skipped (done)"] * 2 and len(t2) == 0
     assert (out / "MLP_Lake_0001_exp.csv").stat().st_mtime_ns == before
     np.testing.assert_allclose(s2.f1_final, summary.f1_final)
-    s3, _ = ssc.evaluate_folder(d, colour_cnn, out, "exp", p, overwrite=True, save_figures=False, progress=False)
+    s3, _ = evaluation.evaluate_folder(d, colour_cnn, out, "exp", p, overwrite=True, save_figures=False, progress=False)
     assert list(s3.status) == ["done", "done"]
     assert (out / "MLP_Lake_0001_exp.csv").stat().st_mtime_ns != before
 
@@ -142,7 +142,7 @@ def test_evaluate_folder_files_resume_overwrite(tmp_path, colour_cnn):
 def test_rf_files_are_named_rf(tmp_path, colour_cnn):
     d = _folder(tmp_path)
     out = tmp_path / "ssc"
-    ssc.evaluate_folder(d, colour_cnn, out, "e2", ssc.SSCParams(phase2="rf", n_trees=10, median_radius=1),
+    evaluation.evaluate_folder(d, colour_cnn, out, "e2", ssc.SSCParams(phase2="rf", n_trees=10, median_radius=1),
                         save_figures=False, progress=False)
     assert (out / "RF_Lake_0001_e2.csv").exists() and not (out / "MLP_Lake_0001_e2.csv").exists()
 
@@ -188,21 +188,21 @@ def test_rerun_asking_for_rasters_makes_them_and_other_settings_are_refused(tmp_
     d = _folder(tmp_path)
     out = tmp_path / "ssc"
     p = ssc.SSCParams(**FAST_P)
-    s1, _ = ssc.evaluate_folder(d, colour_cnn, out, "e", p, save_figures=False, progress=False)
+    s1, _ = evaluation.evaluate_folder(d, colour_cnn, out, "e", p, save_figures=False, progress=False)
     assert not (out / "rasters").exists()
-    s2, t2 = ssc.evaluate_folder(d, colour_cnn, out, "e", p, save_figures=False, save_class_rasters=True,
+    s2, t2 = evaluation.evaluate_folder(d, colour_cnn, out, "e", p, save_figures=False, save_class_rasters=True,
                                  progress=False)
     assert list(s2.status) == ["done", "done"] and len(t2) == 2          # redone: rasters were missing
     assert (out / "rasters" / "Lake_0001_e_MLP.tif").exists()
     np.testing.assert_allclose(s2.f1_final, s1.f1_final)                  # same settings, same numbers
-    s3, _ = ssc.evaluate_folder(d, colour_cnn, out, "e", p, save_figures=False, save_class_rasters=True,
+    s3, _ = evaluation.evaluate_folder(d, colour_cnn, out, "e", p, save_figures=False, save_class_rasters=True,
                                 progress=False)
     assert list(s3.status) == ["skipped (done)"] * 2
     with pytest.raises(ValueError, match=r"(?s)finished with another model or other settings.*"
                                          r"median_radius: 1 -> 2.*overwrite=True"):
-        ssc.evaluate_folder(d, colour_cnn, out, "e", ssc.SSCParams(**{**FAST_P, "median_radius": 2}),
+        evaluation.evaluate_folder(d, colour_cnn, out, "e", ssc.SSCParams(**{**FAST_P, "median_radius": 2}),
                             save_figures=False, progress=False)
-    s4, _ = ssc.evaluate_folder(d, colour_cnn, out, "e", ssc.SSCParams(**{**FAST_P, "median_radius": 2}),
+    s4, _ = evaluation.evaluate_folder(d, colour_cnn, out, "e", ssc.SSCParams(**{**FAST_P, "median_radius": 2}),
                                 save_figures=False, overwrite=True, progress=False)
     assert list(s4.status) == ["done", "done"]
 
@@ -216,7 +216,7 @@ def test_interrupted_evaluation_resumes_to_the_uninterrupted_result(tmp_path, co
     p = ssc.SSCParams(**FAST_P)
     kw = dict(dpi=40, save_class_rasters=True, progress=False)
     ref_out = tmp_path / "ref"
-    ref, _ = ssc.evaluate_folder(d, colour_cnn, ref_out, "e", p, **kw)
+    ref, _ = evaluation.evaluate_folder(d, colour_cnn, ref_out, "e", p, **kw)
 
     class Boom(RuntimeError):
         pass
@@ -235,7 +235,6 @@ def test_interrupted_evaluation_resumes_to_the_uninterrupted_result(tmp_path, co
 
     if fail_at == "figure":
         fail_on_second(plots, "save_figure")
-        monkeypatch.setattr(ssc, "save_figure", plots.save_figure, raising=False)
     elif fail_at == "final_csv":
         fail_on_second(metrics, "write_report")
     else:
@@ -244,12 +243,12 @@ def test_interrupted_evaluation_resumes_to_the_uninterrupted_result(tmp_path, co
     from sscnb.batch import BatchError
 
     with pytest.raises(BatchError, match=r"1 image\(s\) failed.*\n  - Lake_0002: Boom"):
-        ssc.evaluate_folder(d, colour_cnn, out, "e", p, **kw)
+        evaluation.evaluate_folder(d, colour_cnn, out, "e", p, **kw)
     monkeypatch.undo()
     assert (out / "manifests" / "Lake_0001_e.json").exists() and not (out / "manifests" / "Lake_0002_e.json").exists()
     assert list(pd.read_csv(out / "Timings_e.csv").image) == ["Lake_0001"]
     assert not [f for f in out.rglob(".tmp_*")]
-    again, _ = ssc.evaluate_folder(d, colour_cnn, out, "e", p, **kw)
+    again, _ = evaluation.evaluate_folder(d, colour_cnn, out, "e", p, **kw)
     assert list(again.status) == ["skipped (done)", "done"]
     np.testing.assert_allclose(again.f1_final, ref.f1_final)
     assert _snapshot(out) == _snapshot(ref_out)
@@ -264,15 +263,15 @@ def test_unlabelled_images_follow_the_same_rule(tmp_path, colour_cnn):
     iio.imwrite(d / "Lake_0003.png", scene(seed=3)[0])
     out = tmp_path / "ssc"
     p = ssc.SSCParams(**FAST_P)
-    s1, _ = ssc.evaluate_folder(d, colour_cnn, out, "u", p, save_figures=False, save_class_rasters=True,
+    s1, _ = evaluation.evaluate_folder(d, colour_cnn, out, "u", p, save_figures=False, save_class_rasters=True,
                                 progress=False)
     raster = out / "rasters" / "Lake_0003_u_MLP.tif"
     stamp = raster.stat().st_mtime_ns
-    s2, _ = ssc.evaluate_folder(d, colour_cnn, out, "u", p, save_figures=False, save_class_rasters=True,
+    s2, _ = evaluation.evaluate_folder(d, colour_cnn, out, "u", p, save_figures=False, save_class_rasters=True,
                                 progress=False)
     assert list(s2.status) == ["skipped (done)"] and raster.stat().st_mtime_ns == stamp
     with pytest.raises(ValueError, match="other settings"):
-        ssc.evaluate_folder(d, colour_cnn, out, "u", ssc.SSCParams(**{**FAST_P, "phase2": "mlp", "seed": 7}),
+        evaluation.evaluate_folder(d, colour_cnn, out, "u", ssc.SSCParams(**{**FAST_P, "phase2": "mlp", "seed": 7}),
                             save_figures=False, save_class_rasters=True, progress=False)
 
 
@@ -282,9 +281,9 @@ def test_an_output_folder_that_cannot_be_made_is_refused_before_computing(tmp_pa
     d = _folder(tmp_path)
     (tmp_path / "out").write_text("not a folder")
     calls = []
-    monkeypatch.setattr(ssc, "classify_image", lambda *a, **k: calls.append(1))
+    monkeypatch.setattr(evaluation, "classify_image", lambda *a, **k: calls.append(1))
     with pytest.raises(OutputFolderError, match=r"out is a file.*output_dir"):
-        ssc.evaluate_folder(d, colour_cnn, tmp_path / "out" / "ssc", "e", progress=False)
+        evaluation.evaluate_folder(d, colour_cnn, tmp_path / "out" / "ssc", "e", progress=False)
     assert not calls
 
 
@@ -298,7 +297,7 @@ def test_notes_show_in_the_notebook_log(tmp_path, colour_cnn):
     iio.imwrite(d / "Lake_0009.png", img)
     tifffile.imwrite(d / "SCLS_Lake_0009.tif", np.zeros((60, 85), np.uint8))
     msgs = []
-    summary, _ = ssc.evaluate_folder(d, colour_cnn, tmp_path / "out", "n", ssc.SSCParams(**FAST_P),
+    summary, _ = evaluation.evaluate_folder(d, colour_cnn, tmp_path / "out", "n", ssc.SSCParams(**FAST_P),
                                      save_figures=False, progress=False, log=msgs.append)
     assert any("Lake_0009: its label has no labelled pixel" in m for m in msgs)
     assert any("Lake_0009: the CNN found one class only (3)" in m for m in msgs)

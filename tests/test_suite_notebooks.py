@@ -127,7 +127,7 @@ def test_notebook_04_report(suite_run):
     assert set(comp.Model) == {"tiny_cnn"}
     overall = pd.read_csv(d / "F1_overall.csv").set_index("Type")
     # the overall figure equals notebook 03's (both weight each image's class F1 by its pixels)
-    from sscnb.ssc import overall_f1
+    from sscnb.evaluation import overall_f1
 
     o3 = overall_f1(suite_run / "ssc", "tiny")
     assert overall.loc["MLP", "F1"] == pytest.approx(100 * o3["MLP"])

@@ -1,0 +1,364 @@
+"""Notebook 03's work on a folder of labelled images: classify, score, write the files of the
+original method, resume exactly (see :func:`evaluate_folder`), in this process or on Dask.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .ssc import SSCParams, classify_image, phase2_name
+
+__all__ = ["result_files", "image_status", "evaluate_image", "evaluate_folder", "overall_f1"]
+
+
+def result_files(out_dir, image_name: str, experiment: str, phase2: str = "mlp") -> dict:
+    """Paths of the files written for one image (names as in the original method).
+
+    Parameters
+    ----------
+    out_dir : str or Path
+    image_name : str
+    experiment : str
+    phase2 : {"mlp", "rf"}
+
+    Returns
+    -------
+    dict of str to Path
+        ``cnn_csv, final_csv, cnn_confusion, final_confusion, figure, cnn_raster, final_raster,
+        manifest``.
+    """
+    out_dir = Path(out_dir)
+    p2 = phase2_name(phase2)
+    return {
+        "cnn_csv": out_dir / f"CNN_{image_name}_{experiment}.csv",
+        "final_csv": out_dir / f"{p2}_{image_name}_{experiment}.csv",
+        "cnn_confusion": out_dir / f"Confusion_CNN_{image_name}_{experiment}.csv",
+        "final_confusion": out_dir / f"Confusion_{p2}_{image_name}_{experiment}.csv",
+        "figure": out_dir / f"SSC_{experiment}_{image_name}.png",
+        "cnn_raster": out_dir / "rasters" / f"{image_name}_{experiment}_CNN.tif",
+        "final_raster": out_dir / "rasters" / f"{image_name}_{experiment}_{p2}.tif",
+        "manifest": out_dir / "manifests" / f"{image_name}_{experiment}.json",
+    }
+
+
+def _image_recipe(loaded, params: SSCParams) -> dict:
+    """What decides an image's numbers: the model (file digest and class key) and the settings."""
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(loaded.path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 22), b""):
+            h.update(chunk)
+    return {"model": {"path": str(loaded.path), "sha256": h.hexdigest(), "class_key": loaded.key.digest()},
+            "settings": params.to_dict()}
+
+
+def _wanted(files: dict, has_label: bool, save_figures: bool, save_class_rasters: bool) -> list[str]:
+    keys = []
+    if has_label:
+        keys += ["cnn_csv", "final_csv", "cnn_confusion", "final_confusion"]
+    if save_figures:
+        keys.append("figure")
+    if save_class_rasters:
+        keys += ["cnn_raster", "final_raster"]
+    return keys
+
+
+def image_status(files: dict, recipe: dict, wanted: list[str]) -> tuple[str, str]:
+    """Whether one image of a results folder is done.
+
+    Parameters
+    ----------
+    files : dict
+        From :func:`result_files`.
+    recipe : dict
+        The model digest and settings of this run.
+    wanted : list of str
+        The keys of ``files`` asked for now.
+
+    Returns
+    -------
+    status : {"done", "todo", "other"}
+        done: its manifest records this recipe and every file asked for exists; todo: never
+        finished, or a file asked for now (e.g. class rasters) is missing; other: finished with
+        another model or other settings.
+    why : str
+    """
+    import json
+
+    if not files["manifest"].exists():
+        return "todo", "not finished"
+    man = json.loads(files["manifest"].read_text())
+    if man.get("recipe") != recipe:
+        old, new = man.get("recipe", {}), recipe
+        diff = [f"settings.{k}: {old.get('settings', {}).get(k)!r} -> {v!r}"
+                for k, v in new["settings"].items() if old.get("settings", {}).get(k) != v]
+        if old.get("model") != new["model"]:
+            diff.insert(0, f"model: {old.get('model', {}).get('path')} -> {new['model']['path']}")
+        return "other", "; ".join(diff) or "another recipe"
+    missing = [k for k in wanted if not files[k].exists() or k not in man.get("files", [])]
+    if missing:
+        return "todo", f"{', '.join(missing)} not made yet"
+    return "done", ""
+
+
+def _write_manifest(path: Path, content: dict) -> None:
+    import json
+
+    from .provenance import json_default, package_versions, timestamp
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(".tmp_" + path.name)
+    tmp.write_text(json.dumps({**content, "versions": package_versions(), "created": timestamp()}, indent=1,
+                              default=json_default) + "\n")
+    tmp.replace(path)
+
+
+def _append_timing(path: Path, row: dict) -> None:
+    """Replace or add one image's row of ``Timings_<experiment>.csv`` (atomically)."""
+    import pandas as pd
+
+    new = pd.DataFrame([row])
+    if path.exists():
+        old = pd.read_csv(path)
+        new = pd.concat([old[old.image != row["image"]], new], ignore_index=True)
+    tmp = path.with_name(".tmp_" + path.name)
+    new.to_csv(tmp, index=False)
+    tmp.replace(path)
+
+
+def _save_confusion(path, y_true, y_pred, scheme):
+    import pandas as pd
+
+    from .metrics import confusion
+
+    codes = list(scheme.labelled_codes)
+    cm = confusion(y_true, y_pred, codes)
+    names = [scheme.name(c) for c in codes]
+    df = pd.DataFrame(cm, index=pd.Index(names, name="true"), columns=names + ["unclassified"])
+    tmp = path.with_name(".tmp_" + path.name)
+    df.to_csv(tmp)
+    tmp.replace(path)
+
+
+def evaluate_image(rec, loaded, files: dict, wanted: list, experiment: str, params: SSCParams, recipe: dict,
+                   save_figures: bool, dpi: int, save_class_rasters: bool):
+    """Classify, score and write the files of one image (the task of :func:`evaluate_folder`).
+
+    Parameters
+    ----------
+    rec : sscnb.data.ImageRecord
+    loaded : LoadedModel
+    files : dict
+        From :func:`result_files`.
+    wanted : list of str
+        The keys of ``files`` to make.
+    experiment : str
+    params : SSCParams
+    recipe : dict
+        Recorded in the manifest (model digest and settings).
+    save_figures : bool
+    dpi : int
+    save_class_rasters : bool
+
+    Returns
+    -------
+    row : dict
+        ``image, river, labelled_px, f1_cnn, f1_final, status``.
+    timing : dict
+        Seconds per step.
+    notes : list of str
+        What the user should be told (a one-class tile map, a label without labelled pixels).
+    """
+    from . import metrics
+    from .data import read_pair
+    from .plots import save_figure, ssc_figure
+
+    scheme = loaded.scheme
+    codes = list(scheme.labelled_codes)
+    names = {c: scheme.name(c) for c in scheme.codes}
+    notes = []
+    files["manifest"].unlink(missing_ok=True)  # not done until every file is rewritten
+    t0 = time.perf_counter()
+    img, lab = read_pair(rec, scheme, loaded.tile_size)
+    t_read = time.perf_counter() - t0
+    res = classify_image(img, loaded, params)
+    row = {"image": rec.name, "river": rec.river, "labelled_px": 0, "f1_cnn": np.nan, "f1_final": np.nan,
+           "status": "done"}
+    if lab is not None:
+        rep_cnn = metrics.class_report(lab, res.cnn_map, codes, names)
+        rep_fin = metrics.class_report(lab, res.final_map, codes, names)
+        _save_confusion(files["cnn_confusion"], lab, res.cnn_map, scheme)
+        _save_confusion(files["final_confusion"], lab, res.final_map, scheme)
+        metrics.write_report(rep_cnn, files["cnn_csv"])
+        metrics.write_report(rep_fin, files["final_csv"])
+        row.update(labelled_px=int(rep_fin.support.sum()), f1_cnn=metrics.weighted_f1(rep_cnn),
+                   f1_final=metrics.weighted_f1(rep_fin))
+        if not rep_fin.support.sum():
+            notes.append(f"{rec.name}: its label has no labelled pixel (all 0): no score")
+    if res.info.get("note"):
+        notes.append(f"{rec.name}: {res.info['note']}")
+    if save_class_rasters:
+        from .geo import write_class_map
+
+        write_class_map(files["cnn_raster"], res.cnn_map, scheme, georef_from=rec.image_path)
+        write_class_map(files["final_raster"], res.final_map, scheme, georef_from=rec.image_path)
+    t_fig = 0.0
+    if save_figures:
+        import matplotlib.pyplot as plt
+
+        t1 = time.perf_counter()
+        fig = ssc_figure(img, lab, res.cnn_map, res.final_map, scheme, f1_cnn=row["f1_cnn"],
+                         f1_final=row["f1_final"], final_name=res.phase2_name, title=f"{rec.name} ({experiment})")
+        save_figure(fig, files["figure"], dpi=dpi)
+        plt.close(fig)
+        t_fig = time.perf_counter() - t1
+    timing = {"image": rec.name, "read": t_read, **res.timings, "figure": t_fig,
+              "total": t_read + sum(res.timings.values()) + t_fig}
+    _write_manifest(files["manifest"], {"recipe": recipe, "files": wanted, "timings": timing,
+                                        "info": res.info})  # last: the image is done
+    return row, timing, notes
+
+
+def _evaluate_task(model_path, rec, *args):
+    """A worker's task: the model is loaded once per worker process."""
+    from .batch import worker_model
+
+    return evaluate_image(rec, worker_model(model_path), *args)
+
+
+def evaluate_folder(data_dir, loaded, out_dir, experiment: str, params: SSCParams | None = None, *,
+                    overwrite: bool = False, save_figures: bool = True, dpi: int = 150,
+                    save_class_rasters: bool = False, progress: bool = True, scheduler=None,
+                    workers: int | None = None, log=print):
+    """Classify and evaluate every image of a folder.
+
+    Per labelled image writes ``CNN_<image>_<experiment>.csv`` and ``MLP_...`` / ``RF_...``
+    (class, precision, recall, f1_score, support), their confusion matrices, the 4-part figure
+    ``SSC_<experiment>_<image>.png`` and, with ``save_class_rasters``, the class maps as COGs;
+    every file atomically, and last ``manifests/<image>_<experiment>.json`` recording the model
+    and settings. Resumable and exact: an image is skipped (its numbers read back) only when its
+    manifest records this model and these settings and every file asked for now exists; an image
+    finished with another model or other settings is an error unless ``overwrite=True`` (checked
+    for all images before any is computed). Unlabelled images follow the same rule. Each image's
+    timings go to ``Timings_<experiment>.csv`` as soon as it is done.
+
+    Parameters
+    ----------
+    data_dir : str or Path
+        Images and labels (naming problems are shown; errors stop before computing).
+    loaded : LoadedModel
+    out_dir : str or Path
+    experiment : str
+    params : SSCParams, optional
+    overwrite, save_figures, save_class_rasters : bool
+    dpi : int
+    progress : bool
+    log : callable
+        Receives one line per event (skipped images, notes such as a one-class tile map).
+
+    Returns
+    -------
+    summary : pandas.DataFrame
+        ``image, river, labelled_px, f1_cnn, f1_final, status`` per image.
+    timings : pandas.DataFrame
+        Seconds per step of the images computed now.
+    """
+
+    import pandas as pd
+
+    from . import metrics
+    from .batch import BatchError, dask_client, run_tasks
+    from .data import checked_pairs
+    from .layout import prepare_output
+
+    p = params or SSCParams()
+    out_dir = Path(out_dir)
+    records = checked_pairs(data_dir, log=log)
+    recipe = _image_recipe(loaded, p)
+    # every image's status first: finished results made otherwise are never mixed with new ones
+    plan, conflicts = [], []
+    for rec in records:
+        files = result_files(out_dir, rec.name, experiment, p.phase2)
+        if not rec.has_label and not save_class_rasters:
+            log(f"{rec.name}: no label, skipped (set save_class_rasters=True to classify it anyway)")
+            continue
+        wanted = _wanted(files, rec.has_label, save_figures, save_class_rasters)
+        status, why = image_status(files, recipe, wanted)
+        if status == "other" and not overwrite:
+            conflicts.append(f"{rec.name}: {why}")
+        plan.append((rec, files, wanted, "todo" if overwrite else status, why))
+    if conflicts:
+        raise ValueError(f"{len(conflicts)} image(s) in {out_dir} were finished with another model or other "
+                         f"settings for experiment {experiment!r} ({'; '.join(conflicts[:3])}): pass "
+                         "overwrite=True to redo them, or use another experiment name")
+    prepare_output(out_dir)
+    rows = {}
+    for rec, files, wanted, status, why in plan:
+        if status == "done":
+            row = {"image": rec.name, "river": rec.river, "labelled_px": 0, "f1_cnn": np.nan, "f1_final": np.nan,
+                   "status": "skipped (done)"}
+            if rec.has_label:
+                f_cnn = metrics.weighted_f1(metrics.read_report(files["cnn_csv"]))
+                fin = metrics.read_report(files["final_csv"])
+                row.update(labelled_px=int(fin.support.sum()), f1_cnn=f_cnn, f1_final=metrics.weighted_f1(fin))
+            rows[rec.name] = row
+    todo = {rec.name: (rec, files, wanted, experiment, p, recipe, save_figures, dpi, save_class_rasters)
+            for rec, files, wanted, status, _ in plan if status != "done"}
+    trows = []
+
+    def finished(name, result):
+        row, timing, notes = result
+        for n in notes:
+            log(n)
+        trows.append(timing)
+        _append_timing(out_dir / f"Timings_{experiment}.csv", timing)  # kept even if a later image fails
+
+    with dask_client(scheduler, workers, log=log) as client:
+        if client is None:
+            items = {k: (v[0], loaded, *v[1:]) for k, v in todo.items()}
+            results, failures = run_tasks(None, evaluate_image, items, desc="SSC", progress=progress,
+                                          on_result=finished)
+        else:
+            items = {k: (str(loaded.path), *v) for k, v in todo.items()}
+            results, failures = run_tasks(client, _evaluate_task, items, desc="SSC", progress=progress,
+                                          on_result=finished)
+    for name, (row, _, _) in results.items():
+        rows[name] = row
+    order = [rec.name for rec, *_ in plan]
+    summary = pd.DataFrame([rows[n] for n in order if n in rows],
+                           columns=["image", "river", "labelled_px", "f1_cnn", "f1_final", "status"])
+    timings = pd.DataFrame(sorted(trows, key=lambda t: order.index(t["image"])))
+    if failures:
+        raise BatchError(failures)
+    return summary, timings
+
+
+def overall_f1(out_dir, experiment: str, phase2: str = "mlp", images=None) -> dict:
+    """Pixel-weighted F1 over all images of a results folder.
+
+    Parameters
+    ----------
+    out_dir : str or Path
+    experiment : str
+    phase2 : {"mlp", "rf"}
+    images : set of str, optional
+        Only these images.
+
+    Returns
+    -------
+    dict
+        ``{"CNN": f1, "MLP" or "RF": f1}``: the F1 of every (image, class) weighted by its labelled
+        pixels, not an average over images.
+    """
+    from . import metrics
+    from .report import find_result_files
+
+    p2 = phase2_name(phase2)
+    reports = {"CNN": [], p2: []}
+    for path, kind, image, _ in find_result_files(out_dir, experiment):
+        if kind in reports and (images is None or image in images):
+            reports[kind].append(metrics.read_report(path))
+    return {k: metrics.weighted_f1(v) for k, v in reports.items()}
