@@ -10,7 +10,7 @@ import numpy as np
 
 from .ssc import SSCParams, classify_image, phase2_name
 
-__all__ = ["result_files", "image_status", "evaluate_image", "evaluate_folder", "overall_f1"]
+__all__ = ["result_files", "image_status", "evaluate_image", "evaluate_folder", "overall_f1", "load_image_results"]
 
 
 def result_files(out_dir, image_name: str, experiment: str, phase2: str = "mlp") -> dict:
@@ -26,8 +26,8 @@ def result_files(out_dir, image_name: str, experiment: str, phase2: str = "mlp")
     Returns
     -------
     dict of str to Path
-        ``cnn_csv, final_csv, cnn_confusion, final_confusion, figure, cnn_raster, final_raster,
-        manifest``.
+        ``cnn_csv, final_csv, cnn_confusion, final_confusion, figure, confidence (the CNN's
+        top-class probability per tile), cnn_raster, final_raster, manifest``.
     """
     out_dir = Path(out_dir)
     p2 = phase2_name(phase2)
@@ -37,6 +37,7 @@ def result_files(out_dir, image_name: str, experiment: str, phase2: str = "mlp")
         "cnn_confusion": out_dir / f"Confusion_CNN_{image_name}_{experiment}.csv",
         "final_confusion": out_dir / f"Confusion_{p2}_{image_name}_{experiment}.csv",
         "figure": out_dir / f"SSC_{experiment}_{image_name}.png",
+        "confidence": out_dir / "confidence" / f"{image_name}_{experiment}_CNN_confidence.tif",
         "cnn_raster": out_dir / "rasters" / f"{image_name}_{experiment}_CNN.tif",
         "final_raster": out_dir / "rasters" / f"{image_name}_{experiment}_{p2}.tif",
         "manifest": out_dir / "manifests" / f"{image_name}_{experiment}.json",
@@ -56,7 +57,7 @@ def _image_recipe(loaded, params: SSCParams) -> dict:
 
 
 def _wanted(files: dict, has_label: bool, save_figures: bool, save_class_rasters: bool) -> list[str]:
-    keys = []
+    keys = ["confidence"]
     if has_label:
         keys += ["cnn_csv", "final_csv", "cnn_confusion", "final_confusion"]
     if save_figures:
@@ -200,9 +201,11 @@ def evaluate_image(rec, loaded, files: dict, wanted: list, experiment: str, para
             notes.append(f"{rec.name}: its label has no labelled pixel (all 0): no score")
     if res.info.get("note"):
         notes.append(f"{rec.name}: {res.info['note']}")
-    if save_class_rasters:
-        from .geo import write_class_map
+    from .geo import georeferencing_of, write_class_map, write_tile_confidence
 
+    write_tile_confidence(files["confidence"], georeferencing_of(rec.image_path), res.cnn_proba.max(axis=-1),
+                          loaded.tile_size)
+    if save_class_rasters:
         write_class_map(files["cnn_raster"], res.cnn_map, scheme, georef_from=rec.image_path)
         write_class_map(files["final_raster"], res.final_map, scheme, georef_from=rec.image_path)
     t_fig = 0.0
@@ -362,3 +365,48 @@ def overall_f1(out_dir, experiment: str, phase2: str = "mlp", images=None) -> di
         if kind in reports and (images is None or image in images):
             reports[kind].append(metrics.read_report(path))
     return {k: metrics.weighted_f1(v) for k, v in reports.items()}
+
+
+def load_image_results(out_dir, data_dir, image: str, experiment: str, phase2: str = "mlp", scheme=None):
+    """Read back what :func:`evaluate_folder` made for one image, to look at it.
+
+    Parameters
+    ----------
+    out_dir : str or Path
+        The results folder.
+    data_dir : str or Path
+        The images and labels it evaluated.
+    image : str
+        The image's name (``River_NNNN``).
+    experiment : str
+    phase2 : {"mlp", "rf"}
+    scheme : ClassScheme, optional
+
+    Returns
+    -------
+    dict
+        ``image (H, W, 3) uint8``, ``label (H, W) uint8 or None``, ``confidence (n_rows, n_cols)
+        float32`` (the CNN's top-class probability per tile), ``final_map`` and ``cnn_map``
+        (``(H, W) uint8``, or None when the class rasters were not saved).
+    """
+    import rasterio
+
+    from .data import find_pairs, read_pair
+
+    files = result_files(out_dir, image, experiment, phase2)
+    rec = next((r for r in find_pairs(data_dir) if r.name == image), None)
+    if rec is None:
+        raise ValueError(f"no image {image!r} in {data_dir}")
+    if not files["confidence"].exists():
+        raise FileNotFoundError(f"{files['confidence']} does not exist: evaluate {image} first (notebook 03)")
+    img, lab = read_pair(rec, scheme)
+    out = {"image": img, "label": lab}
+    with rasterio.open(files["confidence"]) as ds:
+        out["confidence"] = ds.read(1)
+    for key, f in (("final_map", files["final_raster"]), ("cnn_map", files["cnn_raster"])):
+        if f.exists():
+            with rasterio.open(f) as ds:
+                out[key] = ds.read(1)
+        else:
+            out[key] = None
+    return out

@@ -27,7 +27,7 @@ from .classes import ClassScheme
 
 __all__ = ["SurveyError", "SurveyRaster", "open_survey", "read_block", "ClassMapWriter", "write_qml",
            "write_category_names", "read_category_names", "read_preview", "georeferencing_of",
-           "write_class_map", "pixel_area_m2", "area_table", "RASTER_SUFFIXES", "tmp_name"]
+           "write_class_map", "write_tile_confidence", "pixel_area_m2", "area_table", "RASTER_SUFFIXES", "tmp_name"]
 
 log = logging.getLogger(__name__)
 
@@ -272,6 +272,33 @@ def write_class_map(path, class_map: np.ndarray, scheme: ClassScheme, georef_fro
         info = SurveyRaster(Path(path), W, H, 1, None, Affine.identity(), False, None, "none")
     with ClassMapWriter(path, info, scheme) as w:
         w.write(Window(0, 0, W, H), class_map)
+    return Path(path)
+
+
+def write_tile_confidence(path, info: SurveyRaster, confidence: np.ndarray, tile: int) -> Path:
+    """Write the CNN's top-class probability per tile as a georeferenced raster, one pixel per tile.
+
+    Parameters
+    ----------
+    path : str or Path
+    info : SurveyRaster
+        The image the tiles were cut from (its CRS; its transform scaled by ``tile``).
+    confidence : (n_rows, n_cols) ndarray of float
+        -1 for tiles that were not classified (they touch no data).
+    tile : int, px
+
+    Returns
+    -------
+    Path
+        A COG of float32, nodata -1, overviews averaged.
+    """
+    from rasterio.transform import Affine
+    from rasterio.windows import Window
+
+    conf = np.asarray(confidence, np.float32)
+    with ClassMapWriter(path, info, None, transform=info.transform @ Affine.scale(tile), shape=conf.shape,
+                        dtype="float32", categorical=False) as w:
+        w.write(Window(0, 0, conf.shape[1], conf.shape[0]), conf)
     return Path(path)
 
 

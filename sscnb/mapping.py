@@ -52,6 +52,7 @@ from .geo import (
     open_survey,
     read_block,
     tmp_name,
+    write_tile_confidence,
 )
 from .layout import prepare_output
 from .ssc import SSCParams, apply_tile_rules, fit_phase2, predict_tiles_masked
@@ -472,11 +473,7 @@ def map_raster(path, loaded, out_dir, experiment: str, params: SSCParams, *, vec
             t0 = time.perf_counter()
         t["cog"] = time.perf_counter() - t0
 
-        from rasterio.transform import Affine
-
-        with ClassMapWriter(stage["confidence"], info, None, transform=info.transform @ Affine.scale(tile),
-                            shape=grid, dtype="float32", categorical=False) as w_conf:
-            w_conf.write(Window(0, 0, grid[1], grid[0]), confidence)
+        write_tile_confidence(stage["confidence"], info, confidence, tile)
 
         areas = area_table({c: int(n) for c, n in enumerate(counts) if n}, loaded.scheme, info)
         areas.to_csv(stage["areas"], index=False)

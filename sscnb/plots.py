@@ -8,7 +8,8 @@ import numpy as np
 from .classes import ClassScheme
 
 __all__ = ["label_overlay", "thumbnails", "class_bars", "save_figure", "tile_samples", "history_curves",
-           "confusion_heatmap", "ssc_figure", "f1_bars", "f1_violins", "support_bars", "survey_figure", "area_bars"]
+           "confusion_heatmap", "ssc_figure", "f1_bars", "f1_violins", "support_bars", "survey_figure", "area_bars",
+           "confidence_figure"]
 
 
 def _plt():
@@ -479,4 +480,71 @@ def area_bars(areas, scheme: ClassScheme, title: str = ""):
         ax.text(v, y, f"  {pct:.1f}%", va="center", fontsize=8)
     ax.set_title(title)
     ax.spines[["top", "right"]].set_visible(False)
+    return fig
+
+
+def confidence_figure(image: np.ndarray, confidence: np.ndarray, tile: int, label=None, final_map=None,
+                      title: str = "", max_px: int = 900):
+    """Where the CNN is unsure: its top-class probability per tile over the image, and, when the
+    labels are given, where the final map is wrong.
+
+    Parameters
+    ----------
+    image : (H, W, 3) ndarray of uint8
+    confidence : (n_rows, n_cols) ndarray of float
+        Top-class probability per tile (-1 or NaN: not classified).
+    tile : int, px
+    label, final_map : (H, W) ndarray, optional
+        Validation labels and the final map: the second panel shows the errors (labelled pixels the
+        final map gets wrong), with the share of errors in low- and high-confidence tiles.
+    title : str
+    max_px : int, px
+        Longest side drawn.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    plt = _plt()
+    conf = np.where(np.asarray(confidence, float) < 0, np.nan, confidence)
+    rows, cols = conf.shape
+    step = max(1, int(np.ceil(max(image.shape[:2]) / max_px)))
+    show_errors = label is not None and final_map is not None
+    fig, axes = plt.subplots(1, 2 if show_errors else 1, figsize=(12 if show_errors else 7, 4.8),
+                             constrained_layout=True, squeeze=False)
+    ax = axes[0, 0]
+    ax.imshow(image[::step, ::step], extent=(0, image.shape[1], image.shape[0], 0))
+    im = ax.imshow(conf, cmap="magma", vmin=0, vmax=1, alpha=0.55, interpolation="nearest",
+                   extent=(0, cols * tile, rows * tile, 0))
+    ax.set_xlim(0, image.shape[1])
+    ax.set_ylim(image.shape[0], 0)
+    ax.set_title("CNN confidence per tile (top-class probability)")
+    fig.colorbar(im, ax=ax, shrink=0.8)
+    if show_errors:
+        lab, fin = np.asarray(label), np.asarray(final_map)
+        wrong = (lab > 0) & (fin != lab)
+        ax2 = axes[0, 1]
+        ax2.imshow(image[::step, ::step])
+        overlay = np.zeros(wrong[::step, ::step].shape + (4,), np.float32)
+        overlay[wrong[::step, ::step]] = (1, 0, 0, 0.8)
+        ax2.imshow(overlay)
+        # error rate in low- vs high-confidence tiles (tiles below / above the median confidence)
+        from .tiles import crop_to_tiles, to_tiles
+
+        per_tile_wrong = to_tiles(crop_to_tiles(wrong, tile), tile).reshape(rows * cols, -1).mean(axis=1)
+        per_tile_lab = to_tiles(crop_to_tiles(lab > 0, tile), tile).reshape(rows * cols, -1).mean(axis=1)
+        c = conf.ravel()
+        idx = np.flatnonzero(np.isfinite(c) & (per_tile_lab > 0))
+        text = ""
+        if len(idx) >= 2:  # the tiles ranked by confidence, split in two halves
+            ranked = idx[np.argsort(c[idx], kind="stable")]
+            low, high = ranked[: len(ranked) // 2], ranked[len(ranked) // 2:]
+            text = (f"errors: {100 * per_tile_wrong[low].mean():.1f}% of pixels in the less confident half "
+                    f"of the tiles, {100 * per_tile_wrong[high].mean():.1f}% in the more confident half")
+        ax2.set_title("final map errors (red)")
+        ax2.set_xlabel(text, fontsize=8)
+    for a in axes.ravel():
+        a.set_xticks([])
+        a.set_yticks([])
+    fig.suptitle(title)
     return fig

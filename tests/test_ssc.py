@@ -302,3 +302,30 @@ def test_notes_show_in_the_notebook_log(tmp_path, colour_cnn):
     assert any("Lake_0009: its label has no labelled pixel" in m for m in msgs)
     assert any("Lake_0009: the CNN found one class only (3)" in m for m in msgs)
     assert np.isnan(summary.f1_final.iloc[0])
+
+
+def test_confidence_per_tile_is_saved_and_shown(tmp_path, colour_cnn):
+    """The CNN's top-class probability per tile, beside the results, equals the pipeline's, and the
+    figure shows it with the errors."""
+    import rasterio
+
+    from sscnb.plots import confidence_figure
+
+    d = _folder(tmp_path)
+    out = tmp_path / "ssc"
+    p = ssc.SSCParams(**FAST_P)
+    evaluation.evaluate_folder(d, colour_cnn, out, "c", p, save_figures=False, save_class_rasters=True,
+                               progress=False)
+    r = evaluation.load_image_results(out, d, "Lake_0002", "c", "mlp", colour_cnn.scheme)
+    img, _ = scene(seed=1)
+    ref = ssc.classify_image(img, colour_cnn, p)
+    np.testing.assert_allclose(r["confidence"], ref.cnn_proba.max(axis=-1), rtol=1e-6)
+    assert r["confidence"].shape == (6, 8) and (r["confidence"] >= 0.5).all()      # 2 classes: >= 1/2
+    np.testing.assert_array_equal(r["final_map"], ref.final_map)
+    with rasterio.open(out / "confidence" / "Lake_0002_c_CNN_confidence.tif") as ds:
+        assert ds.dtypes[0] == "float32" and ds.nodata == -1
+    fig = confidence_figure(r["image"], r["confidence"], 10, r["label"], r["final_map"], title="t")
+    assert len(fig.axes) == 3 and "errors:" in fig.axes[1].get_xlabel()  # 2 panels + colour bar
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
