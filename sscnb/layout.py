@@ -2,7 +2,8 @@
 notebooks, the package and the tests alike."""
 from __future__ import annotations
 
-__all__ = ["DATA_CHECK_DIR", "TUNING_DIR", "MODEL_DIR", "SSC_DIR", "REPORT_DIR", "MAP_DIR", "OutputFolderError",
+__all__ = ["DATA_CHECK_DIR", "TUNING_DIR", "MODEL_DIR", "SSC_DIR", "REPORT_DIR", "MAP_DIR", "EXPLORE_DIR",
+           "OutputFolderError",
            "prepare_output"]
 
 DATA_CHECK_DIR = "data_check"   # 00: inventory, pixels and tiles per class, thumbnails
@@ -11,6 +12,7 @@ MODEL_DIR = "model"             # 02: the CNN, its class key and model card
 SSC_DIR = "ssc"                 # 03: per-image scores, figures, timings
 REPORT_DIR = "report"           # 04: compiled table and figures
 MAP_DIR = "map"                 # 05: class maps of surveys
+EXPLORE_DIR = "explore"         # 06: figures of the teaching notebook
 
 
 class OutputFolderError(OSError):

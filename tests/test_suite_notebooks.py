@@ -27,9 +27,10 @@ def suite_run(tmp_path_factory):
             "03_ssc_evaluation": {"data_dir": str(SAMPLE / "Validate"), "mlp_epochs": 3, "dpi": 50,
                                   "save_class_rasters": True},
             "05_map_survey": {"inputs": str(SAMPLE / "Survey"), "mlp_epochs": 3, "dpi": 50, "vectors": True},
+            "06_explore": {"data_dir": str(SAMPLE / "Validate")},
         },
         "notebooks": ["00_data_check", "01_cnn_tuning", "02_cnn_training", "03_ssc_evaluation", "04_report",
-                      "05_map_survey"],
+                      "05_map_survey", "06_explore"],
     }
     p = tmp / "run.yml"
     p.write_text(yaml.safe_dump(cfg))
@@ -41,7 +42,7 @@ def test_run_record(suite_run):
     assert run["status"] == "finished"
     assert [n["notebook"] for n in run["notebooks"]] == ["00_data_check.ipynb", "01_cnn_tuning.ipynb",
                                                          "02_cnn_training.ipynb", "03_ssc_evaluation.ipynb",
-                                                         "04_report.ipynb", "05_map_survey.ipynb"]
+                                                         "04_report.ipynb", "05_map_survey.ipynb", "06_explore.ipynb"]
 
 
 def test_notebook_00_checks_the_evaluation_folder_too(suite_run):
@@ -110,8 +111,8 @@ def test_extend_never_reruns_a_finished_notebook(suite_run):
     run_suite(cfg | {"_config_path": "x"}, only=["03"], extend=True, progress=False, log=msgs.append)
     assert any("03_ssc_evaluation.ipynb already finished" in m for m in msgs)
     run = json.loads((suite_run / "run.json").read_text())
-    assert run["status"] == "finished" and len(run["notebooks"]) == 6
-    assert [n["notebook"][:2] for n in run["notebooks"]] == ["00", "01", "02", "03", "04", "05"]
+    assert run["status"] == "finished" and len(run["notebooks"]) == 7
+    assert [n["notebook"][:2] for n in run["notebooks"]] == ["00", "01", "02", "03", "04", "05", "06"]
     assert (suite_run / "ssc" / "MLP_Clearwater_0005_tiny.csv").stat().st_mtime_ns == before
     assert (suite_run / "03_ssc_evaluation.ipynb").stat().st_mtime_ns == executed
 
@@ -166,3 +167,16 @@ def test_notebook_05_maps_the_sample_orthomosaic(suite_run):
     assert areas.area_m2.sum() == pytest.approx(valid.sum() * man["pixel_m"] ** 2)
     with fiona.open(d / f"{stem}_MLP.gpkg") as src:
         assert len(src) > 0
+
+
+def test_notebook_06_draws_both_tools_without_waiting(suite_run):
+    """Run by papermill with its widgets on, the teaching notebook renders them (their models are in
+    the outputs) and never waits for input; the static figures are written too."""
+    import nbformat
+
+    d = suite_run / "explore"
+    assert (d / "explorer_Clearwater_0005.png").stat().st_size > 10_000
+    assert (d / "playground_Clearwater_0005.png").stat().st_size > 10_000
+    nb = nbformat.read(suite_run / "06_explore.ipynb", as_version=4)
+    mimes = {k for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) for k in o.get("data", {})}
+    assert "application/vnd.jupyter.widget-view+json" in mimes
