@@ -26,6 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .settings import Settings
+
 __all__ = [
     "BACKBONES", "CNNParams", "WeightsUnavailableError", "build_model", "train", "class_weights",
     "recommend_epochs", "predict_tiles", "keras_cache_dir", "DihedralAugment",
@@ -40,7 +42,7 @@ _NASNET_FILES = {
 
 
 @dataclass
-class CNNParams:
+class CNNParams(Settings):
     """Settings of the phase-1 CNN shared by notebooks 01 and 02: one name and one default each.
 
     backbone: compact (fast on CPU), nasnet_mobile or nasnet_large. weights: None (from scratch),
@@ -50,6 +52,8 @@ class CNNParams:
     flips and 90-degree rotations. class_weight: None or "balanced". trainable_layers: "all", or N
     to train only the last N backbone layers. seed: split, initial weights and augmentation.
     """
+
+    KIND = "CNN"
 
     backbone: str = "compact"
     weights: str | None = None
@@ -84,29 +88,6 @@ class CNNParams:
         for name in ("local_classes", "augment"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
-
-    @classmethod
-    def names(cls) -> list[str]:
-        from dataclasses import fields
-
-        return [f.name for f in fields(cls)]
-
-    @classmethod
-    def from_dict(cls, values: dict, source: str = "settings") -> "CNNParams":
-        """Build from a mapping; an unknown name is an error naming the closest valid ones."""
-        import difflib
-
-        unknown = [k for k in values if k not in cls.names()]
-        if unknown:
-            hints = "; ".join(f"{k!r} (did you mean {', '.join(difflib.get_close_matches(k, cls.names())) or '?'})"
-                              for k in unknown)
-            raise ValueError(f"unknown CNN setting(s) in {source}: {hints}. Valid: {', '.join(cls.names())}")
-        return cls(**values)
-
-    @classmethod
-    def from_namespace(cls, namespace: dict) -> "CNNParams":
-        """Take the settings a notebook's parameters cell defines (``globals()``), by name."""
-        return cls(**{k: namespace[k] for k in cls.names() if k in namespace})
 
 
 class WeightsUnavailableError(RuntimeError):

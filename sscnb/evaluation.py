@@ -46,13 +46,9 @@ def result_files(out_dir, image_name: str, experiment: str, phase2: str = "mlp")
 
 def _image_recipe(loaded, params: SSCParams) -> dict:
     """What decides an image's numbers: the model (file digest and class key) and the settings."""
-    import hashlib
+    from .provenance import file_sha256
 
-    h = hashlib.sha256()
-    with open(loaded.path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 22), b""):
-            h.update(chunk)
-    return {"model": {"path": str(loaded.path), "sha256": h.hexdigest(), "class_key": loaded.key.digest()},
+    return {"model": {"path": str(loaded.path), "sha256": file_sha256(loaded.path), "class_key": loaded.key.digest()},
             "settings": params.to_dict()}
 
 
@@ -93,12 +89,9 @@ def image_status(files: dict, recipe: dict, wanted: list[str]) -> tuple[str, str
         return "todo", "not finished"
     man = json.loads(files["manifest"].read_text())
     if man.get("recipe") != recipe:
-        old, new = man.get("recipe", {}), recipe
-        diff = [f"settings.{k}: {old.get('settings', {}).get(k)!r} -> {v!r}"
-                for k, v in new["settings"].items() if old.get("settings", {}).get(k) != v]
-        if old.get("model") != new["model"]:
-            diff.insert(0, f"model: {old.get('model', {}).get('path')} -> {new['model']['path']}")
-        return "other", "; ".join(diff) or "another recipe"
+        from .provenance import recipe_differences
+
+        return "other", "; ".join(recipe_differences(man.get("recipe", {}), recipe)) or "another recipe"
     missing = [k for k in wanted if not files[k].exists() or k not in man.get("files", [])]
     if missing:
         return "todo", f"{', '.join(missing)} not made yet"
@@ -106,15 +99,9 @@ def image_status(files: dict, recipe: dict, wanted: list[str]) -> tuple[str, str
 
 
 def _write_manifest(path: Path, content: dict) -> None:
-    import json
+    from .provenance import package_versions, timestamp, write_json
 
-    from .provenance import json_default, package_versions, timestamp
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(".tmp_" + path.name)
-    tmp.write_text(json.dumps({**content, "versions": package_versions(), "created": timestamp()}, indent=1,
-                              default=json_default) + "\n")
-    tmp.replace(path)
+    write_json(path, {**content, "versions": package_versions(), "created": timestamp()})
 
 
 def _append_timing(path: Path, row: dict) -> None:
@@ -203,11 +190,11 @@ def evaluate_image(rec, loaded, files: dict, wanted: list, experiment: str, para
         notes.append(f"{rec.name}: {res.info['note']}")
     from .geo import georeferencing_of, write_class_map, write_tile_confidence
 
-    write_tile_confidence(files["confidence"], georeferencing_of(rec.image_path), res.cnn_proba.max(axis=-1),
-                          loaded.tile_size)
+    georef = georeferencing_of(rec.image_path)  # the image's header, read once for every raster
+    write_tile_confidence(files["confidence"], georef, res.cnn_proba.max(axis=-1), loaded.tile_size)
     if save_class_rasters:
-        write_class_map(files["cnn_raster"], res.cnn_map, scheme, georef_from=rec.image_path)
-        write_class_map(files["final_raster"], res.final_map, scheme, georef_from=rec.image_path)
+        write_class_map(files["cnn_raster"], res.cnn_map, scheme, georef_from=georef)
+        write_class_map(files["final_raster"], res.final_map, scheme, georef_from=georef)
     t_fig = 0.0
     if save_figures:
         import matplotlib.pyplot as plt

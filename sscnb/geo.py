@@ -27,7 +27,8 @@ from .classes import ClassScheme
 
 __all__ = ["SurveyError", "SurveyRaster", "open_survey", "read_block", "ClassMapWriter", "write_qml",
            "write_category_names", "read_category_names", "read_preview", "georeferencing_of",
-           "write_class_map", "write_tile_confidence", "pixel_area_m2", "area_table", "RASTER_SUFFIXES", "tmp_name"]
+           "write_class_map", "write_tile_confidence", "survey_table", "pixel_area_m2", "area_table",
+           "RASTER_SUFFIXES", "tmp_name"]
 
 log = logging.getLogger(__name__)
 
@@ -245,9 +246,9 @@ def write_class_map(path, class_map: np.ndarray, scheme: ClassScheme, georef_fro
         Class codes, 0 = unclassified / no data.
     scheme : ClassScheme
         Names and colours.
-    georef_from : str or Path, optional
-        The image the map was made from: its CRS and transform are copied (GeoTIFF, or world
-        file and ``.prj``). None writes pixel coordinates.
+    georef_from : str, Path or SurveyRaster, optional
+        The image the map was made from (or its header, already read): its CRS and transform are
+        copied (GeoTIFF, or world file and ``.prj``). None writes pixel coordinates.
 
     Returns
     -------
@@ -264,9 +265,9 @@ def write_class_map(path, class_map: np.ndarray, scheme: ClassScheme, georef_fro
     class_map = np.asarray(class_map, np.uint8)
     H, W = class_map.shape
     if georef_from is not None:
-        info = georeferencing_of(georef_from)
+        info = georef_from if isinstance(georef_from, SurveyRaster) else georeferencing_of(georef_from)
         if info.shape != (H, W):
-            raise SurveyError(f"the class map is {W} x {H} px but {Path(georef_from).name} is "
+            raise SurveyError(f"the class map is {W} x {H} px but {info.path.name} is "
                               f"{info.width} x {info.height} px: a map must have its image's size")
     else:
         info = SurveyRaster(Path(path), W, H, 1, None, Affine.identity(), False, None, "none")
@@ -336,6 +337,25 @@ def read_preview(path, max_px: int = 1200) -> np.ndarray:
         else:
             valid = ds.dataset_mask(out_shape=shape, resampling=Resampling.nearest) > 0
         return np.where(valid[..., None], rgb, 255).astype(np.uint8)
+
+
+def survey_table(surveys):
+    """One row per input: size, bands, CRS, pixel size and where the georeferencing came from.
+
+    Parameters
+    ----------
+    surveys : list of SurveyRaster
+
+    Returns
+    -------
+    pandas.DataFrame
+    """
+    import pandas as pd
+
+    return pd.DataFrame([{"input": s.path.name, "width": s.width, "height": s.height, "bands": s.count,
+                          "CRS": s.crs.to_string() if s.crs else "none (pixel coordinates)",
+                          "pixel size": abs(s.transform.a) if s.georeferenced else None,
+                          "georeferencing": s.georef_source if s.georeferenced else "none"} for s in surveys])
 
 
 def pixel_area_m2(info: SurveyRaster) -> float | None:

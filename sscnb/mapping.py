@@ -26,9 +26,7 @@ and the colours are predicted in one order whatever the strips.
 """
 from __future__ import annotations
 
-import datetime as _dt
 import glob
-import hashlib
 import json
 import logging
 import shutil
@@ -55,6 +53,7 @@ from .geo import (
     write_tile_confidence,
 )
 from .layout import prepare_output
+from .provenance import file_sha256, recipe_differences
 from .ssc import SSCParams, apply_tile_rules, fit_phase2, predict_tiles_masked
 
 __all__ = ["MapResult", "resolve_inputs", "map_files", "map_raster", "map_inputs", "plan_inputs", "area_summary",
@@ -170,34 +169,21 @@ def map_files(out_dir, stem: str, experiment: str, params: SSCParams, vectors: b
     return files
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 22), b""):
-            h.update(chunk)
-    return h.hexdigest()
+def _model_recipe(loaded) -> dict:
+    return {"path": str(loaded.path), "sha256": file_sha256(loaded.path), "class_key": loaded.key.digest()}
 
 
-def _recipe(path: Path, loaded, params: SSCParams, vectors: bool, min_polygon_area: float) -> dict:
-    """Everything that decides the result for one input: compared on a re-run."""
+def _recipe(path: Path, loaded, params: SSCParams, vectors: bool, min_polygon_area: float,
+            model: dict | None = None) -> dict:
+    """Everything that decides the result for one input: compared on a re-run. ``model``: the
+    model's part, when already computed (the model file is hashed once per batch, not per input)."""
     st = Path(path).stat()
     return {
         "input": {"path": str(Path(path).resolve()), "bytes": st.st_size, "modified": st.st_mtime},
-        "model": {"path": str(loaded.path), "sha256": _sha256(Path(loaded.path)), "class_key": loaded.key.digest()},
+        "model": model or _model_recipe(loaded),
         "settings": params.to_dict(),
         "vectors": {"make": bool(vectors), "min_polygon_area": float(min_polygon_area)} if vectors else None,
     }
-
-
-def _differences(old: dict, new: dict, prefix="") -> list[str]:
-    out = []
-    for k in sorted(set(old) | set(new)):
-        a, b = old.get(k), new.get(k)
-        if isinstance(a, dict) and isinstance(b, dict):
-            out += _differences(a, b, f"{prefix}{k}.")
-        elif a != b:
-            out.append(f"{prefix}{k}: {a!r} -> {b!r}")
-    return out
 
 
 def plan_inputs(paths, loaded, out_dir, experiment: str, params: SSCParams, *, vectors: bool = False,
@@ -233,18 +219,19 @@ def plan_inputs(paths, loaded, out_dir, experiment: str, params: SSCParams, *, v
         raise SurveyError("smallest_element is not applied when mapping surveys (it needs the whole map in "
                           "memory): set it to 0, and use min_polygon_area to drop small patches from the polygons")
     plan, conflicts = [], []
+    model = _model_recipe(loaded)
     tile = loaded.tile_size
     for p in paths:
         info = open_survey(p)
         if info.height < tile or info.width < tile:
             raise SurveyError(f"{p.name} is {info.width} x {info.height} px, smaller than one {tile} px tile of the "
                               f"model {Path(loaded.path).name}: map it with a model of a smaller tile size")
-        recipe = _recipe(p, loaded, params, vectors, min_polygon_area)
+        recipe = _recipe(p, loaded, params, vectors, min_polygon_area, model)
         files = map_files(out_dir, p.stem, experiment, params, vectors)
         status = "todo"
         if files["manifest"].exists():
             old = json.loads(files["manifest"].read_text())
-            diff = _differences(old.get("recipe", {}), recipe)
+            diff = recipe_differences(old.get("recipe", {}), recipe)
             complete = all(f.exists() for f in files.values())
             if overwrite:
                 status = "redo"
@@ -348,7 +335,7 @@ def map_raster(path, loaded, out_dir, experiment: str, params: SSCParams, *, vec
     from rasterio.windows import Window
     from tqdm.auto import tqdm
 
-    from .provenance import package_versions
+    from .provenance import package_versions, timestamp, write_json
 
     path = Path(path)
     out_dir = Path(out_dir)
@@ -492,11 +479,8 @@ def map_raster(path, loaded, out_dir, experiment: str, params: SSCParams, *, vec
 
     t["total"] = sum(t.values())
     manifest = {"recipe": recipe, "experiment": experiment, "outputs": {k: v.name for k, v in files.items()},
-                "info": map_info, "seconds": t, "versions": package_versions(),
-                "created": _dt.datetime.now().isoformat(timespec="seconds")}
-    tmp = tmp_name(files["manifest"])
-    tmp.write_text(json.dumps(manifest, indent=1, default=str) + "\n")
-    tmp.replace(files["manifest"])  # last: its presence marks the input done
+                "info": map_info, "seconds": t, "versions": package_versions(), "created": timestamp()}
+    write_json(files["manifest"], manifest)  # last: its presence marks the input done
     return MapResult(path, files, areas, map_info, t)
 
 

@@ -10,7 +10,8 @@ import datetime as _dt
 import platform
 from importlib import metadata
 
-__all__ = ["VERSIONED", "package_versions", "timestamp", "json_default"]
+__all__ = ["VERSIONED", "package_versions", "timestamp", "json_default", "write_json", "file_sha256",
+           "recipe_differences"]
 
 VERSIONED = ("sscnb", "numpy", "pandas", "scikit-learn", "scikit-image", "imbalanced-learn",
              "tensorflow", "keras", "jax", "torch", "matplotlib", "seaborn", "papermill",
@@ -65,3 +66,77 @@ def json_default(o):
     if isinstance(o, np.ndarray):
         return o.tolist()
     return str(o)
+
+
+def write_json(path, obj, indent: int = 1):
+    """Write JSON atomically (temporary name, then rename), NumPy values included.
+
+    Parameters
+    ----------
+    path : str or Path
+    obj : object
+    indent : int
+
+    Returns
+    -------
+    Path
+    """
+    import json
+    import os
+    from pathlib import Path
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".tmp_{os.getpid()}_{path.name}")
+    tmp.write_text(json.dumps(obj, indent=indent, default=json_default) + "\n")
+    tmp.replace(path)
+    return path
+
+
+def file_sha256(path) -> str:
+    """SHA-256 of a file's bytes (e.g. the model a result was made with).
+
+    Parameters
+    ----------
+    path : str or Path
+
+    Returns
+    -------
+    str
+        Hex digest.
+    """
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 22), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def recipe_differences(old: dict, new: dict, prefix: str = "") -> list:
+    """What differs between two recipes (nested dicts of what made a result).
+
+    Parameters
+    ----------
+    old, new : dict
+    prefix : str
+
+    Returns
+    -------
+    list of str
+        ``"settings.median_radius: 5 -> 3"``, one per differing leaf.
+
+    Examples
+    --------
+    >>> recipe_differences({"settings": {"a": 1, "b": 2}}, {"settings": {"a": 1, "b": 3}})
+    ['settings.b: 2 -> 3']
+    """
+    out = []
+    for k in sorted(set(old) | set(new)):
+        a, b = old.get(k), new.get(k)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += recipe_differences(a, b, f"{prefix}{k}.")
+        elif a != b:
+            out.append(f"{prefix}{k}: {a!r} -> {b!r}")
+    return out

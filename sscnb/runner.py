@@ -25,7 +25,7 @@ from pathlib import Path
 
 import yaml
 
-from .provenance import package_versions
+from .provenance import package_versions, write_json
 
 __all__ = ["RunError", "list_notebooks", "load_config", "run_suite", "copy_notebooks", "NOTEBOOK_DIR",
            "select_notebooks", "check_config"]
@@ -285,16 +285,9 @@ def check_config(cfg: dict, notebooks) -> None:
             mine = {k: v for k, v in params.items() if k in cls.names()}
             if mine:
                 try:
-                    cls(**{k: (float(v) if isinstance(v, int) and isinstance(getattr(cls(), k), float) else v)
-                           for k, v in mine.items()})
+                    cls(**mine)
                 except ValueError as exc:
                     raise RunError(f"{exc} ({source}, notebook {nb.name})") from None
-
-
-def _write_json(path: Path, obj) -> None:
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(obj, indent=2, default=str) + "\n")
-    tmp.replace(path)
 
 
 def run_suite(config, *, experiment: str | None = None, only=None, overwrite: bool = False,
@@ -424,7 +417,7 @@ def _run(cfg, experiment, out, run_file, prev, notebooks, overwrite, extend, ker
         record["started"] = prev.get("started", record["started"])
         if prev.get("status") == "finished" or prev.get("was_finished"):
             record["was_finished"] = True  # a failed --extend keeps the finished run's protection
-    _write_json(run_file, record)
+    write_json(run_file, record, indent=2)
     for nb in notebooks:
         declared = pm.inspect_notebook(str(nb))
         params = {**cfg["parameters"], **cfg["notebook_parameters"].get(nb.stem, {})}
@@ -451,20 +444,20 @@ def _run(cfg, experiment, out, run_file, prev, notebooks, overwrite, extend, ker
                          error=f"{exc.ename}: {exc.evalue}", cell=exc.exec_count)
             record["notebooks"].append(entry)
             record.update(status="failed", failed=nb.name)
-            _write_json(run_file, record)
+            write_json(run_file, record, indent=2)
             raise RunError(
                 f"{nb.name} failed in cell [{exc.exec_count}] (cell index {exc.cell_index}): "
                 f"{exc.ename}: {exc.evalue}\nThe executed notebook with the error is kept at {dest}"
             ) from None
         entry.update(status="finished", seconds=round(time.perf_counter() - t0, 1))
         record["notebooks"].append(entry)
-        _write_json(run_file, record)
+        write_json(run_file, record, indent=2)
         log(f"[{experiment}] {nb.name} finished in {entry['seconds']:.0f} s")
     record.update(status="finished", finished=_dt.datetime.now().isoformat(timespec="seconds"))
     record.pop("was_finished", None)
     order = {n: i for i, n in enumerate(p.name for p in list_notebooks(notebooks[0].parent))}
     record["notebooks"].sort(key=lambda n: order.get(n["notebook"], len(order)))
-    _write_json(run_file, record)
+    write_json(run_file, record, indent=2)
     with open(out / "run_config.yml", "w") as fh:
         yaml.safe_dump({k: v for k, v in cfg.items() if not k.startswith("_")} | {"experiment": experiment},
                        fh, sort_keys=False)

@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 
 from . import features as _features
 from . import pixel as _pixel
 from . import tiles as _tiles
+from .settings import Settings
 
 __all__ = ["SSCParams", "SSCResult", "PHASE2_CHOICES", "MLP_DEPTHS", "phase2_name", "classify_image",
            "predict_tiles_masked", "apply_tile_rules", "fit_phase2", "modal_filter_regions", "despeckle"]
@@ -50,7 +51,7 @@ def phase2_name(phase2: str) -> str:
 
 
 @dataclass
-class SSCParams:
+class SSCParams(Settings):
     """Settings of the pipeline: the one place where each has its name and its default.
 
     The same names are used by the notebooks' parameters cells (03, 05), the run YAML and the
@@ -72,6 +73,8 @@ class SSCParams:
         nearest larger patch (0 = off).
     seed: random seed of the phase-2 sample and classifier.
     """
+
+    KIND = "phase-2"
 
     recog_thresh: float = 0.0
     min_tiles: int = 0
@@ -112,30 +115,6 @@ class SSCParams:
         for name in ("mlp_epochs", "mlp_batch_size", "n_trees"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-
-    @classmethod
-    def names(cls) -> list[str]:
-        return [f.name for f in fields(cls)]
-
-    @classmethod
-    def from_dict(cls, values: dict, source: str = "settings") -> "SSCParams":
-        """Build from a mapping; an unknown name is an error naming the closest valid ones."""
-        import difflib
-
-        unknown = [k for k in values if k not in cls.names()]
-        if unknown:
-            hints = "; ".join(f"{k!r} (did you mean {', '.join(difflib.get_close_matches(k, cls.names())) or '?'})"
-                              for k in unknown)
-            raise ValueError(f"unknown phase-2 setting(s) in {source}: {hints}. Valid: {', '.join(cls.names())}")
-        return cls(**values)
-
-    @classmethod
-    def from_namespace(cls, namespace: dict) -> "SSCParams":
-        """Take the settings a notebook's parameters cell defines (``globals()``), by name."""
-        return cls(**{k: namespace[k] for k in cls.names() if k in namespace})
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
     @property
     def final_name(self) -> str:

@@ -44,34 +44,22 @@ def test_parameters_cell_first_and_complete(path):
     assert "Summary" in "".join(nb["cells"][-1]["source"])
 
 
-@pytest.mark.parametrize("name", ["03_ssc_evaluation.ipynb", "05_map_survey.ipynb"])
-def test_phase2_parameters_have_the_settings_defaults(name):
-    """One default per setting: the notebooks' parameters cells repeat SSCParams's defaults."""
+@pytest.mark.parametrize("name, settings", [("03_ssc_evaluation.ipynb", "sscnb.ssc.SSCParams"),
+                                            ("05_map_survey.ipynb", "sscnb.ssc.SSCParams"),
+                                            ("01_cnn_tuning.ipynb", "sscnb.cnn.CNNParams"),
+                                            ("02_cnn_training.ipynb", "sscnb.cnn.CNNParams")])
+def test_parameters_have_the_settings_defaults(name, settings):
+    """One default per setting: the notebooks' parameters cells repeat the settings class's defaults."""
     import dataclasses
+    import importlib
 
     import papermill as pm
 
-    from sscnb.ssc import SSCParams
-
+    module, cls = settings.rsplit(".", 1)
+    settings_cls = getattr(importlib.import_module(module), cls)
     params = pm.inspect_notebook(str(REPO / "notebooks" / name))
-    defaults = {f.name: f.default for f in dataclasses.fields(SSCParams)}
+    defaults = {f.name: f.default for f in dataclasses.fields(settings_cls)}
     shared = [k for k in params if k in defaults]
     assert len(shared) >= 10
     for k in shared:
-        assert eval(params[k]["default"]) == defaults[k], f"{name}: {k} = {params[k]['default']}, SSCParams: {defaults[k]}"
-
-
-@pytest.mark.parametrize("name", ["01_cnn_tuning.ipynb", "02_cnn_training.ipynb"])
-def test_cnn_parameters_have_the_settings_defaults(name):
-    import dataclasses
-
-    import papermill as pm
-
-    from sscnb.cnn import CNNParams
-
-    params = pm.inspect_notebook(str(REPO / "notebooks" / name))
-    defaults = {f.name: f.default for f in dataclasses.fields(CNNParams)}
-    shared = [k for k in params if k in defaults]
-    assert len(shared) >= 10
-    for k in shared:
-        assert eval(params[k]["default"]) == defaults[k], f"{name}: {k} = {params[k]['default']}, CNNParams: {defaults[k]}"
+        assert eval(params[k]["default"]) == defaults[k], f"{name}: {k} = {params[k]['default']}, {cls}: {defaults[k]}"
