@@ -4,6 +4,7 @@ original method, resume exactly (see :func:`evaluate_folder`), in this process o
 from __future__ import annotations
 
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -388,12 +389,14 @@ def load_image_results(out_dir, data_dir, image: str, experiment: str, phase2: s
         raise FileNotFoundError(f"{files['confidence']} does not exist: evaluate {image} first (notebook 03)")
     img, lab = read_pair(rec, scheme)
     out = {"image": img, "label": lab}
-    with rasterio.open(files["confidence"]) as ds:
-        out["confidence"] = ds.read(1)
-    for key, f in (("final_map", files["final_raster"]), ("cnn_map", files["cnn_raster"])):
-        if f.exists():
-            with rasterio.open(f) as ds:
-                out[key] = ds.read(1)
-        else:
-            out[key] = None
+    with warnings.catch_warnings():  # rasters of plain images are in pixel coordinates, on purpose
+        warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
+        with rasterio.open(files["confidence"]) as ds:
+            out["confidence"] = ds.read(1)
+        for key, f in (("final_map", files["final_raster"]), ("cnn_map", files["cnn_raster"])):
+            if f.exists():
+                with rasterio.open(f) as ds:
+                    out[key] = ds.read(1)
+            else:
+                out[key] = None
     return out

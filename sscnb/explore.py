@@ -1,47 +1,103 @@
 """Widgets to explore and teach the method in JupyterLab (ipywidgets), each with a static figure.
 
-* :class:`MapExplorer`: pick an image; layers RGB, validation labels, CNN tile map, final map,
-  CNN confidence, errors (final map against the labels); opacity; the image's per-class F1.
+* :class:`MapExplorer`: pick an image (classified on the spot, or read from the results of
+  notebook 03 or the maps of notebook 05); layers RGB, validation labels, CNN tile map, final map,
+  CNN confidence, errors (final map against the labels); opacity; zoom to a region; the image's
+  per-class F1.
+* :class:`TileBrowser`: the tiles of a labelled folder per class, with the CNN's predicted class
+  and confidence, and a filter for the misclassified ones.
 * :class:`Phase2Playground`: one image, the phase-2 settings as controls and a Run button that
   redoes phase 2 in seconds and shows the new map and its F1 beside the previous run's.
 
-Every widget also draws a static matplotlib figure of its current state (:meth:`figure`), which is
-what a notebook run by papermill shows: a widget never waits for input, so batch runs never hang.
-The computation is :func:`sscnb.ssc.classify_image` and :mod:`sscnb.metrics`; the widgets only
-hold state and draw.
+Every tool also draws a static matplotlib figure of its current state (:meth:`figure`), which is
+what a notebook run by papermill shows (:func:`show_tool`): a widget never waits for input, so
+batch runs never hang. The computation is :func:`sscnb.ssc.classify_image`, :mod:`sscnb.metrics`
+and :func:`sscnb.modelfiles.predict_codes`; the tools only hold state and draw.
 """
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 
 from .classes import ClassScheme
 from .ssc import SSCParams, classify_image
 
-__all__ = ["LAYERS", "ImageResult", "compute_image_result", "layer_rgb", "MapExplorer", "Phase2Playground"]
+__all__ = ["LAYERS", "ImageResult", "compute_image_result", "layer_rgb", "tiles_on_grid", "MapExplorer",
+           "TileBrowser", "Phase2Playground", "show_tool"]
 
 LAYERS = ("RGB", "labels", "CNN tiles", "final map", "CNN confidence", "errors")
 
 
-class ImageResult:
-    """One image classified: the arrays every layer is drawn from, and its per-class F1 tables."""
+def tiles_on_grid(values: np.ndarray, tile: float, in_shape, out_shape=None) -> np.ndarray:
+    """One value per tile drawn on an image grid (the image itself, or a decimated preview of it).
 
-    def __init__(self, name, image, label, result, scheme: ClassScheme, tile: int):
+    Parameters
+    ----------
+    values : (n_rows, n_cols) ndarray
+        Per tile, row-major from the image's top-left corner (e.g. the CNN's confidence).
+    tile : float, px
+        Tile side in pixels of the full-resolution image.
+    in_shape : (H, W)
+        The full-resolution image's shape.
+    out_shape : (h, w), optional
+        The grid drawn on (default ``in_shape``): each of its pixels takes the tile under its centre.
+
+    Returns
+    -------
+    (h, w) ndarray of float32
+        NaN where no tile reaches (the margin beyond the last whole tile), and where a value is
+        negative (not classified).
+    """
+    v = np.where(np.asarray(values, np.float32) < 0, np.nan, np.asarray(values, np.float32))
+    H, W = in_shape[:2]
+    h, w = (out_shape or in_shape)[:2]
+    rows = np.floor((np.arange(h) + 0.5) * (H / h) / tile).astype(np.int64)
+    cols = np.floor((np.arange(w) + 0.5) * (W / w) / tile).astype(np.int64)
+    out = np.full((h, w), np.nan, np.float32)
+    r_ok, c_ok = rows < v.shape[0], cols < v.shape[1]
+    out[np.ix_(r_ok, c_ok)] = v[np.ix_(rows[r_ok], cols[c_ok])]
+    return out
+
+
+class ImageResult:
+    """One image classified: the arrays every layer is drawn from, and its per-class F1 tables.
+
+    ``image (H, W, 3)``, ``label (H, W)`` or None, ``cnn_map`` and ``final_map (H, W)``,
+    ``confidence (H, W)`` (the CNN's top-class probability of the tile under each pixel, NaN where
+    no tile reaches), ``phase2_name`` ("MLP" or "RF"), ``result`` (the :class:`sscnb.ssc.SSCResult`
+    when classified here, else None) and ``note`` (where the arrays came from).
+    """
+
+    def __init__(self, name, image, label, cnn_map, final_map, confidence, scheme: ClassScheme, tile: int,
+                 phase2_name: str, result=None, note: str = ""):
         from . import metrics
 
         self.name = name
         self.image = image
         self.label = label
-        self.result = result
+        self.cnn_map = cnn_map
+        self.final_map = final_map
+        self.confidence = confidence
         self.scheme = scheme
         self.tile = tile
+        self.phase2_name = phase2_name
+        self.result = result
+        self.note = note
         codes = list(scheme.labelled_codes)
         names = {c: scheme.name(c) for c in scheme.codes}
         self.reports = {}
         if label is not None:
-            self.reports = {"CNN": metrics.class_report(label, result.cnn_map, codes, names),
-                            result.phase2_name: metrics.class_report(label, result.final_map, codes, names)}
+            self.reports = {"CNN": metrics.class_report(label, cnn_map, codes, names),
+                            phase2_name: metrics.class_report(label, final_map, codes, names)}
+
+    @classmethod
+    def from_classification(cls, name, image, label, result, scheme: ClassScheme, tile: int) -> "ImageResult":
+        """From :func:`sscnb.ssc.classify_image` of the image."""
+        conf = tiles_on_grid(result.cnn_proba.max(axis=-1), tile, image.shape)
+        return cls(name, image, label, result.cnn_map, result.final_map, conf, scheme, tile, result.phase2_name,
+                   result=result, note="classified here")
 
     def f1(self, kind: str) -> float:
         from .metrics import weighted_f1
@@ -65,7 +121,49 @@ def compute_image_result(record, loaded, params: SSCParams) -> ImageResult:
     from .data import read_pair
 
     img, lab = read_pair(record, loaded.scheme, loaded.tile_size)
-    return ImageResult(record.name, img, lab, classify_image(img, loaded, params), loaded.scheme, loaded.tile_size)
+    return ImageResult.from_classification(record.name, img, lab, classify_image(img, loaded, params),
+                                           loaded.scheme, loaded.tile_size)
+
+
+def _evaluation_result(out_dir, data_dir, name, experiment, loaded, params) -> ImageResult:
+    """An image of notebook 03's results: the saved rasters, or classified again when they were not saved."""
+    from .evaluation import load_image_results
+    from .ssc import phase2_name
+
+    r = load_image_results(out_dir, data_dir, name, experiment, params.phase2, loaded.scheme)
+    if r["final_map"] is None or r["cnn_map"] is None:
+        res = compute_image_result(next(rec for rec in _records(data_dir) if rec.name == name), loaded, params)
+        res.note = "classified again (notebook 03 saved no class rasters: save_class_rasters = True keeps them)"
+        return res
+    conf = tiles_on_grid(r["confidence"], loaded.tile_size, r["image"].shape)
+    return ImageResult(name, r["image"], r["label"], r["cnn_map"], r["final_map"], conf, loaded.scheme,
+                       loaded.tile_size, phase2_name(params.phase2), note=f"read from {out_dir}")
+
+
+def _records(data_dir):
+    from .data import find_pairs
+
+    return find_pairs(data_dir)
+
+
+def _map_result(result, scheme: ClassScheme, tile: int, max_px: int) -> ImageResult:
+    """A survey mapped by notebook 05, read from the overviews of its rasters (never whole)."""
+    import rasterio
+
+    from .geo import read_preview
+
+    image = read_preview(result.input, max_px)
+    final = read_preview(result.files["final"], max_px)
+    cnn = read_preview(result.files["cnn"], max_px)
+    with rasterio.open(result.input) as ds:
+        in_shape = (ds.height, ds.width)
+    with rasterio.open(result.files["confidence"]) as ds:
+        conf = ds.read(1, masked=True).filled(np.nan).astype(np.float32)
+    name = Path(result.input).stem
+    final_name = Path(result.files["final"]).stem.rsplit("_", 1)[-1]
+    note = "read from the map's overviews" if image.shape[:2] != in_shape else "read from the map"
+    return ImageResult(name, image, None, cnn, final, tiles_on_grid(conf, tile, in_shape, image.shape),
+                       scheme, tile, final_name, note=note)
 
 
 def layer_rgb(res: ImageResult, layer: str, opacity: float = 0.6) -> np.ndarray:
@@ -75,7 +173,7 @@ def layer_rgb(res: ImageResult, layer: str, opacity: float = 0.6) -> np.ndarray:
     ----------
     res : ImageResult
     layer : str
-        One of :data:`LAYERS`.
+        One of :data:`LAYERS`. "labels" and "errors" show the image alone when it has no labels.
     opacity : float
         Of the layer over the image (0: the image only, 1: the layer only).
 
@@ -91,23 +189,19 @@ def layer_rgb(res: ImageResult, layer: str, opacity: float = 0.6) -> np.ndarray:
             return res.image
         col, mask = res.scheme.colorize(res.label).astype(np.float32), res.label > 0
     elif layer == "CNN tiles":
-        col, mask = res.scheme.colorize(res.result.cnn_map).astype(np.float32), res.result.cnn_map > 0
+        col, mask = res.scheme.colorize(res.cnn_map).astype(np.float32), res.cnn_map > 0
     elif layer == "final map":
-        col, mask = res.scheme.colorize(res.result.final_map).astype(np.float32), res.result.final_map > 0
+        col, mask = res.scheme.colorize(res.final_map).astype(np.float32), res.final_map > 0
     elif layer == "CNN confidence":
         from matplotlib import colormaps
 
-        from .tiles import tiles_to_raster
-
-        conf = res.result.cnn_proba.max(axis=-1)
-        grid = conf.shape
-        c = tiles_to_raster(conf.ravel(), grid, res.tile, out_shape=res.image.shape[:2], fill=np.nan)
+        c = res.confidence
         col = (colormaps["magma"](np.nan_to_num(c, nan=0.0))[..., :3] * 255).astype(np.float32)
         mask = np.isfinite(c)
     elif layer == "errors":
         if res.label is None:
             return res.image
-        wrong = (res.label > 0) & (res.result.final_map != res.label)
+        wrong = (res.label > 0) & (res.final_map != res.label)
         col = np.zeros(img.shape, np.float32)
         col[..., 0] = 255
         mask = wrong
@@ -117,41 +211,133 @@ def layer_rgb(res: ImageResult, layer: str, opacity: float = 0.6) -> np.ndarray:
     return np.clip(img * (1 - a) + col * a, 0, 255).astype(np.uint8)
 
 
+def _check_zoom(zoom):
+    if zoom is None:
+        return None
+    try:
+        r0, r1, c0, c1 = (float(v) for v in zoom)
+    except (TypeError, ValueError):
+        raise ValueError(f"zoom must be (top, bottom, left, right) in percent of the image, got {zoom!r}") from None
+    if not (0 <= r0 < r1 <= 100 and 0 <= c0 < c1 <= 100):
+        raise ValueError(f"zoom must be (top, bottom, left, right) with 0 <= top < bottom <= 100 and "
+                         f"0 <= left < right <= 100 (percent of the image), got {zoom!r}")
+    return (r0, r1, c0, c1)
+
+
 class MapExplorer:
-    """Pick an image of a folder and look at it layer by layer (ipywidgets).
+    """Pick an image and look at it layer by layer (ipywidgets).
 
     Parameters
     ----------
     records : list of ImageRecord
-        The images to choose from (e.g. :func:`sscnb.data.find_pairs` of the validation folder).
+        The images to choose from (e.g. :func:`sscnb.data.find_pairs` of the validation folder),
+        classified when first picked (seconds on a laptop) and kept. The results of notebooks 03
+        and 05 are opened with :meth:`from_evaluation` and :meth:`from_maps`.
     loaded : LoadedModel
     params : SSCParams
         Phase-2 settings (as in notebook 03).
     layer : str
         The layer shown first.
     opacity : float
-
-    Each image is classified when first picked (seconds on a laptop) and kept.
+    zoom : (top, bottom, left, right), optional
+        The region shown, in percent of the image's height and width (None: all of it).
     """
 
-    def __init__(self, records, loaded, params: SSCParams | None = None, layer: str = "final map",
-                 opacity: float = 0.6):
-        if not records:
+    def __init__(self, records=None, loaded=None, params: SSCParams | None = None, layer: str = "final map",
+                 opacity: float = 0.6, zoom=None, *, sources: dict | None = None):
+        from functools import partial
+
+        if sources is None:
+            if loaded is None:
+                raise ValueError("give the CNN (loaded) to classify the images with")
+            params = params or SSCParams()
+            sources = {r.name: partial(compute_image_result, r, loaded, params) for r in records or []}
+        if not sources:
             raise ValueError("no image to explore")
-        self.records = {r.name: r for r in records}
-        self.loaded = loaded
-        self.params = params or SSCParams()
+        if layer not in LAYERS:
+            raise ValueError(f"layer must be one of {list(LAYERS)}, got {layer!r}")
+        self.sources = dict(sources)
         self.cache: dict = {}
-        self.name = next(iter(self.records))
+        self.name = next(iter(self.sources))
         self.layer = layer
         self.opacity = float(opacity)
+        self.zoom = _check_zoom(zoom)
         self.widget = None
         self.renders = 0
 
+    @classmethod
+    def from_evaluation(cls, out_dir, data_dir, experiment: str, loaded, params: SSCParams, images=None,
+                        **kw) -> "MapExplorer":
+        """The images notebook 03 evaluated: its saved class rasters and confidence (classified again
+        with the same model and settings when it saved no class rasters).
+
+        Parameters
+        ----------
+        out_dir : str or Path
+            Notebook 03's results folder (``output_dir/ssc``).
+        data_dir : str or Path
+            The images and labels it evaluated.
+        experiment : str
+        loaded : LoadedModel
+        params : SSCParams
+            The settings 03 ran with.
+        images : list of str, optional
+            Image names (default: every image with a confidence raster in ``out_dir``).
+        **kw
+            ``layer``, ``opacity``, ``zoom``.
+
+        Returns
+        -------
+        MapExplorer
+        """
+        from functools import partial
+
+        from .evaluation import result_files
+
+        if images is None:
+            images = [r.name for r in _records(data_dir)
+                      if result_files(out_dir, r.name, experiment, params.phase2)["confidence"].exists()]
+        if not len(images):
+            raise ValueError(f"no image of {data_dir} has results of experiment {experiment!r} in {out_dir}: "
+                             "run notebook 03 first")
+        return cls(sources={n: partial(_evaluation_result, out_dir, data_dir, n, experiment, loaded, params)
+                            for n in images}, **kw)
+
+    @classmethod
+    def from_maps(cls, results, scheme: ClassScheme, tile: int, max_px: int = 1500, **kw) -> "MapExplorer":
+        """The surveys notebook 05 mapped, read from the overviews of their rasters.
+
+        Parameters
+        ----------
+        results : list of sscnb.mapping.MapResult
+        scheme : ClassScheme
+        tile : int, px
+            The CNN's tile size.
+        max_px : int, px
+            Longest side read (a large orthomosaic is never loaded whole).
+        **kw
+            ``layer``, ``opacity``, ``zoom``.
+
+        Returns
+        -------
+        MapExplorer
+        """
+        from functools import partial
+
+        if not results:
+            raise ValueError("no map to explore: map_inputs returned no result")
+        return cls(sources={Path(r.input).stem: partial(_map_result, r, scheme, tile, max_px) for r in results}, **kw)
+
+    @property
+    def names(self) -> list:
+        return list(self.sources)
+
     def result(self, name: str | None = None) -> ImageResult:
         name = name or self.name
+        if name not in self.sources:
+            raise ValueError(f"no image {name!r} here; the images are {self.names}")
         if name not in self.cache:
-            self.cache[name] = compute_image_result(self.records[name], self.loaded, self.params)
+            self.cache[name] = self.sources[name]()
         return self.cache[name]
 
     def f1_table(self, name: str | None = None):
@@ -166,40 +352,75 @@ class MapExplorer:
         table.loc["ALL (pixel-weighted)"] = [res.f1(k) for k in res.reports]
         return table.round(4)
 
+    def region(self, shape) -> tuple[slice, slice]:
+        """The rows and columns of the zoomed region of an image of this shape (all of it without zoom)."""
+        if self.zoom is None:
+            return slice(0, shape[0]), slice(0, shape[1])
+        r0, r1, c0, c1 = self.zoom
+
+        def span(lo, hi, n):
+            a = int(np.floor(lo / 100 * n))
+            return slice(a, max(a + 1, int(np.ceil(hi / 100 * n))))
+
+        return span(r0, r1, shape[0]), span(c0, c1, shape[1])
+
+    def picture(self) -> np.ndarray:
+        """The current layer over the current image, zoomed: what the figure shows."""
+        res = self.result()
+        rs, cs = self.region(res.image.shape)
+        return layer_rgb(res, self.layer, self.opacity)[rs, cs]
+
     def figure(self):
         """A static picture of the current state: the layer over the image, with the legend."""
         from .plots import _plt
 
         plt = _plt()
         res = self.result()
-        fig, ax = plt.subplots(figsize=(8, 8 * res.image.shape[0] / res.image.shape[1] + 0.6),
-                               constrained_layout=True)
-        ax.imshow(layer_rgb(res, self.layer, self.opacity))
-        ax.set_xticks([])
-        ax.set_yticks([])
-        final = res.result.phase2_name
-        ax.set_title(f"{res.name}: {self.layer} (opacity {self.opacity:.2f}); F1 CNN {res.f1('CNN'):.3f}, "
-                     f"{final} {res.f1(final):.3f}", fontsize=10)
+        pic = self.picture()
+        rs, cs = self.region(res.image.shape)
+        fig, ax = plt.subplots(figsize=(8, min(12, 8 * pic.shape[0] / pic.shape[1]) + 0.6), constrained_layout=True)
+        ax.imshow(pic, extent=(cs.start, cs.stop, rs.stop, rs.start))
+        ax.tick_params(labelsize=7)
+        final = res.phase2_name
+        scores = f"F1 CNN {res.f1('CNN'):.3f}, {final} {res.f1(final):.3f}" if res.reports else "no labels to score"
+        where = "" if self.zoom is None else f"; rows {rs.start}-{rs.stop}, columns {cs.start}-{cs.stop}"
+        if res.label is None and self.layer in ("labels", "errors"):
+            where += f"; no labels, so no {self.layer}"
+        ax.set_title(f"{res.name}: {self.layer} (opacity {self.opacity:.2f}{where})\n{scores}", fontsize=9)
         if self.layer in ("labels", "CNN tiles", "final map"):
             ax.legend(handles=res.scheme.legend_handles(include_unlabelled=False), loc="upper left",
                       bbox_to_anchor=(1.01, 1), frameon=False, fontsize=8)
+        elif self.layer == "CNN confidence":
+            import matplotlib as mpl
+
+            fig.colorbar(mpl.cm.ScalarMappable(mpl.colors.Normalize(0, 1), "magma"), ax=ax, shrink=0.6,
+                         label="CNN top-class probability")
         return fig
 
     def show(self):
-        """The widget: image picker, layer buttons, opacity slider, the picture and the F1 table."""
+        """The widget: image picker, layer buttons, opacity, zoom, the picture and the F1 table."""
         import ipywidgets as w
         from IPython.display import display
 
-        picker = w.Dropdown(options=list(self.records), value=self.name, description="image")
+        z = [int(round(v)) for v in (self.zoom or (0, 100, 0, 100))]
+        picker = w.Dropdown(options=self.names, value=self.name, description="image")
         layers = w.ToggleButtons(options=list(LAYERS), value=self.layer, description="layer")
         opacity = w.FloatSlider(value=self.opacity, min=0, max=1, step=0.05, description="opacity")
+        rows = w.IntRangeSlider(value=(z[0], z[1]), min=0, max=100, description="rows %")
+        cols = w.IntRangeSlider(value=(z[2], z[3]), min=0, max=100, description="columns %")
+        reset = w.Button(description="whole image", tooltip="zoom out to the whole image")
         out = w.Output()
         table = w.Output()
+        note = w.HTML()
 
         def render(_=None):
             import matplotlib.pyplot as plt
 
+            if rows.value[0] == rows.value[1] or cols.value[0] == cols.value[1]:
+                return  # an empty region: wait for the other end of the slider
             self.name, self.layer, self.opacity = picker.value, layers.value, opacity.value
+            full = tuple(rows.value) == (0, 100) and tuple(cols.value) == (0, 100)
+            self.zoom = None if full else _check_zoom((*rows.value, *cols.value))
             out.clear_output(wait=True)
             table.clear_output(wait=True)
             with out:
@@ -208,12 +429,205 @@ class MapExplorer:
                 plt.close(fig)
             with table:
                 display(self.f1_table())
+            note.value = f"<i>{self.result().note}</i>"
             self.renders += 1
 
-        for c in (picker, layers, opacity):
+        def whole(_=None):
+            rows.value, cols.value = (0, 100), (0, 100)
+
+        for c in (picker, layers, opacity, rows, cols):
             c.observe(render, names="value")
-        self.widget = w.VBox([w.HBox([picker, opacity]), layers, w.HBox([out, table])])
-        self.controls = {"image": picker, "layer": layers, "opacity": opacity}
+        reset.on_click(whole)
+        self.widget = w.VBox([w.HBox([picker, opacity]), layers, w.HBox([rows, cols, reset]),
+                              w.HBox([out, w.VBox([table, note])])])
+        self.controls = {"image": picker, "layer": layers, "opacity": opacity, "rows": rows, "columns": cols,
+                         "whole image": reset}
+        render()
+        display(self.widget)
+        return self.widget
+
+
+class TileBrowser:
+    """The tiles of a labelled folder, class by class, with what the CNN makes of them (ipywidgets).
+
+    Parameters
+    ----------
+    tiles : sscnb.tilesets.TileSet
+        Pure tiles with their label class (e.g. :func:`sscnb.tilesets.collect_tiles` of the training
+        folder, the tiles notebook 02 trains on).
+    scheme : ClassScheme
+    loaded : LoadedModel, optional
+        The CNN: each tile gets its predicted class and confidence (top-class probability). Without
+        it (notebook 00, before any training) the tiles are shown with their label only.
+    per_page : int
+        Tiles drawn at a time.
+
+    The selection is a class (or all), optionally only the misclassified tiles, in the order read
+    or the least confident first; :meth:`summary` has the counts per class.
+    """
+
+    ORDERS = ("as read", "least confident first")
+
+    def __init__(self, tiles, scheme: ClassScheme, loaded=None, per_page: int = 24):
+        if len(tiles) == 0:
+            raise ValueError("no tile to browse")
+        self.tiles = tiles
+        self.scheme = scheme
+        self.loaded = loaded
+        self.per_page = int(per_page)
+        self.predicted = self.confidence = None
+        if loaded is not None:
+            from .modelfiles import predict_codes
+
+            if loaded.tile_size != tiles.tile_size:
+                raise ValueError(f"the tiles are {tiles.tile_size} px but the CNN {loaded.path.name} takes "
+                                 f"{loaded.tile_size} px tiles: collect them with tile_size={loaded.tile_size}")
+            self.predicted, proba, _ = predict_codes(loaded, None, tiles.x)
+            self.confidence = proba.max(axis=1)
+        present = [c for c in scheme.labelled_codes if (tiles.y == c).any()]
+        self.cls = present[0] if present else "all"
+        self.only_wrong = False
+        self.order = self.ORDERS[0]
+        self.page = 0
+        self.widget = None
+
+    @classmethod
+    def from_folder(cls, data_dir, scheme: ClassScheme, tile_size: int = 50, purity: float = 0.9, loaded=None,
+                    **kw) -> "TileBrowser":
+        """The pure tiles of a folder of labelled images (as notebook 02 collects them).
+
+        Parameters
+        ----------
+        data_dir : str or Path
+        scheme : ClassScheme
+        tile_size : int, px
+        purity : float
+        loaded : LoadedModel, optional
+        **kw
+            ``per_page``.
+
+        Returns
+        -------
+        TileBrowser
+        """
+        from .data import find_pairs
+        from .tilesets import collect_tiles
+
+        return cls(collect_tiles(find_pairs(data_dir), scheme, tile_size, purity, progress=False), scheme, loaded, **kw)
+
+    @property
+    def wrong(self) -> np.ndarray:
+        """Per tile: the CNN's class differs from the label (all False without a CNN)."""
+        if self.predicted is None:
+            return np.zeros(len(self.tiles), bool)
+        return self.predicted != self.tiles.y
+
+    def selection(self) -> np.ndarray:
+        """Indices of the tiles selected (class, misclassified filter, order), all pages."""
+        keep = np.ones(len(self.tiles), bool) if self.cls == "all" else self.tiles.y == self.cls
+        if self.only_wrong:
+            keep &= self.wrong
+        idx = np.flatnonzero(keep)
+        if self.order == "least confident first" and self.confidence is not None:
+            idx = idx[np.argsort(self.confidence[idx], kind="stable")]
+        return idx
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-len(self.selection()) // self.per_page))
+
+    def summary(self):
+        """Per class: tiles, and with a CNN the misclassified tiles, their share and the mean confidence."""
+        import pandas as pd
+
+        rows = []
+        for c in self.scheme.labelled_codes:
+            m = self.tiles.y == c
+            row = {"class": self.scheme.name(c), "tiles": int(m.sum())}
+            if self.predicted is not None:
+                n_wrong = int((self.wrong & m).sum())
+                row.update(misclassified=n_wrong, misclassified_share=n_wrong / m.sum() if m.any() else float("nan"),
+                           mean_confidence=float(self.confidence[m].mean()) if m.any() else float("nan"))
+            rows.append(row)
+        return pd.DataFrame(rows).set_index("class")
+
+    def _heading(self, n: int) -> str:
+        what = "all classes" if self.cls == "all" else self.scheme.name(self.cls)
+        filt = ", misclassified only" if self.only_wrong else ""
+        return f"{what}{filt}: {n} tile(s), page {self.page + 1} of {self.pages} ({self.order})"
+
+    def figure(self):
+        """The current page of tiles: each titled with its label, and with a CNN its predicted class
+        and confidence (misclassified tiles framed red)."""
+        from .plots import _plt
+
+        plt = _plt()
+        sel = self.selection()
+        self.page = min(self.page, self.pages - 1)
+        page = sel[self.page * self.per_page:(self.page + 1) * self.per_page]
+        ncols = 8
+        nrows = max(1, -(-len(page) // ncols))
+        fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * 1.35, nrows * 1.6 + 0.5), squeeze=False,
+                                 constrained_layout=True)
+        for ax in axes.ravel():
+            ax.set_axis_off()
+        wrong = self.wrong
+        for ax, i in zip(axes.ravel(), page):
+            ax.imshow(self.tiles.x[i])
+            ax.set_axis_on()
+            ax.set_xticks([])
+            ax.set_yticks([])
+            label = self.scheme.name(self.tiles.y[i])
+            if self.predicted is None:
+                ax.set_title(f"{label}\n{self.tiles.image[i]}", fontsize=6)
+                continue
+            colour = "red" if wrong[i] else "black"
+            ax.set_title(f"{label}\nCNN: {self.scheme.name(self.predicted[i])} {self.confidence[i]:.2f}",
+                         fontsize=6, color=colour)
+            for side in ax.spines.values():
+                side.set_color(colour)
+                side.set_linewidth(2.5 if wrong[i] else 0.5)
+        if not len(page):
+            axes[0, 0].set_title("no tile selected", fontsize=8)
+        fig.suptitle(self._heading(len(sel)), fontsize=9)
+        return fig
+
+    def show(self):
+        """The widget: class, misclassified filter, order, page, and the tiles."""
+        import ipywidgets as w
+
+        options = [("all", "all")] + [(self.scheme.name(c), c) for c in self.scheme.labelled_codes
+                                      if (self.tiles.y == c).any()]
+        cls = w.Dropdown(options=options, value=self.cls, description="class")
+        wrong = w.Checkbox(value=self.only_wrong, description="misclassified only", disabled=self.predicted is None)
+        order = w.ToggleButtons(options=list(self.ORDERS), value=self.order, description="order",
+                                disabled=self.predicted is None)
+        page = w.IntSlider(value=self.page + 1, min=1, max=self.pages, description="page")
+        out = w.Output()
+
+        def render(change=None):
+            import matplotlib.pyplot as plt
+
+            self.cls, self.only_wrong, self.order = cls.value, wrong.value, order.value
+            if change is not None and change["owner"] is not page:
+                self.page = 0  # a new selection starts at its first page
+                with page.hold_trait_notifications():
+                    page.max = self.pages
+                    page.value = 1
+            else:
+                self.page = page.value - 1
+            out.clear_output(wait=True)
+            with out:
+                fig = self.figure()
+                plt.show()
+                plt.close(fig)
+
+        for c in (cls, wrong, order, page):
+            c.observe(render, names="value")
+        self.controls = {"class": cls, "misclassified only": wrong, "order": order, "page": page}
+        self.widget = w.VBox([w.HBox([cls, wrong]), order, page, out])
+        from IPython.display import display
+
         render()
         display(self.widget)
         return self.widget
@@ -249,8 +663,9 @@ class Phase2Playground:
 
         p = replace(self.params, **changes)
         t0 = time.perf_counter()
-        res = ImageResult(self.record.name, self.image, self.label, classify_image(self.image, self.loaded, p),
-                          self.loaded.scheme, self.loaded.tile_size)
+        res = ImageResult.from_classification(self.record.name, self.image, self.label,
+                                              classify_image(self.image, self.loaded, p), self.loaded.scheme,
+                                              self.loaded.tile_size)
         self.params = p
         self.history.append((p, res, time.perf_counter() - t0))
         return res
@@ -264,10 +679,10 @@ class Phase2Playground:
         fig, axes = plt.subplots(1, max(1, len(runs)), figsize=(6 * max(1, len(runs)), 4.6),
                                  constrained_layout=True, squeeze=False)
         for ax, (p, res, secs) in zip(axes.ravel(), runs):
-            col = res.scheme.colorize(res.result.final_map)
+            col = res.scheme.colorize(res.final_map)
             ax.imshow(col)
             changed = ", ".join(f"{k}={getattr(p, k)}" for k in self.CONTROLS)
-            final = res.result.phase2_name
+            final = res.phase2_name
             ax.set_title(f"{final} map: F1 {res.f1(final):.4f} ({secs:.1f} s)\n{changed}", fontsize=8)
             ax.set_xticks([])
             ax.set_yticks([])
@@ -288,28 +703,71 @@ class Phase2Playground:
                                            description="recog_thresh"),
              "min_tiles": w.IntSlider(value=p.min_tiles, min=0, max=20, description="min_tiles")}
         button = w.Button(description="Run", button_style="primary")
+        status = w.HTML()
         out = w.Output()
 
-        def on_run(_=None):
+        def draw():
             import matplotlib.pyplot as plt
 
+            out.clear_output(wait=True)
+            with out:
+                fig = self.figure()
+                plt.show()
+                plt.close(fig)
+            if self.history:
+                p, res, secs = self.history[-1]
+                status.value = (f"run {len(self.history)}: {res.phase2_name} F1 {res.f1(res.phase2_name):.4f} "
+                                f"in {secs:.1f} s")
+
+        def on_run(_=None):
             button.disabled = True
+            status.value = "running phase 1 and phase 2..."
             try:
                 self.run(**{k: v.value for k, v in c.items()})
-                out.clear_output(wait=True)
-                with out:
-                    fig = self.figure()
-                    plt.show()
-                    plt.close(fig)
+                draw()
+            except Exception as exc:  # a bad combination of settings: say so in the widget, keep it usable
+                status.value = f"<b>failed:</b> {type(exc).__name__}: {exc}"
+                raise
             finally:
                 button.disabled = False
 
         button.on_click(on_run)
         self.controls = {**c, "run": button}
         self.widget = w.VBox([w.HBox([c["median_radius"], c["use_entropy"], c["subsample"]]),
-                              w.HBox([c["phase2"], c["recog_thresh"], c["min_tiles"]]), button, out])
+                              w.HBox([c["phase2"], c["recog_thresh"], c["min_tiles"]]), w.HBox([button, status]), out])
         from IPython.display import display
 
+        if self.history:
+            draw()
         display(self.widget)
         self._on_run = on_run
         return self.widget
+
+
+def show_tool(tool, widgets: bool, save=None):
+    """Show a tool in a notebook: its widget when ``widgets`` is true, else its static figure.
+
+    Parameters
+    ----------
+    tool : MapExplorer, TileBrowser or Phase2Playground
+    widgets : bool
+        False in batch runs (papermill): nothing waits for input and the figure is in the notebook.
+    save : str or Path, optional
+        PNG file for the static figure (written either way).
+
+    Returns
+    -------
+    matplotlib.figure.Figure or ipywidgets.Widget
+    """
+    from .plots import _plt, save_figure
+
+    plt = _plt()
+    if save is not None or not widgets:
+        fig = tool.figure()
+        if save is not None:
+            save_figure(fig, save)
+        if not widgets:
+            plt.show()
+            return fig
+        plt.close(fig)
+    return tool.show()

@@ -74,3 +74,148 @@ def test_playground_reruns_phase2_and_compares(model, records):
     pg.controls["run"].click()                           # as a user pressing Run
     assert len(pg.history) == 3 and pg.params.median_radius == 5
     plt.close("all")
+
+
+# -- confidence on a grid, zoom ---------------------------------------------------------------
+
+def test_tiles_on_grid_by_hand():
+    conf = np.array([[0.9, 0.5], [0.2, -1.0]])                  # 2 x 2 tiles of 2 px; -1: not classified
+    full = explore.tiles_on_grid(conf, 2, (5, 4))                # a 1-px margin below the last tile row
+    expect = np.array([[.9, .9, .5, .5], [.9, .9, .5, .5], [.2, .2, np.nan, np.nan], [.2, .2, np.nan, np.nan],
+                       [np.nan] * 4], np.float32)
+    np.testing.assert_array_equal(full, expect)
+    half = explore.tiles_on_grid(conf, 2, (4, 4), (2, 2))        # a preview: one pixel per tile
+    np.testing.assert_array_equal(half, np.array([[.9, .5], [.2, np.nan]], np.float32))
+    from sscnb.tiles import tiles_to_raster  # the reference on the full grid
+
+    ref = tiles_to_raster(np.where(conf < 0, np.nan, conf).ravel(), conf.shape, 2, out_shape=(5, 4), fill=np.nan)
+    np.testing.assert_array_equal(full, ref.astype(np.float32))
+
+
+def test_zoom_shows_the_region(model, records):
+    import matplotlib.pyplot as plt
+
+    ex = explore.MapExplorer(records[:1], model, P, layer="final map", opacity=1.0, zoom=(50, 100, 0, 25))
+    res = ex.result()
+    H, W = res.image.shape[:2]
+    np.testing.assert_array_equal(ex.picture(), res.scheme.colorize(res.final_map)[H // 2:, : -(-W // 4)])
+    assert "rows" in ex.figure().axes[0].get_title()
+    ex.show()
+    assert tuple(ex.controls["rows"].value) == (50, 100)
+    ex.controls["rows"].value = (0, 10)                           # as a user dragging the slider
+    assert ex.zoom == (0, 10, 0, 25) and ex.picture().shape[0] == -(-H // 10)
+    ex.controls["whole image"].click()
+    assert ex.zoom is None and ex.picture().shape[:2] == (H, W)
+    for bad in [(10, 5, 0, 100), (0, 120, 0, 100), "top"]:
+        with pytest.raises(ValueError, match="zoom must be"):
+            explore.MapExplorer(records, model, P, zoom=bad)
+    plt.close("all")
+
+
+# -- results of notebooks 03 and 05 ---------------------------------------------------------------
+
+@pytest.mark.parametrize("rasters", [True, False])
+def test_explorer_reads_the_results_of_03(model, records, tmp_path, rasters):
+    from sscnb import evaluation
+
+    data = SAMPLE / "Validate"
+    names = [r.name for r in records]
+    evaluation.evaluate_folder(data, model, tmp_path, "t", P, save_figures=False, save_class_rasters=rasters,
+                               progress=False)
+    ex = explore.MapExplorer.from_evaluation(tmp_path, data, "t", model, P, images=names)
+    res = ex.result(names[0])
+    direct = explore.compute_image_result(records[0], model, P)   # RF with a seed: the same maps
+    np.testing.assert_array_equal(res.final_map, direct.final_map)
+    np.testing.assert_array_equal(res.cnn_map, direct.cnn_map)
+    np.testing.assert_allclose(res.confidence, direct.confidence, atol=1e-6)
+    assert ("read from" in res.note) == rasters and ("classified again" in res.note) != rasters
+    summary = evaluation.load_image_results(tmp_path, data, names[0], "t", "rf")
+    assert res.f1("RF") == pytest.approx(direct.f1("RF"))
+    assert summary["confidence"].shape == (res.image.shape[0] // 50, res.image.shape[1] // 50)
+    with pytest.raises(ValueError, match="run notebook 03 first"):
+        explore.MapExplorer.from_evaluation(tmp_path, data, "other", model, P)
+
+
+def test_explorer_reads_the_maps_of_05(model, tmp_path):
+    import matplotlib.pyplot as plt
+    import rasterio
+
+    from sscnb import mapping
+
+    ortho = SAMPLE / "Survey" / "Clearwater_ortho.tif"
+    results = mapping.map_inputs([ortho], model, tmp_path, "t", P, progress=False, log=lambda *_: None)
+    with rasterio.open(results[0].files["final"]) as ds:
+        full = ds.read(1)
+    with rasterio.open(results[0].files["confidence"]) as ds:
+        conf = ds.read(1)
+    whole = explore.MapExplorer.from_maps(results, model.scheme, model.tile_size, max_px=960).result()
+    np.testing.assert_array_equal(whole.final_map, full)                  # at full size: the map itself
+    ref = explore.tiles_on_grid(conf, 50, full.shape)
+    np.testing.assert_array_equal(whole.confidence[np.isfinite(ref)], ref[np.isfinite(ref)])
+    ex = explore.MapExplorer.from_maps(results, model.scheme, model.tile_size, max_px=480)
+    res = ex.result()                                                      # from the overviews
+    assert res.name == "Clearwater_ortho" and res.label is None and res.image.shape[:2] == (360, 480)
+    assert res.final_map.shape == res.confidence.shape == (360, 480) and set(np.unique(res.final_map)) <= set(np.unique(full))
+    assert res.confidence[0, 0] == conf[0, 0] or np.isnan(res.confidence[0, 0])   # preview px (0, 0) is in tile (0, 0)
+    ex.layer = "errors"
+    assert "no labels" in ex.figure().axes[0].get_title()
+    assert "no label" in ex.f1_table().iloc[0, 0]
+    plt.close("all")
+
+
+# -- tile browser -----------------------------------------------------------------------------------
+
+def test_tile_browser_marks_what_the_cnn_gets_wrong(model):
+    import matplotlib.pyplot as plt
+
+    from sscnb.modelfiles import predict_codes
+
+    tb = explore.TileBrowser.from_folder(SAMPLE / "Train", model.scheme, 50, 0.9, loaded=model, per_page=8)
+    ref, proba, _ = predict_codes(model, None, tb.tiles.x)
+    wrong = ref != tb.tiles.y
+    assert wrong.any() and (~wrong).any()
+    table = tb.summary()
+    for code in model.scheme.labelled_codes:
+        m = tb.tiles.y == code
+        assert table.loc[model.scheme.name(code), "tiles"] == m.sum()
+        assert table.loc[model.scheme.name(code), "misclassified"] == (wrong & m).sum()
+    tb.cls, tb.only_wrong, tb.order = "all", True, "least confident first"
+    sel = tb.selection()
+    assert set(sel) == set(np.flatnonzero(wrong)) and np.all(np.diff(proba.max(axis=1)[sel]) >= 0)
+    fig = tb.figure()
+    first = fig.axes[0]
+    assert first.title.get_color() == "red" and "CNN:" in first.get_title()
+    tb.show()
+    tb.controls["misclassified only"].value = False               # as a user ticking the box off
+    tb.controls["class"].value = model.scheme.labelled_codes[0]
+    tb.controls["page"].value = 2
+    assert tb.page == 1 and tb.controls["page"].max == tb.pages
+    tb.controls["class"].value = "all"                             # a new selection starts at page 1
+    assert tb.page == 0 and tb.controls["page"].value == 1
+    plt.close("all")
+
+
+def test_tile_browser_without_a_cnn_shows_labels_only():
+    import matplotlib.pyplot as plt
+
+    from sscnb.classes import ClassScheme
+
+    scheme = ClassScheme.default()
+    tb = explore.TileBrowser.from_folder(SAMPLE / "Train", scheme, 50, 0.9)
+    assert tb.predicted is None and not tb.wrong.any() and list(tb.summary().columns) == ["tiles"]
+    assert "CNN" not in tb.figure().axes[0].get_title()
+    tb.show()
+    assert tb.controls["misclassified only"].disabled
+    plt.close("all")
+
+
+def test_show_tool_draws_a_figure_in_batch_runs(model, records, tmp_path):
+    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
+
+    ex = explore.MapExplorer(records[:1], model, P)
+    out = explore.show_tool(ex, widgets=False, save=tmp_path / "x.png")
+    assert isinstance(out, Figure) and ex.widget is None and (tmp_path / "x.png").stat().st_size > 5000
+    widget = explore.show_tool(ex, widgets=True)
+    assert widget is ex.widget
+    plt.close("all")
