@@ -166,6 +166,21 @@ def _map_result(result, scheme: ClassScheme, tile: int, max_px: int) -> ImageRes
                        scheme, tile, final_name, note=note)
 
 
+def _display_figure(fig, dpi: int = 100) -> None:
+    """Show a figure in the notebook as a PNG, whatever matplotlib's backend (inline, or Agg as
+    under some batch runners), and close it."""
+    import io
+
+    from IPython.display import Image, display
+
+    from .plots import _plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    _plt().close(fig)
+    display(Image(data=buf.getvalue(), format="png"))
+
+
 def layer_rgb(res: ImageResult, layer: str, opacity: float = 0.6) -> np.ndarray:
     """The picture of one layer over the image.
 
@@ -414,8 +429,6 @@ class MapExplorer:
         note = w.HTML()
 
         def render(_=None):
-            import matplotlib.pyplot as plt
-
             if rows.value[0] == rows.value[1] or cols.value[0] == cols.value[1]:
                 return  # an empty region: wait for the other end of the slider
             self.name, self.layer, self.opacity = picker.value, layers.value, opacity.value
@@ -424,9 +437,7 @@ class MapExplorer:
             out.clear_output(wait=True)
             table.clear_output(wait=True)
             with out:
-                fig = self.figure()
-                plt.show()
-                plt.close(fig)
+                _display_figure(self.figure())
             with table:
                 display(self.f1_table())
             note.value = f"<i>{self.result().note}</i>"
@@ -606,8 +617,6 @@ class TileBrowser:
         out = w.Output()
 
         def render(change=None):
-            import matplotlib.pyplot as plt
-
             self.cls, self.only_wrong, self.order = cls.value, wrong.value, order.value
             if change is not None and change["owner"] is not page:
                 self.page = 0  # a new selection starts at its first page
@@ -618,9 +627,7 @@ class TileBrowser:
                 self.page = page.value - 1
             out.clear_output(wait=True)
             with out:
-                fig = self.figure()
-                plt.show()
-                plt.close(fig)
+                _display_figure(self.figure())
 
         for c in (cls, wrong, order, page):
             c.observe(render, names="value")
@@ -707,13 +714,9 @@ class Phase2Playground:
         out = w.Output()
 
         def draw():
-            import matplotlib.pyplot as plt
-
             out.clear_output(wait=True)
             with out:
-                fig = self.figure()
-                plt.show()
-                plt.close(fig)
+                _display_figure(self.figure())
             if self.history:
                 p, res, secs = self.history[-1]
                 status.value = (f"run {len(self.history)}: {res.phase2_name} F1 {res.f1(res.phase2_name):.4f} "
@@ -744,7 +747,7 @@ class Phase2Playground:
         return self.widget
 
 
-def show_tool(tool, widgets: bool, save=None):
+def show_tool(tool, widgets: bool, save=None) -> None:
     """Show a tool in a notebook: its widget when ``widgets`` is true, else its static figure.
 
     Parameters
@@ -757,7 +760,9 @@ def show_tool(tool, widgets: bool, save=None):
 
     Returns
     -------
-    matplotlib.figure.Figure or ipywidgets.Widget
+    None
+        Nothing, so that a notebook cell ending with this call does not show it twice; the widget
+        is ``tool.widget``.
     """
     from .plots import _plt, save_figure
 
@@ -767,7 +772,7 @@ def show_tool(tool, widgets: bool, save=None):
         if save is not None:
             save_figure(fig, save)
         if not widgets:
-            plt.show()
-            return fig
+            _display_figure(fig)
+            return
         plt.close(fig)
-    return tool.show()
+    tool.show()

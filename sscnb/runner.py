@@ -12,7 +12,9 @@ A run is described by a YAML file (see ``configs/sample_data.yml``)::
 
 Each run gets ``outputs/<experiment>/`` with the executed notebooks, what they wrote, and
 ``run.json`` (parameters, package versions, status and timings). A failing notebook stops the run
-with :class:`RunError` naming the notebook and the cell; its executed copy is kept.
+with :class:`RunError` naming the notebook and the cell; its executed copy is kept. A notebook
+with a ``widgets`` parameter gets ``widgets: false`` unless the config sets it: a batch run has
+nobody to move a slider, so it shows (and saves) static figures instead.
 """
 from __future__ import annotations
 
@@ -423,6 +425,8 @@ def _run(cfg, experiment, out, run_file, prev, notebooks, overwrite, extend, ker
         params = {**cfg["parameters"], **cfg["notebook_parameters"].get(nb.stem, {})}
         params.update(output_dir=str(out), experiment=experiment)
         params = {k: v for k, v in params.items() if k in declared}
+        if "widgets" in declared:  # nobody is there to move a slider: static figures, unless the config says
+            params.setdefault("widgets", False)
         if nb.name in done:
             before = done[nb.name].get("parameters", {})
             if json.loads(json.dumps(params, default=str)) != before:

@@ -211,11 +211,10 @@ def test_tile_browser_without_a_cnn_shows_labels_only():
 
 def test_show_tool_draws_a_figure_in_batch_runs(model, records, tmp_path):
     import matplotlib.pyplot as plt
-    from matplotlib.figure import Figure
 
     ex = explore.MapExplorer(records[:1], model, P)
-    out = explore.show_tool(ex, widgets=False, save=tmp_path / "x.png")
-    assert isinstance(out, Figure) and ex.widget is None and (tmp_path / "x.png").stat().st_size > 5000
-    widget = explore.show_tool(ex, widgets=True)
-    assert widget is ex.widget
+    assert explore.show_tool(ex, widgets=False, save=tmp_path / "x.png") is None   # nothing shown twice
+    assert ex.widget is None and (tmp_path / "x.png").stat().st_size > 5000
+    explore.show_tool(ex, widgets=True)
+    assert ex.widget is not None and ex.renders == 1
     plt.close("all")

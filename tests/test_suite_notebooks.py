@@ -27,7 +27,7 @@ def suite_run(tmp_path_factory):
             "03_ssc_evaluation": {"data_dir": str(SAMPLE / "Validate"), "mlp_epochs": 3, "dpi": 50,
                                   "save_class_rasters": True},
             "05_map_survey": {"inputs": str(SAMPLE / "Survey"), "mlp_epochs": 3, "dpi": 50, "vectors": True},
-            "06_explore": {"data_dir": str(SAMPLE / "Validate")},
+            "06_explore": {"data_dir": str(SAMPLE / "Validate"), "train_dir": str(SAMPLE / "Train"), "widgets": True},
         },
         "notebooks": ["00_data_check", "01_cnn_tuning", "02_cnn_training", "03_ssc_evaluation", "04_report",
                       "05_map_survey", "06_explore"],
@@ -169,14 +169,33 @@ def test_notebook_05_maps_the_sample_orthomosaic(suite_run):
         assert len(src) > 0
 
 
-def test_notebook_06_draws_both_tools_without_waiting(suite_run):
-    """Run by papermill with its widgets on, the teaching notebook renders them (their models are in
-    the outputs) and never waits for input; the static figures are written too."""
+def test_notebook_06_draws_its_tools_without_waiting(suite_run):
+    """Run by papermill with its widgets on (the config asks for them), the teaching notebook renders
+    them (their models are in the outputs) and never waits for input; the static figures are written too."""
     import nbformat
 
     d = suite_run / "explore"
     assert (d / "explorer_Clearwater_0005.png").stat().st_size > 10_000
     assert (d / "playground_Clearwater_0005.png").stat().st_size > 10_000
+    assert (d / "tiles_misclassified.png").stat().st_size > 5_000
     nb = nbformat.read(suite_run / "06_explore.ipynb", as_version=4)
     mimes = {k for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) for k in o.get("data", {})}
     assert "application/vnd.jupyter.widget-view+json" in mimes
+
+
+def test_batch_runs_show_static_figures_in_00_03_05(suite_run):
+    """The runner gives widgets=False to notebooks that declare it (unless the config sets it): their
+    tools are static figures in the executed notebooks, with no widget view left behind."""
+    import nbformat
+
+    run = json.loads((suite_run / "run.json").read_text())
+    params = {n["notebook"]: n["parameters"] for n in run["notebooks"]}
+    for name in ("00_data_check.ipynb", "03_ssc_evaluation.ipynb", "05_map_survey.ipynb"):
+        assert params[name]["widgets"] is False
+        nb = nbformat.read(suite_run / name, as_version=4)
+        tools = [c for c in nb.cells if c.cell_type == "code" and "explore.show_tool" in c.source]
+        mimes = [k for c in tools for o in c.get("outputs", []) for k in o.get("data", {})]
+        assert tools and "application/vnd.jupyter.widget-view+json" not in mimes and "image/png" in mimes
+    assert params["06_explore.ipynb"]["widgets"] is True
+    assert (suite_run / "data_check" / "tile_browser.png").stat().st_size > 5_000
+    assert (suite_run / "ssc" / "Tiles_misclassified_tiny.png").stat().st_size > 5_000
