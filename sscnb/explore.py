@@ -449,8 +449,11 @@ class MapExplorer:
         for c in (picker, layers, opacity, rows, cols):
             c.observe(render, names="value")
         reset.on_click(whole)
+        out.add_class("sscnb-picture")
+        table.add_class("sscnb-f1-table")
         self.widget = w.VBox([w.HBox([picker, opacity]), layers, w.HBox([rows, cols, reset]),
                               w.HBox([out, w.VBox([table, note])])])
+        self.widget.add_class("sscnb-map-explorer")  # a handle for styles and for the browser test
         self.controls = {"image": picker, "layer": layers, "opacity": opacity, "rows": rows, "columns": cols,
                          "whole image": reset}
         render()
@@ -632,7 +635,9 @@ class TileBrowser:
         for c in (cls, wrong, order, page):
             c.observe(render, names="value")
         self.controls = {"class": cls, "misclassified only": wrong, "order": order, "page": page}
+        out.add_class("sscnb-picture")
         self.widget = w.VBox([w.HBox([cls, wrong]), order, page, out])
+        self.widget.add_class("sscnb-tile-browser")
         from IPython.display import display
 
         render()
@@ -738,6 +743,9 @@ class Phase2Playground:
         self.controls = {**c, "run": button}
         self.widget = w.VBox([w.HBox([c["median_radius"], c["use_entropy"], c["subsample"]]),
                               w.HBox([c["phase2"], c["recog_thresh"], c["min_tiles"]]), w.HBox([button, status]), out])
+        out.add_class("sscnb-picture")
+        status.add_class("sscnb-status")
+        self.widget.add_class("sscnb-playground")
         from IPython.display import display
 
         if self.history:

@@ -1,0 +1,215 @@
+"""The teaching widgets in a real browser: JupyterLab (headless, 127.0.0.1, a token) driven by
+Chromium through Playwright. Opens 06_explore.ipynb, runs every cell, then changes the image picker,
+moves the opacity slider, ticks a filter of the tile browser and presses Run in the phase-2
+playground, checking after each that the rendered output changed (in the DOM, and a screenshot
+compared before and after). Screenshots are kept in outputs/browser_test/.
+
+Needs Debian's ``chromium`` (``apt-get install chromium``; ``.ci/run`` installs it) and the
+``playwright`` Python package (a test extra; its own browser download is not used). Without
+Chromium the test is skipped with that message, unless ``SSCNB_REQUIRE_BROWSER=1`` (set by
+``.ci/run``), where it fails instead.
+"""
+from __future__ import annotations
+
+import io
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import numpy as np
+import pytest
+
+from conftest import REPO, SAMPLE
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+SHOTS = REPO / "outputs" / "browser_test"
+CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def _chromium() -> str:
+    path = os.environ.get("SSCNB_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    if path:
+        return path
+    msg = ("Chromium not found: install it (Debian/Ubuntu: `sudo apt-get install chromium`) or set SSCNB_CHROMIUM "
+           "to a Chromium or Chrome binary; .ci/run installs it")
+    if os.environ.get("SSCNB_REQUIRE_BROWSER"):
+        pytest.fail(msg + " (SSCNB_REQUIRE_BROWSER is set, so the browser test must run)")
+    pytest.skip(msg)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    """A JupyterLab server on 127.0.0.1 with a token, serving a folder with 06_explore.ipynb (its
+    parameters set to the sample data and a small CNN), ended by its process id."""
+    chromium = _chromium()
+    pytest.importorskip("playwright", reason="pip install playwright (a test extra: pip install -e '.[test]')")
+    import papermill as pm
+    from test_mapping import colour_model
+
+    root = tmp_path_factory.mktemp("lab")
+    model = colour_model(root / "model", tile=50)
+    pm.execute_notebook(str(REPO / "notebooks" / "06_explore.ipynb"), str(root / "06_explore.ipynb"),
+                        prepare_only=True, parameters={
+                            "data_dir": str(SAMPLE / "Validate"), "train_dir": str(SAMPLE / "Train"),
+                            "output_dir": str(root / "out"), "model_path": str(model.path), "phase2": "rf",
+                            "widgets": True})
+    settings = root / "settings" / "@jupyterlab" / "apputils-extension"
+    settings.mkdir(parents=True)
+    (settings / "notification.jupyterlab-settings").write_text('{"fetchNews": "false", "checkForUpdates": false}')
+    port, token = _free_port(), secrets.token_hex(16)
+    env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}  # the kernel draws inline, as for a user
+    env.update(JUPYTER_CONFIG_DIR=str(root / "config"), JUPYTER_RUNTIME_DIR=str(root / "runtime"),
+               JUPYTERLAB_SETTINGS_DIR=str(root / "settings"), JUPYTERLAB_WORKSPACES_DIR=str(root / "workspaces"))
+    cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
+           f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}", "--ServerApp.terminals_enabled=False",
+           "--LabApp.expose_app_in_browser=True", "--LabApp.news_url=None",
+           "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        cmd.append("--allow-root")  # CI runs as root
+    log = open(root / "jupyterlab.log", "w")
+    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        t0 = time.monotonic()
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/api/status?token={token}", timeout=2)
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() - t0 > 120:
+                    raise RuntimeError("JupyterLab did not start:\n" + (root / "jupyterlab.log").read_text()[-3000:])
+                time.sleep(0.5)
+        yield {"url": f"http://127.0.0.1:{port}/lab/tree/06_explore.ipynb?token={token}", "chromium": chromium,
+               "root": root}
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)   # the server and the kernel it started
+            proc.wait(20)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            os.killpg(proc.pid, signal.SIGKILL)
+        log.close()
+
+
+def _pixels(png: bytes) -> np.ndarray:
+    from PIL import Image
+
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), np.int16)
+
+
+def _changed_share(before: bytes, after: bytes) -> float:
+    """Share of pixels that differ between two screenshots (1.0 when their sizes differ)."""
+    a, b = _pixels(before), _pixels(after)
+    if a.shape != b.shape:
+        return 1.0
+    return float((np.abs(a - b).max(axis=-1) > 8).mean())
+
+
+def _wait_changed(page, css: str, prop: str, old: str) -> None:
+    """Wait until the element now matching ``css`` (outputs are redrawn: new elements) has another
+    ``prop`` (e.g. an image's src, a table's innerText)."""
+    page.wait_for_function("([css, prop, old]) => { const e = document.querySelector(css); "
+                           "return e !== null && e[prop] !== old; }", arg=[css, prop, old])
+
+
+def _shot(page, locator, name: str) -> bytes:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    png = locator.screenshot()
+    (SHOTS / f"{name}.png").write_bytes(png)
+    page.screenshot(path=str(SHOTS / f"{name}_page.png"))
+    return png
+
+
+def test_notebook_06_widgets_in_jupyterlab(lab):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=lab["chromium"], args=CHROMIUM_FLAGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        try:
+            page_timeout = int(os.environ.get("SSCNB_BROWSER_TIMEOUT_MS", 120_000))
+            page.set_default_timeout(page_timeout)
+            page.goto(lab["url"])
+            page.wait_for_function("() => window.jupyterapp !== undefined && document.querySelector('.jp-Notebook')")
+            # the kernel has started and is idle (the status bar says so), then Run > Run All Cells
+            page.wait_for_function("() => /\\(ipykernel\\)\\s*\\|\\s*Idle/.test(document.body.innerText)")
+            page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
+
+            # every code cell ran (a number in its prompt) and the last tool is on the page
+            page.wait_for_function("""() => {
+                const p = [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')].map(e => e.textContent);
+                return p.length > 0 && p.every(t => /\\[\\d+\\]/.test(t)); }""", timeout=3 * page_timeout)
+            page.wait_for_selector(".sscnb-playground .sscnb-picture img")
+            outputs = page.locator(".jp-OutputArea-output").all_inner_texts()
+            assert not [t for t in outputs if "Traceback" in t or "Error displaying widget" in t], outputs
+
+            # the map explorer: another image, then the opacity slider
+            explorer = page.locator(".sscnb-map-explorer")
+            picture = explorer.locator(".sscnb-picture img")
+            table = explorer.locator(".sscnb-f1-table")
+            before_src, before_table = picture.get_attribute("src"), table.inner_text()
+            before = _shot(page, explorer, "1_explorer_first_image")
+            select = explorer.locator(".widget-dropdown select")
+            options = select.locator("option").all_inner_texts()
+            assert len(options) >= 2
+            select.select_option(label=options[1])
+            _wait_changed(page, ".sscnb-map-explorer .sscnb-picture img", "src", before_src)
+            _wait_changed(page, ".sscnb-map-explorer .sscnb-f1-table", "innerText", before_table)
+            after = _shot(page, explorer, "2_explorer_second_image")
+            assert _changed_share(before, after) > 0.05
+
+            slider = explorer.locator(".widget-hslider").filter(has_text="opacity")
+            readout = slider.locator(".widget-readout")
+            assert readout.inner_text().strip() == "0.60"
+            before_src = picture.get_attribute("src")
+            slider.locator(".noUi-handle").focus()
+            page.keyboard.press("End")                      # the slider's maximum: the layer alone
+            page.wait_for_function("el => el.innerText.trim() === '1.00'", arg=readout.element_handle())
+            _wait_changed(page, ".sscnb-map-explorer .sscnb-picture img", "src", before_src)
+            opaque = _shot(page, explorer, "3_explorer_opacity_1")
+            assert _changed_share(after, opaque) > 0.05
+
+            # the tile browser: only the misclassified tiles, then all of them
+            tiles = page.locator(".sscnb-tile-browser")
+            tiles_img = tiles.locator(".sscnb-picture img")
+            before_src = tiles_img.get_attribute("src")
+            wrong_only = _shot(page, tiles, "4_tiles_misclassified")
+            tiles.locator("input[type=checkbox]").click()
+            _wait_changed(page, ".sscnb-tile-browser .sscnb-picture img", "src", before_src)
+            assert _changed_share(wrong_only, _shot(page, tiles, "5_tiles_all")) > 0.05
+
+            # the playground: a larger median radius, then Run
+            play = page.locator(".sscnb-playground")
+            play_img = play.locator(".sscnb-picture img")
+            status = play.locator(".sscnb-status")
+            before_src = play_img.get_attribute("src")
+            before = _shot(page, play, "6_playground_before_run")
+            radius = play.locator(".widget-hslider").filter(has_text="median_r")
+            radius.locator(".noUi-handle").focus()
+            for _ in range(3):
+                page.keyboard.press("ArrowRight")
+            page.wait_for_function("el => el.innerText.trim() === '3'", arg=radius.locator(".widget-readout").element_handle())
+            play.locator("button", has_text="Run").click()
+            page.wait_for_function("el => el.innerText.startsWith('run 3:')", arg=status.element_handle())
+            _wait_changed(page, ".sscnb-playground .sscnb-picture img", "src", before_src)
+            after = _shot(page, play, "7_playground_after_run")
+            assert "RF F1" in status.inner_text()
+            assert _changed_share(before, after) > 0.05
+        except Exception:
+            SHOTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(SHOTS / "failed_page.png"), full_page=True)
+            raise
+        finally:
+            browser.close()
