@@ -71,7 +71,7 @@ class ImageResult:
     """
 
     def __init__(self, name, image, label, cnn_map, final_map, confidence, scheme: ClassScheme, tile: int,
-                 phase2_name: str, result=None, note: str = ""):
+                 phase2_name: str, result=None, note: str = "", confidence_tiles=None):
         from . import metrics
 
         self.name = name
@@ -85,6 +85,7 @@ class ImageResult:
         self.phase2_name = phase2_name
         self.result = result
         self.note = note
+        self.confidence_tiles = confidence_tiles
         codes = list(scheme.labelled_codes)
         names = {c: scheme.name(c) for c in scheme.codes}
         self.reports = {}
@@ -97,7 +98,25 @@ class ImageResult:
         """From :func:`sscnb.ssc.classify_image` of the image."""
         conf = tiles_on_grid(result.cnn_proba.max(axis=-1), tile, image.shape)
         return cls(name, image, label, result.cnn_map, result.final_map, conf, scheme, tile, result.phase2_name,
-                   result=result, note="classified here")
+                   result=result, note="classified here", confidence_tiles=result.cnn_proba.max(axis=-1))
+
+    def describe(self) -> str:
+        """The tile map in numbers: tiles, tiles left unclassified, mean CNN confidence, and with labels
+        the final map's errors in the less and the more confident half of the tiles."""
+        g = self.confidence_tiles
+        if g is None or self.image.shape[0] < g.shape[0] * self.tile:  # a preview: no per-tile counts
+            return f"{self.name}: {self.note}"
+        g = np.where(np.asarray(g, float) < 0, np.nan, g)
+        codes = self.cnn_map[: g.shape[0] * self.tile: self.tile, : g.shape[1] * self.tile: self.tile]
+        text = (f"{self.name}: {g.size} tiles, {int((codes == 0).sum())} left unclassified by the CNN, mean CNN "
+                f"confidence {np.nanmean(g):.3f}")
+        if self.label is not None:
+            from .metrics import errors_by_confidence
+
+            e = errors_by_confidence(self.label, self.final_map, g, self.tile)
+            text += (f"; final-map errors: {100 * e['low']:.1f}% of labelled pixels in the less confident half "
+                     f"of the tiles, {100 * e['high']:.1f}% in the more confident half")
+        return text + f" ({self.note})"
 
     def f1(self, kind: str) -> float:
         from .metrics import weighted_f1
@@ -137,7 +156,8 @@ def _evaluation_result(out_dir, data_dir, name, experiment, loaded, params) -> I
         return res
     conf = tiles_on_grid(r["confidence"], loaded.tile_size, r["image"].shape)
     return ImageResult(name, r["image"], r["label"], r["cnn_map"], r["final_map"], conf, loaded.scheme,
-                       loaded.tile_size, phase2_name(params.phase2), note=f"read from {out_dir}")
+                       loaded.tile_size, phase2_name(params.phase2), note=f"read from {out_dir}",
+                       confidence_tiles=r["confidence"])
 
 
 def _records(data_dir):
@@ -163,7 +183,7 @@ def _map_result(result, scheme: ClassScheme, tile: int, max_px: int) -> ImageRes
     final_name = Path(result.files["final"]).stem.rsplit("_", 1)[-1]
     note = "read from the map's overviews" if image.shape[:2] != in_shape else "read from the map"
     return ImageResult(name, image, None, cnn, final, tiles_on_grid(conf, tile, in_shape, image.shape),
-                       scheme, tile, final_name, note=note)
+                       scheme, tile, final_name, note=note, confidence_tiles=conf)
 
 
 def _display_figure(fig, dpi: int = 100) -> None:
@@ -414,6 +434,8 @@ class MapExplorer:
 
     def show(self):
         """The widget: image picker, layer buttons, opacity, zoom, the picture and the F1 table."""
+        import html
+
         import ipywidgets as w
         from IPython.display import display
 
@@ -440,7 +462,7 @@ class MapExplorer:
                 _display_figure(self.figure())
             with table:
                 display(self.f1_table())
-            note.value = f"<i>{self.result().note}</i>"
+            note.value = f"<i>{html.escape(self.result().describe())}</i>"
             self.renders += 1
 
         def whole(_=None):

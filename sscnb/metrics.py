@@ -11,7 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["confusion", "class_report", "report_from_confusion", "weighted_f1", "REPORT_COLUMNS", "write_report", "read_report"]
+__all__ = ["confusion", "class_report", "report_from_confusion", "weighted_f1", "REPORT_COLUMNS", "write_report", "read_report",
+           "errors_by_confidence"]
 
 REPORT_COLUMNS = ["class", "precision", "recall", "f1_score", "support"]
 
@@ -183,3 +184,45 @@ def read_report(path):
     if df[["precision", "recall", "f1_score", "support"]].isna().any().any():
         raise ValueError(f"{path.name} has empty values (a partial file?): delete it and re-run the evaluation")
     return df
+
+
+def errors_by_confidence(label: np.ndarray, predicted: np.ndarray, confidence: np.ndarray, tile: int) -> dict:
+    """Where a map is wrong, by the CNN's confidence: the tiles with labels, ranked by confidence and
+    split in two halves, and the share of their labelled pixels the map gets wrong in each.
+
+    Parameters
+    ----------
+    label, predicted : (H, W) ndarray
+        Labels (0: unlabelled) and a class map.
+    confidence : (n_rows, n_cols) ndarray
+        Top-class probability per tile (NaN or negative: not classified; those tiles are left out).
+    tile : int, px
+
+    Returns
+    -------
+    dict
+        ``low`` and ``high``: share of labelled pixels wrong in the less and the more confident half
+        (NaN with fewer than 2 tiles), ``tiles``: the tiles ranked.
+
+    Examples
+    --------
+    >>> lab = np.ones((2, 4), np.uint8)
+    >>> pred = np.array([[1, 2, 1, 1], [2, 2, 1, 1]], np.uint8)   # tile 0: 3 of 4 wrong; tile 1: none
+    >>> errors_by_confidence(lab, pred, np.array([[0.4, 0.9]]), 2)
+    {'low': 0.75, 'high': 0.0, 'tiles': 2}
+    """
+    from .tiles import crop_to_tiles, to_tiles
+
+    conf = np.where(np.asarray(confidence, float) < 0, np.nan, confidence).ravel()
+    lab = np.asarray(label)
+    wrong = (lab > 0) & (np.asarray(predicted) != lab)
+    rows, cols = np.asarray(confidence).shape
+    w = to_tiles(crop_to_tiles(wrong, tile), tile).reshape(rows * cols, -1).sum(axis=1)
+    n = to_tiles(crop_to_tiles(lab > 0, tile), tile).reshape(rows * cols, -1).sum(axis=1)
+    idx = np.flatnonzero(np.isfinite(conf) & (n > 0))
+    if len(idx) < 2:
+        return {"low": float("nan"), "high": float("nan"), "tiles": int(len(idx))}
+    ranked = idx[np.argsort(conf[idx], kind="stable")]
+    low, high = ranked[: len(ranked) // 2], ranked[len(ranked) // 2:]
+    return {"low": float(w[low].sum() / n[low].sum()), "high": float(w[high].sum() / n[high].sum()),
+            "tiles": int(len(idx))}

@@ -528,19 +528,13 @@ def confidence_figure(image: np.ndarray, confidence: np.ndarray, tile: int, labe
         overlay = np.zeros(wrong[::step, ::step].shape + (4,), np.float32)
         overlay[wrong[::step, ::step]] = (1, 0, 0, 0.8)
         ax2.imshow(overlay)
-        # error rate in low- vs high-confidence tiles (tiles below / above the median confidence)
-        from .tiles import crop_to_tiles, to_tiles
+        from .metrics import errors_by_confidence
 
-        per_tile_wrong = to_tiles(crop_to_tiles(wrong, tile), tile).reshape(rows * cols, -1).mean(axis=1)
-        per_tile_lab = to_tiles(crop_to_tiles(lab > 0, tile), tile).reshape(rows * cols, -1).mean(axis=1)
-        c = conf.ravel()
-        idx = np.flatnonzero(np.isfinite(c) & (per_tile_lab > 0))
+        e = errors_by_confidence(lab, fin, conf, tile)
         text = ""
-        if len(idx) >= 2:  # the tiles ranked by confidence, split in two halves
-            ranked = idx[np.argsort(c[idx], kind="stable")]
-            low, high = ranked[: len(ranked) // 2], ranked[len(ranked) // 2:]
-            text = (f"errors: {100 * per_tile_wrong[low].mean():.1f}% of pixels in the less confident half "
-                    f"of the tiles, {100 * per_tile_wrong[high].mean():.1f}% in the more confident half")
+        if e["tiles"] >= 2:
+            text = (f"errors: {100 * e['low']:.1f}% of labelled pixels in the less confident half of the tiles, "
+                    f"{100 * e['high']:.1f}% in the more confident half")
         ax2.set_title("final map errors (red)")
         ax2.set_xlabel(text, fontsize=8)
     for a in axes.ravel():

@@ -218,3 +218,12 @@ def test_show_tool_draws_a_figure_in_batch_runs(model, records, tmp_path):
     explore.show_tool(ex, widgets=True)
     assert ex.widget is not None and ex.renders == 1
     plt.close("all")
+
+
+def test_describe_counts_unclassified_tiles(model, records):
+    res = explore.compute_image_result(records[0], model, ssc.SSCParams(**{**P.to_dict(), "recog_thresh": 0.9}))
+    g = res.result.cnn_proba.max(axis=-1)
+    text = res.describe()
+    assert f"{g.size} tiles, {int((g < 0.9).sum())} left unclassified" in text
+    e = metrics.errors_by_confidence(res.label, res.final_map, g, 50)
+    assert f"{100 * e['low']:.1f}% of labelled pixels in the less confident half" in text

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import f1_score, precision_recall_fscore_support
 
-from sscnb.metrics import class_report, confusion, read_report, weighted_f1, write_report
+from sscnb.metrics import class_report, confusion, errors_by_confidence, read_report, weighted_f1, write_report
 
 
 def test_hand_case():
@@ -71,3 +71,24 @@ def test_weighted_f1_over_several_images_weights_by_pixels():
     assert weighted_f1(a) == pytest.approx(0.75)
     assert weighted_f1([a, b]) == pytest.approx((100 + 50) / 1000)   # not the mean of 0.75 and 0
     assert np.isnan(weighted_f1([]))
+
+
+def test_errors_by_confidence_against_a_plain_loop():
+    rng = np.random.default_rng(3)
+    tile, rows, cols = 4, 5, 6
+    lab = rng.integers(0, 4, (rows * tile + 3, cols * tile + 2)).astype(np.uint8)   # a margin no tile covers
+    pred = np.where(rng.random(lab.shape) < 0.3, rng.integers(1, 4, lab.shape), lab).astype(np.uint8)
+    conf = rng.random((rows, cols))
+    conf[0, 0] = -1                                      # not classified: left out
+    got = errors_by_confidence(lab, pred, conf, tile)
+    tiles = []
+    for r in range(rows):
+        for c in range(cols):
+            lt, pt = lab[r * tile:(r + 1) * tile, c * tile:(c + 1) * tile], pred[r * tile:(r + 1) * tile, c * tile:(c + 1) * tile]
+            if conf[r, c] >= 0 and (lt > 0).any():
+                tiles.append((conf[r, c], int(((lt > 0) & (pt != lt)).sum()), int((lt > 0).sum())))
+    tiles.sort()
+    low, high = tiles[: len(tiles) // 2], tiles[len(tiles) // 2:]
+    assert got["tiles"] == len(tiles)
+    assert got["low"] == pytest.approx(sum(t[1] for t in low) / sum(t[2] for t in low))
+    assert got["high"] == pytest.approx(sum(t[1] for t in high) / sum(t[2] for t in high))
