@@ -113,9 +113,11 @@ class ImageResult:
         if self.label is not None:
             from .metrics import errors_by_confidence
 
-            e = errors_by_confidence(self.label, self.final_map, g, self.tile)
-            text += (f"; final-map errors: {100 * e['low']:.1f}% of labelled pixels in the less confident half "
-                     f"of the tiles, {100 * e['high']:.1f}% in the more confident half")
+            cnn = errors_by_confidence(self.label, self.cnn_map, g, self.tile)
+            fin = errors_by_confidence(self.label, self.final_map, g, self.tile)
+            text += (f"; labelled pixels wrong in the less / the more confident half of the tiles: CNN tile map "
+                     f"{100 * cnn['low']:.2f}% / {100 * cnn['high']:.2f}%, final map {100 * fin['low']:.2f}% / "
+                     f"{100 * fin['high']:.2f}%")
         return text + f" ({self.note})"
 
     def f1(self, kind: str) -> float:

@@ -226,4 +226,6 @@ def test_describe_counts_unclassified_tiles(model, records):
     text = res.describe()
     assert f"{g.size} tiles, {int((g < 0.9).sum())} left unclassified" in text
     e = metrics.errors_by_confidence(res.label, res.final_map, g, 50)
-    assert f"{100 * e['low']:.1f}% of labelled pixels in the less confident half" in text
+    c = metrics.errors_by_confidence(res.label, res.cnn_map, g, 50)
+    assert (f"CNN tile map {100 * c['low']:.2f}% / {100 * c['high']:.2f}%, final map {100 * e['low']:.2f}% / "
+            f"{100 * e['high']:.2f}%") in text
