@@ -626,7 +626,13 @@ class TileBrowser:
                 side.set_color(colour)
                 side.set_linewidth(2.5 if wrong[i] else 0.5)
         if not len(page):
-            axes[0, 0].set_title("no tile selected", fontsize=8)
+            axes[0, 0].set_title("no tile selected", fontsize=8, loc="left")
+            if self.only_wrong and self.predicted is not None:
+                self.only_wrong = False
+                n = len(self.selection())
+                self.only_wrong = True
+                axes[0, 0].set_title(f"none misclassified: the CNN gets all {n} of these tiles right", fontsize=8,
+                                     loc="left")
         fig.suptitle(self._heading(len(sel)), fontsize=9)
         return fig
 

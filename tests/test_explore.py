@@ -192,6 +192,9 @@ def test_tile_browser_marks_what_the_cnn_gets_wrong(model):
     assert tb.page == 1 and tb.controls["page"].max == tb.pages
     tb.controls["class"].value = "all"                             # a new selection starts at page 1
     assert tb.page == 0 and tb.controls["page"].value == 1
+    tb.predicted = tb.tiles.y.copy()                               # a CNN that gets every tile right
+    tb.only_wrong = True
+    assert "none misclassified: the CNN gets all" in tb.figure().axes[0].get_title(loc="left")
     plt.close("all")
 
 

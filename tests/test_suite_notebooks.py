@@ -177,7 +177,7 @@ def test_notebook_06_draws_its_tools_without_waiting(suite_run):
     d = suite_run / "explore"
     assert (d / "explorer_Clearwater_0005.png").stat().st_size > 10_000
     assert (d / "playground_Clearwater_0005.png").stat().st_size > 10_000
-    assert (d / "tiles_misclassified.png").stat().st_size > 5_000
+    assert (d / "tiles_cnn.png").stat().st_size > 5_000
     nb = nbformat.read(suite_run / "06_explore.ipynb", as_version=4)
     mimes = {k for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) for k in o.get("data", {})}
     assert "application/vnd.jupyter.widget-view+json" in mimes
@@ -198,4 +198,4 @@ def test_batch_runs_show_static_figures_in_00_03_05(suite_run):
         assert tools and "application/vnd.jupyter.widget-view+json" not in mimes and "image/png" in mimes
     assert params["06_explore.ipynb"]["widgets"] is True
     assert (suite_run / "data_check" / "tile_browser.png").stat().st_size > 5_000
-    assert (suite_run / "ssc" / "Tiles_misclassified_tiny.png").stat().st_size > 5_000
+    assert (suite_run / "ssc" / "Tiles_CNN_tiny.png").stat().st_size > 5_000
