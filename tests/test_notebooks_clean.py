@@ -63,3 +63,10 @@ def test_parameters_have_the_settings_defaults(name, settings):
     assert len(shared) >= 10
     for k in shared:
         assert eval(params[k]["default"]) == defaults[k], f"{name}: {k} = {params[k]['default']}, {cls}: {defaults[k]}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_overview_says_how_long_it_takes(path):
+    """Each notebook's overview (its first cell) states its measured run time on 2 CPU cores."""
+    overview = "".join(json.loads(path.read_text())["cells"][0]["source"])
+    assert re.search(r"\*\*Time on 2 CPU cores:\*\* \d+ s ", overview), f"{path.name}: add the run time to the overview"
