@@ -25,7 +25,7 @@ from .classes import ClassScheme
 from .ssc import SSCParams, classify_image
 
 __all__ = ["LAYERS", "ImageResult", "compute_image_result", "layer_rgb", "tiles_on_grid", "MapExplorer",
-           "TileBrowser", "Phase2Playground", "show_tool"]
+           "TileBrowser", "Phase2Playground", "show_tool", "run_by_papermill"]
 
 LAYERS = ("RGB", "labels", "CNN tiles", "final map", "CNN confidence", "errors")
 
@@ -785,8 +785,29 @@ class Phase2Playground:
         return self.widget
 
 
+def run_by_papermill() -> bool:
+    """Whether this kernel runs a notebook for papermill (or ``sscnb run``): papermill's injected
+    parameters cell, which starts with ``# Parameters``, is in the kernel's input history.
+
+    Returns
+    -------
+    bool
+    """
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    ip = get_ipython()
+    history = ip.user_ns.get("In", []) if ip is not None else []
+    return any(isinstance(src, str) and src.lstrip().startswith("# Parameters") for src in history)
+
+
 def show_tool(tool, widgets: bool, save=None) -> None:
     """Show a tool in a notebook: its widget when ``widgets`` is true, else its static figure.
+
+    Under papermill the static figure is shown even with ``widgets`` true (and a note says so):
+    nobody is there to use a widget, and widgets can stall papermill's notebook client
+    (jupyter/nbclient#312).
 
     Parameters
     ----------
@@ -805,6 +826,10 @@ def show_tool(tool, widgets: bool, save=None) -> None:
     from .plots import _plt, save_figure
 
     plt = _plt()
+    if widgets and run_by_papermill():
+        print(f"{type(tool).__name__}: a static figure, as this notebook runs under papermill "
+              "(widgets need JupyterLab)")
+        widgets = False
     if save is not None or not widgets:
         fig = tool.figure()
         if save is not None:

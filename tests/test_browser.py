@@ -57,16 +57,18 @@ def lab(tmp_path_factory):
     parameters set to the sample data and a small CNN), ended by its process id."""
     chromium = _chromium()
     pytest.importorskip("playwright", reason="pip install playwright (a test extra: pip install -e '.[test]')")
-    import papermill as pm
+    import nbformat
     from test_mapping import colour_model
 
     root = tmp_path_factory.mktemp("lab")
     model = colour_model(root / "model", tile=50)
-    pm.execute_notebook(str(REPO / "notebooks" / "06_explore.ipynb"), str(root / "06_explore.ipynb"),
-                        prepare_only=True, parameters={
-                            "data_dir": str(SAMPLE / "Validate"), "train_dir": str(SAMPLE / "Train"),
-                            "output_dir": str(root / "out"), "model_path": str(model.path), "phase2": "rf",
-                            "widgets": True})
+    # the parameters cell edited as a teacher would (papermill's injected cell would mean a batch run)
+    nb = nbformat.read(REPO / "notebooks" / "06_explore.ipynb", as_version=4)
+    cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+    values = {"data_dir": str(SAMPLE / "Validate"), "train_dir": str(SAMPLE / "Train"), "output_dir": str(root / "out"),
+              "model_path": str(model.path), "phase2": "rf", "widgets": True}
+    cell.source += "\n" + "\n".join(f"{k} = {v!r}" for k, v in values.items())
+    nbformat.write(nb, root / "06_explore.ipynb")
     settings = root / "settings" / "@jupyterlab" / "apputils-extension"
     settings.mkdir(parents=True)
     (settings / "notification.jupyterlab-settings").write_text('{"fetchNews": "false", "checkForUpdates": false}')

@@ -35,8 +35,13 @@ def test_notebook_00_on_sample_data(tmp_path):
     assert list(tiles.index) == ["Clearwater", "Muddyford", "ALL"]
     assert tiles.loc["ALL", "paved road"] == inv["tiles_paved road"].sum() > 0
     assert pd.read_csv(d / "problems.csv").empty
-    for png in ("thumbnails.png", "tiles_per_class.png", "pixels_per_class.png"):
+    for png in ("thumbnails.png", "tiles_per_class.png", "pixels_per_class.png", "tile_browser.png"):
         assert (d / png).stat().st_size > 10_000
+    # widgets is True by default, but under papermill the tile browser is a static figure, and says so
+    executed = nbformat.read(tmp_path / "00.ipynb", as_version=4)
+    cell = next(c for c in executed.cells if "explore.show_tool" in c.source)
+    assert "a static figure, as this notebook runs under papermill" in "".join(o.get("text", "") for o in cell.outputs)
+    assert not any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in cell.outputs)
 
 
 @pytest.mark.slow
