@@ -65,13 +65,15 @@ class ImageResult:
     """One image classified: the arrays every layer is drawn from, and its per-class F1 tables.
 
     ``image (H, W, 3)``, ``label (H, W)`` or None, ``cnn_map`` and ``final_map (H, W)``,
-    ``confidence (H, W)`` (the CNN's top-class probability of the tile under each pixel, NaN where
-    no tile reaches), ``phase2_name`` ("MLP" or "RF"), ``result`` (the :class:`sscnb.ssc.SSCResult`
-    when classified here, else None) and ``note`` (where the arrays came from).
+    ``confidence_tiles (n_rows, n_cols)`` (the CNN's top-class probability per tile; negative: not
+    classified), ``full_shape`` (of the full-resolution image; larger than ``image`` when the arrays
+    are a preview), ``phase2_name`` ("MLP" or "RF"), ``result`` (the :class:`sscnb.ssc.SSCResult`
+    when classified here, else None) and ``note`` (where the arrays came from). ``confidence`` is
+    the tile confidence drawn on the image's grid (:func:`tiles_on_grid`).
     """
 
-    def __init__(self, name, image, label, cnn_map, final_map, confidence, scheme: ClassScheme, tile: int,
-                 phase2_name: str, result=None, note: str = "", confidence_tiles=None):
+    def __init__(self, name, image, label, cnn_map, final_map, confidence_tiles, scheme: ClassScheme, tile: int,
+                 phase2_name: str, result=None, note: str = "", full_shape=None):
         from . import metrics
 
         self.name = name
@@ -79,13 +81,14 @@ class ImageResult:
         self.label = label
         self.cnn_map = cnn_map
         self.final_map = final_map
-        self.confidence = confidence
+        self.confidence_tiles = confidence_tiles
+        self.full_shape = tuple(full_shape or image.shape[:2])
         self.scheme = scheme
         self.tile = tile
         self.phase2_name = phase2_name
         self.result = result
         self.note = note
-        self.confidence_tiles = confidence_tiles
+        self._confidence = None
         codes = list(scheme.labelled_codes)
         names = {c: scheme.name(c) for c in scheme.codes}
         self.reports = {}
@@ -96,15 +99,22 @@ class ImageResult:
     @classmethod
     def from_classification(cls, name, image, label, result, scheme: ClassScheme, tile: int) -> "ImageResult":
         """From :func:`sscnb.ssc.classify_image` of the image."""
-        conf = tiles_on_grid(result.cnn_proba.max(axis=-1), tile, image.shape)
-        return cls(name, image, label, result.cnn_map, result.final_map, conf, scheme, tile, result.phase2_name,
-                   result=result, note="classified here", confidence_tiles=result.cnn_proba.max(axis=-1))
+        return cls(name, image, label, result.cnn_map, result.final_map, result.cnn_proba.max(axis=-1), scheme,
+                   tile, result.phase2_name, result=result, note="classified here")
+
+    @property
+    def confidence(self) -> np.ndarray:
+        """(h, w) float32: the CNN's confidence of the tile under each pixel of ``image`` (NaN where
+        no tile reaches, or where it was not classified)."""
+        if self._confidence is None:
+            self._confidence = tiles_on_grid(self.confidence_tiles, self.tile, self.full_shape, self.image.shape)
+        return self._confidence
 
     def describe(self) -> str:
         """The tile map in numbers: tiles, tiles left unclassified, mean CNN confidence, and with labels
         the final map's errors in the less and the more confident half of the tiles."""
         g = self.confidence_tiles
-        if g is None or self.image.shape[0] < g.shape[0] * self.tile:  # a preview: no per-tile counts
+        if self.full_shape != self.image.shape[:2]:  # a preview: no per-tile counts
             return f"{self.name}: {self.note}"
         g = np.where(np.asarray(g, float) < 0, np.nan, g)
         codes = self.cnn_map[: g.shape[0] * self.tile: self.tile, : g.shape[1] * self.tile: self.tile]
@@ -153,19 +163,12 @@ def _evaluation_result(out_dir, data_dir, name, experiment, loaded, params) -> I
 
     r = load_image_results(out_dir, data_dir, name, experiment, params.phase2, loaded.scheme)
     if r["final_map"] is None or r["cnn_map"] is None:
-        res = compute_image_result(next(rec for rec in _records(data_dir) if rec.name == name), loaded, params)
+        res = ImageResult.from_classification(name, r["image"], r["label"], classify_image(r["image"], loaded, params),
+                                              loaded.scheme, loaded.tile_size)
         res.note = "classified again (notebook 03 saved no class rasters: save_class_rasters = True keeps them)"
         return res
-    conf = tiles_on_grid(r["confidence"], loaded.tile_size, r["image"].shape)
-    return ImageResult(name, r["image"], r["label"], r["cnn_map"], r["final_map"], conf, loaded.scheme,
-                       loaded.tile_size, phase2_name(params.phase2), note=f"read from {out_dir}",
-                       confidence_tiles=r["confidence"])
-
-
-def _records(data_dir):
-    from .data import find_pairs
-
-    return find_pairs(data_dir)
+    return ImageResult(name, r["image"], r["label"], r["cnn_map"], r["final_map"], r["confidence"], loaded.scheme,
+                       loaded.tile_size, phase2_name(params.phase2), note=f"read from {out_dir}")
 
 
 def _map_result(result, scheme: ClassScheme, tile: int, max_px: int) -> ImageResult:
@@ -184,8 +187,7 @@ def _map_result(result, scheme: ClassScheme, tile: int, max_px: int) -> ImageRes
     name = Path(result.input).stem
     final_name = Path(result.files["final"]).stem.rsplit("_", 1)[-1]
     note = "read from the map's overviews" if image.shape[:2] != in_shape else "read from the map"
-    return ImageResult(name, image, None, cnn, final, tiles_on_grid(conf, tile, in_shape, image.shape),
-                       scheme, tile, final_name, note=note, confidence_tiles=conf)
+    return ImageResult(name, image, None, cnn, final, conf, scheme, tile, final_name, note=note, full_shape=in_shape)
 
 
 def _display_figure(fig, dpi: int = 100) -> None:
@@ -332,7 +334,9 @@ class MapExplorer:
         from .evaluation import result_files
 
         if images is None:
-            images = [r.name for r in _records(data_dir)
+            from .data import find_pairs
+
+            images = [r.name for r in find_pairs(data_dir)
                       if result_files(out_dir, r.name, experiment, params.phase2)["confidence"].exists()]
         if not len(images):
             raise ValueError(f"no image of {data_dir} has results of experiment {experiment!r} in {out_dir}: "
@@ -560,10 +564,24 @@ class TileBrowser:
             return np.zeros(len(self.tiles), bool)
         return self.predicted != self.tiles.y
 
-    def selection(self) -> np.ndarray:
-        """Indices of the tiles selected (class, misclassified filter, order), all pages."""
+    def hardest_first(self) -> "TileBrowser":
+        """Select the tiles of every class the CNN gets wrong, least confident first, or, when it gets
+        them all right, every tile, least confident first (what notebooks 03 and 06 show).
+
+        Returns
+        -------
+        TileBrowser
+            Itself.
+        """
+        self.cls, self.order, self.page = "all", "least confident first", 0
+        self.only_wrong = bool(self.wrong.any())
+        return self
+
+    def selection(self, only_wrong: bool | None = None) -> np.ndarray:
+        """Indices of the tiles selected (class, misclassified filter, order), all pages; ``only_wrong``
+        overrides the filter."""
         keep = np.ones(len(self.tiles), bool) if self.cls == "all" else self.tiles.y == self.cls
-        if self.only_wrong:
+        if self.only_wrong if only_wrong is None else only_wrong:
             keep &= self.wrong
         idx = np.flatnonzero(keep)
         if self.order == "least confident first" and self.confidence is not None:
@@ -628,9 +646,7 @@ class TileBrowser:
         if not len(page):
             axes[0, 0].set_title("no tile selected", fontsize=8, loc="left")
             if self.only_wrong and self.predicted is not None:
-                self.only_wrong = False
-                n = len(self.selection())
-                self.only_wrong = True
+                n = len(self.selection(only_wrong=False))
                 axes[0, 0].set_title(f"none misclassified: the CNN gets all {n} of these tiles right", fontsize=8,
                                      loc="left")
         fig.suptitle(self._heading(len(sel)), fontsize=9)

@@ -15,7 +15,6 @@ written under a temporary name and renamed when complete.
 from __future__ import annotations
 
 import logging
-import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,11 +23,12 @@ from xml.sax.saxutils import escape
 import numpy as np
 
 from .classes import ClassScheme
+from .provenance import tmp_name
 
 __all__ = ["SurveyError", "SurveyRaster", "open_survey", "read_block", "ClassMapWriter", "write_qml",
            "write_category_names", "read_category_names", "read_preview", "georeferencing_of",
            "write_class_map", "write_tile_confidence", "survey_table", "pixel_area_m2", "area_table",
-           "RASTER_SUFFIXES", "tmp_name"]
+           "RASTER_SUFFIXES"]
 
 log = logging.getLogger(__name__)
 
@@ -40,23 +40,6 @@ COG_BLOCK = 512
 
 class SurveyError(ValueError):
     """A survey input (or output folder) cannot be used; the message names the file and the fix."""
-
-
-def tmp_name(path) -> Path:
-    """The temporary name a file is written under before it is renamed.
-
-    Parameters
-    ----------
-    path : str or Path
-        The final name.
-
-    Returns
-    -------
-    Path
-        ``.tmp_<pid>_<name>`` in the same folder (same file system, so the rename is atomic).
-    """
-    path = Path(path)
-    return path.with_name(f".tmp_{os.getpid()}_{path.name}")
 
 
 def _world_file(path: Path) -> Path | None:
@@ -538,7 +521,7 @@ class ClassMapWriter:
         self.shape = shape or info.shape
         self.dtype = dtype
         self.categorical = categorical
-        self._tmp = self.path.with_name(f".tmp_{os.getpid()}_build_{self.path.name}")
+        self._tmp = tmp_name(self.path.with_name(f"build_{self.path.name}"))
         self._ds = None
 
     def __enter__(self):

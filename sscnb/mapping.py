@@ -49,11 +49,10 @@ from .geo import (
     area_table,
     open_survey,
     read_block,
-    tmp_name,
     write_tile_confidence,
 )
 from .layout import prepare_output
-from .provenance import file_sha256, recipe_differences
+from .provenance import file_sha256, recipe_differences, tmp_name
 from .ssc import SSCParams, apply_tile_rules, fit_phase2, predict_tiles_masked
 
 __all__ = ["MapResult", "resolve_inputs", "map_files", "map_raster", "map_inputs", "plan_inputs", "area_summary",

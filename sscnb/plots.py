@@ -141,12 +141,13 @@ def save_figure(fig, path, dpi: int = 150):
     -------
     Path
     """
-    import os
     from pathlib import Path
+
+    from .provenance import tmp_name
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".tmp_{os.getpid()}_{path.name}")
+    tmp = tmp_name(path)
     try:
         fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format=path.suffix.lstrip(".") or "png")
         tmp.replace(path)

@@ -10,7 +10,7 @@ import datetime as _dt
 import platform
 from importlib import metadata
 
-__all__ = ["VERSIONED", "package_versions", "timestamp", "json_default", "write_json", "file_sha256",
+__all__ = ["VERSIONED", "package_versions", "timestamp", "json_default", "tmp_name", "write_json", "file_sha256",
            "recipe_differences"]
 
 VERSIONED = ("sscnb", "numpy", "pandas", "scikit-learn", "scikit-image", "imbalanced-learn",
@@ -68,6 +68,26 @@ def json_default(o):
     return str(o)
 
 
+def tmp_name(path):
+    """The temporary name a file is written under before it is renamed.
+
+    Parameters
+    ----------
+    path : str or Path
+        The final name.
+
+    Returns
+    -------
+    Path
+        ``.tmp_<pid>_<name>`` in the same folder (same file system, so the rename is atomic).
+    """
+    import os
+    from pathlib import Path
+
+    path = Path(path)
+    return path.with_name(f".tmp_{os.getpid()}_{path.name}")
+
+
 def write_json(path, obj, indent: int = 1):
     """Write JSON atomically (temporary name, then rename), NumPy values included.
 
@@ -82,12 +102,11 @@ def write_json(path, obj, indent: int = 1):
     Path
     """
     import json
-    import os
     from pathlib import Path
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".tmp_{os.getpid()}_{path.name}")
+    tmp = tmp_name(path)
     tmp.write_text(json.dumps(obj, indent=indent, default=json_default) + "\n")
     tmp.replace(path)
     return path

@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from .classes import ClassScheme
-from .geo import SurveyError, SurveyRaster, pixel_area_m2, tmp_name
+from .geo import SurveyError, SurveyRaster, pixel_area_m2
+from .provenance import tmp_name
 
 __all__ = ["polygonize_map", "sieve_size_px", "polygon_area", "ring_area", "MAX_VECTOR_MPX"]
 
