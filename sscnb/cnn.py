@@ -30,10 +30,12 @@ from .settings import Settings
 
 __all__ = [
     "BACKBONES", "CNNParams", "WeightsUnavailableError", "build_model", "train", "class_weights",
-    "recommend_epochs", "predict_tiles", "keras_cache_dir", "DihedralAugment",
+    "recommend_epochs", "predict_tiles", "keras_cache_dir", "DihedralAugment", "PhotometricAugment",
+    "COLOUR_AUGMENT_NAMES",
 ]
 
 BACKBONES = ("compact", "nasnet_mobile", "nasnet_large")
+COLOUR_AUGMENT_NAMES = ("aug_gamma", "aug_white_balance", "aug_contrast", "aug_brightness", "aug_saturation")
 FROM_SCRATCH_BN_MOMENTUM = 0.9
 _NASNET_FILES = {
     "nasnet_mobile": ("NASNetMobile", "NASNet-mobile-no-top.h5"),
@@ -51,6 +53,14 @@ class CNNParams(Settings):
     batch_size: tiles per step. learning_rate: None for the backbone's default. augment: random
     flips and 90-degree rotations. class_weight: None or "balanced". trainable_layers: "all", or N
     to train only the last N backbone layers. seed: split, initial weights and augmentation.
+
+    Colour augmentation (what varies between surveys; :class:`PhotometricAugment`): with
+    ``colour_augment`` on, every training tile gets a random gamma in ``[1/(1+aug_gamma), 1+aug_gamma]``,
+    a white balance (a gain per channel in ``exp(+-aug_white_balance)``), a contrast factor in
+    ``1 +- aug_contrast``, a brightness shift in ``+-aug_brightness`` of the full range and a
+    saturation factor in ``1 +- aug_saturation``. 0 turns one off. Off by default when training
+    from scratch (its cost on StMarg is not measured yet); on when adapting a model to a new river
+    (:mod:`sscnb.adapt`).
     """
 
     KIND = "CNN"
@@ -66,6 +76,12 @@ class CNNParams(Settings):
     class_weight: str | None = None
     trainable_layers: str | int = "all"
     seed: int = 42
+    colour_augment: bool = False
+    aug_gamma: float = 0.7
+    aug_white_balance: float = 0.2
+    aug_contrast: float = 0.25
+    aug_brightness: float = 0.1
+    aug_saturation: float = 0.3
 
     def __post_init__(self):
         if self.backbone not in BACKBONES:
@@ -85,9 +101,17 @@ class CNNParams(Settings):
         if self.learning_rate is not None and not (isinstance(self.learning_rate, (int, float))
                                                    and self.learning_rate > 0):
             raise ValueError(f"learning_rate must be None or > 0, got {self.learning_rate!r}")
-        for name in ("local_classes", "augment"):
+        for name in ("local_classes", "augment", "colour_augment"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
+        for name in COLOUR_AUGMENT_NAMES:
+            v = getattr(self, name)
+            if not isinstance(v, (int, float)) or isinstance(v, bool) or not 0 <= v <= 2:
+                raise ValueError(f"{name} must be a number between 0 and 2, got {v!r}")
+
+    def colour(self) -> dict | None:
+        """The colour-augmentation strengths (``{name: value}``), or None when it is off."""
+        return {k: float(getattr(self, k)) for k in COLOUR_AUGMENT_NAMES} if self.colour_augment else None
 
 
 class WeightsUnavailableError(RuntimeError):
@@ -286,6 +310,55 @@ class DihedralAugment:
         return cls._cls(seed=seed, name="dihedral_augment")
 
 
+class PhotometricAugment:
+    """Random colour changes of the kind that differ between surveys (sun, exposure, camera white
+    balance), a Keras layer active in training only, deterministic under its seed.
+
+    Per tile, on values scaled to 0-1: gamma ``g`` (``log g`` uniform in ``+-log(1 + aug_gamma)``),
+    a gain per channel (``log`` uniform in ``+-aug_white_balance``), contrast about the tile mean
+    (factor uniform in ``1 +- aug_contrast``), a brightness shift (uniform in ``+-aug_brightness``),
+    saturation about the grey value (factor uniform in ``1 +- aug_saturation``); clipped to 0-1 and
+    scaled back to 0-255. Backend-neutral (``keras.ops``).
+    """
+
+    _cls = None
+
+    @classmethod
+    def layer(cls, strengths: dict, seed=None):
+        """The layer; ``strengths`` maps the names of :data:`COLOUR_AUGMENT_NAMES` to values."""
+        if cls._cls is None:
+            keras = _keras()
+            ops = keras.ops
+
+            class _Photometric(keras.layers.Layer):
+                def __init__(self, strengths, seed=None, **kw):
+                    super().__init__(**kw)
+                    self.s = {k: float(strengths.get(k, 0.0)) for k in COLOUR_AUGMENT_NAMES}
+                    self.gen = keras.random.SeedGenerator(seed)
+
+                def call(self, x, training=None):
+                    if not training:
+                        return x
+                    s = self.s
+                    b = ops.shape(x)[0]
+                    u = keras.random.uniform((b, 7), minval=-1.0, maxval=1.0, seed=self.gen)
+                    col = lambda k: ops.reshape(u[:, k], (-1, 1, 1, 1))  # noqa: E731
+                    y = ops.clip(x / 255.0, 0.0, 1.0)
+                    g = ops.exp(col(0) * float(np.log1p(s["aug_gamma"])))
+                    y = ops.power(ops.maximum(y, 1e-6), g)
+                    gains = ops.exp(ops.reshape(u[:, 1:4], (-1, 1, 1, 3)) * s["aug_white_balance"])
+                    y = y * gains
+                    mean = ops.mean(y, axis=(1, 2, 3), keepdims=True)
+                    y = (y - mean) * (1.0 + col(4) * s["aug_contrast"]) + mean
+                    y = y + col(5) * s["aug_brightness"]
+                    grey = ops.mean(y, axis=3, keepdims=True)
+                    y = (y - grey) * (1.0 + col(6) * s["aug_saturation"]) + grey
+                    return ops.clip(y, 0.0, 1.0) * 255.0
+
+            cls._cls = _Photometric
+        return cls._cls(strengths, seed=seed, name="photometric_augment")
+
+
 def _progress_callback(epochs: int, enabled: bool):
     keras = _keras()
     from tqdm.auto import tqdm
@@ -326,7 +399,8 @@ def class_weights(y_local: np.ndarray, n_classes: int) -> dict:
 
 
 def train(model, x, y, *, val=None, epochs: int = 10, batch_size: int = 64, augment: bool = True,
-          class_weight: str | dict | None = None, seed: int = 0, progress: bool = True):
+          class_weight: str | dict | None = None, seed: int = 0, progress: bool = True,
+          colour: dict | None = None):
     """Fit a tile classifier.
 
     Parameters
@@ -343,6 +417,9 @@ def train(model, x, y, *, val=None, epochs: int = 10, batch_size: int = 64, augm
     class_weight : None, "balanced" or dict
     seed : int
     progress : bool
+    colour : dict, optional
+        Colour-augmentation strengths (:meth:`CNNParams.colour`); None for none. Like ``augment``, a
+        layer used in training only, never saved.
 
     Returns
     -------
@@ -357,9 +434,12 @@ def train(model, x, y, *, val=None, epochs: int = 10, batch_size: int = 64, augm
     keras = _keras()
     keras.utils.set_random_seed(int(seed))
     net = model
-    if augment:
+    if augment or colour:
         inp = keras.Input(model.input_shape[1:])
-        net = keras.Model(inp, model(DihedralAugment.layer(seed)(inp)))
+        z = DihedralAugment.layer(seed)(inp) if augment else inp
+        if colour:
+            z = PhotometricAugment.layer(colour, None if seed is None else int(seed) + 1)(z)
+        net = keras.Model(inp, model(z))
         net.compile(optimizer=model.optimizer, loss=model.loss, metrics=["accuracy"])
     cw = class_weights(y, model.output_shape[-1]) if class_weight == "balanced" else class_weight
 
