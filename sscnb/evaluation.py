@@ -155,7 +155,9 @@ def evaluate_image(rec, loaded, files: dict, wanted: list, experiment: str, para
     Returns
     -------
     row : dict
-        ``image, river, labelled_px, f1_cnn, f1_final, status``.
+        ``image, river, labelled_px, f1_cnn, f1_final, status, phase2`` (what made the final map:
+        the phase-2 classifier and its features, or the CNN tile map; the reason is in the manifest
+        and in ``notes``).
     timing : dict
         Seconds per step.
     notes : list of str
@@ -175,7 +177,7 @@ def evaluate_image(rec, loaded, files: dict, wanted: list, experiment: str, para
     t_read = time.perf_counter() - t0
     res = classify_image(img, loaded, params)
     row = {"image": rec.name, "river": rec.river, "labelled_px": 0, "f1_cnn": np.nan, "f1_final": np.nan,
-           "status": "done"}
+           "status": "done", "phase2": res.info.get("phase2_choice", "")}
     if lab is not None:
         rep_cnn = metrics.class_report(lab, res.cnn_map, codes, names)
         rep_fin = metrics.class_report(lab, res.final_map, codes, names)
@@ -289,8 +291,11 @@ def evaluate_folder(data_dir, loaded, out_dir, experiment: str, params: SSCParam
     rows = {}
     for rec, files, wanted, status, why in plan:
         if status == "done":
+            import json
+
+            info = json.loads(files["manifest"].read_text()).get("info", {})
             row = {"image": rec.name, "river": rec.river, "labelled_px": 0, "f1_cnn": np.nan, "f1_final": np.nan,
-                   "status": "skipped (done)"}
+                   "status": "skipped (done)", "phase2": info.get("phase2_choice", "")}
             if rec.has_label:
                 f_cnn = metrics.weighted_f1(metrics.read_report(files["cnn_csv"]))
                 fin = metrics.read_report(files["final_csv"])
@@ -320,7 +325,7 @@ def evaluate_folder(data_dir, loaded, out_dir, experiment: str, params: SSCParam
         rows[name] = row
     order = [rec.name for rec, *_ in plan]
     summary = pd.DataFrame([rows[n] for n in order if n in rows],
-                           columns=["image", "river", "labelled_px", "f1_cnn", "f1_final", "status"])
+                           columns=["image", "river", "labelled_px", "f1_cnn", "f1_final", "status", "phase2"])
     timings = pd.DataFrame(sorted(trows, key=lambda t: order.index(t["image"])))
     if failures:
         raise BatchError(failures)

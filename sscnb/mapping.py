@@ -53,7 +53,7 @@ from .geo import (
 )
 from .layout import prepare_output
 from .provenance import file_sha256, recipe_differences, tmp_name
-from .ssc import SSCParams, apply_tile_rules, fit_phase2, predict_tiles_masked
+from .ssc import SSCParams, apply_tile_rules, choose_phase2, predict_tiles_masked
 
 __all__ = ["MapResult", "resolve_inputs", "map_files", "map_raster", "map_inputs", "plan_inputs", "area_summary",
            "WINDOW_MPX", "MIN_POLYGON_AREA"]
@@ -354,7 +354,6 @@ def map_raster(path, loaded, out_dir, experiment: str, params: SSCParams, *, vec
     strips = _strips(H, W, tile, window_mpx)
     t = {}
     n_feat = 4 if p.use_entropy else 3
-    use_lut = not p.use_entropy
     scratch = _Scratch(tmp_name(out_dir / f"{path.stem}_{experiment}_scratch"), (H, W), n_feat,
                        np.float32 if p.use_entropy else np.uint8)
     # everything is made in the scratch folder and moved beside the input's other maps at the end
@@ -362,7 +361,7 @@ def map_raster(path, loaded, out_dir, experiment: str, params: SSCParams, *, vec
     stage["final"].parent.mkdir()
     tile_codes = np.zeros(grid, np.uint8)
     confidence = np.full(grid, -1.0, np.float32)
-    present = np.zeros(_pixel.N_RGB, bool) if use_lut else None
+    present = np.zeros(_pixel.N_RGB, bool)  # the median-RGB colours that occur
     n_valid = 0
     try:
         # -- pass 1: CNN tiles, features, colours -------------------------------------------------
@@ -389,8 +388,7 @@ def map_raster(path, loaded, out_dir, experiment: str, params: SSCParams, *, vec
                 vcore = valid[core]
                 scratch.write(y0, feats, vcore)
                 n_valid += int(vcore.sum())
-                if use_lut:
-                    present[_pixel.pack_rgb(feats[vcore])] = True
+                present[_pixel.pack_rgb(feats[vcore][:, :3].astype(np.uint8, copy=False))] = True
                 bar.update(y1 - y0)
         t["phase1_features"] = time.perf_counter() - t0
         if n_valid == 0:
@@ -402,28 +400,37 @@ def map_raster(path, loaded, out_dir, experiment: str, params: SSCParams, *, vec
         map_info = {"input": info.describe(), "tiles": int(grid[0] * grid[1]),
                     "tile_classes": {int(c): int((tile_grid == c).sum()) for c in np.unique(tile_grid)},
                     "valid_px": n_valid}
-        clf = None
-        if (tile_grid > 0).any():
-            rows, cols, ys = _pixel.sample_tile_pixels(tile_grid, tile, p.subsample, p.min_sample, p.seed,
-                                                       max_sample=p.max_sample)
-            xs = np.empty((len(ys), n_feat), scratch.dtype)
+        choice = None
+
+        def gather(rows, cols):
+            xs = np.empty((len(rows), n_feat), scratch.dtype)
             for y0, y1 in strips:
                 a, b = np.searchsorted(rows, [y0, y1])
                 if b > a:
                     f, _ = scratch.read(y0, y1)
                     xs[a:b] = f[rows[a:b] - y0, cols[a:b]]
-            t["sample"] = time.perf_counter() - t0
-            t0 = time.perf_counter()
-            clf = fit_phase2(xs, ys, p)
-            map_info.update(clf.info)
-            if clf.info.get("one_class"):
-                map_info["note"] = f"the CNN found one class only ({int(clf.classes[0])}): the final map is that class"
+            return xs
+
+        if (tile_grid > 0).any():
+            choice = choose_phase2(tile_grid, confidence, tile, gather, p)
+            map_info.update(choice.info)
+            t["sample_fit"] = time.perf_counter() - t0
+            if choice.clf is None:
+                map_info["note"] = f"phase 2 not used: {choice.info['phase2_reason']}"
+                log.warning("%s: %s", path.name, map_info["note"])
+            else:
+                map_info.update(choice.clf.info)
+                if choice.clf.info.get("one_class"):
+                    map_info["note"] = (f"the CNN found one class only ({int(choice.clf.classes[0])}): the final map "
+                                        "is that class")
         else:
             map_info["note"] = "the CNN classified no tile (all below recog_thresh?): the final map is left empty"
             log.warning("%s: %s", path.name, map_info["note"])
-        t["fit"] = time.perf_counter() - t0
+            t["sample_fit"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        lut = clf.colour_lut(present) if (clf is not None and use_lut) else None
+        clf = None if choice is None else choice.clf
+        use_lut = clf is not None and choice.features == "median RGB"
+        lut = clf.colour_lut(present) if use_lut else None
         if lut is not None:
             map_info["distinct_vectors"] = clf.info["distinct_vectors"]
         t["predict_colours"] = time.perf_counter() - t0
@@ -436,16 +443,6 @@ def map_raster(path, loaded, out_dir, experiment: str, params: SSCParams, *, vec
                 tqdm(total=H, desc=f"{path.name}: phase 2", unit="row", disable=not progress, leave=False) as bar:
             for y0, y1 in strips:
                 f, v = scratch.read(y0, y1)
-                if clf is None:
-                    final = np.zeros((y1 - y0, W), np.uint8)
-                elif lut is not None:
-                    final = lut[_pixel.pack_rgb(f)]
-                else:
-                    final = clf.predict(f)
-                final[~v] = 0
-                counts += np.bincount(final.ravel(), minlength=256)
-                win = Window(0, y0, W, y1 - y0)
-                w_final.write(win, final)
                 tr0, tr1 = y0 // tile, min(-(-y1 // tile), grid[0])
                 cnn = np.zeros((y1 - y0, W), np.uint8)
                 if tr1 > tr0:
@@ -453,6 +450,18 @@ def map_raster(path, loaded, out_dir, experiment: str, params: SSCParams, *, vec
                     h = min(painted.shape[0], y1 - y0)
                     cnn[:h, : painted.shape[1]] = painted[:h]
                 cnn[~v] = 0
+                if choice is None:
+                    final = np.zeros((y1 - y0, W), np.uint8)
+                elif clf is None:
+                    final = cnn.copy()
+                elif lut is not None:
+                    final = lut[_pixel.pack_rgb(f[..., :3].astype(np.uint8, copy=False))]
+                else:
+                    final = clf.predict(f)
+                final[~v] = 0
+                counts += np.bincount(final.ravel(), minlength=256)
+                win = Window(0, y0, W, y1 - y0)
+                w_final.write(win, final)
                 w_cnn.write(win, cnn)
                 bar.update(y1 - y0)
             t["predict_write"] = time.perf_counter() - t0

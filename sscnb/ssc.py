@@ -27,7 +27,8 @@ from . import tiles as _tiles
 from .settings import Settings
 
 __all__ = ["SSCParams", "SSCResult", "PHASE2_CHOICES", "MLP_DEPTHS", "phase2_name", "classify_image",
-           "predict_tiles_masked", "apply_tile_rules", "fit_phase2", "modal_filter_regions", "despeckle"]
+           "predict_tiles_masked", "apply_tile_rules", "fit_phase2", "modal_filter_regions", "despeckle",
+           "Phase2Choice", "choose_phase2", "candidate_features", "TILE_MAP"]
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +73,14 @@ class SSCParams(Settings):
     smallest_element: patches of the final map smaller than this (px) take the class of the
         nearest larger patch (0 = off).
     seed: random seed of the phase-2 sample and classifier.
+    train_confidence: tiles whose top class probability is below it do not train phase 2 (they
+        stay in the CNN map; 0 = all tiles train).
+    phase2_check: phase 2 checks itself before it replaces the tile map (:func:`choose_phase2`): a
+        share ``check_fraction`` of the confident tiles is held out, each candidate feature set
+        (median RGB; with ``use_entropy`` also median RGB + entropy) is fitted on the rest, and the
+        one that best reproduces the CNN's classes on the held-out tiles is used, unless even it
+        gives the CNN's class to the majority of the pixels of less than ``min_agreement`` of those
+        tiles: then the colours cannot carry the classes, and the CNN tile map is kept as the final map.
     """
 
     KIND = "phase-2"
@@ -92,6 +101,10 @@ class SSCParams(Settings):
     use_smote: bool = False
     smallest_element: int = 0
     seed: int = 42
+    train_confidence: float = 0.5
+    phase2_check: bool = True
+    check_fraction: float = 0.2
+    min_agreement: float = 0.85
 
     def __post_init__(self):
         if self.phase2 not in PHASE2_CHOICES:
@@ -105,6 +118,11 @@ class SSCParams(Settings):
                 raise ValueError(f"{f.name} must be {f.type}, got {v!r}")
         if not 0 <= self.recog_thresh <= 1:
             raise ValueError(f"recog_thresh must be between 0 and 1, got {self.recog_thresh}")
+        for name in ("train_confidence", "min_agreement"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ValueError(f"{name} must be between 0 and 1, got {getattr(self, name)}")
+        if not 0 < self.check_fraction < 1:
+            raise ValueError(f"check_fraction must be between 0 and 1 (exclusive), got {self.check_fraction}")
         if not 0 < self.subsample <= 1:
             raise ValueError(f"subsample must be in (0, 1], got {self.subsample}")
         for name in ("min_tiles", "median_radius", "min_sample", "smallest_element"):
@@ -285,8 +303,209 @@ def fit_phase2(xs: np.ndarray, ys: np.ndarray, params: SSCParams):
         use_smote=params.use_smote, n_trees=params.n_trees, seed=params.seed)
 
 
+TILE_MAP = "CNN tile map"
+
+
+def candidate_features(use_entropy: bool) -> list[str]:
+    """The feature sets phase 2 tries: median RGB, and with ``use_entropy`` median RGB + entropy.
+
+    Parameters
+    ----------
+    use_entropy : bool
+
+    Returns
+    -------
+    list of str
+
+    Examples
+    --------
+    >>> candidate_features(True)
+    ['median RGB', 'median RGB + entropy']
+    """
+    return ["median RGB", "median RGB + entropy"] if use_entropy else ["median RGB"]
+
+
+def _candidate_x(xs: np.ndarray, name: str) -> np.ndarray:
+    """The columns of full features ``(n, F)`` (median RGB, then entropy) that candidate ``name`` uses."""
+    if name == "median RGB":
+        return xs[:, :3].astype(np.uint8) if xs.dtype != np.uint8 else xs[:, :3]
+    return xs
+
+
+@dataclass
+class Phase2Choice:
+    """What phase 2 decided for one image: ``clf`` is None when the CNN tile map is kept.
+
+    ``features``: the candidate used, or :data:`TILE_MAP`. ``info``: ``phase2_choice`` (in words),
+    ``phase2_reason``, ``agreement`` per candidate, ``judge`` (``"held-out tiles"`` or
+    ``"user-labelled tiles"``), tiles held out and left out for low confidence.
+    """
+
+    clf: object
+    features: str
+    info: dict
+
+    def predict(self, feats: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+        """The final map of full features ``(H, W, F)`` (None-safe only when ``clf`` is set)."""
+        if self.features == "median RGB" and feats.shape[-1] != 3:
+            feats = feats[..., :3].astype(np.uint8)
+        return self.clf.predict(feats, mask)
+
+
+def _macro_f1(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """Unweighted mean F1 over the classes in ``y_true``."""
+    f1s = []
+    for c in np.unique(y_true):
+        tp = np.sum((y_true == c) & (y_pred == c))
+        fp = np.sum((y_true != c) & (y_pred == c))
+        fn = np.sum((y_true == c) & (y_pred != c))
+        f1s.append(2 * tp / (2 * tp + fp + fn) if tp else 0.0)
+    return float(np.mean(f1s)) if f1s else 0.0
+
+
+def _tile_majority_agreement(tile_id: np.ndarray, cnn: np.ndarray, pred: np.ndarray) -> float:
+    """Share of tiles whose sampled pixels phase 2 gives, by majority, the CNN's class of the tile.
+
+    A pixel-level agreement would blame phase 2 for what it should do: a 50 px tile holds pixels of
+    other classes (a bank, a bar's edge), and phase 2 is there to put those right. A phase 2 whose
+    colours cannot carry the classes changes whole tiles.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> _tile_majority_agreement(np.array([0, 0, 0, 1, 1]), np.array([1, 1, 1, 2, 2]), np.array([1, 1, 3, 1, 1]))
+    0.5
+    """
+    tiles, inv = np.unique(tile_id, return_inverse=True)
+    right = np.bincount(inv, weights=(pred == cnn).astype(float), minlength=len(tiles))
+    total = np.bincount(inv, minlength=len(tiles))
+    return float(np.mean(right > total / 2)) if len(tiles) else 0.0
+
+
+def _hold_out(grid: np.ndarray, fraction: float, seed: int) -> np.ndarray:
+    """Boolean mask of held-out tiles: ``fraction`` of each class's tiles (none of a class with fewer
+    than 2 tiles, at least 1 otherwise), drawn at random."""
+    rng = np.random.default_rng(seed)
+    held = np.zeros(grid.shape, bool)
+    flat = grid.ravel()
+    for c in np.unique(flat[flat > 0]):
+        idx = np.flatnonzero(flat == c)
+        if len(idx) < 2:
+            continue
+        k = min(len(idx) - 1, max(1, int(round(fraction * len(idx)))))
+        held.ravel()[rng.choice(idx, size=k, replace=False)] = True
+    return held
+
+
+def choose_phase2(tile_grid: np.ndarray, confidence: np.ndarray, tile: int, gather, params: SSCParams,
+                  judge: np.ndarray | None = None) -> Phase2Choice:
+    """Fit phase 2 on the confident tiles, check it, and decide between it and the tile map.
+
+    Phase 2 must not make a map worse than its own tile map, and it needs no labels to check itself:
+    a share (``check_fraction``) of the confident CNN-labelled tiles is held out, each candidate
+    feature set (:func:`candidate_features`) is fitted on the rest, and its agreement with the CNN's
+    classes on the held-out tiles is measured: the share of held-out tiles whose pixels phase 2
+    gives, by majority, the CNN's class (the share of pixels is recorded too). The best candidate is used unless
+    its agreement is below ``min_agreement``; then the colours cannot carry the classes and the CNN
+    tile map is kept. When user-labelled tiles of this image are given (``judge``), they decide
+    instead: the candidate or the tile map that agrees best with them (pixel-weighted over the
+    labelled tiles) is used.
+
+    Parameters
+    ----------
+    tile_grid : (n_rows, n_cols) ndarray of uint8
+        The tile map (after the tile rules).
+    confidence : (n_rows, n_cols) ndarray of float
+        Top-class probability of each tile.
+    tile : int, px
+    gather : callable
+        ``gather(rows, cols) -> (n, F)`` features of those pixels (median RGB, then entropy when
+        ``use_entropy``); the image is read once per call, whole or in windows.
+    params : SSCParams
+    judge : (n_rows, n_cols) ndarray of int, optional
+        User labels of tiles (class codes > 0; 0 where none).
+
+    Returns
+    -------
+    Phase2Choice
+        With ``phase2_check`` off: the one candidate of ``use_entropy``, fitted on every confident
+        tile.
+    """
+    p = params
+    info = {}
+    train_grid = tile_grid.copy()
+    if p.train_confidence > 0:
+        low = (confidence < p.train_confidence) & (tile_grid > 0)
+        train_grid[low] = 0
+        info["low_confidence_tiles"] = int(low.sum())
+        if not (train_grid > 0).any():
+            info.update(phase2_choice=TILE_MAP, phase2_reason=(
+                f"no tile reaches train_confidence {p.train_confidence}: nothing to train phase 2 on"))
+            return Phase2Choice(None, TILE_MAP, info)
+    cands = candidate_features(p.use_entropy)
+    if not p.phase2_check:
+        name = cands[-1]
+        rows, cols, ys = _pixel.sample_tile_pixels(train_grid, tile, p.subsample, p.min_sample, p.seed,
+                                                   max_sample=p.max_sample)
+        clf = fit_phase2(_candidate_x(gather(rows, cols), name), ys, p)
+        info.update(phase2_choice=f"{p.final_name} on {name}", phase2_reason="phase2_check is off")
+        return Phase2Choice(clf, name, info)
+    held = _hold_out(train_grid, p.check_fraction, p.seed)
+    fit_grid = np.where(held, 0, train_grid).astype(train_grid.dtype)
+    check_grid = np.where(held, train_grid, 0).astype(train_grid.dtype)
+    info["held_out_tiles"] = int(held.sum())
+    rows, cols, ys = _pixel.sample_tile_pixels(fit_grid, tile, p.subsample, p.min_sample, p.seed,
+                                               max_sample=p.max_sample)
+    xs = gather(rows, cols)
+    fitted = {name: fit_phase2(_candidate_x(xs, name), ys, p) for name in cands}
+    agreement = {}
+    if held.any():
+        cr, cc, cy = _pixel.sample_tile_pixels(check_grid, tile, p.subsample, min(p.min_sample, 20_000), p.seed + 1,
+                                               max_sample=50_000)
+        cx = gather(cr, cc)
+        tile_id = (cr // tile) * train_grid.shape[1] + cc // tile
+        for name, clf in fitted.items():
+            pred = clf._codes(_candidate_x(cx, name))
+            agreement[name] = _tile_majority_agreement(tile_id, cy, pred)
+            info.setdefault("agreement_pixels", {})[name] = round(float(np.mean(pred == cy)), 4)
+    info["agreement"] = {k: round(v, 4) for k, v in agreement.items()}
+    if judge is not None and (judge > 0).any():
+        jr, jc, jy = _pixel.sample_tile_pixels(np.asarray(judge), tile, 1.0, 0, p.seed + 2, max_sample=100_000)
+        jx = gather(jr, jc)
+        scores = {name: float(np.mean(clf._codes(_candidate_x(jx, name)) == jy)) for name, clf in fitted.items()}
+        scores[TILE_MAP] = float(np.mean(tile_grid[jr // tile, jc // tile] == jy))
+        best = max(scores, key=lambda k: (scores[k], k == TILE_MAP))
+        info.update(judge="user-labelled tiles", judge_accuracy={k: round(v, 4) for k, v in scores.items()},
+                    judge_tiles=int((judge > 0).sum()))
+        why = (f"on {info['judge_tiles']} user-labelled tiles it is right on {scores[best]:.1%} of the pixels "
+               f"({', '.join(f'{k} {v:.1%}' for k, v in scores.items() if k != best)})")
+        if best == TILE_MAP:
+            info.update(phase2_choice=TILE_MAP, phase2_reason="the tile map beats phase 2 " + why)
+            return Phase2Choice(None, TILE_MAP, info)
+        info.update(phase2_choice=f"{p.final_name} on {best}", phase2_reason=f"{best} " + why)
+        return Phase2Choice(fitted[best], best, info)
+    info["judge"] = "held-out tiles"
+    if not agreement:
+        name = cands[0]
+        info.update(phase2_choice=f"{p.final_name} on {name}",
+                    phase2_reason="too few tiles to hold any out: phase 2 used unchecked")
+        return Phase2Choice(fitted[name], name, info)
+    best = max(agreement, key=agreement.get)
+    if agreement[best] < p.min_agreement:
+        info.update(phase2_choice=TILE_MAP, phase2_reason=(
+            f"phase 2 reproduces the CNN's class (by pixel majority) on {agreement[best]:.1%} of "
+            f"{info['held_out_tiles']} held-out tiles at best ({best}), below min_agreement {p.min_agreement}: "
+            "the colours cannot carry the classes, so the CNN tile map is kept"))
+        log.info("%s", info["phase2_reason"])
+        return Phase2Choice(None, TILE_MAP, info)
+    info.update(phase2_choice=f"{p.final_name} on {best}", phase2_reason=(
+        f"it reproduces the CNN's class (by pixel majority) on {agreement[best]:.1%} of {info['held_out_tiles']} "
+        f"held-out tiles (>= min_agreement {p.min_agreement})"))
+    return Phase2Choice(fitted[best], best, info)
+
+
 def classify_image(image: np.ndarray, loaded, params: SSCParams | None = None,
-                   mask: np.ndarray | None = None) -> SSCResult:
+                   mask: np.ndarray | None = None, judge: np.ndarray | None = None) -> SSCResult:
     """Run phase 1 and phase 2 on one image held in memory. Never sees the validation labels.
 
     Parameters
@@ -297,6 +516,9 @@ def classify_image(image: np.ndarray, loaded, params: SSCParams | None = None,
     mask : (H, W) ndarray of bool, optional
         Valid pixels. Tiles touching invalid pixels are not classified, invalid pixels never
         train phase 2, and they are 0 in both maps.
+    judge : (n_rows, n_cols) ndarray of int, optional
+        User labels of this image's tiles (0 where none): they decide between phase 2 and the tile
+        map (:func:`choose_phase2`).
 
     Returns
     -------
@@ -328,25 +550,28 @@ def classify_image(image: np.ndarray, loaded, params: SSCParams | None = None,
 
     t0 = time.perf_counter()
     info = {"tile_classes": {int(c): int((tile_grid == c).sum()) for c in np.unique(tile_grid)}}
+    choice = None
     if (tile_grid > 0).any():
-        rows, cols, ys = _pixel.sample_tile_pixels(tile_grid, tile, p.subsample, p.min_sample, p.seed,
-                                                      max_sample=p.max_sample)
-        clf = fit_phase2(feats[rows, cols], ys, p)
-        if clf.info.get("one_class"):
-            log.info("one-class tile map: the final map is class %s", clf.classes[0])
-            info["note"] = f"the CNN found one class only ({int(clf.classes[0])}): final map is that class"
+        choice = choose_phase2(tile_grid, confidence.reshape(grid), tile, lambda r, c: feats[r, c], p, judge)
+        info.update(choice.info)
+        if choice.clf is not None and choice.clf.info.get("one_class"):
+            log.info("one-class tile map: the final map is class %s", choice.clf.classes[0])
+            info["note"] = f"the CNN found one class only ({int(choice.clf.classes[0])}): final map is that class"
+        elif choice.clf is None:
+            info["note"] = f"phase 2 not used: {choice.info['phase2_reason']}"
     else:
-        clf = None
         info["note"] = "the CNN classified no tile (all below recog_thresh?): final map left unclassified"
         log.warning(info["note"])
     t["fit"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    if clf is None:
+    if choice is None:
         final = np.zeros((H, W), np.uint8)
+    elif choice.clf is None:
+        final = cnn_map.copy()
     else:
-        final = clf.predict(feats, mask)
-        info.update(clf.info)  # n_train, one_class, distinct_vectors, ...
+        final = choice.predict(feats, mask)
+        info.update(choice.clf.info)  # n_train, one_class, distinct_vectors, ...
     if mask is not None:
         final[~mask] = 0
     t["predict"] = time.perf_counter() - t0

@@ -16,7 +16,9 @@ from sscnb import batch, evaluation, modelfiles, ssc
 
 pytestmark = pytest.mark.slow  # starts worker processes, each importing TensorFlow
 
-P = dict(median_radius=3, mlp_epochs=3, min_sample=3000, n_trees=20)
+# phase 2 always used, and trained on every tile: a tile whose confidence sits at train_confidence could
+# fall either side of it with another number of TensorFlow threads
+P = dict(median_radius=3, mlp_epochs=3, min_sample=3000, n_trees=20, min_agreement=0.0, train_confidence=0.0)
 
 
 @pytest.fixture(scope="module")

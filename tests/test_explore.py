@@ -6,7 +6,7 @@ from conftest import SAMPLE
 from sscnb import explore, metrics, ssc
 from sscnb.data import find_pairs
 
-P = ssc.SSCParams(phase2="rf", n_trees=10, min_sample=3000, median_radius=3)
+P = ssc.SSCParams(phase2="rf", n_trees=10, min_sample=3000, median_radius=3, min_agreement=0.0)
 
 
 @pytest.fixture(scope="module")

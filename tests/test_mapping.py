@@ -17,7 +17,7 @@ from sscnb.classes import DEFAULT_CLASSES
 from sscnb.synthetic import ORTHO_CRS, ORTHO_PIXEL_M, make_orthomosaic
 
 ORTHO = SAMPLE / "Survey" / "Clearwater_ortho.tif"
-FAST = dict(mlp_epochs=10, mlp_batch_size=256, min_sample=3000, n_trees=10)
+FAST = dict(mlp_epochs=10, mlp_batch_size=256, min_sample=3000, n_trees=10, min_agreement=0.0)
 
 
 def colour_model(folder, tile=16):
