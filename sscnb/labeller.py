@@ -1,0 +1,387 @@
+"""Label tiles of a new river: the order that helps most, one click per tile, saved at once.
+
+:class:`LabelSession` is the labeller without a screen (its state, its order, its file);
+:class:`TileLabeller` puts ipywidgets around it (notebook 07). Every click is written to the labels
+CSV before the next tile shows (:func:`sscnb.labels.append_tile_label`), so nothing is lost when the
+kernel dies, and a new session on the same file resumes where the last one stopped.
+
+Orders (:func:`tile_order`), compared by ``benchmarks/adapt_benchmark.py``:
+
+* ``least_confident``: the tiles the model is least sure of first. Alone it skews badly: a model
+  that is confidently wrong on a new river's canopy or sand never shows those tiles.
+* ``random``: a uniform random order.
+* ``diverse``: the tiles grouped by look (k-means of their mean and spread of colour), one tile of
+  each group in turn, largest groups first: every kind of surface shows up early.
+* ``mixed`` (default): ``diverse``, ``least_confident`` and ``random`` picks in turn.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from . import labels as _labels
+from . import tiles as _tiles
+
+__all__ = ["ORDERS", "tile_order", "LabelSession", "TileLabeller", "tile_picture", "labels_figure"]
+
+ORDERS = ("mixed", "least_confident", "random", "diverse")
+_N_GROUPS = 16
+
+
+def _tile_looks(x: np.ndarray) -> np.ndarray:
+    """``(n, t, t, 3) uint8`` -> ``(n, 6)`` mean and standard deviation of each band."""
+    f = x.reshape(len(x), -1, 3).astype(np.float32)
+    return np.concatenate([f.mean(axis=1), f.std(axis=1)], axis=1)
+
+
+def tile_order(x: np.ndarray, confidence: np.ndarray | None = None, order: str = "mixed", seed: int = 0) -> np.ndarray:
+    """The order in which to show tiles.
+
+    Parameters
+    ----------
+    x : (n, t, t, 3) ndarray of uint8
+        The candidate tiles.
+    confidence : (n,) ndarray of float, optional
+        The model's top-class probability of each tile (needed by ``least_confident`` and ``mixed``).
+    order : {"mixed", "least_confident", "random", "diverse"}
+    seed : int
+
+    Returns
+    -------
+    (n,) ndarray of int
+        A permutation of ``range(n)``.
+    """
+    n = len(x)
+    if order not in ORDERS:
+        raise ValueError(f"order must be one of {list(ORDERS)}, got {order!r}")
+    rng = np.random.default_rng(seed)
+    if n == 0:
+        return np.zeros(0, np.int64)
+    if order in ("least_confident", "mixed") and confidence is None:
+        raise ValueError(f"the {order} order needs the model's confidence of each tile")
+    if order == "random":
+        return rng.permutation(n)
+    if order == "least_confident":
+        return np.lexsort((rng.random(n), np.asarray(confidence)))
+    div = _diverse(x, rng)
+    if order == "diverse":
+        return div
+    streams = [iter(div), iter(np.lexsort((rng.random(n), np.asarray(confidence)))), iter(rng.permutation(n))]
+    out, seen = [], np.zeros(n, bool)
+    k = 0
+    while len(out) < n:
+        for i in streams[k % 3]:
+            if not seen[i]:
+                seen[i] = True
+                out.append(int(i))
+                break
+        k += 1
+    return np.asarray(out, np.int64)
+
+
+def _diverse(x: np.ndarray, rng) -> np.ndarray:
+    from sklearn.cluster import KMeans
+
+    n = len(x)
+    f = _tile_looks(x)
+    f = (f - f.mean(axis=0)) / (f.std(axis=0) + 1e-6)
+    k = min(_N_GROUPS, len(np.unique(f.round(4), axis=0)))
+    groups = KMeans(k, n_init=3, random_state=int(rng.integers(1 << 31))).fit_predict(f)
+    members = [rng.permutation(np.flatnonzero(groups == g)) for g in np.argsort(-np.bincount(groups, minlength=k))]
+    out = []
+    depth = 0
+    while len(out) < n:
+        for m in members:
+            if depth < len(m):
+                out.append(int(m[depth]))
+        depth += 1
+    return np.asarray(out, np.int64)
+
+
+def tile_picture(image: np.ndarray, row: int, col: int, tile: int, margin: int | None = None) -> np.ndarray:
+    """A tile with a margin of context around it and its square outlined.
+
+    Parameters
+    ----------
+    image : (H, W, 3) ndarray of uint8
+    row, col : int
+        The tile's place in the grid.
+    tile : int, px
+    margin : int, px, optional
+        Default: one tile on each side.
+
+    Returns
+    -------
+    (h, w, 3) ndarray of uint8
+        The context, cut at the image's edges, with a 2 px yellow outline around the tile.
+    """
+    m = tile if margin is None else int(margin)
+    H, W = image.shape[:2]
+    y0, x0 = max(0, row * tile - m), max(0, col * tile - m)
+    y1, x1 = min(H, (row + 1) * tile + m), min(W, (col + 1) * tile + m)
+    pic = image[y0:y1, x0:x1].copy()
+    ty, tx = row * tile - y0, col * tile - x0
+    yellow = np.array([255, 220, 0], np.uint8)
+    for d in (-2, -1):
+        for yy in (ty + d, ty + tile - 1 - d):
+            if 0 <= yy < pic.shape[0]:
+                pic[yy, max(0, tx - 2):tx + tile + 2] = yellow
+        for xx in (tx + d, tx + tile - 1 - d):
+            if 0 <= xx < pic.shape[1]:
+                pic[max(0, ty - 2):ty + tile + 2, xx] = yellow
+    return pic
+
+
+class LabelSession:
+    """The labeller's state: the tiles of some images in an order, and a labels file.
+
+    Parameters
+    ----------
+    images : dict of str to Path
+        :func:`sscnb.labels.image_index` of the new river's images.
+    labels_path : str or Path
+        The labels CSV: read when it exists (the session resumes: tiles already labelled or skipped
+        are not shown again), written after every click. For a georeferenced image, a GeoPackage of
+        its labelled tile squares is written beside it too (:meth:`squares_path`), for QGIS.
+    loaded : sscnb.modelfiles.LoadedModel, optional
+        The model whose confidence orders the tiles (and whose class the picture names); needed by
+        the ``least_confident`` and ``mixed`` orders.
+    tile_size : int, px, optional
+        Default: the model's.
+    order : str
+        See :func:`tile_order`.
+    seed : int
+    max_tiles_per_image : int, optional
+        Candidates per image (a random subset of its grid) to keep ordering fast on large images.
+    """
+
+    def __init__(self, images: dict, labels_path, loaded=None, tile_size: int | None = None, order: str = "mixed",
+                 seed: int = 0, max_tiles_per_image: int | None = 4000, progress: bool = False):
+        from .data import read_image
+
+        if not images:
+            raise _labels.LabelError("no image to label: give the new river's images (a folder or files)")
+        self.loaded = loaded
+        self.tile = int(tile_size or loaded.tile_size)
+        self.scheme = loaded.scheme if loaded is not None else None
+        if self.scheme is None:
+            from .classes import ClassScheme
+
+            self.scheme = ClassScheme.default()
+        self.images = dict(images)
+        self.path = Path(labels_path)
+        self.table = (_labels.read_tile_labels(self.path, self.scheme, self.tile, self.images) if self.path.exists()
+                      else _labels.empty_labels())
+        self._pixels = {name: read_image(p) for name, p in self.images.items()}
+        from .geo import georeferencing_of
+
+        self._georef = {}
+        for name, p in self.images.items():
+            info = georeferencing_of(p)
+            self._georef[name] = bool(info.georeferenced and info.crs is not None)
+        rng = np.random.default_rng(seed)
+        ids, xs = [], []
+        for name, img in self._pixels.items():
+            grid = _tiles.grid_shape(img.shape, self.tile)
+            n = grid[0] * grid[1]
+            pick = np.arange(n)
+            if max_tiles_per_image and n > max_tiles_per_image:
+                pick = np.sort(rng.choice(n, max_tiles_per_image, replace=False))
+            t = _tiles.to_tiles(img, self.tile)[pick]
+            xs.append(t)
+            ids += [(name, int(i // grid[1]), int(i % grid[1])) for i in pick]
+        x = np.concatenate(xs)
+        self.candidates = ids
+        conf = None
+        self.predicted = [None] * len(ids)
+        if loaded is not None:
+            from .modelfiles import predict_codes
+
+            codes, proba, _ = predict_codes(loaded, None, x)
+            conf = proba.max(axis=1)
+            self.predicted = [int(c) for c in codes]
+        self.confidence = conf
+        self.order = order
+        self.queue = [int(i) for i in tile_order(x, conf, order, seed)]
+        self._pos = 0
+
+    # -- state -------------------------------------------------------------------------------------
+    def _done(self) -> set:
+        return set(zip(self.table.image, self.table.tile_row.astype(int), self.table.tile_col.astype(int)))
+
+    def current(self):
+        """``(image, tile_row, tile_col)`` of the tile to label now, or None when every tile is done."""
+        done = self._done()
+        while self._pos < len(self.queue):
+            t = self.candidates[self.queue[self._pos]]
+            if t not in done:
+                return t
+            self._pos += 1
+        return None
+
+    def label(self, code: int):
+        """Label the current tile (a class code, :data:`~sscnb.labels.MIXED` or :data:`~sscnb.labels.SKIP`),
+        save the file, and move on. Returns the next tile (or None)."""
+        t = self.current()
+        if t is None:
+            raise _labels.LabelError("every candidate tile is labelled already")
+        allowed = set(self.scheme.labelled_codes) | {_labels.MIXED, _labels.SKIP}
+        if int(code) not in allowed:
+            raise _labels.LabelError(f"class code {code} is not in the class scheme {sorted(allowed)}")
+        self.table = _labels.append_tile_label(self.path, self.table, t[0], t[1], t[2], int(code), self.tile)
+        if self._georef.get(t[0]):
+            _labels.write_tile_squares(self.squares_path(t[0]), self.table[self.table.image == t[0]],
+                                       self.images[t[0]], self.tile, self.scheme)
+        self._pos += 1
+        return self.current()
+
+    def squares_path(self, image: str) -> Path:
+        """The GeoPackage of an image's labelled tile squares, beside the labels file (georeferenced
+        images only): ``<labels file stem>_<image>.gpkg``."""
+        return self.path.with_name(f"{self.path.stem}_{image}.gpkg")
+
+    def counts(self) -> dict:
+        """Labels so far per class name (``mixed`` and ``skipped`` included)."""
+        names = {int(c): self.scheme.name(int(c)) for c in self.scheme.labelled_codes}
+        names.update({_labels.MIXED: "mixed", _labels.SKIP: "skipped"})
+        vc = self.table.class_code.value_counts()
+        return {names[c]: int(vc.get(c, 0)) for c in [*self.scheme.labelled_codes, _labels.MIXED, _labels.SKIP]}
+
+    def picture(self, margin: int | None = None):
+        """The current tile in its context (:func:`tile_picture`), or None."""
+        t = self.current()
+        if t is None:
+            return None
+        return tile_picture(self._pixels[t[0]], t[1], t[2], self.tile, margin)
+
+    def describe(self) -> str:
+        """One line on the current tile: where it is, what the model says."""
+        t = self.current()
+        if t is None:
+            return f"all {len(self.queue)} candidate tiles are done"
+        i = self.queue[self._pos]
+        what = ""
+        if self.predicted[i] is not None:
+            what = f"; the model says {self.scheme.name(self.predicted[i])} ({self.confidence[i]:.0%} sure)"
+        return f"{t[0]}, tile row {t[1]}, column {t[2]} ({len(self.table)} labelled so far){what}"
+
+
+class TileLabeller:
+    """The labeller as ipywidgets: the tile in its context, one button per class, "mixed", "skip",
+    counts per class. Every click is saved at once (see :class:`LabelSession`).
+
+    Parameters
+    ----------
+    session : LabelSession
+    scale : int
+        The picture is shown this many times larger than the image's pixels.
+    """
+
+    def __init__(self, session: LabelSession, scale: int = 3):
+        import ipywidgets as W
+
+        self.session = session
+        self.scale = int(scale)
+        sch = session.scheme
+        self.picture = W.Image(format="png", layout=W.Layout(width=f"{3 * session.tile * self.scale}px"))
+        self.caption = W.HTML()
+        self.counts = W.HTML()
+        buttons = []
+        for c in sch.labelled_codes:
+            b = W.Button(description=sch.name(c), tooltip=f"class {c}", layout=W.Layout(width="auto"))
+            b.style.button_color = sch.colour(c)
+            b.on_click(lambda _b, c=c: self.click(c))
+            buttons.append(b)
+        for text, code in (("mixed", _labels.MIXED), ("skip", _labels.SKIP)):
+            b = W.Button(description=text, layout=W.Layout(width="auto"))
+            b.on_click(lambda _b, code=code: self.click(code))
+            buttons.append(b)
+        self.buttons = buttons
+        self.widget = W.VBox([self.caption, self.picture, W.HBox(buttons), self.counts],
+                             layout=W.Layout(width="100%"))
+        self.widget.add_class("sscnb-labeller")
+        self.refresh()
+
+    def click(self, code: int):
+        """What a button does: label the tile, save, show the next."""
+        self.session.label(code)
+        self.refresh()
+
+    def refresh(self):
+        import io
+
+        from PIL import Image
+
+        pic = self.session.picture()
+        self.caption.value = f"<b>{self.session.describe()}</b>"
+        c = self.session.counts()
+        self.counts.value = "labelled: " + ", ".join(f"{k} {v}" for k, v in c.items())
+        if pic is None:
+            for b in self.buttons:
+                b.disabled = True
+            return
+        im = Image.fromarray(pic).resize((pic.shape[1] * self.scale, pic.shape[0] * self.scale), Image.NEAREST)
+        buf = io.BytesIO()
+        im.save(buf, format="PNG")
+        self.picture.value = buf.getvalue()
+
+    def show(self):
+        """Display the widget (what :func:`sscnb.explore.show_tool` calls)."""
+        from IPython.display import display
+
+        display(self.widget)
+
+    def figure(self):
+        """The static view: the current tile in its context, and each image with the labelled
+        tiles outlined in their class colour (mixed: white, skipped: black)."""
+        return labels_figure(self.session)
+
+
+def labels_figure(session: LabelSession, max_px: int = 900):
+    """The labels of a session as a figure: the tile to label next, and every image with its
+    labelled tiles outlined in their class colour (mixed: white, skipped: black).
+
+    Parameters
+    ----------
+    session : LabelSession
+    max_px : int, px
+        Images are drawn subsampled to at most this on their long side.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    from matplotlib.patches import Rectangle
+
+    from .plots import _plt
+
+    plt = _plt()
+    names = list(session.images)
+    fig, axes = plt.subplots(1, len(names) + 1, figsize=(4 + 5 * len(names), 4.5),
+                             gridspec_kw={"width_ratios": [0.8] + [1.6] * len(names)})
+    axes = np.atleast_1d(axes)
+    pic = session.picture()
+    if pic is not None:
+        axes[0].imshow(pic)
+        axes[0].set_title("next tile (yellow square)", fontsize=9)
+    else:
+        axes[0].text(0.5, 0.5, "every tile is labelled", ha="center", va="center")
+    axes[0].set_axis_off()
+    sch, T = session.scheme, session.tile
+    colours = {int(c): sch.colour(int(c)) for c in sch.labelled_codes}
+    colours.update({_labels.MIXED: "#ffffff", _labels.SKIP: "#000000"})
+    for ax, name in zip(axes[1:], names):
+        img = session._pixels[name]
+        step = max(1, int(np.ceil(max(img.shape[:2]) / max_px)))
+        ax.imshow(img[::step, ::step])
+        t = session.table[session.table.image == name]
+        for r, c, code in zip(t.tile_row, t.tile_col, t.class_code):
+            ax.add_patch(Rectangle((c * T / step, r * T / step), T / step, T / step, fill=False,
+                                   edgecolor=colours.get(int(code), "#ff00ff"), linewidth=1.5))
+        ax.set_title(f"{name}: {len(t)} tiles labelled", fontsize=9)
+        ax.set_axis_off()
+    counts = session.counts()
+    fig.suptitle("labels so far: " + ", ".join(f"{k} {v}" for k, v in counts.items() if v), fontsize=10)
+    fig.tight_layout()
+    return fig
