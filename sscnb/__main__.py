@@ -1,4 +1,4 @@
-"""Command line: ``python -m sscnb run|check|evaluate|map|notebooks|make-sample-data``."""
+"""Command line: ``python -m sscnb run|check|evaluate|map|adapt|notebooks|make-sample-data``."""
 from __future__ import annotations
 
 import argparse
@@ -113,6 +113,29 @@ def _map(a) -> int:
     return 0
 
 
+def _replay(text: str):
+    v = float(text)
+    if v < 0 or (v > 1 and v != int(v)):
+        raise argparse.ArgumentTypeError(f"replay must be a fraction 0-1 or a whole count, not {text}")
+    return v if v <= 1 else int(v)
+
+
+def _adapt(a) -> int:
+    from .adapt import AdaptError, adapt_model
+    from .labels import LabelError
+
+    quiet = a.verbosity < 0
+    try:
+        paths = adapt_model(a.model, a.labels, a.images, a.out, model_name=a.name, epochs=a.epochs, replay=a.replay,
+                            replay_dir=a.replay_dir, class_field=a.class_field, seed=a.seed, overwrite=a.overwrite,
+                            progress=not quiet, log=(lambda *_: None) if quiet else print)
+    except (AdaptError, LabelError, ValueError, OSError) as exc:
+        print(f"sscnb adapt: {exc}", file=sys.stderr)
+        return 1
+    print(paths["model"])  # last line: the adapted model, for scripts
+    return 0
+
+
 def configure_logging(verbosity: int = 0) -> None:
     """Once per process: messages of sscnb (and Python warnings) to stderr; WARNING and up by
     default, INFO with ``-v``, errors only with ``-q``."""
@@ -190,6 +213,26 @@ def main(argv=None) -> int:
     _add_cluster_options(e)
     _add_phase2_options(e)
 
+    from .adapt import DEFAULT_EPOCHS, DEFAULT_REPLAY
+
+    d = sub.add_parser("adapt", help="fine-tune a model on labelled tiles of a new river (what notebook 07 does)",
+                       description="Fine-tune a CNN on a new river's labels (a labels CSV from the tile labeller, "
+                                   "polygons drawn in QGIS, or a folder of SCLS_ rasters) with a sample of the "
+                                   "parent's training tiles replayed, and save the adapted model (.keras, class "
+                                   "key, card with its lineage) under OUT. The last line printed is its path.")
+    d.add_argument("images", nargs="+", metavar="IMAGES", help="the new river's images, or folders of them")
+    d.add_argument("--model", required=True, help="the parent CNN (.keras file or its folder)")
+    d.add_argument("--labels", required=True, help="labels CSV, polygon file (.gpkg, .shp) or folder of SCLS_ rasters")
+    d.add_argument("--out", required=True, help="folder for the adapted model")
+    d.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS, help="default: %(default)s")
+    d.add_argument("--replay", type=_replay, default=DEFAULT_REPLAY,
+                   help="parent tiles replayed: a fraction 0-1 or a count (default: %(default)s)")
+    d.add_argument("--replay-dir", default=None, help="the parent's training folder (default: from its card)")
+    d.add_argument("--name", default="cnn_adapted", help="file name of the adapted model (default: %(default)s)")
+    d.add_argument("--class-field", default="class_code", help="class attribute of polygons (default: %(default)s)")
+    d.add_argument("--seed", type=int, default=42)
+    d.add_argument("--overwrite", action="store_true", help="replace an adapted model of that name")
+
     n = sub.add_parser("notebooks", help="copy the numbered notebooks to a folder, to open them in JupyterLab")
     n.add_argument("--out", default="sscnb_notebooks", help="destination folder (default: %(default)s)")
     n.add_argument("--overwrite", action="store_true", help="replace notebooks already there")
@@ -229,6 +272,8 @@ def main(argv=None) -> int:
         return _map(a)
     if a.cmd == "evaluate":
         return _evaluate(a)
+    if a.cmd == "adapt":
+        return _adapt(a)
     if a.cmd == "notebooks":
         from .runner import RunError, copy_notebooks
 

@@ -2,7 +2,7 @@
 notebooks, the package and the tests alike."""
 from __future__ import annotations
 
-__all__ = ["DATA_CHECK_DIR", "TUNING_DIR", "MODEL_DIR", "SSC_DIR", "REPORT_DIR", "MAP_DIR", "EXPLORE_DIR",
+__all__ = ["DATA_CHECK_DIR", "TUNING_DIR", "MODEL_DIR", "SSC_DIR", "REPORT_DIR", "MAP_DIR", "EXPLORE_DIR", "ADAPT_DIR",
            "OutputFolderError",
            "prepare_output"]
 
@@ -13,6 +13,7 @@ SSC_DIR = "ssc"                 # 03: per-image scores, figures, timings
 REPORT_DIR = "report"           # 04: compiled table and figures
 MAP_DIR = "map"                 # 05: class maps of surveys
 EXPLORE_DIR = "explore"         # 06: figures of the teaching notebook
+ADAPT_DIR = "adapt"             # 07: tile labels, the adapted CNN, maps before and after
 
 
 class OutputFolderError(OSError):

@@ -9,7 +9,7 @@ from .classes import ClassScheme
 
 __all__ = ["label_overlay", "thumbnails", "class_bars", "save_figure", "tile_samples", "history_curves",
            "confusion_heatmap", "ssc_figure", "f1_bars", "f1_violins", "support_bars", "survey_figure", "area_bars",
-           "confidence_figure"]
+           "confidence_figure", "before_after_figure"]
 
 
 def _plt():
@@ -542,4 +542,48 @@ def confidence_figure(image: np.ndarray, confidence: np.ndarray, tile: int, labe
         a.set_xticks([])
         a.set_yticks([])
     fig.suptitle(title)
+    return fig
+
+
+def before_after_figure(image, label, before, after, scheme: ClassScheme, *, title: str = "",
+                        scores: dict | None = None, max_px: int = 900):
+    """A new river's image mapped by the parent model and by the adapted one, side by side.
+
+    Parameters
+    ----------
+    image : (H, W, 3) ndarray of uint8
+    label : (H, W) ndarray or None
+        Drawn when given.
+    before, after : (H, W) ndarray of uint8
+        Final maps.
+    scheme : ClassScheme
+    title : str
+    scores : dict, optional
+        ``{"before": f1, "after": f1}``, written in the panel titles.
+    max_px : int, px
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    plt = _plt()
+    step = max(1, int(math.ceil(max(image.shape[:2]) / max_px)))
+    cmap, norm = scheme.cmap()
+    panels = [("image", image[::step, ::step], False)]
+    if label is not None:
+        panels.append(("labels", label[::step, ::step], True))
+    for tag, m in (("before (parent model)", before), ("after (adapted model)", after)):
+        s = (scores or {}).get(tag.split()[0])
+        panels.append((tag + (f": F1 {s:.3f}" if s is not None and np.isfinite(s) else ""), m[::step, ::step], True))
+    H, W = image.shape[:2]
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 4.2 * H / W + 0.9))
+    for ax, (name, arr, is_map) in zip(np.atleast_1d(axes), panels):
+        ax.imshow(arr, cmap=cmap, norm=norm, interpolation="nearest") if is_map else ax.imshow(arr)
+        ax.set_title(name, fontsize=10)
+        ax.set_axis_off()
+    fig.legend(handles=scheme.legend_handles(include_unlabelled=True), loc="lower center",
+               ncol=len(scheme.codes), fontsize=8, frameon=False)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
     return fig

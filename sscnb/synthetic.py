@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage as ndi
 
-__all__ = ["RiverStyle", "STYLES", "make_scene", "make_orthomosaic", "write_orthomosaic", "write_sample_data",
+__all__ = ["RiverStyle", "STYLES", "NEW_RIVER_STYLES", "write_new_river",
+           "make_scene", "make_orthomosaic", "write_orthomosaic", "write_sample_data",
            "ORTHO_CRS", "ORTHO_ORIGIN", "ORTHO_PIXEL_M"]
 
 WATER, SEDIMENT, GREEN, SENESCENT, ROAD = 1, 2, 3, 4, 5
@@ -50,6 +51,15 @@ STYLES = {
         channel_width=110, label_form="plain"),
 }
 
+# A river the demo CNN never saw (notebook 07 adapts the CNN to it): late autumn, grey water, pale
+# grey gravel, olive-brown canopy and a lot of dead grass.
+NEW_RIVER_STYLES = {
+    "Greyrun": RiverStyle(
+        "Greyrun", water=(92, 98, 96), water_texture=10, sediment=(150, 146, 138),
+        green=(84, 96, 52), senescent=(140, 118, 80), road=(88, 88, 90),
+        channel_width=90, label_form="underscore"),
+}
+
 
 def _noise(rng, shape, sigma, amp=1.0):
     """Smooth noise field, zero mean, unit-ish std times ``amp``."""
@@ -76,7 +86,7 @@ def make_scene(style: RiverStyle | str, seed: int, shape=(600, 900), boundary_px
     label : (H, W) ndarray of uint8
     """
     if isinstance(style, str):
-        style = STYLES[style]
+        style = {**STYLES, **NEW_RIVER_STYLES}[style]
     rng = np.random.default_rng(seed)
     H, W = shape
     yy, xx = np.mgrid[0:H, 0:W].astype(np.float32)
@@ -233,8 +243,8 @@ def write_orthomosaic(path, seed: int, shape=(720, 960), style: str = "Clearwate
 
 def write_sample_data(out_dir, seed: int = 2026, n_train: int = 4, n_validate: int = 2,
                       shape=(600, 900), force: bool = False, quality: int = 90) -> list[Path]:
-    """Write the sample data: ``Train/`` and ``Validate/`` for every style in :data:`STYLES`, and
-    the orthomosaic ``Survey/Clearwater_ortho.tif``.
+    """Write the sample data: ``Train/`` and ``Validate/`` for every style in :data:`STYLES`, the
+    new river of notebook 07 (:func:`write_new_river`) and the orthomosaic ``Survey/Clearwater_ortho.tif``.
 
     Images are JPEGs (quality 90), labels single-band uint8 TIFFs (deflate-compressed).
 
@@ -283,10 +293,73 @@ def write_sample_data(out_dir, seed: int = 2026, n_train: int = 4, n_validate: i
             written += [ip, lp]
             manifest["images"].append({"image": f"{split}/{ip.name}", "label": f"{split}/{lp.name}",
                                        "river": name, "scene_seed": s})
+    written += write_new_river(out_dir / "NewRiver", seed, shape=shape, quality=quality)
+    manifest["new_river"] = {"folder": "NewRiver", "river": "Greyrun", "labels": "NewRiver/tile_labels.csv"}
     ortho_seed = seed * 1000 + 900
     op = write_orthomosaic(out_dir / "Survey" / "Clearwater_ortho.tif", ortho_seed)
     written.append(op)
     manifest["orthomosaic"] = {"image": f"Survey/{op.name}", "river": "Clearwater", "scene_seed": ortho_seed,
                                "crs": ORTHO_CRS, "pixel_m": ORTHO_PIXEL_M}
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
+    return written
+
+
+def write_new_river(folder, seed: int = 2026, n_images: int = 2, shape=(600, 900), quality: int = 90,
+                    n_labels: int = 40, tile_size: int = 50) -> list[Path]:
+    """The new river of notebook 07: images of :data:`NEW_RIVER_STYLES` with their label rasters (to
+    score the maps before and after adapting), and ``tile_labels.csv``: ``n_labels`` tiles of the
+    first image labelled as a user would label them in the tile labeller's diverse order (each
+    tile's class read from the label raster): one tile of each class in turn, drawn at random,
+    and now and then a "mixed" one (not 90% one class).
+
+    Parameters
+    ----------
+    folder : str or Path
+    seed : int
+    n_images : int
+    shape : (H, W)
+    quality : int
+    n_labels : int
+    tile_size : int, px
+
+    Returns
+    -------
+    list of Path
+    """
+    import imageio.v3 as iio
+    import tifffile
+
+    from . import tiles as _tiles
+    from .classes import ClassScheme
+    from .labels import MIXED, empty_labels, write_tile_labels
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    written, first = [], None
+    for si, (name, style) in enumerate(NEW_RIVER_STYLES.items()):
+        for k in range(n_images):
+            image, label = make_scene(style, seed * 1000 + 500 + si * 100 + k, shape)
+            ip, lp = folder / f"{name}_{k + 1:04d}.jpg", folder / f"SCLS_{name}_{k + 1:04d}.tif"
+            iio.imwrite(ip, image, quality=quality)
+            tifffile.imwrite(lp, label, compression="zlib")
+            written += [ip, lp]
+            if first is None:
+                first = (ip.stem, label)
+    name, label = first
+    codes = _tiles.purity_labels(label, tile_size, ClassScheme.default().labelled_codes, 0.9)
+    grid = _tiles.grid_shape(label.shape, tile_size)
+    rng = np.random.default_rng(seed)
+    pools = [list(rng.permutation(np.flatnonzero(codes == c))) for c in np.unique(codes)]  # class 0 = mixed
+    pick = []
+    while len(pick) < n_labels and any(pools):
+        for k, pool in enumerate(pools):
+            if pool and (k > 0 or len(pick) % 8 == 7) and len(pick) < n_labels:
+                pick.append(pool.pop())
+    pick = np.asarray(pick, np.int64)
+    import pandas as pd
+
+    table = pd.concat([empty_labels(), pd.DataFrame({
+        "image": name, "tile_row": pick // grid[1], "tile_col": pick % grid[1],
+        "class_code": np.where(codes[pick] > 0, codes[pick], MIXED)})], ignore_index=True)
+    written.append(write_tile_labels(folder / "tile_labels.csv", table, tile_size))
     return written

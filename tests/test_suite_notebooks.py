@@ -28,9 +28,11 @@ def suite_run(tmp_path_factory):
                                   "save_class_rasters": True},
             "05_map_survey": {"inputs": str(SAMPLE / "Survey"), "mlp_epochs": 3, "dpi": 50, "vectors": True},
             "06_explore": {"data_dir": str(SAMPLE / "Validate"), "train_dir": str(SAMPLE / "Train"), "widgets": True},
+            "07_adapt_to_river": {"data_dir": str(SAMPLE / "NewRiver"), "epochs": 2, "widgets": True,
+                                  "start_labels": str(SAMPLE / "NewRiver" / "tile_labels.csv")},
         },
         "notebooks": ["00_data_check", "01_cnn_tuning", "02_cnn_training", "03_ssc_evaluation", "04_report",
-                      "05_map_survey", "06_explore"],
+                      "05_map_survey", "06_explore", "07_adapt_to_river"],
     }
     p = tmp / "run.yml"
     p.write_text(yaml.safe_dump(cfg))
@@ -42,7 +44,8 @@ def test_run_record(suite_run):
     assert run["status"] == "finished"
     assert [n["notebook"] for n in run["notebooks"]] == ["00_data_check.ipynb", "01_cnn_tuning.ipynb",
                                                          "02_cnn_training.ipynb", "03_ssc_evaluation.ipynb",
-                                                         "04_report.ipynb", "05_map_survey.ipynb", "06_explore.ipynb"]
+                                                         "04_report.ipynb", "05_map_survey.ipynb", "06_explore.ipynb",
+                                                         "07_adapt_to_river.ipynb"]
 
 
 def test_notebook_00_checks_the_evaluation_folder_too(suite_run):
@@ -111,8 +114,8 @@ def test_extend_never_reruns_a_finished_notebook(suite_run):
     run_suite(cfg | {"_config_path": "x"}, only=["03"], extend=True, progress=False, log=msgs.append)
     assert any("03_ssc_evaluation.ipynb already finished" in m for m in msgs)
     run = json.loads((suite_run / "run.json").read_text())
-    assert run["status"] == "finished" and len(run["notebooks"]) == 7
-    assert [n["notebook"][:2] for n in run["notebooks"]] == ["00", "01", "02", "03", "04", "05", "06"]
+    assert run["status"] == "finished" and len(run["notebooks"]) == 8
+    assert [n["notebook"][:2] for n in run["notebooks"]] == ["00", "01", "02", "03", "04", "05", "06", "07"]
     assert (suite_run / "ssc" / "MLP_Clearwater_0005_tiny.csv").stat().st_mtime_ns == before
     assert (suite_run / "03_ssc_evaluation.ipynb").stat().st_mtime_ns == executed
 
@@ -204,3 +207,30 @@ def test_batch_runs_show_static_figures_in_00_03_05(suite_run):
     assert params["06_explore.ipynb"]["widgets"] is True
     assert (suite_run / "data_check" / "tile_browser.png").stat().st_size > 5_000
     assert (suite_run / "ssc" / "Tiles_CNN_tiny.png").stat().st_size > 5_000
+
+
+def test_notebook_07_adapts_the_model_and_compares(suite_run):
+    from sscnb import labels
+    from sscnb.classes import ClassScheme
+    from sscnb.provenance import file_sha256
+
+    ad = suite_run / "adapt"
+    sample_labels = SAMPLE / "NewRiver" / "tile_labels.csv"
+    work = labels.read_tile_labels(ad / "tile_labels.csv", ClassScheme.default(), 50)
+    pd.testing.assert_frame_equal(work, labels.read_tile_labels(sample_labels, ClassScheme.default(), 50))
+    adapted = modelfiles.load_model(ad / "cnn_adapted.keras")
+    lin = adapted.card["lineage"]
+    assert lin["parent_sha256"] == file_sha256(suite_run / "model" / "tiny_cnn.keras")
+    assert lin["rivers_added"] == ["Greyrun"] and lin["n_tiles_added"] == int((work.class_code > 0).sum())
+    assert lin["replayed_tiles"] > 0 and lin["epochs"] == 2
+    assert set(adapted.key.rivers) == {"Clearwater", "Muddyford", "Greyrun"}
+    table = pd.read_csv(ad / "before_after_tiny.csv")
+    assert sorted(zip(table.image, table.model)) == [("Greyrun_0001", "after"), ("Greyrun_0001", "before"),
+                                                    ("Greyrun_0002", "after"), ("Greyrun_0002", "before")]
+    assert table.f1_final.between(0, 1).all() and table.phase2.notna().all() and table.why.notna().all()
+    # user labels judge phase 2 on the labelled image only
+    assert (table[table.image == "Greyrun_0001"].labelled_tiles == 38).all()
+    assert table[table.image == "Greyrun_0002"].why.str.contains("held-out tiles").all()
+    for name in ("Greyrun_0001", "Greyrun_0002"):
+        assert (ad / f"before_after_{name}.png").stat().st_size > 10_000
+    assert (ad / "tile_labels.png").exists()

@@ -1,0 +1,279 @@
+"""Adapting a model to a new river: class-key merging, the widened head, lineage, the labeller
+(saved at every click, resumed), and phase 2's self-check."""
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sscnb import adapt, classkey, cnn, labeller, labels, modelfiles, ssc
+from sscnb.classes import ClassScheme
+from sscnb.provenance import file_sha256
+from sscnb.tilesets import TileSet
+
+T = 10
+SCHEME = ClassScheme.default()
+
+
+def _scene(kind: str, seed=0, h=60, w=80):
+    """Left half water-blue, right half green (StMarg-like), or grey water and brown-grey sediment."""
+    rng = np.random.default_rng(seed)
+    img = np.zeros((h, w, 3), np.uint8)
+    lab = np.zeros((h, w), np.uint8)
+    if kind == "old":
+        img[:, : w // 2], lab[:, : w // 2] = (30, 80, 140), 1
+        img[:, w // 2:], lab[:, w // 2:] = (60, 130, 50), 3
+    else:
+        img[:, : w // 2], lab[:, : w // 2] = (90, 95, 95), 1
+        img[:, w // 2:], lab[:, w // 2:] = (150, 140, 120), 2
+    img = np.clip(img.astype(int) + rng.integers(-8, 9, img.shape), 0, 255).astype(np.uint8)
+    return img, lab
+
+
+@pytest.fixture(scope="module")
+def parent(tmp_path_factory):
+    """A compact CNN of 10 px tiles trained for one epoch on an 'Oldriver', saved with a card that
+    records its training folder."""
+    import imageio.v3 as iio
+    import tifffile
+
+    from sscnb.data import find_pairs
+    from sscnb.tilesets import collect_tiles
+
+    root = tmp_path_factory.mktemp("parent")
+    train = root / "Train"
+    train.mkdir()
+    for k in range(2):
+        img, lab = _scene("old", k)
+        iio.imwrite(train / f"Oldriver_000{k + 1}.png", img)
+        tifffile.imwrite(train / f"SCLS_Oldriver_000{k + 1}.tif", lab)
+    tiles = collect_tiles(find_pairs(train), SCHEME, T, 0.9, progress=False)
+    key = classkey.make_class_key(tiles, SCHEME)
+    model = cnn.build_model("compact", key.n_outputs, T, seed=0)
+    cnn.train(model, tiles.x, key.encode(tiles.y, tiles.river), epochs=1, batch_size=16, progress=False)
+    card = modelfiles.make_card(backbone="compact", weights=None, tile_size=T, purity=0.9, scheme=SCHEME, tiles=tiles,
+                                epochs=1, seed=0, data_dir=str(train))
+    modelfiles.save_model(root / "model", "old", model, key, card)
+    return modelfiles.load_model(root / "model" / "old.keras")
+
+
+def _new_tiles(n=6):
+    img, _ = _scene("new", 5)
+    x = np.stack([img[:T, :T]] * n + [img[:T, -T:]] * n)
+    y = np.array([1] * n + [2] * n)
+    return TileSet(x, y, np.array(["Newriver"] * 2 * n, object), np.array(["Newriver_0001"] * 2 * n, object), T, 1.0)
+
+
+def test_class_key_merge_keeps_the_parent_rows_and_adds_the_new_rivers_classes(parent):
+    key, added = adapt.merge_class_key(parent.key, _new_tiles(), SCHEME)
+    n = parent.key.n_outputs
+    pd.testing.assert_frame_equal(key.table.iloc[:n].reset_index(drop=True), parent.key.table)
+    assert added == [n, n + 1]
+    assert list(key.table.River[n:]) == ["Newriver", "Newriver"]
+    assert list(key.table.HierarchClass[n:]) == [1, 2]
+    assert list(key.table.ClassName[n:]) == ["water", "dry sediment"]
+    assert list(key.table.LocalClass) == list(range(n + 2))
+    again, added2 = adapt.merge_class_key(key, _new_tiles(), SCHEME)   # nothing new the second time
+    assert added2 == [] and again.n_outputs == key.n_outputs
+
+
+def test_widened_model_predicts_what_the_parent_did_before_training(parent):
+    key, _ = adapt.merge_class_key(parent.key, _new_tiles(), SCHEME)
+    wide = adapt.widen_model(parent.model, parent.key, key)
+    x = _new_tiles().x.astype(np.float32)
+    p_old = parent.key.to_hierarchical(parent.model.predict(x, verbose=0))
+    p_new = key.to_hierarchical(wide.predict(x, verbose=0))
+    # shared classes keep their probabilities; the class the parent never saw (sediment) starts near 0
+    for code, col in zip(*p_old[:1], p_old[1].T):
+        np.testing.assert_allclose(p_new[1][:, list(p_new[0]).index(code)], col, atol=2e-3)
+    assert p_new[1][:, list(p_new[0]).index(2)].max() < 2e-3
+
+
+def test_fine_tune_records_its_lineage_and_saves_a_model_that_loads(parent, tmp_path):
+    res = adapt.fine_tune(parent, _new_tiles(), replay=0.5, epochs=2, progress=False, seed=1)
+    lin = res.card["lineage"]
+    assert lin["parent_sha256"] == file_sha256(parent.path)
+    assert lin["parent_model"] == "old.keras" and lin["parent_rivers"] == ["Oldriver"]
+    assert lin["rivers_added"] == ["Newriver"]
+    assert lin["tiles_added"] == {"Newriver": {"water": 6, "dry sediment": 6}}
+    n_parent_tiles = sum(sum(v.values()) for v in parent.card["tiles_per_class"].values())
+    assert lin["replayed_tiles"] == pytest.approx(0.5 * n_parent_tiles, abs=2)
+    assert lin["epochs"] == 2 and lin["colour_augment"]["aug_gamma"] > 0
+    assert res.card["tiles_per_class"]["Newriver"] == {"dry sediment": 6, "green vegetation": 0, "water": 6}
+    paths = modelfiles.save_model(tmp_path, "adapted", res.model, res.key, res.card)
+    loaded = modelfiles.load_model(paths["model"])
+    assert loaded.key.n_outputs == parent.key.n_outputs + 2
+    assert json.loads(paths["card"].read_text())["lineage"]["parent_sha256"] == lin["parent_sha256"]
+    # the parent's key does not belong to the adapted model: refused
+    parent.key.to_csv(paths["class_key"])
+    with pytest.raises(modelfiles.ModelMismatchError, match="adapted_classkey.csv is not the class key"):
+        modelfiles.load_model(paths["model"])
+
+
+def test_replay_needs_the_parents_training_folder(parent):
+    card = {k: v for k, v in parent.card.items() if k != "data_dir"}
+    with pytest.raises(adapt.AdaptError, match="give replay_dir"):
+        adapt.replay_tiles(card, 0.1, SCHEME)
+    with pytest.raises(adapt.AdaptError, match="does not exist here"):
+        adapt.replay_tiles(card, 0.1, SCHEME, replay_dir="/nonexistent/Train")
+    assert adapt.replay_tiles(card, 0, SCHEME) is None
+    rep = adapt.replay_tiles(parent.card, 10, SCHEME, progress=False)
+    assert len(rep) == 10 and set(rep.y) == {1, 3}            # a count, stratified by river and class
+
+
+def test_sscnb_adapt_command_writes_the_model_and_prints_its_path_last(parent, tmp_path, capsys):
+    import imageio.v3 as iio
+
+    from sscnb.__main__ import main
+
+    img, lab = _scene("new", 3)
+    ip = tmp_path / "imgs" / "Newriver_0001.png"
+    ip.parent.mkdir()
+    iio.imwrite(ip, img)
+    rows = labels.labels_from_raster(lab, "Newriver_0001", T, SCHEME)
+    lp = labels.write_tile_labels(tmp_path / "tile_labels.csv", rows, T)
+    out = tmp_path / "adapted"
+    rc = main(["-q", "adapt", "--model", str(parent.path), "--labels", str(lp), "--out", str(out), "--epochs", "1",
+               "--replay", "20", str(ip.parent)])
+    printed = capsys.readouterr().out.strip().splitlines()
+    assert rc == 0 and printed[-1] == str(out / "cnn_adapted.keras")
+    m = modelfiles.load_model(printed[-1])
+    assert m.card["lineage"]["replayed_tiles"] == 20 and (out / "cnn_adapted_history.csv").exists()
+    # a bad labels file: a clear error, nothing written
+    bad = tmp_path / "bad.csv"
+    bad.write_text("# sscnb tile labels, tile_size=10\nimage,tile_row,tile_col,class_code\nNewriver_0001,0,0,42\n")
+    rc = main(["-q", "adapt", "--model", str(parent.path), "--labels", str(bad), "--out", str(tmp_path / "x"),
+               str(ip.parent)])
+    err = capsys.readouterr().err
+    assert rc == 1 and "bad.csv, line 2: class code 42 is not in the class scheme" in err
+    assert not (tmp_path / "x").exists()
+    # the same name again: refused, the first model kept
+    rc = main(["-q", "adapt", "--model", str(parent.path), "--labels", str(lp), "--out", str(out), str(ip.parent)])
+    assert rc == 1 and "exists" in capsys.readouterr().err
+
+
+def test_labeller_saves_every_click_and_resumes(parent, tmp_path):
+    import imageio.v3 as iio
+
+    img, _ = _scene("new", 4)
+    ip = tmp_path / "Newriver_0002.png"
+    iio.imwrite(ip, img)
+    path = tmp_path / "labels" / "tile_labels.csv"
+    s = labeller.LabelSession({"Newriver_0002": ip}, path, parent, order="mixed", seed=0)
+    assert len(s.queue) == 6 * 8
+    first = s.current()
+    s.label(1)
+    assert len(labels.read_tile_labels(path, SCHEME, T)) == 1      # on disk after the first click
+    s.label(labels.MIXED)
+    s.label(labels.SKIP)
+    t = labels.read_tile_labels(path, SCHEME, T)
+    assert list(t.class_code) == [1, 0, -1] and (t.image.iloc[0], t.tile_row.iloc[0], t.tile_col.iloc[0]) == first
+    with pytest.raises(labels.LabelError, match="class code 9 is not in the class scheme"):
+        s.label(9)
+    assert len(labels.read_tile_labels(path, SCHEME, T)) == 3
+    # a new session (the kernel died) resumes: the three tiles are not shown again
+    s2 = labeller.LabelSession({"Newriver_0002": ip}, path, parent, order="mixed", seed=0)
+    done = set(zip(t.image, t.tile_row, t.tile_col))
+    assert s2.current() not in done and s2.counts()["water"] == 1 and s2.counts()["skipped"] == 1
+    # the widget: a button click is a label, saved at once
+    tool = labeller.TileLabeller(s2)
+    water = [b for b in tool.buttons if b.description == "water"][0]
+    water.click()
+    assert len(labels.read_tile_labels(path, SCHEME, T)) == 4
+    assert "water 2" in tool.counts.value
+    fig = tool.figure()
+    assert len(fig.axes) == 2
+
+
+def test_tile_orders():
+    rng = np.random.default_rng(0)
+    colours = np.array([(200, 0, 0), (0, 200, 0), (0, 0, 200)], np.uint8)
+    which = np.array([0] * 30 + [1] * 5 + [2] * 5)
+    x = np.broadcast_to(colours[which][:, None, None, :], (40, T, T, 3)).copy()
+    conf = rng.random(40)
+    for order in labeller.ORDERS:
+        o = labeller.tile_order(x, conf, order, seed=1)
+        assert sorted(o) == list(range(40)), order
+    lc = labeller.tile_order(x, conf, "least_confident")
+    assert np.all(np.diff(conf[lc]) >= 0)
+    div = labeller.tile_order(x, None, "diverse", seed=3)
+    assert set(which[div[:3]]) == {0, 1, 2}            # every look within the first three tiles
+    with pytest.raises(ValueError, match="needs the model's confidence"):
+        labeller.tile_order(x, None, "mixed")
+
+
+def _gather_from(features):
+    return lambda r, c: features[r, c]
+
+
+def test_self_check_keeps_the_tile_map_when_colours_cannot_carry_the_classes():
+    grid = np.indices((8, 8)).sum(axis=0) % 2 + 1      # a checkerboard of classes 1 and 2
+    conf = np.ones((8, 8))
+    tile = 10
+    noise = np.random.default_rng(0).integers(0, 255, (80, 80, 3)).astype(np.uint8)   # colours unrelated to class
+    p = ssc.SSCParams(phase2="rf", n_trees=10, min_sample=2000)
+    c = ssc.choose_phase2(grid, conf, tile, _gather_from(noise), p)
+    assert c.clf is None and c.features == ssc.TILE_MAP
+    assert c.info["agreement"]["median RGB"] < 0.8 and f"min_agreement {p.min_agreement}" in c.info["phase2_reason"]
+    # colours that follow the classes: phase 2 is used
+    clean = np.where((np.kron(grid, np.ones((tile, tile), int)) == 1)[..., None], 40, 200).astype(np.uint8)
+    clean = np.repeat(clean, 3, axis=2)
+    c = ssc.choose_phase2(grid, conf, tile, _gather_from(clean), p)
+    assert c.clf is not None and c.info["agreement"]["median RGB"] == 1.0
+    # tiles below train_confidence never train phase 2
+    low = conf.copy()
+    low[:, :4] = 0.3
+    c = ssc.choose_phase2(grid, low, tile, _gather_from(clean), ssc.SSCParams(phase2="rf", n_trees=10, min_sample=2000,
+                                                                              train_confidence=0.5))
+    assert c.info["low_confidence_tiles"] == 32
+
+
+def test_user_labelled_tiles_judge_phase_2():
+    """The user's tiles decide between phase 2 and the tile map, whatever the held-out check says."""
+    tile = 10
+    grid = np.ones((6, 6), np.int64)
+    grid[:, 3:] = 2                                       # the CNN: class 1 on the left, 2 on the right
+    p = ssc.SSCParams(phase2="rf", n_trees=10, min_sample=2000, min_agreement=0.0)
+    # colours unrelated to the tile map (bright top, dark bottom); the user agrees with the tile map
+    top = np.zeros((60, 60, 3), np.uint8)
+    top[:30] = 200
+    judge = np.zeros((6, 6), np.int64)
+    judge[4, 0], judge[0, 4] = 1, 2
+    c = ssc.choose_phase2(grid, np.ones((6, 6)), tile, _gather_from(top), p, judge=judge)
+    assert c.clf is None and c.info["judge"] == "user-labelled tiles"
+    assert c.info["judge_accuracy"][ssc.TILE_MAP] == 1.0 and c.info["judge_accuracy"]["median RGB"] < 1.0
+    # colours that follow left/right, and one tile the CNN got wrong, which the user labelled: phase 2
+    # (trained on the mostly right tile map) puts it right, and wins
+    left = np.zeros((60, 60, 3), np.uint8)
+    left[:, :30] = 200
+    wrong = grid.copy()
+    wrong[0, 0] = 2
+    judge[:] = 0
+    judge[0, 0], judge[3, 4] = 1, 2
+    c = ssc.choose_phase2(wrong, np.ones((6, 6)), tile, _gather_from(left), p, judge=judge)
+    assert c.info["judge_accuracy"] == {"median RGB": 1.0, ssc.TILE_MAP: 0.5}
+    assert c.features == "median RGB" and c.clf is not None
+
+
+def test_classify_image_keeps_the_tile_map_on_noise(tmp_path):
+    """A hand-made CNN calls a tile water when its mean is bluer than green; on noise the tile classes
+    are random, the pixels' colours cannot reproduce them, and the tile map is the final map."""
+    import keras
+
+    inp = keras.Input((T, T, 3))
+    out = keras.layers.Dense(2, activation="softmax")(keras.layers.GlobalAveragePooling2D()(inp))
+    m = keras.Model(inp, out)
+    m.layers[-1].set_weights([np.array([[0, 0], [-1, 1], [1, -1]], np.float32), np.zeros(2, np.float32)])
+    key = classkey.ClassKey(pd.DataFrame({"LocalClass": [0, 1], "HierarchClass": [1, 3], "River": ["*", "*"],
+                                          "ClassName": ["water", "green vegetation"]}))
+    modelfiles.save_model(tmp_path, "colour", m, key, {"backbone": "test", "tile_size": T,
+                                                         "class_scheme": SCHEME.to_dict()})
+    loaded = modelfiles.load_model(tmp_path / "colour.keras")
+    img = np.random.default_rng(2).integers(0, 255, (100, 100, 3)).astype(np.uint8)
+    p = ssc.SSCParams(phase2="rf", n_trees=10, min_sample=2000, median_radius=1, train_confidence=0.0)
+    res = ssc.classify_image(img, loaded, p)
+    assert set(res.info["tile_classes"]) == {1, 3}
+    assert res.info["phase2_choice"] == ssc.TILE_MAP and res.info["note"].startswith("phase 2 not used")
+    np.testing.assert_array_equal(res.final_map, res.cnn_map)
+    off = ssc.classify_image(img, loaded, ssc.SSCParams(**{**p.to_dict(), "phase2_check": False}))
+    assert off.info["phase2_choice"] == "RF on median RGB" and not np.array_equal(off.final_map, off.cnn_map)
