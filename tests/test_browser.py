@@ -2,7 +2,8 @@
 Chromium through Playwright. Opens 06_explore.ipynb, runs every cell, then changes the image picker,
 moves the opacity slider, ticks a filter of the tile browser and presses Run in the phase-2
 playground, checking after each that the rendered output changed (in the DOM, and a screenshot
-compared before and after). Screenshots are kept in outputs/browser_test/.
+compared before and after). Opens notebook 07 up to its tile labeller, labels three tiles and
+checks the labels file after each click. Screenshots are kept in outputs/browser_test/.
 
 Needs Debian's ``chromium`` (``apt-get install chromium``; ``.ci/run`` installs it) and the
 ``playwright`` Python package (a test extra; its own browser download is not used). Without
@@ -69,6 +70,15 @@ def lab(tmp_path_factory):
               "model_path": str(model.path), "phase2": "rf", "widgets": True}
     cell.source += "\n" + "\n".join(f"{k} = {v!r}" for k, v in values.items())
     nbformat.write(nb, root / "06_explore.ipynb")
+    # 07 up to the labeller (the fine-tuning after it needs the labels this test makes)
+    nb = nbformat.read(REPO / "notebooks" / "07_adapt_to_river.ipynb", as_version=4)
+    cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+    values = {"data_dir": str(SAMPLE / "NewRiver"), "output_dir": str(root / "out07"), "model_path": str(model.path),
+              "labels_file": str(root / "tile_labels.csv"), "start_labels": None, "widgets": True}
+    cell.source += "\n" + "\n".join(f"{k} = {v!r}" for k, v in values.items())
+    last = next(i for i, c in enumerate(nb.cells) if "TileLabeller" in c.source)
+    nb.cells = nb.cells[: last + 1]
+    nbformat.write(nb, root / "07_labeller.ipynb")
     settings = root / "settings" / "@jupyterlab" / "apputils-extension"
     settings.mkdir(parents=True)
     (settings / "notification.jupyterlab-settings").write_text('{"fetchNews": "false", "checkForUpdates": false}')
@@ -94,8 +104,10 @@ def lab(tmp_path_factory):
                 if proc.poll() is not None or time.monotonic() - t0 > 120:
                     raise RuntimeError("JupyterLab did not start:\n" + (root / "jupyterlab.log").read_text()[-3000:])
                 time.sleep(0.5)
-        yield {"url": f"http://127.0.0.1:{port}/lab/tree/06_explore.ipynb?token={token}", "chromium": chromium,
-               "root": root}
+        # each test in a workspace of its own, so that one does not reopen the other's notebook
+        yield {"url": f"http://127.0.0.1:{port}/lab/workspaces/w06/tree/06_explore.ipynb?token={token}",
+               "chromium": chromium, "root": root,
+               "url07": f"http://127.0.0.1:{port}/lab/workspaces/w07/tree/07_labeller.ipynb?token={token}"}
     finally:
         try:
             os.killpg(proc.pid, signal.SIGTERM)   # the server and the kernel it started
@@ -134,6 +146,64 @@ def _shot(page, locator, name: str) -> bytes:
     return png
 
 
+def _open_and_run_all(page, url: str, last_selector: str) -> int:
+    """Open a notebook in JupyterLab, run all its cells, wait for every prompt to be numbered and
+    for ``last_selector`` to be on the page. Returns the page timeout (ms)."""
+    page_timeout = int(os.environ.get("SSCNB_BROWSER_TIMEOUT_MS", 120_000))
+    page.set_default_timeout(page_timeout)
+    page.goto(url)
+    page.wait_for_function("() => window.jupyterapp !== undefined && document.querySelector('.jp-Notebook')")
+    # the kernel has started and is idle (the status bar says so), then Run > Run All Cells
+    page.wait_for_function("() => /\\(ipykernel\\)\\s*\\|\\s*Idle/.test(document.body.innerText)")
+    page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
+    # every code cell ran (a number in its prompt) and the last tool is on the page
+    page.wait_for_function("""() => {
+        const p = [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')].map(e => e.textContent);
+        return p.length > 0 && p.every(t => /\\[\\d+\\]/.test(t)); }""", timeout=3 * page_timeout)
+    page.wait_for_selector(last_selector)
+    return page_timeout
+
+
+def test_notebook_07_labeller_saves_each_click(lab):
+    """Label three tiles in Chromium (water, dry sediment, mixed); the labels file holds them, in order."""
+    from playwright.sync_api import sync_playwright
+
+    from sscnb import labels
+    from sscnb.classes import ClassScheme
+
+    path = lab["root"] / "tile_labels.csv"
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=lab["chromium"], args=CHROMIUM_FLAGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        try:
+            _open_and_run_all(page, lab["url07"], ".sscnb-labeller img")
+            tool = page.locator(".sscnb-labeller")
+            outputs = page.locator(".jp-OutputArea-output").all_inner_texts()
+            assert not [t for t in outputs if "Traceback" in t or "Error displaying widget" in t], outputs
+            picture = tool.locator("img")
+            shown = []
+            for i, (name, code) in enumerate((("water", 1), ("dry sediment", 2), ("mixed", 0))):
+                before_src = picture.get_attribute("src")
+                shown.append(tool.locator(".widget-html").first.inner_text())
+                before = _shot(page, tool, f"8_labeller_{i}")
+                tool.locator("button", has_text=name).first.click()
+                _wait_changed(page, ".sscnb-labeller img", "src", before_src)
+                t = labels.read_tile_labels(path, ClassScheme.default(), 50)
+                assert len(t) == i + 1 and int(t.class_code.iloc[-1]) == code
+                assert _changed_share(before, _shot(page, tool, f"8_labeller_{i}_after")) > 0.01
+            t = labels.read_tile_labels(path, ClassScheme.default(), 50)
+            assert list(t.class_code) == [1, 2, 0]
+            for (img, r, c), caption in zip(zip(t.image, t.tile_row, t.tile_col), shown):
+                assert f"{img}, tile row {r}, column {c}" in caption    # the tile that was on screen
+            assert "water 1, dry sediment 1" in tool.inner_text() and "mixed 1" in tool.inner_text()
+        except Exception:
+            SHOTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(SHOTS / "failed_page_07.png"), full_page=True)
+            raise
+        finally:
+            browser.close()
+
+
 def test_notebook_06_widgets_in_jupyterlab(lab):
     from playwright.sync_api import sync_playwright
 
@@ -141,19 +211,7 @@ def test_notebook_06_widgets_in_jupyterlab(lab):
         browser = pw.chromium.launch(executable_path=lab["chromium"], args=CHROMIUM_FLAGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         try:
-            page_timeout = int(os.environ.get("SSCNB_BROWSER_TIMEOUT_MS", 120_000))
-            page.set_default_timeout(page_timeout)
-            page.goto(lab["url"])
-            page.wait_for_function("() => window.jupyterapp !== undefined && document.querySelector('.jp-Notebook')")
-            # the kernel has started and is idle (the status bar says so), then Run > Run All Cells
-            page.wait_for_function("() => /\\(ipykernel\\)\\s*\\|\\s*Idle/.test(document.body.innerText)")
-            page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
-
-            # every code cell ran (a number in its prompt) and the last tool is on the page
-            page.wait_for_function("""() => {
-                const p = [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')].map(e => e.textContent);
-                return p.length > 0 && p.every(t => /\\[\\d+\\]/.test(t)); }""", timeout=3 * page_timeout)
-            page.wait_for_selector(".sscnb-playground .sscnb-picture img")
+            _open_and_run_all(page, lab["url"], ".sscnb-playground .sscnb-picture img")
             outputs = page.locator(".jp-OutputArea-output").all_inner_texts()
             assert not [t for t in outputs if "Traceback" in t or "Error displaying widget" in t], outputs
 
