@@ -36,6 +36,7 @@ def main(argv=None):
     ap.add_argument("--replay", type=float, default=None)
     ap.add_argument("--no-stmarg", action="store_true", help="skip scoring stmarg/Validate")
     ap.add_argument("--out", default=str(ROOT / "outputs/benchmarks/adapt"))
+    ap.add_argument("--replot", action="store_true", help="only redraw the plot from the CSV in --out")
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--min-agreement", type=float, default=None, help="phase 2's self-check threshold (default: SSCParams)")
     a = ap.parse_args(argv)
@@ -43,6 +44,10 @@ def main(argv=None):
     import numpy as np
     import pandas as pd
 
+    if a.replot:
+        out = Path(a.out)
+        _plot(pd.read_csv(out / "adapt_benchmark.csv"), out / "adapt_benchmark.png", os.cpu_count())
+        return
     from sscnb import adapt, labeller, labels, metrics, modelfiles, ssc
     from sscnb import tiles as T
     from sscnb.data import find_pairs, read_pair
@@ -85,6 +90,10 @@ def main(argv=None):
              "agreement_pixels": str(res.info.get("agreement_pixels")),
              "f1_phase2_unchecked": metrics.weighted_f1(metrics.class_report(
                  lab, ssc.classify_image(img, model, unchecked).final_map, codes, names))}
+        err = metrics.errors_by_confidence(lab, res.cnn_map, res.cnn_proba.max(axis=-1), tile)
+        d["cnn_wrong_low_conf_half"], d["cnn_wrong_high_conf_half"] = err["low"], err["high"]
+        d["macro_f1_cnn"] = float(r_c.loc[r_c.support > 0, "f1_score"].mean())
+        d["macro_f1_final"] = float(r_f.loc[r_f.support > 0, "f1_score"].mean())
         for rep, tag in ((r_c, "cnn"), (r_f, "final")):
             for _, rr in rep.iterrows():
                 if rr["support"] > 0:
@@ -137,6 +146,12 @@ def main(argv=None):
     df.to_csv(out / "adapt_benchmark.csv", index=False)
     print(df[["order", "n_labelled", "n_pure", "image", "f1_cnn", "f1_final", "phase2", "fine_tune_s"]]
           .to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    per_class = [c for c in df.columns if c.startswith(("cnn_f1_", "final_f1_"))]
+    print("\nper class F1, and the share of labelled pixels the CNN map gets wrong in its less / more confident "
+          "half of tiles:")
+    print(df[df.image != "stmarg/Validate"][["order", "n_labelled", "image", *per_class, "cnn_wrong_low_conf_half",
+                                             "cnn_wrong_high_conf_half"]]
+          .to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     _plot(df, out / "adapt_benchmark.png", os.cpu_count())
     print(f"wrote {out / 'adapt_benchmark.csv'} and {out / 'adapt_benchmark.png'}")
 
@@ -156,16 +171,21 @@ def _plot(df, path, cores):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from sscnb.classes import ClassScheme
+
+    scheme = ClassScheme.default()
+    colour = {scheme.name(c): scheme.colour(c) for c in scheme.labelled_codes}
     frames = [f for f in df.image.unique() if f != "stmarg/Validate"]
     fig, axes = plt.subplots(1, len(frames) + 1, figsize=(5 * (len(frames) + 1), 4), sharey=True)
     for ax, frame in zip(axes, frames + ["stmarg/Validate"]):
         d = df[df.image == frame]
         for order, g in d.groupby("order"):
-            ax.plot(g.n_labelled, g.f1_cnn, "o--", label=f"CNN ({order})")
-            ax.plot(g.n_labelled, g.f1_final, "s-", label=f"final ({order})")
+            ax.plot(g.n_labelled, g.f1_cnn, "o--", color="k", label=f"CNN map ({order})")
+            ax.plot(g.n_labelled, g.f1_final, "s-", color="tab:red", alpha=0.7, label=f"final map ({order})")
             if frame != "stmarg/Validate" and order == "mixed":
                 for col in [c for c in g.columns if c.startswith("final_f1_")]:
-                    ax.plot(g.n_labelled, g[col], ":", alpha=0.6, label=col.replace("final_f1_", "final: "))
+                    name = col.replace("final_f1_", "")
+                    ax.plot(g.n_labelled, g[col], ":", color=colour.get(name), lw=2, label=f"final: {name}")
         ax.set_title(frame + (" (labelled frame)" if frame.endswith("0003") else
                               " (never labelled)" if frame.endswith("0004") else " (replay check)"))
         ax.set_xlabel("labelled tiles of frame 3")

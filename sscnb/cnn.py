@@ -77,11 +77,11 @@ class CNNParams(Settings):
     trainable_layers: str | int = "all"
     seed: int = 42
     colour_augment: bool = False
-    aug_gamma: float = 0.7
-    aug_white_balance: float = 0.2
-    aug_contrast: float = 0.25
-    aug_brightness: float = 0.1
-    aug_saturation: float = 0.3
+    aug_gamma: float = 0.4
+    aug_white_balance: float = 0.08
+    aug_contrast: float = 0.2
+    aug_brightness: float = 0.08
+    aug_saturation: float = 0.15
 
     def __post_init__(self):
         if self.backbone not in BACKBONES:
