@@ -36,7 +36,7 @@ __all__ = ["AdaptError", "adapt_model", "before_after", "judge_grid", "merge_cla
 
 DEFAULT_EPOCHS = 10
 MIN_NEW_PER_EPOCH = 1024
-DEFAULT_REPLAY = 0.1
+DEFAULT_REPLAY = 0.2
 DEFAULT_LEARNING_RATE = 5e-4
 ADAPT_COLOUR_DEFAULT = True
 
@@ -96,7 +96,7 @@ def merge_class_key(parent_key, tiles: TileSet, scheme):
 def widen_model(model, parent_key, key, learning_rate: float = DEFAULT_LEARNING_RATE, seed: int = 0):
     """The parent model with a softmax of ``key.n_outputs`` classes, compiled for fine-tuning.
 
-    The layers below the output are the parent's (weights shared, trainable). The output layer keeps
+    The layers below the output are a copy of the parent's (trainable; the parent is not changed). The output layer keeps
     the parent's weights for the parent's classes; a new local class starts as the mean of the
     parent's outputs of the same shared class (or small random weights and a bias 8 below the
     lowest when the parent never saw that class: it starts near probability 0), and the biases of a
@@ -118,7 +118,10 @@ def widen_model(model, parent_key, key, learning_rate: float = DEFAULT_LEARNING_
     """
     keras = _keras()
     keras.utils.set_random_seed(int(seed))
-    head = model.layers[-1]
+    # a copy: fine-tuning must never change the parent, which the caller may still use
+    base = keras.models.clone_model(model)
+    base.set_weights(model.get_weights())
+    head = base.layers[-1]
     if not isinstance(head, keras.layers.Dense):
         raise AdaptError(f"the last layer of {model.name} is a {type(head).__name__}, not the softmax Dense layer "
                          "sscnb's models end with: this model cannot be fine-tuned here")
@@ -127,12 +130,11 @@ def widen_model(model, parent_key, key, learning_rate: float = DEFAULT_LEARNING_
     if W.shape[1] != n_old:
         raise AdaptError(f"the model has {W.shape[1]} outputs but its class key {n_old}")
     if n_new == n_old:
-        new_model = keras.models.clone_model(model)
-        new_model.set_weights(model.get_weights())
+        new_model = base
     else:
         feats = head.input
         new_head = keras.layers.Dense(n_new, activation="softmax", name="classes_adapted")
-        new_model = keras.Model(model.inputs, new_head(feats), name=model.name)
+        new_model = keras.Model(base.inputs, new_head(feats), name=model.name)
         W2 = np.zeros((W.shape[0], n_new), W.dtype)
         b2 = np.zeros(n_new, b.dtype)
         W2[:, :n_old], b2[:n_old] = W, b

@@ -90,7 +90,11 @@ def test_widened_model_predicts_what_the_parent_did_before_training(parent):
 
 
 def test_fine_tune_records_its_lineage_and_saves_a_model_that_loads(parent, tmp_path):
+    before = [w.copy() for w in parent.model.get_weights()]
     res = adapt.fine_tune(parent, _new_tiles(), replay=0.5, epochs=2, progress=False, seed=1)
+    for a, b in zip(before, parent.model.get_weights()):      # the parent is left as it was
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(res.model.get_weights()[0], before[0])
     lin = res.card["lineage"]
     assert lin["parent_sha256"] == file_sha256(parent.path)
     assert lin["parent_model"] == "old.keras" and lin["parent_rivers"] == ["Oldriver"]
@@ -229,21 +233,23 @@ def test_self_check_keeps_the_tile_map_when_colours_cannot_carry_the_classes():
 
 
 def test_user_labelled_tiles_judge_phase_2():
-    """The user's tiles decide between phase 2 and the tile map, whatever the held-out check says."""
+    """The user's tiles decide whether phase 2 is used, whatever the held-out check says: it must get
+    min_agreement of their pixels right."""
     tile = 10
     grid = np.ones((6, 6), np.int64)
     grid[:, 3:] = 2                                       # the CNN: class 1 on the left, 2 on the right
-    p = ssc.SSCParams(phase2="rf", n_trees=10, min_sample=2000, min_agreement=0.0)
-    # colours unrelated to the tile map (bright top, dark bottom); the user agrees with the tile map
+    p = ssc.SSCParams(phase2="rf", n_trees=10, min_sample=2000)
+    # colours unrelated to the classes (bright top, dark bottom): phase 2 cannot get the user's tiles right
     top = np.zeros((60, 60, 3), np.uint8)
     top[:30] = 200
     judge = np.zeros((6, 6), np.int64)
-    judge[4, 0], judge[0, 4] = 1, 2
+    judge[4, 0], judge[0, 4], judge[1, 1], judge[5, 5] = 1, 2, 1, 2
     c = ssc.choose_phase2(grid, np.ones((6, 6)), tile, _gather_from(top), p, judge=judge)
     assert c.clf is None and c.info["judge"] == "user-labelled tiles"
-    assert c.info["judge_accuracy"][ssc.TILE_MAP] == 1.0 and c.info["judge_accuracy"]["median RGB"] < 1.0
+    assert c.info["judge_accuracy"]["median RGB"] < p.min_agreement and c.info["judge_accuracy"][ssc.TILE_MAP] == 1.0
+    assert "below min_agreement 0.85" in c.info["phase2_reason"]
     # colours that follow left/right, and one tile the CNN got wrong, which the user labelled: phase 2
-    # (trained on the mostly right tile map) puts it right, and wins
+    # (trained on the mostly right tile map) gets every labelled tile right and is used
     left = np.zeros((60, 60, 3), np.uint8)
     left[:, :30] = 200
     wrong = grid.copy()
@@ -277,3 +283,18 @@ def test_classify_image_keeps_the_tile_map_on_noise(tmp_path):
     np.testing.assert_array_equal(res.final_map, res.cnn_map)
     off = ssc.classify_image(img, loaded, ssc.SSCParams(**{**p.to_dict(), "phase2_check": False}))
     assert off.info["phase2_choice"] == "RF on median RGB" and not np.array_equal(off.final_map, off.cnn_map)
+
+
+def test_notebook_07_defaults_are_the_packages():
+    """One default per setting: notebook 07's parameters repeat sscnb.adapt's and SSCParams's."""
+    import papermill as pm
+
+    from conftest import REPO
+
+    params = pm.inspect_notebook(str(REPO / "notebooks" / "07_adapt_to_river.ipynb"))
+    d = {k: eval(v["default"]) for k, v in params.items()}
+    assert d["epochs"] == adapt.DEFAULT_EPOCHS and d["replay"] == adapt.DEFAULT_REPLAY
+    assert d["min_agreement"] == ssc.SSCParams().min_agreement and d["phase2"] == ssc.SSCParams().phase2
+    assert d["label_order"] == labeller.ORDERS[0]
+    nb02 = pm.inspect_notebook(str(REPO / "notebooks" / "02_cnn_training.ipynb"))
+    assert eval(nb02["replay"]["default"]) == adapt.DEFAULT_REPLAY and eval(nb02["init_model"]["default"]) is None
