@@ -408,8 +408,9 @@ def choose_phase2(tile_grid: np.ndarray, confidence: np.ndarray, tile: int, gath
     gives, by majority, the CNN's class (the share of pixels is recorded too). The best candidate is used unless
     its agreement is below ``min_agreement``; then the colours cannot carry the classes and the CNN
     tile map is kept. When user-labelled tiles of this image are given (``judge``), they decide
-    instead: the candidate or the tile map that agrees best with them (pixel-weighted over the
-    labelled tiles) is used.
+    instead: the best candidate on their pixels is used if it gets at least ``min_agreement`` of
+    them right (the tile map is not scored against them: a CNN fine-tuned on those very tiles gets
+    them right, whatever it does elsewhere).
 
     Parameters
     ----------
@@ -473,16 +474,19 @@ def choose_phase2(tile_grid: np.ndarray, confidence: np.ndarray, tile: int, gath
         jr, jc, jy = _pixel.sample_tile_pixels(np.asarray(judge), tile, 1.0, 0, p.seed + 2, max_sample=100_000)
         jx = gather(jr, jc)
         scores = {name: float(np.mean(clf._codes(_candidate_x(jx, name)) == jy)) for name, clf in fitted.items()}
-        scores[TILE_MAP] = float(np.mean(tile_grid[jr // tile, jc // tile] == jy))
-        best = max(scores, key=lambda k: (scores[k], k == TILE_MAP))
-        info.update(judge="user-labelled tiles", judge_accuracy={k: round(v, 4) for k, v in scores.items()},
-                    judge_tiles=int((judge > 0).sum()))
-        why = (f"on {info['judge_tiles']} user-labelled tiles it is right on {scores[best]:.1%} of the pixels "
-               f"({', '.join(f'{k} {v:.1%}' for k, v in scores.items() if k != best)})")
-        if best == TILE_MAP:
-            info.update(phase2_choice=TILE_MAP, phase2_reason="the tile map beats phase 2 " + why)
+        best = max(scores, key=scores.get)
+        # the tile map's score is recorded but not compared: a CNN fine-tuned on these very tiles gets
+        # them right whatever it does elsewhere
+        tile_score = float(np.mean(tile_grid[jr // tile, jc // tile] == jy))
+        info.update(judge="user-labelled tiles", judge_tiles=int((judge > 0).sum()),
+                    judge_accuracy={**{k: round(v, 4) for k, v in scores.items()}, TILE_MAP: round(tile_score, 4)})
+        why = (f"on the pixels of {info['judge_tiles']} user-labelled tiles phase 2 ({best}) is right on "
+               f"{scores[best]:.1%}")
+        if scores[best] < p.min_agreement:
+            info.update(phase2_choice=TILE_MAP, phase2_reason=f"{why}, below min_agreement {p.min_agreement}: the "
+                        "CNN tile map is kept")
             return Phase2Choice(None, TILE_MAP, info)
-        info.update(phase2_choice=f"{p.final_name} on {best}", phase2_reason=f"{best} " + why)
+        info.update(phase2_choice=f"{p.final_name} on {best}", phase2_reason=f"{why} (>= min_agreement {p.min_agreement})")
         return Phase2Choice(fitted[best], best, info)
     info["judge"] = "held-out tiles"
     if not agreement:
