@@ -120,6 +120,7 @@ def test_command_line_on_an_existing_scheduler(model_path, tmp_path, external_cl
     out = tmp_path / "cli"
     rc = main(["-q", "evaluate", "--model", str(model_path), "--out", str(out), "--experiment", "ext",
                "--phase2", "rf", "--median_radius", "3", "--n_trees", "20", "--min_sample", "3000",
+               "--min_agreement", "0", "--train_confidence", "0",
                "--no-figures", "--scheduler", external_cluster, str(SAMPLE / "Validate")])
     assert rc == 0
     summary = pd.read_csv(out / "Summary_ext.csv")
