@@ -12,12 +12,14 @@ with the adapted model too (does replay keep what the model knew?).
 
 Needs ../shared/data/wildcat and ../shared/data/stmarg, and the StMarg model of configs/stmarg.yml
 (``python -m sscnb run --config configs/stmarg.yml --only 01 02``). Writes
-outputs/benchmarks/adapt/adapt_benchmark.csv and adapt_benchmark.png.
+outputs/benchmarks/adapt/adapt_benchmark.csv and adapt_benchmark.png, and each simulated user's labels
+(tile_labels_<order>_<N>.csv; configs/wildcat.yml runs notebook 07 with the 100 of the mixed order).
 """
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -110,6 +112,8 @@ def main(argv=None):
                     code = int(truth3[r, c])
                     sess.label(code if code > 0 else labels.MIXED)
                 tab = sess.table
+                if sess.path.exists():  # for configs/wildcat.yml
+                    shutil.copyfile(sess.path, out / f"tile_labels_{order}_{n}.csv")
                 new = labels.tile_set(tab, {f3.name: f3.image_path}, tile)
                 counts = {names[c]: int((new.y == c).sum()) for c in codes if (new.y == c).any()}
                 if n == 0:

@@ -139,7 +139,7 @@ def test_bad_configuration_is_refused_before_anything_runs(tmp_path, extra, mess
 def test_shipped_configurations_are_valid():
     from sscnb.runner import check_config, load_config, select_notebooks
 
-    for name in ("sample_data.yml", "stmarg.yml"):
+    for name in ("sample_data.yml", "stmarg.yml", "wildcat.yml"):
         cfg = load_config(REPO / "configs" / name)
         check_config(cfg, select_notebooks(cfg))
 
