@@ -72,8 +72,10 @@ def parse_scheduler(scheduler, workers: int | None = None):
 
 
 def _set_threads(n: int) -> int:
-    """On a worker: at most ``n`` threads for TensorFlow (or PyTorch), before the first model."""
+    """On a worker: at most ``n`` threads for TensorFlow (or PyTorch), before the first model, and
+    for the random forest of phase 2."""
     os.environ["OMP_NUM_THREADS"] = str(n)
+    os.environ["SSCNB_THREADS"] = str(n)
     os.environ["TF_NUM_INTRAOP_THREADS"] = str(n)
     os.environ["TF_NUM_INTEROP_THREADS"] = "1"
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

@@ -339,9 +339,14 @@ def fit_pixel_classifier(x: np.ndarray, y: np.ndarray, kind: str, *, depth: str,
             log.info("phase 2: a class has fewer than 6 training pixels; SMOTE-ENN skipped")
             info["smote_skipped"] = True
     if kind == "rf":
+        import os
+
         from sklearn.ensemble import RandomForestClassifier
 
-        model = RandomForestClassifier(n_estimators=n_trees, n_jobs=-1, random_state=seed)
+        # a Dask worker that shares its machine gets its share of the cores (sscnb.batch._set_threads);
+        # the trees, and so the map, are the same whatever the number of threads
+        n_jobs = int(os.environ.get("SSCNB_THREADS") or -1)
+        model = RandomForestClassifier(n_estimators=n_trees, n_jobs=n_jobs, random_state=seed)
         model.fit(z, yy)
     elif kind == "mlp":
         import keras
