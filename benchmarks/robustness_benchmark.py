@@ -1,0 +1,136 @@
+"""Another day, another light: stmarg/Validate shifted the way another survey would shift it, scored.
+
+Each shift is applied to the five images of stmarg/Validate (their labels moved with them where the
+geometry changes), and each shifted image is classified (phase 1 + phase 2, default settings) with
+the StMarg CNN of configs/stmarg.yml. Prints the CNN and final F1 (pixel-weighted over the five
+images) and the per-class F1 of the final map for each shift, and saves the table.
+
+    python benchmarks/robustness_benchmark.py [--model outputs/stmarg/model/cnn_stmarg.keras] [--tag NAME]
+
+Shifts: none; flown 2x higher (downsampled 0.5); flown 2x lower (the centre upsampled 2x); darker
+(gamma 1.6); brighter (gamma 0.6); warmer white balance (R x1.15, B x0.8); JPEG quality 25;
+Gaussian blur sigma 2 px. Writes outputs/benchmarks/robustness/robustness_<tag>.csv.
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data" / "stmarg" / "Validate"
+
+
+def _gamma(img, g):
+    return np.clip(255.0 * (img / 255.0) ** g + 0.5, 0, 255).astype(np.uint8)
+
+
+def _jpeg(img, quality):
+    import imageio.v3 as iio
+
+    buf = io.BytesIO()
+    iio.imwrite(buf, img, extension=".jpg", quality=quality)
+    return iio.imread(buf.getvalue(), extension=".jpg")
+
+
+def _blur(img, sigma):
+    from skimage.filters import gaussian
+
+    return np.clip(gaussian(img, sigma=sigma, channel_axis=-1, preserve_range=True) + 0.5, 0, 255).astype(np.uint8)
+
+
+def _down(img, lab):
+    from skimage.transform import rescale
+
+    small = rescale(img, 0.5, channel_axis=-1, anti_aliasing=True, preserve_range=True)
+    return np.clip(small + 0.5, 0, 255).astype(np.uint8), lab[::2, ::2][: small.shape[0], : small.shape[1]]
+
+
+def _up(img, lab):
+    from skimage.transform import resize
+
+    H, W = lab.shape
+    y0, x0 = H // 4, W // 4
+    crop, lcrop = img[y0:y0 + H // 2, x0:x0 + W // 2], lab[y0:y0 + H // 2, x0:x0 + W // 2]
+    big = resize(crop, (2 * crop.shape[0], 2 * crop.shape[1]), order=1, preserve_range=True)
+    return np.clip(big + 0.5, 0, 255).astype(np.uint8), np.repeat(np.repeat(lcrop, 2, axis=0), 2, axis=1)
+
+
+def _warm(img):
+    return np.clip(img * np.array([1.15, 1.0, 0.8]) + 0.5, 0, 255).astype(np.uint8)
+
+
+SHIFTS = {
+    "none": lambda i, l: (i, l),
+    "flown 2x higher (downsampled 0.5)": _down,
+    "flown 2x lower (centre upsampled 2x)": _up,
+    "darker (gamma 1.6)": lambda i, l: (_gamma(i, 1.6), l),
+    "warmer white balance (R x1.15, B x0.8)": lambda i, l: (_warm(i), l),
+    "JPEG quality 25": lambda i, l: (_jpeg(i, 25), l),
+    "Gaussian blur, sigma 2 px": lambda i, l: (_blur(i, 2), l),
+    "brighter (gamma 0.6)": lambda i, l: (_gamma(i, 0.6), l),
+}
+
+
+def _pooled(reports):
+    f1 = np.concatenate([r["f1_score"].to_numpy(float) for r in reports])
+    sup = np.concatenate([r["support"].to_numpy(float) for r in reports])
+    return float((f1 * sup).sum() / sup.sum())
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", default=str(ROOT / "outputs/stmarg/model/cnn_stmarg.keras"))
+    ap.add_argument("--tag", default="stmarg", help="name of the saved table")
+    ap.add_argument("--out", default=str(ROOT / "outputs/benchmarks/robustness"))
+    a = ap.parse_args(argv)
+
+    import pandas as pd
+
+    from sscnb import metrics, modelfiles, ssc
+    from sscnb.data import find_pairs, read_pair
+
+    if not DATA.is_dir():
+        sys.exit(f"needs {DATA}")
+    model = modelfiles.load_model(a.model)
+    scheme = model.scheme
+    codes = list(scheme.labelled_codes)
+    names = {c: scheme.name(c) for c in scheme.codes}
+    pairs = [read_pair(r, scheme, model.tile_size) for r in find_pairs(DATA)]
+    params = ssc.SSCParams()
+    print(f"machine: {os.cpu_count()} cores; model {Path(a.model).name} (colour augmentation: "
+          f"{model.card.get('colour_augment')}); {len(pairs)} images of {DATA}")
+    rows = []
+    for name, shift in SHIFTS.items():
+        t0 = time.perf_counter()
+        rep_c, rep_f = [], []
+        for img, lab in pairs:
+            im, lb = shift(img, lab)
+            res = ssc.classify_image(im, model, params)
+            rep_c.append(metrics.class_report(lb, res.cnn_map, codes, names))
+            rep_f.append(metrics.class_report(lb, res.final_map, codes, names))
+        row = {"shift": name, "f1_final": _pooled(rep_f), "f1_cnn": _pooled(rep_c)}
+        allf = pd.concat(rep_f)
+        for cls, g in allf.groupby("class", sort=False):
+            row[f"final F1 {cls}"] = float((g.f1_score * g.support).sum() / max(g.support.sum(), 1))
+        allc = pd.concat(rep_c)
+        for cls, g in allc.groupby("class", sort=False):
+            row[f"CNN F1 {cls}"] = float((g.f1_score * g.support).sum() / max(g.support.sum(), 1))
+        rows.append(row)
+        print(f"{name:>40}: final {row['f1_final']:.3f}, CNN {row['f1_cnn']:.3f} "
+              f"({time.perf_counter() - t0:.0f} s)", flush=True)
+    df = pd.DataFrame(rows)
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    df.to_csv(out / f"robustness_{a.tag}.csv", index=False)
+    print(df.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    print(f"wrote {out / f'robustness_{a.tag}.csv'}")
+
+
+if __name__ == "__main__":
+    main()
