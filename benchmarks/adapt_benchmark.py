@@ -94,8 +94,7 @@ def main(argv=None):
                  lab, ssc.classify_image(img, model, unchecked).final_map, codes, names))}
         err = metrics.errors_by_confidence(lab, res.cnn_map, res.cnn_proba.max(axis=-1), tile)
         d["cnn_wrong_low_conf_half"], d["cnn_wrong_high_conf_half"] = err["low"], err["high"]
-        d["macro_f1_cnn"] = float(r_c.loc[r_c.support > 0, "f1_score"].mean())
-        d["macro_f1_final"] = float(r_f.loc[r_f.support > 0, "f1_score"].mean())
+        d["macro_f1_cnn"], d["macro_f1_final"] = metrics.macro_f1(r_c), metrics.macro_f1(r_f)
         for rep, tag in ((r_c, "cnn"), (r_f, "final")):
             for _, rr in rep.iterrows():
                 if rr["support"] > 0:
@@ -142,7 +141,7 @@ def main(argv=None):
                         for tag, mp in (("cnn", r.cnn_map), ("final", r.final_map)):
                             rep = metrics.class_report(lab, mp, codes, names)
                             tp.setdefault(tag, []).append(rep)
-                    d = {f"f1_{tag}": _pooled_f1(reps) for tag, reps in tp.items()}
+                    d = {f"f1_{tag}": metrics.weighted_f1(reps) for tag, reps in tp.items()}
                     rows.append({**base, "image": "stmarg/Validate", **d})
                     print(f"{order:>15} N={n:>3} stmarg/Validate: CNN {d['f1_cnn']:.4f} final {d['f1_final']:.4f}",
                           flush=True)
@@ -158,15 +157,6 @@ def main(argv=None):
           .to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     _plot(df, out / "adapt_benchmark.png", os.cpu_count())
     print(f"wrote {out / 'adapt_benchmark.csv'} and {out / 'adapt_benchmark.png'}")
-
-
-def _pooled_f1(reports) -> float:
-    """Pixel-weighted F1 over several images: every image's class F1 weighted by its support."""
-    import numpy as np
-
-    f1 = np.concatenate([r["f1_score"].to_numpy(float) for r in reports])
-    sup = np.concatenate([r["support"].to_numpy(float) for r in reports])
-    return float((f1 * sup).sum() / sup.sum())
 
 
 def _plot(df, path, cores):

@@ -77,12 +77,6 @@ SHIFTS = {
 }
 
 
-def _pooled(reports):
-    f1 = np.concatenate([r["f1_score"].to_numpy(float) for r in reports])
-    sup = np.concatenate([r["support"].to_numpy(float) for r in reports])
-    return float((f1 * sup).sum() / sup.sum())
-
-
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default=str(ROOT / "outputs/stmarg/model/cnn_stmarg.keras"))
@@ -114,13 +108,10 @@ def main(argv=None):
             res = ssc.classify_image(im, model, params)
             rep_c.append(metrics.class_report(lb, res.cnn_map, codes, names))
             rep_f.append(metrics.class_report(lb, res.final_map, codes, names))
-        row = {"shift": name, "f1_final": _pooled(rep_f), "f1_cnn": _pooled(rep_c)}
-        allf = pd.concat(rep_f)
-        for cls, g in allf.groupby("class", sort=False):
-            row[f"final F1 {cls}"] = float((g.f1_score * g.support).sum() / max(g.support.sum(), 1))
-        allc = pd.concat(rep_c)
-        for cls, g in allc.groupby("class", sort=False):
-            row[f"CNN F1 {cls}"] = float((g.f1_score * g.support).sum() / max(g.support.sum(), 1))
+        row = {"shift": name, "f1_final": metrics.weighted_f1(rep_f), "f1_cnn": metrics.weighted_f1(rep_c)}
+        for tag, reps in (("final", rep_f), ("CNN", rep_c)):
+            for cls, g in pd.concat(reps).groupby("class", sort=False):   # each image's class F1 by its pixels
+                row[f"{tag} F1 {cls}"] = metrics.weighted_f1(g) if g.support.sum() else 0.0
         rows.append(row)
         print(f"{name:>40}: final {row['f1_final']:.3f}, CNN {row['f1_cnn']:.3f} "
               f"({time.perf_counter() - t0:.0f} s)", flush=True)

@@ -352,13 +352,9 @@ def adapt_model(model_path, labels_source, images, out_dir, *, model_name: str =
     log(f"fine-tuned in {res.seconds:.0f} s: {res.card['lineage']['n_tiles_added']} new tiles, "
         f"{res.card['lineage']['replayed_tiles']} replayed, {epochs} epochs")
     paths = save_model(out_dir, model_name, res.model, res.key, res.card, overwrite=overwrite)
-    from .provenance import tmp_name
+    from .provenance import write_text
 
-    hist = out_dir / f"{model_name}_history.csv"
-    tmp = tmp_name(hist)
-    res.history.to_csv(tmp, index=False)
-    tmp.replace(hist)
-    paths["history"] = hist
+    paths["history"] = write_text(out_dir / f"{model_name}_history.csv", res.history.to_csv(index=False))
     return paths
 
 
@@ -412,6 +408,7 @@ def before_after(records, parent, adapted, params=None, labels_table=None, progr
     from . import metrics
     from .data import read_pair
     from .ssc import SSCParams, classify_image
+    from .tiles import grid_shape
 
     p = params or SSCParams()
     scheme = adapted.scheme
@@ -420,8 +417,6 @@ def before_after(records, parent, adapted, params=None, labels_table=None, progr
     rows, results = [], {}
     for rec in tqdm(records, desc="mapping before and after", disable=not progress):
         img, lab = read_pair(rec, scheme, adapted.tile_size)
-        from .tiles import grid_shape
-
         judge = judge_grid(labels_table, rec.name, grid_shape(img.shape, adapted.tile_size))
         results[rec.name] = {"image": img, "label": lab}
         for tag, model in (("before", parent), ("after", adapted)):
@@ -433,7 +428,7 @@ def before_after(records, parent, adapted, params=None, labels_table=None, progr
                 rc = metrics.class_report(lab, res.cnn_map, codes, names)
                 rf = metrics.class_report(lab, res.final_map, codes, names)
                 row.update(f1_cnn=metrics.weighted_f1(rc), f1_final=metrics.weighted_f1(rf),
-                           macro_f1_final=float(rf.loc[rf.support > 0, "f1_score"].mean()))
+                           macro_f1_final=metrics.macro_f1(rf))
                 for _, r in rf.iterrows():
                     if r["support"] > 0:
                         row[f"F1 {r['class']}"] = r["f1_score"]

@@ -195,20 +195,10 @@ def write_tile_labels(path, table, tile_size: int) -> Path:
     -------
     Path
     """
-    import os
+    from .provenance import write_text
 
-    from .provenance import tmp_name
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = tmp_name(path)
-    with open(tmp, "w", newline="") as f:
-        f.write(_HEADER.format(tile=int(tile_size)) + "\n")
-        table[list(COLUMNS)].to_csv(f, index=False)
-        f.flush()
-        os.fsync(f.fileno())
-    tmp.replace(path)
-    return path
+    return write_text(path, _HEADER.format(tile=int(tile_size)) + "\n" + table[list(COLUMNS)].to_csv(index=False),
+                      sync=True)
 
 
 def append_tile_label(path, table, image: str, row: int, col: int, code: int, tile_size: int):
@@ -462,6 +452,7 @@ def load_labels(source, images, scheme: ClassScheme, tile_size: int, purity: flo
         return pd.concat(parts, ignore_index=True)
     if source.is_dir():
         from .data import _label_keys, parse_image_name, read_label
+        from .geo import georeferencing_of
 
         by_key = {p.stem.lower(): p for p in source.iterdir() if p.name.upper().startswith("SCLS_")}
         parts = []
@@ -472,8 +463,6 @@ def load_labels(source, images, scheme: ClassScheme, tile_size: int, purity: flo
             if lp is None:
                 continue
             lab = read_label(lp, scheme)
-            from .geo import georeferencing_of
-
             info = georeferencing_of(p)
             if lab.shape != (info.height, info.width):
                 raise LabelError(f"{lp.name} is {lab.shape[1]} x {lab.shape[0]} px but {p.name} is {info.width} x "

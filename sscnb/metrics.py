@@ -11,7 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["confusion", "class_report", "report_from_confusion", "weighted_f1", "REPORT_COLUMNS", "write_report", "read_report",
+__all__ = ["confusion", "class_report", "report_from_confusion", "weighted_f1", "macro_f1", "REPORT_COLUMNS",
+           "write_report", "read_report",
            "errors_by_confidence"]
 
 REPORT_COLUMNS = ["class", "precision", "recall", "f1_score", "support"]
@@ -132,6 +133,31 @@ def weighted_f1(reports) -> float:
         reports = pd.concat(reports, ignore_index=True)
     s = reports["support"].to_numpy(float)
     return float((reports["f1_score"].to_numpy(float) * s).sum() / s.sum()) if s.sum() > 0 else float("nan")
+
+
+def macro_f1(report) -> float:
+    """Unweighted mean F1 over the classes with labelled pixels: every class counts the same, so a
+    rare class is not averaged away.
+
+    Parameters
+    ----------
+    report : pandas.DataFrame
+        A :func:`class_report` table.
+
+    Returns
+    -------
+    float
+        NaN when nothing is labelled.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> r = pd.DataFrame({"class": [1, 2, 3], "f1_score": [0.9, 0.3, 0.5], "support": [900, 100, 0]})
+    >>> round(macro_f1(r), 3)
+    0.6
+    """
+    labelled = report["support"].to_numpy(float) > 0
+    return float(report["f1_score"].to_numpy(float)[labelled].mean()) if labelled.any() else float("nan")
 
 
 def write_report(report, path) -> Path:

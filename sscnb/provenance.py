@@ -10,7 +10,8 @@ import datetime as _dt
 import platform
 from importlib import metadata
 
-__all__ = ["VERSIONED", "package_versions", "timestamp", "json_default", "tmp_name", "write_json", "file_sha256",
+__all__ = ["VERSIONED", "package_versions", "timestamp", "json_default", "tmp_name", "write_text", "write_json",
+           "file_sha256",
            "recipe_differences"]
 
 VERSIONED = ("sscnb", "numpy", "pandas", "scikit-learn", "scikit-image", "imbalanced-learn",
@@ -88,6 +89,35 @@ def tmp_name(path):
     return path.with_name(f".tmp_{os.getpid()}_{path.name}")
 
 
+def write_text(path, text: str, sync: bool = False):
+    """Write a text file atomically (temporary name, then rename).
+
+    Parameters
+    ----------
+    path : str or Path
+    text : str
+    sync : bool
+        Flush it to the disk before the rename (a file written at every click must survive a crash).
+
+    Returns
+    -------
+    Path
+    """
+    import os
+    from pathlib import Path
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = tmp_name(path)
+    with open(tmp, "w", newline="") as f:
+        f.write(text)
+        if sync:
+            f.flush()
+            os.fsync(f.fileno())
+    tmp.replace(path)
+    return path
+
+
 def write_json(path, obj, indent: int = 1):
     """Write JSON atomically (temporary name, then rename), NumPy values included.
 
@@ -102,14 +132,8 @@ def write_json(path, obj, indent: int = 1):
     Path
     """
     import json
-    from pathlib import Path
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = tmp_name(path)
-    tmp.write_text(json.dumps(obj, indent=indent, default=json_default) + "\n")
-    tmp.replace(path)
-    return path
+    return write_text(path, json.dumps(obj, indent=indent, default=json_default) + "\n")
 
 
 def file_sha256(path) -> str:

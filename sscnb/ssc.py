@@ -352,17 +352,6 @@ class Phase2Choice:
         return self.clf.predict(feats, mask)
 
 
-def _macro_f1(y_true: np.ndarray, y_pred: np.ndarray) -> float:
-    """Unweighted mean F1 over the classes in ``y_true``."""
-    f1s = []
-    for c in np.unique(y_true):
-        tp = np.sum((y_true == c) & (y_pred == c))
-        fp = np.sum((y_true != c) & (y_pred == c))
-        fn = np.sum((y_true == c) & (y_pred != c))
-        f1s.append(2 * tp / (2 * tp + fp + fn) if tp else 0.0)
-    return float(np.mean(f1s)) if f1s else 0.0
-
-
 def _tile_majority_agreement(tile_id: np.ndarray, cnn: np.ndarray, pred: np.ndarray) -> float:
     """Share of tiles whose sampled pixels phase 2 gives, by majority, the CNN's class of the tile.
 

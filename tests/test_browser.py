@@ -12,6 +12,7 @@ Chromium the test is skipped with that message, unless ``SSCNB_REQUIRE_BROWSER=1
 """
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import secrets
@@ -146,9 +147,9 @@ def _shot(page, locator, name: str) -> bytes:
     return png
 
 
-def _open_and_run_all(page, url: str, last_selector: str) -> int:
+def _open_and_run_all(page, url: str, last_selector: str) -> None:
     """Open a notebook in JupyterLab, run all its cells, wait for every prompt to be numbered and
-    for ``last_selector`` to be on the page. Returns the page timeout (ms)."""
+    for ``last_selector`` to be on the page."""
     page_timeout = int(os.environ.get("SSCNB_BROWSER_TIMEOUT_MS", 120_000))
     page.set_default_timeout(page_timeout)
     page.goto(url)
@@ -161,115 +162,107 @@ def _open_and_run_all(page, url: str, last_selector: str) -> int:
         const p = [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')].map(e => e.textContent);
         return p.length > 0 && p.every(t => /\\[\\d+\\]/.test(t)); }""", timeout=3 * page_timeout)
     page.wait_for_selector(last_selector)
-    return page_timeout
+
+
+@contextlib.contextmanager
+def _notebook_page(lab, url: str, last_selector: str, failed_png: str):
+    """Chromium on ``url``: every cell run (:func:`_open_and_run_all`), no traceback or widget error in
+    the outputs; the page is yielded, screenshotted as ``failed_png`` if the test fails, then closed."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=lab["chromium"], args=CHROMIUM_FLAGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        try:
+            _open_and_run_all(page, url, last_selector)
+            outputs = page.locator(".jp-OutputArea-output").all_inner_texts()
+            assert not [t for t in outputs if "Traceback" in t or "Error displaying widget" in t], outputs
+            yield page
+        except Exception:
+            SHOTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(SHOTS / failed_png), full_page=True)
+            raise
+        finally:
+            browser.close()
 
 
 def test_notebook_07_labeller_saves_each_click(lab):
     """Label three tiles in Chromium (water, dry sediment, mixed); the labels file holds them, in order."""
-    from playwright.sync_api import sync_playwright
-
     from sscnb import labels
     from sscnb.classes import ClassScheme
 
     path = lab["root"] / "tile_labels.csv"
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=lab["chromium"], args=CHROMIUM_FLAGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        try:
-            _open_and_run_all(page, lab["url07"], ".sscnb-labeller img")
-            tool = page.locator(".sscnb-labeller")
-            outputs = page.locator(".jp-OutputArea-output").all_inner_texts()
-            assert not [t for t in outputs if "Traceback" in t or "Error displaying widget" in t], outputs
-            picture = tool.locator("img")
-            shown = []
-            for i, (name, code) in enumerate((("water", 1), ("dry sediment", 2), ("mixed", 0))):
-                before_src = picture.get_attribute("src")
-                shown.append(tool.locator(".widget-html").first.inner_text())
-                before = _shot(page, tool, f"8_labeller_{i}")
-                tool.locator("button", has_text=name).first.click()
-                _wait_changed(page, ".sscnb-labeller img", "src", before_src)
-                t = labels.read_tile_labels(path, ClassScheme.default(), 50)
-                assert len(t) == i + 1 and int(t.class_code.iloc[-1]) == code
-                assert _changed_share(before, _shot(page, tool, f"8_labeller_{i}_after")) > 0.01
+    with _notebook_page(lab, lab["url07"], ".sscnb-labeller img", "failed_page_07.png") as page:
+        tool = page.locator(".sscnb-labeller")
+        picture = tool.locator("img")
+        shown = []
+        for i, (name, code) in enumerate((("water", 1), ("dry sediment", 2), ("mixed", 0))):
+            before_src = picture.get_attribute("src")
+            shown.append(tool.locator(".widget-html").first.inner_text())
+            before = _shot(page, tool, f"8_labeller_{i}")
+            tool.locator("button", has_text=name).first.click()
+            _wait_changed(page, ".sscnb-labeller img", "src", before_src)
             t = labels.read_tile_labels(path, ClassScheme.default(), 50)
-            assert list(t.class_code) == [1, 2, 0]
-            for (img, r, c), caption in zip(zip(t.image, t.tile_row, t.tile_col), shown):
-                assert f"{img}, tile row {r}, column {c}" in caption    # the tile that was on screen
-            assert "water 1, dry sediment 1" in tool.inner_text() and "mixed 1" in tool.inner_text()
-        except Exception:
-            SHOTS.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(SHOTS / "failed_page_07.png"), full_page=True)
-            raise
-        finally:
-            browser.close()
+            assert len(t) == i + 1 and int(t.class_code.iloc[-1]) == code
+            assert _changed_share(before, _shot(page, tool, f"8_labeller_{i}_after")) > 0.01
+        t = labels.read_tile_labels(path, ClassScheme.default(), 50)
+        assert list(t.class_code) == [1, 2, 0]
+        for (img, r, c), caption in zip(zip(t.image, t.tile_row, t.tile_col), shown):
+            assert f"{img}, tile row {r}, column {c}" in caption    # the tile that was on screen
+        assert "water 1, dry sediment 1" in tool.inner_text() and "mixed 1" in tool.inner_text()
 
 
 def test_notebook_06_widgets_in_jupyterlab(lab):
-    from playwright.sync_api import sync_playwright
+    with _notebook_page(lab, lab["url"], ".sscnb-playground .sscnb-picture img", "failed_page.png") as page:
+        # the map explorer: another image, then the opacity slider
+        explorer = page.locator(".sscnb-map-explorer")
+        picture = explorer.locator(".sscnb-picture img")
+        table = explorer.locator(".sscnb-f1-table")
+        before_src, before_table = picture.get_attribute("src"), table.inner_text()
+        before = _shot(page, explorer, "1_explorer_first_image")
+        select = explorer.locator(".widget-dropdown select")
+        options = select.locator("option").all_inner_texts()
+        assert len(options) >= 2
+        select.select_option(label=options[1])
+        _wait_changed(page, ".sscnb-map-explorer .sscnb-picture img", "src", before_src)
+        _wait_changed(page, ".sscnb-map-explorer .sscnb-f1-table", "innerText", before_table)
+        after = _shot(page, explorer, "2_explorer_second_image")
+        assert _changed_share(before, after) > 0.05
 
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=lab["chromium"], args=CHROMIUM_FLAGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        try:
-            _open_and_run_all(page, lab["url"], ".sscnb-playground .sscnb-picture img")
-            outputs = page.locator(".jp-OutputArea-output").all_inner_texts()
-            assert not [t for t in outputs if "Traceback" in t or "Error displaying widget" in t], outputs
+        slider = explorer.locator(".widget-hslider").filter(has_text="opacity")
+        readout = slider.locator(".widget-readout")
+        assert readout.inner_text().strip() == "0.60"
+        before_src = picture.get_attribute("src")
+        slider.locator(".noUi-handle").focus()
+        page.keyboard.press("End")                      # the slider's maximum: the layer alone
+        page.wait_for_function("el => el.innerText.trim() === '1.00'", arg=readout.element_handle())
+        _wait_changed(page, ".sscnb-map-explorer .sscnb-picture img", "src", before_src)
+        opaque = _shot(page, explorer, "3_explorer_opacity_1")
+        assert _changed_share(after, opaque) > 0.05
 
-            # the map explorer: another image, then the opacity slider
-            explorer = page.locator(".sscnb-map-explorer")
-            picture = explorer.locator(".sscnb-picture img")
-            table = explorer.locator(".sscnb-f1-table")
-            before_src, before_table = picture.get_attribute("src"), table.inner_text()
-            before = _shot(page, explorer, "1_explorer_first_image")
-            select = explorer.locator(".widget-dropdown select")
-            options = select.locator("option").all_inner_texts()
-            assert len(options) >= 2
-            select.select_option(label=options[1])
-            _wait_changed(page, ".sscnb-map-explorer .sscnb-picture img", "src", before_src)
-            _wait_changed(page, ".sscnb-map-explorer .sscnb-f1-table", "innerText", before_table)
-            after = _shot(page, explorer, "2_explorer_second_image")
-            assert _changed_share(before, after) > 0.05
+        # the tile browser: only the misclassified tiles, then all of them
+        tiles = page.locator(".sscnb-tile-browser")
+        tiles_img = tiles.locator(".sscnb-picture img")
+        before_src = tiles_img.get_attribute("src")
+        wrong_only = _shot(page, tiles, "4_tiles_misclassified")
+        tiles.locator("input[type=checkbox]").click()
+        _wait_changed(page, ".sscnb-tile-browser .sscnb-picture img", "src", before_src)
+        assert _changed_share(wrong_only, _shot(page, tiles, "5_tiles_all")) > 0.05
 
-            slider = explorer.locator(".widget-hslider").filter(has_text="opacity")
-            readout = slider.locator(".widget-readout")
-            assert readout.inner_text().strip() == "0.60"
-            before_src = picture.get_attribute("src")
-            slider.locator(".noUi-handle").focus()
-            page.keyboard.press("End")                      # the slider's maximum: the layer alone
-            page.wait_for_function("el => el.innerText.trim() === '1.00'", arg=readout.element_handle())
-            _wait_changed(page, ".sscnb-map-explorer .sscnb-picture img", "src", before_src)
-            opaque = _shot(page, explorer, "3_explorer_opacity_1")
-            assert _changed_share(after, opaque) > 0.05
-
-            # the tile browser: only the misclassified tiles, then all of them
-            tiles = page.locator(".sscnb-tile-browser")
-            tiles_img = tiles.locator(".sscnb-picture img")
-            before_src = tiles_img.get_attribute("src")
-            wrong_only = _shot(page, tiles, "4_tiles_misclassified")
-            tiles.locator("input[type=checkbox]").click()
-            _wait_changed(page, ".sscnb-tile-browser .sscnb-picture img", "src", before_src)
-            assert _changed_share(wrong_only, _shot(page, tiles, "5_tiles_all")) > 0.05
-
-            # the playground: a larger median radius, then Run
-            play = page.locator(".sscnb-playground")
-            play_img = play.locator(".sscnb-picture img")
-            status = play.locator(".sscnb-status")
-            before_src = play_img.get_attribute("src")
-            before = _shot(page, play, "6_playground_before_run")
-            radius = play.locator(".widget-hslider").filter(has_text="median_r")
-            radius.locator(".noUi-handle").focus()
-            for _ in range(3):
-                page.keyboard.press("ArrowRight")
-            page.wait_for_function("el => el.innerText.trim() === '3'", arg=radius.locator(".widget-readout").element_handle())
-            play.locator("button", has_text="Run").click()
-            page.wait_for_function("el => el.innerText.startsWith('run 3:')", arg=status.element_handle())
-            _wait_changed(page, ".sscnb-playground .sscnb-picture img", "src", before_src)
-            after = _shot(page, play, "7_playground_after_run")
-            assert "RF F1" in status.inner_text()
-            assert _changed_share(before, after) > 0.05
-        except Exception:
-            SHOTS.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(SHOTS / "failed_page.png"), full_page=True)
-            raise
-        finally:
-            browser.close()
+        # the playground: a larger median radius, then Run
+        play = page.locator(".sscnb-playground")
+        play_img = play.locator(".sscnb-picture img")
+        status = play.locator(".sscnb-status")
+        before_src = play_img.get_attribute("src")
+        before = _shot(page, play, "6_playground_before_run")
+        radius = play.locator(".widget-hslider").filter(has_text="median_r")
+        radius.locator(".noUi-handle").focus()
+        for _ in range(3):
+            page.keyboard.press("ArrowRight")
+        page.wait_for_function("el => el.innerText.trim() === '3'", arg=radius.locator(".widget-readout").element_handle())
+        play.locator("button", has_text="Run").click()
+        page.wait_for_function("el => el.innerText.startsWith('run 3:')", arg=status.element_handle())
+        _wait_changed(page, ".sscnb-playground .sscnb-picture img", "src", before_src)
+        after = _shot(page, play, "7_playground_after_run")
+        assert "RF F1" in status.inner_text()
+        assert _changed_share(before, after) > 0.05

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import f1_score, precision_recall_fscore_support
 
-from sscnb.metrics import class_report, confusion, errors_by_confidence, read_report, weighted_f1, write_report
+from sscnb.metrics import class_report, confusion, errors_by_confidence, macro_f1, read_report, weighted_f1, write_report
 
 
 def test_hand_case():
@@ -33,6 +33,17 @@ def test_matches_scikit_learn_on_random_maps():
     np.testing.assert_allclose(r.f1_score, f1)
     np.testing.assert_array_equal(r.support, sup)
     assert weighted_f1(r) == pytest.approx(f1_score(t[m], p[m], labels=codes, average="weighted", zero_division=0))
+
+
+def test_macro_f1_counts_every_labelled_class_the_same():
+    rng = np.random.default_rng(1)
+    t = rng.integers(0, 5, (50, 60))                   # class 5 never labelled, but predicted
+    p = np.where(rng.random(t.shape) < 0.6, t, rng.integers(1, 6, t.shape))
+    m = t > 0
+    r = class_report(t, p, [1, 2, 3, 4, 5])
+    assert 5 in set(r["class"]) and r.loc[r["class"] == 5, "support"].item() == 0
+    assert macro_f1(r) == pytest.approx(f1_score(t[m], p[m], labels=[1, 2, 3, 4], average="macro", zero_division=0))
+    assert np.isnan(macro_f1(class_report(np.zeros((4, 4), int), np.ones((4, 4), int), [1])))
 
 
 def test_names_and_csv_round_trip(tmp_path):
