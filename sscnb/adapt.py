@@ -243,6 +243,7 @@ def fine_tune(parent, new_tiles: TileSet, *, replay=DEFAULT_REPLAY, replay_dir=N
     AdaptError
         No labelled tile, or tiles of another size than the model's.
     """
+    from .inputstats import merge_statistics, training_statistics
     from .modelfiles import make_card
     from .provenance import file_sha256
 
@@ -295,6 +296,8 @@ def fine_tune(parent, new_tiles: TileSet, *, replay=DEFAULT_REPLAY, replay_dir=N
     card = make_card(backbone=pc.get("backbone", "unknown"), weights=pc.get("weights"), tile_size=parent.tile_size,
                      purity=pc.get("purity", 0.9), scheme=scheme, tiles=both, epochs=int(epochs), seed=seed,
                      history=history, lineage=lineage, data_dir=pc.get("data_dir"),
+                     input_statistics=merge_statistics(pc.get("input_statistics"),
+                                                       training_statistics(both.x, both.image)),
                      colour_augment=bool(colour), augment=True, batch_size=int(batch_size))
     return AdaptResult(model, key, card, history, seconds)
 
@@ -420,7 +423,7 @@ def before_after(records, parent, adapted, params=None, labels_table=None, progr
         judge = judge_grid(labels_table, rec.name, grid_shape(img.shape, adapted.tile_size))
         results[rec.name] = {"image": img, "label": lab}
         for tag, model in (("before", parent), ("after", adapted)):
-            res = classify_image(img, model, p, judge=judge if judge.any() else None)
+            res = classify_image(img, model, p, judge=judge if judge.any() else None, name=rec.name)
             results[rec.name][tag] = res
             row = {"image": rec.name, "model": tag, "labelled_tiles": int((judge > 0).sum()),
                    "f1_cnn": np.nan, "f1_final": np.nan, "macro_f1_final": np.nan}

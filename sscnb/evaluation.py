@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .inputstats import InputShiftWarning
 from .ssc import SSCParams, classify_image, phase2_name
 
 __all__ = ["result_files", "image_status", "evaluate_image", "evaluate_folder", "overall_f1", "load_image_results"]
@@ -175,7 +176,10 @@ def evaluate_image(rec, loaded, files: dict, wanted: list, experiment: str, para
     t0 = time.perf_counter()
     img, lab = read_pair(rec, scheme, loaded.tile_size)
     t_read = time.perf_counter() - t0
-    res = classify_image(img, loaded, params)
+    with warnings.catch_warnings():   # reported as notes, which reach the console from Dask workers too
+        warnings.simplefilter("ignore", InputShiftWarning)
+        res = classify_image(img, loaded, params, name=rec.name)
+    notes.extend(res.info.get("input_check", []))
     row = {"image": rec.name, "river": rec.river, "labelled_px": 0, "f1_cnn": np.nan, "f1_final": np.nan,
            "status": "done", "phase2": res.info.get("phase2_choice", "")}
     if lab is not None:

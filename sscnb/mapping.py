@@ -38,6 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from . import features as _features
+from . import inputstats as _inputstats
 from . import pixel as _pixel
 from . import tiles as _tiles
 from .batch import BatchError, dask_client, run_tasks
@@ -53,7 +54,7 @@ from .geo import (
 )
 from .layout import prepare_output
 from .provenance import file_sha256, recipe_differences, tmp_name
-from .ssc import SSCParams, apply_tile_rules, choose_phase2, predict_tiles_masked
+from .ssc import SSCParams, apply_tile_rules, check_input, choose_phase2, predict_tiles_masked
 
 __all__ = ["MapResult", "resolve_inputs", "map_files", "map_raster", "map_inputs", "plan_inputs", "area_summary",
            "WINDOW_MPX", "MIN_POLYGON_AREA"]
@@ -363,6 +364,13 @@ def map_raster(path, loaded, out_dir, experiment: str, params: SSCParams, *, vec
     confidence = np.full(grid, -1.0, np.float32)
     present = np.zeros(_pixel.N_RGB, bool)  # the median-RGB colours that occur
     n_valid = 0
+    tile_stats = {k: [] for k in ("brightness", "red_share", "blue_share", "saturation", "contrast")}
+
+    def run_cnn(x, vt, tr0, tr1):
+        codes, proba, _ = predict_tiles_masked(loaded, x, vt)
+        tile_codes[tr0:tr1] = codes.reshape(tr1 - tr0, grid[1])
+        conf = np.where(vt, proba.max(axis=1) if proba.shape[1] else 0, -1.0)
+        confidence[tr0:tr1] = conf.reshape(tr1 - tr0, grid[1])
     try:
         # -- pass 1: CNN tiles, features, colours -------------------------------------------------
         t0 = time.perf_counter()
@@ -380,10 +388,9 @@ def map_raster(path, loaded, out_dir, experiment: str, params: SSCParams, *, vec
                     rows = slice(tr0 * tile - r0, tr1 * tile - r0)
                     x = _tiles.to_tiles(rgb[rows, : grid[1] * tile], tile)
                     vt = _tiles.to_tiles(valid[rows, : grid[1] * tile], tile).reshape(len(x), -1).all(axis=1)
-                    codes, proba, _ = predict_tiles_masked(loaded, x, vt)
-                    tile_codes[tr0:tr1] = codes.reshape(tr1 - tr0, grid[1])
-                    conf = np.where(vt, proba.max(axis=1) if proba.shape[1] else 0, -1.0)
-                    confidence[tr0:tr1] = conf.reshape(tr1 - tr0, grid[1])
+                    for k, v in _inputstats.tile_statistics(x[vt]).items():
+                        tile_stats[k].append(v)
+                    run_cnn(x, vt, tr0, tr1)
                 feats = _features.pixel_features(rgb, p.median_radius, p.use_entropy, valid)[core]
                 vcore = valid[core]
                 scratch.write(y0, feats, vcore)
@@ -393,11 +400,30 @@ def map_raster(path, loaded, out_dir, experiment: str, params: SSCParams, *, vec
         t["phase1_features"] = time.perf_counter() - t0
         if n_valid == 0:
             raise SurveyError(f"{path.name} holds no valid pixel (all no-data): nothing to map")
+        input_info = {}
+        _, gamma = check_input({k: np.concatenate(v) for k, v in tile_stats.items()}, loaded, p, path.name,
+                               input_info)
+        if gamma != 1.0:  # the CNN again, on its gamma-corrected input (read once more: a rare case)
+            t0 = time.perf_counter()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", NotGeoreferencedWarning)
+                ds = rasterio.open(path)
+            with ds, tqdm(total=H, desc=f"{path.name}: phase 1 (gamma {gamma:.2f})", unit="row",
+                          disable=not progress, leave=False) as bar:
+                for y0, y1 in strips:
+                    tr0, tr1 = y0 // tile, min(y1 // tile, grid[0])
+                    if tr1 > tr0 and grid[1] > 0:
+                        rgb, valid = read_block(ds, info, Window(0, tr0 * tile, grid[1] * tile, (tr1 - tr0) * tile))
+                        x = _tiles.to_tiles(rgb, tile)
+                        vt = _tiles.to_tiles(valid, tile).reshape(len(x), -1).all(axis=1)
+                        run_cnn(_inputstats.apply_gamma(x, gamma), vt, tr0, tr1)
+                    bar.update(y1 - y0)
+            t["phase1_normalised"] = time.perf_counter() - t0
 
         # -- tile rules, sample, fit ----------------------------------------------------------------
         t0 = time.perf_counter()
         tile_grid = apply_tile_rules(tile_codes, confidence, p)
-        map_info = {"input": info.describe(), "tiles": int(grid[0] * grid[1]),
+        map_info = {"input": info.describe(), "tiles": int(grid[0] * grid[1]), **input_info,
                     "tile_classes": {int(c): int((tile_grid == c).sum()) for c in np.unique(tile_grid)},
                     "valid_px": n_valid}
         choice = None

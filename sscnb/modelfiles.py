@@ -177,13 +177,16 @@ def make_card(*, backbone, weights, tile_size, purity, scheme: ClassScheme, tile
     history : pandas.DataFrame, optional
         Its last row gives the final metrics.
     **extra
-        Recorded as given.
+        Recorded as given. ``input_statistics`` (the brightness and colour of the training images,
+        :func:`sscnb.inputstats.training_statistics`) is computed from ``tiles`` unless given.
 
     Returns
     -------
     dict
         JSON-ready.
     """
+    from .inputstats import training_statistics
+
     counts = tiles.counts(scheme)
     card = {
         "backbone": backbone, "weights": str(weights) if weights else None, "tile_size": int(tile_size),
@@ -192,6 +195,8 @@ def make_card(*, backbone, weights, tile_size, purity, scheme: ClassScheme, tile
         "n_tiles": int(len(tiles)), "images": sorted(set(map(str, tiles.image))),
         "date": timestamp(), "versions": package_versions(),
     }
+    if "input_statistics" not in extra and len(tiles):
+        card["input_statistics"] = training_statistics(tiles.x, tiles.image)
     if history is not None and len(history):
         last = history.iloc[-1]
         card["final_metrics"] = {k: float(last[k]) for k in ("loss", "accuracy", "val_loss", "val_accuracy")

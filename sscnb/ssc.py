@@ -22,6 +22,7 @@ from dataclasses import dataclass, field, fields
 import numpy as np
 
 from . import features as _features
+from . import inputstats as _inputstats
 from . import pixel as _pixel
 from . import tiles as _tiles
 from .settings import Settings
@@ -81,6 +82,11 @@ class SSCParams(Settings):
         one that best reproduces the CNN's classes on the held-out tiles is used, unless even it
         gives the CNN's class to the majority of the pixels of less than ``min_agreement`` of those
         tiles: then the colours cannot carry the classes, and the CNN tile map is kept as the final map.
+    normalise: when an image's dark tones (water, shade) are outside those of the CNN's training
+        images (recorded in the model card), gamma-correct the CNN's input to bring them to the
+        training median (:func:`sscnb.inputstats.normalising_gamma`); phase 2 still learns the
+        image's own colours. An image far outside is reported either way (an
+        :class:`sscnb.inputstats.InputShiftWarning` naming the image and the statistic).
     """
 
     KIND = "phase-2"
@@ -105,6 +111,7 @@ class SSCParams(Settings):
     phase2_check: bool = True
     check_fraction: float = 0.2
     min_agreement: float = 0.85
+    normalise: bool = True
 
     def __post_init__(self):
         if self.phase2 not in PHASE2_CHOICES:
@@ -497,8 +504,45 @@ def choose_phase2(tile_grid: np.ndarray, confidence: np.ndarray, tile: int, gath
     return Phase2Choice(fitted[best], best, info)
 
 
+def check_input(x: np.ndarray, loaded, params: SSCParams, name: str, info: dict | None = None):
+    """Compare an image's tiles with the CNN's training images, warn when far outside, and choose
+    the gamma of the CNN's input.
+
+    Parameters
+    ----------
+    x : (n, tile, tile, 3) ndarray of uint8, or dict
+        The image's valid tiles, or their statistics (:func:`sscnb.inputstats.tile_statistics`,
+        gathered strip by strip for a large raster).
+    loaded : sscnb.modelfiles.LoadedModel
+        Its card's ``input_statistics`` (absent in models saved before they were recorded: then
+        nothing is checked or changed).
+    params : SSCParams
+        ``normalise``.
+    name : str
+        The image, named in the warning.
+    info : dict, optional
+        Receives ``input_stats``, ``input_check`` (the messages) and ``cnn_gamma``.
+
+    Returns
+    -------
+    stats : dict
+    gamma : float
+        1.0 unless ``normalise`` is on and the image's dark tones are outside the training range.
+    """
+    stats = _inputstats.summarise(x if isinstance(x, dict) else _inputstats.tile_statistics(x))
+    trained = (getattr(loaded, "card", None) or {}).get("input_statistics")
+    msgs = _inputstats.check_image(stats, trained, name, warn=True) if stats else []
+    gamma = _inputstats.normalising_gamma(stats, trained) if params.normalise and stats else 1.0
+    if gamma != 1.0:
+        log.info("%s: the CNN's input gamma-corrected by %.3f to match its training images' dark tones", name, gamma)
+    if info is not None:
+        info.update(input_stats=stats, input_check=msgs, cnn_gamma=gamma)
+    return stats, gamma
+
+
 def classify_image(image: np.ndarray, loaded, params: SSCParams | None = None,
-                   mask: np.ndarray | None = None, judge: np.ndarray | None = None) -> SSCResult:
+                   mask: np.ndarray | None = None, judge: np.ndarray | None = None,
+                   name: str | None = None) -> SSCResult:
     """Run phase 1 and phase 2 on one image held in memory. Never sees the validation labels.
 
     Parameters
@@ -512,11 +556,15 @@ def classify_image(image: np.ndarray, loaded, params: SSCParams | None = None,
     judge : (n_rows, n_cols) ndarray of int, optional
         User labels of this image's tiles (0 where none): they decide between phase 2 and the tile
         map (:func:`choose_phase2`).
+    name : str, optional
+        The image's name, for the warning when it is far outside the CNN's training images
+        (:func:`check_input`).
 
     Returns
     -------
     SSCResult
-        ``cnn_map`` and ``final_map`` ``(H, W) uint8``; ``cnn_proba`` ``(n_rows, n_cols, C)``.
+        ``cnn_map`` and ``final_map`` ``(H, W) uint8``; ``cnn_proba`` ``(n_rows, n_cols, C)``;
+        ``info`` holds ``input_stats``, ``input_check`` and ``cnn_gamma`` among others.
     """
     p = params or SSCParams()
     t = {}
@@ -530,8 +578,12 @@ def classify_image(image: np.ndarray, loaded, params: SSCParams | None = None,
     valid = None if mask is None else _tiles.to_tiles(mask, tile).reshape(len(x), -1).all(axis=1)
     t["tiles"] = time.perf_counter() - t0
 
+    info = {}
+    stats, gamma = check_input(x if valid is None else x[valid], loaded, p, name or "the image", info)
+    t["check"] = time.perf_counter() - t0 - t["tiles"]
+
     t0 = time.perf_counter()
-    tile_cls, proba, codes = predict_tiles_masked(loaded, x, valid)
+    tile_cls, proba, codes = predict_tiles_masked(loaded, _inputstats.apply_gamma(x, gamma), valid)
     confidence = proba.max(axis=1) if proba.shape[1] else np.zeros(len(x), np.float32)
     tile_grid = apply_tile_rules(tile_cls.reshape(grid), confidence.reshape(grid), p)
     cnn_map = _tiles.tiles_to_raster(tile_grid.ravel(), grid, tile, out_shape=(H, W), fill=0)
@@ -542,7 +594,7 @@ def classify_image(image: np.ndarray, loaded, params: SSCParams | None = None,
     t["features"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    info = {"tile_classes": {int(c): int((tile_grid == c).sum()) for c in np.unique(tile_grid)}}
+    info["tile_classes"] = {int(c): int((tile_grid == c).sum()) for c in np.unique(tile_grid)}
     choice = None
     if (tile_grid > 0).any():
         choice = choose_phase2(tile_grid, confidence.reshape(grid), tile, lambda r, c: feats[r, c], p, judge)

@@ -58,7 +58,7 @@ def test_pipeline_known_answer(colour_cnn, phase2):
     # tile map's errors than the MLP)
     assert (res.cnn_map == truth).mean() < 0.91
     assert (res.final_map == truth).mean() > (0.99 if phase2 == "mlp" else 0.97)
-    assert set(res.timings) == {"tiles", "cnn", "features", "fit", "predict", "post"}
+    assert set(res.timings) == {"tiles", "check", "cnn", "features", "fit", "predict", "post"}
 
 
 def test_recog_thresh_and_min_tiles():

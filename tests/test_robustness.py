@@ -1,0 +1,188 @@
+"""Another survey's light: colour augmentation (deterministic, within its ranges), the training
+images' brightness and colour in the model card, the warning for an image far outside them, and the
+gamma correction of the CNN's input (in memory and windowed alike)."""
+import json
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sscnb import classkey, cnn, inputstats, mapping, modelfiles, ssc
+from sscnb.classes import DEFAULT_CLASSES
+from sscnb.tilesets import TileSet
+
+from test_mapping import FAST, ORTHO, colour_model, read1
+
+
+# -- colour augmentation ------------------------------------------------------------------------
+
+def _augment(strengths, x, seed):
+    layer = cnn.PhotometricAugment.layer(strengths, seed)
+    return np.asarray(layer(x.astype("float32"), training=True))
+
+
+def test_colour_augmentation_is_deterministic_under_its_seed():
+    x = np.random.default_rng(0).integers(0, 256, (16, 8, 8, 3)).astype(np.float32)
+    s = cnn.CNNParams(colour_augment=True).colour()
+    a, b = _augment(s, x, 7), _augment(s, x, 7)
+    np.testing.assert_allclose(a, b)
+    assert np.abs(a - _augment(s, x, 8)).max() > 1            # another seed, other changes
+    np.testing.assert_array_equal(np.asarray(cnn.PhotometricAugment.layer(s, 7)(x, training=False)), x)
+
+
+def test_colour_augmentation_stays_within_its_ranges():
+    v = np.linspace(10, 245, 24)
+    x = np.broadcast_to(v[:, None, None, None], (24, 4, 4, 3)).astype(np.float32).copy()
+    zero = dict.fromkeys(cnn.COLOUR_AUGMENT_NAMES, 0.0)
+    np.testing.assert_allclose(_augment(zero, x, 1), x, atol=1e-3)   # all off: unchanged
+    # gamma only: 255 (v/255)^g with g in [1/1.4, 1.4], one g per tile, grey stays grey
+    y = _augment({**zero, "aug_gamma": 0.4}, x, 1)
+    g = np.log(y[:, 0, 0, 0] / 255) / np.log(v / 255)
+    assert (g >= 1 / 1.4 - 1e-3).all() and (g <= 1.4 + 1e-3).all() and g.std() > 0.05
+    np.testing.assert_allclose(y[..., 0], y[..., 2], atol=1e-3)
+    # white balance only: each channel's gain within exp(+-0.08)
+    y = _augment({**zero, "aug_white_balance": 0.08}, x, 2)
+    gain = y[:, 0, 0, :] / x[:, 0, 0, :]
+    ok = x[:, 0, 0, 0] < 230                                      # not clipped
+    assert (gain[ok] >= np.exp(-0.08) - 1e-4).all() and (gain[ok] <= np.exp(0.08) + 1e-4).all()
+    # brightness only: a shift within +-0.08 of the range
+    y = _augment({**zero, "aug_brightness": 0.08}, x, 3)
+    assert np.abs(y - x).max() <= 0.08 * 255 + 1e-3
+    # everything at once stays in 0-255
+    y = _augment({k: 1.0 for k in cnn.COLOUR_AUGMENT_NAMES}, x, 4)
+    assert y.min() >= 0 and y.max() <= 255
+
+
+# -- statistics of the training tiles -----------------------------------------------------------
+
+def grey_tiles(values, n_each=25, tile=10):
+    """n_each grey tiles of each value, one image per value (named img<value>)."""
+    x = np.concatenate([np.full((n_each, tile, tile, 3), v, np.uint8) for v in values])
+    image = np.repeat([f"img{v}" for v in values], n_each)
+    return x, image
+
+
+def test_tile_statistics_by_hand():
+    t = np.zeros((2, 2, 2, 3), np.uint8)
+    t[0] = (100, 100, 100)
+    t[1, 0] = (200, 0, 0)       # half the tile red, half black
+    s = inputstats.tile_statistics(t)
+    np.testing.assert_allclose(s["brightness"], [100, 0.299 * 100], rtol=1e-5)
+    np.testing.assert_allclose(s["red_share"], [1 / 3, 1], rtol=1e-5)
+    np.testing.assert_allclose(s["blue_share"], [1 / 3, 0], atol=1e-6)
+    np.testing.assert_allclose(s["saturation"], [0, 1], atol=1e-6)
+    # contrast: the spread of luma over every other row and column (pixels (0,0) of each tile here)
+    np.testing.assert_allclose(s["contrast"], [0, 0], atol=1e-4)
+
+
+def test_training_statistics_are_the_range_over_images():
+    x, image = grey_tiles([50, 100, 150])
+    tr = inputstats.training_statistics(x, image)
+    assert tr["n_images"] == 3 and tr["n_tiles"] == 75
+    b = tr["statistics"]["brightness"]
+    assert b["min"] == pytest.approx(50, abs=0.01) and b["max"] == pytest.approx(150, abs=0.01)
+    assert b["median"] == pytest.approx(100, abs=0.01)
+    # images with too few tiles are pooled into one
+    x2, image2 = grey_tiles([50, 100], n_each=5)
+    assert inputstats.training_statistics(x2, image2, min_tiles=20)["n_images"] == 1
+
+
+def test_merge_statistics_is_the_union_of_ranges():
+    a = inputstats.training_statistics(*grey_tiles([50, 100]))
+    b = inputstats.training_statistics(*grey_tiles([120, 200]))
+    m = inputstats.merge_statistics(a, b)
+    assert m["statistics"]["brightness"]["min"] == pytest.approx(50, abs=0.01)
+    assert m["statistics"]["brightness"]["max"] == pytest.approx(200, abs=0.01)
+    assert m["n_images"] == 4 and inputstats.merge_statistics(None, b) is b
+
+
+def test_the_card_records_the_training_statistics(tmp_path):
+    import keras
+
+    x, image = grey_tiles([60, 120])
+    tiles = TileSet(x, np.full(len(x), 1), np.full(len(x), "R"), image, 10, 0.9)
+    card = modelfiles.make_card(backbone="test", weights=None, tile_size=10, purity=0.9, scheme=DEFAULT_CLASSES,
+                                tiles=tiles, epochs=1, seed=0)
+    st = card["input_statistics"]["statistics"]
+    assert set(st) == set(inputstats.STATISTICS)
+    assert st["brightness"]["min"] == pytest.approx(60, abs=0.01)
+    inp = keras.Input((10, 10, 3))
+    m = keras.Model(inp, keras.layers.Dense(1)(keras.layers.GlobalAveragePooling2D()(inp)))
+    key = classkey.ClassKey(pd.DataFrame({"LocalClass": [0], "HierarchClass": [1], "River": ["*"],
+                                          "ClassName": ["water"]}))
+    modelfiles.save_model(tmp_path, "m", m, key, card)
+    assert modelfiles.load_model(tmp_path / "m.keras").card["input_statistics"] == json.loads(
+        json.dumps(card["input_statistics"]))
+
+
+# -- the warning --------------------------------------------------------------------------------
+
+def test_an_image_far_outside_is_named_with_its_statistic():
+    tr = inputstats.training_statistics(*grey_tiles([60, 100, 130]))
+    with pytest.warns(inputstats.InputShiftWarning, match="StMarg_9: much brighter than anything the CNN was"):
+        msgs = inputstats.check_image({"brightness": 210.0}, tr, "StMarg_9")
+    assert len(msgs) == 1 and "median tile brightness" in msgs[0] and "60-130" in msgs[0]
+    assert inputstats.check_image({"brightness": 20.0}, tr, "x", warn=False)[0].startswith("x: much darker")
+    # inside the range widened by the margin (half the range, 35, at least 20): nothing to say
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert inputstats.check_image({"brightness": 160.0}, tr, "x") == []
+        assert inputstats.check_image({"brightness": 250.0}, None, "x") == []   # an older card: no check
+
+
+def test_classify_image_warns_and_normalises_the_cnn_input(tmp_path):
+    model = colour_model(tmp_path)
+    rng = np.random.default_rng(0)
+    img = rng.integers(150, 256, (64, 64, 3)).astype(np.uint8)       # far brighter than its training tiles
+    x, image = grey_tiles([40, 60, 80], tile=16)
+    model.card["input_statistics"] = inputstats.training_statistics(x, image)
+    with pytest.warns(inputstats.InputShiftWarning, match="Bright_1: much brighter"):
+        res = ssc.classify_image(img, model, ssc.SSCParams(**FAST), name="Bright_1")
+    g = res.info["cnn_gamma"]
+    stats = res.info["input_stats"]
+    assert g > 1 and res.info["input_check"]
+    assert 255 * (stats["dark_tones"] / 255) ** g == pytest.approx(60, abs=0.01)   # onto the training median
+    # the CNN saw the corrected image: the same tile map as classifying the corrected image without correction
+    plain = ssc.SSCParams(**FAST, normalise=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", inputstats.InputShiftWarning)
+        ref = ssc.classify_image(inputstats.apply_gamma(img, g), model, plain)
+        off = ssc.classify_image(img, model, plain)
+    np.testing.assert_array_equal(res.cnn_map, ref.cnn_map)
+    assert off.info["cnn_gamma"] == 1.0
+    # inside the training range nothing changes
+    inside = np.full((64, 64, 3), 60, np.uint8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert ssc.classify_image(inside, model, ssc.SSCParams(**FAST)).info["cnn_gamma"] == 1.0
+
+
+def test_apply_gamma_is_the_formula_rounded():
+    v = np.arange(256, dtype=np.uint8)
+    for g in (0.6, 1.0, 1.7):
+        want = np.clip(np.round(255 * (v / 255.0) ** g), 0, 255)
+        assert np.abs(inputstats.apply_gamma(v, g).astype(int) - want).max() <= 1
+
+
+def test_windowed_map_normalises_like_the_in_memory_one(tmp_path):
+    import rasterio
+
+    model = colour_model(tmp_path / "m")
+    with rasterio.open(ORTHO) as ds:
+        a = ds.read()
+    rgb, valid = np.ascontiguousarray(np.moveaxis(a[:3], 0, -1)), a[3] > 0
+    d = inputstats.image_statistics(rgb, 16, valid)["dark_tones"]
+    x, image = grey_tiles([int(d * 0.3), int(d * 0.4), int(d * 0.5)], tile=16)
+    model.card["input_statistics"] = inputstats.training_statistics(x, image)   # the survey: much brighter
+    p = ssc.SSCParams(**FAST)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", inputstats.InputShiftWarning)
+        mem = ssc.classify_image(rgb, model, p, mask=valid)
+        res = mapping.map_inputs([ORTHO], model, tmp_path / "out", "w", p, window_mpx=0.05, progress=False)[0]
+    assert mem.info["cnn_gamma"] > 1.2
+    np.testing.assert_array_equal(read1(res.files["cnn"]), mem.cnn_map)
+    np.testing.assert_array_equal(read1(res.files["final"]), mem.final_map)
+    manifest = json.loads(res.files["manifest"].read_text())
+    assert manifest["info"]["cnn_gamma"] == pytest.approx(mem.info["cnn_gamma"])
+    assert manifest["info"]["input_check"]
