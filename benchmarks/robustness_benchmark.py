@@ -6,10 +6,16 @@ the StMarg CNN of configs/stmarg.yml. Prints the CNN and final F1 (pixel-weighte
 images) and the per-class F1 of the final map for each shift, and saves the table.
 
     python benchmarks/robustness_benchmark.py [--model outputs/stmarg/model/cnn_stmarg.keras] [--tag NAME]
+                                              [--no-normalise] [--wildcat]
 
 Shifts: none; flown 2x higher (downsampled 0.5); flown 2x lower (the centre upsampled 2x); darker
 (gamma 1.6); brighter (gamma 0.6); warmer white balance (R x1.15, B x0.8); JPEG quality 25;
 Gaussian blur sigma 2 px. Writes outputs/benchmarks/robustness/robustness_<tag>.csv.
+
+``--no-normalise`` turns off the CNN input's gamma correction (``normalise``, on by default) to
+compare. Each shifted image is checked against the model card's training statistics: the table
+counts the images that got an InputShiftWarning and those whose CNN input was gamma-corrected.
+``--wildcat`` also maps the two Wildcat Creek frames (../shared/data/wildcat) zero-shot.
 """
 from __future__ import annotations
 
@@ -18,12 +24,14 @@ import io
 import os
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "stmarg" / "Validate"
+WILDCAT = ROOT.parent / "shared" / "data" / "wildcat"
 
 
 def _gamma(img, g):
@@ -82,12 +90,15 @@ def main(argv=None):
     ap.add_argument("--model", default=str(ROOT / "outputs/stmarg/model/cnn_stmarg.keras"))
     ap.add_argument("--tag", default="stmarg", help="name of the saved table")
     ap.add_argument("--out", default=str(ROOT / "outputs/benchmarks/robustness"))
+    ap.add_argument("--no-normalise", action="store_true", help="no gamma correction of the CNN's input")
+    ap.add_argument("--wildcat", action="store_true", help="also map the Wildcat Creek frames zero-shot")
     a = ap.parse_args(argv)
 
     import pandas as pd
 
     from sscnb import metrics, modelfiles, ssc
     from sscnb.data import find_pairs, read_pair
+    from sscnb.inputstats import InputShiftWarning
 
     if not DATA.is_dir():
         sys.exit(f"needs {DATA}")
@@ -96,25 +107,44 @@ def main(argv=None):
     codes = list(scheme.labelled_codes)
     names = {c: scheme.name(c) for c in scheme.codes}
     pairs = [read_pair(r, scheme, model.tile_size) for r in find_pairs(DATA)]
-    params = ssc.SSCParams()
+    params = ssc.SSCParams(normalise=not a.no_normalise)
     print(f"machine: {os.cpu_count()} cores; model {Path(a.model).name} (colour augmentation: "
-          f"{model.card.get('colour_augment')}); {len(pairs)} images of {DATA}")
+          f"{model.card.get('colour_augment')}; training statistics in its card: "
+          f"{'input_statistics' in model.card}); normalise={params.normalise}; {len(pairs)} images of {DATA}")
+    shifts = dict(SHIFTS)
+    if a.wildcat:
+        shifts["Wildcat Creek, zero-shot (another river)"] = None
     rows = []
-    for name, shift in SHIFTS.items():
+    for name, shift in shifts.items():
         t0 = time.perf_counter()
         rep_c, rep_f = [], []
-        for img, lab in pairs:
-            im, lb = shift(img, lab)
-            res = ssc.classify_image(im, model, params)
+        cms = {"final": 0, "CNN": 0}   # confusion matrices pooled over the images: per-class F1 of all pixels
+        warned = corrected = 0
+        if shift is None:
+            items = [read_pair(r, scheme, model.tile_size) for r in find_pairs(WILDCAT)]
+        else:
+            items = (shift(img, lab) for img, lab in pairs)
+        for im, lb in items:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", InputShiftWarning)
+                res = ssc.classify_image(im, model, params)
+            warned += bool(res.info["input_check"])
+            corrected += res.info["cnn_gamma"] != 1.0
             rep_c.append(metrics.class_report(lb, res.cnn_map, codes, names))
             rep_f.append(metrics.class_report(lb, res.final_map, codes, names))
-        row = {"shift": name, "f1_final": metrics.weighted_f1(rep_f), "f1_cnn": metrics.weighted_f1(rep_c)}
-        for tag, reps in (("final", rep_f), ("CNN", rep_c)):
-            for cls, g in pd.concat(reps).groupby("class", sort=False):   # each image's class F1 by its pixels
-                row[f"{tag} F1 {cls}"] = metrics.weighted_f1(g) if g.support.sum() else 0.0
+            cms["final"] = cms["final"] + metrics.confusion(lb, res.final_map, codes)
+            cms["CNN"] = cms["CNN"] + metrics.confusion(lb, res.cnn_map, codes)
+        pooled = {tag: metrics.report_from_confusion(cm, codes, names) for tag, cm in cms.items()}
+        row = {"shift": name, "f1_final": metrics.weighted_f1(rep_f), "f1_cnn": metrics.weighted_f1(rep_c),
+               "macro_f1_final": metrics.macro_f1(pooled["final"]), "macro_f1_cnn": metrics.macro_f1(pooled["CNN"]),
+               "images_warned": warned, "images_gamma_corrected": corrected}
+        for tag, rep in pooled.items():
+            for _, r in rep.iterrows():
+                if r["support"] > 0:
+                    row[f"{tag} F1 {r['class']}"] = r["f1_score"]
         rows.append(row)
-        print(f"{name:>40}: final {row['f1_final']:.3f}, CNN {row['f1_cnn']:.3f} "
-              f"({time.perf_counter() - t0:.0f} s)", flush=True)
+        print(f"{name:>40}: final {row['f1_final']:.3f}, CNN {row['f1_cnn']:.3f}; warned {warned}, gamma-corrected "
+              f"{corrected} ({time.perf_counter() - t0:.0f} s)", flush=True)
     df = pd.DataFrame(rows)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
