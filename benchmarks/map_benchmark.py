@@ -5,6 +5,7 @@ peak memory, and its map scored against the stitched labels.
     python benchmarks/map_benchmark.py                  # build the mosaic once, then map it
     python benchmarks/map_benchmark.py --size 6000      # a smaller one
     python benchmarks/map_benchmark.py --phase2 rf
+    python benchmarks/map_benchmark.py --assess 500     # also: areas with 95% CIs from 500 points
 
 Needs a CNN trained on StMarg by notebook 02: ``python -m sscnb run --config configs/stmarg.yml
 --only 00 01 02`` (default --model outputs/stmarg/model/cnn_stmarg.keras) and the real data in
@@ -122,6 +123,9 @@ def main():
     ap.add_argument("--phase2", default="mlp", choices=["mlp", "rf"])
     ap.add_argument("--window-mpx", type=float, default=None)
     ap.add_argument("--work", default=str(ROOT / "outputs/benchmarks"), help="where the mosaic and maps go")
+    ap.add_argument("--assess", type=int, default=0, metavar="N",
+                    help="draw N points from the final map (sscnb assess), take their classes from the stitched "
+                         "labels and say whether each class's 95%% CI holds its share of the labels")
     ap.add_argument("map_options", nargs="*", help="more options for sscnb map after --, e.g. -- --mlp_epochs 10")
     a = ap.parse_args()
     if not Path(a.model).exists():
@@ -153,7 +157,8 @@ def main():
     from sscnb.classes import DEFAULT_CLASSES
 
     f1, rep = score(out / f"{img.stem}_bench_{name}.tif", lab, list(DEFAULT_CLASSES.labelled_codes))
-    f1_cnn, _ = score(out / f"{img.stem}_bench_CNN.tif", lab, list(DEFAULT_CLASSES.labelled_codes))
+    f1_cnn, rep_cnn = score(out / f"{img.stem}_bench_CNN.tif", lab, list(DEFAULT_CLASSES.labelled_codes))
+    from sscnb import metrics
     print(f"\nmachine: {os.cpu_count()} CPU cores")
     print(f"command: {' '.join(cmd[1:])}")
     print(f"input: {a.size} x {a.size} px = {mpx:.0f} Mpx, {man['info']['valid_px'] / 1e6:.0f} Mpx inside the flown area")
@@ -162,7 +167,45 @@ def main():
           f"(mapping alone {secs['total']:.1f} s = {mpx / secs['total']:.2f} Mpx/s)")
     print(f"peak RSS of the mapping process: {peak:.2f} GiB")
     print(f"pixel-weighted F1 against the stitched labels: CNN map {f1_cnn:.5f}, {name} map {f1:.5f}")
-    print(rep.round(4).to_string(index=False))
+    print(f"macro F1 (every class counts the same): CNN map {metrics.macro_f1(rep_cnn):.4f}, "
+          f"{name} map {metrics.macro_f1(rep):.4f}")
+    both = rep.merge(rep_cnn, on="class", suffixes=("", " (CNN)"))
+    both["class"] = [DEFAULT_CLASSES.name(int(c)) for c in both["class"]]
+    print(both.round(4).to_string(index=False))
+    if a.assess:
+        assess_mosaic(out / f"{img.stem}_bench_{name}.tif", lab, out / "assess", a.assess)
+
+
+def assess_mosaic(map_path: Path, lab_path: Path, out: Path, n: int):
+    """Areas with 95% CIs from n points labelled from the stitched labels, against the labels' own shares."""
+    import rasterio
+    from rasterio.windows import Window
+
+    from sscnb import assess
+    from sscnb.classes import DEFAULT_CLASSES
+
+    res = assess.assess_map(map_path, out, n, reference=lab_path, overwrite=True, log=print)
+    counts = np.zeros(256, np.int64)
+    with rasterio.open(lab_path) as dl:
+        for y0 in range(0, dl.height, 1024):
+            counts += np.bincount(dl.read(1, window=Window(0, y0, dl.width, min(1024, dl.height - y0))).ravel(),
+                                  minlength=256)
+    truth = counts[1:] / counts[1:].sum()
+    est = res["estimates"]
+    est = est[est.class_code != "overall"]
+    total = est.mapped_px.sum()
+    print(f"\n{len(res['points'])} points with a reference class ({res['dropped']} on unlabelled pixels dropped); "
+          f"shares of the labelled area:")
+    print(f"{'class':>22} {'mapped':>8} {'labels':>8} {'estimated +- 95% CI':>22} {'CI holds the labels':>20}")
+    for r in est.itertuples():
+        c = int(r.class_code)
+        t = truth[c - 1]
+        p = r.estimated_area / est.mapped_area.sum()
+        ci = r.area_ci95 / est.mapped_area.sum()
+        print(f"{DEFAULT_CLASSES.name(c):>22} {r.mapped_px / total:8.4f} {t:8.4f} {p:12.4f} +- {ci:.4f} "
+              f"{'yes' if abs(p - t) <= ci else 'NO':>20}")
+    o = res["estimates"].iloc[-1]
+    print(f"overall accuracy {o.users_accuracy:.4f} +- {o.users_ci95:.4f}")
 
 
 if __name__ == "__main__":

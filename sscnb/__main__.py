@@ -1,4 +1,4 @@
-"""Command line: ``python -m sscnb run|check|evaluate|map|adapt|notebooks|make-sample-data``."""
+"""Command line: ``python -m sscnb run|check|evaluate|map|adapt|assess|notebooks|make-sample-data``."""
 from __future__ import annotations
 
 import argparse
@@ -27,6 +27,27 @@ def _add_phase2_options(parser):
         if f.name == "mlp_depth":
             kw["choices"] = list(MLP_DEPTHS)
         g.add_argument(*flags, **kw)
+
+
+def _assess(a) -> int:
+    import pandas as pd
+
+    from .assess import AssessError, assess_map
+    from .classes import ClassScheme
+
+    try:
+        res = assess_map(a.map_path, a.out, a.n, reference=a.reference, points=a.points,
+                         min_per_class=a.min_per_class, seed=a.seed, scheme=ClassScheme.load(a.class_csv),
+                         class_field=a.class_field, points_crs=a.points_crs, overwrite=a.overwrite,
+                         log=print if a.verbosity >= 0 else (lambda *_: None))
+    except (AssessError, ValueError, OSError) as exc:
+        print(f"sscnb assess: {exc}", file=sys.stderr)
+        return 1
+    if res["estimates"] is not None:
+        with pd.option_context("display.width", 200, "display.max_columns", 20):
+            print(res["estimates"].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+        print(f"wrote {res['files']['estimates']}")
+    return 0
 
 
 def _add_cluster_options(parser):
@@ -233,6 +254,31 @@ def main(argv=None) -> int:
     d.add_argument("--seed", type=int, default=42)
     d.add_argument("--overwrite", action="store_true", help="replace an adapted model of that name")
 
+    from .assess import DEFAULT_MIN_PER_CLASS
+
+    e = sub.add_parser("assess", help="class areas and accuracy with 95%% confidence intervals from a sample of points "
+                                      "(what notebook 08 does)",
+                       description="Draw a stratified random sample of points from a final map (Olofsson et al. "
+                                   "2014: a minimum per class, the rest by area), take their reference classes "
+                                   "from a label raster (--reference) or from points labelled in QGIS or notebook "
+                                   "08 (--points), and estimate each class's area and the map's accuracies with "
+                                   "95%% confidence intervals. Writes points.csv (+ points.gpkg), estimates.csv and "
+                                   "error_matrix.csv under OUT. Without a reference it draws the sample and stops: "
+                                   "label the points, then run again with --points.")
+    e.add_argument("--map", required=True, dest="map_path", help="the final map (a class GeoTIFF)")
+    e.add_argument("--out", required=True, help="folder for the sample and the estimates")
+    e.add_argument("--n", type=int, default=None, help="points to draw (an existing sample in OUT is reused)")
+    x = e.add_mutually_exclusive_group()
+    x.add_argument("--reference", default=None, help="a label raster on the map's grid (0 = unlabelled)")
+    x.add_argument("--points", default=None, help="labelled points: a GeoPackage, shapefile or CSV, in any CRS")
+    e.add_argument("--class-field", default="reference_class", help="the reference class field of --points "
+                                                                    "(default: %(default)s)")
+    e.add_argument("--points-crs", default=None, help="the CRS of a CSV's x, y (default: the map's)")
+    e.add_argument("--min-per-class", type=int, default=DEFAULT_MIN_PER_CLASS, help="default: %(default)s")
+    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--class-csv", default=None, help="CSV of class codes, names and colours (default classes)")
+    e.add_argument("--overwrite", action="store_true", help="draw a new sample over one drawn with other settings")
+
     n = sub.add_parser("notebooks", help="copy the numbered notebooks to a folder, to open them in JupyterLab")
     n.add_argument("--out", default="sscnb_notebooks", help="destination folder (default: %(default)s)")
     n.add_argument("--overwrite", action="store_true", help="replace notebooks already there")
@@ -274,6 +320,8 @@ def main(argv=None) -> int:
         return _evaluate(a)
     if a.cmd == "adapt":
         return _adapt(a)
+    if a.cmd == "assess":
+        return _assess(a)
     if a.cmd == "notebooks":
         from .runner import RunError, copy_notebooks
 

@@ -3,7 +3,7 @@ notebooks, the package and the tests alike."""
 from __future__ import annotations
 
 __all__ = ["DATA_CHECK_DIR", "TUNING_DIR", "MODEL_DIR", "SSC_DIR", "REPORT_DIR", "MAP_DIR", "EXPLORE_DIR", "ADAPT_DIR",
-           "OutputFolderError",
+           "ASSESS_DIR", "OutputFolderError",
            "prepare_output"]
 
 DATA_CHECK_DIR = "data_check"   # 00: inventory, pixels and tiles per class, thumbnails
@@ -14,6 +14,7 @@ REPORT_DIR = "report"           # 04: compiled table and figures
 MAP_DIR = "map"                 # 05: class maps of surveys
 EXPLORE_DIR = "explore"         # 06: figures of the teaching notebook
 ADAPT_DIR = "adapt"             # 07: tile labels, the adapted CNN, maps before and after
+ASSESS_DIR = "assess"           # 08: the sample of points, areas and accuracy with confidence intervals
 
 
 class OutputFolderError(OSError):

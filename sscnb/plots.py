@@ -9,7 +9,7 @@ from .classes import ClassScheme
 
 __all__ = ["label_overlay", "thumbnails", "class_bars", "save_figure", "tile_samples", "history_curves",
            "confusion_heatmap", "ssc_figure", "f1_bars", "f1_violins", "support_bars", "survey_figure", "area_bars",
-           "confidence_figure", "before_after_figure"]
+           "confidence_figure", "before_after_figure", "estimated_area_figure"]
 
 
 def _plt():
@@ -481,6 +481,54 @@ def area_bars(areas, scheme: ClassScheme, title: str = ""):
         ax.text(v, y, f"  {pct:.1f}%", va="center", fontsize=8)
     ax.set_title(title)
     ax.spines[["top", "right"]].set_visible(False)
+    return fig
+
+
+def estimated_area_figure(estimates, scheme: ClassScheme, title: str = ""):
+    """Each class's mapped area beside its estimated area with the 95% confidence interval
+    (:func:`sscnb.assess.estimate`), and its user's and producer's accuracy with theirs.
+
+    Parameters
+    ----------
+    estimates : pandas.DataFrame
+        From :func:`sscnb.assess.estimate` (its ``overall`` row is left out of the bars).
+    scheme : ClassScheme
+    title : str
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    plt = _plt()
+    e = estimates[estimates.class_code != "overall"]
+    ha = "estimated_area_ha" in e
+    scale, unit = (1e-4, "ha") if ha else (1.0, "px")
+    codes = [int(c) for c in e.class_code]
+    y = np.arange(len(e))
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 0.6 + 0.55 * len(e)), constrained_layout=True,
+                                 gridspec_kw={"width_ratios": [1.4, 1]})
+    a1.barh(y - 0.2, e.mapped_area * scale, height=0.38, color="0.8", edgecolor="0.4", label="mapped (pixel count)")
+    a1.barh(y + 0.2, e.estimated_area * scale, height=0.38, color=[scheme.colour(c) for c in codes],
+            edgecolor="0.3", xerr=e.area_ci95 * scale, capsize=3, label="estimated, with 95% CI")
+    a1.set_yticks(y, [scheme.name(c) for c in codes])
+    a1.invert_yaxis()
+    a1.set_xlabel(f"area ({unit})")
+    a1.legend(fontsize=8, loc="lower right")
+    a1.spines[["top", "right"]].set_visible(False)
+    for k, (col, ci, lab) in enumerate((("users_accuracy", "users_ci95", "user's"),
+                                        ("producers_accuracy", "producers_ci95", "producer's"))):
+        a2.errorbar(e[col], y + (k - 0.5) * 0.3, xerr=e[ci], fmt="o", capsize=3, label=lab)
+    a2.set_yticks(y, [""] * len(e))
+    a2.invert_yaxis()
+    a2.set_xlim(0, 1.02)
+    a2.set_xlabel("accuracy (95% CI)")
+    a2.legend(fontsize=8, loc="lower left")
+    a2.spines[["top", "right"]].set_visible(False)
+    o = estimates[estimates.class_code == "overall"]
+    if len(o):
+        a2.set_title(f"overall accuracy {float(o.users_accuracy.iloc[0]):.3f} +- {float(o.users_ci95.iloc[0]):.3f}",
+                     fontsize=9)
+    fig.suptitle(title, fontsize=10)
     return fig
 
 

@@ -19,7 +19,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 __all__ = ["RiverStyle", "STYLES", "NEW_RIVER_STYLES", "write_new_river",
-           "make_scene", "make_orthomosaic", "write_orthomosaic", "write_sample_data",
+           "make_scene", "make_orthomosaic", "write_orthomosaic", "write_ortho_reference", "write_sample_data",
            "ORTHO_CRS", "ORTHO_ORIGIN", "ORTHO_PIXEL_M"]
 
 WATER, SEDIMENT, GREEN, SENESCENT, ROAD = 1, 2, 3, 4, 5
@@ -241,10 +241,40 @@ def write_orthomosaic(path, seed: int, shape=(720, 960), style: str = "Clearwate
     return path
 
 
+def write_ortho_reference(path, seed: int, shape=(720, 960), style: str = "Clearwater") -> Path:
+    """Write the true classes of :func:`make_orthomosaic` (0 outside the flown area) as a single-band
+    GeoTIFF on the orthomosaic's grid: the reference of notebook 08's accuracy assessment.
+
+    Parameters
+    ----------
+    path : str or Path
+    seed : int
+    shape : (H, W)
+    style : str
+
+    Returns
+    -------
+    Path
+    """
+    import rasterio
+    from rasterio.transform import from_origin
+
+    _, label, _ = make_orthomosaic(seed, shape, style)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    profile = dict(driver="GTiff", width=shape[1], height=shape[0], count=1, dtype="uint8", crs=ORTHO_CRS,
+                   transform=from_origin(*ORTHO_ORIGIN, ORTHO_PIXEL_M, ORTHO_PIXEL_M), compress="deflate",
+                   tiled=True, blockxsize=256, blockysize=256, nodata=0)
+    with rasterio.open(path, "w", **profile) as ds:
+        ds.write(label, 1)
+    return path
+
+
 def write_sample_data(out_dir, seed: int = 2026, n_train: int = 4, n_validate: int = 2,
                       shape=(600, 900), force: bool = False, quality: int = 90) -> list[Path]:
     """Write the sample data: ``Train/`` and ``Validate/`` for every style in :data:`STYLES`, the
-    new river of notebook 07 (:func:`write_new_river`) and the orthomosaic ``Survey/Clearwater_ortho.tif``.
+    new river of notebook 07 (:func:`write_new_river`), the orthomosaic ``Survey/Clearwater_ortho.tif``
+    and its true classes ``Reference/Clearwater_ortho_labels.tif`` (notebook 08).
 
     Images are JPEGs (quality 90), labels single-band uint8 TIFFs (deflate-compressed).
 
@@ -297,9 +327,11 @@ def write_sample_data(out_dir, seed: int = 2026, n_train: int = 4, n_validate: i
     manifest["new_river"] = {"folder": "NewRiver", "river": "Greyrun", "labels": "NewRiver/tile_labels.csv"}
     ortho_seed = seed * 1000 + 900
     op = write_orthomosaic(out_dir / "Survey" / "Clearwater_ortho.tif", ortho_seed)
-    written.append(op)
+    rp = write_ortho_reference(out_dir / "Reference" / "Clearwater_ortho_labels.tif", ortho_seed)
+    written += [op, rp]
     manifest["orthomosaic"] = {"image": f"Survey/{op.name}", "river": "Clearwater", "scene_seed": ortho_seed,
-                               "crs": ORTHO_CRS, "pixel_m": ORTHO_PIXEL_M}
+                               "crs": ORTHO_CRS, "pixel_m": ORTHO_PIXEL_M,
+                               "reference": f"Reference/{rp.name}"}
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
     return written
 

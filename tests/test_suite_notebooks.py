@@ -30,9 +30,12 @@ def suite_run(tmp_path_factory):
             "06_explore": {"data_dir": str(SAMPLE / "Validate"), "train_dir": str(SAMPLE / "Train"), "widgets": True},
             "07_adapt_to_river": {"data_dir": str(SAMPLE / "NewRiver"), "epochs": 2, "widgets": True,
                                   "start_labels": str(SAMPLE / "NewRiver" / "tile_labels.csv")},
+            "08_accuracy_and_areas": {"image_path": str(SAMPLE / "Survey" / "Clearwater_ortho.tif"),
+                                      "reference": str(SAMPLE / "Reference" / "Clearwater_ortho_labels.tif"),
+                                      "n_points": 200, "min_per_class": 30, "widgets": True},
         },
         "notebooks": ["00_data_check", "01_cnn_tuning", "02_cnn_training", "03_ssc_evaluation", "04_report",
-                      "05_map_survey", "06_explore", "07_adapt_to_river"],
+                      "05_map_survey", "06_explore", "07_adapt_to_river", "08_accuracy_and_areas"],
     }
     p = tmp / "run.yml"
     p.write_text(yaml.safe_dump(cfg))
@@ -45,7 +48,7 @@ def test_run_record(suite_run):
     assert [n["notebook"] for n in run["notebooks"]] == ["00_data_check.ipynb", "01_cnn_tuning.ipynb",
                                                          "02_cnn_training.ipynb", "03_ssc_evaluation.ipynb",
                                                          "04_report.ipynb", "05_map_survey.ipynb", "06_explore.ipynb",
-                                                         "07_adapt_to_river.ipynb"]
+                                                         "07_adapt_to_river.ipynb", "08_accuracy_and_areas.ipynb"]
 
 
 def test_notebook_00_checks_the_evaluation_folder_too(suite_run):
@@ -114,8 +117,8 @@ def test_extend_never_reruns_a_finished_notebook(suite_run):
     run_suite(cfg | {"_config_path": "x"}, only=["03"], extend=True, progress=False, log=msgs.append)
     assert any("03_ssc_evaluation.ipynb already finished" in m for m in msgs)
     run = json.loads((suite_run / "run.json").read_text())
-    assert run["status"] == "finished" and len(run["notebooks"]) == 8
-    assert [n["notebook"][:2] for n in run["notebooks"]] == ["00", "01", "02", "03", "04", "05", "06", "07"]
+    assert run["status"] == "finished" and len(run["notebooks"]) == 9
+    assert [n["notebook"][:2] for n in run["notebooks"]] == ["00", "01", "02", "03", "04", "05", "06", "07", "08"]
     assert (suite_run / "ssc" / "MLP_Clearwater_0005_tiny.csv").stat().st_mtime_ns == before
     assert (suite_run / "03_ssc_evaluation.ipynb").stat().st_mtime_ns == executed
 
@@ -234,3 +237,19 @@ def test_notebook_07_adapts_the_model_and_compares(suite_run):
     for name in ("Greyrun_0001", "Greyrun_0002"):
         assert (ad / f"before_after_{name}.png").stat().st_size > 10_000
     assert (ad / "tile_labels.png").exists()
+
+
+def test_notebook_08_estimates_areas_with_intervals(suite_run):
+    from sscnb.assess import ESTIMATE_COLUMNS, POINT_COLUMNS
+
+    d = suite_run / "assess"
+    pts = pd.read_csv(d / "points.csv")
+    assert list(pts.columns) == POINT_COLUMNS and len(pts) == 200
+    assert pts.map_class.value_counts().min() >= 30
+    assert (d / "points.gpkg").exists() and json.loads((d / "sample.json").read_text())["n"] == 200
+    est = pd.read_csv(d / "estimates.csv")
+    assert list(est.columns[:10]) == ESTIMATE_COLUMNS and est.class_code.iloc[-1] == "overall"
+    assert est.users_accuracy.iloc[-1] > 0.5 and (est.estimated_area >= 0).all()
+    assert (d / "areas.png").stat().st_size > 10_000
+    nb = (suite_run / "08_accuracy_and_areas.ipynb").read_text()
+    assert "on unlabelled pixels dropped" in nb and "overall accuracy" in nb
