@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from .inputstats import InputShiftWarning
-from .ssc import SSCParams, classify_image, phase2_name
+from .ssc import ClassShrinkWarning, SSCParams, classify_image, phase2_name
 
 __all__ = ["result_files", "image_status", "evaluate_image", "evaluate_folder", "overall_f1", "load_image_results"]
 
@@ -178,8 +178,9 @@ def evaluate_image(rec, loaded, files: dict, wanted: list, experiment: str, para
     t_read = time.perf_counter() - t0
     with warnings.catch_warnings():   # reported as notes, which reach the console from Dask workers too
         warnings.simplefilter("ignore", InputShiftWarning)
+        warnings.simplefilter("ignore", ClassShrinkWarning)
         res = classify_image(img, loaded, params, name=rec.name)
-    notes.extend(res.info.get("input_check", []))
+    notes.extend(res.info.get("input_check", []) + res.info.get("shrinking", []))
     row = {"image": rec.name, "river": rec.river, "labelled_px": 0, "f1_cnn": np.nan, "f1_final": np.nan,
            "status": "done", "phase2": res.info.get("phase2_choice", "")}
     if lab is not None:

@@ -54,7 +54,7 @@ from .geo import (
 )
 from .layout import prepare_output
 from .provenance import file_sha256, recipe_differences, tmp_name
-from .ssc import SSCParams, apply_tile_rules, check_input, choose_phase2, predict_tiles_masked
+from .ssc import SSCParams, apply_tile_rules, check_input, choose_phase2, predict_tiles_masked, shrinking_classes
 
 __all__ = ["MapResult", "resolve_inputs", "map_files", "map_raster", "map_inputs", "plan_inputs", "area_summary",
            "WINDOW_MPX", "MIN_POLYGON_AREA"]
@@ -464,6 +464,7 @@ def map_raster(path, loaded, out_dir, experiment: str, params: SSCParams, *, vec
         # -- pass 2: final map and CNN map, in strips -----------------------------------------------
         t0 = time.perf_counter()
         counts = np.zeros(256, np.int64)
+        cnn_counts = np.zeros(256, np.int64)
         with ClassMapWriter(stage["final"], info, loaded.scheme) as w_final, \
                 ClassMapWriter(stage["cnn"], info, loaded.scheme) as w_cnn, \
                 tqdm(total=H, desc=f"{path.name}: phase 2", unit="row", disable=not progress, leave=False) as bar:
@@ -486,6 +487,7 @@ def map_raster(path, loaded, out_dir, experiment: str, params: SSCParams, *, vec
                     final = clf.predict(f)
                 final[~v] = 0
                 counts += np.bincount(final.ravel(), minlength=256)
+                cnn_counts += np.bincount(cnn.ravel(), minlength=256)
                 win = Window(0, y0, W, y1 - y0)
                 w_final.write(win, final)
                 w_cnn.write(win, cnn)
@@ -495,6 +497,9 @@ def map_raster(path, loaded, out_dir, experiment: str, params: SSCParams, *, vec
         t["cog"] = time.perf_counter() - t0
 
         write_tile_confidence(stage["confidence"], info, confidence, tile)
+        map_info["shrinking"] = shrinking_classes({c: int(n) for c, n in enumerate(cnn_counts) if n},
+                                                  {c: int(n) for c, n in enumerate(counts) if n}, path.name,
+                                                  loaded.scheme)
 
         areas = area_table({c: int(n) for c, n in enumerate(counts) if n}, loaded.scheme, info)
         areas.to_csv(stage["areas"], index=False)

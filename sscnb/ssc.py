@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import time
+import warnings
 from dataclasses import dataclass, field, fields
 
 import numpy as np
@@ -29,7 +30,8 @@ from .settings import Settings
 
 __all__ = ["SSCParams", "SSCResult", "PHASE2_CHOICES", "MLP_DEPTHS", "phase2_name", "classify_image",
            "predict_tiles_masked", "apply_tile_rules", "fit_phase2", "modal_filter_regions", "despeckle",
-           "Phase2Choice", "choose_phase2", "candidate_features", "TILE_MAP"]
+           "Phase2Choice", "choose_phase2", "candidate_features", "TILE_MAP", "check_input", "shrinking_classes",
+           "ClassShrinkWarning", "SHRINK_FRACTION"]
 
 log = logging.getLogger(__name__)
 
@@ -144,6 +146,66 @@ class SSCParams(Settings):
     @property
     def final_name(self) -> str:
         return phase2_name(self.phase2)
+
+
+#: a class that loses more than this share of its pixels from the tile map to the final map is reported
+SHRINK_FRACTION = 0.5
+
+
+class ClassShrinkWarning(UserWarning):
+    """A class of the CNN tile map shrinks by more than half, or vanishes, in the final map."""
+
+
+def shrinking_classes(cnn_counts: dict, final_counts: dict, name: str, scheme=None, warn: bool = True) -> list[str]:
+    """Say (and warn) which classes of the tile map shrink by more than half, or vanish, in the final map.
+
+    Phase 2 learns the classes from the tile map's pixels; a rare class whose colours overlap a
+    common one's can be out-voted and disappear from the final map, while the pixel-weighted F1
+    barely moves. This names it.
+
+    Parameters
+    ----------
+    cnn_counts, final_counts : dict of int to int
+        Pixels per class code in the CNN tile map and in the final map (0 is ignored).
+    name : str
+        The image, named in the message.
+    scheme : ClassScheme, optional
+        Class names (codes otherwise).
+    warn : bool
+        Also issue a :class:`ClassShrinkWarning` per class.
+
+    Returns
+    -------
+    list of str
+
+    Examples
+    --------
+    >>> m = shrinking_classes({1: 1000, 2: 300, 3: 50}, {1: 1340, 2: 10}, "img", warn=False)
+    >>> [s.split(": phase 2")[0] for s in m]   # doctest: +NORMALIZE_WHITESPACE
+    ['img: class 2 shrinks from 300 px in the CNN tile map to 10 px in the final map (by more than half)',
+     'img: class 3 vanishes from 50 px in the CNN tile map to 0 px in the final map']
+    """
+    msgs = []
+    for c, n_cnn in sorted(cnn_counts.items()):
+        c, n_cnn = int(c), int(n_cnn)
+        if c == 0 or n_cnn == 0:
+            continue
+        n_fin = int(final_counts.get(c, 0))
+        if n_fin >= SHRINK_FRACTION * n_cnn:
+            continue
+        label = scheme.name(c) if scheme is not None else f"class {c}"
+        how = "vanishes" if n_fin == 0 else "shrinks"
+        msgs.append(f"{name}: {label} {how} from {n_cnn:,} px in the CNN tile map to {n_fin:,} px in the final map"
+                    f"{'' if n_fin == 0 else ' (by more than half)'}: phase 2 may be out-voting a rare class; "
+                    "compare the two maps, or keep the tile map (min_agreement 1.0)")
+        if warn:
+            warnings.warn(msgs[-1], ClassShrinkWarning, stacklevel=2)
+    return msgs
+
+
+def _pixel_counts(class_map: np.ndarray) -> dict:
+    n = np.bincount(class_map.ravel(), minlength=256)
+    return {int(c): int(n[c]) for c in np.flatnonzero(n)}
 
 
 @dataclass
@@ -627,4 +689,6 @@ def classify_image(image: np.ndarray, loaded, params: SSCParams | None = None,
         if mask is not None:
             final[~mask] = 0
     t["post"] = time.perf_counter() - t0
+    info["shrinking"] = shrinking_classes(_pixel_counts(cnn_map), _pixel_counts(final), name or "the image",
+                                          getattr(loaded, "scheme", None))
     return SSCResult(cnn_map, final, proba.reshape(grid + (-1,)), codes, p.to_dict(), t, info)

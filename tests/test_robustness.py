@@ -7,13 +7,11 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from test_mapping import FAST, ORTHO, colour_model, read1
 
 from sscnb import classkey, cnn, inputstats, mapping, modelfiles, ssc
 from sscnb.classes import DEFAULT_CLASSES
 from sscnb.tilesets import TileSet
-
-from test_mapping import FAST, ORTHO, colour_model, read1
-
 
 # -- colour augmentation ------------------------------------------------------------------------
 
@@ -178,6 +176,7 @@ def test_windowed_map_normalises_like_the_in_memory_one(tmp_path):
     p = ssc.SSCParams(**FAST)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", inputstats.InputShiftWarning)
+        warnings.simplefilter("ignore", ssc.ClassShrinkWarning)
         mem = ssc.classify_image(rgb, model, p, mask=valid)
         res = mapping.map_inputs([ORTHO], model, tmp_path / "out", "w", p, window_mpx=0.05, progress=False)[0]
     assert mem.info["cnn_gamma"] > 1.2
@@ -186,3 +185,30 @@ def test_windowed_map_normalises_like_the_in_memory_one(tmp_path):
     manifest = json.loads(res.files["manifest"].read_text())
     assert manifest["info"]["cnn_gamma"] == pytest.approx(mem.info["cnn_gamma"])
     assert manifest["info"]["input_check"]
+    # the class counts of both maps agree too: the same classes are reported as shrinking
+    assert [m.split(": ", 1)[1] for m in manifest["info"]["shrinking"]] == [m.split(": ", 1)[1]
+                                                                          for m in mem.info["shrinking"]]
+
+
+# -- a class that phase 2 out-votes ---------------------------------------------------------------
+
+def test_a_class_that_shrinks_in_the_final_map_is_named(tmp_path):
+    """One water tile, 7 of its 16 rows blue and 9 the vegetation's green: the CNN calls it water
+    (blue > green on average), phase 2 learns that green is vegetation everywhere else, and water
+    keeps 44% of its pixels."""
+    model = colour_model(tmp_path)
+    img = np.zeros((64, 64, 3), np.uint8)
+    img[..., 1] = 120
+    img[16:23, 16:32] = (0, 0, 255)
+    p = ssc.SSCParams(**{**FAST, "phase2_check": False, "median_radius": 1, "mlp_epochs": 30, "mlp_batch_size": 64,
+                         "min_sample": 4096})
+    with pytest.warns(ssc.ClassShrinkWarning, match=r"Tiny_1: water shrinks from 256 px in the CNN tile map to 1\d\d px"):
+        res = ssc.classify_image(img, model, p, name="Tiny_1")
+    assert (res.cnn_map == 1).sum() == 256 and (res.final_map == 1).sum() < 128
+    assert len(res.info["shrinking"]) == 1
+    # nothing to say when phase 2 keeps the classes
+    img2 = img.copy()
+    img2[16:32, 16:32] = (0, 0, 255)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ssc.ClassShrinkWarning)
+        assert ssc.classify_image(img2, model, p, name="Tiny_2").info["shrinking"] == []
