@@ -61,7 +61,7 @@ def _add_cluster_options(parser):
 
 def _evaluate(a) -> int:
     from .batch import BatchError
-    from .evaluation import evaluate_folder, overall_f1
+    from .evaluation import class_scores, evaluate_folder, overall_f1
     from .geo import SurveyError
     from .modelfiles import load_model
     from .ssc import SSCParams
@@ -90,6 +90,10 @@ def _evaluate(a) -> int:
     overall = overall_f1(out, a.experiment, params.phase2, images=set(summary.image))
     if not quiet:
         print(summary.round(4).to_string(index=False))
+        scores = class_scores(out, a.experiment, params.phase2, images=set(summary.image), scheme=loaded.scheme)
+        if len(scores):
+            print("\nEvery class over all images (pooled confusion matrices):")
+            print(scores.round(4).to_string(index=False))
         print(f"\nOverall pixel-weighted F1: CNN {overall['CNN']:.4f}, final ({params.final_name}) "
               f"{overall[params.final_name]:.4f}\nfiles in {out}")
     return 0

@@ -12,7 +12,8 @@ import numpy as np
 from .inputstats import InputShiftWarning
 from .ssc import ClassShrinkWarning, SSCParams, classify_image, phase2_name
 
-__all__ = ["result_files", "image_status", "evaluate_image", "evaluate_folder", "overall_f1", "load_image_results"]
+__all__ = ["result_files", "image_status", "evaluate_image", "evaluate_folder", "overall_f1", "class_scores",
+           "load_image_results"]
 
 
 def result_files(out_dir, image_name: str, experiment: str, phase2: str = "mlp") -> dict:
@@ -190,8 +191,7 @@ def evaluate_image(rec, loaded, files: dict, wanted: list, experiment: str, para
         _save_confusion(files["final_confusion"], lab, res.final_map, scheme)
         metrics.write_report(rep_cnn, files["cnn_csv"])
         metrics.write_report(rep_fin, files["final_csv"])
-        row.update(labelled_px=int(rep_fin.support.sum()), f1_cnn=metrics.weighted_f1(rep_cnn),
-                   f1_final=metrics.weighted_f1(rep_fin))
+        row.update(labelled_px=int(rep_fin.support.sum()), **_score_columns(rep_cnn, rep_fin))
         if not rep_fin.support.sum():
             notes.append(f"{rec.name}: its label has no labelled pixel (all 0): no score")
     if res.info.get("note"):
@@ -260,7 +260,9 @@ def evaluate_folder(data_dir, loaded, out_dir, experiment: str, params: SSCParam
     Returns
     -------
     summary : pandas.DataFrame
-        ``image, river, labelled_px, f1_cnn, f1_final, status`` per image.
+        ``image, river, labelled_px, f1_cnn, f1_final, status, phase2, macro_f1_cnn,
+        macro_f1_final`` and ``F1 <class>`` (of the final map, per class with labelled pixels)
+        per image.
     timings : pandas.DataFrame
         Seconds per step of the images computed now.
     """
@@ -302,9 +304,9 @@ def evaluate_folder(data_dir, loaded, out_dir, experiment: str, params: SSCParam
             row = {"image": rec.name, "river": rec.river, "labelled_px": 0, "f1_cnn": np.nan, "f1_final": np.nan,
                    "status": "skipped (done)", "phase2": info.get("phase2_choice", "")}
             if rec.has_label:
-                f_cnn = metrics.weighted_f1(metrics.read_report(files["cnn_csv"]))
                 fin = metrics.read_report(files["final_csv"])
-                row.update(labelled_px=int(fin.support.sum()), f1_cnn=f_cnn, f1_final=metrics.weighted_f1(fin))
+                row.update(labelled_px=int(fin.support.sum()),
+                           **_score_columns(metrics.read_report(files["cnn_csv"]), fin))
             rows[rec.name] = row
     todo = {rec.name: (rec, files, wanted, experiment, p, recipe, save_figures, dpi, save_class_rasters)
             for rec, files, wanted, status, _ in plan if status != "done"}
@@ -329,8 +331,12 @@ def evaluate_folder(data_dir, loaded, out_dir, experiment: str, params: SSCParam
     for name, (row, _, _) in results.items():
         rows[name] = row
     order = [rec.name for rec, *_ in plan]
-    summary = pd.DataFrame([rows[n] for n in order if n in rows],
-                           columns=["image", "river", "labelled_px", "f1_cnn", "f1_final", "status", "phase2"])
+    kept = [rows[n] for n in order if n in rows]
+    fixed = ["image", "river", "labelled_px", "f1_cnn", "f1_final", "status", "phase2", "macro_f1_cnn",
+             "macro_f1_final"]
+    names = [f"F1 {loaded.scheme.name(c)}" for c in loaded.scheme.labelled_codes]
+    per_class = [k for k in names if any(k in r for r in kept)]
+    summary = pd.DataFrame(kept, columns=fixed + per_class)
     timings = pd.DataFrame(sorted(trows, key=lambda t: order.index(t["image"])))
     if failures:
         raise BatchError(failures)
@@ -363,6 +369,74 @@ def overall_f1(out_dir, experiment: str, phase2: str = "mlp", images=None) -> di
         if kind in reports and (images is None or image in images):
             reports[kind].append(metrics.read_report(path))
     return {k: metrics.weighted_f1(v) for k, v in reports.items()}
+
+
+def class_scores(out_dir, experiment: str, phase2: str = "mlp", images=None, scheme=None):
+    """Precision, recall and F1 of every class over all images of a results folder, pooled from
+    the saved confusion matrices (every labelled pixel counts once), for the CNN tile map and the
+    final map, with the macro F1 (every class counts the same) and the pixel-weighted F1.
+
+    Parameters
+    ----------
+    out_dir : str or Path
+    experiment : str
+    phase2 : {"mlp", "rf"}
+    images : iterable of str, optional
+        Only these images (default: every image with both confusion matrices).
+    scheme : ClassScheme, optional
+        For the class order (default: the order of the matrices).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per class and map (``map`` CNN or MLP/RF): ``map, class, precision, recall,
+        f1_score, support``, then per map a row ``class = "macro F1"`` and one ``"pixel-weighted
+        F1"`` (in ``f1_score``). Empty when there is no confusion matrix.
+    """
+    import pandas as pd
+
+    from . import metrics
+
+    out_dir = Path(out_dir)
+    p2 = phase2_name(phase2)
+    rows = []
+    for tag in ("CNN", p2):
+        total, names = None, None
+        for path in sorted(out_dir.glob(f"Confusion_{tag}_*_{experiment}.csv")):
+            image = path.name[len(f"Confusion_{tag}_"):-len(f"_{experiment}.csv")]
+            if images is not None and image not in set(images):
+                continue
+            df = pd.read_csv(path, index_col=0)
+            if total is None:
+                total, names = df.copy(), list(df.index)
+            else:
+                total = total.add(df, fill_value=0)
+        if total is None:
+            continue
+        if scheme is not None:
+            order = [scheme.name(c) for c in scheme.labelled_codes if scheme.name(c) in total.index]
+            total = total.loc[order, order + [c for c in total.columns if c not in order]]
+            names = order
+        cm = total.to_numpy(np.int64)
+        rep = metrics.report_from_confusion(cm, list(range(len(names))), dict(enumerate(names)))
+        rep.insert(0, "map", tag)
+        rows.append(rep)
+        rows.append(pd.DataFrame([{"map": tag, "class": "macro F1", "f1_score": metrics.macro_f1(rep)},
+                                  {"map": tag, "class": "pixel-weighted F1", "f1_score": metrics.weighted_f1(rep),
+                                   "support": int(rep.support.sum())}]))
+    return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=["map", *metrics.REPORT_COLUMNS])
+
+
+def _score_columns(rep_cnn, rep_fin) -> dict:
+    """A summary row's scores: pixel-weighted and macro F1 of both maps, and each class's F1 in the final map."""
+    from . import metrics
+
+    out = {"f1_cnn": metrics.weighted_f1(rep_cnn), "f1_final": metrics.weighted_f1(rep_fin),
+           "macro_f1_cnn": metrics.macro_f1(rep_cnn), "macro_f1_final": metrics.macro_f1(rep_fin)}
+    for _, r in rep_fin.iterrows():
+        if r["support"] > 0:
+            out[f"F1 {r['class']}"] = float(r["f1_score"])
+    return out
 
 
 def load_image_results(out_dir, data_dir, image: str, experiment: str, phase2: str = "mlp", scheme=None):

@@ -22,7 +22,7 @@ from .metrics import read_report, weighted_f1
 
 __all__ = ["COMPILED_COLUMNS", "ReportError", "find_result_files", "known_experiments",
            "split_image_experiment", "training_rivers", "compile_results",
-           "save_compiled", "weighted_summary", "aggregated_confusion", "narrative"]
+           "save_compiled", "weighted_summary", "macro_summary", "aggregated_confusion", "narrative"]
 
 COMPILED_COLUMNS = ["F1", "Support", "RiverName", "Image", "Type", "Sample", "Class", "Experiment", "Model"]
 TYPES = ("CNN", "MLP", "RF")
@@ -274,6 +274,32 @@ def weighted_summary(df, by) -> "object":
     return out.reset_index().drop(columns=["_all"], errors="ignore")
 
 
+def macro_summary(df, by) -> "object":
+    """Macro F1: the mean of the classes' pixel-weighted F1 (:func:`weighted_summary` per class), so
+    that every class counts the same and a rare one is not averaged away.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        The compiled table.
+    by : list of str
+        Columns to group by; ``[]`` for one overall figure.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``Macro_F1`` (percent) and ``Classes`` (with labelled pixels) per group.
+    """
+    import pandas as pd
+
+    per_class = weighted_summary(df, list(by) + ["Class"])
+    per_class = per_class[per_class.Support > 0]
+    if not by:
+        return pd.DataFrame({"Macro_F1": [per_class.F1.mean()], "Classes": [len(per_class)]})
+    g = per_class.groupby(list(by), sort=True)
+    return pd.DataFrame({"Macro_F1": g["F1"].mean(), "Classes": g["Class"].nunique()}).reset_index()
+
+
 def aggregated_confusion(results_dirs, experiment: str | None = None):
     """Confusion matrices summed over the images of results folders.
 
@@ -328,13 +354,16 @@ def narrative(df) -> str:
         n_img = d.Image.nunique()
         parts = [f"**{sample}** ({n_img} image{'s' if n_img != 1 else ''}, "
                  f"{int(d[(d.Class != 'ALL') & (d.Type == d.Type.iloc[0])].Support.sum()):,} labelled pixels):"]
+        m = macro_summary(d, ["Type"]).set_index("Type")
         if "CNN" in o.index:
-            parts.append(f"the CNN tile map scores a pixel-weighted F1 of {o.loc['CNN', 'F1']:.1f}%")
+            parts.append(f"the CNN tile map scores a pixel-weighted F1 of {o.loc['CNN', 'F1']:.1f}% "
+                         f"(macro F1 {m.loc['CNN', 'Macro_F1']:.1f}%)")
         for t in final_types:
             if t in o.index:
                 gain = o.loc[t, "F1"] - o.loc["CNN", "F1"] if "CNN" in o.index else np.nan
                 parts.append(f"the final {t} map {o.loc[t, 'F1']:.1f}%"
-                             + (f" ({gain:+.1f} points over the CNN)" if np.isfinite(gain) else ""))
+                             + (f" ({gain:+.1f} points over the CNN)" if np.isfinite(gain) else "")
+                             + f", macro F1 {m.loc[t, 'Macro_F1']:.1f}%")
                 c = weighted_summary(d[d.Type == t], ["Class"]).sort_values("F1")
                 if len(c) > 1:
                     parts.append(f"best class {c.Class.iloc[-1]} ({c.F1.iloc[-1]:.1f}%), worst "

@@ -58,6 +58,28 @@ def test_weighted_summaries_by_pixels_not_images(results):
     assert by_class.loc[("water", "CNN"), "Support"] == 400
     text = report.narrative(df)
     assert "InSample" in text and "OutOfSample" in text and "worst dry sediment" in text
+    # macro F1: water (0.9*300 + 0.5*100)/400 = 0.8 and sediment 0.6 count the same: 70%
+    macro = report.macro_summary(df, ["Type"]).set_index("Type")
+    assert macro.loc["CNN", "Macro_F1"] == pytest.approx(70.0) and macro.loc["CNN", "Classes"] == 2
+    assert report.macro_summary(df[df.Type == "CNN"], []).Macro_F1.iloc[0] == pytest.approx(70.0)
+    assert "macro F1 70.0%" in text
+
+
+def test_class_scores_pool_the_confusion_matrices(results):
+    from sscnb.evaluation import class_scores
+
+    s = class_scores(results, "my_exp", "mlp").set_index(["map", "class"])
+    # two images of [[290, 10], [20, 80]]: water precision 580/620, recall 580/600; sediment 160/180, 160/200
+    w = s.loc[("MLP", "water")]
+    assert w.precision == pytest.approx(580 / 620) and w.recall == pytest.approx(580 / 600) and w.support == 600
+    sed = s.loc[("MLP", "dry sediment")]
+    f1_sed = 2 * (160 / 180) * (160 / 200) / (160 / 180 + 160 / 200)
+    assert sed.f1_score == pytest.approx(f1_sed)
+    f1_w = 2 * (580 / 620) * (580 / 600) / (580 / 620 + 580 / 600)
+    assert s.loc[("MLP", "macro F1"), "f1_score"] == pytest.approx((f1_w + f1_sed) / 2)
+    assert s.loc[("MLP", "pixel-weighted F1"), "f1_score"] == pytest.approx((600 * f1_w + 200 * f1_sed) / 800)
+    assert "CNN" not in s.index.get_level_values(0)          # no CNN matrices in this folder
+    assert len(class_scores(results, "my_exp", "mlp", images={"Alpha_0001"})) == 4
 
 
 def test_class_key_gives_sample_when_no_card(tmp_path):

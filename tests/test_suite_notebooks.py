@@ -101,6 +101,9 @@ def test_notebook_03_files(suite_run):
             assert list(rep.columns) == REPORT_COLUMNS and rep.support.sum() > 400_000
         row = summary.set_index("image").loc[n]
         assert row.f1_final == pytest.approx(weighted_f1(pd.read_csv(d / f"MLP_{n}_tiny.csv")))
+        mlp = pd.read_csv(d / f"MLP_{n}_tiny.csv").set_index("class")
+        assert row.macro_f1_final == pytest.approx(mlp.f1_score[mlp.support > 0].mean())
+        assert row["F1 dry sediment"] == pytest.approx(mlp.loc["dry sediment", "f1_score"])   # every class, each own column
         assert (d / f"SSC_tiny_{n}.png").exists()
         assert (d / "rasters" / f"{n}_tiny_MLP.tif").exists()
     t = pd.read_csv(d / "Timings_tiny.csv")
