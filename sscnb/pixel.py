@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 
 
 def sample_tile_pixels(tile_grid: np.ndarray, tile: int, subsample: float, min_sample: int, seed: int,
-                       max_sample: int | None = None):
+                       max_sample: int | None = None, min_class: int = 0, sampling: str = "area"):
     """A stratified random sample of the pixels the CNN classified, drawn from its tile map.
 
     Parameters
@@ -38,6 +38,12 @@ def sample_tile_pixels(tile_grid: np.ndarray, tile: int, subsample: float, min_s
     seed : int
     max_sample : int, optional
         Cap of the sample size (applied after the floor).
+    min_class : int
+        Every class gets at least this many pixels (or all of its pixels), on top of ``n``: a rare
+        class is never left with a handful.
+    sampling : {"area", "balanced"}
+        ``area``: each class in proportion to its pixels; ``balanced``: ``n`` split equally among
+        the classes (a class with fewer pixels gives all of them, the rest goes to the others).
 
     Returns
     -------
@@ -46,8 +52,8 @@ def sample_tile_pixels(tile_grid: np.ndarray, tile: int, subsample: float, min_s
     labels : (n,) ndarray of int64
         The CNN class of each pixel.
 
-    Each class present gets ``max(1, round(n * N_c / N))`` pixels, drawn without replacement
-    among its ``N_c`` pixels. The sample depends only on the tile map, never on how the image is
+    With ``area``, each class present gets ``max(1, min_class, round(n * N_c / N))`` pixels (at most
+    ``N_c``), drawn without replacement among its ``N_c`` pixels. The sample depends only on the tile map, never on how the image is
     read, so an image read in windows gets exactly the pixels it gets in memory, and memory stays
     proportional to the sample (the classified pixels are never listed).
     """
@@ -61,13 +67,23 @@ def sample_tile_pixels(tile_grid: np.ndarray, tile: int, subsample: float, min_s
     n = int(min(N, max(round(subsample * N), min_sample)))
     if max_sample is not None:
         n = min(n, int(max_sample))
+    if sampling not in ("area", "balanced"):
+        raise ValueError(f"sampling must be 'area' or 'balanced', got {sampling!r}")
+    sizes = {c: tile * tile * n_tiles[c] for c in classes}
+    if sampling == "balanced":
+        want, left, todo = {}, n, sorted(classes, key=lambda c: sizes[c])
+        for i, c in enumerate(todo):   # smallest first: what a class cannot give goes to the others
+            want[c] = min(sizes[c], left // (len(todo) - i))
+            left -= want[c]
+    else:
+        want = {c: int(round(n * sizes[c] / N)) for c in classes}
     rng = np.random.default_rng(seed)
     rows, cols, labels = [], [], []
     for c in classes:
         is_c = g == c
-        Nc = tile * tile * n_tiles[c]
-        if n < N:
-            k = min(Nc, max(1, int(round(n * Nc / N))))
+        Nc = sizes[c]
+        k = min(Nc, max(1, int(min_class), want[c]))
+        if k < Nc:
             ranks = np.sort(rng.choice(Nc, size=k, replace=False)).astype(np.int64)
         else:
             ranks = np.arange(Nc, dtype=np.int64)

@@ -73,6 +73,10 @@ class SSCParams(Settings):
         with a floor and a cap (the cap matters for orthomosaics: 1% of 150 Mpx is far more pixels
         than three colour features need, and would cost minutes of training).
     use_smote: balance the phase-2 training pixels with SMOTE-ENN.
+    min_class_sample: every class of the tile map gets at least this many phase-2 training pixels
+        (or all of its pixels), on top of the sample: a rare class is never left with a handful.
+    phase2_sampling: "area" (each class in proportion to its pixels in the tile map) or "balanced"
+        (the sample split equally among the classes).
     smallest_element: patches of the final map smaller than this (px) take the class of the
         nearest larger patch (0 = off).
     seed: random seed of the phase-2 sample and classifier.
@@ -107,6 +111,8 @@ class SSCParams(Settings):
     min_sample: int = 20_000
     max_sample: int = 200_000
     use_smote: bool = False
+    min_class_sample: int = 0
+    phase2_sampling: str = "area"
     smallest_element: int = 0
     seed: int = 42
     train_confidence: float = 0.5
@@ -134,7 +140,9 @@ class SSCParams(Settings):
             raise ValueError(f"check_fraction must be between 0 and 1 (exclusive), got {self.check_fraction}")
         if not 0 < self.subsample <= 1:
             raise ValueError(f"subsample must be in (0, 1], got {self.subsample}")
-        for name in ("min_tiles", "median_radius", "min_sample", "smallest_element"):
+        if self.phase2_sampling not in ("area", "balanced"):
+            raise ValueError(f"phase2_sampling must be 'area' or 'balanced', got {self.phase2_sampling!r}")
+        for name in ("min_tiles", "median_radius", "min_sample", "smallest_element", "min_class_sample"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.max_sample < self.min_sample:
@@ -505,7 +513,8 @@ def choose_phase2(tile_grid: np.ndarray, confidence: np.ndarray, tile: int, gath
     if not p.phase2_check:
         name = cands[-1]
         rows, cols, ys = _pixel.sample_tile_pixels(train_grid, tile, p.subsample, p.min_sample, p.seed,
-                                                   max_sample=p.max_sample)
+                                                   max_sample=p.max_sample, min_class=p.min_class_sample,
+                                                   sampling=p.phase2_sampling)
         clf = fit_phase2(_candidate_x(gather(rows, cols), name), ys, p)
         info.update(phase2_choice=f"{p.final_name} on {name}", phase2_reason="phase2_check is off")
         return Phase2Choice(clf, name, info)
@@ -514,7 +523,8 @@ def choose_phase2(tile_grid: np.ndarray, confidence: np.ndarray, tile: int, gath
     check_grid = np.where(held, train_grid, 0).astype(train_grid.dtype)
     info["held_out_tiles"] = int(held.sum())
     rows, cols, ys = _pixel.sample_tile_pixels(fit_grid, tile, p.subsample, p.min_sample, p.seed,
-                                               max_sample=p.max_sample)
+                                               max_sample=p.max_sample, min_class=p.min_class_sample,
+                                               sampling=p.phase2_sampling)
     xs = gather(rows, cols)
     fitted = {name: fit_phase2(_candidate_x(xs, name), ys, p) for name in cands}
     agreement = {}

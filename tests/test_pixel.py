@@ -143,3 +143,22 @@ def test_numpy_forward_matches_keras():
               for ly in m.layers if isinstance(ly, keras.layers.Dense)]
     np.testing.assert_allclose(mlp_forward(layers, z), keras.ops.convert_to_numpy(m(z, training=False)),
                                rtol=1e-4, atol=1e-6)
+
+
+def test_a_rare_class_gets_its_floor_or_an_equal_share():
+    grid = np.full((10, 10), 3)
+    grid[0, 0] = 2                          # one sediment tile: 100 of 10 000 pixels
+    cnn = tiles.tiles_to_raster(grid.ravel(), grid.shape, 10)
+    r, c, y = sample_tile_pixels(grid, 10, subsample=0.1, min_sample=0, seed=0)
+    assert (y == 2).sum() == 10 and (y == 3).sum() == 990          # by area
+    r, c, y = sample_tile_pixels(grid, 10, subsample=0.1, min_sample=0, seed=0, min_class=60)
+    assert (y == 2).sum() == 60 and (y == 3).sum() == 990          # the floor, on top
+    r, c, y = sample_tile_pixels(grid, 10, subsample=0.1, min_sample=0, seed=0, min_class=500)
+    assert (y == 2).sum() == 100                                     # all it has
+    r, c, y = sample_tile_pixels(grid, 10, subsample=0.1, min_sample=0, seed=0, sampling="balanced")
+    assert (y == 2).sum() == 100 and (y == 3).sum() == 900          # equal shares; what 2 lacks goes to 3
+    np.testing.assert_array_equal(cnn[r, c], y)
+    r, c, y = sample_tile_pixels(grid, 10, subsample=0.01, min_sample=0, seed=0, sampling="balanced")
+    assert (y == 2).sum() == 50 and (y == 3).sum() == 50
+    with pytest.raises(ValueError, match="sampling must be"):
+        sample_tile_pixels(grid, 10, 0.1, 0, 0, sampling="equal")
