@@ -80,6 +80,16 @@ def lab(tmp_path_factory):
     last = next(i for i, c in enumerate(nb.cells) if "TileLabeller" in c.source)
     nb.cells = nb.cells[: last + 1]
     nbformat.write(nb, root / "07_labeller.ipynb")
+    # 08 up to its point labeller, on a sample drawn from the sample survey's reference raster (a class map)
+    nb = nbformat.read(REPO / "notebooks" / "08_accuracy_and_areas.ipynb", as_version=4)
+    cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+    values = {"output_dir": str(root / "out08"), "image_path": str(SAMPLE / "Survey" / "Clearwater_ortho.tif"),
+              "map_path": str(SAMPLE / "Reference" / "Clearwater_ortho_labels.tif"), "n_points": 60,
+              "min_per_class": 10, "reference": None, "widgets": True}
+    cell.source += "\n" + "\n".join(f"{k} = {v!r}" for k, v in values.items())
+    last = next(i for i, c in enumerate(nb.cells) if "PointLabeller" in c.source)
+    nb.cells = nb.cells[: last + 1]
+    nbformat.write(nb, root / "08_labeller.ipynb")
     settings = root / "settings" / "@jupyterlab" / "apputils-extension"
     settings.mkdir(parents=True)
     (settings / "notification.jupyterlab-settings").write_text('{"fetchNews": "false", "checkForUpdates": false}')
@@ -108,7 +118,8 @@ def lab(tmp_path_factory):
         # each test in a workspace of its own, so that one does not reopen the other's notebook
         yield {"url": f"http://127.0.0.1:{port}/lab/workspaces/w06/tree/06_explore.ipynb?token={token}",
                "chromium": chromium, "root": root,
-               "url07": f"http://127.0.0.1:{port}/lab/workspaces/w07/tree/07_labeller.ipynb?token={token}"}
+               "url07": f"http://127.0.0.1:{port}/lab/workspaces/w07/tree/07_labeller.ipynb?token={token}",
+               "url08": f"http://127.0.0.1:{port}/lab/workspaces/w08/tree/08_labeller.ipynb?token={token}"}
     finally:
         try:
             os.killpg(proc.pid, signal.SIGTERM)   # the server and the kernel it started
@@ -210,6 +221,32 @@ def test_notebook_07_labeller_saves_each_click(lab):
         for (img, r, c), caption in zip(zip(t.image, t.tile_row, t.tile_col), shown):
             assert f"{img}, tile row {r}, column {c}" in caption    # the tile that was on screen
         assert "water 1, dry sediment 1" in tool.inner_text() and "mixed 1" in tool.inner_text()
+
+
+def test_notebook_08_point_labeller_saves_each_click_and_resumes(lab):
+    """Label three points in Chromium (water, green vegetation, cannot tell): points.csv holds them at
+    once; a new session on the file starts at the next point."""
+    import pandas as pd
+
+    from sscnb import pointlabeller
+
+    path = lab["root"] / "out08" / "assess" / "points.csv"
+    with _notebook_page(lab, lab["url08"], ".sscnb-point-labeller img", "failed_page_08.png") as page:
+        tool = page.locator(".sscnb-point-labeller")
+        picture = tool.locator("img")
+        for i, (name, code) in enumerate((("water", 1), ("green vegetation", 3), ("cannot tell", 0))):
+            before_src = picture.get_attribute("src")
+            before = _shot(page, tool, f"9_points_{i}")
+            tool.locator("button", has_text=name).first.click()
+            _wait_changed(page, ".sscnb-point-labeller img", "src", before_src)
+            t = pd.read_csv(path)
+            assert (t.reference_class != -1).sum() == i + 1 and (t.reference_class == code).sum() >= 1
+            assert _changed_share(before, _shot(page, tool, f"9_points_{i}_after")) > 0.01
+        assert "water 1" in tool.inner_text() and "cannot tell 1" in tool.inner_text()
+    t = pd.read_csv(path)
+    assert sorted(t.reference_class[t.reference_class != -1]) == [0, 1, 3] and len(t) == 60
+    s = pointlabeller.PointSession(path, SAMPLE / "Survey" / "Clearwater_ortho.tif", seed=42)
+    assert s.counts()["to do"] == 57 and t.reference_class[s.current()] == -1
 
 
 def test_notebook_06_widgets_in_jupyterlab(lab):
