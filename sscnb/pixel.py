@@ -53,9 +53,10 @@ def sample_tile_pixels(tile_grid: np.ndarray, tile: int, subsample: float, min_s
         The CNN class of each pixel.
 
     With ``area``, each class present gets ``max(1, min_class, round(n * N_c / N))`` pixels (at most
-    ``N_c``), drawn without replacement among its ``N_c`` pixels. The sample depends only on the tile map, never on how the image is
-    read, so an image read in windows gets exactly the pixels it gets in memory, and memory stays
-    proportional to the sample (the classified pixels are never listed).
+    ``N_c``), drawn without replacement among its ``N_c`` pixels. The sample depends only on the
+    tile map, never on how the image is read, so an image read in windows gets exactly the pixels
+    it gets in memory, and memory stays proportional to the sample (the classified pixels are
+    never listed).
     """
     g = np.asarray(tile_grid)
     tile = int(tile)
