@@ -205,7 +205,7 @@ def make_card(*, backbone, weights, tile_size, purity, scheme: ClassScheme, tile
     return card
 
 
-def predict_codes(loaded_or_model, key: ClassKey | None, x: np.ndarray, batch_size: int = 256):
+def predict_codes(loaded_or_model, key: ClassKey | None, x: np.ndarray, batch_size: int | None = None):
     """Classify tiles in the shared class scheme.
 
     Parameters
@@ -214,7 +214,8 @@ def predict_codes(loaded_or_model, key: ClassKey | None, x: np.ndarray, batch_si
     key : ClassKey or None
         Needed with a bare Keras model.
     x : (n, tile, tile, 3) ndarray of uint8
-    batch_size : int
+    batch_size : int, optional
+        Default: :func:`sscnb.cnn.predict_batch_size` (fixed-shape batches, the last padded).
 
     Returns
     -------

@@ -213,3 +213,31 @@ def test_damaged_model_files_name_the_file_and_the_fix(tmp_path, sample_tiles):
     nocard["card"].unlink()
     with pytest.raises(modelfiles.ModelMismatchError, match=r"no model card demo_card\.json beside .*Copy it"):
         modelfiles.load_model(nocard["model"])
+
+
+def test_prediction_in_fixed_shape_batches_equals_one_batch(monkeypatch):
+    """The last batch is padded to the batch size (one compiled shape for every strip of a survey):
+    the probabilities are those of predicting each tile on its own."""
+    import keras
+
+    inp = keras.Input((8, 8, 3))
+    out = keras.layers.Dense(3, activation="softmax")(keras.layers.GlobalAveragePooling2D()(inp))
+    m = keras.Model(inp, out)
+    x = np.random.default_rng(0).integers(0, 255, (37, 8, 8, 3)).astype(np.uint8)
+    want = np.asarray(m(x.astype(np.float32), training=False))
+    for b in (1, 5, 16, 37, 64):
+        np.testing.assert_allclose(cnn.predict_tiles(m, x, batch_size=b), want, rtol=1e-5, atol=1e-6)
+    seen = []
+    real = m.predict
+    monkeypatch.setattr(m, "predict", lambda xx, batch_size, verbose: seen.append(len(xx))
+                        or real(xx, batch_size=batch_size, verbose=0))
+    cnn.predict_tiles(m, x, batch_size=16)
+    cnn.predict_tiles(m, x[:5], batch_size=16)
+    assert seen == [48, 16]                         # padded to whole batches
+    monkeypatch.setenv("SSCNB_PREDICT_BATCH", "12")
+    assert cnn.predict_batch_size() == 12
+    monkeypatch.setenv("SSCNB_PREDICT_BATCH", "many")
+    with pytest.raises(ValueError, match="SSCNB_PREDICT_BATCH must be a whole number"):
+        cnn.predict_batch_size()
+    monkeypatch.delenv("SSCNB_PREDICT_BATCH")
+    assert cnn.predict_batch_size() in (256, 4096) and cnn.accelerator() in (None, "gpu", "tpu")
