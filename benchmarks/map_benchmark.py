@@ -159,10 +159,13 @@ def main():
     f1, rep = score(out / f"{img.stem}_bench_{name}.tif", lab, list(DEFAULT_CLASSES.labelled_codes))
     f1_cnn, rep_cnn = score(out / f"{img.stem}_bench_CNN.tif", lab, list(DEFAULT_CLASSES.labelled_codes))
     from sscnb import metrics
-    print(f"\nmachine: {os.cpu_count()} CPU cores")
+    from sscnb.provenance import machine
+
+    print(f"\nmachine: {machine()}")
     print(f"command: {' '.join(cmd[1:])}")
     print(f"input: {a.size} x {a.size} px = {mpx:.0f} Mpx, {man['info']['valid_px'] / 1e6:.0f} Mpx inside the flown area")
     print("steps: " + "  ".join(f"{k} {v:.1f}s" for k, v in secs.items()))
+    print("pass 1, per stage: " + "  ".join(f"{k[6:]} {v:.1f}s" for k, v in man.get("profile", {}).items()))
     print(f"end to end (process start, reading, to COGs written): {wall:.1f} s = {mpx / wall:.2f} Mpx/s "
           f"(mapping alone {secs['total']:.1f} s = {mpx / secs['total']:.2f} Mpx/s)")
     print(f"peak RSS of the mapping process: {peak:.2f} GiB")

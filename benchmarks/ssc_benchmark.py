@@ -81,7 +81,9 @@ def main():
     a = ap.parse_args()
     if not Path(a.model).exists():
         sys.exit(f"{a.model} not found: train it with python -m sscnb run --config configs/stmarg.yml --only 00 01 02")
-    print(f"machine: {os.cpu_count()} CPU cores")
+    from sscnb.provenance import machine
+
+    print(f"machine: {machine()}")
     loaded = modelfiles.load_model(a.model)
     rec = [r for r in find_pairs(a.data) if r.name == a.image][0]
     codes = list(loaded.scheme.labelled_codes)
