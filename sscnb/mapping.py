@@ -379,7 +379,7 @@ def map_raster(path, loaded, out_dir, experiment: str, params: SSCParams, *, vec
             ds = rasterio.open(path)
         with ds, tqdm(total=H, desc=f"{path.name}: phase 1", unit="row",
                                              disable=not progress, leave=False) as bar:
-            stage = dict.fromkeys(("read", "tiles_check", "cnn", "features", "scratch"), 0.0)  # the profile
+            prof = dict.fromkeys(("read", "tiles_check", "cnn", "features", "scratch"), 0.0)  # the profile
             for y0, y1 in strips:
                 c0 = time.perf_counter()
                 r0, r1 = max(0, y0 - halo), min(H, y1 + halo)
@@ -387,7 +387,7 @@ def map_raster(path, loaded, out_dir, experiment: str, params: SSCParams, *, vec
                 core = slice(y0 - r0, y1 - r0)
                 tr0, tr1 = y0 // tile, min(y1 // tile, grid[0])
                 c1 = time.perf_counter()
-                stage["read"] += c1 - c0
+                prof["read"] += c1 - c0
                 if tr1 > tr0 and grid[1] > 0:
                     rows = slice(tr0 * tile - r0, tr1 * tile - r0)
                     x = _tiles.to_tiles(rgb[rows, : grid[1] * tile], tile)
@@ -395,20 +395,20 @@ def map_raster(path, loaded, out_dir, experiment: str, params: SSCParams, *, vec
                     for k, v in _inputstats.tile_statistics(x[vt]).items():
                         tile_stats[k].append(v)
                     c2 = time.perf_counter()
-                    stage["tiles_check"] += c2 - c1
+                    prof["tiles_check"] += c2 - c1
                     run_cnn(x, vt, tr0, tr1)
                     c1 = time.perf_counter()
-                    stage["cnn"] += c1 - c2
+                    prof["cnn"] += c1 - c2
                 feats = _features.pixel_features(rgb, p.median_radius, p.use_entropy, valid)[core]
                 c2 = time.perf_counter()
-                stage["features"] += c2 - c1
+                prof["features"] += c2 - c1
                 vcore = valid[core]
                 scratch.write(y0, feats, vcore)
                 n_valid += int(vcore.sum())
                 present[_pixel.pack_rgb(feats[vcore][:, :3].astype(np.uint8, copy=False))] = True
-                stage["scratch"] += time.perf_counter() - c2
+                prof["scratch"] += time.perf_counter() - c2
                 bar.update(y1 - y0)
-        map_profile = {f"pass1_{k}": round(v, 3) for k, v in stage.items()}   # parts of phase1_features
+        map_profile = {f"pass1_{k}": round(v, 3) for k, v in prof.items()}   # parts of phase1_features
         t["phase1_features"] = time.perf_counter() - t0
         if n_valid == 0:
             raise SurveyError(f"{path.name} holds no valid pixel (all no-data): nothing to map")
