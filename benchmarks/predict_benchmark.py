@@ -5,7 +5,7 @@
 Compares, each on a freshly loaded model (so that first-time compilation counts, as it does for a
 user), the old way (``model.predict`` at batch 256 on each strip as it comes: every new remainder
 is a new batch shape, which XLA compiles anew under JAX or TensorFlow) with ``predict_tiles``
-(batches of one fixed shape, the last padded; 4096 tiles on a GPU, 256 on a CPU, or
+(batches of one fixed shape, the last padded; 512 tiles on a GPU, 256 on a CPU, or
 ``$SSCNB_PREDICT_BATCH``), and says whether both give the same classes. Prints the machine (cores,
 Keras backend, accelerator). Random tiles: the time does not depend on what they show.
 """

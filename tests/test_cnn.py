@@ -240,4 +240,4 @@ def test_prediction_in_fixed_shape_batches_equals_one_batch(monkeypatch):
     with pytest.raises(ValueError, match="SSCNB_PREDICT_BATCH must be a whole number"):
         cnn.predict_batch_size()
     monkeypatch.delenv("SSCNB_PREDICT_BATCH")
-    assert cnn.predict_batch_size() in (256, 4096) and cnn.accelerator() in (None, "gpu", "tpu")
+    assert cnn.predict_batch_size() in (256, 512) and cnn.accelerator() in (None, "gpu", "tpu")
