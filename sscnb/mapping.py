@@ -57,7 +57,7 @@ from .provenance import file_sha256, recipe_differences, tmp_name
 from .ssc import SSCParams, apply_tile_rules, check_input, choose_phase2, predict_tiles_masked, shrinking_classes
 
 __all__ = ["MapResult", "resolve_inputs", "map_files", "map_raster", "map_inputs", "plan_inputs", "area_summary",
-           "WINDOW_MPX", "MIN_POLYGON_AREA"]
+           "label_scores", "WINDOW_MPX", "MIN_POLYGON_AREA"]
 
 log = logging.getLogger(__name__)
 
@@ -555,6 +555,67 @@ def area_summary(results):
         return pd.DataFrame()
     df = pd.concat(frames, ignore_index=True)
     return df[["input"] + [c for c in df.columns if c != "input"]]
+
+
+def label_scores(results, scheme):
+    """Every class's precision, recall and F1 of the maps whose input has a label raster beside it
+    (``SCLS_<image>.tif``, as in a labelled folder): frames of a survey that were also labelled.
+
+    Parameters
+    ----------
+    results : list of MapResult
+    scheme : ClassScheme
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``input, map`` (``CNN`` or the final map's name), ``class, precision, recall, f1_score,
+        support`` per class, then per input and map a ``macro F1`` row and a ``pixel-weighted F1``
+        row (in ``f1_score``). Empty when no input has a label.
+
+    Raises
+    ------
+    sscnb.data.DataError
+        A label of another size than its image, or with codes outside the scheme.
+    """
+    import pandas as pd
+    import rasterio
+
+    from . import metrics
+    from .data import DataError, find_pairs, read_label
+
+    codes = list(scheme.labelled_codes)
+    names = {c: scheme.name(c) for c in scheme.codes}
+    frames = []
+    by_folder = {}
+    for r in results:
+        folder = Path(r.input).parent
+        if folder not in by_folder:
+            try:
+                recs = find_pairs(folder)
+            except DataError:   # no image named River_NNNN there: no label can belong to one
+                recs = []
+            by_folder[folder] = {Path(rec.image_path).resolve(): rec for rec in recs if rec.has_label}
+        rec = by_folder[folder].get(Path(r.input).resolve())
+        if rec is None:
+            continue
+        lab = read_label(rec.label_path, scheme)
+        for tag, key in (("CNN", "cnn"), (r.files["final"].stem.rsplit("_", 1)[-1], "final")):
+            with rasterio.open(r.files[key]) as ds:
+                m = ds.read(1)
+            if m.shape != lab.shape:
+                raise DataError(f"{Path(rec.label_path).name} is {lab.shape[1]} x {lab.shape[0]} px but "
+                                f"{Path(r.input).name} is {m.shape[1]} x {m.shape[0]}: a label must cover its image")
+            rep = metrics.report_from_confusion(metrics.confusion(lab, m, codes), codes, names)
+            frames.append(rep.assign(input=Path(r.input).name, map=tag))
+            frames.append(pd.DataFrame([{"input": Path(r.input).name, "map": tag, "class": "macro F1",
+                                         "f1_score": metrics.macro_f1(rep)},
+                                        {"input": Path(r.input).name, "map": tag, "class": "pixel-weighted F1",
+                                         "f1_score": metrics.weighted_f1(rep), "support": int(rep.support.sum())}]))
+    if not frames:
+        return pd.DataFrame(columns=["input", "map", *metrics.REPORT_COLUMNS])
+    df = pd.concat(frames, ignore_index=True)
+    return df[["input", "map", *metrics.REPORT_COLUMNS]]
 
 
 def _map_one(path, loaded, out_dir, experiment, params, vectors, min_polygon_area, window_mpx, info, recipe,

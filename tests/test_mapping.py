@@ -424,3 +424,29 @@ def test_an_output_folder_that_cannot_be_made_is_refused_before_mapping(model, t
     with pytest.raises(OutputFolderError, match=r"taken is a file.*choose another output_dir"):
         mapping.map_inputs([ORTHO], model, tmp_path / "taken" / "map", "x", ssc.SSCParams(phase2="rf", **FAST),
                            progress=False)
+
+
+def test_maps_of_labelled_frames_are_scored_class_by_class(model, tmp_path):
+    """Frames mapped from a labelled folder (labels skipped by the mapping) are scored against their
+    labels: every class's P/R/F1, the macro and the pixel-weighted F1, for both maps."""
+    from sscnb import metrics
+    from sscnb.data import read_label
+
+    src = SAMPLE / "Validate"
+    inputs = sorted(src.glob("Clearwater_*.jpg"))
+    p = ssc.SSCParams(**FAST)
+    res = mapping.map_inputs(inputs, model, tmp_path, "s", p, progress=False)
+    res_ortho = mapping.map_inputs([ORTHO], model, tmp_path / "o", "s", p, progress=False)
+    scores = mapping.label_scores(res + res_ortho, DEFAULT_CLASSES)
+    assert set(scores.input) == {f.name for f in inputs}               # the orthomosaic has no label beside it
+    assert set(scores["map"]) == {"CNN", "MLP"}
+    lab = read_label(src / "SCLS_Clearwater_0005.tif")
+    final = read1(res[0].files["final"])
+    want = metrics.class_report(lab, final, list(DEFAULT_CLASSES.labelled_codes),
+                                {c: DEFAULT_CLASSES.name(c) for c in DEFAULT_CLASSES.codes})
+    got = scores[(scores.input == "Clearwater_0005.jpg") & (scores["map"] == "MLP")].set_index("class")
+    for _, r in want.iterrows():
+        assert got.loc[r["class"], "f1_score"] == pytest.approx(r["f1_score"])
+    assert got.loc["macro F1", "f1_score"] == pytest.approx(metrics.macro_f1(want))
+    assert got.loc["pixel-weighted F1", "f1_score"] == pytest.approx(metrics.weighted_f1(want))
+    assert mapping.label_scores(res_ortho, DEFAULT_CLASSES).empty
