@@ -11,7 +11,23 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-__all__ = ["median_rgb", "local_entropy", "pixel_features", "feature_halo", "ENTROPY_SIZE"]
+__all__ = ["median_rgb", "local_entropy", "pixel_features", "feature_halo", "ENTROPY_SIZE", "feature_threads"]
+
+#: rows of one block of a band (plus the halo); blocks of every band are filtered in parallel
+BLOCK_ROWS = 256
+
+
+def feature_threads() -> int:
+    """Threads for the median filter: ``$SSCNB_THREADS`` (a Dask worker's share of the cores, set
+    by :mod:`sscnb.batch`) or every core.
+
+    Returns
+    -------
+    int
+    """
+    import os
+
+    return max(1, int(os.environ.get("SSCNB_THREADS") or os.cpu_count() or 1))
 
 
 def _rank_mask(mask):
@@ -37,7 +53,9 @@ def median_rgb(image: np.ndarray, radius: int = 5, mask: np.ndarray | None = Non
     -------
     (H, W, 3) ndarray of uint8
 
-    The three bands are filtered in parallel threads (scikit-image's rank filters release the GIL).
+    Each band is filtered in row blocks of :data:`BLOCK_ROWS` (with ``radius`` rows of context),
+    all blocks in parallel threads (:func:`feature_threads`; scikit-image's rank filters release the
+    GIL): the same numbers as one call on the whole band, on every core.
     """
     if radius <= 0:
         return np.ascontiguousarray(image)
@@ -46,10 +64,23 @@ def median_rgb(image: np.ndarray, radius: int = 5, mask: np.ndarray | None = Non
 
     fp = disk(int(radius))
     m = _rank_mask(mask)
-    bands = [np.ascontiguousarray(image[..., k]) for k in range(3)]
-    with ThreadPoolExecutor(max_workers=3) as ex:
-        out = list(ex.map(lambda b: median(b, fp, mask=m), bands))
-    return np.stack(out, axis=-1)
+    r = int(radius)
+    H = image.shape[0]
+    # row blocks of every band, each with r rows of context on each side: a pixel's median needs
+    # only the rows within r of it, so the blocks give exactly the whole band's result, on all cores
+    blocks = [(k, y0, min(H, y0 + BLOCK_ROWS)) for k in range(3) for y0 in range(0, H, BLOCK_ROWS)]
+    out = np.empty(image.shape, np.uint8)
+
+    def run(block):
+        k, y0, y1 = block
+        a, b = max(0, y0 - r), min(H, y1 + r)
+        band = np.ascontiguousarray(image[a:b, :, k])
+        res = median(band, fp, mask=None if m is None else m[a:b])
+        out[y0:y1, :, k] = res[y0 - a:y1 - a]
+
+    with ThreadPoolExecutor(max_workers=min(feature_threads(), len(blocks))) as ex:
+        list(ex.map(run, blocks))
+    return out
 
 
 def local_entropy(image: np.ndarray, size: int = 11, mask: np.ndarray | None = None) -> np.ndarray:

@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 from scipy import ndimage as ndi
 from skimage.morphology import disk
 
@@ -47,3 +48,26 @@ def test_masked_median_ignores_no_data():
     plain = median_rgb(img, 5)
     assert plain[10, 10, 0] == 0         # without the mask, the zeros win at the corner
     np.testing.assert_array_equal(median_rgb(img, 5, mask=np.ones((30, 30), bool)), plain)
+
+
+@pytest.mark.parametrize("block_rows, threads", [(7, "3"), (64, "1"), (256, "")])
+def test_median_in_row_blocks_equals_the_whole_band(monkeypatch, block_rows, threads):
+    """Row blocks with the filter's reach as context, on several threads: exactly scikit-image's
+    median of each whole band, masked or not."""
+    from skimage.filters.rank import median
+    from skimage.morphology import disk
+
+    from sscnb import features
+
+    rng = np.random.default_rng(3)
+    img = rng.integers(0, 256, (203, 131, 3), dtype=np.uint8)
+    mask = np.ones(img.shape[:2], bool)
+    mask[:20, :40] = False
+    mask[150:, 100:] = False
+    monkeypatch.setattr(features, "BLOCK_ROWS", block_rows)
+    monkeypatch.setenv("SSCNB_THREADS", threads)
+    for m in (None, mask):
+        got = features.median_rgb(img, 5, m)
+        want = np.stack([median(img[..., k], disk(5), mask=None if m is None else m.astype(np.uint8))
+                         for k in range(3)], axis=-1)
+        np.testing.assert_array_equal(got, want)
