@@ -309,8 +309,13 @@ def main(argv=None) -> int:
         from .data import DataError, check_dataset
 
         try:
+            if a.tile_size < 1:
+                raise DataError(f"--tile-size must be at least 1 px, got {a.tile_size}: use the CNN's tile size (50)")
+            if not 0 < a.purity <= 1:
+                raise DataError(f"--purity must be more than 0 and at most 1, got {a.purity}: the share of a tile "
+                                "that must be one class (0.9)")
             chk = check_dataset(a.data_dir, ClassScheme.load(a.class_csv), a.tile_size, a.purity)
-        except DataError as exc:
+        except (DataError, ValueError) as exc:
             print(f"sscnb check: {exc}", file=sys.stderr)
             return 1
         print(chk.inventory.to_string(index=False))

@@ -193,9 +193,13 @@ def find_pairs(folder, *, return_problems: bool = False):
         lab = None
         for k in _label_keys(river, number):
             if k in labels:
-                lab = labels[k]
+                if lab is None:
+                    lab = labels[k]
+                else:   # both forms of the name: say so, and which one is used
+                    problems.append(Problem("warning", labels[k].name, (
+                        f"{path.name} has two labels, {lab.name} and {labels[k].name}: {lab.name} is used and "
+                        f"{labels[k].name} is ignored; delete or rename the one you do not mean")))
                 used.add(k)
-                break
         records.append(ImageRecord(river, number, path, lab))
     for key, path in labels.items():
         if key not in used:

@@ -192,3 +192,27 @@ def test_notebooks_see_the_problems_of_the_folder_they_read(tmp_path, make_pair)
     make_pair("River_0001.jpg")          # the same image twice: an error, before anything is computed
     with pytest.raises(DataError, match=r"River_0001\.(jpg|png) and River_0001\.(jpg|png) are the same image"):
         checked_pairs(tmp_path, log=lambda *_: None)
+
+
+def test_two_labels_for_one_image_say_which_is_used(tmp_path, make_pair):
+    from sscnb.data import find_pairs
+
+    lab = np.ones((60, 80), np.uint8)
+    make_pair("River_0005.png", label=lab)                       # SCLS_River_0005.tif
+    make_pair("River_0005.png", label=lab * 3, label_name="SCLS_River0005.tif")
+    recs, problems = find_pairs(tmp_path, return_problems=True)
+    assert len(recs) == 1 and recs[0].label_path.name == "SCLS_River_0005.tif"
+    msgs = [p.message for p in problems]
+    assert msgs == ["River_0005.png has two labels, SCLS_River_0005.tif and SCLS_River0005.tif: SCLS_River_0005.tif "
+                    "is used and SCLS_River0005.tif is ignored; delete or rename the one you do not mean"]
+
+
+@pytest.mark.parametrize("args, says", [(["--tile-size", "0"], "--tile-size must be at least 1 px, got 0"),
+                                        (["--purity", "1.5"], "--purity must be more than 0 and at most 1, got 1.5")])
+def test_check_refuses_bad_settings_in_one_line(capsys, args, says):
+    from conftest import SAMPLE
+    from sscnb.__main__ import main
+
+    assert main(["check", str(SAMPLE / "Train"), *args]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"sscnb check: {says}") and "Traceback" not in err and len(err.splitlines()) == 1
