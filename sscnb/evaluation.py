@@ -193,7 +193,9 @@ def evaluate_image(rec, loaded, files: dict, wanted: list, experiment: str, para
         metrics.write_report(rep_fin, files["final_csv"])
         row.update(labelled_px=int(rep_fin.support.sum()), **_score_columns(rep_cnn, rep_fin))
         if not rep_fin.support.sum():
-            notes.append(f"{rec.name}: its label has no labelled pixel (all 0): no score")
+            row["status"] = "not scored: no labelled pixel"
+            notes.append(f"{rec.name}: its label has no labelled pixel (all 0), so it is not scored (F1 left empty): "
+                         f"label some of it, or move it out of {Path(rec.image_path).parent.name}/")
     if res.info.get("note"):
         notes.append(f"{rec.name}: {res.info['note']}")
     from .geo import georeferencing_of, write_class_map, write_tile_confidence
@@ -225,6 +227,30 @@ def _evaluate_task(model_path, rec, *args):
     from .batch import worker_model
 
     return evaluate_image(rec, worker_model(model_path), *args)
+
+
+def _remove_stale_temporaries(file_sets, log) -> int:
+    """Delete the temporary files (``.tmp_<pid>_<name>``) that a killed run left of files this run
+    writes, so that a resumed run leaves nothing half-written behind."""
+    import re
+
+    names, folders = set(), set()
+    for files in file_sets:
+        for p in files.values():
+            names.add(Path(p).name)
+            folders.add(Path(p).parent)
+    removed = 0
+    for folder in folders:
+        if not folder.is_dir():
+            continue
+        for f in folder.glob(".tmp_*"):
+            m = re.match(r"\.tmp_(?:\d+_)?(.+)$", f.name)
+            if m and m.group(1) in names and f.is_file():
+                f.unlink()
+                removed += 1
+    if removed:
+        log(f"removed {removed} temporary file(s) left by an interrupted run")
+    return removed
 
 
 def evaluate_folder(data_dir, loaded, out_dir, experiment: str, params: SSCParams | None = None, *,
@@ -295,6 +321,7 @@ def evaluate_folder(data_dir, loaded, out_dir, experiment: str, params: SSCParam
                          f"settings for experiment {experiment!r} ({'; '.join(conflicts[:3])}): pass "
                          "overwrite=True to redo them, or use another experiment name")
     prepare_output(out_dir)
+    _remove_stale_temporaries([files for _, files, *_ in plan], log)
     rows = {}
     for rec, files, wanted, status, why in plan:
         if status == "done":

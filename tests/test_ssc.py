@@ -299,9 +299,9 @@ def test_notes_show_in_the_notebook_log(tmp_path, colour_cnn):
     msgs = []
     summary, _ = evaluation.evaluate_folder(d, colour_cnn, tmp_path / "out", "n", ssc.SSCParams(**FAST_P),
                                      save_figures=False, progress=False, log=msgs.append)
-    assert any("Lake_0009: its label has no labelled pixel" in m for m in msgs)
+    assert any("Lake_0009: its label has no labelled pixel (all 0), so it is not scored" in m for m in msgs)
     assert any("Lake_0009: the CNN found one class only (3)" in m for m in msgs)
-    assert np.isnan(summary.f1_final.iloc[0])
+    assert np.isnan(summary.f1_final.iloc[0]) and summary.status.iloc[0] == "not scored: no labelled pixel"
 
 
 def test_confidence_per_tile_is_saved_and_shown(tmp_path, colour_cnn):
@@ -329,3 +329,22 @@ def test_confidence_per_tile_is_saved_and_shown(tmp_path, colour_cnn):
     import matplotlib.pyplot as plt
 
     plt.close(fig)
+
+
+def test_a_resumed_run_removes_temporaries_a_killed_one_left(tmp_path, colour_cnn):
+    """A process killed while writing leaves .tmp_<pid>_<name> behind (no finally runs): the next
+    run removes those of files it writes, and nothing else."""
+    d = _folder(tmp_path)
+    out = tmp_path / "run"
+    (out / "rasters").mkdir(parents=True)
+    stale = [out / ".tmp_4242_SSC_e_Lake_0002.png", out / "rasters" / ".tmp_4242_Lake_0002_e_MLP.tif",
+             out / ".tmp_4242_MLP_Lake_0001_e.csv"]
+    for f in stale:
+        f.write_bytes(b"half a file")
+    other = out / ".tmp_4242_notes_of_mine.txt"
+    other.write_text("not sscnb's")
+    msgs = []
+    evaluation.evaluate_folder(d, colour_cnn, out, "e", ssc.SSCParams(**FAST_P), dpi=40, save_class_rasters=True,
+                               progress=False, log=msgs.append)
+    assert not any(f.exists() for f in stale) and other.exists()
+    assert "removed 3 temporary file(s) left by an interrupted run" in msgs
