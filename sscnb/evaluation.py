@@ -47,6 +47,18 @@ def result_files(out_dir, image_name: str, experiment: str, phase2: str = "mlp")
     }
 
 
+def _clear_image(files: dict, image_name: str, experiment: str) -> None:
+    """Delete every result file of one image and experiment, whichever phase 2 made them, before
+    it is computed again: the files beside a manifest are always those of its run."""
+    from .ssc import PHASE2_CHOICES
+
+    out_dir = files["manifest"].parent.parent
+    for p2 in PHASE2_CHOICES:
+        for f in result_files(out_dir, image_name, experiment, p2).values():
+            for one in (f, f.with_name(f.name + ".aux.xml"), f.with_suffix(".qml")):   # a map and its sidecars
+                one.unlink(missing_ok=True)
+
+
 def _image_recipe(loaded, params: SSCParams) -> dict:
     """What decides an image's numbers: the model (file digest and class key) and the settings."""
     from .provenance import file_sha256
@@ -174,6 +186,7 @@ def evaluate_image(rec, loaded, files: dict, wanted: list, experiment: str, para
     names = {c: scheme.name(c) for c in scheme.codes}
     notes = []
     files["manifest"].unlink(missing_ok=True)  # not done until every file is rewritten
+    _clear_image(files, rec.name, experiment)   # nothing of an earlier run (of any settings) stays beside it
     t0 = time.perf_counter()
     img, lab = read_pair(rec, scheme, loaded.tile_size)
     t_read = time.perf_counter() - t0

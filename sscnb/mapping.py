@@ -169,6 +169,14 @@ def map_files(out_dir, stem: str, experiment: str, params: SSCParams, vectors: b
     return files
 
 
+def _every_map_file(out_dir, stem: str, experiment: str) -> dict:
+    """Every file a run of any settings makes for one input and experiment: ``{phase2: map_files}``."""
+    from .ssc import PHASE2_CHOICES
+
+    return {p2: map_files(out_dir, stem, experiment, SSCParams(phase2=p2), vectors=True)
+            for p2 in sorted(PHASE2_CHOICES)}
+
+
 def _model_recipe(loaded) -> dict:
     return {"path": str(loaded.path), "sha256": file_sha256(loaded.path), "class_key": loaded.key.digest()}
 
@@ -229,6 +237,13 @@ def plan_inputs(paths, loaded, out_dir, experiment: str, params: SSCParams, *, v
         recipe = _recipe(p, loaded, params, vectors, min_polygon_area, model)
         files = map_files(out_dir, p.stem, experiment, params, vectors)
         status = "todo"
+        # the maps of another phase 2 of this input and experiment share its CNN map: never mixed
+        for p2, other in _every_map_file(out_dir, p.stem, experiment).items():
+            if other["manifest"] != files["manifest"] and other["manifest"].exists() and not overwrite:
+                old = json.loads(other["manifest"].read_text())
+                diff = recipe_differences(old.get("recipe", {}), recipe)
+                conflicts.append(f"{p.name}: its maps in {out_dir} were made with other inputs or settings "
+                                 f"({'; '.join(diff[:4]) or 'phase2'}; {other['manifest'].name})")
         if files["manifest"].exists():
             old = json.loads(files["manifest"].read_text())
             diff = recipe_differences(old.get("recipe", {}), recipe)
@@ -348,6 +363,12 @@ def map_raster(path, loaded, out_dir, experiment: str, params: SSCParams, *, vec
     grid = _tiles.grid_shape((H, W), tile)
     files = map_files(out_dir, path.stem, experiment, p, vectors)
     files["manifest"].unlink(missing_ok=True)  # from here on the input is not done until it is rewritten
+    for made in _every_map_file(out_dir, path.stem, experiment).values():   # an earlier run's, of any settings
+        made["preview"] = made["final"].with_name(made["final"].stem + "_preview.png")   # notebook 05's figure
+        for f in made.values():
+            f.unlink(missing_ok=True)
+            for extra in (f.with_name(f.name + ".aux.xml"), f.with_suffix(".qml")):   # what goes with a map
+                extra.unlink(missing_ok=True)
     for stale in out_dir.glob(f".tmp_*_{path.stem}_{experiment}_*"):  # left by a killed run
         log.info("removing %s, left by an interrupted run", stale)
         shutil.rmtree(stale) if stale.is_dir() else stale.unlink()
