@@ -5,12 +5,11 @@ import json
 
 import numpy as np
 import pytest
+from test_mapping import FAST, ORTHO, colour_model
+from test_ssc import FAST_P, _folder, colour_cnn  # noqa: F401  (colour_cnn: a fixture)
 
 from sscnb import evaluation, mapping, ssc
 from sscnb.geo import SurveyError
-
-from test_mapping import FAST, ORTHO, colour_model
-from test_ssc import FAST_P, _folder, colour_cnn  # noqa: F401  (colour_cnn: a fixture)
 
 
 def _files(out):
