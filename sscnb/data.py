@@ -419,6 +419,19 @@ class DataCheck:
     def ok(self) -> bool:
         return not self.errors
 
+    def warn(self) -> int:
+        """Issue each problem as a :class:`DataWarning` (so that a batch run, which reads no tables,
+        repeats it on the console and in ``run.log``).
+
+        Returns
+        -------
+        int
+            The number of problems.
+        """
+        for p in self.problems:
+            warnings.warn(f"{p.severity}: {p.message}", DataWarning, stacklevel=2)
+        return len(self.problems)
+
     def problems_table(self):
         import pandas as pd
 

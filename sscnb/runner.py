@@ -30,7 +30,7 @@ import yaml
 from .provenance import package_versions, write_json
 
 __all__ = ["RunError", "list_notebooks", "load_config", "run_suite", "copy_notebooks", "NOTEBOOK_DIR",
-           "select_notebooks", "check_config"]
+           "select_notebooks", "check_config", "notebook_warnings"]
 
 def _notebook_dir() -> Path:
     """The numbered notebooks: ``notebooks/`` of the repository (a source checkout or an editable
@@ -401,6 +401,42 @@ class _RunLog:
         self.handler.close()
 
 
+def notebook_warnings(path) -> list[str]:
+    """The warnings an executed notebook showed (Python warnings, in its cells' stderr), each once.
+
+    Parameters
+    ----------
+    path : str or Path
+        An executed notebook.
+
+    Returns
+    -------
+    list of str
+        ``"CategoryWarning: message"``, in the order they first appear.
+    """
+    import re
+
+    import nbformat
+
+    try:
+        nb = nbformat.read(str(path), as_version=4)
+    except Exception:  # noqa: BLE001  (a notebook that could not be written: nothing to read)
+        return []
+    found = []
+    pattern = re.compile(r"(?:^|: )([A-Z]\w*Warning): (.+)$")
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            if out.get("output_type") != "stream" or out.get("name") != "stderr":
+                continue
+            for line in out.get("text", "").splitlines():
+                m = pattern.search(line)
+                if m:
+                    msg = f"{m.group(1)}: {m.group(2).strip()}"
+                    if msg not in found:
+                        found.append(msg)
+    return found
+
+
 def _run(cfg, experiment, out, run_file, prev, notebooks, overwrite, extend, kernel_name, progress,
          log) -> Path:
     import papermill as pm
@@ -441,8 +477,12 @@ def _run(cfg, experiment, out, run_file, prev, notebooks, overwrite, extend, ker
         t0 = time.perf_counter()
         entry = {"notebook": nb.name, "parameters": params}
         try:
-            pm.execute_notebook(str(nb), str(dest), parameters=params, kernel_name=kernel_name,
-                                cwd=str(nb.parent), progress_bar=progress, log_output=False)
+            try:
+                pm.execute_notebook(str(nb), str(dest), parameters=params, kernel_name=kernel_name,
+                                    cwd=str(nb.parent), progress_bar=progress, log_output=False)
+            finally:   # what the notebook warned about reaches the console and run.log, not only the notebook
+                for w in notebook_warnings(dest):
+                    log(f"[{experiment}] {nb.name}: {w}")
         except PapermillExecutionError as exc:
             entry.update(status="failed", seconds=round(time.perf_counter() - t0, 1),
                          error=f"{exc.ename}: {exc.evalue}", cell=exc.exec_count)

@@ -223,3 +223,40 @@ def test_an_unwritable_output_folder_is_refused_for_an_unprivileged_user(tmp_pat
         assert not (locked / "out").exists()
     finally:
         shutil.rmtree(locked)
+
+
+@pytest.mark.slow
+def test_warnings_inside_a_notebook_reach_the_console_and_run_log(tmp_path):
+    """A file skipped for its name warns inside notebook 00; the runner repeats it on the console
+    and in run.log."""
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(SAMPLE / "Train", data)
+    shutil.copy(data / "Clearwater_0001.jpg", data / "holiday photo.jpg")
+    cfg = {"experiment": "w", "output_root": str(tmp_path / "outputs"), "notebooks": ["00_data_check"],
+           "parameters": {"data_dir": str(data), "tile_size": 50}}
+    p = tmp_path / "run.yml"
+    p.write_text(yaml.safe_dump(cfg))
+    said = []
+    out = run_suite(p, progress=False, log=said.append)
+    want = "[w] 00_data_check.ipynb: DataWarning: warning: holiday photo.jpg does not follow the naming convention"
+    assert any(m.startswith(want) for m in said), said
+    assert want in (out / "run.log").read_text()
+
+
+def test_notebook_warnings_reads_each_warning_once(tmp_path):
+    from sscnb.runner import notebook_warnings
+
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("x")
+    text = ("/a/b.py:3: DataWarning: x.jpg is skipped\n  warnings.warn(p.message)\n"
+            "/a/c.py:9: InputShiftWarning: StMarg_1: much brighter than anything the CNN was trained on\n")
+    cell.outputs = [nbformat.v4.new_output("stream", name="stderr", text=text),
+                    nbformat.v4.new_output("stream", name="stderr", text=text),
+                    nbformat.v4.new_output("stream", name="stdout", text="UserWarning: printed, not warned\n")]
+    nb.cells = [cell]
+    nbformat.write(nb, tmp_path / "n.ipynb")
+    assert notebook_warnings(tmp_path / "n.ipynb") == [
+        "DataWarning: x.jpg is skipped", "InputShiftWarning: StMarg_1: much brighter than anything the CNN was trained on"]
+    assert notebook_warnings(tmp_path / "missing.ipynb") == []
