@@ -87,7 +87,7 @@ class SurveyRaster:
 
 
 def open_survey(path) -> SurveyRaster:
-    """Read and check the header of one survey input (no pixels are read).
+    """Read and check the header of one survey input (and its last pixel, to catch a file cut short).
 
     Parameters
     ----------
@@ -103,7 +103,8 @@ def open_survey(path) -> SurveyRaster:
     SurveyError
         Naming the file and the fix, when: it does not open; it has not 3 (RGB) or 4 (RGBA) bands;
         it is not 8-bit; it has a transform (e.g. a world file) but no CRS (from the GeoTIFF, the
-        ``.aux.xml`` or a ``.prj`` beside it).
+        ``.aux.xml`` or a ``.prj`` beside it); its last pixel cannot be read (a file cut short),
+        with GDAL's reason.
     """
     import rasterio
     from rasterio.crs import CRS
@@ -157,6 +158,12 @@ def open_survey(path) -> SurveyRaster:
                     "photogrammetry software), or use a GeoTIFF that carries it")
         elif crs is not None and world is None and ds.driver != "GTiff":
             source = f"{path.name}.aux.xml"
+        from rasterio.windows import Window
+
+        try:   # its last pixel: a file cut short (the commonest damage) fails here, before any computing
+            ds.read(window=Window(ds.width - 1, ds.height - 1, 1, 1))
+        except RasterioIOError as exc:
+            raise SurveyError(_damaged(path, exc, "its last pixel")) from None
         return SurveyRaster(path, ds.width, ds.height, count, crs, transform, not identity or crs is not None,
                             alpha, source)
 
@@ -179,12 +186,25 @@ def read_block(ds, info: SurveyRaster, window) -> tuple[np.ndarray, np.ndarray]:
         False where the input has no data: alpha 0 (RGBA), or GDAL's mask (nodata value, internal
         or external mask).
     """
-    rgb = np.moveaxis(ds.read((1, 2, 3), window=window), 0, -1)
-    if info.alpha:
-        valid = ds.read(info.alpha, window=window) > 0
-    else:
-        valid = ds.dataset_mask(window=window) > 0
+    from rasterio.errors import RasterioIOError
+
+    try:
+        rgb = np.moveaxis(ds.read((1, 2, 3), window=window), 0, -1)
+        if info.alpha:
+            valid = ds.read(info.alpha, window=window) > 0
+        else:
+            valid = ds.dataset_mask(window=window) > 0
+    except RasterioIOError as exc:
+        raise SurveyError(_damaged(info.path, exc, f"rows {int(window.row_off)}-"
+                                                   f"{int(window.row_off + window.height)}")) from None
     return np.ascontiguousarray(rgb), valid
+
+
+def _damaged(path, exc, where: str) -> str:
+    """The message for a raster whose pixels cannot be read: GDAL's own reason, and the fix."""
+    reason = str(exc.__cause__ or exc.__context__ or exc).rstrip(".")
+    return (f"{Path(path).name} cannot be read at {where}: {reason}. The file is cut short or damaged (an "
+            "interrupted copy or export?): copy or export it again (gdalinfo -checksum finds damaged blocks)")
 
 
 def georeferencing_of(path) -> SurveyRaster:

@@ -277,6 +277,11 @@ def test_bad_inputs_are_refused_before_anything_is_written(model, tmp_path):
         mapping.map_inputs([small], model, tmp_path / "out", "bad", progress=False)
     with pytest.raises(geo.SurveyError, match="does not exist"):
         mapping.map_inputs([tmp_path / "nope.tif"], model, tmp_path / "out", "bad", progress=False)
+    cut = tmp_path / "cut_short.tif"                        # an interrupted copy: GDAL's reason, and the fix
+    cut.write_bytes(ORTHO.read_bytes()[:300_000])
+    with pytest.raises(geo.SurveyError, match=r"cut_short\.tif cannot be read at its last pixel: .*TIFFReadEncodedTile"
+                                              r"\(\) failed\. The file is cut short or damaged.*copy or export it again"):
+        mapping.map_inputs([cut], model, tmp_path / "out", "bad", progress=False)
     # a good input listed with a bad one: the good one is not mapped either (checks come first)
     with pytest.raises(geo.SurveyError):
         mapping.map_inputs([ORTHO, p16], model, tmp_path / "out", "bad", progress=False)
