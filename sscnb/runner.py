@@ -401,6 +401,21 @@ class _RunLog:
         self.handler.close()
 
 
+def _moved(before: dict, out: Path) -> dict:
+    """A finished notebook's recorded parameters as they read from the run folder's place now: a
+    folder copied or moved elsewhere keeps its results, so its own path (and paths inside it) are
+    not other parameters."""
+    old = before.get("output_dir")
+    if not old or old == str(out):
+        return before
+    moved = {}
+    for k, v in before.items():
+        if isinstance(v, str) and (v == old or v.startswith(old.rstrip("/") + "/")):
+            v = str(out) + v[len(old.rstrip("/")):]
+        moved[k] = v
+    return moved
+
+
 def notebook_warnings(path) -> list[str]:
     """The warnings an executed notebook showed (Python warnings, in its cells' stderr), each once.
 
@@ -464,7 +479,7 @@ def _run(cfg, experiment, out, run_file, prev, notebooks, overwrite, extend, ker
         if "widgets" in declared:  # nobody is there to move a slider: static figures, unless the config says
             params.setdefault("widgets", False)
         if nb.name in done:
-            before = done[nb.name].get("parameters", {})
+            before = _moved(done[nb.name].get("parameters", {}), out)
             if json.loads(json.dumps(params, default=str)) != before:
                 diff = [f"{k}: {before.get(k)!r} -> {params.get(k)!r}" for k in sorted(set(before) | set(params))
                         if before.get(k) != json.loads(json.dumps(params.get(k), default=str))]

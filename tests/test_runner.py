@@ -260,3 +260,25 @@ def test_notebook_warnings_reads_each_warning_once(tmp_path):
     assert notebook_warnings(tmp_path / "n.ipynb") == [
         "DataWarning: x.jpg is skipped", "InputShiftWarning: StMarg_1: much brighter than anything the CNN was trained on"]
     assert notebook_warnings(tmp_path / "missing.ipynb") == []
+
+
+@pytest.mark.slow
+def test_a_moved_run_folder_can_be_extended(tmp_path):
+    """A run folder moved elsewhere (and its output_root with it) resumes: its own path is not
+    another parameter; other parameters still are."""
+    import shutil
+
+    nbdir = tmp_path / "nbs"
+    _two_notebooks(nbdir, fail_second=True)
+    cfg = _config(tmp_path, parameters={"data_dir": "x", "seed": 1})
+    with pytest.raises(RunError, match="01_second.ipynb failed"):
+        run_suite(cfg, notebook_dir=nbdir, progress=False, log=lambda *_: None)
+    shutil.move(tmp_path / "outputs", tmp_path / "elsewhere")
+    _two_notebooks(nbdir, fail_second=False)
+    moved = tmp_path / "moved.yml"
+    moved.write_text(yaml.safe_dump({"experiment": "t", "output_root": str(tmp_path / "elsewhere"),
+                                     "parameters": {"data_dir": "x", "seed": 1}}))
+    msgs = []
+    run_suite(moved, notebook_dir=nbdir, progress=False, log=msgs.append)
+    assert any("00_first.ipynb already finished" in m for m in msgs)
+    assert (tmp_path / "elsewhere" / "t" / "second.txt").read_text() == "ok"
