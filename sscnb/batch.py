@@ -147,8 +147,10 @@ def dask_client(scheduler=None, workers: int | None = None, log=print):
     cluster = None
     if kind == "local":
         threads = max(1, (os.cpu_count() or 1) // value)
+        # silence_logs: a failed task is said once, by name, by run_tasks; the workers' own "Compute
+        # Failed" tracebacks (logged at ERROR) would bury that line; a dead worker still fails its task
         cluster = LocalCluster(n_workers=value, threads_per_worker=1, processes=True, host="127.0.0.1",
-                               dashboard_address="127.0.0.1:0",
+                               dashboard_address="127.0.0.1:0", silence_logs=logging.CRITICAL,
                                env={"OMP_NUM_THREADS": str(threads), "TF_NUM_INTRAOP_THREADS": str(threads),
                                     "TF_NUM_INTEROP_THREADS": "1", "TF_CPP_MIN_LOG_LEVEL": "2"})
         client = Client(cluster)
@@ -218,8 +220,12 @@ def run_tasks(client, fn, items: dict, *, desc: str, progress: bool = True, on_r
 
     def done(name, res=None, exc=None):
         if exc is not None:
+            import traceback
+
             failures[name] = f"{type(exc).__name__}: {exc}"
             log.warning("%s failed: %s", name, failures[name])
+            # the whole traceback for whoever debugs it (run.log keeps INFO), not for the console
+            log.info("%s: traceback\n%s", name, "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
         else:
             results[name] = res
             if on_result is not None:

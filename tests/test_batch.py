@@ -169,3 +169,25 @@ def test_a_worker_killed_in_the_middle_of_an_image(model_path, tmp_path, externa
     assert list(dist.status) == ["done"] * 4
     assert _results(tmp_path / "killed") == _results(tmp_path / "serial")
     assert not list((tmp_path / "killed").rglob(".tmp_*"))
+
+
+def test_a_corrupt_image_on_workers_says_one_clear_line(model_path, tmp_path, capfd, caplog):
+    """On a local cluster, an image that cannot be decoded: the console gets the clear line naming
+    it, not Dask's "Compute Failed" traceback; the traceback goes to the log (run.log) at INFO."""
+    import logging
+    import shutil
+
+    d = tmp_path / "data"
+    d.mkdir()
+    for f in ("Clearwater_0005.jpg", "SCLS_Clearwater_0005.tif", "SCLS_Clearwater_0006.tif"):
+        shutil.copy(SAMPLE / "Validate" / f, d / f)
+    (d / "Clearwater_0006.jpg").write_bytes((SAMPLE / "Validate" / "Clearwater_0006.jpg").read_bytes()[:5000])
+    loaded = modelfiles.load_model(model_path)
+    with caplog.at_level(logging.INFO, logger="sscnb"):
+        with pytest.raises(batch.BatchError, match=r"1 image\(s\) failed.*\n  - Clearwater_0006: DataError: "
+                                                   r"Clearwater_0006\.jpg cannot be decoded"):
+            evaluation.evaluate_folder(d, loaded, tmp_path / "out", "c", ssc.SSCParams(**P), save_figures=False,
+                                       progress=False, scheduler="local:2", log=lambda *_: None)
+    err = capfd.readouterr().err
+    assert "Compute Failed" not in err and "Traceback" not in err
+    assert any("Clearwater_0006: traceback" in r.getMessage() and r.levelno == logging.INFO for r in caplog.records)
