@@ -264,6 +264,25 @@ def plan_inputs(paths, loaded, out_dir, experiment: str, params: SSCParams, *, v
     return plan
 
 
+def _read_ahead(strips, read):
+    """Yield ``(y0, y1, read(y0, y1), seconds waited)`` for each strip, the next strip read (and
+    decoded) in a background thread while the caller works on this one: two strips in memory at
+    most. The dataset is only ever used by that one thread."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    if not strips:
+        return
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sscnb-read") as ex:
+        fut = ex.submit(read, *strips[0])
+        for i, (y0, y1) in enumerate(strips):
+            t0 = time.perf_counter()
+            data = fut.result()
+            waited = time.perf_counter() - t0
+            if i + 1 < len(strips):
+                fut = ex.submit(read, *strips[i + 1])
+            yield y0, y1, data, waited
+
+
 def _strips(height: int, width: int, tile: int, window_mpx: float) -> list[tuple[int, int]]:
     """Row ranges ``[(y0, y1)]`` covering the image, each a whole number of tile rows (the last one
     also takes the margin below the last tile row)."""
@@ -401,10 +420,12 @@ def map_raster(path, loaded, out_dir, experiment: str, params: SSCParams, *, vec
         with ds, tqdm(total=H, desc=f"{path.name}: phase 1", unit="row",
                                              disable=not progress, leave=False) as bar:
             prof = dict.fromkeys(("read", "tiles_check", "cnn", "features", "scratch"), 0.0)  # the profile
-            for y0, y1 in strips:
-                c0 = time.perf_counter()
+            def read(y0, y1):
                 r0, r1 = max(0, y0 - halo), min(H, y1 + halo)
-                rgb, valid = read_block(ds, info, Window(0, r0, W, r1 - r0))
+                return r0, read_block(ds, info, Window(0, r0, W, r1 - r0))
+
+            for y0, y1, (r0, (rgb, valid)), waited in _read_ahead(strips, read):
+                c0 = time.perf_counter() - waited   # "read": the time this strip was waited for
                 core = slice(y0 - r0, y1 - r0)
                 tr0, tr1 = y0 // tile, min(y1 // tile, grid[0])
                 c1 = time.perf_counter()
@@ -644,7 +665,10 @@ def _map_one(path, loaded, out_dir, experiment, params, vectors, min_polygon_are
     """One input, with GDAL's block cache capped (see :data:`GDAL_CACHE_MB`)."""
     import rasterio
 
-    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
+    from .features import feature_threads
+
+    # GDAL_NUM_THREADS: GDAL decodes the blocks of one read on several threads (compressed GeoTIFFs)
+    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB, GDAL_NUM_THREADS=str(feature_threads())):
         return map_raster(path, loaded, out_dir, experiment, params, vectors=vectors,
                           min_polygon_area=min_polygon_area, window_mpx=window_mpx, info=info, recipe=recipe,
                           progress=progress)
