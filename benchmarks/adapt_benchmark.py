@@ -76,7 +76,9 @@ def main(argv=None):
     replay_dir = DATA / "stmarg" / "Train"
     params = ssc.SSCParams() if a.min_agreement is None else ssc.SSCParams(min_agreement=a.min_agreement)
     unchecked = ssc.SSCParams(**{**params.to_dict(), "phase2_check": False})
-    print(f"machine: {os.cpu_count()} cores; model {parent.path.name}; phase 2 {params.final_name}; "
+    from sscnb.provenance import machine
+
+    print(f"machine: {machine()}; model {parent.path.name}; phase 2 {params.final_name}; "
           f"train_confidence {params.train_confidence}, min_agreement {params.min_agreement}")
     rows = []
     out = Path(a.out)

@@ -54,7 +54,9 @@ def main():
             per_image[label] = timings.set_index("image")["total"].round(2)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    print(f"machine: {os.cpu_count()} CPU cores; {a.data}")
+    from sscnb.provenance import machine
+
+    print(f"machine: {machine()}; {a.data}")
     print(pd.DataFrame(rows).to_string(index=False))
     print("\nseconds per image (each run's own timing of read + SSC + figure, inside its process):")
     print(pd.DataFrame(per_image).to_string())

@@ -75,9 +75,10 @@ def main():
     ap.add_argument("--augment", choices=["on", "off", "both"], default="on")
     ap.add_argument("--seed", type=int, default=42)
     a = ap.parse_args()
-    import keras
 
-    print(f"machine: {os.cpu_count()} CPU cores; keras {keras.__version__} ({keras.backend.backend()})")
+    from sscnb.provenance import machine
+
+    print(f"machine: {machine()}")
     try:
         import tensorflow as tf
 

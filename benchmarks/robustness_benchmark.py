@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import os
 import sys
 import time
 import warnings
@@ -108,7 +107,9 @@ def main(argv=None):
     names = {c: scheme.name(c) for c in scheme.codes}
     pairs = [read_pair(r, scheme, model.tile_size) for r in find_pairs(DATA)]
     params = ssc.SSCParams(normalise=not a.no_normalise)
-    print(f"machine: {os.cpu_count()} cores; model {Path(a.model).name} (colour augmentation: "
+    from sscnb.provenance import machine
+
+    print(f"machine: {machine()}; model {Path(a.model).name} (colour augmentation: "
           f"{model.card.get('colour_augment')}; training statistics in its card: "
           f"{'input_statistics' in model.card}); normalise={params.normalise}; {len(pairs)} images of {DATA}")
     shifts = dict(SHIFTS)
