@@ -57,6 +57,9 @@ def _add_cluster_options(parser):
                    help="a Dask cluster of N worker processes on this machine (their threads share the cores)")
     x.add_argument("--scheduler", default=None, metavar="ADDRESS",
                    help="the address of a running Dask scheduler, e.g. tcp://10.0.0.5:8786 (dask-jobqueue, HPC)")
+    x.add_argument("--threads", type=int, default=None, metavar="N",
+                   help="in this process, at most N threads for the median filter, the random forest and the "
+                        "CNN's backend (default: every core)")
 
 
 def _evaluate(a) -> int:
@@ -294,6 +297,13 @@ def main(argv=None) -> int:
 
     a = ap.parse_args(argv)
     configure_logging(a.verbosity)
+    if getattr(a, "threads", None) is not None:
+        if a.threads < 1:
+            print(f"sscnb {a.cmd}: --threads must be at least 1, got {a.threads}", file=sys.stderr)
+            return 1
+        from .batch import _set_threads
+
+        _set_threads(a.threads)   # before the first model: the backends read it when they start
     if a.cmd == "run":
         from .runner import RunError, run_suite
 

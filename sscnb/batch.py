@@ -72,14 +72,20 @@ def parse_scheduler(scheduler, workers: int | None = None):
 
 
 def _set_threads(n: int) -> int:
-    """On a worker: at most ``n`` threads for TensorFlow (or PyTorch), before the first model, and
-    for the random forest of phase 2."""
+    """At most ``n`` threads (on a worker, or in this process with ``--threads``) for TensorFlow,
+    PyTorch or JAX's CPU work (before the first model), and for the median filter and the random
+    forest of phase 2 (``SSCNB_THREADS``)."""
     os.environ["OMP_NUM_THREADS"] = str(n)
     os.environ["SSCNB_THREADS"] = str(n)
     os.environ["TF_NUM_INTRAOP_THREADS"] = str(n)
     os.environ["TF_NUM_INTEROP_THREADS"] = "1"
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     backend = os.environ.get("KERAS_BACKEND", "tensorflow")
+    if backend == "jax" and "jax" not in __import__("sys").modules:   # XLA's CPU threads, read when JAX starts
+        flags = os.environ.get("XLA_FLAGS", "")
+        if "intra_op_parallelism_threads" not in flags:
+            os.environ["XLA_FLAGS"] = (flags + f" --xla_cpu_multi_thread_eigen=false "
+                                               f"intra_op_parallelism_threads={n}").strip()
     try:
         if backend == "tensorflow":
             import tensorflow as tf

@@ -191,3 +191,20 @@ def test_a_corrupt_image_on_workers_says_one_clear_line(model_path, tmp_path, ca
     err = capfd.readouterr().err
     assert "Compute Failed" not in err and "Traceback" not in err
     assert any("Clearwater_0006: traceback" in r.getMessage() and r.levelno == logging.INFO for r in caplog.records)
+
+
+def test_threads_option_caps_this_process(monkeypatch, tmp_path, capsys):
+    """--threads N: the median filter and the random forest get N threads (SSCNB_THREADS), and the
+    backend's own threads are set before the first model; 0 is refused in one line."""
+    from sscnb import features
+    from sscnb.__main__ import main
+
+    for k in ("SSCNB_THREADS", "OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS"):
+        monkeypatch.delenv(k, raising=False)
+    assert main(["map", "--model", str(tmp_path / "none.keras"), "--out", str(tmp_path), "--threads", "0",
+                 str(SAMPLE / "Survey")]) == 1
+    assert "--threads must be at least 1" in capsys.readouterr().err
+    main(["map", "--model", str(tmp_path / "none.keras"), "--out", str(tmp_path), "--threads", "1",
+          str(SAMPLE / "Survey")])   # fails on the missing model, after the threads are set
+    assert os.environ["SSCNB_THREADS"] == "1" and features.feature_threads() == 1
+    assert os.environ["OMP_NUM_THREADS"] == "1"
