@@ -304,63 +304,69 @@ def main(argv=None) -> int:
         from .batch import _set_threads
 
         _set_threads(a.threads)   # before the first model: the backends read it when they start
-    if a.cmd == "run":
-        from .runner import RunError, run_suite
+    from .errors import SscnbError
 
-        try:
-            run_suite(a.config, experiment=a.experiment, only=a.only, overwrite=a.overwrite, extend=a.extend,
-                      progress=a.verbosity >= 0, log=print if a.verbosity >= 0 else (lambda *_: None))
-        except RunError as exc:
-            print(f"sscnb run: {exc}", file=sys.stderr)
-            return 1
-        return 0
-    if a.cmd == "check":
-        from .classes import ClassScheme
-        from .data import DataError, check_dataset
+    try:
+        if a.cmd == "run":
+            from .runner import RunError, run_suite
 
-        try:
-            if a.tile_size < 1:
-                raise DataError(f"--tile-size must be at least 1 px, got {a.tile_size}: use the CNN's tile size (50)")
-            if not 0 < a.purity <= 1:
-                raise DataError(f"--purity must be more than 0 and at most 1, got {a.purity}: the share of a tile "
-                                "that must be one class (0.9)")
-            chk = check_dataset(a.data_dir, ClassScheme.load(a.class_csv), a.tile_size, a.purity)
-        except (DataError, ValueError) as exc:
-            print(f"sscnb check: {exc}", file=sys.stderr)
-            return 1
-        print(chk.inventory.to_string(index=False))
-        print("\nusable tiles per river and class:\n" + chk.totals("tiles").to_string())
-        for p in chk.problems:
-            print(p)
-        return 0 if chk.ok else 1
-    if a.cmd == "map":
-        return _map(a)
-    if a.cmd == "evaluate":
-        return _evaluate(a)
-    if a.cmd == "adapt":
-        return _adapt(a)
-    if a.cmd == "assess":
-        return _assess(a)
-    if a.cmd == "notebooks":
-        from .runner import RunError, copy_notebooks
+            try:
+                run_suite(a.config, experiment=a.experiment, only=a.only, overwrite=a.overwrite, extend=a.extend,
+                          progress=a.verbosity >= 0, log=print if a.verbosity >= 0 else (lambda *_: None))
+            except RunError as exc:
+                print(f"sscnb run: {exc}", file=sys.stderr)
+                return 1
+            return 0
+        if a.cmd == "check":
+            from .classes import ClassScheme
+            from .data import DataError, check_dataset
 
-        try:
-            files = copy_notebooks(a.out, overwrite=a.overwrite)
-        except RunError as exc:
-            print(f"sscnb notebooks: {exc}", file=sys.stderr)
-            return 1
-        print(f"copied {len(files)} notebooks to {a.out}: open them with  jupyter lab {a.out}")
-        return 0
-    if a.cmd == "make-sample-data":
-        from .synthetic import write_sample_data
+            try:
+                if a.tile_size < 1:
+                    raise DataError(f"--tile-size must be at least 1 px, got {a.tile_size}: use the CNN's tile size (50)")
+                if not 0 < a.purity <= 1:
+                    raise DataError(f"--purity must be more than 0 and at most 1, got {a.purity}: the share of a tile "
+                                    "that must be one class (0.9)")
+                chk = check_dataset(a.data_dir, ClassScheme.load(a.class_csv), a.tile_size, a.purity)
+            except (DataError, ValueError) as exc:
+                print(f"sscnb check: {exc}", file=sys.stderr)
+                return 1
+            print(chk.inventory.to_string(index=False))
+            print("\nusable tiles per river and class:\n" + chk.totals("tiles").to_string())
+            for p in chk.problems:
+                print(p)
+            return 0 if chk.ok else 1
+        if a.cmd == "map":
+            return _map(a)
+        if a.cmd == "evaluate":
+            return _evaluate(a)
+        if a.cmd == "adapt":
+            return _adapt(a)
+        if a.cmd == "assess":
+            return _assess(a)
+        if a.cmd == "notebooks":
+            from .runner import RunError, copy_notebooks
 
-        try:
-            files = write_sample_data(a.out, seed=a.seed, force=a.force)
-        except FileExistsError as exc:
-            print(f"sscnb make-sample-data: {exc}", file=sys.stderr)
-            return 1
-        print(f"wrote {len(files)} files to {a.out}")
-        return 0
+            try:
+                files = copy_notebooks(a.out, overwrite=a.overwrite)
+            except RunError as exc:
+                print(f"sscnb notebooks: {exc}", file=sys.stderr)
+                return 1
+            print(f"copied {len(files)} notebooks to {a.out}: open them with  jupyter lab {a.out}")
+            return 0
+        if a.cmd == "make-sample-data":
+            from .synthetic import write_sample_data
+
+            try:
+                files = write_sample_data(a.out, seed=a.seed, force=a.force)
+            except FileExistsError as exc:
+                print(f"sscnb make-sample-data: {exc}", file=sys.stderr)
+                return 1
+            print(f"wrote {len(files)} files to {a.out}")
+            return 0
+    except SscnbError as exc:   # any error sscnb raised on purpose that a command did not word itself
+        print(f"sscnb {a.cmd}: {exc}", file=sys.stderr)
+        return 1
     return 2
 
 

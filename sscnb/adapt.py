@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from .cnn import CNNParams, _keras, train
+from .errors import SscnbError
 from .tilesets import TileSet
 
 __all__ = ["AdaptError", "adapt_model", "before_after", "judge_grid", "merge_class_key", "widen_model",
@@ -41,7 +42,7 @@ DEFAULT_LEARNING_RATE = 5e-4
 ADAPT_COLOUR_DEFAULT = True
 
 
-class AdaptError(ValueError):
+class AdaptError(SscnbError, ValueError):
     """Fine-tuning cannot start; the message names the input and the fix."""
 
 

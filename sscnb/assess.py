@@ -31,6 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import SscnbError
+
 __all__ = ["AssessError", "Z95", "DEFAULT_MIN_PER_CLASS", "POINT_COLUMNS", "ESTIMATE_COLUMNS", "MapStrata",
            "map_strata", "allocate", "draw_sample", "write_points", "sample_for", "read_points", "reference_from_raster",
            "estimate", "assess_map"]
@@ -44,7 +46,7 @@ ESTIMATE_COLUMNS = ["class_code", "class_name", "mapped_px", "mapped_area", "est
                     "users_accuracy", "users_ci95", "producers_accuracy", "producers_ci95"]
 
 
-class AssessError(ValueError):
+class AssessError(SscnbError, ValueError):
     """A sample, a map or a reference that cannot be assessed; the message names the file and the fix."""
 
 

@@ -19,6 +19,8 @@ import logging
 import os
 from pathlib import Path
 
+from .errors import SscnbError
+
 __all__ = ["BatchError", "dask_client", "share_cores", "worker_model", "run_tasks", "parse_scheduler"]
 
 log = logging.getLogger(__name__)
@@ -26,7 +28,7 @@ log = logging.getLogger(__name__)
 _MODELS: dict = {}
 
 
-class BatchError(RuntimeError):
+class BatchError(SscnbError, RuntimeError):
     """Some images of a batch failed; ``failures`` is ``{image: "ErrorType: message"}``."""
 
     def __init__(self, failures: dict, what: str = "image"):

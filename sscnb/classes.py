@@ -17,12 +17,14 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import SscnbError
+
 __all__ = ["ClassScheme", "DEFAULT_CLASSES", "SchemeError"]
 
 _HEX = re.compile(r"^#[0-9a-fA-F]{6}$")
 
 
-class SchemeError(ValueError):
+class SchemeError(SscnbError, ValueError):
     """A class scheme (or its CSV file) is not usable."""
 
 

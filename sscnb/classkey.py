@@ -12,12 +12,13 @@ from pathlib import Path
 import numpy as np
 
 from .classes import ClassScheme
+from .errors import SscnbError
 from .tilesets import TileSet
 
 __all__ = ["ModelMismatchError", "ClassKey", "make_class_key"]
 
 
-class ModelMismatchError(ValueError):
+class ModelMismatchError(SscnbError, ValueError):
     """A saved model, its class key and its model card do not belong together."""
 
 

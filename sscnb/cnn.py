@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import SscnbError
 from .settings import Settings
 
 __all__ = [
@@ -114,7 +115,7 @@ class CNNParams(Settings):
         return {k: float(getattr(self, k)) for k in COLOUR_AUGMENT_NAMES} if self.colour_augment else None
 
 
-class WeightsUnavailableError(RuntimeError):
+class WeightsUnavailableError(SscnbError, RuntimeError):
     """Pretrained weights were asked for but cannot be had."""
 
 

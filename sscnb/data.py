@@ -22,6 +22,7 @@ import numpy as np
 
 from . import tiles as _tiles
 from .classes import ClassScheme
+from .errors import SscnbError
 
 __all__ = [
     "DataError",
@@ -52,7 +53,7 @@ NAMING_HELP = (
 )
 
 
-class DataError(ValueError):
+class DataError(SscnbError, ValueError):
     """A data file or folder cannot be used; the message names the file and the fix."""
 
 

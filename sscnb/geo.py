@@ -23,6 +23,7 @@ from xml.sax.saxutils import escape
 import numpy as np
 
 from .classes import ClassScheme
+from .errors import SscnbError
 from .provenance import tmp_name
 
 __all__ = ["SurveyError", "SurveyRaster", "open_survey", "read_block", "ClassMapWriter", "write_qml",
@@ -38,7 +39,7 @@ WORLD_FILE_SUFFIXES = {".jpg": (".jgw", ".jpgw"), ".jpeg": (".jgw", ".jpegw"), "
 COG_BLOCK = 512
 
 
-class SurveyError(ValueError):
+class SurveyError(SscnbError, ValueError):
     """A survey input (or output folder) cannot be used; the message names the file and the fix."""
 
 

@@ -26,6 +26,7 @@ import numpy as np
 
 from . import tiles as _tiles
 from .classes import ClassScheme
+from .errors import SscnbError
 
 __all__ = ["LabelError", "MIXED", "SKIP", "COLUMNS", "empty_labels", "read_tile_labels", "write_tile_labels",
            "append_tile_label", "start_labels_file", "labels_from_raster", "rasterize_polygons", "load_labels", "image_index",
@@ -38,7 +39,7 @@ POLYGON_EXTENSIONS = (".gpkg", ".shp", ".geojson", ".json")
 _HEADER = "# sscnb tile labels, tile_size={tile}"
 
 
-class LabelError(ValueError):
+class LabelError(SscnbError, ValueError):
     """Labels that cannot be used; the message names the file and the fix."""
 
 

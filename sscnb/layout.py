@@ -2,6 +2,8 @@
 notebooks, the package and the tests alike."""
 from __future__ import annotations
 
+from .errors import SscnbError
+
 __all__ = ["DATA_CHECK_DIR", "TUNING_DIR", "MODEL_DIR", "SSC_DIR", "REPORT_DIR", "MAP_DIR", "EXPLORE_DIR", "ADAPT_DIR",
            "ASSESS_DIR", "OutputFolderError",
            "prepare_output"]
@@ -17,7 +19,7 @@ ADAPT_DIR = "adapt"             # 07: tile labels, the adapted CNN, maps before 
 ASSESS_DIR = "assess"           # 08: the sample of points, areas and accuracy with confidence intervals
 
 
-class OutputFolderError(OSError):
+class OutputFolderError(SscnbError, OSError):
     """An output folder cannot be made or written; the message names it and the fix."""
 
 

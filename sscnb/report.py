@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from .data import parse_image_name
+from .errors import SscnbError
 from .layout import MODEL_DIR
 from .metrics import read_report, weighted_f1
 
@@ -28,7 +29,7 @@ COMPILED_COLUMNS = ["F1", "Support", "RiverName", "Image", "Type", "Sample", "Cl
 TYPES = ("CNN", "MLP", "RF")
 
 
-class ReportError(ValueError):
+class ReportError(SscnbError, ValueError):
     """Results cannot be compiled; the message names the file or folder."""
 
 

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import yaml
 
+from .errors import SscnbError
 from .provenance import package_versions, write_json
 
 __all__ = ["RunError", "list_notebooks", "load_config", "run_suite", "copy_notebooks", "NOTEBOOK_DIR",
@@ -51,7 +52,7 @@ _NB_RE = re.compile(r"^\d\d_[A-Za-z0-9_]+\.ipynb$")
 PATH_PARAMETERS = ("data_dir", "validate_dir", "output_dir", "model_path", "class_csv", "results_dir", "inputs")
 
 
-class RunError(RuntimeError):
+class RunError(SscnbError, RuntimeError):
     """A notebook of the suite failed, or the run cannot start."""
 
 

@@ -11,11 +11,12 @@ import numpy as np
 
 from . import tiles as _tiles
 from .classes import ClassScheme
+from .errors import SscnbError
 
 __all__ = ["NoTilesError", "TileSet", "collect_tiles", "split_indices"]
 
 
-class NoTilesError(ValueError):
+class NoTilesError(SscnbError, ValueError):
     """No tile is pure enough to train on."""
 
 

@@ -156,7 +156,9 @@ def test_explorer_reads_the_maps_of_05(model, tmp_path):
     res = ex.result()                                                      # from the overviews
     assert res.name == "Clearwater_ortho" and res.label is None and res.image.shape[:2] == (360, 480)
     assert res.final_map.shape == res.confidence.shape == (360, 480) and set(np.unique(res.final_map)) <= set(np.unique(full))
-    assert res.confidence[0, 0] == conf[0, 0] or np.isnan(res.confidence[0, 0])   # preview px (0, 0) is in tile (0, 0)
+    # the preview's centre (180, 240) is full px (360, 480), inside the flown area: tile (7, 9)
+    assert np.isfinite(res.confidence[180, 240]) and res.confidence[180, 240] == pytest.approx(conf[7, 9])
+    assert np.isnan(res.confidence[0, 0])                                  # the no-data border has none
     ex.layer = "errors"
     assert "no labels" in ex.figure().axes[0].get_title()
     assert "no label" in ex.f1_table().iloc[0, 0]

@@ -64,3 +64,29 @@ def test_public_functions_document_parameters_and_returns(name):
         if inspect.signature(obj).parameters:
             assert "Parameters\n----------" in doc, f"sscnb.{name}.{n}: no Parameters section"
         assert "Returns\n-------" in doc, f"sscnb.{name}.{n}: no Returns section"
+
+
+def test_every_error_sscnb_raises_on_purpose_has_one_root():
+    """Each error class of the package derives from SscnbError and from the built-in it is a kind of."""
+    import importlib
+    import inspect
+    import pkgutil
+
+    import sscnb
+    from sscnb.errors import SscnbError
+
+    found = {}
+    for m in pkgutil.iter_modules(sscnb.__path__):
+        if m.name.startswith("_"):
+            continue
+        mod = importlib.import_module(f"sscnb.{m.name}")
+        for name, obj in vars(mod).items():
+            if (inspect.isclass(obj) and issubclass(obj, Exception) and not issubclass(obj, Warning)
+                    and obj.__module__ == mod.__name__):
+                found[name] = obj
+    assert {"DataError", "SurveyError", "AssessError", "RunError", "BatchError", "LabelError"} <= set(found)
+    for name, cls in found.items():
+        if name == "SscnbError":
+            continue
+        assert issubclass(cls, SscnbError), name
+        assert any(b in cls.__mro__ for b in (ValueError, RuntimeError, OSError)), name
