@@ -33,7 +33,7 @@ STATISTICS = {
     "red_share": ("median share of red in a tile's R+G+B", 0.05, "redder (warmer)", "less red"),
     "blue_share": ("median share of blue in a tile's R+G+B", 0.06, "bluer (cooler)", "less blue (warmer)"),
     "saturation": ("median saturation of a tile's mean colour ((max-min)/max)", 0.1, "more saturated", "less saturated (greyer)"),
-    "contrast": ("median standard deviation of brightness within a tile", 5.0, "more textured (sharper)",
+    "contrast": ("median standard deviation of brightness within a tile", 8.0, "more textured (sharper)",
                  "smoother (blurrier or flatter)"),
 }
 #: how far beyond the training images' range (as a share of that range) an image is "far outside"

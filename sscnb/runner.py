@@ -434,8 +434,12 @@ def notebook_warnings(path) -> list[str]:
 
     import nbformat
 
+    import warnings
+
     try:
-        nb = nbformat.read(str(path), as_version=4)
+        with warnings.catch_warnings():   # nbformat's own notes on the file's format are not the notebook's
+            warnings.simplefilter("ignore")
+            nb = nbformat.read(str(path), as_version=4)
     except Exception:  # noqa: BLE001  (a notebook that could not be written: nothing to read)
         return []
     found = []

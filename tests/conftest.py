@@ -61,3 +61,54 @@ def make_pair(tmp_path):
         return ip, lp
 
     return _make
+
+
+# -- the hand-made CNNs of the tests: colour rules in a Keras model (no training), answers known ----
+
+def colour_model(folder, tile=16):
+    """Water (1) when blue > green, dry sediment (2) when bright, else green vegetation (3), from the
+    mean colour of a tile (global average pooling and one fixed Dense layer), saved and loaded."""
+    import keras
+    import pandas as pd
+
+    from sscnb import classkey, modelfiles
+    from sscnb.classes import DEFAULT_CLASSES
+
+    inp = keras.Input((tile, tile, 3))
+    x = keras.layers.GlobalAveragePooling2D()(inp)
+    out = keras.layers.Dense(3, activation="softmax")(x)
+    m = keras.Model(inp, out)
+    w = np.array([[0, 1 / 3, -1], [-2, 1 / 3, 2], [2, 1 / 3, -1]], np.float32)
+    m.layers[-1].set_weights([0.2 * w, 0.2 * np.array([10, -140, 0], np.float32)])
+    key = classkey.ClassKey(pd.DataFrame({"LocalClass": [0, 1, 2], "HierarchClass": [1, 2, 3], "River": ["*"] * 3,
+                                          "ClassName": ["water", "dry sediment", "green vegetation"]}))
+    card = {"backbone": "test", "tile_size": tile, "class_scheme": DEFAULT_CLASSES.to_dict()}
+    modelfiles.save_model(folder, f"colour{tile}", m, key, card)
+    return modelfiles.load_model(Path(folder) / f"colour{tile}.keras")
+
+
+COLOUR_CNN_TILE = 10
+
+
+@pytest.fixture(scope="module")
+def colour_cnn(tmp_path_factory):
+    """A 'CNN' that calls a 10 px tile water (1) when it is bluer than green, else green vegetation
+    (3): global average pooling, then a fixed Dense layer (no training)."""
+    import keras
+    import pandas as pd
+
+    from sscnb import classkey, modelfiles
+    from sscnb.classes import DEFAULT_CLASSES
+
+    t = COLOUR_CNN_TILE
+    inp = keras.Input((t, t, 3))
+    x = keras.layers.GlobalAveragePooling2D()(inp)
+    out = keras.layers.Dense(2, activation="softmax")(x)
+    m = keras.Model(inp, out)
+    m.layers[-1].set_weights([np.array([[0, 0], [-1, 1], [1, -1]], np.float32), np.zeros(2, np.float32)])
+    key = classkey.ClassKey(pd.DataFrame({"LocalClass": [0, 1], "HierarchClass": [1, 3], "River": ["*", "*"],
+                                          "ClassName": ["water", "green vegetation"]}))
+    folder = tmp_path_factory.mktemp("model")
+    card = {"backbone": "test", "tile_size": t, "class_scheme": DEFAULT_CLASSES.to_dict()}
+    modelfiles.save_model(folder, "colour", m, key, card)
+    return modelfiles.load_model(folder / "colour.keras")

@@ -24,7 +24,7 @@ P = dict(median_radius=3, mlp_epochs=3, min_sample=3000, n_trees=20, min_agreeme
 @pytest.fixture(scope="module")
 def model_path(tmp_path_factory):
     """The colour-rule CNN of test_mapping (no training), saved where the workers can load it."""
-    from test_mapping import colour_model
+    from conftest import colour_model
 
     return colour_model(tmp_path_factory.mktemp("model"), tile=50).path
 

@@ -60,7 +60,8 @@ def lab(tmp_path_factory):
     chromium = _chromium()
     pytest.importorskip("playwright", reason="pip install playwright (a test extra: pip install -e '.[test]')")
     import nbformat
-    from test_mapping import colour_model
+
+    from conftest import colour_model
 
     root = tmp_path_factory.mktemp("lab")
     model = colour_model(root / "model", tile=50)

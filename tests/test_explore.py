@@ -11,7 +11,7 @@ P = ssc.SSCParams(phase2="rf", n_trees=10, min_sample=3000, median_radius=3, min
 
 @pytest.fixture(scope="module")
 def model(tmp_path_factory):
-    from test_mapping import colour_model
+    from conftest import colour_model
 
     return colour_model(tmp_path_factory.mktemp("model"), tile=50)
 

@@ -11,31 +11,13 @@ from rasterio.crs import CRS
 from rasterio.transform import Affine, from_origin
 from rasterio.windows import Window
 
-from conftest import SAMPLE
-from sscnb import classkey, geo, mapping, modelfiles, ssc
+from conftest import SAMPLE, colour_model
+from sscnb import geo, mapping, ssc
 from sscnb.classes import DEFAULT_CLASSES
 from sscnb.synthetic import ORTHO_CRS, ORTHO_PIXEL_M, make_orthomosaic
 
 ORTHO = SAMPLE / "Survey" / "Clearwater_ortho.tif"
 FAST = dict(mlp_epochs=10, mlp_batch_size=256, min_sample=3000, n_trees=10, min_agreement=0.0)
-
-
-def colour_model(folder, tile=16):
-    """Water (1) when blue > green, dry sediment (2) when bright, else green vegetation (3), from the
-    mean colour of a tile (global average pooling and one fixed Dense layer)."""
-    import keras
-
-    inp = keras.Input((tile, tile, 3))
-    x = keras.layers.GlobalAveragePooling2D()(inp)
-    out = keras.layers.Dense(3, activation="softmax")(x)
-    m = keras.Model(inp, out)
-    w = np.array([[0, 1 / 3, -1], [-2, 1 / 3, 2], [2, 1 / 3, -1]], np.float32)
-    m.layers[-1].set_weights([0.2 * w, 0.2 * np.array([10, -140, 0], np.float32)])
-    key = classkey.ClassKey(pd.DataFrame({"LocalClass": [0, 1, 2], "HierarchClass": [1, 2, 3], "River": ["*"] * 3,
-                                     "ClassName": ["water", "dry sediment", "green vegetation"]}))
-    card = {"backbone": "test", "tile_size": tile, "class_scheme": DEFAULT_CLASSES.to_dict()}
-    modelfiles.save_model(folder, f"colour{tile}", m, key, card)
-    return modelfiles.load_model(folder / f"colour{tile}.keras")
 
 
 @pytest.fixture(scope="module")

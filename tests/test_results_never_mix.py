@@ -5,9 +5,10 @@ import json
 
 import numpy as np
 import pytest
-from test_mapping import FAST, ORTHO, colour_model
-from test_ssc import FAST_P, _folder, colour_cnn  # noqa: F401  (colour_cnn: a fixture)
+from test_mapping import FAST, ORTHO
+from test_ssc import FAST_P, _folder
 
+from conftest import colour_model
 from sscnb import evaluation, mapping, ssc
 from sscnb.geo import SurveyError
 
@@ -65,7 +66,7 @@ def test_map_with_other_settings_is_refused_and_overwrite_replaces_everything(mo
 
 # -- sscnb evaluate / notebook 03 ---------------------------------------------------------------
 
-def test_evaluate_overwrite_with_another_phase2_leaves_no_file_of_the_old_one(tmp_path, colour_cnn):  # noqa: F811
+def test_evaluate_overwrite_with_another_phase2_leaves_no_file_of_the_old_one(tmp_path, colour_cnn):
     d = _folder(tmp_path)
     out = tmp_path / "ssc"
     names = ["Lake_0001", "Lake_0002"]
@@ -79,7 +80,7 @@ def test_evaluate_overwrite_with_another_phase2_leaves_no_file_of_the_old_one(tm
     assert not list((out / "rasters").glob("*"))                          # the old rasters are gone
 
 
-def test_random_sequences_of_runs_leave_the_last_runs_files(tmp_path, colour_cnn):  # noqa: F811
+def test_random_sequences_of_runs_leave_the_last_runs_files(tmp_path, colour_cnn):
     """A property test: runs with random settings, experiments and overwrite flags, refused or
     done; after each, the files of every experiment are exactly those of its last finished run."""
     d = _folder(tmp_path)

@@ -7,8 +7,9 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-from test_mapping import FAST, ORTHO, colour_model, read1
+from test_mapping import FAST, ORTHO, read1
 
+from conftest import colour_model
 from sscnb import classkey, cnn, inputstats, mapping, modelfiles, ssc
 from sscnb.classes import DEFAULT_CLASSES
 from sscnb.tilesets import TileSet

@@ -4,30 +4,11 @@ import pandas as pd
 import pytest
 import tifffile
 
-from sscnb import classkey, cnn, evaluation, modelfiles, ssc
-from sscnb.classes import DEFAULT_CLASSES
+from conftest import COLOUR_CNN_TILE
+from sscnb import cnn, evaluation, ssc
 from sscnb.metrics import REPORT_COLUMNS
 
-T = 10  # tile size
-
-
-@pytest.fixture(scope="module")
-def colour_cnn(tmp_path_factory):
-    """A 'CNN' that calls a tile water (1) when it is bluer than green, else green vegetation (3):
-    global average pooling, then a fixed Dense layer (no training)."""
-    import keras
-
-    inp = keras.Input((T, T, 3))
-    x = keras.layers.GlobalAveragePooling2D()(inp)
-    out = keras.layers.Dense(2, activation="softmax")(x)
-    m = keras.Model(inp, out)
-    m.layers[-1].set_weights([np.array([[0, 0], [-1, 1], [1, -1]], np.float32), np.zeros(2, np.float32)])
-    key = classkey.ClassKey(pd.DataFrame({"LocalClass": [0, 1], "HierarchClass": [1, 3], "River": ["*", "*"],
-                                     "ClassName": ["water", "green vegetation"]}))
-    folder = tmp_path_factory.mktemp("model")
-    card = {"backbone": "test", "tile_size": T, "class_scheme": DEFAULT_CLASSES.to_dict()}
-    modelfiles.save_model(folder, "colour", m, key, card)
-    return modelfiles.load_model(folder / "colour.keras")
+T = COLOUR_CNN_TILE  # tile size of the colour CNN (conftest)
 
 
 def scene(h=60, w=85, seed=0):
