@@ -431,10 +431,9 @@ def notebook_warnings(path) -> list[str]:
         ``"CategoryWarning: message"``, in the order they first appear.
     """
     import re
+    import warnings
 
     import nbformat
-
-    import warnings
 
     try:
         with warnings.catch_warnings():   # nbformat's own notes on the file's format are not the notebook's
