@@ -479,8 +479,11 @@ class MapExplorer:
         reset.on_click(whole)
         out.add_class("sscnb-picture")
         table.add_class("sscnb-f1-table")
-        self.widget = w.VBox([w.HBox([picker, opacity]), layers, w.HBox([rows, cols, reset]),
-                              w.HBox([out, w.VBox([table, note])])])
+        # the map first and large (the whole width), the F1 table and the note below it: beside the map
+        # they squeezed it to a quarter of the page, where its legend could not be read
+        out.layout = w.Layout(width="100%")
+        self.widget = w.VBox([w.HBox([picker, opacity]), layers, w.HBox([rows, cols, reset]), out,
+                              w.HBox([table, note])])
         self.widget.add_class("sscnb-map-explorer")  # a handle for styles and for the browser test
         self.controls = {"image": picker, "layer": layers, "opacity": opacity, "rows": rows, "columns": cols,
                          "whole image": reset}

@@ -257,6 +257,13 @@ def test_notebook_06_widgets_in_jupyterlab(lab):
         picture = explorer.locator(".sscnb-picture img")
         table = explorer.locator(".sscnb-f1-table")
         before_src, before_table = picture.get_attribute("src"), table.inner_text()
+        # the map first and large: at least 800 px wide in a 1366 px window, above its F1 table
+        page.set_viewport_size({"width": 1366, "height": 1000})
+        page.wait_for_timeout(300)
+        box, tbox = picture.bounding_box(), table.bounding_box()
+        assert box["width"] >= 800, box
+        assert tbox["y"] >= box["y"] + box["height"] - 1, (box, tbox)
+        page.set_viewport_size({"width": 1400, "height": 1000})
         before = _shot(page, explorer, "1_explorer_first_image")
         select = explorer.locator(".widget-dropdown select")
         options = select.locator("option").all_inner_texts()
