@@ -256,3 +256,15 @@ def test_notebook_08_estimates_areas_with_intervals(suite_run):
     assert (d / "areas.png").stat().st_size > 10_000
     nb = (suite_run / "08_accuracy_and_areas.ipynb").read_text()
     assert "on unlabelled pixels dropped" in nb and "overall accuracy" in nb
+
+
+def test_no_bare_path_results_in_the_executed_notebooks(suite_run):
+    """A saved figure's path is not echoed as a cell result (``PosixPath('...')``): students read it as noise."""
+    import nbformat
+
+    for nb_path in sorted(suite_run.glob("0*.ipynb")):
+        nb = nbformat.read(nb_path, as_version=4)
+        for cell in nb.cells:
+            for out in cell.get("outputs", []):
+                if out.get("output_type") == "execute_result":
+                    assert "PosixPath(" not in out.get("data", {}).get("text/plain", ""), (nb_path.name, cell.source)
