@@ -366,7 +366,9 @@ def fit_pixel_classifier(x: np.ndarray, y: np.ndarray, kind: str, *, depth: str,
         model = RandomForestClassifier(n_estimators=n_trees, n_jobs=n_jobs, random_state=seed)
         model.fit(z, yy)
     elif kind == "mlp":
-        import keras
+        from .cnn import _keras
+
+        keras = _keras()
 
         trainer = _trainer(keras, z.shape[1], len(classes), depth, learning_rate, seed)
         keras.utils.set_random_seed(int(seed))  # shuffling and dropout: the same for every fit

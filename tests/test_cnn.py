@@ -241,3 +241,16 @@ def test_prediction_in_fixed_shape_batches_equals_one_batch(monkeypatch):
         cnn.predict_batch_size()
     monkeypatch.delenv("SSCNB_PREDICT_BATCH")
     assert cnn.predict_batch_size() in (256, 512) and cnn.accelerator() in (None, "gpu", "tpu")
+
+
+def test_the_backend_starts_without_native_noise_on_stderr():
+    """Importing Keras through sscnb (a fresh process): absl's notice, INFO lines and the CUDA probe of
+    a machine without a GPU are filtered out; other lines pass."""
+    import subprocess
+    import sys
+
+    code = "from sscnb.cnn import _keras; _keras(); import os; os.write(2, b'E0000 a real error\\n')"
+    err = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300).stderr
+    assert "absl::InitializeLog" not in err and "I0000" not in err and "cuInit" not in err, err
+    assert "E0000 a real error" in err
+    assert cnn.quiet_native_start("W0000 x\nE0001 y.cc] failed call to cuInit: no\nkeep me\n") == "keep me\n"

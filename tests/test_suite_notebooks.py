@@ -268,3 +268,17 @@ def test_no_bare_path_results_in_the_executed_notebooks(suite_run):
             for out in cell.get("outputs", []):
                 if out.get("output_type") == "execute_result":
                     assert "PosixPath(" not in out.get("data", {}).get("text/plain", ""), (nb_path.name, cell.source)
+
+
+def test_no_tensorflow_start_up_lines_in_the_executed_notebooks(suite_run):
+    """TensorFlow's C++ start-up lines (absl's notice, I0000..., the failed CUDA probe) never reach a
+    notebook's output, where students read them as errors."""
+    import nbformat
+
+    for nb_path in sorted(suite_run.glob("0*.ipynb")):
+        nb = nbformat.read(nb_path, as_version=4)
+        for cell in nb.cells:
+            for out in cell.get("outputs", []):
+                text = out.get("text", "") if out.get("output_type") == "stream" else ""
+                assert "absl::InitializeLog" not in text and "cuInit" not in text, (nb_path.name, text[:300])
+                assert not any(line.startswith("I0000") for line in text.splitlines()), (nb_path.name, text[:300])
