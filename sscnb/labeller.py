@@ -268,24 +268,18 @@ class LabelSession:
         return f"{t[0]}, tile row {t[1]}, column {t[2]} ({len(self.table)} labelled so far){what}"
 
 
-class TileLabeller:
-    """The labeller as ipywidgets: the tile in its context, one button per class, "mixed", "skip",
-    counts per class. Every click is saved at once (see :class:`LabelSession`).
+class _ClickLabeller:
+    """What the tile and point labellers share: a picture, a caption, one button per class (in its
+    colour) plus ``extra`` buttons, counts; a click labels, saves (the session does) and shows the
+    next. ``session`` has ``scheme``, ``label(code)``, ``picture()``, ``describe()``, ``counts()``."""
 
-    Parameters
-    ----------
-    session : LabelSession
-    scale : int
-        The picture is shown this many times larger than the image's pixels.
-    """
-
-    def __init__(self, session: LabelSession, scale: int = 3):
+    def __init__(self, session, scale: int, width_px: int, extra, css_class: str):
         import ipywidgets as W
 
         self.session = session
         self.scale = int(scale)
         sch = session.scheme
-        self.picture = W.Image(format="png", layout=W.Layout(width=f"{3 * session.tile * self.scale}px"))
+        self.picture = W.Image(format="png", layout=W.Layout(width=f"{width_px}px"))
         self.caption = W.HTML()
         self.counts = W.HTML()
         buttons = []
@@ -294,18 +288,18 @@ class TileLabeller:
             b.style.button_color = sch.colour(c)
             b.on_click(lambda _b, c=c: self.click(c))
             buttons.append(b)
-        for text, code in (("mixed", _labels.MIXED), ("skip", _labels.SKIP)):
+        for text, code in extra:
             b = W.Button(description=text, layout=W.Layout(width="auto"))
             b.on_click(lambda _b, code=code: self.click(code))
             buttons.append(b)
         self.buttons = buttons
         self.widget = W.VBox([self.caption, self.picture, W.HBox(buttons), self.counts],
                              layout=W.Layout(width="100%"))
-        self.widget.add_class("sscnb-labeller")
+        self.widget.add_class(css_class)
         self.refresh()
 
     def click(self, code: int):
-        """What a button does: label the tile, save, show the next."""
+        """What a button does: label the current item, save, show the next."""
         self.session.label(code)
         self.refresh()
 
@@ -316,8 +310,7 @@ class TileLabeller:
 
         pic = self.session.picture()
         self.caption.value = f"<b>{self.session.describe()}</b>"
-        c = self.session.counts()
-        self.counts.value = "labelled: " + ", ".join(f"{k} {v}" for k, v in c.items())
+        self.counts.value = "labelled: " + ", ".join(f"{k} {v}" for k, v in self.session.counts().items())
         if pic is None:
             for b in self.buttons:
                 b.disabled = True
@@ -332,6 +325,22 @@ class TileLabeller:
         from IPython.display import display
 
         display(self.widget)
+
+
+class TileLabeller(_ClickLabeller):
+    """The labeller as ipywidgets: the tile in its context, one button per class, "mixed", "skip",
+    counts per class. Every click is saved at once (see :class:`LabelSession`).
+
+    Parameters
+    ----------
+    session : LabelSession
+    scale : int
+        The picture is shown this many times larger than the image's pixels.
+    """
+
+    def __init__(self, session: LabelSession, scale: int = 3):
+        super().__init__(session, scale, 3 * session.tile * int(scale),
+                         (("mixed", _labels.MIXED), ("skip", _labels.SKIP)), "sscnb-labeller")
 
     def figure(self):
         """The static view: the current tile in its context, and each image with the labelled

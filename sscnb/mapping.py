@@ -406,6 +406,18 @@ def map_raster(path, loaded, out_dir, experiment: str, params: SSCParams, *, vec
     n_valid = 0
     tile_stats = {k: [] for k in ("brightness", "red_share", "blue_share", "saturation", "contrast")}
 
+    def open_input():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            return rasterio.open(path)
+
+    def strip_tiles(rgb, valid, first_row, tr0, tr1):
+        """The whole tiles of tile rows tr0..tr1 of a strip read from ``first_row`` of the input, and
+        which of them are wholly valid."""
+        rows = slice(tr0 * tile - first_row, tr1 * tile - first_row)
+        x = _tiles.to_tiles(rgb[rows, : grid[1] * tile], tile)
+        return x, _tiles.to_tiles(valid[rows, : grid[1] * tile], tile).reshape(len(x), -1).all(axis=1)
+
     def run_cnn(x, vt, tr0, tr1):
         codes, proba, _ = predict_tiles_masked(loaded, x, vt)
         tile_codes[tr0:tr1] = codes.reshape(tr1 - tr0, grid[1])
@@ -414,12 +426,9 @@ def map_raster(path, loaded, out_dir, experiment: str, params: SSCParams, *, vec
     try:
         # -- pass 1: CNN tiles, features, colours -------------------------------------------------
         t0 = time.perf_counter()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", NotGeoreferencedWarning)
-            ds = rasterio.open(path)
-        with ds, tqdm(total=H, desc=f"{path.name}: phase 1", unit="row",
-                                             disable=not progress, leave=False) as bar:
-            prof = dict.fromkeys(("read", "tiles_check", "cnn", "features", "scratch"), 0.0)  # the profile
+        prof = dict.fromkeys(("read", "tiles_check", "cnn", "features", "scratch"), 0.0)  # the profile
+        with open_input() as ds, tqdm(total=H, desc=f"{path.name}: phase 1", unit="row",
+                                      disable=not progress, leave=False) as bar:
             def read(y0, y1):
                 r0, r1 = max(0, y0 - halo), min(H, y1 + halo)
                 return r0, read_block(ds, info, Window(0, r0, W, r1 - r0))
@@ -431,9 +440,7 @@ def map_raster(path, loaded, out_dir, experiment: str, params: SSCParams, *, vec
                 c1 = time.perf_counter()
                 prof["read"] += c1 - c0
                 if tr1 > tr0 and grid[1] > 0:
-                    rows = slice(tr0 * tile - r0, tr1 * tile - r0)
-                    x = _tiles.to_tiles(rgb[rows, : grid[1] * tile], tile)
-                    vt = _tiles.to_tiles(valid[rows, : grid[1] * tile], tile).reshape(len(x), -1).all(axis=1)
+                    x, vt = strip_tiles(rgb, valid, r0, tr0, tr1)
                     for k, v in _inputstats.tile_statistics(x[vt]).items():
                         tile_stats[k].append(v)
                     c2 = time.perf_counter()
@@ -459,17 +466,13 @@ def map_raster(path, loaded, out_dir, experiment: str, params: SSCParams, *, vec
                                input_info)
         if gamma != 1.0:  # the CNN again, on its gamma-corrected input (read once more: a rare case)
             t0 = time.perf_counter()
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", NotGeoreferencedWarning)
-                ds = rasterio.open(path)
-            with ds, tqdm(total=H, desc=f"{path.name}: phase 1 (gamma {gamma:.2f})", unit="row",
-                          disable=not progress, leave=False) as bar:
+            with open_input() as ds, tqdm(total=H, desc=f"{path.name}: phase 1 (gamma {gamma:.2f})", unit="row",
+                                          disable=not progress, leave=False) as bar:
                 for y0, y1 in strips:
                     tr0, tr1 = y0 // tile, min(y1 // tile, grid[0])
                     if tr1 > tr0 and grid[1] > 0:
                         rgb, valid = read_block(ds, info, Window(0, tr0 * tile, grid[1] * tile, (tr1 - tr0) * tile))
-                        x = _tiles.to_tiles(rgb, tile)
-                        vt = _tiles.to_tiles(valid, tile).reshape(len(x), -1).all(axis=1)
+                        x, vt = strip_tiles(rgb, valid, tr0 * tile, tr0, tr1)
                         run_cnn(_inputstats.apply_gamma(x, gamma), vt, tr0, tr1)
                     bar.update(y1 - y0)
             t["phase1_normalised"] = time.perf_counter() - t0

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .labeller import _ClickLabeller
+
 __all__ = ["NOT_LABELLED", "CANNOT_TELL", "PointSession", "PointLabeller", "point_picture", "points_figure"]
 
 NOT_LABELLED = -1
@@ -161,7 +163,7 @@ class PointSession:
                 f"{int(self.table.col[i])} - what is under the centre of the cross?")
 
 
-class PointLabeller:
+class PointLabeller(_ClickLabeller):
     """The point labeller as ipywidgets: the point in its context, one button per class and "cannot
     tell", counts. Every click is saved at once (see :class:`PointSession`).
 
@@ -173,55 +175,8 @@ class PointLabeller:
     """
 
     def __init__(self, session: PointSession, scale: int = 4):
-        import ipywidgets as W
-
-        self.session = session
-        self.scale = int(scale)
-        sch = session.scheme
-        self.picture = W.Image(format="png", layout=W.Layout(width=f"{(2 * session.margin + 1) * self.scale}px"))
-        self.caption = W.HTML()
-        self.counts = W.HTML()
-        buttons = []
-        for c in sch.labelled_codes:
-            b = W.Button(description=sch.name(c), tooltip=f"class {c}", layout=W.Layout(width="auto"))
-            b.style.button_color = sch.colour(c)
-            b.on_click(lambda _b, c=c: self.click(c))
-            buttons.append(b)
-        b = W.Button(description="cannot tell", layout=W.Layout(width="auto"))
-        b.on_click(lambda _b: self.click(CANNOT_TELL))
-        buttons.append(b)
-        self.buttons = buttons
-        self.widget = W.VBox([self.caption, self.picture, W.HBox(buttons), self.counts], layout=W.Layout(width="100%"))
-        self.widget.add_class("sscnb-point-labeller")
-        self.refresh()
-
-    def click(self, code: int):
-        """What a button does: label the point, save, show the next."""
-        self.session.label(code)
-        self.refresh()
-
-    def refresh(self):
-        import io
-
-        from PIL import Image
-
-        pic = self.session.picture()
-        self.caption.value = f"<b>{self.session.describe()}</b>"
-        self.counts.value = "labelled: " + ", ".join(f"{k} {v}" for k, v in self.session.counts().items())
-        if pic is None:
-            for b in self.buttons:
-                b.disabled = True
-            return
-        im = Image.fromarray(pic).resize((pic.shape[1] * self.scale, pic.shape[0] * self.scale), Image.NEAREST)
-        buf = io.BytesIO()
-        im.save(buf, format="PNG")
-        self.picture.value = buf.getvalue()
-
-    def show(self):
-        """Display the widget (what :func:`sscnb.explore.show_tool` calls)."""
-        from IPython.display import display
-
-        display(self.widget)
+        super().__init__(session, scale, (2 * session.margin + 1) * int(scale), (("cannot tell", CANNOT_TELL),),
+                         "sscnb-point-labeller")
 
     def figure(self):
         """The static view (:func:`points_figure`)."""

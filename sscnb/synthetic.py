@@ -211,6 +211,15 @@ def make_orthomosaic(seed: int, shape=(720, 960), style: str = "Clearwater"):
     return rgba, np.where(valid, label, 0).astype(np.uint8), valid
 
 
+def _ortho_profile(shape, count: int, **extra) -> dict:
+    """The GeoTIFF profile of the sample orthomosaic's grid (UTM, 5 cm, tiled, DEFLATE)."""
+    from rasterio.transform import from_origin
+
+    return dict(driver="GTiff", width=shape[1], height=shape[0], count=count, dtype="uint8", crs=ORTHO_CRS,
+                transform=from_origin(*ORTHO_ORIGIN, ORTHO_PIXEL_M, ORTHO_PIXEL_M), compress="deflate",
+                tiled=True, blockxsize=256, blockysize=256, **extra)
+
+
 def write_orthomosaic(path, seed: int, shape=(720, 960), style: str = "Clearwater") -> Path:
     """Write :func:`make_orthomosaic` as an RGBA GeoTIFF in :data:`ORTHO_CRS` (tiled, DEFLATE).
 
@@ -227,14 +236,11 @@ def write_orthomosaic(path, seed: int, shape=(720, 960), style: str = "Clearwate
     """
     import rasterio
     from rasterio.enums import ColorInterp
-    from rasterio.transform import from_origin
 
     rgba, _, _ = make_orthomosaic(seed, shape, style)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    profile = dict(driver="GTiff", width=shape[1], height=shape[0], count=4, dtype="uint8", crs=ORTHO_CRS,
-                   transform=from_origin(*ORTHO_ORIGIN, ORTHO_PIXEL_M, ORTHO_PIXEL_M), compress="deflate",
-                   predictor=2, tiled=True, blockxsize=256, blockysize=256, photometric="RGB", alpha="YES")
+    profile = _ortho_profile(shape, count=4, predictor=2, photometric="RGB", alpha="YES")
     with rasterio.open(path, "w", **profile) as ds:
         ds.write(np.moveaxis(rgba, -1, 0))
         ds.colorinterp = [ColorInterp.red, ColorInterp.green, ColorInterp.blue, ColorInterp.alpha]
@@ -257,14 +263,11 @@ def write_ortho_reference(path, seed: int, shape=(720, 960), style: str = "Clear
     Path
     """
     import rasterio
-    from rasterio.transform import from_origin
 
     _, label, _ = make_orthomosaic(seed, shape, style)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    profile = dict(driver="GTiff", width=shape[1], height=shape[0], count=1, dtype="uint8", crs=ORTHO_CRS,
-                   transform=from_origin(*ORTHO_ORIGIN, ORTHO_PIXEL_M, ORTHO_PIXEL_M), compress="deflate",
-                   tiled=True, blockxsize=256, blockysize=256, nodata=0)
+    profile = _ortho_profile(shape, count=1, nodata=0)
     with rasterio.open(path, "w", **profile) as ds:
         ds.write(label, 1)
     return path
