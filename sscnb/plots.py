@@ -353,7 +353,7 @@ def f1_bars(summary, final_name: str = "MLP"):
 
 
 def f1_violins(compiled, scheme: ClassScheme | None = None):
-    """Violin plots of per-image F1 (percent) by class, split by map type (CNN vs final).
+    """Violin plots of per-image F1 (0-1) by class, split by map type (CNN vs final).
 
     One panel per Sample group (and one row per river when there are several). Each point is one
     image; the violins show how F1 varies between images. Rows with no labelled pixels (a class
@@ -377,11 +377,11 @@ def f1_violins(compiled, scheme: ClassScheme | None = None):
     g = sns.catplot(data=d, x="Class", y="F1", hue="Type", col="Sample", row="RiverName" if rivers > 1 else None,
                     kind="violin", order=order, cut=0, inner="point", density_norm="width", height=3.4,
                     aspect=1.5, palette={"CNN": "#a6cee3", "MLP": "#1f78b4", "RF": "#33a02c"}, linewidth=0.8)
-    g.set_axis_labels("", "F1 (%)")
+    g.set_axis_labels("", "F1")
     g.set_titles(row_template="{row_name}", col_template="{col_name}")
     for ax in g.axes.flat:
         ax.tick_params(axis="x", rotation=25)
-        ax.set_ylim(top=100.5)
+        ax.set_ylim(top=1.005)
         ax.grid(axis="y", alpha=0.3)
     sns.move_legend(g, "upper center", bbox_to_anchor=(0.5, 1.0), ncol=3, title=None, frameon=False)
     g.figure.tight_layout(rect=(0, 0, 1, 0.95))

@@ -1,6 +1,6 @@
 """Compiling per-image results (notebook 03's CSV files) into one tidy table, with summaries.
 
-The compiled table has one row per image x class x type with columns ``F1`` (percent),
+The compiled table has one row per image x class x type with columns ``F1`` (0-1, as everywhere in sscnb),
 ``Support`` (labelled pixels), ``RiverName``, ``Image``, ``Type`` (CNN / MLP / RF), ``Sample``
 (``InSample`` when the image's river is one the CNN was trained on, from the model card or class
 key; ``OutOfSample`` otherwise; ``Unknown`` when no model is given), ``Class``, ``Experiment``,
@@ -217,9 +217,9 @@ def compile_results(results_dirs, experiment: str | None = None, model_path=None
             f1 = rep.f1_score.to_numpy(float)
             base = {"RiverName": river, "Image": image, "Type": typ, "Sample": sample, "Experiment": exp,
                     "Model": model}
-            rows = [{**base, "F1": 100 * f, "Support": int(s), "Class": str(c)} for c, f, s in
+            rows = [{**base, "F1": f, "Support": int(s), "Class": str(c)} for c, f, s in
                     zip(rep["class"], f1, support)]
-            all_f1 = 100 * weighted_f1(rep)
+            all_f1 = weighted_f1(rep)
             rows.append({**base, "F1": all_f1, "Support": int(support.sum()), "Class": "ALL"})
             frames.append(pd.DataFrame(rows))
     df = pd.concat(frames, ignore_index=True)[COMPILED_COLUMNS]
@@ -260,7 +260,7 @@ def weighted_summary(df, by) -> "object":
     Returns
     -------
     pandas.DataFrame
-        ``F1`` (percent), ``Support`` (labelled pixels) and ``Images`` per group.
+        ``F1`` (0-1), ``Support`` (labelled pixels) and ``Images`` per group.
     """
     import pandas as pd
 
@@ -289,7 +289,7 @@ def macro_summary(df, by) -> "object":
     Returns
     -------
     pandas.DataFrame
-        ``Macro_F1`` (percent) and ``Classes`` (with labelled pixels) per group.
+        ``Macro_F1`` (0-1) and ``Classes`` (with labelled pixels) per group.
     """
     import pandas as pd
 
@@ -357,17 +357,17 @@ def narrative(df) -> str:
                  f"{int(d[(d.Class != 'ALL') & (d.Type == d.Type.iloc[0])].Support.sum()):,} labelled pixels):"]
         m = macro_summary(d, ["Type"]).set_index("Type")
         if "CNN" in o.index:
-            parts.append(f"the CNN tile map scores a pixel-weighted F1 of {o.loc['CNN', 'F1']:.1f}% "
-                         f"(macro F1 {m.loc['CNN', 'Macro_F1']:.1f}%)")
+            parts.append(f"the CNN tile map scores a pixel-weighted F1 of {o.loc['CNN', 'F1']:.3f} "
+                         f"(macro F1 {m.loc['CNN', 'Macro_F1']:.3f})")
         for t in final_types:
             if t in o.index:
                 gain = o.loc[t, "F1"] - o.loc["CNN", "F1"] if "CNN" in o.index else np.nan
-                parts.append(f"the final {t} map {o.loc[t, 'F1']:.1f}%"
-                             + (f" ({gain:+.1f} points over the CNN)" if np.isfinite(gain) else "")
-                             + f", macro F1 {m.loc[t, 'Macro_F1']:.1f}%")
+                parts.append(f"the final {t} map {o.loc[t, 'F1']:.3f}"
+                             + (f" ({gain:+.3f} over the CNN)" if np.isfinite(gain) else "")
+                             + f", macro F1 {m.loc[t, 'Macro_F1']:.3f}")
                 c = weighted_summary(d[d.Type == t], ["Class"]).sort_values("F1")
                 if len(c) > 1:
-                    parts.append(f"best class {c.Class.iloc[-1]} ({c.F1.iloc[-1]:.1f}%), worst "
-                                 f"{c.Class.iloc[0]} ({c.F1.iloc[0]:.1f}%, {int(c.Support.iloc[0]):,} px)")
+                    parts.append(f"best class {c.Class.iloc[-1]} ({c.F1.iloc[-1]:.3f}), worst "
+                                 f"{c.Class.iloc[0]} ({c.F1.iloc[0]:.3f}, {int(c.Support.iloc[0]):,} px)")
         lines.append(parts[0] + " " + "; ".join(parts[1:]) + ".")
     return "\n\n".join(lines)

@@ -37,8 +37,8 @@ def test_compiled_rows_values_and_sample(results):
     assert list(df.columns) == report.COMPILED_COLUMNS
     assert len(df) == 3 + 3 + 2 + 2  # class rows + one ALL row per image x type
     a = df[(df.Image == "Alpha_0001") & (df.Type == "CNN")].set_index("Class")
-    assert a.loc["water", "F1"] == pytest.approx(90.0) and a.loc["water", "Support"] == 300
-    assert a.loc["ALL", "F1"] == pytest.approx((0.9 * 300 + 0.6 * 100) / 400 * 100)  # 82.5
+    assert a.loc["water", "F1"] == pytest.approx(0.90) and a.loc["water", "Support"] == 300
+    assert a.loc["ALL", "F1"] == pytest.approx((0.9 * 300 + 0.6 * 100) / 400)  # 0.825
     assert a.loc["ALL", "Support"] == 400
     assert set(df[df.RiverName == "Alpha"].Sample) == {"InSample"}
     assert set(df[df.RiverName == "Beta"].Sample) == {"OutOfSample"}
@@ -49,20 +49,20 @@ def test_weighted_summaries_by_pixels_not_images(results):
     df = report.compile_results(results, experiment="my_exp")
     overall = report.weighted_summary(df, ["Type"]).set_index("Type")
     # CNN: (0.9*300 + 0.6*100 + 0.5*100) / 500 = 0.76 (the mean over images would be 0.6625)
-    assert overall.loc["CNN", "F1"] == pytest.approx(76.0)
-    assert overall.loc["MLP", "F1"] == pytest.approx((300 + 80 + 70) / 500 * 100)
+    assert overall.loc["CNN", "F1"] == pytest.approx(0.76)
+    assert overall.loc["MLP", "F1"] == pytest.approx((300 + 80 + 70) / 500)
     by_sample = report.weighted_summary(df, ["Sample", "Type"]).set_index(["Sample", "Type"])
-    assert by_sample.loc[("OutOfSample", "MLP"), "F1"] == pytest.approx(70.0)
+    assert by_sample.loc[("OutOfSample", "MLP"), "F1"] == pytest.approx(0.70)
     by_class = report.weighted_summary(df, ["Class", "Type"]).set_index(["Class", "Type"])
-    assert by_class.loc[("water", "CNN"), "F1"] == pytest.approx((0.9 * 300 + 0.5 * 100) / 400 * 100)
+    assert by_class.loc[("water", "CNN"), "F1"] == pytest.approx((0.9 * 300 + 0.5 * 100) / 400)
     assert by_class.loc[("water", "CNN"), "Support"] == 400
     text = report.narrative(df)
     assert "InSample" in text and "OutOfSample" in text and "worst dry sediment" in text
-    # macro F1: water (0.9*300 + 0.5*100)/400 = 0.8 and sediment 0.6 count the same: 70%
+    # macro F1: water (0.9*300 + 0.5*100)/400 = 0.8 and sediment 0.6 count the same: 0.70
     macro = report.macro_summary(df, ["Type"]).set_index("Type")
-    assert macro.loc["CNN", "Macro_F1"] == pytest.approx(70.0) and macro.loc["CNN", "Classes"] == 2
-    assert report.macro_summary(df[df.Type == "CNN"], []).Macro_F1.iloc[0] == pytest.approx(70.0)
-    assert "macro F1 70.0%" in text
+    assert macro.loc["CNN", "Macro_F1"] == pytest.approx(0.70) and macro.loc["CNN", "Classes"] == 2
+    assert report.macro_summary(df[df.Type == "CNN"], []).Macro_F1.iloc[0] == pytest.approx(0.70)
+    assert "macro F1 0.700" in text
 
 
 def test_class_scores_pool_the_confusion_matrices(results):
@@ -139,7 +139,7 @@ def test_experiments_whose_names_end_alike_never_mix(tmp_path):
         df = report.compile_results(d, experiment=exp)
         assert set(df.Experiment) == {exp}
         want = {f1 for (_, e), f1 in files.items() if e == exp}
-        assert set(df[df.Class != "ALL"].F1.round(6)) == {round(100 * f, 6) for f in want}
+        assert set(df[df.Class != "ALL"].F1.round(6)) == {round(f, 6) for f in want}
         cm = report.aggregated_confusion(d, exp)["MLP"]
         assert cm.to_numpy().sum() == 100 * sum(1 for k in files if k[1] == exp)
     # without an experiment: every file, each with its own experiment and image

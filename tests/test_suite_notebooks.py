@@ -140,8 +140,8 @@ def test_notebook_04_report(suite_run):
     from sscnb.evaluation import overall_f1
 
     o3 = overall_f1(suite_run / "ssc", "tiny")
-    assert overall.loc["MLP", "F1"] == pytest.approx(100 * o3["MLP"])
-    assert overall.loc["CNN", "F1"] == pytest.approx(100 * o3["CNN"])
+    assert overall.loc["MLP", "F1"] == pytest.approx(o3["MLP"])
+    assert overall.loc["CNN", "F1"] == pytest.approx(o3["CNN"])
     for png in ("F1_violins.png", "support_per_class.png", "Confusion_CNN_all_images.png",
                 "Confusion_MLP_all_images.png"):
         assert (d / png).stat().st_size > 5000
