@@ -10,7 +10,7 @@ from .classes import ClassScheme
 from .layout import TUNING_DIR
 from .provenance import json_default
 
-__all__ = ["RECOMMENDATION_FILE", "write_recommendation", "resolve_epochs", "tile_accuracy_table"]
+__all__ = ["RECOMMENDATION_FILE", "write_recommendation", "epochs_advice", "resolve_epochs", "tile_accuracy_table"]
 
 RECOMMENDATION_FILE = "recommended_epochs.json"
 
@@ -35,6 +35,46 @@ def write_recommendation(output_dir, rec: dict, **extra) -> Path:
     p.parent.mkdir(parents=True, exist_ok=True)
     p.write_text(json.dumps({**rec, **extra}, indent=2, default=json_default) + "\n")
     return p
+
+
+def epochs_advice(rec: dict, epochs_tried: int) -> str:
+    """One sentence on the number of epochs, for notebook 01: the recommendation, or that the run
+    was too short to make one.
+
+    Parameters
+    ----------
+    rec : dict
+        From :func:`sscnb.cnn.recommend_epochs`.
+    epochs_tried : int
+        The epochs of the tuning run.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> rec = {"recommended_epochs": 6, "best_epoch": 15, "diverges_from": None, "rule": "r"}
+    >>> epochs_advice(rec, 15)[:60]
+'Recommended epochs: 6 (r). Validation loss was lowest at epo'
+    >>> epochs_advice({**rec, "recommended_epochs": 15}, 15)[:62]
+'Validation loss was still falling at the last epoch (15): run '
+    """
+    n, best, rule = rec["recommended_epochs"], rec["best_epoch"], rec["rule"]
+    if best is None:
+        return f"No validation tiles, so no recommendation: notebook 02 with epochs = \"auto\" trains for all {n} epochs."
+    if n >= epochs_tried:
+        return (f"Validation loss was still falling at the last epoch ({epochs_tried}): run again with more epochs. "
+                f"Until then, notebook 02 with epochs = \"auto\" trains for {n}.")
+    text = f"Recommended epochs: {n} ({rule}). Validation loss was lowest at epoch {best}"
+    if best == epochs_tried:
+        text += f", the last, but it fell only a little after epoch {n}: more epochs would gain little."
+    else:
+        text += "."
+    if rec.get("diverges_from"):
+        text += (f" From epoch {rec['diverges_from']} it drifts away from the training loss: the CNN starts to "
+                 "memorise its training tiles.")
+    return text
 
 
 def resolve_epochs(epochs, output_dir) -> tuple[int, str]:

@@ -73,6 +73,13 @@ def test_recommend_epochs_hand_cases():
     assert cnn.recommend_epochs(still)["recommended_epochs"] == 3
     noval = pd.DataFrame({"epoch": [1, 2], "loss": [1, 0.5]})
     assert cnn.recommend_epochs(noval)["recommended_epochs"] == 2
+    # notebook 01 says one thing: a recommendation, or that the run was too short
+    text = tuning.epochs_advice(r, 6)
+    assert text.startswith("Recommended epochs: 3") and "lowest at epoch 4." in text and "From epoch 4" in text
+    assert "more epochs" not in text
+    short = tuning.epochs_advice(cnn.recommend_epochs(still), 3)
+    assert "still falling" in short and "Recommended" not in short
+    assert "all 2 epochs" in tuning.epochs_advice(cnn.recommend_epochs(noval), 2)
 
 
 def test_resolve_epochs(tmp_path):
