@@ -15,7 +15,7 @@ from .cnn import _keras, predict_tiles
 from .provenance import json_default, package_versions, timestamp
 from .tilesets import TileSet
 
-__all__ = ["ModelMismatchError", "LoadedModel", "save_model", "load_model", "make_card", "predict_codes"]
+__all__ = ["ModelMismatchError", "LoadedModel", "check_new_model", "save_model", "load_model", "make_card", "predict_codes"]
 
 
 @dataclass
@@ -29,6 +29,28 @@ class LoadedModel:
     @property
     def tile_size(self) -> int:
         return int(self.card["tile_size"])
+
+
+def check_new_model(folder, name: str, overwrite: bool = False) -> None:
+    """Refuse, before any training, to replace a saved model: a notebook calls this first, so that
+    a refusal costs nothing and leaves the existing model and its history untouched.
+
+    Parameters
+    ----------
+    folder : str or Path
+    name : str
+    overwrite : bool
+
+    Raises
+    ------
+    FileExistsError
+        ``<folder>/<name>.keras`` exists and ``overwrite`` is False; the message says what to do.
+    """
+    path = Path(folder) / f"{name}.keras"
+    if path.exists() and not overwrite:
+        raise FileExistsError(
+            f"{path} exists: choose another model_name or output_dir (your own folder), or set overwrite=True "
+            "to replace it")
 
 
 def save_model(folder, name: str, model, key: ClassKey, card: dict, overwrite: bool = False) -> dict:
@@ -53,11 +75,10 @@ def save_model(folder, name: str, model, key: ClassKey, card: dict, overwrite: b
         leaves no half-written model.
     """
     folder = Path(folder)
+    check_new_model(folder, name, overwrite)
     folder.mkdir(parents=True, exist_ok=True)
     paths = {"model": folder / f"{name}.keras", "class_key": folder / f"{name}_classkey.csv",
              "card": folder / f"{name}_card.json"}
-    if paths["model"].exists() and not overwrite:
-        raise FileExistsError(f"{paths['model']} exists: choose another model_name or set overwrite=True")
     card = dict(card)
     card.update(model_name=name, n_outputs=key.n_outputs, class_key_digest=key.digest(),
                 rivers=key.rivers, local_classes=key.local_classes,
