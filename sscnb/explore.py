@@ -68,12 +68,14 @@ class ImageResult:
     ``confidence_tiles (n_rows, n_cols)`` (the CNN's top-class probability per tile; negative: not
     classified), ``full_shape`` (of the full-resolution image; larger than ``image`` when the arrays
     are a preview), ``phase2_name`` ("MLP" or "RF"), ``result`` (the :class:`sscnb.ssc.SSCResult`
-    when classified here, else None) and ``note`` (where the arrays came from). ``confidence`` is
-    the tile confidence drawn on the image's grid (:func:`tiles_on_grid`).
+    when classified here, else None), ``note`` (where the arrays came from) and ``bounds`` (left,
+    bottom, right, top of the image in the units of its projected CRS, with ``units`` their name;
+    None for an image without one: the figure's axes are then pixels). ``confidence`` is the tile
+    confidence drawn on the image's grid (:func:`tiles_on_grid`).
     """
 
     def __init__(self, name, image, label, cnn_map, final_map, confidence_tiles, scheme: ClassScheme, tile: int,
-                 phase2_name: str, result=None, note: str = "", full_shape=None):
+                 phase2_name: str, result=None, note: str = "", full_shape=None, bounds=None, units: str = "m"):
         from . import metrics
 
         self.name = name
@@ -88,6 +90,8 @@ class ImageResult:
         self.phase2_name = phase2_name
         self.result = result
         self.note = note
+        self.bounds = None if bounds is None else tuple(float(v) for v in bounds)
+        self.units = units
         self._confidence = None
         codes = list(scheme.labelled_codes)
         names = {c: scheme.name(c) for c in scheme.codes}
@@ -116,10 +120,14 @@ class ImageResult:
         g = self.confidence_tiles
         if self.full_shape != self.image.shape[:2]:  # a preview: no per-tile counts
             return f"{self.name}: {self.note}"
-        g = np.where(np.asarray(g, float) < 0, np.nan, g)
+        g = np.where(np.asarray(g, float) < 0, np.nan, g)  # negative or NaN: the tile touches no data
+        no_data = ~np.isfinite(g)
         codes = self.cnn_map[: g.shape[0] * self.tile: self.tile, : g.shape[1] * self.tile: self.tile]
-        text = (f"{self.name}: {g.size} tiles, {int((codes == 0).sum())} left unclassified by the CNN, mean CNN "
-                f"confidence {np.nanmean(g):.3f}")
+        unclassified = int(((codes == 0) & ~no_data).sum())
+        text = (f"{self.name}: {g.size} tiles" + (f" ({int(no_data.sum())} on the no-data border)" if no_data.any()
+                                                   else "")
+                + f", {unclassified} left unclassified by the CNN, mean CNN confidence "
+                + (f"{np.nanmean(g):.3f}" if not no_data.all() else "-"))
         if self.label is not None:
             from .metrics import errors_by_confidence
 
@@ -129,6 +137,11 @@ class ImageResult:
                      f"{100 * cnn['low']:.2f}% / {100 * cnn['high']:.2f}%, final map {100 * fin['low']:.2f}% / "
                      f"{100 * fin['high']:.2f}%")
         return text + f" ({self.note})"
+
+    @property
+    def layers(self) -> list:
+        """The layers this image can show: "labels" and "errors" only when it has labels."""
+        return [lay for lay in LAYERS if self.label is not None or lay not in ("labels", "errors")]
 
     def f1(self, kind: str) -> float:
         from .metrics import weighted_f1
@@ -182,12 +195,17 @@ def _map_result(result, scheme: ClassScheme, tile: int, max_px: int) -> ImageRes
     cnn = read_preview(result.files["cnn"], max_px)
     with rasterio.open(result.input) as ds:
         in_shape = (ds.height, ds.width)
+        projected = ds.crs is not None and ds.crs.is_projected
+        bounds = tuple(ds.bounds) if projected else None
+        units = (ds.crs.linear_units or "m") if projected else "px"
+    units = {"metre": "m", "meter": "m", "foot": "ft", "US survey foot": "US ft"}.get(units, units)
     with rasterio.open(result.files["confidence"]) as ds:
         conf = ds.read(1, masked=True).filled(np.nan).astype(np.float32)
     name = Path(result.input).stem
     final_name = Path(result.files["final"]).stem.rsplit("_", 1)[-1]
     note = "read from the map's overviews" if image.shape[:2] != in_shape else "read from the map"
-    return ImageResult(name, image, None, cnn, final, conf, scheme, tile, final_name, note=note, full_shape=in_shape)
+    return ImageResult(name, image, None, cnn, final, conf, scheme, tile, final_name, note=note, full_shape=in_shape,
+                       bounds=bounds, units=units)
 
 
 def _display_figure(fig, dpi: int = 100) -> None:
@@ -302,7 +320,6 @@ class MapExplorer:
         self.opacity = float(opacity)
         self.zoom = _check_zoom(zoom)
         self.widget = None
-        self.renders = 0
 
     @classmethod
     def from_evaluation(cls, out_dir, data_dir, experiment: str, loaded, params: SSCParams, images=None,
@@ -420,13 +437,24 @@ class MapExplorer:
         pic = self.picture()
         rs, cs = self.region(res.image.shape)
         fig, ax = plt.subplots(figsize=(8, min(12, 8 * pic.shape[0] / pic.shape[1]) + 0.6), constrained_layout=True)
-        ax.imshow(pic, extent=(cs.start, cs.stop, rs.stop, rs.start))
+        h, w = res.image.shape[:2]
+        if res.bounds is not None:  # a georeferenced map: its axes in the CRS's units (eastings, northings)
+            left, bottom, right, top = res.bounds
+            sx, sy = (right - left) / w, (top - bottom) / h
+            ax.imshow(pic, extent=(left + cs.start * sx, left + cs.stop * sx, top - rs.stop * sy, top - rs.start * sy))
+            ax.set_xlabel(f"easting ({res.units})", fontsize=8)
+            ax.set_ylabel(f"northing ({res.units})", fontsize=8)
+            ax.ticklabel_format(useOffset=False, style="plain")
+        else:
+            ax.imshow(pic, extent=(cs.start, cs.stop, rs.stop, rs.start))
+            ax.set_xlabel("column (px)", fontsize=8)
+            ax.set_ylabel("row (px)", fontsize=8)
         ax.tick_params(labelsize=7)
         final = res.phase2_name
         scores = f"F1 CNN {res.f1('CNN'):.3f}, {final} {res.f1(final):.3f}" if res.reports else "no labels to score"
         where = "" if self.zoom is None else f"; rows {rs.start}-{rs.stop}, columns {cs.start}-{cs.stop}"
-        if res.label is None and self.layer in ("labels", "errors"):
-            where += f"; no labels, so no {self.layer}"
+        if self.layer not in res.layers:
+            raise ValueError(f"{res.name} has no labels, so no {self.layer!r} layer; its layers are {res.layers}")
         ax.set_title(f"{res.name}: {self.layer} (opacity {self.opacity:.2f}{where})\n{scores}", fontsize=9)
         if self.layer in ("labels", "CNN tiles", "final map"):
             ax.legend(handles=res.scheme.legend_handles(include_unlabelled=False), loc="upper left",
@@ -447,7 +475,9 @@ class MapExplorer:
 
         z = [int(round(v)) for v in (self.zoom or (0, 100, 0, 100))]
         picker = w.Dropdown(options=self.names, value=self.name, description="image")
-        layers = w.ToggleButtons(options=list(LAYERS), value=self.layer, description="layer")
+        if self.layer not in self.result().layers:
+            self.layer = "final map"
+        layers = w.ToggleButtons(options=self.result().layers, value=self.layer, description="layer")
         opacity = w.FloatSlider(value=self.opacity, min=0, max=1, step=0.05, description="opacity")
         rows = w.IntRangeSlider(value=(z[0], z[1]), min=0, max=100, description="rows %")
         cols = w.IntRangeSlider(value=(z[2], z[3]), min=0, max=100, description="columns %")
@@ -456,9 +486,19 @@ class MapExplorer:
         table = w.Output()
         note = w.HTML()
 
+        busy = []
+
         def render(_=None):
-            if rows.value[0] == rows.value[1] or cols.value[0] == cols.value[1]:
-                return  # an empty region: wait for the other end of the slider
+            if busy or rows.value[0] == rows.value[1] or cols.value[0] == cols.value[1]:
+                return  # a layer list being changed, or an empty region: wait for the other end of the slider
+            offered = self.result(picker.value).layers  # no "labels" or "errors" for an image without labels
+            if list(layers.options) != offered:
+                busy.append(1)
+                try:
+                    layers.options = offered
+                    layers.value = layers.value if layers.value in offered else "final map"
+                finally:
+                    busy.clear()
             self.name, self.layer, self.opacity = picker.value, layers.value, opacity.value
             full = tuple(rows.value) == (0, 100) and tuple(cols.value) == (0, 100)
             self.zoom = None if full else _check_zoom((*rows.value, *cols.value))
@@ -469,7 +509,6 @@ class MapExplorer:
             with table:
                 display(self.f1_table())
             note.value = f"<i>{html.escape(self.result().describe())}</i>"
-            self.renders += 1
 
         def whole(_=None):
             rows.value, cols.value = (0, 100), (0, 100)
@@ -486,7 +525,7 @@ class MapExplorer:
                               w.HBox([table, note])])
         self.widget.add_class("sscnb-map-explorer")  # a handle for styles and for the browser test
         self.controls = {"image": picker, "layer": layers, "opacity": opacity, "rows": rows, "columns": cols,
-                         "whole image": reset}
+                         "whole image": reset, "note": note}
         render()
         display(self.widget)
         return self.widget

@@ -44,11 +44,13 @@ def test_map_explorer_follows_its_controls(model, records):
 
     ex = explore.MapExplorer(records, model, P)
     ex.show()
-    assert ex.renders == 1 and ex.name == records[0].name
+    assert ex.name == records[0].name and records[0].name in ex.controls["note"].value
     ex.controls["image"].value = records[1].name        # as a user picking another image
     ex.controls["layer"].value = "CNN confidence"
     ex.controls["opacity"].value = 0.3
-    assert ex.renders == 4 and (ex.name, ex.layer, ex.opacity) == (records[1].name, "CNN confidence", 0.3)
+    assert (ex.name, ex.layer, ex.opacity) == (records[1].name, "CNN confidence", 0.3)
+    assert records[1].name in ex.controls["note"].value  # the picture and its note were drawn again
+    assert list(ex.controls["layer"].options) == list(explore.LAYERS)  # labelled images: every layer
     assert set(ex.cache) == {r.name for r in records}
     table = ex.f1_table()
     assert table.loc["ALL (pixel-weighted)", "RF"] == pytest.approx(ex.result().f1("RF"), abs=1e-4)
@@ -159,9 +161,28 @@ def test_explorer_reads_the_maps_of_05(model, tmp_path):
     # the preview's centre (180, 240) is full px (360, 480), inside the flown area: tile (7, 9)
     assert np.isfinite(res.confidence[180, 240]) and res.confidence[180, 240] == pytest.approx(conf[7, 9])
     assert np.isnan(res.confidence[0, 0])                                  # the no-data border has none
+    # a survey has no labels: no "labels" or "errors" layer is offered, and asking for one says why
+    assert res.layers == ["RGB", "CNN tiles", "final map", "CNN confidence"]
     ex.layer = "errors"
-    assert "no labels" in ex.figure().axes[0].get_title()
+    with pytest.raises(ValueError, match="has no labels"):
+        ex.figure()
     assert "no label" in ex.f1_table().iloc[0, 0]
+    ex.show()
+    assert list(ex.controls["layer"].options) == res.layers and ex.layer == "final map"
+    # its axes are the map's coordinates (UTM metres), not pixels
+    with rasterio.open(ortho) as ds:
+        b = ds.bounds
+    ax = ex.figure().axes[0]
+    assert ax.get_xlabel() == "easting (m)" and ax.get_ylabel() == "northing (m)"
+    assert ax.get_xlim() == pytest.approx((b.left, b.right)) and ax.get_ylim() == pytest.approx((b.bottom, b.top))
+    ex.zoom = (0, 50, 50, 100)                                            # the top right quarter
+    ax = ex.figure().axes[0]
+    assert ax.get_xlim() == pytest.approx(((b.left + b.right) / 2, b.right))
+    assert ax.get_ylim() == pytest.approx(((b.bottom + b.top) / 2, b.top))
+    # the no-data border's tiles are not "unclassified by the CNN"
+    text = whole.describe()
+    border = int((conf < 0).sum())
+    assert border > 0 and f"{conf.size} tiles ({border} on the no-data border), 0 left unclassified" in text
     plt.close("all")
 
 
@@ -221,7 +242,7 @@ def test_show_tool_draws_a_figure_in_batch_runs(model, records, tmp_path):
     assert explore.show_tool(ex, widgets=False, save=tmp_path / "x.png") is None   # nothing shown twice
     assert ex.widget is None and (tmp_path / "x.png").stat().st_size > 5000
     explore.show_tool(ex, widgets=True)
-    assert ex.widget is not None and ex.renders == 1
+    assert ex.widget is not None and records[0].name in ex.controls["note"].value
     plt.close("all")
 
 
