@@ -56,9 +56,9 @@ def epochs_advice(rec: dict, epochs_tried: int) -> str:
     --------
     >>> rec = {"recommended_epochs": 6, "best_epoch": 15, "diverges_from": None, "rule": "r"}
     >>> epochs_advice(rec, 15)[:60]
-'Recommended epochs: 6 (r). Validation loss was lowest at epo'
+    'Recommended epochs: 6 (r). Validation loss was lowest at epo'
     >>> epochs_advice({**rec, "recommended_epochs": 15}, 15)[:62]
-'Validation loss was still falling at the last epoch (15): run '
+    'Validation loss was still falling at the last epoch (15): run '
     """
     n, best, rule = rec["recommended_epochs"], rec["best_epoch"], rec["rule"]
     if best is None:
