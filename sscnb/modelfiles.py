@@ -41,6 +41,10 @@ def check_new_model(folder, name: str, overwrite: bool = False) -> None:
     name : str
     overwrite : bool
 
+    Returns
+    -------
+    None
+
     Raises
     ------
     FileExistsError
