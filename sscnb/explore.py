@@ -742,7 +742,8 @@ class Phase2Playground:
         A labelled image.
     loaded : LoadedModel
     params : SSCParams
-        The settings of the first run.
+        The notebook's settings: every run starts from them, changed as asked (so that one control
+        changed in the widget is one setting changed from the notebook's, whatever ran before).
     """
 
     CONTROLS = ("median_radius", "use_entropy", "subsample", "phase2", "recog_thresh", "min_tiles")
@@ -753,15 +754,16 @@ class Phase2Playground:
         self.record = record
         self.loaded = loaded
         self.image, self.label = read_pair(record, loaded.scheme, loaded.tile_size)
-        self.params = params or SSCParams()
+        self.base = params or SSCParams()
+        self.params = self.base  # the settings of the last run
         self.history: list = []  # [(params, ImageResult, seconds)]
         self.widget = None
 
     def run(self, **changes):
-        """Phase 1 and phase 2 with the settings changed as given; returns the new ImageResult."""
+        """Phase 1 and phase 2 with the notebook's settings changed as given; returns the new ImageResult."""
         import time
 
-        p = replace(self.params, **changes)
+        p = replace(self.base, **changes)
         t0 = time.perf_counter()
         res = ImageResult.from_classification(self.record.name, self.image, self.label,
                                               classify_image(self.image, self.loaded, p), self.loaded.scheme,
@@ -776,7 +778,7 @@ class Phase2Playground:
 
         plt = _plt()
         runs = self.history[-2:]
-        fig, axes = plt.subplots(1, max(1, len(runs)), figsize=(6 * max(1, len(runs)), 4.6),
+        fig, axes = plt.subplots(1, max(1, len(runs)), figsize=(6 * max(1, len(runs)), 5.2),
                                  constrained_layout=True, squeeze=False)
         for ax, (p, res, secs) in zip(axes.ravel(), runs):
             col = res.scheme.colorize(res.final_map)
@@ -788,20 +790,25 @@ class Phase2Playground:
             ax.set_yticks([])
         if not runs:
             axes[0, 0].set_title("not run yet")
+        else:
+            scheme = runs[-1][1].scheme
+            fig.legend(handles=scheme.legend_handles(include_unlabelled=True), loc="outside lower center",
+                       ncol=6, frameon=False, fontsize=8)
         return fig
 
     def show(self):
         """The widget: the settings, a Run button, the last two runs side by side."""
         import ipywidgets as w
 
-        p = self.params
-        c = {"median_radius": w.IntSlider(value=p.median_radius, min=0, max=15, description="median_radius"),
-             "use_entropy": w.Checkbox(value=p.use_entropy, description="use_entropy"),
-             "subsample": w.FloatLogSlider(value=p.subsample, base=10, min=-3, max=0, description="subsample"),
-             "phase2": w.ToggleButtons(options=["mlp", "rf"], value=p.phase2, description="phase2"),
+        p = self.base  # the controls start at the notebook's settings, as the exercises do
+        full = {"style": {"description_width": "initial"}}  # the whole name shown, never "median_r..."
+        c = {"median_radius": w.IntSlider(value=p.median_radius, min=0, max=15, description="median_radius", **full),
+             "use_entropy": w.Checkbox(value=p.use_entropy, description="use_entropy", **full),
+             "subsample": w.FloatLogSlider(value=p.subsample, base=10, min=-3, max=0, description="subsample", **full),
+             "phase2": w.ToggleButtons(options=["mlp", "rf"], value=p.phase2, description="phase2", **full),
              "recog_thresh": w.FloatSlider(value=p.recog_thresh, min=0, max=1, step=0.05,
-                                           description="recog_thresh"),
-             "min_tiles": w.IntSlider(value=p.min_tiles, min=0, max=20, description="min_tiles")}
+                                           description="recog_thresh", **full),
+             "min_tiles": w.IntSlider(value=p.min_tiles, min=0, max=20, description="min_tiles", **full)}
         button = w.Button(description="Run", button_style="primary")
         status = w.HTML()
         out = w.Output()

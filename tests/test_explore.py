@@ -71,10 +71,18 @@ def test_playground_reruns_phase2_and_compares(model, records):
     assert first.f1("RF") != second.f1("RF")
     fig = pg.figure()
     assert len(fig.axes) == 2 and "median_radius=0" in fig.axes[1].get_title()
+    assert [t.get_text() for t in fig.legends[0].get_texts()][1:] == [f"{c} {model.scheme.name(c)}" for c in
+                                                                      model.scheme.labelled_codes]
     pg.show()
-    pg.controls["median_radius"].value = 5
+    # the controls start at the notebook's settings, not at the last run's (radius 0): changing one
+    # control is one setting changed from the notebook's, as the exercises assume
+    assert pg.controls["median_radius"].value == P.median_radius and pg.controls["phase2"].value == P.phase2
+    assert pg.controls["median_radius"].style.description_width == "initial"  # "median_radius", not "median_r..."
+    pg.controls["min_tiles"].value = 2
     pg.controls["run"].click()                           # as a user pressing Run
-    assert len(pg.history) == 3 and pg.params.median_radius == 5
+    assert len(pg.history) == 3 and pg.params.median_radius == P.median_radius and pg.params.min_tiles == 2
+    pg.run(recog_thresh=0.5)
+    assert pg.params.min_tiles == P.min_tiles and pg.params.recog_thresh == 0.5  # again from the notebook's
     plt.close("all")
 
 
