@@ -434,10 +434,11 @@ def notebook_warnings(path) -> list[str]:
     import warnings
 
     import nbformat
+    from nbformat.warnings import MissingIDFieldWarning
 
     try:
-        with warnings.catch_warnings():   # nbformat's own notes on the file's format are not the notebook's
-            warnings.simplefilter("ignore")
+        with warnings.catch_warnings():   # nbformat's own note on the file's format is not the notebook's
+            warnings.filterwarnings("ignore", category=MissingIDFieldWarning)
             nb = nbformat.read(str(path), as_version=4)
     except Exception:  # noqa: BLE001  (a notebook that could not be written: nothing to read)
         return []
@@ -458,7 +459,10 @@ def notebook_warnings(path) -> list[str]:
 
 def _run(cfg, experiment, out, run_file, prev, notebooks, overwrite, extend, kernel_name, progress,
          log) -> Path:
+    import warnings
+
     import papermill as pm
+    from nbformat.warnings import MissingIDFieldWarning
     from papermill.exceptions import PapermillExecutionError
 
     record = {
@@ -497,8 +501,10 @@ def _run(cfg, experiment, out, run_file, prev, notebooks, overwrite, extend, ker
         entry = {"notebook": nb.name, "parameters": params}
         try:
             try:
-                pm.execute_notebook(str(nb), str(dest), parameters=params, kernel_name=kernel_name,
-                                    cwd=str(nb.parent), progress_bar=progress, log_output=False)
+                with warnings.catch_warnings():  # papermill's injected cell has no id: nbformat's note, not ours
+                    warnings.filterwarnings("ignore", category=MissingIDFieldWarning)
+                    pm.execute_notebook(str(nb), str(dest), parameters=params, kernel_name=kernel_name,
+                                        cwd=str(nb.parent), progress_bar=progress, log_output=False)
             finally:   # what the notebook warned about reaches the console and run.log, not only the notebook
                 for w in notebook_warnings(dest):
                     log(f"[{experiment}] {nb.name}: {w}")
