@@ -9,12 +9,15 @@ CONFIG ?= configs/sample_data.yml
 .PHONY: demo test install install-test clean-venv sample-data benchmark
 
 $(VENV)/.installed: pyproject.toml
-	$(PYTHON) -m venv $(VENV)
+	@$(PYTHON) -c 'import sys; v = sys.version_info[:2]; (3, 10) <= v <= (3, 12) or sys.exit("sscnb needs Python 3.10-3.12; $(PYTHON) is %d.%d: run make PYTHON=python3.12 (or 3.10, 3.11)" % v)'
+	$(PYTHON) -m venv $(VENV) || { echo "could not create $(VENV): install Python's venv module (Debian/Ubuntu: sudo apt install python3-venv)"; exit 1; }
+	@echo "installing sscnb and its dependencies into $(VENV): pip is silent for about 2 minutes (longer on a first TensorFlow download)"
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e .
 	touch $@
 
 $(VENV)/.installed-test: $(VENV)/.installed
+	@echo "installing the test tools into $(VENV) (about a minute)"
 	$(PY) -m pip install --quiet -e ".[test]"
 	touch $@
 
