@@ -5,6 +5,9 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY      = $(VENV)/bin/python
 CONFIG ?= configs/sample_data.yml
+# run again, make demo keeps the finished notebooks and runs only what is missing (an interrupted
+# demo resumes); DEMO_ARGS=--overwrite starts it afresh
+DEMO_ARGS ?= --extend
 
 .PHONY: demo test install install-test clean-venv sample-data benchmark
 
