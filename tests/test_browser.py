@@ -300,11 +300,16 @@ def test_notebook_06_widgets_in_jupyterlab(lab):
         status = play.locator(".sscnb-status")
         before_src = play_img.get_attribute("src")
         before = _shot(page, play, "6_playground_before_run")
-        radius = play.locator(".widget-hslider").filter(has_text="median_r")
+        radius = play.locator(".widget-hslider").filter(has_text="median_radius")
+        # every control's name is shown whole ("median_radius", not "median_r..."): no label is cut
+        for label in play.locator(".widget-label").all():
+            assert label.evaluate("el => el.scrollWidth <= el.clientWidth + 1"), label.inner_text()
+        start = int(radius.locator(".widget-readout").inner_text().strip())  # the notebook's setting
         radius.locator(".noUi-handle").focus()
         for _ in range(3):
             page.keyboard.press("ArrowRight")
-        page.wait_for_function("el => el.innerText.trim() === '3'", arg=radius.locator(".widget-readout").element_handle())
+        page.wait_for_function(f"el => el.innerText.trim() === '{start + 3}'",
+                               arg=radius.locator(".widget-readout").element_handle())
         play.locator("button", has_text="Run").click()
         page.wait_for_function("el => el.innerText.startsWith('run 3:')", arg=status.element_handle())
         _wait_changed(page, ".sscnb-playground .sscnb-picture img", "src", before_src)
