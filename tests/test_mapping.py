@@ -56,6 +56,36 @@ def test_windowed_map_equals_in_memory_map(model, ortho_arrays, tmp_path, phase2
     np.testing.assert_array_equal(read1(res1.files["final"]), final)
 
 
+@pytest.mark.parametrize("phase2", ["mlp", "rf"])
+def test_parallel_and_pipelined_paths_equal_the_serial_path(model, tmp_path, monkeypatch, phase2):
+    """All cores, median blocks of 16 rows, the next strip read while this one is classified and
+    fixed-shape prediction batches, against one thread, one median block per band, no read-ahead
+    and batches of 7 tiles (most of them padded): the same maps, confidence and areas."""
+    from sscnb import features
+
+    p = ssc.SSCParams(phase2=phase2, **FAST)
+
+    def serial_reads(strips, read):  # the strips read one after the other, nothing in the background
+        for y0, y1 in strips:
+            yield y0, y1, read(y0, y1), 0.0
+
+    with monkeypatch.context() as m:
+        m.setenv("SSCNB_THREADS", "1")
+        m.setenv("SSCNB_PREDICT_BATCH", "7")
+        m.setattr(features, "BLOCK_ROWS", 100_000)
+        m.setattr(mapping, "_read_ahead", serial_reads)
+        serial = mapping.map_inputs([ORTHO], model, tmp_path / "serial", "s", p, window_mpx=0.05, progress=False)[0]
+    with monkeypatch.context() as m:
+        m.setenv("SSCNB_THREADS", "4")
+        m.setenv("SSCNB_PREDICT_BATCH", "256")
+        m.setattr(features, "BLOCK_ROWS", 16)
+        parallel = mapping.map_inputs([ORTHO], model, tmp_path / "parallel", "s", p, window_mpx=0.05,
+                                      progress=False)[0]
+    for kind in ("final", "cnn", "confidence"):
+        np.testing.assert_array_equal(read1(parallel.files[kind]), read1(serial.files[kind]), err_msg=kind)
+    pd.testing.assert_frame_equal(pd.read_csv(parallel.files["areas"]), pd.read_csv(serial.files["areas"]))
+
+
 def test_strips_cover_the_image_in_whole_tile_rows():
     s = mapping._strips(1000, 2000, 50, 0.25)  # 125 rows -> 100 (2 tile rows)
     assert s[0] == (0, 100) and s[-1][1] == 1000
