@@ -1,0 +1,84 @@
+"""sscnb on Keras's JAX backend gives what it gives on TensorFlow.
+
+A GPU machine may have Keras on JAX and no TensorFlow; the suite has run there. Each backend runs
+in its own process (Keras picks its backend once, at import): the same saved model (made here, on
+TensorFlow) classifies an image and maps the sample orthomosaic, and a compact CNN is trained from
+scratch, with flips, rotations and colour augmentation, saved and loaded again.
+"""
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from conftest import SAMPLE, colour_model
+
+pytestmark = pytest.mark.slow  # starts two Python processes, each loading its Keras backend
+
+WORKER = textwrap.dedent('''
+    import json, os, sys
+    from pathlib import Path
+
+    import numpy as np
+    import rasterio
+
+    from sscnb import classkey, cnn, mapping, modelfiles, ssc, tilesets
+    from sscnb.classes import ClassScheme
+    from sscnb.data import checked_pairs, read_pair
+
+    out, model_path, sample = Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3])
+    backend = cnn._keras().backend.backend()
+    assert backend == os.environ["KERAS_BACKEND"], backend
+    loaded = modelfiles.load_model(model_path)
+    record = [r for r in checked_pairs(sample / "Validate") if r.has_label][0]
+    image, _ = read_pair(record, loaded.scheme, loaded.tile_size)
+    p = ssc.SSCParams(phase2="rf", n_trees=10, min_sample=3000, min_agreement=0.0)
+    res = ssc.classify_image(image, loaded, p)
+    m = mapping.map_inputs([sample / "Survey" / "Clearwater_ortho.tif"], loaded, out / "map", "b", p,
+                           window_mpx=0.05, progress=False, log=lambda *_: None)[0]
+    with rasterio.open(m.files["final"]) as ds:
+        survey = ds.read(1)
+    np.savez(out / "result.npz", cnn=res.cnn_map, final=res.final_map, proba=res.cnn_proba, survey=survey)
+    # a compact CNN from scratch: one epoch on 96 tiles, with every augmentation, saved and loaded
+    scheme = ClassScheme.default()
+    tiles = tilesets.collect_tiles(checked_pairs(sample / "Train"), scheme, 50, 0.9)
+    idx = np.linspace(0, len(tiles.y) - 1, 96).astype(int)
+    key = classkey.make_class_key(tiles, scheme)
+    model = cnn.build_model("compact", key.n_outputs, 50, seed=1)
+    colour = cnn.CNNParams(colour_augment=True).colour()
+    hist = cnn.train(model, tiles.x[idx], key.encode(tiles.y, tiles.river)[idx], epochs=1, batch_size=32,
+                     augment=True, seed=1, progress=False, colour=colour)
+    card = modelfiles.make_card(backbone="compact", weights=None, tile_size=50, purity=0.9, scheme=scheme,
+                                tiles=tiles.subset(idx), epochs=1, seed=1, history=hist, experiment="b")
+    paths = modelfiles.save_model(out / "trained", "cnn", model, key, card)
+    codes, proba, _ = modelfiles.predict_codes(modelfiles.load_model(paths["model"]), None, tiles.x[idx])
+    (out / "trained.json").write_text(json.dumps({"loss": float(hist["loss"].iloc[-1]),
+                                                  "codes": sorted(set(int(c) for c in codes)),
+                                                  "proba_sums": [float(s) for s in proba.sum(axis=1)]}))
+''')
+
+
+def _run(backend, out, model_path):
+    out.mkdir()
+    env = {**os.environ, "KERAS_BACKEND": backend}
+    r = subprocess.run([sys.executable, "-c", WORKER, str(out), str(model_path), str(SAMPLE)], env=env,
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, f"{backend}:\n{r.stderr[-3000:]}"
+    return dict(np.load(out / "result.npz")), json.loads((out / "trained.json").read_text())
+
+
+def test_jax_backend_maps_and_trains_as_tensorflow_does(tmp_path):
+    pytest.importorskip("jax", reason="Keras on JAX needs jax (pip install jax)")
+    model = colour_model(tmp_path / "model")                       # saved by TensorFlow's Keras
+    tf_maps, tf_trained = _run("tensorflow", tmp_path / "tf", model.path)
+    jax_maps, jax_trained = _run("jax", tmp_path / "jax", model.path)
+    for k in ("cnn", "final", "survey"):
+        np.testing.assert_array_equal(jax_maps[k], tf_maps[k], err_msg=k)
+    np.testing.assert_allclose(jax_maps["proba"], tf_maps["proba"], atol=1e-5)
+    assert len(set(np.unique(tf_maps["survey"])) - {0}) == 3                # the survey's three classes
+    for trained in (tf_trained, jax_trained):
+        assert np.isfinite(trained["loss"]) and set(trained["codes"]) <= {1, 2, 3, 4, 5}
+        np.testing.assert_allclose(trained["proba_sums"], 1, atol=1e-4)
