@@ -112,3 +112,23 @@ def colour_cnn(tmp_path_factory):
     card = {"backbone": "test", "tile_size": t, "class_scheme": DEFAULT_CLASSES.to_dict()}
     modelfiles.save_model(folder, "colour", m, key, card)
     return modelfiles.load_model(folder / "colour.keras")
+
+
+def notebook_noise(folder) -> list:
+    """What a student would read as an error in the executed notebooks ``0*.ipynb`` of a run folder:
+    a saved figure's path echoed as a cell result (``PosixPath('...')``), or TensorFlow's C++
+    start-up lines (absl's notice, ``I0000...``, the failed CUDA probe). One line per finding."""
+    import nbformat
+
+    found = []
+    for nb_path in sorted(Path(folder).glob("0*.ipynb")):
+        for cell in nbformat.read(nb_path, as_version=4).cells:
+            for out in cell.get("outputs", []):
+                if out.get("output_type") == "execute_result" and "PosixPath(" in out.get("data", {}).get(
+                        "text/plain", ""):
+                    found.append(f"{nb_path.name}: PosixPath result of {cell.source[:80]!r}")
+                text = out.get("text", "") if out.get("output_type") == "stream" else ""
+                if ("absl::InitializeLog" in text or "cuInit" in text
+                        or any(line.startswith("I0000") for line in text.splitlines())):
+                    found.append(f"{nb_path.name}: TensorFlow start-up lines: {text[:200]!r}")
+    return found

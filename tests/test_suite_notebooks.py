@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import SAMPLE
+from conftest import SAMPLE, notebook_noise
 from sscnb import cnn, modelfiles
 from sscnb.runner import run_suite
 
@@ -258,27 +258,6 @@ def test_notebook_08_estimates_areas_with_intervals(suite_run):
     assert "on unlabelled pixels dropped" in nb and "overall accuracy" in nb
 
 
-def test_no_bare_path_results_in_the_executed_notebooks(suite_run):
-    """A saved figure's path is not echoed as a cell result (``PosixPath('...')``): students read it as noise."""
-    import nbformat
-
-    for nb_path in sorted(suite_run.glob("0*.ipynb")):
-        nb = nbformat.read(nb_path, as_version=4)
-        for cell in nb.cells:
-            for out in cell.get("outputs", []):
-                if out.get("output_type") == "execute_result":
-                    assert "PosixPath(" not in out.get("data", {}).get("text/plain", ""), (nb_path.name, cell.source)
-
-
-def test_no_tensorflow_start_up_lines_in_the_executed_notebooks(suite_run):
-    """TensorFlow's C++ start-up lines (absl's notice, I0000..., the failed CUDA probe) never reach a
-    notebook's output, where students read them as errors."""
-    import nbformat
-
-    for nb_path in sorted(suite_run.glob("0*.ipynb")):
-        nb = nbformat.read(nb_path, as_version=4)
-        for cell in nb.cells:
-            for out in cell.get("outputs", []):
-                text = out.get("text", "") if out.get("output_type") == "stream" else ""
-                assert "absl::InitializeLog" not in text and "cuInit" not in text, (nb_path.name, text[:300])
-                assert not any(line.startswith("I0000") for line in text.splitlines()), (nb_path.name, text[:300])
+def test_executed_notebooks_hold_no_bare_paths_and_no_tensorflow_start_up_lines(suite_run):
+    """No ``PosixPath('...')`` cell results and no TensorFlow C++ start-up lines: students read both as errors."""
+    assert notebook_noise(suite_run) == []

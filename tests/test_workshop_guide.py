@@ -22,6 +22,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from conftest import notebook_noise
+
 pytestmark = pytest.mark.slow  # installs a virtual environment and runs the notebook suite
 
 REPO = Path(__file__).resolve().parent.parent
@@ -90,6 +92,7 @@ def test_make_demo_as_written_runs_the_suite(clone):
     run = json.loads((root / "outputs" / "sample_demo" / "run.json").read_text())
     assert run["status"] == "finished" and len(run["notebooks"]) == 9
     assert (root / ".venv" / "bin" / "python").exists()          # made by make demo itself
+    assert notebook_noise(root / "outputs" / "sample_demo") == []  # no PosixPath results, no TensorFlow C++ lines
     assert "already finished in this run folder" in _shell("make demo", root)  # run again: resumes, no error
 
 
