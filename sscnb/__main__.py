@@ -86,10 +86,7 @@ def _evaluate(a) -> int:
         return 1
     from pathlib import Path
 
-    out = Path(a.out)
-    tmp = out / f".tmp_Summary_{a.experiment}.csv"
-    summary.to_csv(tmp, index=False)
-    tmp.replace(out / f"Summary_{a.experiment}.csv")
+    out = Path(a.out)  # evaluate_folder wrote Summary_<experiment>.csv there
     overall = overall_f1(out, a.experiment, params.phase2, images=set(summary.image))
     if not quiet:
         print(summary.round(4).to_string(index=False))

@@ -259,7 +259,7 @@ def write_points(points, out_dir, strata: MapStrata, scheme=None, meta: dict | N
     -------
     dict of str to Path
     """
-    from .provenance import tmp_name, write_json, write_text
+    from .provenance import atomic_path, write_json, write_text
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -270,15 +270,13 @@ def write_points(points, out_dir, strata: MapStrata, scheme=None, meta: dict | N
         schema = {"geometry": "Point", "properties": {"row": "int", "col": "int", "map_class": "int",
                                                      "map_name": "str", "reference_class": "int"}}
         gpkg = out / "points.gpkg"
-        tmp = tmp_name(gpkg)
-        with fiona.open(tmp, "w", driver="GPKG", crs=strata.crs.to_wkt(), schema=schema, layer="points",
-                        SPATIAL_INDEX="NO") as dst:
+        with atomic_path(gpkg) as tmp, fiona.open(tmp, "w", driver="GPKG", crs=strata.crs.to_wkt(), schema=schema,
+                                                  layer="points", SPATIAL_INDEX="NO") as dst:
             for p in points.itertuples():
                 dst.write({"geometry": {"type": "Point", "coordinates": (float(p.x), float(p.y))},
                            "properties": {"row": int(p.row), "col": int(p.col), "map_class": int(p.map_class),
                                           "map_name": scheme.name(int(p.map_class)) if scheme else str(p.map_class),
                                           "reference_class": int(p.reference_class)}})
-        tmp.replace(gpkg)
         paths["gpkg"] = gpkg
     if meta is not None:
         paths["sample"] = write_json(out / "sample.json", meta)

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from .inputstats import InputShiftWarning
+from .provenance import atomic_path
 from .ssc import ClassShrinkWarning, SSCParams, classify_image, phase2_name
 
 __all__ = ["result_files", "image_status", "evaluate_image", "evaluate_folder", "overall_f1", "class_scores",
@@ -127,9 +128,8 @@ def _append_timing(path: Path, row: dict) -> None:
     if path.exists():
         old = pd.read_csv(path)
         new = pd.concat([old[old.image != row["image"]], new], ignore_index=True)
-    tmp = path.with_name(".tmp_" + path.name)
-    new.to_csv(tmp, index=False)
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        new.to_csv(tmp, index=False)
 
 
 def _save_confusion(path, y_true, y_pred, scheme):
@@ -141,9 +141,8 @@ def _save_confusion(path, y_true, y_pred, scheme):
     cm = confusion(y_true, y_pred, codes)
     names = [scheme.name(c) for c in codes]
     df = pd.DataFrame(cm, index=pd.Index(names, name="true"), columns=names + ["unclassified"])
-    tmp = path.with_name(".tmp_" + path.name)
-    df.to_csv(tmp)
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        df.to_csv(tmp)
 
 
 def evaluate_image(rec, loaded, files: dict, wanted: list, experiment: str, params: SSCParams, recipe: dict,
@@ -380,6 +379,8 @@ def evaluate_folder(data_dir, loaded, out_dir, experiment: str, params: SSCParam
     timings = pd.DataFrame(sorted(trows, key=lambda t: order.index(t["image"])))
     if failures:
         raise BatchError(failures)
+    with atomic_path(out_dir / f"Summary_{experiment}.csv") as tmp:  # here, so notebook 03 and the CLI need not
+        summary.to_csv(tmp, index=False)
     return summary, timings
 
 

@@ -24,7 +24,7 @@ import numpy as np
 
 from .classes import ClassScheme
 from .errors import SscnbError
-from .provenance import tmp_name
+from .provenance import atomic_path, tmp_name, write_text
 
 __all__ = ["SurveyError", "SurveyRaster", "open_survey", "read_block", "ClassMapWriter", "write_qml",
            "write_category_names", "read_category_names", "read_preview", "georeferencing_of",
@@ -451,11 +451,7 @@ def write_qml(path, scheme: ClassScheme) -> Path:
   <blendMode>0</blendMode>
 </qgis>
 """
-    path = Path(path)
-    tmp = tmp_name(path)
-    tmp.write_text(text)
-    tmp.replace(path)
-    return path
+    return write_text(path, text)
 
 
 def write_category_names(raster_path, scheme: ClassScheme) -> Path:
@@ -482,11 +478,7 @@ def write_category_names(raster_path, scheme: ClassScheme) -> Path:
   </PAMRasterBand>
 </PAMDataset>
 """
-    aux = Path(str(raster_path) + ".aux.xml")
-    tmp = tmp_name(aux)
-    tmp.write_text(text)
-    tmp.replace(aux)
-    return aux
+    return write_text(Path(str(raster_path) + ".aux.xml"), text)
 
 
 def read_category_names(raster_path) -> list[str]:
@@ -579,17 +571,13 @@ class ClassMapWriter:
     def _finish(self):
         import rasterio.shutil
 
-        tmp_cog = tmp_name(self.path)
-        try:
+        with atomic_path(self.path) as tmp_cog:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 rasterio.shutil.copy(self._tmp, tmp_cog, driver="COG", COMPRESS="DEFLATE", BLOCKSIZE=COG_BLOCK,
                                      OVERVIEWS="AUTO", OVERVIEW_RESAMPLING="MODE" if self.categorical else "AVERAGE",
                                      BIGTIFF="IF_SAFER", NUM_THREADS="ALL_CPUS")
             Path(str(tmp_cog) + ".aux.xml").unlink(missing_ok=True)
-            tmp_cog.replace(self.path)
-        finally:
-            tmp_cog.unlink(missing_ok=True)
         if self.categorical and self.scheme is not None:
             write_category_names(self.path, self.scheme)
             write_qml(self.path.with_suffix(".qml"), self.scheme)

@@ -538,7 +538,7 @@ def write_tile_squares(path, table, image_path, tile_size: int, scheme: ClassSch
     import fiona
 
     from .geo import georeferencing_of
-    from .provenance import tmp_name
+    from .provenance import atomic_path
 
     info = georeferencing_of(image_path)
     if not (info.georeferenced and info.crs is not None):
@@ -548,17 +548,15 @@ def write_tile_squares(path, table, image_path, tile_size: int, scheme: ClassSch
     tr = info.transform
     schema = {"geometry": "Polygon", "properties": {"image": "str", "tile_row": "int", "tile_col": "int",
                                                      "class_code": "int", "class_name": "str"}}
-    tmp = tmp_name(path)
     names = {int(c): scheme.name(int(c)) for c in scheme.labelled_codes}
     names.update({MIXED: "mixed", SKIP: "skipped"})
     # SPATIAL_INDEX=NO: the SQLite inside fiona's wheels may lack the R*Tree module (as in sscnb.vectors)
-    with fiona.open(tmp, "w", driver="GPKG", crs=info.crs.to_wkt(), schema=schema, layer="tile_labels",
-                    SPATIAL_INDEX="NO") as dst:
+    with atomic_path(path) as tmp, fiona.open(tmp, "w", driver="GPKG", crs=info.crs.to_wkt(), schema=schema,
+                                              layer="tile_labels", SPATIAL_INDEX="NO") as dst:
         for r, c, code in zip(table.tile_row, table.tile_col, table.class_code):
             corners = [tr @ (c * T, r * T), tr @ ((c + 1) * T, r * T), tr @ ((c + 1) * T, (r + 1) * T),
                        tr @ (c * T, (r + 1) * T)]
             dst.write({"geometry": {"type": "Polygon", "coordinates": [corners + [corners[0]]]},
                        "properties": {"image": Path(image_path).stem, "tile_row": int(r), "tile_col": int(c),
                                       "class_code": int(code), "class_name": names.get(int(code), str(code))}})
-    tmp.replace(path)
     return path

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .provenance import atomic_path
+
 __all__ = ["confusion", "class_report", "report_from_confusion", "weighted_f1", "macro_f1", "REPORT_COLUMNS",
            "write_report", "read_report",
            "errors_by_confidence"]
@@ -174,10 +176,8 @@ def write_report(report, path) -> Path:
     Path
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(".tmp_" + path.name)
-    report[REPORT_COLUMNS].to_csv(tmp, index=False)
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        report[REPORT_COLUMNS].to_csv(tmp, index=False)
     return path
 
 

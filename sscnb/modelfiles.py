@@ -12,7 +12,7 @@ import numpy as np
 from .classes import ClassScheme
 from .classkey import ClassKey, ModelMismatchError
 from .cnn import _keras, predict_tiles
-from .provenance import json_default, package_versions, timestamp
+from .provenance import json_default, package_versions, timestamp, tmp_name
 from .tilesets import TileSet
 
 __all__ = ["ModelMismatchError", "LoadedModel", "check_new_model", "save_model", "load_model", "make_card", "predict_codes"]
@@ -88,7 +88,7 @@ def save_model(folder, name: str, model, key: ClassKey, card: dict, overwrite: b
                 rivers=key.rivers, local_classes=key.local_classes,
                 saved=timestamp(),
                 versions=card.get("versions") or package_versions())
-    tmp = {k: p.with_name(".tmp_" + p.name) for k, p in paths.items()}
+    tmp = {k: tmp_name(p) for k, p in paths.items()}  # three files renamed together at the end
     try:
         model.save(tmp["model"])
         key.to_csv(tmp["class_key"])

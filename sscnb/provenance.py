@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import datetime as _dt
 import platform
+from contextlib import contextmanager
 from importlib import metadata
 
-__all__ = ["VERSIONED", "package_versions", "timestamp", "json_default", "tmp_name", "write_text", "write_json",
+__all__ = ["VERSIONED", "package_versions", "timestamp", "json_default", "tmp_name", "atomic_path", "write_text", "write_json",
            "file_sha256", "recipe_differences", "machine"]
 
 VERSIONED = ("sscnb", "numpy", "pandas", "scikit-learn", "scikit-image", "imbalanced-learn",
@@ -88,6 +89,43 @@ def tmp_name(path):
     return path.with_name(f".tmp_{os.getpid()}_{path.name}")
 
 
+@contextmanager
+def atomic_path(path):
+    """Write a file the one way sscnb writes files: under a temporary name beside it, renamed when
+    the block ends without error, removed when it fails. Nothing half-written ever has the final
+    name, and an interrupted run's leftovers are recognisable (``.tmp_<pid>_<name>``).
+
+    Parameters
+    ----------
+    path : str or Path
+        The final name; its folder is made if needed.
+
+    Yields
+    ------
+    Path
+        The temporary name to write to (same folder, same suffix).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> target = pathlib.Path(tempfile.mkdtemp()) / "a.txt"
+    >>> with atomic_path(target) as tmp:
+    ...     _ = tmp.write_text("done")
+    >>> target.read_text(), [p.name for p in target.parent.iterdir()]
+    ('done', ['a.txt'])
+    """
+    from pathlib import Path
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = tmp_name(path)
+    try:
+        yield tmp
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def write_text(path, text: str, sync: bool = False):
     """Write a text file atomically (temporary name, then rename).
 
@@ -106,14 +144,11 @@ def write_text(path, text: str, sync: bool = False):
     from pathlib import Path
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = tmp_name(path)
-    with open(tmp, "w", newline="") as f:
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
         f.write(text)
         if sync:
             f.flush()
             os.fsync(f.fileno())
-    tmp.replace(path)
     return path
 
 

@@ -20,6 +20,7 @@ from .data import parse_image_name
 from .errors import SscnbError
 from .layout import MODEL_DIR
 from .metrics import read_report, weighted_f1
+from .provenance import atomic_path
 
 __all__ = ["COMPILED_COLUMNS", "ReportError", "find_result_files", "known_experiments",
            "split_image_experiment", "training_rivers", "compile_results",
@@ -240,10 +241,8 @@ def save_compiled(df, output_dir, experiment: str) -> Path:
     Path
     """
     p = Path(output_dir) / f"Compiled_{experiment}.csv"
-    p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_name(".tmp_" + p.name)
-    df.to_csv(tmp, index=False)
-    tmp.replace(p)
+    with atomic_path(p) as tmp:
+        df.to_csv(tmp, index=False)
     return p
 
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from .classes import ClassScheme
 from .geo import SurveyError, SurveyRaster, pixel_area_m2
-from .provenance import tmp_name
+from .provenance import atomic_path
 
 __all__ = ["polygonize_map", "sieve_size_px", "polygon_area", "ring_area", "MAX_VECTOR_MPX"]
 
@@ -138,9 +138,8 @@ def polygonize_map(map_path, out_path, scheme: ClassScheme, info: SurveyRaster, 
     area_field = "area_m2" if px_area else "area_px"
     schema = {"geometry": "Polygon", "properties": {"code": "int", "class": "str", area_field: "float"}}
     crs = info.crs.to_wkt() if info.crs else None
-    tmp = tmp_name(out_path)
     n = 0
-    try:
+    with atomic_path(out_path) as tmp:
         # SPATIAL_INDEX=NO: the SQLite inside fiona's wheels lacks the R*Tree module GDAL builds the index
         # with; QGIS builds one on first use when it is missing.
         with fiona.open(tmp, "w", driver="GPKG", layer="classes", schema=schema, crs_wkt=crs,
@@ -159,7 +158,4 @@ def polygonize_map(map_path, out_path, scheme: ClassScheme, info: SurveyRaster, 
                     batch = []
             dst.writerecords(batch)
             n += len(batch)
-        tmp.replace(out_path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return n

@@ -1,4 +1,5 @@
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn.metrics import f1_score, precision_recall_fscore_support
 
@@ -103,3 +104,22 @@ def test_errors_by_confidence_against_a_plain_loop():
     assert got["tiles"] == len(tiles)
     assert got["low"] == pytest.approx(sum(t[1] for t in low) / sum(t[2] for t in low))
     assert got["high"] == pytest.approx(sum(t[1] for t in high) / sum(t[2] for t in high))
+
+
+def test_atomic_path_renames_on_success_and_leaves_nothing_on_failure(tmp_path):
+    """Every file sscnb writes goes through provenance.atomic_path: a failed write leaves neither
+    a half-written file under the final name nor a temporary file, and an existing file stays."""
+    from sscnb.provenance import atomic_path
+
+    target = tmp_path / "sub" / "report.csv"
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("interrupted")
+    assert not target.exists() and list(target.parent.iterdir()) == []
+    rep = pd.DataFrame({"class": [1], "precision": [1.0], "recall": [1.0], "f1_score": [1.0], "support": [5]})
+    write_report(rep, target)
+    before = target.read_bytes()
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        tmp.write_text("new")
+        raise RuntimeError("interrupted")
+    assert target.read_bytes() == before and [p.name for p in target.parent.iterdir()] == ["report.csv"]

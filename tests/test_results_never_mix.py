@@ -14,8 +14,9 @@ from sscnb.geo import SurveyError
 
 
 def _files(out):
-    """The result files (the sidecars of a map - .aux.xml, .qml - only checked to have their map)."""
-    found = [f for f in out.rglob("*") if f.is_file() and not f.name.startswith("Timings_")]
+    """The result files of the images (the sidecars of a map - .aux.xml, .qml - only checked to have
+    their map; the per-experiment Timings_ and Summary_ tables are not an image's)."""
+    found = [f for f in out.rglob("*") if f.is_file() and not f.name.startswith(("Timings_", "Summary_"))]
     side = [f for f in found if f.name.endswith((".aux.xml", ".qml"))]
     for f in side:
         main = f.with_name(f.name[: -len(".aux.xml")]) if f.name.endswith(".aux.xml") else f.with_suffix(".tif")

@@ -157,10 +157,11 @@ FAST_P = dict(median_radius=1, mlp_epochs=20, mlp_batch_size=256, min_sample=200
 
 
 def _snapshot(out):
-    """Every result file with its content (PNG figures by size only: their bytes carry a date)."""
+    """Every result file with its content (PNG figures by size only: their bytes carry a date), but
+    the files about one call: its timings and its summary (which says which images it skipped)."""
     snap = {}
     for f in sorted(out.rglob("*")):
-        if f.is_file() and "manifests" not in f.parts and not f.name.startswith("Timings_"):
+        if f.is_file() and "manifests" not in f.parts and not f.name.startswith(("Timings_", "Summary_")):
             snap[str(f.relative_to(out))] = f.stat().st_size > 0 if f.suffix == ".png" else f.read_bytes()
     return snap
 
