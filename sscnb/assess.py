@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import SscnbError
+from .geo import open_raster
 
 __all__ = ["AssessError", "Z95", "DEFAULT_MIN_PER_CLASS", "POINT_COLUMNS", "ESTIMATE_COLUMNS", "MapStrata",
            "map_strata", "allocate", "draw_sample", "write_points", "sample_for", "read_points", "reference_from_raster",
@@ -77,21 +78,17 @@ def _strips(height: int, width: int, max_px: int = 8_000_000):
 
 
 def _open(path):
-    import warnings
 
     import rasterio
-    from rasterio.errors import NotGeoreferencedWarning
 
     path = Path(path)
     if not path.exists():
         raise AssessError(f"the map {path} does not exist: give the final map that sscnb map or notebook 03 wrote "
                           "(<image>_<experiment>_MLP.tif)")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", NotGeoreferencedWarning)
-        try:
-            return rasterio.open(path)
-        except rasterio.errors.RasterioIOError as exc:
-            raise AssessError(f"{path} cannot be read as a raster ({exc}): give a class map (GeoTIFF)") from None
+    try:
+        return open_raster(path)
+    except rasterio.errors.RasterioIOError as exc:
+        raise AssessError(f"{path} cannot be read as a raster ({exc}): give a class map (GeoTIFF)") from None
 
 
 def _centres(transform, rows, cols):

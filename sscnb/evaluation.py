@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .geo import open_raster
 from .inputstats import InputShiftWarning
 from .provenance import atomic_path
 from .ssc import ClassShrinkWarning, SSCParams, classify_image, phase2_name
@@ -502,7 +503,6 @@ def load_image_results(out_dir, data_dir, image: str, experiment: str, phase2: s
         float32`` (the CNN's top-class probability per tile), ``final_map`` and ``cnn_map``
         (``(H, W) uint8``, or None when the class rasters were not saved).
     """
-    import rasterio
 
     from .data import find_pairs, read_pair
 
@@ -514,14 +514,12 @@ def load_image_results(out_dir, data_dir, image: str, experiment: str, phase2: s
         raise FileNotFoundError(f"{files['confidence']} does not exist: evaluate {image} first (notebook 03)")
     img, lab = read_pair(rec, scheme)
     out = {"image": img, "label": lab}
-    with warnings.catch_warnings():  # rasters of plain images are in pixel coordinates, on purpose
-        warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
-        with rasterio.open(files["confidence"]) as ds:
-            out["confidence"] = ds.read(1)
-        for key, f in (("final_map", files["final_raster"]), ("cnn_map", files["cnn_raster"])):
-            if f.exists():
-                with rasterio.open(f) as ds:
-                    out[key] = ds.read(1)
-            else:
-                out[key] = None
+    with open_raster(files["confidence"]) as ds:  # rasters of plain images are in pixel coordinates
+        out["confidence"] = ds.read(1)
+    for key, f in (("final_map", files["final_raster"]), ("cnn_map", files["cnn_raster"])):
+        if f.exists():
+            with open_raster(f) as ds:
+                out[key] = ds.read(1)
+        else:
+            out[key] = None
     return out

@@ -26,7 +26,7 @@ from .classes import ClassScheme
 from .errors import SscnbError
 from .provenance import atomic_path, tmp_name, write_text
 
-__all__ = ["SurveyError", "SurveyRaster", "open_survey", "read_block", "ClassMapWriter", "write_qml",
+__all__ = ["SurveyError", "SurveyRaster", "open_raster", "open_survey", "read_block", "ClassMapWriter", "write_qml",
            "write_category_names", "read_category_names", "read_preview", "georeferencing_of",
            "write_class_map", "write_tile_confidence", "survey_table", "pixel_area_m2", "area_table",
            "RASTER_SUFFIXES"]
@@ -87,6 +87,31 @@ class SurveyRaster:
         return f"{self.path.name}: {size}, {crs}, {res:g} units/px (georeferencing from {self.georef_source})"
 
 
+def open_raster(path, mode: str = "r", **kwargs):
+    """Open a raster with rasterio, quietly when it has no georeferencing: a plain JPEG or PNG frame,
+    and the maps sscnb makes of one, are in pixel coordinates on purpose. Only rasterio's
+    ``NotGeoreferencedWarning`` is silenced; any other warning is shown.
+
+    Parameters
+    ----------
+    path : str or Path
+    mode : {"r", "w", "r+"}
+    **kwargs
+        Passed to :func:`rasterio.open` (the profile of a raster to write).
+
+    Returns
+    -------
+    rasterio.io.DatasetReader or DatasetWriter
+        Use it in a ``with`` block.
+    """
+    import rasterio
+    from rasterio.errors import NotGeoreferencedWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        return rasterio.open(path, mode, **kwargs)
+
+
 def open_survey(path) -> SurveyRaster:
     """Read and check the header of one survey input (and its last pixel, to catch a file cut short).
 
@@ -107,18 +132,15 @@ def open_survey(path) -> SurveyRaster:
         ``.aux.xml`` or a ``.prj`` beside it); its last pixel cannot be read (a file cut short),
         with GDAL's reason.
     """
-    import rasterio
     from rasterio.crs import CRS
-    from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
+    from rasterio.errors import RasterioIOError
 
     path = Path(path)
     if not path.exists():
         raise SurveyError(f"{path} does not exist")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", NotGeoreferencedWarning)
-        try:
-            ds = rasterio.open(path)
-        except RasterioIOError as exc:
+    try:
+        ds = open_raster(path)
+    except RasterioIOError as exc:
             raise SurveyError(f"{path} cannot be read as a raster ({exc}): give a GeoTIFF, JPEG or PNG") from None
     with ds:
         count, dtypes = ds.count, ds.dtypes
@@ -225,15 +247,10 @@ def georeferencing_of(path) -> SurveyRaster:
     try:
         return open_survey(path)
     except SurveyError as exc:
-        import rasterio
-        from rasterio.errors import NotGeoreferencedWarning
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", NotGeoreferencedWarning)
-            with rasterio.open(path) as ds:
-                georef = not ds.transform.is_identity or ds.crs is not None
-                info = SurveyRaster(Path(path), ds.width, ds.height, ds.count, ds.crs, ds.transform, georef, None,
-                                    ds.driver)
+        with open_raster(path) as ds:
+            georef = not ds.transform.is_identity or ds.crs is not None
+            info = SurveyRaster(Path(path), ds.width, ds.height, ds.count, ds.crs, ds.transform, georef, None,
+                                ds.driver)
         if georef and info.crs is None:
             log.warning("%s", exc)
         return info
@@ -323,14 +340,9 @@ def read_preview(path, max_px: int = 1200) -> np.ndarray:
         RGB for RGB(A) inputs (no data shown white); the codes of a one-band class map (nearest
         neighbour, so codes stay codes).
     """
-    import rasterio
     from rasterio.enums import Resampling
-    from rasterio.errors import NotGeoreferencedWarning
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", NotGeoreferencedWarning)
-        ds = rasterio.open(path)
-    with ds:
+    with open_raster(path) as ds:
         f = max(1.0, max(ds.width, ds.height) / max_px)
         shape = (max(1, round(ds.height / f)), max(1, round(ds.width / f)))
         if ds.count == 1:
@@ -538,7 +550,6 @@ class ClassMapWriter:
         self._ds = None
 
     def __enter__(self):
-        import rasterio
 
         h, w = self.shape
         profile = dict(driver="GTiff", width=w, height=h, count=1, dtype=self.dtype,
@@ -547,9 +558,7 @@ class ClassMapWriter:
         if self.info.georeferenced:
             profile.update(crs=self.info.crs, transform=self.transform)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # NotGeoreferencedWarning for plain images
-            self._ds = rasterio.open(self._tmp, "w", **profile)
+        self._ds = open_raster(self._tmp, "w", **profile)  # a plain image's map has no georeferencing
         if self.categorical and self.scheme is not None:
             self._ds.write_colormap(1, _colormap(self.scheme))
         return self
@@ -570,10 +579,11 @@ class ClassMapWriter:
 
     def _finish(self):
         import rasterio.shutil
+        from rasterio.errors import NotGeoreferencedWarning
 
         with atomic_path(self.path) as tmp_cog:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
+            with warnings.catch_warnings():  # a plain image's map has no georeferencing, on purpose
+                warnings.simplefilter("ignore", NotGeoreferencedWarning)
                 rasterio.shutil.copy(self._tmp, tmp_cog, driver="COG", COMPRESS="DEFLATE", BLOCKSIZE=COG_BLOCK,
                                      OVERVIEWS="AUTO", OVERVIEW_RESAMPLING="MODE" if self.categorical else "AVERAGE",
                                      BIGTIFF="IF_SAFER", NUM_THREADS="ALL_CPUS")

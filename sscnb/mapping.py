@@ -31,7 +31,6 @@ import json
 import logging
 import shutil
 import time
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -48,6 +47,7 @@ from .geo import (
     SurveyError,
     SurveyRaster,
     area_table,
+    open_raster,
     open_survey,
     read_block,
     write_tile_confidence,
@@ -364,8 +364,6 @@ def map_raster(path, loaded, out_dir, experiment: str, params: SSCParams, *, vec
     a manifest (``.json``) with the model, settings and versions that made them. Every file is
     written under a temporary name and renamed when complete.
     """
-    import rasterio
-    from rasterio.errors import NotGeoreferencedWarning
     from rasterio.windows import Window
     from tqdm.auto import tqdm
 
@@ -407,9 +405,7 @@ def map_raster(path, loaded, out_dir, experiment: str, params: SSCParams, *, vec
     tile_stats = {k: [] for k in ("brightness", "red_share", "blue_share", "saturation", "contrast")}
 
     def open_input():
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", NotGeoreferencedWarning)
-            return rasterio.open(path)
+        return open_raster(path)
 
     def strip_tiles(rgb, valid, first_row, tr0, tr1):
         """The whole tiles of tile rows tr0..tr1 of a strip read from ``first_row`` of the input, and
@@ -624,7 +620,6 @@ def label_scores(results, scheme):
         A label of another size than its image, or with codes outside the scheme.
     """
     import pandas as pd
-    import rasterio
 
     from . import metrics
     from .data import DataError, find_pairs, read_label
@@ -646,7 +641,7 @@ def label_scores(results, scheme):
             continue
         lab = read_label(rec.label_path, scheme)
         for tag, key in (("CNN", "cnn"), (r.files["final"].stem.rsplit("_", 1)[-1], "final")):
-            with rasterio.open(r.files[key]) as ds:
+            with open_raster(r.files[key]) as ds:
                 m = ds.read(1)
             if m.shape != lab.shape:
                 raise DataError(f"{Path(rec.label_path).name} is {lab.shape[1]} x {lab.shape[0]} px but "

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .geo import open_raster
 from .labeller import _ClickLabeller
 
 __all__ = ["NOT_LABELLED", "CANNOT_TELL", "PointSession", "PointLabeller", "point_picture", "points_figure"]
@@ -84,9 +85,8 @@ class PointSession:
         self.image_path = Path(image_path)
         self.scheme = scheme or ClassScheme.default()
         self.margin = int(margin)
-        import rasterio
 
-        with rasterio.open(self.image_path) as ds:
+        with open_raster(self.image_path) as ds:
             self.shape = (ds.height, ds.width)
         if (self.table.row >= self.shape[0]).any() or (self.table.col >= self.shape[1]).any():
             raise AssessError(f"points of {self.path} fall outside {self.image_path.name} "
@@ -94,19 +94,14 @@ class PointSession:
         self.order = np.random.default_rng(seed).permutation(len(self.table))
 
     def _read(self, r0, r1, c0, c1):
-        import warnings
 
-        import rasterio
-        from rasterio.errors import NotGeoreferencedWarning
         from rasterio.windows import Window
 
         H, W = self.shape
         r0, c0 = max(0, r0), max(0, c0)
         r1, c1 = min(H, r1), min(W, c1)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", NotGeoreferencedWarning)
-            with rasterio.open(self.image_path) as ds:
-                a = ds.read(indexes=[1, 2, 3], window=Window(c0, r0, c1 - c0, r1 - r0))
+        with open_raster(self.image_path) as ds:
+            a = ds.read(indexes=[1, 2, 3], window=Window(c0, r0, c1 - c0, r1 - r0))
         return np.moveaxis(a, 0, -1).astype(np.uint8, copy=False), (r0, c0)
 
     def current(self):

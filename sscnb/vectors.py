@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from .classes import ClassScheme
-from .geo import SurveyError, SurveyRaster, pixel_area_m2
+from .geo import SurveyError, SurveyRaster, open_raster, pixel_area_m2
 from .provenance import atomic_path
 
 __all__ = ["polygonize_map", "sieve_size_px", "polygon_area", "ring_area", "MAX_VECTOR_MPX"]
@@ -118,7 +118,6 @@ def polygonize_map(map_path, out_path, scheme: ClassScheme, info: SurveyRaster, 
         For maps over :data:`MAX_VECTOR_MPX` megapixels (the map is read whole).
     """
     import fiona
-    import rasterio
     from rasterio.features import shapes, sieve
 
     map_path, out_path = Path(map_path), Path(out_path)
@@ -126,7 +125,7 @@ def polygonize_map(map_path, out_path, scheme: ClassScheme, info: SurveyRaster, 
         raise SurveyError(f"{info.path.name} is {info.pixels / 1e6:.0f} Mpx: polygons are made for maps up to "
                           f"{MAX_VECTOR_MPX} Mpx. Set vectors=False and polygonize {map_path.name} in QGIS "
                           "(Raster > Conversion > Polygonize), which streams the COG")
-    with rasterio.open(map_path) as ds:
+    with open_raster(map_path) as ds:
         band = ds.read(1)
         transform = ds.transform
     size = sieve_size_px(min_area, info)

@@ -53,3 +53,29 @@ def test_no_georeferencing_is_fine_and_size_must_match(tmp_path):
     src = _geotiff(tmp_path / "River_0003.tif")
     with pytest.raises(SurveyError, match="River_0003.tif is 30 x 20 px"):
         write_class_map(tmp_path / "bad.tif", np.ones((5, 5), np.uint8), DEFAULT_CLASSES, georef_from=src)
+
+
+def test_open_raster_is_quiet_only_about_missing_georeferencing(tmp_path):
+    """sscnb opens every raster through geo.open_raster: a plain frame (pixel coordinates on purpose)
+    opens without rasterio's NotGeoreferencedWarning, and nothing else is silenced."""
+    import warnings
+
+    import imageio.v3 as iio
+    import rasterio
+    from rasterio.errors import NotGeoreferencedWarning
+
+    from sscnb import geo
+
+    plain = tmp_path / "frame.png"
+    iio.imwrite(plain, np.zeros((8, 12, 3), np.uint8))
+    with pytest.warns(NotGeoreferencedWarning):           # rasterio alone warns
+        rasterio.open(plain).close()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")                    # any warning would fail here
+        with geo.open_raster(plain) as ds:
+            assert (ds.width, ds.height, ds.count) == (12, 8, 3)
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        with geo.open_raster(plain) as ds:
+            warnings.warn("another warning", UserWarning, stacklevel=1)
+    assert [str(w.message) for w in seen] == ["another warning"]

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from ..classes import ClassScheme
+from ..geo import open_raster
 from ..ssc import SSCParams, classify_image
 
 LAYERS = ("RGB", "labels", "CNN tiles", "final map", "CNN confidence", "errors")
@@ -168,20 +169,19 @@ def _evaluation_result(out_dir, data_dir, name, experiment, loaded, params) -> I
 
 def _map_result(result, scheme: ClassScheme, tile: int, max_px: int) -> ImageResult:
     """A survey mapped by notebook 05, read from the overviews of its rasters (never whole)."""
-    import rasterio
 
     from ..geo import read_preview
 
     image = read_preview(result.input, max_px)
     final = read_preview(result.files["final"], max_px)
     cnn = read_preview(result.files["cnn"], max_px)
-    with rasterio.open(result.input) as ds:
+    with open_raster(result.input) as ds:
         in_shape = (ds.height, ds.width)
         projected = ds.crs is not None and ds.crs.is_projected
         bounds = tuple(ds.bounds) if projected else None
         units = (ds.crs.linear_units or "m") if projected else "px"
     units = {"metre": "m", "meter": "m", "foot": "ft", "US survey foot": "US ft"}.get(units, units)
-    with rasterio.open(result.files["confidence"]) as ds:
+    with open_raster(result.files["confidence"]) as ds:
         conf = ds.read(1, masked=True).filled(np.nan).astype(np.float32)
     name = Path(result.input).stem
     final_name = Path(result.files["final"]).stem.rsplit("_", 1)[-1]
