@@ -211,13 +211,14 @@ def evaluate_image(rec, loaded, files: dict, wanted: list, experiment: str, para
                          f"label some of it, or move it out of {Path(rec.image_path).parent.name}/")
     if res.info.get("note"):
         notes.append(f"{rec.name}: {res.info['note']}")
-    from .geo import georeferencing_of, write_class_map, write_tile_confidence
+    from . import mapfiles
+    from .geo import georeferencing_of
 
     georef = georeferencing_of(rec.image_path)  # the image's header, read once for every raster
-    write_tile_confidence(files["confidence"], georef, res.cnn_proba.max(axis=-1), loaded.tile_size)
+    mapfiles.write_tile_confidence(files["confidence"], georef, res.cnn_proba.max(axis=-1), loaded.tile_size)
     if save_class_rasters:
-        write_class_map(files["cnn_raster"], res.cnn_map, scheme, georef_from=georef)
-        write_class_map(files["final_raster"], res.final_map, scheme, georef_from=georef)
+        mapfiles.write_class_map(files["cnn_raster"], res.cnn_map, scheme, georef_from=georef)
+        mapfiles.write_class_map(files["final_raster"], res.final_map, scheme, georef_from=georef)
     t_fig = 0.0
     if save_figures:
         import matplotlib.pyplot as plt

@@ -1,4 +1,4 @@
-"""Georeferenced rasters with rasterio (GDAL): survey inputs in, GIS-ready class maps out.
+"""Georeferenced rasters with rasterio (GDAL): survey inputs in, their areas out.
 
 Inputs (:func:`open_survey`): GeoTIFF orthomosaics (RGB or RGBA; no data from the alpha band,
 the mask or the nodata value), JPEG/PNG/TIFF frames with a world file (``.jgw``, ``.pgw``,
@@ -6,11 +6,8 @@ the mask or the nodata value), JPEG/PNG/TIFF frames with a world file (``.jgw``,
 georeferencing (then everything is in pixel coordinates). Only 8-bit RGB(A) is accepted; every
 other input is refused with a message that names the file and the fix.
 
-Outputs (:class:`ClassMapWriter`): one band of uint8 class codes as a Cloud-Optimized GeoTIFF
-(512 px tiles, DEFLATE, internal overviews resampled by mode), with the input's CRS and transform
-unchanged, nodata 0, the scheme's colour table, the class names as GDAL category names (in the
-``.aux.xml`` beside it, which GDAL and QGIS read) and a QGIS style (``.qml``). Everything is
-written under a temporary name and renamed when complete.
+Every raster is opened through :func:`open_raster`. The class maps written from them (COGs, their
+category names and QGIS style) are :mod:`sscnb.mapfiles`.
 """
 from __future__ import annotations
 
@@ -18,25 +15,20 @@ import logging
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from xml.sax.saxutils import escape
 
 import numpy as np
 
 from .classes import ClassScheme
 from .errors import SscnbError
-from .provenance import atomic_path, tmp_name, write_text
 
-__all__ = ["SurveyError", "SurveyRaster", "open_raster", "open_survey", "read_block", "ClassMapWriter", "write_qml",
-           "write_category_names", "read_category_names", "read_preview", "georeferencing_of",
-           "write_class_map", "write_tile_confidence", "survey_table", "pixel_area_m2", "area_table",
-           "RASTER_SUFFIXES"]
+__all__ = ["SurveyError", "SurveyRaster", "open_raster", "open_survey", "read_block", "read_preview",
+           "georeferencing_of", "survey_table", "pixel_area_m2", "area_table", "RASTER_SUFFIXES"]
 
 log = logging.getLogger(__name__)
 
 RASTER_SUFFIXES = (".tif", ".tiff", ".jpg", ".jpeg", ".png")
 WORLD_FILE_SUFFIXES = {".jpg": (".jgw", ".jpgw"), ".jpeg": (".jgw", ".jpegw"), ".png": (".pgw", ".pngw"),
                        ".tif": (".tfw", ".tifw"), ".tiff": (".tfw", ".tiffw")}
-COG_BLOCK = 512
 
 
 class SurveyError(SscnbError, ValueError):
@@ -256,74 +248,6 @@ def georeferencing_of(path) -> SurveyRaster:
         return info
 
 
-def write_class_map(path, class_map: np.ndarray, scheme: ClassScheme, georef_from=None) -> Path:
-    """Write a class map held in memory as a COG (see :class:`ClassMapWriter`).
-
-    Parameters
-    ----------
-    path : str or Path
-        The ``.tif`` to write (``.aux.xml`` and ``.qml`` go beside it).
-    class_map : (H, W) ndarray of uint8
-        Class codes, 0 = unclassified / no data.
-    scheme : ClassScheme
-        Names and colours.
-    georef_from : str, Path or SurveyRaster, optional
-        The image the map was made from (or its header, already read): its CRS and transform are
-        copied (GeoTIFF, or world file and ``.prj``). None writes pixel coordinates.
-
-    Returns
-    -------
-    Path
-
-    Raises
-    ------
-    SurveyError
-        When the map and the image differ in size.
-    """
-    from rasterio.transform import Affine
-    from rasterio.windows import Window
-
-    class_map = np.asarray(class_map, np.uint8)
-    H, W = class_map.shape
-    if georef_from is not None:
-        info = georef_from if isinstance(georef_from, SurveyRaster) else georeferencing_of(georef_from)
-        if info.shape != (H, W):
-            raise SurveyError(f"the class map is {W} x {H} px but {info.path.name} is "
-                              f"{info.width} x {info.height} px: a map must have its image's size")
-    else:
-        info = SurveyRaster(Path(path), W, H, 1, None, Affine.identity(), False, None, "none")
-    with ClassMapWriter(path, info, scheme) as w:
-        w.write(Window(0, 0, W, H), class_map)
-    return Path(path)
-
-
-def write_tile_confidence(path, info: SurveyRaster, confidence: np.ndarray, tile: int) -> Path:
-    """Write the CNN's top-class probability per tile as a georeferenced raster, one pixel per tile.
-
-    Parameters
-    ----------
-    path : str or Path
-    info : SurveyRaster
-        The image the tiles were cut from (its CRS; its transform scaled by ``tile``).
-    confidence : (n_rows, n_cols) ndarray of float
-        -1 for tiles that were not classified (they touch no data).
-    tile : int, px
-
-    Returns
-    -------
-    Path
-        A COG of float32, nodata -1, overviews averaged.
-    """
-    from rasterio.transform import Affine
-    from rasterio.windows import Window
-
-    conf = np.asarray(confidence, np.float32)
-    with ClassMapWriter(path, info, None, transform=info.transform @ Affine.scale(tile), shape=conf.shape,
-                        dtype="float32", categorical=False) as w:
-        w.write(Window(0, 0, conf.shape[1], conf.shape[0]), conf)
-    return Path(path)
-
-
 def read_preview(path, max_px: int = 1200) -> np.ndarray:
     """A decimated picture of a raster, read from its overviews when it has them (the full
     raster is never held in memory).
@@ -430,164 +354,3 @@ def area_table(counts: dict, scheme: ClassScheme, info: SurveyRaster):
     return pd.DataFrame(rows)
 
 
-def write_qml(path, scheme: ClassScheme) -> Path:
-    """Write a QGIS style (paletted renderer) with the scheme's names and colours.
-
-    Parameters
-    ----------
-    path : str or Path
-        The ``.qml`` file; QGIS applies ``<map>.qml`` to ``<map>.tif`` by itself.
-    scheme : ClassScheme
-
-    Returns
-    -------
-    Path
-    """
-    entries = "\n".join(
-        f'        <paletteEntry value="{c}" label="{escape(scheme.name(c))}" color="{scheme.colour(c)}" alpha="255"/>'
-        for c in scheme.labelled_codes)
-    text = f"""<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>
-<qgis version="3.28.0" styleCategories="AllStyleCategories">
-  <pipe>
-    <rasterrenderer type="paletted" band="1" opacity="1" alphaBand="-1" nodataColor="">
-      <rasterTransparency/>
-      <colorPalette>
-{entries}
-      </colorPalette>
-      <colorramp type="randomcolors" name="[source]"/>
-    </rasterrenderer>
-    <brightnesscontrast brightness="0" contrast="0" gamma="1"/>
-    <huesaturation saturation="0" colorizeOn="0" grayscaleMode="0"/>
-    <rasterresampler maxOversampling="2"/>
-  </pipe>
-  <blendMode>0</blendMode>
-</qgis>
-"""
-    return write_text(path, text)
-
-
-def write_category_names(raster_path, scheme: ClassScheme) -> Path:
-    """Write GDAL category names for band 1 of a raster.
-
-    Parameters
-    ----------
-    raster_path : str or Path
-    scheme : ClassScheme
-
-    Returns
-    -------
-    Path
-        ``<raster>.aux.xml`` (GDAL's PAM file), one name per code 0..max code.
-    """
-    codes = scheme.codes
-    names = [scheme.name(c) if c in codes else "" for c in range(max(codes) + 1)]
-    cats = "\n".join(f"      <Category>{escape(n)}</Category>" for n in names)
-    text = f"""<PAMDataset>
-  <PAMRasterBand band="1">
-    <CategoryNames>
-{cats}
-    </CategoryNames>
-  </PAMRasterBand>
-</PAMDataset>
-"""
-    return write_text(Path(str(raster_path) + ".aux.xml"), text)
-
-
-def read_category_names(raster_path) -> list[str]:
-    """Read the category names GDAL stores for band 1 in ``<raster>.aux.xml``.
-
-    Parameters
-    ----------
-    raster_path : str or Path
-
-    Returns
-    -------
-    list of str
-        Empty when there are none.
-    """
-    import xml.etree.ElementTree as ET
-
-    aux = Path(str(raster_path) + ".aux.xml")
-    if not aux.exists():
-        return []
-    root = ET.parse(aux).getroot()
-    return [c.text or "" for c in root.iter("Category")]
-
-
-def _colormap(scheme: ClassScheme) -> dict:
-    lut = scheme.lut()
-    cmap = {i: (0, 0, 0, 0) for i in range(256)}
-    for c in scheme.labelled_codes:
-        cmap[int(c)] = tuple(int(v) for v in lut[c][:3]) + (255,)
-    return cmap
-
-
-class ClassMapWriter:
-    """Write a class map window by window, then finish it as a COG.
-
-    ::
-
-        with ClassMapWriter(path, info, scheme) as w:
-            w.write(window, block)          # (h, w) uint8 codes
-        # on success: path (COG), path.aux.xml (category names), path.with_suffix(".qml")
-
-    ``transform`` / ``shape`` default to the input's; a coarser grid (e.g. one pixel per CNN
-    tile) passes its own. ``dtype`` float32 with ``categorical=False`` writes a continuous
-    raster (e.g. CNN confidence) with nodata -1, averaged overviews and no colour table. On an
-    exception nothing remains under the final names.
-    """
-
-    def __init__(self, path, info: SurveyRaster, scheme: ClassScheme | None, *, transform=None, shape=None,
-                 dtype: str = "uint8", categorical: bool = True):
-        self.path = Path(path)
-        self.info = info
-        self.scheme = scheme
-        self.transform = transform if transform is not None else info.transform
-        self.shape = shape or info.shape
-        self.dtype = dtype
-        self.categorical = categorical
-        self._tmp = tmp_name(self.path.with_name(f"build_{self.path.name}"))
-        self._ds = None
-
-    def __enter__(self):
-
-        h, w = self.shape
-        profile = dict(driver="GTiff", width=w, height=h, count=1, dtype=self.dtype,
-                       nodata=0 if self.categorical else -1.0, compress="deflate", tiled=True,
-                       blockxsize=COG_BLOCK, blockysize=COG_BLOCK, BIGTIFF="IF_SAFER")
-        if self.info.georeferenced:
-            profile.update(crs=self.info.crs, transform=self.transform)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._ds = open_raster(self._tmp, "w", **profile)  # a plain image's map has no georeferencing
-        if self.categorical and self.scheme is not None:
-            self._ds.write_colormap(1, _colormap(self.scheme))
-        return self
-
-    def write(self, window, block: np.ndarray):
-        self._ds.write(np.asarray(block, self.dtype), 1, window=window)
-
-    def __exit__(self, exc_type, exc, tb):
-        ds, self._ds = self._ds, None
-        ds.close()
-        try:
-            if exc_type is None:
-                self._finish()
-        finally:
-            self._tmp.unlink(missing_ok=True)
-            Path(str(self._tmp) + ".aux.xml").unlink(missing_ok=True)
-        return False
-
-    def _finish(self):
-        import rasterio.shutil
-        from rasterio.errors import NotGeoreferencedWarning
-
-        with atomic_path(self.path) as tmp_cog:
-            with warnings.catch_warnings():  # a plain image's map has no georeferencing, on purpose
-                warnings.simplefilter("ignore", NotGeoreferencedWarning)
-                rasterio.shutil.copy(self._tmp, tmp_cog, driver="COG", COMPRESS="DEFLATE", BLOCKSIZE=COG_BLOCK,
-                                     OVERVIEWS="AUTO", OVERVIEW_RESAMPLING="MODE" if self.categorical else "AVERAGE",
-                                     BIGTIFF="IF_SAFER", NUM_THREADS="ALL_CPUS")
-            Path(str(tmp_cog) + ".aux.xml").unlink(missing_ok=True)
-        if self.categorical and self.scheme is not None:
-            write_category_names(self.path, self.scheme)
-            write_qml(self.path.with_suffix(".qml"), self.scheme)

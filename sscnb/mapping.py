@@ -43,16 +43,15 @@ from . import tiles as _tiles
 from .batch import BatchError, dask_client, run_tasks
 from .geo import (
     RASTER_SUFFIXES,
-    ClassMapWriter,
     SurveyError,
     SurveyRaster,
     area_table,
     open_raster,
     open_survey,
     read_block,
-    write_tile_confidence,
 )
 from .layout import prepare_output
+from .mapfiles import ClassMapWriter, write_tile_confidence
 from .provenance import file_sha256, recipe_differences, tmp_name
 from .ssc import SSCParams, apply_tile_rules, check_input, choose_phase2, predict_tiles_masked, shrinking_classes
 

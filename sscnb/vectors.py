@@ -96,7 +96,7 @@ def polygonize_map(map_path, out_path, scheme: ClassScheme, info: SurveyRaster, 
     Parameters
     ----------
     map_path : str or Path
-        A one-band class map (see :class:`sscnb.geo.ClassMapWriter`).
+        A one-band class map (see :class:`sscnb.mapfiles.ClassMapWriter`).
     out_path : str or Path
         The ``.gpkg`` to write (layer ``classes``), under a temporary name first.
     scheme : ClassScheme

@@ -12,7 +12,7 @@ from rasterio.transform import Affine, from_origin
 from rasterio.windows import Window
 
 from conftest import SAMPLE, colour_model
-from sscnb import geo, mapping, ssc
+from sscnb import geo, mapfiles, mapping, ssc
 from sscnb.classes import DEFAULT_CLASSES
 from sscnb.synthetic import ORTHO_CRS, ORTHO_PIXEL_M, make_orthomosaic
 
@@ -134,7 +134,7 @@ def test_outputs_are_cogs_with_the_inputs_georeferencing(model, tmp_path):
             cmap = ds.colormap(1)
         for c in DEFAULT_CLASSES.labelled_codes:
             assert "#%02x%02x%02x" % cmap[c][:3] == DEFAULT_CLASSES.colour(c).lower()
-        assert geo.read_category_names(path) == [DEFAULT_CLASSES.name(c) for c in range(6)]
+        assert mapfiles.read_category_names(path) == [DEFAULT_CLASSES.name(c) for c in range(6)]
         qml = path.with_suffix(".qml").read_text()
         assert 'label="water"' in qml and DEFAULT_CLASSES.colour(1) in qml
     with rasterio.open(res.files["confidence"]) as ds:   # one pixel per 16 px tile
@@ -150,7 +150,7 @@ def test_overviews_are_resampled_by_mode(tmp_path):
                             from_origin(0, 1024, 1, 1), True, None, "test")
     m = np.full((1024, 1024), 3, np.uint8)
     m[::2, ::2] = 1  # in every 2 x 2 block the top-left pixel is water: nearest would pick it, mode never
-    with geo.ClassMapWriter(tmp_path / "m.tif", info, DEFAULT_CLASSES) as w:
+    with mapfiles.ClassMapWriter(tmp_path / "m.tif", info, DEFAULT_CLASSES) as w:
         w.write(Window(0, 0, 1024, 1024), m)
     with rasterio.open(tmp_path / "m.tif") as ds:
         assert ds.overviews(1)[0] == 2
@@ -189,7 +189,7 @@ def test_polygons_with_sieve_class_names_and_areas(tmp_path):
     m[30, 40:42] = 3         # speck: 2 px = 0.5 m2
     info = geo.SurveyRaster(tmp_path / "m.tif", 60, 40, 3, CRS.from_epsg(32619),
                             from_origin(400000, 5000000, 0.5, 0.5), True, None, "test")
-    with geo.ClassMapWriter(tmp_path / "m.tif", info, DEFAULT_CLASSES) as w:
+    with mapfiles.ClassMapWriter(tmp_path / "m.tif", info, DEFAULT_CLASSES) as w:
         w.write(Window(0, 0, 60, 40), m)
     import fiona
 
@@ -361,7 +361,7 @@ def test_an_interrupted_map_leaves_nothing_and_resumes_to_the_same_result(model,
 
     calls = {"n": 0}
     if fail_at == "pass2":
-        orig = geo.ClassMapWriter.write
+        orig = mapfiles.ClassMapWriter.write
 
         def write(self, window, block):
             calls["n"] += 1
@@ -369,9 +369,9 @@ def test_an_interrupted_map_leaves_nothing_and_resumes_to_the_same_result(model,
                 raise Boom()
             return orig(self, window, block)
 
-        monkeypatch.setattr(geo.ClassMapWriter, "write", write)
+        monkeypatch.setattr(mapfiles.ClassMapWriter, "write", write)
     elif fail_at == "cog":
-        monkeypatch.setattr(geo.ClassMapWriter, "_finish", lambda self: (_ for _ in ()).throw(Boom()))
+        monkeypatch.setattr(mapfiles.ClassMapWriter, "_finish", lambda self: (_ for _ in ()).throw(Boom()))
     else:
         monkeypatch.setattr(geo, "area_table", lambda *a, **k: (_ for _ in ()).throw(Boom()))
         monkeypatch.setattr(mapping, "area_table", geo.area_table)

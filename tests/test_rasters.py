@@ -6,7 +6,8 @@ import tifffile
 from rasterio.crs import CRS
 
 from sscnb.classes import DEFAULT_CLASSES
-from sscnb.geo import SurveyError, read_category_names, write_class_map
+from sscnb.geo import SurveyError
+from sscnb.mapfiles import read_category_names, write_class_map
 
 
 def _geotiff(path):

@@ -203,7 +203,7 @@ def test_interrupted_evaluation_resumes_to_the_uninterrupted_result(tmp_path, co
     class Boom(RuntimeError):
         pass
 
-    from sscnb import geo, metrics, plots
+    from sscnb import mapfiles, metrics, plots
 
     def fail_on_second(module, name):
         orig = getattr(module, name)
@@ -220,7 +220,7 @@ def test_interrupted_evaluation_resumes_to_the_uninterrupted_result(tmp_path, co
     elif fail_at == "final_csv":
         fail_on_second(metrics, "write_report")
     else:
-        fail_on_second(geo, "write_class_map")
+        fail_on_second(mapfiles, "write_class_map")
     out = tmp_path / "run"
     from sscnb.batch import BatchError
 
