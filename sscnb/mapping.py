@@ -327,6 +327,228 @@ class _Scratch:
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
+@dataclass
+class _MapJob:
+    """One input being mapped: what every step reads (the input, the CNN, the settings, the strips,
+    the scratch folder and the staged output files) and what pass 1 fills in."""
+
+    path: Path
+    info: SurveyRaster
+    loaded: object
+    params: SSCParams
+    strips: list
+    scratch: _Scratch
+    stage: dict
+    progress: bool
+    tile_codes: np.ndarray = None
+    confidence: np.ndarray = None
+    present: np.ndarray = None
+    n_valid: int = 0
+    tile_stats: dict = field(default_factory=lambda: {k: [] for k in ("brightness", "red_share", "blue_share",
+                                                                       "saturation", "contrast")})
+
+    def __post_init__(self):
+        self.tile = self.loaded.tile_size
+        self.H, self.W = self.info.shape
+        self.grid = _tiles.grid_shape((self.H, self.W), self.tile)
+        self.tile_codes = np.zeros(self.grid, np.uint8)
+        self.confidence = np.full(self.grid, -1.0, np.float32)
+        self.present = np.zeros(_pixel.N_RGB, bool)  # the median-RGB colours that occur
+
+    def bar(self, desc: str):
+        from tqdm.auto import tqdm
+
+        return tqdm(total=self.H, desc=f"{self.path.name}: {desc}", unit="row", disable=not self.progress,
+                    leave=False)
+
+    def strip_tiles(self, rgb, valid, first_row, tr0, tr1):
+        """The whole tiles of tile rows tr0..tr1 of a strip read from ``first_row`` of the input, and
+        which of them are wholly valid."""
+        rows = slice(tr0 * self.tile - first_row, tr1 * self.tile - first_row)
+        x = _tiles.to_tiles(rgb[rows, : self.grid[1] * self.tile], self.tile)
+        return x, _tiles.to_tiles(valid[rows, : self.grid[1] * self.tile], self.tile).reshape(len(x), -1).all(axis=1)
+
+    def run_cnn(self, x, vt, tr0, tr1):
+        codes, proba, _ = predict_tiles_masked(self.loaded, x, vt)
+        self.tile_codes[tr0:tr1] = codes.reshape(tr1 - tr0, self.grid[1])
+        conf = np.where(vt, proba.max(axis=1) if proba.shape[1] else 0, -1.0)
+        self.confidence[tr0:tr1] = conf.reshape(tr1 - tr0, self.grid[1])
+
+    def gather(self, rows, cols):
+        """The scratch features of the pixels at (rows, cols), rows sorted: phase 2's training sample."""
+        xs = np.empty((len(rows), self.scratch.F), self.scratch.dtype)
+        for y0, y1 in self.strips:
+            a, b = np.searchsorted(rows, [y0, y1])
+            if b > a:
+                f, _ = self.scratch.read(y0, y1)
+                xs[a:b] = f[rows[a:b] - y0, cols[a:b]]
+        return xs
+
+
+def _remove_earlier_maps(out_dir: Path, stem: str, experiment: str, files: dict) -> None:
+    """Before an input is mapped again: its manifest first (it is not done until it is rewritten),
+    then every map an earlier run made of it, of any settings, and what a killed run left."""
+    files["manifest"].unlink(missing_ok=True)
+    for made in _every_map_file(out_dir, stem, experiment).values():
+        made["preview"] = made["final"].with_name(made["final"].stem + "_preview.png")   # notebook 05's figure
+        for f in made.values():
+            f.unlink(missing_ok=True)
+            for extra in (f.with_name(f.name + ".aux.xml"), f.with_suffix(".qml")):   # what goes with a map
+                extra.unlink(missing_ok=True)
+    for stale in out_dir.glob(f".tmp_*_{stem}_{experiment}_*"):
+        log.info("removing %s, left by an interrupted run", stale)
+        shutil.rmtree(stale) if stale.is_dir() else stale.unlink()
+
+
+def _pass1(job: _MapJob) -> dict:
+    """Pass 1, strip by strip (the next read while this one is worked on): the CNN's tiles, the
+    input statistics, and the features and valid mask into the scratch folder. Returns the profile."""
+    from rasterio.windows import Window
+
+    p, H, W, tile, grid = job.params, job.H, job.W, job.tile, job.grid
+    halo = _features.feature_halo(p.median_radius, p.use_entropy)
+    prof = dict.fromkeys(("read", "tiles_check", "cnn", "features", "scratch"), 0.0)
+    with open_raster(job.path) as ds, job.bar("phase 1") as bar:
+        def read(y0, y1):
+            r0, r1 = max(0, y0 - halo), min(H, y1 + halo)
+            return r0, read_block(ds, job.info, Window(0, r0, W, r1 - r0))
+
+        for y0, y1, (r0, (rgb, valid)), waited in _read_ahead(job.strips, read):
+            c0 = time.perf_counter() - waited   # "read": the time this strip was waited for
+            core = slice(y0 - r0, y1 - r0)
+            tr0, tr1 = y0 // tile, min(y1 // tile, grid[0])
+            c1 = time.perf_counter()
+            prof["read"] += c1 - c0
+            if tr1 > tr0 and grid[1] > 0:
+                x, vt = job.strip_tiles(rgb, valid, r0, tr0, tr1)
+                for k, v in _inputstats.tile_statistics(x[vt]).items():
+                    job.tile_stats[k].append(v)
+                c2 = time.perf_counter()
+                prof["tiles_check"] += c2 - c1
+                job.run_cnn(x, vt, tr0, tr1)
+                c1 = time.perf_counter()
+                prof["cnn"] += c1 - c2
+            feats = _features.pixel_features(rgb, p.median_radius, p.use_entropy, valid)[core]
+            c2 = time.perf_counter()
+            prof["features"] += c2 - c1
+            vcore = valid[core]
+            job.scratch.write(y0, feats, vcore)
+            job.n_valid += int(vcore.sum())
+            job.present[_pixel.pack_rgb(feats[vcore][:, :3].astype(np.uint8, copy=False))] = True
+            prof["scratch"] += time.perf_counter() - c2
+            bar.update(y1 - y0)
+    return {f"pass1_{k}": round(v, 3) for k, v in prof.items()}   # parts of phase1_features
+
+
+def _cnn_again(job: _MapJob, gamma: float) -> None:
+    """The CNN once more, on its gamma-corrected input (the input read again: a rare case)."""
+    from rasterio.windows import Window
+
+    tile, grid = job.tile, job.grid
+    with open_raster(job.path) as ds, job.bar(f"phase 1 (gamma {gamma:.2f})") as bar:
+        for y0, y1 in job.strips:
+            tr0, tr1 = y0 // tile, min(y1 // tile, grid[0])
+            if tr1 > tr0 and grid[1] > 0:
+                rgb, valid = read_block(ds, job.info, Window(0, tr0 * tile, grid[1] * tile, (tr1 - tr0) * tile))
+                x, vt = job.strip_tiles(rgb, valid, tr0 * tile, tr0, tr1)
+                job.run_cnn(_inputstats.apply_gamma(x, gamma), vt, tr0, tr1)
+            bar.update(y1 - y0)
+
+
+def _fit_on_tile_map(job: _MapJob, tile_grid: np.ndarray, map_info: dict):
+    """Phase 2 trained on the tile map (or not: no tile classified, or its self-check failed).
+    Returns ``(choice, clf)``: the choice (None without any classified tile) and the classifier
+    (None when the tile map stands)."""
+    choice = None
+    if (tile_grid > 0).any():
+        choice = choose_phase2(tile_grid, job.confidence, job.tile, job.gather, job.params)
+        map_info.update(choice.info)
+        if choice.clf is None:
+            map_info["note"] = f"phase 2 not used: {choice.info['phase2_reason']}"
+            log.warning("%s: %s", job.path.name, map_info["note"])
+        else:
+            map_info.update(choice.clf.info)
+            if choice.clf.info.get("one_class"):
+                map_info["note"] = (f"the CNN found one class only ({int(choice.clf.classes[0])}): the final map "
+                                    "is that class")
+    else:
+        map_info["note"] = "the CNN classified no tile (all below recog_thresh?): the final map is left empty"
+        log.warning("%s: %s", job.path.name, map_info["note"])
+    return choice, None if choice is None else choice.clf
+
+
+def _colour_table(choice, clf, job: _MapJob, map_info: dict):
+    """The classifier's class of every median-RGB colour that occurs, when its features are those."""
+    lut = clf.colour_lut(job.present) if clf is not None and choice.features == "median RGB" else None
+    if lut is not None:
+        map_info["distinct_vectors"] = clf.info["distinct_vectors"]
+    return lut
+
+
+def _pass2(job: _MapJob, tile_grid: np.ndarray, choice, clf, lut, t: dict):
+    """Pass 2, strip by strip: the final map and the CNN tile map into their COGs (``t`` gets the
+    seconds of both, ``predict_write`` and ``cog``). Returns the pixels per class code of each,
+    ``(final, cnn)``."""
+    from rasterio.windows import Window
+
+    t0 = time.perf_counter()
+    tile, grid, W = job.tile, job.grid, job.W
+    counts = np.zeros(256, np.int64)
+    cnn_counts = np.zeros(256, np.int64)
+    with ClassMapWriter(job.stage["final"], job.info, job.loaded.scheme) as w_final, \
+            ClassMapWriter(job.stage["cnn"], job.info, job.loaded.scheme) as w_cnn, job.bar("phase 2") as bar:
+        for y0, y1 in job.strips:
+            f, v = job.scratch.read(y0, y1)
+            tr0, tr1 = y0 // tile, min(-(-y1 // tile), grid[0])
+            cnn = np.zeros((y1 - y0, W), np.uint8)
+            if tr1 > tr0:
+                painted = _tiles.tiles_to_raster(tile_grid[tr0:tr1].ravel(), (tr1 - tr0, grid[1]), tile)
+                h = min(painted.shape[0], y1 - y0)
+                cnn[:h, : painted.shape[1]] = painted[:h]
+            cnn[~v] = 0
+            if choice is None:
+                final = np.zeros((y1 - y0, W), np.uint8)
+            elif clf is None:
+                final = cnn.copy()
+            elif lut is not None:
+                final = lut[_pixel.pack_rgb(f[..., :3].astype(np.uint8, copy=False))]
+            else:
+                final = clf.predict(f)
+            final[~v] = 0
+            counts += np.bincount(final.ravel(), minlength=256)
+            cnn_counts += np.bincount(cnn.ravel(), minlength=256)
+            win = Window(0, y0, W, y1 - y0)
+            w_final.write(win, final)
+            w_cnn.write(win, cnn)
+            bar.update(y1 - y0)
+        t["predict_write"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+    t["cog"] = time.perf_counter() - t0   # the writers made their COGs as they closed
+    return counts, cnn_counts
+
+
+def _publish(job: _MapJob, out_dir: Path, counts, cnn_counts, map_info: dict, t: dict, vectors: bool,
+             min_polygon_area: float):
+    """The confidence raster, the class areas and the polygons, then every staged file moved beside
+    the input's other maps. Returns the area table."""
+    scheme = job.loaded.scheme
+    write_tile_confidence(job.stage["confidence"], job.info, job.confidence, job.tile)
+    map_info["shrinking"] = shrinking_classes({c: int(n) for c, n in enumerate(cnn_counts) if n},
+                                              {c: int(n) for c, n in enumerate(counts) if n}, job.path.name, scheme)
+    areas = area_table({c: int(n) for c, n in enumerate(counts) if n}, scheme, job.info)
+    areas.to_csv(job.stage["areas"], index=False)
+    if vectors:
+        from .vectors import polygonize_map
+
+        t0 = time.perf_counter()
+        map_info["polygons"] = polygonize_map(job.stage["final"], job.stage["vectors"], scheme, job.info,
+                                              min_polygon_area)
+        t["vectors"] = time.perf_counter() - t0
+    for f in sorted(job.stage["final"].parent.iterdir()):  # COGs, .aux.xml, .qml, CSV, GeoPackage
+        f.replace(out_dir / f.name)
+    return areas
+
+
 def map_raster(path, loaded, out_dir, experiment: str, params: SSCParams, *, vectors: bool = False,
                min_polygon_area: float = MIN_POLYGON_AREA, window_mpx: float = WINDOW_MPX,
                info: SurveyRaster | None = None, recipe: dict | None = None, progress: bool = True) -> MapResult:
@@ -363,211 +585,49 @@ def map_raster(path, loaded, out_dir, experiment: str, params: SSCParams, *, vec
     a manifest (``.json``) with the model, settings and versions that made them. Every file is
     written under a temporary name and renamed when complete.
     """
-    from rasterio.windows import Window
-    from tqdm.auto import tqdm
-
     from .provenance import package_versions, timestamp, write_json
 
-    path = Path(path)
-    out_dir = Path(out_dir)
+    path, out_dir, p = Path(path), Path(out_dir), params
     out_dir.mkdir(parents=True, exist_ok=True)
     info = info or open_survey(path)
-    recipe = recipe or _recipe(path, loaded, params, vectors, min_polygon_area)
-    p = params
-    tile = loaded.tile_size
-    H, W = info.shape
-    grid = _tiles.grid_shape((H, W), tile)
+    recipe = recipe or _recipe(path, loaded, p, vectors, min_polygon_area)
     files = map_files(out_dir, path.stem, experiment, p, vectors)
-    files["manifest"].unlink(missing_ok=True)  # from here on the input is not done until it is rewritten
-    for made in _every_map_file(out_dir, path.stem, experiment).values():   # an earlier run's, of any settings
-        made["preview"] = made["final"].with_name(made["final"].stem + "_preview.png")   # notebook 05's figure
-        for f in made.values():
-            f.unlink(missing_ok=True)
-            for extra in (f.with_name(f.name + ".aux.xml"), f.with_suffix(".qml")):   # what goes with a map
-                extra.unlink(missing_ok=True)
-    for stale in out_dir.glob(f".tmp_*_{path.stem}_{experiment}_*"):  # left by a killed run
-        log.info("removing %s, left by an interrupted run", stale)
-        shutil.rmtree(stale) if stale.is_dir() else stale.unlink()
-    halo = _features.feature_halo(p.median_radius, p.use_entropy)
-    strips = _strips(H, W, tile, window_mpx)
-    t = {}
-    n_feat = 4 if p.use_entropy else 3
-    scratch = _Scratch(tmp_name(out_dir / f"{path.stem}_{experiment}_scratch"), (H, W), n_feat,
+    _remove_earlier_maps(out_dir, path.stem, experiment, files)
+    H, W = info.shape
+    scratch = _Scratch(tmp_name(out_dir / f"{path.stem}_{experiment}_scratch"), (H, W), 4 if p.use_entropy else 3,
                        np.float32 if p.use_entropy else np.uint8)
     # everything is made in the scratch folder and moved beside the input's other maps at the end
     stage = map_files(scratch.folder / "out", path.stem, experiment, p, vectors)
     stage["final"].parent.mkdir()
-    tile_codes = np.zeros(grid, np.uint8)
-    confidence = np.full(grid, -1.0, np.float32)
-    present = np.zeros(_pixel.N_RGB, bool)  # the median-RGB colours that occur
-    n_valid = 0
-    tile_stats = {k: [] for k in ("brightness", "red_share", "blue_share", "saturation", "contrast")}
-
-    def open_input():
-        return open_raster(path)
-
-    def strip_tiles(rgb, valid, first_row, tr0, tr1):
-        """The whole tiles of tile rows tr0..tr1 of a strip read from ``first_row`` of the input, and
-        which of them are wholly valid."""
-        rows = slice(tr0 * tile - first_row, tr1 * tile - first_row)
-        x = _tiles.to_tiles(rgb[rows, : grid[1] * tile], tile)
-        return x, _tiles.to_tiles(valid[rows, : grid[1] * tile], tile).reshape(len(x), -1).all(axis=1)
-
-    def run_cnn(x, vt, tr0, tr1):
-        codes, proba, _ = predict_tiles_masked(loaded, x, vt)
-        tile_codes[tr0:tr1] = codes.reshape(tr1 - tr0, grid[1])
-        conf = np.where(vt, proba.max(axis=1) if proba.shape[1] else 0, -1.0)
-        confidence[tr0:tr1] = conf.reshape(tr1 - tr0, grid[1])
+    job = _MapJob(path, info, loaded, p, _strips(H, W, loaded.tile_size, window_mpx), scratch, stage, progress)
+    t = {}
     try:
-        # -- pass 1: CNN tiles, features, colours -------------------------------------------------
         t0 = time.perf_counter()
-        prof = dict.fromkeys(("read", "tiles_check", "cnn", "features", "scratch"), 0.0)  # the profile
-        with open_input() as ds, tqdm(total=H, desc=f"{path.name}: phase 1", unit="row",
-                                      disable=not progress, leave=False) as bar:
-            def read(y0, y1):
-                r0, r1 = max(0, y0 - halo), min(H, y1 + halo)
-                return r0, read_block(ds, info, Window(0, r0, W, r1 - r0))
-
-            for y0, y1, (r0, (rgb, valid)), waited in _read_ahead(strips, read):
-                c0 = time.perf_counter() - waited   # "read": the time this strip was waited for
-                core = slice(y0 - r0, y1 - r0)
-                tr0, tr1 = y0 // tile, min(y1 // tile, grid[0])
-                c1 = time.perf_counter()
-                prof["read"] += c1 - c0
-                if tr1 > tr0 and grid[1] > 0:
-                    x, vt = strip_tiles(rgb, valid, r0, tr0, tr1)
-                    for k, v in _inputstats.tile_statistics(x[vt]).items():
-                        tile_stats[k].append(v)
-                    c2 = time.perf_counter()
-                    prof["tiles_check"] += c2 - c1
-                    run_cnn(x, vt, tr0, tr1)
-                    c1 = time.perf_counter()
-                    prof["cnn"] += c1 - c2
-                feats = _features.pixel_features(rgb, p.median_radius, p.use_entropy, valid)[core]
-                c2 = time.perf_counter()
-                prof["features"] += c2 - c1
-                vcore = valid[core]
-                scratch.write(y0, feats, vcore)
-                n_valid += int(vcore.sum())
-                present[_pixel.pack_rgb(feats[vcore][:, :3].astype(np.uint8, copy=False))] = True
-                prof["scratch"] += time.perf_counter() - c2
-                bar.update(y1 - y0)
-        map_profile = {f"pass1_{k}": round(v, 3) for k, v in prof.items()}   # parts of phase1_features
+        map_profile = _pass1(job)
         t["phase1_features"] = time.perf_counter() - t0
-        if n_valid == 0:
+        if job.n_valid == 0:
             raise SurveyError(f"{path.name} holds no valid pixel (all no-data): nothing to map")
         input_info = {}
-        _, gamma = check_input({k: np.concatenate(v) for k, v in tile_stats.items()}, loaded, p, path.name,
+        _, gamma = check_input({k: np.concatenate(v) for k, v in job.tile_stats.items()}, loaded, p, path.name,
                                input_info)
-        if gamma != 1.0:  # the CNN again, on its gamma-corrected input (read once more: a rare case)
+        if gamma != 1.0:
             t0 = time.perf_counter()
-            with open_input() as ds, tqdm(total=H, desc=f"{path.name}: phase 1 (gamma {gamma:.2f})", unit="row",
-                                          disable=not progress, leave=False) as bar:
-                for y0, y1 in strips:
-                    tr0, tr1 = y0 // tile, min(y1 // tile, grid[0])
-                    if tr1 > tr0 and grid[1] > 0:
-                        rgb, valid = read_block(ds, info, Window(0, tr0 * tile, grid[1] * tile, (tr1 - tr0) * tile))
-                        x, vt = strip_tiles(rgb, valid, tr0 * tile, tr0, tr1)
-                        run_cnn(_inputstats.apply_gamma(x, gamma), vt, tr0, tr1)
-                    bar.update(y1 - y0)
+            _cnn_again(job, gamma)
             t["phase1_normalised"] = time.perf_counter() - t0
-
-        # -- tile rules, sample, fit ----------------------------------------------------------------
         t0 = time.perf_counter()
-        tile_grid = apply_tile_rules(tile_codes, confidence, p)
-        map_info = {"input": info.describe(), "tiles": int(grid[0] * grid[1]), **input_info,
+        tile_grid = apply_tile_rules(job.tile_codes, job.confidence, p)
+        map_info = {"input": info.describe(), "tiles": int(job.grid[0] * job.grid[1]), **input_info,
                     "tile_classes": {int(c): int((tile_grid == c).sum()) for c in np.unique(tile_grid)},
-                    "valid_px": n_valid}
-        choice = None
-
-        def gather(rows, cols):
-            xs = np.empty((len(rows), n_feat), scratch.dtype)
-            for y0, y1 in strips:
-                a, b = np.searchsorted(rows, [y0, y1])
-                if b > a:
-                    f, _ = scratch.read(y0, y1)
-                    xs[a:b] = f[rows[a:b] - y0, cols[a:b]]
-            return xs
-
-        if (tile_grid > 0).any():
-            choice = choose_phase2(tile_grid, confidence, tile, gather, p)
-            map_info.update(choice.info)
-            t["sample_fit"] = time.perf_counter() - t0
-            if choice.clf is None:
-                map_info["note"] = f"phase 2 not used: {choice.info['phase2_reason']}"
-                log.warning("%s: %s", path.name, map_info["note"])
-            else:
-                map_info.update(choice.clf.info)
-                if choice.clf.info.get("one_class"):
-                    map_info["note"] = (f"the CNN found one class only ({int(choice.clf.classes[0])}): the final map "
-                                        "is that class")
-        else:
-            map_info["note"] = "the CNN classified no tile (all below recog_thresh?): the final map is left empty"
-            log.warning("%s: %s", path.name, map_info["note"])
-            t["sample_fit"] = time.perf_counter() - t0
+                    "valid_px": job.n_valid}
+        choice, clf = _fit_on_tile_map(job, tile_grid, map_info)
+        t["sample_fit"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        clf = None if choice is None else choice.clf
-        use_lut = clf is not None and choice.features == "median RGB"
-        lut = clf.colour_lut(present) if use_lut else None
-        if lut is not None:
-            map_info["distinct_vectors"] = clf.info["distinct_vectors"]
+        lut = _colour_table(choice, clf, job, map_info)
         t["predict_colours"] = time.perf_counter() - t0
-
-        # -- pass 2: final map and CNN map, in strips -----------------------------------------------
-        t0 = time.perf_counter()
-        counts = np.zeros(256, np.int64)
-        cnn_counts = np.zeros(256, np.int64)
-        with ClassMapWriter(stage["final"], info, loaded.scheme) as w_final, \
-                ClassMapWriter(stage["cnn"], info, loaded.scheme) as w_cnn, \
-                tqdm(total=H, desc=f"{path.name}: phase 2", unit="row", disable=not progress, leave=False) as bar:
-            for y0, y1 in strips:
-                f, v = scratch.read(y0, y1)
-                tr0, tr1 = y0 // tile, min(-(-y1 // tile), grid[0])
-                cnn = np.zeros((y1 - y0, W), np.uint8)
-                if tr1 > tr0:
-                    painted = _tiles.tiles_to_raster(tile_grid[tr0:tr1].ravel(), (tr1 - tr0, grid[1]), tile)
-                    h = min(painted.shape[0], y1 - y0)
-                    cnn[:h, : painted.shape[1]] = painted[:h]
-                cnn[~v] = 0
-                if choice is None:
-                    final = np.zeros((y1 - y0, W), np.uint8)
-                elif clf is None:
-                    final = cnn.copy()
-                elif lut is not None:
-                    final = lut[_pixel.pack_rgb(f[..., :3].astype(np.uint8, copy=False))]
-                else:
-                    final = clf.predict(f)
-                final[~v] = 0
-                counts += np.bincount(final.ravel(), minlength=256)
-                cnn_counts += np.bincount(cnn.ravel(), minlength=256)
-                win = Window(0, y0, W, y1 - y0)
-                w_final.write(win, final)
-                w_cnn.write(win, cnn)
-                bar.update(y1 - y0)
-            t["predict_write"] = time.perf_counter() - t0
-            t0 = time.perf_counter()
-        t["cog"] = time.perf_counter() - t0
-
-        write_tile_confidence(stage["confidence"], info, confidence, tile)
-        map_info["shrinking"] = shrinking_classes({c: int(n) for c, n in enumerate(cnn_counts) if n},
-                                                  {c: int(n) for c, n in enumerate(counts) if n}, path.name,
-                                                  loaded.scheme)
-
-        areas = area_table({c: int(n) for c, n in enumerate(counts) if n}, loaded.scheme, info)
-        areas.to_csv(stage["areas"], index=False)
-
-        if vectors:
-            from .vectors import polygonize_map
-
-            t0 = time.perf_counter()
-            n_poly = polygonize_map(stage["final"], stage["vectors"], loaded.scheme, info, min_polygon_area)
-            map_info["polygons"] = n_poly
-            t["vectors"] = time.perf_counter() - t0
-        for f in sorted(stage["final"].parent.iterdir()):  # COGs, .aux.xml, .qml, CSV, GeoPackage
-            f.replace(out_dir / f.name)
+        counts, cnn_counts = _pass2(job, tile_grid, choice, clf, lut, t)
+        areas = _publish(job, out_dir, counts, cnn_counts, map_info, t, vectors, min_polygon_area)
     finally:
         scratch.close()
-
     t["total"] = sum(t.values())
     manifest = {"recipe": recipe, "experiment": experiment, "outputs": {k: v.name for k, v in files.items()},
                 "info": map_info, "seconds": t, "profile": map_profile, "versions": package_versions(),
