@@ -32,17 +32,13 @@ def _add_phase2_options(parser):
 def _assess(a) -> int:
     import pandas as pd
 
-    from .assess import AssessError, assess_map
+    from .assess import assess_map
     from .classes import ClassScheme
 
-    try:
-        res = assess_map(a.map_path, a.out, a.n, reference=a.reference, points=a.points,
-                         min_per_class=a.min_per_class, seed=a.seed, scheme=ClassScheme.load(a.class_csv),
-                         class_field=a.class_field, points_crs=a.points_crs, overwrite=a.overwrite,
-                         log=print if a.verbosity >= 0 else (lambda *_: None))
-    except (AssessError, ValueError, OSError) as exc:
-        print(f"sscnb assess: {exc}", file=sys.stderr)
-        return 1
+    res = assess_map(a.map_path, a.out, a.n, reference=a.reference, points=a.points,
+                     min_per_class=a.min_per_class, seed=a.seed, scheme=ClassScheme.load(a.class_csv),
+                     class_field=a.class_field, points_crs=a.points_crs, overwrite=a.overwrite,
+                     log=print if a.verbosity >= 0 else (lambda *_: None))
     if res["estimates"] is not None:
         with pd.option_context("display.width", 200, "display.max_columns", 20):
             print(res["estimates"].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
@@ -63,27 +59,18 @@ def _add_cluster_options(parser):
 
 
 def _evaluate(a) -> int:
-    from .batch import BatchError
     from .evaluation import class_scores, evaluate_folder, overall_f1
-    from .geo import SurveyError
     from .modelfiles import load_model
     from .ssc import SSCParams
 
     chosen = {k[3:]: v for k, v in vars(a).items() if k.startswith("p2_") and v is not None}
     quiet = a.verbosity < 0
     say = (lambda *_: None) if quiet else print
-    try:
-        params = SSCParams.from_dict(chosen, source="the command line")
-        loaded = load_model(a.model)
-        summary, _ = evaluate_folder(a.data_dir, loaded, a.out, a.experiment, params, overwrite=a.overwrite,
-                                     save_figures=a.save_figures, dpi=a.dpi, save_class_rasters=a.class_rasters,
-                                     progress=not quiet, scheduler=a.scheduler, workers=a.workers, log=say)
-    except BatchError as exc:
-        print(f"sscnb evaluate: {exc}", file=sys.stderr)
-        return 1
-    except (SurveyError, ValueError, OSError) as exc:
-        print(f"sscnb evaluate: {exc}", file=sys.stderr)
-        return 1
+    params = SSCParams.from_dict(chosen, source="the command line")
+    loaded = load_model(a.model)
+    summary, _ = evaluate_folder(a.data_dir, loaded, a.out, a.experiment, params, overwrite=a.overwrite,
+                                 save_figures=a.save_figures, dpi=a.dpi, save_class_rasters=a.class_rasters,
+                                 progress=not quiet, scheduler=a.scheduler, workers=a.workers, log=say)
     from pathlib import Path
 
     out = Path(a.out)  # evaluate_folder wrote Summary_<experiment>.csv there
@@ -110,26 +97,20 @@ def _boolean(text: str) -> bool:
 
 def _map(a) -> int:
     from . import mapping
-    from .batch import BatchError
-    from .geo import SurveyError
     from .modelfiles import load_model
     from .ssc import SSCParams
 
     chosen = {k[3:]: v for k, v in vars(a).items() if k.startswith("p2_") and v is not None}
-    try:
-        params = SSCParams.from_dict(chosen, source="the command line")
-        loaded = load_model(a.model)
-        kw = {}
-        if a.min_polygon_area is not None:
-            kw["min_polygon_area"] = a.min_polygon_area
-        if a.window_mpx is not None:
-            kw["window_mpx"] = a.window_mpx
-        results = mapping.map_inputs(a.inputs, loaded, a.out, a.experiment, params, vectors=a.vectors,
-                                     overwrite=a.overwrite, progress=a.verbosity >= 0, scheduler=a.scheduler,
-                                     workers=a.workers, **kw)
-    except (SurveyError, ValueError, OSError, BatchError) as exc:
-        print(f"sscnb map: {exc}", file=sys.stderr)
-        return 1
+    params = SSCParams.from_dict(chosen, source="the command line")
+    loaded = load_model(a.model)
+    kw = {}
+    if a.min_polygon_area is not None:
+        kw["min_polygon_area"] = a.min_polygon_area
+    if a.window_mpx is not None:
+        kw["window_mpx"] = a.window_mpx
+    results = mapping.map_inputs(a.inputs, loaded, a.out, a.experiment, params, vectors=a.vectors,
+                                 overwrite=a.overwrite, progress=a.verbosity >= 0, scheduler=a.scheduler,
+                                 workers=a.workers, **kw)
     for r in results:
         cols = [c for c in ("class", "pixels", "percent", "area_ha") if c in r.areas]
         print(f"\n{r.input.name} ({r.status}): {r.files['final']}")
@@ -146,17 +127,12 @@ def _replay(text: str):
 
 
 def _adapt(a) -> int:
-    from .adapt import AdaptError, adapt_model
-    from .labels import LabelError
+    from .adapt import adapt_model
 
     quiet = a.verbosity < 0
-    try:
-        paths = adapt_model(a.model, a.labels, a.images, a.out, model_name=a.name, epochs=a.epochs, replay=a.replay,
-                            replay_dir=a.replay_dir, class_field=a.class_field, seed=a.seed, overwrite=a.overwrite,
-                            progress=not quiet, log=(lambda *_: None) if quiet else print)
-    except (AdaptError, LabelError, ValueError, OSError) as exc:
-        print(f"sscnb adapt: {exc}", file=sys.stderr)
-        return 1
+    paths = adapt_model(a.model, a.labels, a.images, a.out, model_name=a.name, epochs=a.epochs, replay=a.replay,
+                        replay_dir=a.replay_dir, class_field=a.class_field, seed=a.seed, overwrite=a.overwrite,
+                        progress=not quiet, log=(lambda *_: None) if quiet else print)
     print(paths["model"])  # last line: the adapted model, for scripts
     return 0
 
@@ -179,17 +155,7 @@ def configure_logging(verbosity: int = 0) -> None:
     logging.captureWarnings(True)
 
 
-def main(argv=None) -> int:
-    from . import __version__
-
-    ap = argparse.ArgumentParser(prog="sscnb", description="CNN-supervised classification of river imagery")
-    ap.add_argument("--version", action="version", version=f"sscnb {__version__}")
-    ap.add_argument("-v", "--verbose", dest="verbosity", action="store_const", const=1, default=0,
-                    help="also show informational messages")
-    ap.add_argument("-q", "--quiet", dest="verbosity", action="store_const", const=-1,
-                    help="only errors; no progress bars")
-    sub = ap.add_subparsers(dest="cmd", required=True)
-
+def _parser_run(sub) -> None:
     r = sub.add_parser("run", help="run the numbered notebooks with papermill")
     r.add_argument("--config", default="configs/sample_data.yml", help="run YAML (default: %(default)s)")
     r.add_argument("--experiment", help="override the experiment name (outputs/<experiment>/)")
@@ -198,12 +164,16 @@ def main(argv=None) -> int:
     r.add_argument("--extend", action="store_true",
                    help="run (more) notebooks in an existing run folder, keeping its files")
 
+
+def _parser_check(sub) -> None:
     c = sub.add_parser("check", help="check a data folder (what notebook 00 does, as text)")
     c.add_argument("data_dir")
     c.add_argument("--tile-size", type=int, default=50)
     c.add_argument("--purity", type=float, default=0.9)
     c.add_argument("--class-csv", default=None)
 
+
+def _parser_map(sub) -> None:
     m = sub.add_parser("map", help="map images or orthomosaics to GIS-ready class maps (what notebook 05 does)",
                        description="Classify every input (an image, an orthomosaic, a folder or a glob) with a "
                                    "CNN from notebook 02 and a phase-2 pixel classifier trained on that input, "
@@ -223,6 +193,8 @@ def main(argv=None) -> int:
     _add_cluster_options(m)
     _add_phase2_options(m)
 
+
+def _parser_evaluate(sub) -> None:
     e = sub.add_parser("evaluate", help="classify and score a folder of labelled images (what notebook 03 does)",
                        description="Phase 1 and phase 2 on every image of DATA_DIR, scored against its labels: "
                                    "the same files as notebook 03 (per-image CSVs, confusion matrices, "
@@ -238,6 +210,8 @@ def main(argv=None) -> int:
     _add_cluster_options(e)
     _add_phase2_options(e)
 
+
+def _parser_adapt(sub) -> None:
     from .adapt import DEFAULT_EPOCHS, DEFAULT_REPLAY
 
     d = sub.add_parser("adapt", help="fine-tune a model on labelled tiles of a new river (what notebook 07 does)",
@@ -258,6 +232,8 @@ def main(argv=None) -> int:
     d.add_argument("--seed", type=int, default=42)
     d.add_argument("--overwrite", action="store_true", help="replace an adapted model of that name")
 
+
+def _parser_assess(sub) -> None:
     from .assess import DEFAULT_MIN_PER_CLASS
 
     e = sub.add_parser("assess", help="class areas and accuracy with 95%% confidence intervals from a sample of points "
@@ -283,16 +259,106 @@ def main(argv=None) -> int:
     e.add_argument("--class-csv", default=None, help="CSV of class codes, names and colours (default classes)")
     e.add_argument("--overwrite", action="store_true", help="draw a new sample over one drawn with other settings")
 
+
+def _parser_notebooks(sub) -> None:
     n = sub.add_parser("notebooks", help="copy the numbered notebooks to a folder, to open them in JupyterLab")
     n.add_argument("--out", default="sscnb_notebooks", help="destination folder (default: %(default)s)")
     n.add_argument("--overwrite", action="store_true", help="replace notebooks already there")
 
+
+def _parser_make_sample_data(sub) -> None:
     s = sub.add_parser("make-sample-data", help="regenerate the synthetic sample data")
     s.add_argument("--out", default="sample_data")
     s.add_argument("--seed", type=int, default=2026)
     s.add_argument("--force", action="store_true", help="replace existing files")
 
-    a = ap.parse_args(argv)
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line: one sub-command per job, each built by its own ``_parser_<command>``.
+
+    Returns
+    -------
+    argparse.ArgumentParser
+    """
+    from . import __version__
+
+    ap = argparse.ArgumentParser(prog="sscnb", description="CNN-supervised classification of river imagery")
+    ap.add_argument("--version", action="version", version=f"sscnb {__version__}")
+    ap.add_argument("-v", "--verbose", dest="verbosity", action="store_const", const=1, default=0,
+                    help="also show informational messages")
+    ap.add_argument("-q", "--quiet", dest="verbosity", action="store_const", const=-1,
+                    help="only errors; no progress bars")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    for build in (_parser_run, _parser_check, _parser_map, _parser_evaluate, _parser_adapt, _parser_assess,
+                  _parser_notebooks, _parser_make_sample_data):
+        build(sub)
+    return ap
+
+
+def _run(a) -> int:
+    from .runner import run_suite
+
+    run_suite(a.config, experiment=a.experiment, only=a.only, overwrite=a.overwrite, extend=a.extend,
+              progress=a.verbosity >= 0, log=print if a.verbosity >= 0 else (lambda *_: None))
+    return 0
+
+
+def _check(a) -> int:
+    from .classes import ClassScheme
+    from .data import DataError, check_dataset
+
+    if a.tile_size < 1:
+        raise DataError(f"--tile-size must be at least 1 px, got {a.tile_size}: use the CNN's tile size (50)")
+    if not 0 < a.purity <= 1:
+        raise DataError(f"--purity must be more than 0 and at most 1, got {a.purity}: the share of a tile "
+                        "that must be one class (0.9)")
+    chk = check_dataset(a.data_dir, ClassScheme.load(a.class_csv), a.tile_size, a.purity)
+    print(chk.inventory.to_string(index=False))
+    print("\nusable tiles per river and class:\n" + chk.totals("tiles").to_string())
+    for p in chk.problems:
+        print(p)
+    return 0 if chk.ok else 1
+
+
+def _notebooks(a) -> int:
+    from .runner import copy_notebooks
+
+    files = copy_notebooks(a.out, overwrite=a.overwrite)
+    print(f"copied {len(files)} notebooks to {a.out}: open them with  jupyter lab {a.out}")
+    return 0
+
+
+def _make_sample_data(a) -> int:
+    from .synthetic import write_sample_data
+
+    files = write_sample_data(a.out, seed=a.seed, force=a.force)
+    print(f"wrote {len(files)} files to {a.out}")
+    return 0
+
+
+HANDLERS = {"run": _run, "check": _check, "map": _map, "evaluate": _evaluate, "adapt": _adapt, "assess": _assess,
+            "notebooks": _notebooks, "make-sample-data": _make_sample_data}
+
+
+def main(argv=None) -> int:
+    """Run one command; its errors are printed as one line naming the command (the traceback goes to
+    the log: ``-v`` shows it).
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        The arguments (default: ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        0 when the command did its job, 1 when it could not (or the data it checked has errors).
+    """
+    import logging
+
+    from .errors import SscnbError
+
+    a = build_parser().parse_args(argv)
     configure_logging(a.verbosity)
     if getattr(a, "threads", None) is not None:
         if a.threads < 1:
@@ -301,71 +367,12 @@ def main(argv=None) -> int:
         from .batch import _set_threads
 
         _set_threads(a.threads)   # before the first model: the backends read it when they start
-    from .errors import SscnbError
-
     try:
-        if a.cmd == "run":
-            from .runner import RunError, run_suite
-
-            try:
-                run_suite(a.config, experiment=a.experiment, only=a.only, overwrite=a.overwrite, extend=a.extend,
-                          progress=a.verbosity >= 0, log=print if a.verbosity >= 0 else (lambda *_: None))
-            except RunError as exc:
-                print(f"sscnb run: {exc}", file=sys.stderr)
-                return 1
-            return 0
-        if a.cmd == "check":
-            from .classes import ClassScheme
-            from .data import DataError, check_dataset
-
-            try:
-                if a.tile_size < 1:
-                    raise DataError(f"--tile-size must be at least 1 px, got {a.tile_size}: use the CNN's tile size (50)")
-                if not 0 < a.purity <= 1:
-                    raise DataError(f"--purity must be more than 0 and at most 1, got {a.purity}: the share of a tile "
-                                    "that must be one class (0.9)")
-                chk = check_dataset(a.data_dir, ClassScheme.load(a.class_csv), a.tile_size, a.purity)
-            except (DataError, ValueError) as exc:
-                print(f"sscnb check: {exc}", file=sys.stderr)
-                return 1
-            print(chk.inventory.to_string(index=False))
-            print("\nusable tiles per river and class:\n" + chk.totals("tiles").to_string())
-            for p in chk.problems:
-                print(p)
-            return 0 if chk.ok else 1
-        if a.cmd == "map":
-            return _map(a)
-        if a.cmd == "evaluate":
-            return _evaluate(a)
-        if a.cmd == "adapt":
-            return _adapt(a)
-        if a.cmd == "assess":
-            return _assess(a)
-        if a.cmd == "notebooks":
-            from .runner import RunError, copy_notebooks
-
-            try:
-                files = copy_notebooks(a.out, overwrite=a.overwrite)
-            except RunError as exc:
-                print(f"sscnb notebooks: {exc}", file=sys.stderr)
-                return 1
-            print(f"copied {len(files)} notebooks to {a.out}: open them with  jupyter lab {a.out}")
-            return 0
-        if a.cmd == "make-sample-data":
-            from .synthetic import write_sample_data
-
-            try:
-                files = write_sample_data(a.out, seed=a.seed, force=a.force)
-            except FileExistsError as exc:
-                print(f"sscnb make-sample-data: {exc}", file=sys.stderr)
-                return 1
-            print(f"wrote {len(files)} files to {a.out}")
-            return 0
-    except SscnbError as exc:   # any error sscnb raised on purpose that a command did not word itself
+        return HANDLERS[a.cmd](a)
+    except (SscnbError, ValueError, OSError) as exc:   # bad input, a missing file, a batch that failed
         print(f"sscnb {a.cmd}: {exc}", file=sys.stderr)
+        logging.getLogger("sscnb").info("where it happened", exc_info=True)
         return 1
-    return 2
-
 
 if __name__ == "__main__":
     sys.exit(main())
