@@ -27,9 +27,18 @@ from pathlib import Path
 
 import numpy as np
 
+from . import labels as _labels
+from . import metrics
+from .classkey import ClassKey
 from .cnn import CNNParams, _keras, train
+from .data import find_pairs, read_pair
 from .errors import SscnbError
-from .tilesets import TileSet
+from .inputstats import merge_statistics, training_statistics
+from .modelfiles import load_model, make_card, save_model
+from .provenance import file_sha256, write_text
+from .ssc import SSCParams, classify_image
+from .tiles import grid_shape
+from .tilesets import TileSet, collect_tiles
 
 __all__ = ["AdaptError", "adapt_model", "before_after", "judge_grid", "merge_class_key", "widen_model",
            "replay_tiles", "fine_tune", "AdaptResult",
@@ -76,8 +85,6 @@ def merge_class_key(parent_key, tiles: TileSet, scheme):
         LocalClass of the appended rows.
     """
     import pandas as pd
-
-    from .classkey import ClassKey
 
     t = parent_key.table
     rows = [tuple(r) for r in t[list(ClassKey.COLUMNS)].itertuples(index=False)]
@@ -182,8 +189,6 @@ def replay_tiles(parent_card: dict, replay, scheme, replay_dir=None, seed: int =
     -------
     TileSet or None
     """
-    from .data import find_pairs
-    from .tilesets import collect_tiles
 
     if not replay:
         return None
@@ -244,9 +249,6 @@ def fine_tune(parent, new_tiles: TileSet, *, replay=DEFAULT_REPLAY, replay_dir=N
     AdaptError
         No labelled tile, or tiles of another size than the model's.
     """
-    from .inputstats import merge_statistics, training_statistics
-    from .modelfiles import make_card
-    from .provenance import file_sha256
 
     scheme = parent.scheme
     if len(new_tiles) == 0:
@@ -338,8 +340,6 @@ def adapt_model(model_path, labels_source, images, out_dir, *, model_name: str =
     LabelError, AdaptError, FileExistsError
         Before anything is written.
     """
-    from . import labels as _labels
-    from .modelfiles import load_model, save_model
 
     out_dir = Path(out_dir)
     target = out_dir / f"{model_name}.keras"
@@ -356,7 +356,6 @@ def adapt_model(model_path, labels_source, images, out_dir, *, model_name: str =
     log(f"fine-tuned in {res.seconds:.0f} s: {res.card['lineage']['n_tiles_added']} new tiles, "
         f"{res.card['lineage']['replayed_tiles']} replayed, {epochs} epochs")
     paths = save_model(out_dir, model_name, res.model, res.key, res.card, overwrite=overwrite)
-    from .provenance import write_text
 
     paths["history"] = write_text(out_dir / f"{model_name}_history.csv", res.history.to_csv(index=False))
     return paths
@@ -408,11 +407,6 @@ def before_after(records, parent, adapted, params=None, labels_table=None, progr
     """
     import pandas as pd
     from tqdm.auto import tqdm
-
-    from . import metrics
-    from .data import read_pair
-    from .ssc import SSCParams, classify_image
-    from .tiles import grid_shape
 
     p = params or SSCParams()
     scheme = adapted.scheme

@@ -31,8 +31,10 @@ from pathlib import Path
 
 import numpy as np
 
+from .classes import ClassScheme
 from .errors import SscnbError
-from .geo import open_raster
+from .geo import SurveyRaster, open_raster, pixel_area_m2
+from .provenance import atomic_path, file_sha256, write_json, write_text
 
 __all__ = ["AssessError", "Z95", "DEFAULT_MIN_PER_CLASS", "POINT_COLUMNS", "ESTIMATE_COLUMNS", "MapStrata",
            "map_strata", "allocate", "draw_sample", "write_points", "sample_for", "read_points", "reference_from_raster",
@@ -118,8 +120,6 @@ def map_strata(path) -> MapStrata:
         The file is missing, not one band, or holds no classified pixel.
     """
     from rasterio.windows import Window
-
-    from .geo import SurveyRaster, pixel_area_m2
 
     path = Path(path)
     with _open(path) as ds:
@@ -256,7 +256,6 @@ def write_points(points, out_dir, strata: MapStrata, scheme=None, meta: dict | N
     -------
     dict of str to Path
     """
-    from .provenance import atomic_path, write_json, write_text
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -539,8 +538,6 @@ def sample_for(map_path, out_dir, n: int | None = None, min_per_class: int = DEF
     """
     import pandas as pd
 
-    from .provenance import file_sha256
-
     out = Path(out_dir)
     strata = strata or map_strata(map_path)
     meta = {"map": str(Path(map_path).resolve()), "map_sha256": file_sha256(map_path), "n": n,
@@ -601,8 +598,6 @@ def assess_map(map_path, out_dir, n: int | None = None, reference=None, points=N
         class has fewer than 2 points with a reference class), ``files``, ``dropped`` (points
         without a reference class).
     """
-    from .classes import ClassScheme
-    from .provenance import write_text
 
     scheme = scheme or ClassScheme.default()
     if reference is not None and points is not None:

@@ -20,6 +20,7 @@ import os
 from pathlib import Path
 
 from .errors import SscnbError
+from .modelfiles import load_model
 
 __all__ = ["BatchError", "dask_client", "share_cores", "worker_model", "run_tasks", "parse_scheduler"]
 
@@ -189,7 +190,6 @@ def worker_model(path):
     -------
     sscnb.modelfiles.LoadedModel
     """
-    from .modelfiles import load_model
 
     key = str(Path(path).resolve())
     if key not in _MODELS:

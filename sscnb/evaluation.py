@@ -9,10 +9,16 @@ from pathlib import Path
 
 import numpy as np
 
-from .geo import open_raster
+from . import mapfiles, metrics, plots
+from .batch import BatchError, dask_client, run_tasks, worker_model
+from .data import checked_pairs, find_pairs, read_pair
+from .geo import georeferencing_of, open_raster
 from .inputstats import InputShiftWarning
-from .provenance import atomic_path
-from .ssc import ClassShrinkWarning, SSCParams, classify_image, phase2_name
+from .layout import prepare_output
+from .metrics import confusion
+from .provenance import atomic_path, file_sha256, package_versions, recipe_differences, timestamp, write_json
+from .report import find_result_files
+from .ssc import PHASE2_CHOICES, ClassShrinkWarning, SSCParams, classify_image, phase2_name
 
 __all__ = ["result_files", "image_status", "evaluate_image", "evaluate_folder", "overall_f1", "class_scores",
            "load_image_results"]
@@ -52,7 +58,6 @@ def result_files(out_dir, image_name: str, experiment: str, phase2: str = "mlp")
 def _clear_image(files: dict, image_name: str, experiment: str) -> None:
     """Delete every result file of one image and experiment, whichever phase 2 made them, before
     it is computed again: the files beside a manifest are always those of its run."""
-    from .ssc import PHASE2_CHOICES
 
     out_dir = files["manifest"].parent.parent
     for p2 in PHASE2_CHOICES:
@@ -63,7 +68,6 @@ def _clear_image(files: dict, image_name: str, experiment: str) -> None:
 
 def _image_recipe(loaded, params: SSCParams) -> dict:
     """What decides an image's numbers: the model (file digest and class key) and the settings."""
-    from .provenance import file_sha256
 
     return {"model": {"path": str(loaded.path), "sha256": file_sha256(loaded.path), "class_key": loaded.key.digest()},
             "settings": params.to_dict()}
@@ -106,7 +110,6 @@ def image_status(files: dict, recipe: dict, wanted: list[str]) -> tuple[str, str
         return "todo", "not finished"
     man = json.loads(files["manifest"].read_text())
     if man.get("recipe") != recipe:
-        from .provenance import recipe_differences
 
         return "other", "; ".join(recipe_differences(man.get("recipe", {}), recipe)) or "another recipe"
     missing = [k for k in wanted if not files[k].exists() or k not in man.get("files", [])]
@@ -116,7 +119,6 @@ def image_status(files: dict, recipe: dict, wanted: list[str]) -> tuple[str, str
 
 
 def _write_manifest(path: Path, content: dict) -> None:
-    from .provenance import package_versions, timestamp, write_json
 
     write_json(path, {**content, "versions": package_versions(), "created": timestamp()})
 
@@ -135,8 +137,6 @@ def _append_timing(path: Path, row: dict) -> None:
 
 def _save_confusion(path, y_true, y_pred, scheme):
     import pandas as pd
-
-    from .metrics import confusion
 
     codes = list(scheme.labelled_codes)
     cm = confusion(y_true, y_pred, codes)
@@ -177,9 +177,6 @@ def evaluate_image(rec, loaded, files: dict, wanted: list, experiment: str, para
     notes : list of str
         What the user should be told (a one-class tile map, a label without labelled pixels).
     """
-    from . import metrics
-    from .data import read_pair
-    from .plots import save_figure, ssc_figure
 
     scheme = loaded.scheme
     codes = list(scheme.labelled_codes)
@@ -211,8 +208,6 @@ def evaluate_image(rec, loaded, files: dict, wanted: list, experiment: str, para
                          f"label some of it, or move it out of {Path(rec.image_path).parent.name}/")
     if res.info.get("note"):
         notes.append(f"{rec.name}: {res.info['note']}")
-    from . import mapfiles
-    from .geo import georeferencing_of
 
     georef = georeferencing_of(rec.image_path)  # the image's header, read once for every raster
     mapfiles.write_tile_confidence(files["confidence"], georef, res.cnn_proba.max(axis=-1), loaded.tile_size)
@@ -224,9 +219,9 @@ def evaluate_image(rec, loaded, files: dict, wanted: list, experiment: str, para
         import matplotlib.pyplot as plt
 
         t1 = time.perf_counter()
-        fig = ssc_figure(img, lab, res.cnn_map, res.final_map, scheme, f1_cnn=row["f1_cnn"],
-                         f1_final=row["f1_final"], final_name=res.phase2_name, title=f"{rec.name} ({experiment})")
-        save_figure(fig, files["figure"], dpi=dpi)
+        fig = plots.ssc_figure(img, lab, res.cnn_map, res.final_map, scheme, f1_cnn=row["f1_cnn"],
+                               f1_final=row["f1_final"], final_name=res.phase2_name, title=f"{rec.name} ({experiment})")
+        plots.save_figure(fig, files["figure"], dpi=dpi)
         plt.close(fig)
         t_fig = time.perf_counter() - t1
     timing = {"image": rec.name, "read": t_read, **res.timings, "figure": t_fig,
@@ -238,7 +233,6 @@ def evaluate_image(rec, loaded, files: dict, wanted: list, experiment: str, para
 
 def _evaluate_task(model_path, rec, *args):
     """A worker's task: the model is loaded once per worker process."""
-    from .batch import worker_model
 
     return evaluate_image(rec, worker_model(model_path), *args)
 
@@ -308,11 +302,6 @@ def evaluate_folder(data_dir, loaded, out_dir, experiment: str, params: SSCParam
     """
 
     import pandas as pd
-
-    from . import metrics
-    from .batch import BatchError, dask_client, run_tasks
-    from .data import checked_pairs
-    from .layout import prepare_output
 
     p = params or SSCParams()
     out_dir = Path(out_dir)
@@ -403,8 +392,6 @@ def overall_f1(out_dir, experiment: str, phase2: str = "mlp", images=None) -> di
         ``{"CNN": f1, "MLP" or "RF": f1}``: the F1 of every (image, class) weighted by its labelled
         pixels, not an average over images.
     """
-    from . import metrics
-    from .report import find_result_files
 
     p2 = phase2_name(phase2)
     reports = {"CNN": [], p2: []}
@@ -438,8 +425,6 @@ def class_scores(out_dir, experiment: str, phase2: str = "mlp", images=None, sch
     """
     import pandas as pd
 
-    from . import metrics
-
     out_dir = Path(out_dir)
     p2 = phase2_name(phase2)
     rows = []
@@ -472,7 +457,6 @@ def class_scores(out_dir, experiment: str, phase2: str = "mlp", images=None, sch
 
 def _score_columns(rep_cnn, rep_fin) -> dict:
     """A summary row's scores: pixel-weighted and macro F1 of both maps, and each class's F1 in the final map."""
-    from . import metrics
 
     out = {"f1_cnn": metrics.weighted_f1(rep_cnn), "f1_final": metrics.weighted_f1(rep_fin),
            "macro_f1_cnn": metrics.macro_f1(rep_cnn), "macro_f1_final": metrics.macro_f1(rep_fin)}
@@ -504,8 +488,6 @@ def load_image_results(out_dir, data_dir, image: str, experiment: str, phase2: s
         float32`` (the CNN's top-class probability per tile), ``final_map`` and ``cnn_map``
         (``(H, W) uint8``, or None when the class rasters were not saved).
     """
-
-    from .data import find_pairs, read_pair
 
     files = result_files(out_dir, image, experiment, phase2)
     rec = next((r for r in find_pairs(data_dir) if r.name == image), None)

@@ -21,6 +21,8 @@ import warnings
 
 import numpy as np
 
+from .tiles import to_tiles
+
 __all__ = ["STATISTICS", "MARGIN", "InputShiftWarning", "tile_statistics", "summarise", "image_statistics",
            "MIN_CORRECTION", "training_statistics", "merge_statistics", "far_outside", "check_image", "normalising_gamma",
            "apply_gamma"]
@@ -125,7 +127,6 @@ def image_statistics(image: np.ndarray, tile: int = 50, mask: np.ndarray | None 
     -------
     dict of str to float
     """
-    from .tiles import to_tiles
 
     x = to_tiles(image, tile)
     if mask is not None:

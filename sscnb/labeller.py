@@ -23,6 +23,11 @@ import numpy as np
 
 from . import labels as _labels
 from . import tiles as _tiles
+from .classes import ClassScheme
+from .data import read_image
+from .geo import georeferencing_of
+from .modelfiles import predict_codes
+from .plots import _plt
 
 __all__ = ["ORDERS", "tile_order", "LabelSession", "TileLabeller", "tile_picture", "labels_figure"]
 
@@ -159,7 +164,6 @@ class LabelSession:
 
     def __init__(self, images: dict, labels_path, loaded=None, tile_size: int | None = None, order: str = "mixed",
                  seed: int = 0, max_tiles_per_image: int | None = 4000, progress: bool = False):
-        from .data import read_image
 
         if not images:
             raise _labels.LabelError("no image to label: give the new river's images (a folder or files)")
@@ -167,7 +171,6 @@ class LabelSession:
         self.tile = int(tile_size or loaded.tile_size)
         self.scheme = loaded.scheme if loaded is not None else None
         if self.scheme is None:
-            from .classes import ClassScheme
 
             self.scheme = ClassScheme.default()
         self.images = dict(images)
@@ -175,7 +178,6 @@ class LabelSession:
         self.table = (_labels.read_tile_labels(self.path, self.scheme, self.tile, self.images) if self.path.exists()
                       else _labels.empty_labels())
         self._pixels = {name: read_image(p) for name, p in self.images.items()}
-        from .geo import georeferencing_of
 
         self._georef = {}
         for name, p in self.images.items():
@@ -197,7 +199,6 @@ class LabelSession:
         conf = None
         self.predicted = [None] * len(ids)
         if loaded is not None:
-            from .modelfiles import predict_codes
 
             codes, proba, _ = predict_codes(loaded, None, x)
             conf = proba.max(axis=1)
@@ -363,8 +364,6 @@ def labels_figure(session: LabelSession, max_px: int = 900):
     matplotlib.figure.Figure
     """
     from matplotlib.patches import Rectangle
-
-    from .plots import _plt
 
     plt = _plt()
     names = list(session.images)

@@ -26,7 +26,11 @@ import numpy as np
 
 from . import tiles as _tiles
 from .classes import ClassScheme
+from .data import IMAGE_EXTENSIONS, LABEL_PREFIX, _label_keys, parse_image_name, read_image, read_label
 from .errors import SscnbError
+from .geo import georeferencing_of
+from .provenance import atomic_path, write_text
+from .tilesets import TileSet
 
 __all__ = ["LabelError", "MIXED", "SKIP", "COLUMNS", "empty_labels", "read_tile_labels", "write_tile_labels",
            "append_tile_label", "start_labels_file", "labels_from_raster", "rasterize_polygons", "load_labels", "image_index",
@@ -70,7 +74,6 @@ def image_index(images) -> dict:
     -------
     dict of str to Path
     """
-    from .data import IMAGE_EXTENSIONS, LABEL_PREFIX
 
     if isinstance(images, dict):
         return {str(k): Path(v) for k, v in images.items()}
@@ -90,7 +93,6 @@ def image_index(images) -> dict:
 
 
 def _grid_of(path: Path, tile: int) -> tuple[int, int]:
-    from .geo import georeferencing_of
 
     info = georeferencing_of(path)
     return _tiles.grid_shape((info.height, info.width), tile)
@@ -196,7 +198,6 @@ def write_tile_labels(path, table, tile_size: int) -> Path:
     -------
     Path
     """
-    from .provenance import write_text
 
     return write_text(path, _HEADER.format(tile=int(tile_size)) + "\n" + table[list(COLUMNS)].to_csv(index=False),
                       sync=True)
@@ -324,8 +325,6 @@ def rasterize_polygons(path, image_path, scheme: ClassScheme, class_field: str =
     from rasterio.features import rasterize
     from rasterio.transform import Affine
 
-    from .geo import georeferencing_of
-
     path = Path(path)
     image_path = Path(image_path)
     info = georeferencing_of(image_path)
@@ -452,8 +451,6 @@ def load_labels(source, images, scheme: ClassScheme, tile_size: int, purity: flo
                              f"the polygons of {source.name} lie outside every given image: " + "; ".join(errors))
         return pd.concat(parts, ignore_index=True)
     if source.is_dir():
-        from .data import _label_keys, parse_image_name, read_label
-        from .geo import georeferencing_of
 
         by_key = {p.stem.lower(): p for p in source.iterdir() if p.name.upper().startswith("SCLS_")}
         parts = []
@@ -496,9 +493,6 @@ def tile_set(table, images: dict, tile_size: int, progress: bool = False):
     """
     from tqdm.auto import tqdm
 
-    from .data import parse_image_name, read_image
-    from .tilesets import TileSet
-
     t = table[table.class_code > 0]
     xs, ys, rivers, names = [], [], [], []
     T = int(tile_size)
@@ -536,9 +530,6 @@ def write_tile_squares(path, table, image_path, tile_size: int, scheme: ClassSch
         None for a plain image (nothing to place in a GIS).
     """
     import fiona
-
-    from .geo import georeferencing_of
-    from .provenance import atomic_path
 
     info = georeferencing_of(image_path)
     if not (info.georeferenced and info.crs is not None):

@@ -38,9 +38,12 @@ import numpy as np
 
 from . import features as _features
 from . import inputstats as _inputstats
+from . import metrics
 from . import pixel as _pixel
 from . import tiles as _tiles
-from .batch import BatchError, dask_client, run_tasks
+from .batch import BatchError, dask_client, run_tasks, worker_model
+from .data import DataError, find_pairs, read_label
+from .features import feature_threads
 from .geo import (
     RASTER_SUFFIXES,
     SurveyError,
@@ -52,8 +55,9 @@ from .geo import (
 )
 from .layout import prepare_output
 from .mapfiles import ClassMapWriter, write_tile_confidence
-from .provenance import file_sha256, recipe_differences, tmp_name
-from .ssc import SSCParams, apply_tile_rules, check_input, choose_phase2, predict_tiles_masked, shrinking_classes
+from .provenance import file_sha256, package_versions, recipe_differences, timestamp, tmp_name, write_json
+from .ssc import PHASE2_CHOICES, SSCParams, apply_tile_rules, check_input, choose_phase2, predict_tiles_masked, shrinking_classes
+from .vectors import polygonize_map
 
 __all__ = ["MapResult", "resolve_inputs", "map_files", "map_raster", "map_inputs", "plan_inputs", "area_summary",
            "label_scores", "WINDOW_MPX", "MIN_POLYGON_AREA"]
@@ -170,7 +174,6 @@ def map_files(out_dir, stem: str, experiment: str, params: SSCParams, vectors: b
 
 def _every_map_file(out_dir, stem: str, experiment: str) -> dict:
     """Every file a run of any settings makes for one input and experiment: ``{phase2: map_files}``."""
-    from .ssc import PHASE2_CHOICES
 
     return {p2: map_files(out_dir, stem, experiment, SSCParams(phase2=p2), vectors=True)
             for p2 in sorted(PHASE2_CHOICES)}
@@ -538,7 +541,6 @@ def _publish(job: _MapJob, out_dir: Path, counts, cnn_counts, map_info: dict, t:
     areas = area_table({c: int(n) for c, n in enumerate(counts) if n}, scheme, job.info)
     areas.to_csv(job.stage["areas"], index=False)
     if vectors:
-        from .vectors import polygonize_map
 
         t0 = time.perf_counter()
         map_info["polygons"] = polygonize_map(job.stage["final"], job.stage["vectors"], scheme, job.info,
@@ -585,7 +587,6 @@ def map_raster(path, loaded, out_dir, experiment: str, params: SSCParams, *, vec
     a manifest (``.json``) with the model, settings and versions that made them. Every file is
     written under a temporary name and renamed when complete.
     """
-    from .provenance import package_versions, timestamp, write_json
 
     path, out_dir, p = Path(path), Path(out_dir), params
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -680,9 +681,6 @@ def label_scores(results, scheme):
     """
     import pandas as pd
 
-    from . import metrics
-    from .data import DataError, find_pairs, read_label
-
     codes = list(scheme.labelled_codes)
     names = {c: scheme.name(c) for c in scheme.codes}
     frames = []
@@ -722,8 +720,6 @@ def _map_one(path, loaded, out_dir, experiment, params, vectors, min_polygon_are
     """One input, with GDAL's block cache capped (see :data:`GDAL_CACHE_MB`)."""
     import rasterio
 
-    from .features import feature_threads
-
     # GDAL_NUM_THREADS: GDAL decodes the blocks of one read on several threads (compressed GeoTIFFs)
     with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB, GDAL_NUM_THREADS=str(feature_threads())):
         return map_raster(path, loaded, out_dir, experiment, params, vectors=vectors,
@@ -733,7 +729,6 @@ def _map_one(path, loaded, out_dir, experiment, params, vectors, min_polygon_are
 
 def _map_task(model_path, *args):
     """A worker's task: the model is loaded once per worker process."""
-    from .batch import worker_model
 
     return _map_one(args[0], worker_model(model_path), *args[1:])
 

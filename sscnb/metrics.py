@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from .provenance import atomic_path
+from .tiles import crop_to_tiles, to_tiles
 
 __all__ = ["confusion", "class_report", "report_from_confusion", "weighted_f1", "macro_f1", "REPORT_COLUMNS",
            "write_report", "read_report",
@@ -237,7 +238,6 @@ def errors_by_confidence(label: np.ndarray, predicted: np.ndarray, confidence: n
     >>> errors_by_confidence(lab, pred, np.array([[0.4, 0.9]]), 2)
     {'low': 0.75, 'high': 0.0, 'tiles': 2}
     """
-    from .tiles import crop_to_tiles, to_tiles
 
     conf = np.where(np.asarray(confidence, float) < 0, np.nan, confidence).ravel()
     lab = np.asarray(label)

@@ -12,6 +12,7 @@ import numpy as np
 from .classes import ClassScheme
 from .classkey import ClassKey, ModelMismatchError
 from .cnn import _keras, predict_tiles
+from .inputstats import training_statistics
 from .provenance import json_default, package_versions, timestamp, tmp_name
 from .tilesets import TileSet
 
@@ -210,7 +211,6 @@ def make_card(*, backbone, weights, tile_size, purity, scheme: ClassScheme, tile
     dict
         JSON-ready.
     """
-    from .inputstats import training_statistics
 
     counts = tiles.counts(scheme)
     card = {

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .cnn import _keras
+
 __all__ = ["sample_tile_pixels", "PixelClassifier", "fit_pixel_classifier", "unique_rows", "pack_rgb",
            "unpack_rgb", "N_RGB", "mlp_forward"]
 
@@ -366,7 +368,6 @@ def fit_pixel_classifier(x: np.ndarray, y: np.ndarray, kind: str, *, depth: str,
         model = RandomForestClassifier(n_estimators=n_trees, n_jobs=n_jobs, random_state=seed)
         model.fit(z, yy)
     elif kind == "mlp":
-        from .cnn import _keras
 
         keras = _keras()
 

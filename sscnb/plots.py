@@ -6,6 +6,8 @@ import math
 import numpy as np
 
 from .classes import ClassScheme
+from .metrics import errors_by_confidence
+from .provenance import atomic_path
 
 __all__ = ["label_overlay", "thumbnails", "class_bars", "save_figure", "tile_samples", "history_curves",
            "confusion_heatmap", "ssc_figure", "f1_bars", "f1_violins", "support_bars", "survey_figure", "area_bars",
@@ -142,8 +144,6 @@ def save_figure(fig, path, dpi: int = 150):
     Path
     """
     from pathlib import Path
-
-    from .provenance import atomic_path
 
     path = Path(path)
     with atomic_path(path) as tmp:
@@ -572,7 +572,6 @@ def confidence_figure(image: np.ndarray, confidence: np.ndarray, tile: int, labe
         overlay = np.zeros(wrong[::step, ::step].shape + (4,), np.float32)
         overlay[wrong[::step, ::step]] = (1, 0, 0, 0.8)
         ax2.imshow(overlay)
-        from .metrics import errors_by_confidence
 
         e = errors_by_confidence(lab, fin, conf, tile)
         text = ""

@@ -16,8 +16,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .geo import open_raster
+from .assess import POINT_COLUMNS, AssessError
+from .classes import ClassScheme
+from .geo import open_raster, read_preview
 from .labeller import _ClickLabeller
+from .plots import _plt
+from .provenance import write_text
 
 __all__ = ["NOT_LABELLED", "CANNOT_TELL", "PointSession", "PointLabeller", "point_picture", "points_figure"]
 
@@ -72,9 +76,6 @@ class PointSession:
     def __init__(self, points_path, image_path, scheme=None, seed: int = 0, margin: int = 40):
         import pandas as pd
 
-        from .assess import POINT_COLUMNS, AssessError
-        from .classes import ClassScheme
-
         self.path = Path(points_path)
         if not self.path.exists():
             raise AssessError(f"{self.path} does not exist: draw the sample first (sscnb assess --n N, or notebook 08)")
@@ -121,8 +122,6 @@ class PointSession:
         int or None
             The next point.
         """
-        from .assess import POINT_COLUMNS, AssessError
-        from .provenance import write_text
 
         i = self.current()
         if i is None:
@@ -192,8 +191,6 @@ def points_figure(session: PointSession, max_px: int = 900):
     -------
     matplotlib.figure.Figure
     """
-    from .geo import read_preview
-    from .plots import _plt
 
     plt = _plt()
     fig, axes = plt.subplots(1, 2, figsize=(11, 5), gridspec_kw={"width_ratios": [0.7, 1.6]})

@@ -27,8 +27,11 @@ from pathlib import Path
 
 import yaml
 
+from .cnn import CNNParams
 from .errors import SscnbError
+from .layout import OutputFolderError, prepare_output
 from .provenance import package_versions, write_json
+from .ssc import SSCParams
 
 __all__ = ["RunError", "list_notebooks", "load_config", "run_suite", "copy_notebooks", "NOTEBOOK_DIR",
            "select_notebooks", "check_config", "notebook_warnings"]
@@ -250,9 +253,6 @@ def check_config(cfg: dict, notebooks) -> None:
     """
     import papermill as pm
 
-    from .cnn import CNNParams
-    from .ssc import SSCParams
-
     source = _source(cfg)
     unknown = [k for k in cfg if k not in TOP_LEVEL_KEYS and not str(k).startswith("_")]
     if unknown:
@@ -352,7 +352,6 @@ def run_suite(config, *, experiment: str | None = None, only=None, overwrite: bo
         if overwrite:
             log(f"replacing the earlier run in {out} (overwrite requested)")
             shutil.rmtree(out)
-    from .layout import OutputFolderError, prepare_output
 
     try:
         prepare_output(out, "output_root")

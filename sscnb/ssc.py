@@ -26,6 +26,7 @@ from . import features as _features
 from . import inputstats as _inputstats
 from . import pixel as _pixel
 from . import tiles as _tiles
+from .modelfiles import predict_codes
 from .settings import Settings
 
 __all__ = ["SSCParams", "SSCResult", "PHASE2_CHOICES", "MLP_DEPTHS", "phase2_name", "classify_image",
@@ -320,7 +321,6 @@ def predict_tiles_masked(loaded, x: np.ndarray, valid: np.ndarray | None = None)
     proba : (n, C) ndarray of float32, probabilities of the shared classes ``classes``
     classes : (C,) ndarray of int
     """
-    from .modelfiles import predict_codes
 
     n = len(x)
     if valid is None or valid.all():

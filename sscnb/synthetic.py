@@ -18,6 +18,10 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage as ndi
 
+from . import tiles as _tiles
+from .classes import ClassScheme
+from .labels import MIXED, empty_labels, write_tile_labels
+
 __all__ = ["RiverStyle", "STYLES", "NEW_RIVER_STYLES", "write_new_river",
            "make_scene", "make_orthomosaic", "write_orthomosaic", "write_ortho_reference", "write_sample_data",
            "ORTHO_CRS", "ORTHO_ORIGIN", "ORTHO_PIXEL_M"]
@@ -363,10 +367,6 @@ def write_new_river(folder, seed: int = 2026, n_images: int = 2, shape=(600, 900
     """
     import imageio.v3 as iio
     import tifffile
-
-    from . import tiles as _tiles
-    from .classes import ClassScheme
-    from .labels import MIXED, empty_labels, write_tile_labels
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)

@@ -11,6 +11,7 @@ import numpy as np
 
 from . import tiles as _tiles
 from .classes import ClassScheme
+from .data import read_pair
 from .errors import SscnbError
 
 __all__ = ["NoTilesError", "TileSet", "collect_tiles", "split_indices"]
@@ -74,8 +75,6 @@ def collect_tiles(records, scheme: ClassScheme, tile_size: int = 50, purity: flo
         Naming the purity and tile size, when no tile qualifies.
     """
     from tqdm.auto import tqdm
-
-    from .data import read_pair
 
     xs, ys, rivers, images = [], [], [], []
     labelled = [r for r in records if r.has_label]

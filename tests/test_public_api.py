@@ -91,3 +91,17 @@ def test_every_error_sscnb_raises_on_purpose_has_one_root():
             continue
         assert issubclass(cls, SscnbError), name
         assert any(b in cls.__mro__ for b in (ValueError, RuntimeError, OSError)), name
+
+
+def test_the_computing_modules_load_no_deep_learning_or_widget_library():
+    """Sibling imports are at module level; only TensorFlow/Keras (cnn._keras), matplotlib's pyplot
+    (plots._plt) and ipywidgets stay lazy, so that mapping, evaluating or reporting starts fast and a
+    Dask worker or the CLI loads Keras only when a model is used."""
+    import subprocess
+    import sys
+
+    code = ("import sys, sscnb.mapping, sscnb.evaluation, sscnb.report, sscnb.assess, sscnb.adapt, sscnb.explore; "
+            "print(sorted(m for m in ('tensorflow', 'keras', 'jax', 'torch', 'matplotlib.pyplot', 'ipywidgets') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]", out

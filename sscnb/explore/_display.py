@@ -1,6 +1,8 @@
 """Showing a tool in a notebook: its widget in JupyterLab, its static figure in a batch run."""
 from __future__ import annotations
 
+from ..plots import _plt, save_figure
+
 
 def _display_figure(fig, dpi: int = 100) -> None:
     """Show a figure in the notebook as a PNG, whatever matplotlib's backend (inline, or Agg as
@@ -8,8 +10,6 @@ def _display_figure(fig, dpi: int = 100) -> None:
     import io
 
     from IPython.display import Image, display
-
-    from ..plots import _plt
 
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi)
@@ -55,7 +55,6 @@ def show_tool(tool, widgets: bool, save=None) -> None:
         Nothing, so that a notebook cell ending with this call does not show it twice; the widget
         is ``tool.widget``.
     """
-    from ..plots import _plt, save_figure
 
     plt = _plt()
     if widgets and run_by_papermill():

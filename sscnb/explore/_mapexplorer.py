@@ -6,6 +6,9 @@ from pathlib import Path
 import numpy as np
 
 from ..classes import ClassScheme
+from ..data import find_pairs
+from ..evaluation import result_files
+from ..plots import _plt
 from ..ssc import SSCParams
 from ._display import _display_figure
 from ._result import LAYERS, ImageResult, _evaluation_result, _map_result, compute_image_result, layer_rgb
@@ -91,10 +94,7 @@ class MapExplorer:
         """
         from functools import partial
 
-        from ..evaluation import result_files
-
         if images is None:
-            from ..data import find_pairs
 
             images = [r.name for r in find_pairs(data_dir)
                       if result_files(out_dir, r.name, experiment, params.phase2)["confidence"].exists()]
@@ -173,7 +173,6 @@ class MapExplorer:
 
     def figure(self):
         """A static picture of the current state: the layer over the image, with the legend."""
-        from ..plots import _plt
 
         plt = _plt()
         res = self.result()

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from ..data import read_pair
+from ..plots import _plt
 from ..ssc import SSCParams, classify_image
 from ._display import _display_figure
 from ._result import ImageResult
@@ -24,7 +26,6 @@ class Phase2Playground:
     CONTROLS = ("median_radius", "use_entropy", "subsample", "phase2", "recog_thresh", "min_tiles")
 
     def __init__(self, record, loaded, params: SSCParams | None = None):
-        from ..data import read_pair
 
         self.record = record
         self.loaded = loaded
@@ -49,7 +50,6 @@ class Phase2Playground:
 
     def figure(self):
         """The last two runs side by side: final maps, their settings and F1."""
-        from ..plots import _plt
 
         plt = _plt()
         runs = self.history[-2:]

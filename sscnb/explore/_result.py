@@ -6,9 +6,13 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import metrics
 from ..classes import ClassScheme
-from ..geo import open_raster
-from ..ssc import SSCParams, classify_image
+from ..data import read_pair
+from ..evaluation import load_image_results
+from ..geo import open_raster, read_preview
+from ..metrics import errors_by_confidence, weighted_f1
+from ..ssc import SSCParams, classify_image, phase2_name
 
 LAYERS = ("RGB", "labels", "CNN tiles", "final map", "CNN confidence", "errors")
 
@@ -59,7 +63,6 @@ class ImageResult:
 
     def __init__(self, name, image, label, cnn_map, final_map, confidence_tiles, scheme: ClassScheme, tile: int,
                  phase2_name: str, result=None, note: str = "", full_shape=None, bounds=None, units: str = "m"):
-        from .. import metrics
 
         self.name = name
         self.image = image
@@ -112,7 +115,6 @@ class ImageResult:
                 + f", {unclassified} left unclassified by the CNN, mean CNN confidence "
                 + (f"{np.nanmean(g):.3f}" if not no_data.all() else "-"))
         if self.label is not None:
-            from ..metrics import errors_by_confidence
 
             cnn = errors_by_confidence(self.label, self.cnn_map, g, self.tile)
             fin = errors_by_confidence(self.label, self.final_map, g, self.tile)
@@ -127,7 +129,6 @@ class ImageResult:
         return [lay for lay in LAYERS if self.label is not None or lay not in ("labels", "errors")]
 
     def f1(self, kind: str) -> float:
-        from ..metrics import weighted_f1
 
         return weighted_f1(self.reports[kind]) if kind in self.reports else float("nan")
 
@@ -145,7 +146,6 @@ def compute_image_result(record, loaded, params: SSCParams) -> ImageResult:
     -------
     ImageResult
     """
-    from ..data import read_pair
 
     img, lab = read_pair(record, loaded.scheme, loaded.tile_size)
     return ImageResult.from_classification(record.name, img, lab, classify_image(img, loaded, params),
@@ -154,8 +154,6 @@ def compute_image_result(record, loaded, params: SSCParams) -> ImageResult:
 
 def _evaluation_result(out_dir, data_dir, name, experiment, loaded, params) -> ImageResult:
     """An image of notebook 03's results: the saved rasters, or classified again when they were not saved."""
-    from ..evaluation import load_image_results
-    from ..ssc import phase2_name
 
     r = load_image_results(out_dir, data_dir, name, experiment, params.phase2, loaded.scheme)
     if r["final_map"] is None or r["cnn_map"] is None:
@@ -169,8 +167,6 @@ def _evaluation_result(out_dir, data_dir, name, experiment, loaded, params) -> I
 
 def _map_result(result, scheme: ClassScheme, tile: int, max_px: int) -> ImageResult:
     """A survey mapped by notebook 05, read from the overviews of its rasters (never whole)."""
-
-    from ..geo import read_preview
 
     image = read_preview(result.input, max_px)
     final = read_preview(result.files["final"], max_px)

@@ -4,6 +4,10 @@ from __future__ import annotations
 import numpy as np
 
 from ..classes import ClassScheme
+from ..data import find_pairs
+from ..modelfiles import predict_codes
+from ..plots import _plt
+from ..tilesets import collect_tiles
 from ._display import _display_figure
 
 
@@ -37,7 +41,6 @@ class TileBrowser:
         self.per_page = int(per_page)
         self.predicted = self.confidence = None
         if loaded is not None:
-            from ..modelfiles import predict_codes
 
             if loaded.tile_size != tiles.tile_size:
                 raise ValueError(f"the tiles are {tiles.tile_size} px but the CNN {loaded.path.name} takes "
@@ -70,8 +73,6 @@ class TileBrowser:
         -------
         TileBrowser
         """
-        from ..data import find_pairs
-        from ..tilesets import collect_tiles
 
         return cls(collect_tiles(find_pairs(data_dir), scheme, tile_size, purity, progress=False), scheme, loaded, **kw)
 
@@ -133,7 +134,6 @@ class TileBrowser:
     def figure(self):
         """The current page of tiles: each titled with its label, and with a CNN its predicted class
         and confidence (misclassified tiles framed red)."""
-        from ..plots import _plt
 
         plt = _plt()
         sel = self.selection()
