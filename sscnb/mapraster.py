@@ -1,0 +1,482 @@
+"""Map one input in strips: the two passes of :mod:`sscnb.mapping`, each a named step.
+
+:func:`map_raster` runs the steps over a :class:`_MapJob` (what they share): remove the earlier
+maps, pass 1 (CNN tiles, input statistics, features into a scratch folder), the CNN again on a
+gamma-corrected input when needed, the tile rules and the phase-2 fit, the colour table, pass 2
+(the final map and the tile map as COGs) and publishing (confidence, areas, polygons, the files
+moved into place, the manifest last).
+"""
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import features as _features
+from . import inputstats as _inputstats
+from . import pixel as _pixel
+from . import tiles as _tiles
+from .geo import SurveyError, SurveyRaster, area_table, open_raster, open_survey, read_block
+from .mapfiles import ClassMapWriter, write_tile_confidence
+from .provenance import file_sha256, package_versions, timestamp, tmp_name, write_json
+from .ssc import (
+    PHASE2_CHOICES,
+    SSCParams,
+    apply_tile_rules,
+    check_input,
+    choose_phase2,
+    predict_tiles_masked,
+    shrinking_classes,
+)
+from .vectors import polygonize_map
+
+__all__ = ["MapResult", "map_files", "map_raster", "WINDOW_MPX", "MIN_POLYGON_AREA"]
+
+log = logging.getLogger("sscnb.mapping")
+
+WINDOW_MPX = 8.0          # megapixels per strip: sets peak memory (about 0.1 GB per Mpx), not results
+MIN_POLYGON_AREA = 1.0    # m2 (px without a projected CRS): smaller patches are sieved before polygons
+
+
+@dataclass
+class MapResult:
+    """What :func:`map_raster` made for one input."""
+
+    input: Path
+    files: dict
+    areas: object              # pandas DataFrame (see geo.area_table)
+    info: dict
+    timings: dict = field(default_factory=dict)
+    status: str = "done"
+
+
+def map_files(out_dir, stem: str, experiment: str, params: SSCParams, vectors: bool = False) -> dict:
+    """Paths of everything made for one input.
+
+    Parameters
+    ----------
+    out_dir : str or Path
+    stem : str
+        The input's file name without its suffix.
+    experiment : str
+    params : SSCParams
+        Its ``phase2`` names the final map (``MLP`` or ``RF``).
+    vectors : bool
+
+    Returns
+    -------
+    dict of str to Path
+        ``final, cnn, confidence, areas, manifest`` (and ``vectors``), named ``<stem>_<experiment>_...``.
+    """
+    out_dir = Path(out_dir)
+    base = f"{stem}_{experiment}"
+    files = {
+        "final": out_dir / f"{base}_{params.final_name}.tif",
+        "cnn": out_dir / f"{base}_CNN.tif",
+        "confidence": out_dir / f"{base}_CNN_confidence.tif",
+        "areas": out_dir / f"{base}_{params.final_name}_areas.csv",
+        "manifest": out_dir / f"{base}_{params.final_name}.json",
+    }
+    if vectors:
+        files["vectors"] = out_dir / f"{base}_{params.final_name}.gpkg"
+    return files
+
+
+def _every_map_file(out_dir, stem: str, experiment: str) -> dict:
+    """Every file a run of any settings makes for one input and experiment: ``{phase2: map_files}``."""
+
+    return {p2: map_files(out_dir, stem, experiment, SSCParams(phase2=p2), vectors=True)
+            for p2 in sorted(PHASE2_CHOICES)}
+
+
+def _model_recipe(loaded) -> dict:
+    return {"path": str(loaded.path), "sha256": file_sha256(loaded.path), "class_key": loaded.key.digest()}
+
+
+def _recipe(path: Path, loaded, params: SSCParams, vectors: bool, min_polygon_area: float,
+            model: dict | None = None) -> dict:
+    """Everything that decides the result for one input: compared on a re-run. ``model``: the
+    model's part, when already computed (the model file is hashed once per batch, not per input)."""
+    st = Path(path).stat()
+    return {
+        "input": {"path": str(Path(path).resolve()), "bytes": st.st_size, "modified": st.st_mtime},
+        "model": model or _model_recipe(loaded),
+        "settings": params.to_dict(),
+        "vectors": {"make": bool(vectors), "min_polygon_area": float(min_polygon_area)} if vectors else None,
+    }
+
+
+def _read_ahead(strips, read):
+    """Yield ``(y0, y1, read(y0, y1), seconds waited)`` for each strip, the next strip read (and
+    decoded) in a background thread while the caller works on this one: two strips in memory at
+    most. The dataset is only ever used by that one thread."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    if not strips:
+        return
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sscnb-read") as ex:
+        fut = ex.submit(read, *strips[0])
+        for i, (y0, y1) in enumerate(strips):
+            t0 = time.perf_counter()
+            data = fut.result()
+            waited = time.perf_counter() - t0
+            if i + 1 < len(strips):
+                fut = ex.submit(read, *strips[i + 1])
+            yield y0, y1, data, waited
+
+
+def _strips(height: int, width: int, tile: int, window_mpx: float) -> list[tuple[int, int]]:
+    """Row ranges ``[(y0, y1)]`` covering the image, each a whole number of tile rows (the last one
+    also takes the margin below the last tile row)."""
+    rows = int(window_mpx * 1e6 // max(width, 1)) // tile * tile
+    rows = max(tile, rows)
+    n_tile_rows = height // tile
+    bounds = list(range(0, n_tile_rows * tile, rows)) + [height]
+    bounds = sorted(set(bounds))
+    if len(bounds) > 2 and bounds[-1] - bounds[-2] < tile:  # fold a sub-tile remainder into the last strip
+        bounds.pop(-2)
+    return list(zip(bounds[:-1], bounds[1:]))
+
+
+class _Scratch:
+    """Per-pixel features and valid mask of the whole input, kept on disk between the passes."""
+
+    def __init__(self, folder: Path, shape, n_feat: int, dtype):
+        self.folder = folder
+        folder.mkdir(parents=True, exist_ok=True)
+        self.W = shape[1]
+        self.F = n_feat
+        self.dtype = np.dtype(dtype)
+        self.feat = open(folder / "features.raw", "w+b")
+        self.valid = open(folder / "valid.raw", "w+b")
+
+    def write(self, y0, feats, valid):
+        self.feat.seek(y0 * self.W * self.F * self.dtype.itemsize)
+        self.feat.write(np.ascontiguousarray(feats, self.dtype).tobytes())
+        self.valid.seek(y0 * self.W)
+        self.valid.write(np.ascontiguousarray(valid, np.uint8).tobytes())
+
+    def read(self, y0, y1):
+        n = (y1 - y0) * self.W
+        self.feat.seek(y0 * self.W * self.F * self.dtype.itemsize)
+        f = np.fromfile(self.feat, self.dtype, n * self.F).reshape(y1 - y0, self.W, self.F)
+        self.valid.seek(y0 * self.W)
+        v = np.fromfile(self.valid, np.uint8, n).reshape(y1 - y0, self.W).astype(bool)
+        return f, v
+
+    def close(self):
+        self.feat.close()
+        self.valid.close()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+@dataclass
+class _MapJob:
+    """One input being mapped: what every step reads (the input, the CNN, the settings, the strips,
+    the scratch folder and the staged output files) and what pass 1 fills in."""
+
+    path: Path
+    info: SurveyRaster
+    loaded: object
+    params: SSCParams
+    strips: list
+    scratch: _Scratch
+    stage: dict
+    progress: bool
+    tile_codes: np.ndarray = None
+    confidence: np.ndarray = None
+    present: np.ndarray = None
+    n_valid: int = 0
+    tile_stats: dict = field(default_factory=lambda: {k: [] for k in ("brightness", "red_share", "blue_share",
+                                                                       "saturation", "contrast")})
+
+    def __post_init__(self):
+        self.tile = self.loaded.tile_size
+        self.H, self.W = self.info.shape
+        self.grid = _tiles.grid_shape((self.H, self.W), self.tile)
+        self.tile_codes = np.zeros(self.grid, np.uint8)
+        self.confidence = np.full(self.grid, -1.0, np.float32)
+        self.present = np.zeros(_pixel.N_RGB, bool)  # the median-RGB colours that occur
+
+    def bar(self, desc: str):
+        from tqdm.auto import tqdm
+
+        return tqdm(total=self.H, desc=f"{self.path.name}: {desc}", unit="row", disable=not self.progress,
+                    leave=False)
+
+    def strip_tiles(self, rgb, valid, first_row, tr0, tr1):
+        """The whole tiles of tile rows tr0..tr1 of a strip read from ``first_row`` of the input, and
+        which of them are wholly valid."""
+        rows = slice(tr0 * self.tile - first_row, tr1 * self.tile - first_row)
+        x = _tiles.to_tiles(rgb[rows, : self.grid[1] * self.tile], self.tile)
+        return x, _tiles.to_tiles(valid[rows, : self.grid[1] * self.tile], self.tile).reshape(len(x), -1).all(axis=1)
+
+    def run_cnn(self, x, vt, tr0, tr1):
+        codes, proba, _ = predict_tiles_masked(self.loaded, x, vt)
+        self.tile_codes[tr0:tr1] = codes.reshape(tr1 - tr0, self.grid[1])
+        conf = np.where(vt, proba.max(axis=1) if proba.shape[1] else 0, -1.0)
+        self.confidence[tr0:tr1] = conf.reshape(tr1 - tr0, self.grid[1])
+
+    def gather(self, rows, cols):
+        """The scratch features of the pixels at (rows, cols), rows sorted: phase 2's training sample."""
+        xs = np.empty((len(rows), self.scratch.F), self.scratch.dtype)
+        for y0, y1 in self.strips:
+            a, b = np.searchsorted(rows, [y0, y1])
+            if b > a:
+                f, _ = self.scratch.read(y0, y1)
+                xs[a:b] = f[rows[a:b] - y0, cols[a:b]]
+        return xs
+
+
+def _remove_earlier_maps(out_dir: Path, stem: str, experiment: str, files: dict) -> None:
+    """Before an input is mapped again: its manifest first (it is not done until it is rewritten),
+    then every map an earlier run made of it, of any settings, and what a killed run left."""
+    files["manifest"].unlink(missing_ok=True)
+    for made in _every_map_file(out_dir, stem, experiment).values():
+        made["preview"] = made["final"].with_name(made["final"].stem + "_preview.png")   # notebook 05's figure
+        for f in made.values():
+            f.unlink(missing_ok=True)
+            for extra in (f.with_name(f.name + ".aux.xml"), f.with_suffix(".qml")):   # what goes with a map
+                extra.unlink(missing_ok=True)
+    for stale in out_dir.glob(f".tmp_*_{stem}_{experiment}_*"):
+        log.info("removing %s, left by an interrupted run", stale)
+        shutil.rmtree(stale) if stale.is_dir() else stale.unlink()
+
+
+def _pass1(job: _MapJob) -> dict:
+    """Pass 1, strip by strip (the next read while this one is worked on): the CNN's tiles, the
+    input statistics, and the features and valid mask into the scratch folder. Returns the profile."""
+    from rasterio.windows import Window
+
+    p, H, W, tile, grid = job.params, job.H, job.W, job.tile, job.grid
+    halo = _features.feature_halo(p.median_radius, p.use_entropy)
+    prof = dict.fromkeys(("read", "tiles_check", "cnn", "features", "scratch"), 0.0)
+    with open_raster(job.path) as ds, job.bar("phase 1") as bar:
+        def read(y0, y1):
+            r0, r1 = max(0, y0 - halo), min(H, y1 + halo)
+            return r0, read_block(ds, job.info, Window(0, r0, W, r1 - r0))
+
+        for y0, y1, (r0, (rgb, valid)), waited in _read_ahead(job.strips, read):
+            c0 = time.perf_counter() - waited   # "read": the time this strip was waited for
+            core = slice(y0 - r0, y1 - r0)
+            tr0, tr1 = y0 // tile, min(y1 // tile, grid[0])
+            c1 = time.perf_counter()
+            prof["read"] += c1 - c0
+            if tr1 > tr0 and grid[1] > 0:
+                x, vt = job.strip_tiles(rgb, valid, r0, tr0, tr1)
+                for k, v in _inputstats.tile_statistics(x[vt]).items():
+                    job.tile_stats[k].append(v)
+                c2 = time.perf_counter()
+                prof["tiles_check"] += c2 - c1
+                job.run_cnn(x, vt, tr0, tr1)
+                c1 = time.perf_counter()
+                prof["cnn"] += c1 - c2
+            feats = _features.pixel_features(rgb, p.median_radius, p.use_entropy, valid)[core]
+            c2 = time.perf_counter()
+            prof["features"] += c2 - c1
+            vcore = valid[core]
+            job.scratch.write(y0, feats, vcore)
+            job.n_valid += int(vcore.sum())
+            job.present[_pixel.pack_rgb(feats[vcore][:, :3].astype(np.uint8, copy=False))] = True
+            prof["scratch"] += time.perf_counter() - c2
+            bar.update(y1 - y0)
+    return {f"pass1_{k}": round(v, 3) for k, v in prof.items()}   # parts of phase1_features
+
+
+def _cnn_again(job: _MapJob, gamma: float) -> None:
+    """The CNN once more, on its gamma-corrected input (the input read again: a rare case)."""
+    from rasterio.windows import Window
+
+    tile, grid = job.tile, job.grid
+    with open_raster(job.path) as ds, job.bar(f"phase 1 (gamma {gamma:.2f})") as bar:
+        for y0, y1 in job.strips:
+            tr0, tr1 = y0 // tile, min(y1 // tile, grid[0])
+            if tr1 > tr0 and grid[1] > 0:
+                rgb, valid = read_block(ds, job.info, Window(0, tr0 * tile, grid[1] * tile, (tr1 - tr0) * tile))
+                x, vt = job.strip_tiles(rgb, valid, tr0 * tile, tr0, tr1)
+                job.run_cnn(_inputstats.apply_gamma(x, gamma), vt, tr0, tr1)
+            bar.update(y1 - y0)
+
+
+def _fit_on_tile_map(job: _MapJob, tile_grid: np.ndarray, map_info: dict):
+    """Phase 2 trained on the tile map (or not: no tile classified, or its self-check failed).
+    Returns ``(choice, clf)``: the choice (None without any classified tile) and the classifier
+    (None when the tile map stands)."""
+    choice = None
+    if (tile_grid > 0).any():
+        choice = choose_phase2(tile_grid, job.confidence, job.tile, job.gather, job.params)
+        map_info.update(choice.info)
+        if choice.clf is None:
+            map_info["note"] = f"phase 2 not used: {choice.info['phase2_reason']}"
+            log.warning("%s: %s", job.path.name, map_info["note"])
+        else:
+            map_info.update(choice.clf.info)
+            if choice.clf.info.get("one_class"):
+                map_info["note"] = (f"the CNN found one class only ({int(choice.clf.classes[0])}): the final map "
+                                    "is that class")
+    else:
+        map_info["note"] = "the CNN classified no tile (all below recog_thresh?): the final map is left empty"
+        log.warning("%s: %s", job.path.name, map_info["note"])
+    return choice, None if choice is None else choice.clf
+
+
+def _colour_table(choice, clf, job: _MapJob, map_info: dict):
+    """The classifier's class of every median-RGB colour that occurs, when its features are those."""
+    lut = clf.colour_lut(job.present) if clf is not None and choice.features == "median RGB" else None
+    if lut is not None:
+        map_info["distinct_vectors"] = clf.info["distinct_vectors"]
+    return lut
+
+
+def _pass2(job: _MapJob, tile_grid: np.ndarray, choice, clf, lut, t: dict):
+    """Pass 2, strip by strip: the final map and the CNN tile map into their COGs (``t`` gets the
+    seconds of both, ``predict_write`` and ``cog``). Returns the pixels per class code of each,
+    ``(final, cnn)``."""
+    from rasterio.windows import Window
+
+    t0 = time.perf_counter()
+    tile, grid, W = job.tile, job.grid, job.W
+    counts = np.zeros(256, np.int64)
+    cnn_counts = np.zeros(256, np.int64)
+    with ClassMapWriter(job.stage["final"], job.info, job.loaded.scheme) as w_final, \
+            ClassMapWriter(job.stage["cnn"], job.info, job.loaded.scheme) as w_cnn, job.bar("phase 2") as bar:
+        for y0, y1 in job.strips:
+            f, v = job.scratch.read(y0, y1)
+            tr0, tr1 = y0 // tile, min(-(-y1 // tile), grid[0])
+            cnn = np.zeros((y1 - y0, W), np.uint8)
+            if tr1 > tr0:
+                painted = _tiles.tiles_to_raster(tile_grid[tr0:tr1].ravel(), (tr1 - tr0, grid[1]), tile)
+                h = min(painted.shape[0], y1 - y0)
+                cnn[:h, : painted.shape[1]] = painted[:h]
+            cnn[~v] = 0
+            if choice is None:
+                final = np.zeros((y1 - y0, W), np.uint8)
+            elif clf is None:
+                final = cnn.copy()
+            elif lut is not None:
+                final = lut[_pixel.pack_rgb(f[..., :3].astype(np.uint8, copy=False))]
+            else:
+                final = clf.predict(f)
+            final[~v] = 0
+            counts += np.bincount(final.ravel(), minlength=256)
+            cnn_counts += np.bincount(cnn.ravel(), minlength=256)
+            win = Window(0, y0, W, y1 - y0)
+            w_final.write(win, final)
+            w_cnn.write(win, cnn)
+            bar.update(y1 - y0)
+        t["predict_write"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+    t["cog"] = time.perf_counter() - t0   # the writers made their COGs as they closed
+    return counts, cnn_counts
+
+
+def _publish(job: _MapJob, out_dir: Path, counts, cnn_counts, map_info: dict, t: dict, vectors: bool,
+             min_polygon_area: float):
+    """The confidence raster, the class areas and the polygons, then every staged file moved beside
+    the input's other maps. Returns the area table."""
+    scheme = job.loaded.scheme
+    write_tile_confidence(job.stage["confidence"], job.info, job.confidence, job.tile)
+    map_info["shrinking"] = shrinking_classes({c: int(n) for c, n in enumerate(cnn_counts) if n},
+                                              {c: int(n) for c, n in enumerate(counts) if n}, job.path.name, scheme)
+    areas = area_table({c: int(n) for c, n in enumerate(counts) if n}, scheme, job.info)
+    areas.to_csv(job.stage["areas"], index=False)
+    if vectors:
+
+        t0 = time.perf_counter()
+        map_info["polygons"] = polygonize_map(job.stage["final"], job.stage["vectors"], scheme, job.info,
+                                              min_polygon_area)
+        t["vectors"] = time.perf_counter() - t0
+    for f in sorted(job.stage["final"].parent.iterdir()):  # COGs, .aux.xml, .qml, CSV, GeoPackage
+        f.replace(out_dir / f.name)
+    return areas
+
+
+def map_raster(path, loaded, out_dir, experiment: str, params: SSCParams, *, vectors: bool = False,
+               min_polygon_area: float = MIN_POLYGON_AREA, window_mpx: float = WINDOW_MPX,
+               info: SurveyRaster | None = None, recipe: dict | None = None, progress: bool = True) -> MapResult:
+    """Map one input in strips of about ``window_mpx`` megapixels; see the module docstring.
+
+    Parameters
+    ----------
+    path : str or Path
+        The input (checked by :func:`plan_inputs` first when called through :func:`map_inputs`).
+    loaded : LoadedModel
+        The CNN.
+    out_dir : str or Path
+    experiment : str
+    params : SSCParams
+        Phase-2 settings (``smallest_element`` must be 0).
+    vectors : bool
+        Also write polygons.
+    min_polygon_area : float, m2 (px without a projected CRS)
+    window_mpx : float, megapixels
+        Size of a strip: sets peak memory, not results.
+    info : SurveyRaster, optional
+    recipe : dict, optional
+        What the manifest records; made here when not given.
+    progress : bool
+        Progress bars (tqdm).
+
+    Returns
+    -------
+    MapResult
+
+    Writes (see :func:`map_files`): the final map and the CNN tile map as COGs with colour table,
+    category names and ``.qml``; the CNN's top-class confidence per tile (float32, one pixel per
+    tile, nodata -1); the area per class (CSV); with ``vectors`` a GeoPackage of polygons; and, last,
+    a manifest (``.json``) with the model, settings and versions that made them. Every file is
+    written under a temporary name and renamed when complete.
+    """
+
+    path, out_dir, p = Path(path), Path(out_dir), params
+    out_dir.mkdir(parents=True, exist_ok=True)
+    info = info or open_survey(path)
+    recipe = recipe or _recipe(path, loaded, p, vectors, min_polygon_area)
+    files = map_files(out_dir, path.stem, experiment, p, vectors)
+    _remove_earlier_maps(out_dir, path.stem, experiment, files)
+    H, W = info.shape
+    scratch = _Scratch(tmp_name(out_dir / f"{path.stem}_{experiment}_scratch"), (H, W), 4 if p.use_entropy else 3,
+                       np.float32 if p.use_entropy else np.uint8)
+    # everything is made in the scratch folder and moved beside the input's other maps at the end
+    stage = map_files(scratch.folder / "out", path.stem, experiment, p, vectors)
+    stage["final"].parent.mkdir()
+    job = _MapJob(path, info, loaded, p, _strips(H, W, loaded.tile_size, window_mpx), scratch, stage, progress)
+    t = {}
+    try:
+        t0 = time.perf_counter()
+        map_profile = _pass1(job)
+        t["phase1_features"] = time.perf_counter() - t0
+        if job.n_valid == 0:
+            raise SurveyError(f"{path.name} holds no valid pixel (all no-data): nothing to map")
+        input_info = {}
+        _, gamma = check_input({k: np.concatenate(v) for k, v in job.tile_stats.items()}, loaded, p, path.name,
+                               input_info)
+        if gamma != 1.0:
+            t0 = time.perf_counter()
+            _cnn_again(job, gamma)
+            t["phase1_normalised"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        tile_grid = apply_tile_rules(job.tile_codes, job.confidence, p)
+        map_info = {"input": info.describe(), "tiles": int(job.grid[0] * job.grid[1]), **input_info,
+                    "tile_classes": {int(c): int((tile_grid == c).sum()) for c in np.unique(tile_grid)},
+                    "valid_px": job.n_valid}
+        choice, clf = _fit_on_tile_map(job, tile_grid, map_info)
+        t["sample_fit"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        lut = _colour_table(choice, clf, job, map_info)
+        t["predict_colours"] = time.perf_counter() - t0
+        counts, cnn_counts = _pass2(job, tile_grid, choice, clf, lut, t)
+        areas = _publish(job, out_dir, counts, cnn_counts, map_info, t, vectors, min_polygon_area)
+    finally:
+        scratch.close()
+    t["total"] = sum(t.values())
+    manifest = {"recipe": recipe, "experiment": experiment, "outputs": {k: v.name for k, v in files.items()},
+                "info": map_info, "seconds": t, "profile": map_profile, "versions": package_versions(),
+                "created": timestamp()}
+    write_json(files["manifest"], manifest)  # last: its presence marks the input done
+    return MapResult(path, files, areas, map_info, t)
+
