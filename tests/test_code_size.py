@@ -29,7 +29,6 @@ NOT_YET_DIVIDED = {
     "function sscnb/mapping.py:map_inputs": 81,
     "function sscnb/pixel.py:sample_tile_pixels": 81,
     "module sscnb/plots.py": 631,
-    "module sscnb/runner.py": 533,
     "module sscnb/ssc.py": 704,
     "function sscnb/ssc.py:choose_phase2": 111,
     "function sscnb/ssc.py:classify_image": 90,
