@@ -23,6 +23,7 @@ import json
 import re
 import shutil
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
@@ -139,8 +140,8 @@ def run_suite(config, *, experiment: str | None = None, only=None, overwrite: bo
         raise RunError(str(exc)) from None
     handler = _RunLog(out / "run.log")
     try:
-        return _run(cfg, experiment, out, run_file, prev, notebooks, overwrite, extend, kernel_name,
-                    progress, handler.wrap(log))
+        record = RunRecord.start(run_file, experiment, cfg.get("_config_path"), None if overwrite else prev)
+        return _run(cfg, record, notebooks, kernel_name, progress, handler.wrap(log))
     finally:
         handler.close()
 
@@ -236,28 +237,81 @@ def notebook_warnings(path) -> list[str]:
     return found
 
 
-def _run(cfg, experiment, out, run_file, prev, notebooks, overwrite, extend, kernel_name, progress,
-         log) -> Path:
+@dataclass
+class RunRecord:
+    """``run.json``: what a run did, saved after every notebook (its presence with ``status:
+    finished`` protects a finished run from being replaced by accident).
+
+    Attributes
+    ----------
+    path : Path
+        The ``run.json`` file.
+    experiment, config, started : str
+    versions : dict
+        Package versions.
+    notebooks : list of dict
+        One entry per notebook run (``notebook, parameters, status, seconds``; a failure adds
+        ``error`` and ``cell``).
+    status : {"running", "failed", "finished"}
+    was_finished : bool
+        The folder held a finished run before this one extended it (a failed ``--extend`` keeps the
+        finished run's protection).
+    failed, finished : str, optional
+        The notebook that failed; when the run finished.
+    """
+
+    path: Path
+    experiment: str
+    config: str | None
+    started: str
+    versions: dict
+    notebooks: list = field(default_factory=list)
+    status: str = "running"
+    was_finished: bool = False
+    failed: str | None = None
+    finished: str | None = None
+
+    @classmethod
+    def start(cls, path, experiment: str, config, prev: dict | None) -> RunRecord:
+        """A new record; with ``prev`` (the folder's earlier ``run.json``) the run resumes: the
+        notebooks that finished in it are kept, never run again."""
+        rec = cls(Path(path), experiment, config, _dt.datetime.now().isoformat(timespec="seconds"),
+                  package_versions())
+        if prev:
+            rec.notebooks = [n for n in prev.get("notebooks", []) if n.get("status") == "finished"]
+            rec.started = prev.get("started", rec.started)
+            rec.was_finished = bool(prev.get("status") == "finished" or prev.get("was_finished"))
+        rec.save()
+        return rec
+
+    def finished_notebooks(self) -> dict:
+        """``{notebook file name: its entry}`` of the notebooks that finished."""
+        return {n["notebook"]: n for n in self.notebooks if n.get("status") == "finished"}
+
+    def to_dict(self) -> dict:
+        d = {"experiment": self.experiment, "status": self.status, "config": self.config, "started": self.started,
+             "versions": self.versions, "notebooks": self.notebooks}
+        if self.was_finished:
+            d["was_finished"] = True
+        for k in ("failed", "finished"):
+            if getattr(self, k) is not None:
+                d[k] = getattr(self, k)
+        return d
+
+    def save(self) -> Path:
+        """Write ``run.json`` atomically."""
+        return write_json(self.path, self.to_dict(), indent=2)
+
+
+def _run(cfg, record: RunRecord, notebooks, kernel_name, progress, log) -> Path:
     import warnings
 
     import papermill as pm
     from nbformat.warnings import MissingIDFieldWarning
     from papermill.exceptions import PapermillExecutionError
 
-    record = {
-        "experiment": experiment, "status": "running", "config": cfg.get("_config_path"),
-        "started": _dt.datetime.now().isoformat(timespec="seconds"),
-        "versions": package_versions(), "notebooks": [],
-    }
-    done = {}
-    if prev and not overwrite:
-        # a run folder resumes: notebooks that finished in it are kept, never run again
-        done = {n["notebook"]: n for n in prev.get("notebooks", []) if n.get("status") == "finished"}
-        record["notebooks"] = list(done.values())
-        record["started"] = prev.get("started", record["started"])
-        if prev.get("status") == "finished" or prev.get("was_finished"):
-            record["was_finished"] = True  # a failed --extend keeps the finished run's protection
-    write_json(run_file, record, indent=2)
+    experiment, out = record.experiment, record.path.parent
+    done = record.finished_notebooks()
     for nb in notebooks:
         declared = pm.inspect_notebook(str(nb))
         params = {**cfg["parameters"], **cfg["notebook_parameters"].get(nb.stem, {})}
@@ -290,22 +344,22 @@ def _run(cfg, experiment, out, run_file, prev, notebooks, overwrite, extend, ker
         except PapermillExecutionError as exc:
             entry.update(status="failed", seconds=round(time.perf_counter() - t0, 1),
                          error=f"{exc.ename}: {exc.evalue}", cell=exc.exec_count)
-            record["notebooks"].append(entry)
-            record.update(status="failed", failed=nb.name)
-            write_json(run_file, record, indent=2)
+            record.notebooks.append(entry)
+            record.status, record.failed = "failed", nb.name
+            record.save()
             raise RunError(
                 f"{nb.name} failed in cell [{exc.exec_count}] (cell index {exc.cell_index}): "
                 f"{exc.ename}: {exc.evalue}\nThe executed notebook with the error is kept at {dest}"
             ) from None
         entry.update(status="finished", seconds=round(time.perf_counter() - t0, 1))
-        record["notebooks"].append(entry)
-        write_json(run_file, record, indent=2)
+        record.notebooks.append(entry)
+        record.save()
         log(f"[{experiment}] {nb.name} finished in {entry['seconds']:.0f} s")
-    record.update(status="finished", finished=_dt.datetime.now().isoformat(timespec="seconds"))
-    record.pop("was_finished", None)
+    record.status, record.finished = "finished", _dt.datetime.now().isoformat(timespec="seconds")
+    record.was_finished = False
     order = {n: i for i, n in enumerate(p.name for p in list_notebooks(notebooks[0].parent))}
-    record["notebooks"].sort(key=lambda n: order.get(n["notebook"], len(order)))
-    write_json(run_file, record, indent=2)
+    record.notebooks.sort(key=lambda n: order.get(n["notebook"], len(order)))
+    record.save()
     with open(out / "run_config.yml", "w") as fh:
         yaml.safe_dump({k: v for k, v in cfg.items() if not k.startswith("_")} | {"experiment": experiment},
                        fh, sort_keys=False)
