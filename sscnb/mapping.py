@@ -29,6 +29,7 @@ from __future__ import annotations
 import glob
 import json
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 from . import metrics
@@ -38,6 +39,7 @@ from .features import feature_threads
 from .geo import (
     RASTER_SUFFIXES,
     SurveyError,
+    SurveyRaster,
     open_raster,
     open_survey,
 )
@@ -270,22 +272,36 @@ def label_scores(results, scheme):
     return df[["input", "map", *metrics.REPORT_COLUMNS]]
 
 
-def _map_one(path, loaded, out_dir, experiment, params, vectors, min_polygon_area, window_mpx, info, recipe,
-             progress):
+@dataclass(frozen=True)
+class _MapTask:
+    """One input to map, with everything :func:`map_raster` needs but the model (it travels to Dask
+    workers, which load the model once each)."""
+
+    path: Path
+    out_dir: Path
+    experiment: str
+    params: SSCParams
+    vectors: bool
+    min_polygon_area: float
+    window_mpx: float
+    info: SurveyRaster
+    recipe: dict
+
+
+def _map_one(task: _MapTask, loaded, progress: bool) -> MapResult:
     """One input, with GDAL's block cache capped (see :data:`GDAL_CACHE_MB`)."""
     import rasterio
 
     # GDAL_NUM_THREADS: GDAL decodes the blocks of one read on several threads (compressed GeoTIFFs)
     with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB, GDAL_NUM_THREADS=str(feature_threads())):
-        return map_raster(path, loaded, out_dir, experiment, params, vectors=vectors,
-                          min_polygon_area=min_polygon_area, window_mpx=window_mpx, info=info, recipe=recipe,
-                          progress=progress)
+        return map_raster(task.path, loaded, task.out_dir, task.experiment, task.params, vectors=task.vectors,
+                          min_polygon_area=task.min_polygon_area, window_mpx=task.window_mpx, info=task.info,
+                          recipe=task.recipe, progress=progress)
 
 
-def _map_task(model_path, *args):
+def _map_task(model_path: str, task: _MapTask) -> MapResult:
     """A worker's task: the model is loaded once per worker process."""
-
-    return _map_one(args[0], worker_model(model_path), *args[1:])
+    return _map_one(task, worker_model(model_path), False)
 
 
 def map_inputs(inputs, loaded, out_dir, experiment: str, params: SSCParams | None = None, *,
@@ -346,24 +362,24 @@ def map_inputs(inputs, loaded, out_dir, experiment: str, params: SSCParams | Non
             man = json.loads(files["manifest"].read_text())
             log(f"{path.name}: already mapped with this model and these settings, skipped")
             results[path.name] = MapResult(path, files, pd.read_csv(files["areas"]), man.get("info", {}),
-                                           man.get("seconds", {}), "skipped (done)")
+                                           man.get("seconds", {}), "skipped (done)", params.final_name)
         else:
             log(info.describe())
-            todo[path.name] = (path, out_dir, experiment, params, vectors, min_polygon_area, window_mpx, info, recipe)
+            todo[path.name] = _MapTask(path, out_dir, experiment, params, vectors, min_polygon_area, window_mpx, info, recipe)
 
     def finished(name, res):
-        mpx = todo[name][7].pixels / 1e6
+        mpx = todo[name].info.pixels / 1e6
         log(f"{name}: mapped {mpx:.1f} Mpx in {res.timings['total']:.1f} s "
             f"({mpx / max(res.timings['total'], 1e-9):.2f} Mpx/s) -> {res.files['final'].name}")
 
     one = len(todo) == 1 and scheduler is None and workers is None
     with dask_client(scheduler, workers, log=log) as client:
         if client is None:
-            items = {k: (v[0], loaded, *v[1:], progress and one) for k, v in todo.items()}
+            items = {k: (task, loaded, progress and one) for k, task in todo.items()}
             done, failures = run_tasks(None, _map_one, items, desc="map", progress=progress and not one,
                                        on_result=finished)
         else:
-            items = {k: (str(loaded.path), *v, False) for k, v in todo.items()}
+            items = {k: (str(loaded.path), task) for k, task in todo.items()}
             done, failures = run_tasks(client, _map_task, items, desc="map", progress=progress, on_result=finished)
     results.update(done)
     if failures:

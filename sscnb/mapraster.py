@@ -52,6 +52,7 @@ class MapResult:
     info: dict
     timings: dict = field(default_factory=dict)
     status: str = "done"
+    phase2_name: str = "MLP"   # the final map's classifier, as in its file names ("MLP" or "RF")
 
 
 def map_files(out_dir, stem: str, experiment: str, params: SSCParams, vectors: bool = False) -> dict:
@@ -478,5 +479,5 @@ def map_raster(path, loaded, out_dir, experiment: str, params: SSCParams, *, vec
                 "info": map_info, "seconds": t, "profile": map_profile, "versions": package_versions(),
                 "created": timestamp()}
     write_json(files["manifest"], manifest)  # last: its presence marks the input done
-    return MapResult(path, files, areas, map_info, t)
+    return MapResult(path, files, areas, map_info, t, phase2_name=p.final_name)
 

@@ -114,6 +114,28 @@ def external_cluster(tmp_path):
             p.kill()
 
 
+def test_map_on_a_local_cluster_equals_the_serial_map(model_path, tmp_path):
+    """sscnb map with --workers: each input travels to a worker as one task (its model loaded there
+    once) and makes the same maps, confidence and areas as in this process."""
+    import rasterio
+
+    from sscnb import mapping
+
+    loaded = modelfiles.load_model(model_path)
+    p = ssc.SSCParams(phase2="rf", **P)
+    ortho = SAMPLE / "Survey" / "Clearwater_ortho.tif"
+    quiet = dict(progress=False, log=lambda *_: None)
+    serial = mapping.map_inputs([ortho], loaded, tmp_path / "serial", "d", p, **quiet)[0]
+    dist = mapping.map_inputs([ortho], loaded, tmp_path / "dask", "d", p, scheduler="local:2", **quiet)[0]
+    assert (dist.status, dist.phase2_name, serial.phase2_name) == ("done", "RF", "RF")
+    for kind in ("final", "cnn", "confidence"):
+        with rasterio.open(dist.files[kind]) as a, rasterio.open(serial.files[kind]) as b:
+            np.testing.assert_array_equal(a.read(1), b.read(1), err_msg=kind)
+    pd.testing.assert_frame_equal(dist.areas, serial.areas)
+    again = mapping.map_inputs([ortho], loaded, tmp_path / "dask", "d", p, scheduler="local:2", **quiet)[0]
+    assert (again.status, again.phase2_name) == ("skipped (done)", "RF")   # resumed: read back, same label
+
+
 def test_command_line_on_an_existing_scheduler(model_path, tmp_path, external_cluster):
     from sscnb.__main__ import main
 

@@ -180,9 +180,8 @@ def _map_result(result, scheme: ClassScheme, tile: int, max_px: int) -> ImageRes
     with open_raster(result.files["confidence"]) as ds:
         conf = ds.read(1, masked=True).filled(np.nan).astype(np.float32)
     name = Path(result.input).stem
-    final_name = Path(result.files["final"]).stem.rsplit("_", 1)[-1]
     note = "read from the map's overviews" if image.shape[:2] != in_shape else "read from the map"
-    return ImageResult(name, image, None, cnn, final, conf, scheme, tile, final_name, note=note, full_shape=in_shape,
+    return ImageResult(name, image, None, cnn, final, conf, scheme, tile, result.phase2_name, note=note, full_shape=in_shape,
                        bounds=bounds, units=units)
 
 
