@@ -22,7 +22,7 @@ from pathlib import Path
 from .errors import SscnbError
 from .modelfiles import load_model
 
-__all__ = ["BatchError", "dask_client", "share_cores", "worker_model", "run_tasks", "parse_scheduler"]
+__all__ = ["run_batch", "BatchError", "dask_client", "share_cores", "worker_model", "run_tasks", "parse_scheduler"]
 
 log = logging.getLogger(__name__)
 
@@ -265,3 +265,42 @@ def run_tasks(client, fn, items: dict, *, desc: str, progress: bool = True, on_r
     finally:
         bar.close()
     return results, failures
+
+
+def run_batch(todo: dict, loaded, local_fn, worker_fn, *, scheduler=None, workers: int | None = None, desc: str,
+              progress: bool = True, on_result=None, log=print, local_extra: tuple = ()):
+    """The one driver of sscnb's resumable batches (``evaluate_folder``, ``map_inputs``): the items
+    left to do, in this process or on a Dask cluster, each task given the model.
+
+    Parameters
+    ----------
+    todo : dict
+        ``{name: args tuple}`` of the items still to do (the finished ones were read back already).
+    loaded : LoadedModel
+        The CNN: passed to ``local_fn`` as is, to ``worker_fn`` as its path (a worker loads it once,
+        :func:`worker_model`).
+    local_fn, worker_fn : callable
+        ``local_fn(args[0], loaded, *args[1:], *local_extra)`` in this process;
+        ``worker_fn(model_path, *args)`` on a worker (module-level, importable there).
+    scheduler, workers
+        Where to run (see :func:`dask_client`); neither: here.
+    desc : str
+        Progress bar label.
+    progress : bool
+    on_result : callable, optional
+        ``on_result(name, result)`` as each item finishes.
+    log : callable
+    local_extra : tuple
+        Arguments appended for ``local_fn`` only (such as its own progress bars).
+
+    Returns
+    -------
+    results, failures : dict
+        As :func:`run_tasks`.
+    """
+    with dask_client(scheduler, workers, log=log) as client:
+        if client is None:
+            items = {k: (args[0], loaded, *args[1:], *local_extra) for k, args in todo.items()}
+            return run_tasks(None, local_fn, items, desc=desc, progress=progress, on_result=on_result)
+        items = {k: (str(loaded.path), *args) for k, args in todo.items()}
+        return run_tasks(client, worker_fn, items, desc=desc, progress=progress, on_result=on_result)

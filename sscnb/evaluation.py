@@ -3,6 +3,7 @@ original method, resume exactly (see :func:`evaluate_folder`), in this process o
 """
 from __future__ import annotations
 
+import json
 import time
 import warnings
 from pathlib import Path
@@ -10,14 +11,14 @@ from pathlib import Path
 import numpy as np
 
 from . import mapfiles, metrics, plots
-from .batch import BatchError, dask_client, run_tasks, worker_model
+from .batch import BatchError, run_batch, worker_model
 from .data import checked_pairs, find_pairs, read_pair
 from .geo import georeferencing_of, open_raster
 from .inputstats import InputShiftWarning
 from .layout import prepare_output
 from .metrics import confusion
 from .provenance import atomic_path, file_sha256, package_versions, recipe_differences, timestamp, write_json
-from .report import find_result_files
+from .report import class_scores, overall_f1  # scores over a results folder: report's, named here too
 from .ssc import PHASE2_CHOICES, ClassShrinkWarning, SSCParams, classify_image, phase2_name
 
 __all__ = ["result_files", "image_status", "evaluate_image", "evaluate_folder", "overall_f1", "class_scores",
@@ -261,6 +262,49 @@ def _remove_stale_temporaries(file_sets, log) -> int:
     return removed
 
 
+def _plan_images(records, out_dir: Path, experiment: str, p: SSCParams, recipe: dict, overwrite: bool,
+                 save_figures: bool, save_class_rasters: bool, log) -> list[tuple]:
+    """Every image's status first, ``[(record, files, wanted, status, why)]``: finished results made
+    otherwise are never mixed with new ones, so any such image stops the batch before it starts."""
+    plan, conflicts = [], []
+    for rec in records:
+        files = result_files(out_dir, rec.name, experiment, p.phase2)
+        if not rec.has_label and not save_class_rasters:
+            log(f"{rec.name}: no label, skipped (set save_class_rasters=True to classify it anyway)")
+            continue
+        wanted = _wanted(files, rec.has_label, save_figures, save_class_rasters)
+        status, why = image_status(files, recipe, wanted)
+        if status == "other" and not overwrite:
+            conflicts.append(f"{rec.name}: {why}")
+        plan.append((rec, files, wanted, "todo" if overwrite else status, why))
+    if conflicts:
+        raise ValueError(f"{len(conflicts)} image(s) in {out_dir} were finished with another model or other "
+                         f"settings for experiment {experiment!r} ({'; '.join(conflicts[:3])}): pass "
+                         "overwrite=True to redo them, or use another experiment name")
+    return plan
+
+
+def _finished_row(rec, files: dict) -> dict:
+    """The summary row of an image finished earlier, read back from its files."""
+    info = json.loads(files["manifest"].read_text()).get("info", {})
+    row = {"image": rec.name, "river": rec.river, "labelled_px": 0, "f1_cnn": np.nan, "f1_final": np.nan,
+           "status": "skipped (done)", "phase2": info.get("phase2_choice", "")}
+    if rec.has_label:
+        fin = metrics.read_report(files["final_csv"])
+        row.update(labelled_px=int(fin.support.sum()), **_score_columns(metrics.read_report(files["cnn_csv"]), fin))
+    return row
+
+
+def _summary_table(rows: list, scheme):
+    """``Summary_<experiment>.csv``'s table: the fixed columns, then the F1 of every class that has one."""
+    import pandas as pd
+
+    fixed = ["image", "river", "labelled_px", "f1_cnn", "f1_final", "status", "phase2", "macro_f1_cnn",
+             "macro_f1_final"]
+    names = [f"F1 {scheme.name(c)}" for c in scheme.labelled_codes]
+    return pd.DataFrame(rows, columns=fixed + [k for k in names if any(k in r for r in rows)])
+
+
 def evaluate_folder(data_dir, loaded, out_dir, experiment: str, params: SSCParams | None = None, *,
                     overwrite: bool = False, save_figures: bool = True, dpi: int = 150,
                     save_class_rasters: bool = False, progress: bool = True, scheduler=None,
@@ -305,39 +349,12 @@ def evaluate_folder(data_dir, loaded, out_dir, experiment: str, params: SSCParam
 
     p = params or SSCParams()
     out_dir = Path(out_dir)
-    records = checked_pairs(data_dir, log=log)
     recipe = _image_recipe(loaded, p)
-    # every image's status first: finished results made otherwise are never mixed with new ones
-    plan, conflicts = [], []
-    for rec in records:
-        files = result_files(out_dir, rec.name, experiment, p.phase2)
-        if not rec.has_label and not save_class_rasters:
-            log(f"{rec.name}: no label, skipped (set save_class_rasters=True to classify it anyway)")
-            continue
-        wanted = _wanted(files, rec.has_label, save_figures, save_class_rasters)
-        status, why = image_status(files, recipe, wanted)
-        if status == "other" and not overwrite:
-            conflicts.append(f"{rec.name}: {why}")
-        plan.append((rec, files, wanted, "todo" if overwrite else status, why))
-    if conflicts:
-        raise ValueError(f"{len(conflicts)} image(s) in {out_dir} were finished with another model or other "
-                         f"settings for experiment {experiment!r} ({'; '.join(conflicts[:3])}): pass "
-                         "overwrite=True to redo them, or use another experiment name")
+    plan = _plan_images(checked_pairs(data_dir, log=log), out_dir, experiment, p, recipe, overwrite, save_figures,
+                        save_class_rasters, log)
     prepare_output(out_dir)
     _remove_stale_temporaries([files for _, files, *_ in plan], log)
-    rows = {}
-    for rec, files, wanted, status, why in plan:
-        if status == "done":
-            import json
-
-            info = json.loads(files["manifest"].read_text()).get("info", {})
-            row = {"image": rec.name, "river": rec.river, "labelled_px": 0, "f1_cnn": np.nan, "f1_final": np.nan,
-                   "status": "skipped (done)", "phase2": info.get("phase2_choice", "")}
-            if rec.has_label:
-                fin = metrics.read_report(files["final_csv"])
-                row.update(labelled_px=int(fin.support.sum()),
-                           **_score_columns(metrics.read_report(files["cnn_csv"]), fin))
-            rows[rec.name] = row
+    rows = {rec.name: _finished_row(rec, files) for rec, files, _, status, _ in plan if status == "done"}
     todo = {rec.name: (rec, files, wanted, experiment, p, recipe, save_figures, dpi, save_class_rasters)
             for rec, files, wanted, status, _ in plan if status != "done"}
     trows = []
@@ -349,110 +366,18 @@ def evaluate_folder(data_dir, loaded, out_dir, experiment: str, params: SSCParam
         trows.append(timing)
         _append_timing(out_dir / f"Timings_{experiment}.csv", timing)  # kept even if a later image fails
 
-    with dask_client(scheduler, workers, log=log) as client:
-        if client is None:
-            items = {k: (v[0], loaded, *v[1:]) for k, v in todo.items()}
-            results, failures = run_tasks(None, evaluate_image, items, desc="SSC", progress=progress,
-                                          on_result=finished)
-        else:
-            items = {k: (str(loaded.path), *v) for k, v in todo.items()}
-            results, failures = run_tasks(client, _evaluate_task, items, desc="SSC", progress=progress,
-                                          on_result=finished)
+    results, failures = run_batch(todo, loaded, evaluate_image, _evaluate_task, scheduler=scheduler, workers=workers,
+                                  desc="SSC", progress=progress, on_result=finished, log=log)
     for name, (row, _, _) in results.items():
         rows[name] = row
     order = [rec.name for rec, *_ in plan]
-    kept = [rows[n] for n in order if n in rows]
-    fixed = ["image", "river", "labelled_px", "f1_cnn", "f1_final", "status", "phase2", "macro_f1_cnn",
-             "macro_f1_final"]
-    names = [f"F1 {loaded.scheme.name(c)}" for c in loaded.scheme.labelled_codes]
-    per_class = [k for k in names if any(k in r for r in kept)]
-    summary = pd.DataFrame(kept, columns=fixed + per_class)
+    summary = _summary_table([rows[n] for n in order if n in rows], loaded.scheme)
     timings = pd.DataFrame(sorted(trows, key=lambda t: order.index(t["image"])))
     if failures:
         raise BatchError(failures)
     with atomic_path(out_dir / f"Summary_{experiment}.csv") as tmp:  # here, so notebook 03 and the CLI need not
         summary.to_csv(tmp, index=False)
     return summary, timings
-
-
-def overall_f1(out_dir, experiment: str, phase2: str = "mlp", images=None) -> dict:
-    """Pixel-weighted F1 over all images of a results folder.
-
-    Parameters
-    ----------
-    out_dir : str or Path
-    experiment : str
-    phase2 : {"mlp", "rf"}
-    images : set of str, optional
-        Only these images.
-
-    Returns
-    -------
-    dict
-        ``{"CNN": f1, "MLP" or "RF": f1}``: the F1 of every (image, class) weighted by its labelled
-        pixels, not an average over images.
-    """
-
-    p2 = phase2_name(phase2)
-    reports = {"CNN": [], p2: []}
-    for path, kind, image, _ in find_result_files(out_dir, experiment):
-        if kind in reports and (images is None or image in images):
-            reports[kind].append(metrics.read_report(path))
-    return {k: metrics.weighted_f1(v) for k, v in reports.items()}
-
-
-def class_scores(out_dir, experiment: str, phase2: str = "mlp", images=None, scheme=None):
-    """Precision, recall and F1 of every class over all images of a results folder, pooled from
-    the saved confusion matrices (every labelled pixel counts once), for the CNN tile map and the
-    final map, with the macro F1 (every class counts the same) and the pixel-weighted F1.
-
-    Parameters
-    ----------
-    out_dir : str or Path
-    experiment : str
-    phase2 : {"mlp", "rf"}
-    images : iterable of str, optional
-        Only these images (default: every image with both confusion matrices).
-    scheme : ClassScheme, optional
-        For the class order (default: the order of the matrices).
-
-    Returns
-    -------
-    pandas.DataFrame
-        One row per class and map (``map`` CNN or MLP/RF): ``map, class, precision, recall,
-        f1_score, support``, then per map a row ``class = "macro F1"`` and one ``"pixel-weighted
-        F1"`` (in ``f1_score``). Empty when there is no confusion matrix.
-    """
-    import pandas as pd
-
-    out_dir = Path(out_dir)
-    p2 = phase2_name(phase2)
-    rows = []
-    for tag in ("CNN", p2):
-        total, names = None, None
-        for path in sorted(out_dir.glob(f"Confusion_{tag}_*_{experiment}.csv")):
-            image = path.name[len(f"Confusion_{tag}_"):-len(f"_{experiment}.csv")]
-            if images is not None and image not in set(images):
-                continue
-            df = pd.read_csv(path, index_col=0)
-            if total is None:
-                total, names = df.copy(), list(df.index)
-            else:
-                total = total.add(df, fill_value=0)
-        if total is None:
-            continue
-        if scheme is not None:
-            order = [scheme.name(c) for c in scheme.labelled_codes if scheme.name(c) in total.index]
-            total = total.loc[order, order + [c for c in total.columns if c not in order]]
-            names = order
-        cm = total.to_numpy(np.int64)
-        rep = metrics.report_from_confusion(cm, list(range(len(names))), dict(enumerate(names)))
-        rep.insert(0, "map", tag)
-        rows.append(rep)
-        rows.append(pd.DataFrame([{"map": tag, "class": "macro F1", "f1_score": metrics.macro_f1(rep)},
-                                  {"map": tag, "class": "pixel-weighted F1", "f1_score": metrics.weighted_f1(rep),
-                                   "support": int(rep.support.sum())}]))
-    return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=["map", *metrics.REPORT_COLUMNS])
 
 
 def _score_columns(rep_cnn, rep_fin) -> dict:

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import metrics
-from .batch import BatchError, dask_client, run_tasks, worker_model
+from .batch import BatchError, run_batch, worker_model
 from .data import DataError, find_pairs, read_label
 from .features import feature_threads
 from .geo import (
@@ -372,15 +372,10 @@ def map_inputs(inputs, loaded, out_dir, experiment: str, params: SSCParams | Non
         log(f"{name}: mapped {mpx:.1f} Mpx in {res.timings['total']:.1f} s "
             f"({mpx / max(res.timings['total'], 1e-9):.2f} Mpx/s) -> {res.files['final'].name}")
 
-    one = len(todo) == 1 and scheduler is None and workers is None
-    with dask_client(scheduler, workers, log=log) as client:
-        if client is None:
-            items = {k: (task, loaded, progress and one) for k, task in todo.items()}
-            done, failures = run_tasks(None, _map_one, items, desc="map", progress=progress and not one,
-                                       on_result=finished)
-        else:
-            items = {k: (str(loaded.path), task) for k, task in todo.items()}
-            done, failures = run_tasks(client, _map_task, items, desc="map", progress=progress, on_result=finished)
+    one = len(todo) == 1 and scheduler is None and workers is None  # one input here: its own bars, not the batch's
+    done, failures = run_batch({k: (task,) for k, task in todo.items()}, loaded, _map_one, _map_task,
+                               scheduler=scheduler, workers=workers, desc="map", progress=progress and not one,
+                               on_result=finished, log=log, local_extra=(progress and one,))
     results.update(done)
     if failures:
         raise BatchError(failures, what="input")

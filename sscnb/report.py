@@ -16,15 +16,18 @@ from pathlib import Path
 
 import numpy as np
 
+from . import metrics
 from .data import parse_image_name
 from .errors import SscnbError
 from .layout import MODEL_DIR
 from .metrics import read_report, weighted_f1
 from .provenance import atomic_path
+from .ssc import phase2_name
 
 __all__ = ["COMPILED_COLUMNS", "ReportError", "find_result_files", "known_experiments",
            "split_image_experiment", "training_rivers", "compile_results",
-           "save_compiled", "weighted_summary", "macro_summary", "aggregated_confusion", "narrative"]
+           "save_compiled", "weighted_summary", "macro_summary", "aggregated_confusion", "narrative", "overall_f1",
+           "class_scores"]
 
 COMPILED_COLUMNS = ["F1", "Support", "RiverName", "Image", "Type", "Sample", "Class", "Experiment", "Model"]
 TYPES = ("CNN", "MLP", "RF")
@@ -370,3 +373,84 @@ def narrative(df) -> str:
                                  f"{c.Class.iloc[0]} ({c.F1.iloc[0]:.3f}, {int(c.Support.iloc[0]):,} px)")
         lines.append(parts[0] + " " + "; ".join(parts[1:]) + ".")
     return "\n\n".join(lines)
+
+
+def overall_f1(out_dir, experiment: str, phase2: str = "mlp", images=None) -> dict:
+    """Pixel-weighted F1 over all images of a results folder.
+
+    Parameters
+    ----------
+    out_dir : str or Path
+    experiment : str
+    phase2 : {"mlp", "rf"}
+    images : set of str, optional
+        Only these images.
+
+    Returns
+    -------
+    dict
+        ``{"CNN": f1, "MLP" or "RF": f1}``: the F1 of every (image, class) weighted by its labelled
+        pixels, not an average over images.
+    """
+
+    p2 = phase2_name(phase2)
+    reports = {"CNN": [], p2: []}
+    for path, kind, image, _ in find_result_files(out_dir, experiment):
+        if kind in reports and (images is None or image in images):
+            reports[kind].append(metrics.read_report(path))
+    return {k: metrics.weighted_f1(v) for k, v in reports.items()}
+
+
+def class_scores(out_dir, experiment: str, phase2: str = "mlp", images=None, scheme=None):
+    """Precision, recall and F1 of every class over all images of a results folder, pooled from
+    the saved confusion matrices (every labelled pixel counts once), for the CNN tile map and the
+    final map, with the macro F1 (every class counts the same) and the pixel-weighted F1.
+
+    Parameters
+    ----------
+    out_dir : str or Path
+    experiment : str
+    phase2 : {"mlp", "rf"}
+    images : iterable of str, optional
+        Only these images (default: every image with both confusion matrices).
+    scheme : ClassScheme, optional
+        For the class order (default: the order of the matrices).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per class and map (``map`` CNN or MLP/RF): ``map, class, precision, recall,
+        f1_score, support``, then per map a row ``class = "macro F1"`` and one ``"pixel-weighted
+        F1"`` (in ``f1_score``). Empty when there is no confusion matrix.
+    """
+    import pandas as pd
+
+    out_dir = Path(out_dir)
+    p2 = phase2_name(phase2)
+    rows = []
+    for tag in ("CNN", p2):
+        total, names = None, None
+        for path in sorted(out_dir.glob(f"Confusion_{tag}_*_{experiment}.csv")):
+            image = path.name[len(f"Confusion_{tag}_"):-len(f"_{experiment}.csv")]
+            if images is not None and image not in set(images):
+                continue
+            df = pd.read_csv(path, index_col=0)
+            if total is None:
+                total, names = df.copy(), list(df.index)
+            else:
+                total = total.add(df, fill_value=0)
+        if total is None:
+            continue
+        if scheme is not None:
+            order = [scheme.name(c) for c in scheme.labelled_codes if scheme.name(c) in total.index]
+            total = total.loc[order, order + [c for c in total.columns if c not in order]]
+            names = order
+        cm = total.to_numpy(np.int64)
+        rep = metrics.report_from_confusion(cm, list(range(len(names))), dict(enumerate(names)))
+        rep.insert(0, "map", tag)
+        rows.append(rep)
+        rows.append(pd.DataFrame([{"map": tag, "class": "macro F1", "f1_score": metrics.macro_f1(rep)},
+                                  {"map": tag, "class": "pixel-weighted F1", "f1_score": metrics.weighted_f1(rep),
+                                   "support": int(rep.support.sum())}]))
+    return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=["map", *metrics.REPORT_COLUMNS])
+
