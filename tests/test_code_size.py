@@ -26,8 +26,7 @@ NOT_YET_DIVIDED = {
     "function sscnb/mapraster.py:map_raster": 84,
     "function sscnb/pixel.py:sample_tile_pixels": 81,
     "module sscnb/plots.py": 631,
-    "module sscnb/ssc.py": 704,
-    "function sscnb/ssc.py:choose_phase2": 111,
+    "function sscnb/phase2.py:choose_phase2": 111,
     "function sscnb/ssc.py:classify_image": 90,
     "function sscnb/synthetic.py:make_scene": 103,
 }
