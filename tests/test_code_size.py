@@ -24,7 +24,6 @@ NOT_YET_DIVIDED = {
     "function sscnb/labels.py:rasterize_polygons": 89,
     "function sscnb/mapraster.py:map_raster": 84,
     "function sscnb/pixel.py:sample_tile_pixels": 81,
-    "module sscnb/plots.py": 631,
     "function sscnb/phase2.py:choose_phase2": 111,
     "function sscnb/ssc.py:classify_image": 90,
     "function sscnb/synthetic.py:make_scene": 103,
