@@ -1,7 +1,9 @@
-"""Phase 1 CNN: settings, backbones, augmentation, training, epoch recommendation, prediction.
+"""Phase 1 CNN: settings, backbones, training, epoch recommendation.
 
 Training tiles are in :mod:`sscnb.tilesets`, the class key in :mod:`sscnb.classkey`, saving and
-loading in :mod:`sscnb.modelfiles`, notebook 01's recommendation file in :mod:`sscnb.tuning`.
+loading in :mod:`sscnb.modelfiles`, notebook 01's recommendation file in :mod:`sscnb.tuning`, the
+augmentation layers in :mod:`sscnb.augment` and prediction in fixed-shape batches in
+:mod:`sscnb.predict` (their names are this module's too).
 
 Backend-neutral Keras 3 (NumPy in, NumPy out); runs on the GPU when one is visible.
 
@@ -21,23 +23,25 @@ steps that inference-mode accuracy collapses while training accuracy looks fine)
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from ._keras import _keras, quiet_native_start
+from .augment import COLOUR_AUGMENT_NAMES, DihedralAugment, PhotometricAugment
 from .errors import SscnbError
+from .predict import accelerator, predict_batch_size, predict_tiles
 from .settings import Settings
 
 __all__ = [
     "BACKBONES", "CNNParams", "WeightsUnavailableError", "build_model", "train", "class_weights",
-    "recommend_epochs", "predict_tiles", "predict_batch_size", "accelerator", "keras_cache_dir", "DihedralAugment",
+    "recommend_epochs", "predict_tiles", "predict_batch_size", "accelerator", "keras_cache_dir", "quiet_native_start",
+    "DihedralAugment",
     "PhotometricAugment", "COLOUR_AUGMENT_NAMES",
 ]
 
 BACKBONES = ("compact", "nasnet_mobile", "nasnet_large")
-COLOUR_AUGMENT_NAMES = ("aug_gamma", "aug_white_balance", "aug_contrast", "aug_brightness", "aug_saturation")
 FROM_SCRATCH_BN_MOMENTUM = 0.9
 _NASNET_FILES = {
     "nasnet_mobile": ("NASNetMobile", "NASNet-mobile-no-top.h5"),
@@ -121,74 +125,6 @@ class WeightsUnavailableError(SscnbError, RuntimeError):
 
 
 # -- models -------------------------------------------------------------------------------
-
-#: lines the native libraries print to stderr while the backend starts that are not problems: absl's
-#: notice and INFO/WARNING lines printed before its log is set up, and the failed CUDA probe of a
-#: machine without a GPU (students read them, in pink, as errors)
-_NATIVE_NOISE = re.compile(r"^(WARNING: All log messages before absl::InitializeLog\(\) is called|[IW]\d{4} "
-                           r"|E\d{4} .*(failed call to cuInit|Unable to register cu))")
-_KERAS = None
-
-
-def quiet_native_start(text: str) -> str:
-    """What is left of the backend's start-up stderr once the known noise is taken out.
-
-    Parameters
-    ----------
-    text : str
-
-    Returns
-    -------
-    str
-        The other lines (real warnings and errors), in order.
-
-    Examples
-    --------
-    >>> quiet_native_start("I0000 00:00:1.0 port.cc:153] oneDNN custom operations are on.\\n"
-    ...                    "E0000 00:00:1.1 cuda_platform.cc:52] failed call to cuInit: INTERNAL\\n"
-    ...                    "E0000 00:00:1.2 foo.cc:1] out of memory\\n")
-    'E0000 00:00:1.2 foo.cc:1] out of memory\\n'
-    """
-    return "".join(line for line in text.splitlines(keepends=True) if not _NATIVE_NOISE.match(line))
-
-
-def _keras():
-    """Keras, imported (and its backend started) once, with the native libraries' start-up noise on
-    stderr filtered out (:func:`quiet_native_start`) and every other line kept."""
-    global _KERAS
-    if _KERAS is not None:
-        return _KERAS
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import sys
-    import tempfile
-
-    try:
-        sys.stderr.flush()
-        saved = os.dup(2)
-    except (OSError, ValueError, AttributeError):   # no real stderr (an embedded interpreter): import as is
-        import keras
-
-        _KERAS = keras
-        return keras
-    with tempfile.TemporaryFile() as tmp:
-        os.dup2(tmp.fileno(), 2)
-        try:
-            import keras
-
-            keras.ops.convert_to_numpy(keras.ops.zeros((1,)))   # start the backend's devices now, quietly
-        finally:
-            try:
-                sys.stderr.flush()
-            except (OSError, ValueError):
-                pass
-            os.dup2(saved, 2)
-            os.close(saved)
-            tmp.seek(0)
-            kept = quiet_native_start(tmp.read().decode("utf-8", "replace"))
-            if kept:
-                sys.stderr.write(kept)
-    _KERAS = keras
-    return keras
 
 
 def keras_cache_dir() -> Path:
@@ -340,87 +276,6 @@ def build_model(backbone: str, n_classes: int, tile_size: int = 50, weights=None
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=lr, amsgrad=True),
                   loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     return model
-
-
-class DihedralAugment:
-    """Random flips and 90-degree rotations of square tiles (the 8 symmetries of a square), a
-    Keras layer active in training only. Built lazily so that importing sscnb needs no Keras."""
-
-    _cls = None
-
-    @classmethod
-    def layer(cls, seed=None):
-        if cls._cls is None:
-            keras = _keras()
-            ops = keras.ops
-
-            class _Dihedral(keras.layers.Layer):
-                def __init__(self, seed=None, **kw):
-                    super().__init__(**kw)
-                    self.gen = keras.random.SeedGenerator(seed)
-
-                def call(self, x, training=None):
-                    if not training:
-                        return x
-                    b = ops.shape(x)[0]
-                    u = keras.random.uniform((b, 3), seed=self.gen)
-                    m = lambda k: ops.reshape(u[:, k] < 0.5, (-1, 1, 1, 1))  # noqa: E731
-                    x = ops.where(m(0), ops.flip(x, axis=1), x)
-                    x = ops.where(m(1), ops.flip(x, axis=2), x)
-                    x = ops.where(m(2), ops.transpose(x, (0, 2, 1, 3)), x)
-                    return x
-
-            cls._cls = _Dihedral
-        return cls._cls(seed=seed, name="dihedral_augment")
-
-
-class PhotometricAugment:
-    """Random colour changes of the kind that differ between surveys (sun, exposure, camera white
-    balance), a Keras layer active in training only, deterministic under its seed.
-
-    Per tile, on values scaled to 0-1: gamma ``g`` (``log g`` uniform in ``+-log(1 + aug_gamma)``),
-    a gain per channel (``log`` uniform in ``+-aug_white_balance``), contrast about the tile mean
-    (factor uniform in ``1 +- aug_contrast``), a brightness shift (uniform in ``+-aug_brightness``),
-    saturation about the grey value (factor uniform in ``1 +- aug_saturation``); clipped to 0-1 and
-    scaled back to 0-255. Backend-neutral (``keras.ops``).
-    """
-
-    _cls = None
-
-    @classmethod
-    def layer(cls, strengths: dict, seed=None):
-        """The layer; ``strengths`` maps the names of :data:`COLOUR_AUGMENT_NAMES` to values."""
-        if cls._cls is None:
-            keras = _keras()
-            ops = keras.ops
-
-            class _Photometric(keras.layers.Layer):
-                def __init__(self, strengths, seed=None, **kw):
-                    super().__init__(**kw)
-                    self.s = {k: float(strengths.get(k, 0.0)) for k in COLOUR_AUGMENT_NAMES}
-                    self.gen = keras.random.SeedGenerator(seed)
-
-                def call(self, x, training=None):
-                    if not training:
-                        return x
-                    s = self.s
-                    b = ops.shape(x)[0]
-                    u = keras.random.uniform((b, 7), minval=-1.0, maxval=1.0, seed=self.gen)
-                    col = lambda k: ops.reshape(u[:, k], (-1, 1, 1, 1))  # noqa: E731
-                    y = ops.clip(x / 255.0, 0.0, 1.0)
-                    g = ops.exp(col(0) * float(np.log1p(s["aug_gamma"])))
-                    y = ops.power(ops.maximum(y, 1e-6), g)
-                    gains = ops.exp(ops.reshape(u[:, 1:4], (-1, 1, 1, 3)) * s["aug_white_balance"])
-                    y = y * gains
-                    mean = ops.mean(y, axis=(1, 2, 3), keepdims=True)
-                    y = (y - mean) * (1.0 + col(4) * s["aug_contrast"]) + mean
-                    y = y + col(5) * s["aug_brightness"]
-                    grey = ops.mean(y, axis=3, keepdims=True)
-                    y = (y - grey) * (1.0 + col(6) * s["aug_saturation"]) + grey
-                    return ops.clip(y, 0.0, 1.0) * 255.0
-
-            cls._cls = _Photometric
-        return cls._cls(strengths, seed=seed, name="photometric_augment")
 
 
 def _progress_callback(epochs: int, enabled: bool):
@@ -577,89 +432,3 @@ def recommend_epochs(history, tol: float = 0.05) -> dict:
             "rule": f"first epoch by which validation loss made {1 - tol:.0%} of its improvement"}
 
 
-def accelerator() -> str | None:
-    """The accelerator Keras computes on ("gpu", "tpu"), or None on the CPU, for whichever backend
-    Keras runs on (TensorFlow, JAX or PyTorch).
-
-    Returns
-    -------
-    str or None
-    """
-    global _ACCELERATOR
-    if _ACCELERATOR is not False:
-        return _ACCELERATOR
-    backend = _keras().backend.backend()
-    found = None
-    try:
-        if backend == "jax":
-            import jax
-
-            found = next((d.platform for d in jax.devices() if d.platform in ("gpu", "tpu")), None)
-        elif backend == "tensorflow":
-            import tensorflow as tf
-
-            found = "gpu" if tf.config.list_physical_devices("GPU") else None
-        elif backend == "torch":
-            import torch
-
-            found = "gpu" if torch.cuda.is_available() else None
-    except Exception:  # noqa: BLE001  (no accelerator runtime: the CPU)
-        found = None
-    _ACCELERATOR = found
-    return found
-
-
-_ACCELERATOR = False   # not asked yet
-
-
-def predict_batch_size() -> int:
-    """Tiles per prediction batch: ``$SSCNB_PREDICT_BATCH`` if set, else 512 on an accelerator and
-    256 on the CPU. Measured on an H100 with Keras on JAX (``benchmarks/predict_benchmark.py``,
-    53 696 tiles in 24 strips): 512 predicts them in 2.4 s the first time and 1.2 s again, 1024 in
-    2.6 / 1.4 s and 4096 in 3.8 / 1.8 s (the last batch of every strip is padded up to it).
-
-    Returns
-    -------
-    int
-    """
-    import os
-
-    env = os.environ.get("SSCNB_PREDICT_BATCH")
-    if env:
-        try:
-            n = int(env)
-        except ValueError:
-            raise ValueError(f"SSCNB_PREDICT_BATCH must be a whole number of tiles, got {env!r}") from None
-        if n < 1:
-            raise ValueError(f"SSCNB_PREDICT_BATCH must be at least 1, got {n}")
-        return n
-    return 512 if accelerator() else 256
-
-
-def predict_tiles(model, x: np.ndarray, batch_size: int | None = None) -> np.ndarray:
-    """Softmax probabilities of tiles, in batches of one fixed shape.
-
-    The last batch is padded with empty tiles up to ``batch_size``, so that XLA (JAX, TensorFlow)
-    compiles the prediction once rather than for every new remainder: a large survey, predicted
-    strip by strip, would otherwise compile once per strip (seconds each on a GPU).
-
-    Parameters
-    ----------
-    model : keras.Model
-    x : (n, t, t, 3) ndarray of uint8
-    batch_size : int, optional
-        Default: :func:`predict_batch_size`.
-
-    Returns
-    -------
-    (n, K) ndarray of float32
-    """
-    if len(x) == 0:
-        return np.zeros((0, model.output_shape[-1]), np.float32)
-    b = int(batch_size or predict_batch_size())
-    n = len(x)
-    xx = np.asarray(x, np.float32)
-    pad = (-n) % b
-    if pad:
-        xx = np.concatenate([xx, np.zeros((pad,) + xx.shape[1:], np.float32)])
-    return np.asarray(model.predict(xx, batch_size=b, verbose=0), np.float32)[:n]

@@ -15,7 +15,6 @@ NOT_YET_DIVIDED = {
     "function sscnb/adapt.py:fine_tune": 91,
     "function sscnb/assess.py:read_points": 83,
     "function sscnb/assess.py:estimate": 101,
-    "module sscnb/cnn.py": 665,
     "function sscnb/cnn.py:build_model": 84,
     "module sscnb/data.py": 560,
     "function sscnb/evaluation.py:evaluate_image": 83,
