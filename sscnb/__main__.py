@@ -305,7 +305,8 @@ def _run(a) -> int:
 
 def _check(a) -> int:
     from .classes import ClassScheme
-    from .data import DataError, check_dataset
+    from .data import DataError
+    from .datacheck import check_dataset
 
     if a.tile_size < 1:
         raise DataError(f"--tile-size must be at least 1 px, got {a.tile_size}: use the CNN's tile size (50)")

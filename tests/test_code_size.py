@@ -16,7 +16,6 @@ NOT_YET_DIVIDED = {
     "function sscnb/assess.py:read_points": 83,
     "function sscnb/assess.py:estimate": 101,
     "function sscnb/cnn.py:build_model": 84,
-    "module sscnb/data.py": 560,
     "function sscnb/evaluation.py:evaluate_image": 83,
     "module sscnb/labels.py": 553,
     "function sscnb/labels.py:read_tile_labels": 84,

@@ -5,13 +5,13 @@ from sscnb.classes import DEFAULT_CLASSES
 from sscnb.data import (
     DataError,
     DataWarning,
-    check_dataset,
     find_pairs,
     parse_image_name,
     read_image,
     read_label,
     read_pair,
 )
+from sscnb.datacheck import check_dataset
 
 
 @pytest.mark.parametrize("name,expected", [

@@ -2,7 +2,8 @@
 import numpy as np
 import pytest
 
-from sscnb.data import check_dataset, find_pairs, read_pair
+from sscnb.data import find_pairs, read_pair
+from sscnb.datacheck import check_dataset
 
 pytestmark = pytest.mark.realdata
 

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from conftest import SAMPLE
-from sscnb.data import check_dataset, find_pairs, read_pair
+from sscnb.data import find_pairs, read_pair
+from sscnb.datacheck import check_dataset
 from sscnb.synthetic import STYLES, make_scene, write_sample_data
 
 
