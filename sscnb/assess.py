@@ -221,8 +221,14 @@ def estimate(map_class, reference_class, mapped_px: dict, strata: MapStrata | No
     AssessError
         A map class in the sample without pixels in ``mapped_px``, or a class with fewer than 2 points.
     """
-    import pandas as pd
+    classes, n, Ni = _sample_counts(map_class, reference_class, mapped_px)
+    return _estimate_tables(classes, _olofsson(n, Ni), Ni, strata, scheme)
 
+
+def _sample_counts(map_class, reference_class, mapped_px: dict):
+    """The classes (of the map or the reference), the sample's counts ``n_ij`` (rows: map, columns:
+    reference) and the strata's sizes ``N_i``, checked: every sampled map class has pixels, and
+    every stratum at least 2 points (a variance needs them)."""
     m = np.asarray(map_class, np.int64)
     r = np.asarray(reference_class, np.int64)
     if len(m) != len(r) or len(m) == 0:
@@ -243,6 +249,15 @@ def estimate(map_class, reference_class, mapped_px: dict, strata: MapStrata | No
     if thin:
         raise AssessError(f"map class(es) {thin} have fewer than 2 labelled points: no variance can be estimated; "
                           "label more of their points (or draw a sample with a higher min_per_class)")
+    return classes, n, Ni
+
+
+def _olofsson(n: np.ndarray, Ni: np.ndarray) -> dict:
+    """Equations 3-10 of Olofsson et al. (2014) from the counts ``n_ij`` and the strata's sizes:
+    the error matrix in area proportions ``p``, the accuracies and the area proportions ``pj``,
+    each with its variance."""
+    k = len(Ni)
+    ni = n.sum(axis=1)
     W = Ni / Ni.sum()
     with np.errstate(invalid="ignore", divide="ignore"):
         frac = np.where(ni[:, None] > 0, n / ni[:, None], 0.0)          # n_ij / n_i.
@@ -263,26 +278,34 @@ def estimate(map_class, reference_class, mapped_px: dict, strata: MapStrata | No
             own = Ni[j] ** 2 * (1 - pa[j]) ** 2 * ua[j] * (1 - ua[j]) / dof[j] if Ni[j] > 0 else 0.0
             others = sum(Ni[i] ** 2 * frac[i, j] * (1 - frac[i, j]) / dof[i] for i in range(k) if i != j and Ni[i] > 0)
             var_pa[j] = (own + pa[j] ** 2 * others) / Nj[j] ** 2         # eq. 7
+    return {"p": p, "oa": oa, "ua": ua, "var_oa": var_oa, "var_ua": var_ua, "pj": pj, "pa": pa,
+            "var_area": var_area, "var_pa": var_pa}
+
+
+def _estimate_tables(classes: list, e: dict, Ni: np.ndarray, strata, scheme):
+    """:func:`estimate`'s two tables from the estimators ``e`` of :func:`_olofsson`."""
+    import pandas as pd
+
     total = Ni.sum()
     area = (lambda px: px) if strata is None else strata.area
     name = (lambda c: scheme.name(c)) if scheme is not None else str
     rows = []
     for i, c in enumerate(classes):
         rows.append({"class_code": c, "class_name": name(c), "mapped_px": int(Ni[i]),
-                     "mapped_area": area(Ni[i]), "estimated_area": area(pj[i] * total),
-                     "area_ci95": area(Z95 * np.sqrt(var_area[i]) * total),
-                     "users_accuracy": ua[i], "users_ci95": Z95 * np.sqrt(var_ua[i]),
-                     "producers_accuracy": pa[i], "producers_ci95": Z95 * np.sqrt(var_pa[i])})
+                     "mapped_area": area(Ni[i]), "estimated_area": area(e["pj"][i] * total),
+                     "area_ci95": area(Z95 * np.sqrt(e["var_area"][i]) * total),
+                     "users_accuracy": e["ua"][i], "users_ci95": Z95 * np.sqrt(e["var_ua"][i]),
+                     "producers_accuracy": e["pa"][i], "producers_ci95": Z95 * np.sqrt(e["var_pa"][i])})
     rows.append({"class_code": "overall", "class_name": "overall accuracy", "mapped_px": int(total),
                  "mapped_area": area(total), "estimated_area": area(total), "area_ci95": np.nan,
-                 "users_accuracy": oa, "users_ci95": Z95 * np.sqrt(var_oa),
+                 "users_accuracy": e["oa"], "users_ci95": Z95 * np.sqrt(e["var_oa"]),
                  "producers_accuracy": np.nan, "producers_ci95": np.nan})
     est = pd.DataFrame(rows, columns=ESTIMATE_COLUMNS)
     if strata is not None and strata.pixel_area_m2 is not None:
         est["estimated_area_ha"] = est["estimated_area"] / 1e4
         est["area_ci95_ha"] = est["area_ci95"] / 1e4
     labels = [name(c) for c in classes]
-    matrix = pd.DataFrame(p, index=pd.Index(labels, name="map \\ reference"), columns=labels)
+    matrix = pd.DataFrame(e["p"], index=pd.Index(labels, name="map \\ reference"), columns=labels)
     matrix["total (map)"] = matrix.sum(axis=1)
     matrix.loc["total (reference)"] = matrix.sum(axis=0)
     return est, matrix
