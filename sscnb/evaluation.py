@@ -147,6 +147,24 @@ def _save_confusion(path, y_true, y_pred, scheme):
         df.to_csv(tmp)
 
 
+def _score_image(rec, lab, res, files: dict, scheme, row: dict, notes: list) -> None:
+    """Score both maps of a labelled image: the class reports and confusion matrices written, the
+    summary row filled in (or marked not scored when the label has no labelled pixel)."""
+    codes = list(scheme.labelled_codes)
+    names = {c: scheme.name(c) for c in scheme.codes}
+    rep_cnn = metrics.class_report(lab, res.cnn_map, codes, names)
+    rep_fin = metrics.class_report(lab, res.final_map, codes, names)
+    _save_confusion(files["cnn_confusion"], lab, res.cnn_map, scheme)
+    _save_confusion(files["final_confusion"], lab, res.final_map, scheme)
+    metrics.write_report(rep_cnn, files["cnn_csv"])
+    metrics.write_report(rep_fin, files["final_csv"])
+    row.update(labelled_px=int(rep_fin.support.sum()), **_score_columns(rep_cnn, rep_fin))
+    if not rep_fin.support.sum():
+        row["status"] = "not scored: no labelled pixel"
+        notes.append(f"{rec.name}: its label has no labelled pixel (all 0), so it is not scored (F1 left empty): "
+                     f"label some of it, or move it out of {Path(rec.image_path).parent.name}/")
+
+
 def evaluate_image(rec, loaded, files: dict, wanted: list, experiment: str, params: SSCParams, recipe: dict,
                    save_figures: bool, dpi: int, save_class_rasters: bool):
     """Classify, score and write the files of one image (the task of :func:`evaluate_folder`).
@@ -180,8 +198,6 @@ def evaluate_image(rec, loaded, files: dict, wanted: list, experiment: str, para
     """
 
     scheme = loaded.scheme
-    codes = list(scheme.labelled_codes)
-    names = {c: scheme.name(c) for c in scheme.codes}
     notes = []
     files["manifest"].unlink(missing_ok=True)  # not done until every file is rewritten
     _clear_image(files, rec.name, experiment)   # nothing of an earlier run (of any settings) stays beside it
@@ -196,17 +212,7 @@ def evaluate_image(rec, loaded, files: dict, wanted: list, experiment: str, para
     row = {"image": rec.name, "river": rec.river, "labelled_px": 0, "f1_cnn": np.nan, "f1_final": np.nan,
            "status": "done", "phase2": res.info.get("phase2_choice", "")}
     if lab is not None:
-        rep_cnn = metrics.class_report(lab, res.cnn_map, codes, names)
-        rep_fin = metrics.class_report(lab, res.final_map, codes, names)
-        _save_confusion(files["cnn_confusion"], lab, res.cnn_map, scheme)
-        _save_confusion(files["final_confusion"], lab, res.final_map, scheme)
-        metrics.write_report(rep_cnn, files["cnn_csv"])
-        metrics.write_report(rep_fin, files["final_csv"])
-        row.update(labelled_px=int(rep_fin.support.sum()), **_score_columns(rep_cnn, rep_fin))
-        if not rep_fin.support.sum():
-            row["status"] = "not scored: no labelled pixel"
-            notes.append(f"{rec.name}: its label has no labelled pixel (all 0), so it is not scored (F1 left empty): "
-                         f"label some of it, or move it out of {Path(rec.image_path).parent.name}/")
+        _score_image(rec, lab, res, files, scheme, row, notes)
     if res.info.get("note"):
         notes.append(f"{rec.name}: {res.info['note']}")
 

@@ -15,7 +15,6 @@ NOT_YET_DIVIDED = {
     "function sscnb/adapt.py:fine_tune": 91,
     "function sscnb/assess.py:read_points": 83,
     "function sscnb/cnn.py:build_model": 84,
-    "function sscnb/evaluation.py:evaluate_image": 83,
     "function sscnb/tilelabels.py:read_tile_labels": 84,
     "function sscnb/labelsources.py:rasterize_polygons": 89,
     "function sscnb/mapraster.py:map_raster": 84,
