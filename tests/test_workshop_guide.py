@@ -162,10 +162,12 @@ def test_a_student_works_in_their_own_folder_as_the_guide_says(clone, tmp_path):
                                "notebooks", "-y", yaml.safe_dump(parameters), "--no-progress-bar"],
                               cwd=root, env=_env(), capture_output=True, text=True, timeout=900)
 
-    # the agenda's order; 01 and 02 with their defaults (the student's own CNN)
+    # the agenda's order; 01 and 02 with their defaults (the student's own CNN). experiment is passed
+    # at its default value so that papermill always injects its parameters cell: with none, the
+    # notebooks cannot tell a batch run and draw live widgets, which can stall papermill (nbclient#312)
     for nb in ["00_data_check", "01_cnn_tuning", "02_cnn_training", "03_ssc_evaluation", "06_explore",
                "05_map_survey", "04_report", "07_adapt_to_river"]:
-        r = run(nb, setting if nb in with_model else {})
+        r = run(nb, {"experiment": "manual", **(setting if nb in with_model else {})})
         assert r.returncode == 0, f"{nb}:\n{(r.stdout + r.stderr)[-3000:]}"
     # the mistake the guide warns about: notebook 02 pointed at the demo's folder refuses before training
     t0 = time.perf_counter()
