@@ -173,7 +173,7 @@ def _plot(df, path, cores):
     colour = {scheme.name(c): scheme.colour(c) for c in scheme.labelled_codes}
     frames = [f for f in df.image.unique() if f != "stmarg/Validate"]
     fig, axes = plt.subplots(1, len(frames) + 1, figsize=(5 * (len(frames) + 1), 4), sharey=True)
-    for ax, frame in zip(axes, frames + ["stmarg/Validate"]):
+    for ax, frame in zip(axes, frames + ["stmarg/Validate"], strict=True):
         d = df[df.image == frame]
         for order, g in d.groupby("order"):
             ax.plot(g.n_labelled, g.f1_cnn, "o--", color="k", label=f"CNN map ({order})")

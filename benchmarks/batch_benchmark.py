@@ -1,5 +1,7 @@
-"""Batch benchmark: notebook 03's work on stmarg/Validate in this process, and on a Dask
-LocalCluster of 1 and 2 workers, with images per hour and the per-image times side by side.
+"""Batch benchmark: notebook 03's work in this process and on a Dask LocalCluster.
+
+The images of stmarg/Validate, in this process and on 1 and 2 workers, with images per hour and the per-image
+times side by side.
 
     python benchmarks/batch_benchmark.py                 # serial, 1 and 2 workers
     python benchmarks/batch_benchmark.py --workers 1 2 4

@@ -1,6 +1,7 @@
-"""Mapping benchmark: a 12 000 x 12 000 px RGBA orthomosaic built from the real StMarg images,
-mapped end to end (reading to COGs written) by ``sscnb map`` in a separate process, with its
-peak memory, and its map scored against the stitched labels.
+"""Mapping benchmark: a 12 000 x 12 000 px orthomosaic mapped end to end by ``sscnb map``.
+
+The RGBA orthomosaic is built from the real StMarg images, mapped (reading to COGs written) in a separate
+process, with its peak memory, and its map scored against the stitched labels.
 
     python benchmarks/map_benchmark.py                  # build the mosaic once, then map it
     python benchmarks/map_benchmark.py --size 6000      # a smaller one
@@ -35,8 +36,10 @@ import numpy as np  # noqa: E402
 
 
 def footprint(rows: np.ndarray, W: int, H: int, seed: int = 7) -> np.ndarray:
-    """Valid (flown) area of rows ``rows`` of an ``H x W`` mosaic: a superellipse with a wobbly
-    edge that leaves a no-data border of a few hundred px."""
+    """Return the valid (flown) area of rows ``rows`` of an ``H x W`` mosaic.
+
+    A superellipse with a wobbly edge that leaves a no-data border of a few hundred px.
+    """
     yy, xx = np.meshgrid(rows.astype(np.float32), np.arange(W, dtype=np.float32), indexing="ij")
     u = (xx - W / 2) / (0.48 * W)
     v = (yy - H / 2) / (0.48 * H)

@@ -1,5 +1,7 @@
-"""SSC pipeline benchmark on one real image: this package's pipeline, and optionally the original
-method's phase 2, side by side in one run, with peak memory.
+"""SSC pipeline benchmark on one real image.
+
+This package's pipeline, and optionally the original method's phase 2, side by side in one run, with peak
+memory.
 
     python benchmarks/ssc_benchmark.py                       # ours only
     python benchmarks/ssc_benchmark.py --original            # + the original phase 2 (~25 min here)
@@ -44,8 +46,10 @@ def f1(lab, m, codes):
 
 
 def original_phase2(image, cnn_map, median_radius=5, epochs=35, batch=250_000, seed=0):
-    """The original phase 2: MLP on all CNN-labelled pixels, 35 epochs, batch 250 000, then a
-    prediction of every pixel (no distinct-vector shortcut)."""
+    """Return the original phase 2: an MLP on all CNN-labelled pixels, then every pixel predicted.
+
+    35 epochs, batch 250 000, and a prediction of every pixel (no distinct-vector shortcut).
+    """
     import keras
 
     t = {}
@@ -87,7 +91,7 @@ def main():
     loaded = modelfiles.load_model(a.model)
     rec = [r for r in find_pairs(a.data) if r.name == a.image][0]
     codes = list(loaded.scheme.labelled_codes)
-    for i in range(a.repeat):
+    for _i in range(a.repeat):
         t0 = time.perf_counter()
         img, lab = read_pair(rec)
         t_read = time.perf_counter() - t0
@@ -100,7 +104,7 @@ def main():
     total = t_read + sum(res.timings.values())
     print(f"\nimage {rec.name}: {img.shape[1]} x {img.shape[0]} px, {res.info.get('distinct_vectors')} distinct "
           f"median-RGB vectors, {res.info.get('n_train')} phase-2 training pixels")
-    print("\nours (run %d of %d):" % (a.repeat, a.repeat))
+    print(f"\nours (run {a.repeat} of {a.repeat}):")
     steps = {"read": t_read, **res.timings}
     print("  " + "  ".join(f"{k} {v:.2f}s" for k, v in steps.items()))
     print(f"  pipeline total (excl. figure): {total:.2f} s; figure: {t_fig:.2f} s; "

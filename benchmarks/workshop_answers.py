@@ -37,7 +37,7 @@ CASES = {  # name: (image, settings)
 
 
 def _html_table(cell) -> dict:
-    """The DataFrame a cell displayed, read from its HTML output: {row name: {column: value}}."""
+    """Return the DataFrame a cell displayed, read from its HTML output: {row name: {column: value}}."""
     from bs4 import BeautifulSoup
 
     html = next(o["data"]["text/html"] for o in cell.outputs if "text/html" in o.get("data", {}))
@@ -46,7 +46,7 @@ def _html_table(cell) -> dict:
     rows = {}
     for tr in soup.find("tbody").find_all("tr"):
         name = tr.find("th").get_text(strip=True)
-        rows[name] = {c: float(td.get_text(strip=True)) for c, td in zip(columns, tr.find_all("td"))}
+        rows[name] = {c: float(td.get_text(strip=True)) for c, td in zip(columns, tr.find_all("td"), strict=True)}
     return rows
 
 

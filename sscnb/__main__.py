@@ -3,11 +3,14 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
 
 def _add_phase2_options(parser):
-    """One option per phase-2 setting, named as in SSCParams (``--median_radius`` or
-    ``--median-radius``), defaulting to SSCParams's own default."""
+    """Add one option per phase-2 setting, named as in SSCParams.
+
+    ``--median_radius`` or ``--median-radius``, each defaulting to SSCParams's own default.
+    """
     from dataclasses import MISSING, fields
 
     from .ssc import MLP_DEPTHS, PHASE2_CHOICES, SSCParams
@@ -16,7 +19,7 @@ def _add_phase2_options(parser):
     for f in fields(SSCParams):
         flags = [f"--{f.name}"] + ([f"--{f.name.replace('_', '-')}"] if "_" in f.name else [])
         default = f.default if f.default is not MISSING else None
-        kw = {"dest": f"p2_{f.name}", "default": None, "help": f"default: {default}"}
+        kw: dict[str, Any] = {"dest": f"p2_{f.name}", "default": None, "help": f"default: {default}"}
         if f.type == "bool":
             kw["type"] = _boolean
             kw["metavar"] = "yes|no"
@@ -138,8 +141,10 @@ def _adapt(a) -> int:
 
 
 def configure_logging(verbosity: int = 0) -> None:
-    """Once per process: messages of sscnb (and Python warnings) to stderr; WARNING and up by
-    default, INFO with ``-v``, errors only with ``-q``."""
+    """Send sscnb's messages (and Python warnings) to stderr, once per process.
+
+    WARNING and up by default, INFO with ``-v``, errors only with ``-q``.
+    """
     import logging
 
     level = {-1: logging.ERROR, 0: logging.WARNING}.get(verbosity, logging.INFO)
@@ -147,7 +152,7 @@ def configure_logging(verbosity: int = 0) -> None:
     handler = next((h for h in root.handlers if getattr(h, "_sscnb", False)), None)
     if handler is None:
         handler = logging.StreamHandler()
-        handler._sscnb = True
+        handler._sscnb = True  # type: ignore[attr-defined]  # marks the handler sscnb added
         handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
         root.addHandler(handler)
     handler.setLevel(level)
@@ -274,7 +279,7 @@ def _parser_make_sample_data(sub) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The command line: one sub-command per job, each built by its own ``_parser_<command>``.
+    """Return the command line: one sub-command per job, each built by its own ``_parser_<command>``.
 
     Returns
     -------
@@ -342,8 +347,7 @@ HANDLERS = {"run": _run, "check": _check, "map": _map, "evaluate": _evaluate, "a
 
 
 def main(argv=None) -> int:
-    """Run one command; its errors are printed as one line naming the command (the traceback goes to
-    the log: ``-v`` shows it).
+    """Run one command; its errors are printed as one line naming the command (the traceback goes to the log: ``-v`` shows it).
 
     Parameters
     ----------

@@ -1,9 +1,14 @@
-"""Keras, imported once and only when a model is used, with the native libraries' start-up noise
-filtered from stderr (students read TensorFlow's C++ log lines, in pink, as errors)."""
+"""Keras, imported once and only when a model is used, with its start-up noise filtered.
+
+The native libraries' start-up lines are taken out of stderr (students read TensorFlow's C++ log lines, in
+pink, as errors).
+"""
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+from typing import Any
 
 #: lines the native libraries print to stderr while the backend starts that are not problems: absl's
 #: notice and INFO/WARNING lines printed before its log is set up, and the failed CUDA probe of a
@@ -14,7 +19,7 @@ _KERAS = None
 
 
 def quiet_native_start(text: str) -> str:
-    """What is left of the backend's start-up stderr once the known noise is taken out.
+    r"""Return what is left of the backend's start-up stderr once the known noise is taken out.
 
     Parameters
     ----------
@@ -35,9 +40,12 @@ def quiet_native_start(text: str) -> str:
     return "".join(line for line in text.splitlines(keepends=True) if not _NATIVE_NOISE.match(line))
 
 
-def _keras():
-    """Keras, imported (and its backend started) once, with the native libraries' start-up noise on
-    stderr filtered out (:func:`quiet_native_start`) and every other line kept."""
+def _keras() -> Any:
+    """Return Keras, imported (and its backend started) once, without the start-up noise.
+
+    The native libraries' start-up lines on stderr are filtered out (:func:`quiet_native_start`) and every
+    other line is kept.
+    """
     global _KERAS
     if _KERAS is not None:
         return _KERAS
@@ -60,10 +68,8 @@ def _keras():
 
             keras.ops.convert_to_numpy(keras.ops.zeros((1,)))   # start the backend's devices now, quietly
         finally:
-            try:
+            with contextlib.suppress(OSError, ValueError):
                 sys.stderr.flush()
-            except (OSError, ValueError):
-                pass
             os.dup2(saved, 2)
             os.close(saved)
             tmp.seek(0)

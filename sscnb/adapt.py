@@ -24,6 +24,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -39,6 +40,11 @@ from .provenance import file_sha256, write_text
 from .ssc import SSCParams, classify_image
 from .tiles import grid_shape
 from .tilesets import TileSet, collect_tiles
+
+if TYPE_CHECKING:
+    from typing import Any
+
+    import pandas as pd
 
 __all__ = ["AdaptError", "adapt_model", "before_after", "judge_grid", "merge_class_key", "widen_model",
            "replay_tiles", "fine_tune", "AdaptResult",
@@ -59,15 +65,15 @@ class AdaptError(SscnbError, ValueError):
 class AdaptResult:
     """The adapted model, its merged class key, its card (with lineage) and the training history."""
 
-    model: object
-    key: object
+    model: Any                 # a Keras model
+    key: ClassKey
     card: dict
-    history: object
+    history: pd.DataFrame
     seconds: float
 
 
 def merge_class_key(parent_key, tiles: TileSet, scheme):
-    """The parent's class key with the new tiles' (river, class) pairs appended.
+    """Return the parent's class key with the new tiles' (river, class) pairs appended.
 
     Parameters
     ----------
@@ -89,8 +95,8 @@ def merge_class_key(parent_key, tiles: TileSet, scheme):
     t = parent_key.table
     rows = [tuple(r) for r in t[list(ClassKey.COLUMNS)].itertuples(index=False)]
     if parent_key.local_classes:
-        have = {(str(r), int(c)) for c, r in zip(t.HierarchClass, t.River)}
-        pairs = sorted({(str(r), int(c)) for r, c in zip(tiles.river, tiles.y)} - have)
+        have = {(str(r), int(c)) for c, r in zip(t.HierarchClass, t.River, strict=True)}
+        pairs = sorted({(str(r), int(c)) for r, c in zip(tiles.river, tiles.y, strict=True)} - have)
     else:
         have = {("*", int(c)) for c in t.HierarchClass}
         pairs = sorted({("*", int(c)) for c in tiles.y} - have)
@@ -102,7 +108,7 @@ def merge_class_key(parent_key, tiles: TileSet, scheme):
 
 
 def widen_model(model, parent_key, key, learning_rate: float = DEFAULT_LEARNING_RATE, seed: int = 0):
-    """The parent model with a softmax of ``key.n_outputs`` classes, compiled for fine-tuning.
+    """Return the parent model with a softmax of ``key.n_outputs`` classes, compiled for fine-tuning.
 
     The layers below the output are a copy of the parent's (trainable; the parent is not changed). The output layer keeps
     the parent's weights for the parent's classes; a new local class starts as the mean of the
@@ -171,7 +177,7 @@ def widen_model(model, parent_key, key, learning_rate: float = DEFAULT_LEARNING_
 
 
 def replay_tiles(parent_card: dict, replay, scheme, replay_dir=None, seed: int = 0, progress: bool = True):
-    """A stratified random sample of the parent's training tiles.
+    """Return a stratified random sample of the parent's training tiles.
 
     Parameters
     ----------
@@ -189,7 +195,6 @@ def replay_tiles(parent_card: dict, replay, scheme, replay_dir=None, seed: int =
     -------
     TileSet or None
     """
-
     if not replay:
         return None
     folder = replay_dir or parent_card.get("data_dir")
@@ -205,7 +210,7 @@ def replay_tiles(parent_card: dict, replay, scheme, replay_dir=None, seed: int =
     n = max(1, min(n, len(tiles)))
     rng = np.random.default_rng(seed)
     idx = []
-    for key in sorted(set(zip(tiles.river, tiles.y))):
+    for key in sorted(set(zip(tiles.river, tiles.y, strict=True))):
         members = np.flatnonzero((tiles.river == key[0]) & (tiles.y == key[1]))
         k = max(1, int(round(n * len(members) / len(tiles))))
         idx.append(rng.choice(members, size=min(k, len(members)), replace=False))
@@ -249,7 +254,6 @@ def fine_tune(parent, new_tiles: TileSet, *, replay=DEFAULT_REPLAY, replay_dir=N
     AdaptError
         No labelled tile, or tiles of another size than the model's.
     """
-
     scheme = parent.scheme
     if len(new_tiles) == 0:
         raise AdaptError("no labelled tile (mixed and skipped tiles do not count): label some tiles of the new river "
@@ -272,9 +276,8 @@ def fine_tune(parent, new_tiles: TileSet, *, replay=DEFAULT_REPLAY, replay_dir=N
     if rep is not None:
         x.append(rep.x)
         y.append(key.encode(rep.y, rep.river))
-    x, y = np.concatenate(x), np.concatenate(y)
-    history = train(model, x, y, epochs=int(epochs), batch_size=int(batch_size), augment=True, seed=seed,
-                    progress=progress, colour=colour or None, class_weight=class_weight)
+    history = train(model, np.concatenate(x), np.concatenate(y), epochs=int(epochs), batch_size=int(batch_size),
+                    augment=True, seed=seed, progress=progress, colour=colour or None, class_weight=class_weight)
     seconds = time.perf_counter() - t0
     counts = {str(r): {scheme.name(int(c)): int(((new_tiles.river == r) & (new_tiles.y == c)).sum())
                        for c in np.unique(new_tiles.y[new_tiles.river == r])}
@@ -284,7 +287,7 @@ def fine_tune(parent, new_tiles: TileSet, *, replay=DEFAULT_REPLAY, replay_dir=N
         "parent_model": parent.path.name, "parent_sha256": file_sha256(parent.path),
         "parent_rivers": parent.key.rivers, "rivers_added": sorted(set(map(str, new_tiles.river))),
         "tiles_added": counts, "n_tiles_added": int(len(new_tiles)), "images_added": sorted(set(map(str, new_tiles.image))),
-        "local_classes_added": [f"{r}:{n}" for r, n in zip(key.table.River[added], key.table.ClassName[added])],
+        "local_classes_added": [f"{r}:{n}" for r, n in zip(key.table.River[added], key.table.ClassName[added], strict=True)],
         "replay": replay, "replayed_tiles": 0 if rep is None else int(len(rep)),
         "replay_dir": None if rep is None else str(replay_dir or pc.get("data_dir")),
         "new_tile_repeats": reps, "epochs": int(epochs), "learning_rate": float(learning_rate),
@@ -340,7 +343,6 @@ def adapt_model(model_path, labels_source, images, out_dir, *, model_name: str =
     LabelError, AdaptError, FileExistsError
         Before anything is written.
     """
-
     out_dir = Path(out_dir)
     target = out_dir / f"{model_name}.keras"
     if target.exists() and not overwrite:
@@ -362,7 +364,7 @@ def adapt_model(model_path, labels_source, images, out_dir, *, model_name: str =
 
 
 def judge_grid(table, image: str, grid: tuple[int, int]) -> np.ndarray:
-    """The user's labels of one image as a tile grid (class codes; 0 where none, mixed or skipped).
+    """Return the user's labels of one image as a tile grid (class codes; 0 where none, mixed or skipped).
 
     Parameters
     ----------

@@ -101,8 +101,10 @@ def reference_from_raster(points, label_path, strata: MapStrata):
 
 
 def read_points(path, strata: MapStrata, class_field: str = "reference_class", crs=None):
-    """Read labelled sample points (a GeoPackage or shapefile from QGIS, or a CSV), reproject them to
-    the map's CRS, place them on its grid and take their map class from the map.
+    """Read labelled sample points and take their map class from the map.
+
+    A GeoPackage or shapefile from QGIS, or a CSV: the points are reprojected to the map's CRS and placed on
+    its grid.
 
     Parameters
     ----------
@@ -226,9 +228,12 @@ def estimate(map_class, reference_class, mapped_px: dict, strata: MapStrata | No
 
 
 def _sample_counts(map_class, reference_class, mapped_px: dict):
-    """The classes (of the map or the reference), the sample's counts ``n_ij`` (rows: map, columns:
-    reference) and the strata's sizes ``N_i``, checked: every sampled map class has pixels, and
-    every stratum at least 2 points (a variance needs them)."""
+    """Return the classes, the sample's counts ``n_ij`` and the strata's sizes ``N_i``, checked.
+
+    The classes are those of the map or the reference; the counts' rows are map classes and their columns
+    reference classes. Checked: every sampled map class has pixels, and every stratum at least 2 points (a
+    variance needs them).
+    """
     m = np.asarray(map_class, np.int64)
     r = np.asarray(reference_class, np.int64)
     if len(m) != len(r) or len(m) == 0:
@@ -253,9 +258,11 @@ def _sample_counts(map_class, reference_class, mapped_px: dict):
 
 
 def _olofsson(n: np.ndarray, Ni: np.ndarray) -> dict:
-    """Equations 3-10 of Olofsson et al. (2014) from the counts ``n_ij`` and the strata's sizes:
-    the error matrix in area proportions ``p``, the accuracies and the area proportions ``pj``,
-    each with its variance."""
+    """Equations 3-10 of Olofsson et al. (2014) from the counts ``n_ij`` and the strata's sizes.
+
+    The error matrix in area proportions ``p``, the accuracies and the area proportions ``pj``, each with its
+    variance.
+    """
     k = len(Ni)
     ni = n.sum(axis=1)
     W = Ni / Ni.sum()
@@ -314,7 +321,7 @@ def _estimate_tables(classes: list, e: dict, Ni: np.ndarray, strata, scheme):
 def assess_map(map_path, out_dir, n: int | None = None, reference=None, points=None, *,
                min_per_class: int = DEFAULT_MIN_PER_CLASS, seed: int = 0, scheme=None, class_field: str = "reference_class",
                points_crs=None, overwrite: bool = False, log=print) -> dict:
-    """The command ``sscnb assess``: draw (or reuse) the sample, take reference classes, estimate.
+    """Run the command ``sscnb assess``: draw (or reuse) the sample, take reference classes, estimate.
 
     Parameters
     ----------
@@ -346,7 +353,6 @@ def assess_map(map_path, out_dir, n: int | None = None, reference=None, points=N
         class has fewer than 2 points with a reference class), ``files``, ``dropped`` (points
         without a reference class).
     """
-
     scheme = scheme or ClassScheme.default()
     if reference is not None and points is not None:
         raise AssessError("give either reference (a label raster) or points (labelled points), not both")

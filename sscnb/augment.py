@@ -1,8 +1,11 @@
-"""Training-time augmentation of CNN tiles, as Keras layers active in training only: the 8
-symmetries of a square (flips and 90-degree rotations) and colour changes of the kind that differ
-between surveys. Backend-neutral (``keras.ops``); built lazily so that importing sscnb needs no
-Keras."""
+"""Training-time augmentation of CNN tiles, as Keras layers active in training only.
+
+The 8 symmetries of a square (flips and 90-degree rotations) and colour changes of the kind that differ
+between surveys. Backend-neutral (``keras.ops``); built lazily so that importing sscnb needs no Keras.
+"""
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 
@@ -14,18 +17,22 @@ COLOUR_AUGMENT_NAMES = ("aug_gamma", "aug_white_balance", "aug_contrast", "aug_b
 
 
 class DihedralAugment:
-    """Random flips and 90-degree rotations of square tiles (the 8 symmetries of a square), a
-    Keras layer active in training only. Built lazily so that importing sscnb needs no Keras."""
+    """Random flips and 90-degree rotations of square tiles (the 8 symmetries of a square), a Keras layer active in training only.
+
+    Built lazily so that importing sscnb needs no Keras.
+    """
 
     _cls = None
 
     @classmethod
     def layer(cls, seed=None):
+        """Return the layer class's instance for ``seed`` (the class is built on first use)."""
         if cls._cls is None:
             keras = _keras()
             ops = keras.ops
 
-            class _Dihedral(keras.layers.Layer):
+            Layer: Any = keras.layers.Layer   # a Keras class, known once Keras is loaded
+            class _Dihedral(Layer):
                 def __init__(self, seed=None, **kw):
                     super().__init__(**kw)
                     self.gen = keras.random.SeedGenerator(seed)
@@ -46,8 +53,9 @@ class DihedralAugment:
 
 
 class PhotometricAugment:
-    """Random colour changes of the kind that differ between surveys (sun, exposure, camera white
-    balance), a Keras layer active in training only, deterministic under its seed.
+    """Random colour changes of the kind that differ between surveys, as a Keras layer.
+
+    Sun, exposure, camera white balance; active in training only, deterministic under its seed.
 
     Per tile, on values scaled to 0-1: gamma ``g`` (``log g`` uniform in ``+-log(1 + aug_gamma)``),
     a gain per channel (``log`` uniform in ``+-aug_white_balance``), contrast about the tile mean
@@ -60,12 +68,13 @@ class PhotometricAugment:
 
     @classmethod
     def layer(cls, strengths: dict, seed=None):
-        """The layer; ``strengths`` maps the names of :data:`COLOUR_AUGMENT_NAMES` to values."""
+        """Build the layer; ``strengths`` maps the names of :data:`COLOUR_AUGMENT_NAMES` to values."""
         if cls._cls is None:
             keras = _keras()
             ops = keras.ops
 
-            class _Photometric(keras.layers.Layer):
+            Layer: Any = keras.layers.Layer   # a Keras class, known once Keras is loaded
+            class _Photometric(Layer):
                 def __init__(self, strengths, seed=None, **kw):
                     super().__init__(**kw)
                     self.s = {k: float(strengths.get(k, 0.0)) for k in COLOUR_AUGMENT_NAMES}

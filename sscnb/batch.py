@@ -39,7 +39,7 @@ class BatchError(SscnbError, RuntimeError):
 
 
 def parse_scheduler(scheduler, workers: int | None = None):
-    """What to run on.
+    """Return what to run on.
 
     Parameters
     ----------
@@ -75,9 +75,11 @@ def parse_scheduler(scheduler, workers: int | None = None):
 
 
 def _set_threads(n: int) -> int:
-    """At most ``n`` threads (on a worker, or in this process with ``--threads``) for TensorFlow,
-    PyTorch or JAX's CPU work (before the first model), and for the median filter and the random
-    forest of phase 2 (``SSCNB_THREADS``)."""
+    """Use at most ``n`` threads, on a worker or in this process with ``--threads``.
+
+    For TensorFlow, PyTorch or JAX's CPU work (before the first model), and for the median filter and the
+    random forest of phase 2 (``SSCNB_THREADS``).
+    """
     os.environ["OMP_NUM_THREADS"] = str(n)
     os.environ["SSCNB_THREADS"] = str(n)
     os.environ["TF_NUM_INTRAOP_THREADS"] = str(n)
@@ -122,7 +124,7 @@ def share_cores(client) -> dict:
         by_host.setdefault(w.get("host"), []).append(addr)
     cores = client.run(os.cpu_count)
     out = {}
-    for host, addrs in by_host.items():
+    for _host, addrs in by_host.items():
         for a in addrs:
             n = max(1, (cores.get(a) or 1) // len(addrs))
             client.run(_set_threads, n, workers=[a])
@@ -132,7 +134,7 @@ def share_cores(client) -> dict:
 
 @contextlib.contextmanager
 def dask_client(scheduler=None, workers: int | None = None, log=print):
-    """A Dask client for the batch (None when it runs in this process).
+    """Return a Dask client for the batch (None when it runs in this process).
 
     Parameters
     ----------
@@ -180,7 +182,7 @@ def dask_client(scheduler=None, workers: int | None = None, log=print):
 
 
 def worker_model(path):
-    """The model at ``path``, loaded once per process (each worker keeps its own).
+    """Return the model at ``path``, loaded once per process (each worker keeps its own).
 
     Parameters
     ----------
@@ -190,7 +192,6 @@ def worker_model(path):
     -------
     sscnb.modelfiles.LoadedModel
     """
-
     key = str(Path(path).resolve())
     if key not in _MODELS:
         _MODELS[key] = load_model(key)
@@ -269,8 +270,9 @@ def run_tasks(client, fn, items: dict, *, desc: str, progress: bool = True, on_r
 
 def run_batch(todo: dict, loaded, local_fn, worker_fn, *, scheduler=None, workers: int | None = None, desc: str,
               progress: bool = True, on_result=None, log=print, local_extra: tuple = ()):
-    """The one driver of sscnb's resumable batches (``evaluate_folder``, ``map_inputs``): the items
-    left to do, in this process or on a Dask cluster, each task given the model.
+    """Run one of sscnb's resumable batches, the one driver (``evaluate_folder``, ``map_inputs``).
+
+    The items left to do, in this process or on a Dask cluster, each task given the model.
 
     Parameters
     ----------

@@ -52,7 +52,7 @@ class ClassScheme:
         for c in self.codes:
             if not 0 <= c <= 255:
                 raise SchemeError(f"class code {c} is outside 0-255 (labels are stored as uint8)")
-        for n, col in zip(self.names, self.colours):
+        for n, col in zip(self.names, self.colours, strict=True):
             if not _HEX.match(col):
                 raise SchemeError(f"colour {col!r} of class {n!r} is not of the form #rrggbb")
         if len(self.codes) < 2:
@@ -60,12 +60,12 @@ class ClassScheme:
 
     # -- construction ---------------------------------------------------------------------
     @classmethod
-    def default(cls) -> "ClassScheme":
-        """The Deep Riverscapes scheme (codes 0-5)."""
+    def default(cls) -> ClassScheme:
+        """Return the Deep Riverscapes scheme (codes 0-5)."""
         return DEFAULT_CLASSES
 
     @classmethod
-    def from_csv(cls, path) -> "ClassScheme":
+    def from_csv(cls, path) -> ClassScheme:
         """Read a scheme from a CSV with columns ``code,name,colour`` (header required)."""
         path = Path(path)
         try:
@@ -84,12 +84,12 @@ class ClassScheme:
         except (TypeError, ValueError) as exc:
             raise SchemeError(f"{path}: every code must be an integer ({exc})") from exc
         try:
-            return cls(codes, [r["name"].strip() for r in rows], [r["colour"].strip() for r in rows])
+            return cls(tuple(codes), tuple(r["name"].strip() for r in rows), tuple(r["colour"].strip() for r in rows))
         except SchemeError as exc:
             raise SchemeError(f"{path}: {exc}") from exc
 
     @classmethod
-    def load(cls, path=None) -> "ClassScheme":
+    def load(cls, path=None) -> ClassScheme:
         """``from_csv(path)``, or the default scheme when ``path`` is None."""
         return cls.default() if path is None else cls.from_csv(path)
 
@@ -100,15 +100,17 @@ class ClassScheme:
         with open(path, "w", newline="", encoding="utf-8") as fh:
             w = csv.writer(fh)
             w.writerow(["code", "name", "colour"])
-            for row in zip(self.codes, self.names, self.colours):
+            for row in zip(self.codes, self.names, self.colours, strict=True):
                 w.writerow(row)
         return path
 
     def to_dict(self) -> dict:
+        """Return the scheme as a plain dict (codes, names, colours), as saved in JSON."""
         return {"codes": list(self.codes), "names": list(self.names), "colours": list(self.colours)}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "ClassScheme":
+    def from_dict(cls, d: dict) -> ClassScheme:
+        """Return the scheme saved by :meth:`to_dict`."""
         return cls(d["codes"], d["names"], d["colours"])
 
     # -- queries --------------------------------------------------------------------------
@@ -118,15 +120,18 @@ class ClassScheme:
         return tuple(sorted(c for c in self.codes if c != 0))
 
     def name(self, code: int) -> str:
+        """Return the name of a class code; an unknown code is an error."""
         try:
             return self.names[self.codes.index(int(code))]
         except ValueError:
             raise SchemeError(f"class code {code} is not in the scheme {list(self.codes)}") from None
 
     def colour(self, code: int) -> str:
+        """Return the colour (hex) of a class code."""
         return self.colours[self.codes.index(int(code))]
 
     def code(self, name: str) -> int:
+        """Return the code of a class name; an unknown name is an error."""
         try:
             return self.codes[self.names.index(name)]
         except ValueError:
@@ -135,7 +140,7 @@ class ClassScheme:
     def lut(self) -> np.ndarray:
         """``(256, 3) uint8`` colour look-up table; codes outside the scheme are black."""
         lut = np.zeros((256, 3), np.uint8)
-        for c, col in zip(self.codes, self.colours):
+        for c, col in zip(self.codes, self.colours, strict=True):
             lut[c] = [int(col[i : i + 2], 16) for i in (1, 3, 5)]
         return lut
 
@@ -159,7 +164,7 @@ class ClassScheme:
 
         return [
             Patch(facecolor=col, edgecolor="black", linewidth=0.5, label=f"{c} {n}")
-            for c, n, col in sorted(zip(self.codes, self.names, self.colours))
+            for c, n, col in sorted(zip(self.codes, self.names, self.colours, strict=True))
             if include_unlabelled or c != 0
         ]
 

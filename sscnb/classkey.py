@@ -8,12 +8,16 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .classes import ClassScheme
 from .errors import SscnbError
 from .tilesets import TileSet
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["ModelMismatchError", "ClassKey", "make_class_key"]
 
@@ -31,48 +35,56 @@ class ClassKey:
     ClassName.
     """
 
-    table: "object"
+    table: pd.DataFrame
 
     COLUMNS = ("LocalClass", "HierarchClass", "River", "ClassName")
 
     @property
     def n_outputs(self) -> int:
+        """Return the number of the CNN's outputs (local classes)."""
         return len(self.table)
 
     @property
     def rivers(self) -> list[str]:
+        """Return the rivers with classes of their own, sorted."""
         return sorted(r for r in self.table["River"].unique() if r != "*")
 
     @property
     def local_classes(self) -> bool:
+        """Return whether any class is local to a river."""
         return bool((self.table["River"] != "*").any())
 
     def encode(self, y: np.ndarray, river: np.ndarray) -> np.ndarray:
         """Shared codes (+ river) -> local class indices."""
         t = self.table
-        lut = {(r, int(h)): int(l) for l, h, r in zip(t.LocalClass, t.HierarchClass, t.River)}
+        lut = {(r, int(h)): int(l) for l, h, r in zip(t.LocalClass, t.HierarchClass, t.River, strict=True)}
         if self.local_classes:
-            return np.array([lut[(r, int(c))] for c, r in zip(y, river)], np.int64)
+            return np.array([lut[(r, int(c))] for c, r in zip(y, river, strict=True)], np.int64)
         return np.array([lut[("*", int(c))] for c in y], np.int64)
 
     def to_hierarchical(self, proba: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``(n, K)`` local probabilities -> ``(codes (C,), (n, C) probabilities)`` per shared class,
-        summing the local classes of each shared class."""
+        """Return ``(n, K)`` local probabilities as ``(codes (C,), (n, C) probabilities)`` per shared class.
+
+        The local classes of each shared class are summed.
+        """
         codes = np.array(sorted(self.table["HierarchClass"].unique()), np.int64)
         m = np.zeros((self.n_outputs, len(codes)), np.float32)
-        for l, h in zip(self.table.LocalClass, self.table.HierarchClass):
+        for l, h in zip(self.table.LocalClass, self.table.HierarchClass, strict=True):
             m[int(l), np.searchsorted(codes, h)] = 1
         return codes, np.asarray(proba, np.float32) @ m
 
     def digest(self) -> str:
+        """Return a short SHA-256 of the table: two keys with the same digest are the same key."""
         return hashlib.sha256(self.table.to_csv(index=False).encode()).hexdigest()[:16]
 
     def to_csv(self, path):
+        """Write the key as the ``*_classkey.csv`` of the original method."""
         self.table.to_csv(path, index=False)
         return Path(path)
 
     @classmethod
-    def from_csv(cls, path) -> "ClassKey":
+    def from_csv(cls, path) -> ClassKey:
+        """Read a key written by :meth:`to_csv` (or by the original code)."""
         import pandas as pd
 
         path = Path(path)
@@ -90,7 +102,7 @@ class ClassKey:
 
 
 def make_class_key(tiles: TileSet, scheme: ClassScheme, local_classes: bool = True) -> ClassKey:
-    """The class key of a training set.
+    """Return the class key of a training set.
 
     Parameters
     ----------
@@ -105,9 +117,9 @@ def make_class_key(tiles: TileSet, scheme: ClassScheme, local_classes: bool = Tr
     """
     import pandas as pd
 
-    rows = []
+    rows: list[tuple] = []
     if local_classes:
-        pairs = sorted({(str(r), int(c)) for r, c in zip(tiles.river, tiles.y)})
+        pairs = sorted({(str(r), int(c)) for r, c in zip(tiles.river, tiles.y, strict=True)})
         for r, c in pairs:
             rows.append((len(rows), c, r, scheme.name(c)))
     else:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -116,7 +117,7 @@ class CNNParams(Settings):
                 raise ValueError(f"{name} must be a number between 0 and 2, got {v!r}")
 
     def colour(self) -> dict | None:
-        """The colour-augmentation strengths (``{name: value}``), or None when it is off."""
+        """Return the colour-augmentation strengths (``{name: value}``), or None when it is off."""
         return {k: float(getattr(self, k)) for k in COLOUR_AUGMENT_NAMES} if self.colour_augment else None
 
 
@@ -139,9 +140,11 @@ def keras_cache_dir() -> Path:
 
 
 def _resolve_weights(backbone: str, weights):
-    """What to load: None (from scratch), a checked file path, or "imagenet" (NASNet only; a
-    failed download is turned into a clear error in :func:`build_model`). Raises
-    :class:`WeightsUnavailableError` with the fix otherwise."""
+    """Return what to load: None (from scratch), a checked file path, or "imagenet".
+
+    "imagenet" is for NASNet only; a failed download is turned into a clear error in :func:`build_model`.
+    Raises :class:`WeightsUnavailableError` with the fix otherwise.
+    """
     if weights in (None, "none", "None", ""):
         return None
     if weights == "imagenet":
@@ -282,7 +285,8 @@ def _progress_callback(epochs: int, enabled: bool):
     keras = _keras()
     from tqdm.auto import tqdm
 
-    class _Tqdm(keras.callbacks.Callback):
+    Callback: Any = keras.callbacks.Callback   # a Keras class, known once Keras is loaded
+    class _Tqdm(Callback):
         def on_train_begin(self, logs=None):
             self.bar = tqdm(total=epochs, desc="training", unit="epoch", disable=not enabled)
 
@@ -362,7 +366,8 @@ def train(model, x, y, *, val=None, epochs: int = 10, batch_size: int = 64, augm
         net.compile(optimizer=model.optimizer, loss=model.loss, metrics=["accuracy"])
     cw = class_weights(y, model.output_shape[-1]) if class_weight == "balanced" else class_weight
 
-    class _Timer(keras.callbacks.Callback):
+    Callback: Any = keras.callbacks.Callback   # a Keras class, known once Keras is loaded
+    class _Timer(Callback):
         def on_epoch_begin(self, epoch, logs=None):
             self.t = time.perf_counter()
 
@@ -389,7 +394,7 @@ def train(model, x, y, *, val=None, epochs: int = 10, batch_size: int = 64, augm
 
 
 def recommend_epochs(history, tol: float = 0.05) -> dict:
-    """The number of epochs to train for, from a training history.
+    """Return the number of epochs to train for, from a training history.
 
     Rule of the original authors: train until validation loss stops improving, before it starts
     to diverge from training loss. Validation loss is noisy from epoch to epoch, so "stops

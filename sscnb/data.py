@@ -74,6 +74,7 @@ class ImageRecord:
 
     @property
     def has_label(self) -> bool:
+        """Return whether the image has a label raster."""
         return self.label_path is not None
 
 
@@ -115,7 +116,7 @@ def parse_image_name(filename) -> tuple[str, str] | None:
 
 
 def _label_keys(river: str, number: str) -> tuple[str, str]:
-    """The two accepted label stems (lower case): with and without the underscore."""
+    """Return the two accepted label stems (lower case): with and without the underscore."""
     return (f"scls_{river}_{number}".lower(), f"scls_{river}{number}".lower())
 
 
@@ -187,7 +188,7 @@ def find_pairs(folder, *, return_problems: bool = False):
         raise DataError(f"no images found in {folder}{extra}: {NAMING_HELP}{detail}")
     used: set[str] = set()
     records = []
-    for key, (river, number, path) in images.items():
+    for _key, (river, number, path) in images.items():
         lab = None
         for k in _label_keys(river, number):
             if k in labels:
@@ -209,9 +210,10 @@ def find_pairs(folder, *, return_problems: bool = False):
 
 
 def checked_pairs(folder, log=print):
-    """:func:`find_pairs` for a notebook or a batch that reads ``folder``: every naming problem is
-    shown (warnings as :class:`DataWarning`, and through ``log``), and errors (the same image or
-    label twice) stop with :class:`DataError` before anything is computed.
+    """:func:`find_pairs` for a notebook or a batch that reads ``folder``.
+
+    Every naming problem is shown (warnings as :class:`DataWarning`, and through ``log``), and errors (the
+    same image or label twice) stop with :class:`DataError` before anything is computed.
 
     Parameters
     ----------
@@ -354,7 +356,7 @@ def read_label(path, scheme: ClassScheme | None = None) -> np.ndarray:
 
 
 def read_pair(record: ImageRecord, scheme: ClassScheme | None = None, tile_size: int | None = None):
-    """An image and its label, with every check applied.
+    """Return an image and its label, with every check applied.
 
     Parameters
     ----------

@@ -1,16 +1,23 @@
-"""Notebook 00's check of a labelled folder (and ``sscnb check``): every image and label read,
-every problem collected (not only the first), and the usable tiles per river and class counted."""
+"""Notebook 00's check of a labelled folder (and ``sscnb check``).
+
+Every image and label read, every problem collected (not only the first), and the usable tiles per river and
+class counted.
+"""
 from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from . import tiles as _tiles
 from .classes import ClassScheme
 from .data import DataError, DataWarning, Problem, find_pairs, read_pair
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["DataCheck", "check_dataset"]
 
@@ -30,23 +37,27 @@ class DataCheck:
     purity: float
     records: list = field(default_factory=list)
     problems: list = field(default_factory=list)
-    inventory: "object" = None
+    inventory: pd.DataFrame = None   # filled in by check_dataset
 
     @property
     def errors(self):
+        """Return the problems that stop a run."""
         return [p for p in self.problems if p.severity == "error"]
 
     @property
     def warnings(self):
+        """Return the problems that are reported but do not stop a run."""
         return [p for p in self.problems if p.severity == "warning"]
 
     @property
     def ok(self) -> bool:
+        """Return whether the folder has no error."""
         return not self.errors
 
     def warn(self) -> int:
-        """Issue each problem as a :class:`DataWarning` (so that a batch run, which reads no tables,
-        repeats it on the console and in ``run.log``).
+        """Issue each problem as a :class:`DataWarning`.
+
+        So a batch run, which reads no tables, repeats it on the console and in ``run.log``.
 
         Returns
         -------
@@ -58,6 +69,7 @@ class DataCheck:
         return len(self.problems)
 
     def problems_table(self):
+        """Return every problem as a table (severity, file, message)."""
         import pandas as pd
 
         return pd.DataFrame(
@@ -75,8 +87,10 @@ class DataCheck:
         return t
 
     def save(self, folder) -> dict:
-        """Write ``inventory.csv``, ``pixels_per_class.csv``, ``tiles_per_class.csv`` and
-        ``problems.csv`` to ``folder``; returns ``{name: path}``."""
+        """Write the check's four tables to ``folder``; returns ``{name: path}``.
+
+        ``inventory.csv``, ``pixels_per_class.csv``, ``tiles_per_class.csv`` and ``problems.csv``.
+        """
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         files = {
@@ -92,6 +106,7 @@ class DataCheck:
         return files
 
     def raise_for_errors(self):
+        """Raise :class:`DataError` naming every error, when there is one."""
         if self.errors:
             raise DataError(
                 f"{len(self.errors)} problem(s) in {self.folder}:\n"
@@ -166,9 +181,9 @@ def check_dataset(
             counts = np.bincount(lab.ravel(), minlength=256)
             row["labelled_fraction"] = float(1 - counts[0] / lab.size)
             pure = _tiles.count_pure_tiles(lab, tile_size, codes, purity)
-            for c, n in zip(codes, names):
+            for c, n in zip(codes, names, strict=True):
                 row[f"px_{n}"] = int(counts[c])
-            for c, n in zip(codes, names):
+            for c, n in zip(codes, names, strict=True):
                 row[f"tiles_{n}"] = pure[c]
         chk.records.append(rec)
         rows.append(row)

@@ -1,7 +1,8 @@
-"""The root of sscnb's errors: every error that sscnb raises on purpose (bad input, a setting it
-cannot honour, results that would mix) is an :class:`SscnbError`, and also the built-in exception
-it is a kind of (``DataError(SscnbError, ValueError)``, as rasterio does), so ``except SscnbError``
-catches all of them and ``except ValueError`` keeps working.
+"""The root of sscnb's errors.
+
+Every error that sscnb raises on purpose (bad input, a setting it cannot honour, results that would mix) is an
+:class:`SscnbError`, and also the built-in exception it is a kind of (``DataError(SscnbError, ValueError)``,
+as rasterio does), so ``except SscnbError`` catches all of them and ``except ValueError`` keeps working.
 """
 from __future__ import annotations
 

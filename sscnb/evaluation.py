@@ -1,5 +1,7 @@
-"""Notebook 03's work on a folder of labelled images: classify, score, write the files of the
-original method, resume exactly (see :func:`evaluate_folder`), in this process or on Dask.
+"""Notebook 03's work on a folder of labelled images.
+
+Classify, score, write the files of the original method, resume exactly (see :func:`evaluate_folder`), in this
+process or on Dask.
 """
 from __future__ import annotations
 
@@ -57,9 +59,10 @@ def result_files(out_dir, image_name: str, experiment: str, phase2: str = "mlp")
 
 
 def _clear_image(files: dict, image_name: str, experiment: str) -> None:
-    """Delete every result file of one image and experiment, whichever phase 2 made them, before
-    it is computed again: the files beside a manifest are always those of its run."""
+    """Delete every result file of one image and experiment, whichever phase 2 made them, before it is computed again.
 
+    The files beside a manifest are always those of its run.
+    """
     out_dir = files["manifest"].parent.parent
     for p2 in PHASE2_CHOICES:
         for f in result_files(out_dir, image_name, experiment, p2).values():
@@ -68,8 +71,7 @@ def _clear_image(files: dict, image_name: str, experiment: str) -> None:
 
 
 def _image_recipe(loaded, params: SSCParams) -> dict:
-    """What decides an image's numbers: the model (file digest and class key) and the settings."""
-
+    """Return what decides an image's numbers: the model (file digest and class key) and the settings."""
     return {"model": {"path": str(loaded.path), "sha256": file_sha256(loaded.path), "class_key": loaded.key.digest()},
             "settings": params.to_dict()}
 
@@ -111,7 +113,6 @@ def image_status(files: dict, recipe: dict, wanted: list[str]) -> tuple[str, str
         return "todo", "not finished"
     man = json.loads(files["manifest"].read_text())
     if man.get("recipe") != recipe:
-
         return "other", "; ".join(recipe_differences(man.get("recipe", {}), recipe)) or "another recipe"
     missing = [k for k in wanted if not files[k].exists() or k not in man.get("files", [])]
     if missing:
@@ -148,8 +149,11 @@ def _save_confusion(path, y_true, y_pred, scheme):
 
 
 def _score_image(rec, lab, res, files: dict, scheme, row: dict, notes: list) -> None:
-    """Score both maps of a labelled image: the class reports and confusion matrices written, the
-    summary row filled in (or marked not scored when the label has no labelled pixel)."""
+    """Score both maps of a labelled image.
+
+    The class reports and confusion matrices written, the summary row filled in (or marked not scored when the
+    label has no labelled pixel).
+    """
     codes = list(scheme.labelled_codes)
     names = {c: scheme.name(c) for c in scheme.codes}
     rep_cnn = metrics.class_report(lab, res.cnn_map, codes, names)
@@ -196,7 +200,6 @@ def evaluate_image(rec, loaded, files: dict, wanted: list, experiment: str, para
     notes : list of str
         What the user should be told (a one-class tile map, a label without labelled pixels).
     """
-
     scheme = loaded.scheme
     notes = []
     files["manifest"].unlink(missing_ok=True)  # not done until every file is rewritten
@@ -239,14 +242,15 @@ def evaluate_image(rec, loaded, files: dict, wanted: list, experiment: str, para
 
 
 def _evaluate_task(model_path, rec, *args):
-    """A worker's task: the model is loaded once per worker process."""
-
+    """Return a worker's task: the model is loaded once per worker process."""
     return evaluate_image(rec, worker_model(model_path), *args)
 
 
 def _remove_stale_temporaries(file_sets, log) -> int:
-    """Delete the temporary files (``.tmp_<pid>_<name>``) that a killed run left of files this run
-    writes, so that a resumed run leaves nothing half-written behind."""
+    """Delete the temporary files (``.tmp_<pid>_<name>``) a killed run left of this run's files.
+
+    So a resumed run leaves nothing half-written behind.
+    """
     import re
 
     names, folders = set(), set()
@@ -270,8 +274,11 @@ def _remove_stale_temporaries(file_sets, log) -> int:
 
 def _plan_images(records, out_dir: Path, experiment: str, p: SSCParams, recipe: dict, overwrite: bool,
                  save_figures: bool, save_class_rasters: bool, log) -> list[tuple]:
-    """Every image's status first, ``[(record, files, wanted, status, why)]``: finished results made
-    otherwise are never mixed with new ones, so any such image stops the batch before it starts."""
+    """Every image's status first, ``[(record, files, wanted, status, why)]``.
+
+    Finished results made otherwise are never mixed with new ones, so any such image stops the batch before it
+    starts.
+    """
     plan, conflicts = [], []
     for rec in records:
         files = result_files(out_dir, rec.name, experiment, p.phase2)
@@ -291,7 +298,7 @@ def _plan_images(records, out_dir: Path, experiment: str, p: SSCParams, recipe: 
 
 
 def _finished_row(rec, files: dict) -> dict:
-    """The summary row of an image finished earlier, read back from its files."""
+    """Return the summary row of an image finished earlier, read back from its files."""
     info = json.loads(files["manifest"].read_text()).get("info", {})
     row = {"image": rec.name, "river": rec.river, "labelled_px": 0, "f1_cnn": np.nan, "f1_final": np.nan,
            "status": "skipped (done)", "phase2": info.get("phase2_choice", "")}
@@ -350,7 +357,6 @@ def evaluate_folder(data_dir, loaded, out_dir, experiment: str, params: SSCParam
     timings : pandas.DataFrame
         Seconds per step of the images computed now.
     """
-
     import pandas as pd
 
     p = params or SSCParams()
@@ -387,8 +393,7 @@ def evaluate_folder(data_dir, loaded, out_dir, experiment: str, params: SSCParam
 
 
 def _score_columns(rep_cnn, rep_fin) -> dict:
-    """A summary row's scores: pixel-weighted and macro F1 of both maps, and each class's F1 in the final map."""
-
+    """Return a summary row's scores: pixel-weighted and macro F1 of both maps, and each class's F1 in the final map."""
     out = {"f1_cnn": metrics.weighted_f1(rep_cnn), "f1_final": metrics.weighted_f1(rep_fin),
            "macro_f1_cnn": metrics.macro_f1(rep_cnn), "macro_f1_final": metrics.macro_f1(rep_fin)}
     for _, r in rep_fin.iterrows():
@@ -419,7 +424,6 @@ def load_image_results(out_dir, data_dir, image: str, experiment: str, phase2: s
         float32`` (the CNN's top-class probability per tile), ``final_map`` and ``cnn_map``
         (``(H, W) uint8``, or None when the class rasters were not saved).
     """
-
     files = result_files(out_dir, image, experiment, phase2)
     rec = next((r for r in find_pairs(data_dir) if r.name == image), None)
     if rec is None:

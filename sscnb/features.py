@@ -18,8 +18,9 @@ BLOCK_ROWS = 256
 
 
 def feature_threads() -> int:
-    """Threads for the median filter: ``$SSCNB_THREADS`` (a Dask worker's share of the cores, set
-    by :mod:`sscnb.batch`) or every core.
+    """Threads for the median filter.
+
+    ``$SSCNB_THREADS`` (a Dask worker's share of the cores, set by :mod:`sscnb.batch`) or every core.
 
     Returns
     -------

@@ -15,11 +15,16 @@ import logging
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .classes import ClassScheme
 from .errors import SscnbError
+
+if TYPE_CHECKING:
+    from affine import Affine
+    from rasterio.crs import CRS
 
 __all__ = ["SurveyError", "SurveyRaster", "open_raster", "open_survey", "read_block", "read_preview",
            "georeferencing_of", "survey_table", "pixel_area_m2", "area_table", "RASTER_SUFFIXES"]
@@ -56,21 +61,24 @@ class SurveyRaster:
     width: int
     height: int
     count: int
-    crs: object
-    transform: object
+    crs: CRS | None
+    transform: Affine
     georeferenced: bool
     alpha: int | None
     georef_source: str
 
     @property
     def shape(self) -> tuple[int, int]:
+        """Return ``(height, width)`` in pixels."""
         return self.height, self.width
 
     @property
     def pixels(self) -> int:
+        """Return the number of pixels."""
         return self.width * self.height
 
     def describe(self) -> str:
+        """Return the raster in one line: its name, size, bands, CRS and resolution."""
         size = f"{self.width} x {self.height} px, {self.count} bands"
         if not self.georeferenced:
             return f"{self.path.name}: {size}, not georeferenced (maps are in pixel coordinates)"
@@ -80,9 +88,10 @@ class SurveyRaster:
 
 
 def open_raster(path, mode: str = "r", **kwargs):
-    """Open a raster with rasterio, quietly when it has no georeferencing: a plain JPEG or PNG frame,
-    and the maps sscnb makes of one, are in pixel coordinates on purpose. Only rasterio's
-    ``NotGeoreferencedWarning`` is silenced; any other warning is shown.
+    """Open a raster with rasterio, quietly when it has no georeferencing.
+
+    A plain JPEG or PNG frame, and the maps sscnb makes of one, are in pixel coordinates on purpose. Only
+    rasterio's ``NotGeoreferencedWarning`` is silenced; any other warning is shown.
 
     Parameters
     ----------
@@ -205,10 +214,7 @@ def read_block(ds, info: SurveyRaster, window) -> tuple[np.ndarray, np.ndarray]:
 
     try:
         rgb = np.moveaxis(ds.read((1, 2, 3), window=window), 0, -1)
-        if info.alpha:
-            valid = ds.read(info.alpha, window=window) > 0
-        else:
-            valid = ds.dataset_mask(window=window) > 0
+        valid = ds.read(info.alpha, window=window) > 0 if info.alpha else ds.dataset_mask(window=window) > 0
     except RasterioIOError as exc:
         raise SurveyError(_damaged(info.path, exc, f"rows {int(window.row_off)}-"
                                                    f"{int(window.row_off + window.height)}")) from None
@@ -216,14 +222,14 @@ def read_block(ds, info: SurveyRaster, window) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _damaged(path, exc, where: str) -> str:
-    """The message for a raster whose pixels cannot be read: GDAL's own reason, and the fix."""
+    """Return the message for a raster whose pixels cannot be read: GDAL's own reason, and the fix."""
     reason = str(exc.__cause__ or exc.__context__ or exc).rstrip(".")
     return (f"{Path(path).name} cannot be read at {where}: {reason}. The file is cut short or damaged (an "
             "interrupted copy or export?): copy or export it again (gdalinfo -checksum finds damaged blocks)")
 
 
 def georeferencing_of(path) -> SurveyRaster:
-    """The georeferencing of an image, leniently (for class maps of images evaluated by notebook 03).
+    """Return the georeferencing of an image, leniently (for class maps of images evaluated by notebook 03).
 
     Like :func:`open_survey`, but a transform without a CRS is kept (with a warning) instead of
     refused, and any band count or type is accepted.
@@ -249,8 +255,7 @@ def georeferencing_of(path) -> SurveyRaster:
 
 
 def read_preview(path, max_px: int = 1200) -> np.ndarray:
-    """A decimated picture of a raster, read from its overviews when it has them (the full
-    raster is never held in memory).
+    """Return a decimated picture of a raster, read from its overviews when it has them (the full raster is never held in memory).
 
     Parameters
     ----------

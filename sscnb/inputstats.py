@@ -1,6 +1,7 @@
-"""What the CNN has seen: the brightness and colour of its training images, recorded in the model
-card, and a check that names an input image far outside them ("much brighter than anything the CNN
-was trained on").
+"""What the CNN has seen.
+
+The brightness and colour of its training images, recorded in the model card, and a check that names an input
+image far outside them ("much brighter than anything the CNN was trained on").
 
 Each statistic is computed per 50 px tile and summarised per image; the card records, for each
 statistic, the range (``min``, ``max``) and median of the per-image values over the training
@@ -115,7 +116,7 @@ def summarise(per_tile: dict) -> dict:
 
 
 def image_statistics(image: np.ndarray, tile: int = 50, mask: np.ndarray | None = None) -> dict:
-    """An image's statistics over its whole tiles (those wholly valid under ``mask``).
+    """Return an image's statistics over its whole tiles (those wholly valid under ``mask``).
 
     Parameters
     ----------
@@ -127,7 +128,6 @@ def image_statistics(image: np.ndarray, tile: int = 50, mask: np.ndarray | None 
     -------
     dict of str to float
     """
-
     x = to_tiles(image, tile)
     if mask is not None:
         x = x[to_tiles(mask, tile).reshape(len(x), -1).all(axis=1)]
@@ -135,7 +135,7 @@ def image_statistics(image: np.ndarray, tile: int = 50, mask: np.ndarray | None 
 
 
 def training_statistics(x: np.ndarray, image: np.ndarray, min_tiles: int = 20) -> dict:
-    """The card's record of the training tiles' brightness and colour.
+    """Return the card's record of the training tiles' brightness and colour.
 
     Parameters
     ----------
@@ -154,7 +154,7 @@ def training_statistics(x: np.ndarray, image: np.ndarray, min_tiles: int = 20) -
     per = tile_statistics(x)
     image = np.asarray(image).astype(str)
     names, counts = np.unique(image, return_counts=True)
-    groups = [image == n for n, c in zip(names, counts) if c >= min_tiles]
+    groups = [image == n for n, c in zip(names, counts, strict=True) if c >= min_tiles]
     small = np.isin(image, names[counts < min_tiles])
     if small.sum() >= min_tiles or not groups:
         groups.append(small if groups else np.ones(len(image), bool))
@@ -165,8 +165,9 @@ def training_statistics(x: np.ndarray, image: np.ndarray, min_tiles: int = 20) -
 
 
 def merge_statistics(a: dict | None, b: dict | None) -> dict | None:
-    """The statistics of a model trained on both tile sets (a fine-tuned model: its parent's and its
-    new river's): the union of the ranges.
+    """Return the statistics of a model trained on both tile sets: the union of the ranges.
+
+    A fine-tuned model was trained on its parent's tiles and its new river's.
 
     Parameters
     ----------
@@ -186,7 +187,7 @@ def merge_statistics(a: dict | None, b: dict | None) -> dict | None:
 
 
 def far_outside(stats: dict, trained: dict) -> dict:
-    """The statistics of one image that are far outside the training images'.
+    """Return the statistics of one image that are far outside the training images'.
 
     Parameters
     ----------
@@ -242,8 +243,10 @@ def check_image(stats: dict, trained: dict | None, name: str, warn: bool = True)
         One message per statistic far outside, e.g. "StMarg_1: much brighter than anything the CNN was
         trained on (median tile brightness (luma, 0-255) 153.4; its training images 53.2-128.8) ...".
     """
-    msgs = []
-    for stat, (v, low, high, word) in far_outside(stats, trained).items():
+    msgs: list[str] = []
+    if trained is None:
+        return msgs
+    for stat, (v, _low, _high, word) in far_outside(stats, trained).items():
         rng = trained["statistics"][stat]
         msgs.append(f"{name}: much {word} than anything the CNN was trained on ({STATISTICS[stat][0]} {v:.3g}; its "
                     f"training images {rng['min']:.3g}-{rng['max']:.3g}). Expect more errors in its maps; label "
@@ -254,8 +257,7 @@ def check_image(stats: dict, trained: dict | None, name: str, warn: bool = True)
 
 
 def normalising_gamma(stats: dict, trained: dict | None) -> float:
-    """The gamma that brings an image's dark tones to those of the CNN's training images, when they
-    are outside their range.
+    """Return the gamma that brings an image's dark tones to those of the training images, when outside their range.
 
     Water (and shade) are the dark tones of river imagery, and they are what a brighter or darker
     survey moves most, so the 10th percentile of tile brightness (``dark_tones``) is matched: when

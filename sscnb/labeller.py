@@ -42,7 +42,7 @@ def _tile_looks(x: np.ndarray) -> np.ndarray:
 
 
 def tile_order(x: np.ndarray, confidence: np.ndarray | None = None, order: str = "mixed", seed: int = 0) -> np.ndarray:
-    """The order in which to show tiles.
+    """Return the order in which to show tiles.
 
     Parameters
     ----------
@@ -74,7 +74,8 @@ def tile_order(x: np.ndarray, confidence: np.ndarray | None = None, order: str =
     if order == "diverse":
         return div
     streams = [iter(div), iter(np.lexsort((rng.random(n), np.asarray(confidence)))), iter(rng.permutation(n))]
-    out, seen = [], np.zeros(n, bool)
+    out: list[int] = []
+    seen = np.zeros(n, bool)
     k = 0
     while len(out) < n:
         for i in streams[k % 3]:
@@ -95,7 +96,7 @@ def _diverse(x: np.ndarray, rng) -> np.ndarray:
     k = min(_N_GROUPS, len(np.unique(f.round(4), axis=0)))
     groups = KMeans(k, n_init=3, random_state=int(rng.integers(1 << 31))).fit_predict(f)
     members = [rng.permutation(np.flatnonzero(groups == g)) for g in np.argsort(-np.bincount(groups, minlength=k))]
-    out = []
+    out: list = []
     depth = 0
     while len(out) < n:
         for m in members:
@@ -106,7 +107,7 @@ def _diverse(x: np.ndarray, rng) -> np.ndarray:
 
 
 def tile_picture(image: np.ndarray, row: int, col: int, tile: int, margin: int | None = None) -> np.ndarray:
-    """A tile with a margin of context around it and its square outlined.
+    """Return a tile with a margin of context around it and its square outlined.
 
     Parameters
     ----------
@@ -169,10 +170,7 @@ class LabelSession:
             raise _labels.LabelError("no image to label: give the new river's images (a folder or files)")
         self.loaded = loaded
         self.tile = int(tile_size or loaded.tile_size)
-        self.scheme = loaded.scheme if loaded is not None else None
-        if self.scheme is None:
-
-            self.scheme = ClassScheme.default()
+        self.scheme: ClassScheme = loaded.scheme if loaded is not None else ClassScheme.default()
         self.images = dict(images)
         self.path = Path(labels_path)
         self.table = (_labels.read_tile_labels(self.path, self.scheme, self.tile, self.images) if self.path.exists()
@@ -196,10 +194,9 @@ class LabelSession:
             ids += [(name, int(i // grid[1]), int(i % grid[1])) for i in pick]
         x = np.concatenate(xs)
         self.candidates = ids
-        conf = None
-        self.predicted = [None] * len(ids)
+        conf: np.ndarray | None = None
+        self.predicted: list[int | None] = [None] * len(ids)
         if loaded is not None:
-
             codes, proba, _ = predict_codes(loaded, None, x)
             conf = proba.max(axis=1)
             self.predicted = [int(c) for c in codes]
@@ -210,7 +207,7 @@ class LabelSession:
 
     # -- state -------------------------------------------------------------------------------------
     def _done(self) -> set:
-        return set(zip(self.table.image, self.table.tile_row.astype(int), self.table.tile_col.astype(int)))
+        return set(zip(self.table.image, self.table.tile_row.astype(int), self.table.tile_col.astype(int), strict=True))
 
     def current(self):
         """``(image, tile_row, tile_col)`` of the tile to label now, or None when every tile is done."""
@@ -223,8 +220,10 @@ class LabelSession:
         return None
 
     def label(self, code: int):
-        """Label the current tile (a class code, :data:`~sscnb.labels.MIXED` or :data:`~sscnb.labels.SKIP`),
-        save the file, and move on. Returns the next tile (or None)."""
+        """Label the current tile, save the file, and move on; return the next tile (or None).
+
+        ``code`` is a class code, :data:`~sscnb.labels.MIXED` or :data:`~sscnb.labels.SKIP`.
+        """
         t = self.current()
         if t is None:
             raise _labels.LabelError("every candidate tile is labelled already")
@@ -239,8 +238,10 @@ class LabelSession:
         return self.current()
 
     def squares_path(self, image: str) -> Path:
-        """The GeoPackage of an image's labelled tile squares, beside the labels file (georeferenced
-        images only): ``<labels file stem>_<image>.gpkg``."""
+        """Return the GeoPackage of an image's labelled tile squares, beside the labels file (georeferenced images only).
+
+        ``<labels file stem>_<image>.gpkg``.
+        """
         return self.path.with_name(f"{self.path.stem}_{image}.gpkg")
 
     def counts(self) -> dict:
@@ -251,7 +252,7 @@ class LabelSession:
         return {names[c]: int(vc.get(c, 0)) for c in [*self.scheme.labelled_codes, _labels.MIXED, _labels.SKIP]}
 
     def picture(self, margin: int | None = None):
-        """The current tile in its context (:func:`tile_picture`), or None."""
+        """Return the current tile in its context (:func:`tile_picture`), or None."""
         t = self.current()
         if t is None:
             return None
@@ -264,15 +265,19 @@ class LabelSession:
             return f"all {len(self.queue)} candidate tiles are done"
         i = self.queue[self._pos]
         what = ""
-        if self.predicted[i] is not None:
-            what = f"; the model says {self.scheme.name(self.predicted[i])} ({self.confidence[i]:.0%} sure)"
+        code = self.predicted[i]
+        if code is not None and self.confidence is not None:
+            what = f"; the model says {self.scheme.name(code)} ({self.confidence[i]:.0%} sure)"
         return f"{t[0]}, tile row {t[1]}, column {t[2]} ({len(self.table)} labelled so far){what}"
 
 
 class _ClickLabeller:
-    """What the tile and point labellers share: a picture, a caption, one button per class (in its
-    colour) plus ``extra`` buttons, counts; a click labels, saves (the session does) and shows the
-    next. ``session`` has ``scheme``, ``label(code)``, ``picture()``, ``describe()``, ``counts()``."""
+    """What the tile and point labellers share.
+
+    A picture, a caption, one button per class (in its colour) plus ``extra`` buttons, counts; a click labels,
+    saves (the session does) and shows the next. ``session`` has ``scheme``, ``label(code)``, ``picture()``,
+    ``describe()``, ``counts()``.
+    """
 
     def __init__(self, session, scale: int, width_px: int, extra, css_class: str):
         import ipywidgets as W
@@ -300,7 +305,7 @@ class _ClickLabeller:
         self.refresh()
 
     def click(self, code: int):
-        """What a button does: label the current item, save, show the next."""
+        """Label the current item, save, show the next: what a button does."""
         self.session.label(code)
         self.refresh()
 
@@ -316,7 +321,7 @@ class _ClickLabeller:
             for b in self.buttons:
                 b.disabled = True
             return
-        im = Image.fromarray(pic).resize((pic.shape[1] * self.scale, pic.shape[0] * self.scale), Image.NEAREST)
+        im = Image.fromarray(pic).resize((pic.shape[1] * self.scale, pic.shape[0] * self.scale), Image.Resampling.NEAREST)
         buf = io.BytesIO()
         im.save(buf, format="PNG")
         self.picture.value = buf.getvalue()
@@ -329,8 +334,9 @@ class _ClickLabeller:
 
 
 class TileLabeller(_ClickLabeller):
-    """The labeller as ipywidgets: the tile in its context, one button per class, "mixed", "skip",
-    counts per class. Every click is saved at once (see :class:`LabelSession`).
+    """The labeller as ipywidgets: the tile in its context, one button per class, "mixed", "skip", counts per class.
+
+    Every click is saved at once (see :class:`LabelSession`).
 
     Parameters
     ----------
@@ -344,14 +350,18 @@ class TileLabeller(_ClickLabeller):
                          (("mixed", _labels.MIXED), ("skip", _labels.SKIP)), "sscnb-labeller")
 
     def figure(self):
-        """The static view: the current tile in its context, and each image with the labelled
-        tiles outlined in their class colour (mixed: white, skipped: black)."""
+        """Return the static view: the current tile in its context, and each image's labelled tiles.
+
+        Each labelled tile is outlined in its class colour (mixed: white, skipped: black).
+        """
         return labels_figure(self.session)
 
 
 def labels_figure(session: LabelSession, max_px: int = 900):
-    """The labels of a session as a figure: the tile to label next, and every image with its
-    labelled tiles outlined in their class colour (mixed: white, skipped: black).
+    """Return the labels of a session as a figure.
+
+    The tile to label next, and every image with its labelled tiles outlined in their class colour (mixed:
+    white, skipped: black).
 
     Parameters
     ----------
@@ -380,12 +390,12 @@ def labels_figure(session: LabelSession, max_px: int = 900):
     sch, T = session.scheme, session.tile
     colours = {int(c): sch.colour(int(c)) for c in sch.labelled_codes}
     colours.update({_labels.MIXED: "#ffffff", _labels.SKIP: "#000000"})
-    for ax, name in zip(axes[1:], names):
+    for ax, name in zip(axes[1:], names, strict=True):
         img = session._pixels[name]
         step = max(1, int(np.ceil(max(img.shape[:2]) / max_px)))
         ax.imshow(img[::step, ::step])
         t = session.table[session.table.image == name]
-        for r, c, code in zip(t.tile_row, t.tile_col, t.class_code):
+        for r, c, code in zip(t.tile_row, t.tile_col, t.class_code, strict=True):
             ax.add_patch(Rectangle((c * T / step, r * T / step), T / step, T / step, fill=False,
                                    edgecolor=colours.get(int(code), "#ff00ff"), linewidth=1.5))
         ax.set_title(f"{name}: {len(t)} tiles labelled", fontsize=9)

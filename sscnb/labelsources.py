@@ -1,6 +1,9 @@
-"""Tile labels from the other sources of :mod:`sscnb.labels`: label rasters and polygons drawn in
-QGIS (by the purity rule of the training tiles), any of the three read by :func:`load_labels`, the
-labelled tiles cut out for fine-tuning (:func:`tile_set`) and the labelled tiles as squares for QGIS."""
+"""Tile labels from the other sources of :mod:`sscnb.labels`.
+
+Label rasters and polygons drawn in QGIS (by the purity rule of the training tiles), any of the three read by
+:func:`load_labels`, the labelled tiles cut out for fine-tuning (:func:`tile_set`) and the labelled tiles as
+squares for QGIS.
+"""
 from __future__ import annotations
 
 import warnings
@@ -132,7 +135,7 @@ def rasterize_polygons(path, image_path, scheme: ClassScheme, class_field: str =
     inv = ~transform
     cols_rows = []
     for x0, y0, x1, y1 in bounds:
-        cs, rs = zip(*[inv @ (x, y) for x, y in ((x0, y0), (x1, y1), (x0, y1), (x1, y0))])
+        cs, rs = zip(*[inv @ (x, y) for x, y in ((x0, y0), (x1, y1), (x0, y1), (x1, y0))], strict=True)
         cols_rows.append((min(cs), min(rs), max(cs), max(rs)))
     cr = np.array(cols_rows)
     outside = (cr[:, 2] <= 0) | (cr[:, 0] >= W) | (cr[:, 3] <= 0) | (cr[:, 1] >= H)
@@ -211,7 +214,6 @@ def load_labels(source, images, scheme: ClassScheme, tile_size: int, purity: flo
                              f"the polygons of {source.name} lie outside every given image: " + "; ".join(errors))
         return pd.concat(parts, ignore_index=True)
     if source.is_dir():
-
         by_key = {p.stem.lower(): p for p in source.iterdir() if p.name.upper().startswith("SCLS_")}
         parts = []
         for name, p in images.items():
@@ -260,7 +262,7 @@ def tile_set(table, images: dict, tile_size: int, progress: bool = False):
         img = read_image(images[name])
         parsed = parse_image_name(images[name])
         river = parsed[0] if parsed else name
-        for r, c, code in zip(rows.tile_row, rows.tile_col, rows.class_code):
+        for r, c, code in zip(rows.tile_row, rows.tile_col, rows.class_code, strict=True):
             xs.append(img[r * T:(r + 1) * T, c * T:(c + 1) * T])
             ys.append(int(code))
             rivers.append(river)
@@ -272,7 +274,7 @@ def tile_set(table, images: dict, tile_size: int, progress: bool = False):
 
 
 def write_tile_squares(path, table, image_path, tile_size: int, scheme: ClassScheme) -> Path | None:
-    """A GeoPackage of the labelled tiles' squares (class code and name) for a georeferenced image.
+    """Return a GeoPackage of the labelled tiles' squares (class code and name) for a georeferenced image.
 
     Parameters
     ----------
@@ -304,7 +306,7 @@ def write_tile_squares(path, table, image_path, tile_size: int, scheme: ClassSch
     # SPATIAL_INDEX=NO: the SQLite inside fiona's wheels may lack the R*Tree module (as in sscnb.vectors)
     with atomic_path(path) as tmp, fiona.open(tmp, "w", driver="GPKG", crs=info.crs.to_wkt(), schema=schema,
                                               layer="tile_labels", SPATIAL_INDEX="NO") as dst:
-        for r, c, code in zip(table.tile_row, table.tile_col, table.class_code):
+        for r, c, code in zip(table.tile_row, table.tile_col, table.class_code, strict=True):
             corners = [tr @ (c * T, r * T), tr @ ((c + 1) * T, r * T), tr @ ((c + 1) * T, (r + 1) * T),
                        tr @ (c * T, (r + 1) * T)]
             dst.write({"geometry": {"type": "Polygon", "coordinates": [corners + [corners[0]]]},

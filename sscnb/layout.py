@@ -1,5 +1,7 @@
-"""Where each notebook writes inside a run's ``output_dir``: one name per folder, used by the
-notebooks, the package and the tests alike."""
+"""Where each notebook writes inside a run's ``output_dir``.
+
+One name per folder, used by the notebooks, the package and the tests alike.
+"""
 from __future__ import annotations
 
 from .errors import SscnbError
@@ -24,8 +26,7 @@ class OutputFolderError(SscnbError, OSError):
 
 
 def prepare_output(folder, setting: str = "output_dir"):
-    """Make an output folder (and its parents) and check that files can be written in it, before
-    any computation.
+    """Make an output folder (and its parents) and check that files can be written in it, before any computation.
 
     Parameters
     ----------

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
+from typing import Any
 from xml.sax.saxutils import escape
 
 import numpy as np
@@ -178,7 +179,7 @@ def read_category_names(raster_path) -> list[str]:
 
 def _colormap(scheme: ClassScheme) -> dict:
     lut = scheme.lut()
-    cmap = {i: (0, 0, 0, 0) for i in range(256)}
+    cmap: dict[int, tuple[int, ...]] = {i: (0, 0, 0, 0) for i in range(256)}
     for c in scheme.labelled_codes:
         cmap[int(c)] = tuple(int(v) for v in lut[c][:3]) + (255,)
     return cmap
@@ -209,7 +210,7 @@ class ClassMapWriter:
         self.dtype = dtype
         self.categorical = categorical
         self._tmp = tmp_name(self.path.with_name(f"build_{self.path.name}"))
-        self._ds = None
+        self._ds: Any = None   # the open dataset between __enter__ and __exit__
 
     def __enter__(self):
 
@@ -226,6 +227,7 @@ class ClassMapWriter:
         return self
 
     def write(self, window, block: np.ndarray):
+        """Write one block of the band at ``window``."""
         self._ds.write(np.asarray(block, self.dtype), 1, window=window)
 
     def __exit__(self, exc_type, exc, tb):

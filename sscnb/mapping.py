@@ -66,7 +66,7 @@ GDAL_CACHE_MB = 256       # GDAL's block cache while mapping (its default, 5% of
 
 
 def resolve_inputs(inputs) -> tuple[list[Path], list[str]]:
-    """The input rasters named by a folder, a file, a glob pattern, or a list of those.
+    """Return the input rasters named by a folder, a file, a glob pattern, or a list of those.
 
     Parameters
     ----------
@@ -112,7 +112,7 @@ def resolve_inputs(inputs) -> tuple[list[Path], list[str]]:
                 skipped.append(f"{q}: a label raster (SCLS_*), skipped")
             else:
                 paths.append(q)
-    seen = {}
+    seen: dict[str, Path] = {}
     for p in paths:
         if p.stem in seen and seen[p.stem].resolve() != p.resolve():
             raise SurveyError(f"{seen[p.stem]} and {p} have the same name {p.stem!r}: their maps would overwrite "
@@ -168,7 +168,7 @@ def plan_inputs(paths, loaded, out_dir, experiment: str, params: SSCParams, *, v
         files = map_files(out_dir, p.stem, experiment, params, vectors)
         status = "todo"
         # the maps of another phase 2 of this input and experiment share its CNN map: never mixed
-        for p2, other in _every_map_file(out_dir, p.stem, experiment).items():
+        for _p2, other in _every_map_file(out_dir, p.stem, experiment).items():
             if other["manifest"] != files["manifest"] and other["manifest"].exists() and not overwrite:
                 old = json.loads(other["manifest"].read_text())
                 diff = recipe_differences(old.get("recipe", {}), recipe)
@@ -216,8 +216,10 @@ def area_summary(results):
 
 
 def label_scores(results, scheme):
-    """Every class's precision, recall and F1 of the maps whose input has a label raster beside it
-    (``SCLS_<image>.tif``, as in a labelled folder): frames of a survey that were also labelled.
+    """Return every class's precision, recall and F1 of the maps whose input has a label raster.
+
+    The label raster is beside the input (``SCLS_<image>.tif``, as in a labelled folder): frames of a survey
+    that were also labelled.
 
     Parameters
     ----------
@@ -274,8 +276,10 @@ def label_scores(results, scheme):
 
 @dataclass(frozen=True)
 class _MapTask:
-    """One input to map, with everything :func:`map_raster` needs but the model (it travels to Dask
-    workers, which load the model once each)."""
+    """One input to map, with everything :func:`map_raster` needs but the model.
+
+    It travels to Dask workers, which load the model once each.
+    """
 
     path: Path
     out_dir: Path
@@ -300,7 +304,7 @@ def _map_one(task: _MapTask, loaded, progress: bool) -> MapResult:
 
 
 def _map_task(model_path: str, task: _MapTask) -> MapResult:
-    """A worker's task: the model is loaded once per worker process."""
+    """Return a worker's task: the model is loaded once per worker process."""
     return _map_one(task, worker_model(model_path), False)
 
 

@@ -1,7 +1,9 @@
-"""Figures of maps and areas: a mapped survey, its class areas (mapped and estimated with their
-intervals), the CNN's confidence against the errors, and a river before and after adaptation.
-Every function returns the matplotlib Figure; :mod:`sscnb.plots` has the other figures and these
-names too."""
+"""Figures of maps and areas.
+
+A mapped survey, its class areas (mapped and estimated with their intervals), the CNN's confidence against the
+errors, and a river before and after adaptation. Every function returns the matplotlib Figure;
+:mod:`sscnb.plots` has the other figures and these names too.
+"""
 from __future__ import annotations
 
 import math
@@ -17,7 +19,7 @@ __all__ = ["survey_figure", "area_bars", "estimated_area_figure", "confidence_fi
 
 def survey_figure(image: np.ndarray, class_map: np.ndarray, scheme: ClassScheme, title: str = "",
                   georeferenced: bool = True):
-    """An input beside its class map, with the legend.
+    """Return an input beside its class map, with the legend.
 
     Parameters
     ----------
@@ -46,7 +48,7 @@ def survey_figure(image: np.ndarray, class_map: np.ndarray, scheme: ClassScheme,
         ax.set_xticks([])
         ax.set_yticks([])
     present = [c for c in scheme.labelled_codes if (class_map == c).any()]
-    handles = [h for h, c in zip(scheme.legend_handles(include_unlabelled=False), scheme.labelled_codes)
+    handles = [h for h, c in zip(scheme.legend_handles(include_unlabelled=False), scheme.labelled_codes, strict=True)
                if c in present]
     axes[1].legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
     note = "" if georeferenced else " (not georeferenced: pixel coordinates)"
@@ -75,7 +77,7 @@ def area_bars(areas, scheme: ClassScheme, title: str = ""):
     ax.barh(areas["class"], areas[col], color=colours, edgecolor="0.3")
     ax.invert_yaxis()
     ax.set_xlabel(label)
-    for y, (v, pct) in enumerate(zip(areas[col], areas.percent)):
+    for y, (v, pct) in enumerate(zip(areas[col], areas.percent, strict=True)):
         ax.text(v, y, f"  {pct:.1f}%", va="center", fontsize=8)
     ax.set_title(title)
     ax.spines[["top", "right"]].set_visible(False)
@@ -83,8 +85,10 @@ def area_bars(areas, scheme: ClassScheme, title: str = ""):
 
 
 def estimated_area_figure(estimates, scheme: ClassScheme, title: str = ""):
-    """Each class's mapped area beside its estimated area with the 95% confidence interval
-    (:func:`sscnb.assess.estimate`), and its user's and producer's accuracy with theirs.
+    """Draw each class's mapped area beside its estimated area with the 95% confidence interval.
+
+    The estimates come from :func:`sscnb.assess.estimate`; each class's user's and producer's accuracy is
+    drawn with its interval too.
 
     Parameters
     ----------
@@ -132,8 +136,10 @@ def estimated_area_figure(estimates, scheme: ClassScheme, title: str = ""):
 
 def confidence_figure(image: np.ndarray, confidence: np.ndarray, tile: int, label=None, final_map=None,
                       title: str = "", max_px: int = 900):
-    """Where the CNN is unsure: its top-class probability per tile over the image, and, when the
-    labels are given, where the final map is wrong.
+    """Where the CNN is unsure.
+
+    Its top-class probability per tile over the image, and, when the labels are given, where the final map is
+    wrong.
 
     Parameters
     ----------
@@ -192,7 +198,7 @@ def confidence_figure(image: np.ndarray, confidence: np.ndarray, tile: int, labe
 
 def before_after_figure(image, label, before, after, scheme: ClassScheme, *, title: str = "",
                         scores: dict | None = None, max_px: int = 900):
-    """A new river's image mapped by the parent model and by the adapted one, side by side.
+    """Return a new river's image mapped by the parent model and by the adapted one, side by side.
 
     Parameters
     ----------
@@ -222,7 +228,7 @@ def before_after_figure(image, label, before, after, scheme: ClassScheme, *, tit
         panels.append((tag + (f": F1 {s:.3f}" if s is not None and np.isfinite(s) else ""), m[::step, ::step], True))
     H, W = image.shape[:2]
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 4.2 * H / W + 0.9))
-    for ax, (name, arr, is_map) in zip(np.atleast_1d(axes), panels):
+    for ax, (name, arr, is_map) in zip(np.atleast_1d(axes), panels, strict=True):
         ax.imshow(arr, cmap=cmap, norm=norm, interpolation="nearest") if is_map else ax.imshow(arr)
         ax.set_title(name, fontsize=10)
         ax.set_axis_off()

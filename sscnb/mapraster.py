@@ -12,7 +12,9 @@ import logging
 import shutil
 import time
 from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -34,6 +36,11 @@ from .ssc import (
 )
 from .vectors import polygonize_map
 
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from .modelfiles import LoadedModel
+
 __all__ = ["MapResult", "map_files", "map_raster", "WINDOW_MPX", "MIN_POLYGON_AREA"]
 
 log = logging.getLogger("sscnb.mapping")
@@ -48,7 +55,7 @@ class MapResult:
 
     input: Path
     files: dict
-    areas: object              # pandas DataFrame (see geo.area_table)
+    areas: pd.DataFrame        # see geo.area_table
     info: dict
     timings: dict = field(default_factory=dict)
     status: str = "done"
@@ -89,7 +96,6 @@ def map_files(out_dir, stem: str, experiment: str, params: SSCParams, vectors: b
 
 def _every_map_file(out_dir, stem: str, experiment: str) -> dict:
     """Every file a run of any settings makes for one input and experiment: ``{phase2: map_files}``."""
-
     return {p2: map_files(out_dir, stem, experiment, SSCParams(phase2=p2), vectors=True)
             for p2 in sorted(PHASE2_CHOICES)}
 
@@ -100,8 +106,11 @@ def _model_recipe(loaded) -> dict:
 
 def _recipe(path: Path, loaded, params: SSCParams, vectors: bool, min_polygon_area: float,
             model: dict | None = None) -> dict:
-    """Everything that decides the result for one input: compared on a re-run. ``model``: the
-    model's part, when already computed (the model file is hashed once per batch, not per input)."""
+    """Everything that decides the result for one input: compared on a re-run.
+
+    ``model``: the model's part, when already computed (the model file is hashed once per batch, not per
+    input).
+    """
     st = Path(path).stat()
     return {
         "input": {"path": str(Path(path).resolve()), "bytes": st.st_size, "modified": st.st_mtime},
@@ -112,9 +121,11 @@ def _recipe(path: Path, loaded, params: SSCParams, vectors: bool, min_polygon_ar
 
 
 def _read_ahead(strips, read):
-    """Yield ``(y0, y1, read(y0, y1), seconds waited)`` for each strip, the next strip read (and
-    decoded) in a background thread while the caller works on this one: two strips in memory at
-    most. The dataset is only ever used by that one thread."""
+    """Yield ``(y0, y1, read(y0, y1), seconds waited)`` for each strip, reading the next one ahead.
+
+    The next strip is read (and decoded) in a background thread while the caller works on this one: two strips
+    in memory at most. The dataset is only ever used by that one thread.
+    """
     from concurrent.futures import ThreadPoolExecutor
 
     if not strips:
@@ -131,8 +142,10 @@ def _read_ahead(strips, read):
 
 
 def _strips(height: int, width: int, tile: int, window_mpx: float) -> list[tuple[int, int]]:
-    """Row ranges ``[(y0, y1)]`` covering the image, each a whole number of tile rows (the last one
-    also takes the margin below the last tile row)."""
+    """Return row ranges ``[(y0, y1)]`` covering the image, each a whole number of tile rows.
+
+    The last one also takes the margin below the last tile row.
+    """
     rows = int(window_mpx * 1e6 // max(width, 1)) // tile * tile
     rows = max(tile, rows)
     n_tile_rows = height // tile
@@ -140,7 +153,7 @@ def _strips(height: int, width: int, tile: int, window_mpx: float) -> list[tuple
     bounds = sorted(set(bounds))
     if len(bounds) > 2 and bounds[-1] - bounds[-2] < tile:  # fold a sub-tile remainder into the last strip
         bounds.pop(-2)
-    return list(zip(bounds[:-1], bounds[1:]))
+    return list(pairwise(bounds))
 
 
 class _Scratch:
@@ -152,8 +165,9 @@ class _Scratch:
         self.W = shape[1]
         self.F = n_feat
         self.dtype = np.dtype(dtype)
-        self.feat = open(folder / "features.raw", "w+b")
-        self.valid = open(folder / "valid.raw", "w+b")
+        # both stay open across the strips of both passes; close() ends them
+        self.feat = open(folder / "features.raw", "w+b")  # noqa: SIM115
+        self.valid = open(folder / "valid.raw", "w+b")  # noqa: SIM115
 
     def write(self, y0, feats, valid):
         self.feat.seek(y0 * self.W * self.F * self.dtype.itemsize)
@@ -177,20 +191,23 @@ class _Scratch:
 
 @dataclass
 class _MapJob:
-    """One input being mapped: what every step reads (the input, the CNN, the settings, the strips,
-    the scratch folder and the staged output files) and what pass 1 fills in."""
+    """One input being mapped.
+
+    What every step reads (the input, the CNN, the settings, the strips, the scratch folder and the staged
+    output files) and what pass 1 fills in.
+    """
 
     path: Path
     info: SurveyRaster
-    loaded: object
+    loaded: LoadedModel
     params: SSCParams
     strips: list
     scratch: _Scratch
     stage: dict
     progress: bool
-    tile_codes: np.ndarray = None
-    confidence: np.ndarray = None
-    present: np.ndarray = None
+    tile_codes: Any = None      # (tiles,) class codes, filled in by pass 1
+    confidence: Any = None      # (tiles,) top-class probability, filled in by pass 1
+    present: Any = None         # (tiles,) whole valid tiles, filled in by pass 1
     n_valid: int = 0
     tile_stats: dict = field(default_factory=lambda: {k: [] for k in ("brightness", "red_share", "blue_share",
                                                                        "saturation", "contrast")})
@@ -210,8 +227,10 @@ class _MapJob:
                     leave=False)
 
     def strip_tiles(self, rgb, valid, first_row, tr0, tr1):
-        """The whole tiles of tile rows tr0..tr1 of a strip read from ``first_row`` of the input, and
-        which of them are wholly valid."""
+        """Return the whole tiles of tile rows tr0..tr1 of a strip, and which of them are wholly valid.
+
+        The strip was read from ``first_row`` of the input.
+        """
         rows = slice(tr0 * self.tile - first_row, tr1 * self.tile - first_row)
         x = _tiles.to_tiles(rgb[rows, : self.grid[1] * self.tile], self.tile)
         return x, _tiles.to_tiles(valid[rows, : self.grid[1] * self.tile], self.tile).reshape(len(x), -1).all(axis=1)
@@ -223,7 +242,7 @@ class _MapJob:
         self.confidence[tr0:tr1] = conf.reshape(tr1 - tr0, self.grid[1])
 
     def gather(self, rows, cols):
-        """The scratch features of the pixels at (rows, cols), rows sorted: phase 2's training sample."""
+        """Return the scratch features of the pixels at (rows, cols), rows sorted: phase 2's training sample."""
         xs = np.empty((len(rows), self.scratch.F), self.scratch.dtype)
         for y0, y1 in self.strips:
             a, b = np.searchsorted(rows, [y0, y1])
@@ -234,8 +253,11 @@ class _MapJob:
 
 
 def _remove_earlier_maps(out_dir: Path, stem: str, experiment: str, files: dict) -> None:
-    """Before an input is mapped again: its manifest first (it is not done until it is rewritten),
-    then every map an earlier run made of it, of any settings, and what a killed run left."""
+    """Before an input is mapped again.
+
+    Its manifest first (it is not done until it is rewritten), then every map an earlier run made of it, of
+    any settings, and what a killed run left.
+    """
     files["manifest"].unlink(missing_ok=True)
     for made in _every_map_file(out_dir, stem, experiment).values():
         made["preview"] = made["final"].with_name(made["final"].stem + "_preview.png")   # notebook 05's figure
@@ -249,8 +271,11 @@ def _remove_earlier_maps(out_dir: Path, stem: str, experiment: str, files: dict)
 
 
 def _pass1(job: _MapJob) -> dict:
-    """Pass 1, strip by strip (the next read while this one is worked on): the CNN's tiles, the
-    input statistics, and the features and valid mask into the scratch folder. Returns the profile."""
+    """Pass 1, strip by strip (the next read while this one is worked on).
+
+    The CNN's tiles, the input statistics, and the features and valid mask into the scratch folder. Returns
+    the profile.
+    """
     from rasterio.windows import Window
 
     p, H, W, tile, grid = job.params, job.H, job.W, job.tile, job.grid
@@ -289,7 +314,7 @@ def _pass1(job: _MapJob) -> dict:
 
 
 def _cnn_again(job: _MapJob, gamma: float) -> None:
-    """The CNN once more, on its gamma-corrected input (the input read again: a rare case)."""
+    """Run the CNN once more, on its gamma-corrected input (the input read again: a rare case)."""
     from rasterio.windows import Window
 
     tile, grid = job.tile, job.grid
@@ -305,8 +330,10 @@ def _cnn_again(job: _MapJob, gamma: float) -> None:
 
 def _fit_on_tile_map(job: _MapJob, tile_grid: np.ndarray, map_info: dict):
     """Phase 2 trained on the tile map (or not: no tile classified, or its self-check failed).
-    Returns ``(choice, clf)``: the choice (None without any classified tile) and the classifier
-    (None when the tile map stands)."""
+
+    Returns ``(choice, clf)``: the choice (None without any classified tile) and the classifier (None when the
+    tile map stands).
+    """
     choice = None
     if (tile_grid > 0).any():
         choice = choose_phase2(tile_grid, job.confidence, job.tile, job.gather, job.params)
@@ -326,7 +353,7 @@ def _fit_on_tile_map(job: _MapJob, tile_grid: np.ndarray, map_info: dict):
 
 
 def _colour_table(choice, clf, job: _MapJob, map_info: dict):
-    """The classifier's class of every median-RGB colour that occurs, when its features are those."""
+    """Return the classifier's class of every median-RGB colour that occurs, when its features are those."""
     lut = clf.colour_lut(job.present) if clf is not None and choice.features == "median RGB" else None
     if lut is not None:
         map_info["distinct_vectors"] = clf.info["distinct_vectors"]
@@ -334,9 +361,11 @@ def _colour_table(choice, clf, job: _MapJob, map_info: dict):
 
 
 def _pass2(job: _MapJob, tile_grid: np.ndarray, choice, clf, lut, t: dict):
-    """Pass 2, strip by strip: the final map and the CNN tile map into their COGs (``t`` gets the
-    seconds of both, ``predict_write`` and ``cog``). Returns the pixels per class code of each,
-    ``(final, cnn)``."""
+    """Pass 2, strip by strip.
+
+    The final map and the CNN tile map into their COGs (``t`` gets the seconds of both, ``predict_write`` and
+    ``cog``). Returns the pixels per class code of each, ``(final, cnn)``.
+    """
     from rasterio.windows import Window
 
     t0 = time.perf_counter()
@@ -377,8 +406,10 @@ def _pass2(job: _MapJob, tile_grid: np.ndarray, choice, clf, lut, t: dict):
 
 def _publish(job: _MapJob, out_dir: Path, counts, cnn_counts, map_info: dict, t: dict, vectors: bool,
              min_polygon_area: float):
-    """The confidence raster, the class areas and the polygons, then every staged file moved beside
-    the input's other maps. Returns the area table."""
+    """Write the confidence raster, the class areas and the polygons, then move every staged file beside the input's maps.
+
+    Returns the area table.
+    """
     scheme = job.loaded.scheme
     write_tile_confidence(job.stage["confidence"], job.info, job.confidence, job.tile)
     map_info["shrinking"] = shrinking_classes({c: int(n) for c, n in enumerate(cnn_counts) if n},
@@ -386,7 +417,6 @@ def _publish(job: _MapJob, out_dir: Path, counts, cnn_counts, map_info: dict, t:
     areas = area_table({c: int(n) for c, n in enumerate(counts) if n}, scheme, job.info)
     areas.to_csv(job.stage["areas"], index=False)
     if vectors:
-
         t0 = time.perf_counter()
         map_info["polygons"] = polygonize_map(job.stage["final"], job.stage["vectors"], scheme, job.info,
                                               min_polygon_area)
@@ -432,7 +462,6 @@ def map_raster(path, loaded, out_dir, experiment: str, params: SSCParams, *, vec
     a manifest (``.json``) with the model, settings and versions that made them. Every file is
     written under a temporary name and renamed when complete.
     """
-
     path, out_dir, p = Path(path), Path(out_dir), params
     out_dir.mkdir(parents=True, exist_ok=True)
     info = info or open_survey(path)
@@ -453,7 +482,7 @@ def map_raster(path, loaded, out_dir, experiment: str, params: SSCParams, *, vec
         t["phase1_features"] = time.perf_counter() - t0
         if job.n_valid == 0:
             raise SurveyError(f"{path.name} holds no valid pixel (all no-data): nothing to map")
-        input_info = {}
+        input_info: dict = {}
         _, gamma = check_input({k: np.concatenate(v) for k, v in job.tile_stats.items()}, loaded, p, path.name,
                                input_info)
         if gamma != 1.0:

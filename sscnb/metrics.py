@@ -76,7 +76,7 @@ def class_report(y_true, y_pred, codes, names=None):
 
 
 def report_from_confusion(cm: np.ndarray, codes, names=None):
-    """The :func:`class_report` table from a :func:`confusion` matrix.
+    """Return the :func:`class_report` table from a :func:`confusion` matrix.
 
     Confusion matrices of the parts of a map add up, so a map read in windows is scored exactly.
 
@@ -139,8 +139,9 @@ def weighted_f1(reports) -> float:
 
 
 def macro_f1(report) -> float:
-    """Unweighted mean F1 over the classes with labelled pixels: every class counts the same, so a
-    rare class is not averaged away.
+    """Unweighted mean F1 over the classes with labelled pixels.
+
+    Every class counts the same, so a rare class is not averaged away.
 
     Parameters
     ----------
@@ -214,8 +215,10 @@ def read_report(path):
 
 
 def errors_by_confidence(label: np.ndarray, predicted: np.ndarray, confidence: np.ndarray, tile: int) -> dict:
-    """Where a map is wrong, by the CNN's confidence: the tiles with labels, ranked by confidence and
-    split in two halves, and the share of their labelled pixels the map gets wrong in each.
+    """Where a map is wrong, by the CNN's confidence.
+
+    The tiles with labels, ranked by confidence and split in two halves, and the share of their labelled
+    pixels the map gets wrong in each.
 
     Parameters
     ----------
@@ -238,7 +241,6 @@ def errors_by_confidence(label: np.ndarray, predicted: np.ndarray, confidence: n
     >>> errors_by_confidence(lab, pred, np.array([[0.4, 0.9]]), 2)
     {'low': 0.75, 'high': 0.0, 'tiles': 2}
     """
-
     conf = np.where(np.asarray(confidence, float) < 0, np.nan, confidence).ravel()
     lab = np.asarray(label)
     wrong = (lab > 0) & (np.asarray(predicted) != lab)

@@ -1,11 +1,14 @@
-"""A trained CNN on disk: ``<name>.keras``, its class key and its model card, saved together and
-loaded together (each checked against the others), and prediction with a loaded model.
+"""A trained CNN on disk.
+
+``<name>.keras``, its class key and its model card, saved together and loaded together (each checked against
+the others), and prediction with a loaded model.
 """
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -16,25 +19,33 @@ from .inputstats import training_statistics
 from .provenance import json_default, package_versions, timestamp, tmp_name
 from .tilesets import TileSet
 
+if TYPE_CHECKING:
+    from typing import Any
+
 __all__ = ["ModelMismatchError", "LoadedModel", "check_new_model", "save_model", "load_model", "make_card", "predict_codes"]
 
 
 @dataclass
 class LoadedModel:
-    model: object
+    """A CNN loaded with its class key and model card."""
+
+    model: Any                 # a Keras model
     key: ClassKey
     card: dict
     path: Path
-    scheme: ClassScheme = field(default=None)
+    scheme: ClassScheme
 
     @property
     def tile_size(self) -> int:
+        """Return the tile size the CNN was trained on, in pixels."""
         return int(self.card["tile_size"])
 
 
 def check_new_model(folder, name: str, overwrite: bool = False) -> None:
-    """Refuse, before any training, to replace a saved model: a notebook calls this first, so that
-    a refusal costs nothing and leaves the existing model and its history untouched.
+    """Refuse, before any training, to replace a saved model.
+
+    A notebook calls this first, so that a refusal costs nothing and leaves the existing model and its history
+    untouched.
 
     Parameters
     ----------
@@ -191,7 +202,7 @@ def load_model(path, scheme: ClassScheme | None = None) -> LoadedModel:
 
 def make_card(*, backbone, weights, tile_size, purity, scheme: ClassScheme, tiles: TileSet, epochs, seed,
               history=None, **extra) -> dict:
-    """The model card saved beside a model.
+    """Return the model card saved beside a model.
 
     Parameters
     ----------
@@ -211,7 +222,6 @@ def make_card(*, backbone, weights, tile_size, purity, scheme: ClassScheme, tile
     dict
         JSON-ready.
     """
-
     counts = tiles.counts(scheme)
     card = {
         "backbone": backbone, "weights": str(weights) if weights else None, "tile_size": int(tile_size),
@@ -254,5 +264,7 @@ def predict_codes(loaded_or_model, key: ClassKey | None, x: np.ndarray, batch_si
         model = loaded_or_model.model
     else:
         model = loaded_or_model
+    if key is None:
+        raise ValueError("a bare Keras model needs its class key (key=...)")
     codes, p = key.to_hierarchical(predict_tiles(model, x, batch_size))
     return codes[p.argmax(axis=1)] if len(p) else np.zeros(0, np.int64), p, codes

@@ -1,5 +1,7 @@
-"""Phase 2 chooses itself: which features to use, or none (the CNN tile map stands), judged on
-held-out tiles of the image's own tile map (or on the user's tile labels).
+"""Phase 2 chooses itself.
+
+Which features to use, or none (the CNN tile map stands), judged on held-out tiles of the image's own tile map
+(or on the user's tile labels).
 
 :func:`choose_phase2` fits each candidate (:func:`candidate_features`) on a sample of the
 confident tiles' pixels and keeps the one that reproduces the CNN's class best on the held-out
@@ -17,6 +19,8 @@ import numpy as np
 from . import pixel as _pixel
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from .ssc import SSCParams
 
 __all__ = ["TILE_MAP", "Phase2Choice", "candidate_features", "choose_phase2", "fit_phase2"]
@@ -49,7 +53,7 @@ TILE_MAP = "CNN tile map"
 
 
 def candidate_features(use_entropy: bool) -> list[str]:
-    """The feature sets phase 2 tries: median RGB, and with ``use_entropy`` median RGB + entropy.
+    """Return the feature sets phase 2 tries: median RGB, and with ``use_entropy`` median RGB + entropy.
 
     Parameters
     ----------
@@ -68,7 +72,7 @@ def candidate_features(use_entropy: bool) -> list[str]:
 
 
 def _candidate_x(xs: np.ndarray, name: str) -> np.ndarray:
-    """The columns of full features ``(n, F)`` (median RGB, then entropy) that candidate ``name`` uses."""
+    """Return the columns of full features ``(n, F)`` (median RGB, then entropy) that candidate ``name`` uses."""
     if name == "median RGB":
         return xs[:, :3].astype(np.uint8) if xs.dtype != np.uint8 else xs[:, :3]
     return xs
@@ -83,12 +87,12 @@ class Phase2Choice:
     ``"user-labelled tiles"``), tiles held out and left out for low confidence.
     """
 
-    clf: object
+    clf: Any                   # a fitted pixel classifier (pixel.PixelClassifier), or None
     features: str
     info: dict
 
     def predict(self, feats: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
-        """The final map of full features ``(H, W, F)`` (None-safe only when ``clf`` is set)."""
+        """Return the final map of full features ``(H, W, F)`` (None-safe only when ``clf`` is set)."""
         if self.features == "median RGB" and feats.shape[-1] != 3:
             feats = feats[..., :3].astype(np.uint8)
         return self.clf.predict(feats, mask)
@@ -114,8 +118,11 @@ def _tile_majority_agreement(tile_id: np.ndarray, cnn: np.ndarray, pred: np.ndar
 
 
 def _hold_out(grid: np.ndarray, fraction: float, seed: int) -> np.ndarray:
-    """Boolean mask of held-out tiles: ``fraction`` of each class's tiles (none of a class with fewer
-    than 2 tiles, at least 1 otherwise), drawn at random."""
+    """Boolean mask of held-out tiles.
+
+    ``fraction`` of each class's tiles (none of a class with fewer than 2 tiles, at least 1 otherwise), drawn
+    at random.
+    """
     rng = np.random.default_rng(seed)
     held = np.zeros(grid.shape, bool)
     flat = grid.ravel()
@@ -164,7 +171,7 @@ def choose_phase2(tile_grid: np.ndarray, confidence: np.ndarray, tile: int, gath
         tile.
     """
     p = params
-    info = {}
+    info: dict[str, Any] = {}
     train_grid = tile_grid.copy()
     if p.train_confidence > 0:
         low = (confidence < p.train_confidence) & (tile_grid > 0)
@@ -207,7 +214,7 @@ def choose_phase2(tile_grid: np.ndarray, confidence: np.ndarray, tile: int, gath
         jr, jc, jy = _pixel.sample_tile_pixels(np.asarray(judge), tile, 1.0, 0, p.seed + 2, max_sample=100_000)
         jx = gather(jr, jc)
         scores = {name: float(np.mean(clf._codes(_candidate_x(jx, name)) == jy)) for name, clf in fitted.items()}
-        best = max(scores, key=scores.get)
+        best = max(scores, key=lambda k: scores[k])
         # the tile map's score is recorded but not compared: a CNN fine-tuned on these very tiles gets
         # them right whatever it does elsewhere
         tile_score = float(np.mean(tile_grid[jr // tile, jc // tile] == jy))
@@ -227,7 +234,7 @@ def choose_phase2(tile_grid: np.ndarray, confidence: np.ndarray, tile: int, gath
         info.update(phase2_choice=f"{p.final_name} on {name}",
                     phase2_reason="too few tiles to hold any out: phase 2 used unchecked")
         return Phase2Choice(fitted[name], name, info)
-    best = max(agreement, key=agreement.get)
+    best = max(agreement, key=lambda k: agreement[k])
     if agreement[best] < p.min_agreement:
         info.update(phase2_choice=TILE_MAP, phase2_reason=(
             f"phase 2 reproduces the CNN's class (by pixel majority) on {agreement[best]:.1%} of "

@@ -13,10 +13,14 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .cnn import _keras
+
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["sample_tile_pixels", "PixelClassifier", "fit_pixel_classifier", "unique_rows", "pack_rgb",
            "unpack_rgb", "N_RGB", "mlp_forward"]
@@ -26,7 +30,7 @@ log = logging.getLogger(__name__)
 
 def sample_tile_pixels(tile_grid: np.ndarray, tile: int, subsample: float, min_sample: int, seed: int,
                        max_sample: int | None = None, min_class: int = 0, sampling: str = "area"):
-    """A stratified random sample of the pixels the CNN classified, drawn from its tile map.
+    """Return a stratified random sample of the pixels the CNN classified, drawn from its tile map.
 
     Parameters
     ----------
@@ -86,10 +90,7 @@ def sample_tile_pixels(tile_grid: np.ndarray, tile: int, subsample: float, min_s
         is_c = g == c
         Nc = sizes[c]
         k = min(Nc, max(1, int(min_class), want[c]))
-        if k < Nc:
-            ranks = np.sort(rng.choice(Nc, size=k, replace=False)).astype(np.int64)
-        else:
-            ranks = np.arange(Nc, dtype=np.int64)
+        ranks = np.sort(rng.choice(Nc, size=k, replace=False)).astype(np.int64) if k < Nc else np.arange(Nc, dtype=np.int64)
         per_tile_row = is_c.sum(axis=1).astype(np.int64)           # class-c tiles per tile row
         px_per_row = np.repeat(per_tile_row * tile, tile)          # class-c pixels per image row
         row_end = np.cumsum(px_per_row)
@@ -102,9 +103,9 @@ def sample_tile_pixels(tile_grid: np.ndarray, tile: int, subsample: float, min_s
         rows.append(y)
         cols.append(x.astype(np.int64))
         labels.append(np.full(len(y), c, np.int64))
-    rows, cols, labels = (np.concatenate(a) for a in (rows, cols, labels))
-    order = np.lexsort((cols, rows))
-    return rows[order], cols[order], labels[order]
+    rr, cc, ll = (np.concatenate(a) for a in (rows, cols, labels))
+    order = np.lexsort((cc, rr))
+    return rr[order], cc[order], ll[order]
 
 
 def pack_rgb(x: np.ndarray) -> np.ndarray:
@@ -189,7 +190,7 @@ _TRAINERS: dict = {}
 
 
 def _trainer(keras, n_in: int, n_out: int, depth: str, learning_rate: float, seed: int):
-    """A compiled pixel MLP in its initial state, reused from fit to fit.
+    """Return a compiled pixel MLP in its initial state, reused from fit to fit.
 
     Building and compiling a new Keras model, and tracing its training step, costs about a second:
     as much as ten epochs of training on an image's 60 000 pixels. So one model per architecture is
@@ -210,9 +211,9 @@ def _trainer(keras, n_in: int, n_out: int, depth: str, learning_rate: float, see
                 [keras.ops.convert_to_numpy(v) for v in model.optimizer.variables])
         _TRAINERS[key] = (model, snap)
     model, (model_vars, opt_vars) = _TRAINERS[key]
-    for v, a in zip(model.variables, model_vars):
+    for v, a in zip(model.variables, model_vars, strict=True):
         v.assign(a)
-    for v, a in zip(model.optimizer.variables, opt_vars):
+    for v, a in zip(model.optimizer.variables, opt_vars, strict=True):
         v.assign(a)
     return model
 
@@ -250,10 +251,11 @@ class PixelClassifier:
     classes: np.ndarray            # (C,) class codes, in output order
     mean: np.ndarray
     scale: np.ndarray
-    model: object = None           # sklearn estimator, or the MLP's [(W, b), ...]; None for a one-class map
+    model: Any = None              # sklearn estimator, or the MLP's [(W, b), ...]; None for a one-class map
     info: dict = field(default_factory=dict)
 
     def predict_proba_rows(self, x: np.ndarray, batch: int = 65536) -> np.ndarray:
+        """Return the class probabilities of feature rows ``(n, F)``, predicted in batches."""
         if self.model is None:
             return np.ones((len(x), 1), np.float32)
         z = (x.astype(np.float32) - self.mean) / self.scale
@@ -294,7 +296,8 @@ class PixelClassifier:
         pixels that share it (exact; see :meth:`colour_lut`). Other features (e.g. with entropy):
         predicted in batches of ``batch_pixels`` so memory stays bounded. ``mask``: ``(H, W) bool``,
         the valid pixels; only their colours are predicted (the others get whatever their colour
-        maps to, and the caller blanks them)."""
+        maps to, and the caller blanks them).
+        """
         H, W, F = features.shape
         rows = features.reshape(-1, F)
         if rows.dtype == np.uint8 and F == 3:
@@ -368,7 +371,6 @@ def fit_pixel_classifier(x: np.ndarray, y: np.ndarray, kind: str, *, depth: str,
         model = RandomForestClassifier(n_estimators=n_trees, n_jobs=n_jobs, random_state=seed)
         model.fit(z, yy)
     elif kind == "mlp":
-
         keras = _keras()
 
         trainer = _trainer(keras, z.shape[1], len(classes), depth, learning_rate, seed)

@@ -74,7 +74,7 @@ def thumbnails(items, scheme: ClassScheme, ncols: int = 3, max_px: int = 400, al
     fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.0 * nrows + 0.8), squeeze=False)
     for ax in axes.ravel():
         ax.axis("off")
-    for ax, (name, img, lab) in zip(axes.ravel(), items):
+    for ax, (name, img, lab) in zip(axes.ravel(), items, strict=False):  # a grid's last row may have spare axes
         im = _thumb(img, max_px)
         if lab is not None:
             im = label_overlay(im, _thumb(lab, max_px), scheme, alpha)
@@ -131,8 +131,9 @@ def class_bars(table, scheme: ClassScheme, ylabel: str, title: str | None = None
 
 
 def save_figure(fig, path, dpi: int = 150):
-    """Save a figure as PNG (folders created), under a temporary name first and renamed when
-    complete, so an interrupted save never leaves a truncated PNG.
+    """Save a figure as PNG (folders created), written under a temporary name first.
+
+    It is renamed when complete, so an interrupted save never leaves a truncated PNG.
 
     Parameters
     ----------
@@ -205,7 +206,7 @@ def history_curves(history, recommendation: dict | None = None):
     """
     plt = _plt()
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
-    for ax, m in zip(axes, ("loss", "accuracy")):
+    for ax, m in zip(axes, ("loss", "accuracy"), strict=True):
         ax.plot(history["epoch"], history[m], "o-", label=f"training {m}", ms=3)
         if f"val_{m}" in history:
             ax.plot(history["epoch"], history[f"val_{m}"], "s-", label=f"validation {m}", ms=3)
@@ -268,8 +269,10 @@ def confusion_heatmap(cm, names=None, title: str = "", normalise: bool = True, a
 
 def ssc_figure(image, label, cnn_map, final_map, scheme: ClassScheme, *, f1_cnn=None, f1_final=None,
                final_name: str = "MLP", title: str = "", max_px: int = 1000):
-    """The 4-part figure of the original method: input RGB, validation labels, CNN tile
-    classification (with its F1), final classification (with its F1), and one class legend.
+    """Return the 4-part figure of the original method.
+
+    Input RGB, validation labels, CNN tile classification (with its F1), final classification (with its F1),
+    and one class legend.
 
     Rasters are subsampled to at most ``max_px`` on their long side before drawing (a figure
     panel has fewer pixels than that), so the figure takes well under a second.
@@ -304,7 +307,7 @@ def ssc_figure(image, label, cnn_map, final_map, scheme: ClassScheme, *, f1_cnn=
         (f"{final_name} classification" + (f": F1 = {f1_final:.3f}" if f1_final is not None and np.isfinite(f1_final) else ""),
          final_map[::step, ::step], True),
     ]
-    for ax, (name, arr, is_cls) in zip(axes.ravel(), panels):
+    for ax, (name, arr, is_cls) in zip(axes.ravel(), panels, strict=True):
         if is_cls:
             ax.imshow(arr, cmap=cmap, norm=norm, interpolation="nearest")
         else:

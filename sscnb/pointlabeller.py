@@ -1,5 +1,6 @@
-"""Label the points of an accuracy sample (notebook 08): each point in its context on the image,
-one click per class, saved at once.
+"""Label the points of an accuracy sample (notebook 08).
+
+Each point in its context on the image, one click per class, saved at once.
 
 :class:`PointSession` is the labeller without a screen: the ``points.csv`` that
 :func:`sscnb.assess.draw_sample` wrote, the image the map was made from, and the point to label
@@ -30,7 +31,7 @@ CANNOT_TELL = 0
 
 
 def point_picture(image_reader, row: int, col: int, margin: int = 40) -> np.ndarray:
-    """The pixels around a point, with a cross-hair that leaves the point's pixel visible.
+    """Return the pixels around a point, with a cross-hair that leaves the point's pixel visible.
 
     Parameters
     ----------
@@ -106,7 +107,7 @@ class PointSession:
         return np.moveaxis(a, 0, -1).astype(np.uint8, copy=False), (r0, c0)
 
     def current(self):
-        """The index (in ``points.csv``) of the point to label now, or None when all are labelled."""
+        """Return the index (in ``points.csv``) of the point to label now, or None when all are labelled."""
         todo = self.table.reference_class.to_numpy()[self.order] == NOT_LABELLED
         return int(self.order[np.argmax(todo)]) if todo.any() else None
 
@@ -122,7 +123,6 @@ class PointSession:
         int or None
             The next point.
         """
-
         i = self.current()
         if i is None:
             raise AssessError("every point is labelled already")
@@ -142,13 +142,14 @@ class PointSession:
         return out
 
     def picture(self):
-        """The current point in its context (:func:`point_picture`), or None."""
+        """Return the current point in its context (:func:`point_picture`), or None."""
         i = self.current()
         if i is None:
             return None
         return point_picture(self._read, int(self.table.row[i]), int(self.table.col[i]), self.margin)
 
     def describe(self) -> str:
+        """Return the caption: which point of how many, and where it is."""
         i = self.current()
         done = int((self.table.reference_class != NOT_LABELLED).sum())
         if i is None:
@@ -158,8 +159,9 @@ class PointSession:
 
 
 class PointLabeller(_ClickLabeller):
-    """The point labeller as ipywidgets: the point in its context, one button per class and "cannot
-    tell", counts. Every click is saved at once (see :class:`PointSession`).
+    """The point labeller as ipywidgets: the point in its context, one button per class and "cannot tell", counts.
+
+    Every click is saved at once (see :class:`PointSession`).
 
     Parameters
     ----------
@@ -173,13 +175,15 @@ class PointLabeller(_ClickLabeller):
                          "sscnb-point-labeller")
 
     def figure(self):
-        """The static view (:func:`points_figure`)."""
+        """Return the static view (:func:`points_figure`)."""
         return points_figure(self.session)
 
 
 def points_figure(session: PointSession, max_px: int = 900):
-    """The sample as a figure: the point to label next, and the image with every point, coloured by
-    its reference class (white: not labelled yet; black: cannot tell).
+    """Return the sample as a figure.
+
+    The point to label next, and the image with every point, coloured by its reference class (white: not
+    labelled yet; black: cannot tell).
 
     Parameters
     ----------
@@ -191,7 +195,6 @@ def points_figure(session: PointSession, max_px: int = 900):
     -------
     matplotlib.figure.Figure
     """
-
     plt = _plt()
     fig, axes = plt.subplots(1, 2, figsize=(11, 5), gridspec_kw={"width_ratios": [0.7, 1.6]})
     pic = session.picture()

@@ -1,5 +1,7 @@
-"""The CNN's prediction of tiles in batches of one fixed shape (the last one padded), so that XLA
-and TensorFlow compile once per model, not once per strip; the batch size follows the device."""
+"""The CNN's prediction of tiles in batches of one fixed shape (the last one padded).
+
+So XLA and TensorFlow compile once per model, not once per strip; the batch size follows the device.
+"""
 from __future__ import annotations
 
 import os
@@ -12,18 +14,21 @@ __all__ = ["accelerator", "predict_batch_size", "predict_tiles"]
 
 
 def accelerator() -> str | None:
-    """The accelerator Keras computes on ("gpu", "tpu"), or None on the CPU, for whichever backend
-    Keras runs on (TensorFlow, JAX or PyTorch).
+    """Return the accelerator Keras computes on ("gpu", "tpu"), or None on the CPU.
+
+    For whichever backend Keras runs on (TensorFlow, JAX or PyTorch).
 
     Returns
     -------
     str or None
     """
     global _ACCELERATOR
-    if _ACCELERATOR is not False:
+    if not isinstance(_ACCELERATOR, bool):
         return _ACCELERATOR
+    if _ACCELERATOR is None:
+        return None
     backend = _keras().backend.backend()
-    found = None
+    found: str | None = None
     try:
         if backend == "jax":
             import jax
@@ -43,20 +48,20 @@ def accelerator() -> str | None:
     return found
 
 
-_ACCELERATOR = False   # not asked yet
+_ACCELERATOR: str | None | bool = False   # False: not asked yet
 
 
 def predict_batch_size() -> int:
-    """Tiles per prediction batch: ``$SSCNB_PREDICT_BATCH`` if set, else 512 on an accelerator and
-    256 on the CPU. Measured on an H100 with Keras on JAX (``benchmarks/predict_benchmark.py``,
-    53 696 tiles in 24 strips): 512 predicts them in 2.4 s the first time and 1.2 s again, 1024 in
-    2.6 / 1.4 s and 4096 in 3.8 / 1.8 s (the last batch of every strip is padded up to it).
+    """Tiles per prediction batch: ``$SSCNB_PREDICT_BATCH`` if set, else 512 on an accelerator and 256 on the CPU.
+
+    Measured on an H100 with Keras on JAX (``benchmarks/predict_benchmark.py``, 53 696 tiles in 24 strips):
+    512 predicts them in 2.4 s the first time and 1.2 s again, 1024 in 2.6 / 1.4 s and 4096 in 3.8 / 1.8 s
+    (the last batch of every strip is padded up to it).
 
     Returns
     -------
     int
     """
-
     env = os.environ.get("SSCNB_PREDICT_BATCH")
     if env:
         try:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import platform
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from importlib import metadata
 
 __all__ = ["VERSIONED", "package_versions", "timestamp", "json_default", "tmp_name", "atomic_path", "write_text", "write_json",
@@ -29,10 +29,8 @@ def package_versions() -> dict:
     """
     out = {"python": platform.python_version(), "platform": platform.platform()}
     for name in VERSIONED:
-        try:
+        with suppress(metadata.PackageNotFoundError):
             out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            pass
     return out
 
 
@@ -70,7 +68,7 @@ def json_default(o):
 
 
 def tmp_name(path):
-    """The temporary name a file is written under before it is renamed.
+    """Return the temporary name a file is written under before it is renamed.
 
     Parameters
     ----------
@@ -91,9 +89,11 @@ def tmp_name(path):
 
 @contextmanager
 def atomic_path(path):
-    """Write a file the one way sscnb writes files: under a temporary name beside it, renamed when
-    the block ends without error, removed when it fails. Nothing half-written ever has the final
-    name, and an interrupted run's leftovers are recognisable (``.tmp_<pid>_<name>``).
+    """Write a file the one way sscnb writes files.
+
+    Under a temporary name beside it, renamed when the block ends without error, removed when it fails.
+    Nothing half-written ever has the final name, and an interrupted run's leftovers are recognisable
+    (``.tmp_<pid>_<name>``).
 
     Parameters
     ----------
@@ -192,7 +192,7 @@ def file_sha256(path) -> str:
 
 
 def recipe_differences(old: dict, new: dict, prefix: str = "") -> list:
-    """What differs between two recipes (nested dicts of what made a result).
+    """Return what differs between two recipes (nested dicts of what made a result).
 
     Parameters
     ----------

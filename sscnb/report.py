@@ -13,6 +13,7 @@ import json
 import re
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -23,6 +24,9 @@ from .layout import MODEL_DIR
 from .metrics import read_report, weighted_f1
 from .provenance import atomic_path
 from .ssc import phase2_name
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["COMPILED_COLUMNS", "ReportError", "find_result_files", "known_experiments",
            "split_image_experiment", "training_rivers", "compile_results",
@@ -102,7 +106,7 @@ def split_image_experiment(rest: str, experiment: str | None = None, experiments
 
 
 def find_result_files(results_dir, experiment: str | None = None) -> list[tuple[Path, str, str, str]]:
-    """The per-image result CSVs of notebook 03 in a folder.
+    """Return the per-image result CSVs of notebook 03 in a folder.
 
     Parameters
     ----------
@@ -131,8 +135,7 @@ def find_result_files(results_dir, experiment: str | None = None) -> list[tuple[
 
 
 def training_rivers(model_path=None, results_dir=None) -> tuple[set | None, str]:
-    """The rivers a CNN was trained on, from its model card (``*_card.json``) or class key
-    (``*_classkey.csv``).
+    """Return the rivers a CNN was trained on, from its model card (``*_card.json``) or class key (``*_classkey.csv``).
 
     Parameters
     ----------
@@ -222,7 +225,7 @@ def compile_results(results_dirs, experiment: str | None = None, model_path=None
             base = {"RiverName": river, "Image": image, "Type": typ, "Sample": sample, "Experiment": exp,
                     "Model": model}
             rows = [{**base, "F1": f, "Support": int(s), "Class": str(c)} for c, f, s in
-                    zip(rep["class"], f1, support)]
+                    zip(rep["class"], f1, support, strict=True)]
             all_f1 = weighted_f1(rep)
             rows.append({**base, "F1": all_f1, "Support": int(support.sum()), "Class": "ALL"})
             frames.append(pd.DataFrame(rows))
@@ -249,7 +252,7 @@ def save_compiled(df, output_dir, experiment: str) -> Path:
     return p
 
 
-def weighted_summary(df, by) -> "object":
+def weighted_summary(df, by) -> pd.DataFrame:
     """Pixel-weighted F1 over the class rows (not ALL), grouped.
 
     Parameters
@@ -277,9 +280,11 @@ def weighted_summary(df, by) -> "object":
     return out.reset_index().drop(columns=["_all"], errors="ignore")
 
 
-def macro_summary(df, by) -> "object":
-    """Macro F1: the mean of the classes' pixel-weighted F1 (:func:`weighted_summary` per class), so
-    that every class counts the same and a rare one is not averaged away.
+def macro_summary(df, by) -> pd.DataFrame:
+    """Return the macro F1: the mean of the classes' pixel-weighted F1.
+
+    :func:`weighted_summary` per class, so that every class counts the same and a rare one is not averaged
+    away.
 
     Parameters
     ----------
@@ -321,7 +326,7 @@ def aggregated_confusion(results_dirs, experiment: str | None = None):
 
     if isinstance(results_dirs, (str, Path)):
         results_dirs = [results_dirs]
-    out = {}
+    out: dict = {}
     for rd in results_dirs:
         experiments = known_experiments(rd)
         for typ in TYPES:
@@ -337,7 +342,7 @@ def aggregated_confusion(results_dirs, experiment: str | None = None):
 
 
 def narrative(df) -> str:
-    """A few sentences of Markdown from the numbers.
+    """Return a few sentences of Markdown from the numbers.
 
     Parameters
     ----------
@@ -392,9 +397,8 @@ def overall_f1(out_dir, experiment: str, phase2: str = "mlp", images=None) -> di
         ``{"CNN": f1, "MLP" or "RF": f1}``: the F1 of every (image, class) weighted by its labelled
         pixels, not an average over images.
     """
-
     p2 = phase2_name(phase2)
-    reports = {"CNN": [], p2: []}
+    reports: dict[str, list] = {"CNN": [], p2: []}
     for path, kind, image, _ in find_result_files(out_dir, experiment):
         if kind in reports and (images is None or image in images):
             reports[kind].append(metrics.read_report(path))
@@ -402,8 +406,9 @@ def overall_f1(out_dir, experiment: str, phase2: str = "mlp", images=None) -> di
 
 
 def class_scores(out_dir, experiment: str, phase2: str = "mlp", images=None, scheme=None):
-    """Precision, recall and F1 of every class over all images of a results folder, pooled from
-    the saved confusion matrices (every labelled pixel counts once), for the CNN tile map and the
+    """Return every class's precision, recall and F1 over all images of a results folder.
+
+    Pooled from the saved confusion matrices (every labelled pixel counts once), for the CNN tile map and the
     final map, with the macro F1 (every class counts the same) and the pixel-weighted F1.
 
     Parameters
@@ -429,7 +434,7 @@ def class_scores(out_dir, experiment: str, phase2: str = "mlp", images=None, sch
     p2 = phase2_name(phase2)
     rows = []
     for tag in ("CNN", p2):
-        total, names = None, None
+        total, names = None, []
         for path in sorted(out_dir.glob(f"Confusion_{tag}_*_{experiment}.csv")):
             image = path.name[len(f"Confusion_{tag}_"):-len(f"_{experiment}.csv")]
             if images is not None and image not in set(images):

@@ -1,5 +1,8 @@
-"""The run YAML of ``sscnb run``: loaded, its paths made absolute, and every key and value checked
-against the notebooks' parameters before any folder is made; and which notebooks a run takes."""
+"""The run YAML of ``sscnb run``.
+
+Loaded, its paths made absolute, and every key and value checked against the notebooks' parameters before any
+folder is made; and which notebooks a run takes.
+"""
 from __future__ import annotations
 
 import re
@@ -16,8 +19,11 @@ __all__ = ["RunError", "NOTEBOOK_DIR", "PATH_PARAMETERS", "list_notebooks", "loa
 
 
 def _notebook_dir() -> Path:
-    """The numbered notebooks: ``notebooks/`` of the repository (a source checkout or an editable
-    install) or, after ``pip install .``, the copy inside the package (``sscnb/notebooks``)."""
+    """Return the numbered notebooks.
+
+    ``notebooks/`` of the repository (a source checkout or an editable install) or, after ``pip install .``,
+    the copy inside the package (``sscnb/notebooks``).
+    """
     from importlib.util import find_spec
 
     repo = Path(__file__).resolve().parent.parent / "notebooks"
@@ -42,7 +48,7 @@ class RunError(SscnbError, RuntimeError):
 
 
 def list_notebooks(folder=NOTEBOOK_DIR) -> list[Path]:
-    """The numbered notebooks ``NN_name.ipynb`` of a folder, in order.
+    """Return the numbered notebooks ``NN_name.ipynb`` of a folder, in order.
 
     Parameters
     ----------
@@ -123,7 +129,7 @@ def _closest(name, names) -> str:
 
 
 def select_notebooks(cfg: dict, notebook_dir=NOTEBOOK_DIR, only=None) -> list[Path]:
-    """The notebooks a run executes, in order.
+    """Return the notebooks a run executes, in order.
 
     Parameters
     ----------
@@ -163,7 +169,7 @@ def select_notebooks(cfg: dict, notebook_dir=NOTEBOOK_DIR, only=None) -> list[Pa
 
 
 def _check_type(name, value, default_src: str, source: str, notebook: str):
-    """A value against the type of the notebook's default (its parameters cell)."""
+    """Return a value against the type of the notebook's default (its parameters cell)."""
     import ast
 
     try:

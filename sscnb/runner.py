@@ -25,6 +25,7 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -44,8 +45,7 @@ __all__ = ["RunError", "list_notebooks", "load_config", "run_suite", "copy_noteb
 
 
 def copy_notebooks(dest, overwrite: bool = False) -> list[Path]:
-    """Copy the numbered notebooks to a folder (e.g. to open them in JupyterLab after a plain
-    ``pip install``).
+    """Copy the numbered notebooks to a folder (e.g. to open them in JupyterLab after a plain ``pip install``).
 
     Parameters
     ----------
@@ -111,7 +111,6 @@ def run_suite(config, *, experiment: str | None = None, only=None, overwrite: bo
     RunError
         Naming the notebook and the cell that failed, or what is wrong with the configuration.
     """
-
     cfg = load_config(config) if not isinstance(config, dict) else config
     experiment = experiment or cfg["experiment"]
     if not re.match(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", str(experiment)):
@@ -147,8 +146,11 @@ def run_suite(config, *, experiment: str | None = None, only=None, overwrite: bo
 
 
 class _RunLog:
-    """``run.log`` in the run folder: the runner's messages, and every warning and log record of
-    sscnb (and Python's warnings) while the run lasts, with the time."""
+    """``run.log`` in the run folder.
+
+    The runner's messages, and every warning and log record of sscnb (and Python's warnings) while the run
+    lasts, with the time.
+    """
 
     def __init__(self, path: Path):
         import logging
@@ -176,16 +178,18 @@ class _RunLog:
         import logging
 
         logging.captureWarnings(False)
-        for lg, level in zip(self.loggers, self.levels):
+        for lg, level in zip(self.loggers, self.levels, strict=True):
             lg.removeHandler(self.handler)
             lg.setLevel(level)
         self.handler.close()
 
 
 def _moved(before: dict, out: Path) -> dict:
-    """A finished notebook's recorded parameters as they read from the run folder's place now: a
-    folder copied or moved elsewhere keeps its results, so its own path (and paths inside it) are
-    not other parameters."""
+    """Return a finished notebook's recorded parameters as they read from the run folder's place now.
+
+    A folder copied or moved elsewhere keeps its results, so its own path (and paths inside it) are not other
+    parameters.
+    """
     old = before.get("output_dir")
     if not old or old == str(out):
         return before
@@ -198,7 +202,7 @@ def _moved(before: dict, out: Path) -> dict:
 
 
 def notebook_warnings(path) -> list[str]:
-    """The warnings an executed notebook showed (Python warnings, in its cells' stderr), each once.
+    """Return the warnings an executed notebook showed (Python warnings, in its cells' stderr), each once.
 
     Parameters
     ----------
@@ -239,8 +243,9 @@ def notebook_warnings(path) -> list[str]:
 
 @dataclass
 class RunRecord:
-    """``run.json``: what a run did, saved after every notebook (its presence with ``status:
-    finished`` protects a finished run from being replaced by accident).
+    """``run.json``: what a run did, saved after every notebook.
+
+    Its presence with ``status: finished`` protects a finished run from being replaced by accident.
 
     Attributes
     ----------
@@ -273,8 +278,10 @@ class RunRecord:
 
     @classmethod
     def start(cls, path, experiment: str, config, prev: dict | None) -> RunRecord:
-        """A new record; with ``prev`` (the folder's earlier ``run.json``) the run resumes: the
-        notebooks that finished in it are kept, never run again."""
+        """Start a new record; with ``prev`` (the folder's earlier ``run.json``) the run resumes.
+
+        The notebooks that finished in it are kept, never run again.
+        """
         rec = cls(Path(path), experiment, config, _dt.datetime.now().isoformat(timespec="seconds"),
                   package_versions())
         if prev:
@@ -289,7 +296,7 @@ class RunRecord:
         return {n["notebook"]: n for n in self.notebooks if n.get("status") == "finished"}
 
     def to_dict(self) -> dict:
-        d = {"experiment": self.experiment, "status": self.status, "config": self.config, "started": self.started,
+        d: dict[str, Any] = {"experiment": self.experiment, "status": self.status, "config": self.config, "started": self.started,
              "versions": self.versions, "notebooks": self.notebooks}
         if self.was_finished:
             d["was_finished"] = True

@@ -1,17 +1,24 @@
-"""The stratified random sample of :mod:`sscnb.assess` (Olofsson et al. 2014): a map's strata,
-Olofsson's allocation (a minimum per class, the rest by area), the seeded draw of pixel centres
-that never falls on no-data, read in strips, and the points written for QGIS and the labeller."""
+"""The stratified random sample of :mod:`sscnb.assess` (Olofsson et al. 2014).
+
+A map's strata, Olofsson's allocation (a minimum per class, the rest by area), the seeded draw of pixel
+centres that never falls on no-data, read in strips, and the points written for QGIS and the labeller.
+"""
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .errors import SscnbError
 from .geo import SurveyRaster, open_raster, pixel_area_m2
 from .provenance import atomic_path, file_sha256, write_json, write_text
+
+if TYPE_CHECKING:
+    from affine import Affine
+    from rasterio.crs import CRS
 
 __all__ = ["AssessError", "DEFAULT_MIN_PER_CLASS", "POINT_COLUMNS", "MapStrata", "map_strata", "allocate",
            "draw_sample", "write_points", "sample_for"]
@@ -32,12 +39,13 @@ class MapStrata:
     path: Path
     counts: dict          # {class code: pixels}, no-data (0) left out
     shape: tuple          # (rows, cols)
-    transform: object     # rasterio.Affine
-    crs: object           # rasterio CRS or None
+    transform: Affine
+    crs: CRS | None
     pixel_area_m2: float | None
 
     @property
     def unit(self) -> str:
+        """Return the unit of the areas: m2 for a georeferenced map, px otherwise."""
         return "px" if self.pixel_area_m2 is None else "m2"
 
     def area(self, pixels):
@@ -111,10 +119,11 @@ def map_strata(path) -> MapStrata:
 
 
 def allocate(counts: dict, n: int, min_per_class: int = DEFAULT_MIN_PER_CLASS) -> dict:
-    """Olofsson's allocation of a stratified sample: ``min_per_class`` points per class, the rest in
-    proportion to the classes' areas (largest remainders, so the counts add up to ``n``). A class
-    with fewer pixels than its share gets all its pixels, and the points it cannot take go to the
-    others.
+    """Olofsson's allocation of a stratified sample.
+
+    ``min_per_class`` points per class, the rest in proportion to the classes' areas (largest remainders, so
+    the counts add up to ``n``). A class with fewer pixels than its share gets all its pixels, and the points
+    it cannot take go to the others.
 
     Parameters
     ----------
@@ -157,13 +166,13 @@ def allocate(counts: dict, n: int, min_per_class: int = DEFAULT_MIN_PER_CLASS) -
         add = np.floor(share).astype(int)
         for i in np.argsort(-(share - add), kind="stable")[: left - add.sum()]:   # largest remainders
             add[i] += 1
-        for c, a in zip(open_, add):
+        for c, a in zip(open_, add, strict=True):
             alloc[c] = min(counts[c], alloc[c] + int(a))
     return alloc
 
 
 def draw_sample(map_path, n: int, min_per_class: int = DEFAULT_MIN_PER_CLASS, seed: int = 0):
-    """A stratified random sample of pixel centres of a class map (strata: its classes).
+    """Return a stratified random sample of pixel centres of a class map (strata: its classes).
 
     Parameters
     ----------
@@ -201,18 +210,20 @@ def draw_sample(map_path, n: int, min_per_class: int = DEFAULT_MIN_PER_CLASS, se
                     cols.append(pos % ds.width)
                     cls.append(np.full(hi - lo, c))
                 seen[c] += len(flat)
-    rows, cols, cls = np.concatenate(rows), np.concatenate(cols), np.concatenate(cls)
-    order = np.lexsort((cols, rows))
-    rows, cols, cls = rows[order], cols[order], cls[order]
-    xs, ys = _centres(strata.transform, rows, cols)
-    pts = pd.DataFrame({"x": xs, "y": ys, "row": rows.astype(np.int64), "col": cols.astype(np.int64),
-                        "map_class": cls.astype(np.int64), "reference_class": -1})
+    r, c, k = np.concatenate(rows), np.concatenate(cols), np.concatenate(cls)
+    order = np.lexsort((c, r))
+    r, c, k = r[order], c[order], k[order]
+    xs, ys = _centres(strata.transform, r, c)
+    pts = pd.DataFrame({"x": xs, "y": ys, "row": r.astype(np.int64), "col": c.astype(np.int64),
+                        "map_class": k.astype(np.int64), "reference_class": -1})
     return pts, strata
 
 
 def write_points(points, out_dir, strata: MapStrata, scheme=None, meta: dict | None = None) -> dict:
-    """Write the sample: ``points.csv`` always, ``points.gpkg`` for a georeferenced map (to label in
-    QGIS: fill ``reference_class``), ``sample.json`` with how it was drawn. Each atomically.
+    """Write the sample's files, each atomically.
+
+    ``points.csv`` always, ``points.gpkg`` for a georeferenced map (to label in QGIS: fill
+    ``reference_class``), ``sample.json`` with how it was drawn.
 
     Parameters
     ----------
@@ -228,7 +239,6 @@ def write_points(points, out_dir, strata: MapStrata, scheme=None, meta: dict | N
     -------
     dict of str to Path
     """
-
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = {"points": write_text(out / "points.csv", points[POINT_COLUMNS].to_csv(index=False), sync=True)}
@@ -253,8 +263,10 @@ def write_points(points, out_dir, strata: MapStrata, scheme=None, meta: dict | N
 
 def sample_for(map_path, out_dir, n: int | None = None, min_per_class: int = DEFAULT_MIN_PER_CLASS, seed: int = 0,
                scheme=None, overwrite: bool = False, log=print, strata: MapStrata | None = None):
-    """The sample in ``out_dir``: reused when it was drawn from this map (same SHA-256) with these
-    settings (its labels kept), else drawn and written (:func:`draw_sample`, :func:`write_points`).
+    """Return the sample in ``out_dir``.
+
+    Reused when it was drawn from this map (same SHA-256) with these settings (its labels kept), else drawn
+    and written (:func:`draw_sample`, :func:`write_points`).
 
     Parameters
     ----------
@@ -280,7 +292,7 @@ def sample_for(map_path, out_dir, n: int | None = None, min_per_class: int = DEF
 
     out = Path(out_dir)
     strata = strata or map_strata(map_path)
-    meta = {"map": str(Path(map_path).resolve()), "map_sha256": file_sha256(map_path), "n": n,
+    meta: dict[str, Any] = {"map": str(Path(map_path).resolve()), "map_sha256": file_sha256(map_path), "n": n,
             "min_per_class": int(min_per_class), "seed": int(seed)}
     sample_json = out / "sample.json"
     old = json.loads(sample_json.read_text()) if sample_json.exists() else None

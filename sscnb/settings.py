@@ -1,5 +1,7 @@
-"""What the settings classes share: built by name from a notebook's parameters, a YAML section or
-the command line, where an unknown name is an error naming the closest valid ones.
+"""What the settings classes share.
+
+Built by name from a notebook's parameters, a YAML section or the command line, where an unknown name is an
+error naming the closest valid ones.
 
 :class:`sscnb.ssc.SSCParams` (phase 2) and :class:`sscnb.cnn.CNNParams` (phase 1) are dataclasses
 that derive from :class:`Settings`; each checks its own values in ``__post_init__``.
@@ -18,13 +20,13 @@ class Settings:
 
     @classmethod
     def names(cls) -> list[str]:
-        """The setting names, in their order.
+        """Return the setting names, in their order.
 
         Returns
         -------
         list of str
         """
-        return [f.name for f in fields(cls)]
+        return [f.name for f in fields(cls)]  # type: ignore[arg-type]  # subclasses are dataclasses
 
     @classmethod
     def from_dict(cls, values: dict, source: str = "settings"):
@@ -69,4 +71,5 @@ class Settings:
         return cls(**{k: namespace[k] for k in cls.names() if k in namespace})
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """Return the settings as a plain dict (for JSON and the recipe)."""
+        return asdict(self)  # type: ignore[call-overload]  # subclasses are dataclasses

@@ -19,6 +19,7 @@ import logging
 import time
 import warnings
 from dataclasses import dataclass, field, fields
+from typing import Any
 
 import numpy as np
 
@@ -42,7 +43,7 @@ MLP_DEPTHS = ("deep", "very_deep")
 
 
 def phase2_name(phase2: str) -> str:
-    """The name of the final map in file names and tables.
+    """Return the name of the final map in file names and tables.
 
     Parameters
     ----------
@@ -129,7 +130,7 @@ class SSCParams(Settings):
             raise ValueError(f"mlp_depth must be one of {list(MLP_DEPTHS)}, got {self.mlp_depth!r}")
         for f in fields(self):
             v = getattr(self, f.name)
-            want = {"float": (int, float), "int": (int,), "bool": (bool,), "str": (str,)}[f.type]
+            want = {"float": (int, float), "int": (int,), "bool": (bool,), "str": (str,)}[str(f.type)]
             if not isinstance(v, want) or (f.type in ("int", "float") and isinstance(v, bool)):
                 raise ValueError(f"{f.name} must be {f.type}, got {v!r}")
         if not 0 <= self.recog_thresh <= 1:
@@ -154,6 +155,7 @@ class SSCParams(Settings):
 
     @property
     def final_name(self) -> str:
+        """Return the name of the final map (:func:`phase2_name` of the settings)."""
         return phase2_name(self.phase2)
 
 
@@ -219,9 +221,11 @@ def _pixel_counts(class_map: np.ndarray) -> dict:
 
 @dataclass
 class SSCResult:
-    """``cnn_map`` and ``final_map``: ``(H, W) uint8`` class codes (0 = unclassified);
-    ``cnn_proba``: ``(n_rows, n_cols, C) float32`` per-tile probabilities of the shared classes
-    ``classes``; ``timings``: seconds per step."""
+    """``cnn_map`` and ``final_map``.
+
+    ``(H, W) uint8`` class codes (0 = unclassified); ``cnn_proba``: ``(n_rows, n_cols, C) float32`` per-tile
+    probabilities of the shared classes ``classes``; ``timings``: seconds per step.
+    """
 
     cnn_map: np.ndarray
     final_map: np.ndarray
@@ -233,6 +237,7 @@ class SSCResult:
 
     @property
     def phase2_name(self) -> str:
+        """Return the name of the final map (:func:`phase2_name` of the settings)."""
         return phase2_name(self.params["phase2"])
 
 
@@ -304,7 +309,7 @@ def despeckle(class_map: np.ndarray, smallest: int) -> np.ndarray:
     return class_map[ri, ci]
 
 
-def predict_tiles_masked(loaded, x: np.ndarray, valid: np.ndarray | None = None):
+def predict_tiles_masked(loaded, x: np.ndarray, valid: Any = None):
     """Phase 1 on a batch of tiles, skipping tiles that touch nodata.
 
     Parameters
@@ -321,7 +326,6 @@ def predict_tiles_masked(loaded, x: np.ndarray, valid: np.ndarray | None = None)
     proba : (n, C) ndarray of float32, probabilities of the shared classes ``classes``
     classes : (C,) ndarray of int
     """
-
     n = len(x)
     if valid is None or valid.all():
         cls, proba, classes = predict_codes(loaded, None, x)
@@ -359,9 +363,8 @@ def apply_tile_rules(tile_grid: np.ndarray, confidence: np.ndarray, params: SSCP
     return g
 
 
-def check_input(x: np.ndarray, loaded, params: SSCParams, name: str, info: dict | None = None):
-    """Compare an image's tiles with the CNN's training images, warn when far outside, and choose
-    the gamma of the CNN's input.
+def check_input(x: np.ndarray | dict, loaded, params: SSCParams, name: str, info: dict | None = None):
+    """Compare an image's tiles with the CNN's training images, warn when far outside, and choose the gamma of the CNN's input.
 
     Parameters
     ----------
@@ -425,7 +428,7 @@ def classify_image(image: np.ndarray, loaded, params: SSCParams | None = None,
     t = {}
     tile = loaded.tile_size
     H, W = image.shape[:2]
-    if H < tile or W < tile:
+    if tile > H or tile > W:
         raise ValueError(f"image is {W} x {H} px, smaller than one {tile} px tile of the model")
     t0 = time.perf_counter()
     x = _tiles.to_tiles(image, tile)
@@ -433,7 +436,7 @@ def classify_image(image: np.ndarray, loaded, params: SSCParams | None = None,
     valid = None if mask is None else _tiles.to_tiles(mask, tile).reshape(len(x), -1).all(axis=1)
     t["tiles"] = time.perf_counter() - t0
 
-    info = {}
+    info: dict[str, Any] = {}
     stats, gamma = check_input(x if valid is None else x[valid], loaded, p, name or "the image", info)
     t["check"] = time.perf_counter() - t0 - t["tiles"]
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from scipy import ndimage as ndi
@@ -183,7 +184,7 @@ ORTHO_PIXEL_M = 0.05                 # 5 cm pixels, a typical drone orthomosaic
 
 
 def make_orthomosaic(seed: int, shape=(720, 960), style: str = "Clearwater"):
-    """A synthetic orthomosaic: a scene with a no-data border around an irregular flown area.
+    """Return a synthetic orthomosaic: a scene with a no-data border around an irregular flown area.
 
     Parameters
     ----------
@@ -216,7 +217,7 @@ def make_orthomosaic(seed: int, shape=(720, 960), style: str = "Clearwater"):
 
 
 def _ortho_profile(shape, count: int, **extra) -> dict:
-    """The GeoTIFF profile of the sample orthomosaic's grid (UTM, 5 cm, tiled, DEFLATE)."""
+    """Return the GeoTIFF profile of the sample orthomosaic's grid (UTM, 5 cm, tiled, DEFLATE)."""
     from rasterio.transform import from_origin
 
     return dict(driver="GTiff", width=shape[1], height=shape[0], count=count, dtype="uint8", crs=ORTHO_CRS,
@@ -252,8 +253,9 @@ def write_orthomosaic(path, seed: int, shape=(720, 960), style: str = "Clearwate
 
 
 def write_ortho_reference(path, seed: int, shape=(720, 960), style: str = "Clearwater") -> Path:
-    """Write the true classes of :func:`make_orthomosaic` (0 outside the flown area) as a single-band
-    GeoTIFF on the orthomosaic's grid: the reference of notebook 08's accuracy assessment.
+    """Write the true classes of :func:`make_orthomosaic` as a single-band GeoTIFF on its grid.
+
+    0 outside the flown area: the reference of notebook 08's accuracy assessment.
 
     Parameters
     ----------
@@ -279,9 +281,11 @@ def write_ortho_reference(path, seed: int, shape=(720, 960), style: str = "Clear
 
 def write_sample_data(out_dir, seed: int = 2026, n_train: int = 4, n_validate: int = 2,
                       shape=(600, 900), force: bool = False, quality: int = 90) -> list[Path]:
-    """Write the sample data: ``Train/`` and ``Validate/`` for every style in :data:`STYLES`, the
-    new river of notebook 07 (:func:`write_new_river`), the orthomosaic ``Survey/Clearwater_ortho.tif``
-    and its true classes ``Reference/Clearwater_ortho_labels.tif`` (notebook 08).
+    """Write the sample data.
+
+    ``Train/`` and ``Validate/`` for every style in :data:`STYLES`, the new river of notebook 07
+    (:func:`write_new_river`), the orthomosaic ``Survey/Clearwater_ortho.tif`` and its true classes
+    ``Reference/Clearwater_ortho_labels.tif`` (notebook 08).
 
     Images are JPEGs (quality 90), labels single-band uint8 TIFFs (deflate-compressed).
 
@@ -312,7 +316,7 @@ def write_sample_data(out_dir, seed: int = 2026, n_train: int = 4, n_validate: i
             "(--force) to regenerate them"
         )
     written = []
-    manifest = {"generator": "sscnb.synthetic.write_sample_data", "seed": seed, "shape": list(shape),
+    manifest: dict[str, Any] = {"generator": "sscnb.synthetic.write_sample_data", "seed": seed, "shape": list(shape),
                 "images": []}
     for si, (name, style) in enumerate(STYLES.items()):
         for k in range(n_train + n_validate):
@@ -345,11 +349,12 @@ def write_sample_data(out_dir, seed: int = 2026, n_train: int = 4, n_validate: i
 
 def write_new_river(folder, seed: int = 2026, n_images: int = 2, shape=(600, 900), quality: int = 90,
                     n_labels: int = 40, tile_size: int = 50) -> list[Path]:
-    """The new river of notebook 07: images of :data:`NEW_RIVER_STYLES` with their label rasters (to
-    score the maps before and after adapting), and ``tile_labels.csv``: ``n_labels`` tiles of the
-    first image labelled as a user would label them in the tile labeller's diverse order (each
-    tile's class read from the label raster): one tile of each class in turn, drawn at random,
-    and now and then a "mixed" one (not 90% one class).
+    """Return the new river of notebook 07.
+
+    Images of :data:`NEW_RIVER_STYLES` with their label rasters (to score the maps before and after adapting),
+    and ``tile_labels.csv``: ``n_labels`` tiles of the first image labelled as a user would label them in the
+    tile labeller's diverse order (each tile's class read from the label raster): one tile of each class in
+    turn, drawn at random, and now and then a "mixed" one (not 90% one class).
 
     Parameters
     ----------
@@ -380,17 +385,19 @@ def write_new_river(folder, seed: int = 2026, n_images: int = 2, shape=(600, 900
             written += [ip, lp]
             if first is None:
                 first = (ip.stem, label)
+    if first is None:
+        raise ValueError(f"n_images={n_images}: the new river needs at least one image")
     name, label = first
     codes = _tiles.purity_labels(label, tile_size, ClassScheme.default().labelled_codes, 0.9)
     grid = _tiles.grid_shape(label.shape, tile_size)
     rng = np.random.default_rng(seed)
     pools = [list(rng.permutation(np.flatnonzero(codes == c))) for c in np.unique(codes)]  # class 0 = mixed
-    pick = []
-    while len(pick) < n_labels and any(pools):
+    picked: list[int] = []
+    while len(picked) < n_labels and any(pools):
         for k, pool in enumerate(pools):
-            if pool and (k > 0 or len(pick) % 8 == 7) and len(pick) < n_labels:
-                pick.append(pool.pop())
-    pick = np.asarray(pick, np.int64)
+            if pool and (k > 0 or len(picked) % 8 == 7) and len(picked) < n_labels:
+                picked.append(pool.pop())
+    pick = np.asarray(picked, np.int64)
     import pandas as pd
 
     table = pd.concat([empty_labels(), pd.DataFrame({

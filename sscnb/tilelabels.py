@@ -1,5 +1,8 @@
-"""The labels CSV of the tile labeller: one row per click (``image,tile_row,tile_col,class_code``),
-a header that records the tile size, and the last label of a tile kept. See :mod:`sscnb.labels`."""
+"""The labels CSV of the tile labeller.
+
+One row per click (``image,tile_row,tile_col,class_code``), a header that records the tile size, and the last
+label of a tile kept. See :mod:`sscnb.labels`.
+"""
 from __future__ import annotations
 
 from pathlib import Path
@@ -27,7 +30,7 @@ class LabelError(SscnbError, ValueError):
 
 
 def empty_labels():
-    """An empty labels table.
+    """Return an empty labels table.
 
     Returns
     -------
@@ -53,7 +56,6 @@ def image_index(images) -> dict:
     -------
     dict of str to Path
     """
-
     if isinstance(images, dict):
         return {str(k): Path(v) for k, v in images.items()}
     items = [images] if isinstance(images, (str, Path)) else list(images)
@@ -177,7 +179,6 @@ def write_tile_labels(path, table, tile_size: int) -> Path:
     -------
     Path
     """
-
     return write_text(path, _HEADER.format(tile=int(tile_size)) + "\n" + table[list(COLUMNS)].to_csv(index=False),
                       sync=True)
 

@@ -21,7 +21,7 @@ __all__ = [
 
 
 def grid_shape(shape, tile: int) -> tuple[int, int]:
-    """Number of whole tiles in an image.
+    """Return the number of whole tiles in an image.
 
     Parameters
     ----------
@@ -106,7 +106,7 @@ def tiles_to_raster(values, grid: tuple[int, int], tile: int, out_shape=None, fi
     if out_shape is None:
         return r
     H, W = int(out_shape[0]), int(out_shape[1])
-    if H < r.shape[0] or W < r.shape[1]:
+    if r.shape[0] > H or r.shape[1] > W:
         raise ValueError(f"out_shape {out_shape} is smaller than the tiled area {r.shape[:2]}")
     out = np.full((H, W) + v.shape[1:], fill, dtype=v.dtype)
     out[: r.shape[0], : r.shape[1]] = r
@@ -185,7 +185,7 @@ def purity_labels(
 
 
 def count_pure_tiles(label: np.ndarray, tile: int, codes, purity: float = 0.9, max_unlabelled: float = 0.1) -> dict:
-    """Number of pure tiles of each class.
+    """Return the number of pure tiles of each class.
 
     Parameters
     ----------

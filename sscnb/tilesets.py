@@ -48,7 +48,8 @@ class TileSet:
             df.columns = [scheme.name(c) for c in df.columns]
         return df
 
-    def subset(self, idx) -> "TileSet":
+    def subset(self, idx) -> TileSet:
+        """Return the tiles at ``idx``, with their rivers and images."""
         return TileSet(self.x[idx], self.y[idx], self.river[idx], self.image[idx], self.tile_size, self.purity)
 
 
@@ -135,10 +136,7 @@ def split_indices(tiles: TileSet, val_fraction: float, seed: int = 0, by: str = 
         idx = np.flatnonzero(tiles.y == c)
         rng.shuffle(idx)
         k = int(round(val_fraction * len(idx)))
-        if len(idx) > 1:
-            k = min(max(k, 1), len(idx) - 1)
-        else:
-            k = 0
+        k = min(max(k, 1), len(idx) - 1) if len(idx) > 1 else 0
         va.append(idx[:k])
         tr.append(idx[k:])
     return np.sort(np.concatenate(tr)), np.sort(np.concatenate(va))

@@ -38,8 +38,7 @@ def write_recommendation(output_dir, rec: dict, **extra) -> Path:
 
 
 def epochs_advice(rec: dict, epochs_tried: int) -> str:
-    """One sentence on the number of epochs, for notebook 01: the recommendation, or that the run
-    was too short to make one.
+    """One sentence on the number of epochs, for notebook 01: the recommendation, or that the run was too short to make one.
 
     Parameters
     ----------
@@ -78,7 +77,7 @@ def epochs_advice(rec: dict, epochs_tried: int) -> str:
 
 
 def resolve_epochs(epochs, output_dir) -> tuple[int, str]:
-    """The number of epochs notebook 02 trains for.
+    """Return the number of epochs notebook 02 trains for.
 
     Parameters
     ----------

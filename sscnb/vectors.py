@@ -23,7 +23,7 @@ MAX_VECTOR_MPX = 400
 
 
 def sieve_size_px(min_area: float, info: SurveyRaster) -> int:
-    """The smallest patch kept by the sieve.
+    """Return the smallest patch kept by the sieve.
 
     Parameters
     ----------
@@ -138,23 +138,22 @@ def polygonize_map(map_path, out_path, scheme: ClassScheme, info: SurveyRaster, 
     schema = {"geometry": "Polygon", "properties": {"code": "int", "class": "str", area_field: "float"}}
     crs = info.crs.to_wkt() if info.crs else None
     n = 0
-    with atomic_path(out_path) as tmp:
-        # SPATIAL_INDEX=NO: the SQLite inside fiona's wheels lacks the R*Tree module GDAL builds the index
-        # with; QGIS builds one on first use when it is missing.
-        with fiona.open(tmp, "w", driver="GPKG", layer="classes", schema=schema, crs_wkt=crs,
-                        SPATIAL_INDEX="NO") as dst:
-            batch = []
-            det = abs(transform.a * transform.e - transform.b * transform.d)
-            to_area = (px_area / det) if px_area else (1.0 / det)  # map units2 -> m2, or -> px
-            for geom, value in shapes(band, mask=band > 0, connectivity=4, transform=transform):
-                code = int(value)
-                area = polygon_area(geom) * to_area
-                batch.append({"geometry": geom, "properties": {"code": code, "class": scheme.name(code),
-                                                              area_field: float(area)}})
-                if len(batch) >= 10_000:
-                    dst.writerecords(batch)
-                    n += len(batch)
-                    batch = []
-            dst.writerecords(batch)
-            n += len(batch)
+    # SPATIAL_INDEX=NO: the SQLite inside fiona's wheels lacks the R*Tree module GDAL builds the index
+    # with; QGIS builds one on first use when it is missing.
+    with atomic_path(out_path) as tmp, fiona.open(tmp, "w", driver="GPKG", layer="classes", schema=schema,
+                                                    crs_wkt=crs, SPATIAL_INDEX="NO") as dst:
+        batch = []
+        det = abs(transform.a * transform.e - transform.b * transform.d)
+        to_area = (px_area / det) if px_area else (1.0 / det)  # map units2 -> m2, or -> px
+        for geom, value in shapes(band, mask=band > 0, connectivity=4, transform=transform):
+            code = int(value)
+            area = polygon_area(geom) * to_area
+            batch.append({"geometry": geom, "properties": {"code": code, "class": scheme.name(code),
+                                                          area_field: float(area)}})
+            if len(batch) >= 10_000:
+                dst.writerecords(batch)
+                n += len(batch)
+                batch = []
+        dst.writerecords(batch)
+        n += len(batch)
     return n

@@ -67,7 +67,8 @@ def make_pair(tmp_path):
 
 def colour_model(folder, tile=16):
     """Water (1) when blue > green, dry sediment (2) when bright, else green vegetation (3), from the
-    mean colour of a tile (global average pooling and one fixed Dense layer), saved and loaded."""
+    mean colour of a tile (global average pooling and one fixed Dense layer), saved and loaded.
+    """
     import keras
     import pandas as pd
 
@@ -93,7 +94,8 @@ COLOUR_CNN_TILE = 10
 @pytest.fixture(scope="module")
 def colour_cnn(tmp_path_factory):
     """A 'CNN' that calls a 10 px tile water (1) when it is bluer than green, else green vegetation
-    (3): global average pooling, then a fixed Dense layer (no training)."""
+    (3): global average pooling, then a fixed Dense layer (no training).
+    """
     import keras
     import pandas as pd
 
@@ -117,7 +119,8 @@ def colour_cnn(tmp_path_factory):
 def notebook_noise(folder) -> list:
     """What a student would read as an error in the executed notebooks ``0*.ipynb`` of a run folder:
     a saved figure's path echoed as a cell result (``PosixPath('...')``), or TensorFlow's C++
-    start-up lines (absl's notice, ``I0000...``, the failed CUDA probe). One line per finding."""
+    start-up lines (absl's notice, ``I0000...``, the failed CUDA probe). One line per finding.
+    """
     import nbformat
 
     found = []

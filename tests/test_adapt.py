@@ -1,5 +1,6 @@
 """Adapting a model to a new river: class-key merging, the widened head, lineage, the labeller
-(saved at every click, resumed), and phase 2's self-check."""
+(saved at every click, resumed), and phase 2's self-check.
+"""
 import json
 
 import numpy as np
@@ -33,7 +34,8 @@ def _scene(kind: str, seed=0, h=60, w=80):
 @pytest.fixture(scope="module")
 def parent(tmp_path_factory):
     """A compact CNN of 10 px tiles trained for one epoch on an 'Oldriver', saved with a card that
-    records its training folder."""
+    records its training folder.
+    """
     import imageio.v3 as iio
     import tifffile
 
@@ -74,7 +76,8 @@ def test_class_key_merge_keeps_the_parent_rows_and_adds_the_new_rivers_classes(p
     assert list(key.table.ClassName[n:]) == ["water", "dry sediment"]
     assert list(key.table.LocalClass) == list(range(n + 2))
     again, added2 = adapt.merge_class_key(key, _new_tiles(), SCHEME)   # nothing new the second time
-    assert added2 == [] and again.n_outputs == key.n_outputs
+    assert added2 == []
+    assert again.n_outputs == key.n_outputs
 
 
 def test_widened_model_predicts_what_the_parent_did_before_training(parent):
@@ -84,7 +87,7 @@ def test_widened_model_predicts_what_the_parent_did_before_training(parent):
     p_old = parent.key.to_hierarchical(parent.model.predict(x, verbose=0))
     p_new = key.to_hierarchical(wide.predict(x, verbose=0))
     # shared classes keep their probabilities; the class the parent never saw (sediment) starts near 0
-    for code, col in zip(*p_old[:1], p_old[1].T):
+    for code, col in zip(*p_old[:1], p_old[1].T, strict=True):
         np.testing.assert_allclose(p_new[1][:, list(p_new[0]).index(code)], col, atol=2e-3)
     assert p_new[1][:, list(p_new[0]).index(2)].max() < 2e-3
 
@@ -92,17 +95,19 @@ def test_widened_model_predicts_what_the_parent_did_before_training(parent):
 def test_fine_tune_records_its_lineage_and_saves_a_model_that_loads(parent, tmp_path):
     before = [w.copy() for w in parent.model.get_weights()]
     res = adapt.fine_tune(parent, _new_tiles(), replay=0.5, epochs=2, progress=False, seed=1)
-    for a, b in zip(before, parent.model.get_weights()):      # the parent is left as it was
+    for a, b in zip(before, parent.model.get_weights(), strict=True):      # the parent is left as it was
         np.testing.assert_array_equal(a, b)
     assert not np.array_equal(res.model.get_weights()[0], before[0])
     lin = res.card["lineage"]
     assert lin["parent_sha256"] == file_sha256(parent.path)
-    assert lin["parent_model"] == "old.keras" and lin["parent_rivers"] == ["Oldriver"]
+    assert lin["parent_model"] == "old.keras"
+    assert lin["parent_rivers"] == ["Oldriver"]
     assert lin["rivers_added"] == ["Newriver"]
     assert lin["tiles_added"] == {"Newriver": {"water": 6, "dry sediment": 6}}
     n_parent_tiles = sum(sum(v.values()) for v in parent.card["tiles_per_class"].values())
     assert lin["replayed_tiles"] == pytest.approx(0.5 * n_parent_tiles, abs=2)
-    assert lin["epochs"] == 2 and lin["colour_augment"]["aug_gamma"] > 0
+    assert lin["epochs"] == 2
+    assert lin["colour_augment"]["aug_gamma"] > 0
     assert res.card["tiles_per_class"]["Newriver"] == {"dry sediment": 6, "green vegetation": 0, "water": 6}
     paths = modelfiles.save_model(tmp_path, "adapted", res.model, res.key, res.card)
     loaded = modelfiles.load_model(paths["model"])
@@ -122,7 +127,8 @@ def test_replay_needs_the_parents_training_folder(parent):
         adapt.replay_tiles(card, 0.1, SCHEME, replay_dir="/nonexistent/Train")
     assert adapt.replay_tiles(card, 0, SCHEME) is None
     rep = adapt.replay_tiles(parent.card, 10, SCHEME, progress=False)
-    assert len(rep) == 10 and set(rep.y) == {1, 3}            # a count, stratified by river and class
+    assert len(rep) == 10
+    assert set(rep.y) == {1, 3}
 
 
 def test_sscnb_adapt_command_writes_the_model_and_prints_its_path_last(parent, tmp_path, capsys):
@@ -140,20 +146,24 @@ def test_sscnb_adapt_command_writes_the_model_and_prints_its_path_last(parent, t
     rc = main(["-q", "adapt", "--model", str(parent.path), "--labels", str(lp), "--out", str(out), "--epochs", "1",
                "--replay", "20", str(ip.parent)])
     printed = capsys.readouterr().out.strip().splitlines()
-    assert rc == 0 and printed[-1] == str(out / "cnn_adapted.keras")
+    assert rc == 0
+    assert printed[-1] == str(out / "cnn_adapted.keras")
     m = modelfiles.load_model(printed[-1])
-    assert m.card["lineage"]["replayed_tiles"] == 20 and (out / "cnn_adapted_history.csv").exists()
+    assert m.card["lineage"]["replayed_tiles"] == 20
+    assert (out / "cnn_adapted_history.csv").exists()
     # a bad labels file: a clear error, nothing written
     bad = tmp_path / "bad.csv"
     bad.write_text("# sscnb tile labels, tile_size=10\nimage,tile_row,tile_col,class_code\nNewriver_0001,0,0,42\n")
     rc = main(["-q", "adapt", "--model", str(parent.path), "--labels", str(bad), "--out", str(tmp_path / "x"),
                str(ip.parent)])
     err = capsys.readouterr().err
-    assert rc == 1 and "bad.csv, line 2: class code 42 is not in the class scheme" in err
+    assert rc == 1
+    assert "bad.csv, line 2: class code 42 is not in the class scheme" in err
     assert not (tmp_path / "x").exists()
     # the same name again: refused, the first model kept
     rc = main(["-q", "adapt", "--model", str(parent.path), "--labels", str(lp), "--out", str(out), str(ip.parent)])
-    assert rc == 1 and "exists" in capsys.readouterr().err
+    assert rc == 1
+    assert "exists" in capsys.readouterr().err
 
 
 def test_labeller_saves_every_click_and_resumes(parent, tmp_path):
@@ -171,14 +181,17 @@ def test_labeller_saves_every_click_and_resumes(parent, tmp_path):
     s.label(labels.MIXED)
     s.label(labels.SKIP)
     t = labels.read_tile_labels(path, SCHEME, T)
-    assert list(t.class_code) == [1, 0, -1] and (t.image.iloc[0], t.tile_row.iloc[0], t.tile_col.iloc[0]) == first
+    assert list(t.class_code) == [1, 0, -1]
+    assert (t.image.iloc[0], t.tile_row.iloc[0], t.tile_col.iloc[0]) == first
     with pytest.raises(labels.LabelError, match="class code 9 is not in the class scheme"):
         s.label(9)
     assert len(labels.read_tile_labels(path, SCHEME, T)) == 3
     # a new session (the kernel died) resumes: the three tiles are not shown again
     s2 = labeller.LabelSession({"Newriver_0002": ip}, path, parent, order="mixed", seed=0)
-    done = set(zip(t.image, t.tile_row, t.tile_col))
-    assert s2.current() not in done and s2.counts()["water"] == 1 and s2.counts()["skipped"] == 1
+    done = set(zip(t.image, t.tile_row, t.tile_col, strict=True))
+    assert s2.current() not in done
+    assert s2.counts()["water"] == 1
+    assert s2.counts()["skipped"] == 1
     # the widget: a button click is a label, saved at once
     tool = labeller.TileLabeller(s2)
     water = [b for b in tool.buttons if b.description == "water"][0]
@@ -217,13 +230,16 @@ def test_self_check_keeps_the_tile_map_when_colours_cannot_carry_the_classes():
     noise = np.random.default_rng(0).integers(0, 255, (80, 80, 3)).astype(np.uint8)   # colours unrelated to class
     p = ssc.SSCParams(phase2="rf", n_trees=10, min_sample=2000)
     c = ssc.choose_phase2(grid, conf, tile, _gather_from(noise), p)
-    assert c.clf is None and c.features == ssc.TILE_MAP
-    assert c.info["agreement"]["median RGB"] < 0.8 and f"min_agreement {p.min_agreement}" in c.info["phase2_reason"]
+    assert c.clf is None
+    assert c.features == ssc.TILE_MAP
+    assert c.info["agreement"]["median RGB"] < 0.8
+    assert f"min_agreement {p.min_agreement}" in c.info["phase2_reason"]
     # colours that follow the classes: phase 2 is used
     clean = np.where((np.kron(grid, np.ones((tile, tile), int)) == 1)[..., None], 40, 200).astype(np.uint8)
     clean = np.repeat(clean, 3, axis=2)
     c = ssc.choose_phase2(grid, conf, tile, _gather_from(clean), p)
-    assert c.clf is not None and c.info["agreement"]["median RGB"] == 1.0
+    assert c.clf is not None
+    assert c.info["agreement"]["median RGB"] == 1.0
     # tiles below train_confidence never train phase 2
     low = conf.copy()
     low[:, :4] = 0.3
@@ -234,7 +250,8 @@ def test_self_check_keeps_the_tile_map_when_colours_cannot_carry_the_classes():
 
 def test_user_labelled_tiles_judge_phase_2():
     """The user's tiles decide whether phase 2 is used, whatever the held-out check says: it must get
-    min_agreement of their pixels right."""
+    min_agreement of their pixels right.
+    """
     tile = 10
     grid = np.ones((6, 6), np.int64)
     grid[:, 3:] = 2                                       # the CNN: class 1 on the left, 2 on the right
@@ -245,8 +262,10 @@ def test_user_labelled_tiles_judge_phase_2():
     judge = np.zeros((6, 6), np.int64)
     judge[4, 0], judge[0, 4], judge[1, 1], judge[5, 5] = 1, 2, 1, 2
     c = ssc.choose_phase2(grid, np.ones((6, 6)), tile, _gather_from(top), p, judge=judge)
-    assert c.clf is None and c.info["judge"] == "user-labelled tiles"
-    assert c.info["judge_accuracy"]["median RGB"] < p.min_agreement and c.info["judge_accuracy"][ssc.TILE_MAP] == 1.0
+    assert c.clf is None
+    assert c.info["judge"] == "user-labelled tiles"
+    assert c.info["judge_accuracy"]["median RGB"] < p.min_agreement
+    assert c.info["judge_accuracy"][ssc.TILE_MAP] == 1.0
     assert "below min_agreement 0.85" in c.info["phase2_reason"]
     # colours that follow left/right, and one tile the CNN got wrong, which the user labelled: phase 2
     # (trained on the mostly right tile map) gets every labelled tile right and is used
@@ -258,12 +277,14 @@ def test_user_labelled_tiles_judge_phase_2():
     judge[0, 0], judge[3, 4] = 1, 2
     c = ssc.choose_phase2(wrong, np.ones((6, 6)), tile, _gather_from(left), p, judge=judge)
     assert c.info["judge_accuracy"] == {"median RGB": 1.0, ssc.TILE_MAP: 0.5}
-    assert c.features == "median RGB" and c.clf is not None
+    assert c.features == "median RGB"
+    assert c.clf is not None
 
 
 def test_classify_image_keeps_the_tile_map_on_noise(tmp_path):
     """A hand-made CNN calls a tile water when its mean is bluer than green; on noise the tile classes
-    are random, the pixels' colours cannot reproduce them, and the tile map is the final map."""
+    are random, the pixels' colours cannot reproduce them, and the tile map is the final map.
+    """
     import keras
 
     inp = keras.Input((T, T, 3))
@@ -279,10 +300,12 @@ def test_classify_image_keeps_the_tile_map_on_noise(tmp_path):
     p = ssc.SSCParams(phase2="rf", n_trees=10, min_sample=2000, median_radius=1, train_confidence=0.0)
     res = ssc.classify_image(img, loaded, p)
     assert set(res.info["tile_classes"]) == {1, 3}
-    assert res.info["phase2_choice"] == ssc.TILE_MAP and res.info["note"].startswith("phase 2 not used")
+    assert res.info["phase2_choice"] == ssc.TILE_MAP
+    assert res.info["note"].startswith("phase 2 not used")
     np.testing.assert_array_equal(res.final_map, res.cnn_map)
     off = ssc.classify_image(img, loaded, ssc.SSCParams(**{**p.to_dict(), "phase2_check": False}))
-    assert off.info["phase2_choice"] == "RF on median RGB" and not np.array_equal(off.final_map, off.cnn_map)
+    assert off.info["phase2_choice"] == "RF on median RGB"
+    assert not np.array_equal(off.final_map, off.cnn_map)
 
 
 def test_notebook_07_defaults_are_the_packages():
@@ -293,8 +316,11 @@ def test_notebook_07_defaults_are_the_packages():
 
     params = pm.inspect_notebook(str(REPO / "notebooks" / "07_adapt_to_river.ipynb"))
     d = {k: eval(v["default"]) for k, v in params.items()}
-    assert d["epochs"] == adapt.DEFAULT_EPOCHS and d["replay"] == adapt.DEFAULT_REPLAY
-    assert d["min_agreement"] == ssc.SSCParams().min_agreement and d["phase2"] == ssc.SSCParams().phase2
+    assert d["epochs"] == adapt.DEFAULT_EPOCHS
+    assert d["replay"] == adapt.DEFAULT_REPLAY
+    assert d["min_agreement"] == ssc.SSCParams().min_agreement
+    assert d["phase2"] == ssc.SSCParams().phase2
     assert d["label_order"] == labeller.ORDERS[0]
     nb02 = pm.inspect_notebook(str(REPO / "notebooks" / "02_cnn_training.ipynb"))
-    assert eval(nb02["replay"]["default"]) == adapt.DEFAULT_REPLAY and eval(nb02["init_model"]["default"]) is None
+    assert eval(nb02["replay"]["default"]) == adapt.DEFAULT_REPLAY
+    assert eval(nb02["init_model"]["default"]) is None

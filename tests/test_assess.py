@@ -1,6 +1,7 @@
 """Area and accuracy with confidence intervals (Olofsson et al. 2014): the estimators against the
 paper's worked example and a case computed by hand, the stratified sample, reference classes from a
-raster and from points in another CRS, the command's files and its errors."""
+raster and from points in another CRS, the command's files and its errors.
+"""
 import json
 
 import numpy as np
@@ -73,14 +74,17 @@ def test_a_reference_class_the_map_never_shows_gets_an_area():
     r = np.array([1, 1, 1, 3, 2, 2, 2, 2])           # one point of class 3, which the map lacks
     est, _ = assess.estimate(m, r, {1: 300, 2: 100})
     e = est.set_index("class_code")
-    assert e.loc[3, "mapped_px"] == 0 and e.loc[3, "estimated_area"] == pytest.approx(300 / 4)
-    assert np.isnan(e.loc[3, "users_accuracy"]) and e.loc[3, "producers_accuracy"] == 0
+    assert e.loc[3, "mapped_px"] == 0
+    assert e.loc[3, "estimated_area"] == pytest.approx(300 / 4)
+    assert np.isnan(e.loc[3, "users_accuracy"])
+    assert e.loc[3, "producers_accuracy"] == 0
     assert e.loc[[1, 2, 3], "estimated_area"].sum() == pytest.approx(400)
 
 
 def test_allocation_minimum_rest_by_area():
     a = assess.allocate({1: 9000, 2: 500, 3: 500}, 200, 50)
-    assert sum(a.values()) == 200 and min(a.values()) >= 50
+    assert sum(a.values()) == 200
+    assert min(a.values()) >= 50
     assert a[1] == 95
     # a class smaller than its minimum gives all its pixels; the others take the rest
     a = assess.allocate({1: 1000, 2: 10}, 120, 50)
@@ -114,7 +118,8 @@ def test_sample_counts_seed_and_no_point_on_nodata(tmp_path):
     pts, strata = assess.draw_sample(path, 200, 40, seed=3)
     alloc = assess.allocate(strata.counts, 200, 40)
     assert pts.map_class.value_counts().to_dict() == alloc
-    assert (m[pts.row, pts.col] == pts.map_class).all() and (pts.map_class > 0).all()
+    assert (m[pts.row, pts.col] == pts.map_class).all()
+    assert (pts.map_class > 0).all()
     assert not pts.duplicated(["row", "col"]).any()
     again, _ = assess.draw_sample(path, 200, 40, seed=3)
     pd.testing.assert_frame_equal(pts, again)
@@ -128,7 +133,8 @@ def test_sample_counts_seed_and_no_point_on_nodata(tmp_path):
 def test_estimates_cover_the_true_areas(tmp_path):
     """Against the truth: a reference raster that differs from the map on 10% of the pixels. Over
     repeated samples the estimate is unbiased and the 95% interval holds the true area about 95%
-    of the time (the mapped area, biased by the errors, would not)."""
+    of the time (the mapped area, biased by the errors, would not).
+    """
     m, rng = synthetic_map()
     ref = m.copy()
     flip = (rng.random(m.shape) < 0.1) & (m > 0)
@@ -146,7 +152,8 @@ def test_estimates_cover_the_true_areas(tmp_path):
         hits.append([abs(e.loc[c, "estimated_area"] - truth[c]) <= e.loc[c, "area_ci95"] for c in (1, 2, 3)])
         est2.append(e.loc[2, "estimated_area"])
     coverage = np.mean(hits, axis=0)
-    assert (coverage > 0.85).all() and (coverage <= 1).all()
+    assert (coverage > 0.85).all()
+    assert (coverage <= 1).all()
     assert np.mean(est2) == pytest.approx(truth[2], rel=0.03)
     assert abs(strata.counts[2] - truth[2]) > 0.05 * truth[2]    # the mapped area is off
 
@@ -160,7 +167,8 @@ def test_reference_raster_drops_unlabelled_points(tmp_path):
     strata = assess.map_strata(path)
     pts, _ = assess.draw_sample(path, 150, 30, seed=1)
     kept, dropped = assess.reference_from_raster(pts, lab, strata)
-    assert dropped == int((pts.col < 30).sum()) > 0 and len(kept) + dropped == len(pts)
+    assert dropped == int((pts.col < 30).sum()) > 0
+    assert len(kept) + dropped == len(pts)
     assert (kept.reference_class == kept.map_class).all()
     with pytest.raises(assess.AssessError, match="give the label raster of the mapped image"):
         assess.reference_from_raster(pts, write_map(tmp_path / "small.tif", m[:50]), strata)
@@ -178,7 +186,7 @@ def test_points_in_another_crs_are_reprojected(tmp_path):
     gpkg = tmp_path / "labelled.gpkg"
     schema = {"geometry": "Point", "properties": {"truth": "int"}}
     with fiona.open(gpkg, "w", driver="GPKG", crs="EPSG:4326", schema=schema, SPATIAL_INDEX="NO") as dst:
-        for x, y, c in zip(lon, lat, pts.map_class):
+        for x, y, c in zip(lon, lat, pts.map_class, strict=True):
             dst.write({"geometry": {"type": "Point", "coordinates": (x, y)}, "properties": {"truth": int(c)}})
     back, unlabelled = assess.read_points(gpkg, strata, class_field="truth")
     assert unlabelled == 0
@@ -206,7 +214,8 @@ def test_assess_map_draws_resumes_and_estimates(tmp_path):
     assert res["estimates"] is None
     assert {p.name for p in out.iterdir()} == {"points.csv", "points.gpkg", "sample.json"}
     pts = pd.read_csv(out / "points.csv")
-    assert list(pts.columns) == assess.POINT_COLUMNS and (pts.reference_class == -1).all()
+    assert list(pts.columns) == assess.POINT_COLUMNS
+    assert (pts.reference_class == -1).all()
     assert json.loads((out / "sample.json").read_text())["n"] == 150
     # label half the points by hand in points.csv, then assess from it
     pts.loc[::2, "reference_class"] = pts.map_class[::2]
@@ -214,14 +223,16 @@ def test_assess_map_draws_resumes_and_estimates(tmp_path):
     res = assess.assess_map(path, out, 150, min_per_class=30, log=lambda s: None)   # the same sample, reused
     assert res["dropped"] == len(pts) - len(pts[::2])
     est = pd.read_csv(out / "estimates.csv")
-    assert list(est.columns[:10]) == assess.ESTIMATE_COLUMNS and est.class_code.iloc[-1] == "overall"
+    assert list(est.columns[:10]) == assess.ESTIMATE_COLUMNS
+    assert est.class_code.iloc[-1] == "overall"
     assert est.users_accuracy.iloc[-1] == 1.0
     assert {"estimated_area_ha", "area_ci95_ha"} <= set(est.columns)        # a projected map: m2 and ha
     # another n into the same folder: refused, unless overwrite
     with pytest.raises(assess.AssessError, match="drawn with other settings"):
         assess.assess_map(path, out, 160, min_per_class=30, log=lambda s: None)
     res = assess.assess_map(path, out, 160, min_per_class=30, reference=lab, overwrite=True, log=lambda s: None)
-    assert len(res["points"]) == 160 and res["estimates"].users_accuracy.iloc[-1] == 1.0
+    assert len(res["points"]) == 160
+    assert res["estimates"].users_accuracy.iloc[-1] == 1.0
     with pytest.raises(assess.AssessError, match="at least 90 points"):
         assess.assess_map(path, tmp_path / "a2", 50, min_per_class=30, log=lambda s: None)
 
@@ -252,14 +263,18 @@ def test_point_labeller_saves_every_click_and_resumes(tmp_path):
     assert labelled[0] == first
     on_disk = pd.read_csv(out / "points.csv")
     assert (on_disk.reference_class.iloc[labelled] == on_disk.map_class.iloc[labelled]).all()
-    assert (on_disk.reference_class == 0).sum() == 1 and (on_disk.reference_class == -1).sum() == 84
+    assert (on_disk.reference_class == 0).sum() == 1
+    assert (on_disk.reference_class == -1).sum() == 84
     # a new session on the file resumes where the last stopped
     s2 = pointlabeller.PointSession(out / "points.csv", tmp_path / "img.tif", seed=1)
-    assert s2.current() == s.current() and s2.counts()["to do"] == 84
+    assert s2.current() == s.current()
+    assert s2.counts()["to do"] == 84
     with pytest.raises(assess.AssessError, match="not in the class scheme"):
         s2.label(42)
     res = assess.assess_map(path, out, 90, min_per_class=30, log=lambda s: None)
-    assert len(res["points"]) == 5 and res["dropped"] == 85 and res["estimates"] is None   # too few per class yet
+    assert len(res["points"]) == 5
+    assert res["dropped"] == 85
+    assert res["estimates"] is None
     # the widget and its static figure
     w = pointlabeller.PointLabeller(s2)
     w.click(int(s2.table.map_class[s2.current()]))
@@ -276,7 +291,8 @@ def test_the_sample_surveys_reference_is_the_generators():
     _, label, _ = make_orthomosaic(man["scene_seed"])
     with rasterio.open(SAMPLE / man["reference"]) as ref, rasterio.open(SAMPLE / man["image"]) as img:
         np.testing.assert_array_equal(ref.read(1), label)
-        assert ref.transform == img.transform and ref.crs == img.crs
+        assert ref.transform == img.transform
+        assert ref.crs == img.crs
 
 
 def test_the_command(tmp_path, capsys):
@@ -290,7 +306,9 @@ def test_the_command(tmp_path, capsys):
     assert "drew 120 points" in capsys.readouterr().out
     assert main(["assess", "--map", str(path), "--out", str(out), "--reference", str(lab)]) == 0
     said = capsys.readouterr().out
-    assert "reusing the sample" in said and "overall accuracy" in said and (out / "estimates.csv").exists()
+    assert "reusing the sample" in said
+    assert "overall accuracy" in said
+    assert (out / "estimates.csv").exists()
     assert main(["assess", "--map", str(path), "--n", "50", "--out", str(tmp_path / "b")]) == 1
     err = capsys.readouterr().err
     assert err.startswith("sscnb assess: n = 50 points cannot give each of the map's 3 classes its minimum of 50")

@@ -1,5 +1,6 @@
 """Per-image work on a Dask cluster: a LocalCluster of 2 workers, a real `dask scheduler` with 2
-`dask worker` processes on 127.0.0.1, and a worker that dies in the middle of an image."""
+`dask worker` processes on 127.0.0.1, and a worker that dies in the middle of an image.
+"""
 import os
 import signal
 import socket
@@ -57,7 +58,8 @@ def test_local_cluster_equals_the_serial_run(model_path, tmp_path, phase2):
                                         save_class_rasters=True, progress=False, scheduler="local:2",
                                         log=msgs.append)
     assert any("dashboard" in m for m in msgs)
-    assert list(dist.image) == list(serial.image) and len(timings) == 4
+    assert list(dist.image) == list(serial.image)
+    assert len(timings) == 4
     if phase2 == "rf":     # a seeded random forest: the very same bytes
         assert _results(tmp_path / "dask") == _results(tmp_path / "serial")
     else:
@@ -115,8 +117,9 @@ def external_cluster(tmp_path):
 
 
 def test_map_on_a_local_cluster_equals_the_serial_map(model_path, tmp_path):
-    """sscnb map with --workers: each input travels to a worker as one task (its model loaded there
-    once) and makes the same maps, confidence and areas as in this process."""
+    """Sscnb map with --workers: each input travels to a worker as one task (its model loaded there
+    once) and makes the same maps, confidence and areas as in this process.
+    """
     import rasterio
 
     from sscnb import mapping
@@ -155,7 +158,8 @@ def test_command_line_on_an_existing_scheduler(model_path, tmp_path, external_cl
 
 def _die_once_in_the_middle(marker, model_path, rec, *args):
     """A task that kills its own worker process half-way through the first image it is given
-    (after the tile map CSV is written, before the image is done), once."""
+    (after the tile map CSV is written, before the image is done), once.
+    """
     from sscnb import metrics
 
     if not os.path.exists(marker):
@@ -171,7 +175,8 @@ def _die_once_in_the_middle(marker, model_path, rec, *args):
 
 def test_a_worker_killed_in_the_middle_of_an_image(model_path, tmp_path, external_cluster):
     """Dask runs the dead worker's image again on another worker; nothing partial remains and the
-    results equal the serial run."""
+    results equal the serial run.
+    """
     from functools import partial
 
     marker = str(tmp_path / "died")
@@ -195,7 +200,8 @@ def test_a_worker_killed_in_the_middle_of_an_image(model_path, tmp_path, externa
 
 def test_a_corrupt_image_on_workers_says_one_clear_line(model_path, tmp_path, capfd, caplog):
     """On a local cluster, an image that cannot be decoded: the console gets the clear line naming
-    it, not Dask's "Compute Failed" traceback; the traceback goes to the log (run.log) at INFO."""
+    it, not Dask's "Compute Failed" traceback; the traceback goes to the log (run.log) at INFO.
+    """
     import logging
     import shutil
 
@@ -205,19 +211,21 @@ def test_a_corrupt_image_on_workers_says_one_clear_line(model_path, tmp_path, ca
         shutil.copy(SAMPLE / "Validate" / f, d / f)
     (d / "Clearwater_0006.jpg").write_bytes((SAMPLE / "Validate" / "Clearwater_0006.jpg").read_bytes()[:5000])
     loaded = modelfiles.load_model(model_path)
-    with caplog.at_level(logging.INFO, logger="sscnb"):
-        with pytest.raises(batch.BatchError, match=r"1 image\(s\) failed.*\n  - Clearwater_0006: DataError: "
-                                                   r"Clearwater_0006\.jpg cannot be decoded"):
-            evaluation.evaluate_folder(d, loaded, tmp_path / "out", "c", ssc.SSCParams(**P), save_figures=False,
-                                       progress=False, scheduler="local:2", log=lambda *_: None)
+    with caplog.at_level(logging.INFO, logger="sscnb"), \
+            pytest.raises(batch.BatchError, match=r"1 image\(s\) failed.*\n  - Clearwater_0006: DataError: "
+                                                  r"Clearwater_0006\.jpg cannot be decoded"):
+        evaluation.evaluate_folder(d, loaded, tmp_path / "out", "c", ssc.SSCParams(**P), save_figures=False,
+                                   progress=False, scheduler="local:2", log=lambda *_: None)
     err = capfd.readouterr().err
-    assert "Compute Failed" not in err and "Traceback" not in err
+    assert "Compute Failed" not in err
+    assert "Traceback" not in err
     assert any("Clearwater_0006: traceback" in r.getMessage() and r.levelno == logging.INFO for r in caplog.records)
 
 
 def test_threads_option_caps_this_process(monkeypatch, tmp_path, capsys):
     """--threads N: the median filter and the random forest get N threads (SSCNB_THREADS), and the
-    backend's own threads are set before the first model; 0 is refused in one line."""
+    backend's own threads are set before the first model; 0 is refused in one line.
+    """
     from sscnb import features
     from sscnb.__main__ import main
 
@@ -228,5 +236,6 @@ def test_threads_option_caps_this_process(monkeypatch, tmp_path, capsys):
     assert "--threads must be at least 1" in capsys.readouterr().err
     main(["map", "--model", str(tmp_path / "none.keras"), "--out", str(tmp_path), "--threads", "1",
           str(SAMPLE / "Survey")])   # fails on the missing model, after the threads are set
-    assert os.environ["SSCNB_THREADS"] == "1" and features.feature_threads() == 1
+    assert os.environ["SSCNB_THREADS"] == "1"
+    assert features.feature_threads() == 1
     assert os.environ["OMP_NUM_THREADS"] == "1"

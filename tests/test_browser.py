@@ -56,7 +56,8 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
     """A JupyterLab server on 127.0.0.1 with a token, serving a folder with 06_explore.ipynb (its
-    parameters set to the sample data and a small CNN), ended by its process id."""
+    parameters set to the sample data and a small CNN), ended by its process id.
+    """
     chromium = _chromium()
     pytest.importorskip("playwright", reason="pip install playwright (a test extra: pip install -e '.[test]')")
     import nbformat
@@ -104,7 +105,7 @@ def lab(tmp_path_factory):
            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         cmd.append("--allow-root")  # CI runs as root
-    log = open(root / "jupyterlab.log", "w")
+    log = open(root / "jupyterlab.log", "w")  # noqa: SIM115 - the server writes to it until it is ended below
     proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         t0 = time.monotonic()
@@ -114,7 +115,7 @@ def lab(tmp_path_factory):
                 break
             except OSError:
                 if proc.poll() is not None or time.monotonic() - t0 > 120:
-                    raise RuntimeError("JupyterLab did not start:\n" + (root / "jupyterlab.log").read_text()[-3000:])
+                    raise RuntimeError("JupyterLab did not start:\n" + (root / "jupyterlab.log").read_text()[-3000:]) from None
                 time.sleep(0.5)
         # each test in a workspace of its own, so that one does not reopen the other's notebook
         yield {"url": f"http://127.0.0.1:{port}/lab/workspaces/w06/tree/06_explore.ipynb?token={token}",
@@ -146,7 +147,8 @@ def _changed_share(before: bytes, after: bytes) -> float:
 
 def _wait_changed(page, css: str, prop: str, old: str) -> None:
     """Wait until the element now matching ``css`` (outputs are redrawn: new elements) has another
-    ``prop`` (e.g. an image's src, a table's innerText)."""
+    ``prop`` (e.g. an image's src, a table's innerText).
+    """
     page.wait_for_function("([css, prop, old]) => { const e = document.querySelector(css); "
                            "return e !== null && e[prop] !== old; }", arg=[css, prop, old])
 
@@ -161,7 +163,8 @@ def _shot(page, locator, name: str) -> bytes:
 
 def _open_and_run_all(page, url: str, last_selector: str) -> None:
     """Open a notebook in JupyterLab, run all its cells, wait for every prompt to be numbered and
-    for ``last_selector`` to be on the page."""
+    for ``last_selector`` to be on the page.
+    """
     page_timeout = int(os.environ.get("SSCNB_BROWSER_TIMEOUT_MS", 120_000))
     page.set_default_timeout(page_timeout)
     page.goto(url)
@@ -179,7 +182,8 @@ def _open_and_run_all(page, url: str, last_selector: str) -> None:
 @contextlib.contextmanager
 def _notebook_page(lab, url: str, last_selector: str, failed_png: str):
     """Chromium on ``url``: every cell run (:func:`_open_and_run_all`), no traceback or widget error in
-    the outputs; the page is yielded, screenshotted as ``failed_png`` if the test fails, then closed."""
+    the outputs; the page is yielded, screenshotted as ``failed_png`` if the test fails, then closed.
+    """
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
@@ -215,18 +219,21 @@ def test_notebook_07_labeller_saves_each_click(lab):
             tool.locator("button", has_text=name).first.click()
             _wait_changed(page, ".sscnb-labeller img", "src", before_src)
             t = labels.read_tile_labels(path, ClassScheme.default(), 50)
-            assert len(t) == i + 1 and int(t.class_code.iloc[-1]) == code
+            assert len(t) == i + 1
+            assert int(t.class_code.iloc[-1]) == code
             assert _changed_share(before, _shot(page, tool, f"8_labeller_{i}_after")) > 0.01
         t = labels.read_tile_labels(path, ClassScheme.default(), 50)
         assert list(t.class_code) == [1, 2, 0]
-        for (img, r, c), caption in zip(zip(t.image, t.tile_row, t.tile_col), shown):
+        for (img, r, c), caption in zip(zip(t.image, t.tile_row, t.tile_col, strict=True), shown, strict=True):
             assert f"{img}, tile row {r}, column {c}" in caption    # the tile that was on screen
-        assert "water 1, dry sediment 1" in tool.inner_text() and "mixed 1" in tool.inner_text()
+        assert "water 1, dry sediment 1" in tool.inner_text()
+        assert "mixed 1" in tool.inner_text()
 
 
 def test_notebook_08_point_labeller_saves_each_click_and_resumes(lab):
     """Label three points in Chromium (water, green vegetation, cannot tell): points.csv holds them at
-    once; a new session on the file starts at the next point."""
+    once; a new session on the file starts at the next point.
+    """
     import pandas as pd
 
     from sscnb import pointlabeller
@@ -241,13 +248,17 @@ def test_notebook_08_point_labeller_saves_each_click_and_resumes(lab):
             tool.locator("button", has_text=name).first.click()
             _wait_changed(page, ".sscnb-point-labeller img", "src", before_src)
             t = pd.read_csv(path)
-            assert (t.reference_class != -1).sum() == i + 1 and (t.reference_class == code).sum() >= 1
+            assert (t.reference_class != -1).sum() == i + 1
+            assert (t.reference_class == code).sum() >= 1
             assert _changed_share(before, _shot(page, tool, f"9_points_{i}_after")) > 0.01
-        assert "water 1" in tool.inner_text() and "cannot tell 1" in tool.inner_text()
+        assert "water 1" in tool.inner_text()
+        assert "cannot tell 1" in tool.inner_text()
     t = pd.read_csv(path)
-    assert sorted(t.reference_class[t.reference_class != -1]) == [0, 1, 3] and len(t) == 60
+    assert sorted(t.reference_class[t.reference_class != -1]) == [0, 1, 3]
+    assert len(t) == 60
     s = pointlabeller.PointSession(path, SAMPLE / "Survey" / "Clearwater_ortho.tif", seed=42)
-    assert s.counts()["to do"] == 57 and t.reference_class[s.current()] == -1
+    assert s.counts()["to do"] == 57
+    assert t.reference_class[s.current()] == -1
 
 
 def test_notebook_06_widgets_in_jupyterlab(lab):

@@ -7,7 +7,9 @@ from sscnb.classes import DEFAULT_CLASSES, ClassScheme, SchemeError
 def test_default_scheme_codes_and_names():
     s = ClassScheme.default()
     assert s.codes == (0, 1, 2, 3, 4, 5)
-    assert s.name(1) == "water" and s.name(5) == "paved road" and s.name(0) == "unlabelled"
+    assert s.name(1) == "water"
+    assert s.name(5) == "paved road"
+    assert s.name(0) == "unlabelled"
     assert s.labelled_codes == (1, 2, 3, 4, 5)
     assert s.code("dry sediment") == 2
 
@@ -20,7 +22,7 @@ def test_csv_round_trip(tmp_path):
     assert ClassScheme.load(None) == DEFAULT_CLASSES
 
 
-@pytest.mark.parametrize("codes,names,colours,msg", [
+@pytest.mark.parametrize(("codes", "names", "colours", "msg"), [
     ([1, 2], ["a", "b"], ["#000000", "#ffffff"], "code 0"),
     ([0, 1, 1], ["u", "a", "b"], ["#000000"] * 3, "unique"),
     ([0, 1], ["u", "a"], ["#000000", "red"], "#rrggbb"),
@@ -45,7 +47,8 @@ def test_bad_csv_names_file(tmp_path):
 def test_colorize_uses_scheme_colours():
     lab = np.array([[0, 1], [3, 5]], np.uint8)
     rgb = DEFAULT_CLASSES.colorize(lab)
-    assert rgb.shape == (2, 2, 3) and rgb.dtype == np.uint8
+    assert rgb.shape == (2, 2, 3)
+    assert rgb.dtype == np.uint8
     assert tuple(rgb[0, 1]) == (0x1F, 0x78, 0xB4)
     assert tuple(rgb[0, 0]) == (0, 0, 0)
 

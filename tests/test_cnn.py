@@ -28,15 +28,17 @@ def test_class_key_local_and_shared():
     key = classkey.make_class_key(ts, DEFAULT_CLASSES, local_classes=True)
     t = key.table
     assert list(t.columns) == ["LocalClass", "HierarchClass", "River", "ClassName"]
-    assert list(zip(t.River, t.HierarchClass)) == [("A", 1), ("A", 3), ("B", 1), ("B", 2), ("B", 3)]
+    assert list(zip(t.River, t.HierarchClass, strict=True)) == [("A", 1), ("A", 3), ("B", 1), ("B", 2), ("B", 3)]
     assert list(key.encode(ts.y, ts.river)) == [0, 1, 2, 3, 4]
-    assert key.rivers == ["A", "B"] and key.local_classes
+    assert key.rivers == ["A", "B"]
+    assert key.local_classes
     proba = np.array([[0.1, 0.2, 0.3, 0.1, 0.3]])
     codes, p = key.to_hierarchical(proba)
     assert list(codes) == [1, 2, 3]
     np.testing.assert_allclose(p, [[0.4, 0.1, 0.5]])  # water A + water B, sediment B, veg A + veg B
     shared = classkey.make_class_key(ts, DEFAULT_CLASSES, local_classes=False)
-    assert list(shared.table.HierarchClass) == [1, 2, 3] and set(shared.table.River) == {"*"}
+    assert list(shared.table.HierarchClass) == [1, 2, 3]
+    assert set(shared.table.River) == {"*"}
     assert list(shared.encode(ts.y, ts.river)) == [0, 2, 0, 1, 2]
 
 
@@ -54,12 +56,17 @@ def test_split_stratified_and_by_image():
     y = [1] * 50 + [2] * 10 + [3] * 2
     ts = _tileset(y, ["A"] * 62, image=[f"A_{i % 6:04d}" for i in range(62)])
     tr, va = tilesets.split_indices(ts, 0.2, seed=1)
-    assert len(np.intersect1d(tr, va)) == 0 and len(tr) + len(va) == 62
-    assert (ts.y[va] == 1).sum() == 10 and (ts.y[va] == 2).sum() == 2 and (ts.y[va] == 3).sum() == 1
+    assert len(np.intersect1d(tr, va)) == 0
+    assert len(tr) + len(va) == 62
+    assert (ts.y[va] == 1).sum() == 10
+    assert (ts.y[va] == 2).sum() == 2
+    assert (ts.y[va] == 3).sum() == 1
     tr, va = tilesets.split_indices(ts, 0.34, seed=1, by="image")
-    assert not set(ts.image[tr]) & set(ts.image[va]) and len(set(ts.image[va])) == 2
+    assert not set(ts.image[tr]) & set(ts.image[va])
+    assert len(set(ts.image[va])) == 2
     tr, va = tilesets.split_indices(ts, 0.0)
-    assert len(va) == 0 and len(tr) == 62
+    assert len(va) == 0
+    assert len(tr) == 62
 
 
 def test_recommend_epochs_hand_cases():
@@ -67,7 +74,9 @@ def test_recommend_epochs_hand_cases():
                       "val_loss": [1.0, 0.5, 0.22, 0.2, 0.25, 0.3]})
     r = cnn.recommend_epochs(h)
     # min 0.2 at epoch 4; threshold 0.2 + 0.05 * 0.8 = 0.24 -> epoch 3 (0.22)
-    assert r["best_epoch"] == 4 and r["recommended_epochs"] == 3 and r["min_val_loss"] == 0.2
+    assert r["best_epoch"] == 4
+    assert r["recommended_epochs"] == 3
+    assert r["min_val_loss"] == 0.2
     assert r["diverges_from"] == 4  # gap grows from epoch 4 on: -0.1, 0.05, 0.2
     still = pd.DataFrame({"epoch": [1, 2, 3], "loss": [1, 0.5, 0.2], "val_loss": [1, 0.6, 0.3]})
     assert cnn.recommend_epochs(still)["recommended_epochs"] == 3
@@ -75,10 +84,13 @@ def test_recommend_epochs_hand_cases():
     assert cnn.recommend_epochs(noval)["recommended_epochs"] == 2
     # notebook 01 says one thing: a recommendation, or that the run was too short
     text = tuning.epochs_advice(r, 6)
-    assert text.startswith("Recommended epochs: 3") and "lowest at epoch 4." in text and "From epoch 4" in text
+    assert text.startswith("Recommended epochs: 3")
+    assert "lowest at epoch 4." in text
+    assert "From epoch 4" in text
     assert "more epochs" not in text
     short = tuning.epochs_advice(cnn.recommend_epochs(still), 3)
-    assert "still falling" in short and "Recommended" not in short
+    assert "still falling" in short
+    assert "Recommended" not in short
     assert "all 2 epochs" in tuning.epochs_advice(cnn.recommend_epochs(noval), 2)
 
 
@@ -106,7 +118,8 @@ def test_bn_momentum_set_for_every_backbone_from_scratch():
     for bb in ("compact", "nasnet_mobile"):
         m = cnn.build_model(bb, 3, 50)
         bns = [l for l in cnn._all_layers(m) if isinstance(l, keras.layers.BatchNormalization)]
-        assert bns and all(l.momentum == pytest.approx(0.9) for l in bns), bb
+        assert bns, bb
+        assert all(l.momentum == pytest.approx(0.9) for l in bns), bb
 
 
 def test_imagenet_unavailable_says_how_to_fix(tmp_path, monkeypatch):
@@ -120,7 +133,9 @@ def test_imagenet_unavailable_says_how_to_fix(tmp_path, monkeypatch):
     with pytest.raises(cnn.WeightsUnavailableError) as e:
         cnn.build_model("nasnet_mobile", 3, 50, weights="imagenet")
     msg = str(e.value)
-    assert "NASNet-mobile-no-top.h5" in msg and str(tmp_path) in msg and "weights=" in msg
+    assert "NASNet-mobile-no-top.h5" in msg
+    assert str(tmp_path) in msg
+    assert "weights=" in msg
     assert "never falls back" in msg
     with pytest.raises(cnn.WeightsUnavailableError, match="does not exist"):
         cnn.build_model("nasnet_mobile", 3, 50, weights=str(tmp_path / "nope.h5"))
@@ -134,12 +149,14 @@ def _two_class(sample_tiles, n=150):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("backbone,epochs", [("compact", 4)])
+@pytest.mark.parametrize(("backbone", "epochs"), [("compact", 4)])
 def test_validation_accuracy_tracks_training_accuracy(sample_tiles, backbone, epochs):
     """The BatchNorm trap: with slow running statistics, inference-mode accuracy collapses.
+
     (NASNet is checked by test_bn_momentum_set_for_every_backbone_from_scratch and by
     benchmarks/cnn_benchmark.py --stmarg --backbone nasnet_mobile: tracing it alone takes
-    ~100 s on 2 cores, too long for the test suite.)"""
+    ~100 s on 2 cores, too long for the test suite.)
+    """
     ts = _two_class(sample_tiles, 150)
     key = classkey.make_class_key(ts, DEFAULT_CLASSES, local_classes=False)
     y = key.encode(ts.y, ts.river)
@@ -149,7 +166,8 @@ def test_validation_accuracy_tracks_training_accuracy(sample_tiles, backbone, ep
     h = cnn.train(m, ts.x[tr], y[tr], val=(ts.x[va], y[va]), epochs=epochs, batch_size=16, seed=0, progress=False)
     train_acc, val_acc = h["accuracy"].iloc[-1], h["val_accuracy"].iloc[-1]
     assert train_acc > 0.8
-    assert val_acc >= 0.8 and val_acc >= train_acc - 0.15, h
+    assert val_acc >= 0.8, h
+    assert val_acc >= train_acc - 0.15, h
 
 
 @pytest.mark.slow
@@ -189,7 +207,8 @@ def test_save_load_round_trip_and_mismatches(tmp_path, sample_tiles):
         modelfiles.load_model(tmp_path / "old.h5")
     key.to_csv(tmp_path / "old_ClassKey.csv")
     legacy = modelfiles.load_model(tmp_path / "old.h5")
-    assert legacy.card["legacy"] and legacy.tile_size == 50
+    assert legacy.card["legacy"]
+    assert legacy.tile_size == 50
 
 
 @pytest.mark.slow
@@ -224,7 +243,8 @@ def test_damaged_model_files_name_the_file_and_the_fix(tmp_path, sample_tiles):
 
 def test_prediction_in_fixed_shape_batches_equals_one_batch(monkeypatch):
     """The last batch is padded to the batch size (one compiled shape for every strip of a survey):
-    the probabilities are those of predicting each tile on its own."""
+    the probabilities are those of predicting each tile on its own.
+    """
     import keras
 
     inp = keras.Input((8, 8, 3))
@@ -247,17 +267,20 @@ def test_prediction_in_fixed_shape_batches_equals_one_batch(monkeypatch):
     with pytest.raises(ValueError, match="SSCNB_PREDICT_BATCH must be a whole number"):
         cnn.predict_batch_size()
     monkeypatch.delenv("SSCNB_PREDICT_BATCH")
-    assert cnn.predict_batch_size() in (256, 512) and cnn.accelerator() in (None, "gpu", "tpu")
+    assert cnn.predict_batch_size() in (256, 512)
+    assert cnn.accelerator() in (None, "gpu", "tpu")
 
 
 def test_the_backend_starts_without_native_noise_on_stderr():
     """Importing Keras through sscnb (a fresh process): absl's notice, INFO lines and the CUDA probe of
-    a machine without a GPU are filtered out; other lines pass."""
+    a machine without a GPU are filtered out; other lines pass.
+    """
     import subprocess
     import sys
 
     code = "from sscnb.cnn import _keras; _keras(); import os; os.write(2, b'E0000 a real error\\n')"
     err = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300).stderr
-    assert "absl::InitializeLog" not in err and "I0000" not in err and "cuInit" not in err, err
+    for noise in ("absl::InitializeLog", "I0000", "cuInit"):
+        assert noise not in err, err
     assert "E0000 a real error" in err
     assert cnn.quiet_native_start("W0000 x\nE0001 y.cc] failed call to cuInit: no\nkeep me\n") == "keep me\n"

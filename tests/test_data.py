@@ -14,7 +14,7 @@ from sscnb.data import (
 from sscnb.datacheck import check_dataset
 
 
-@pytest.mark.parametrize("name,expected", [
+@pytest.mark.parametrize(("name", "expected"), [
     ("StMarg_26607.jpg", ("StMarg", "26607")),
     ("Sainte_Marguerite_0012.JPG", ("Sainte_Marguerite", "0012")),
     ("River_0001.tiff", ("River", "0001")),
@@ -36,9 +36,11 @@ def test_pairs_both_label_forms_by_name(tmp_path, make_pair):
     assert [r.name for r in recs] == ["Alpha_0002", "Alpha_0010", "Beta_0001"]
     assert recs[0].label_path.name == "SCLS_Alpha_0002.tif"
     assert recs[1].label_path.name == "SCLS_Alpha0010.tif"
-    assert recs[2].label_path is None and recs[2].river == "Beta"
+    assert recs[2].label_path is None
+    assert recs[2].river == "Beta"
     # pairing is by name: the label of 0010 holds 2s, that of 0002 holds 1s
-    assert read_pair(recs[1])[1].max() == 2 and read_pair(recs[0])[1].max() == 1
+    assert read_pair(recs[1])[1].max() == 2
+    assert read_pair(recs[0])[1].max() == 1
 
 
 def test_no_images_in_folder(tmp_path):
@@ -65,7 +67,8 @@ def test_bad_name_is_reported_and_skipped(tmp_path, make_pair):
     make_pair("holiday photo.png")
     recs, probs = find_pairs(tmp_path, return_problems=True)
     assert [r.name for r in recs] == ["River_0001"]
-    assert probs[0].file == "holiday photo.png" and "naming convention" in probs[0].message
+    assert probs[0].file == "holiday photo.png"
+    assert "naming convention" in probs[0].message
 
 
 def test_size_mismatch_names_both_files(tmp_path, make_pair):
@@ -117,7 +120,8 @@ def test_float64_labels_read_as_codes(tmp_path, make_pair):
     lab[30:] = 3.0
     _, lp = make_pair("River_0001.png", label=lab)
     out = read_label(lp, DEFAULT_CLASSES)
-    assert out.dtype == np.uint8 and set(np.unique(out)) == {1, 3}
+    assert out.dtype == np.uint8
+    assert set(np.unique(out)) == {1, 3}
     lab[0, 0] = 1.5
     _, lp = make_pair("River_0002.png", label=lab)
     with pytest.raises(DataError, match="non-integer"):
@@ -147,8 +151,11 @@ def test_check_dataset_collects_problems_and_counts(tmp_path, make_pair):
     assert list(inv.index) == ["Good_0001.png", "Nolabel_0001.png"]
     g = inv.loc["Good_0001.png"]
     assert (g.width, g.height) == (150, 100)
-    assert g["px_water"] == 2500 and g["px_green vegetation"] == 2500 + 250 + 300
-    assert g["tiles_water"] == 1 and g["tiles_green vegetation"] == 1 and g["tiles_dry sediment"] == 3
+    assert g["px_water"] == 2500
+    assert g["px_green vegetation"] == 2500 + 250 + 300
+    assert g["tiles_water"] == 1
+    assert g["tiles_green vegetation"] == 1
+    assert g["tiles_dry sediment"] == 3
     assert g.labelled_fraction == pytest.approx(1 - 250 / 15000)
     assert not chk.ok
     assert [p.file for p in chk.errors] == ["Gray_0001.png"]
@@ -169,7 +176,8 @@ def test_check_fails_when_no_tile_is_trainable(tmp_path, make_pair, capsys):
     lab[1::2] = 3
     make_pair("River_0001.png", label=lab)
     chk = check_dataset(tmp_path, progress=False)
-    assert not chk.ok and "no class has a single usable tile" in chk.errors[-1].message
+    assert not chk.ok
+    assert "no class has a single usable tile" in chk.errors[-1].message
     assert main(["check", str(tmp_path)]) == 1
     assert "nothing to train a CNN on" in capsys.readouterr().out
 
@@ -201,13 +209,14 @@ def test_two_labels_for_one_image_say_which_is_used(tmp_path, make_pair):
     make_pair("River_0005.png", label=lab)                       # SCLS_River_0005.tif
     make_pair("River_0005.png", label=lab * 3, label_name="SCLS_River0005.tif")
     recs, problems = find_pairs(tmp_path, return_problems=True)
-    assert len(recs) == 1 and recs[0].label_path.name == "SCLS_River_0005.tif"
+    assert len(recs) == 1
+    assert recs[0].label_path.name == "SCLS_River_0005.tif"
     msgs = [p.message for p in problems]
     assert msgs == ["River_0005.png has two labels, SCLS_River_0005.tif and SCLS_River0005.tif: SCLS_River_0005.tif "
                     "is used and SCLS_River0005.tif is ignored; delete or rename the one you do not mean"]
 
 
-@pytest.mark.parametrize("args, says", [(["--tile-size", "0"], "--tile-size must be at least 1 px, got 0"),
+@pytest.mark.parametrize(("args", "says"), [(["--tile-size", "0"], "--tile-size must be at least 1 px, got 0"),
                                         (["--purity", "1.5"], "--purity must be more than 0 and at most 1, got 1.5")])
 def test_check_refuses_bad_settings_in_one_line(capsys, args, says):
     from conftest import SAMPLE
@@ -215,4 +224,6 @@ def test_check_refuses_bad_settings_in_one_line(capsys, args, says):
 
     assert main(["check", str(SAMPLE / "Train"), *args]) == 1
     err = capsys.readouterr().err
-    assert err.startswith(f"sscnb check: {says}") and "Traceback" not in err and len(err.splitlines()) == 1
+    assert err.startswith(f"sscnb check: {says}")
+    assert "Traceback" not in err
+    assert len(err.splitlines()) == 1

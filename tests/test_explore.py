@@ -25,13 +25,15 @@ def test_layers_are_drawn_from_the_results(model, records):
     res = explore.compute_image_result(records[0], model, P)
     for layer in explore.LAYERS:
         rgb = explore.layer_rgb(res, layer, 0.6)
-        assert rgb.shape == res.image.shape and rgb.dtype == np.uint8
+        assert rgb.shape == res.image.shape
+        assert rgb.dtype == np.uint8
     np.testing.assert_array_equal(explore.layer_rgb(res, "final map", 0.0), res.image)   # opacity 0
     full = explore.layer_rgb(res, "final map", 1.0)
     np.testing.assert_array_equal(full, res.scheme.colorize(res.result.final_map))      # opacity 1
     errors = explore.layer_rgb(res, "errors", 1.0)
     wrong = (res.label > 0) & (res.result.final_map != res.label)
-    assert wrong.any() and (errors[wrong] == (255, 0, 0)).all()
+    assert wrong.any()
+    assert (errors[wrong] == (255, 0, 0)).all()
     assert (errors[~wrong] == res.image[~wrong]).all()
     ref = metrics.weighted_f1(metrics.class_report(res.label, res.result.final_map, [1, 2, 3, 4, 5]))
     assert res.f1("RF") == pytest.approx(ref)
@@ -44,7 +46,8 @@ def test_map_explorer_follows_its_controls(model, records):
 
     ex = explore.MapExplorer(records, model, P)
     ex.show()
-    assert ex.name == records[0].name and records[0].name in ex.controls["note"].value
+    assert ex.name == records[0].name
+    assert records[0].name in ex.controls["note"].value
     ex.controls["image"].value = records[1].name        # as a user picking another image
     ex.controls["layer"].value = "CNN confidence"
     ex.controls["opacity"].value = 0.3
@@ -65,24 +68,30 @@ def test_playground_reruns_phase2_and_compares(model, records):
     pg = explore.Phase2Playground(records[0], model, P)
     first = pg.run()
     second = pg.run(median_radius=0)
-    assert len(pg.history) == 2 and pg.params.median_radius == 0
+    assert len(pg.history) == 2
+    assert pg.params.median_radius == 0
     direct = ssc.classify_image(pg.image, model, ssc.SSCParams(**{**P.to_dict(), "median_radius": 0}))
     np.testing.assert_array_equal(second.result.final_map, direct.final_map)
     assert first.f1("RF") != second.f1("RF")
     fig = pg.figure()
-    assert len(fig.axes) == 2 and "median_radius=0" in fig.axes[1].get_title()
+    assert len(fig.axes) == 2
+    assert "median_radius=0" in fig.axes[1].get_title()
     assert [t.get_text() for t in fig.legends[0].get_texts()][1:] == [f"{c} {model.scheme.name(c)}" for c in
                                                                       model.scheme.labelled_codes]
     pg.show()
     # the controls start at the notebook's settings, not at the last run's (radius 0): changing one
     # control is one setting changed from the notebook's, as the exercises assume
-    assert pg.controls["median_radius"].value == P.median_radius and pg.controls["phase2"].value == P.phase2
+    assert pg.controls["median_radius"].value == P.median_radius
+    assert pg.controls["phase2"].value == P.phase2
     assert pg.controls["median_radius"].style.description_width == "initial"  # "median_radius", not "median_r..."
     pg.controls["min_tiles"].value = 2
     pg.controls["run"].click()                           # as a user pressing Run
-    assert len(pg.history) == 3 and pg.params.median_radius == P.median_radius and pg.params.min_tiles == 2
+    assert len(pg.history) == 3
+    assert pg.params.median_radius == P.median_radius
+    assert pg.params.min_tiles == 2
     pg.run(recog_thresh=0.5)
-    assert pg.params.min_tiles == P.min_tiles and pg.params.recog_thresh == 0.5  # again from the notebook's
+    assert pg.params.min_tiles == P.min_tiles
+    assert pg.params.recog_thresh == 0.5
     plt.close("all")
 
 
@@ -113,9 +122,11 @@ def test_zoom_shows_the_region(model, records):
     ex.show()
     assert tuple(ex.controls["rows"].value) == (50, 100)
     ex.controls["rows"].value = (0, 10)                           # as a user dragging the slider
-    assert ex.zoom == (0, 10, 0, 25) and ex.picture().shape[0] == -(-H // 10)
+    assert ex.zoom == (0, 10, 0, 25)
+    assert ex.picture().shape[0] == -(-H // 10)
     ex.controls["whole image"].click()
-    assert ex.zoom is None and ex.picture().shape[:2] == (H, W)
+    assert ex.zoom is None
+    assert ex.picture().shape[:2] == (H, W)
     for bad in [(10, 5, 0, 100), (0, 120, 0, 100), "top"]:
         with pytest.raises(ValueError, match="zoom must be"):
             explore.MapExplorer(records, model, P, zoom=bad)
@@ -138,7 +149,8 @@ def test_explorer_reads_the_results_of_03(model, records, tmp_path, rasters):
     np.testing.assert_array_equal(res.final_map, direct.final_map)
     np.testing.assert_array_equal(res.cnn_map, direct.cnn_map)
     np.testing.assert_allclose(res.confidence, direct.confidence, atol=1e-6)
-    assert ("read from" in res.note) == rasters and ("classified again" in res.note) != rasters
+    assert ("read from" in res.note) == rasters
+    assert ("classified again" in res.note) != rasters
     summary = evaluation.load_image_results(tmp_path, data, names[0], "t", "rf")
     assert res.f1("RF") == pytest.approx(direct.f1("RF"))
     assert summary["confidence"].shape == (res.image.shape[0] // 50, res.image.shape[1] // 50)
@@ -164,10 +176,14 @@ def test_explorer_reads_the_maps_of_05(model, tmp_path):
     np.testing.assert_array_equal(whole.confidence[np.isfinite(ref)], ref[np.isfinite(ref)])
     ex = explore.MapExplorer.from_maps(results, model.scheme, model.tile_size, max_px=480)
     res = ex.result()                                                      # from the overviews
-    assert res.name == "Clearwater_ortho" and res.label is None and res.image.shape[:2] == (360, 480)
-    assert res.final_map.shape == res.confidence.shape == (360, 480) and set(np.unique(res.final_map)) <= set(np.unique(full))
+    assert res.name == "Clearwater_ortho"
+    assert res.label is None
+    assert res.image.shape[:2] == (360, 480)
+    assert res.final_map.shape == res.confidence.shape == (360, 480)
+    assert set(np.unique(res.final_map)) <= set(np.unique(full))
     # the preview's centre (180, 240) is full px (360, 480), inside the flown area: tile (7, 9)
-    assert np.isfinite(res.confidence[180, 240]) and res.confidence[180, 240] == pytest.approx(conf[7, 9])
+    assert np.isfinite(res.confidence[180, 240])
+    assert res.confidence[180, 240] == pytest.approx(conf[7, 9])
     assert np.isnan(res.confidence[0, 0])                                  # the no-data border has none
     # a survey has no labels: no "labels" or "errors" layer is offered, and asking for one says why
     assert res.layers == ["RGB", "CNN tiles", "final map", "CNN confidence"]
@@ -176,13 +192,16 @@ def test_explorer_reads_the_maps_of_05(model, tmp_path):
         ex.figure()
     assert "no label" in ex.f1_table().iloc[0, 0]
     ex.show()
-    assert list(ex.controls["layer"].options) == res.layers and ex.layer == "final map"
+    assert list(ex.controls["layer"].options) == res.layers
+    assert ex.layer == "final map"
     # its axes are the map's coordinates (UTM metres), not pixels
     with rasterio.open(ortho) as ds:
         b = ds.bounds
     ax = ex.figure().axes[0]
-    assert ax.get_xlabel() == "easting (m)" and ax.get_ylabel() == "northing (m)"
-    assert ax.get_xlim() == pytest.approx((b.left, b.right)) and ax.get_ylim() == pytest.approx((b.bottom, b.top))
+    assert ax.get_xlabel() == "easting (m)"
+    assert ax.get_ylabel() == "northing (m)"
+    assert ax.get_xlim() == pytest.approx((b.left, b.right))
+    assert ax.get_ylim() == pytest.approx((b.bottom, b.top))
     ex.zoom = (0, 50, 50, 100)                                            # the top right quarter
     ax = ex.figure().axes[0]
     assert ax.get_xlim() == pytest.approx(((b.left + b.right) / 2, b.right))
@@ -190,7 +209,8 @@ def test_explorer_reads_the_maps_of_05(model, tmp_path):
     # the no-data border's tiles are not "unclassified by the CNN"
     text = whole.describe()
     border = int((conf < 0).sum())
-    assert border > 0 and f"{conf.size} tiles ({border} on the no-data border), 0 left unclassified" in text
+    assert border > 0
+    assert f"{conf.size} tiles ({border} on the no-data border), 0 left unclassified" in text
     plt.close("all")
 
 
@@ -204,7 +224,8 @@ def test_tile_browser_marks_what_the_cnn_gets_wrong(model):
     tb = explore.TileBrowser.from_folder(SAMPLE / "Train", model.scheme, 50, 0.9, loaded=model, per_page=8)
     ref, proba, _ = predict_codes(model, None, tb.tiles.x)
     wrong = ref != tb.tiles.y
-    assert wrong.any() and (~wrong).any()
+    assert wrong.any()
+    assert (~wrong).any()
     table = tb.summary()
     for code in model.scheme.labelled_codes:
         m = tb.tiles.y == code
@@ -212,17 +233,21 @@ def test_tile_browser_marks_what_the_cnn_gets_wrong(model):
         assert table.loc[model.scheme.name(code), "misclassified"] == (wrong & m).sum()
     tb.cls, tb.only_wrong, tb.order = "all", True, "least confident first"
     sel = tb.selection()
-    assert set(sel) == set(np.flatnonzero(wrong)) and np.all(np.diff(proba.max(axis=1)[sel]) >= 0)
+    assert set(sel) == set(np.flatnonzero(wrong))
+    assert np.all(np.diff(proba.max(axis=1)[sel]) >= 0)
     fig = tb.figure()
     first = fig.axes[0]
-    assert first.title.get_color() == "red" and "CNN:" in first.get_title()
+    assert first.title.get_color() == "red"
+    assert "CNN:" in first.get_title()
     tb.show()
     tb.controls["misclassified only"].value = False               # as a user ticking the box off
     tb.controls["class"].value = model.scheme.labelled_codes[0]
     tb.controls["page"].value = 2
-    assert tb.page == 1 and tb.controls["page"].max == tb.pages
+    assert tb.page == 1
+    assert tb.controls["page"].max == tb.pages
     tb.controls["class"].value = "all"                             # a new selection starts at page 1
-    assert tb.page == 0 and tb.controls["page"].value == 1
+    assert tb.page == 0
+    assert tb.controls["page"].value == 1
     tb.predicted = tb.tiles.y.copy()                               # a CNN that gets every tile right
     tb.only_wrong = True
     assert "none misclassified: the CNN gets all" in tb.figure().axes[0].get_title(loc="left")
@@ -236,7 +261,9 @@ def test_tile_browser_without_a_cnn_shows_labels_only():
 
     scheme = ClassScheme.default()
     tb = explore.TileBrowser.from_folder(SAMPLE / "Train", scheme, 50, 0.9)
-    assert tb.predicted is None and not tb.wrong.any() and list(tb.summary().columns) == ["tiles"]
+    assert tb.predicted is None
+    assert not tb.wrong.any()
+    assert list(tb.summary().columns) == ["tiles"]
     assert "CNN" not in tb.figure().axes[0].get_title()
     tb.show()
     assert tb.controls["misclassified only"].disabled
@@ -248,9 +275,11 @@ def test_show_tool_draws_a_figure_in_batch_runs(model, records, tmp_path):
 
     ex = explore.MapExplorer(records[:1], model, P)
     assert explore.show_tool(ex, widgets=False, save=tmp_path / "x.png") is None   # nothing shown twice
-    assert ex.widget is None and (tmp_path / "x.png").stat().st_size > 5000
+    assert ex.widget is None
+    assert (tmp_path / "x.png").stat().st_size > 5000
     explore.show_tool(ex, widgets=True)
-    assert ex.widget is not None and records[0].name in ex.controls["note"].value
+    assert ex.widget is not None
+    assert records[0].name in ex.controls["note"].value
     plt.close("all")
 
 

@@ -34,12 +34,14 @@ def test_entropy_flat_is_zero_and_two_levels_is_one_bit():
     e = local_entropy(chk)
     assert abs(e[15, 15] - 1.0) < 0.01
     f = pixel_features(chk, 1, use_entropy=True)
-    assert f.shape == (30, 30, 4) and f.dtype == np.float32
+    assert f.shape == (30, 30, 4)
+    assert f.dtype == np.float32
 
 
 def test_masked_median_ignores_no_data():
     """Next to a no-data border, only valid pixels enter the median: the border's zeros do not
-    darken the features of the flown area."""
+    darken the features of the flown area.
+    """
     valid = np.zeros((30, 30), bool)
     valid[10:, 10:] = True               # the flown area: a corner of the image
     img = np.where(valid[..., None], np.uint8(120), np.uint8(0)).repeat(3, axis=2)  # no data is black
@@ -50,10 +52,11 @@ def test_masked_median_ignores_no_data():
     np.testing.assert_array_equal(median_rgb(img, 5, mask=np.ones((30, 30), bool)), plain)
 
 
-@pytest.mark.parametrize("block_rows, threads", [(7, "3"), (64, "1"), (256, "")])
+@pytest.mark.parametrize(("block_rows", "threads"), [(7, "3"), (64, "1"), (256, "")])
 def test_median_in_row_blocks_equals_the_whole_band(monkeypatch, block_rows, threads):
     """Row blocks with the filter's reach as context, on several threads: exactly scikit-image's
-    median of each whole band, masked or not."""
+    median of each whole band, masked or not.
+    """
     from skimage.filters.rank import median
     from skimage.morphology import disk
 

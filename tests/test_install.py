@@ -1,6 +1,7 @@
 """A plain (non-editable) install finds its notebooks: a wheel built here, installed into a fresh
 virtual environment that sees this environment's packages (so nothing is downloaded), runs
-notebook 00 and copies the suite out for JupyterLab."""
+notebook 00 and copies the suite out for JupyterLab.
+"""
 import subprocess
 import sys
 import sysconfig
@@ -33,9 +34,12 @@ def test_wheel_ships_the_notebooks_and_runs_them(tmp_path):
     _run([str(py), "-m", "pip", "install", "--no-deps", "--no-index", "-q", str(wheel)])
     where = _run([str(py), "-c", "import sscnb, sscnb.runner as r; print(sscnb.__file__); "
                                  "print(r.NOTEBOOK_DIR); print(len(r.list_notebooks()))"], cwd=tmp_path).split()
-    assert where[0].startswith(str(env)) and where[1].startswith(str(env)) and int(where[2]) >= 6
+    assert where[0].startswith(str(env))
+    assert where[1].startswith(str(env))
+    assert int(where[2]) >= 6
     out = _run([str(py), "-m", "sscnb", "notebooks", "--out", str(tmp_path / "nbs")], cwd=tmp_path)
-    assert "copied" in out and (tmp_path / "nbs" / "05_map_survey.ipynb").exists()
+    assert "copied" in out
+    assert (tmp_path / "nbs" / "05_map_survey.ipynb").exists()
     cfg = tmp_path / "run.yml"
     cfg.write_text(yaml.safe_dump({"experiment": "wheel", "output_root": str(tmp_path / "outputs"),
                                    "parameters": {"data_dir": str(SAMPLE / "Train")}}))

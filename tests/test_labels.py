@@ -1,5 +1,6 @@
 """Tile labels of a new river: the labels CSV, polygons drawn in QGIS, SCLS_ rasters; bad labels are
-refused with the file and the fix, before anything is written."""
+refused with the file and the fix, before anything is written.
+"""
 import numpy as np
 import pandas as pd
 import pytest
@@ -62,7 +63,7 @@ def test_labels_csv_round_trip_and_last_click_wins(tmp_path):
     pd.testing.assert_frame_equal(labels.read_tile_labels(out, SCHEME, 50, images), t)
 
 
-@pytest.mark.parametrize("rows, header_tile, message", [
+@pytest.mark.parametrize(("rows", "header_tile", "message"), [
     ([("Newriver_0001", 0, 0, 9)], 50, "class code 9 is not in the class scheme"),
     ([("Newriver_0001", 2, 0, 1)], 50, "tile (row 2, column 0) is outside Newriver_0001"),   # 120 px: rows 0-1
     ([("Newriver_0001", 0, 4, 1)], 50, "tile (row 0, column 4) is outside"),                  # 200 px: cols 0-3
@@ -98,15 +99,17 @@ def test_polygons_on_a_georeferenced_image_land_on_the_right_pixels(tmp_path):
     np.testing.assert_array_equal(lab, expect)
     t = labels.load_labels(gp, labels.image_index([img]), SCHEME, 50)
     # only the tiles 90% inside one polygon are labelled: tiles (0, 2) and (0, 3) of class 3
-    assert sorted(zip(t.tile_row, t.tile_col, t.class_code)) == [(0, 2, 3), (0, 3, 3)]
+    assert sorted(zip(t.tile_row, t.tile_col, t.class_code, strict=True)) == [(0, 2, 3), (0, 3, 3)]
     sq_gpkg = labels.write_tile_squares(tmp_path / "squares.gpkg", t, img, 50, SCHEME)
     import fiona
 
     with fiona.open(sq_gpkg) as src:
         feats = list(src)
-        assert len(feats) == 2 and src.crs.to_epsg() == 32619
+        assert len(feats) == 2
+        assert src.crs.to_epsg() == 32619
         xs = [p[0] for p in feats[0]["geometry"]["coordinates"][0]]
-        assert min(xs) == 500000 + 0.5 * 100 and max(xs) == 500000 + 0.5 * 150
+        assert min(xs) == 500000 + 0.5 * 100
+        assert max(xs) == 500000 + 0.5 * 150
 
 
 @pytest.mark.parametrize("qgis_y", [True, False])
@@ -115,9 +118,10 @@ def test_polygons_on_a_plain_image_in_pixel_units(tmp_path, qgis_y):
     s = -1 if qgis_y else 1   # QGIS shows a plain image with y = -row
     gp = _polygons(tmp_path / "p.gpkg", [([(0, 0), (50, 0), (50, s * 50), (0, s * 50)], 2)], crs=None)
     lab = labels.rasterize_polygons(gp, img, SCHEME)
-    assert lab[:50, :50].min() == 2 and lab.sum() == 2 * 2500
+    assert lab[:50, :50].min() == 2
+    assert lab.sum() == 2 * 2500
     t = labels.load_labels(gp, labels.image_index([img]), SCHEME, 50)
-    assert list(zip(t.tile_row, t.tile_col, t.class_code)) == [(0, 0, 2)]
+    assert list(zip(t.tile_row, t.tile_col, t.class_code, strict=True)) == [(0, 0, 2)]
 
 
 def test_bad_polygons_name_the_file_and_the_fix(tmp_path):
@@ -146,15 +150,17 @@ def test_labels_from_scls_rasters_follow_the_purity_rule(tmp_path, make_pair):
     lab[50:, 100:] = 4                      # tile (1, 2): pure senescent
     ip, _ = make_pair("Newriver_0003.png", np.zeros((100, 150, 3), np.uint8), lab)
     t = labels.load_labels(tmp_path, labels.image_index([ip]), SCHEME, 50)
-    assert sorted(zip(t.tile_row, t.tile_col, t.class_code)) == [(0, 0, 1), (1, 2, 4)]
+    assert sorted(zip(t.tile_row, t.tile_col, t.class_code, strict=True)) == [(0, 0, 1), (1, 2, 4)]
     ts = labels.tile_set(t, labels.image_index([ip]), 50)
-    assert ts.x.shape == (2, 50, 50, 3) and list(ts.river) == ["Newriver", "Newriver"]
+    assert ts.x.shape == (2, 50, 50, 3)
+    assert list(ts.river) == ["Newriver", "Newriver"]
 
 
 def test_the_committed_sample_labels_are_valid():
     t = labels.read_tile_labels(SAMPLE / "NewRiver" / "tile_labels.csv", SCHEME, 50,
                                 labels.image_index(SAMPLE / "NewRiver"))
-    assert len(t) == 40 and (t.class_code > 0).sum() >= 30
+    assert len(t) == 40
+    assert (t.class_code > 0).sum() >= 30
     assert set(t.class_code[t.class_code > 0]) == {1, 2, 3, 4, 5}
 
 

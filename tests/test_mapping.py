@@ -1,7 +1,9 @@
 """Mapping surveys: georeferencing round trips, windowed == in memory, areas, polygons, resume,
-bad inputs. The CNN is a hand-made colour rule (no training), so every test is fast and exact."""
+bad inputs. The CNN is a hand-made colour rule (no training), so every test is fast and exact.
+"""
 import json
 import shutil
+from itertools import pairwise
 
 import numpy as np
 import pandas as pd
@@ -50,7 +52,8 @@ def test_windowed_map_equals_in_memory_map(model, ortho_arrays, tmp_path, phase2
     np.testing.assert_array_equal(cnn_map, mem.cnn_map)
     np.testing.assert_array_equal(final, mem.final_map)
     assert set(np.unique(final[valid])) == {1, 2, 3}        # all three classes, no unclassified
-    assert (final[~valid] == 0).all() and (cnn_map[~valid] == 0).all()
+    assert (final[~valid] == 0).all()
+    assert (cnn_map[~valid] == 0).all()
     # one window for the whole image gives the same map again
     res1 = mapping.map_inputs([ORTHO], model, tmp_path / "one", "w", p, window_mpx=100, progress=False)[0]
     np.testing.assert_array_equal(read1(res1.files["final"]), final)
@@ -60,7 +63,8 @@ def test_windowed_map_equals_in_memory_map(model, ortho_arrays, tmp_path, phase2
 def test_parallel_and_pipelined_paths_equal_the_serial_path(model, tmp_path, monkeypatch, phase2):
     """All cores, median blocks of 16 rows, the next strip read while this one is classified and
     fixed-shape prediction batches, against one thread, one median block per band, no read-ahead
-    and batches of 7 tiles (most of them padded): the same maps, confidence and areas."""
+    and batches of 7 tiles (most of them padded): the same maps, confidence and areas.
+    """
     from sscnb import features
 
     p = ssc.SSCParams(phase2=phase2, **FAST)
@@ -88,8 +92,9 @@ def test_parallel_and_pipelined_paths_equal_the_serial_path(model, tmp_path, mon
 
 def test_strips_cover_the_image_in_whole_tile_rows():
     s = mapraster._strips(1000, 2000, 50, 0.25)  # 125 rows -> 100 (2 tile rows)
-    assert s[0] == (0, 100) and s[-1][1] == 1000
-    assert all(b == c for (_, b), (c, _) in zip(s, s[1:]))
+    assert s[0] == (0, 100)
+    assert s[-1][1] == 1000
+    assert all(b == c for (_, b), (c, _) in pairwise(s))
     assert all(a % 50 == 0 for a, _ in s)
     s = mapraster._strips(1030, 200, 50, 100)  # one strip, margin included
     assert s == [(0, 1030)]
@@ -126,22 +131,31 @@ def test_outputs_are_cogs_with_the_inputs_georeferencing(model, tmp_path):
         path = res.files[key]
         assert path.name == f"Clearwater_ortho_geo_{'RF' if key == 'final' else 'CNN'}.tif"
         with rasterio.open(path) as ds:
-            assert ds.crs == crs and ds.transform == transform and ds.shape == shape
-            assert ds.count == 1 and ds.dtypes[0] == "uint8" and ds.nodata == 0
+            assert ds.crs == crs
+            assert ds.transform == transform
+            assert ds.shape == shape
+            assert ds.count == 1
+            assert ds.dtypes[0] == "uint8"
+            assert ds.nodata == 0
             assert ds.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG"
-            assert ds.profile["tiled"] and ds.profile["compress"] == "deflate"
+            assert ds.profile["tiled"]
+            assert ds.profile["compress"] == "deflate"
             assert ds.overviews(1), "internal overviews"
             cmap = ds.colormap(1)
         for c in DEFAULT_CLASSES.labelled_codes:
-            assert "#%02x%02x%02x" % cmap[c][:3] == DEFAULT_CLASSES.colour(c).lower()
+            assert "#{:02x}{:02x}{:02x}".format(*cmap[c][:3]) == DEFAULT_CLASSES.colour(c).lower()
         assert mapfiles.read_category_names(path) == [DEFAULT_CLASSES.name(c) for c in range(6)]
         qml = path.with_suffix(".qml").read_text()
-        assert 'label="water"' in qml and DEFAULT_CLASSES.colour(1) in qml
+        assert 'label="water"' in qml
+        assert DEFAULT_CLASSES.colour(1) in qml
     with rasterio.open(res.files["confidence"]) as ds:   # one pixel per 16 px tile
-        assert ds.transform == transform @ Affine.scale(16) and ds.crs == crs
+        assert ds.transform == transform @ Affine.scale(16)
+        assert ds.crs == crs
         conf = ds.read(1)
-        assert ds.shape == (720 // 16, 960 // 16) and ds.nodata == -1
-        assert conf.max() <= 1 and (conf[conf >= 0] >= 1 / 3 - 1e-6).all()
+        assert ds.shape == (720 // 16, 960 // 16)
+        assert ds.nodata == -1
+        assert conf.max() <= 1
+        assert (conf[conf >= 0] >= 1 / 3 - 1e-6).all()
     assert not list(tmp_path.glob(".tmp_*")), "no temporary file left"
 
 
@@ -172,7 +186,9 @@ def test_areas_in_square_metres_and_pixels(model, tmp_path):
     # no projected CRS: pixels only
     info = geo.SurveyRaster(tmp_path / "p.png", 10, 10, 3, None, Affine.identity(), False, None, "none")
     t = geo.area_table({1: 30, 3: 70}, DEFAULT_CLASSES, info)
-    assert "area_m2" not in t and list(t.pixels[:3]) == [30, 0, 70] and t.percent[0] == 30
+    assert "area_m2" not in t
+    assert list(t.pixels[:3]) == [30, 0, 70]
+    assert t.percent[0] == 30
     # feet: a 2 ft pixel is (2 * 0.3048)^2 m2
     ft = geo.SurveyRaster(tmp_path / "f.tif", 10, 10, 3, CRS.from_epsg(2263), from_origin(0, 0, 2, 2), True, None, "")
     assert geo.pixel_area_m2(ft) == pytest.approx((2 * 0.3048006096) ** 2, rel=1e-6)
@@ -200,7 +216,8 @@ def test_polygons_with_sieve_class_names_and_areas(tmp_path):
     with fiona.open(tmp_path / "m.gpkg") as src:
         assert CRS.from_wkt(src.crs_wkt) == CRS.from_epsg(32619)
         feats = {f["properties"]["class"]: f["properties"] for f in src}
-    assert feats["water"]["code"] == 1 and feats["water"]["area_m2"] == pytest.approx(300)
+    assert feats["water"]["code"] == 1
+    assert feats["water"]["area_m2"] == pytest.approx(300)
     assert feats["dry sediment"]["area_m2"] == pytest.approx(150)
     assert feats["green vegetation"]["area_m2"] == pytest.approx(150)
 
@@ -237,12 +254,14 @@ def test_world_file_and_prj_give_the_maps_georeferencing(model, ortho_arrays, tm
     rgb, _ = ortho_arrays
     path = _write_png_with_world(tmp_path / "in", rgb[100:400, 100:500])
     info = geo.open_survey(path)
-    assert info.georeferenced and info.crs == CRS.from_string(ORTHO_CRS)
+    assert info.georeferenced
+    assert info.crs == CRS.from_string(ORTHO_CRS)
     assert info.transform == from_origin(431000.0, 5344000.0, 0.1, 0.1)
     res = mapping.map_inputs([path], model, tmp_path / "out", "wf", ssc.SSCParams(phase2="rf", **FAST),
                              progress=False)[0]
     with rasterio.open(res.files["final"]) as ds:
-        assert ds.transform == info.transform and ds.crs == info.crs
+        assert ds.transform == info.transform
+        assert ds.crs == info.crs
     assert pd.read_csv(res.files["areas"]).area_m2.sum() == pytest.approx(300 * 400 * 0.01)
 
 
@@ -259,11 +278,13 @@ def test_plain_image_maps_in_pixel_coordinates(model, ortho_arrays, tmp_path):
     rgb, _ = ortho_arrays
     iio.imwrite(tmp_path / "IMG_0001.jpg", rgb[200:500, 200:600], quality=95)
     info = geo.open_survey(tmp_path / "IMG_0001.jpg")
-    assert not info.georeferenced and "not georeferenced" in info.describe()
+    assert not info.georeferenced
+    assert "not georeferenced" in info.describe()
     res = mapping.map_inputs([tmp_path / "IMG_0001.jpg"], model, tmp_path / "out", "px",
                              ssc.SSCParams(phase2="rf", **FAST), progress=False)[0]
     areas = pd.read_csv(res.files["areas"])
-    assert "area_m2" not in areas and areas.pixels.sum() == 300 * 400
+    assert "area_m2" not in areas
+    assert areas.pixels.sum() == 300 * 400
 
 
 def _write_tif(path, arr, **kw):
@@ -347,7 +368,8 @@ def test_resume_skips_refuses_or_redoes(model, tmp_path):
                               overwrite=True, progress=False)[0]
     assert redo.status == "done"
     man = json.loads(redo.files["manifest"].read_text())
-    assert man["recipe"]["settings"]["median_radius"] == 3 and man["recipe"]["model"]["sha256"]
+    assert man["recipe"]["settings"]["median_radius"] == 3
+    assert man["recipe"]["model"]["sha256"]
 
 
 @pytest.mark.slow
@@ -397,9 +419,11 @@ def test_sample_orthomosaic_is_what_the_generator_makes():
                                           ["scene_seed"])
     with rasterio.open(ORTHO) as ds:
         a = np.moveaxis(ds.read(), 0, -1)
-        assert ds.crs == CRS.from_string(ORTHO_CRS) and ds.count == 4
+        assert ds.crs == CRS.from_string(ORTHO_CRS)
+        assert ds.count == 4
     np.testing.assert_array_equal(a, rgba)
-    assert 0.5 < valid.mean() < 0.95 and not valid[0, 0]         # a no-data border around the flown area
+    assert 0.5 < valid.mean() < 0.95
+    assert not valid[0, 0]
     assert set(np.unique(label[valid])) >= {1, 2, 3}
 
 
@@ -409,14 +433,16 @@ def test_rgb_geotiff_with_a_nodata_value(model, ortho_arrays, tmp_path):
     img = np.where(valid[..., None], np.maximum(rgb, 1), 0).astype(np.uint8)  # valid pixels never all-0
     path = _write_tif(tmp_path / "rgb_nodata.tif", np.moveaxis(img, -1, 0), nodata=0)
     info = geo.open_survey(path)
-    assert info.alpha is None and info.count == 3
+    assert info.alpha is None
+    assert info.count == 3
     with rasterio.open(path) as ds:
         _, v = geo.read_block(ds, info, Window(0, 0, 960, 720))
     np.testing.assert_array_equal(v, valid)
     res = mapping.map_inputs([path], model, tmp_path / "out", "nd", ssc.SSCParams(phase2="rf", **FAST),
                              progress=False)[0]
     final = read1(res.files["final"])
-    assert (final[~valid] == 0).all() and (final[valid] > 0).all()
+    assert (final[~valid] == 0).all()
+    assert (final[valid] > 0).all()
 
 
 def test_crs_from_aux_xml(tmp_path):
@@ -431,7 +457,8 @@ def test_crs_from_aux_xml(tmp_path):
             ds.write(np.zeros((3, 48, 64), np.uint8))
     assert path.with_name("frame.png.aux.xml").exists()
     info = geo.open_survey(path)
-    assert info.crs == CRS.from_string(ORTHO_CRS) and info.transform == from_origin(431000, 5344000, 0.1, 0.1)
+    assert info.crs == CRS.from_string(ORTHO_CRS)
+    assert info.transform == from_origin(431000, 5344000, 0.1, 0.1)
 
 
 def test_an_output_folder_that_cannot_be_made_is_refused_before_mapping(model, tmp_path):
@@ -445,7 +472,8 @@ def test_an_output_folder_that_cannot_be_made_is_refused_before_mapping(model, t
 
 def test_maps_of_labelled_frames_are_scored_class_by_class(model, tmp_path):
     """Frames mapped from a labelled folder (labels skipped by the mapping) are scored against their
-    labels: every class's P/R/F1, the macro and the pixel-weighted F1, for both maps."""
+    labels: every class's P/R/F1, the macro and the pixel-weighted F1, for both maps.
+    """
     from sscnb import metrics
     from sscnb.data import read_label
 

@@ -14,7 +14,8 @@ def test_hand_case():
     np.testing.assert_array_equal(cm, [[3, 1, 0, 0], [0, 2, 0, 1], [1, 0, 2, 0]])
     r = class_report(t, p, [1, 2, 3]).set_index("class")
     # water: P 3/4, R 3/4; sediment: P 2/3, R 2/3; veg: P 1, R 2/3
-    assert r.loc[1, "precision"] == pytest.approx(0.75) and r.loc[1, "recall"] == pytest.approx(0.75)
+    assert r.loc[1, "precision"] == pytest.approx(0.75)
+    assert r.loc[1, "recall"] == pytest.approx(0.75)
     assert r.loc[2, "f1_score"] == pytest.approx(2 / 3)
     assert r.loc[3, "f1_score"] == pytest.approx(0.8)
     assert list(r.support) == [4, 3, 3]
@@ -42,7 +43,8 @@ def test_macro_f1_counts_every_labelled_class_the_same():
     p = np.where(rng.random(t.shape) < 0.6, t, rng.integers(1, 6, t.shape))
     m = t > 0
     r = class_report(t, p, [1, 2, 3, 4, 5])
-    assert 5 in set(r["class"]) and r.loc[r["class"] == 5, "support"].item() == 0
+    assert 5 in set(r["class"])
+    assert r.loc[r["class"] == 5, "support"].item() == 0
     assert macro_f1(r) == pytest.approx(f1_score(t[m], p[m], labels=[1, 2, 3, 4], average="macro", zero_division=0))
     assert np.isnan(macro_f1(class_report(np.zeros((4, 4), int), np.ones((4, 4), int), [1])))
 
@@ -108,18 +110,24 @@ def test_errors_by_confidence_against_a_plain_loop():
 
 def test_atomic_path_renames_on_success_and_leaves_nothing_on_failure(tmp_path):
     """Every file sscnb writes goes through provenance.atomic_path: a failed write leaves neither
-    a half-written file under the final name nor a temporary file, and an existing file stays."""
+    a half-written file under the final name nor a temporary file, and an existing file stays.
+    """
     from sscnb.provenance import atomic_path
 
     target = tmp_path / "sub" / "report.csv"
-    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
-        tmp.write_text("half")
-        raise RuntimeError("interrupted")
-    assert not target.exists() and list(target.parent.iterdir()) == []
+    def interrupted_write(text):
+        with atomic_path(target) as tmp:
+            tmp.write_text(text)
+            raise RuntimeError("interrupted")
+
+    with pytest.raises(RuntimeError):
+        interrupted_write("half")
+    assert not target.exists()
+    assert list(target.parent.iterdir()) == []
     rep = pd.DataFrame({"class": [1], "precision": [1.0], "recall": [1.0], "f1_score": [1.0], "support": [5]})
     write_report(rep, target)
     before = target.read_bytes()
-    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
-        tmp.write_text("new")
-        raise RuntimeError("interrupted")
-    assert target.read_bytes() == before and [p.name for p in target.parent.iterdir()] == ["report.csv"]
+    with pytest.raises(RuntimeError):
+        interrupted_write("new")
+    assert target.read_bytes() == before
+    assert [p.name for p in target.parent.iterdir()] == ["report.csv"]

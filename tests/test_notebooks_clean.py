@@ -40,11 +40,12 @@ def test_parameters_cell_first_and_complete(path):
         src = "".join(c["source"])
         assert not re.search(r"[\"'](\.\./|/)[\w/]", src), f"{path.name}: hard-coded path in {src[:80]!r}"
     # opens with a title and ends with a summary
-    assert nb["cells"][0]["cell_type"] == "markdown" and "".join(nb["cells"][0]["source"]).startswith("# ")
+    assert nb["cells"][0]["cell_type"] == "markdown"
+    assert "".join(nb["cells"][0]["source"]).startswith("# ")
     assert "Summary" in "".join(nb["cells"][-1]["source"])
 
 
-@pytest.mark.parametrize("name, settings", [("03_ssc_evaluation.ipynb", "sscnb.ssc.SSCParams"),
+@pytest.mark.parametrize(("name", "settings"), [("03_ssc_evaluation.ipynb", "sscnb.ssc.SSCParams"),
                                             ("05_map_survey.ipynb", "sscnb.ssc.SSCParams"),
                                             ("01_cnn_tuning.ipynb", "sscnb.cnn.CNNParams"),
                                             ("02_cnn_training.ipynb", "sscnb.cnn.CNNParams")])

@@ -44,4 +44,6 @@ def test_top_level_layout():
     ci = (REPO / ".ci/run").read_text()
     assert "make test" in ci
     readme = (REPO / "README.md").read_text()
-    assert "make demo" in readme and "make test" in readme and "conda env create -f environment.yml" in readme
+    assert "make demo" in readme
+    assert "make test" in readme
+    assert "conda env create -f environment.yml" in readme

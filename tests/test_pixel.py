@@ -9,7 +9,8 @@ FIT = dict(depth="deep", epochs=30, learning_rate=1e-3, batch_size=256, use_smot
 
 def _scene():
     """Left half blue-ish water (1), right half green (3); tile size 10; the CNN's tile map has
-    one wrong tile and an unclassified bottom tile row."""
+    one wrong tile and an unclassified bottom tile row.
+    """
     rng = np.random.default_rng(0)
     img = np.zeros((60, 80, 3), np.uint8)
     img[:, :40] = (40, 90, 120)
@@ -41,9 +42,10 @@ def test_sampling_uses_cnn_pixels_only_and_floor():
     img, truth, grid = _scene()
     cnn = tiles.tiles_to_raster(grid.ravel(), grid.shape, 10)
     r, c, y = sample_tile_pixels(grid, 10, subsample=0.01, min_sample=500, seed=0)
-    assert 495 <= len(y) <= 505 and set(np.unique(y)) == {1, 3}
+    assert 495 <= len(y) <= 505
+    assert set(np.unique(y)) == {1, 3}
     np.testing.assert_array_equal(cnn[r, c], y)                     # labels are the tile map's
-    assert len(set(zip(r.tolist(), c.tolist()))) == len(r)          # without replacement
+    assert len(set(zip(r.tolist(), c.tolist(), strict=True))) == len(r)          # without replacement
     # stratified: class shares of the sample are those of the tile map (1: 19 tiles, 3: 21 of 40)
     assert abs((y == 1).sum() - 500 * 19 / 40) <= 1
     r, c, y = sample_tile_pixels(grid, 10, subsample=1.0, min_sample=10, seed=0)
@@ -96,17 +98,20 @@ def test_one_class_map_gives_that_class():
     img, _, _ = _scene()
     x, y = _sample(img, np.full((6, 8), 2))
     clf = fit_pixel_classifier(x, y, "mlp", **FIT)
-    assert clf.info["one_class"] and (clf.predict(img) == 2).all()
+    assert clf.info["one_class"]
+    assert (clf.predict(img) == 2).all()
 
 
 def test_smote_enn_balances_a_rare_class():
     """SMOTE oversamples the minority class up to the majority's count, and ENN then removes
-    samples whose neighbours disagree: the minority ends far larger than it was."""
+    samples whose neighbours disagree: the minority ends far larger than it was.
+    """
     img, _, grid = _scene()
     g = np.full_like(grid, 3)
     g[2, 1] = 1                          # one water tile (100 px) against 47 vegetation tiles
     x, y = _sample(img, g)
-    assert (y == 1).sum() == 100 and (y == 3).sum() == 4700
+    assert (y == 1).sum() == 100
+    assert (y == 3).sum() == 4700
     clf = fit_pixel_classifier(x, y, "rf", **{**FIT, "use_smote": True, "n_trees": 10})
     n_after = clf.info["n_after_smote_enn"]
     assert 2 * 4700 * 0.8 <= n_after <= 2 * 4700     # about twice the majority, minus ENN's cleaning
@@ -115,7 +120,8 @@ def test_smote_enn_balances_a_rare_class():
 def test_reused_trainer_fits_exactly_as_a_fresh_model():
     """The compiled MLP is kept between fits and reset before each: the same data gives the same
     weights whether the model is new or reused, and an earlier classifier is not changed by a
-    later fit."""
+    later fit.
+    """
     from sscnb import pixel
 
     img, truth, grid = _scene()
@@ -125,11 +131,11 @@ def test_reused_trainer_fits_exactly_as_a_fresh_model():
     a_weights = [w.copy() for pair in a.model for w in pair]
     b = fit_pixel_classifier(x[::2], y[::2], "mlp", **{**FIT, "epochs": 3})   # other data in between
     c = fit_pixel_classifier(x, y, "mlp", **{**FIT, "epochs": 3})             # reused model
-    for wa, wc in zip(a_weights, (w for pair in c.model for w in pair)):
+    for wa, wc in zip(a_weights, (w for pair in c.model for w in pair), strict=True):
         np.testing.assert_array_equal(wa, wc)
-    for wa, w in zip(a_weights, (w for pair in a.model for w in pair)):
+    for wa, w in zip(a_weights, (w for pair in a.model for w in pair), strict=True):
         np.testing.assert_array_equal(wa, w)                                  # a untouched by b and c
-    assert not all(np.array_equal(wa, wb) for wa, wb in zip(a_weights, (w for pair in b.model for w in pair)))
+    assert not all(np.array_equal(wa, wb) for wa, wb in zip(a_weights, (w for pair in b.model for w in pair), strict=True))
 
 
 def test_numpy_forward_matches_keras():
@@ -150,15 +156,19 @@ def test_a_rare_class_gets_its_floor_or_an_equal_share():
     grid[0, 0] = 2                          # one sediment tile: 100 of 10 000 pixels
     cnn = tiles.tiles_to_raster(grid.ravel(), grid.shape, 10)
     r, c, y = sample_tile_pixels(grid, 10, subsample=0.1, min_sample=0, seed=0)
-    assert (y == 2).sum() == 10 and (y == 3).sum() == 990          # by area
+    assert (y == 2).sum() == 10
+    assert (y == 3).sum() == 990
     r, c, y = sample_tile_pixels(grid, 10, subsample=0.1, min_sample=0, seed=0, min_class=60)
-    assert (y == 2).sum() == 60 and (y == 3).sum() == 990          # the floor, on top
+    assert (y == 2).sum() == 60
+    assert (y == 3).sum() == 990
     r, c, y = sample_tile_pixels(grid, 10, subsample=0.1, min_sample=0, seed=0, min_class=500)
     assert (y == 2).sum() == 100                                     # all it has
     r, c, y = sample_tile_pixels(grid, 10, subsample=0.1, min_sample=0, seed=0, sampling="balanced")
-    assert (y == 2).sum() == 100 and (y == 3).sum() == 900          # equal shares; what 2 lacks goes to 3
+    assert (y == 2).sum() == 100
+    assert (y == 3).sum() == 900
     np.testing.assert_array_equal(cnn[r, c], y)
     r, c, y = sample_tile_pixels(grid, 10, subsample=0.01, min_sample=0, seed=0, sampling="balanced")
-    assert (y == 2).sum() == 50 and (y == 3).sum() == 50
+    assert (y == 2).sum() == 50
+    assert (y == 3).sum() == 50
     with pytest.raises(ValueError, match="sampling must be"):
         sample_tile_pixels(grid, 10, 0.1, 0, 0, sampling="equal")

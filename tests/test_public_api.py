@@ -1,6 +1,7 @@
 """Notebooks use only what the package offers: every name a notebook imports from ``sscnb.X``, or
 reads as ``X.name`` after ``from sscnb import X``, is in ``X.__all__``. And the docstring examples
-of the package run."""
+of the package run.
+"""
 import doctest
 import importlib
 import json
@@ -96,7 +97,8 @@ def test_every_error_sscnb_raises_on_purpose_has_one_root():
 def test_the_computing_modules_load_no_deep_learning_or_widget_library():
     """Sibling imports are at module level; only TensorFlow/Keras (cnn._keras), matplotlib's pyplot
     (plots._plt) and ipywidgets stay lazy, so that mapping, evaluating or reporting starts fast and a
-    Dask worker or the CLI loads Keras only when a model is used."""
+    Dask worker or the CLI loads Keras only when a model is used.
+    """
     import subprocess
     import sys
 

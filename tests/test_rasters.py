@@ -44,21 +44,24 @@ def test_world_file_and_prj_read(tmp_path):
     out = write_class_map(tmp_path / "m.tif", np.ones((20, 30), np.uint8), DEFAULT_CLASSES, georef_from=src)
     with rasterio.open(out) as ds:
         assert ds.crs == CRS.from_epsg(32619)
-        assert ds.transform.c == pytest.approx(512000.0) and ds.transform.f == pytest.approx(5300000.0)
+        assert ds.transform.c == pytest.approx(512000.0)
+        assert ds.transform.f == pytest.approx(5300000.0)
 
 
 def test_no_georeferencing_is_fine_and_size_must_match(tmp_path):
     out = write_class_map(tmp_path / "m.tif", np.ones((5, 5), np.uint8), DEFAULT_CLASSES)
     with rasterio.open(out) as ds:
-        assert ds.shape == (5, 5) and ds.crs is None
+        assert ds.shape == (5, 5)
+        assert ds.crs is None
     src = _geotiff(tmp_path / "River_0003.tif")
     with pytest.raises(SurveyError, match="River_0003.tif is 30 x 20 px"):
         write_class_map(tmp_path / "bad.tif", np.ones((5, 5), np.uint8), DEFAULT_CLASSES, georef_from=src)
 
 
 def test_open_raster_is_quiet_only_about_missing_georeferencing(tmp_path):
-    """sscnb opens every raster through geo.open_raster: a plain frame (pixel coordinates on purpose)
-    opens without rasterio's NotGeoreferencedWarning, and nothing else is silenced."""
+    """Sscnb opens every raster through geo.open_raster: a plain frame (pixel coordinates on purpose)
+    opens without rasterio's NotGeoreferencedWarning, and nothing else is silenced.
+    """
     import warnings
 
     import imageio.v3 as iio

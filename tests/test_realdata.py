@@ -11,7 +11,8 @@ pytestmark = pytest.mark.realdata
 def test_stmarg_train_inventory(stmarg):
     chk = check_dataset(stmarg / "Train", progress=False)
     inv = chk.inventory
-    assert len(inv) == 10 and chk.ok, chk.problems
+    assert len(inv) == 10, chk.problems
+    assert chk.ok, chk.problems
     assert ((inv.width == 3008) & (inv.height == 1960)).all()
     px = chk.totals("px").loc["ALL"]
     assert (px[["water", "dry sediment", "green vegetation"]] > 0).all()
@@ -24,7 +25,9 @@ def test_stmarg_train_inventory(stmarg):
 
 def test_stmarg_validate_pairs_and_float_labels(stmarg):
     recs = find_pairs(stmarg / "Validate")
-    assert len(recs) == 5 and all(r.has_label for r in recs)
+    assert len(recs) == 5
+    assert all(r.has_label for r in recs)
     img, lab = read_pair(recs[0])
-    assert img.shape == (1960, 3008, 3) and lab.dtype == np.uint8
+    assert img.shape == (1960, 3008, 3)
+    assert lab.dtype == np.uint8
     assert (lab > 0).mean() > 0.9

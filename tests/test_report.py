@@ -37,12 +37,14 @@ def test_compiled_rows_values_and_sample(results):
     assert list(df.columns) == report.COMPILED_COLUMNS
     assert len(df) == 3 + 3 + 2 + 2  # class rows + one ALL row per image x type
     a = df[(df.Image == "Alpha_0001") & (df.Type == "CNN")].set_index("Class")
-    assert a.loc["water", "F1"] == pytest.approx(0.90) and a.loc["water", "Support"] == 300
+    assert a.loc["water", "F1"] == pytest.approx(0.90)
+    assert a.loc["water", "Support"] == 300
     assert a.loc["ALL", "F1"] == pytest.approx((0.9 * 300 + 0.6 * 100) / 400)  # 0.825
     assert a.loc["ALL", "Support"] == 400
     assert set(df[df.RiverName == "Alpha"].Sample) == {"InSample"}
     assert set(df[df.RiverName == "Beta"].Sample) == {"OutOfSample"}
-    assert set(df.Experiment) == {"my_exp"} and set(df.Model) == {"cnn"}
+    assert set(df.Experiment) == {"my_exp"}
+    assert set(df.Model) == {"cnn"}
 
 
 def test_weighted_summaries_by_pixels_not_images(results):
@@ -57,10 +59,13 @@ def test_weighted_summaries_by_pixels_not_images(results):
     assert by_class.loc[("water", "CNN"), "F1"] == pytest.approx((0.9 * 300 + 0.5 * 100) / 400)
     assert by_class.loc[("water", "CNN"), "Support"] == 400
     text = report.narrative(df)
-    assert "InSample" in text and "OutOfSample" in text and "worst dry sediment" in text
+    assert "InSample" in text
+    assert "OutOfSample" in text
+    assert "worst dry sediment" in text
     # macro F1: water (0.9*300 + 0.5*100)/400 = 0.8 and sediment 0.6 count the same: 0.70
     macro = report.macro_summary(df, ["Type"]).set_index("Type")
-    assert macro.loc["CNN", "Macro_F1"] == pytest.approx(0.70) and macro.loc["CNN", "Classes"] == 2
+    assert macro.loc["CNN", "Macro_F1"] == pytest.approx(0.70)
+    assert macro.loc["CNN", "Classes"] == 2
     assert report.macro_summary(df[df.Type == "CNN"], []).Macro_F1.iloc[0] == pytest.approx(0.70)
     assert "macro F1 0.700" in text
 
@@ -71,7 +76,9 @@ def test_class_scores_pool_the_confusion_matrices(results):
     s = class_scores(results, "my_exp", "mlp").set_index(["map", "class"])
     # two images of [[290, 10], [20, 80]]: water precision 580/620, recall 580/600; sediment 160/180, 160/200
     w = s.loc[("MLP", "water")]
-    assert w.precision == pytest.approx(580 / 620) and w.recall == pytest.approx(580 / 600) and w.support == 600
+    assert w.precision == pytest.approx(580 / 620)
+    assert w.recall == pytest.approx(580 / 600)
+    assert w.support == 600
     sed = s.loc[("MLP", "dry sediment")]
     f1_sed = 2 * (160 / 180) * (160 / 200) / (160 / 180 + 160 / 200)
     assert sed.f1_score == pytest.approx(f1_sed)
@@ -91,13 +98,14 @@ def test_class_key_gives_sample_when_no_card(tmp_path):
     _csv(ssc / "CNN_Gamma_0001_e.csv", [("water", 1, 1, 0.9, 10)])
     _csv(ssc / "CNN_Beta_0001_e.csv", [("water", 1, 1, 0.9, 10)])
     df = report.compile_results(ssc)
-    assert dict(zip(df.RiverName, df.Sample)) == {"Gamma": "InSample", "Beta": "OutOfSample"}
+    assert dict(zip(df.RiverName, df.Sample, strict=True)) == {"Gamma": "InSample", "Beta": "OutOfSample"}
 
 
 def test_aggregated_confusion_sums_images(results):
     cms = report.aggregated_confusion(results, "my_exp")
     assert list(cms) == ["MLP"]
-    assert cms["MLP"].loc["water", "water"] == 580 and cms["MLP"].loc["dry sediment", "water"] == 40
+    assert cms["MLP"].loc["water", "water"] == 580
+    assert cms["MLP"].loc["dry sediment", "water"] == 40
 
 
 def test_errors_name_the_file_or_folder(tmp_path, results):

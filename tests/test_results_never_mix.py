@@ -1,6 +1,7 @@
 """One results folder, one truth: the files of an image (or a mapped input) and an experiment are
 always those of its last run, whatever settings came before; --overwrite replaces everything that
-run wrote, and nothing of other experiments. Hand-made CNNs (no training): fast and exact."""
+run wrote, and nothing of other experiments. Hand-made CNNs (no training): fast and exact.
+"""
 import json
 
 import numpy as np
@@ -15,7 +16,8 @@ from sscnb.geo import SurveyError
 
 def _files(out):
     """The result files of the images (the sidecars of a map - .aux.xml, .qml - only checked to have
-    their map; the per-experiment Timings_ and Summary_ tables are not an image's)."""
+    their map; the per-experiment Timings_ and Summary_ tables are not an image's).
+    """
     found = [f for f in out.rglob("*") if f.is_file() and not f.name.startswith(("Timings_", "Summary_"))]
     side = [f for f in found if f.name.endswith((".aux.xml", ".qml"))]
     for f in side:
@@ -62,7 +64,8 @@ def test_map_with_other_settings_is_refused_and_overwrite_replaces_everything(mo
     # another experiment in the same folder is left alone by an overwrite
     mapping.map_inputs([ORTHO], model16, tmp_path, "y", rf, progress=False)
     mapping.map_inputs([ORTHO], model16, tmp_path, "x", rf, overwrite=True, progress=False)
-    assert (tmp_path / "Clearwater_ortho_y_RF.json").exists() and not (tmp_path / "Clearwater_ortho_x_MLP.tif").exists()
+    assert (tmp_path / "Clearwater_ortho_y_RF.json").exists()
+    assert not (tmp_path / "Clearwater_ortho_x_MLP.tif").exists()
 
 
 # -- sscnb evaluate / notebook 03 ---------------------------------------------------------------
@@ -77,13 +80,15 @@ def test_evaluate_overwrite_with_another_phase2_leaves_no_file_of_the_old_one(tm
     evaluation.evaluate_folder(d, colour_cnn, out, "e", ssc.SSCParams(**FAST_P), save_figures=False,
                                overwrite=True, progress=False)
     assert set(_files(out)) == _expected_eval(out, names, "e", "mlp", True, False, False)
-    assert not list(out.glob("RF_*")) and not list(out.glob("Confusion_RF_*"))
+    assert not list(out.glob("RF_*"))
+    assert not list(out.glob("Confusion_RF_*"))
     assert not list((out / "rasters").glob("*"))                          # the old rasters are gone
 
 
 def test_random_sequences_of_runs_leave_the_last_runs_files(tmp_path, colour_cnn):
     """A property test: runs with random settings, experiments and overwrite flags, refused or
-    done; after each, the files of every experiment are exactly those of its last finished run."""
+    done; after each, the files of every experiment are exactly those of its last finished run.
+    """
     d = _folder(tmp_path)
     out = tmp_path / "ssc"
     names = ["Lake_0001", "Lake_0002"]
@@ -99,7 +104,8 @@ def test_random_sequences_of_runs_leave_the_last_runs_files(tmp_path, colour_cnn
         try:
             evaluation.evaluate_folder(d, colour_cnn, out, exp, p, overwrite=overwrite, progress=False, **kw)
         except ValueError as exc:
-            assert "finished with another model or other settings" in str(exc) and not overwrite
+            assert "finished with another model or other settings" in str(exc)  # noqa: PT017 - refused or not by the draw
+            assert not overwrite
             seen["refused"] += 1
         else:
             prev = last.get(exp)
@@ -113,7 +119,8 @@ def test_random_sequences_of_runs_leave_the_last_runs_files(tmp_path, colour_cnn
         for e, (pp, kk) in last.items():
             want |= _expected_eval(out, names, e, pp.phase2, True, kk["save_figures"], kk["save_class_rasters"])
         assert set(_files(out)) == want, f"step {step}: {exp} {phase2} {kw} overwrite={overwrite}"
-    assert seen["refused"] and seen["replaced"], seen      # the sequence met both cases
+    assert seen["refused"], seen      # the sequence met both cases
+    assert seen["replaced"], seen
 
 
 # -- notebook 04 -----------------------------------------------------------------------------------
@@ -121,7 +128,8 @@ def test_random_sequences_of_runs_leave_the_last_runs_files(tmp_path, colour_cnn
 @pytest.mark.slow
 def test_notebook_04_reports_its_own_experiment_only(tmp_path):
     """Two experiments' results in one folder: the report of one, run as sscnb run runs it
-    (results_experiment left at None), holds that one's images only."""
+    (results_experiment left at None), holds that one's images only.
+    """
     import pandas as pd
     import papermill as pm
 
@@ -138,6 +146,7 @@ def test_notebook_04_reports_its_own_experiment_only(tmp_path):
                         parameters={"output_dir": str(tmp_path / "run"), "experiment": "mine", "dpi": 40},
                         cwd=str(REPO / "notebooks"), progress_bar=False, kernel_name="python3")
     compiled = pd.read_csv(tmp_path / "run" / "report" / "Compiled_mine.csv")
-    assert set(compiled.Experiment) == {"mine"} and compiled.Image.nunique() == 1
+    assert set(compiled.Experiment) == {"mine"}
+    assert compiled.Image.nunique() == 1
     overall = pd.read_csv(tmp_path / "run" / "report" / "F1_overall.csv")
     assert (overall.Images == 1).all()          # not the same image counted twice

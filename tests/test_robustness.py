@@ -1,6 +1,7 @@
 """Another survey's light: colour augmentation (deterministic, within its ranges), the training
 images' brightness and colour in the model card, the warning for an image far outside them, and the
-gamma correction of the CNN's input (in memory and windowed alike)."""
+gamma correction of the CNN's input (in memory and windowed alike).
+"""
 import json
 import warnings
 
@@ -38,19 +39,23 @@ def test_colour_augmentation_stays_within_its_ranges():
     # gamma only: 255 (v/255)^g with g in [1/1.4, 1.4], one g per tile, grey stays grey
     y = _augment({**zero, "aug_gamma": 0.4}, x, 1)
     g = np.log(y[:, 0, 0, 0] / 255) / np.log(v / 255)
-    assert (g >= 1 / 1.4 - 1e-3).all() and (g <= 1.4 + 1e-3).all() and g.std() > 0.05
+    assert (g >= 1 / 1.4 - 1e-3).all()
+    assert (g <= 1.4 + 1e-3).all()
+    assert g.std() > 0.05
     np.testing.assert_allclose(y[..., 0], y[..., 2], atol=1e-3)
     # white balance only: each channel's gain within exp(+-0.08)
     y = _augment({**zero, "aug_white_balance": 0.08}, x, 2)
     gain = y[:, 0, 0, :] / x[:, 0, 0, :]
     ok = x[:, 0, 0, 0] < 230                                      # not clipped
-    assert (gain[ok] >= np.exp(-0.08) - 1e-4).all() and (gain[ok] <= np.exp(0.08) + 1e-4).all()
+    assert (gain[ok] >= np.exp(-0.08) - 1e-4).all()
+    assert (gain[ok] <= np.exp(0.08) + 1e-4).all()
     # brightness only: a shift within +-0.08 of the range
     y = _augment({**zero, "aug_brightness": 0.08}, x, 3)
     assert np.abs(y - x).max() <= 0.08 * 255 + 1e-3
     # everything at once stays in 0-255
     y = _augment({k: 1.0 for k in cnn.COLOUR_AUGMENT_NAMES}, x, 4)
-    assert y.min() >= 0 and y.max() <= 255
+    assert y.min() >= 0
+    assert y.max() <= 255
 
 
 # -- statistics of the training tiles -----------------------------------------------------------
@@ -78,9 +83,11 @@ def test_tile_statistics_by_hand():
 def test_training_statistics_are_the_range_over_images():
     x, image = grey_tiles([50, 100, 150])
     tr = inputstats.training_statistics(x, image)
-    assert tr["n_images"] == 3 and tr["n_tiles"] == 75
+    assert tr["n_images"] == 3
+    assert tr["n_tiles"] == 75
     b = tr["statistics"]["brightness"]
-    assert b["min"] == pytest.approx(50, abs=0.01) and b["max"] == pytest.approx(150, abs=0.01)
+    assert b["min"] == pytest.approx(50, abs=0.01)
+    assert b["max"] == pytest.approx(150, abs=0.01)
     assert b["median"] == pytest.approx(100, abs=0.01)
     # images with too few tiles are pooled into one
     x2, image2 = grey_tiles([50, 100], n_each=5)
@@ -93,7 +100,8 @@ def test_merge_statistics_is_the_union_of_ranges():
     m = inputstats.merge_statistics(a, b)
     assert m["statistics"]["brightness"]["min"] == pytest.approx(50, abs=0.01)
     assert m["statistics"]["brightness"]["max"] == pytest.approx(200, abs=0.01)
-    assert m["n_images"] == 4 and inputstats.merge_statistics(None, b) is b
+    assert m["n_images"] == 4
+    assert inputstats.merge_statistics(None, b) is b
 
 
 def test_the_card_records_the_training_statistics(tmp_path):
@@ -121,7 +129,9 @@ def test_an_image_far_outside_is_named_with_its_statistic():
     tr = inputstats.training_statistics(*grey_tiles([60, 100, 130]))
     with pytest.warns(inputstats.InputShiftWarning, match="StMarg_9: much brighter than anything the CNN was"):
         msgs = inputstats.check_image({"brightness": 210.0}, tr, "StMarg_9")
-    assert len(msgs) == 1 and "median tile brightness" in msgs[0] and "60-130" in msgs[0]
+    assert len(msgs) == 1
+    assert "median tile brightness" in msgs[0]
+    assert "60-130" in msgs[0]
     assert inputstats.check_image({"brightness": 20.0}, tr, "x", warn=False)[0].startswith("x: much darker")
     # inside the range widened by the margin (half the range, 35, at least 20): nothing to say
     with warnings.catch_warnings():
@@ -140,7 +150,8 @@ def test_classify_image_warns_and_normalises_the_cnn_input(tmp_path):
         res = ssc.classify_image(img, model, ssc.SSCParams(**FAST), name="Bright_1")
     g = res.info["cnn_gamma"]
     stats = res.info["input_stats"]
-    assert g > 1 and res.info["input_check"]
+    assert g > 1
+    assert res.info["input_check"]
     assert 255 * (stats["dark_tones"] / 255) ** g == pytest.approx(60, abs=0.01)   # onto the training median
     # the CNN saw the corrected image: the same tile map as classifying the corrected image without correction
     plain = ssc.SSCParams(**FAST, normalise=False)
@@ -196,7 +207,8 @@ def test_windowed_map_normalises_like_the_in_memory_one(tmp_path):
 def test_a_class_that_shrinks_in_the_final_map_is_named(tmp_path):
     """One water tile, 7 of its 16 rows blue and 9 the vegetation's green: the CNN calls it water
     (blue > green on average), phase 2 learns that green is vegetation everywhere else, and water
-    keeps 44% of its pixels."""
+    keeps 44% of its pixels.
+    """
     model = colour_model(tmp_path)
     img = np.zeros((64, 64, 3), np.uint8)
     img[..., 1] = 120
@@ -205,7 +217,8 @@ def test_a_class_that_shrinks_in_the_final_map_is_named(tmp_path):
                          "min_sample": 4096})
     with pytest.warns(ssc.ClassShrinkWarning, match=r"Tiny_1: water shrinks from 256 px in the CNN tile map to 1\d\d px"):
         res = ssc.classify_image(img, model, p, name="Tiny_1")
-    assert (res.cnn_map == 1).sum() == 256 and (res.final_map == 1).sum() < 128
+    assert (res.cnn_map == 1).sum() == 256
+    assert (res.final_map == 1).sum() < 128
     assert len(res.info["shrinking"]) == 1
     # nothing to say when phase 2 keeps the classes
     img2 = img.copy()

@@ -30,7 +30,8 @@ def test_notebook_00_on_sample_data(tmp_path):
                         kernel_name="python3", cwd=str(REPO / "notebooks"), progress_bar=False)
     d = out / "data_check"
     inv = pd.read_csv(d / "inventory.csv")
-    assert len(inv) == 8 and set(inv.river) == {"Clearwater", "Muddyford"}
+    assert len(inv) == 8
+    assert set(inv.river) == {"Clearwater", "Muddyford"}
     tiles = pd.read_csv(d / "tiles_per_class.csv", index_col="river")
     assert list(tiles.index) == ["Clearwater", "Muddyford", "ALL"]
     assert tiles.loc["ALL", "paved road"] == inv["tiles_paved road"].sum() > 0
@@ -49,7 +50,8 @@ def test_runner_end_to_end_and_no_silent_overwrite(tmp_path):
     cfg = _config(tmp_path, notebooks=["00_data_check"])
     out = run_suite(cfg, progress=False, log=lambda *_: None)
     run = json.loads((out / "run.json").read_text())
-    assert run["status"] == "finished" and run["versions"]["numpy"]
+    assert run["status"] == "finished"
+    assert run["versions"]["numpy"]
     assert run["notebooks"][0]["parameters"]["data_dir"] == str(SAMPLE / "Train")
     assert run["notebooks"][0]["parameters"]["output_dir"] == str(out)
     executed = nbformat.read(out / "00_data_check.ipynb", as_version=4)
@@ -57,7 +59,8 @@ def test_runner_end_to_end_and_no_silent_overwrite(tmp_path):
     assert (out / "data_check" / "inventory.csv").exists()
     assert yaml.safe_load((out / "run_config.yml").read_text())["experiment"] == "t"
     runlog = (out / "run.log").read_text()
-    assert "running 00_data_check.ipynb" in runlog and "done: 1 notebook(s)" in runlog
+    assert "running 00_data_check.ipynb" in runlog
+    assert "done: 1 notebook(s)" in runlog
     with pytest.raises(RunError, match="already holds a finished run.*--overwrite"):
         run_suite(cfg, progress=False, log=lambda *_: None)
     run_suite(cfg, overwrite=True, progress=False, log=lambda *_: None)
@@ -81,7 +84,8 @@ def test_failing_notebook_names_notebook_and_cell(tmp_path):
     assert (out / "00_broken.ipynb").exists()
     assert not (out / "01_never.ipynb").exists()
     run = json.loads((out / "run.json").read_text())
-    assert run["status"] == "failed" and run["failed"] == "00_broken.ipynb"
+    assert run["status"] == "failed"
+    assert run["failed"] == "00_broken.ipynb"
 
 
 def test_cli_reports_failure(tmp_path, capsys):
@@ -98,7 +102,8 @@ def test_command_line_version_and_quiet(tmp_path, capsys):
 
     with pytest.raises(SystemExit) as e:
         main(["--version"])
-    assert e.value.code == 0 and capsys.readouterr().out.strip() == f"sscnb {sscnb.__version__}"
+    assert e.value.code == 0
+    assert capsys.readouterr().out.strip() == f"sscnb {sscnb.__version__}"
     assert main(["-q", "make-sample-data", "--out", str(tmp_path / "sd")]) == 0
     with pytest.raises(SystemExit):
         main(["map", "--model", "m.keras", "--out", str(tmp_path), "--median_raduis", "3", "x.tif"])
@@ -126,7 +131,7 @@ BAD_CONFIGS = [
 ]
 
 
-@pytest.mark.parametrize("extra, message", BAD_CONFIGS, ids=[m[:30] for _, m in BAD_CONFIGS])
+@pytest.mark.parametrize(("extra", "message"), BAD_CONFIGS, ids=[m[:30] for _, m in BAD_CONFIGS])
 def test_bad_configuration_is_refused_before_anything_runs(tmp_path, extra, message):
     cfg = {"experiment": "t", "output_root": str(tmp_path / "outputs"), **extra}
     p = tmp_path / "run.yml"
@@ -176,7 +181,8 @@ def test_interrupted_run_resumes_at_the_first_unfinished_notebook(tmp_path):
     assert any("00_first.ipynb already finished" in m for m in msgs)
     assert (out / "second.txt").read_text() == "ok"
     run = json.loads((out / "run.json").read_text())
-    assert run["status"] == "finished" and [n["notebook"] for n in run["notebooks"]] == ["00_first.ipynb",
+    assert run["status"] == "finished"
+    assert [n["notebook"] for n in run["notebooks"]] == ["00_first.ipynb",
                                                                                           "01_second.ipynb"]
     # a finished run is protected; a failed --extend keeps that protection
     with pytest.raises(RunError, match="already holds a finished run"):
@@ -199,7 +205,8 @@ def test_interrupted_run_resumes_at_the_first_unfinished_notebook(tmp_path):
 
 def test_an_unwritable_output_folder_is_refused_for_an_unprivileged_user(tmp_path):
     """Root ignores permissions, so the check runs as user nobody (setpriv) on a folder it may
-    not write to."""
+    not write to.
+    """
     import os
     import shutil
     import subprocess
@@ -219,7 +226,8 @@ def test_an_unwritable_output_folder_is_refused_for_an_unprivileged_user(tmp_pat
                 f"try:\n    prepare_output({str(locked / 'out')!r})\n"
                 "except OutputFolderError as exc:\n    print(exc)\n")
         out = subprocess.run(as_nobody + [code], capture_output=True, text=True)
-        assert "cannot write to the output folder" in out.stdout and "Permission denied" in out.stdout, out.stderr
+        assert "cannot write to the output folder" in out.stdout, out.stderr
+        assert "Permission denied" in out.stdout, out.stderr
         assert not (locked / "out").exists()
     finally:
         shutil.rmtree(locked)
@@ -228,7 +236,8 @@ def test_an_unwritable_output_folder_is_refused_for_an_unprivileged_user(tmp_pat
 @pytest.mark.slow
 def test_warnings_inside_a_notebook_reach_the_console_and_run_log(tmp_path):
     """A file skipped for its name warns inside notebook 00; the runner repeats it on the console
-    and in run.log."""
+    and in run.log.
+    """
     import shutil
 
     data = tmp_path / "data"
@@ -265,7 +274,8 @@ def test_notebook_warnings_reads_each_warning_once(tmp_path):
 @pytest.mark.slow
 def test_a_moved_run_folder_can_be_extended(tmp_path):
     """A run folder moved elsewhere (and its output_root with it) resumes: its own path is not
-    another parameter; other parameters still are."""
+    another parameter; other parameters still are.
+    """
     import shutil
 
     nbdir = tmp_path / "nbs"

@@ -14,7 +14,8 @@ T = COLOUR_CNN_TILE  # tile size of the colour CNN (conftest)
 def scene(h=60, w=85, seed=0):
     """Water on the left (x < 37), vegetation on the right; x = 37 is inside the tile 30-39, which
     is mostly water, so the tile map is wrong on the strip 37-39; the last 5 columns are outside
-    every tile (unclassified by the CNN)."""
+    every tile (unclassified by the CNN).
+    """
     rng = np.random.default_rng(seed)
     img = np.zeros((h, w, 3), np.uint8)
     img[:, :37] = (30, 80, 140)
@@ -33,7 +34,8 @@ def test_pipeline_known_answer(colour_cnn, phase2):
     expected_cnn = np.where(np.arange(85) < 40, 1, 3)[None, :].repeat(60, 0)
     expected_cnn[:, 80:] = 0
     np.testing.assert_array_equal(res.cnn_map, expected_cnn)
-    assert res.cnn_proba.shape == (6, 8, 2) and list(res.classes) == [1, 3]
+    assert res.cnn_proba.shape == (6, 8, 2)
+    assert list(res.classes) == [1, 3]
     # phase 2 follows the colours: the strip 37 <= x < 40 and the margin are now right
     # (a fully grown forest memorises some of the mislabelled strip: it is less robust to the
     # tile map's errors than the MLP)
@@ -48,21 +50,25 @@ def test_recog_thresh_and_min_tiles():
     np.testing.assert_array_equal(ssc.modal_filter_regions(grid, 1), grid)
     m = np.ones((20, 20), np.uint8)
     m[5:7, 5:7] = 3  # a 4 px speck
-    assert (ssc.despeckle(m, 5) == 1).all() and (ssc.despeckle(m, 4) == m).all()
+    assert (ssc.despeckle(m, 5) == 1).all()
+    assert (ssc.despeckle(m, 4) == m).all()
 
 
 def test_recog_thresh_unclassifies_uncertain_tiles(colour_cnn):
     img, _ = scene()
     grey = np.full_like(img, 100)  # blue == green: probabilities 0.5 / 0.5
     res = ssc.classify_image(grey, colour_cnn, ssc.SSCParams(recog_thresh=0.6))
-    assert (res.cnn_map == 0).all() and (res.final_map == 0).all() and "note" in res.info
+    assert (res.cnn_map == 0).all()
+    assert (res.final_map == 0).all()
+    assert "note" in res.info
 
 
 def test_one_class_image(colour_cnn):
     img = np.zeros((40, 40, 3), np.uint8)
     img[:] = (20, 60, 150)
     res = ssc.classify_image(img, colour_cnn, ssc.SSCParams())
-    assert (res.final_map == 1).all() and res.info["one_class"]
+    assert (res.final_map == 1).all()
+    assert res.info["one_class"]
 
 
 def _folder(tmp_path, geotiff=False):
@@ -94,11 +100,14 @@ def test_evaluate_folder_files_resume_overwrite(tmp_path, colour_cnn):
         for kind in ("CNN", "MLP"):
             rep = pd.read_csv(out / f"{kind}_{name}_exp.csv")
             assert list(rep.columns) == REPORT_COLUMNS
-            assert list(rep["class"]) == ["water", "green vegetation"] and rep.support.sum() == 60 * 85
+            assert list(rep["class"]) == ["water", "green vegetation"]
+            assert rep.support.sum() == 60 * 85
         assert (out / f"SSC_exp_{name}.png").stat().st_size > 5000
         cm = pd.read_csv(out / f"Confusion_CNN_{name}_exp.csv", index_col=0)
-        assert cm.loc["green vegetation", "water"] == 3 * 60 and cm.loc["water", "water"] == 37 * 60
-        assert cm.loc["green vegetation", "unclassified"] == 5 * 60 and cm.loc["water", "green vegetation"] == 0
+        assert cm.loc["green vegetation", "water"] == 3 * 60
+        assert cm.loc["water", "water"] == 37 * 60
+        assert cm.loc["green vegetation", "unclassified"] == 5 * 60
+        assert cm.loc["water", "green vegetation"] == 0
     assert (summary.f1_final > summary.f1_cnn).all()
     overall = evaluation.overall_f1(out, "exp")
     w = summary.labelled_px
@@ -108,11 +117,13 @@ def test_evaluate_folder_files_resume_overwrite(tmp_path, colour_cnn):
     import rasterio
 
     with rasterio.open(out / "rasters" / "Lake_0001_exp_MLP.tif") as ds:
-        assert (ds.transform.a, -ds.transform.e) == (0.1, 0.1) and ds.colormap(1)[1][:3] == (0x1F, 0x78, 0xB4)
+        assert (ds.transform.a, -ds.transform.e) == (0.1, 0.1)
+        assert ds.colormap(1)[1][:3] == (0x1F, 0x78, 0xB4)
     # resume: nothing recomputed, numbers read back
     before = (out / "MLP_Lake_0001_exp.csv").stat().st_mtime_ns
     s2, t2 = evaluation.evaluate_folder(d, colour_cnn, out, "exp", p, progress=False)
-    assert list(s2.status) == ["skipped (done)"] * 2 and len(t2) == 0
+    assert list(s2.status) == ["skipped (done)"] * 2
+    assert len(t2) == 0
     assert (out / "MLP_Lake_0001_exp.csv").stat().st_mtime_ns == before
     np.testing.assert_allclose(s2.f1_final, summary.f1_final)
     s3, _ = evaluation.evaluate_folder(d, colour_cnn, out, "exp", p, overwrite=True, save_figures=False, progress=False)
@@ -125,10 +136,11 @@ def test_rf_files_are_named_rf(tmp_path, colour_cnn):
     out = tmp_path / "ssc"
     evaluation.evaluate_folder(d, colour_cnn, out, "e2", ssc.SSCParams(phase2="rf", n_trees=10, median_radius=1),
                         save_figures=False, progress=False)
-    assert (out / "RF_Lake_0001_e2.csv").exists() and not (out / "MLP_Lake_0001_e2.csv").exists()
+    assert (out / "RF_Lake_0001_e2.csv").exists()
+    assert not (out / "MLP_Lake_0001_e2.csv").exists()
 
 
-@pytest.mark.parametrize("values, message", [
+@pytest.mark.parametrize(("values", "message"), [
     ({"mlp_depth": "deeep"}, r"mlp_depth must be one of \['deep', 'very_deep'\], got 'deeep'"),
     ({"phase2": "RF"}, r"phase2 must be one of \['mlp', 'rf'\], got 'RF'"),
     ({"mlp_epochs": "ten"}, r"mlp_epochs must be int, got 'ten'"),
@@ -141,7 +153,7 @@ def test_settings_reject_bad_values_with_the_allowed_ones(values, message):
         ssc.SSCParams.from_dict(values, source="my_run.yml")
 
 
-@pytest.mark.parametrize("values, message", [
+@pytest.mark.parametrize(("values", "message"), [
     ({"backbone": "nasnet"}, r"backbone must be one of \['compact', 'nasnet_mobile', 'nasnet_large'\]"),
     ({"class_weight": "balance"}, r"class_weight must be None or 'balanced'"),
     ({"trainable_layers": "some"}, r"trainable_layers must be 'all' or a number"),
@@ -158,7 +170,8 @@ FAST_P = dict(median_radius=1, mlp_epochs=20, mlp_batch_size=256, min_sample=200
 
 def _snapshot(out):
     """Every result file with its content (PNG figures by size only: their bytes carry a date), but
-    the files about one call: its timings and its summary (which says which images it skipped)."""
+    the files about one call: its timings and its summary (which says which images it skipped).
+    """
     snap = {}
     for f in sorted(out.rglob("*")):
         if f.is_file() and "manifests" not in f.parts and not f.name.startswith(("Timings_", "Summary_")):
@@ -174,7 +187,8 @@ def test_rerun_asking_for_rasters_makes_them_and_other_settings_are_refused(tmp_
     assert not (out / "rasters").exists()
     s2, t2 = evaluation.evaluate_folder(d, colour_cnn, out, "e", p, save_figures=False, save_class_rasters=True,
                                  progress=False)
-    assert list(s2.status) == ["done", "done"] and len(t2) == 2          # redone: rasters were missing
+    assert list(s2.status) == ["done", "done"]
+    assert len(t2) == 2
     assert (out / "rasters" / "Lake_0001_e_MLP.tif").exists()
     np.testing.assert_allclose(s2.f1_final, s1.f1_final)                  # same settings, same numbers
     s3, _ = evaluation.evaluate_folder(d, colour_cnn, out, "e", p, save_figures=False, save_class_rasters=True,
@@ -193,7 +207,8 @@ def test_rerun_asking_for_rasters_makes_them_and_other_settings_are_refused(tmp_
 def test_interrupted_evaluation_resumes_to_the_uninterrupted_result(tmp_path, colour_cnn, monkeypatch, fail_at):
     """A failure injected while the second image's files are written: the first image is done
     (manifest, timings kept), the second is reported by name and is not done, nothing partial
-    remains, and the re-run ends with the same files and numbers as a run that never failed."""
+    remains, and the re-run ends with the same files and numbers as a run that never failed.
+    """
     d = _folder(tmp_path)
     p = ssc.SSCParams(**FAST_P)
     kw = dict(dpi=40, save_class_rasters=True, progress=False)
@@ -227,7 +242,8 @@ def test_interrupted_evaluation_resumes_to_the_uninterrupted_result(tmp_path, co
     with pytest.raises(BatchError, match=r"1 image\(s\) failed.*\n  - Lake_0002: Boom"):
         evaluation.evaluate_folder(d, colour_cnn, out, "e", p, **kw)
     monkeypatch.undo()
-    assert (out / "manifests" / "Lake_0001_e.json").exists() and not (out / "manifests" / "Lake_0002_e.json").exists()
+    assert (out / "manifests" / "Lake_0001_e.json").exists()
+    assert not (out / "manifests" / "Lake_0002_e.json").exists()
     assert list(pd.read_csv(out / "Timings_e.csv").image) == ["Lake_0001"]
     assert not [f for f in out.rglob(".tmp_*")]
     again, _ = evaluation.evaluate_folder(d, colour_cnn, out, "e", p, **kw)
@@ -251,7 +267,8 @@ def test_unlabelled_images_follow_the_same_rule(tmp_path, colour_cnn):
     stamp = raster.stat().st_mtime_ns
     s2, _ = evaluation.evaluate_folder(d, colour_cnn, out, "u", p, save_figures=False, save_class_rasters=True,
                                 progress=False)
-    assert list(s2.status) == ["skipped (done)"] and raster.stat().st_mtime_ns == stamp
+    assert list(s2.status) == ["skipped (done)"]
+    assert raster.stat().st_mtime_ns == stamp
     with pytest.raises(ValueError, match="other settings"):
         evaluation.evaluate_folder(d, colour_cnn, out, "u", ssc.SSCParams(**{**FAST_P, "phase2": "mlp", "seed": 7}),
                             save_figures=False, save_class_rasters=True, progress=False)
@@ -283,12 +300,14 @@ def test_notes_show_in_the_notebook_log(tmp_path, colour_cnn):
                                      save_figures=False, progress=False, log=msgs.append)
     assert any("Lake_0009: its label has no labelled pixel (all 0), so it is not scored" in m for m in msgs)
     assert any("Lake_0009: the CNN found one class only (3)" in m for m in msgs)
-    assert np.isnan(summary.f1_final.iloc[0]) and summary.status.iloc[0] == "not scored: no labelled pixel"
+    assert np.isnan(summary.f1_final.iloc[0])
+    assert summary.status.iloc[0] == "not scored: no labelled pixel"
 
 
 def test_confidence_per_tile_is_saved_and_shown(tmp_path, colour_cnn):
     """The CNN's top-class probability per tile, beside the results, equals the pipeline's, and the
-    figure shows it with the errors."""
+    figure shows it with the errors.
+    """
     import rasterio
 
     from sscnb.plots import confidence_figure
@@ -302,12 +321,15 @@ def test_confidence_per_tile_is_saved_and_shown(tmp_path, colour_cnn):
     img, _ = scene(seed=1)
     ref = ssc.classify_image(img, colour_cnn, p)
     np.testing.assert_allclose(r["confidence"], ref.cnn_proba.max(axis=-1), rtol=1e-6)
-    assert r["confidence"].shape == (6, 8) and (r["confidence"] >= 0.5).all()      # 2 classes: >= 1/2
+    assert r["confidence"].shape == (6, 8)
+    assert (r["confidence"] >= 0.5).all()
     np.testing.assert_array_equal(r["final_map"], ref.final_map)
     with rasterio.open(out / "confidence" / "Lake_0002_c_CNN_confidence.tif") as ds:
-        assert ds.dtypes[0] == "float32" and ds.nodata == -1
+        assert ds.dtypes[0] == "float32"
+        assert ds.nodata == -1
     fig = confidence_figure(r["image"], r["confidence"], 10, r["label"], r["final_map"], title="t")
-    assert len(fig.axes) == 3 and "errors:" in fig.axes[1].get_xlabel()  # 2 panels + colour bar
+    assert len(fig.axes) == 3
+    assert "errors:" in fig.axes[1].get_xlabel()
     import matplotlib.pyplot as plt
 
     plt.close(fig)
@@ -315,7 +337,8 @@ def test_confidence_per_tile_is_saved_and_shown(tmp_path, colour_cnn):
 
 def test_a_resumed_run_removes_temporaries_a_killed_one_left(tmp_path, colour_cnn):
     """A process killed while writing leaves .tmp_<pid>_<name> behind (no finally runs): the next
-    run removes those of files it writes, and nothing else."""
+    run removes those of files it writes, and nothing else.
+    """
     d = _folder(tmp_path)
     out = tmp_path / "run"
     (out / "rasters").mkdir(parents=True)
@@ -328,5 +351,6 @@ def test_a_resumed_run_removes_temporaries_a_killed_one_left(tmp_path, colour_cn
     msgs = []
     evaluation.evaluate_folder(d, colour_cnn, out, "e", ssc.SSCParams(**FAST_P), dpi=40, save_class_rasters=True,
                                progress=False, log=msgs.append)
-    assert not any(f.exists() for f in stale) and other.exists()
+    assert not any(f.exists() for f in stale)
+    assert other.exists()
     assert "removed 3 temporary file(s) left by an interrupted run" in msgs

@@ -1,5 +1,6 @@
 """Notebooks 00-05 run end to end by the runner on the sample data with a tiny budget; the
-artefacts each writes are checked, and the model notebook 02 saved loads."""
+artefacts each writes are checked, and the model notebook 02 saved loads.
+"""
 import json
 
 import pandas as pd
@@ -63,10 +64,12 @@ def test_notebook_01_artefacts(suite_run):
     assert list(hist.epoch) == [1, 2]
     assert {"loss", "accuracy", "val_loss", "val_accuracy"} <= set(hist.columns)
     rec = json.loads((d / "recommended_epochs.json").read_text())
-    assert rec["recommended_epochs"] in (1, 2) and rec["epochs_tried"] == 2
+    assert rec["recommended_epochs"] in (1, 2)
+    assert rec["epochs_tried"] == 2
     assert rec["recommended_epochs"] == cnn.recommend_epochs(hist)["recommended_epochs"]
     counts = pd.read_csv(d / "tiles_per_class.csv", index_col=0)
-    assert set(counts.index) == {"Clearwater", "Muddyford"} and counts.values.sum() > 500
+    assert set(counts.index) == {"Clearwater", "Muddyford"}
+    assert counts.values.sum() > 500
     for png in ("history.png", "tile_samples.png"):
         assert (d / png).stat().st_size > 10_000
 
@@ -75,10 +78,13 @@ def test_notebook_02_model_and_evaluation(suite_run):
     d = suite_run / "model"
     rec = json.loads((suite_run / "cnn_tuning" / "recommended_epochs.json").read_text())
     card = json.loads((d / "tiny_cnn_card.json").read_text())
-    assert card["epochs"] == rec["recommended_epochs"] and "notebook 01" in card["epochs_source"]
-    assert card["backbone"] == "compact" and card["experiment"] == "tiny"
+    assert card["epochs"] == rec["recommended_epochs"]
+    assert "notebook 01" in card["epochs_source"]
+    assert card["backbone"] == "compact"
+    assert card["experiment"] == "tiny"
     loaded = modelfiles.load_model(d / "tiny_cnn.keras")
-    assert loaded.key.local_classes and loaded.key.rivers == ["Clearwater", "Muddyford"]
+    assert loaded.key.local_classes
+    assert loaded.key.rivers == ["Clearwater", "Muddyford"]
     assert loaded.key.n_outputs == 10  # 5 classes x 2 rivers
     for name in ("training", "heldout"):
         t = pd.read_csv(d / f"tile_accuracy_{name}.csv")
@@ -98,7 +104,8 @@ def test_notebook_03_files(suite_run):
     for n in names:
         for kind in ("CNN", "MLP"):
             rep = pd.read_csv(d / f"{kind}_{n}_tiny.csv")
-            assert list(rep.columns) == REPORT_COLUMNS and rep.support.sum() > 400_000
+            assert list(rep.columns) == REPORT_COLUMNS
+            assert rep.support.sum() > 400_000
         row = summary.set_index("image").loc[n]
         assert row.f1_final == pytest.approx(weighted_f1(pd.read_csv(d / f"MLP_{n}_tiny.csv")))
         mlp = pd.read_csv(d / f"MLP_{n}_tiny.csv").set_index("class")
@@ -107,7 +114,8 @@ def test_notebook_03_files(suite_run):
         assert (d / f"SSC_tiny_{n}.png").exists()
         assert (d / "rasters" / f"{n}_tiny_MLP.tif").exists()
     t = pd.read_csv(d / "Timings_tiny.csv")
-    assert list(t.image) == names and (t.total > 0).all()
+    assert list(t.image) == names
+    assert (t.total > 0).all()
     assert (d / "F1_per_image_tiny.png").exists()
 
 
@@ -120,7 +128,8 @@ def test_extend_never_reruns_a_finished_notebook(suite_run):
     run_suite(cfg | {"_config_path": "x"}, only=["03"], extend=True, progress=False, log=msgs.append)
     assert any("03_ssc_evaluation.ipynb already finished" in m for m in msgs)
     run = json.loads((suite_run / "run.json").read_text())
-    assert run["status"] == "finished" and len(run["notebooks"]) == 9
+    assert run["status"] == "finished"
+    assert len(run["notebooks"]) == 9
     assert [n["notebook"][:2] for n in run["notebooks"]] == ["00", "01", "02", "03", "04", "05", "06", "07", "08"]
     assert (suite_run / "ssc" / "MLP_Clearwater_0005_tiny.csv").stat().st_mtime_ns == before
     assert (suite_run / "03_ssc_evaluation.ipynb").stat().st_mtime_ns == executed
@@ -132,7 +141,8 @@ def test_notebook_04_report(suite_run):
     d = suite_run / "report"
     comp = pd.read_csv(d / "Compiled_tiny.csv")
     assert list(comp.columns) == report.COMPILED_COLUMNS
-    assert comp.Image.nunique() == 4 and set(comp.Type) == {"CNN", "MLP"}
+    assert comp.Image.nunique() == 4
+    assert set(comp.Type) == {"CNN", "MLP"}
     assert set(comp.Sample) == {"InSample"}  # both sample rivers are in the CNN's training set
     assert set(comp.Model) == {"tiny_cnn"}
     overall = pd.read_csv(d / "F1_overall.csv").set_index("Type")
@@ -151,7 +161,8 @@ def test_notebook_04_report(suite_run):
 
 def test_notebook_05_maps_the_sample_orthomosaic(suite_run):
     """The map of the synthetic orthomosaic: GIS files present, no-data kept, and it agrees with the
-    scene's own labels (the tiny 2-epoch CNN is enough on this clean synthetic scene)."""
+    scene's own labels (the tiny 2-epoch CNN is enough on this clean synthetic scene).
+    """
     import fiona
     import rasterio
 
@@ -168,7 +179,8 @@ def test_notebook_05_maps_the_sample_orthomosaic(suite_run):
     with rasterio.open(d / f"{stem}_MLP.tif") as ds:
         final = ds.read(1)
         assert ds.crs.to_string() == man["crs"]
-    assert (final[~valid] == 0).all() and (final[valid] > 0).all()
+    assert (final[~valid] == 0).all()
+    assert (final[valid] > 0).all()
     f1 = weighted_f1(class_report(label, final, [1, 2, 3, 4, 5]))
     assert f1 > 0.8, f1
     areas = pd.read_csv(d / "Areas_tiny.csv")
@@ -181,7 +193,8 @@ def test_notebook_05_maps_the_sample_orthomosaic(suite_run):
 def test_notebook_06_draws_its_tools_without_waiting(suite_run):
     """Run by papermill, the teaching notebook shows its tools as static figures even though the
     config asks for widgets (nobody is there to use them, and widgets can stall papermill's client);
-    the static figures are written too."""
+    the static figures are written too.
+    """
     import nbformat
 
     d = suite_run / "explore"
@@ -191,7 +204,8 @@ def test_notebook_06_draws_its_tools_without_waiting(suite_run):
     nb = nbformat.read(suite_run / "06_explore.ipynb", as_version=4)
     tools = [c for c in nb.cells if c.cell_type == "code" and "explore.show_tool" in c.source]
     mimes = [k for c in tools for o in c.get("outputs", []) for k in o.get("data", {})]
-    assert len(tools) == 3 and mimes.count("image/png") >= 3
+    assert len(tools) == 3
+    assert mimes.count("image/png") >= 3
     assert "application/vnd.jupyter.widget-view+json" not in mimes
     table = next(c for c in nb.cells if "explorer.f1_table()" in c.source)
     assert any("text/html" in o.get("data", {}) for o in table.outputs)   # the F1 table, as in static mode
@@ -199,7 +213,8 @@ def test_notebook_06_draws_its_tools_without_waiting(suite_run):
 
 def test_batch_runs_show_static_figures_in_00_03_05(suite_run):
     """The runner gives widgets=False to notebooks that declare it (unless the config sets it): their
-    tools are static figures in the executed notebooks, with no widget view left behind."""
+    tools are static figures in the executed notebooks, with no widget view left behind.
+    """
     import nbformat
 
     run = json.loads((suite_run / "run.json").read_text())
@@ -209,7 +224,9 @@ def test_batch_runs_show_static_figures_in_00_03_05(suite_run):
         nb = nbformat.read(suite_run / name, as_version=4)
         tools = [c for c in nb.cells if c.cell_type == "code" and "explore.show_tool" in c.source]
         mimes = [k for c in tools for o in c.get("outputs", []) for k in o.get("data", {})]
-        assert tools and "application/vnd.jupyter.widget-view+json" not in mimes and "image/png" in mimes
+        assert tools
+        assert "application/vnd.jupyter.widget-view+json" not in mimes
+        assert "image/png" in mimes
     assert params["06_explore.ipynb"]["widgets"] is True
     assert (suite_run / "data_check" / "tile_browser.png").stat().st_size > 5_000
     assert (suite_run / "ssc" / "Tiles_CNN_tiny.png").stat().st_size > 5_000
@@ -227,13 +244,17 @@ def test_notebook_07_adapts_the_model_and_compares(suite_run):
     adapted = modelfiles.load_model(ad / "cnn_adapted.keras")
     lin = adapted.card["lineage"]
     assert lin["parent_sha256"] == file_sha256(suite_run / "model" / "tiny_cnn.keras")
-    assert lin["rivers_added"] == ["Greyrun"] and lin["n_tiles_added"] == int((work.class_code > 0).sum())
-    assert lin["replayed_tiles"] > 0 and lin["epochs"] == 2
+    assert lin["rivers_added"] == ["Greyrun"]
+    assert lin["n_tiles_added"] == int((work.class_code > 0).sum())
+    assert lin["replayed_tiles"] > 0
+    assert lin["epochs"] == 2
     assert set(adapted.key.rivers) == {"Clearwater", "Muddyford", "Greyrun"}
     table = pd.read_csv(ad / "before_after_tiny.csv")
-    assert sorted(zip(table.image, table.model)) == [("Greyrun_0001", "after"), ("Greyrun_0001", "before"),
+    assert sorted(zip(table.image, table.model, strict=True)) == [("Greyrun_0001", "after"), ("Greyrun_0001", "before"),
                                                     ("Greyrun_0002", "after"), ("Greyrun_0002", "before")]
-    assert table.f1_final.between(0, 1).all() and table.phase2.notna().all() and table.why.notna().all()
+    assert table.f1_final.between(0, 1).all()
+    assert table.phase2.notna().all()
+    assert table.why.notna().all()
     # user labels judge phase 2 on the labelled image only
     assert (table[table.image == "Greyrun_0001"].labelled_tiles == 38).all()
     assert table[table.image == "Greyrun_0002"].why.str.contains("held-out tiles").all()
@@ -247,15 +268,20 @@ def test_notebook_08_estimates_areas_with_intervals(suite_run):
 
     d = suite_run / "assess"
     pts = pd.read_csv(d / "points.csv")
-    assert list(pts.columns) == POINT_COLUMNS and len(pts) == 200
+    assert list(pts.columns) == POINT_COLUMNS
+    assert len(pts) == 200
     assert pts.map_class.value_counts().min() >= 30
-    assert (d / "points.gpkg").exists() and json.loads((d / "sample.json").read_text())["n"] == 200
+    assert (d / "points.gpkg").exists()
+    assert json.loads((d / "sample.json").read_text())["n"] == 200
     est = pd.read_csv(d / "estimates.csv")
-    assert list(est.columns[:10]) == ESTIMATE_COLUMNS and est.class_code.iloc[-1] == "overall"
-    assert est.users_accuracy.iloc[-1] > 0.5 and (est.estimated_area >= 0).all()
+    assert list(est.columns[:10]) == ESTIMATE_COLUMNS
+    assert est.class_code.iloc[-1] == "overall"
+    assert est.users_accuracy.iloc[-1] > 0.5
+    assert (est.estimated_area >= 0).all()
     assert (d / "areas.png").stat().st_size > 10_000
     nb = (suite_run / "08_accuracy_and_areas.ipynb").read_text()
-    assert "on unlabelled pixels dropped" in nb and "overall accuracy" in nb
+    assert "on unlabelled pixels dropped" in nb
+    assert "overall accuracy" in nb
 
 
 def test_executed_notebooks_hold_no_bare_paths_and_no_tensorflow_start_up_lines(suite_run):

@@ -14,7 +14,8 @@ def test_scene_is_deterministic_and_has_all_classes():
     b_img, b_lab = make_scene("Clearwater", 7, shape=(300, 450))
     np.testing.assert_array_equal(a_img, b_img)
     np.testing.assert_array_equal(a_lab, b_lab)
-    assert a_img.shape == (300, 450, 3) and a_img.dtype == np.uint8
+    assert a_img.shape == (300, 450, 3)
+    assert a_img.dtype == np.uint8
     assert set(np.unique(a_lab)) == {0, 1, 2, 3, 4, 5}
     c_img, _ = make_scene("Clearwater", 8, shape=(300, 450))
     assert not np.array_equal(a_img, c_img)
@@ -39,7 +40,8 @@ def test_sample_data_meets_the_brief():
     assert len(STYLES) >= 2
     for split, n in (("Train", 4), ("Validate", 2)):
         chk = check_dataset(SAMPLE / split, progress=False)
-        assert chk.ok and not chk.problems
+        assert chk.ok
+        assert not chk.problems
         inv = chk.inventory
         assert set(inv.river) == set(STYLES)
         assert (inv.groupby("river").size() >= n).all()

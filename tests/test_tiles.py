@@ -26,7 +26,7 @@ def loop_purity(lab, t, codes, purity=0.9, max_unl=0.1):
     return np.array(out)
 
 
-@pytest.mark.parametrize("shape,t", [((103, 157, 3), 10), ((50, 50, 3), 50), ((64, 96), 16), ((99, 30, 3), 7)])
+@pytest.mark.parametrize(("shape", "t"), [((103, 157, 3), 10), ((50, 50, 3), 50), ((64, 96), 16), ((99, 30, 3), 7)])
 def test_to_tiles_matches_loop(shape, t):
     img = np.random.default_rng(0).integers(0, 255, shape, dtype=np.uint8)
     np.testing.assert_array_equal(tiles.to_tiles(img, t), loop_tiles(img, t))
@@ -37,7 +37,8 @@ def test_tiles_to_raster_round_trip_and_fill():
     vals = rng.integers(1, 6, 12)
     r = tiles.tiles_to_raster(vals, (3, 4), 5, out_shape=(17, 23), fill=0)
     assert r.shape == (17, 23)
-    assert (r[15:, :] == 0).all() and (r[:, 20:] == 0).all()
+    assert (r[15:, :] == 0).all()
+    assert (r[:, 20:] == 0).all()
     # every tile of the raster carries its value: tile again and compare
     np.testing.assert_array_equal(tiles.to_tiles(r, 5)[:, 0, 0], vals)
     for k, v in enumerate(vals):

@@ -47,7 +47,7 @@ def own_folder_section(text: str) -> str:
 
 
 def _env() -> dict:
-    """This process's environment as a teacher's shell has it: no virtual environment active."""
+    """Return this process's environment as a teacher's shell has it: no virtual environment active."""
     env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME")}
     ours = str(REPO / ".venv" / "bin")
     env["PATH"] = os.pathsep.join(p for p in env.get("PATH", "").split(os.pathsep) if p != ours)
@@ -68,7 +68,8 @@ def _snapshot(folder: Path) -> dict:
 @pytest.fixture(scope="module")
 def clone(tmp_path_factory):
     """A copy of this checkout's files (tracked, and new ones git does not ignore), after the
-    guide's first two commands: ``git clone ... && cd sscnb`` (the copy) and ``make demo``."""
+    guide's first two commands: ``git clone ... && cd sscnb`` (the copy) and ``make demo``.
+    """
     if shutil.which("git") is None or shutil.which("make") is None:
         pytest.skip("needs git and make")
     listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=REPO, capture_output=True)
@@ -81,7 +82,8 @@ def clone(tmp_path_factory):
             (dest / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, dest / name)
     commands = setup_commands(guide_text())
-    assert commands[0].startswith("git clone ") and commands[0].endswith("&& cd sscnb"), commands[0]
+    assert commands[0].startswith("git clone "), commands[0]
+    assert commands[0].endswith("&& cd sscnb"), commands[0]
     assert commands[1] == "make demo", commands
     _shell(commands[1], dest)
     return dest, commands
@@ -90,7 +92,8 @@ def clone(tmp_path_factory):
 def test_make_demo_as_written_runs_the_suite(clone):
     root, _ = clone
     run = json.loads((root / "outputs" / "sample_demo" / "run.json").read_text())
-    assert run["status"] == "finished" and len(run["notebooks"]) == 9
+    assert run["status"] == "finished"
+    assert len(run["notebooks"]) == 9
     assert (root / ".venv" / "bin" / "python").exists()          # made by make demo itself
     assert notebook_noise(root / "outputs" / "sample_demo") == []  # no PosixPath results, no TensorFlow C++ lines
     assert "already finished in this run folder" in _shell("make demo", root)  # run again: resumes, no error
@@ -172,7 +175,8 @@ def test_a_student_works_in_their_own_folder_as_the_guide_says(clone, tmp_path):
     # the mistake the guide warns about: notebook 02 pointed at the demo's folder refuses before training
     t0 = time.perf_counter()
     r = run("02_cnn_training", {"output_dir": "../outputs/sample_demo"})
-    assert r.returncode != 0 and "exists: choose another model_name or output_dir" in r.stdout + r.stderr
+    assert r.returncode != 0
+    assert "exists: choose another model_name or output_dir" in r.stdout + r.stderr
     assert time.perf_counter() - t0 < 60
     assert _snapshot(demo) == before, "the student's session wrote into the demo's folder"
     mine = root / "outputs" / "manual"

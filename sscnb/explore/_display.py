@@ -5,8 +5,10 @@ from ..plots import _plt, save_figure
 
 
 def _display_figure(fig, dpi: int = 100) -> None:
-    """Show a figure in the notebook as a PNG, whatever matplotlib's backend (inline, or Agg as
-    under some batch runners), and close it."""
+    """Show a figure in the notebook as a PNG, whatever matplotlib's backend, and close it.
+
+    The backend may be inline, or Agg as under some batch runners.
+    """
     import io
 
     from IPython.display import Image, display
@@ -18,8 +20,10 @@ def _display_figure(fig, dpi: int = 100) -> None:
 
 
 def run_by_papermill() -> bool:
-    """Whether this kernel runs a notebook for papermill (or ``sscnb run``): papermill's injected
-    parameters cell, which starts with ``# Parameters``, is in the kernel's input history.
+    """Whether this kernel runs a notebook for papermill (or ``sscnb run``).
+
+    Papermill's injected parameters cell, which starts with ``# Parameters``, is in the kernel's input
+    history.
 
     Returns
     -------
@@ -55,7 +59,6 @@ def show_tool(tool, widgets: bool, save=None) -> None:
         Nothing, so that a notebook cell ending with this call does not show it twice; the widget
         is ``tool.widget``.
     """
-
     plt = _plt()
     if widgets and run_by_papermill():
         print(f"{type(tool).__name__}: a static figure, as this notebook runs under papermill "

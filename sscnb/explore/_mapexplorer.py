@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -65,13 +66,16 @@ class MapExplorer:
         self.layer = layer
         self.opacity = float(opacity)
         self.zoom = _check_zoom(zoom)
-        self.widget = None
+        self.widget: Any = None      # the ipywidgets box, once shown
+        self.controls: dict = {}
 
     @classmethod
     def from_evaluation(cls, out_dir, data_dir, experiment: str, loaded, params: SSCParams, images=None,
-                        **kw) -> "MapExplorer":
-        """The images notebook 03 evaluated: its saved class rasters and confidence (classified again
-        with the same model and settings when it saved no class rasters).
+                        **kw) -> MapExplorer:
+        """Return the images notebook 03 evaluated.
+
+        Its saved class rasters and confidence (classified again with the same model and settings when it
+        saved no class rasters).
 
         Parameters
         ----------
@@ -95,7 +99,6 @@ class MapExplorer:
         from functools import partial
 
         if images is None:
-
             images = [r.name for r in find_pairs(data_dir)
                       if result_files(out_dir, r.name, experiment, params.phase2)["confidence"].exists()]
         if not len(images):
@@ -105,8 +108,8 @@ class MapExplorer:
                             for n in images}, **kw)
 
     @classmethod
-    def from_maps(cls, results, scheme: ClassScheme, tile: int, max_px: int = 1500, **kw) -> "MapExplorer":
-        """The surveys notebook 05 mapped, read from the overviews of their rasters.
+    def from_maps(cls, results, scheme: ClassScheme, tile: int, max_px: int = 1500, **kw) -> MapExplorer:
+        """Return the surveys notebook 05 mapped, read from the overviews of their rasters.
 
         Parameters
         ----------
@@ -154,7 +157,7 @@ class MapExplorer:
         return table.round(4)
 
     def region(self, shape) -> tuple[slice, slice]:
-        """The rows and columns of the zoomed region of an image of this shape (all of it without zoom)."""
+        """Return the rows and columns of the zoomed region of an image of this shape (all of it without zoom)."""
         if self.zoom is None:
             return slice(0, shape[0]), slice(0, shape[1])
         r0, r1, c0, c1 = self.zoom
@@ -166,14 +169,13 @@ class MapExplorer:
         return span(r0, r1, shape[0]), span(c0, c1, shape[1])
 
     def picture(self) -> np.ndarray:
-        """The current layer over the current image, zoomed: what the figure shows."""
+        """Return the current layer over the current image, zoomed: what the figure shows."""
         res = self.result()
         rs, cs = self.region(res.image.shape)
         return layer_rgb(res, self.layer, self.opacity)[rs, cs]
 
     def figure(self):
-        """A static picture of the current state: the layer over the image, with the legend."""
-
+        """Return a static picture of the current state: the layer over the image, with the legend."""
         plt = _plt()
         res = self.result()
         pic = self.picture()
@@ -209,13 +211,12 @@ class MapExplorer:
         return fig
 
     def show(self):
-        """The widget: image picker, layer buttons, opacity, zoom, the picture and the F1 table."""
+        """Return the widget: image picker, layer buttons, opacity, zoom, the picture and the F1 table."""
         return _explorer_widget(self)
 
 
 def _explorer_widget(tool: MapExplorer):
-    """The ipywidgets wiring of a :class:`MapExplorer`: its controls change the tool's state and
-    redraw its figure."""
+    """Return the ipywidgets wiring of a :class:`MapExplorer`: its controls change the tool's state and redraw its figure."""
     import html
 
     import ipywidgets as w
@@ -234,7 +235,7 @@ def _explorer_widget(tool: MapExplorer):
     table = w.Output()
     note = w.HTML()
 
-    busy = []
+    busy: list = []
 
     def render(_=None):
         if busy or rows.value[0] == rows.value[1] or cols.value[0] == cols.value[1]:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 from ..data import read_pair
 from ..plots import _plt
@@ -33,7 +34,9 @@ class Phase2Playground:
         self.base = params or SSCParams()
         self.params = self.base  # the settings of the last run
         self.history: list = []  # [(params, ImageResult, seconds)]
-        self.widget = None
+        self.widget: Any = None      # the ipywidgets box, once shown
+        self.controls: dict = {}
+        self._on_run: Any = None     # the Run button's handler (tests press it)
 
     def run(self, **changes):
         """Phase 1 and phase 2 with the notebook's settings changed as given; returns the new ImageResult."""
@@ -49,13 +52,12 @@ class Phase2Playground:
         return res
 
     def figure(self):
-        """The last two runs side by side: final maps, their settings and F1."""
-
+        """Return the last two runs side by side: final maps, their settings and F1."""
         plt = _plt()
         runs = self.history[-2:]
         fig, axes = plt.subplots(1, max(1, len(runs)), figsize=(6 * max(1, len(runs)), 5.2),
                                  constrained_layout=True, squeeze=False)
-        for ax, (p, res, secs) in zip(axes.ravel(), runs):
+        for ax, (p, res, secs) in zip(axes.ravel(), runs, strict=False):  # one empty axes before the first run
             col = res.scheme.colorize(res.final_map)
             ax.imshow(col)
             changed = ", ".join(f"{k}={getattr(p, k)}" for k in self.CONTROLS)
@@ -72,13 +74,12 @@ class Phase2Playground:
         return fig
 
     def show(self):
-        """The widget: the settings, a Run button, the last two runs side by side."""
+        """Return the widget: the settings, a Run button, the last two runs side by side."""
         return _playground_widget(self)
 
 
 def _playground_widget(tool: Phase2Playground):
-    """The ipywidgets wiring of a :class:`Phase2Playground`: its controls change the tool's state and
-    redraw its figure."""
+    """Return the ipywidgets wiring of a :class:`Phase2Playground`: its controls change the tool's state and redraw its figure."""
     import ipywidgets as w
 
     p = tool.base  # the controls start at the notebook's settings, as the exercises do

@@ -1,5 +1,7 @@
-"""The arrays of one classified image, the layers drawn from them, and where they come from:
-classified here, read from notebook 03's results, or from notebook 05's maps."""
+"""The arrays of one classified image, the layers drawn from them, and where they come from.
+
+Classified here, read from notebook 03's results, or from notebook 05's maps.
+"""
 from __future__ import annotations
 
 from pathlib import Path
@@ -78,7 +80,7 @@ class ImageResult:
         self.note = note
         self.bounds = None if bounds is None else tuple(float(v) for v in bounds)
         self.units = units
-        self._confidence = None
+        self._confidence: np.ndarray | None = None
         codes = list(scheme.labelled_codes)
         names = {c: scheme.name(c) for c in scheme.codes}
         self.reports = {}
@@ -87,22 +89,27 @@ class ImageResult:
                             phase2_name: metrics.class_report(label, final_map, codes, names)}
 
     @classmethod
-    def from_classification(cls, name, image, label, result, scheme: ClassScheme, tile: int) -> "ImageResult":
+    def from_classification(cls, name, image, label, result, scheme: ClassScheme, tile: int) -> ImageResult:
         """From :func:`sscnb.ssc.classify_image` of the image."""
         return cls(name, image, label, result.cnn_map, result.final_map, result.cnn_proba.max(axis=-1), scheme,
                    tile, result.phase2_name, result=result, note="classified here")
 
     @property
     def confidence(self) -> np.ndarray:
-        """(h, w) float32: the CNN's confidence of the tile under each pixel of ``image`` (NaN where
-        no tile reaches, or where it was not classified)."""
+        """Return the CNN's confidence of the tile under each pixel of ``image``, (h, w) float32.
+
+        NaN where no tile reaches, or where it was not classified.
+        """
         if self._confidence is None:
             self._confidence = tiles_on_grid(self.confidence_tiles, self.tile, self.full_shape, self.image.shape)
         return self._confidence
 
     def describe(self) -> str:
-        """The tile map in numbers: tiles, tiles left unclassified, mean CNN confidence, and with labels
-        the final map's errors in the less and the more confident half of the tiles."""
+        """Return the tile map in numbers.
+
+        Tiles, tiles left unclassified, mean CNN confidence, and with labels the final map's errors in the
+        less and the more confident half of the tiles.
+        """
         g = self.confidence_tiles
         if self.full_shape != self.image.shape[:2]:  # a preview: no per-tile counts
             return f"{self.name}: {self.note}"
@@ -115,7 +122,6 @@ class ImageResult:
                 + f", {unclassified} left unclassified by the CNN, mean CNN confidence "
                 + (f"{np.nanmean(g):.3f}" if not no_data.all() else "-"))
         if self.label is not None:
-
             cnn = errors_by_confidence(self.label, self.cnn_map, g, self.tile)
             fin = errors_by_confidence(self.label, self.final_map, g, self.tile)
             text += (f"; labelled pixels wrong in the less / the more confident half of the tiles: CNN tile map "
@@ -146,15 +152,13 @@ def compute_image_result(record, loaded, params: SSCParams) -> ImageResult:
     -------
     ImageResult
     """
-
     img, lab = read_pair(record, loaded.scheme, loaded.tile_size)
     return ImageResult.from_classification(record.name, img, lab, classify_image(img, loaded, params),
                                            loaded.scheme, loaded.tile_size)
 
 
 def _evaluation_result(out_dir, data_dir, name, experiment, loaded, params) -> ImageResult:
-    """An image of notebook 03's results: the saved rasters, or classified again when they were not saved."""
-
+    """Return an image of notebook 03's results: the saved rasters, or classified again when they were not saved."""
     r = load_image_results(out_dir, data_dir, name, experiment, params.phase2, loaded.scheme)
     if r["final_map"] is None or r["cnn_map"] is None:
         res = ImageResult.from_classification(name, r["image"], r["label"], classify_image(r["image"], loaded, params),
@@ -166,8 +170,7 @@ def _evaluation_result(out_dir, data_dir, name, experiment, loaded, params) -> I
 
 
 def _map_result(result, scheme: ClassScheme, tile: int, max_px: int) -> ImageResult:
-    """A survey mapped by notebook 05, read from the overviews of its rasters (never whole)."""
-
+    """Return a survey mapped by notebook 05, read from the overviews of its rasters (never whole)."""
     image = read_preview(result.input, max_px)
     final = read_preview(result.files["final"], max_px)
     cnn = read_preview(result.files["cnn"], max_px)
@@ -186,7 +189,7 @@ def _map_result(result, scheme: ClassScheme, tile: int, max_px: int) -> ImageRes
 
 
 def layer_rgb(res: ImageResult, layer: str, opacity: float = 0.6) -> np.ndarray:
-    """The picture of one layer over the image.
+    """Return the picture of one layer over the image.
 
     Parameters
     ----------

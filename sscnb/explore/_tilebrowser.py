@@ -1,6 +1,8 @@
 """The tile browser: a labelled folder's tiles with the CNN's class (state and figure), and its widget."""
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from ..classes import ClassScheme
@@ -39,9 +41,10 @@ class TileBrowser:
         self.scheme = scheme
         self.loaded = loaded
         self.per_page = int(per_page)
-        self.predicted = self.confidence = None
+        self.predicted: np.ndarray | Any = None
+        self.confidence: np.ndarray | Any = None
+        self.cls: int | str = "all"
         if loaded is not None:
-
             if loaded.tile_size != tiles.tile_size:
                 raise ValueError(f"the tiles are {tiles.tile_size} px but the CNN {loaded.path.name} takes "
                                  f"{loaded.tile_size} px tiles: collect them with tile_size={loaded.tile_size}")
@@ -52,12 +55,13 @@ class TileBrowser:
         self.only_wrong = False
         self.order = self.ORDERS[0]
         self.page = 0
-        self.widget = None
+        self.widget: Any = None      # the ipywidgets box, once shown
+        self.controls: dict = {}
 
     @classmethod
     def from_folder(cls, data_dir, scheme: ClassScheme, tile_size: int = 50, purity: float = 0.9, loaded=None,
-                    **kw) -> "TileBrowser":
-        """The pure tiles of a folder of labelled images (as notebook 02 collects them).
+                    **kw) -> TileBrowser:
+        """Return the pure tiles of a folder of labelled images (as notebook 02 collects them).
 
         Parameters
         ----------
@@ -73,7 +77,6 @@ class TileBrowser:
         -------
         TileBrowser
         """
-
         return cls(collect_tiles(find_pairs(data_dir), scheme, tile_size, purity, progress=False), scheme, loaded, **kw)
 
     @property
@@ -83,9 +86,10 @@ class TileBrowser:
             return np.zeros(len(self.tiles), bool)
         return self.predicted != self.tiles.y
 
-    def hardest_first(self) -> "TileBrowser":
-        """Select the tiles of every class the CNN gets wrong, least confident first, or, when it gets
-        them all right, every tile, least confident first (what notebooks 03 and 06 show).
+    def hardest_first(self) -> TileBrowser:
+        """Select the tiles of every class the CNN gets wrong, least confident first.
+
+        When it gets them all right, every tile, least confident first (what notebooks 03 and 06 show).
 
         Returns
         -------
@@ -97,8 +101,10 @@ class TileBrowser:
         return self
 
     def selection(self, only_wrong: bool | None = None) -> np.ndarray:
-        """Indices of the tiles selected (class, misclassified filter, order), all pages; ``only_wrong``
-        overrides the filter."""
+        """Return the indices of the tiles selected (class, misclassified filter, order), all pages.
+
+        ``only_wrong`` overrides the filter.
+        """
         keep = np.ones(len(self.tiles), bool) if self.cls == "all" else self.tiles.y == self.cls
         if self.only_wrong if only_wrong is None else only_wrong:
             keep &= self.wrong
@@ -127,14 +133,16 @@ class TileBrowser:
         return pd.DataFrame(rows).set_index("class")
 
     def _heading(self, n: int) -> str:
-        what = "all classes" if self.cls == "all" else self.scheme.name(self.cls)
+        what = "all classes" if self.cls == "all" else self.scheme.name(int(self.cls))
         filt = ", misclassified only" if self.only_wrong else ""
         return f"{what}{filt}: {n} tile(s), page {self.page + 1} of {self.pages} ({self.order})"
 
     def figure(self):
-        """The current page of tiles: each titled with its label, and with a CNN its predicted class
-        and confidence (misclassified tiles framed red)."""
+        """Return the current page of tiles.
 
+        Each titled with its label, and with a CNN its predicted class and confidence (misclassified tiles
+        framed red).
+        """
         plt = _plt()
         sel = self.selection()
         self.page = min(self.page, self.pages - 1)
@@ -146,7 +154,7 @@ class TileBrowser:
         for ax in axes.ravel():
             ax.set_axis_off()
         wrong = self.wrong
-        for ax, i in zip(axes.ravel(), page):
+        for ax, i in zip(axes.ravel(), page, strict=False):  # the last page may fill only part of the grid
             ax.imshow(self.tiles.x[i])
             ax.set_axis_on()
             ax.set_xticks([])
@@ -171,13 +179,12 @@ class TileBrowser:
         return fig
 
     def show(self):
-        """The widget: class, misclassified filter, order, page, and the tiles."""
+        """Return the widget: class, misclassified filter, order, page, and the tiles."""
         return _browser_widget(self)
 
 
 def _browser_widget(tool: TileBrowser):
-    """The ipywidgets wiring of a :class:`TileBrowser`: its controls change the tool's state and
-    redraw its figure."""
+    """Return the ipywidgets wiring of a :class:`TileBrowser`: its controls change the tool's state and redraw its figure."""
     import ipywidgets as w
 
     options = [("all", "all")] + [(tool.scheme.name(c), c) for c in tool.scheme.labelled_codes
