@@ -130,11 +130,41 @@ def read_points(path, strata: MapStrata, class_field: str = "reference_class", c
     """
     import pandas as pd
     from rasterio.transform import rowcol
-    from rasterio.windows import Window
 
     path = Path(path)
     if not path.exists():
         raise AssessError(f"the points file {path} does not exist")
+    xs, ys, ref, src_crs = _read_point_file(path, class_field, crs)
+    if src_crs and strata.crs is None:
+        raise AssessError(f"the points of {path} are in a CRS but the map {strata.path.name} has none: give points in "
+                          "the map's pixel coordinates (its points.csv), or map a georeferenced image")
+    if src_crs and strata.crs is not None:
+        from rasterio.crs import CRS
+        from rasterio.warp import transform as warp
+
+        if CRS.from_user_input(src_crs) != strata.crs:
+            xs, ys = (np.asarray(v) for v in warp(CRS.from_user_input(src_crs), strata.crs, xs, ys))
+    labelled = ref > 0
+    r, c = rowcol(strata.transform, xs[labelled], ys[labelled])
+    r, c = np.asarray(r, np.int64), np.asarray(c, np.int64)
+    H, W = strata.shape
+    out = (r < 0) | (r >= H) | (c < 0) | (c >= W)
+    if out.any():
+        raise AssessError(f"{int(out.sum())} labelled point(s) of {path} fall outside the map {strata.path.name}: "
+                          "are they in another CRS (give crs for a CSV), or from another map?")
+    mc = _map_class_at(strata, r, c)
+    if (mc == 0).any():
+        raise AssessError(f"{int((mc == 0).sum())} labelled point(s) of {path} lie on the map's no-data: the sample "
+                          "must be drawn from the map's classes (sscnb assess draws one)")
+    xs2, ys2 = _centres(strata.transform, r, c)
+    pts = pd.DataFrame({"x": xs2, "y": ys2, "row": r, "col": c, "map_class": mc, "reference_class": ref[labelled]})
+    return pts, int((~labelled).sum())
+
+
+def _read_point_file(path: Path, class_field: str, crs):
+    """Return the points of a CSV or a GIS file: ``x``, ``y``, the reference codes (-1: none) and their CRS."""
+    import pandas as pd
+
     if path.suffix.lower() == ".csv":
         df = pd.read_csv(path)
         missing = [k for k in ("x", "y", class_field) if k not in df.columns]
@@ -155,36 +185,21 @@ def read_points(path, strata: MapStrata, class_field: str = "reference_class", c
         xs = np.array([f["geometry"]["coordinates"][0] for f in feats], float)
         ys = np.array([f["geometry"]["coordinates"][1] for f in feats], float)
         ref = pd.to_numeric(pd.Series([f["properties"][class_field] for f in feats]), errors="coerce")
-    if src_crs and strata.crs is None:
-        raise AssessError(f"the points of {path} are in a CRS but the map {strata.path.name} has none: give points in "
-                          "the map's pixel coordinates (its points.csv), or map a georeferenced image")
-    if src_crs and strata.crs is not None:
-        from rasterio.crs import CRS
-        from rasterio.warp import transform as warp
+    return xs, ys, ref.fillna(-1).astype(np.int64).to_numpy(), src_crs
 
-        if CRS.from_user_input(src_crs) != strata.crs:
-            xs, ys = (np.asarray(v) for v in warp(CRS.from_user_input(src_crs), strata.crs, xs, ys))
-    ref = ref.fillna(-1).astype(np.int64).to_numpy()
-    labelled = ref > 0
-    r, c = rowcol(strata.transform, xs[labelled], ys[labelled])
-    r, c = np.asarray(r, np.int64), np.asarray(c, np.int64)
+
+def _map_class_at(strata: MapStrata, r: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """Return the map's class at pixels (r, c), read strip by strip."""
+    from rasterio.windows import Window
+
     H, W = strata.shape
-    out = (r < 0) | (r >= H) | (c < 0) | (c >= W)
-    if out.any():
-        raise AssessError(f"{int(out.sum())} labelled point(s) of {path} fall outside the map {strata.path.name}: "
-                          "are they in another CRS (give crs for a CSV), or from another map?")
     mc = np.zeros(len(r), np.int64)
     with _open(strata.path) as ds:
         for y0, y1 in _strips(H, W):
             sel = (r >= y0) & (r < y1)
             if sel.any():
                 mc[sel] = ds.read(1, window=Window(0, y0, W, y1 - y0))[r[sel] - y0, c[sel]]
-    if (mc == 0).any():
-        raise AssessError(f"{int((mc == 0).sum())} labelled point(s) of {path} lie on the map's no-data: the sample "
-                          "must be drawn from the map's classes (sscnb assess draws one)")
-    xs2, ys2 = _centres(strata.transform, r, c)
-    pts = pd.DataFrame({"x": xs2, "y": ys2, "row": r, "col": c, "map_class": mc, "reference_class": ref[labelled]})
-    return pts, int((~labelled).sum())
+    return mc
 
 
 def estimate(map_class, reference_class, mapped_px: dict, strata: MapStrata | None = None, scheme=None):

@@ -12,7 +12,6 @@ import logging
 import shutil
 import time
 from dataclasses import dataclass, field
-from itertools import pairwise
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +21,7 @@ from . import features as _features
 from . import inputstats as _inputstats
 from . import pixel as _pixel
 from . import tiles as _tiles
+from ._strips import _read_ahead, _Scratch, _strips
 from .geo import SurveyError, SurveyRaster, area_table, open_raster, open_survey, read_block
 from .mapfiles import ClassMapWriter, write_tile_confidence
 from .provenance import file_sha256, package_versions, timestamp, tmp_name, write_json
@@ -118,75 +118,6 @@ def _recipe(path: Path, loaded, params: SSCParams, vectors: bool, min_polygon_ar
         "settings": params.to_dict(),
         "vectors": {"make": bool(vectors), "min_polygon_area": float(min_polygon_area)} if vectors else None,
     }
-
-
-def _read_ahead(strips, read):
-    """Yield ``(y0, y1, read(y0, y1), seconds waited)`` for each strip, reading the next one ahead.
-
-    The next strip is read (and decoded) in a background thread while the caller works on this one: two strips
-    in memory at most. The dataset is only ever used by that one thread.
-    """
-    from concurrent.futures import ThreadPoolExecutor
-
-    if not strips:
-        return
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sscnb-read") as ex:
-        fut = ex.submit(read, *strips[0])
-        for i, (y0, y1) in enumerate(strips):
-            t0 = time.perf_counter()
-            data = fut.result()
-            waited = time.perf_counter() - t0
-            if i + 1 < len(strips):
-                fut = ex.submit(read, *strips[i + 1])
-            yield y0, y1, data, waited
-
-
-def _strips(height: int, width: int, tile: int, window_mpx: float) -> list[tuple[int, int]]:
-    """Return row ranges ``[(y0, y1)]`` covering the image, each a whole number of tile rows.
-
-    The last one also takes the margin below the last tile row.
-    """
-    rows = int(window_mpx * 1e6 // max(width, 1)) // tile * tile
-    rows = max(tile, rows)
-    n_tile_rows = height // tile
-    bounds = list(range(0, n_tile_rows * tile, rows)) + [height]
-    bounds = sorted(set(bounds))
-    if len(bounds) > 2 and bounds[-1] - bounds[-2] < tile:  # fold a sub-tile remainder into the last strip
-        bounds.pop(-2)
-    return list(pairwise(bounds))
-
-
-class _Scratch:
-    """Per-pixel features and valid mask of the whole input, kept on disk between the passes."""
-
-    def __init__(self, folder: Path, shape, n_feat: int, dtype):
-        self.folder = folder
-        folder.mkdir(parents=True, exist_ok=True)
-        self.W = shape[1]
-        self.F = n_feat
-        self.dtype = np.dtype(dtype)
-        # both stay open across the strips of both passes; close() ends them
-        self.feat = open(folder / "features.raw", "w+b")  # noqa: SIM115
-        self.valid = open(folder / "valid.raw", "w+b")  # noqa: SIM115
-
-    def write(self, y0, feats, valid):
-        self.feat.seek(y0 * self.W * self.F * self.dtype.itemsize)
-        self.feat.write(np.ascontiguousarray(feats, self.dtype).tobytes())
-        self.valid.seek(y0 * self.W)
-        self.valid.write(np.ascontiguousarray(valid, np.uint8).tobytes())
-
-    def read(self, y0, y1):
-        n = (y1 - y0) * self.W
-        self.feat.seek(y0 * self.W * self.F * self.dtype.itemsize)
-        f = np.fromfile(self.feat, self.dtype, n * self.F).reshape(y1 - y0, self.W, self.F)
-        self.valid.seek(y0 * self.W)
-        v = np.fromfile(self.valid, np.uint8, n).reshape(y1 - y0, self.W).astype(bool)
-        return f, v
-
-    def close(self):
-        self.feat.close()
-        self.valid.close()
-        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 @dataclass
@@ -426,6 +357,38 @@ def _publish(job: _MapJob, out_dir: Path, counts, cnn_counts, map_info: dict, t:
     return areas
 
 
+def _new_job(path: Path, info: SurveyRaster, loaded, out_dir: Path, experiment: str, p: SSCParams, vectors: bool,
+             window_mpx: float, progress: bool) -> _MapJob:
+    """Return the job of one input: its strips, and a scratch folder in which every file is made."""
+    H, W = info.shape
+    scratch = _Scratch(tmp_name(out_dir / f"{path.stem}_{experiment}_scratch"), (H, W), 4 if p.use_entropy else 3,
+                       np.float32 if p.use_entropy else np.uint8)
+    # everything is made in the scratch folder and moved beside the input's other maps at the end
+    stage = map_files(scratch.folder / "out", path.stem, experiment, p, vectors)
+    stage["final"].parent.mkdir()
+    return _MapJob(path, info, loaded, p, _strips(H, W, loaded.tile_size, window_mpx), scratch, stage, progress)
+
+
+def _phase1(job: _MapJob, t: dict) -> tuple[dict, dict]:
+    """Run pass 1, check the input against the CNN's training images, and run the CNN again if it needs a gamma.
+
+    Returns pass 1's profile and what the check found (``t`` gets the seconds).
+    """
+    t0 = time.perf_counter()
+    map_profile = _pass1(job)
+    t["phase1_features"] = time.perf_counter() - t0
+    if job.n_valid == 0:
+        raise SurveyError(f"{job.path.name} holds no valid pixel (all no-data): nothing to map")
+    input_info: dict = {}
+    _, gamma = check_input({k: np.concatenate(v) for k, v in job.tile_stats.items()}, job.loaded, job.params,
+                           job.path.name, input_info)
+    if gamma != 1.0:
+        t0 = time.perf_counter()
+        _cnn_again(job, gamma)
+        t["phase1_normalised"] = time.perf_counter() - t0
+    return map_profile, input_info
+
+
 def map_raster(path, loaded, out_dir, experiment: str, params: SSCParams, *, vectors: bool = False,
                min_polygon_area: float = MIN_POLYGON_AREA, window_mpx: float = WINDOW_MPX,
                info: SurveyRaster | None = None, recipe: dict | None = None, progress: bool = True) -> MapResult:
@@ -464,34 +427,16 @@ def map_raster(path, loaded, out_dir, experiment: str, params: SSCParams, *, vec
     """
     path, out_dir, p = Path(path), Path(out_dir), params
     out_dir.mkdir(parents=True, exist_ok=True)
-    info = info or open_survey(path)
     recipe = recipe or _recipe(path, loaded, p, vectors, min_polygon_area)
     files = map_files(out_dir, path.stem, experiment, p, vectors)
     _remove_earlier_maps(out_dir, path.stem, experiment, files)
-    H, W = info.shape
-    scratch = _Scratch(tmp_name(out_dir / f"{path.stem}_{experiment}_scratch"), (H, W), 4 if p.use_entropy else 3,
-                       np.float32 if p.use_entropy else np.uint8)
-    # everything is made in the scratch folder and moved beside the input's other maps at the end
-    stage = map_files(scratch.folder / "out", path.stem, experiment, p, vectors)
-    stage["final"].parent.mkdir()
-    job = _MapJob(path, info, loaded, p, _strips(H, W, loaded.tile_size, window_mpx), scratch, stage, progress)
-    t = {}
+    job = _new_job(path, info or open_survey(path), loaded, out_dir, experiment, p, vectors, window_mpx, progress)
+    t: dict = {}
     try:
-        t0 = time.perf_counter()
-        map_profile = _pass1(job)
-        t["phase1_features"] = time.perf_counter() - t0
-        if job.n_valid == 0:
-            raise SurveyError(f"{path.name} holds no valid pixel (all no-data): nothing to map")
-        input_info: dict = {}
-        _, gamma = check_input({k: np.concatenate(v) for k, v in job.tile_stats.items()}, loaded, p, path.name,
-                               input_info)
-        if gamma != 1.0:
-            t0 = time.perf_counter()
-            _cnn_again(job, gamma)
-            t["phase1_normalised"] = time.perf_counter() - t0
+        map_profile, input_info = _phase1(job, t)
         t0 = time.perf_counter()
         tile_grid = apply_tile_rules(job.tile_codes, job.confidence, p)
-        map_info = {"input": info.describe(), "tiles": int(job.grid[0] * job.grid[1]), **input_info,
+        map_info = {"input": job.info.describe(), "tiles": int(job.grid[0] * job.grid[1]), **input_info,
                     "tile_classes": {int(c): int((tile_grid == c).sum()) for c in np.unique(tile_grid)},
                     "valid_px": job.n_valid}
         choice, clf = _fit_on_tile_map(job, tile_grid, map_info)
@@ -502,11 +447,10 @@ def map_raster(path, loaded, out_dir, experiment: str, params: SSCParams, *, vec
         counts, cnn_counts = _pass2(job, tile_grid, choice, clf, lut, t)
         areas = _publish(job, out_dir, counts, cnn_counts, map_info, t, vectors, min_polygon_area)
     finally:
-        scratch.close()
+        job.scratch.close()
     t["total"] = sum(t.values())
     manifest = {"recipe": recipe, "experiment": experiment, "outputs": {k: v.name for k, v in files.items()},
                 "info": map_info, "seconds": t, "profile": map_profile, "versions": package_versions(),
                 "created": timestamp()}
     write_json(files["manifest"], manifest)  # last: its presence marks the input done
     return MapResult(path, files, areas, map_info, t, phase2_name=p.final_name)
-

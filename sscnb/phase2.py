@@ -184,19 +184,29 @@ def choose_phase2(tile_grid: np.ndarray, confidence: np.ndarray, tile: int, gath
     cands = candidate_features(p.use_entropy)
     if not p.phase2_check:
         name = cands[-1]
-        rows, cols, ys = _pixel.sample_tile_pixels(train_grid, tile, p.subsample, p.min_sample, p.seed,
-                                                   max_sample=p.max_sample, min_class=p.min_class_sample,
-                                                   sampling=p.phase2_sampling)
+        rows, cols, ys = _training_sample(train_grid, tile, p)
         clf = fit_phase2(_candidate_x(gather(rows, cols), name), ys, p)
         info.update(phase2_choice=f"{p.final_name} on {name}", phase2_reason="phase2_check is off")
         return Phase2Choice(clf, name, info)
+    fitted, agreement = _fit_and_hold_out(train_grid, tile, gather, p, cands, info)
+    if judge is not None and (judge > 0).any():
+        return _judged_by_labels(np.asarray(judge), tile_grid, tile, gather, fitted, p, info)
+    return _judged_by_held_out(agreement, fitted, cands, p, info)
+
+
+def _training_sample(grid: np.ndarray, tile: int, p: SSCParams):
+    """Return phase 2's training pixels ``(rows, cols, classes)`` of the tiles of ``grid``, as ``p`` says."""
+    return _pixel.sample_tile_pixels(grid, tile, p.subsample, p.min_sample, p.seed, max_sample=p.max_sample,
+                                     min_class=p.min_class_sample, sampling=p.phase2_sampling)
+
+
+def _fit_and_hold_out(train_grid: np.ndarray, tile: int, gather, p: SSCParams, cands: list, info: dict):
+    """Fit every candidate on all but the held-out tiles; return them and their agreement on those tiles."""
     held = _hold_out(train_grid, p.check_fraction, p.seed)
     fit_grid = np.where(held, 0, train_grid).astype(train_grid.dtype)
     check_grid = np.where(held, train_grid, 0).astype(train_grid.dtype)
     info["held_out_tiles"] = int(held.sum())
-    rows, cols, ys = _pixel.sample_tile_pixels(fit_grid, tile, p.subsample, p.min_sample, p.seed,
-                                               max_sample=p.max_sample, min_class=p.min_class_sample,
-                                               sampling=p.phase2_sampling)
+    rows, cols, ys = _training_sample(fit_grid, tile, p)
     xs = gather(rows, cols)
     fitted = {name: fit_phase2(_candidate_x(xs, name), ys, p) for name in cands}
     agreement = {}
@@ -210,24 +220,51 @@ def choose_phase2(tile_grid: np.ndarray, confidence: np.ndarray, tile: int, gath
             agreement[name] = _tile_majority_agreement(tile_id, cy, pred)
             info.setdefault("agreement_pixels", {})[name] = round(float(np.mean(pred == cy)), 4)
     info["agreement"] = {k: round(v, 4) for k, v in agreement.items()}
-    if judge is not None and (judge > 0).any():
-        jr, jc, jy = _pixel.sample_tile_pixels(np.asarray(judge), tile, 1.0, 0, p.seed + 2, max_sample=100_000)
-        jx = gather(jr, jc)
-        scores = {name: float(np.mean(clf._codes(_candidate_x(jx, name)) == jy)) for name, clf in fitted.items()}
-        best = max(scores, key=lambda k: scores[k])
-        # the tile map's score is recorded but not compared: a CNN fine-tuned on these very tiles gets
-        # them right whatever it does elsewhere
-        tile_score = float(np.mean(tile_grid[jr // tile, jc // tile] == jy))
-        info.update(judge="user-labelled tiles", judge_tiles=int((judge > 0).sum()),
-                    judge_accuracy={**{k: round(v, 4) for k, v in scores.items()}, TILE_MAP: round(tile_score, 4)})
-        why = (f"on the pixels of {info['judge_tiles']} user-labelled tiles phase 2 ({best}) is right on "
-               f"{scores[best]:.1%}")
-        if scores[best] < p.min_agreement:
-            info.update(phase2_choice=TILE_MAP, phase2_reason=f"{why}, below min_agreement {p.min_agreement}: the "
-                        "CNN tile map is kept")
-            return Phase2Choice(None, TILE_MAP, info)
-        info.update(phase2_choice=f"{p.final_name} on {best}", phase2_reason=f"{why} (>= min_agreement {p.min_agreement})")
-        return Phase2Choice(fitted[best], best, info)
+    return fitted, agreement
+
+
+def _judged_by_labels(judge: np.ndarray, tile_grid: np.ndarray, tile: int, gather, fitted: dict, p: SSCParams,
+                      info: dict) -> Phase2Choice:
+    """Return the best candidate on the pixels of the user-labelled tiles, or the tile map below min_agreement."""
+    jr, jc, jy = _pixel.sample_tile_pixels(judge, tile, 1.0, 0, p.seed + 2, max_sample=100_000)
+    jx = gather(jr, jc)
+    scores = {name: float(np.mean(clf._codes(_candidate_x(jx, name)) == jy)) for name, clf in fitted.items()}
+    best = max(scores, key=lambda k: scores[k])
+    # the tile map's score is recorded but not compared: a CNN fine-tuned on these very tiles gets
+    # them right whatever it does elsewhere
+    tile_score = float(np.mean(tile_grid[jr // tile, jc // tile] == jy))
+    info.update(judge="user-labelled tiles", judge_tiles=int((judge > 0).sum()),
+                judge_accuracy={**{k: round(v, 4) for k, v in scores.items()}, TILE_MAP: round(tile_score, 4)})
+    why = (f"on the pixels of {info['judge_tiles']} user-labelled tiles phase 2 ({best}) is right on "
+           f"{scores[best]:.1%}")
+    if scores[best] < p.min_agreement:
+        info.update(phase2_choice=TILE_MAP, phase2_reason=f"{why}, below min_agreement {p.min_agreement}: the "
+                    "CNN tile map is kept")
+        return Phase2Choice(None, TILE_MAP, info)
+    info.update(phase2_choice=f"{p.final_name} on {best}", phase2_reason=f"{why} (>= min_agreement {p.min_agreement})")
+    return Phase2Choice(fitted[best], best, info)
+
+
+def _judged_by_held_out(agreement: dict, fitted: dict, cands: list, p: SSCParams, info: dict) -> Phase2Choice:
+    """Return the candidate that best reproduces the CNN on held-out tiles, or the tile map below min_agreement."""
+    info["judge"] = "held-out tiles"
+    if not agreement:
+        name = cands[0]
+        info.update(phase2_choice=f"{p.final_name} on {name}",
+                    phase2_reason="too few tiles to hold any out: phase 2 used unchecked")
+        return Phase2Choice(fitted[name], name, info)
+    best = max(agreement, key=lambda k: agreement[k])
+    if agreement[best] < p.min_agreement:
+        info.update(phase2_choice=TILE_MAP, phase2_reason=(
+            f"phase 2 reproduces the CNN's class (by pixel majority) on {agreement[best]:.1%} of "
+            f"{info['held_out_tiles']} held-out tiles at best ({best}), below min_agreement {p.min_agreement}: "
+            "the colours cannot carry the classes, so the CNN tile map is kept"))
+        log.info("%s", info["phase2_reason"])
+        return Phase2Choice(None, TILE_MAP, info)
+    info.update(phase2_choice=f"{p.final_name} on {best}", phase2_reason=(
+        f"it reproduces the CNN's class (by pixel majority) on {agreement[best]:.1%} of {info['held_out_tiles']} "
+        f"held-out tiles (>= min_agreement {p.min_agreement})"))
+    return Phase2Choice(fitted[best], best, info)
     info["judge"] = "held-out tiles"
     if not agreement:
         name = cands[0]

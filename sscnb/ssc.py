@@ -27,6 +27,7 @@ from . import features as _features
 from . import inputstats as _inputstats
 from . import tiles as _tiles
 from .modelfiles import predict_codes
+from .patches import despeckle, modal_filter_regions
 from .phase2 import TILE_MAP, Phase2Choice, candidate_features, choose_phase2, fit_phase2
 from .settings import Settings
 
@@ -241,74 +242,6 @@ class SSCResult:
         return phase2_name(self.params["phase2"])
 
 
-def modal_filter_regions(grid: np.ndarray, min_size: int) -> np.ndarray:
-    """Absorb small groups of tiles into the class around them.
-
-    Parameters
-    ----------
-    grid : (R, C) ndarray of int
-        Class codes of the tiles.
-    min_size : int, tiles
-        Connected (4-neighbour) regions of one class smaller than this take the most common class
-        among the cells bordering them.
-
-    Returns
-    -------
-    (R, C) ndarray of int
-    """
-    from scipy import ndimage as ndi
-    from skimage.measure import label
-
-    out = grid.copy()
-    if min_size <= 1:
-        return out
-    for _ in range(3):  # a few passes: a filled region may merge with another small one
-        regions = label(out + 1, connectivity=1, background=0)
-        sizes = np.bincount(regions.ravel())
-        small = np.flatnonzero(sizes < min_size)
-        small = small[small > 0]
-        if len(small) == 0:
-            break
-        for r in small:
-            m = regions == r
-            ring = ndi.binary_dilation(m) & ~m
-            vals = out[ring]
-            if len(vals):
-                out[m] = np.bincount(vals).argmax()
-    return out
-
-
-def despeckle(class_map: np.ndarray, smallest: int) -> np.ndarray:
-    """Absorb small patches of a class map.
-
-    Parameters
-    ----------
-    class_map : (H, W) ndarray of uint8
-    smallest : int, px
-        Patches (8-connected, one class) smaller than this take the class of the nearest pixel of
-        a larger patch.
-
-    Returns
-    -------
-    (H, W) ndarray of uint8
-    """
-    from scipy import ndimage as ndi
-    from skimage.measure import label
-
-    if smallest <= 1:
-        return class_map
-    small = np.zeros(class_map.shape, bool)
-    for c in np.unique(class_map):
-        lab = label(class_map == c, connectivity=2)
-        sizes = np.bincount(lab.ravel())
-        sizes[0] = smallest  # background of this class mask is never "small"
-        small |= sizes[lab] < smallest
-    if not small.any() or small.all():
-        return class_map
-    _, (ri, ci) = ndi.distance_transform_edt(small, return_indices=True)
-    return class_map[ri, ci]
-
-
 def predict_tiles_masked(loaded, x: np.ndarray, valid: Any = None):
     """Phase 1 on a batch of tiles, skipping tiles that touch nodata.
 
@@ -453,30 +386,11 @@ def classify_image(image: np.ndarray, loaded, params: SSCParams | None = None,
 
     t0 = time.perf_counter()
     info["tile_classes"] = {int(c): int((tile_grid == c).sum()) for c in np.unique(tile_grid)}
-    choice = None
-    if (tile_grid > 0).any():
-        choice = choose_phase2(tile_grid, confidence.reshape(grid), tile, lambda r, c: feats[r, c], p, judge)
-        info.update(choice.info)
-        if choice.clf is not None and choice.clf.info.get("one_class"):
-            log.info("one-class tile map: the final map is class %s", choice.clf.classes[0])
-            info["note"] = f"the CNN found one class only ({int(choice.clf.classes[0])}): final map is that class"
-        elif choice.clf is None:
-            info["note"] = f"phase 2 not used: {choice.info['phase2_reason']}"
-    else:
-        info["note"] = "the CNN classified no tile (all below recog_thresh?): final map left unclassified"
-        log.warning(info["note"])
+    choice = _choose(tile_grid, confidence.reshape(grid), tile, feats, p, judge, info)
     t["fit"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    if choice is None:
-        final = np.zeros((H, W), np.uint8)
-    elif choice.clf is None:
-        final = cnn_map.copy()
-    else:
-        final = choice.predict(feats, mask)
-        info.update(choice.clf.info)  # n_train, one_class, distinct_vectors, ...
-    if mask is not None:
-        final[~mask] = 0
+    final = _final_map(choice, cnn_map, feats, mask, info)
     t["predict"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -488,3 +402,34 @@ def classify_image(image: np.ndarray, loaded, params: SSCParams | None = None,
     info["shrinking"] = shrinking_classes(_pixel_counts(cnn_map), _pixel_counts(final), name or "the image",
                                           getattr(loaded, "scheme", None))
     return SSCResult(cnn_map, final, proba.reshape(grid + (-1,)), codes, p.to_dict(), t, info)
+
+
+def _choose(tile_grid: np.ndarray, confidence: np.ndarray, tile: int, feats: np.ndarray, p: SSCParams, judge,
+            info: dict) -> Phase2Choice | None:
+    """Return phase 2's choice on an image's tile map (None when no tile is classified); ``info`` gets why."""
+    if not (tile_grid > 0).any():
+        info["note"] = "the CNN classified no tile (all below recog_thresh?): final map left unclassified"
+        log.warning(info["note"])
+        return None
+    choice = choose_phase2(tile_grid, confidence, tile, lambda r, c: feats[r, c], p, judge)
+    info.update(choice.info)
+    if choice.clf is not None and choice.clf.info.get("one_class"):
+        log.info("one-class tile map: the final map is class %s", choice.clf.classes[0])
+        info["note"] = f"the CNN found one class only ({int(choice.clf.classes[0])}): final map is that class"
+    elif choice.clf is None:
+        info["note"] = f"phase 2 not used: {choice.info['phase2_reason']}"
+    return choice
+
+
+def _final_map(choice: Phase2Choice | None, cnn_map: np.ndarray, feats: np.ndarray, mask, info: dict) -> np.ndarray:
+    """Return the final map: nothing, the tile map, or phase 2's prediction of every pixel (0 outside ``mask``)."""
+    if choice is None:
+        final = np.zeros(cnn_map.shape, np.uint8)
+    elif choice.clf is None:
+        final = cnn_map.copy()
+    else:
+        final = choice.predict(feats, mask)
+        info.update(choice.clf.info)  # n_train, one_class, distinct_vectors, ...
+    if mask is not None:
+        final[~mask] = 0
+    return final

@@ -1,0 +1,82 @@
+"""A raster strip by strip, for :mod:`sscnb.mapraster`.
+
+The strips of whole tile rows, the next strip read ahead in a thread, and the scratch files in which pass 1
+keeps every pixel's features for pass 2.
+"""
+from __future__ import annotations
+
+import shutil
+import time
+from itertools import pairwise
+from pathlib import Path
+
+import numpy as np
+
+
+def _read_ahead(strips, read):
+    """Yield ``(y0, y1, read(y0, y1), seconds waited)`` for each strip, reading the next one ahead.
+
+    The next strip is read (and decoded) in a background thread while the caller works on this one: two strips
+    in memory at most. The dataset is only ever used by that one thread.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    if not strips:
+        return
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sscnb-read") as ex:
+        fut = ex.submit(read, *strips[0])
+        for i, (y0, y1) in enumerate(strips):
+            t0 = time.perf_counter()
+            data = fut.result()
+            waited = time.perf_counter() - t0
+            if i + 1 < len(strips):
+                fut = ex.submit(read, *strips[i + 1])
+            yield y0, y1, data, waited
+
+
+def _strips(height: int, width: int, tile: int, window_mpx: float) -> list[tuple[int, int]]:
+    """Return row ranges ``[(y0, y1)]`` covering the image, each a whole number of tile rows.
+
+    The last one also takes the margin below the last tile row.
+    """
+    rows = int(window_mpx * 1e6 // max(width, 1)) // tile * tile
+    rows = max(tile, rows)
+    n_tile_rows = height // tile
+    bounds = list(range(0, n_tile_rows * tile, rows)) + [height]
+    bounds = sorted(set(bounds))
+    if len(bounds) > 2 and bounds[-1] - bounds[-2] < tile:  # fold a sub-tile remainder into the last strip
+        bounds.pop(-2)
+    return list(pairwise(bounds))
+
+
+class _Scratch:
+    """Per-pixel features and valid mask of the whole input, kept on disk between the passes."""
+
+    def __init__(self, folder: Path, shape, n_feat: int, dtype):
+        self.folder = folder
+        folder.mkdir(parents=True, exist_ok=True)
+        self.W = shape[1]
+        self.F = n_feat
+        self.dtype = np.dtype(dtype)
+        # both stay open across the strips of both passes; close() ends them
+        self.feat = open(folder / "features.raw", "w+b")  # noqa: SIM115
+        self.valid = open(folder / "valid.raw", "w+b")  # noqa: SIM115
+
+    def write(self, y0, feats, valid):
+        self.feat.seek(y0 * self.W * self.F * self.dtype.itemsize)
+        self.feat.write(np.ascontiguousarray(feats, self.dtype).tobytes())
+        self.valid.seek(y0 * self.W)
+        self.valid.write(np.ascontiguousarray(valid, np.uint8).tobytes())
+
+    def read(self, y0, y1):
+        n = (y1 - y0) * self.W
+        self.feat.seek(y0 * self.W * self.F * self.dtype.itemsize)
+        f = np.fromfile(self.feat, self.dtype, n * self.F).reshape(y1 - y0, self.W, self.F)
+        self.valid.seek(y0 * self.W)
+        v = np.fromfile(self.valid, np.uint8, n).reshape(y1 - y0, self.W).astype(bool)
+        return f, v
+
+    def close(self):
+        self.feat.close()
+        self.valid.close()
+        shutil.rmtree(self.folder, ignore_errors=True)
