@@ -217,6 +217,42 @@ def replay_tiles(parent_card: dict, replay, scheme, replay_dir=None, seed: int =
     return tiles.subset(np.sort(np.concatenate(idx)))
 
 
+def _training_arrays(new_tiles: TileSet, rep: TileSet | None, key: ClassKey):
+    """Return the tiles and local classes of fine-tuning, and how often the new tiles are repeated.
+
+    The new tiles are repeated (each time augmented differently) so that an epoch shows them at least
+    ``MIN_NEW_PER_EPOCH`` times and at least as often as the replayed tiles.
+    """
+    target = max(MIN_NEW_PER_EPOCH, 0 if rep is None else len(rep))
+    reps = max(1, int(np.ceil(target / len(new_tiles))))
+    x = [np.repeat(new_tiles.x, reps, axis=0)]
+    y = [np.repeat(key.encode(new_tiles.y, new_tiles.river), reps)]
+    if rep is not None:
+        x.append(rep.x)
+        y.append(key.encode(rep.y, rep.river))
+    return np.concatenate(x), np.concatenate(y), reps
+
+
+def _lineage(parent, new_tiles: TileSet, rep: TileSet | None, key: ClassKey, added, *, replay, replay_dir, reps: int,
+             epochs, learning_rate, colour, seconds: float) -> dict:
+    """Return the card's ``lineage``: where the adapted model comes from and what it learnt."""
+    scheme, pc = parent.scheme, parent.card
+    counts = {str(r): {scheme.name(int(c)): int(((new_tiles.river == r) & (new_tiles.y == c)).sum())
+                       for c in np.unique(new_tiles.y[new_tiles.river == r])}
+              for r in np.unique(new_tiles.river)}
+    return {
+        "parent_model": parent.path.name, "parent_sha256": file_sha256(parent.path),
+        "parent_rivers": parent.key.rivers, "rivers_added": sorted(set(map(str, new_tiles.river))),
+        "tiles_added": counts, "n_tiles_added": int(len(new_tiles)), "images_added": sorted(set(map(str, new_tiles.image))),
+        "local_classes_added": [f"{r}:{n}" for r, n in zip(key.table.River[added], key.table.ClassName[added], strict=True)],
+        "replay": replay, "replayed_tiles": 0 if rep is None else int(len(rep)),
+        "replay_dir": None if rep is None else str(replay_dir or pc.get("data_dir")),
+        "new_tile_repeats": reps, "epochs": int(epochs), "learning_rate": float(learning_rate),
+        "colour_augment": colour or None, "seconds": round(seconds, 1),
+        "parent_lineage": pc.get("lineage"),
+    }
+
+
 def fine_tune(parent, new_tiles: TileSet, *, replay=DEFAULT_REPLAY, replay_dir=None, epochs: int = DEFAULT_EPOCHS,
               learning_rate: float = DEFAULT_LEARNING_RATE, batch_size: int = 64, colour=None, seed: int = 42,
               class_weight: str | None = None, progress: bool = True) -> AdaptResult:
@@ -267,33 +303,13 @@ def fine_tune(parent, new_tiles: TileSet, *, replay=DEFAULT_REPLAY, replay_dir=N
     rep = replay_tiles(parent.card, replay, scheme, replay_dir, seed, progress)
     key, added = merge_class_key(parent.key, new_tiles, scheme)
     model = widen_model(parent.model, parent.key, key, learning_rate, seed)
-    # the new tiles are repeated (each time augmented differently) so that an epoch shows them at
-    # least MIN_NEW_PER_EPOCH times and at least as often as the replayed tiles
-    target = max(MIN_NEW_PER_EPOCH, 0 if rep is None else len(rep))
-    reps = max(1, int(np.ceil(target / len(new_tiles))))
-    x = [np.repeat(new_tiles.x, reps, axis=0)]
-    y = [np.repeat(key.encode(new_tiles.y, new_tiles.river), reps)]
-    if rep is not None:
-        x.append(rep.x)
-        y.append(key.encode(rep.y, rep.river))
-    history = train(model, np.concatenate(x), np.concatenate(y), epochs=int(epochs), batch_size=int(batch_size),
-                    augment=True, seed=seed, progress=progress, colour=colour or None, class_weight=class_weight)
+    x, y, reps = _training_arrays(new_tiles, rep, key)
+    history = train(model, x, y, epochs=int(epochs), batch_size=int(batch_size), augment=True, seed=seed,
+                    progress=progress, colour=colour or None, class_weight=class_weight)
     seconds = time.perf_counter() - t0
-    counts = {str(r): {scheme.name(int(c)): int(((new_tiles.river == r) & (new_tiles.y == c)).sum())
-                       for c in np.unique(new_tiles.y[new_tiles.river == r])}
-              for r in np.unique(new_tiles.river)}
+    lineage = _lineage(parent, new_tiles, rep, key, added, replay=replay, replay_dir=replay_dir, reps=reps,
+                       epochs=epochs, learning_rate=learning_rate, colour=colour, seconds=seconds)
     pc = parent.card
-    lineage = {
-        "parent_model": parent.path.name, "parent_sha256": file_sha256(parent.path),
-        "parent_rivers": parent.key.rivers, "rivers_added": sorted(set(map(str, new_tiles.river))),
-        "tiles_added": counts, "n_tiles_added": int(len(new_tiles)), "images_added": sorted(set(map(str, new_tiles.image))),
-        "local_classes_added": [f"{r}:{n}" for r, n in zip(key.table.River[added], key.table.ClassName[added], strict=True)],
-        "replay": replay, "replayed_tiles": 0 if rep is None else int(len(rep)),
-        "replay_dir": None if rep is None else str(replay_dir or pc.get("data_dir")),
-        "new_tile_repeats": reps, "epochs": int(epochs), "learning_rate": float(learning_rate),
-        "colour_augment": colour or None, "seconds": round(seconds, 1),
-        "parent_lineage": pc.get("lineage"),
-    }
     both = new_tiles if rep is None else TileSet(np.concatenate([new_tiles.x, rep.x]),
                                                  np.concatenate([new_tiles.y, rep.y]),
                                                  np.concatenate([new_tiles.river, rep.river]),

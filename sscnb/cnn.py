@@ -195,6 +195,37 @@ def _compact_backbone(keras, tile: int, width: int = 24):
     return keras.Model(inp, x, name="compact")
 
 
+def _nasnet_model(keras, backbone: str, n_classes: int, tile_size: int, w):
+    """Return a NASNet tile classifier (its own preprocessing, then a dense head) and its backbone."""
+    L = keras.layers
+    cls_name, fname = _NASNET_FILES[backbone]
+    ctor = getattr(keras.applications, cls_name)
+    try:
+        base = ctor(input_shape=(tile_size, tile_size, 3), include_top=False, weights=w)
+    except Exception as exc:  # noqa: BLE001 - a failed download shows as several exception types
+        if w == "imagenet":
+            raise WeightsUnavailableError(
+                f"ImageNet weights for {backbone} are not available: Keras could not find "
+                f"{fname} in its cache ({keras_cache_dir()}) and could not download it "
+                f"({type(exc).__name__}: {str(exc)[:200]}). Copy {fname} into "
+                f"{keras_cache_dir()} (or set KERAS_HOME), or pass weights='/path/to/{fname}', "
+                "or weights=None to train from scratch. sscnb never falls back to random "
+                "weights silently."
+            ) from exc
+        raise
+    inp = keras.Input((tile_size, tile_size, 3), name="tiles")
+    x = L.Rescaling(1 / 127.5, offset=-1.0)(inp)  # NASNet's own preprocessing: [-1, 1]
+    x = base(x)
+    x = L.Flatten()(x)
+    reg = keras.regularizers.l2(1e-3)
+    x = L.Dense(256, activation="relu", kernel_regularizer=reg)(x)
+    x = L.Dropout(0.5)(x)
+    x = L.Dense(128, activation="relu", kernel_regularizer=reg)(x)
+    out = L.Dense(n_classes, activation="softmax", name="classes")(x)
+    model = keras.Model(inp, out, name=f"sscnb_{backbone}")
+    return model, base
+
+
 def build_model(backbone: str, n_classes: int, tile_size: int = 50, weights=None,
                 learning_rate: float | None = None, trainable_layers="all", seed: int | None = None):
     """Build and compile a tile classifier.
@@ -243,31 +274,7 @@ def build_model(backbone: str, n_classes: int, tile_size: int = 50, weights=None
         if w is not None:
             model.load_weights(w)
     else:
-        cls_name, fname = _NASNET_FILES[backbone]
-        ctor = getattr(keras.applications, cls_name)
-        try:
-            base = ctor(input_shape=(tile_size, tile_size, 3), include_top=False, weights=w)
-        except Exception as exc:  # noqa: BLE001 - a failed download shows as several exception types
-            if w == "imagenet":
-                raise WeightsUnavailableError(
-                    f"ImageNet weights for {backbone} are not available: Keras could not find "
-                    f"{fname} in its cache ({keras_cache_dir()}) and could not download it "
-                    f"({type(exc).__name__}: {str(exc)[:200]}). Copy {fname} into "
-                    f"{keras_cache_dir()} (or set KERAS_HOME), or pass weights='/path/to/{fname}', "
-                    "or weights=None to train from scratch. sscnb never falls back to random "
-                    "weights silently."
-                ) from exc
-            raise
-        inp = keras.Input((tile_size, tile_size, 3), name="tiles")
-        x = L.Rescaling(1 / 127.5, offset=-1.0)(inp)  # NASNet's own preprocessing: [-1, 1]
-        x = base(x)
-        x = L.Flatten()(x)
-        reg = keras.regularizers.l2(1e-3)
-        x = L.Dense(256, activation="relu", kernel_regularizer=reg)(x)
-        x = L.Dropout(0.5)(x)
-        x = L.Dense(128, activation="relu", kernel_regularizer=reg)(x)
-        out = L.Dense(n_classes, activation="softmax", name="classes")(x)
-        model = keras.Model(inp, out, name=f"sscnb_{backbone}")
+        model, base = _nasnet_model(keras, backbone, n_classes, tile_size, w)
         lr = 5e-4 if learning_rate is None else learning_rate
     if w is None:  # from scratch
         _set_bn_momentum(model)

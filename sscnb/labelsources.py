@@ -57,6 +57,51 @@ def labels_from_raster(label: np.ndarray, image: str, tile_size: int, scheme: Cl
                          "class_code": codes[idx].astype(np.int64)})
 
 
+def _read_polygons(path: Path, image_path: Path, class_field: str):
+    """Return a polygon file's CRS and its ``(geometry, class value)`` pairs; refuse an empty or unreadable file."""
+    import fiona
+
+    try:
+        with fiona.open(path) as src:
+            crs = src.crs
+            props = src.schema.get("properties", {})
+            if class_field not in props:
+                raise LabelError(f"{path.name} has no field {class_field!r} (its fields: {sorted(props)}): give the "
+                                 "field that holds the class codes (class_field), or add one in QGIS")
+            feats = [(f["geometry"], f["properties"][class_field]) for f in src if f["geometry"] is not None]
+    except LabelError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - fiona/GDAL raise several types for an unreadable file
+        raise LabelError(f"cannot read polygons from {path} ({type(exc).__name__}: {exc}): give a GeoPackage, "
+                         "shapefile or GeoJSON") from None
+    if not feats:
+        raise LabelError(f"{path.name} holds no polygon: draw training areas over {image_path.name} first")
+    return crs, feats
+
+
+def _polygon_transform(path: Path, image_path: Path, info, crs, bounds: np.ndarray):
+    """Return the transform from the polygons' coordinates to the image's pixels (its CRS checked)."""
+    from rasterio.transform import Affine
+
+    if info.georeferenced and info.crs is not None:
+        from rasterio.crs import CRS
+
+        if not crs:
+            raise LabelError(f"{path.name} has no CRS but {image_path.name} is in {info.crs.to_string()}: set the "
+                             "layer's CRS in QGIS (Layer > Set CRS) to the image's, and save it again")
+        if CRS.from_user_input(crs) != info.crs:
+            raise LabelError(
+                f"{path.name} is in {CRS.from_user_input(crs).to_string()} but {image_path.name} is in "
+                f"{info.crs.to_string()}: reproject the polygons to the image's CRS (QGIS: Export > Save Features "
+                "As, with the image's CRS) and try again")
+        return info.transform
+    if crs:
+        warnings.warn(f"{image_path.name} is not georeferenced, so the CRS of {path.name} is not used: its "
+                      "coordinates are read as pixel units", UserWarning, stacklevel=3)
+    # QGIS shows a plain image with y = -row; a polygon file made in pixel rows has y >= 0
+    return Affine(1, 0, 0, 0, -1, 0) if bounds[:, 3].max() <= 0 else Affine.identity()
+
+
 def rasterize_polygons(path, image_path, scheme: ClassScheme, class_field: str = "class_code") -> np.ndarray:
     """Burn polygons drawn over an image into a class raster of that image's grid.
 
@@ -84,29 +129,13 @@ def rasterize_polygons(path, image_path, scheme: ClassScheme, class_field: str =
         No such field, a class not in the scheme, a CRS unlike the image's, polygons outside the
         image: naming the file and the fix.
     """
-    import fiona
     from rasterio.features import rasterize
-    from rasterio.transform import Affine
 
     path = Path(path)
     image_path = Path(image_path)
     info = georeferencing_of(image_path)
     H, W = info.height, info.width
-    try:
-        with fiona.open(path) as src:
-            crs = src.crs
-            props = src.schema.get("properties", {})
-            if class_field not in props:
-                raise LabelError(f"{path.name} has no field {class_field!r} (its fields: {sorted(props)}): give the "
-                                 "field that holds the class codes (class_field), or add one in QGIS")
-            feats = [(f["geometry"], f["properties"][class_field]) for f in src if f["geometry"] is not None]
-    except LabelError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - fiona/GDAL raise several types for an unreadable file
-        raise LabelError(f"cannot read polygons from {path} ({type(exc).__name__}: {exc}): give a GeoPackage, "
-                         "shapefile or GeoJSON") from None
-    if not feats:
-        raise LabelError(f"{path.name} holds no polygon: draw training areas over {image_path.name} first")
+    crs, feats = _read_polygons(path, image_path, class_field)
     allowed = set(scheme.labelled_codes)
     for i, (_, code) in enumerate(feats):
         if code is None or int(code) != code or int(code) not in allowed:
@@ -114,24 +143,7 @@ def rasterize_polygons(path, image_path, scheme: ClassScheme, class_field: str =
                              f"{sorted(allowed)}: fix its attribute in QGIS")
     shapes = [(g if isinstance(g, dict) else g.__geo_interface__, int(c)) for g, c in feats]
     bounds = np.array([_geom_bounds(g) for g, _ in shapes])
-    if info.georeferenced and info.crs is not None:
-        from rasterio.crs import CRS
-
-        if not crs:
-            raise LabelError(f"{path.name} has no CRS but {image_path.name} is in {info.crs.to_string()}: set the "
-                             "layer's CRS in QGIS (Layer > Set CRS) to the image's, and save it again")
-        if CRS.from_user_input(crs) != info.crs:
-            raise LabelError(
-                f"{path.name} is in {CRS.from_user_input(crs).to_string()} but {image_path.name} is in "
-                f"{info.crs.to_string()}: reproject the polygons to the image's CRS (QGIS: Export > Save Features "
-                "As, with the image's CRS) and try again")
-        transform = info.transform
-    else:
-        if crs:
-            warnings.warn(f"{image_path.name} is not georeferenced, so the CRS of {path.name} is not used: its "
-                          "coordinates are read as pixel units", UserWarning, stacklevel=2)
-        # QGIS shows a plain image with y = -row; a polygon file made in pixel rows has y >= 0
-        transform = Affine(1, 0, 0, 0, -1, 0) if bounds[:, 3].max() <= 0 else Affine.identity()
+    transform = _polygon_transform(path, image_path, info, crs, bounds)
     inv = ~transform
     cols_rows = []
     for x0, y0, x1, y1 in bounds:

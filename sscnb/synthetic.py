@@ -73,26 +73,8 @@ def _noise(rng, shape, sigma, amp=1.0):
     return amp * n / (s if s > 0 else 1)
 
 
-def make_scene(style: RiverStyle | str, seed: int, shape=(600, 900), boundary_px: int = 2):
-    """Draw one synthetic river scene with its exact labels.
-
-    Parameters
-    ----------
-    style : RiverStyle or str
-        A style of :data:`STYLES` or its name.
-    seed : int
-    shape : (H, W)
-    boundary_px : int, px
-        Width of the unlabelled band along class boundaries.
-
-    Returns
-    -------
-    image : (H, W, 3) ndarray of uint8
-    label : (H, W) ndarray of uint8
-    """
-    if isinstance(style, str):
-        style = {**STYLES, **NEW_RIVER_STYLES}[style]
-    rng = np.random.default_rng(seed)
+def _scene_classes(style: RiverStyle, rng, shape):
+    """Return a scene's classes, with the distance from the channel's centre, its width and the road's axis."""
     H, W = shape
     yy, xx = np.mgrid[0:H, 0:W].astype(np.float32)
     x = np.arange(W, dtype=np.float32)
@@ -138,7 +120,15 @@ def make_scene(style: RiverStyle | str, seed: int, shape=(600, 900), boundary_px
     road_y = (y0 if top else H - y0) + rng.uniform(-6, 6) * (x / W)
     road = np.abs(yy - road_y[None, :]) < road_w / 2
     label[road & (label != WATER)] = ROAD
+    return label, d, width, road_y
 
+
+def _paint_scene(style: RiverStyle, rng, label: np.ndarray, d: np.ndarray, width: np.ndarray,
+                 road_y: np.ndarray) -> np.ndarray:
+    """Return the RGB image of a scene's classes: each class's colour and texture, and the light."""
+    shape = label.shape
+    H, W = shape
+    yy, xx = np.mgrid[0:H, 0:W].astype(np.float32)
     # -- paint -----------------------------------------------------------------------------
     img = np.zeros(shape + (3,), np.float32)
     light = 1 + 0.08 * (xx / W - 0.5) + 0.05 * _noise(rng, shape, 60)  # illumination
@@ -168,6 +158,31 @@ def make_scene(style: RiverStyle | str, seed: int, shape=(600, 900), boundary_px
     img[..., 0][veg] += 8 * hue[veg]
     img *= light[..., None]
     image = np.clip(img, 0, 255).astype(np.uint8)
+    return image
+
+
+def make_scene(style: RiverStyle | str, seed: int, shape=(600, 900), boundary_px: int = 2):
+    """Draw one synthetic river scene with its exact labels.
+
+    Parameters
+    ----------
+    style : RiverStyle or str
+        A style of :data:`STYLES` or its name.
+    seed : int
+    shape : (H, W)
+    boundary_px : int, px
+        Width of the unlabelled band along class boundaries.
+
+    Returns
+    -------
+    image : (H, W, 3) ndarray of uint8
+    label : (H, W) ndarray of uint8
+    """
+    if isinstance(style, str):
+        style = {**STYLES, **NEW_RIVER_STYLES}[style]
+    rng = np.random.default_rng(seed)
+    label, d, width, road_y = _scene_classes(style, rng, shape)
+    image = _paint_scene(style, rng, label, d, width, road_y)
 
     # -- labels: unlabelled band along class boundaries --------------------------------------
     if boundary_px > 0:

@@ -79,6 +79,64 @@ def _grid_of(path: Path, tile: int) -> tuple[int, int]:
     return _tiles.grid_shape((info.height, info.width), tile)
 
 
+def _check_recorded_tile_size(path: Path, tile_size: int) -> None:
+    """Refuse a labels file whose first line records another tile size than the model's."""
+    first = path.read_text().split("\n", 1)[0]
+    if first.startswith("#") and "tile_size=" in first:
+        try:
+            recorded = int(first.split("tile_size=")[1].split()[0].strip(","))
+        except ValueError:
+            raise LabelError(f"{path.name}: cannot read the tile size in its first line {first!r}") from None
+        if recorded != int(tile_size):
+            raise LabelError(
+                f"{path.name} labels tiles of {recorded} px but the model takes {tile_size} px tiles: its tile rows "
+                f"and columns name other squares. Label again at {tile_size} px, or fine-tune a model of {recorded} px")
+
+
+def _read_label_columns(path: Path):
+    """Return a labels CSV's table with its columns checked and its numbers whole."""
+    import pandas as pd
+
+    try:
+        t = pd.read_csv(path, comment="#", dtype={"image": str})
+    except Exception as exc:  # noqa: BLE001
+        raise LabelError(f"cannot read labels file {path} ({exc}): it must be a CSV with columns "
+                         f"{','.join(COLUMNS)}") from None
+    missing = [c for c in COLUMNS if c not in t.columns]
+    if missing:
+        raise LabelError(f"{path.name} is not a labels file: columns {missing} are missing (it needs "
+                         f"{','.join(COLUMNS)})")
+    extra = [c for c in t.columns if c not in COLUMNS]
+    if extra:
+        raise LabelError(f"{path.name} has unknown columns {extra}: a labels file has exactly {','.join(COLUMNS)}")
+    for c in ("tile_row", "tile_col", "class_code"):
+        num = pd.to_numeric(t[c], errors="coerce")
+        bad = num.isna() | (num != num.round())
+        if bad.any():
+            i = int(np.flatnonzero(bad.to_numpy())[0])
+            raise LabelError(f"{path.name}, line {i + 2}: {c} is {t[c].iloc[i]!r}, not a whole number")
+        t[c] = num.astype(np.int64)
+    return t
+
+
+def _check_label_images(path: Path, t, images: dict, tile_size: int) -> None:
+    """Refuse labels of images not given, and tiles outside their image's grid."""
+    unknown = sorted(set(t.image) - set(images))
+    if unknown:
+        raise LabelError(f"{path.name} labels tiles of {unknown[:5]} but those images were not given "
+                         f"(given: {sorted(images)[:5]}{' ...' if len(images) > 5 else ''}): add their "
+                         "folder to the images, or remove their rows")
+    for name, rows in t.groupby("image", sort=True):
+        n_rows, n_cols = _grid_of(images[name], tile_size)
+        out = (rows.tile_row < 0) | (rows.tile_row >= n_rows) | (rows.tile_col < 0) | (rows.tile_col >= n_cols)
+        if out.any():
+            i = rows.index[np.flatnonzero(out.to_numpy())[0]]
+            raise LabelError(
+                f"{path.name}, line {i + 2}: tile (row {t.tile_row[i]}, column {t.tile_col[i]}) is outside "
+                f"{name}, whose grid of {tile_size} px tiles is {n_rows} rows x {n_cols} columns (from 0): the "
+                "labels were made on another image or at another tile size")
+
+
 def read_tile_labels(path, scheme: ClassScheme, tile_size: int, images: dict | None = None):
     """Read and check a labels CSV.
 
@@ -103,41 +161,12 @@ def read_tile_labels(path, scheme: ClassScheme, tile_size: int, images: dict | N
         Missing columns, a class not in the scheme, an image not given, a tile outside its image,
         another tile size: naming the file, the row and the fix.
     """
-    import pandas as pd
-
     path = Path(path)
     if not path.is_file():
         raise LabelError(f"labels file {path} does not exist: label tiles with notebook 07's labeller, or give "
                          "the path of a labels CSV, a polygon file or a folder of SCLS_ rasters")
-    first = path.read_text().split("\n", 1)[0]
-    if first.startswith("#") and "tile_size=" in first:
-        try:
-            recorded = int(first.split("tile_size=")[1].split()[0].strip(","))
-        except ValueError:
-            raise LabelError(f"{path.name}: cannot read the tile size in its first line {first!r}") from None
-        if recorded != int(tile_size):
-            raise LabelError(
-                f"{path.name} labels tiles of {recorded} px but the model takes {tile_size} px tiles: its tile rows "
-                f"and columns name other squares. Label again at {tile_size} px, or fine-tune a model of {recorded} px")
-    try:
-        t = pd.read_csv(path, comment="#", dtype={"image": str})
-    except Exception as exc:  # noqa: BLE001
-        raise LabelError(f"cannot read labels file {path} ({exc}): it must be a CSV with columns "
-                         f"{','.join(COLUMNS)}") from None
-    missing = [c for c in COLUMNS if c not in t.columns]
-    if missing:
-        raise LabelError(f"{path.name} is not a labels file: columns {missing} are missing (it needs "
-                         f"{','.join(COLUMNS)})")
-    extra = [c for c in t.columns if c not in COLUMNS]
-    if extra:
-        raise LabelError(f"{path.name} has unknown columns {extra}: a labels file has exactly {','.join(COLUMNS)}")
-    for c in ("tile_row", "tile_col", "class_code"):
-        num = pd.to_numeric(t[c], errors="coerce")
-        bad = num.isna() | (num != num.round())
-        if bad.any():
-            i = int(np.flatnonzero(bad.to_numpy())[0])
-            raise LabelError(f"{path.name}, line {i + 2}: {c} is {t[c].iloc[i]!r}, not a whole number")
-        t[c] = num.astype(np.int64)
+    _check_recorded_tile_size(path, tile_size)
+    t = _read_label_columns(path)
     allowed = set(scheme.labelled_codes) | {MIXED, SKIP}
     bad = ~t.class_code.isin(allowed)
     if bad.any():
@@ -147,20 +176,7 @@ def read_tile_labels(path, scheme: ClassScheme, tile_size: int, images: dict | N
             f"(codes {sorted(scheme.labelled_codes)}, {MIXED} for mixed, {SKIP} for skipped): fix the row, or give the "
             "class scheme (class_csv) the labels were made with")
     if images is not None:
-        unknown = sorted(set(t.image) - set(images))
-        if unknown:
-            raise LabelError(f"{path.name} labels tiles of {unknown[:5]} but those images were not given "
-                             f"(given: {sorted(images)[:5]}{' ...' if len(images) > 5 else ''}): add their "
-                             "folder to the images, or remove their rows")
-        for name, rows in t.groupby("image", sort=True):
-            n_rows, n_cols = _grid_of(images[name], tile_size)
-            out = (rows.tile_row < 0) | (rows.tile_row >= n_rows) | (rows.tile_col < 0) | (rows.tile_col >= n_cols)
-            if out.any():
-                i = rows.index[np.flatnonzero(out.to_numpy())[0]]
-                raise LabelError(
-                    f"{path.name}, line {i + 2}: tile (row {t.tile_row[i]}, column {t.tile_col[i]}) is outside "
-                    f"{name}, whose grid of {tile_size} px tiles is {n_rows} rows x {n_cols} columns (from 0): the "
-                    "labels were made on another image or at another tile size")
+        _check_label_images(path, t, images, tile_size)
     t = t.drop_duplicates(["image", "tile_row", "tile_col"], keep="last").reset_index(drop=True)
     return t[list(COLUMNS)]
 
