@@ -22,7 +22,8 @@ from pathlib import Path
 from .errors import SscnbError
 from .modelfiles import load_model
 
-__all__ = ["run_batch", "BatchError", "dask_client", "share_cores", "worker_model", "run_tasks", "parse_scheduler"]
+__all__ = ["run_batch", "BatchError", "ResultsConflictError", "dask_client", "share_cores", "worker_model", "run_tasks",
+           "parse_scheduler"]
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,20 @@ class BatchError(SscnbError, RuntimeError):
         self.failures = dict(failures)
         lines = "\n".join(f"  - {k}: {v}" for k, v in self.failures.items())
         super().__init__(f"{len(self.failures)} {what}(s) failed (the others are done):\n{lines}")
+
+
+class ResultsConflictError(SscnbError, ValueError):
+    """Finished results of a batch were made with another model or other settings; ``conflicts`` names them.
+
+    Raised before any item is computed, so two recipes' results never mix in one folder.
+    """
+
+    def __init__(self, conflicts: list, what: str, out_dir, experiment: str):
+        self.conflicts = list(conflicts)
+        lines = "\n".join(f"  - {c}" for c in self.conflicts)
+        super().__init__(f"{len(self.conflicts)} {what}(s) in {out_dir} were finished with another model or other "
+                         f"settings for experiment {experiment!r}:\n{lines}\nPass overwrite=True (--overwrite) to redo "
+                         "them, or choose another experiment name or output folder.")
 
 
 def parse_scheduler(scheduler, workers: int | None = None):

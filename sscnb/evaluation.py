@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from . import mapfiles, metrics, plots
-from .batch import BatchError, run_batch, worker_model
+from .batch import BatchError, ResultsConflictError, run_batch, worker_model
 from .data import checked_pairs, find_pairs, read_pair
 from .geo import georeferencing_of, open_raster
 from .inputstats import InputShiftWarning
@@ -291,9 +291,7 @@ def _plan_images(records, out_dir: Path, experiment: str, p: SSCParams, recipe: 
             conflicts.append(f"{rec.name}: {why}")
         plan.append((rec, files, wanted, "todo" if overwrite else status, why))
     if conflicts:
-        raise ValueError(f"{len(conflicts)} image(s) in {out_dir} were finished with another model or other "
-                         f"settings for experiment {experiment!r} ({'; '.join(conflicts[:3])}): pass "
-                         "overwrite=True to redo them, or use another experiment name")
+        raise ResultsConflictError(conflicts, "image", out_dir, experiment)
     return plan
 
 
@@ -356,6 +354,14 @@ def evaluate_folder(data_dir, loaded, out_dir, experiment: str, params: SSCParam
         per image.
     timings : pandas.DataFrame
         Seconds per step of the images computed now.
+
+    Raises
+    ------
+    ResultsConflictError
+        Images finished with another model or other settings (unless ``overwrite``), before any is
+        computed: two settings' results never mix in one folder.
+    BatchError
+        Some images failed; the others are done.
     """
     import pandas as pd
 

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import metrics
-from .batch import BatchError, run_batch, worker_model
+from .batch import BatchError, ResultsConflictError, run_batch, worker_model
 from .data import DataError, find_pairs, read_label
 from .features import feature_threads
 from .geo import (
@@ -149,9 +149,11 @@ def plan_inputs(paths, loaded, out_dir, experiment: str, params: SSCParams, *, v
     Raises
     ------
     SurveyError
-        A bad input (see :func:`sscnb.geo.open_survey`), an input smaller than one tile, a setting
-        mapping cannot honour, or finished maps made otherwise (unless ``overwrite``): two
-        settings' results never mix in one folder.
+        A bad input (see :func:`sscnb.geo.open_survey`), an input smaller than one tile, or a setting
+        mapping cannot honour.
+    ResultsConflictError
+        Finished maps made otherwise (unless ``overwrite``): two settings' results never mix in one
+        folder.
     """
     if params.smallest_element > 1:
         raise SurveyError("smallest_element is not applied when mapping surveys (it needs the whole map in "
@@ -172,7 +174,7 @@ def plan_inputs(paths, loaded, out_dir, experiment: str, params: SSCParams, *, v
             if other["manifest"] != files["manifest"] and other["manifest"].exists() and not overwrite:
                 old = json.loads(other["manifest"].read_text())
                 diff = recipe_differences(old.get("recipe", {}), recipe)
-                conflicts.append(f"{p.name}: its maps in {out_dir} were made with other inputs or settings "
+                conflicts.append(f"{p.name}: its maps were made with other inputs or settings "
                                  f"({'; '.join(diff[:4]) or 'phase2'}; {other['manifest'].name})")
         if files["manifest"].exists():
             old = json.loads(files["manifest"].read_text())
@@ -183,14 +185,13 @@ def plan_inputs(paths, loaded, out_dir, experiment: str, params: SSCParams, *, v
             elif not diff and complete:
                 status = "done"
             elif diff:
-                conflicts.append(f"{p.name}: its maps in {out_dir} were made with other inputs or settings "
+                conflicts.append(f"{p.name}: its maps were made with other inputs or settings "
                                  f"({'; '.join(diff[:4])})")
             else:
                 status = "todo"  # a file is missing: make it again
         plan.append((p, info, status, recipe))
     if conflicts:
-        raise SurveyError("\n".join(conflicts) + "\nPass overwrite=True (--overwrite) to replace them, or choose "
-                                                 "another experiment name or output folder.")
+        raise ResultsConflictError(conflicts, "input", out_dir, experiment)
     return plan
 
 

@@ -14,7 +14,7 @@ from rasterio.transform import Affine, from_origin
 from rasterio.windows import Window
 
 from conftest import SAMPLE, colour_model
-from sscnb import geo, mapfiles, mapping, mapraster, ssc
+from sscnb import batch, geo, mapfiles, mapping, mapraster, ssc
 from sscnb.classes import DEFAULT_CLASSES
 from sscnb.synthetic import ORTHO_CRS, ORTHO_PIXEL_M, make_orthomosaic
 
@@ -361,7 +361,7 @@ def test_resume_skips_refuses_or_redoes(model, tmp_path):
     again = mapping.map_inputs([ORTHO], model, tmp_path, "r", p, progress=False)[0]
     assert again.status == "skipped (done)"
     assert {k: f.stat().st_mtime_ns for k, f in res.files.items()} == stamp
-    with pytest.raises(geo.SurveyError, match=r"(?s)other inputs or settings.*median_radius: 5 -> 3.*overwrite"):
+    with pytest.raises(batch.ResultsConflictError, match=r"(?s)other inputs or settings.*median_radius: 5 -> 3.*overwrite"):
         mapping.map_inputs([ORTHO], model, tmp_path, "r", ssc.SSCParams(phase2="rf", **FAST, median_radius=3),
                            progress=False)
     redo = mapping.map_inputs([ORTHO], model, tmp_path, "r", ssc.SSCParams(phase2="rf", **FAST, median_radius=3),

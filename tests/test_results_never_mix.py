@@ -11,7 +11,7 @@ from test_ssc import FAST_P, _folder
 
 from conftest import colour_model
 from sscnb import evaluation, mapping, ssc
-from sscnb.geo import SurveyError
+from sscnb.batch import ResultsConflictError
 
 
 def _files(out):
@@ -48,7 +48,7 @@ def test_map_with_other_settings_is_refused_and_overwrite_replaces_everything(mo
     mapping.map_inputs([ORTHO], model16, tmp_path, "x", rf, vectors=True, progress=False)
     cnn_before = (tmp_path / "Clearwater_ortho_x_CNN.tif").read_bytes()
     # the defaults into the same folder and experiment: refused, nothing touched (the CNN map is shared)
-    with pytest.raises(SurveyError, match=r"(?s)made with other inputs or settings.*recog_thresh.*--overwrite"):
+    with pytest.raises(ResultsConflictError, match=r"(?s)made with other inputs or settings.*recog_thresh.*--overwrite"):
         mapping.map_inputs([ORTHO], model16, tmp_path, "x", mlp, progress=False)
     assert (tmp_path / "Clearwater_ortho_x_CNN.tif").read_bytes() == cnn_before
     # with overwrite: the RF run's files are gone, the MLP run's are there, each beside its manifest
@@ -57,7 +57,7 @@ def test_map_with_other_settings_is_refused_and_overwrite_replaces_everything(mo
     assert not [n for n in names if "_RF" in n], names
     assert {"Clearwater_ortho_x_MLP.tif", "Clearwater_ortho_x_CNN.tif", "Clearwater_ortho_x_MLP.json"} <= names
     # the first command again: refused, not "already mapped, skipped"
-    with pytest.raises(SurveyError, match="made with other inputs or settings"):
+    with pytest.raises(ResultsConflictError, match="made with other inputs or settings"):
         mapping.map_inputs([ORTHO], model16, tmp_path, "x", rf, vectors=True, progress=False)
     man = json.loads((tmp_path / "Clearwater_ortho_x_MLP.json").read_text())
     assert man["recipe"]["settings"]["recog_thresh"] == 0.0
@@ -103,7 +103,7 @@ def test_random_sequences_of_runs_leave_the_last_runs_files(tmp_path, colour_cnn
         overwrite = bool(rng.random() < 0.6)
         try:
             evaluation.evaluate_folder(d, colour_cnn, out, exp, p, overwrite=overwrite, progress=False, **kw)
-        except ValueError as exc:
+        except ResultsConflictError as exc:
             assert "finished with another model or other settings" in str(exc)  # noqa: PT017 - refused or not by the draw
             assert not overwrite
             seen["refused"] += 1

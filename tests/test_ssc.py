@@ -6,6 +6,7 @@ import tifffile
 
 from conftest import COLOUR_CNN_TILE
 from sscnb import cnn, evaluation, ssc
+from sscnb.batch import ResultsConflictError
 from sscnb.metrics import REPORT_COLUMNS
 
 T = COLOUR_CNN_TILE  # tile size of the colour CNN (conftest)
@@ -194,7 +195,7 @@ def test_rerun_asking_for_rasters_makes_them_and_other_settings_are_refused(tmp_
     s3, _ = evaluation.evaluate_folder(d, colour_cnn, out, "e", p, save_figures=False, save_class_rasters=True,
                                 progress=False)
     assert list(s3.status) == ["skipped (done)"] * 2
-    with pytest.raises(ValueError, match=r"(?s)finished with another model or other settings.*"
+    with pytest.raises(ResultsConflictError, match=r"(?s)finished with another model or other settings.*"
                                          r"median_radius: 1 -> 2.*overwrite=True"):
         evaluation.evaluate_folder(d, colour_cnn, out, "e", ssc.SSCParams(**{**FAST_P, "median_radius": 2}),
                             save_figures=False, progress=False)
