@@ -78,7 +78,7 @@ def main(argv=None):
     unchecked = ssc.SSCParams(**{**params.to_dict(), "phase2_check": False})
     from sscnb.provenance import machine
 
-    print(f"machine: {machine()}; model {parent.path.name}; phase 2 {params.final_name}; "
+    print(f"machine: {machine()}; model {parent.path.name}; phase 2 {params.phase2_name}; "
           f"train_confidence {params.train_confidence}, min_agreement {params.min_agreement}")
     rows = []
     out = Path(a.out)

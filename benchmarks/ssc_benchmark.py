@@ -98,7 +98,7 @@ def main():
         res = ssc.classify_image(img, loaded, ssc.SSCParams(phase2=a.phase2))
         t0 = time.perf_counter()
         fig = ssc_figure(img, lab, res.cnn_map, res.final_map, loaded.scheme, f1_cnn=0.0, f1_final=0.0,
-                         final_name=res.phase2_name, title=rec.name)
+                         phase2_name=res.phase2_name, title=rec.name)
         save_figure(fig, Path("/tmp") / f"SSC_bench_{rec.name}.png", dpi=150)
         t_fig = time.perf_counter() - t0
     total = t_read + sum(res.timings.values())

@@ -84,8 +84,8 @@ def _evaluate(a) -> int:
         if len(scores):
             print("\nEvery class over all images (pooled confusion matrices):")
             print(scores.round(4).to_string(index=False))
-        print(f"\nOverall pixel-weighted F1: CNN {overall['CNN']:.4f}, final ({params.final_name}) "
-              f"{overall[params.final_name]:.4f}\nfiles in {out}")
+        print(f"\nOverall pixel-weighted F1: CNN {overall['CNN']:.4f}, final ({params.phase2_name}) "
+              f"{overall[params.phase2_name]:.4f}\nfiles in {out}")
     return 0
 
 

@@ -44,16 +44,16 @@ def result_files(out_dir, image_name: str, experiment: str, phase2: str = "mlp")
         top-class probability per tile), cnn_raster, final_raster, manifest``.
     """
     out_dir = Path(out_dir)
-    p2 = phase2_name(phase2)
+    name = phase2_name(phase2)
     return {
         "cnn_csv": out_dir / f"CNN_{image_name}_{experiment}.csv",
-        "final_csv": out_dir / f"{p2}_{image_name}_{experiment}.csv",
+        "final_csv": out_dir / f"{name}_{image_name}_{experiment}.csv",
         "cnn_confusion": out_dir / f"Confusion_CNN_{image_name}_{experiment}.csv",
-        "final_confusion": out_dir / f"Confusion_{p2}_{image_name}_{experiment}.csv",
+        "final_confusion": out_dir / f"Confusion_{name}_{image_name}_{experiment}.csv",
         "figure": out_dir / f"SSC_{experiment}_{image_name}.png",
         "confidence": out_dir / "confidence" / f"{image_name}_{experiment}_CNN_confidence.tif",
         "cnn_raster": out_dir / "rasters" / f"{image_name}_{experiment}_CNN.tif",
-        "final_raster": out_dir / "rasters" / f"{image_name}_{experiment}_{p2}.tif",
+        "final_raster": out_dir / "rasters" / f"{image_name}_{experiment}_{name}.tif",
         "manifest": out_dir / "manifests" / f"{image_name}_{experiment}.json",
     }
 
@@ -64,8 +64,8 @@ def _clear_image(files: dict, image_name: str, experiment: str) -> None:
     The files beside a manifest are always those of its run.
     """
     out_dir = files["manifest"].parent.parent
-    for p2 in PHASE2_CHOICES:
-        for f in result_files(out_dir, image_name, experiment, p2).values():
+    for phase2 in PHASE2_CHOICES:
+        for f in result_files(out_dir, image_name, experiment, phase2).values():
             for one in (f, f.with_name(f.name + ".aux.xml"), f.with_suffix(".qml")):   # a map and its sidecars
                 one.unlink(missing_ok=True)
 
@@ -230,7 +230,7 @@ def evaluate_image(rec, loaded, files: dict, wanted: list, experiment: str, para
 
         t1 = time.perf_counter()
         fig = plots.ssc_figure(img, lab, res.cnn_map, res.final_map, scheme, f1_cnn=row["f1_cnn"],
-                               f1_final=row["f1_final"], final_name=res.phase2_name, title=f"{rec.name} ({experiment})")
+                               f1_final=row["f1_final"], phase2_name=res.phase2_name, title=f"{rec.name} ({experiment})")
         plots.save_figure(fig, files["figure"], dpi=dpi)
         plt.close(fig)
         t_fig = time.perf_counter() - t1

@@ -367,7 +367,7 @@ def map_inputs(inputs, loaded, out_dir, experiment: str, params: SSCParams | Non
             man = json.loads(files["manifest"].read_text())
             log(f"{path.name}: already mapped with this model and these settings, skipped")
             results[path.name] = MapResult(path, files, pd.read_csv(files["areas"]), man.get("info", {}),
-                                           man.get("seconds", {}), "skipped (done)", params.final_name)
+                                           man.get("seconds", {}), "skipped (done)", params.phase2_name)
         else:
             log(info.describe())
             todo[path.name] = _MapTask(path, out_dir, experiment, params, vectors, min_polygon_area, window_mpx, info, recipe)

@@ -83,21 +83,21 @@ def map_files(out_dir, stem: str, experiment: str, params: SSCParams, vectors: b
     out_dir = Path(out_dir)
     base = f"{stem}_{experiment}"
     files = {
-        "final": out_dir / f"{base}_{params.final_name}.tif",
+        "final": out_dir / f"{base}_{params.phase2_name}.tif",
         "cnn": out_dir / f"{base}_CNN.tif",
         "confidence": out_dir / f"{base}_CNN_confidence.tif",
-        "areas": out_dir / f"{base}_{params.final_name}_areas.csv",
-        "manifest": out_dir / f"{base}_{params.final_name}.json",
+        "areas": out_dir / f"{base}_{params.phase2_name}_areas.csv",
+        "manifest": out_dir / f"{base}_{params.phase2_name}.json",
     }
     if vectors:
-        files["vectors"] = out_dir / f"{base}_{params.final_name}.gpkg"
+        files["vectors"] = out_dir / f"{base}_{params.phase2_name}.gpkg"
     return files
 
 
 def _every_map_file(out_dir, stem: str, experiment: str) -> dict:
     """Every file a run of any settings makes for one input and experiment: ``{phase2: map_files}``."""
-    return {p2: map_files(out_dir, stem, experiment, SSCParams(phase2=p2), vectors=True)
-            for p2 in sorted(PHASE2_CHOICES)}
+    return {phase2: map_files(out_dir, stem, experiment, SSCParams(phase2=phase2), vectors=True)
+            for phase2 in sorted(PHASE2_CHOICES)}
 
 
 def _model_recipe(loaded) -> dict:
@@ -453,4 +453,4 @@ def map_raster(path, loaded, out_dir, experiment: str, params: SSCParams, *, vec
                 "info": map_info, "seconds": t, "profile": map_profile, "versions": package_versions(),
                 "created": timestamp()}
     write_json(files["manifest"], manifest)  # last: its presence marks the input done
-    return MapResult(path, files, areas, map_info, t, phase2_name=p.final_name)
+    return MapResult(path, files, areas, map_info, t, phase2_name=p.phase2_name)

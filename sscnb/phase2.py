@@ -186,7 +186,7 @@ def choose_phase2(tile_grid: np.ndarray, confidence: np.ndarray, tile: int, gath
         name = cands[-1]
         rows, cols, ys = _training_sample(train_grid, tile, p)
         clf = fit_phase2(_candidate_x(gather(rows, cols), name), ys, p)
-        info.update(phase2_choice=f"{p.final_name} on {name}", phase2_reason="phase2_check is off")
+        info.update(phase2_choice=f"{p.phase2_name} on {name}", phase2_reason="phase2_check is off")
         return Phase2Choice(clf, name, info)
     fitted, agreement = _fit_and_hold_out(train_grid, tile, gather, p, cands, info)
     if judge is not None and (judge > 0).any():
@@ -241,7 +241,7 @@ def _judged_by_labels(judge: np.ndarray, tile_grid: np.ndarray, tile: int, gathe
         info.update(phase2_choice=TILE_MAP, phase2_reason=f"{why}, below min_agreement {p.min_agreement}: the "
                     "CNN tile map is kept")
         return Phase2Choice(None, TILE_MAP, info)
-    info.update(phase2_choice=f"{p.final_name} on {best}", phase2_reason=f"{why} (>= min_agreement {p.min_agreement})")
+    info.update(phase2_choice=f"{p.phase2_name} on {best}", phase2_reason=f"{why} (>= min_agreement {p.min_agreement})")
     return Phase2Choice(fitted[best], best, info)
 
 
@@ -250,7 +250,7 @@ def _judged_by_held_out(agreement: dict, fitted: dict, cands: list, p: SSCParams
     info["judge"] = "held-out tiles"
     if not agreement:
         name = cands[0]
-        info.update(phase2_choice=f"{p.final_name} on {name}",
+        info.update(phase2_choice=f"{p.phase2_name} on {name}",
                     phase2_reason="too few tiles to hold any out: phase 2 used unchecked")
         return Phase2Choice(fitted[name], name, info)
     best = max(agreement, key=lambda k: agreement[k])
@@ -261,14 +261,14 @@ def _judged_by_held_out(agreement: dict, fitted: dict, cands: list, p: SSCParams
             "the colours cannot carry the classes, so the CNN tile map is kept"))
         log.info("%s", info["phase2_reason"])
         return Phase2Choice(None, TILE_MAP, info)
-    info.update(phase2_choice=f"{p.final_name} on {best}", phase2_reason=(
+    info.update(phase2_choice=f"{p.phase2_name} on {best}", phase2_reason=(
         f"it reproduces the CNN's class (by pixel majority) on {agreement[best]:.1%} of {info['held_out_tiles']} "
         f"held-out tiles (>= min_agreement {p.min_agreement})"))
     return Phase2Choice(fitted[best], best, info)
     info["judge"] = "held-out tiles"
     if not agreement:
         name = cands[0]
-        info.update(phase2_choice=f"{p.final_name} on {name}",
+        info.update(phase2_choice=f"{p.phase2_name} on {name}",
                     phase2_reason="too few tiles to hold any out: phase 2 used unchecked")
         return Phase2Choice(fitted[name], name, info)
     best = max(agreement, key=lambda k: agreement[k])
@@ -279,7 +279,7 @@ def _judged_by_held_out(agreement: dict, fitted: dict, cands: list, p: SSCParams
             "the colours cannot carry the classes, so the CNN tile map is kept"))
         log.info("%s", info["phase2_reason"])
         return Phase2Choice(None, TILE_MAP, info)
-    info.update(phase2_choice=f"{p.final_name} on {best}", phase2_reason=(
+    info.update(phase2_choice=f"{p.phase2_name} on {best}", phase2_reason=(
         f"it reproduces the CNN's class (by pixel majority) on {agreement[best]:.1%} of {info['held_out_tiles']} "
         f"held-out tiles (>= min_agreement {p.min_agreement})"))
     return Phase2Choice(fitted[best], best, info)

@@ -268,7 +268,7 @@ def confusion_heatmap(cm, names=None, title: str = "", normalise: bool = True, a
 
 
 def ssc_figure(image, label, cnn_map, final_map, scheme: ClassScheme, *, f1_cnn=None, f1_final=None,
-               final_name: str = "MLP", title: str = "", max_px: int = 1000):
+               phase2_name: str = "MLP", title: str = "", max_px: int = 1000):
     """Return the 4-part figure of the original method.
 
     Input RGB, validation labels, CNN tile classification (with its F1), final classification (with its F1),
@@ -284,7 +284,7 @@ def ssc_figure(image, label, cnn_map, final_map, scheme: ClassScheme, *, f1_cnn=
     cnn_map, final_map : (H, W) ndarray of uint8
     scheme : ClassScheme
     f1_cnn, f1_final : float, optional
-    final_name : str
+    phase2_name : str
         "MLP" or "RF".
     title : str
     max_px : int, px
@@ -304,7 +304,7 @@ def ssc_figure(image, label, cnn_map, final_map, scheme: ClassScheme, *, f1_cnn=
          label[::step, ::step] if label is not None else np.zeros((H // step + 1, W // step + 1), np.uint8), True),
         ("CNN tile classification" + (f": F1 = {f1_cnn:.3f}" if f1_cnn is not None and np.isfinite(f1_cnn) else ""),
          cnn_map[::step, ::step], True),
-        (f"{final_name} classification" + (f": F1 = {f1_final:.3f}" if f1_final is not None and np.isfinite(f1_final) else ""),
+        (f"{phase2_name} classification" + (f": F1 = {f1_final:.3f}" if f1_final is not None and np.isfinite(f1_final) else ""),
          final_map[::step, ::step], True),
     ]
     for ax, (name, arr, is_cls) in zip(axes.ravel(), panels, strict=True):
@@ -322,14 +322,14 @@ def ssc_figure(image, label, cnn_map, final_map, scheme: ClassScheme, *, f1_cnn=
     return fig
 
 
-def f1_bars(summary, final_name: str = "MLP"):
+def f1_bars(summary, phase2_name: str = "MLP"):
     """Per-image pixel-weighted F1 of the CNN map and of the final map, side by side.
 
     Parameters
     ----------
     summary : pandas.DataFrame
         From :func:`sscnb.evaluation.evaluate_folder`.
-    final_name : str
+    phase2_name : str
 
     Returns
     -------
@@ -340,7 +340,7 @@ def f1_bars(summary, final_name: str = "MLP"):
     fig, ax = plt.subplots(figsize=(max(5, 0.8 * len(s) + 2), 3.6))
     x = np.arange(len(s))
     ax.bar(x - 0.2, s.f1_cnn, 0.4, label="CNN tiles", color="#a6cee3", edgecolor="black", linewidth=0.5)
-    ax.bar(x + 0.2, s.f1_final, 0.4, label=f"final ({final_name})", color="#1f78b4", edgecolor="black", linewidth=0.5)
+    ax.bar(x + 0.2, s.f1_final, 0.4, label=f"final ({phase2_name})", color="#1f78b4", edgecolor="black", linewidth=0.5)
     ax.set_xticks(x, s.image, rotation=30, ha="right", fontsize=8)
     ax.set_ylabel("pixel-weighted F1")
     lo = float(min(s.f1_cnn.min(), s.f1_final.min())) if len(s) else 0.0

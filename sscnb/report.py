@@ -397,8 +397,8 @@ def overall_f1(out_dir, experiment: str, phase2: str = "mlp", images=None) -> di
         ``{"CNN": f1, "MLP" or "RF": f1}``: the F1 of every (image, class) weighted by its labelled
         pixels, not an average over images.
     """
-    p2 = phase2_name(phase2)
-    reports: dict[str, list] = {"CNN": [], p2: []}
+    name = phase2_name(phase2)
+    reports: dict[str, list] = {"CNN": [], name: []}
     for path, kind, image, _ in find_result_files(out_dir, experiment):
         if kind in reports and (images is None or image in images):
             reports[kind].append(metrics.read_report(path))
@@ -431,9 +431,9 @@ def class_scores(out_dir, experiment: str, phase2: str = "mlp", images=None, sch
     import pandas as pd
 
     out_dir = Path(out_dir)
-    p2 = phase2_name(phase2)
+    name = phase2_name(phase2)
     rows = []
-    for tag in ("CNN", p2):
+    for tag in ("CNN", name):
         total, names = None, []
         for path in sorted(out_dir.glob(f"Confusion_{tag}_*_{experiment}.csv")):
             image = path.name[len(f"Confusion_{tag}_"):-len(f"_{experiment}.csv")]

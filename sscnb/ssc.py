@@ -155,7 +155,7 @@ class SSCParams(Settings):
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
 
     @property
-    def final_name(self) -> str:
+    def phase2_name(self) -> str:
         """Return the name of the final map (:func:`phase2_name` of the settings)."""
         return phase2_name(self.phase2)
 

@@ -194,8 +194,8 @@ class MapExplorer:
             ax.set_xlabel("column (px)", fontsize=8)
             ax.set_ylabel("row (px)", fontsize=8)
         ax.tick_params(labelsize=7)
-        final = res.phase2_name
-        scores = f"F1 CNN {res.f1('CNN'):.3f}, {final} {res.f1(final):.3f}" if res.reports else "no labels to score"
+        name = res.phase2_name
+        scores = f"F1 CNN {res.f1('CNN'):.3f}, {name} {res.f1(name):.3f}" if res.reports else "no labels to score"
         where = "" if self.zoom is None else f"; rows {rs.start}-{rs.stop}, columns {cs.start}-{cs.stop}"
         if self.layer not in res.layers:
             raise ValueError(f"{res.name} has no labels, so no {self.layer!r} layer; its layers are {res.layers}")

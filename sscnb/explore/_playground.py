@@ -61,8 +61,8 @@ class Phase2Playground:
             col = res.scheme.colorize(res.final_map)
             ax.imshow(col)
             changed = ", ".join(f"{k}={getattr(p, k)}" for k in self.CONTROLS)
-            final = res.phase2_name
-            ax.set_title(f"{final} map: F1 {res.f1(final):.4f} ({secs:.1f} s)\n{changed}", fontsize=8)
+            name = res.phase2_name
+            ax.set_title(f"{name} map: F1 {res.f1(name):.4f} ({secs:.1f} s)\n{changed}", fontsize=8)
             ax.set_xticks([])
             ax.set_yticks([])
         if not runs:
