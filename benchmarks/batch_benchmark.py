@@ -38,7 +38,7 @@ def main():
         sys.exit(f"{a.model} not found: train it with python -m sscnb run --config configs/stmarg.yml --only 00 01 02")
     if not Path(a.data).is_dir():
         sys.exit(f"{a.data} not found: the real StMarg data is only on CI and developer machines")
-    loaded = modelfiles.load_model(a.model)
+    cnn = modelfiles.load_model(a.model)
     work = Path(tempfile.mkdtemp(prefix="sscnb_batch_"))
     rows, per_image = [], {}
     try:
@@ -46,7 +46,7 @@ def main():
             label = "serial (in process)" if workers is None else f"{workers} worker(s)"
             out = work / (f"w{workers}" if workers else "serial")
             t0 = time.perf_counter()
-            summary, timings = evaluation.evaluate_folder(a.data, loaded, out, "bench", ssc.SSCParams(), progress=False,
+            summary, timings = evaluation.evaluate_folder(a.data, cnn, out, "bench", ssc.SSCParams(), progress=False,
                                                    workers=workers, log=lambda *_: None)
             wall = time.perf_counter() - t0
             n = len(summary)

@@ -88,16 +88,16 @@ def main():
     from sscnb.provenance import machine
 
     print(f"machine: {machine()}")
-    loaded = modelfiles.load_model(a.model)
+    cnn = modelfiles.load_model(a.model)
     rec = [r for r in find_pairs(a.data) if r.name == a.image][0]
-    codes = list(loaded.scheme.labelled_codes)
+    codes = list(cnn.scheme.labelled_codes)
     for _i in range(a.repeat):
         t0 = time.perf_counter()
         img, lab = read_pair(rec)
         t_read = time.perf_counter() - t0
-        res = ssc.classify_image(img, loaded, ssc.SSCParams(phase2=a.phase2))
+        res = ssc.classify_image(img, cnn, ssc.SSCParams(phase2=a.phase2))
         t0 = time.perf_counter()
-        fig = ssc_figure(img, lab, res.cnn_map, res.final_map, loaded.scheme, f1_cnn=0.0, f1_final=0.0,
+        fig = ssc_figure(img, lab, res.cnn_map, res.final_map, cnn.scheme, f1_cnn=0.0, f1_final=0.0,
                          phase2_name=res.phase2_name, title=rec.name)
         save_figure(fig, Path("/tmp") / f"SSC_bench_{rec.name}.png", dpi=150)
         t_fig = time.perf_counter() - t0

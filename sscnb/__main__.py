@@ -70,8 +70,8 @@ def _evaluate(a) -> int:
     quiet = a.verbosity < 0
     say = (lambda *_: None) if quiet else print
     params = SSCParams.from_dict(chosen, source="the command line")
-    loaded = load_model(a.model)
-    summary, _ = evaluate_folder(a.data_dir, loaded, a.out, a.experiment, params, overwrite=a.overwrite,
+    cnn = load_model(a.model)
+    summary, _ = evaluate_folder(a.data_dir, cnn, a.out, a.experiment, params, overwrite=a.overwrite,
                                  save_figures=a.save_figures, dpi=a.dpi, save_class_rasters=a.class_rasters,
                                  progress=not quiet, scheduler=a.scheduler, workers=a.workers, log=say)
     from pathlib import Path
@@ -80,7 +80,7 @@ def _evaluate(a) -> int:
     overall = overall_f1(out, a.experiment, params.phase2, images=set(summary.image))
     if not quiet:
         print(summary.round(4).to_string(index=False))
-        scores = class_scores(out, a.experiment, params.phase2, images=set(summary.image), scheme=loaded.scheme)
+        scores = class_scores(out, a.experiment, params.phase2, images=set(summary.image), scheme=cnn.scheme)
         if len(scores):
             print("\nEvery class over all images (pooled confusion matrices):")
             print(scores.round(4).to_string(index=False))
@@ -105,13 +105,13 @@ def _map(a) -> int:
 
     chosen = {k[3:]: v for k, v in vars(a).items() if k.startswith("p2_") and v is not None}
     params = SSCParams.from_dict(chosen, source="the command line")
-    loaded = load_model(a.model)
+    cnn = load_model(a.model)
     kw = {}
     if a.min_polygon_area is not None:
         kw["min_polygon_area"] = a.min_polygon_area
     if a.window_mpx is not None:
         kw["window_mpx"] = a.window_mpx
-    results = mapping.map_inputs(a.inputs, loaded, a.out, a.experiment, params, vectors=a.vectors,
+    results = mapping.map_inputs(a.inputs, cnn, a.out, a.experiment, params, vectors=a.vectors,
                                  overwrite=a.overwrite, progress=a.verbosity >= 0, scheduler=a.scheduler,
                                  workers=a.workers, **kw)
     for r in results:

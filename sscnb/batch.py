@@ -18,14 +18,18 @@ import contextlib
 import logging
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .errors import SscnbError
 from .modelfiles import load_model
 
+if TYPE_CHECKING:
+    from .modelfiles import LoadedModel
+
 __all__ = ["run_batch", "BatchError", "ResultsConflictError", "dask_client", "share_cores", "worker_model", "run_tasks",
            "parse_scheduler"]
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 _MODELS: dict = {}
 
@@ -247,9 +251,9 @@ def run_tasks(client, fn, items: dict, *, desc: str, progress: bool = True, on_r
             import traceback
 
             failures[name] = f"{type(exc).__name__}: {exc}"
-            log.warning("%s failed: %s", name, failures[name])
+            logger.warning("%s failed: %s", name, failures[name])
             # the whole traceback for whoever debugs it (run.log keeps INFO), not for the console
-            log.info("%s: traceback\n%s", name, "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
+            logger.info("%s: traceback\n%s", name, "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
         else:
             results[name] = res
             if on_result is not None:
@@ -283,7 +287,7 @@ def run_tasks(client, fn, items: dict, *, desc: str, progress: bool = True, on_r
     return results, failures
 
 
-def run_batch(todo: dict, loaded, local_fn, worker_fn, *, scheduler=None, workers: int | None = None, desc: str,
+def run_batch(todo: dict, cnn: LoadedModel, local_fn, worker_fn, *, scheduler=None, workers: int | None = None, desc: str,
               progress: bool = True, on_result=None, log=print, local_extra: tuple = ()):
     """Run one of sscnb's resumable batches, the one driver (``evaluate_folder``, ``map_inputs``).
 
@@ -293,11 +297,11 @@ def run_batch(todo: dict, loaded, local_fn, worker_fn, *, scheduler=None, worker
     ----------
     todo : dict
         ``{name: args tuple}`` of the items still to do (the finished ones were read back already).
-    loaded : LoadedModel
+    cnn : LoadedModel
         The CNN: passed to ``local_fn`` as is, to ``worker_fn`` as its path (a worker loads it once,
         :func:`worker_model`).
     local_fn, worker_fn : callable
-        ``local_fn(args[0], loaded, *args[1:], *local_extra)`` in this process;
+        ``local_fn(args[0], cnn, *args[1:], *local_extra)`` in this process;
         ``worker_fn(model_path, *args)`` on a worker (module-level, importable there).
     scheduler, workers
         Where to run (see :func:`dask_client`); neither: here.
@@ -317,7 +321,7 @@ def run_batch(todo: dict, loaded, local_fn, worker_fn, *, scheduler=None, worker
     """
     with dask_client(scheduler, workers, log=log) as client:
         if client is None:
-            items = {k: (args[0], loaded, *args[1:], *local_extra) for k, args in todo.items()}
+            items = {k: (args[0], cnn, *args[1:], *local_extra) for k, args in todo.items()}
             return run_tasks(None, local_fn, items, desc=desc, progress=progress, on_result=on_result)
-        items = {k: (str(loaded.path), *args) for k, args in todo.items()}
+        items = {k: (str(cnn.path), *args) for k, args in todo.items()}
         return run_tasks(client, worker_fn, items, desc=desc, progress=progress, on_result=on_result)

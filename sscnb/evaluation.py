@@ -9,6 +9,7 @@ import json
 import time
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -22,6 +23,9 @@ from .metrics import confusion
 from .provenance import atomic_path, file_sha256, package_versions, recipe_differences, timestamp, write_json
 from .report import class_scores, overall_f1  # scores over a results folder: report's, named here too
 from .ssc import PHASE2_CHOICES, ClassShrinkWarning, SSCParams, classify_image, phase2_name
+
+if TYPE_CHECKING:
+    from .modelfiles import LoadedModel
 
 __all__ = ["result_files", "image_status", "evaluate_image", "evaluate_folder", "overall_f1", "class_scores",
            "load_image_results"]
@@ -70,9 +74,9 @@ def _clear_image(files: dict, image_name: str, experiment: str) -> None:
                 one.unlink(missing_ok=True)
 
 
-def _image_recipe(loaded, params: SSCParams) -> dict:
+def _image_recipe(cnn: LoadedModel, params: SSCParams) -> dict:
     """Return what decides an image's numbers: the model (file digest and class key) and the settings."""
-    return {"model": {"path": str(loaded.path), "sha256": file_sha256(loaded.path), "class_key": loaded.key.digest()},
+    return {"model": {"path": str(cnn.path), "sha256": file_sha256(cnn.path), "class_key": cnn.key.digest()},
             "settings": params.to_dict()}
 
 
@@ -169,14 +173,14 @@ def _score_image(rec, lab, res, files: dict, scheme, row: dict, notes: list) -> 
                      f"label some of it, or move it out of {Path(rec.image_path).parent.name}/")
 
 
-def evaluate_image(rec, loaded, files: dict, wanted: list, experiment: str, params: SSCParams, recipe: dict,
+def evaluate_image(rec, cnn: LoadedModel, files: dict, wanted: list, experiment: str, params: SSCParams, recipe: dict,
                    save_figures: bool, dpi: int, save_class_rasters: bool):
     """Classify, score and write the files of one image (the task of :func:`evaluate_folder`).
 
     Parameters
     ----------
     rec : sscnb.data.ImageRecord
-    loaded : LoadedModel
+    cnn : LoadedModel
     files : dict
         From :func:`result_files`.
     wanted : list of str
@@ -200,17 +204,17 @@ def evaluate_image(rec, loaded, files: dict, wanted: list, experiment: str, para
     notes : list of str
         What the user should be told (a one-class tile map, a label without labelled pixels).
     """
-    scheme = loaded.scheme
+    scheme = cnn.scheme
     notes = []
     files["manifest"].unlink(missing_ok=True)  # not done until every file is rewritten
     _clear_image(files, rec.name, experiment)   # nothing of an earlier run (of any settings) stays beside it
     t0 = time.perf_counter()
-    img, lab = read_pair(rec, scheme, loaded.tile_size)
+    img, lab = read_pair(rec, scheme, cnn.tile_size)
     t_read = time.perf_counter() - t0
     with warnings.catch_warnings():   # reported as notes, which reach the console from Dask workers too
         warnings.simplefilter("ignore", InputShiftWarning)
         warnings.simplefilter("ignore", ClassShrinkWarning)
-        res = classify_image(img, loaded, params, name=rec.name)
+        res = classify_image(img, cnn, params, name=rec.name)
     notes.extend(res.info.get("input_check", []) + res.info.get("shrinking", []))
     row = {"image": rec.name, "river": rec.river, "labelled_px": 0, "f1_cnn": np.nan, "f1_final": np.nan,
            "status": "done", "phase2": res.info.get("phase2_choice", "")}
@@ -220,7 +224,7 @@ def evaluate_image(rec, loaded, files: dict, wanted: list, experiment: str, para
         notes.append(f"{rec.name}: {res.info['note']}")
 
     georef = georeferencing_of(rec.image_path)  # the image's header, read once for every raster
-    mapfiles.write_tile_confidence(files["confidence"], georef, res.cnn_proba.max(axis=-1), loaded.tile_size)
+    mapfiles.write_tile_confidence(files["confidence"], georef, res.cnn_proba.max(axis=-1), cnn.tile_size)
     if save_class_rasters:
         mapfiles.write_class_map(files["cnn_raster"], res.cnn_map, scheme, georef_from=georef)
         mapfiles.write_class_map(files["final_raster"], res.final_map, scheme, georef_from=georef)
@@ -316,7 +320,7 @@ def _summary_table(rows: list, scheme):
     return pd.DataFrame(rows, columns=fixed + [k for k in names if any(k in r for r in rows)])
 
 
-def evaluate_folder(data_dir, loaded, out_dir, experiment: str, params: SSCParams | None = None, *,
+def evaluate_folder(data_dir, cnn: LoadedModel, out_dir, experiment: str, params: SSCParams | None = None, *,
                     overwrite: bool = False, save_figures: bool = True, dpi: int = 150,
                     save_class_rasters: bool = False, progress: bool = True, scheduler=None,
                     workers: int | None = None, log=print):
@@ -336,7 +340,7 @@ def evaluate_folder(data_dir, loaded, out_dir, experiment: str, params: SSCParam
     ----------
     data_dir : str or Path
         Images and labels (naming problems are shown; errors stop before computing).
-    loaded : LoadedModel
+    cnn : LoadedModel
     out_dir : str or Path
     experiment : str
     params : SSCParams, optional
@@ -367,7 +371,7 @@ def evaluate_folder(data_dir, loaded, out_dir, experiment: str, params: SSCParam
 
     p = params or SSCParams()
     out_dir = Path(out_dir)
-    recipe = _image_recipe(loaded, p)
+    recipe = _image_recipe(cnn, p)
     plan = _plan_images(checked_pairs(data_dir, log=log), out_dir, experiment, p, recipe, overwrite, save_figures,
                         save_class_rasters, log)
     prepare_output(out_dir)
@@ -384,12 +388,12 @@ def evaluate_folder(data_dir, loaded, out_dir, experiment: str, params: SSCParam
         trows.append(timing)
         _append_timing(out_dir / f"Timings_{experiment}.csv", timing)  # kept even if a later image fails
 
-    results, failures = run_batch(todo, loaded, evaluate_image, _evaluate_task, scheduler=scheduler, workers=workers,
+    results, failures = run_batch(todo, cnn, evaluate_image, _evaluate_task, scheduler=scheduler, workers=workers,
                                   desc="SSC", progress=progress, on_result=finished, log=log)
     for name, (row, _, _) in results.items():
         rows[name] = row
     order = [rec.name for rec, *_ in plan]
-    summary = _summary_table([rows[n] for n in order if n in rows], loaded.scheme)
+    summary = _summary_table([rows[n] for n in order if n in rows], cnn.scheme)
     timings = pd.DataFrame(sorted(trows, key=lambda t: order.index(t["image"])))
     if failures:
         raise BatchError(failures)

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 __all__ = ["SurveyError", "SurveyRaster", "open_raster", "open_survey", "read_block", "read_preview",
            "georeferencing_of", "survey_table", "pixel_area_m2", "area_table", "RASTER_SUFFIXES"]
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 RASTER_SUFFIXES = (".tif", ".tiff", ".jpg", ".jpeg", ".png")
 WORLD_FILE_SUFFIXES = {".jpg": (".jgw", ".jpgw"), ".jpeg": (".jgw", ".jpegw"), ".png": (".pgw", ".pngw"),
@@ -192,7 +192,7 @@ def open_survey(path) -> SurveyRaster:
                             alpha, source)
 
 
-def read_block(ds, info: SurveyRaster, window) -> tuple[np.ndarray, np.ndarray]:
+def read_block(ds, raster: SurveyRaster, window) -> tuple[np.ndarray, np.ndarray]:
     """Read one window of an open dataset.
 
     Parameters
@@ -214,9 +214,9 @@ def read_block(ds, info: SurveyRaster, window) -> tuple[np.ndarray, np.ndarray]:
 
     try:
         rgb = np.moveaxis(ds.read((1, 2, 3), window=window), 0, -1)
-        valid = ds.read(info.alpha, window=window) > 0 if info.alpha else ds.dataset_mask(window=window) > 0
+        valid = ds.read(raster.alpha, window=window) > 0 if raster.alpha else ds.dataset_mask(window=window) > 0
     except RasterioIOError as exc:
-        raise SurveyError(_damaged(info.path, exc, f"rows {int(window.row_off)}-"
+        raise SurveyError(_damaged(raster.path, exc, f"rows {int(window.row_off)}-"
                                                    f"{int(window.row_off + window.height)}")) from None
     return np.ascontiguousarray(rgb), valid
 
@@ -247,11 +247,11 @@ def georeferencing_of(path) -> SurveyRaster:
     except SurveyError as exc:
         with open_raster(path) as ds:
             georef = not ds.transform.is_identity or ds.crs is not None
-            info = SurveyRaster(Path(path), ds.width, ds.height, ds.count, ds.crs, ds.transform, georef, None,
+            raster = SurveyRaster(Path(path), ds.width, ds.height, ds.count, ds.crs, ds.transform, georef, None,
                                 ds.driver)
-        if georef and info.crs is None:
-            log.warning("%s", exc)
-        return info
+        if georef and raster.crs is None:
+            logger.warning("%s", exc)
+        return raster
 
 
 def read_preview(path, max_px: int = 1200) -> np.ndarray:
@@ -303,7 +303,7 @@ def survey_table(surveys):
                           "georeferencing": s.georef_source if s.georeferenced else "none"} for s in surveys])
 
 
-def pixel_area_m2(info: SurveyRaster) -> float | None:
+def pixel_area_m2(raster: SurveyRaster) -> float | None:
     """Ground area of one pixel.
 
     Parameters
@@ -316,17 +316,17 @@ def pixel_area_m2(info: SurveyRaster) -> float | None:
         m2 (the CRS's linear unit converted to metres; rotation terms included), or None when
         the CRS is not projected or there is none.
     """
-    if info.crs is None or not info.crs.is_projected:
+    if raster.crs is None or not raster.crs.is_projected:
         return None
-    t = info.transform
+    t = raster.transform
     try:
-        _, to_metre = info.crs.linear_units_factor
+        _, to_metre = raster.crs.linear_units_factor
     except Exception:  # unknown units
         return None
     return abs(t.a * t.e - t.b * t.d) * float(to_metre) ** 2
 
 
-def area_table(counts: dict, scheme: ClassScheme, info: SurveyRaster):
+def area_table(counts: dict, scheme: ClassScheme, raster: SurveyRaster):
     """Area per class of a map.
 
     Parameters
@@ -345,7 +345,7 @@ def area_table(counts: dict, scheme: ClassScheme, info: SurveyRaster):
     """
     import pandas as pd
 
-    px_area = pixel_area_m2(info)
+    px_area = pixel_area_m2(raster)
     total = sum(v for c, v in counts.items() if c != 0)
     rows = []
     for c in scheme.labelled_codes:

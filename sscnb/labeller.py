@@ -18,6 +18,7 @@ Orders (:func:`tile_order`), compared by ``benchmarks/adapt_benchmark.py``:
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -28,6 +29,9 @@ from .data import read_image
 from .geo import georeferencing_of
 from .modelfiles import predict_codes
 from .plots import _plt
+
+if TYPE_CHECKING:
+    from .modelfiles import LoadedModel
 
 __all__ = ["ORDERS", "tile_order", "LabelSession", "TileLabeller", "tile_picture", "labels_figure"]
 
@@ -151,7 +155,7 @@ class LabelSession:
         The labels CSV: read when it exists (the session resumes: tiles already labelled or skipped
         are not shown again), written after every click. For a georeferenced image, a GeoPackage of
         its labelled tile squares is written beside it too (:meth:`squares_path`), for QGIS.
-    loaded : sscnb.modelfiles.LoadedModel, optional
+    cnn : sscnb.modelfiles.LoadedModel, optional
         The model whose confidence orders the tiles (and whose class the picture names); needed by
         the ``least_confident`` and ``mixed`` orders.
     tile_size : int, px, optional
@@ -163,14 +167,17 @@ class LabelSession:
         Candidates per image (a random subset of its grid) to keep ordering fast on large images.
     """
 
-    def __init__(self, images: dict, labels_path, loaded=None, tile_size: int | None = None, order: str = "mixed",
-                 seed: int = 0, max_tiles_per_image: int | None = 4000, progress: bool = False):
-
+    def __init__(self, images: dict, labels_path, cnn: LoadedModel | None = None, tile_size: int | None = None,
+                 order: str = "mixed", seed: int = 0, max_tiles_per_image: int | None = 4000, progress: bool = False):
         if not images:
             raise _labels.LabelError("no image to label: give the new river's images (a folder or files)")
-        self.loaded = loaded
-        self.tile = int(tile_size or loaded.tile_size)
-        self.scheme: ClassScheme = loaded.scheme if loaded is not None else ClassScheme.default()
+        if not tile_size:
+            if cnn is None:
+                raise _labels.LabelError("give the CNN (cnn) or the tile size (tile_size) the tiles are labelled at")
+            tile_size = cnn.tile_size
+        self.cnn = cnn
+        self.tile = int(tile_size)
+        self.scheme: ClassScheme = cnn.scheme if cnn is not None else ClassScheme.default()
         self.images = dict(images)
         self.path = Path(labels_path)
         self.table = (_labels.read_tile_labels(self.path, self.scheme, self.tile, self.images) if self.path.exists()
@@ -179,8 +186,8 @@ class LabelSession:
 
         self._georef = {}
         for name, p in self.images.items():
-            info = georeferencing_of(p)
-            self._georef[name] = bool(info.georeferenced and info.crs is not None)
+            raster = georeferencing_of(p)
+            self._georef[name] = bool(raster.georeferenced and raster.crs is not None)
         rng = np.random.default_rng(seed)
         ids, xs = [], []
         for name, img in self._pixels.items():
@@ -196,8 +203,8 @@ class LabelSession:
         self.candidates = ids
         conf: np.ndarray | None = None
         self.predicted: list[int | None] = [None] * len(ids)
-        if loaded is not None:
-            codes, proba, _ = predict_codes(loaded, None, x)
+        if cnn is not None:
+            codes, proba, _ = predict_codes(cnn, None, x)
             conf = proba.max(axis=1)
             self.predicted = [int(c) for c in codes]
         self.confidence = conf

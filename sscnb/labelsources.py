@@ -79,22 +79,22 @@ def _read_polygons(path: Path, image_path: Path, class_field: str):
     return crs, feats
 
 
-def _polygon_transform(path: Path, image_path: Path, info, crs, bounds: np.ndarray):
+def _polygon_transform(path: Path, image_path: Path, raster, crs, bounds: np.ndarray):
     """Return the transform from the polygons' coordinates to the image's pixels (its CRS checked)."""
     from rasterio.transform import Affine
 
-    if info.georeferenced and info.crs is not None:
+    if raster.georeferenced and raster.crs is not None:
         from rasterio.crs import CRS
 
         if not crs:
-            raise LabelError(f"{path.name} has no CRS but {image_path.name} is in {info.crs.to_string()}: set the "
+            raise LabelError(f"{path.name} has no CRS but {image_path.name} is in {raster.crs.to_string()}: set the "
                              "layer's CRS in QGIS (Layer > Set CRS) to the image's, and save it again")
-        if CRS.from_user_input(crs) != info.crs:
+        if CRS.from_user_input(crs) != raster.crs:
             raise LabelError(
                 f"{path.name} is in {CRS.from_user_input(crs).to_string()} but {image_path.name} is in "
-                f"{info.crs.to_string()}: reproject the polygons to the image's CRS (QGIS: Export > Save Features "
+                f"{raster.crs.to_string()}: reproject the polygons to the image's CRS (QGIS: Export > Save Features "
                 "As, with the image's CRS) and try again")
-        return info.transform
+        return raster.transform
     if crs:
         warnings.warn(f"{image_path.name} is not georeferenced, so the CRS of {path.name} is not used: its "
                       "coordinates are read as pixel units", UserWarning, stacklevel=3)
@@ -133,8 +133,8 @@ def rasterize_polygons(path, image_path, scheme: ClassScheme, class_field: str =
 
     path = Path(path)
     image_path = Path(image_path)
-    info = georeferencing_of(image_path)
-    H, W = info.height, info.width
+    raster = georeferencing_of(image_path)
+    H, W = raster.height, raster.width
     crs, feats = _read_polygons(path, image_path, class_field)
     allowed = set(scheme.labelled_codes)
     for i, (_, code) in enumerate(feats):
@@ -143,7 +143,7 @@ def rasterize_polygons(path, image_path, scheme: ClassScheme, class_field: str =
                              f"{sorted(allowed)}: fix its attribute in QGIS")
     shapes = [(g if isinstance(g, dict) else g.__geo_interface__, int(c)) for g, c in feats]
     bounds = np.array([_geom_bounds(g) for g, _ in shapes])
-    transform = _polygon_transform(path, image_path, info, crs, bounds)
+    transform = _polygon_transform(path, image_path, raster, crs, bounds)
     inv = ~transform
     cols_rows = []
     for x0, y0, x1, y1 in bounds:
@@ -235,10 +235,10 @@ def load_labels(source, images, scheme: ClassScheme, tile_size: int, purity: flo
             if lp is None:
                 continue
             lab = read_label(lp, scheme)
-            info = georeferencing_of(p)
-            if lab.shape != (info.height, info.width):
-                raise LabelError(f"{lp.name} is {lab.shape[1]} x {lab.shape[0]} px but {p.name} is {info.width} x "
-                                 f"{info.height} px: labels must match their image")
+            raster = georeferencing_of(p)
+            if lab.shape != (raster.height, raster.width):
+                raise LabelError(f"{lp.name} is {lab.shape[1]} x {lab.shape[0]} px but {p.name} is {raster.width} x "
+                                 f"{raster.height} px: labels must match their image")
             parts.append(labels_from_raster(lab, name, tile_size, scheme, purity))
         if not parts:
             raise LabelError(f"{source} holds no SCLS_ label raster of the given images ({sorted(images)[:5]}): "
@@ -305,18 +305,18 @@ def write_tile_squares(path, table, image_path, tile_size: int, scheme: ClassSch
     """
     import fiona
 
-    info = georeferencing_of(image_path)
-    if not (info.georeferenced and info.crs is not None):
+    raster = georeferencing_of(image_path)
+    if not (raster.georeferenced and raster.crs is not None):
         return None
     path = Path(path)
     T = int(tile_size)
-    tr = info.transform
+    tr = raster.transform
     schema = {"geometry": "Polygon", "properties": {"image": "str", "tile_row": "int", "tile_col": "int",
                                                      "class_code": "int", "class_name": "str"}}
     names = {int(c): scheme.name(int(c)) for c in scheme.labelled_codes}
     names.update({MIXED: "mixed", SKIP: "skipped"})
     # SPATIAL_INDEX=NO: the SQLite inside fiona's wheels may lack the R*Tree module (as in sscnb.vectors)
-    with atomic_path(path) as tmp, fiona.open(tmp, "w", driver="GPKG", crs=info.crs.to_wkt(), schema=schema,
+    with atomic_path(path) as tmp, fiona.open(tmp, "w", driver="GPKG", crs=raster.crs.to_wkt(), schema=schema,
                                               layer="tile_labels", SPATIAL_INDEX="NO") as dst:
         for r, c, code in zip(table.tile_row, table.tile_col, table.class_code, strict=True):
             corners = [tr @ (c * T, r * T), tr @ ((c + 1) * T, r * T), tr @ ((c + 1) * T, (r + 1) * T),

@@ -55,18 +55,18 @@ def write_class_map(path, class_map: np.ndarray, scheme: ClassScheme, georef_fro
     class_map = np.asarray(class_map, np.uint8)
     H, W = class_map.shape
     if georef_from is not None:
-        info = georef_from if isinstance(georef_from, SurveyRaster) else georeferencing_of(georef_from)
-        if info.shape != (H, W):
-            raise SurveyError(f"the class map is {W} x {H} px but {info.path.name} is "
-                              f"{info.width} x {info.height} px: a map must have its image's size")
+        raster = georef_from if isinstance(georef_from, SurveyRaster) else georeferencing_of(georef_from)
+        if raster.shape != (H, W):
+            raise SurveyError(f"the class map is {W} x {H} px but {raster.path.name} is "
+                              f"{raster.width} x {raster.height} px: a map must have its image's size")
     else:
-        info = SurveyRaster(Path(path), W, H, 1, None, Affine.identity(), False, None, "none")
-    with ClassMapWriter(path, info, scheme) as w:
+        raster = SurveyRaster(Path(path), W, H, 1, None, Affine.identity(), False, None, "none")
+    with ClassMapWriter(path, raster, scheme) as w:
         w.write(Window(0, 0, W, H), class_map)
     return Path(path)
 
 
-def write_tile_confidence(path, info: SurveyRaster, confidence: np.ndarray, tile: int) -> Path:
+def write_tile_confidence(path, raster: SurveyRaster, confidence: np.ndarray, tile: int) -> Path:
     """Write the CNN's top-class probability per tile as a georeferenced raster, one pixel per tile.
 
     Parameters
@@ -87,7 +87,7 @@ def write_tile_confidence(path, info: SurveyRaster, confidence: np.ndarray, tile
     from rasterio.windows import Window
 
     conf = np.asarray(confidence, np.float32)
-    with ClassMapWriter(path, info, None, transform=info.transform @ Affine.scale(tile), shape=conf.shape,
+    with ClassMapWriter(path, raster, None, transform=raster.transform @ Affine.scale(tile), shape=conf.shape,
                         dtype="float32", categorical=False) as w:
         w.write(Window(0, 0, conf.shape[1], conf.shape[0]), conf)
     return Path(path)
@@ -200,13 +200,13 @@ class ClassMapWriter:
     exception nothing remains under the final names.
     """
 
-    def __init__(self, path, info: SurveyRaster, scheme: ClassScheme | None, *, transform=None, shape=None,
+    def __init__(self, path, raster: SurveyRaster, scheme: ClassScheme | None, *, transform=None, shape=None,
                  dtype: str = "uint8", categorical: bool = True):
         self.path = Path(path)
-        self.info = info
+        self.raster = raster
         self.scheme = scheme
-        self.transform = transform if transform is not None else info.transform
-        self.shape = shape or info.shape
+        self.transform = transform if transform is not None else raster.transform
+        self.shape = shape or raster.shape
         self.dtype = dtype
         self.categorical = categorical
         self._tmp = tmp_name(self.path.with_name(f"build_{self.path.name}"))
@@ -218,8 +218,8 @@ class ClassMapWriter:
         profile = dict(driver="GTiff", width=w, height=h, count=1, dtype=self.dtype,
                        nodata=0 if self.categorical else -1.0, compress="deflate", tiled=True,
                        blockxsize=COG_BLOCK, blockysize=COG_BLOCK, BIGTIFF="IF_SAFER")
-        if self.info.georeferenced:
-            profile.update(crs=self.info.crs, transform=self.transform)
+        if self.raster.georeferenced:
+            profile.update(crs=self.raster.crs, transform=self.transform)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._ds = open_raster(self._tmp, "w", **profile)  # a plain image's map has no georeferencing
         if self.categorical and self.scheme is not None:

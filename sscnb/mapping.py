@@ -2,8 +2,8 @@
 
 ::
 
-    loaded = modelfiles.load_model("outputs/demo/model/cnn.keras")
-    results = map_inputs(["survey/ortho.tif"], loaded, "outputs/demo/map", "demo", SSCParams())
+    cnn = modelfiles.load_model("outputs/demo/model/cnn.keras")
+    results = map_inputs(["survey/ortho.tif"], cnn, "outputs/demo/map", "demo", SSCParams())
 
 The method is that of :func:`sscnb.ssc.classify_image` (one pixel classifier per input, trained on
 its own CNN tile map), run in horizontal strips so that memory depends on the strip size, never on
@@ -31,6 +31,7 @@ import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import metrics
 from .batch import BatchError, ResultsConflictError, run_batch, worker_model
@@ -57,10 +58,13 @@ from .mapraster import (  # one input's mapping; its names are mapping's too
 from .provenance import recipe_differences
 from .ssc import SSCParams
 
+if TYPE_CHECKING:
+    from .modelfiles import LoadedModel
+
 __all__ = ["MapResult", "resolve_inputs", "map_files", "map_raster", "map_inputs", "plan_inputs", "area_summary",
            "label_scores", "WINDOW_MPX", "MIN_POLYGON_AREA"]
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 GDAL_CACHE_MB = 256       # GDAL's block cache while mapping (its default, 5% of RAM, would dominate peak memory)
 
@@ -124,14 +128,14 @@ def resolve_inputs(inputs) -> tuple[list[Path], list[str]]:
     return [Path(p) for p in unique], skipped
 
 
-def plan_inputs(paths, loaded, out_dir, experiment: str, params: SSCParams, *, vectors: bool = False,
+def plan_inputs(paths, cnn: LoadedModel, out_dir, experiment: str, params: SSCParams, *, vectors: bool = False,
                 min_polygon_area: float = MIN_POLYGON_AREA, overwrite: bool = False) -> list[tuple]:
     """Check every input before anything runs.
 
     Parameters
     ----------
     paths : list of Path
-    loaded : LoadedModel
+    cnn : LoadedModel
     out_dir : str or Path
     experiment : str
     params : SSCParams
@@ -159,14 +163,14 @@ def plan_inputs(paths, loaded, out_dir, experiment: str, params: SSCParams, *, v
         raise SurveyError("smallest_element is not applied when mapping surveys (it needs the whole map in "
                           "memory): set it to 0, and use min_polygon_area to drop small patches from the polygons")
     plan, conflicts = [], []
-    model = _model_recipe(loaded)
-    tile = loaded.tile_size
+    model = _model_recipe(cnn)
+    tile = cnn.tile_size
     for p in paths:
-        info = open_survey(p)
-        if info.height < tile or info.width < tile:
-            raise SurveyError(f"{p.name} is {info.width} x {info.height} px, smaller than one {tile} px tile of the "
-                              f"model {Path(loaded.path).name}: map it with a model of a smaller tile size")
-        recipe = _recipe(p, loaded, params, vectors, min_polygon_area, model)
+        raster = open_survey(p)
+        if raster.height < tile or raster.width < tile:
+            raise SurveyError(f"{p.name} is {raster.width} x {raster.height} px, smaller than one {tile} px tile of the "
+                              f"model {Path(cnn.path).name}: map it with a model of a smaller tile size")
+        recipe = _recipe(p, cnn, params, vectors, min_polygon_area, model)
         files = map_files(out_dir, p.stem, experiment, params, vectors)
         status = "todo"
         # the maps of another phase 2 of this input and experiment share its CNN map: never mixed
@@ -189,7 +193,7 @@ def plan_inputs(paths, loaded, out_dir, experiment: str, params: SSCParams, *, v
                                  f"({'; '.join(diff[:4])})")
             else:
                 status = "todo"  # a file is missing: make it again
-        plan.append((p, info, status, recipe))
+        plan.append((p, raster, status, recipe))
     if conflicts:
         raise ResultsConflictError(conflicts, "input", out_dir, experiment)
     return plan
@@ -257,7 +261,7 @@ def label_scores(results, scheme):
         if rec is None:
             continue
         lab = read_label(rec.label_path, scheme)
-        for tag, key in (("CNN", "cnn"), (r.files["final"].stem.rsplit("_", 1)[-1], "final")):
+        for tag, key in (("CNN", "cnn"), (r.phase2_name, "final")):
             with open_raster(r.files[key]) as ds:
                 m = ds.read(1)
             if m.shape != lab.shape:
@@ -289,18 +293,18 @@ class _MapTask:
     vectors: bool
     min_polygon_area: float
     window_mpx: float
-    info: SurveyRaster
+    raster: SurveyRaster
     recipe: dict
 
 
-def _map_one(task: _MapTask, loaded, progress: bool) -> MapResult:
+def _map_one(task: _MapTask, cnn: LoadedModel, progress: bool) -> MapResult:
     """One input, with GDAL's block cache capped (see :data:`GDAL_CACHE_MB`)."""
     import rasterio
 
     # GDAL_NUM_THREADS: GDAL decodes the blocks of one read on several threads (compressed GeoTIFFs)
     with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB, GDAL_NUM_THREADS=str(feature_threads())):
-        return map_raster(task.path, loaded, task.out_dir, task.experiment, task.params, vectors=task.vectors,
-                          min_polygon_area=task.min_polygon_area, window_mpx=task.window_mpx, info=task.info,
+        return map_raster(task.path, cnn, task.out_dir, task.experiment, task.params, vectors=task.vectors,
+                          min_polygon_area=task.min_polygon_area, window_mpx=task.window_mpx, raster=task.raster,
                           recipe=task.recipe, progress=progress)
 
 
@@ -309,7 +313,7 @@ def _map_task(model_path: str, task: _MapTask) -> MapResult:
     return _map_one(task, worker_model(model_path), False)
 
 
-def map_inputs(inputs, loaded, out_dir, experiment: str, params: SSCParams | None = None, *,
+def map_inputs(inputs, cnn: LoadedModel, out_dir, experiment: str, params: SSCParams | None = None, *,
                vectors: bool = False, min_polygon_area: float = MIN_POLYGON_AREA, overwrite: bool = False,
                window_mpx: float = WINDOW_MPX, progress: bool = True, scheduler=None, workers: int | None = None,
                log=print) -> list[MapResult]:
@@ -319,7 +323,7 @@ def map_inputs(inputs, loaded, out_dir, experiment: str, params: SSCParams | Non
     ----------
     inputs : str, Path or list of them
         Files, folders or glob patterns (see :func:`resolve_inputs`).
-    loaded : LoadedModel
+    cnn : LoadedModel
     out_dir : str or Path
     experiment : str
     params : SSCParams, optional
@@ -356,12 +360,12 @@ def map_inputs(inputs, loaded, out_dir, experiment: str, params: SSCParams | Non
     paths, skipped = resolve_inputs(inputs)
     for s in skipped:
         log(s)
-    plan = plan_inputs(paths, loaded, out_dir, experiment, params, vectors=vectors,
+    plan = plan_inputs(paths, cnn, out_dir, experiment, params, vectors=vectors,
                        min_polygon_area=min_polygon_area, overwrite=overwrite)
     prepare_output(out_dir)
     results = {}
     todo = {}
-    for path, info, status, recipe in plan:
+    for path, raster, status, recipe in plan:
         files = map_files(out_dir, path.stem, experiment, params, vectors)
         if status == "done":
             man = json.loads(files["manifest"].read_text())
@@ -369,16 +373,16 @@ def map_inputs(inputs, loaded, out_dir, experiment: str, params: SSCParams | Non
             results[path.name] = MapResult(path, files, pd.read_csv(files["areas"]), man.get("info", {}),
                                            man.get("seconds", {}), "skipped (done)", params.phase2_name)
         else:
-            log(info.describe())
-            todo[path.name] = _MapTask(path, out_dir, experiment, params, vectors, min_polygon_area, window_mpx, info, recipe)
+            log(raster.describe())
+            todo[path.name] = _MapTask(path, out_dir, experiment, params, vectors, min_polygon_area, window_mpx, raster, recipe)
 
     def finished(name, res):
-        mpx = todo[name].info.pixels / 1e6
+        mpx = todo[name].raster.pixels / 1e6
         log(f"{name}: mapped {mpx:.1f} Mpx in {res.timings['total']:.1f} s "
             f"({mpx / max(res.timings['total'], 1e-9):.2f} Mpx/s) -> {res.files['final'].name}")
 
     one = len(todo) == 1 and scheduler is None and workers is None  # one input here: its own bars, not the batch's
-    done, failures = run_batch({k: (task,) for k, task in todo.items()}, loaded, _map_one, _map_task,
+    done, failures = run_batch({k: (task,) for k, task in todo.items()}, cnn, _map_one, _map_task,
                                scheduler=scheduler, workers=workers, desc="map", progress=progress and not one,
                                on_result=finished, log=log, local_extra=(progress and one,))
     results.update(done)

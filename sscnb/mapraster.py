@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 
 __all__ = ["MapResult", "map_files", "map_raster", "WINDOW_MPX", "MIN_POLYGON_AREA"]
 
-log = logging.getLogger("sscnb.mapping")
+logger = logging.getLogger("sscnb.mapping")
 
 WINDOW_MPX = 8.0          # megapixels per strip: sets peak memory (about 0.1 GB per Mpx), not results
 MIN_POLYGON_AREA = 1.0    # m2 (px without a projected CRS): smaller patches are sieved before polygons
@@ -100,11 +100,11 @@ def _every_map_file(out_dir, stem: str, experiment: str) -> dict:
             for phase2 in sorted(PHASE2_CHOICES)}
 
 
-def _model_recipe(loaded) -> dict:
-    return {"path": str(loaded.path), "sha256": file_sha256(loaded.path), "class_key": loaded.key.digest()}
+def _model_recipe(cnn: LoadedModel) -> dict:
+    return {"path": str(cnn.path), "sha256": file_sha256(cnn.path), "class_key": cnn.key.digest()}
 
 
-def _recipe(path: Path, loaded, params: SSCParams, vectors: bool, min_polygon_area: float,
+def _recipe(path: Path, cnn: LoadedModel, params: SSCParams, vectors: bool, min_polygon_area: float,
             model: dict | None = None) -> dict:
     """Everything that decides the result for one input: compared on a re-run.
 
@@ -114,7 +114,7 @@ def _recipe(path: Path, loaded, params: SSCParams, vectors: bool, min_polygon_ar
     st = Path(path).stat()
     return {
         "input": {"path": str(Path(path).resolve()), "bytes": st.st_size, "modified": st.st_mtime},
-        "model": model or _model_recipe(loaded),
+        "model": model or _model_recipe(cnn),
         "settings": params.to_dict(),
         "vectors": {"make": bool(vectors), "min_polygon_area": float(min_polygon_area)} if vectors else None,
     }
@@ -129,8 +129,8 @@ class _MapJob:
     """
 
     path: Path
-    info: SurveyRaster
-    loaded: LoadedModel
+    raster: SurveyRaster
+    cnn: LoadedModel
     params: SSCParams
     strips: list
     scratch: _Scratch
@@ -144,8 +144,8 @@ class _MapJob:
                                                                        "saturation", "contrast")})
 
     def __post_init__(self):
-        self.tile = self.loaded.tile_size
-        self.H, self.W = self.info.shape
+        self.tile = self.cnn.tile_size
+        self.H, self.W = self.raster.shape
         self.grid = _tiles.grid_shape((self.H, self.W), self.tile)
         self.tile_codes = np.zeros(self.grid, np.uint8)
         self.confidence = np.full(self.grid, -1.0, np.float32)
@@ -167,7 +167,7 @@ class _MapJob:
         return x, _tiles.to_tiles(valid[rows, : self.grid[1] * self.tile], self.tile).reshape(len(x), -1).all(axis=1)
 
     def run_cnn(self, x, vt, tr0, tr1):
-        codes, proba, _ = predict_tiles_masked(self.loaded, x, vt)
+        codes, proba, _ = predict_tiles_masked(self.cnn, x, vt)
         self.tile_codes[tr0:tr1] = codes.reshape(tr1 - tr0, self.grid[1])
         conf = np.where(vt, proba.max(axis=1) if proba.shape[1] else 0, -1.0)
         self.confidence[tr0:tr1] = conf.reshape(tr1 - tr0, self.grid[1])
@@ -197,7 +197,7 @@ def _remove_earlier_maps(out_dir: Path, stem: str, experiment: str, files: dict)
             for extra in (f.with_name(f.name + ".aux.xml"), f.with_suffix(".qml")):   # what goes with a map
                 extra.unlink(missing_ok=True)
     for stale in out_dir.glob(f".tmp_*_{stem}_{experiment}_*"):
-        log.info("removing %s, left by an interrupted run", stale)
+        logger.info("removing %s, left by an interrupted run", stale)
         shutil.rmtree(stale) if stale.is_dir() else stale.unlink()
 
 
@@ -215,7 +215,7 @@ def _pass1(job: _MapJob) -> dict:
     with open_raster(job.path) as ds, job.bar("phase 1") as bar:
         def read(y0, y1):
             r0, r1 = max(0, y0 - halo), min(H, y1 + halo)
-            return r0, read_block(ds, job.info, Window(0, r0, W, r1 - r0))
+            return r0, read_block(ds, job.raster, Window(0, r0, W, r1 - r0))
 
         for y0, y1, (r0, (rgb, valid)), waited in _read_ahead(job.strips, read):
             c0 = time.perf_counter() - waited   # "read": the time this strip was waited for
@@ -253,7 +253,7 @@ def _cnn_again(job: _MapJob, gamma: float) -> None:
         for y0, y1 in job.strips:
             tr0, tr1 = y0 // tile, min(y1 // tile, grid[0])
             if tr1 > tr0 and grid[1] > 0:
-                rgb, valid = read_block(ds, job.info, Window(0, tr0 * tile, grid[1] * tile, (tr1 - tr0) * tile))
+                rgb, valid = read_block(ds, job.raster, Window(0, tr0 * tile, grid[1] * tile, (tr1 - tr0) * tile))
                 x, vt = job.strip_tiles(rgb, valid, tr0 * tile, tr0, tr1)
                 job.run_cnn(_inputstats.apply_gamma(x, gamma), vt, tr0, tr1)
             bar.update(y1 - y0)
@@ -271,7 +271,7 @@ def _fit_on_tile_map(job: _MapJob, tile_grid: np.ndarray, map_info: dict):
         map_info.update(choice.info)
         if choice.clf is None:
             map_info["note"] = f"phase 2 not used: {choice.info['phase2_reason']}"
-            log.warning("%s: %s", job.path.name, map_info["note"])
+            logger.warning("%s: %s", job.path.name, map_info["note"])
         else:
             map_info.update(choice.clf.info)
             if choice.clf.info.get("one_class"):
@@ -279,7 +279,7 @@ def _fit_on_tile_map(job: _MapJob, tile_grid: np.ndarray, map_info: dict):
                                     "is that class")
     else:
         map_info["note"] = "the CNN classified no tile (all below recog_thresh?): the final map is left empty"
-        log.warning("%s: %s", job.path.name, map_info["note"])
+        logger.warning("%s: %s", job.path.name, map_info["note"])
     return choice, None if choice is None else choice.clf
 
 
@@ -303,31 +303,31 @@ def _pass2(job: _MapJob, tile_grid: np.ndarray, choice, clf, lut, t: dict):
     tile, grid, W = job.tile, job.grid, job.W
     counts = np.zeros(256, np.int64)
     cnn_counts = np.zeros(256, np.int64)
-    with ClassMapWriter(job.stage["final"], job.info, job.loaded.scheme) as w_final, \
-            ClassMapWriter(job.stage["cnn"], job.info, job.loaded.scheme) as w_cnn, job.bar("phase 2") as bar:
+    with ClassMapWriter(job.stage["final"], job.raster, job.cnn.scheme) as w_final, \
+            ClassMapWriter(job.stage["cnn"], job.raster, job.cnn.scheme) as w_cnn, job.bar("phase 2") as bar:
         for y0, y1 in job.strips:
             f, v = job.scratch.read(y0, y1)
             tr0, tr1 = y0 // tile, min(-(-y1 // tile), grid[0])
-            cnn = np.zeros((y1 - y0, W), np.uint8)
+            cnn_strip = np.zeros((y1 - y0, W), np.uint8)
             if tr1 > tr0:
                 painted = _tiles.tiles_to_raster(tile_grid[tr0:tr1].ravel(), (tr1 - tr0, grid[1]), tile)
                 h = min(painted.shape[0], y1 - y0)
-                cnn[:h, : painted.shape[1]] = painted[:h]
-            cnn[~v] = 0
+                cnn_strip[:h, : painted.shape[1]] = painted[:h]
+            cnn_strip[~v] = 0
             if choice is None:
                 final = np.zeros((y1 - y0, W), np.uint8)
             elif clf is None:
-                final = cnn.copy()
+                final = cnn_strip.copy()
             elif lut is not None:
                 final = lut[_pixel.pack_rgb(f[..., :3].astype(np.uint8, copy=False))]
             else:
                 final = clf.predict(f)
             final[~v] = 0
             counts += np.bincount(final.ravel(), minlength=256)
-            cnn_counts += np.bincount(cnn.ravel(), minlength=256)
+            cnn_counts += np.bincount(cnn_strip.ravel(), minlength=256)
             win = Window(0, y0, W, y1 - y0)
             w_final.write(win, final)
-            w_cnn.write(win, cnn)
+            w_cnn.write(win, cnn_strip)
             bar.update(y1 - y0)
         t["predict_write"] = time.perf_counter() - t0
         t0 = time.perf_counter()
@@ -341,15 +341,15 @@ def _publish(job: _MapJob, out_dir: Path, counts, cnn_counts, map_info: dict, t:
 
     Returns the area table.
     """
-    scheme = job.loaded.scheme
-    write_tile_confidence(job.stage["confidence"], job.info, job.confidence, job.tile)
+    scheme = job.cnn.scheme
+    write_tile_confidence(job.stage["confidence"], job.raster, job.confidence, job.tile)
     map_info["shrinking"] = shrinking_classes({c: int(n) for c, n in enumerate(cnn_counts) if n},
                                               {c: int(n) for c, n in enumerate(counts) if n}, job.path.name, scheme)
-    areas = area_table({c: int(n) for c, n in enumerate(counts) if n}, scheme, job.info)
+    areas = area_table({c: int(n) for c, n in enumerate(counts) if n}, scheme, job.raster)
     areas.to_csv(job.stage["areas"], index=False)
     if vectors:
         t0 = time.perf_counter()
-        map_info["polygons"] = polygonize_map(job.stage["final"], job.stage["vectors"], scheme, job.info,
+        map_info["polygons"] = polygonize_map(job.stage["final"], job.stage["vectors"], scheme, job.raster,
                                               min_polygon_area)
         t["vectors"] = time.perf_counter() - t0
     for f in sorted(job.stage["final"].parent.iterdir()):  # COGs, .aux.xml, .qml, CSV, GeoPackage
@@ -357,16 +357,16 @@ def _publish(job: _MapJob, out_dir: Path, counts, cnn_counts, map_info: dict, t:
     return areas
 
 
-def _new_job(path: Path, info: SurveyRaster, loaded, out_dir: Path, experiment: str, p: SSCParams, vectors: bool,
+def _new_job(path: Path, raster: SurveyRaster, cnn: LoadedModel, out_dir: Path, experiment: str, p: SSCParams, vectors: bool,
              window_mpx: float, progress: bool) -> _MapJob:
     """Return the job of one input: its strips, and a scratch folder in which every file is made."""
-    H, W = info.shape
+    H, W = raster.shape
     scratch = _Scratch(tmp_name(out_dir / f"{path.stem}_{experiment}_scratch"), (H, W), 4 if p.use_entropy else 3,
                        np.float32 if p.use_entropy else np.uint8)
     # everything is made in the scratch folder and moved beside the input's other maps at the end
     stage = map_files(scratch.folder / "out", path.stem, experiment, p, vectors)
     stage["final"].parent.mkdir()
-    return _MapJob(path, info, loaded, p, _strips(H, W, loaded.tile_size, window_mpx), scratch, stage, progress)
+    return _MapJob(path, raster, cnn, p, _strips(H, W, cnn.tile_size, window_mpx), scratch, stage, progress)
 
 
 def _phase1(job: _MapJob, t: dict) -> tuple[dict, dict]:
@@ -380,7 +380,7 @@ def _phase1(job: _MapJob, t: dict) -> tuple[dict, dict]:
     if job.n_valid == 0:
         raise SurveyError(f"{job.path.name} holds no valid pixel (all no-data): nothing to map")
     input_info: dict = {}
-    _, gamma = check_input({k: np.concatenate(v) for k, v in job.tile_stats.items()}, job.loaded, job.params,
+    _, gamma = check_input({k: np.concatenate(v) for k, v in job.tile_stats.items()}, job.cnn, job.params,
                            job.path.name, input_info)
     if gamma != 1.0:
         t0 = time.perf_counter()
@@ -389,16 +389,16 @@ def _phase1(job: _MapJob, t: dict) -> tuple[dict, dict]:
     return map_profile, input_info
 
 
-def map_raster(path, loaded, out_dir, experiment: str, params: SSCParams, *, vectors: bool = False,
+def map_raster(path, cnn: LoadedModel, out_dir, experiment: str, params: SSCParams, *, vectors: bool = False,
                min_polygon_area: float = MIN_POLYGON_AREA, window_mpx: float = WINDOW_MPX,
-               info: SurveyRaster | None = None, recipe: dict | None = None, progress: bool = True) -> MapResult:
+               raster: SurveyRaster | None = None, recipe: dict | None = None, progress: bool = True) -> MapResult:
     """Map one input in strips of about ``window_mpx`` megapixels; see the module docstring.
 
     Parameters
     ----------
     path : str or Path
         The input (checked by :func:`plan_inputs` first when called through :func:`map_inputs`).
-    loaded : LoadedModel
+    cnn : LoadedModel
         The CNN.
     out_dir : str or Path
     experiment : str
@@ -427,16 +427,16 @@ def map_raster(path, loaded, out_dir, experiment: str, params: SSCParams, *, vec
     """
     path, out_dir, p = Path(path), Path(out_dir), params
     out_dir.mkdir(parents=True, exist_ok=True)
-    recipe = recipe or _recipe(path, loaded, p, vectors, min_polygon_area)
+    recipe = recipe or _recipe(path, cnn, p, vectors, min_polygon_area)
     files = map_files(out_dir, path.stem, experiment, p, vectors)
     _remove_earlier_maps(out_dir, path.stem, experiment, files)
-    job = _new_job(path, info or open_survey(path), loaded, out_dir, experiment, p, vectors, window_mpx, progress)
+    job = _new_job(path, raster or open_survey(path), cnn, out_dir, experiment, p, vectors, window_mpx, progress)
     t: dict = {}
     try:
         map_profile, input_info = _phase1(job, t)
         t0 = time.perf_counter()
         tile_grid = apply_tile_rules(job.tile_codes, job.confidence, p)
-        map_info = {"input": job.info.describe(), "tiles": int(job.grid[0] * job.grid[1]), **input_info,
+        map_info = {"input": job.raster.describe(), "tiles": int(job.grid[0] * job.grid[1]), **input_info,
                     "tile_classes": {int(c): int((tile_grid == c).sum()) for c in np.unique(tile_grid)},
                     "valid_px": job.n_valid}
         choice, clf = _fit_on_tile_map(job, tile_grid, map_info)

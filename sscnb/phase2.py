@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 __all__ = ["TILE_MAP", "Phase2Choice", "candidate_features", "choose_phase2", "fit_phase2"]
 
-log = logging.getLogger("sscnb.ssc")
+logger = logging.getLogger("sscnb.ssc")
 
 
 def fit_phase2(xs: np.ndarray, ys: np.ndarray, params: SSCParams):
@@ -98,7 +98,7 @@ class Phase2Choice:
         return self.clf.predict(feats, mask)
 
 
-def _tile_majority_agreement(tile_id: np.ndarray, cnn: np.ndarray, pred: np.ndarray) -> float:
+def _tile_majority_agreement(tile_id: np.ndarray, cnn_codes: np.ndarray, pred: np.ndarray) -> float:
     """Share of tiles whose sampled pixels phase 2 gives, by majority, the CNN's class of the tile.
 
     A pixel-level agreement would blame phase 2 for what it should do: a 50 px tile holds pixels of
@@ -112,7 +112,7 @@ def _tile_majority_agreement(tile_id: np.ndarray, cnn: np.ndarray, pred: np.ndar
     0.5
     """
     tiles, inv = np.unique(tile_id, return_inverse=True)
-    right = np.bincount(inv, weights=(pred == cnn).astype(float), minlength=len(tiles))
+    right = np.bincount(inv, weights=(pred == cnn_codes).astype(float), minlength=len(tiles))
     total = np.bincount(inv, minlength=len(tiles))
     return float(np.mean(right > total / 2)) if len(tiles) else 0.0
 
@@ -259,25 +259,7 @@ def _judged_by_held_out(agreement: dict, fitted: dict, cands: list, p: SSCParams
             f"phase 2 reproduces the CNN's class (by pixel majority) on {agreement[best]:.1%} of "
             f"{info['held_out_tiles']} held-out tiles at best ({best}), below min_agreement {p.min_agreement}: "
             "the colours cannot carry the classes, so the CNN tile map is kept"))
-        log.info("%s", info["phase2_reason"])
-        return Phase2Choice(None, TILE_MAP, info)
-    info.update(phase2_choice=f"{p.phase2_name} on {best}", phase2_reason=(
-        f"it reproduces the CNN's class (by pixel majority) on {agreement[best]:.1%} of {info['held_out_tiles']} "
-        f"held-out tiles (>= min_agreement {p.min_agreement})"))
-    return Phase2Choice(fitted[best], best, info)
-    info["judge"] = "held-out tiles"
-    if not agreement:
-        name = cands[0]
-        info.update(phase2_choice=f"{p.phase2_name} on {name}",
-                    phase2_reason="too few tiles to hold any out: phase 2 used unchecked")
-        return Phase2Choice(fitted[name], name, info)
-    best = max(agreement, key=lambda k: agreement[k])
-    if agreement[best] < p.min_agreement:
-        info.update(phase2_choice=TILE_MAP, phase2_reason=(
-            f"phase 2 reproduces the CNN's class (by pixel majority) on {agreement[best]:.1%} of "
-            f"{info['held_out_tiles']} held-out tiles at best ({best}), below min_agreement {p.min_agreement}: "
-            "the colours cannot carry the classes, so the CNN tile map is kept"))
-        log.info("%s", info["phase2_reason"])
+        logger.info("%s", info["phase2_reason"])
         return Phase2Choice(None, TILE_MAP, info)
     info.update(phase2_choice=f"{p.phase2_name} on {best}", phase2_reason=(
         f"it reproduces the CNN's class (by pixel majority) on {agreement[best]:.1%} of {info['held_out_tiles']} "

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 __all__ = ["sample_tile_pixels", "PixelClassifier", "fit_pixel_classifier", "unique_rows", "pack_rgb",
            "unpack_rgb", "N_RGB", "mlp_forward"]
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 
 def sample_tile_pixels(tile_grid: np.ndarray, tile: int, subsample: float, min_sample: int, seed: int,
@@ -346,7 +346,7 @@ def fit_pixel_classifier(x: np.ndarray, y: np.ndarray, kind: str, *, depth: str,
     mean, scale = x.mean(axis=0), x.std(axis=0)
     scale[scale == 0] = 1.0
     if len(classes) == 1:
-        log.info("phase 2: the CNN map holds one class (%s); the final map is that class", classes[0])
+        logger.info("phase 2: the CNN map holds one class (%s); the final map is that class", classes[0])
         return PixelClassifier(kind, classes, mean, scale, None, {"one_class": True, "n_train": len(y)})
     z = (x - mean) / scale
     yy = np.searchsorted(classes, y)
@@ -358,7 +358,7 @@ def fit_pixel_classifier(x: np.ndarray, y: np.ndarray, kind: str, *, depth: str,
             z, yy = SMOTEENN(random_state=seed).fit_resample(z, yy)
             info["n_after_smote_enn"] = int(len(yy))
         else:
-            log.info("phase 2: a class has fewer than 6 training pixels; SMOTE-ENN skipped")
+            logger.info("phase 2: a class has fewer than 6 training pixels; SMOTE-ENN skipped")
             info["smote_skipped"] = True
     if kind == "rf":
         import os

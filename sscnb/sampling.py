@@ -111,11 +111,11 @@ def map_strata(path) -> MapStrata:
             counts += np.bincount(ds.read(1, window=Window(0, y0, ds.width, y1 - y0)).ravel().astype(np.uint8),
                                   minlength=256)
         georef = ds.crs is not None or not ds.transform.is_identity
-        info = SurveyRaster(path, ds.width, ds.height, 1, ds.crs, ds.transform, georef, None, ds.driver)
+        raster = SurveyRaster(path, ds.width, ds.height, 1, ds.crs, ds.transform, georef, None, ds.driver)
     strata = {int(c): int(counts[c]) for c in np.flatnonzero(counts) if c != 0}
     if not strata:
         raise AssessError(f"{path} holds no classified pixel (all 0): nothing to assess")
-    return MapStrata(path, strata, (info.height, info.width), info.transform, info.crs, pixel_area_m2(info))
+    return MapStrata(path, strata, (raster.height, raster.width), raster.transform, raster.crs, pixel_area_m2(raster))
 
 
 def allocate(counts: dict, n: int, min_per_class: int = DEFAULT_MIN_PER_CLASS) -> dict:

@@ -2,8 +2,8 @@
 
 ::
 
-    loaded = modelfiles.load_model("outputs/x/model/cnn.keras")
-    result = classify_image(image, loaded, SSCParams(phase2="mlp"))
+    cnn = modelfiles.load_model("outputs/x/model/cnn.keras")
+    result = classify_image(image, cnn, SSCParams(phase2="mlp"))
     result.cnn_map, result.final_map, result.timings
 
 Phase 1 tiles the image, predicts every tile and paints the tile classes (shared scheme, through
@@ -19,7 +19,7 @@ import logging
 import time
 import warnings
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -31,12 +31,15 @@ from .patches import despeckle, modal_filter_regions
 from .phase2 import TILE_MAP, Phase2Choice, candidate_features, choose_phase2, fit_phase2
 from .settings import Settings
 
+if TYPE_CHECKING:
+    from .modelfiles import LoadedModel
+
 __all__ = ["SSCParams", "SSCResult", "PHASE2_CHOICES", "MLP_DEPTHS", "phase2_name", "classify_image",
            "predict_tiles_masked", "apply_tile_rules", "fit_phase2", "modal_filter_regions", "despeckle",
            "Phase2Choice", "choose_phase2", "candidate_features", "TILE_MAP", "check_input", "shrinking_classes",
            "ClassShrinkWarning", "SHRINK_FRACTION"]
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 
 PHASE2_CHOICES = {"mlp": "MLP", "rf": "RF"}
@@ -242,12 +245,12 @@ class SSCResult:
         return phase2_name(self.params["phase2"])
 
 
-def predict_tiles_masked(loaded, x: np.ndarray, valid: Any = None):
+def predict_tiles_masked(cnn: LoadedModel, x: np.ndarray, valid: Any = None):
     """Phase 1 on a batch of tiles, skipping tiles that touch nodata.
 
     Parameters
     ----------
-    loaded : sscnb.modelfiles.LoadedModel
+    cnn : sscnb.modelfiles.LoadedModel
     x : (n, tile, tile, 3) ndarray of uint8
     valid : (n,) ndarray of bool, optional
         Tiles whose every pixel is valid data; the others are not predicted (code 0,
@@ -261,13 +264,13 @@ def predict_tiles_masked(loaded, x: np.ndarray, valid: Any = None):
     """
     n = len(x)
     if valid is None or valid.all():
-        cls, proba, classes = predict_codes(loaded, None, x)
+        cls, proba, classes = predict_codes(cnn, None, x)
         return cls.astype(np.uint8), proba.astype(np.float32), classes
-    classes = loaded.key.to_hierarchical(np.zeros((0, loaded.key.n_outputs), np.float32))[0]
+    classes = cnn.key.to_hierarchical(np.zeros((0, cnn.key.n_outputs), np.float32))[0]
     codes = np.zeros(n, np.uint8)
     proba = np.zeros((n, len(classes)), np.float32)
     if valid.any():
-        c, p, classes = predict_codes(loaded, None, x[valid])
+        c, p, classes = predict_codes(cnn, None, x[valid])
         codes[valid] = c
         proba[valid] = p
     return codes, proba, classes
@@ -296,7 +299,7 @@ def apply_tile_rules(tile_grid: np.ndarray, confidence: np.ndarray, params: SSCP
     return g
 
 
-def check_input(x: np.ndarray | dict, loaded, params: SSCParams, name: str, info: dict | None = None):
+def check_input(x: np.ndarray | dict, cnn: LoadedModel, params: SSCParams, name: str, info: dict | None = None):
     """Compare an image's tiles with the CNN's training images, warn when far outside, and choose the gamma of the CNN's input.
 
     Parameters
@@ -304,7 +307,7 @@ def check_input(x: np.ndarray | dict, loaded, params: SSCParams, name: str, info
     x : (n, tile, tile, 3) ndarray of uint8, or dict
         The image's valid tiles, or their statistics (:func:`sscnb.inputstats.tile_statistics`,
         gathered strip by strip for a large raster).
-    loaded : sscnb.modelfiles.LoadedModel
+    cnn : sscnb.modelfiles.LoadedModel
         Its card's ``input_statistics`` (absent in models saved before they were recorded: then
         nothing is checked or changed).
     params : SSCParams
@@ -321,17 +324,17 @@ def check_input(x: np.ndarray | dict, loaded, params: SSCParams, name: str, info
         1.0 unless ``normalise`` is on and the image's dark tones are outside the training range.
     """
     stats = _inputstats.summarise(x if isinstance(x, dict) else _inputstats.tile_statistics(x))
-    trained = (getattr(loaded, "card", None) or {}).get("input_statistics")
+    trained = (getattr(cnn, "card", None) or {}).get("input_statistics")
     msgs = _inputstats.check_image(stats, trained, name, warn=True) if stats else []
     gamma = _inputstats.normalising_gamma(stats, trained) if params.normalise and stats else 1.0
     if gamma != 1.0:
-        log.info("%s: the CNN's input gamma-corrected by %.3f to match its training images' dark tones", name, gamma)
+        logger.info("%s: the CNN's input gamma-corrected by %.3f to match its training images' dark tones", name, gamma)
     if info is not None:
         info.update(input_stats=stats, input_check=msgs, cnn_gamma=gamma)
     return stats, gamma
 
 
-def classify_image(image: np.ndarray, loaded, params: SSCParams | None = None,
+def classify_image(image: np.ndarray, cnn: LoadedModel, params: SSCParams | None = None,
                    mask: np.ndarray | None = None, judge: np.ndarray | None = None,
                    name: str | None = None) -> SSCResult:
     """Run phase 1 and phase 2 on one image held in memory. Never sees the validation labels.
@@ -339,7 +342,7 @@ def classify_image(image: np.ndarray, loaded, params: SSCParams | None = None,
     Parameters
     ----------
     image : (H, W, 3) ndarray of uint8
-    loaded : sscnb.modelfiles.LoadedModel
+    cnn : sscnb.modelfiles.LoadedModel
     params : SSCParams, optional (defaults)
     mask : (H, W) ndarray of bool, optional
         Valid pixels. Tiles touching invalid pixels are not classified, invalid pixels never
@@ -359,7 +362,7 @@ def classify_image(image: np.ndarray, loaded, params: SSCParams | None = None,
     """
     p = params or SSCParams()
     t = {}
-    tile = loaded.tile_size
+    tile = cnn.tile_size
     H, W = image.shape[:2]
     if tile > H or tile > W:
         raise ValueError(f"image is {W} x {H} px, smaller than one {tile} px tile of the model")
@@ -370,11 +373,11 @@ def classify_image(image: np.ndarray, loaded, params: SSCParams | None = None,
     t["tiles"] = time.perf_counter() - t0
 
     info: dict[str, Any] = {}
-    stats, gamma = check_input(x if valid is None else x[valid], loaded, p, name or "the image", info)
+    stats, gamma = check_input(x if valid is None else x[valid], cnn, p, name or "the image", info)
     t["check"] = time.perf_counter() - t0 - t["tiles"]
 
     t0 = time.perf_counter()
-    tile_cls, proba, codes = predict_tiles_masked(loaded, _inputstats.apply_gamma(x, gamma), valid)
+    tile_cls, proba, codes = predict_tiles_masked(cnn, _inputstats.apply_gamma(x, gamma), valid)
     confidence = proba.max(axis=1) if proba.shape[1] else np.zeros(len(x), np.float32)
     tile_grid = apply_tile_rules(tile_cls.reshape(grid), confidence.reshape(grid), p)
     cnn_map = _tiles.tiles_to_raster(tile_grid.ravel(), grid, tile, out_shape=(H, W), fill=0)
@@ -400,7 +403,7 @@ def classify_image(image: np.ndarray, loaded, params: SSCParams | None = None,
             final[~mask] = 0
     t["post"] = time.perf_counter() - t0
     info["shrinking"] = shrinking_classes(_pixel_counts(cnn_map), _pixel_counts(final), name or "the image",
-                                          getattr(loaded, "scheme", None))
+                                          getattr(cnn, "scheme", None))
     return SSCResult(cnn_map, final, proba.reshape(grid + (-1,)), codes, p.to_dict(), t, info)
 
 
@@ -409,12 +412,12 @@ def _choose(tile_grid: np.ndarray, confidence: np.ndarray, tile: int, feats: np.
     """Return phase 2's choice on an image's tile map (None when no tile is classified); ``info`` gets why."""
     if not (tile_grid > 0).any():
         info["note"] = "the CNN classified no tile (all below recog_thresh?): final map left unclassified"
-        log.warning(info["note"])
+        logger.warning(info["note"])
         return None
     choice = choose_phase2(tile_grid, confidence, tile, lambda r, c: feats[r, c], p, judge)
     info.update(choice.info)
     if choice.clf is not None and choice.clf.info.get("one_class"):
-        log.info("one-class tile map: the final map is class %s", choice.clf.classes[0])
+        logger.info("one-class tile map: the final map is class %s", choice.clf.classes[0])
         info["note"] = f"the CNN found one class only ({int(choice.clf.classes[0])}): final map is that class"
     elif choice.clf is None:
         info["note"] = f"phase 2 not used: {choice.info['phase2_reason']}"

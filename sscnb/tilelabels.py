@@ -75,8 +75,8 @@ def image_index(images) -> dict:
 
 def _grid_of(path: Path, tile: int) -> tuple[int, int]:
 
-    info = georeferencing_of(path)
-    return _tiles.grid_shape((info.height, info.width), tile)
+    raster = georeferencing_of(path)
+    return _tiles.grid_shape((raster.height, raster.width), tile)
 
 
 def _check_recorded_tile_size(path: Path, tile_size: int) -> None:

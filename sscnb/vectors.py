@@ -22,7 +22,7 @@ __all__ = ["polygonize_map", "sieve_size_px", "polygon_area", "ring_area", "MAX_
 MAX_VECTOR_MPX = 400
 
 
-def sieve_size_px(min_area: float, info: SurveyRaster) -> int:
+def sieve_size_px(min_area: float, raster: SurveyRaster) -> int:
     """Return the smallest patch kept by the sieve.
 
     Parameters
@@ -36,7 +36,7 @@ def sieve_size_px(min_area: float, info: SurveyRaster) -> int:
     int, px
         ``ceil(min_area / pixel area)``; 0 when ``min_area <= 0``.
     """
-    px_area = pixel_area_m2(info)
+    px_area = pixel_area_m2(raster)
     if min_area <= 0:
         return 0
     return int(math.ceil(min_area / px_area)) if px_area else int(math.ceil(min_area))
@@ -90,7 +90,7 @@ def polygon_area(geom: dict) -> float:
     return ring_area(rings[0]) - sum(ring_area(r) for r in rings[1:])
 
 
-def polygonize_map(map_path, out_path, scheme: ClassScheme, info: SurveyRaster, min_area: float) -> int:
+def polygonize_map(map_path, out_path, scheme: ClassScheme, raster: SurveyRaster, min_area: float) -> int:
     """Write the polygons of a class map to a GeoPackage.
 
     Parameters
@@ -121,22 +121,22 @@ def polygonize_map(map_path, out_path, scheme: ClassScheme, info: SurveyRaster, 
     from rasterio.features import shapes, sieve
 
     map_path, out_path = Path(map_path), Path(out_path)
-    if info.pixels > MAX_VECTOR_MPX * 1e6:
-        raise SurveyError(f"{info.path.name} is {info.pixels / 1e6:.0f} Mpx: polygons are made for maps up to "
+    if raster.pixels > MAX_VECTOR_MPX * 1e6:
+        raise SurveyError(f"{raster.path.name} is {raster.pixels / 1e6:.0f} Mpx: polygons are made for maps up to "
                           f"{MAX_VECTOR_MPX} Mpx. Set vectors=False and polygonize {map_path.name} in QGIS "
                           "(Raster > Conversion > Polygonize), which streams the COG")
     with open_raster(map_path) as ds:
         band = ds.read(1)
         transform = ds.transform
-    size = sieve_size_px(min_area, info)
+    size = sieve_size_px(min_area, raster)
     valid = band > 0
     if size > 1:
         band = sieve(band, size=size, mask=valid, connectivity=4)
         band[~valid] = 0
-    px_area = pixel_area_m2(info)
+    px_area = pixel_area_m2(raster)
     area_field = "area_m2" if px_area else "area_px"
     schema = {"geometry": "Polygon", "properties": {"code": "int", "class": "str", area_field: "float"}}
-    crs = info.crs.to_wkt() if info.crs else None
+    crs = raster.crs.to_wkt() if raster.crs else None
     n = 0
     # SPATIAL_INDEX=NO: the SQLite inside fiona's wheels lacks the R*Tree module GDAL builds the index
     # with; QGIS builds one on first use when it is missing.

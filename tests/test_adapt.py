@@ -110,8 +110,8 @@ def test_fine_tune_records_its_lineage_and_saves_a_model_that_loads(parent, tmp_
     assert lin["colour_augment"]["aug_gamma"] > 0
     assert res.card["tiles_per_class"]["Newriver"] == {"dry sediment": 6, "green vegetation": 0, "water": 6}
     paths = modelfiles.save_model(tmp_path, "adapted", res.model, res.key, res.card)
-    loaded = modelfiles.load_model(paths["model"])
-    assert loaded.key.n_outputs == parent.key.n_outputs + 2
+    cnn = modelfiles.load_model(paths["model"])
+    assert cnn.key.n_outputs == parent.key.n_outputs + 2
     assert json.loads(paths["card"].read_text())["lineage"]["parent_sha256"] == lin["parent_sha256"]
     # the parent's key does not belong to the adapted model: refused
     parent.key.to_csv(paths["class_key"])
@@ -295,15 +295,15 @@ def test_classify_image_keeps_the_tile_map_on_noise(tmp_path):
                                           "ClassName": ["water", "green vegetation"]}))
     modelfiles.save_model(tmp_path, "colour", m, key, {"backbone": "test", "tile_size": T,
                                                          "class_scheme": SCHEME.to_dict()})
-    loaded = modelfiles.load_model(tmp_path / "colour.keras")
+    cnn = modelfiles.load_model(tmp_path / "colour.keras")
     img = np.random.default_rng(2).integers(0, 255, (100, 100, 3)).astype(np.uint8)
     p = ssc.SSCParams(phase2="rf", n_trees=10, min_sample=2000, median_radius=1, train_confidence=0.0)
-    res = ssc.classify_image(img, loaded, p)
+    res = ssc.classify_image(img, cnn, p)
     assert set(res.info["tile_classes"]) == {1, 3}
     assert res.info["phase2_choice"] == ssc.TILE_MAP
     assert res.info["note"].startswith("phase 2 not used")
     np.testing.assert_array_equal(res.final_map, res.cnn_map)
-    off = ssc.classify_image(img, loaded, ssc.SSCParams(**{**p.to_dict(), "phase2_check": False}))
+    off = ssc.classify_image(img, cnn, ssc.SSCParams(**{**p.to_dict(), "phase2_check": False}))
     assert off.info["phase2_choice"] == "RF on median RGB"
     assert not np.array_equal(off.final_map, off.cnn_map)
 

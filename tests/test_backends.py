@@ -32,12 +32,12 @@ WORKER = textwrap.dedent('''
     out, model_path, sample = Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3])
     backend = cnn._keras().backend.backend()
     assert backend == os.environ["KERAS_BACKEND"], backend
-    loaded = modelfiles.load_model(model_path)
+    saved = modelfiles.load_model(model_path)
     record = [r for r in checked_pairs(sample / "Validate") if r.has_label][0]
-    image, _ = read_pair(record, loaded.scheme, loaded.tile_size)
+    image, _ = read_pair(record, saved.scheme, saved.tile_size)
     p = ssc.SSCParams(phase2="rf", n_trees=10, min_sample=3000, min_agreement=0.0)
-    res = ssc.classify_image(image, loaded, p)
-    m = mapping.map_inputs([sample / "Survey" / "Clearwater_ortho.tif"], loaded, out / "map", "b", p,
+    res = ssc.classify_image(image, saved, p)
+    m = mapping.map_inputs([sample / "Survey" / "Clearwater_ortho.tif"], saved, out / "map", "b", p,
                            window_mpx=0.05, progress=False, log=lambda *_: None)[0]
     with rasterio.open(m.files["final"]) as ds:
         survey = ds.read(1)

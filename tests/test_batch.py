@@ -49,12 +49,12 @@ def test_parse_scheduler():
 
 @pytest.mark.parametrize("phase2", ["rf", "mlp"])
 def test_local_cluster_equals_the_serial_run(model_path, tmp_path, phase2):
-    loaded = modelfiles.load_model(model_path)
+    cnn = modelfiles.load_model(model_path)
     p = ssc.SSCParams(phase2=phase2, **P)
-    serial, _ = evaluation.evaluate_folder(SAMPLE / "Validate", loaded, tmp_path / "serial", "b", p, dpi=40,
+    serial, _ = evaluation.evaluate_folder(SAMPLE / "Validate", cnn, tmp_path / "serial", "b", p, dpi=40,
                                     save_class_rasters=True, progress=False, log=lambda *_: None)
     msgs = []
-    dist, timings = evaluation.evaluate_folder(SAMPLE / "Validate", loaded, tmp_path / "dask", "b", p, dpi=40,
+    dist, timings = evaluation.evaluate_folder(SAMPLE / "Validate", cnn, tmp_path / "dask", "b", p, dpi=40,
                                         save_class_rasters=True, progress=False, scheduler="local:2",
                                         log=msgs.append)
     assert any("dashboard" in m for m in msgs)
@@ -124,18 +124,18 @@ def test_map_on_a_local_cluster_equals_the_serial_map(model_path, tmp_path):
 
     from sscnb import mapping
 
-    loaded = modelfiles.load_model(model_path)
+    cnn = modelfiles.load_model(model_path)
     p = ssc.SSCParams(phase2="rf", **P)
     ortho = SAMPLE / "Survey" / "Clearwater_ortho.tif"
     quiet = dict(progress=False, log=lambda *_: None)
-    serial = mapping.map_inputs([ortho], loaded, tmp_path / "serial", "d", p, **quiet)[0]
-    dist = mapping.map_inputs([ortho], loaded, tmp_path / "dask", "d", p, scheduler="local:2", **quiet)[0]
+    serial = mapping.map_inputs([ortho], cnn, tmp_path / "serial", "d", p, **quiet)[0]
+    dist = mapping.map_inputs([ortho], cnn, tmp_path / "dask", "d", p, scheduler="local:2", **quiet)[0]
     assert (dist.status, dist.phase2_name, serial.phase2_name) == ("done", "RF", "RF")
     for kind in ("final", "cnn", "confidence"):
         with rasterio.open(dist.files[kind]) as a, rasterio.open(serial.files[kind]) as b:
             np.testing.assert_array_equal(a.read(1), b.read(1), err_msg=kind)
     pd.testing.assert_frame_equal(dist.areas, serial.areas)
-    again = mapping.map_inputs([ortho], loaded, tmp_path / "dask", "d", p, scheduler="local:2", **quiet)[0]
+    again = mapping.map_inputs([ortho], cnn, tmp_path / "dask", "d", p, scheduler="local:2", **quiet)[0]
     assert (again.status, again.phase2_name) == ("skipped (done)", "RF")   # resumed: read back, same label
 
 
@@ -180,18 +180,18 @@ def test_a_worker_killed_in_the_middle_of_an_image(model_path, tmp_path, externa
     from functools import partial
 
     marker = str(tmp_path / "died")
-    loaded = modelfiles.load_model(model_path)
+    cnn = modelfiles.load_model(model_path)
     p = ssc.SSCParams(phase2="rf", **P)
     orig = evaluation._evaluate_task
     ssc_task = partial(_die_once_in_the_middle, marker)
     try:
         evaluation._evaluate_task = ssc_task
-        dist, _ = evaluation.evaluate_folder(SAMPLE / "Validate", loaded, tmp_path / "killed", "k", p, save_figures=False,
+        dist, _ = evaluation.evaluate_folder(SAMPLE / "Validate", cnn, tmp_path / "killed", "k", p, save_figures=False,
                                       progress=False, scheduler=external_cluster, log=lambda *_: None)
     finally:
         evaluation._evaluate_task = orig
     assert os.path.exists(marker), "a worker died"
-    serial, _ = evaluation.evaluate_folder(SAMPLE / "Validate", loaded, tmp_path / "serial", "k", p, save_figures=False,
+    serial, _ = evaluation.evaluate_folder(SAMPLE / "Validate", cnn, tmp_path / "serial", "k", p, save_figures=False,
                                     progress=False, log=lambda *_: None)
     assert list(dist.status) == ["done"] * 4
     assert _results(tmp_path / "killed") == _results(tmp_path / "serial")
@@ -210,11 +210,11 @@ def test_a_corrupt_image_on_workers_says_one_clear_line(model_path, tmp_path, ca
     for f in ("Clearwater_0005.jpg", "SCLS_Clearwater_0005.tif", "SCLS_Clearwater_0006.tif"):
         shutil.copy(SAMPLE / "Validate" / f, d / f)
     (d / "Clearwater_0006.jpg").write_bytes((SAMPLE / "Validate" / "Clearwater_0006.jpg").read_bytes()[:5000])
-    loaded = modelfiles.load_model(model_path)
+    cnn = modelfiles.load_model(model_path)
     with caplog.at_level(logging.INFO, logger="sscnb"), \
             pytest.raises(batch.BatchError, match=r"1 image\(s\) failed.*\n  - Clearwater_0006: DataError: "
                                                   r"Clearwater_0006\.jpg cannot be decoded"):
-        evaluation.evaluate_folder(d, loaded, tmp_path / "out", "c", ssc.SSCParams(**P), save_figures=False,
+        evaluation.evaluate_folder(d, cnn, tmp_path / "out", "c", ssc.SSCParams(**P), save_figures=False,
                                    progress=False, scheduler="local:2", log=lambda *_: None)
     err = capfd.readouterr().err
     assert "Compute Failed" not in err

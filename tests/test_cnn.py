@@ -186,9 +186,9 @@ def test_save_load_round_trip_and_mismatches(tmp_path, sample_tiles):
               "final_metrics", "versions", "date", "seed"):
         assert k in c, k
     assert c["rivers"] == ["Clearwater", "Muddyford"]
-    loaded = modelfiles.load_model(tmp_path / "model")
-    np.testing.assert_allclose(cnn.predict_tiles(loaded.model, ts.x[:20]), cnn.predict_tiles(m, ts.x[:20]), atol=1e-5)
-    codes, _, _ = modelfiles.predict_codes(loaded, None, ts.x[:20])
+    saved = modelfiles.load_model(tmp_path / "model")
+    np.testing.assert_allclose(cnn.predict_tiles(saved.model, ts.x[:20]), cnn.predict_tiles(m, ts.x[:20]), atol=1e-5)
+    codes, _, _ = modelfiles.predict_codes(saved, None, ts.x[:20])
     assert set(codes) <= {1, 3}
     with pytest.raises(FileExistsError, match="demo.keras exists"):
         modelfiles.save_model(tmp_path / "model", "demo", m, key, card)

@@ -221,7 +221,7 @@ def test_tile_browser_marks_what_the_cnn_gets_wrong(model):
 
     from sscnb.modelfiles import predict_codes
 
-    tb = explore.TileBrowser.from_folder(SAMPLE / "Train", model.scheme, 50, 0.9, loaded=model, per_page=8)
+    tb = explore.TileBrowser.from_folder(SAMPLE / "Train", model.scheme, 50, 0.9, cnn=model, per_page=8)
     ref, proba, _ = predict_codes(model, None, tb.tiles.x)
     wrong = ref != tb.tiles.y
     assert wrong.any()

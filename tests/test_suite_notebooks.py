@@ -82,10 +82,10 @@ def test_notebook_02_model_and_evaluation(suite_run):
     assert "notebook 01" in card["epochs_source"]
     assert card["backbone"] == "compact"
     assert card["experiment"] == "tiny"
-    loaded = modelfiles.load_model(d / "tiny_cnn.keras")
-    assert loaded.key.local_classes
-    assert loaded.key.rivers == ["Clearwater", "Muddyford"]
-    assert loaded.key.n_outputs == 10  # 5 classes x 2 rivers
+    cnn = modelfiles.load_model(d / "tiny_cnn.keras")
+    assert cnn.key.local_classes
+    assert cnn.key.rivers == ["Clearwater", "Muddyford"]
+    assert cnn.key.n_outputs == 10  # 5 classes x 2 rivers
     for name in ("training", "heldout"):
         t = pd.read_csv(d / f"tile_accuracy_{name}.csv")
         assert t["class"].iloc[-1] == "ALL"

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -13,6 +13,9 @@ from ..plots import _plt
 from ..ssc import SSCParams
 from ._display import _display_figure
 from ._result import LAYERS, ImageResult, _evaluation_result, _map_result, compute_image_result, layer_rgb
+
+if TYPE_CHECKING:
+    from ..modelfiles import LoadedModel
 
 
 def _check_zoom(zoom):
@@ -37,7 +40,7 @@ class MapExplorer:
         The images to choose from (e.g. :func:`sscnb.data.find_pairs` of the validation folder),
         classified when first picked (seconds on a laptop) and kept. The results of notebooks 03
         and 05 are opened with :meth:`from_evaluation` and :meth:`from_maps`.
-    loaded : LoadedModel
+    cnn : LoadedModel
     params : SSCParams
         Phase-2 settings (as in notebook 03).
     layer : str
@@ -47,15 +50,15 @@ class MapExplorer:
         The region shown, in percent of the image's height and width (None: all of it).
     """
 
-    def __init__(self, records=None, loaded=None, params: SSCParams | None = None, layer: str = "final map",
+    def __init__(self, records=None, cnn: LoadedModel | None = None, params: SSCParams | None = None, layer: str = "final map",
                  opacity: float = 0.6, zoom=None, *, sources: dict | None = None):
         from functools import partial
 
         if sources is None:
-            if loaded is None:
-                raise ValueError("give the CNN (loaded) to classify the images with")
+            if cnn is None:
+                raise ValueError("give the CNN (cnn) to classify the images with")
             params = params or SSCParams()
-            sources = {r.name: partial(compute_image_result, r, loaded, params) for r in records or []}
+            sources = {r.name: partial(compute_image_result, r, cnn, params) for r in records or []}
         if not sources:
             raise ValueError("no image to explore")
         if layer not in LAYERS:
@@ -70,7 +73,7 @@ class MapExplorer:
         self.controls: dict = {}
 
     @classmethod
-    def from_evaluation(cls, out_dir, data_dir, experiment: str, loaded, params: SSCParams, images=None,
+    def from_evaluation(cls, out_dir, data_dir, experiment: str, cnn: LoadedModel, params: SSCParams, images=None,
                         **kw) -> MapExplorer:
         """Return the images notebook 03 evaluated.
 
@@ -84,7 +87,7 @@ class MapExplorer:
         data_dir : str or Path
             The images and labels it evaluated.
         experiment : str
-        loaded : LoadedModel
+        cnn : LoadedModel
         params : SSCParams
             The settings 03 ran with.
         images : list of str, optional
@@ -104,7 +107,7 @@ class MapExplorer:
         if not len(images):
             raise ValueError(f"no image of {data_dir} has results of experiment {experiment!r} in {out_dir}: "
                              "run notebook 03 first")
-        return cls(sources={n: partial(_evaluation_result, out_dir, data_dir, n, experiment, loaded, params)
+        return cls(sources={n: partial(_evaluation_result, out_dir, data_dir, n, experiment, cnn, params)
                             for n in images}, **kw)
 
     @classmethod

@@ -2,13 +2,16 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..data import read_pair
 from ..plots import _plt
 from ..ssc import SSCParams, classify_image
 from ._display import _display_figure
 from ._result import ImageResult
+
+if TYPE_CHECKING:
+    from ..modelfiles import LoadedModel
 
 
 class Phase2Playground:
@@ -18,7 +21,7 @@ class Phase2Playground:
     ----------
     record : ImageRecord
         A labelled image.
-    loaded : LoadedModel
+    cnn : LoadedModel
     params : SSCParams
         The notebook's settings: every run starts from them, changed as asked (so that one control
         changed in the widget is one setting changed from the notebook's, whatever ran before).
@@ -26,11 +29,11 @@ class Phase2Playground:
 
     CONTROLS = ("median_radius", "use_entropy", "subsample", "phase2", "recog_thresh", "min_tiles")
 
-    def __init__(self, record, loaded, params: SSCParams | None = None):
+    def __init__(self, record, cnn: LoadedModel, params: SSCParams | None = None):
 
         self.record = record
-        self.loaded = loaded
-        self.image, self.label = read_pair(record, loaded.scheme, loaded.tile_size)
+        self.cnn = cnn
+        self.image, self.label = read_pair(record, cnn.scheme, cnn.tile_size)
         self.base = params or SSCParams()
         self.params = self.base  # the settings of the last run
         self.history: list = []  # [(params, ImageResult, seconds)]
@@ -45,8 +48,8 @@ class Phase2Playground:
         p = replace(self.base, **changes)
         t0 = time.perf_counter()
         res = ImageResult.from_classification(self.record.name, self.image, self.label,
-                                              classify_image(self.image, self.loaded, p), self.loaded.scheme,
-                                              self.loaded.tile_size)
+                                              classify_image(self.image, self.cnn, p), self.cnn.scheme,
+                                              self.cnn.tile_size)
         self.params = p
         self.history.append((p, res, time.perf_counter() - t0))
         return res

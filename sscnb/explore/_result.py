@@ -5,6 +5,7 @@ Classified here, read from notebook 03's results, or from notebook 05's maps.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -15,6 +16,9 @@ from ..evaluation import load_image_results
 from ..geo import open_raster, read_preview
 from ..metrics import errors_by_confidence, weighted_f1
 from ..ssc import SSCParams, classify_image, phase2_name
+
+if TYPE_CHECKING:
+    from ..modelfiles import LoadedModel
 
 LAYERS = ("RGB", "labels", "CNN tiles", "final map", "CNN confidence", "errors")
 
@@ -122,10 +126,10 @@ class ImageResult:
                 + f", {unclassified} left unclassified by the CNN, mean CNN confidence "
                 + (f"{np.nanmean(g):.3f}" if not no_data.all() else "-"))
         if self.label is not None:
-            cnn = errors_by_confidence(self.label, self.cnn_map, g, self.tile)
+            cnn_errors = errors_by_confidence(self.label, self.cnn_map, g, self.tile)
             fin = errors_by_confidence(self.label, self.final_map, g, self.tile)
             text += (f"; labelled pixels wrong in the less / the more confident half of the tiles: CNN tile map "
-                     f"{100 * cnn['low']:.2f}% / {100 * cnn['high']:.2f}%, final map {100 * fin['low']:.2f}% / "
+                     f"{100 * cnn_errors['low']:.2f}% / {100 * cnn_errors['high']:.2f}%, final map {100 * fin['low']:.2f}% / "
                      f"{100 * fin['high']:.2f}%")
         return text + f" ({self.note})"
 
@@ -139,41 +143,41 @@ class ImageResult:
         return weighted_f1(self.reports[kind]) if kind in self.reports else float("nan")
 
 
-def compute_image_result(record, loaded, params: SSCParams) -> ImageResult:
+def compute_image_result(record, cnn: LoadedModel, params: SSCParams) -> ImageResult:
     """Read one image (and its label) and run phase 1 and phase 2 on it.
 
     Parameters
     ----------
     record : sscnb.data.ImageRecord
-    loaded : LoadedModel
+    cnn : LoadedModel
     params : SSCParams
 
     Returns
     -------
     ImageResult
     """
-    img, lab = read_pair(record, loaded.scheme, loaded.tile_size)
-    return ImageResult.from_classification(record.name, img, lab, classify_image(img, loaded, params),
-                                           loaded.scheme, loaded.tile_size)
+    img, lab = read_pair(record, cnn.scheme, cnn.tile_size)
+    return ImageResult.from_classification(record.name, img, lab, classify_image(img, cnn, params),
+                                           cnn.scheme, cnn.tile_size)
 
 
-def _evaluation_result(out_dir, data_dir, name, experiment, loaded, params) -> ImageResult:
+def _evaluation_result(out_dir, data_dir, name, experiment, cnn: LoadedModel, params) -> ImageResult:
     """Return an image of notebook 03's results: the saved rasters, or classified again when they were not saved."""
-    r = load_image_results(out_dir, data_dir, name, experiment, params.phase2, loaded.scheme)
+    r = load_image_results(out_dir, data_dir, name, experiment, params.phase2, cnn.scheme)
     if r["final_map"] is None or r["cnn_map"] is None:
-        res = ImageResult.from_classification(name, r["image"], r["label"], classify_image(r["image"], loaded, params),
-                                              loaded.scheme, loaded.tile_size)
+        res = ImageResult.from_classification(name, r["image"], r["label"], classify_image(r["image"], cnn, params),
+                                              cnn.scheme, cnn.tile_size)
         res.note = "classified again (notebook 03 saved no class rasters: save_class_rasters = True keeps them)"
         return res
-    return ImageResult(name, r["image"], r["label"], r["cnn_map"], r["final_map"], r["confidence"], loaded.scheme,
-                       loaded.tile_size, phase2_name(params.phase2), note=f"read from {out_dir}")
+    return ImageResult(name, r["image"], r["label"], r["cnn_map"], r["final_map"], r["confidence"], cnn.scheme,
+                       cnn.tile_size, phase2_name(params.phase2), note=f"read from {out_dir}")
 
 
 def _map_result(result, scheme: ClassScheme, tile: int, max_px: int) -> ImageResult:
     """Return a survey mapped by notebook 05, read from the overviews of its rasters (never whole)."""
     image = read_preview(result.input, max_px)
     final = read_preview(result.files["final"], max_px)
-    cnn = read_preview(result.files["cnn"], max_px)
+    cnn_map = read_preview(result.files["cnn"], max_px)
     with open_raster(result.input) as ds:
         in_shape = (ds.height, ds.width)
         projected = ds.crs is not None and ds.crs.is_projected
@@ -184,7 +188,7 @@ def _map_result(result, scheme: ClassScheme, tile: int, max_px: int) -> ImageRes
         conf = ds.read(1, masked=True).filled(np.nan).astype(np.float32)
     name = Path(result.input).stem
     note = "read from the map's overviews" if image.shape[:2] != in_shape else "read from the map"
-    return ImageResult(name, image, None, cnn, final, conf, scheme, tile, result.phase2_name, note=note, full_shape=in_shape,
+    return ImageResult(name, image, None, cnn_map, final, conf, scheme, tile, result.phase2_name, note=note, full_shape=in_shape,
                        bounds=bounds, units=units)
 
 

@@ -1,7 +1,7 @@
 """The tile browser: a labelled folder's tiles with the CNN's class (state and figure), and its widget."""
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -11,6 +11,9 @@ from ..modelfiles import predict_codes
 from ..plots import _plt
 from ..tilesets import collect_tiles
 from ._display import _display_figure
+
+if TYPE_CHECKING:
+    from ..modelfiles import LoadedModel
 
 
 class TileBrowser:
@@ -22,7 +25,7 @@ class TileBrowser:
         Pure tiles with their label class (e.g. :func:`sscnb.tilesets.collect_tiles` of the training
         folder, the tiles notebook 02 trains on).
     scheme : ClassScheme
-    loaded : LoadedModel, optional
+    cnn : LoadedModel, optional
         The CNN: each tile gets its predicted class and confidence (top-class probability). Without
         it (notebook 00, before any training) the tiles are shown with their label only.
     per_page : int
@@ -34,21 +37,21 @@ class TileBrowser:
 
     ORDERS = ("as read", "least confident first")
 
-    def __init__(self, tiles, scheme: ClassScheme, loaded=None, per_page: int = 24):
+    def __init__(self, tiles, scheme: ClassScheme, cnn: LoadedModel | None = None, per_page: int = 24):
         if len(tiles) == 0:
             raise ValueError("no tile to browse")
         self.tiles = tiles
         self.scheme = scheme
-        self.loaded = loaded
+        self.cnn = cnn
         self.per_page = int(per_page)
         self.predicted: np.ndarray | Any = None
         self.confidence: np.ndarray | Any = None
         self.cls: int | str = "all"
-        if loaded is not None:
-            if loaded.tile_size != tiles.tile_size:
-                raise ValueError(f"the tiles are {tiles.tile_size} px but the CNN {loaded.path.name} takes "
-                                 f"{loaded.tile_size} px tiles: collect them with tile_size={loaded.tile_size}")
-            self.predicted, proba, _ = predict_codes(loaded, None, tiles.x)
+        if cnn is not None:
+            if cnn.tile_size != tiles.tile_size:
+                raise ValueError(f"the tiles are {tiles.tile_size} px but the CNN {cnn.path.name} takes "
+                                 f"{cnn.tile_size} px tiles: collect them with tile_size={cnn.tile_size}")
+            self.predicted, proba, _ = predict_codes(cnn, None, tiles.x)
             self.confidence = proba.max(axis=1)
         present = [c for c in scheme.labelled_codes if (tiles.y == c).any()]
         self.cls = present[0] if present else "all"
@@ -59,7 +62,7 @@ class TileBrowser:
         self.controls: dict = {}
 
     @classmethod
-    def from_folder(cls, data_dir, scheme: ClassScheme, tile_size: int = 50, purity: float = 0.9, loaded=None,
+    def from_folder(cls, data_dir, scheme: ClassScheme, tile_size: int = 50, purity: float = 0.9, cnn: LoadedModel | None = None,
                     **kw) -> TileBrowser:
         """Return the pure tiles of a folder of labelled images (as notebook 02 collects them).
 
@@ -69,7 +72,7 @@ class TileBrowser:
         scheme : ClassScheme
         tile_size : int, px
         purity : float
-        loaded : LoadedModel, optional
+        cnn : LoadedModel, optional
         **kw
             ``per_page``.
 
@@ -77,7 +80,7 @@ class TileBrowser:
         -------
         TileBrowser
         """
-        return cls(collect_tiles(find_pairs(data_dir), scheme, tile_size, purity, progress=False), scheme, loaded, **kw)
+        return cls(collect_tiles(find_pairs(data_dir), scheme, tile_size, purity, progress=False), scheme, cnn, **kw)
 
     @property
     def wrong(self) -> np.ndarray:
