@@ -15,8 +15,10 @@ import numpy as np
 
 from . import mapfiles, metrics, plots
 from .batch import BatchError, ResultsConflictError, run_batch, worker_model
+from .classes import ClassScheme
 from .data import checked_pairs, find_pairs, read_pair
 from .geo import georeferencing_of, open_raster
+from .imageresult import ImageResult
 from .inputstats import InputShiftWarning
 from .layout import prepare_output
 from .metrics import confusion
@@ -412,7 +414,8 @@ def _score_columns(rep_cnn, rep_fin) -> dict:
     return out
 
 
-def load_image_results(out_dir, data_dir, image: str, experiment: str, phase2: str = "mlp", scheme=None):
+def load_image_results(out_dir, data_dir, image: str, experiment: str, phase2: str, scheme: ClassScheme,
+                       tile: int) -> ImageResult:
     """Read back what :func:`evaluate_folder` made for one image, to look at it.
 
     Parameters
@@ -425,14 +428,17 @@ def load_image_results(out_dir, data_dir, image: str, experiment: str, phase2: s
         The image's name (``River_NNNN``).
     experiment : str
     phase2 : {"mlp", "rf"}
-    scheme : ClassScheme, optional
+    scheme : ClassScheme
+        The CNN's (``cnn.scheme``).
+    tile : int, px
+        The CNN's tile size (``cnn.tile_size``): the confidence raster has one pixel per tile.
 
     Returns
     -------
-    dict
-        ``image (H, W, 3) uint8``, ``label (H, W) uint8 or None``, ``confidence (n_rows, n_cols)
-        float32`` (the CNN's top-class probability per tile), ``final_map`` and ``cnn_map``
-        (``(H, W) uint8``, or None when the class rasters were not saved).
+    ImageResult
+        ``image``, ``label`` (or None), ``confidence_tiles`` (the CNN's top-class probability per tile),
+        ``cnn_map`` and ``final_map`` (None when the class rasters were not saved), and the F1 tables
+        when there are labels and maps.
     """
     files = result_files(out_dir, image, experiment, phase2)
     rec = next((r for r in find_pairs(data_dir) if r.name == image), None)
@@ -441,13 +447,13 @@ def load_image_results(out_dir, data_dir, image: str, experiment: str, phase2: s
     if not files["confidence"].exists():
         raise FileNotFoundError(f"{files['confidence']} does not exist: evaluate {image} first (notebook 03)")
     img, lab = read_pair(rec, scheme)
-    out = {"image": img, "label": lab}
     with open_raster(files["confidence"]) as ds:  # rasters of plain images are in pixel coordinates
-        out["confidence"] = ds.read(1)
+        confidence = ds.read(1)
+    maps: dict[str, np.ndarray | None] = {}
     for key, f in (("final_map", files["final_raster"]), ("cnn_map", files["cnn_raster"])):
+        maps[key] = None
         if f.exists():
             with open_raster(f) as ds:
-                out[key] = ds.read(1)
-        else:
-            out[key] = None
-    return out
+                maps[key] = ds.read(1)
+    return ImageResult(image, img, lab, maps["cnn_map"], maps["final_map"], confidence, scheme, tile,
+                       phase2_name(phase2), note=f"read from {Path(out_dir)}")

@@ -151,9 +151,9 @@ def test_explorer_reads_the_results_of_03(model, records, tmp_path, rasters):
     np.testing.assert_allclose(res.confidence, direct.confidence, atol=1e-6)
     assert ("read from" in res.note) == rasters
     assert ("classified again" in res.note) != rasters
-    summary = evaluation.load_image_results(tmp_path, data, names[0], "t", "rf")
+    summary = evaluation.load_image_results(tmp_path, data, names[0], "t", "rf", model.scheme, model.tile_size)
     assert res.f1("RF") == pytest.approx(direct.f1("RF"))
-    assert summary["confidence"].shape == (res.image.shape[0] // 50, res.image.shape[1] // 50)
+    assert summary.confidence_tiles.shape == (res.image.shape[0] // 50, res.image.shape[1] // 50)
     with pytest.raises(ValueError, match="run notebook 03 first"):
         explore.MapExplorer.from_evaluation(tmp_path, data, "other", model, P)
 

@@ -318,17 +318,17 @@ def test_confidence_per_tile_is_saved_and_shown(tmp_path, colour_cnn):
     p = ssc.SSCParams(**FAST_P)
     evaluation.evaluate_folder(d, colour_cnn, out, "c", p, save_figures=False, save_class_rasters=True,
                                progress=False)
-    r = evaluation.load_image_results(out, d, "Lake_0002", "c", "mlp", colour_cnn.scheme)
+    r = evaluation.load_image_results(out, d, "Lake_0002", "c", "mlp", colour_cnn.scheme, colour_cnn.tile_size)
     img, _ = scene(seed=1)
     ref = ssc.classify_image(img, colour_cnn, p)
-    np.testing.assert_allclose(r["confidence"], ref.cnn_proba.max(axis=-1), rtol=1e-6)
-    assert r["confidence"].shape == (6, 8)
-    assert (r["confidence"] >= 0.5).all()
-    np.testing.assert_array_equal(r["final_map"], ref.final_map)
+    np.testing.assert_allclose(r.confidence_tiles, ref.cnn_proba.max(axis=-1), rtol=1e-6)
+    assert r.confidence_tiles.shape == (6, 8)
+    assert (r.confidence_tiles >= 0.5).all()
+    np.testing.assert_array_equal(r.final_map, ref.final_map)
     with rasterio.open(out / "confidence" / "Lake_0002_c_CNN_confidence.tif") as ds:
         assert ds.dtypes[0] == "float32"
         assert ds.nodata == -1
-    fig = confidence_figure(r["image"], r["confidence"], 10, r["label"], r["final_map"], title="t")
+    fig = confidence_figure(r.image, r.confidence_tiles, 10, r.label, r.final_map, title="t")
     assert len(fig.axes) == 3
     assert "errors:" in fig.axes[1].get_xlabel()
     import matplotlib.pyplot as plt
@@ -355,3 +355,4 @@ def test_a_resumed_run_removes_temporaries_a_killed_one_left(tmp_path, colour_cn
     assert not any(f.exists() for f in stale)
     assert other.exists()
     assert "removed 3 temporary file(s) left by an interrupted run" in msgs
+

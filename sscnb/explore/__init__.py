@@ -16,10 +16,11 @@ and :func:`sscnb.modelfiles.predict_codes`; the tools only hold state and draw.
 """
 from __future__ import annotations
 
+from ..imageresult import LAYERS, ImageResult, tiles_on_grid
 from ._display import run_by_papermill, show_tool
 from ._mapexplorer import MapExplorer
 from ._playground import Phase2Playground
-from ._result import LAYERS, ImageResult, compute_image_result, layer_rgb, tiles_on_grid
+from ._result import compute_image_result, layer_rgb
 from ._tilebrowser import TileBrowser
 
 __all__ = ["LAYERS", "ImageResult", "compute_image_result", "layer_rgb", "tiles_on_grid", "MapExplorer",
