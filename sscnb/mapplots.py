@@ -196,6 +196,42 @@ def confidence_figure(image: np.ndarray, confidence: np.ndarray, tile: int, labe
     return fig
 
 
+def panel_step(image, max_px: int) -> int:
+    """Return the step that subsamples ``image`` to at most ``max_px`` on its long side (a panel has fewer pixels).
+
+    Parameters
+    ----------
+    image : (H, W, ...) ndarray
+    max_px : int, px
+
+    Returns
+    -------
+    int
+    """
+    return max(1, int(math.ceil(max(image.shape[:2]) / max_px)))
+
+
+def draw_panels(axes, panels, scheme: ClassScheme, fontsize: int = 10) -> None:
+    """Draw ``(title, array, is_map)`` panels, one per axes: class maps in the scheme's colours, pixels unsmoothed.
+
+    Parameters
+    ----------
+    axes : sequence of matplotlib Axes
+    panels : list of (str, ndarray, bool)
+    scheme : ClassScheme
+    fontsize : int
+        Of the titles.
+    """
+    cmap, norm = scheme.cmap()
+    for ax, (name, arr, is_map) in zip(axes, panels, strict=True):
+        if is_map:
+            ax.imshow(arr, cmap=cmap, norm=norm, interpolation="nearest")
+        else:
+            ax.imshow(arr, interpolation="nearest")
+        ax.set_title(name, fontsize=fontsize)
+        ax.set_axis_off()
+
+
 def before_after_figure(image, label, before, after, scheme: ClassScheme, *, title: str = "",
                         scores: dict | None = None, max_px: int = 900):
     """Return a new river's image mapped by the parent model and by the adapted one, side by side.
@@ -218,8 +254,7 @@ def before_after_figure(image, label, before, after, scheme: ClassScheme, *, tit
     matplotlib.figure.Figure
     """
     plt = _plt()
-    step = max(1, int(math.ceil(max(image.shape[:2]) / max_px)))
-    cmap, norm = scheme.cmap()
+    step = panel_step(image, max_px)
     panels = [("image", image[::step, ::step], False)]
     if label is not None:
         panels.append(("labels", label[::step, ::step], True))
@@ -228,10 +263,7 @@ def before_after_figure(image, label, before, after, scheme: ClassScheme, *, tit
         panels.append((tag + (f": F1 {s:.3f}" if s is not None and np.isfinite(s) else ""), m[::step, ::step], True))
     H, W = image.shape[:2]
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 4.2 * H / W + 0.9))
-    for ax, (name, arr, is_map) in zip(np.atleast_1d(axes), panels, strict=True):
-        ax.imshow(arr, cmap=cmap, norm=norm, interpolation="nearest") if is_map else ax.imshow(arr)
-        ax.set_title(name, fontsize=10)
-        ax.set_axis_off()
+    draw_panels(np.atleast_1d(axes), panels, scheme, fontsize=10)
     fig.legend(handles=scheme.legend_handles(include_unlabelled=True), loc="lower center",
                ncol=len(scheme.codes), fontsize=8, frameon=False)
     if title:

@@ -11,7 +11,9 @@ from .mapplots import (  # the figures of maps and areas: there; their names are
     area_bars,
     before_after_figure,
     confidence_figure,
+    draw_panels,
     estimated_area_figure,
+    panel_step,
     survey_figure,
 )
 from .provenance import atomic_path
@@ -43,7 +45,7 @@ def label_overlay(image: np.ndarray, label: np.ndarray, scheme: ClassScheme, alp
 
 
 def _thumb(arr: np.ndarray, max_px: int) -> np.ndarray:
-    step = max(1, int(math.ceil(max(arr.shape[:2]) / max_px)))
+    step = panel_step(arr, max_px)
     return arr[::step, ::step]
 
 
@@ -294,8 +296,7 @@ def ssc_figure(image, label, cnn_map, final_map, scheme: ClassScheme, *, f1_cnn=
     matplotlib.figure.Figure
     """
     plt = _plt()
-    step = max(1, int(math.ceil(max(image.shape[:2]) / max_px)))
-    cmap, norm = scheme.cmap()
+    step = panel_step(image, max_px)
     H, W = image.shape[:2]
     fig, axes = plt.subplots(2, 2, figsize=(12, 12 * H / W * 0.92 + 1.0))
     panels = [
@@ -307,13 +308,7 @@ def ssc_figure(image, label, cnn_map, final_map, scheme: ClassScheme, *, f1_cnn=
         (f"{phase2_name} classification" + (f": F1 = {f1_final:.3f}" if f1_final is not None and np.isfinite(f1_final) else ""),
          final_map[::step, ::step], True),
     ]
-    for ax, (name, arr, is_cls) in zip(axes.ravel(), panels, strict=True):
-        if is_cls:
-            ax.imshow(arr, cmap=cmap, norm=norm, interpolation="nearest")
-        else:
-            ax.imshow(arr, interpolation="nearest")
-        ax.set_title(name, fontsize=11)
-        ax.axis("off")
+    draw_panels(axes.ravel(), panels, scheme, fontsize=11)
     fig.legend(handles=scheme.legend_handles(include_unlabelled=True), loc="lower center",
                ncol=len(scheme), frameon=False, fontsize=9)
     if title:
