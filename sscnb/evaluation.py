@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from . import mapfiles, metrics, plots
+from . import ssc as _ssc
 from .batch import BatchError, ResultsConflictError, run_batch, worker_model
 from .classes import ClassScheme
 from .data import checked_pairs, find_pairs, read_pair
@@ -24,7 +25,7 @@ from .layout import prepare_output
 from .metrics import confusion
 from .provenance import atomic_path, file_sha256, package_versions, recipe_differences, timestamp, write_json
 from .report import class_scores, overall_f1  # scores over a results folder: report's, named here too
-from .ssc import PHASE2_CHOICES, ClassShrinkWarning, SSCParams, classify_image, phase2_name
+from .ssc import PHASE2_CHOICES, ClassShrinkWarning, SSCParams, phase2_name
 
 if TYPE_CHECKING:
     from .modelfiles import LoadedModel
@@ -216,7 +217,7 @@ def evaluate_image(rec, cnn: LoadedModel, files: dict, wanted: list, experiment:
     with warnings.catch_warnings():   # reported as notes, which reach the console from Dask workers too
         warnings.simplefilter("ignore", InputShiftWarning)
         warnings.simplefilter("ignore", ClassShrinkWarning)
-        res = classify_image(img, cnn, params, name=rec.name)
+        res = _ssc.classify_image(img, cnn, params, name=rec.name)
     notes.extend(res.info.get("input_check", []) + res.info.get("shrinking", []))
     row = {"image": rec.name, "river": rec.river, "labelled_px": 0, "f1_cnn": np.nan, "f1_final": np.nan,
            "status": "done", "phase2": res.info.get("phase2_choice", "")}

@@ -18,11 +18,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from . import features as _features
+from . import geo as _geo
 from . import inputstats as _inputstats
 from . import pixel as _pixel
 from . import tiles as _tiles
 from ._strips import _read_ahead, _Scratch, _strips
-from .geo import SurveyError, SurveyRaster, area_table, open_raster, open_survey, read_block
+from .geo import SurveyError, SurveyRaster, open_raster, open_survey, read_block
 from .mapfiles import ClassMapWriter, write_tile_confidence
 from .provenance import file_sha256, package_versions, timestamp, tmp_name, write_json
 from .ssc import (
@@ -345,7 +346,7 @@ def _publish(job: _MapJob, out_dir: Path, counts, cnn_counts, map_info: dict, t:
     write_tile_confidence(job.stage["confidence"], job.raster, job.confidence, job.tile)
     map_info["shrinking"] = shrinking_classes({c: int(n) for c, n in enumerate(cnn_counts) if n},
                                               {c: int(n) for c, n in enumerate(counts) if n}, job.path.name, scheme)
-    areas = area_table({c: int(n) for c, n in enumerate(counts) if n}, scheme, job.raster)
+    areas = _geo.area_table({c: int(n) for c, n in enumerate(counts) if n}, scheme, job.raster)
     areas.to_csv(job.stage["areas"], index=False)
     if vectors:
         t0 = time.perf_counter()

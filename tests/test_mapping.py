@@ -396,7 +396,6 @@ def test_an_interrupted_map_leaves_nothing_and_resumes_to_the_same_result(model,
         monkeypatch.setattr(mapfiles.ClassMapWriter, "_finish", lambda self: (_ for _ in ()).throw(Boom()))
     else:
         monkeypatch.setattr(geo, "area_table", lambda *a, **k: (_ for _ in ()).throw(Boom()))
-        monkeypatch.setattr(mapraster, "area_table", geo.area_table)
     out = tmp_path / "run"
     from sscnb.batch import BatchError
 

@@ -281,7 +281,7 @@ def test_an_output_folder_that_cannot_be_made_is_refused_before_computing(tmp_pa
     d = _folder(tmp_path)
     (tmp_path / "out").write_text("not a folder")
     calls = []
-    monkeypatch.setattr(evaluation, "classify_image", lambda *a, **k: calls.append(1))
+    monkeypatch.setattr(ssc, "classify_image", lambda *a, **k: calls.append(1))
     with pytest.raises(OutputFolderError, match=r"out is a file.*output_dir"):
         evaluation.evaluate_folder(d, colour_cnn, tmp_path / "out" / "ssc", "e", progress=False)
     assert not calls
