@@ -24,6 +24,11 @@ from .errors import SscnbError
 from .modelfiles import load_model
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+    from pathlib import Path
+
+    from distributed import Client
+
     from .modelfiles import LoadedModel
 
 __all__ = ["run_batch", "BatchError", "ResultsConflictError", "dask_client", "share_cores", "worker_model", "run_tasks",
@@ -57,7 +62,7 @@ class ResultsConflictError(SscnbError, ValueError):
                          "them, or choose another experiment name or output folder.")
 
 
-def parse_scheduler(scheduler, workers: int | None = None):
+def parse_scheduler(scheduler: str | None, workers: int | None = None) -> tuple[str, int | str | None]:
     """Return what to run on.
 
     Parameters
@@ -125,7 +130,7 @@ def _set_threads(n: int) -> int:
     return n
 
 
-def share_cores(client) -> dict:
+def share_cores(client: Client) -> dict:
     """Give each worker ``cores of its machine // workers on that machine`` threads (at least 1).
 
     Parameters
@@ -152,7 +157,8 @@ def share_cores(client) -> dict:
 
 
 @contextlib.contextmanager
-def dask_client(scheduler=None, workers: int | None = None, log=print):
+def dask_client(scheduler: str | None = None, workers: int | None = None,
+                log: Callable[[str], object] = print) -> Iterator[Client | None]:
     """Return a Dask client for the batch (None when it runs in this process).
 
     Parameters
@@ -176,6 +182,7 @@ def dask_client(scheduler=None, workers: int | None = None, log=print):
 
     cluster = None
     if kind == "local":
+        assert isinstance(value, int)  # parse_scheduler: "local" comes with a worker count
         threads = max(1, (os.cpu_count() or 1) // value)
         # silence_logs: a failed task is said once, by name, by run_tasks; the workers' own "Compute
         # Failed" tracebacks (logged at ERROR) would bury that line; a dead worker still fails its task
@@ -200,7 +207,7 @@ def dask_client(scheduler=None, workers: int | None = None, log=print):
             cluster.close()
 
 
-def worker_model(path):
+def worker_model(path: str | Path) -> LoadedModel:
     """Return the model at ``path``, loaded once per process (each worker keeps its own).
 
     Parameters
@@ -217,7 +224,8 @@ def worker_model(path):
     return _MODELS[key]
 
 
-def run_tasks(client, fn, items: dict, *, desc: str, progress: bool = True, on_result=None):
+def run_tasks(client: Client | None, fn: Callable, items: dict, *, desc: str, progress: bool = True,
+              on_result: Callable | None = None) -> tuple[dict, dict]:
     """Run ``fn(*args)`` for every item, in this process or on the cluster, one progress bar.
 
     Parameters
@@ -287,8 +295,9 @@ def run_tasks(client, fn, items: dict, *, desc: str, progress: bool = True, on_r
     return results, failures
 
 
-def run_batch(todo: dict, cnn: LoadedModel, local_fn, worker_fn, *, scheduler=None, workers: int | None = None, desc: str,
-              progress: bool = True, on_result=None, log=print, local_extra: tuple = ()):
+def run_batch(todo: dict, cnn: LoadedModel, local_fn: Callable, worker_fn: Callable, *, scheduler: str | None = None,
+              workers: int | None = None, desc: str, progress: bool = True, on_result: Callable | None = None,
+              log: Callable[[str], object] = print, local_extra: tuple = ()) -> tuple[dict, dict]:
     """Run one of sscnb's resumable batches, the one driver (``evaluate_folder``, ``map_inputs``).
 
     The items left to do, in this process or on a Dask cluster, each task given the model.

@@ -59,6 +59,11 @@ from .provenance import recipe_differences
 from .ssc import SSCParams
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    import pandas as pd
+
+    from .classes import ClassScheme
     from .modelfiles import LoadedModel
 
 __all__ = ["MapResult", "resolve_inputs", "map_files", "map_raster", "map_inputs", "plan_inputs", "area_summary",
@@ -69,7 +74,7 @@ logger = logging.getLogger(__name__)
 GDAL_CACHE_MB = 256       # GDAL's block cache while mapping (its default, 5% of RAM, would dominate peak memory)
 
 
-def resolve_inputs(inputs) -> tuple[list[Path], list[str]]:
+def resolve_inputs(inputs: str | Path | list) -> tuple[list[Path], list[str]]:
     """Return the input rasters named by a folder, a file, a glob pattern, or a list of those.
 
     Parameters
@@ -128,8 +133,9 @@ def resolve_inputs(inputs) -> tuple[list[Path], list[str]]:
     return [Path(p) for p in unique], skipped
 
 
-def plan_inputs(paths, cnn: LoadedModel, out_dir, experiment: str, params: SSCParams, *, vectors: bool = False,
-                min_polygon_area: float = MIN_POLYGON_AREA, overwrite: bool = False) -> list[tuple]:
+def plan_inputs(paths: list[Path], cnn: LoadedModel, out_dir: str | Path, experiment: str, params: SSCParams, *,
+                vectors: bool = False, min_polygon_area: float = MIN_POLYGON_AREA,
+                overwrite: bool = False) -> list[tuple]:
     """Check every input before anything runs.
 
     Parameters
@@ -199,7 +205,7 @@ def plan_inputs(paths, cnn: LoadedModel, out_dir, experiment: str, params: SSCPa
     return plan
 
 
-def area_summary(results):
+def area_summary(results: list[MapResult]) -> pd.DataFrame:
     """One tidy table of the area per class of every mapped input.
 
     Parameters
@@ -220,7 +226,7 @@ def area_summary(results):
     return df[["input"] + [c for c in df.columns if c != "input"]]
 
 
-def label_scores(results, scheme):
+def label_scores(results: list[MapResult], scheme: ClassScheme) -> pd.DataFrame:
     """Return every class's precision, recall and F1 of the maps whose input has a label raster.
 
     The label raster is beside the input (``SCLS_<image>.tif``, as in a labelled folder): frames of a survey
@@ -313,10 +319,11 @@ def _map_task(model_path: str, task: _MapTask) -> MapResult:
     return _map_one(task, worker_model(model_path), False)
 
 
-def map_inputs(inputs, cnn: LoadedModel, out_dir, experiment: str, params: SSCParams | None = None, *,
+def map_inputs(inputs: str | Path | list, cnn: LoadedModel, out_dir: str | Path, experiment: str,
+               params: SSCParams | None = None, *,
                vectors: bool = False, min_polygon_area: float = MIN_POLYGON_AREA, overwrite: bool = False,
-               window_mpx: float = WINDOW_MPX, progress: bool = True, scheduler=None, workers: int | None = None,
-               log=print) -> list[MapResult]:
+               window_mpx: float = WINDOW_MPX, progress: bool = True, scheduler: str | None = None,
+               workers: int | None = None, log: Callable[[str], object] = print) -> list[MapResult]:
     """Map every input; all are checked before any is mapped.
 
     Parameters
@@ -356,7 +363,7 @@ def map_inputs(inputs, cnn: LoadedModel, out_dir, experiment: str, params: SSCPa
     """
     import pandas as pd
 
-    params = params or SSCParams()
+    params, out_dir = params or SSCParams(), Path(out_dir)
     paths, skipped = resolve_inputs(inputs)
     for s in skipped:
         log(s)

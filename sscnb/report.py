@@ -28,6 +28,8 @@ from .ssc import phase2_name
 if TYPE_CHECKING:
     import pandas as pd
 
+    from .classes import ClassScheme
+
 __all__ = ["COMPILED_COLUMNS", "ReportError", "find_result_files", "known_experiments",
            "split_image_experiment", "training_rivers", "compile_results",
            "save_compiled", "weighted_summary", "macro_summary", "aggregated_confusion", "narrative", "overall_f1",
@@ -45,7 +47,7 @@ def _is_image_name(name: str) -> bool:
     return parse_image_name(name + ".jpg") is not None
 
 
-def known_experiments(results_dir) -> set[str]:
+def known_experiments(results_dir: str | Path) -> set[str]:
     """Experiments whose run-level files are in a results folder.
 
     Notebook 03 writes ``Summary_<exp>.csv`` and ``Timings_<exp>.csv``, so they name the
@@ -67,7 +69,8 @@ def known_experiments(results_dir) -> set[str]:
     return found
 
 
-def split_image_experiment(rest: str, experiment: str | None = None, experiments=()) -> tuple[str, str] | None:
+def split_image_experiment(rest: str, experiment: str | None = None,
+                           experiments: tuple | list | set = ()) -> tuple[str, str] | None:
     """Split ``<image>_<experiment>`` (a result file name without its type prefix and suffix).
 
     The image part must be an image name (``River_NNNN``), which makes the split unambiguous when
@@ -105,7 +108,7 @@ def split_image_experiment(rest: str, experiment: str | None = None, experiments
     return None
 
 
-def find_result_files(results_dir, experiment: str | None = None) -> list[tuple[Path, str, str, str]]:
+def find_result_files(results_dir: str | Path, experiment: str | None = None) -> list[tuple[Path, str, str, str]]:
     """Return the per-image result CSVs of notebook 03 in a folder.
 
     Parameters
@@ -134,7 +137,8 @@ def find_result_files(results_dir, experiment: str | None = None) -> list[tuple[
     return out
 
 
-def training_rivers(model_path=None, results_dir=None) -> tuple[set | None, str]:
+def training_rivers(model_path: str | Path | None = None,
+                    results_dir: str | Path | None = None) -> tuple[set | None, str]:
     """Return the rivers a CNN was trained on, from its model card (``*_card.json``) or class key (``*_classkey.csv``).
 
     Parameters
@@ -176,7 +180,8 @@ def training_rivers(model_path=None, results_dir=None) -> tuple[set | None, str]
     return None, ""
 
 
-def compile_results(results_dirs, experiment: str | None = None, model_path=None):
+def compile_results(results_dirs: str | Path | list, experiment: str | None = None,
+                    model_path: str | Path | None = None) -> pd.DataFrame:
     """Compile notebook 03's per-image CSVs into one tidy table (see the module docstring).
 
     Parameters
@@ -233,7 +238,7 @@ def compile_results(results_dirs, experiment: str | None = None, model_path=None
     return df.sort_values(["Experiment", "RiverName", "Image", "Type"], kind="stable").reset_index(drop=True)
 
 
-def save_compiled(df, output_dir, experiment: str) -> Path:
+def save_compiled(df: pd.DataFrame, output_dir: str | Path, experiment: str) -> Path:
     """Write ``Compiled_<experiment>.csv``, atomically.
 
     Parameters
@@ -252,7 +257,7 @@ def save_compiled(df, output_dir, experiment: str) -> Path:
     return p
 
 
-def weighted_summary(df, by) -> pd.DataFrame:
+def weighted_summary(df: pd.DataFrame, by: list[str]) -> pd.DataFrame:
     """Pixel-weighted F1 over the class rows (not ALL), grouped.
 
     Parameters
@@ -280,7 +285,7 @@ def weighted_summary(df, by) -> pd.DataFrame:
     return out.reset_index().drop(columns=["_all"], errors="ignore")
 
 
-def macro_summary(df, by) -> pd.DataFrame:
+def macro_summary(df: pd.DataFrame, by: list[str]) -> pd.DataFrame:
     """Return the macro F1: the mean of the classes' pixel-weighted F1.
 
     :func:`weighted_summary` per class, so that every class counts the same and a rare one is not averaged
@@ -308,7 +313,7 @@ def macro_summary(df, by) -> pd.DataFrame:
     return pd.DataFrame({"Macro_F1": g["F1"].mean(), "Classes": g["Class"].nunique()}).reset_index()
 
 
-def aggregated_confusion(results_dirs, experiment: str | None = None):
+def aggregated_confusion(results_dirs: str | Path | list, experiment: str | None = None) -> dict:
     """Confusion matrices summed over the images of results folders.
 
     Parameters
@@ -341,7 +346,7 @@ def aggregated_confusion(results_dirs, experiment: str | None = None):
     return {k: v.astype(np.int64) for k, v in out.items()}
 
 
-def narrative(df) -> str:
+def narrative(df: pd.DataFrame) -> str:
     """Return a few sentences of Markdown from the numbers.
 
     Parameters
@@ -380,7 +385,7 @@ def narrative(df) -> str:
     return "\n\n".join(lines)
 
 
-def overall_f1(out_dir, experiment: str, phase2: str = "mlp", images=None) -> dict:
+def overall_f1(out_dir: str | Path, experiment: str, phase2: str = "mlp", images: set | list | None = None) -> dict:
     """Pixel-weighted F1 over all images of a results folder.
 
     Parameters
@@ -405,7 +410,8 @@ def overall_f1(out_dir, experiment: str, phase2: str = "mlp", images=None) -> di
     return {k: metrics.weighted_f1(v) for k, v in reports.items()}
 
 
-def class_scores(out_dir, experiment: str, phase2: str = "mlp", images=None, scheme=None):
+def class_scores(out_dir: str | Path, experiment: str, phase2: str = "mlp", images: set | list | None = None,
+                 scheme: ClassScheme | None = None) -> pd.DataFrame:
     """Return every class's precision, recall and F1 over all images of a results folder.
 
     Pooled from the saved confusion matrices (every labelled pixel counts once), for the CNN tile map and the

@@ -25,7 +25,7 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -40,11 +40,14 @@ from .runconfig import (  # the run YAML: loaded and checked there; its names ar
     select_notebooks,
 )
 
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
 __all__ = ["RunError", "list_notebooks", "load_config", "run_suite", "copy_notebooks", "NOTEBOOK_DIR",
            "select_notebooks", "check_config", "notebook_warnings"]
 
 
-def copy_notebooks(dest, overwrite: bool = False) -> list[Path]:
+def copy_notebooks(dest: str | Path, overwrite: bool = False) -> list[Path]:
     """Copy the numbered notebooks to a folder (e.g. to open them in JupyterLab after a plain ``pip install``).
 
     Parameters
@@ -74,9 +77,9 @@ def copy_notebooks(dest, overwrite: bool = False) -> list[Path]:
 # parameters whose notebook default is a string but that also take a number
 
 
-def run_suite(config, *, experiment: str | None = None, only=None, overwrite: bool = False,
-              extend: bool = False, notebook_dir=NOTEBOOK_DIR, kernel_name: str = "python3", progress: bool = True,
-              log=print) -> Path:
+def run_suite(config: str | Path | dict, *, experiment: str | None = None, only: list[str] | None = None,
+              overwrite: bool = False, extend: bool = False, notebook_dir: str | Path = NOTEBOOK_DIR,
+              kernel_name: str = "python3", progress: bool = True, log: Callable[[str], object] = print) -> Path:
     """Execute the notebooks of a run configuration.
 
     A folder holding a finished run is not replaced unless ``overwrite=True`` (which deletes it
@@ -201,7 +204,7 @@ def _moved(before: dict, out: Path) -> dict:
     return moved
 
 
-def notebook_warnings(path) -> list[str]:
+def notebook_warnings(path: str | Path) -> list[str]:
     """Return the warnings an executed notebook showed (Python warnings, in its cells' stderr), each once.
 
     Parameters
