@@ -29,16 +29,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from . import labels as _labels
-from . import metrics
+from .adaptcheck import before_after, judge_grid  # did it help: there; adapt's names too
 from .classkey import ClassKey
 from .cnn import CNNParams, _keras, train
-from .data import find_pairs, read_pair
+from .data import find_pairs
 from .errors import SscnbError
 from .inputstats import merge_statistics, training_statistics
 from .modelfiles import load_model, make_card, save_model
 from .provenance import file_sha256, write_text
-from .ssc import SSCParams, classify_image
-from .tiles import grid_shape
 from .tilesets import TileSet, collect_tiles
 
 if TYPE_CHECKING:
@@ -253,6 +251,35 @@ def _lineage(parent, new_tiles: TileSet, rep: TileSet | None, key: ClassKey, add
     }
 
 
+def _check_new_tiles(parent, new_tiles: TileSet) -> None:
+    """Refuse an empty tile set, or tiles of another size than the parent model's."""
+    if len(new_tiles) == 0:
+        raise AdaptError("no labelled tile (mixed and skipped tiles do not count): label some tiles of the new river "
+                         "first")
+    if new_tiles.tile_size != parent.tile_size:
+        raise AdaptError(f"the labelled tiles are {new_tiles.tile_size} px but {parent.path.name} takes "
+                         f"{parent.tile_size} px tiles")
+
+
+def _adapted_card(parent, new_tiles: TileSet, rep: TileSet | None, key: ClassKey, added, history, run: dict) -> dict:
+    """Return the adapted model's card: the parent's, trained on both tile sets, with the lineage of ``run``."""
+    pc = parent.card
+    lineage = _lineage(parent, new_tiles, rep, key, added, replay=run["replay"], replay_dir=run["replay_dir"],
+                       reps=run["reps"], epochs=run["epochs"], learning_rate=run["learning_rate"], colour=run["colour"],
+                       seconds=run["seconds"])
+    both = new_tiles if rep is None else TileSet(np.concatenate([new_tiles.x, rep.x]),
+                                                 np.concatenate([new_tiles.y, rep.y]),
+                                                 np.concatenate([new_tiles.river, rep.river]),
+                                                 np.concatenate([new_tiles.image, rep.image]),
+                                                 new_tiles.tile_size, new_tiles.purity)
+    return make_card(backbone=pc.get("backbone", "unknown"), weights=pc.get("weights"), tile_size=parent.tile_size,
+                     purity=pc.get("purity", 0.9), scheme=parent.scheme, tiles=both, epochs=run["epochs"],
+                     seed=run["seed"], history=history, lineage=lineage, data_dir=pc.get("data_dir"),
+                     input_statistics=merge_statistics(pc.get("input_statistics"),
+                                                       training_statistics(both.x, both.image)),
+                     colour_augment=bool(run["colour"]), augment=True, batch_size=run["batch_size"])
+
+
 def fine_tune(parent, new_tiles: TileSet, *, replay=DEFAULT_REPLAY, replay_dir=None, epochs: int = DEFAULT_EPOCHS,
               learning_rate: float = DEFAULT_LEARNING_RATE, batch_size: int = 64, colour=None, seed: int = 42,
               class_weight: str | None = None, progress: bool = True) -> AdaptResult:
@@ -291,12 +318,7 @@ def fine_tune(parent, new_tiles: TileSet, *, replay=DEFAULT_REPLAY, replay_dir=N
         No labelled tile, or tiles of another size than the model's.
     """
     scheme = parent.scheme
-    if len(new_tiles) == 0:
-        raise AdaptError("no labelled tile (mixed and skipped tiles do not count): label some tiles of the new river "
-                         "first")
-    if new_tiles.tile_size != parent.tile_size:
-        raise AdaptError(f"the labelled tiles are {new_tiles.tile_size} px but {parent.path.name} takes "
-                         f"{parent.tile_size} px tiles")
+    _check_new_tiles(parent, new_tiles)
     if colour is None:
         colour = CNNParams(colour_augment=True).colour()
     t0 = time.perf_counter()
@@ -307,20 +329,9 @@ def fine_tune(parent, new_tiles: TileSet, *, replay=DEFAULT_REPLAY, replay_dir=N
     history = train(model, x, y, epochs=int(epochs), batch_size=int(batch_size), augment=True, seed=seed,
                     progress=progress, colour=colour or None, class_weight=class_weight)
     seconds = time.perf_counter() - t0
-    lineage = _lineage(parent, new_tiles, rep, key, added, replay=replay, replay_dir=replay_dir, reps=reps,
-                       epochs=epochs, learning_rate=learning_rate, colour=colour, seconds=seconds)
-    pc = parent.card
-    both = new_tiles if rep is None else TileSet(np.concatenate([new_tiles.x, rep.x]),
-                                                 np.concatenate([new_tiles.y, rep.y]),
-                                                 np.concatenate([new_tiles.river, rep.river]),
-                                                 np.concatenate([new_tiles.image, rep.image]),
-                                                 new_tiles.tile_size, new_tiles.purity)
-    card = make_card(backbone=pc.get("backbone", "unknown"), weights=pc.get("weights"), tile_size=parent.tile_size,
-                     purity=pc.get("purity", 0.9), scheme=scheme, tiles=both, epochs=int(epochs), seed=seed,
-                     history=history, lineage=lineage, data_dir=pc.get("data_dir"),
-                     input_statistics=merge_statistics(pc.get("input_statistics"),
-                                                       training_statistics(both.x, both.image)),
-                     colour_augment=bool(colour), augment=True, batch_size=int(batch_size))
+    run = {"replay": replay, "replay_dir": replay_dir, "reps": reps, "epochs": int(epochs), "seed": seed,
+           "learning_rate": learning_rate, "batch_size": int(batch_size), "colour": colour, "seconds": seconds}
+    card = _adapted_card(parent, new_tiles, rep, key, added, history, run)
     return AdaptResult(model, key, card, history, seconds)
 
 
@@ -377,77 +388,3 @@ def adapt_model(model_path, labels_source, images, out_dir, *, model_name: str =
 
     paths["history"] = write_text(out_dir / f"{model_name}_history.csv", res.history.to_csv(index=False))
     return paths
-
-
-def judge_grid(table, image: str, grid: tuple[int, int]) -> np.ndarray:
-    """Return the user's labels of one image as a tile grid (class codes; 0 where none, mixed or skipped).
-
-    Parameters
-    ----------
-    table : pandas.DataFrame
-        Tile labels (:data:`sscnb.labels.COLUMNS`).
-    image : str
-    grid : (n_rows, n_cols)
-
-    Returns
-    -------
-    (n_rows, n_cols) ndarray of int64
-    """
-    g = np.zeros(grid, np.int64)
-    if table is None:
-        return g
-    t = table[(table.image == image) & (table.class_code > 0)]
-    g[t.tile_row.to_numpy(), t.tile_col.to_numpy()] = t.class_code.to_numpy()
-    return g
-
-
-def before_after(records, parent, adapted, params=None, labels_table=None, progress: bool = True):
-    """Map the new river's images with the parent and the adapted model, side by side.
-
-    Parameters
-    ----------
-    records : list of sscnb.data.ImageRecord
-        The images (scored where they have a label raster).
-    parent, adapted : sscnb.modelfiles.LoadedModel
-    params : sscnb.ssc.SSCParams, optional
-    labels_table : pandas.DataFrame, optional
-        The user's tile labels: on the images they cover they judge phase 2 (:func:`sscnb.ssc.choose_phase2`).
-    progress : bool
-
-    Returns
-    -------
-    table : pandas.DataFrame
-        One row per image and model: ``image, model`` (``before``/``after``), ``labelled_tiles``,
-        ``f1_cnn``, ``f1_final`` (pixel-weighted over the label raster's labelled pixels; NaN
-        without one), ``macro_f1_final``, ``phase2`` (what phase 2 chose) and ``why``.
-    results : dict
-        ``{image: {"before": SSCResult, "after": SSCResult, "image": (H, W, 3), "label": (H, W) or None}}``.
-    """
-    import pandas as pd
-    from tqdm.auto import tqdm
-
-    p = params or SSCParams()
-    scheme = adapted.scheme
-    codes = list(scheme.labelled_codes)
-    names = {c: scheme.name(c) for c in scheme.codes}
-    rows, results = [], {}
-    for rec in tqdm(records, desc="mapping before and after", disable=not progress):
-        img, lab = read_pair(rec, scheme, adapted.tile_size)
-        judge = judge_grid(labels_table, rec.name, grid_shape(img.shape, adapted.tile_size))
-        results[rec.name] = {"image": img, "label": lab}
-        for tag, model in (("before", parent), ("after", adapted)):
-            res = classify_image(img, model, p, judge=judge if judge.any() else None, name=rec.name)
-            results[rec.name][tag] = res
-            row = {"image": rec.name, "model": tag, "labelled_tiles": int((judge > 0).sum()),
-                   "f1_cnn": np.nan, "f1_final": np.nan, "macro_f1_final": np.nan}
-            if lab is not None and (lab > 0).any():
-                rc = metrics.class_report(lab, res.cnn_map, codes, names)
-                rf = metrics.class_report(lab, res.final_map, codes, names)
-                row.update(f1_cnn=metrics.weighted_f1(rc), f1_final=metrics.weighted_f1(rf),
-                           macro_f1_final=metrics.macro_f1(rf))
-                for _, r in rf.iterrows():
-                    if r["support"] > 0:
-                        row[f"F1 {r['class']}"] = r["f1_score"]
-            row.update(phase2=res.info.get("phase2_choice"), why=res.info.get("phase2_reason"))
-            rows.append(row)
-    return pd.DataFrame(rows), results
