@@ -1,6 +1,6 @@
 # Two commands do all the set-up on a fresh machine (see README):
 #   make demo   - create .venv, install sscnb, run the notebook suite on sample_data/
-#   make test   - create .venv if needed, install the test extras, run ruff, mypy and pytest
+#   make test   - create .venv if needed, install the test extras, run ruff (lint and format), mypy and pytest
 PYTHON ?= python3
 VENV   ?= .venv
 PY      = $(VENV)/bin/python
@@ -32,6 +32,7 @@ demo: $(VENV)/.installed
 
 test: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check sscnb tests benchmarks
+	$(VENV)/bin/ruff format --check sscnb tests benchmarks
 	$(VENV)/bin/mypy
 	$(PY) -m pytest
 

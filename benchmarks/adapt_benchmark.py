@@ -15,6 +15,7 @@ Needs ../shared/data/wildcat and ../shared/data/stmarg, and the StMarg model of 
 outputs/benchmarks/adapt/adapt_benchmark.csv and adapt_benchmark.png, and each simulated user's labels
 (tile_labels_<order>_<N>.csv; configs/wildcat.yml runs notebook 07 with the 100 of the mixed order).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -78,8 +79,10 @@ def main(argv=None):
     unchecked = ssc.SSCParams(**{**params.to_dict(), "phase2_check": False})
     from sscnb.provenance import machine
 
-    print(f"machine: {machine()}; model {parent.path.name}; phase 2 {params.phase2_name}; "
-          f"train_confidence {params.train_confidence}, min_agreement {params.min_agreement}")
+    print(
+        f"machine: {machine()}; model {parent.path.name}; phase 2 {params.phase2_name}; "
+        f"train_confidence {params.train_confidence}, min_agreement {params.min_agreement}"
+    )
     rows = []
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -89,11 +92,16 @@ def main(argv=None):
         res = ssc.classify_image(img, model, params, judge=judge)
         r_c = metrics.class_report(lab, res.cnn_map, codes, names)
         r_f = metrics.class_report(lab, res.final_map, codes, names)
-        d = {"f1_cnn": metrics.weighted_f1(r_c), "f1_final": metrics.weighted_f1(r_f),
-             "phase2": res.info.get("phase2_choice"), "agreement": str(res.info.get("agreement")),
-             "agreement_pixels": str(res.info.get("agreement_pixels")),
-             "f1_phase2_unchecked": metrics.weighted_f1(metrics.class_report(
-                 lab, ssc.classify_image(img, model, unchecked).final_map, codes, names))}
+        d = {
+            "f1_cnn": metrics.weighted_f1(r_c),
+            "f1_final": metrics.weighted_f1(r_f),
+            "phase2": res.info.get("phase2_choice"),
+            "agreement": str(res.info.get("agreement")),
+            "agreement_pixels": str(res.info.get("agreement_pixels")),
+            "f1_phase2_unchecked": metrics.weighted_f1(
+                metrics.class_report(lab, ssc.classify_image(img, model, unchecked).final_map, codes, names)
+            ),
+        }
         err = metrics.errors_by_confidence(lab, res.cnn_map, res.cnn_proba.max(axis=-1), tile)
         d["cnn_wrong_low_conf_half"], d["cnn_wrong_high_conf_half"] = err["low"], err["high"]
         d["macro_f1_cnn"], d["macro_f1_final"] = metrics.macro_f1(r_c), metrics.macro_f1(r_f)
@@ -105,8 +113,9 @@ def main(argv=None):
 
     for order in a.orders:
         with tempfile.TemporaryDirectory() as tmp:
-            sess = labeller.LabelSession({f3.name: f3.image_path}, Path(tmp) / "labels.csv", parent, order=order,
-                                         seed=a.seed, max_tiles_per_image=None)
+            sess = labeller.LabelSession(
+                {f3.name: f3.image_path}, Path(tmp) / "labels.csv", parent, order=order, seed=a.seed, max_tiles_per_image=None
+            )
             for n in sorted(a.n):
                 while len(sess.table) < n and sess.current() is not None:
                     _, r, c = sess.current()
@@ -126,37 +135,48 @@ def main(argv=None):
                 judge = np.zeros_like(truth3)
                 lab_rows = tab[tab.class_code > 0]
                 judge[lab_rows.tile_row.to_numpy(), lab_rows.tile_col.to_numpy()] = lab_rows.class_code.to_numpy()
-                base = {"order": order, "n_labelled": n, "n_pure": len(new), "tiles_per_class": str(counts),
-                        "fine_tune_s": round(secs, 1)}
+                base = {
+                    "order": order,
+                    "n_labelled": n,
+                    "n_pure": len(new),
+                    "tiles_per_class": str(counts),
+                    "fine_tune_s": round(secs, 1),
+                }
                 for frame, jd in ((f3.name, judge if n else None), (f4.name, None)):
                     t0 = time.perf_counter()
                     d = score(model, frame, jd)
                     rows.append({**base, "image": frame, **d, "map_s": round(time.perf_counter() - t0, 1)})
-                    print(f"{order:>15} N={n:>3} ({len(new)} pure) {frame}: CNN {d['f1_cnn']:.3f} final "
-                          f"{d['f1_final']:.3f} (phase 2 unchecked {d['f1_phase2_unchecked']:.3f}) "
-                          f"[{d['phase2']}; agreement {d['agreement']} pixels "
-                          f"{d['agreement_pixels']}] fine-tune {secs:.0f} s", flush=True)
+                    print(
+                        f"{order:>15} N={n:>3} ({len(new)} pure) {frame}: CNN {d['f1_cnn']:.3f} final "
+                        f"{d['f1_final']:.3f} (phase 2 unchecked {d['f1_phase2_unchecked']:.3f}) "
+                        f"[{d['phase2']}; agreement {d['agreement']} pixels "
+                        f"{d['agreement_pixels']}] fine-tune {secs:.0f} s",
+                        flush=True,
+                    )
                 if stmarg_pairs:
                     tp = {}
-                    for (img, lab) in stmarg_pairs:
+                    for img, lab in stmarg_pairs:
                         r = ssc.classify_image(img, model, params)
                         for tag, mp in (("cnn", r.cnn_map), ("final", r.final_map)):
                             rep = metrics.class_report(lab, mp, codes, names)
                             tp.setdefault(tag, []).append(rep)
                     d = {f"f1_{tag}": metrics.weighted_f1(reps) for tag, reps in tp.items()}
                     rows.append({**base, "image": "stmarg/Validate", **d})
-                    print(f"{order:>15} N={n:>3} stmarg/Validate: CNN {d['f1_cnn']:.4f} final {d['f1_final']:.4f}",
-                          flush=True)
+                    print(f"{order:>15} N={n:>3} stmarg/Validate: CNN {d['f1_cnn']:.4f} final {d['f1_final']:.4f}", flush=True)
     df = pd.DataFrame(rows)
     df.to_csv(out / "adapt_benchmark.csv", index=False)
-    print(df[["order", "n_labelled", "n_pure", "image", "f1_cnn", "f1_final", "phase2", "fine_tune_s"]]
-          .to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    print(
+        df[["order", "n_labelled", "n_pure", "image", "f1_cnn", "f1_final", "phase2", "fine_tune_s"]].to_string(
+            index=False, float_format=lambda v: f"{v:.3f}"
+        )
+    )
     per_class = [c for c in df.columns if c.startswith(("cnn_f1_", "final_f1_"))]
-    print("\nper class F1, and the share of labelled pixels the CNN map gets wrong in its less / more confident "
-          "half of tiles:")
-    print(df[df.image != "stmarg/Validate"][["order", "n_labelled", "image", *per_class, "cnn_wrong_low_conf_half",
-                                             "cnn_wrong_high_conf_half"]]
-          .to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    print("\nper class F1, and the share of labelled pixels the CNN map gets wrong in its less / more confident half of tiles:")
+    print(
+        df[df.image != "stmarg/Validate"][
+            ["order", "n_labelled", "image", *per_class, "cnn_wrong_low_conf_half", "cnn_wrong_high_conf_half"]
+        ].to_string(index=False, float_format=lambda v: f"{v:.3f}")
+    )
     _plot(df, out / "adapt_benchmark.png", os.cpu_count())
     print(f"wrote {out / 'adapt_benchmark.csv'} and {out / 'adapt_benchmark.png'}")
 
@@ -182,16 +202,27 @@ def _plot(df, path, cores):
                 for col in [c for c in g.columns if c.startswith("final_f1_")]:
                     name = col.replace("final_f1_", "")
                     ax.plot(g.n_labelled, g[col], ":", color=colour.get(name), lw=2, label=f"final: {name}")
-        ax.set_title(frame + (" (labelled frame)" if frame.endswith("0003") else
-                              " (never labelled)" if frame.endswith("0004") else " (replay check)"))
+        ax.set_title(
+            frame
+            + (
+                " (labelled frame)"
+                if frame.endswith("0003")
+                else " (never labelled)"
+                if frame.endswith("0004")
+                else " (replay check)"
+            )
+        )
         ax.set_xlabel("labelled tiles of frame 3")
         ax.set_ylim(0, 1)
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("F1 (pixel-weighted; dotted: per class)")
     axes[0].legend(fontsize=7)
     secs = df.groupby("n_labelled").fine_tune_s.max()
-    fig.suptitle("Adapting the StMarg CNN to Wildcat Creek; fine-tuning "
-                 + ", ".join(f"N={n}: {s:.0f} s" for n, s in secs.items() if n) + f" on {cores} cores")
+    fig.suptitle(
+        "Adapting the StMarg CNN to Wildcat Creek; fine-tuning "
+        + ", ".join(f"N={n}: {s:.0f} s" for n, s in secs.items() if n)
+        + f" on {cores} cores"
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=110)
 

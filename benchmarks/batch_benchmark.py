@@ -9,6 +9,7 @@ times side by side.
 Needs a CNN trained on StMarg by notebook 02 (``python -m sscnb run --config configs/stmarg.yml
 --only 00 01 02``) and ../shared/data/stmarg. Figures are drawn (as in notebook 03).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -46,13 +47,20 @@ def main():
             label = "serial (in process)" if workers is None else f"{workers} worker(s)"
             out = work / (f"w{workers}" if workers else "serial")
             t0 = time.perf_counter()
-            summary, timings = evaluation.evaluate_folder(a.data, cnn, out, "bench", ssc.SSCParams(), progress=False,
-                                                   workers=workers, log=lambda *_: None)
+            summary, timings = evaluation.evaluate_folder(
+                a.data, cnn, out, "bench", ssc.SSCParams(), progress=False, workers=workers, log=lambda *_: None
+            )
             wall = time.perf_counter() - t0
             n = len(summary)
-            rows.append({"run": label, "images": n, "wall_s": round(wall, 1),
-                         "images_per_hour": round(3600 * n / wall), "F1_final": round(
-                             evaluation.overall_f1(out, "bench")["MLP"], 5)})
+            rows.append(
+                {
+                    "run": label,
+                    "images": n,
+                    "wall_s": round(wall, 1),
+                    "images_per_hour": round(3600 * n / wall),
+                    "F1_final": round(evaluation.overall_f1(out, "bench")["MLP"], 5),
+                }
+            )
             per_image[label] = timings.set_index("image")["total"].round(2)
     finally:
         shutil.rmtree(work, ignore_errors=True)

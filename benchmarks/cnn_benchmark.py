@@ -9,6 +9,7 @@ Speed uses random 50 x 50 tiles (speed does not depend on content). Accuracy: pu
 50 px / 90% of stmarg/Train, stratified 20% validation split, trained from scratch, per-epoch
 validation accuracy and cumulative training time printed.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -55,8 +56,17 @@ def stmarg_accuracy(data: Path, backbone: str, epochs: int, augment: bool, batch
     tr, va = tilesets.split_indices(tiles, 0.2, seed=seed)
     m = cnn.build_model(backbone, key.n_outputs, 50, seed=seed)
     t = time.perf_counter()
-    h = cnn.train(m, tiles.x[tr], y[tr], val=(tiles.x[va], y[va]), epochs=epochs, batch_size=batch,
-                  augment=augment, seed=seed, progress=False)
+    h = cnn.train(
+        m,
+        tiles.x[tr],
+        y[tr],
+        val=(tiles.x[va], y[va]),
+        epochs=epochs,
+        batch_size=batch,
+        augment=augment,
+        seed=seed,
+        progress=False,
+    )
     total = time.perf_counter() - t
     h["cum_seconds"] = h["seconds"].cumsum()
     return len(tiles), len(tr), len(va), h, total
@@ -98,14 +108,21 @@ def main():
         if not data.is_dir():
             print(f"\n{data} not found: accuracy part skipped")
             return
-        for aug in ([True, False] if a.augment == "both" else [a.augment == "on"]):
+        for aug in [True, False] if a.augment == "both" else [a.augment == "on"]:
             n, ntr, nva, h, total = stmarg_accuracy(data, a.backbone, a.epochs, aug, a.batch, a.seed)
-            print(f"\n{a.backbone} on {data}: {n} pure tiles ({ntr} train / {nva} validation), "
-                  f"augmentation {'on' if aug else 'off'}, batch {a.batch}")
-            print(h[["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "cum_seconds"]]
-                  .to_string(index=False, float_format=lambda v: f"{v:.4f}"))
-            print(f"training time {total:.0f} s ({ntr * len(h) / total:.0f} tiles/s); "
-                  f"final val accuracy {h['val_accuracy'].iloc[-1]:.4f}, best {h['val_accuracy'].max():.4f}")
+            print(
+                f"\n{a.backbone} on {data}: {n} pure tiles ({ntr} train / {nva} validation), "
+                f"augmentation {'on' if aug else 'off'}, batch {a.batch}"
+            )
+            print(
+                h[["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "cum_seconds"]].to_string(
+                    index=False, float_format=lambda v: f"{v:.4f}"
+                )
+            )
+            print(
+                f"training time {total:.0f} s ({ntr * len(h) / total:.0f} tiles/s); "
+                f"final val accuracy {h['val_accuracy'].iloc[-1]:.4f}, best {h['val_accuracy'].max():.4f}"
+            )
             rec = cnn.recommend_epochs(h)
             print(f"recommended epochs: {rec['recommended_epochs']} ({rec['rule']})")
 

@@ -17,6 +17,7 @@ The mosaic: the five dense-label images of stmarg/Validate, each 1960 x 3008 px,
 grid (flipped left-right and up-down in turn, so neighbours differ), inside a wobbly flown-area
 footprint; outside it RGB and alpha are 0 (no data) and the label is 0. EPSG:32619, 5 cm pixels.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -66,13 +67,30 @@ def build_mosaic(data: Path, out: Path, size: int) -> tuple[Path, Path]:
     h, w = pairs[0][0].shape[:2]
     n_rows, n_cols = -(-size // h), -(-size // w)
     print(f"building a {size} x {size} mosaic from {len(recs)} images of {data} ({n_rows} x {n_cols} placements)")
-    common = dict(driver="GTiff", width=size, height=size, crs=ORTHO_CRS,
-                  transform=from_origin(*ORTHO_ORIGIN, ORTHO_PIXEL_M, ORTHO_PIXEL_M), tiled=True,
-                  blockxsize=512, blockysize=512, BIGTIFF="IF_SAFER")
-    with rasterio.open(img_path.with_suffix(".part"), "w", count=4, dtype="uint8", compress="deflate",
-                       photometric="RGB", alpha="YES", **common) as di, \
-            rasterio.open(lab_path.with_suffix(".part"), "w", count=1, dtype="uint8", compress="deflate",
-                          nodata=0, **common) as dl:
+    common = dict(
+        driver="GTiff",
+        width=size,
+        height=size,
+        crs=ORTHO_CRS,
+        transform=from_origin(*ORTHO_ORIGIN, ORTHO_PIXEL_M, ORTHO_PIXEL_M),
+        tiled=True,
+        blockxsize=512,
+        blockysize=512,
+        BIGTIFF="IF_SAFER",
+    )
+    with (
+        rasterio.open(
+            img_path.with_suffix(".part"),
+            "w",
+            count=4,
+            dtype="uint8",
+            compress="deflate",
+            photometric="RGB",
+            alpha="YES",
+            **common,
+        ) as di,
+        rasterio.open(lab_path.with_suffix(".part"), "w", count=1, dtype="uint8", compress="deflate", nodata=0, **common) as dl,
+    ):
         di.colorinterp = [ColorInterp.red, ColorInterp.green, ColorInterp.blue, ColorInterp.alpha]
         for r in range(n_rows):
             y0 = r * h
@@ -126,9 +144,14 @@ def main():
     ap.add_argument("--phase2", default="mlp", choices=["mlp", "rf"])
     ap.add_argument("--window-mpx", type=float, default=None)
     ap.add_argument("--work", default=str(ROOT / "outputs/benchmarks"), help="where the mosaic and maps go")
-    ap.add_argument("--assess", type=int, default=0, metavar="N",
-                    help="draw N points from the final map (sscnb assess), take their classes from the stitched "
-                         "labels and say whether each class's 95%% CI holds its share of the labels")
+    ap.add_argument(
+        "--assess",
+        type=int,
+        default=0,
+        metavar="N",
+        help="draw N points from the final map (sscnb assess), take their classes from the stitched "
+        "labels and say whether each class's 95%% CI holds its share of the labels",
+    )
     ap.add_argument("map_options", nargs="*", help="more options for sscnb map after --, e.g. -- --mlp_epochs 10")
     a = ap.parse_args()
     if not Path(a.model).exists():
@@ -141,8 +164,23 @@ def main():
     print(f"mosaic: {img} ({img.stat().st_size / 2**20:.0f} MiB, built/found in {time.perf_counter() - t0:.0f} s)")
 
     out = work / f"map_{a.size}_{a.phase2}"
-    cmd = [sys.executable, "-m", "sscnb", "-q", "map", "--model", a.model, "--out", str(out), "--experiment", "bench",
-           "--phase2", a.phase2, "--overwrite", str(img)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "sscnb",
+        "-q",
+        "map",
+        "--model",
+        a.model,
+        "--out",
+        str(out),
+        "--experiment",
+        "bench",
+        "--phase2",
+        a.phase2,
+        "--overwrite",
+        str(img),
+    ]
     if a.window_mpx:
         cmd += ["--window-mpx", str(a.window_mpx)]
     cmd += a.map_options
@@ -169,12 +207,15 @@ def main():
     print(f"input: {a.size} x {a.size} px = {mpx:.0f} Mpx, {man['info']['valid_px'] / 1e6:.0f} Mpx inside the flown area")
     print("steps: " + "  ".join(f"{k} {v:.1f}s" for k, v in secs.items()))
     print("pass 1, per stage: " + "  ".join(f"{k[6:]} {v:.1f}s" for k, v in man.get("profile", {}).items()))
-    print(f"end to end (process start, reading, to COGs written): {wall:.1f} s = {mpx / wall:.2f} Mpx/s "
-          f"(mapping alone {secs['total']:.1f} s = {mpx / secs['total']:.2f} Mpx/s)")
+    print(
+        f"end to end (process start, reading, to COGs written): {wall:.1f} s = {mpx / wall:.2f} Mpx/s "
+        f"(mapping alone {secs['total']:.1f} s = {mpx / secs['total']:.2f} Mpx/s)"
+    )
     print(f"peak RSS of the mapping process: {peak:.2f} GiB")
     print(f"pixel-weighted F1 against the stitched labels: CNN map {f1_cnn:.5f}, {name} map {f1:.5f}")
-    print(f"macro F1 (every class counts the same): CNN map {metrics.macro_f1(rep_cnn):.4f}, "
-          f"{name} map {metrics.macro_f1(rep):.4f}")
+    print(
+        f"macro F1 (every class counts the same): CNN map {metrics.macro_f1(rep_cnn):.4f}, {name} map {metrics.macro_f1(rep):.4f}"
+    )
     both = rep.merge(rep_cnn, on="class", suffixes=("", " (CNN)"))
     both["class"] = [DEFAULT_CLASSES.name(int(c)) for c in both["class"]]
     print(both.round(4).to_string(index=False))
@@ -194,22 +235,25 @@ def assess_mosaic(map_path: Path, lab_path: Path, out: Path, n: int):
     counts = np.zeros(256, np.int64)
     with rasterio.open(lab_path) as dl:
         for y0 in range(0, dl.height, 1024):
-            counts += np.bincount(dl.read(1, window=Window(0, y0, dl.width, min(1024, dl.height - y0))).ravel(),
-                                  minlength=256)
+            counts += np.bincount(dl.read(1, window=Window(0, y0, dl.width, min(1024, dl.height - y0))).ravel(), minlength=256)
     truth = counts[1:] / counts[1:].sum()
     est = res["estimates"]
     est = est[est.class_code != "overall"]
     total = est.mapped_px.sum()
-    print(f"\n{len(res['points'])} points with a reference class ({res['dropped']} on unlabelled pixels dropped); "
-          f"shares of the labelled area:")
+    print(
+        f"\n{len(res['points'])} points with a reference class ({res['dropped']} on unlabelled pixels dropped); "
+        f"shares of the labelled area:"
+    )
     print(f"{'class':>22} {'mapped':>8} {'labels':>8} {'estimated +- 95% CI':>22} {'CI holds the labels':>20}")
     for r in est.itertuples():
         c = int(r.class_code)
         t = truth[c - 1]
         p = r.estimated_area / est.mapped_area.sum()
         ci = r.area_ci95 / est.mapped_area.sum()
-        print(f"{DEFAULT_CLASSES.name(c):>22} {r.mapped_px / total:8.4f} {t:8.4f} {p:12.4f} +- {ci:.4f} "
-              f"{'yes' if abs(p - t) <= ci else 'NO':>20}")
+        print(
+            f"{DEFAULT_CLASSES.name(c):>22} {r.mapped_px / total:8.4f} {t:8.4f} {p:12.4f} +- {ci:.4f} "
+            f"{'yes' if abs(p - t) <= ci else 'NO':>20}"
+        )
     o = res["estimates"].iloc[-1]
     print(f"overall accuracy {o.users_accuracy:.4f} +- {o.users_ci95:.4f}")
 

@@ -9,6 +9,7 @@ is a new batch shape, which XLA compiles anew under JAX or TensorFlow) with ``pr
 ``$SSCNB_PREDICT_BATCH``), and says whether both give the same classes. Prints the machine (cores,
 Keras backend, accelerator). Random tiles: the time does not depend on what they show.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -43,16 +44,23 @@ def main(argv=None):
     strips = [rng.integers(0, 256, (int(n), T, T, 3), dtype=np.uint8) for n in sizes]
     n = int(sizes.sum())
     results = {}
-    for label, fn in (("per-strip shapes (model.predict, batch 256)",
-                       lambda m, x: np.asarray(m.predict(x.astype(np.float32), batch_size=256, verbose=0))),
-                      ("fixed shape (predict_tiles)", lambda m, x: cnn.predict_tiles(m, x))):
+    for label, fn in (
+        (
+            "per-strip shapes (model.predict, batch 256)",
+            lambda m, x: np.asarray(m.predict(x.astype(np.float32), batch_size=256, verbose=0)),
+        ),
+        ("fixed shape (predict_tiles)", lambda m, x: cnn.predict_tiles(m, x)),
+    ):
         model = modelfiles.load_model(a.model).model
         for run in ("first", "again"):
             t0 = time.perf_counter()
             out = [fn(model, x) for x in strips]
             dt = time.perf_counter() - t0
-            print(f"{label:>44}, {run}: {dt:6.2f} s = {n / dt:9,.0f} tiles/s ({n:,} tiles in {a.strips} strips "
-                  f"of {sizes.min():,}-{sizes.max():,})", flush=True)
+            print(
+                f"{label:>44}, {run}: {dt:6.2f} s = {n / dt:9,.0f} tiles/s ({n:,} tiles in {a.strips} strips "
+                f"of {sizes.min():,}-{sizes.max():,})",
+                flush=True,
+            )
         results[label] = np.concatenate(out).argmax(axis=1)
     a_, b_ = results.values()
     print(f"same class for {np.mean(a_ == b_):.4%} of the tiles")

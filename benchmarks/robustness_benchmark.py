@@ -17,6 +17,7 @@ compare. Each shifted image is checked against the model card's training statist
 counts the images that got an InputShiftWarning and those whose CNN input was gamma-corrected.
 ``--wildcat`` also maps the two Wildcat Creek frames (../shared/data/wildcat) zero-shot.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -63,7 +64,7 @@ def _up(img, lab):
 
     H, W = lab.shape
     y0, x0 = H // 4, W // 4
-    crop, lcrop = img[y0:y0 + H // 2, x0:x0 + W // 2], lab[y0:y0 + H // 2, x0:x0 + W // 2]
+    crop, lcrop = img[y0 : y0 + H // 2, x0 : x0 + W // 2], lab[y0 : y0 + H // 2, x0 : x0 + W // 2]
     big = resize(crop, (2 * crop.shape[0], 2 * crop.shape[1]), order=1, preserve_range=True)
     return np.clip(big + 0.5, 0, 255).astype(np.uint8), np.repeat(np.repeat(lcrop, 2, axis=0), 2, axis=1)
 
@@ -109,9 +110,11 @@ def main(argv=None):
     params = ssc.SSCParams(normalise=not a.no_normalise)
     from sscnb.provenance import machine
 
-    print(f"machine: {machine()}; model {Path(a.model).name} (colour augmentation: "
-          f"{model.card.get('colour_augment')}; training statistics in its card: "
-          f"{'input_statistics' in model.card}); normalise={params.normalise}; {len(pairs)} images of {DATA}")
+    print(
+        f"machine: {machine()}; model {Path(a.model).name} (colour augmentation: "
+        f"{model.card.get('colour_augment')}; training statistics in its card: "
+        f"{'input_statistics' in model.card}); normalise={params.normalise}; {len(pairs)} images of {DATA}"
+    )
     shifts = dict(SHIFTS)
     if a.wildcat:
         shifts["Wildcat Creek, zero-shot (another river)"] = None
@@ -119,7 +122,7 @@ def main(argv=None):
     for name, shift in shifts.items():
         t0 = time.perf_counter()
         rep_c, rep_f = [], []
-        cms = {"final": 0, "CNN": 0}   # confusion matrices pooled over the images: per-class F1 of all pixels
+        cms = {"final": 0, "CNN": 0}  # confusion matrices pooled over the images: per-class F1 of all pixels
         warned = corrected = 0
         if shift is None:
             items = [read_pair(r, scheme, model.tile_size) for r in find_pairs(WILDCAT)]
@@ -136,16 +139,25 @@ def main(argv=None):
             cms["final"] = cms["final"] + metrics.confusion(lb, res.final_map, codes)
             cms["CNN"] = cms["CNN"] + metrics.confusion(lb, res.cnn_map, codes)
         pooled = {tag: metrics.report_from_confusion(cm, codes, names) for tag, cm in cms.items()}
-        row = {"shift": name, "f1_final": metrics.weighted_f1(rep_f), "f1_cnn": metrics.weighted_f1(rep_c),
-               "macro_f1_final": metrics.macro_f1(pooled["final"]), "macro_f1_cnn": metrics.macro_f1(pooled["CNN"]),
-               "images_warned": warned, "images_gamma_corrected": corrected}
+        row = {
+            "shift": name,
+            "f1_final": metrics.weighted_f1(rep_f),
+            "f1_cnn": metrics.weighted_f1(rep_c),
+            "macro_f1_final": metrics.macro_f1(pooled["final"]),
+            "macro_f1_cnn": metrics.macro_f1(pooled["CNN"]),
+            "images_warned": warned,
+            "images_gamma_corrected": corrected,
+        }
         for tag, rep in pooled.items():
             for _, r in rep.iterrows():
                 if r["support"] > 0:
                     row[f"{tag} F1 {r['class']}"] = r["f1_score"]
         rows.append(row)
-        print(f"{name:>40}: final {row['f1_final']:.3f}, CNN {row['f1_cnn']:.3f}; warned {warned}, gamma-corrected "
-              f"{corrected} ({time.perf_counter() - t0:.0f} s)", flush=True)
+        print(
+            f"{name:>40}: final {row['f1_final']:.3f}, CNN {row['f1_cnn']:.3f}; warned {warned}, gamma-corrected "
+            f"{corrected} ({time.perf_counter() - t0:.0f} s)",
+            flush=True,
+        )
     df = pd.DataFrame(rows)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -11,6 +11,7 @@ configs/stmarg.yml --only 00 01 02`` (default --model outputs/stmarg/model/cnn_s
 "Original" = same CNN tile map, then the original phase 2: the "deep" MLP trained on every
 CNN-labelled pixel for 35 epochs with batch 250 000, and every pixel predicted one by one.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -97,27 +98,42 @@ def main():
         t_read = time.perf_counter() - t0
         res = ssc.classify_image(img, cnn, ssc.SSCParams(phase2=a.phase2))
         t0 = time.perf_counter()
-        fig = ssc_figure(img, lab, res.cnn_map, res.final_map, cnn.scheme, f1_cnn=0.0, f1_final=0.0,
-                         phase2_name=res.phase2_name, title=rec.name)
+        fig = ssc_figure(
+            img,
+            lab,
+            res.cnn_map,
+            res.final_map,
+            cnn.scheme,
+            f1_cnn=0.0,
+            f1_final=0.0,
+            phase2_name=res.phase2_name,
+            title=rec.name,
+        )
         save_figure(fig, Path("/tmp") / f"SSC_bench_{rec.name}.png", dpi=150)
         t_fig = time.perf_counter() - t0
     total = t_read + sum(res.timings.values())
-    print(f"\nimage {rec.name}: {img.shape[1]} x {img.shape[0]} px, {res.info.get('distinct_vectors')} distinct "
-          f"median-RGB vectors, {res.info.get('n_train')} phase-2 training pixels")
+    print(
+        f"\nimage {rec.name}: {img.shape[1]} x {img.shape[0]} px, {res.info.get('distinct_vectors')} distinct "
+        f"median-RGB vectors, {res.info.get('n_train')} phase-2 training pixels"
+    )
     print(f"\nours (run {a.repeat} of {a.repeat}):")
     steps = {"read": t_read, **res.timings}
     print("  " + "  ".join(f"{k} {v:.2f}s" for k, v in steps.items()))
-    print(f"  pipeline total (excl. figure): {total:.2f} s; figure: {t_fig:.2f} s; "
-          f"F1 CNN {f1(lab, res.cnn_map, codes):.4f}, final {f1(lab, res.final_map, codes):.4f}; "
-          f"peak memory so far {peak_gb():.2f} GiB")
+    print(
+        f"  pipeline total (excl. figure): {total:.2f} s; figure: {t_fig:.2f} s; "
+        f"F1 CNN {f1(lab, res.cnn_map, codes):.4f}, final {f1(lab, res.final_map, codes):.4f}; "
+        f"peak memory so far {peak_gb():.2f} GiB"
+    )
     if a.original:
         t0 = time.perf_counter()
         out, t = original_phase2(img, res.cnn_map)
         tot = time.perf_counter() - t0 + t_read + res.timings["tiles"] + res.timings["cnn"]
         print("\noriginal phase 2 (MLP on every CNN-labelled pixel, 35 epochs, batch 250000):")
         print("  " + "  ".join(f"{k} {v:.1f}s" for k, v in t.items()))
-        print(f"  pipeline total: {tot:.1f} s; F1 CNN {f1(lab, res.cnn_map, codes):.4f}, final {f1(lab, out, codes):.4f}; "
-              f"peak memory so far {peak_gb():.2f} GiB")
+        print(
+            f"  pipeline total: {tot:.1f} s; F1 CNN {f1(lab, res.cnn_map, codes):.4f}, final {f1(lab, out, codes):.4f}; "
+            f"peak memory so far {peak_gb():.2f} GiB"
+        )
         print(f"\nside by side: ours {total:.1f} s vs original {tot:.1f} s ({tot / total:.0f}x)")
 
 

@@ -11,6 +11,7 @@ table per exercise, to compare with the guide.
 
 The executed notebooks are kept in outputs/workshop_check/<case>/ for reading.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -58,12 +59,17 @@ def run_case(name, image, settings, run_dir: Path, out_root: Path) -> dict:
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
-    params = {"data_dir": str(REPO / "sample_data" / "Validate"), "train_dir": str(REPO / "sample_data" / "Train"),
-              "output_dir": str(out), "model_path": str(Path(run_dir).resolve() / "model"), "image": image, "widgets": False,
-              **settings}
+    params = {
+        "data_dir": str(REPO / "sample_data" / "Validate"),
+        "train_dir": str(REPO / "sample_data" / "Train"),
+        "output_dir": str(out),
+        "model_path": str(Path(run_dir).resolve() / "model"),
+        "image": image,
+        "widgets": False,
+        **settings,
+    }
     t0 = time.perf_counter()
-    pm.execute_notebook(str(NOTEBOOK), str(out / NOTEBOOK.name), parameters=params, cwd=str(NOTEBOOK.parent),
-                        progress_bar=False)
+    pm.execute_notebook(str(NOTEBOOK), str(out / NOTEBOOK.name), parameters=params, cwd=str(NOTEBOOK.parent), progress_bar=False)
     seconds = time.perf_counter() - t0
     nb = nbformat.read(out / NOTEBOOK.name, as_version=4)
     cell = next(c for c in nb.cells if c.cell_type == "code" and "explore.MapExplorer(" in c.source)
@@ -71,12 +77,23 @@ def run_case(name, image, settings, run_dir: Path, out_root: Path) -> dict:
     f1 = _html_table(cell)
     browser = _html_table(next(c for c in nb.cells if c.cell_type == "code" and "explore.TileBrowser" in c.source))
     desc = text.strip().splitlines()[0] if text.strip() else ""
-    nums = re.search(r"(\d+) tiles, (\d+) left unclassified.*?CNN tile map ([0-9.]+)% / ([0-9.]+)%, "
-                     r"final map ([0-9.]+)% / ([0-9.]+)%", desc)
+    nums = re.search(
+        r"(\d+) tiles, (\d+) left unclassified.*?CNN tile map ([0-9.]+)% / ([0-9.]+)%, "
+        r"final map ([0-9.]+)% / ([0-9.]+)%",
+        desc,
+    )
     final = next(k for k in next(iter(f1.values())) if k != "CNN")
-    return {"f1": f1, "final": final, "tiles": int(nums[1]), "unclassified": int(nums[2]),
-            "cnn_err": (float(nums[3]), float(nums[4])), "final_err": (float(nums[5]), float(nums[6])),
-            "seconds": seconds, "description": desc, "browser": browser}
+    return {
+        "f1": f1,
+        "final": final,
+        "tiles": int(nums[1]),
+        "unclassified": int(nums[2]),
+        "cnn_err": (float(nums[3]), float(nums[4])),
+        "final_err": (float(nums[5]), float(nums[6])),
+        "seconds": seconds,
+        "description": desc,
+        "browser": browser,
+    }
 
 
 def main(argv=None):
@@ -103,24 +120,31 @@ def main(argv=None):
         print(f"  {r}: dry sediment {f1(c, 'dry sediment'):.3f}, all {f1(c, 'ALL (pixel-weighted)'):.3f}")
     c = "radius5"
     print("\nExercise 2: Clearwater_0005 (radius 5): CNN tile map vs final map, F1")
-    print(f"  CNN all {f1(c, 'ALL (pixel-weighted)', 'CNN'):.3f} (dry sediment {f1(c, 'dry sediment', 'CNN'):.3f}, "
-          f"senescent vegetation {f1(c, 'senescent vegetation', 'CNN'):.3f}); final {f1(c, 'ALL (pixel-weighted)'):.3f}")
+    print(
+        f"  CNN all {f1(c, 'ALL (pixel-weighted)', 'CNN'):.3f} (dry sediment {f1(c, 'dry sediment', 'CNN'):.3f}, "
+        f"senescent vegetation {f1(c, 'senescent vegetation', 'CNN'):.3f}); final {f1(c, 'ALL (pixel-weighted)'):.3f}"
+    )
     print("\nExercise 3: Muddyford_0005: MLP vs RF, all classes F1")
     print(f"  MLP {f1('muddy_mlp', 'ALL (pixel-weighted)'):.3f}, RF {f1('muddy_rf', 'ALL (pixel-weighted)'):.3f}")
     print("\nExercise 4: Clearwater_0006, MLP; recog_thresh -> unclassified tiles, CNN F1, final F1")
     for t in ("0", "0.9", "0.99"):
         c = f"thresh{t}"
         r = res[c]
-        print(f"  {t}: {r['unclassified']} of {r['tiles']} tiles, CNN {f1(c, 'ALL (pixel-weighted)', 'CNN'):.3f}, "
-              f"final {f1(c, 'ALL (pixel-weighted)'):.3f}")
+        print(
+            f"  {t}: {r['unclassified']} of {r['tiles']} tiles, CNN {f1(c, 'ALL (pixel-weighted)', 'CNN'):.3f}, "
+            f"final {f1(c, 'ALL (pixel-weighted)'):.3f}"
+        )
     r = res["radius5"]
     print("\nExercise 5: Clearwater_0005 (radius 5): final-map errors by CNN confidence half")
-    print(f"  labelled pixels wrong, less / more confident half of the tiles: CNN tile map {r['cnn_err'][0]:.2f}% / "
-          f"{r['cnn_err'][1]:.2f}%, final map {r['final_err'][0]:.2f}% / {r['final_err'][1]:.2f}%")
+    print(
+        f"  labelled pixels wrong, less / more confident half of the tiles: CNN tile map {r['cnn_err'][0]:.2f}% / "
+        f"{r['cnn_err'][1]:.2f}%, final map {r['final_err'][0]:.2f}% / {r['final_err'][1]:.2f}%"
+    )
     print("\nExercise 7: the tile browser on the training tiles: per class, tiles, misclassified, mean confidence")
     for cls, b in res["radius5"]["browser"].items():
-        print(f"  {cls}: {b['tiles']:.0f} tiles, {b['misclassified']:.0f} misclassified, "
-              f"mean confidence {b['mean_confidence']:.3f}")
+        print(
+            f"  {cls}: {b['tiles']:.0f} tiles, {b['misclassified']:.0f} misclassified, mean confidence {b['mean_confidence']:.3f}"
+        )
     print(f"\nExecuted notebooks: {args.out}/<case>/06_explore.ipynb")
 
 

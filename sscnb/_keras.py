@@ -3,6 +3,7 @@
 The native libraries' start-up lines are taken out of stderr (students read TensorFlow's C++ log lines, in
 pink, as errors).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -13,8 +14,10 @@ from typing import Any
 #: lines the native libraries print to stderr while the backend starts that are not problems: absl's
 #: notice and INFO/WARNING lines printed before its log is set up, and the failed CUDA probe of a
 #: machine without a GPU (students read them, in pink, as errors)
-_NATIVE_NOISE = re.compile(r"^(WARNING: All log messages before absl::InitializeLog\(\) is called|[IW]\d{4} "
-                           r"|E\d{4} .*(failed call to cuInit|Unable to register cu))")
+_NATIVE_NOISE = re.compile(
+    r"^(WARNING: All log messages before absl::InitializeLog\(\) is called|[IW]\d{4} "
+    r"|E\d{4} .*(failed call to cuInit|Unable to register cu))"
+)
 _KERAS = None
 
 
@@ -56,7 +59,7 @@ def _keras() -> Any:
     try:
         sys.stderr.flush()
         saved = os.dup(2)
-    except (OSError, ValueError, AttributeError):   # no real stderr (an embedded interpreter): import as is
+    except (OSError, ValueError, AttributeError):  # no real stderr (an embedded interpreter): import as is
         import keras
 
         _KERAS = keras
@@ -66,7 +69,7 @@ def _keras() -> Any:
         try:
             import keras
 
-            keras.ops.convert_to_numpy(keras.ops.zeros((1,)))   # start the backend's devices now, quietly
+            keras.ops.convert_to_numpy(keras.ops.zeros((1,)))  # start the backend's devices now, quietly
         finally:
             with contextlib.suppress(OSError, ValueError):
                 sys.stderr.flush()
@@ -78,4 +81,3 @@ def _keras() -> Any:
                 sys.stderr.write(kept)
     _KERAS = keras
     return keras
-

@@ -3,6 +3,7 @@
 The backend is chosen by the environment (inline in JupyterLab, Agg in a batch run), and modules that import
 sscnb's figure functions stay light.
 """
+
 from __future__ import annotations
 
 

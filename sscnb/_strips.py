@@ -3,6 +3,7 @@
 The strips of whole tile rows, the next strip read ahead in a thread, and the scratch files in which pass 1
 keeps every pixel's features for pass 2.
 """
+
 from __future__ import annotations
 
 import shutil

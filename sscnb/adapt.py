@@ -19,6 +19,7 @@ an epoch shows them at least 1 024 times and as often as the replayed ones. Colo
 The card records the lineage: the parent model's SHA-256 and name, the rivers and tiles added, the
 replayed tiles, the epochs.
 """
+
 from __future__ import annotations
 
 import time
@@ -44,9 +45,21 @@ if TYPE_CHECKING:
 
     import pandas as pd
 
-__all__ = ["AdaptError", "adapt_model", "before_after", "judge_grid", "merge_class_key", "widen_model",
-           "replay_tiles", "fine_tune", "AdaptResult",
-           "ADAPT_COLOUR_DEFAULT", "DEFAULT_EPOCHS", "DEFAULT_REPLAY", "DEFAULT_LEARNING_RATE"]
+__all__ = [
+    "AdaptError",
+    "adapt_model",
+    "before_after",
+    "judge_grid",
+    "merge_class_key",
+    "widen_model",
+    "replay_tiles",
+    "fine_tune",
+    "AdaptResult",
+    "ADAPT_COLOUR_DEFAULT",
+    "DEFAULT_EPOCHS",
+    "DEFAULT_REPLAY",
+    "DEFAULT_LEARNING_RATE",
+]
 
 DEFAULT_EPOCHS = 10
 MIN_NEW_PER_EPOCH = 1024
@@ -63,7 +76,7 @@ class AdaptError(SscnbError, ValueError):
 class AdaptResult:
     """The adapted model, its merged class key, its card (with lineage) and the training history."""
 
-    model: Any                 # a Keras model
+    model: Any  # a Keras model
     key: ClassKey
     card: dict
     history: pd.DataFrame
@@ -135,8 +148,10 @@ def widen_model(model, parent_key, key, learning_rate: float = DEFAULT_LEARNING_
     base.set_weights(model.get_weights())
     head = base.layers[-1]
     if not isinstance(head, keras.layers.Dense):
-        raise AdaptError(f"the last layer of {model.name} is a {type(head).__name__}, not the softmax Dense layer "
-                         "sscnb's models end with: this model cannot be fine-tuned here")
+        raise AdaptError(
+            f"the last layer of {model.name} is a {type(head).__name__}, not the softmax Dense layer "
+            "sscnb's models end with: this model cannot be fine-tuned here"
+        )
     W, b = [np.asarray(w) for w in head.get_weights()]
     n_old, n_new = parent_key.n_outputs, key.n_outputs
     if W.shape[1] != n_old:
@@ -169,8 +184,11 @@ def widen_model(model, parent_key, key, learning_rate: float = DEFAULT_LEARNING_
             if k_old and len(idx) > k_old:
                 b2[idx] -= np.log(len(idx) / k_old)
         new_head.set_weights([W2, b2])
-    new_model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate, amsgrad=True),
-                      loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    new_model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=learning_rate, amsgrad=True),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
     return new_model
 
 
@@ -197,13 +215,16 @@ def replay_tiles(parent_card: dict, replay, scheme, replay_dir=None, seed: int =
         return None
     folder = replay_dir or parent_card.get("data_dir")
     if folder is None:
-        raise AdaptError("replay asks for the parent's training tiles, but its model card does not record its "
-                         "training folder: give replay_dir (the folder the parent was trained on), or replay=0")
+        raise AdaptError(
+            "replay asks for the parent's training tiles, but its model card does not record its "
+            "training folder: give replay_dir (the folder the parent was trained on), or replay=0"
+        )
     folder = Path(folder)
     if not folder.is_dir():
         raise AdaptError(f"the parent's training folder {folder} does not exist here: give replay_dir, or replay=0")
-    tiles = collect_tiles(find_pairs(folder), scheme, int(parent_card["tile_size"]),
-                          float(parent_card.get("purity", 0.9)), progress=progress)
+    tiles = collect_tiles(
+        find_pairs(folder), scheme, int(parent_card["tile_size"]), float(parent_card.get("purity", 0.9)), progress=progress
+    )
     n = int(round(replay * len(tiles))) if replay <= 1 else int(replay)
     n = max(1, min(n, len(tiles)))
     rng = np.random.default_rng(seed)
@@ -231,22 +252,47 @@ def _training_arrays(new_tiles: TileSet, rep: TileSet | None, key: ClassKey):
     return np.concatenate(x), np.concatenate(y), reps
 
 
-def _lineage(parent, new_tiles: TileSet, rep: TileSet | None, key: ClassKey, added, *, replay, replay_dir, reps: int,
-             epochs, learning_rate, colour, seconds: float) -> dict:
+def _lineage(
+    parent,
+    new_tiles: TileSet,
+    rep: TileSet | None,
+    key: ClassKey,
+    added,
+    *,
+    replay,
+    replay_dir,
+    reps: int,
+    epochs,
+    learning_rate,
+    colour,
+    seconds: float,
+) -> dict:
     """Return the card's ``lineage``: where the adapted model comes from and what it learnt."""
     scheme, pc = parent.scheme, parent.card
-    counts = {str(r): {scheme.name(int(c)): int(((new_tiles.river == r) & (new_tiles.y == c)).sum())
-                       for c in np.unique(new_tiles.y[new_tiles.river == r])}
-              for r in np.unique(new_tiles.river)}
+    counts = {
+        str(r): {
+            scheme.name(int(c)): int(((new_tiles.river == r) & (new_tiles.y == c)).sum())
+            for c in np.unique(new_tiles.y[new_tiles.river == r])
+        }
+        for r in np.unique(new_tiles.river)
+    }
     return {
-        "parent_model": parent.path.name, "parent_sha256": file_sha256(parent.path),
-        "parent_rivers": parent.key.rivers, "rivers_added": sorted(set(map(str, new_tiles.river))),
-        "tiles_added": counts, "n_tiles_added": int(len(new_tiles)), "images_added": sorted(set(map(str, new_tiles.image))),
+        "parent_model": parent.path.name,
+        "parent_sha256": file_sha256(parent.path),
+        "parent_rivers": parent.key.rivers,
+        "rivers_added": sorted(set(map(str, new_tiles.river))),
+        "tiles_added": counts,
+        "n_tiles_added": int(len(new_tiles)),
+        "images_added": sorted(set(map(str, new_tiles.image))),
         "local_classes_added": [f"{r}:{n}" for r, n in zip(key.table.River[added], key.table.ClassName[added], strict=True)],
-        "replay": replay, "replayed_tiles": 0 if rep is None else int(len(rep)),
+        "replay": replay,
+        "replayed_tiles": 0 if rep is None else int(len(rep)),
         "replay_dir": None if rep is None else str(replay_dir or pc.get("data_dir")),
-        "new_tile_repeats": reps, "epochs": int(epochs), "learning_rate": float(learning_rate),
-        "colour_augment": colour or None, "seconds": round(seconds, 1),
+        "new_tile_repeats": reps,
+        "epochs": int(epochs),
+        "learning_rate": float(learning_rate),
+        "colour_augment": colour or None,
+        "seconds": round(seconds, 1),
         "parent_lineage": pc.get("lineage"),
     }
 
@@ -254,35 +300,75 @@ def _lineage(parent, new_tiles: TileSet, rep: TileSet | None, key: ClassKey, add
 def _check_new_tiles(parent, new_tiles: TileSet) -> None:
     """Refuse an empty tile set, or tiles of another size than the parent model's."""
     if len(new_tiles) == 0:
-        raise AdaptError("no labelled tile (mixed and skipped tiles do not count): label some tiles of the new river "
-                         "first")
+        raise AdaptError("no labelled tile (mixed and skipped tiles do not count): label some tiles of the new river first")
     if new_tiles.tile_size != parent.tile_size:
-        raise AdaptError(f"the labelled tiles are {new_tiles.tile_size} px but {parent.path.name} takes "
-                         f"{parent.tile_size} px tiles")
+        raise AdaptError(
+            f"the labelled tiles are {new_tiles.tile_size} px but {parent.path.name} takes {parent.tile_size} px tiles"
+        )
 
 
 def _adapted_card(parent, new_tiles: TileSet, rep: TileSet | None, key: ClassKey, added, history, run: dict) -> dict:
     """Return the adapted model's card: the parent's, trained on both tile sets, with the lineage of ``run``."""
     pc = parent.card
-    lineage = _lineage(parent, new_tiles, rep, key, added, replay=run["replay"], replay_dir=run["replay_dir"],
-                       reps=run["reps"], epochs=run["epochs"], learning_rate=run["learning_rate"], colour=run["colour"],
-                       seconds=run["seconds"])
-    both = new_tiles if rep is None else TileSet(np.concatenate([new_tiles.x, rep.x]),
-                                                 np.concatenate([new_tiles.y, rep.y]),
-                                                 np.concatenate([new_tiles.river, rep.river]),
-                                                 np.concatenate([new_tiles.image, rep.image]),
-                                                 new_tiles.tile_size, new_tiles.purity)
-    return make_card(backbone=pc.get("backbone", "unknown"), weights=pc.get("weights"), tile_size=parent.tile_size,
-                     purity=pc.get("purity", 0.9), scheme=parent.scheme, tiles=both, epochs=run["epochs"],
-                     seed=run["seed"], history=history, lineage=lineage, data_dir=pc.get("data_dir"),
-                     input_statistics=merge_statistics(pc.get("input_statistics"),
-                                                       training_statistics(both.x, both.image)),
-                     colour_augment=bool(run["colour"]), augment=True, batch_size=run["batch_size"])
+    lineage = _lineage(
+        parent,
+        new_tiles,
+        rep,
+        key,
+        added,
+        replay=run["replay"],
+        replay_dir=run["replay_dir"],
+        reps=run["reps"],
+        epochs=run["epochs"],
+        learning_rate=run["learning_rate"],
+        colour=run["colour"],
+        seconds=run["seconds"],
+    )
+    both = (
+        new_tiles
+        if rep is None
+        else TileSet(
+            np.concatenate([new_tiles.x, rep.x]),
+            np.concatenate([new_tiles.y, rep.y]),
+            np.concatenate([new_tiles.river, rep.river]),
+            np.concatenate([new_tiles.image, rep.image]),
+            new_tiles.tile_size,
+            new_tiles.purity,
+        )
+    )
+    return make_card(
+        backbone=pc.get("backbone", "unknown"),
+        weights=pc.get("weights"),
+        tile_size=parent.tile_size,
+        purity=pc.get("purity", 0.9),
+        scheme=parent.scheme,
+        tiles=both,
+        epochs=run["epochs"],
+        seed=run["seed"],
+        history=history,
+        lineage=lineage,
+        data_dir=pc.get("data_dir"),
+        input_statistics=merge_statistics(pc.get("input_statistics"), training_statistics(both.x, both.image)),
+        colour_augment=bool(run["colour"]),
+        augment=True,
+        batch_size=run["batch_size"],
+    )
 
 
-def fine_tune(parent, new_tiles: TileSet, *, replay=DEFAULT_REPLAY, replay_dir=None, epochs: int = DEFAULT_EPOCHS,
-              learning_rate: float = DEFAULT_LEARNING_RATE, batch_size: int = 64, colour=None, seed: int = 42,
-              class_weight: str | None = None, progress: bool = True) -> AdaptResult:
+def fine_tune(
+    parent,
+    new_tiles: TileSet,
+    *,
+    replay=DEFAULT_REPLAY,
+    replay_dir=None,
+    epochs: int = DEFAULT_EPOCHS,
+    learning_rate: float = DEFAULT_LEARNING_RATE,
+    batch_size: int = 64,
+    colour=None,
+    seed: int = 42,
+    class_weight: str | None = None,
+    progress: bool = True,
+) -> AdaptResult:
     """Fine-tune a loaded model on a new river's labelled tiles (and replayed parent tiles).
 
     Parameters
@@ -326,19 +412,52 @@ def fine_tune(parent, new_tiles: TileSet, *, replay=DEFAULT_REPLAY, replay_dir=N
     key, added = merge_class_key(parent.key, new_tiles, scheme)
     model = widen_model(parent.model, parent.key, key, learning_rate, seed)
     x, y, reps = _training_arrays(new_tiles, rep, key)
-    history = train(model, x, y, epochs=int(epochs), batch_size=int(batch_size), augment=True, seed=seed,
-                    progress=progress, colour=colour or None, class_weight=class_weight)
+    history = train(
+        model,
+        x,
+        y,
+        epochs=int(epochs),
+        batch_size=int(batch_size),
+        augment=True,
+        seed=seed,
+        progress=progress,
+        colour=colour or None,
+        class_weight=class_weight,
+    )
     seconds = time.perf_counter() - t0
-    run = {"replay": replay, "replay_dir": replay_dir, "reps": reps, "epochs": int(epochs), "seed": seed,
-           "learning_rate": learning_rate, "batch_size": int(batch_size), "colour": colour, "seconds": seconds}
+    run = {
+        "replay": replay,
+        "replay_dir": replay_dir,
+        "reps": reps,
+        "epochs": int(epochs),
+        "seed": seed,
+        "learning_rate": learning_rate,
+        "batch_size": int(batch_size),
+        "colour": colour,
+        "seconds": seconds,
+    }
     card = _adapted_card(parent, new_tiles, rep, key, added, history, run)
     return AdaptResult(model, key, card, history, seconds)
 
 
-def adapt_model(model_path, labels_source, images, out_dir, *, model_name: str = "cnn_adapted",
-                epochs: int = DEFAULT_EPOCHS, replay=DEFAULT_REPLAY, replay_dir=None,
-                learning_rate: float = DEFAULT_LEARNING_RATE, colour=None, class_field: str = "class_code",
-                seed: int = 42, overwrite: bool = False, progress: bool = True, log=print) -> dict:
+def adapt_model(
+    model_path,
+    labels_source,
+    images,
+    out_dir,
+    *,
+    model_name: str = "cnn_adapted",
+    epochs: int = DEFAULT_EPOCHS,
+    replay=DEFAULT_REPLAY,
+    replay_dir=None,
+    learning_rate: float = DEFAULT_LEARNING_RATE,
+    colour=None,
+    class_field: str = "class_code",
+    seed: int = 42,
+    overwrite: bool = False,
+    progress: bool = True,
+    log=print,
+) -> dict:
     """Load a model, read the new river's labels, fine-tune, save: what notebook 07 and ``sscnb adapt`` do.
 
     Parameters
@@ -378,12 +497,25 @@ def adapt_model(model_path, labels_source, images, out_dir, *, model_name: str =
     index = _labels.image_index(images)
     table = _labels.load_labels(labels_source, index, parent.scheme, parent.tile_size, class_field=class_field)
     new = _labels.tile_set(table, index, parent.tile_size, progress=progress)
-    log(f"{len(table)} labelled tiles in {labels_source} ({len(new)} of one class; "
-        f"{int((table.class_code == 0).sum())} mixed, {int((table.class_code < 0).sum())} skipped)")
-    res = fine_tune(parent, new, replay=replay, replay_dir=replay_dir, epochs=epochs, learning_rate=learning_rate,
-                    colour=colour, seed=seed, progress=progress)
-    log(f"fine-tuned in {res.seconds:.0f} s: {res.card['lineage']['n_tiles_added']} new tiles, "
-        f"{res.card['lineage']['replayed_tiles']} replayed, {epochs} epochs")
+    log(
+        f"{len(table)} labelled tiles in {labels_source} ({len(new)} of one class; "
+        f"{int((table.class_code == 0).sum())} mixed, {int((table.class_code < 0).sum())} skipped)"
+    )
+    res = fine_tune(
+        parent,
+        new,
+        replay=replay,
+        replay_dir=replay_dir,
+        epochs=epochs,
+        learning_rate=learning_rate,
+        colour=colour,
+        seed=seed,
+        progress=progress,
+    )
+    log(
+        f"fine-tuned in {res.seconds:.0f} s: {res.card['lineage']['n_tiles_added']} new tiles, "
+        f"{res.card['lineage']['replayed_tiles']} replayed, {epochs} epochs"
+    )
     paths = save_model(out_dir, model_name, res.model, res.key, res.card, overwrite=overwrite)
 
     paths["history"] = write_text(out_dir / f"{model_name}_history.csv", res.history.to_csv(index=False))

@@ -3,6 +3,7 @@
 The user's tile labels, where there are some, judge phase 2 (:func:`judge_grid`); the label rasters, where
 there are some, score both maps (:func:`before_after`).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -74,13 +75,18 @@ def before_after(records, parent, adapted, params=None, labels_table=None, progr
         for tag, model in (("before", parent), ("after", adapted)):
             res = classify_image(img, model, p, judge=judge if judge.any() else None, name=rec.name)
             results[rec.name][tag] = res
-            row = {"image": rec.name, "model": tag, "labelled_tiles": int((judge > 0).sum()),
-                   "f1_cnn": np.nan, "f1_final": np.nan, "macro_f1_final": np.nan}
+            row = {
+                "image": rec.name,
+                "model": tag,
+                "labelled_tiles": int((judge > 0).sum()),
+                "f1_cnn": np.nan,
+                "f1_final": np.nan,
+                "macro_f1_final": np.nan,
+            }
             if lab is not None and (lab > 0).any():
                 rc = metrics.class_report(lab, res.cnn_map, codes, names)
                 rf = metrics.class_report(lab, res.final_map, codes, names)
-                row.update(f1_cnn=metrics.weighted_f1(rc), f1_final=metrics.weighted_f1(rf),
-                           macro_f1_final=metrics.macro_f1(rf))
+                row.update(f1_cnn=metrics.weighted_f1(rc), f1_final=metrics.weighted_f1(rf), macro_f1_final=metrics.macro_f1(rf))
                 for _, r in rf.iterrows():
                     if r["support"] > 0:
                         row[f"F1 {r['class']}"] = r["f1_score"]

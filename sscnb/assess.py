@@ -23,6 +23,7 @@ user's and producer's accuracy:
 Sample points are pixel centres; ``x, y`` are in the map's CRS (pixel coordinates, ``x = col +
 0.5, y = row + 0.5``, for a map that is not georeferenced).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -46,14 +47,38 @@ from .sampling import (  # the sample: drawn there; its names are assess's too
     write_points,
 )
 
-__all__ = ["AssessError", "Z95", "DEFAULT_MIN_PER_CLASS", "POINT_COLUMNS", "ESTIMATE_COLUMNS", "MapStrata",
-           "map_strata", "allocate", "draw_sample", "write_points", "sample_for", "read_points", "reference_from_raster",
-           "estimate", "assess_map"]
+__all__ = [
+    "AssessError",
+    "Z95",
+    "DEFAULT_MIN_PER_CLASS",
+    "POINT_COLUMNS",
+    "ESTIMATE_COLUMNS",
+    "MapStrata",
+    "map_strata",
+    "allocate",
+    "draw_sample",
+    "write_points",
+    "sample_for",
+    "read_points",
+    "reference_from_raster",
+    "estimate",
+    "assess_map",
+]
 
 #: the normal quantile of a two-sided 95% interval
 Z95 = 1.96
-ESTIMATE_COLUMNS = ["class_code", "class_name", "mapped_px", "mapped_area", "estimated_area", "area_ci95",
-                    "users_accuracy", "users_ci95", "producers_accuracy", "producers_ci95"]
+ESTIMATE_COLUMNS = [
+    "class_code",
+    "class_name",
+    "mapped_px",
+    "mapped_area",
+    "estimated_area",
+    "area_ci95",
+    "users_accuracy",
+    "users_ci95",
+    "producers_accuracy",
+    "producers_ci95",
+]
 
 
 def reference_from_raster(points, label_path, strata: MapStrata):
@@ -82,8 +107,10 @@ def reference_from_raster(points, label_path, strata: MapStrata):
     label_path = Path(label_path)
     with _open(label_path) as ds:
         if (ds.height, ds.width) != tuple(strata.shape):
-            raise AssessError(f"the reference {label_path} is {ds.width} x {ds.height} px but the map {strata.path.name} "
-                              f"is {strata.shape[1]} x {strata.shape[0]}: give the label raster of the mapped image")
+            raise AssessError(
+                f"the reference {label_path} is {ds.width} x {ds.height} px but the map {strata.path.name} "
+                f"is {strata.shape[1]} x {strata.shape[0]}: give the label raster of the mapped image"
+            )
         ref = np.zeros(len(points), np.int64)
         r = points["row"].to_numpy()
         c = points["col"].to_numpy()
@@ -136,8 +163,10 @@ def read_points(path, strata: MapStrata, class_field: str = "reference_class", c
         raise AssessError(f"the points file {path} does not exist")
     xs, ys, ref, src_crs = _read_point_file(path, class_field, crs)
     if src_crs and strata.crs is None:
-        raise AssessError(f"the points of {path} are in a CRS but the map {strata.path.name} has none: give points in "
-                          "the map's pixel coordinates (its points.csv), or map a georeferenced image")
+        raise AssessError(
+            f"the points of {path} are in a CRS but the map {strata.path.name} has none: give points in "
+            "the map's pixel coordinates (its points.csv), or map a georeferenced image"
+        )
     if src_crs and strata.crs is not None:
         from rasterio.crs import CRS
         from rasterio.warp import transform as warp
@@ -150,12 +179,16 @@ def read_points(path, strata: MapStrata, class_field: str = "reference_class", c
     H, W = strata.shape
     out = (r < 0) | (r >= H) | (c < 0) | (c >= W)
     if out.any():
-        raise AssessError(f"{int(out.sum())} labelled point(s) of {path} fall outside the map {strata.path.name}: "
-                          "are they in another CRS (give crs for a CSV), or from another map?")
+        raise AssessError(
+            f"{int(out.sum())} labelled point(s) of {path} fall outside the map {strata.path.name}: "
+            "are they in another CRS (give crs for a CSV), or from another map?"
+        )
     mc = _map_class_at(strata, r, c)
     if (mc == 0).any():
-        raise AssessError(f"{int((mc == 0).sum())} labelled point(s) of {path} lie on the map's no-data: the sample "
-                          "must be drawn from the map's classes (sscnb assess draws one)")
+        raise AssessError(
+            f"{int((mc == 0).sum())} labelled point(s) of {path} lie on the map's no-data: the sample "
+            "must be drawn from the map's classes (sscnb assess draws one)"
+        )
     xs2, ys2 = _centres(strata.transform, r, c)
     pts = pd.DataFrame({"x": xs2, "y": ys2, "row": r, "col": c, "map_class": mc, "reference_class": ref[labelled]})
     return pts, int((~labelled).sum())
@@ -169,8 +202,10 @@ def _read_point_file(path: Path, class_field: str, crs):
         df = pd.read_csv(path)
         missing = [k for k in ("x", "y", class_field) if k not in df.columns]
         if missing:
-            raise AssessError(f"{path} has no column(s) {missing}: it needs x, y and {class_field} (the points.csv "
-                              "that sscnb assess wrote, with reference_class filled)")
+            raise AssessError(
+                f"{path} has no column(s) {missing}: it needs x, y and {class_field} (the points.csv "
+                "that sscnb assess wrote, with reference_class filled)"
+            )
         xs, ys, ref = df["x"].to_numpy(float), df["y"].to_numpy(float), pd.to_numeric(df[class_field], errors="coerce")
         src_crs = crs
     else:
@@ -178,8 +213,10 @@ def _read_point_file(path: Path, class_field: str, crs):
 
         with fiona.open(path) as src:
             if class_field not in src.schema["properties"]:
-                raise AssessError(f"{path} has no field {class_field!r} (fields: {list(src.schema['properties'])}): "
-                                  "give the field holding the reference class codes (class_field)")
+                raise AssessError(
+                    f"{path} has no field {class_field!r} (fields: {list(src.schema['properties'])}): "
+                    "give the field holding the reference class codes (class_field)"
+                )
             src_crs = src.crs_wkt or None
             feats = list(src)
         xs = np.array([f["geometry"]["coordinates"][0] for f in feats], float)
@@ -255,20 +292,23 @@ def _sample_counts(map_class, reference_class, mapped_px: dict):
         raise AssessError("the sample is empty (or its map and reference classes differ in length): label some points")
     unknown = sorted(set(m.tolist()) - {c for c, v in mapped_px.items() if v > 0})
     if unknown:
-        raise AssessError(f"sample points mapped as class(es) {unknown}, which the map does not hold: was the sample "
-                          "drawn from another map?")
+        raise AssessError(
+            f"sample points mapped as class(es) {unknown}, which the map does not hold: was the sample drawn from another map?"
+        )
     strata_cls = sorted(c for c, v in mapped_px.items() if v > 0)
     classes = sorted(set(strata_cls) | set(r.tolist()))
     k = len(classes)
     idx = {c: i for i, c in enumerate(classes)}
     n = np.zeros((k, k))
     np.add.at(n, ([idx[c] for c in m], [idx[c] for c in r]), 1)
-    Ni = np.array([mapped_px.get(c, 0) for c in classes], float)   # stratum sizes (0 for reference-only classes)
+    Ni = np.array([mapped_px.get(c, 0) for c in classes], float)  # stratum sizes (0 for reference-only classes)
     ni = n.sum(axis=1)
     thin = [classes[i] for i in range(k) if Ni[i] > 0 and ni[i] < 2]
     if thin:
-        raise AssessError(f"map class(es) {thin} have fewer than 2 labelled points: no variance can be estimated; "
-                          "label more of their points (or draw a sample with a higher min_per_class)")
+        raise AssessError(
+            f"map class(es) {thin} have fewer than 2 labelled points: no variance can be estimated; "
+            "label more of their points (or draw a sample with a higher min_per_class)"
+        )
     return classes, n, Ni
 
 
@@ -282,26 +322,35 @@ def _olofsson(n: np.ndarray, Ni: np.ndarray) -> dict:
     ni = n.sum(axis=1)
     W = Ni / Ni.sum()
     with np.errstate(invalid="ignore", divide="ignore"):
-        frac = np.where(ni[:, None] > 0, n / ni[:, None], 0.0)          # n_ij / n_i.
-        p = W[:, None] * frac                                           # eq. 4
+        frac = np.where(ni[:, None] > 0, n / ni[:, None], 0.0)  # n_ij / n_i.
+        p = W[:, None] * frac  # eq. 4
         dof = np.where(ni > 1, ni - 1, np.nan)
         oa = np.trace(p)
         ua = np.where(ni > 0, np.diag(frac), np.nan)
-        var_oa = np.nansum(W ** 2 * ua * (1 - ua) / dof)                 # eq. 5
-        var_ua = ua * (1 - ua) / dof                                     # eq. 6
-        pj = p.sum(axis=0)                                               # eq. 9: area proportions
-        pa = np.where(pj > 0, np.diag(p) / pj, np.nan)                  # eq. 3
-        var_area = np.nansum((W ** 2)[:, None] * frac * (1 - frac) / dof[:, None], axis=0)   # eq. 10
-        Nj = (Ni[:, None] * frac).sum(axis=0)                           # estimated pixels of reference class j
+        var_oa = np.nansum(W**2 * ua * (1 - ua) / dof)  # eq. 5
+        var_ua = ua * (1 - ua) / dof  # eq. 6
+        pj = p.sum(axis=0)  # eq. 9: area proportions
+        pa = np.where(pj > 0, np.diag(p) / pj, np.nan)  # eq. 3
+        var_area = np.nansum((W**2)[:, None] * frac * (1 - frac) / dof[:, None], axis=0)  # eq. 10
+        Nj = (Ni[:, None] * frac).sum(axis=0)  # estimated pixels of reference class j
         var_pa = np.full(k, np.nan)
         for j in range(k):
             if Nj[j] <= 0:
                 continue
             own = Ni[j] ** 2 * (1 - pa[j]) ** 2 * ua[j] * (1 - ua[j]) / dof[j] if Ni[j] > 0 else 0.0
             others = sum(Ni[i] ** 2 * frac[i, j] * (1 - frac[i, j]) / dof[i] for i in range(k) if i != j and Ni[i] > 0)
-            var_pa[j] = (own + pa[j] ** 2 * others) / Nj[j] ** 2         # eq. 7
-    return {"p": p, "oa": oa, "ua": ua, "var_oa": var_oa, "var_ua": var_ua, "pj": pj, "pa": pa,
-            "var_area": var_area, "var_pa": var_pa}
+            var_pa[j] = (own + pa[j] ** 2 * others) / Nj[j] ** 2  # eq. 7
+    return {
+        "p": p,
+        "oa": oa,
+        "ua": ua,
+        "var_oa": var_oa,
+        "var_ua": var_ua,
+        "pj": pj,
+        "pa": pa,
+        "var_area": var_area,
+        "var_pa": var_pa,
+    }
 
 
 def _estimate_tables(classes: list, e: dict, Ni: np.ndarray, strata, scheme):
@@ -313,15 +362,34 @@ def _estimate_tables(classes: list, e: dict, Ni: np.ndarray, strata, scheme):
     name = (lambda c: scheme.name(c)) if scheme is not None else str
     rows = []
     for i, c in enumerate(classes):
-        rows.append({"class_code": c, "class_name": name(c), "mapped_px": int(Ni[i]),
-                     "mapped_area": area(Ni[i]), "estimated_area": area(e["pj"][i] * total),
-                     "area_ci95": area(Z95 * np.sqrt(e["var_area"][i]) * total),
-                     "users_accuracy": e["ua"][i], "users_ci95": Z95 * np.sqrt(e["var_ua"][i]),
-                     "producers_accuracy": e["pa"][i], "producers_ci95": Z95 * np.sqrt(e["var_pa"][i])})
-    rows.append({"class_code": "overall", "class_name": "overall accuracy", "mapped_px": int(total),
-                 "mapped_area": area(total), "estimated_area": area(total), "area_ci95": np.nan,
-                 "users_accuracy": e["oa"], "users_ci95": Z95 * np.sqrt(e["var_oa"]),
-                 "producers_accuracy": np.nan, "producers_ci95": np.nan})
+        rows.append(
+            {
+                "class_code": c,
+                "class_name": name(c),
+                "mapped_px": int(Ni[i]),
+                "mapped_area": area(Ni[i]),
+                "estimated_area": area(e["pj"][i] * total),
+                "area_ci95": area(Z95 * np.sqrt(e["var_area"][i]) * total),
+                "users_accuracy": e["ua"][i],
+                "users_ci95": Z95 * np.sqrt(e["var_ua"][i]),
+                "producers_accuracy": e["pa"][i],
+                "producers_ci95": Z95 * np.sqrt(e["var_pa"][i]),
+            }
+        )
+    rows.append(
+        {
+            "class_code": "overall",
+            "class_name": "overall accuracy",
+            "mapped_px": int(total),
+            "mapped_area": area(total),
+            "estimated_area": area(total),
+            "area_ci95": np.nan,
+            "users_accuracy": e["oa"],
+            "users_ci95": Z95 * np.sqrt(e["var_oa"]),
+            "producers_accuracy": np.nan,
+            "producers_ci95": np.nan,
+        }
+    )
     est = pd.DataFrame(rows, columns=ESTIMATE_COLUMNS)
     if strata is not None and strata.pixel_area_m2 is not None:
         est["estimated_area_ha"] = est["estimated_area"] / 1e4
@@ -333,9 +401,21 @@ def _estimate_tables(classes: list, e: dict, Ni: np.ndarray, strata, scheme):
     return est, matrix
 
 
-def assess_map(map_path, out_dir, n: int | None = None, reference=None, points=None, *,
-               min_per_class: int = DEFAULT_MIN_PER_CLASS, seed: int = 0, scheme=None, class_field: str = "reference_class",
-               points_crs=None, overwrite: bool = False, log=print) -> dict:
+def assess_map(
+    map_path,
+    out_dir,
+    n: int | None = None,
+    reference=None,
+    points=None,
+    *,
+    min_per_class: int = DEFAULT_MIN_PER_CLASS,
+    seed: int = 0,
+    scheme=None,
+    class_field: str = "reference_class",
+    points_crs=None,
+    overwrite: bool = False,
+    log=print,
+) -> dict:
     """Run the command ``sscnb assess``: draw (or reuse) the sample, take reference classes, estimate.
 
     Parameters
@@ -389,9 +469,11 @@ def assess_map(map_path, out_dir, n: int | None = None, reference=None, points=N
             pts = pts[labelled].reset_index(drop=True)
     per_class = pts.map_class.value_counts()
     thin = [c for c in sorted(strata.counts) if per_class.get(c, 0) < 2]
-    if thin:   # labelling still under way: nothing to estimate yet (an estimate needs 2 points per stratum)
-        log(f"{len(pts)} points have a reference class, but map class(es) {thin} have fewer than 2: label more of "
-            "their points (notebook 08's point labeller, or points.gpkg in QGIS), then estimate again")
+    if thin:  # labelling still under way: nothing to estimate yet (an estimate needs 2 points per stratum)
+        log(
+            f"{len(pts)} points have a reference class, but map class(es) {thin} have fewer than 2: label more of "
+            "their points (notebook 08's point labeller, or points.gpkg in QGIS), then estimate again"
+        )
         return {"points": pts, "estimates": None, "matrix": None, "files": files, "dropped": dropped}
     est, matrix = estimate(pts.map_class, pts.reference_class, strata.counts, strata, scheme)
     out.mkdir(parents=True, exist_ok=True)

@@ -3,6 +3,7 @@
 The 8 symmetries of a square (flips and 90-degree rotations) and colour changes of the kind that differ
 between surveys. Backend-neutral (``keras.ops``); built lazily so that importing sscnb needs no Keras.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -31,7 +32,8 @@ class DihedralAugment:
             keras = _keras()
             ops = keras.ops
 
-            Layer: Any = keras.layers.Layer   # a Keras class, known once Keras is loaded
+            Layer: Any = keras.layers.Layer  # a Keras class, known once Keras is loaded
+
             class _Dihedral(Layer):
                 def __init__(self, seed=None, **kw):
                     super().__init__(**kw)
@@ -73,7 +75,8 @@ class PhotometricAugment:
             keras = _keras()
             ops = keras.ops
 
-            Layer: Any = keras.layers.Layer   # a Keras class, known once Keras is loaded
+            Layer: Any = keras.layers.Layer  # a Keras class, known once Keras is loaded
+
             class _Photometric(Layer):
                 def __init__(self, strengths, seed=None, **kw):
                     super().__init__(**kw)
@@ -101,4 +104,3 @@ class PhotometricAugment:
 
             cls._cls = _Photometric
         return cls._cls(strengths, seed=seed, name="photometric_augment")
-

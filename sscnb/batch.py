@@ -12,6 +12,7 @@ others go on; the caller ends the run with the list (:class:`BatchError`). Dask 
 a worker that dies; the per-image writers are atomic (temporary name, then rename, manifest last),
 so a killed worker leaves nothing half-written and its image is simply done again.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -31,8 +32,16 @@ if TYPE_CHECKING:
 
     from .modelfiles import LoadedModel
 
-__all__ = ["run_batch", "BatchError", "ResultsConflictError", "dask_client", "share_cores", "worker_model", "run_tasks",
-           "parse_scheduler"]
+__all__ = [
+    "run_batch",
+    "BatchError",
+    "ResultsConflictError",
+    "dask_client",
+    "share_cores",
+    "worker_model",
+    "run_tasks",
+    "parse_scheduler",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -57,9 +66,11 @@ class ResultsConflictError(SscnbError, ValueError):
     def __init__(self, conflicts: list, what: str, out_dir, experiment: str):
         self.conflicts = list(conflicts)
         lines = "\n".join(f"  - {c}" for c in self.conflicts)
-        super().__init__(f"{len(self.conflicts)} {what}(s) in {out_dir} were finished with another model or other "
-                         f"settings for experiment {experiment!r}:\n{lines}\nPass overwrite=True (--overwrite) to redo "
-                         "them, or choose another experiment name or output folder.")
+        super().__init__(
+            f"{len(self.conflicts)} {what}(s) in {out_dir} were finished with another model or other "
+            f"settings for experiment {experiment!r}:\n{lines}\nPass overwrite=True (--overwrite) to redo "
+            "them, or choose another experiment name or output folder."
+        )
 
 
 def parse_scheduler(scheduler: str | None, workers: int | None = None) -> tuple[str, int | str | None]:
@@ -93,8 +104,7 @@ def parse_scheduler(scheduler: str | None, workers: int | None = None) -> tuple[
             raise ValueError(f"scheduler {scheduler!r}: write local:N with N >= 1 workers")
         return "local", int(n)
     if "://" not in s and ":" not in s:
-        raise ValueError(f"scheduler {scheduler!r} is neither 'local', 'local:N' nor an address such as "
-                         "tcp://127.0.0.1:8786")
+        raise ValueError(f"scheduler {scheduler!r} is neither 'local', 'local:N' nor an address such as tcp://127.0.0.1:8786")
     return "address", s
 
 
@@ -110,11 +120,10 @@ def _set_threads(n: int) -> int:
     os.environ["TF_NUM_INTEROP_THREADS"] = "1"
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     backend = os.environ.get("KERAS_BACKEND", "tensorflow")
-    if backend == "jax" and "jax" not in __import__("sys").modules:   # XLA's CPU threads, read when JAX starts
+    if backend == "jax" and "jax" not in __import__("sys").modules:  # XLA's CPU threads, read when JAX starts
         flags = os.environ.get("XLA_FLAGS", "")
         if "intra_op_parallelism_threads" not in flags:
-            os.environ["XLA_FLAGS"] = (flags + f" --xla_cpu_multi_thread_eigen=false "
-                                               f"intra_op_parallelism_threads={n}").strip()
+            os.environ["XLA_FLAGS"] = (flags + f" --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads={n}").strip()
     try:
         if backend == "tensorflow":
             import tensorflow as tf
@@ -157,8 +166,9 @@ def share_cores(client: Client) -> dict:
 
 
 @contextlib.contextmanager
-def dask_client(scheduler: str | None = None, workers: int | None = None,
-                log: Callable[[str], object] = print) -> Iterator[Client | None]:
+def dask_client(
+    scheduler: str | None = None, workers: int | None = None, log: Callable[[str], object] = print
+) -> Iterator[Client | None]:
     """Return a Dask client for the batch (None when it runs in this process).
 
     Parameters
@@ -186,17 +196,29 @@ def dask_client(scheduler: str | None = None, workers: int | None = None,
         threads = max(1, (os.cpu_count() or 1) // value)
         # silence_logs: a failed task is said once, by name, by run_tasks; the workers' own "Compute
         # Failed" tracebacks (logged at ERROR) would bury that line; a dead worker still fails its task
-        cluster = LocalCluster(n_workers=value, threads_per_worker=1, processes=True, host="127.0.0.1",
-                               dashboard_address="127.0.0.1:0", silence_logs=logging.CRITICAL,
-                               env={"OMP_NUM_THREADS": str(threads), "TF_NUM_INTRAOP_THREADS": str(threads),
-                                    "TF_NUM_INTEROP_THREADS": "1", "TF_CPP_MIN_LOG_LEVEL": "2"})
+        cluster = LocalCluster(
+            n_workers=value,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address="127.0.0.1:0",
+            silence_logs=logging.CRITICAL,
+            env={
+                "OMP_NUM_THREADS": str(threads),
+                "TF_NUM_INTRAOP_THREADS": str(threads),
+                "TF_NUM_INTEROP_THREADS": "1",
+                "TF_CPP_MIN_LOG_LEVEL": "2",
+            },
+        )
         client = Client(cluster)
     else:
         try:
             client = Client(value, timeout="20s")
         except OSError as exc:
-            raise ValueError(f"no Dask scheduler answers at {value} ({exc}): start one with `dask scheduler`, "
-                             "or use --workers N for a cluster on this machine") from None
+            raise ValueError(
+                f"no Dask scheduler answers at {value} ({exc}): start one with `dask scheduler`, "
+                "or use --workers N for a cluster on this machine"
+            ) from None
     try:
         share_cores(client)
         log(f"Dask: {len(client.scheduler_info()['workers'])} worker(s); dashboard {client.dashboard_link}")
@@ -224,8 +246,9 @@ def worker_model(path: str | Path) -> LoadedModel:
     return _MODELS[key]
 
 
-def run_tasks(client: Client | None, fn: Callable, items: dict, *, desc: str, progress: bool = True,
-              on_result: Callable | None = None) -> tuple[dict, dict]:
+def run_tasks(
+    client: Client | None, fn: Callable, items: dict, *, desc: str, progress: bool = True, on_result: Callable | None = None
+) -> tuple[dict, dict]:
     """Run ``fn(*args)`` for every item, in this process or on the cluster, one progress bar.
 
     Parameters
@@ -280,8 +303,10 @@ def run_tasks(client: Client | None, fn: Callable, items: dict, *, desc: str, pr
         else:
             from distributed import as_completed
 
-            futures = {client.submit(fn, *args, pure=False, key=f"{desc}-{name}-{os.getpid()}-{id(items)}"): name
-                       for name, args in items.items()}
+            futures = {
+                client.submit(fn, *args, pure=False, key=f"{desc}-{name}-{os.getpid()}-{id(items)}"): name
+                for name, args in items.items()
+            }
             for fut in as_completed(futures):
                 name = futures[fut]
                 try:
@@ -295,9 +320,20 @@ def run_tasks(client: Client | None, fn: Callable, items: dict, *, desc: str, pr
     return results, failures
 
 
-def run_batch(todo: dict, cnn: LoadedModel, local_fn: Callable, worker_fn: Callable, *, scheduler: str | None = None,
-              workers: int | None = None, desc: str, progress: bool = True, on_result: Callable | None = None,
-              log: Callable[[str], object] = print, local_extra: tuple = ()) -> tuple[dict, dict]:
+def run_batch(
+    todo: dict,
+    cnn: LoadedModel,
+    local_fn: Callable,
+    worker_fn: Callable,
+    *,
+    scheduler: str | None = None,
+    workers: int | None = None,
+    desc: str,
+    progress: bool = True,
+    on_result: Callable | None = None,
+    log: Callable[[str], object] = print,
+    local_extra: tuple = (),
+) -> tuple[dict, dict]:
     """Run one of sscnb's resumable batches, the one driver (``evaluate_folder``, ``map_inputs``).
 
     The items left to do, in this process or on a Dask cluster, each task given the model.

@@ -8,6 +8,7 @@ training and by metrics). The default is the Deep Riverscapes scheme::
 A study with other classes writes its own CSV (columns ``code,name,colour``) and passes it to
 :meth:`ClassScheme.from_csv`; no code changes are needed.
 """
+
 from __future__ import annotations
 
 import csv

@@ -3,6 +3,7 @@
 Saved beside every model as ``<name>_classkey.csv`` (columns LocalClass, HierarchClass, River,
 ClassName), as in the original method.
 """
+
 from __future__ import annotations
 
 import hashlib

@@ -20,6 +20,7 @@ Every BatchNormalization layer of a network trained from scratch gets momentum 0
 default 0.99, and NASNet's 0.9997, let the running statistics lag so far behind in a few hundred
 steps that inference-mode accuracy collapses while training accuracy looks fine).
 """
+
 from __future__ import annotations
 
 import os
@@ -36,10 +37,21 @@ from .predict import accelerator, predict_batch_size, predict_tiles
 from .settings import Settings
 
 __all__ = [
-    "BACKBONES", "CNNParams", "WeightsUnavailableError", "build_model", "train", "class_weights",
-    "recommend_epochs", "predict_tiles", "predict_batch_size", "accelerator", "keras_cache_dir", "quiet_native_start",
+    "BACKBONES",
+    "CNNParams",
+    "WeightsUnavailableError",
+    "build_model",
+    "train",
+    "class_weights",
+    "recommend_epochs",
+    "predict_tiles",
+    "predict_batch_size",
+    "accelerator",
+    "keras_cache_dir",
+    "quiet_native_start",
     "DihedralAugment",
-    "PhotometricAugment", "COLOUR_AUGMENT_NAMES",
+    "PhotometricAugment",
+    "COLOUR_AUGMENT_NAMES",
 ]
 
 BACKBONES = ("compact", "nasnet_mobile", "nasnet_large")
@@ -95,9 +107,14 @@ class CNNParams(Settings):
             raise ValueError(f"backbone must be one of {list(BACKBONES)}, got {self.backbone!r}")
         if self.class_weight not in (None, "balanced"):
             raise ValueError(f"class_weight must be None or 'balanced', got {self.class_weight!r}")
-        if not (self.trainable_layers == "all" or (isinstance(self.trainable_layers, int)
-                                                    and not isinstance(self.trainable_layers, bool)
-                                                    and self.trainable_layers >= 0)):
+        if not (
+            self.trainable_layers == "all"
+            or (
+                isinstance(self.trainable_layers, int)
+                and not isinstance(self.trainable_layers, bool)
+                and self.trainable_layers >= 0
+            )
+        ):
             raise ValueError(f"trainable_layers must be 'all' or a number >= 0, got {self.trainable_layers!r}")
         for name in ("tile_size", "batch_size", "seed"):
             v = getattr(self, name)
@@ -105,8 +122,7 @@ class CNNParams(Settings):
                 raise ValueError(f"{name} must be a whole number >= {0 if name == 'seed' else 1}, got {v!r}")
         if not isinstance(self.purity, (int, float)) or not 0 < self.purity <= 1:
             raise ValueError(f"purity must be in (0, 1], got {self.purity!r}")
-        if self.learning_rate is not None and not (isinstance(self.learning_rate, (int, float))
-                                                   and self.learning_rate > 0):
+        if self.learning_rate is not None and not (isinstance(self.learning_rate, (int, float)) and self.learning_rate > 0):
             raise ValueError(f"learning_rate must be None or > 0, got {self.learning_rate!r}")
         for name in ("local_classes", "augment", "colour_augment"):
             if not isinstance(getattr(self, name), bool):
@@ -155,8 +171,7 @@ def _resolve_weights(backbone: str, weights):
     if not p.is_file():
         hint = f"for {backbone} without its top (e.g. {_NASNET_FILES[backbone][1]}), " if backbone in _NASNET_FILES else ""
         raise WeightsUnavailableError(
-            f"weights file {p} does not exist: give the path of a Keras weights file {hint}"
-            "or weights=None to train from scratch"
+            f"weights file {p} does not exist: give the path of a Keras weights file {hint}or weights=None to train from scratch"
         )
     return str(p)
 
@@ -226,8 +241,15 @@ def _nasnet_model(keras, backbone: str, n_classes: int, tile_size: int, w):
     return model, base
 
 
-def build_model(backbone: str, n_classes: int, tile_size: int = 50, weights=None,
-                learning_rate: float | None = None, trainable_layers="all", seed: int | None = None):
+def build_model(
+    backbone: str,
+    n_classes: int,
+    tile_size: int = 50,
+    weights=None,
+    learning_rate: float | None = None,
+    trainable_layers="all",
+    seed: int | None = None,
+):
     """Build and compile a tile classifier.
 
     Parameters
@@ -283,8 +305,11 @@ def build_model(backbone: str, n_classes: int, tile_size: int = 50, weights=None
         blayers = base.layers
         for i, layer in enumerate(blayers):
             layer.trainable = i >= len(blayers) - n if n > 0 else False
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate=lr, amsgrad=True),
-                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=lr, amsgrad=True),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
     return model
 
 
@@ -292,15 +317,17 @@ def _progress_callback(epochs: int, enabled: bool):
     keras = _keras()
     from tqdm.auto import tqdm
 
-    Callback: Any = keras.callbacks.Callback   # a Keras class, known once Keras is loaded
+    Callback: Any = keras.callbacks.Callback  # a Keras class, known once Keras is loaded
+
     class _Tqdm(Callback):
         def on_train_begin(self, logs=None):
             self.bar = tqdm(total=epochs, desc="training", unit="epoch", disable=not enabled)
 
         def on_epoch_end(self, epoch, logs=None):
             logs = logs or {}
-            self.bar.set_postfix({k: f"{v:.3f}" for k, v in logs.items() if k in
-                                  ("loss", "accuracy", "val_loss", "val_accuracy")})
+            self.bar.set_postfix(
+                {k: f"{v:.3f}" for k, v in logs.items() if k in ("loss", "accuracy", "val_loss", "val_accuracy")}
+            )
             self.bar.update(1)
 
         def on_train_end(self, logs=None):
@@ -328,9 +355,20 @@ def class_weights(y_local: np.ndarray, n_classes: int) -> dict:
     return {i: (len(y_local) / (k * c) if c > 0 else 0.0) for i, c in enumerate(counts)}
 
 
-def train(model, x, y, *, val=None, epochs: int = 10, batch_size: int = 64, augment: bool = True,
-          class_weight: str | dict | None = None, seed: int = 0, progress: bool = True,
-          colour: dict | None = None):
+def train(
+    model,
+    x,
+    y,
+    *,
+    val=None,
+    epochs: int = 10,
+    batch_size: int = 64,
+    augment: bool = True,
+    class_weight: str | dict | None = None,
+    seed: int = 0,
+    progress: bool = True,
+    colour: dict | None = None,
+):
     """Fit a tile classifier.
 
     Parameters
@@ -373,7 +411,8 @@ def train(model, x, y, *, val=None, epochs: int = 10, batch_size: int = 64, augm
         net.compile(optimizer=model.optimizer, loss=model.loss, metrics=["accuracy"])
     cw = class_weights(y, model.output_shape[-1]) if class_weight == "balanced" else class_weight
 
-    Callback: Any = keras.callbacks.Callback   # a Keras class, known once Keras is loaded
+    Callback: Any = keras.callbacks.Callback  # a Keras class, known once Keras is loaded
+
     class _Timer(Callback):
         def on_epoch_begin(self, epoch, logs=None):
             self.t = time.perf_counter()
@@ -388,13 +427,23 @@ def train(model, x, y, *, val=None, epochs: int = 10, batch_size: int = 64, augm
         warnings.warn(
             f"only {steps} training steps: BatchNorm running statistics (momentum "
             f"{FROM_SCRATCH_BN_MOMENTUM}) need about 40 to settle, so predictions may be poor; train "
-            "more epochs or use a smaller batch_size", stacklevel=2)
+            "more epochs or use a smaller batch_size",
+            stacklevel=2,
+        )
     vd = None
     if val is not None and len(val[1]):
         vd = (val[0].astype(np.float32), np.asarray(val[1]))
-    h = net.fit(x.astype(np.float32), np.asarray(y), validation_data=vd, epochs=int(epochs),
-                batch_size=int(batch_size), class_weight=cw, shuffle=True, verbose=0,
-                callbacks=[_Timer(), _progress_callback(int(epochs), progress)])
+    h = net.fit(
+        x.astype(np.float32),
+        np.asarray(y),
+        validation_data=vd,
+        epochs=int(epochs),
+        batch_size=int(batch_size),
+        class_weight=cw,
+        shuffle=True,
+        verbose=0,
+        callbacks=[_Timer(), _progress_callback(int(epochs), progress)],
+    )
     hist = pd.DataFrame(h.history)
     hist.insert(0, "epoch", np.arange(1, len(hist) + 1))
     return hist
@@ -426,8 +475,13 @@ def recommend_epochs(history, tol: float = 0.05) -> dict:
     h = pd.DataFrame(history)
     if "val_loss" not in h or h["val_loss"].isna().all():
         n = int(h["epoch"].iloc[-1]) if len(h) else 0
-        return {"recommended_epochs": n, "best_epoch": None, "min_val_loss": None,
-                "diverges_from": None, "rule": "no validation data: all epochs"}
+        return {
+            "recommended_epochs": n,
+            "best_epoch": None,
+            "min_val_loss": None,
+            "diverges_from": None,
+            "rule": "no validation data: all epochs",
+        }
     vl = h["val_loss"].to_numpy(float)
     ep = h["epoch"].to_numpy(int)
     best = int(np.nanargmin(vl))
@@ -439,8 +493,10 @@ def recommend_epochs(history, tol: float = 0.05) -> dict:
         if np.all(np.diff(gap[i:]) > 0):
             diverge = int(ep[i])
             break
-    return {"recommended_epochs": int(ep[first_ok]), "best_epoch": int(ep[best]),
-            "min_val_loss": float(vl[best]), "diverges_from": diverge,
-            "rule": f"first epoch by which validation loss made {1 - tol:.0%} of its improvement"}
-
-
+    return {
+        "recommended_epochs": int(ep[first_ok]),
+        "best_epoch": int(ep[best]),
+        "min_val_loss": float(vl[best]),
+        "diverges_from": diverge,
+        "rule": f"first epoch by which validation loss made {1 - tol:.0%} of its improvement",
+    }

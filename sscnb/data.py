@@ -11,6 +11,7 @@ still be classified) and are reported as such. Every problem is reported with th
 and what to do about it: :class:`DataError` for what makes a file unusable, :class:`DataWarning`
 for what sscnb can work around (e.g. dropping an alpha band).
 """
+
 from __future__ import annotations
 
 import re
@@ -45,8 +46,7 @@ _IMAGE_RE = re.compile(r"^(?P<river>.+)_(?P<number>\d{4,})$")
 _LABEL_RE = re.compile(r"^SCLS_(?P<rest>.+)$", re.IGNORECASE)
 
 NAMING_HELP = (
-    "images must be named RiverName_NNNN.jpg (4 or more digits) and labels "
-    "SCLS_RiverName_NNNN.tif or SCLS_RiverNameNNNN.tif"
+    "images must be named RiverName_NNNN.jpg (4 or more digits) and labels SCLS_RiverName_NNNN.tif or SCLS_RiverNameNNNN.tif"
 )
 
 
@@ -131,29 +131,47 @@ def _scan(folder: Path):
         suf = p.suffix.lower()
         if p.name.upper().startswith(LABEL_PREFIX):
             if suf not in LABEL_EXTENSIONS:
-                problems.append(Problem("warning", p.name, (
-                    f"{p.name} looks like a label but is not a TIFF: labels must be single-band "
-                    f".tif/.tiff class rasters; this file is ignored")))
+                problems.append(
+                    Problem(
+                        "warning",
+                        p.name,
+                        (
+                            f"{p.name} looks like a label but is not a TIFF: labels must be single-band "
+                            f".tif/.tiff class rasters; this file is ignored"
+                        ),
+                    )
+                )
                 continue
             key = p.stem.lower()
             if key in labels:
-                problems.append(Problem("error", p.name, (
-                    f"{p.name} and {labels[key].name} are the same label in two formats: "
-                    "keep only one")))
+                problems.append(
+                    Problem(
+                        "error", p.name, (f"{p.name} and {labels[key].name} are the same label in two formats: keep only one")
+                    )
+                )
                 continue
             labels[key] = p
         elif suf in IMAGE_EXTENSIONS:
             parsed = parse_image_name(p.name)
             if parsed is None:
-                problems.append(Problem("warning", p.name, (
-                    f"{p.name} does not follow the naming convention and is skipped: "
-                    f"{NAMING_HELP} (rename it, e.g. to River_0001{p.suffix})")))
+                problems.append(
+                    Problem(
+                        "warning",
+                        p.name,
+                        (
+                            f"{p.name} does not follow the naming convention and is skipped: "
+                            f"{NAMING_HELP} (rename it, e.g. to River_0001{p.suffix})"
+                        ),
+                    )
+                )
                 continue
             key = p.stem.lower()
             if key in images:
-                problems.append(Problem("error", p.name, (
-                    f"{p.name} and {images[key][2].name} are the same image in two formats: "
-                    "keep only one")))
+                problems.append(
+                    Problem(
+                        "error", p.name, (f"{p.name} and {images[key][2].name} are the same image in two formats: keep only one")
+                    )
+                )
                 continue
             images[key] = (parsed[0], parsed[1], p)
     return images, labels, problems
@@ -194,17 +212,31 @@ def find_pairs(folder, *, return_problems: bool = False):
             if k in labels:
                 if lab is None:
                     lab = labels[k]
-                else:   # both forms of the name: say so, and which one is used
-                    problems.append(Problem("warning", labels[k].name, (
-                        f"{path.name} has two labels, {lab.name} and {labels[k].name}: {lab.name} is used and "
-                        f"{labels[k].name} is ignored; delete or rename the one you do not mean")))
+                else:  # both forms of the name: say so, and which one is used
+                    problems.append(
+                        Problem(
+                            "warning",
+                            labels[k].name,
+                            (
+                                f"{path.name} has two labels, {lab.name} and {labels[k].name}: {lab.name} is used and "
+                                f"{labels[k].name} is ignored; delete or rename the one you do not mean"
+                            ),
+                        )
+                    )
                 used.add(k)
         records.append(ImageRecord(river, number, path, lab))
     for key, path in labels.items():
         if key not in used:
-            problems.append(Problem("warning", path.name, (
-                f"{path.name} is a label without an image: no image named like "
-                f"{_expected_image_for_label(path)} in {folder}; rename the label or add its image")))
+            problems.append(
+                Problem(
+                    "warning",
+                    path.name,
+                    (
+                        f"{path.name} is a label without an image: no image named like "
+                        f"{_expected_image_for_label(path)} in {folder}; rename the label or add its image"
+                    ),
+                )
+            )
     records.sort(key=lambda r: (r.river.lower(), int(r.number), r.name))
     return (records, problems) if return_problems else records
 
@@ -232,8 +264,7 @@ def checked_pairs(folder, log=print):
             warnings.warn(p.message, DataWarning, stacklevel=2)
     errors = [p for p in problems if p.severity == "error"]
     if errors:
-        raise DataError(f"{len(errors)} problem(s) in {folder} to fix first:\n"
-                        + "\n".join(f"  - {p.message}" for p in errors))
+        raise DataError(f"{len(errors)} problem(s) in {folder} to fix first:\n" + "\n".join(f"  - {p.message}" for p in errors))
     return records
 
 
@@ -245,6 +276,7 @@ def _expected_image_for_label(path: Path) -> str:
 
 
 # -- reading -----------------------------------------------------------------------------
+
 
 def _imread(path: Path) -> np.ndarray:
     try:
@@ -287,8 +319,7 @@ def read_image(path) -> np.ndarray:
         arr = np.moveaxis(arr, 0, -1)  # planar TIFF (bands first)
     if arr.ndim == 2 or (arr.ndim == 3 and arr.shape[2] in (1, 2)):
         raise DataError(
-            f"{path.name} is a grayscale image: the method needs RGB colour images "
-            "(3 bands); export the image as RGB"
+            f"{path.name} is a grayscale image: the method needs RGB colour images (3 bands); export the image as RGB"
         )
     if arr.ndim != 3 or arr.shape[2] not in (3, 4):
         raise DataError(f"{path.name} has shape {arr.shape}: expected an RGB image (H, W, 3)")
@@ -325,23 +356,16 @@ def read_label(path, scheme: ClassScheme | None = None) -> np.ndarray:
     arr = _imread(path)
     arr = np.squeeze(arr)
     if arr.ndim != 2:
-        raise DataError(
-            f"{path.name} has shape {arr.shape}: a label must be a single-band raster of class "
-            "codes (H, W)"
-        )
+        raise DataError(f"{path.name} has shape {arr.shape}: a label must be a single-band raster of class codes (H, W)")
     if arr.dtype.kind == "f":
         if not np.isfinite(arr).all():
             raise DataError(f"{path.name} holds NaN or infinite values: set unlabelled pixels to 0")
         if not np.array_equal(arr, np.round(arr)):
-            raise DataError(
-                f"{path.name} holds non-integer values: a label raster must hold whole class codes"
-            )
+            raise DataError(f"{path.name} holds non-integer values: a label raster must hold whole class codes")
     elif arr.dtype.kind not in "iub":
         raise DataError(f"{path.name} has pixel type {arr.dtype}: expected integer class codes")
     if arr.size and (arr.min() < 0 or arr.max() > 255):
-        raise DataError(
-            f"{path.name} holds values {arr.min():g}..{arr.max():g}: class codes must be 0-255"
-        )
+        raise DataError(f"{path.name} holds values {arr.min():g}..{arr.max():g}: class codes must be 0-255")
     lab = arr.astype(np.uint8)
     if scheme is not None:
         bad = sorted(set(np.unique(lab).tolist()) - set(scheme.codes))
@@ -389,5 +413,3 @@ def read_pair(record: ImageRecord, scheme: ClassScheme | None = None, tile_size:
 
 
 # -- the data check ----------------------------------------------------------------------
-
-

@@ -3,6 +3,7 @@
 Every image and label read, every problem collected (not only the first), and the usable tiles per river and
 class counted.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -37,7 +38,7 @@ class DataCheck:
     purity: float
     records: list = field(default_factory=list)
     problems: list = field(default_factory=list)
-    inventory: pd.DataFrame = None   # filled in by check_dataset
+    inventory: pd.DataFrame = None  # filled in by check_dataset
 
     @property
     def errors(self):
@@ -109,8 +110,7 @@ class DataCheck:
         """Raise :class:`DataError` naming every error, when there is one."""
         if self.errors:
             raise DataError(
-                f"{len(self.errors)} problem(s) in {self.folder}:\n"
-                + "\n".join(f"  - {p.message}" for p in self.errors)
+                f"{len(self.errors)} problem(s) in {self.folder}:\n" + "\n".join(f"  - {p.message}" for p in self.errors)
             )
 
 
@@ -154,8 +154,7 @@ def check_dataset(
     names = _class_names(scheme)
     rows = []
     for rec in tqdm(records, desc="checking images", disable=not progress):
-        row = {"river": rec.river, "image": rec.image_path.name,
-               "label": rec.label_path.name if rec.label_path else None}
+        row = {"river": rec.river, "image": rec.image_path.name, "label": rec.label_path.name if rec.label_path else None}
         try:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always", DataWarning)
@@ -169,10 +168,17 @@ def check_dataset(
         h, w = img.shape[:2]
         row.update(width=w, height=h)
         if lab is None:
-            chk.problems.append(Problem("warning", rec.image_path.name, (
-                f"{rec.image_path.name} has no label (expected SCLS_{rec.river}_{rec.number}.tif "
-                f"or SCLS_{rec.river}{rec.number}.tif): it can be classified but not used for "
-                "training or evaluation")))
+            chk.problems.append(
+                Problem(
+                    "warning",
+                    rec.image_path.name,
+                    (
+                        f"{rec.image_path.name} has no label (expected SCLS_{rec.river}_{rec.number}.tif "
+                        f"or SCLS_{rec.river}{rec.number}.tif): it can be classified but not used for "
+                        "training or evaluation"
+                    ),
+                )
+            )
             row["labelled_fraction"] = 0.0
             for n in names:
                 row[f"px_{n}"] = 0
@@ -192,9 +198,15 @@ def check_dataset(
     chk.inventory = pd.DataFrame(rows, columns=cols)
     tiles = chk.inventory[[f"tiles_{n}" for n in names]].to_numpy().sum() if len(rows) else 0
     if records and tiles == 0:
-        chk.problems.append(Problem("error", Path(folder).name, (
-            f"no class has a single usable tile in {folder} at {tile_size} x {tile_size} px and purity "
-            f"{purity:.0%} (at most 10% unlabelled): nothing to train a CNN on. Lower tile_size or purity, "
-            "or label larger areas")))
+        chk.problems.append(
+            Problem(
+                "error",
+                Path(folder).name,
+                (
+                    f"no class has a single usable tile in {folder} at {tile_size} x {tile_size} px and purity "
+                    f"{purity:.0%} (at most 10% unlabelled): nothing to train a CNN on. Lower tile_size or purity, "
+                    "or label larger areas"
+                ),
+            )
+        )
     return chk
-

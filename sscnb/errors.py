@@ -4,6 +4,7 @@ Every error that sscnb raises on purpose (bad input, a setting it cannot honour,
 :class:`SscnbError`, and also the built-in exception it is a kind of (``DataError(SscnbError, ValueError)``,
 as rasterio does), so ``except SscnbError`` catches all of them and ``except ValueError`` keeps working.
 """
+
 from __future__ import annotations
 
 __all__ = ["SscnbError"]

@@ -3,6 +3,7 @@
 Classify, score, write the files of the original method, resume exactly (see :func:`evaluate_folder`), in this
 process or on Dask.
 """
+
 from __future__ import annotations
 
 import json
@@ -30,8 +31,15 @@ from .ssc import PHASE2_CHOICES, ClassShrinkWarning, SSCParams, phase2_name
 if TYPE_CHECKING:
     from .modelfiles import LoadedModel
 
-__all__ = ["result_files", "image_status", "evaluate_image", "evaluate_folder", "overall_f1", "class_scores",
-           "load_image_results"]
+__all__ = [
+    "result_files",
+    "image_status",
+    "evaluate_image",
+    "evaluate_folder",
+    "overall_f1",
+    "class_scores",
+    "load_image_results",
+]
 
 
 def result_files(out_dir, image_name: str, experiment: str, phase2: str = "mlp") -> dict:
@@ -73,14 +81,16 @@ def _clear_image(files: dict, image_name: str, experiment: str) -> None:
     out_dir = files["manifest"].parent.parent
     for phase2 in PHASE2_CHOICES:
         for f in result_files(out_dir, image_name, experiment, phase2).values():
-            for one in (f, f.with_name(f.name + ".aux.xml"), f.with_suffix(".qml")):   # a map and its sidecars
+            for one in (f, f.with_name(f.name + ".aux.xml"), f.with_suffix(".qml")):  # a map and its sidecars
                 one.unlink(missing_ok=True)
 
 
 def _image_recipe(cnn: LoadedModel, params: SSCParams) -> dict:
     """Return what decides an image's numbers: the model (file digest and class key) and the settings."""
-    return {"model": {"path": str(cnn.path), "sha256": file_sha256(cnn.path), "class_key": cnn.key.digest()},
-            "settings": params.to_dict()}
+    return {
+        "model": {"path": str(cnn.path), "sha256": file_sha256(cnn.path), "class_key": cnn.key.digest()},
+        "settings": params.to_dict(),
+    }
 
 
 def _wanted(files: dict, has_label: bool, save_figures: bool, save_class_rasters: bool) -> list[str]:
@@ -172,12 +182,24 @@ def _score_image(rec, lab, res, files: dict, scheme, row: dict, notes: list) -> 
     row.update(labelled_px=int(rep_fin.support.sum()), **_score_columns(rep_cnn, rep_fin))
     if not rep_fin.support.sum():
         row["status"] = "not scored: no labelled pixel"
-        notes.append(f"{rec.name}: its label has no labelled pixel (all 0), so it is not scored (F1 left empty): "
-                     f"label some of it, or move it out of {Path(rec.image_path).parent.name}/")
+        notes.append(
+            f"{rec.name}: its label has no labelled pixel (all 0), so it is not scored (F1 left empty): "
+            f"label some of it, or move it out of {Path(rec.image_path).parent.name}/"
+        )
 
 
-def evaluate_image(rec, cnn: LoadedModel, files: dict, wanted: list, experiment: str, params: SSCParams, recipe: dict,
-                   save_figures: bool, dpi: int, save_class_rasters: bool):
+def evaluate_image(
+    rec,
+    cnn: LoadedModel,
+    files: dict,
+    wanted: list,
+    experiment: str,
+    params: SSCParams,
+    recipe: dict,
+    save_figures: bool,
+    dpi: int,
+    save_class_rasters: bool,
+):
     """Classify, score and write the files of one image (the task of :func:`evaluate_folder`).
 
     Parameters
@@ -210,17 +232,24 @@ def evaluate_image(rec, cnn: LoadedModel, files: dict, wanted: list, experiment:
     scheme = cnn.scheme
     notes = []
     files["manifest"].unlink(missing_ok=True)  # not done until every file is rewritten
-    _clear_image(files, rec.name, experiment)   # nothing of an earlier run (of any settings) stays beside it
+    _clear_image(files, rec.name, experiment)  # nothing of an earlier run (of any settings) stays beside it
     t0 = time.perf_counter()
     img, lab = read_pair(rec, scheme, cnn.tile_size)
     t_read = time.perf_counter() - t0
-    with warnings.catch_warnings():   # reported as notes, which reach the console from Dask workers too
+    with warnings.catch_warnings():  # reported as notes, which reach the console from Dask workers too
         warnings.simplefilter("ignore", InputShiftWarning)
         warnings.simplefilter("ignore", ClassShrinkWarning)
         res = _ssc.classify_image(img, cnn, params, name=rec.name)
     notes.extend(res.info.get("input_check", []) + res.info.get("shrinking", []))
-    row = {"image": rec.name, "river": rec.river, "labelled_px": 0, "f1_cnn": np.nan, "f1_final": np.nan,
-           "status": "done", "phase2": res.info.get("phase2_choice", "")}
+    row = {
+        "image": rec.name,
+        "river": rec.river,
+        "labelled_px": 0,
+        "f1_cnn": np.nan,
+        "f1_final": np.nan,
+        "status": "done",
+        "phase2": res.info.get("phase2_choice", ""),
+    }
     if lab is not None:
         _score_image(rec, lab, res, files, scheme, row, notes)
     if res.info.get("note"):
@@ -236,15 +265,30 @@ def evaluate_image(rec, cnn: LoadedModel, files: dict, wanted: list, experiment:
         import matplotlib.pyplot as plt
 
         t1 = time.perf_counter()
-        fig = plots.ssc_figure(img, lab, res.cnn_map, res.final_map, scheme, f1_cnn=row["f1_cnn"],
-                               f1_final=row["f1_final"], phase2_name=res.phase2_name, title=f"{rec.name} ({experiment})")
+        fig = plots.ssc_figure(
+            img,
+            lab,
+            res.cnn_map,
+            res.final_map,
+            scheme,
+            f1_cnn=row["f1_cnn"],
+            f1_final=row["f1_final"],
+            phase2_name=res.phase2_name,
+            title=f"{rec.name} ({experiment})",
+        )
         plots.save_figure(fig, files["figure"], dpi=dpi)
         plt.close(fig)
         t_fig = time.perf_counter() - t1
-    timing = {"image": rec.name, "read": t_read, **res.timings, "figure": t_fig,
-              "total": t_read + sum(res.timings.values()) + t_fig}
-    _write_manifest(files["manifest"], {"recipe": recipe, "files": wanted, "timings": timing,
-                                        "info": res.info})  # last: the image is done
+    timing = {
+        "image": rec.name,
+        "read": t_read,
+        **res.timings,
+        "figure": t_fig,
+        "total": t_read + sum(res.timings.values()) + t_fig,
+    }
+    _write_manifest(
+        files["manifest"], {"recipe": recipe, "files": wanted, "timings": timing, "info": res.info}
+    )  # last: the image is done
     return row, timing, notes
 
 
@@ -279,8 +323,17 @@ def _remove_stale_temporaries(file_sets, log) -> int:
     return removed
 
 
-def _plan_images(records, out_dir: Path, experiment: str, p: SSCParams, recipe: dict, overwrite: bool,
-                 save_figures: bool, save_class_rasters: bool, log) -> list[tuple]:
+def _plan_images(
+    records,
+    out_dir: Path,
+    experiment: str,
+    p: SSCParams,
+    recipe: dict,
+    overwrite: bool,
+    save_figures: bool,
+    save_class_rasters: bool,
+    log,
+) -> list[tuple]:
     """Every image's status first, ``[(record, files, wanted, status, why)]``.
 
     Finished results made otherwise are never mixed with new ones, so any such image stops the batch before it
@@ -305,8 +358,15 @@ def _plan_images(records, out_dir: Path, experiment: str, p: SSCParams, recipe: 
 def _finished_row(rec, files: dict) -> dict:
     """Return the summary row of an image finished earlier, read back from its files."""
     info = json.loads(files["manifest"].read_text()).get("info", {})
-    row = {"image": rec.name, "river": rec.river, "labelled_px": 0, "f1_cnn": np.nan, "f1_final": np.nan,
-           "status": "skipped (done)", "phase2": info.get("phase2_choice", "")}
+    row = {
+        "image": rec.name,
+        "river": rec.river,
+        "labelled_px": 0,
+        "f1_cnn": np.nan,
+        "f1_final": np.nan,
+        "status": "skipped (done)",
+        "phase2": info.get("phase2_choice", ""),
+    }
     if rec.has_label:
         fin = metrics.read_report(files["final_csv"])
         row.update(labelled_px=int(fin.support.sum()), **_score_columns(metrics.read_report(files["cnn_csv"]), fin))
@@ -317,16 +377,27 @@ def _summary_table(rows: list, scheme):
     """``Summary_<experiment>.csv``'s table: the fixed columns, then the F1 of every class that has one."""
     import pandas as pd
 
-    fixed = ["image", "river", "labelled_px", "f1_cnn", "f1_final", "status", "phase2", "macro_f1_cnn",
-             "macro_f1_final"]
+    fixed = ["image", "river", "labelled_px", "f1_cnn", "f1_final", "status", "phase2", "macro_f1_cnn", "macro_f1_final"]
     names = [f"F1 {scheme.name(c)}" for c in scheme.labelled_codes]
     return pd.DataFrame(rows, columns=fixed + [k for k in names if any(k in r for r in rows)])
 
 
-def evaluate_folder(data_dir, cnn: LoadedModel, out_dir, experiment: str, params: SSCParams | None = None, *,
-                    overwrite: bool = False, save_figures: bool = True, dpi: int = 150,
-                    save_class_rasters: bool = False, progress: bool = True, scheduler=None,
-                    workers: int | None = None, log=print):
+def evaluate_folder(
+    data_dir,
+    cnn: LoadedModel,
+    out_dir,
+    experiment: str,
+    params: SSCParams | None = None,
+    *,
+    overwrite: bool = False,
+    save_figures: bool = True,
+    dpi: int = 150,
+    save_class_rasters: bool = False,
+    progress: bool = True,
+    scheduler=None,
+    workers: int | None = None,
+    log=print,
+):
     """Classify and evaluate every image of a folder.
 
     Per labelled image writes ``CNN_<image>_<experiment>.csv`` and ``MLP_...`` / ``RF_...``
@@ -375,13 +446,17 @@ def evaluate_folder(data_dir, cnn: LoadedModel, out_dir, experiment: str, params
     p = params or SSCParams()
     out_dir = Path(out_dir)
     recipe = _image_recipe(cnn, p)
-    plan = _plan_images(checked_pairs(data_dir, log=log), out_dir, experiment, p, recipe, overwrite, save_figures,
-                        save_class_rasters, log)
+    plan = _plan_images(
+        checked_pairs(data_dir, log=log), out_dir, experiment, p, recipe, overwrite, save_figures, save_class_rasters, log
+    )
     prepare_output(out_dir)
     _remove_stale_temporaries([files for _, files, *_ in plan], log)
     rows = {rec.name: _finished_row(rec, files) for rec, files, _, status, _ in plan if status == "done"}
-    todo = {rec.name: (rec, files, wanted, experiment, p, recipe, save_figures, dpi, save_class_rasters)
-            for rec, files, wanted, status, _ in plan if status != "done"}
+    todo = {
+        rec.name: (rec, files, wanted, experiment, p, recipe, save_figures, dpi, save_class_rasters)
+        for rec, files, wanted, status, _ in plan
+        if status != "done"
+    }
     trows = []
 
     def finished(name, result):
@@ -391,8 +466,18 @@ def evaluate_folder(data_dir, cnn: LoadedModel, out_dir, experiment: str, params
         trows.append(timing)
         _append_timing(out_dir / f"Timings_{experiment}.csv", timing)  # kept even if a later image fails
 
-    results, failures = run_batch(todo, cnn, evaluate_image, _evaluate_task, scheduler=scheduler, workers=workers,
-                                  desc="SSC", progress=progress, on_result=finished, log=log)
+    results, failures = run_batch(
+        todo,
+        cnn,
+        evaluate_image,
+        _evaluate_task,
+        scheduler=scheduler,
+        workers=workers,
+        desc="SSC",
+        progress=progress,
+        on_result=finished,
+        log=log,
+    )
     for name, (row, _, _) in results.items():
         rows[name] = row
     order = [rec.name for rec, *_ in plan]
@@ -407,16 +492,21 @@ def evaluate_folder(data_dir, cnn: LoadedModel, out_dir, experiment: str, params
 
 def _score_columns(rep_cnn, rep_fin) -> dict:
     """Return a summary row's scores: pixel-weighted and macro F1 of both maps, and each class's F1 in the final map."""
-    out = {"f1_cnn": metrics.weighted_f1(rep_cnn), "f1_final": metrics.weighted_f1(rep_fin),
-           "macro_f1_cnn": metrics.macro_f1(rep_cnn), "macro_f1_final": metrics.macro_f1(rep_fin)}
+    out = {
+        "f1_cnn": metrics.weighted_f1(rep_cnn),
+        "f1_final": metrics.weighted_f1(rep_fin),
+        "macro_f1_cnn": metrics.macro_f1(rep_cnn),
+        "macro_f1_final": metrics.macro_f1(rep_fin),
+    }
     for _, r in rep_fin.iterrows():
         if r["support"] > 0:
             out[f"F1 {r['class']}"] = float(r["f1_score"])
     return out
 
 
-def load_image_results(out_dir, data_dir, image: str, experiment: str, phase2: str, scheme: ClassScheme,
-                       tile: int) -> ImageResult:
+def load_image_results(
+    out_dir, data_dir, image: str, experiment: str, phase2: str, scheme: ClassScheme, tile: int
+) -> ImageResult:
     """Read back what :func:`evaluate_folder` made for one image, to look at it.
 
     Parameters
@@ -456,5 +546,15 @@ def load_image_results(out_dir, data_dir, image: str, experiment: str, phase2: s
         if f.exists():
             with open_raster(f) as ds:
                 maps[key] = ds.read(1)
-    return ImageResult(image, img, lab, maps["cnn_map"], maps["final_map"], confidence, scheme, tile,
-                       phase2_name(phase2), note=f"read from {Path(out_dir)}")
+    return ImageResult(
+        image,
+        img,
+        lab,
+        maps["cnn_map"],
+        maps["final_map"],
+        confidence,
+        scheme,
+        tile,
+        phase2_name(phase2),
+        note=f"read from {Path(out_dir)}",
+    )

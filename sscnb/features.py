@@ -5,6 +5,7 @@ Default: the three RGB bands, each median-filtered with a disk of radius ``media
 11 x 11 window (the original's texture feature). Features are returned raw (uint8 for the medians,
 float32 for entropy); standardisation belongs to the classifier (fitted on its training pixels).
 """
+
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
@@ -77,7 +78,7 @@ def median_rgb(image: np.ndarray, radius: int = 5, mask: np.ndarray | None = Non
         a, b = max(0, y0 - r), min(H, y1 + r)
         band = np.ascontiguousarray(image[a:b, :, k])
         res = median(band, fp, mask=None if m is None else m[a:b])
-        out[y0:y1, :, k] = res[y0 - a:y1 - a]
+        out[y0:y1, :, k] = res[y0 - a : y1 - a]
 
     with ThreadPoolExecutor(max_workers=min(feature_threads(), len(blocks))) as ex:
         list(ex.map(run, blocks))
@@ -131,8 +132,9 @@ def feature_halo(median_radius: int, use_entropy: bool) -> int:
     return max(int(median_radius), ENTROPY_SIZE // 2 if use_entropy else 0)
 
 
-def pixel_features(image: np.ndarray, median_radius: int = 5, use_entropy: bool = False,
-                   mask: np.ndarray | None = None) -> np.ndarray:
+def pixel_features(
+    image: np.ndarray, median_radius: int = 5, use_entropy: bool = False, mask: np.ndarray | None = None
+) -> np.ndarray:
     """Per-pixel features of phase 2.
 
     Parameters

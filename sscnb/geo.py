@@ -9,6 +9,7 @@ other input is refused with a message that names the file and the fix.
 Every raster is opened through :func:`open_raster`. The class maps written from them (COGs, their
 category names and QGIS style) are :mod:`sscnb.mapfiles`.
 """
+
 from __future__ import annotations
 
 import logging
@@ -26,14 +27,30 @@ if TYPE_CHECKING:
     from affine import Affine
     from rasterio.crs import CRS
 
-__all__ = ["SurveyError", "SurveyRaster", "open_raster", "open_survey", "read_block", "read_preview",
-           "georeferencing_of", "survey_table", "pixel_area_m2", "area_table", "RASTER_SUFFIXES"]
+__all__ = [
+    "SurveyError",
+    "SurveyRaster",
+    "open_raster",
+    "open_survey",
+    "read_block",
+    "read_preview",
+    "georeferencing_of",
+    "survey_table",
+    "pixel_area_m2",
+    "area_table",
+    "RASTER_SUFFIXES",
+]
 
 logger = logging.getLogger(__name__)
 
 RASTER_SUFFIXES = (".tif", ".tiff", ".jpg", ".jpeg", ".png")
-WORLD_FILE_SUFFIXES = {".jpg": (".jgw", ".jpgw"), ".jpeg": (".jgw", ".jpegw"), ".png": (".pgw", ".pngw"),
-                       ".tif": (".tfw", ".tifw"), ".tiff": (".tfw", ".tiffw")}
+WORLD_FILE_SUFFIXES = {
+    ".jpg": (".jgw", ".jpgw"),
+    ".jpeg": (".jgw", ".jpegw"),
+    ".png": (".pgw", ".pngw"),
+    ".tif": (".tfw", ".tifw"),
+    ".tiff": (".tfw", ".tiffw"),
+}
 
 
 class SurveyError(SscnbError, ValueError):
@@ -142,22 +159,26 @@ def open_survey(path) -> SurveyRaster:
     try:
         ds = open_raster(path)
     except RasterioIOError as exc:
-            raise SurveyError(f"{path} cannot be read as a raster ({exc}): give a GeoTIFF, JPEG or PNG") from None
+        raise SurveyError(f"{path} cannot be read as a raster ({exc}): give a GeoTIFF, JPEG or PNG") from None
     with ds:
         count, dtypes = ds.count, ds.dtypes
         if count in (1, 2):
             raise SurveyError(
                 f"{path.name} has {count} band{'s' if count > 1 else ''}: sscnb maps RGB imagery (3 bands, or 4 with "
                 "alpha). A single-band raster is often a DEM or a label map; for a greyscale image, "
-                "export RGB from your photogrammetry software")
+                "export RGB from your photogrammetry software"
+            )
         if count > 4:
-            raise SurveyError(f"{path.name} has {count} bands: sscnb maps RGB or RGBA; write the red, green and "
-                              "blue bands (and alpha) to a new file, e.g. gdal_translate -b 1 -b 2 -b 3 ...")
+            raise SurveyError(
+                f"{path.name} has {count} bands: sscnb maps RGB or RGBA; write the red, green and "
+                "blue bands (and alpha) to a new file, e.g. gdal_translate -b 1 -b 2 -b 3 ..."
+            )
         if any(d != "uint8" for d in dtypes):
             raise SurveyError(
                 f"{path.name} is {dtypes[0]} ({np.dtype(dtypes[0]).itemsize * 8}-bit): the CNN and the phase-2 "
                 "features expect 8-bit RGB. Export an 8-bit orthomosaic, or rescale it, e.g. "
-                f"gdal_translate -ot Byte -scale {path.name} {path.stem}_8bit.tif")
+                f"gdal_translate -ot Byte -scale {path.name} {path.stem}_8bit.tif"
+            )
         alpha = 4 if count == 4 else None
         crs, transform = ds.crs, ds.transform
         identity = transform.is_identity
@@ -171,25 +192,26 @@ def open_survey(path) -> SurveyRaster:
                 try:
                     crs = CRS.from_wkt(prj.read_text())
                 except Exception as exc:  # rasterio raises CRSError with GDAL's reason
-                    raise SurveyError(f"{prj} does not hold a CRS GDAL can read ({exc}): write the CRS as WKT, "
-                                      "e.g. from epsg.io") from None
+                    raise SurveyError(
+                        f"{prj} does not hold a CRS GDAL can read ({exc}): write the CRS as WKT, e.g. from epsg.io"
+                    ) from None
                 source += f" + {prj.name}"
             else:
                 what = world.name if world else "its georeferencing"
                 raise SurveyError(
                     f"{path.name} has a transform ({what}) but no CRS, so its map could not be placed in a GIS: "
                     f"put the CRS beside it as {prj.name} (the WKT of e.g. EPSG:32618, from epsg.io or your "
-                    "photogrammetry software), or use a GeoTIFF that carries it")
+                    "photogrammetry software), or use a GeoTIFF that carries it"
+                )
         elif crs is not None and world is None and ds.driver != "GTiff":
             source = f"{path.name}.aux.xml"
         from rasterio.windows import Window
 
-        try:   # its last pixel: a file cut short (the commonest damage) fails here, before any computing
+        try:  # its last pixel: a file cut short (the commonest damage) fails here, before any computing
             ds.read(window=Window(ds.width - 1, ds.height - 1, 1, 1))
         except RasterioIOError as exc:
             raise SurveyError(_damaged(path, exc, "its last pixel")) from None
-        return SurveyRaster(path, ds.width, ds.height, count, crs, transform, not identity or crs is not None,
-                            alpha, source)
+        return SurveyRaster(path, ds.width, ds.height, count, crs, transform, not identity or crs is not None, alpha, source)
 
 
 def read_block(ds, raster: SurveyRaster, window) -> tuple[np.ndarray, np.ndarray]:
@@ -216,16 +238,19 @@ def read_block(ds, raster: SurveyRaster, window) -> tuple[np.ndarray, np.ndarray
         rgb = np.moveaxis(ds.read((1, 2, 3), window=window), 0, -1)
         valid = ds.read(raster.alpha, window=window) > 0 if raster.alpha else ds.dataset_mask(window=window) > 0
     except RasterioIOError as exc:
-        raise SurveyError(_damaged(raster.path, exc, f"rows {int(window.row_off)}-"
-                                                   f"{int(window.row_off + window.height)}")) from None
+        raise SurveyError(
+            _damaged(raster.path, exc, f"rows {int(window.row_off)}-{int(window.row_off + window.height)}")
+        ) from None
     return np.ascontiguousarray(rgb), valid
 
 
 def _damaged(path, exc, where: str) -> str:
     """Return the message for a raster whose pixels cannot be read: GDAL's own reason, and the fix."""
     reason = str(exc.__cause__ or exc.__context__ or exc).rstrip(".")
-    return (f"{Path(path).name} cannot be read at {where}: {reason}. The file is cut short or damaged (an "
-            "interrupted copy or export?): copy or export it again (gdalinfo -checksum finds damaged blocks)")
+    return (
+        f"{Path(path).name} cannot be read at {where}: {reason}. The file is cut short or damaged (an "
+        "interrupted copy or export?): copy or export it again (gdalinfo -checksum finds damaged blocks)"
+    )
 
 
 def georeferencing_of(path) -> SurveyRaster:
@@ -247,8 +272,7 @@ def georeferencing_of(path) -> SurveyRaster:
     except SurveyError as exc:
         with open_raster(path) as ds:
             georef = not ds.transform.is_identity or ds.crs is not None
-            raster = SurveyRaster(Path(path), ds.width, ds.height, ds.count, ds.crs, ds.transform, georef, None,
-                                ds.driver)
+            raster = SurveyRaster(Path(path), ds.width, ds.height, ds.count, ds.crs, ds.transform, georef, None, ds.driver)
         if georef and raster.crs is None:
             logger.warning("%s", exc)
         return raster
@@ -297,10 +321,20 @@ def survey_table(surveys):
     """
     import pandas as pd
 
-    return pd.DataFrame([{"input": s.path.name, "width": s.width, "height": s.height, "bands": s.count,
-                          "CRS": s.crs.to_string() if s.crs else "none (pixel coordinates)",
-                          "pixel size": abs(s.transform.a) if s.georeferenced else None,
-                          "georeferencing": s.georef_source if s.georeferenced else "none"} for s in surveys])
+    return pd.DataFrame(
+        [
+            {
+                "input": s.path.name,
+                "width": s.width,
+                "height": s.height,
+                "bands": s.count,
+                "CRS": s.crs.to_string() if s.crs else "none (pixel coordinates)",
+                "pixel size": abs(s.transform.a) if s.georeferenced else None,
+                "georeferencing": s.georef_source if s.georeferenced else "none",
+            }
+            for s in surveys
+        ]
+    )
 
 
 def pixel_area_m2(raster: SurveyRaster) -> float | None:
@@ -350,12 +384,9 @@ def area_table(counts: dict, scheme: ClassScheme, raster: SurveyRaster):
     rows = []
     for c in scheme.labelled_codes:
         n = int(counts.get(c, 0))
-        row = {"code": int(c), "class": scheme.name(c), "pixels": n,
-               "percent": 100.0 * n / total if total else float("nan")}
+        row = {"code": int(c), "class": scheme.name(c), "pixels": n, "percent": 100.0 * n / total if total else float("nan")}
         if px_area is not None:
             row["area_m2"] = n * px_area
             row["area_ha"] = n * px_area / 1e4
         rows.append(row)
     return pd.DataFrame(rows)
-
-

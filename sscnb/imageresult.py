@@ -4,6 +4,7 @@ Made by :func:`sscnb.ssc.classify_image` (:meth:`ImageResult.from_classification
 03's results (:func:`sscnb.evaluation.load_image_results`), or from notebook 05's maps; the explorer's layers
 (:mod:`sscnb.explore`) are drawn from it.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -61,8 +62,23 @@ class ImageResult:
     confidence drawn on the image's grid (:func:`tiles_on_grid`).
     """
 
-    def __init__(self, name, image, label, cnn_map, final_map, confidence_tiles, scheme: ClassScheme, tile: int,
-                 phase2_name: str, result=None, note: str = "", full_shape=None, bounds=None, units: str = "m"):
+    def __init__(
+        self,
+        name,
+        image,
+        label,
+        cnn_map,
+        final_map,
+        confidence_tiles,
+        scheme: ClassScheme,
+        tile: int,
+        phase2_name: str,
+        result=None,
+        note: str = "",
+        full_shape=None,
+        bounds=None,
+        units: str = "m",
+    ):
 
         self.name = name
         self.image = image
@@ -83,14 +99,27 @@ class ImageResult:
         names = {c: scheme.name(c) for c in scheme.codes}
         self.reports = {}
         if label is not None and cnn_map is not None and final_map is not None:
-            self.reports = {"CNN": metrics.class_report(label, cnn_map, codes, names),
-                            phase2_name: metrics.class_report(label, final_map, codes, names)}
+            self.reports = {
+                "CNN": metrics.class_report(label, cnn_map, codes, names),
+                phase2_name: metrics.class_report(label, final_map, codes, names),
+            }
 
     @classmethod
     def from_classification(cls, name, image, label, result, scheme: ClassScheme, tile: int) -> ImageResult:
         """From :func:`sscnb.ssc.classify_image` of the image."""
-        return cls(name, image, label, result.cnn_map, result.final_map, result.cnn_proba.max(axis=-1), scheme,
-                   tile, result.phase2_name, result=result, note="classified here")
+        return cls(
+            name,
+            image,
+            label,
+            result.cnn_map,
+            result.final_map,
+            result.cnn_proba.max(axis=-1),
+            scheme,
+            tile,
+            result.phase2_name,
+            result=result,
+            note="classified here",
+        )
 
     @property
     def confidence(self) -> np.ndarray:
@@ -113,18 +142,22 @@ class ImageResult:
             return f"{self.name}: {self.note}"
         g = np.where(np.asarray(g, float) < 0, np.nan, g)  # negative or NaN: the tile touches no data
         no_data = ~np.isfinite(g)
-        codes = self.cnn_map[: g.shape[0] * self.tile: self.tile, : g.shape[1] * self.tile: self.tile]
+        codes = self.cnn_map[: g.shape[0] * self.tile : self.tile, : g.shape[1] * self.tile : self.tile]
         unclassified = int(((codes == 0) & ~no_data).sum())
-        text = (f"{self.name}: {g.size} tiles" + (f" ({int(no_data.sum())} on the no-data border)" if no_data.any()
-                                                   else "")
-                + f", {unclassified} left unclassified by the CNN, mean CNN confidence "
-                + (f"{np.nanmean(g):.3f}" if not no_data.all() else "-"))
+        text = (
+            f"{self.name}: {g.size} tiles"
+            + (f" ({int(no_data.sum())} on the no-data border)" if no_data.any() else "")
+            + f", {unclassified} left unclassified by the CNN, mean CNN confidence "
+            + (f"{np.nanmean(g):.3f}" if not no_data.all() else "-")
+        )
         if self.label is not None:
             cnn_errors = errors_by_confidence(self.label, self.cnn_map, g, self.tile)
             fin = errors_by_confidence(self.label, self.final_map, g, self.tile)
-            text += (f"; labelled pixels wrong in the less / the more confident half of the tiles: CNN tile map "
-                     f"{100 * cnn_errors['low']:.2f}% / {100 * cnn_errors['high']:.2f}%, final map {100 * fin['low']:.2f}% / "
-                     f"{100 * fin['high']:.2f}%")
+            text += (
+                f"; labelled pixels wrong in the less / the more confident half of the tiles: CNN tile map "
+                f"{100 * cnn_errors['low']:.2f}% / {100 * cnn_errors['high']:.2f}%, final map {100 * fin['low']:.2f}% / "
+                f"{100 * fin['high']:.2f}%"
+            )
         return text + f" ({self.note})"
 
     @property

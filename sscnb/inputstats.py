@@ -16,6 +16,7 @@ dark tones (water, shade) back to those the CNN was trained on (1 when they are 
 training range): the ``normalise`` setting (:class:`sscnb.ssc.SSCParams`) applies it to the CNN's
 input only; phase 2 still learns the image's own colours.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -24,20 +25,40 @@ import numpy as np
 
 from .tiles import to_tiles
 
-__all__ = ["STATISTICS", "MARGIN", "InputShiftWarning", "tile_statistics", "summarise", "image_statistics",
-           "MIN_CORRECTION", "training_statistics", "merge_statistics", "far_outside", "check_image", "normalising_gamma",
-           "apply_gamma"]
+__all__ = [
+    "STATISTICS",
+    "MARGIN",
+    "InputShiftWarning",
+    "tile_statistics",
+    "summarise",
+    "image_statistics",
+    "MIN_CORRECTION",
+    "training_statistics",
+    "merge_statistics",
+    "far_outside",
+    "check_image",
+    "normalising_gamma",
+    "apply_gamma",
+]
 
 #: name -> (what it measures, floor of the margin, word for "above", word for "below")
 STATISTICS = {
     "brightness": ("median tile brightness (luma, 0-255)", 20.0, "brighter", "darker"),
-    "dark_tones": ("10th percentile of tile brightness (water and shade, 0-255)", 20.0,
-                   "brighter in its dark tones (water, shade)", "darker in its dark tones (water, shade)"),
+    "dark_tones": (
+        "10th percentile of tile brightness (water and shade, 0-255)",
+        20.0,
+        "brighter in its dark tones (water, shade)",
+        "darker in its dark tones (water, shade)",
+    ),
     "red_share": ("median share of red in a tile's R+G+B", 0.05, "redder (warmer)", "less red"),
     "blue_share": ("median share of blue in a tile's R+G+B", 0.06, "bluer (cooler)", "less blue (warmer)"),
     "saturation": ("median saturation of a tile's mean colour ((max-min)/max)", 0.1, "more saturated", "less saturated (greyer)"),
-    "contrast": ("median standard deviation of brightness within a tile", 8.0, "more textured (sharper)",
-                 "smoother (blurrier or flatter)"),
+    "contrast": (
+        "median standard deviation of brightness within a tile",
+        8.0,
+        "more textured (sharper)",
+        "smoother (blurrier or flatter)",
+    ),
 }
 #: how far beyond the training images' range (as a share of that range) an image is "far outside"
 MARGIN = 0.5
@@ -74,17 +95,17 @@ def tile_statistics(x: np.ndarray) -> dict:
     n = len(x)
     out = {k: np.zeros(n, np.float32) for k in ("brightness", "red_share", "blue_share", "saturation", "contrast")}
     step = 2048
-    for i in range(0, n, step):   # in blocks: bounded memory for large strips
-        b = x[i:i + step]
+    for i in range(0, n, step):  # in blocks: bounded memory for large strips
+        b = x[i : i + step]
         m = b.reshape(len(b), -1, 3).sum(axis=1, dtype=np.uint32).astype(np.float32) / (b.shape[1] * b.shape[2])
-        luma = b[:, ::2, ::2].reshape(len(b), -1, 3).astype(np.float32) @ _LUMA   # every 4th pixel: enough for a spread
+        luma = b[:, ::2, ::2].reshape(len(b), -1, 3).astype(np.float32) @ _LUMA  # every 4th pixel: enough for a spread
         s = m.sum(axis=1) + 1e-6
         mx, mn = m.max(axis=1), m.min(axis=1)
-        out["brightness"][i:i + step] = m @ _LUMA
-        out["contrast"][i:i + step] = luma.std(axis=1)
-        out["red_share"][i:i + step] = m[:, 0] / s
-        out["blue_share"][i:i + step] = m[:, 2] / s
-        out["saturation"][i:i + step] = (mx - mn) / np.maximum(mx, 1.0)
+        out["brightness"][i : i + step] = m @ _LUMA
+        out["contrast"][i : i + step] = luma.std(axis=1)
+        out["red_share"][i : i + step] = m[:, 0] / s
+        out["blue_share"][i : i + step] = m[:, 2] / s
+        out["saturation"][i : i + step] = (mx - mn) / np.maximum(mx, 1.0)
     return out
 
 
@@ -159,8 +180,18 @@ def training_statistics(x: np.ndarray, image: np.ndarray, min_tiles: int = 20) -
     if small.sum() >= min_tiles or not groups:
         groups.append(small if groups else np.ones(len(image), bool))
     summaries = [summarise({k: v[g] for k, v in per.items()}) for g in groups if g.any()]
-    stats = {k: {"min": float(min(s[k] for s in summaries)), "median": float(np.median([s[k] for s in summaries])),
-                 "max": float(max(s[k] for s in summaries))} for k in STATISTICS} if summaries else {}
+    stats = (
+        {
+            k: {
+                "min": float(min(s[k] for s in summaries)),
+                "median": float(np.median([s[k] for s in summaries])),
+                "max": float(max(s[k] for s in summaries)),
+            }
+            for k in STATISTICS
+        }
+        if summaries
+        else {}
+    )
     return {"n_images": len(summaries), "n_tiles": int(len(x)), "statistics": stats}
 
 
@@ -181,8 +212,15 @@ def merge_statistics(a: dict | None, b: dict | None) -> dict | None:
     if not a or not b:
         return a or b
     sa, sb = a["statistics"], b["statistics"]
-    stats = {k: {"min": min(sa[k]["min"], sb[k]["min"]), "max": max(sa[k]["max"], sb[k]["max"]),
-                 "median": float(np.median([sa[k]["median"], sb[k]["median"]]))} for k in sa if k in sb}
+    stats = {
+        k: {
+            "min": min(sa[k]["min"], sb[k]["min"]),
+            "max": max(sa[k]["max"], sb[k]["max"]),
+            "median": float(np.median([sa[k]["median"], sb[k]["median"]])),
+        }
+        for k in sa
+        if k in sb
+    }
     return {"n_images": a["n_images"] + b["n_images"], "n_tiles": a["n_tiles"] + b["n_tiles"], "statistics": stats}
 
 
@@ -248,9 +286,11 @@ def check_image(stats: dict, trained: dict | None, name: str, warn: bool = True)
         return msgs
     for stat, (v, _low, _high, word) in far_outside(stats, trained).items():
         rng = trained["statistics"][stat]
-        msgs.append(f"{name}: much {word} than anything the CNN was trained on ({STATISTICS[stat][0]} {v:.3g}; its "
-                    f"training images {rng['min']:.3g}-{rng['max']:.3g}). Expect more errors in its maps; label "
-                    "some of its tiles and adapt the model (notebook 07), or add such images to the training set")
+        msgs.append(
+            f"{name}: much {word} than anything the CNN was trained on ({STATISTICS[stat][0]} {v:.3g}; its "
+            f"training images {rng['min']:.3g}-{rng['max']:.3g}). Expect more errors in its maps; label "
+            "some of its tiles and adapt the model (notebook 07), or add such images to the training set"
+        )
         if warn:
             warnings.warn(msgs[-1], InputShiftWarning, stacklevel=2)
     return msgs

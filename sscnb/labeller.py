@@ -15,6 +15,7 @@ Orders (:func:`tile_order`), compared by ``benchmarks/adapt_benchmark.py``:
   each group in turn, largest groups first: every kind of surface shows up early.
 * ``mixed`` (default): ``diverse``, ``least_confident`` and ``random`` picks in turn.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -137,10 +138,10 @@ def tile_picture(image: np.ndarray, row: int, col: int, tile: int, margin: int |
     for d in (-2, -1):
         for yy in (ty + d, ty + tile - 1 - d):
             if 0 <= yy < pic.shape[0]:
-                pic[yy, max(0, tx - 2):tx + tile + 2] = yellow
+                pic[yy, max(0, tx - 2) : tx + tile + 2] = yellow
         for xx in (tx + d, tx + tile - 1 - d):
             if 0 <= xx < pic.shape[1]:
-                pic[max(0, ty - 2):ty + tile + 2, xx] = yellow
+                pic[max(0, ty - 2) : ty + tile + 2, xx] = yellow
     return pic
 
 
@@ -167,8 +168,17 @@ class LabelSession:
         Candidates per image (a random subset of its grid) to keep ordering fast on large images.
     """
 
-    def __init__(self, images: dict, labels_path, cnn: LoadedModel | None = None, tile_size: int | None = None,
-                 order: str = "mixed", seed: int = 0, max_tiles_per_image: int | None = 4000, progress: bool = False):
+    def __init__(
+        self,
+        images: dict,
+        labels_path,
+        cnn: LoadedModel | None = None,
+        tile_size: int | None = None,
+        order: str = "mixed",
+        seed: int = 0,
+        max_tiles_per_image: int | None = 4000,
+        progress: bool = False,
+    ):
         if not images:
             raise _labels.LabelError("no image to label: give the new river's images (a folder or files)")
         if not tile_size:
@@ -180,8 +190,11 @@ class LabelSession:
         self.scheme: ClassScheme = cnn.scheme if cnn is not None else ClassScheme.default()
         self.images = dict(images)
         self.path = Path(labels_path)
-        self.table = (_labels.read_tile_labels(self.path, self.scheme, self.tile, self.images) if self.path.exists()
-                      else _labels.empty_labels())
+        self.table = (
+            _labels.read_tile_labels(self.path, self.scheme, self.tile, self.images)
+            if self.path.exists()
+            else _labels.empty_labels()
+        )
         self._pixels = {name: read_image(p) for name, p in self.images.items()}
 
         self._georef = {}
@@ -239,8 +252,9 @@ class LabelSession:
             raise _labels.LabelError(f"class code {code} is not in the class scheme {sorted(allowed)}")
         self.table = _labels.append_tile_label(self.path, self.table, t[0], t[1], t[2], int(code), self.tile)
         if self._georef.get(t[0]):
-            _labels.write_tile_squares(self.squares_path(t[0]), self.table[self.table.image == t[0]],
-                                       self.images[t[0]], self.tile, self.scheme)
+            _labels.write_tile_squares(
+                self.squares_path(t[0]), self.table[self.table.image == t[0]], self.images[t[0]], self.tile, self.scheme
+            )
         self._pos += 1
         return self.current()
 
@@ -306,8 +320,7 @@ class _ClickLabeller:
             b.on_click(lambda _b, code=code: self.click(code))
             buttons.append(b)
         self.buttons = buttons
-        self.widget = W.VBox([self.caption, self.picture, W.HBox(buttons), self.counts],
-                             layout=W.Layout(width="100%"))
+        self.widget = W.VBox([self.caption, self.picture, W.HBox(buttons), self.counts], layout=W.Layout(width="100%"))
         self.widget.add_class(css_class)
         self.refresh()
 
@@ -353,8 +366,9 @@ class TileLabeller(_ClickLabeller):
     """
 
     def __init__(self, session: LabelSession, scale: int = 3):
-        super().__init__(session, scale, 3 * session.tile * int(scale),
-                         (("mixed", _labels.MIXED), ("skip", _labels.SKIP)), "sscnb-labeller")
+        super().__init__(
+            session, scale, 3 * session.tile * int(scale), (("mixed", _labels.MIXED), ("skip", _labels.SKIP)), "sscnb-labeller"
+        )
 
     def figure(self):
         """Return the static view: the current tile in its context, and each image's labelled tiles.
@@ -384,8 +398,9 @@ def labels_figure(session: LabelSession, max_px: int = 900):
 
     plt = _plt()
     names = list(session.images)
-    fig, axes = plt.subplots(1, len(names) + 1, figsize=(4 + 5 * len(names), 4.5),
-                             gridspec_kw={"width_ratios": [0.8] + [1.6] * len(names)})
+    fig, axes = plt.subplots(
+        1, len(names) + 1, figsize=(4 + 5 * len(names), 4.5), gridspec_kw={"width_ratios": [0.8] + [1.6] * len(names)}
+    )
     axes = np.atleast_1d(axes)
     pic = session.picture()
     if pic is not None:
@@ -403,8 +418,16 @@ def labels_figure(session: LabelSession, max_px: int = 900):
         ax.imshow(img[::step, ::step])
         t = session.table[session.table.image == name]
         for r, c, code in zip(t.tile_row, t.tile_col, t.class_code, strict=True):
-            ax.add_patch(Rectangle((c * T / step, r * T / step), T / step, T / step, fill=False,
-                                   edgecolor=colours.get(int(code), "#ff00ff"), linewidth=1.5))
+            ax.add_patch(
+                Rectangle(
+                    (c * T / step, r * T / step),
+                    T / step,
+                    T / step,
+                    fill=False,
+                    edgecolor=colours.get(int(code), "#ff00ff"),
+                    linewidth=1.5,
+                )
+            )
         ax.set_title(f"{name}: {len(t)} tiles labelled", fontsize=9)
         ax.set_axis_off()
     counts = session.counts()

@@ -17,6 +17,7 @@ images for fine-tuning (:mod:`sscnb.adapt`).
 
 Every bad input raises :class:`LabelError` naming the file and the fix, before anything is written.
 """
+
 from __future__ import annotations
 
 from .labelsources import (
@@ -40,6 +41,21 @@ from .tilelabels import (
     write_tile_labels,
 )
 
-__all__ = ["LabelError", "MIXED", "SKIP", "COLUMNS", "empty_labels", "image_index", "read_tile_labels",
-           "write_tile_labels", "append_tile_label", "start_labels_file", "POLYGON_EXTENSIONS", "labels_from_raster",
-           "rasterize_polygons", "load_labels", "tile_set", "write_tile_squares"]
+__all__ = [
+    "LabelError",
+    "MIXED",
+    "SKIP",
+    "COLUMNS",
+    "empty_labels",
+    "image_index",
+    "read_tile_labels",
+    "write_tile_labels",
+    "append_tile_label",
+    "start_labels_file",
+    "POLYGON_EXTENSIONS",
+    "labels_from_raster",
+    "rasterize_polygons",
+    "load_labels",
+    "tile_set",
+    "write_tile_squares",
+]

@@ -4,6 +4,7 @@ Label rasters and polygons drawn in QGIS (by the purity rule of the training til
 :func:`load_labels`, the labelled tiles cut out for fine-tuning (:func:`tile_set`) and the labelled tiles as
 squares for QGIS.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -24,8 +25,9 @@ __all__ = ["POLYGON_EXTENSIONS", "labels_from_raster", "rasterize_polygons", "lo
 POLYGON_EXTENSIONS = (".gpkg", ".shp", ".geojson", ".json")
 
 
-def labels_from_raster(label: np.ndarray, image: str, tile_size: int, scheme: ClassScheme, purity: float = 0.9,
-                       mixed: bool = False):
+def labels_from_raster(
+    label: np.ndarray, image: str, tile_size: int, scheme: ClassScheme, purity: float = 0.9, mixed: bool = False
+):
     """Tile labels from a class raster by the purity rule of the training tiles.
 
     Parameters
@@ -53,8 +55,9 @@ def labels_from_raster(label: np.ndarray, image: str, tile_size: int, scheme: Cl
         any_lab = _tiles.to_tiles(np.asarray(label) > 0, tile_size).reshape(len(codes), -1).any(axis=1)
         keep = keep | any_lab
     idx = np.flatnonzero(keep)
-    return pd.DataFrame({"image": image, "tile_row": idx // grid[1], "tile_col": idx % grid[1],
-                         "class_code": codes[idx].astype(np.int64)})
+    return pd.DataFrame(
+        {"image": image, "tile_row": idx // grid[1], "tile_col": idx % grid[1], "class_code": codes[idx].astype(np.int64)}
+    )
 
 
 def _read_polygons(path: Path, image_path: Path, class_field: str):
@@ -66,14 +69,17 @@ def _read_polygons(path: Path, image_path: Path, class_field: str):
             crs = src.crs
             props = src.schema.get("properties", {})
             if class_field not in props:
-                raise LabelError(f"{path.name} has no field {class_field!r} (its fields: {sorted(props)}): give the "
-                                 "field that holds the class codes (class_field), or add one in QGIS")
+                raise LabelError(
+                    f"{path.name} has no field {class_field!r} (its fields: {sorted(props)}): give the "
+                    "field that holds the class codes (class_field), or add one in QGIS"
+                )
             feats = [(f["geometry"], f["properties"][class_field]) for f in src if f["geometry"] is not None]
     except LabelError:
         raise
     except Exception as exc:  # noqa: BLE001 - fiona/GDAL raise several types for an unreadable file
-        raise LabelError(f"cannot read polygons from {path} ({type(exc).__name__}: {exc}): give a GeoPackage, "
-                         "shapefile or GeoJSON") from None
+        raise LabelError(
+            f"cannot read polygons from {path} ({type(exc).__name__}: {exc}): give a GeoPackage, shapefile or GeoJSON"
+        ) from None
     if not feats:
         raise LabelError(f"{path.name} holds no polygon: draw training areas over {image_path.name} first")
     return crs, feats
@@ -87,17 +93,24 @@ def _polygon_transform(path: Path, image_path: Path, raster, crs, bounds: np.nda
         from rasterio.crs import CRS
 
         if not crs:
-            raise LabelError(f"{path.name} has no CRS but {image_path.name} is in {raster.crs.to_string()}: set the "
-                             "layer's CRS in QGIS (Layer > Set CRS) to the image's, and save it again")
+            raise LabelError(
+                f"{path.name} has no CRS but {image_path.name} is in {raster.crs.to_string()}: set the "
+                "layer's CRS in QGIS (Layer > Set CRS) to the image's, and save it again"
+            )
         if CRS.from_user_input(crs) != raster.crs:
             raise LabelError(
                 f"{path.name} is in {CRS.from_user_input(crs).to_string()} but {image_path.name} is in "
                 f"{raster.crs.to_string()}: reproject the polygons to the image's CRS (QGIS: Export > Save Features "
-                "As, with the image's CRS) and try again")
+                "As, with the image's CRS) and try again"
+            )
         return raster.transform
     if crs:
-        warnings.warn(f"{image_path.name} is not georeferenced, so the CRS of {path.name} is not used: its "
-                      "coordinates are read as pixel units", UserWarning, stacklevel=3)
+        warnings.warn(
+            f"{image_path.name} is not georeferenced, so the CRS of {path.name} is not used: its "
+            "coordinates are read as pixel units",
+            UserWarning,
+            stacklevel=3,
+        )
     # QGIS shows a plain image with y = -row; a polygon file made in pixel rows has y >= 0
     return Affine(1, 0, 0, 0, -1, 0) if bounds[:, 3].max() <= 0 else Affine.identity()
 
@@ -139,8 +152,10 @@ def rasterize_polygons(path, image_path, scheme: ClassScheme, class_field: str =
     allowed = set(scheme.labelled_codes)
     for i, (_, code) in enumerate(feats):
         if code is None or int(code) != code or int(code) not in allowed:
-            raise LabelError(f"{path.name}: polygon {i + 1} has {class_field} = {code!r}, not a class of the scheme "
-                             f"{sorted(allowed)}: fix its attribute in QGIS")
+            raise LabelError(
+                f"{path.name}: polygon {i + 1} has {class_field} = {code!r}, not a class of the scheme "
+                f"{sorted(allowed)}: fix its attribute in QGIS"
+            )
     shapes = [(g if isinstance(g, dict) else g.__geo_interface__, int(c)) for g, c in feats]
     bounds = np.array([_geom_bounds(g) for g, _ in shapes])
     transform = _polygon_transform(path, image_path, raster, crs, bounds)
@@ -156,7 +171,8 @@ def rasterize_polygons(path, image_path, scheme: ClassScheme, class_field: str =
         raise LabelError(
             f"{path.name}: {int(outside.sum())} of {len(shapes)} polygons lie outside {image_path.name} "
             f"({W} x {H} px; polygons {where}{' ...' if outside.sum() > 5 else ''}): they were drawn over another "
-            "image or in another CRS. Draw them over this image, or give the image they belong to")
+            "image or in another CRS. Draw them over this image, or give the image they belong to"
+        )
     return rasterize(shapes, out_shape=(H, W), transform=transform, fill=0, dtype="uint8")
 
 
@@ -173,8 +189,7 @@ def _coords(c):
             yield from _coords(item)
 
 
-def load_labels(source, images, scheme: ClassScheme, tile_size: int, purity: float = 0.9,
-                class_field: str = "class_code"):
+def load_labels(source, images, scheme: ClassScheme, tile_size: int, purity: float = 0.9, class_field: str = "class_code"):
     """Tile labels from a labels CSV, a polygon file, or a folder of ``SCLS_`` rasters.
 
     Parameters
@@ -222,8 +237,11 @@ def load_labels(source, images, scheme: ClassScheme, tile_size: int, purity: flo
                 raise
             parts.append(labels_from_raster(lab, name, tile_size, scheme, purity))
         if not parts:
-            raise LabelError(errors[0] if len(errors) == 1 else
-                             f"the polygons of {source.name} lie outside every given image: " + "; ".join(errors))
+            raise LabelError(
+                errors[0]
+                if len(errors) == 1
+                else f"the polygons of {source.name} lie outside every given image: " + "; ".join(errors)
+            )
         return pd.concat(parts, ignore_index=True)
     if source.is_dir():
         by_key = {p.stem.lower(): p for p in source.iterdir() if p.name.upper().startswith("SCLS_")}
@@ -237,15 +255,19 @@ def load_labels(source, images, scheme: ClassScheme, tile_size: int, purity: flo
             lab = read_label(lp, scheme)
             raster = georeferencing_of(p)
             if lab.shape != (raster.height, raster.width):
-                raise LabelError(f"{lp.name} is {lab.shape[1]} x {lab.shape[0]} px but {p.name} is {raster.width} x "
-                                 f"{raster.height} px: labels must match their image")
+                raise LabelError(
+                    f"{lp.name} is {lab.shape[1]} x {lab.shape[0]} px but {p.name} is {raster.width} x "
+                    f"{raster.height} px: labels must match their image"
+                )
             parts.append(labels_from_raster(lab, name, tile_size, scheme, purity))
         if not parts:
-            raise LabelError(f"{source} holds no SCLS_ label raster of the given images ({sorted(images)[:5]}): "
-                             "name them SCLS_<image>.tif")
+            raise LabelError(
+                f"{source} holds no SCLS_ label raster of the given images ({sorted(images)[:5]}): name them SCLS_<image>.tif"
+            )
         return pd.concat(parts, ignore_index=True)
-    raise LabelError(f"{source} is not a labels CSV (.csv), a polygon file ({', '.join(POLYGON_EXTENSIONS)}) or a "
-                     "folder of SCLS_ rasters")
+    raise LabelError(
+        f"{source} is not a labels CSV (.csv), a polygon file ({', '.join(POLYGON_EXTENSIONS)}) or a folder of SCLS_ rasters"
+    )
 
 
 def tile_set(table, images: dict, tile_size: int, progress: bool = False):
@@ -275,13 +297,12 @@ def tile_set(table, images: dict, tile_size: int, progress: bool = False):
         parsed = parse_image_name(images[name])
         river = parsed[0] if parsed else name
         for r, c, code in zip(rows.tile_row, rows.tile_col, rows.class_code, strict=True):
-            xs.append(img[r * T:(r + 1) * T, c * T:(c + 1) * T])
+            xs.append(img[r * T : (r + 1) * T, c * T : (c + 1) * T])
             ys.append(int(code))
             rivers.append(river)
             names.append(name)
     if not ys:
-        return TileSet(np.zeros((0, T, T, 3), np.uint8), np.zeros(0, np.int64), np.zeros(0, object),
-                       np.zeros(0, object), T, 1.0)
+        return TileSet(np.zeros((0, T, T, 3), np.uint8), np.zeros(0, np.int64), np.zeros(0, object), np.zeros(0, object), T, 1.0)
     return TileSet(np.stack(xs), np.array(ys, np.int64), np.array(rivers, object), np.array(names, object), T, 1.0)
 
 
@@ -311,18 +332,31 @@ def write_tile_squares(path, table, image_path, tile_size: int, scheme: ClassSch
     path = Path(path)
     T = int(tile_size)
     tr = raster.transform
-    schema = {"geometry": "Polygon", "properties": {"image": "str", "tile_row": "int", "tile_col": "int",
-                                                     "class_code": "int", "class_name": "str"}}
+    schema = {
+        "geometry": "Polygon",
+        "properties": {"image": "str", "tile_row": "int", "tile_col": "int", "class_code": "int", "class_name": "str"},
+    }
     names = {int(c): scheme.name(int(c)) for c in scheme.labelled_codes}
     names.update({MIXED: "mixed", SKIP: "skipped"})
     # SPATIAL_INDEX=NO: the SQLite inside fiona's wheels may lack the R*Tree module (as in sscnb.vectors)
-    with atomic_path(path) as tmp, fiona.open(tmp, "w", driver="GPKG", crs=raster.crs.to_wkt(), schema=schema,
-                                              layer="tile_labels", SPATIAL_INDEX="NO") as dst:
+    with (
+        atomic_path(path) as tmp,
+        fiona.open(
+            tmp, "w", driver="GPKG", crs=raster.crs.to_wkt(), schema=schema, layer="tile_labels", SPATIAL_INDEX="NO"
+        ) as dst,
+    ):
         for r, c, code in zip(table.tile_row, table.tile_col, table.class_code, strict=True):
-            corners = [tr @ (c * T, r * T), tr @ ((c + 1) * T, r * T), tr @ ((c + 1) * T, (r + 1) * T),
-                       tr @ (c * T, (r + 1) * T)]
-            dst.write({"geometry": {"type": "Polygon", "coordinates": [corners + [corners[0]]]},
-                       "properties": {"image": Path(image_path).stem, "tile_row": int(r), "tile_col": int(c),
-                                      "class_code": int(code), "class_name": names.get(int(code), str(code))}})
+            corners = [tr @ (c * T, r * T), tr @ ((c + 1) * T, r * T), tr @ ((c + 1) * T, (r + 1) * T), tr @ (c * T, (r + 1) * T)]
+            dst.write(
+                {
+                    "geometry": {"type": "Polygon", "coordinates": [corners + [corners[0]]]},
+                    "properties": {
+                        "image": Path(image_path).stem,
+                        "tile_row": int(r),
+                        "tile_col": int(c),
+                        "class_code": int(code),
+                        "class_name": names.get(int(code), str(code)),
+                    },
+                }
+            )
     return path
-

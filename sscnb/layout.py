@@ -2,23 +2,34 @@
 
 One name per folder, used by the notebooks, the package and the tests alike.
 """
+
 from __future__ import annotations
 
 from .errors import SscnbError
 
-__all__ = ["DATA_CHECK_DIR", "TUNING_DIR", "MODEL_DIR", "SSC_DIR", "REPORT_DIR", "MAP_DIR", "EXPLORE_DIR", "ADAPT_DIR",
-           "ASSESS_DIR", "OutputFolderError",
-           "prepare_output"]
+__all__ = [
+    "DATA_CHECK_DIR",
+    "TUNING_DIR",
+    "MODEL_DIR",
+    "SSC_DIR",
+    "REPORT_DIR",
+    "MAP_DIR",
+    "EXPLORE_DIR",
+    "ADAPT_DIR",
+    "ASSESS_DIR",
+    "OutputFolderError",
+    "prepare_output",
+]
 
-DATA_CHECK_DIR = "data_check"   # 00: inventory, pixels and tiles per class, thumbnails
-TUNING_DIR = "cnn_tuning"       # 01: training history, recommended epochs
-MODEL_DIR = "model"             # 02: the CNN, its class key and model card
-SSC_DIR = "ssc"                 # 03: per-image scores, figures, timings
-REPORT_DIR = "report"           # 04: compiled table and figures
-MAP_DIR = "map"                 # 05: class maps of surveys
-EXPLORE_DIR = "explore"         # 06: figures of the teaching notebook
-ADAPT_DIR = "adapt"             # 07: tile labels, the adapted CNN, maps before and after
-ASSESS_DIR = "assess"           # 08: the sample of points, areas and accuracy with confidence intervals
+DATA_CHECK_DIR = "data_check"  # 00: inventory, pixels and tiles per class, thumbnails
+TUNING_DIR = "cnn_tuning"  # 01: training history, recommended epochs
+MODEL_DIR = "model"  # 02: the CNN, its class key and model card
+SSC_DIR = "ssc"  # 03: per-image scores, figures, timings
+REPORT_DIR = "report"  # 04: compiled table and figures
+MAP_DIR = "map"  # 05: class maps of surveys
+EXPLORE_DIR = "explore"  # 06: figures of the teaching notebook
+ADAPT_DIR = "adapt"  # 07: tile labels, the adapted CNN, maps before and after
+ASSESS_DIR = "assess"  # 08: the sample of points, areas and accuracy with confidence intervals
 
 
 class OutputFolderError(SscnbError, OSError):
@@ -51,8 +62,10 @@ def prepare_output(folder, setting: str = "output_dir"):
     try:
         for parent in [folder, *folder.parents]:
             if parent.exists() and not parent.is_dir():
-                raise OutputFolderError(f"{parent} is a file, so the output folder {folder} cannot be made "
-                                        f"there: move the file or choose another {setting}")
+                raise OutputFolderError(
+                    f"{parent} is a file, so the output folder {folder} cannot be made "
+                    f"there: move the file or choose another {setting}"
+                )
         folder.mkdir(parents=True, exist_ok=True)
         probe = folder / f".write_test_{os.getpid()}"
         probe.write_bytes(b"")
@@ -60,6 +73,8 @@ def prepare_output(folder, setting: str = "output_dir"):
     except OutputFolderError:
         raise
     except OSError as exc:
-        raise OutputFolderError(f"cannot write to the output folder {folder} ({exc.strerror or exc}): choose "
-                                f"another {setting}, or fix its permissions") from None
+        raise OutputFolderError(
+            f"cannot write to the output folder {folder} ({exc.strerror or exc}): choose "
+            f"another {setting}, or fix its permissions"
+        ) from None
     return folder

@@ -6,6 +6,7 @@ nodata 0, the scheme's colour table, the class names as GDAL category names (in 
 beside it, which GDAL and QGIS read) and a QGIS style (``.qml``); and the CNN's confidence per
 tile as a float COG. Everything is written under a temporary name and renamed when complete.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -19,8 +20,15 @@ from .classes import ClassScheme
 from .geo import SurveyError, SurveyRaster, georeferencing_of, open_raster
 from .provenance import atomic_path, tmp_name, write_text
 
-__all__ = ["ClassMapWriter", "write_class_map", "write_tile_confidence", "write_qml", "write_category_names",
-           "read_category_names", "COG_BLOCK"]
+__all__ = [
+    "ClassMapWriter",
+    "write_class_map",
+    "write_tile_confidence",
+    "write_qml",
+    "write_category_names",
+    "read_category_names",
+    "COG_BLOCK",
+]
 
 COG_BLOCK = 512
 
@@ -57,8 +65,10 @@ def write_class_map(path, class_map: np.ndarray, scheme: ClassScheme, georef_fro
     if georef_from is not None:
         raster = georef_from if isinstance(georef_from, SurveyRaster) else georeferencing_of(georef_from)
         if raster.shape != (H, W):
-            raise SurveyError(f"the class map is {W} x {H} px but {raster.path.name} is "
-                              f"{raster.width} x {raster.height} px: a map must have its image's size")
+            raise SurveyError(
+                f"the class map is {W} x {H} px but {raster.path.name} is "
+                f"{raster.width} x {raster.height} px: a map must have its image's size"
+            )
     else:
         raster = SurveyRaster(Path(path), W, H, 1, None, Affine.identity(), False, None, "none")
     with ClassMapWriter(path, raster, scheme) as w:
@@ -87,8 +97,9 @@ def write_tile_confidence(path, raster: SurveyRaster, confidence: np.ndarray, ti
     from rasterio.windows import Window
 
     conf = np.asarray(confidence, np.float32)
-    with ClassMapWriter(path, raster, None, transform=raster.transform @ Affine.scale(tile), shape=conf.shape,
-                        dtype="float32", categorical=False) as w:
+    with ClassMapWriter(
+        path, raster, None, transform=raster.transform @ Affine.scale(tile), shape=conf.shape, dtype="float32", categorical=False
+    ) as w:
         w.write(Window(0, 0, conf.shape[1], conf.shape[0]), conf)
     return Path(path)
 
@@ -108,7 +119,8 @@ def write_qml(path, scheme: ClassScheme) -> Path:
     """
     entries = "\n".join(
         f'        <paletteEntry value="{c}" label="{escape(scheme.name(c))}" color="{scheme.colour(c)}" alpha="255"/>'
-        for c in scheme.labelled_codes)
+        for c in scheme.labelled_codes
+    )
     text = f"""<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>
 <qgis version="3.28.0" styleCategories="AllStyleCategories">
   <pipe>
@@ -200,8 +212,17 @@ class ClassMapWriter:
     exception nothing remains under the final names.
     """
 
-    def __init__(self, path, raster: SurveyRaster, scheme: ClassScheme | None, *, transform=None, shape=None,
-                 dtype: str = "uint8", categorical: bool = True):
+    def __init__(
+        self,
+        path,
+        raster: SurveyRaster,
+        scheme: ClassScheme | None,
+        *,
+        transform=None,
+        shape=None,
+        dtype: str = "uint8",
+        categorical: bool = True,
+    ):
         self.path = Path(path)
         self.raster = raster
         self.scheme = scheme
@@ -210,14 +231,24 @@ class ClassMapWriter:
         self.dtype = dtype
         self.categorical = categorical
         self._tmp = tmp_name(self.path.with_name(f"build_{self.path.name}"))
-        self._ds: Any = None   # the open dataset between __enter__ and __exit__
+        self._ds: Any = None  # the open dataset between __enter__ and __exit__
 
     def __enter__(self):
 
         h, w = self.shape
-        profile = dict(driver="GTiff", width=w, height=h, count=1, dtype=self.dtype,
-                       nodata=0 if self.categorical else -1.0, compress="deflate", tiled=True,
-                       blockxsize=COG_BLOCK, blockysize=COG_BLOCK, BIGTIFF="IF_SAFER")
+        profile = dict(
+            driver="GTiff",
+            width=w,
+            height=h,
+            count=1,
+            dtype=self.dtype,
+            nodata=0 if self.categorical else -1.0,
+            compress="deflate",
+            tiled=True,
+            blockxsize=COG_BLOCK,
+            blockysize=COG_BLOCK,
+            BIGTIFF="IF_SAFER",
+        )
         if self.raster.georeferenced:
             profile.update(crs=self.raster.crs, transform=self.transform)
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -248,11 +279,18 @@ class ClassMapWriter:
         with atomic_path(self.path) as tmp_cog:
             with warnings.catch_warnings():  # a plain image's map has no georeferencing, on purpose
                 warnings.simplefilter("ignore", NotGeoreferencedWarning)
-                rasterio.shutil.copy(self._tmp, tmp_cog, driver="COG", COMPRESS="DEFLATE", BLOCKSIZE=COG_BLOCK,
-                                     OVERVIEWS="AUTO", OVERVIEW_RESAMPLING="MODE" if self.categorical else "AVERAGE",
-                                     BIGTIFF="IF_SAFER", NUM_THREADS="ALL_CPUS")
+                rasterio.shutil.copy(
+                    self._tmp,
+                    tmp_cog,
+                    driver="COG",
+                    COMPRESS="DEFLATE",
+                    BLOCKSIZE=COG_BLOCK,
+                    OVERVIEWS="AUTO",
+                    OVERVIEW_RESAMPLING="MODE" if self.categorical else "AVERAGE",
+                    BIGTIFF="IF_SAFER",
+                    NUM_THREADS="ALL_CPUS",
+                )
             Path(str(tmp_cog) + ".aux.xml").unlink(missing_ok=True)
         if self.categorical and self.scheme is not None:
             write_category_names(self.path, self.scheme)
             write_qml(self.path.with_suffix(".qml"), self.scheme)
-

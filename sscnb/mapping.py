@@ -24,6 +24,7 @@ On an image that fits in memory, the result equals ``classify_image`` exactly (t
 makes every window's features those of the whole image, the sample depends only on the tile map,
 and the colours are predicted in one order whatever the strips.
 """
+
 from __future__ import annotations
 
 import glob
@@ -66,12 +67,22 @@ if TYPE_CHECKING:
     from .classes import ClassScheme
     from .modelfiles import LoadedModel
 
-__all__ = ["MapResult", "resolve_inputs", "map_files", "map_raster", "map_inputs", "plan_inputs", "area_summary",
-           "label_scores", "WINDOW_MPX", "MIN_POLYGON_AREA"]
+__all__ = [
+    "MapResult",
+    "resolve_inputs",
+    "map_files",
+    "map_raster",
+    "map_inputs",
+    "plan_inputs",
+    "area_summary",
+    "label_scores",
+    "WINDOW_MPX",
+    "MIN_POLYGON_AREA",
+]
 
 logger = logging.getLogger(__name__)
 
-GDAL_CACHE_MB = 256       # GDAL's block cache while mapping (its default, 5% of RAM, would dominate peak memory)
+GDAL_CACHE_MB = 256  # GDAL's block cache while mapping (its default, 5% of RAM, would dominate peak memory)
 
 
 def resolve_inputs(inputs: str | Path | list) -> tuple[list[Path], list[str]]:
@@ -124,8 +135,10 @@ def resolve_inputs(inputs: str | Path | list) -> tuple[list[Path], list[str]]:
     seen: dict[str, Path] = {}
     for p in paths:
         if p.stem in seen and seen[p.stem].resolve() != p.resolve():
-            raise SurveyError(f"{seen[p.stem]} and {p} have the same name {p.stem!r}: their maps would overwrite "
-                              "each other; map them into different output folders")
+            raise SurveyError(
+                f"{seen[p.stem]} and {p} have the same name {p.stem!r}: their maps would overwrite "
+                "each other; map them into different output folders"
+            )
         seen[p.stem] = p
     unique = list(dict.fromkeys(p.resolve() for p in paths))
     if not unique:
@@ -133,9 +146,17 @@ def resolve_inputs(inputs: str | Path | list) -> tuple[list[Path], list[str]]:
     return [Path(p) for p in unique], skipped
 
 
-def plan_inputs(paths: list[Path], cnn: LoadedModel, out_dir: str | Path, experiment: str, params: SSCParams, *,
-                vectors: bool = False, min_polygon_area: float = MIN_POLYGON_AREA,
-                overwrite: bool = False) -> list[tuple]:
+def plan_inputs(
+    paths: list[Path],
+    cnn: LoadedModel,
+    out_dir: str | Path,
+    experiment: str,
+    params: SSCParams,
+    *,
+    vectors: bool = False,
+    min_polygon_area: float = MIN_POLYGON_AREA,
+    overwrite: bool = False,
+) -> list[tuple]:
     """Check every input before anything runs.
 
     Parameters
@@ -166,16 +187,20 @@ def plan_inputs(paths: list[Path], cnn: LoadedModel, out_dir: str | Path, experi
         folder.
     """
     if params.smallest_element > 1:
-        raise SurveyError("smallest_element is not applied when mapping surveys (it needs the whole map in "
-                          "memory): set it to 0, and use min_polygon_area to drop small patches from the polygons")
+        raise SurveyError(
+            "smallest_element is not applied when mapping surveys (it needs the whole map in "
+            "memory): set it to 0, and use min_polygon_area to drop small patches from the polygons"
+        )
     plan, conflicts = [], []
     model = _model_recipe(cnn)
     tile = cnn.tile_size
     for p in paths:
         raster = open_survey(p)
         if raster.height < tile or raster.width < tile:
-            raise SurveyError(f"{p.name} is {raster.width} x {raster.height} px, smaller than one {tile} px tile of the "
-                              f"model {Path(cnn.path).name}: map it with a model of a smaller tile size")
+            raise SurveyError(
+                f"{p.name} is {raster.width} x {raster.height} px, smaller than one {tile} px tile of the "
+                f"model {Path(cnn.path).name}: map it with a model of a smaller tile size"
+            )
         recipe = _recipe(p, cnn, params, vectors, min_polygon_area, model)
         files = map_files(out_dir, p.stem, experiment, params, vectors)
         status = "todo"
@@ -184,8 +209,10 @@ def plan_inputs(paths: list[Path], cnn: LoadedModel, out_dir: str | Path, experi
             if other["manifest"] != files["manifest"] and other["manifest"].exists() and not overwrite:
                 old = json.loads(other["manifest"].read_text())
                 diff = recipe_differences(old.get("recipe", {}), recipe)
-                conflicts.append(f"{p.name}: its maps were made with other inputs or settings "
-                                 f"({'; '.join(diff[:4]) or 'phase2'}; {other['manifest'].name})")
+                conflicts.append(
+                    f"{p.name}: its maps were made with other inputs or settings "
+                    f"({'; '.join(diff[:4]) or 'phase2'}; {other['manifest'].name})"
+                )
         if files["manifest"].exists():
             old = json.loads(files["manifest"].read_text())
             diff = recipe_differences(old.get("recipe", {}), recipe)
@@ -195,8 +222,7 @@ def plan_inputs(paths: list[Path], cnn: LoadedModel, out_dir: str | Path, experi
             elif not diff and complete:
                 status = "done"
             elif diff:
-                conflicts.append(f"{p.name}: its maps were made with other inputs or settings "
-                                 f"({'; '.join(diff[:4])})")
+                conflicts.append(f"{p.name}: its maps were made with other inputs or settings ({'; '.join(diff[:4])})")
             else:
                 status = "todo"  # a file is missing: make it again
         plan.append((p, raster, status, recipe))
@@ -260,7 +286,7 @@ def label_scores(results: list[MapResult], scheme: ClassScheme) -> pd.DataFrame:
         if folder not in by_folder:
             try:
                 recs = find_pairs(folder)
-            except DataError:   # no image named River_NNNN there: no label can belong to one
+            except DataError:  # no image named River_NNNN there: no label can belong to one
                 recs = []
             by_folder[folder] = {Path(rec.image_path).resolve(): rec for rec in recs if rec.has_label}
         rec = by_folder[folder].get(Path(r.input).resolve())
@@ -271,14 +297,26 @@ def label_scores(results: list[MapResult], scheme: ClassScheme) -> pd.DataFrame:
             with open_raster(r.files[key]) as ds:
                 m = ds.read(1)
             if m.shape != lab.shape:
-                raise DataError(f"{Path(rec.label_path).name} is {lab.shape[1]} x {lab.shape[0]} px but "
-                                f"{Path(r.input).name} is {m.shape[1]} x {m.shape[0]}: a label must cover its image")
+                raise DataError(
+                    f"{Path(rec.label_path).name} is {lab.shape[1]} x {lab.shape[0]} px but "
+                    f"{Path(r.input).name} is {m.shape[1]} x {m.shape[0]}: a label must cover its image"
+                )
             rep = metrics.report_from_confusion(metrics.confusion(lab, m, codes), codes, names)
             frames.append(rep.assign(input=Path(r.input).name, map=tag))
-            frames.append(pd.DataFrame([{"input": Path(r.input).name, "map": tag, "class": "macro F1",
-                                         "f1_score": metrics.macro_f1(rep)},
-                                        {"input": Path(r.input).name, "map": tag, "class": "pixel-weighted F1",
-                                         "f1_score": metrics.weighted_f1(rep), "support": int(rep.support.sum())}]))
+            frames.append(
+                pd.DataFrame(
+                    [
+                        {"input": Path(r.input).name, "map": tag, "class": "macro F1", "f1_score": metrics.macro_f1(rep)},
+                        {
+                            "input": Path(r.input).name,
+                            "map": tag,
+                            "class": "pixel-weighted F1",
+                            "f1_score": metrics.weighted_f1(rep),
+                            "support": int(rep.support.sum()),
+                        },
+                    ]
+                )
+            )
     if not frames:
         return pd.DataFrame(columns=["input", "map", *metrics.REPORT_COLUMNS])
     df = pd.concat(frames, ignore_index=True)
@@ -309,9 +347,19 @@ def _map_one(task: _MapTask, cnn: LoadedModel, progress: bool) -> MapResult:
 
     # GDAL_NUM_THREADS: GDAL decodes the blocks of one read on several threads (compressed GeoTIFFs)
     with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB, GDAL_NUM_THREADS=str(feature_threads())):
-        return map_raster(task.path, cnn, task.out_dir, task.experiment, task.params, vectors=task.vectors,
-                          min_polygon_area=task.min_polygon_area, window_mpx=task.window_mpx, raster=task.raster,
-                          recipe=task.recipe, progress=progress)
+        return map_raster(
+            task.path,
+            cnn,
+            task.out_dir,
+            task.experiment,
+            task.params,
+            vectors=task.vectors,
+            min_polygon_area=task.min_polygon_area,
+            window_mpx=task.window_mpx,
+            raster=task.raster,
+            recipe=task.recipe,
+            progress=progress,
+        )
 
 
 def _map_task(model_path: str, task: _MapTask) -> MapResult:
@@ -319,11 +367,22 @@ def _map_task(model_path: str, task: _MapTask) -> MapResult:
     return _map_one(task, worker_model(model_path), False)
 
 
-def map_inputs(inputs: str | Path | list, cnn: LoadedModel, out_dir: str | Path, experiment: str,
-               params: SSCParams | None = None, *,
-               vectors: bool = False, min_polygon_area: float = MIN_POLYGON_AREA, overwrite: bool = False,
-               window_mpx: float = WINDOW_MPX, progress: bool = True, scheduler: str | None = None,
-               workers: int | None = None, log: Callable[[str], object] = print) -> list[MapResult]:
+def map_inputs(
+    inputs: str | Path | list,
+    cnn: LoadedModel,
+    out_dir: str | Path,
+    experiment: str,
+    params: SSCParams | None = None,
+    *,
+    vectors: bool = False,
+    min_polygon_area: float = MIN_POLYGON_AREA,
+    overwrite: bool = False,
+    window_mpx: float = WINDOW_MPX,
+    progress: bool = True,
+    scheduler: str | None = None,
+    workers: int | None = None,
+    log: Callable[[str], object] = print,
+) -> list[MapResult]:
     """Map every input; all are checked before any is mapped.
 
     Parameters
@@ -367,8 +426,9 @@ def map_inputs(inputs: str | Path | list, cnn: LoadedModel, out_dir: str | Path,
     paths, skipped = resolve_inputs(inputs)
     for s in skipped:
         log(s)
-    plan = plan_inputs(paths, cnn, out_dir, experiment, params, vectors=vectors,
-                       min_polygon_area=min_polygon_area, overwrite=overwrite)
+    plan = plan_inputs(
+        paths, cnn, out_dir, experiment, params, vectors=vectors, min_polygon_area=min_polygon_area, overwrite=overwrite
+    )
     prepare_output(out_dir)
     results = {}
     todo = {}
@@ -377,21 +437,40 @@ def map_inputs(inputs: str | Path | list, cnn: LoadedModel, out_dir: str | Path,
         if status == "done":
             man = json.loads(files["manifest"].read_text())
             log(f"{path.name}: already mapped with this model and these settings, skipped")
-            results[path.name] = MapResult(path, files, pd.read_csv(files["areas"]), man.get("info", {}),
-                                           man.get("seconds", {}), "skipped (done)", params.phase2_name)
+            results[path.name] = MapResult(
+                path,
+                files,
+                pd.read_csv(files["areas"]),
+                man.get("info", {}),
+                man.get("seconds", {}),
+                "skipped (done)",
+                params.phase2_name,
+            )
         else:
             log(raster.describe())
             todo[path.name] = _MapTask(path, out_dir, experiment, params, vectors, min_polygon_area, window_mpx, raster, recipe)
 
     def finished(name, res):
         mpx = todo[name].raster.pixels / 1e6
-        log(f"{name}: mapped {mpx:.1f} Mpx in {res.timings['total']:.1f} s "
-            f"({mpx / max(res.timings['total'], 1e-9):.2f} Mpx/s) -> {res.files['final'].name}")
+        log(
+            f"{name}: mapped {mpx:.1f} Mpx in {res.timings['total']:.1f} s "
+            f"({mpx / max(res.timings['total'], 1e-9):.2f} Mpx/s) -> {res.files['final'].name}"
+        )
 
     one = len(todo) == 1 and scheduler is None and workers is None  # one input here: its own bars, not the batch's
-    done, failures = run_batch({k: (task,) for k, task in todo.items()}, cnn, _map_one, _map_task,
-                               scheduler=scheduler, workers=workers, desc="map", progress=progress and not one,
-                               on_result=finished, log=log, local_extra=(progress and one,))
+    done, failures = run_batch(
+        {k: (task,) for k, task in todo.items()},
+        cnn,
+        _map_one,
+        _map_task,
+        scheduler=scheduler,
+        workers=workers,
+        desc="map",
+        progress=progress and not one,
+        on_result=finished,
+        log=log,
+        local_extra=(progress and one,),
+    )
     results.update(done)
     if failures:
         raise BatchError(failures, what="input")

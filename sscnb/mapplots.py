@@ -4,6 +4,7 @@ A mapped survey, its class areas (mapped and estimated with their intervals), th
 errors, and a river before and after adaptation. Every function returns the matplotlib Figure;
 :mod:`sscnb.plots` has the other figures and these names too.
 """
+
 from __future__ import annotations
 
 import math
@@ -17,8 +18,7 @@ from .metrics import errors_by_confidence
 __all__ = ["survey_figure", "area_bars", "estimated_area_figure", "confidence_figure", "before_after_figure"]
 
 
-def survey_figure(image: np.ndarray, class_map: np.ndarray, scheme: ClassScheme, title: str = "",
-                  georeferenced: bool = True):
+def survey_figure(image: np.ndarray, class_map: np.ndarray, scheme: ClassScheme, title: str = "", georeferenced: bool = True):
     """Return an input beside its class map, with the legend.
 
     Parameters
@@ -48,8 +48,9 @@ def survey_figure(image: np.ndarray, class_map: np.ndarray, scheme: ClassScheme,
         ax.set_xticks([])
         ax.set_yticks([])
     present = [c for c in scheme.labelled_codes if (class_map == c).any()]
-    handles = [h for h, c in zip(scheme.legend_handles(include_unlabelled=False), scheme.labelled_codes, strict=True)
-               if c in present]
+    handles = [
+        h for h, c in zip(scheme.legend_handles(include_unlabelled=False), scheme.labelled_codes, strict=True) if c in present
+    ]
     axes[1].legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
     note = "" if georeferenced else " (not georeferenced: pixel coordinates)"
     fig.suptitle(title + note)
@@ -107,18 +108,28 @@ def estimated_area_figure(estimates, scheme: ClassScheme, title: str = ""):
     scale, unit = (1e-4, "ha") if ha else (1.0, "px")
     codes = [int(c) for c in e.class_code]
     y = np.arange(len(e))
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 0.6 + 0.55 * len(e)), constrained_layout=True,
-                                 gridspec_kw={"width_ratios": [1.4, 1]})
+    fig, (a1, a2) = plt.subplots(
+        1, 2, figsize=(11, 0.6 + 0.55 * len(e)), constrained_layout=True, gridspec_kw={"width_ratios": [1.4, 1]}
+    )
     a1.barh(y - 0.2, e.mapped_area * scale, height=0.38, color="0.8", edgecolor="0.4", label="mapped (pixel count)")
-    a1.barh(y + 0.2, e.estimated_area * scale, height=0.38, color=[scheme.colour(c) for c in codes],
-            edgecolor="0.3", xerr=e.area_ci95 * scale, capsize=3, label="estimated, with 95% CI")
+    a1.barh(
+        y + 0.2,
+        e.estimated_area * scale,
+        height=0.38,
+        color=[scheme.colour(c) for c in codes],
+        edgecolor="0.3",
+        xerr=e.area_ci95 * scale,
+        capsize=3,
+        label="estimated, with 95% CI",
+    )
     a1.set_yticks(y, [scheme.name(c) for c in codes])
     a1.invert_yaxis()
     a1.set_xlabel(f"area ({unit})")
     a1.legend(fontsize=8, loc="lower right")
     a1.spines[["top", "right"]].set_visible(False)
-    for k, (col, ci, lab) in enumerate((("users_accuracy", "users_ci95", "user's"),
-                                        ("producers_accuracy", "producers_ci95", "producer's"))):
+    for k, (col, ci, lab) in enumerate(
+        (("users_accuracy", "users_ci95", "user's"), ("producers_accuracy", "producers_ci95", "producer's"))
+    ):
         a2.errorbar(e[col], y + (k - 0.5) * 0.3, xerr=e[ci], fmt="o", capsize=3, label=lab)
     a2.set_yticks(y, [""] * len(e))
     a2.invert_yaxis()
@@ -128,14 +139,14 @@ def estimated_area_figure(estimates, scheme: ClassScheme, title: str = ""):
     a2.spines[["top", "right"]].set_visible(False)
     o = estimates[estimates.class_code == "overall"]
     if len(o):
-        a2.set_title(f"overall accuracy {float(o.users_accuracy.iloc[0]):.3f} +- {float(o.users_ci95.iloc[0]):.3f}",
-                     fontsize=9)
+        a2.set_title(f"overall accuracy {float(o.users_accuracy.iloc[0]):.3f} +- {float(o.users_ci95.iloc[0]):.3f}", fontsize=9)
     fig.suptitle(title, fontsize=10)
     return fig
 
 
-def confidence_figure(image: np.ndarray, confidence: np.ndarray, tile: int, label=None, final_map=None,
-                      title: str = "", max_px: int = 900):
+def confidence_figure(
+    image: np.ndarray, confidence: np.ndarray, tile: int, label=None, final_map=None, title: str = "", max_px: int = 900
+):
     """Where the CNN is unsure.
 
     Its top-class probability per tile over the image, and, when the labels are given, where the final map is
@@ -163,12 +174,14 @@ def confidence_figure(image: np.ndarray, confidence: np.ndarray, tile: int, labe
     rows, cols = conf.shape
     step = max(1, int(np.ceil(max(image.shape[:2]) / max_px)))
     show_errors = label is not None and final_map is not None
-    fig, axes = plt.subplots(1, 2 if show_errors else 1, figsize=(12 if show_errors else 7, 4.8),
-                             constrained_layout=True, squeeze=False)
+    fig, axes = plt.subplots(
+        1, 2 if show_errors else 1, figsize=(12 if show_errors else 7, 4.8), constrained_layout=True, squeeze=False
+    )
     ax = axes[0, 0]
     ax.imshow(image[::step, ::step], extent=(0, image.shape[1], image.shape[0], 0))
-    im = ax.imshow(conf, cmap="magma", vmin=0, vmax=1, alpha=0.55, interpolation="nearest",
-                   extent=(0, cols * tile, rows * tile, 0))
+    im = ax.imshow(
+        conf, cmap="magma", vmin=0, vmax=1, alpha=0.55, interpolation="nearest", extent=(0, cols * tile, rows * tile, 0)
+    )
     ax.set_xlim(0, image.shape[1])
     ax.set_ylim(image.shape[0], 0)
     ax.set_title("CNN confidence per tile (top-class probability)")
@@ -185,8 +198,10 @@ def confidence_figure(image: np.ndarray, confidence: np.ndarray, tile: int, labe
         e = errors_by_confidence(lab, fin, conf, tile)
         text = ""
         if e["tiles"] >= 2:
-            text = (f"errors: {100 * e['low']:.1f}% of labelled pixels in the less confident half of the tiles, "
-                    f"{100 * e['high']:.1f}% in the more confident half")
+            text = (
+                f"errors: {100 * e['low']:.1f}% of labelled pixels in the less confident half of the tiles, "
+                f"{100 * e['high']:.1f}% in the more confident half"
+            )
         ax2.set_title("final map errors (red)")
         ax2.set_xlabel(text, fontsize=8)
     for a in axes.ravel():
@@ -232,8 +247,9 @@ def draw_panels(axes, panels, scheme: ClassScheme, fontsize: int = 10) -> None:
         ax.set_axis_off()
 
 
-def before_after_figure(image, label, before, after, scheme: ClassScheme, *, title: str = "",
-                        scores: dict | None = None, max_px: int = 900):
+def before_after_figure(
+    image, label, before, after, scheme: ClassScheme, *, title: str = "", scores: dict | None = None, max_px: int = 900
+):
     """Return a new river's image mapped by the parent model and by the adapted one, side by side.
 
     Parameters
@@ -264,10 +280,14 @@ def before_after_figure(image, label, before, after, scheme: ClassScheme, *, tit
     H, W = image.shape[:2]
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 4.2 * H / W + 0.9))
     draw_panels(np.atleast_1d(axes), panels, scheme, fontsize=10)
-    fig.legend(handles=scheme.legend_handles(include_unlabelled=True), loc="lower center",
-               ncol=len(scheme.codes), fontsize=8, frameon=False)
+    fig.legend(
+        handles=scheme.legend_handles(include_unlabelled=True),
+        loc="lower center",
+        ncol=len(scheme.codes),
+        fontsize=8,
+        frameon=False,
+    )
     if title:
         fig.suptitle(title)
     fig.tight_layout(rect=(0, 0.07, 1, 1))
     return fig
-

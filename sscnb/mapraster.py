@@ -6,6 +6,7 @@ gamma-corrected input when needed, the tile rules and the phase-2 fit, the colou
 (the final map and the tile map as COGs) and publishing (confidence, areas, polygons, the files
 moved into place, the manifest last).
 """
+
 from __future__ import annotations
 
 import logging
@@ -46,8 +47,8 @@ __all__ = ["MapResult", "map_files", "map_raster", "WINDOW_MPX", "MIN_POLYGON_AR
 
 logger = logging.getLogger("sscnb.mapping")
 
-WINDOW_MPX = 8.0          # megapixels per strip: sets peak memory (about 0.1 GB per Mpx), not results
-MIN_POLYGON_AREA = 1.0    # m2 (px without a projected CRS): smaller patches are sieved before polygons
+WINDOW_MPX = 8.0  # megapixels per strip: sets peak memory (about 0.1 GB per Mpx), not results
+MIN_POLYGON_AREA = 1.0  # m2 (px without a projected CRS): smaller patches are sieved before polygons
 
 
 @dataclass
@@ -56,11 +57,11 @@ class MapResult:
 
     input: Path
     files: dict
-    areas: pd.DataFrame        # see geo.area_table
+    areas: pd.DataFrame  # see geo.area_table
     info: dict
     timings: dict = field(default_factory=dict)
     status: str = "done"
-    phase2_name: str = "MLP"   # the final map's classifier, as in its file names ("MLP" or "RF")
+    phase2_name: str = "MLP"  # the final map's classifier, as in its file names ("MLP" or "RF")
 
 
 def map_files(out_dir, stem: str, experiment: str, params: SSCParams, vectors: bool = False) -> dict:
@@ -97,16 +98,18 @@ def map_files(out_dir, stem: str, experiment: str, params: SSCParams, vectors: b
 
 def _every_map_file(out_dir, stem: str, experiment: str) -> dict:
     """Every file a run of any settings makes for one input and experiment: ``{phase2: map_files}``."""
-    return {phase2: map_files(out_dir, stem, experiment, SSCParams(phase2=phase2), vectors=True)
-            for phase2 in sorted(PHASE2_CHOICES)}
+    return {
+        phase2: map_files(out_dir, stem, experiment, SSCParams(phase2=phase2), vectors=True) for phase2 in sorted(PHASE2_CHOICES)
+    }
 
 
 def _model_recipe(cnn: LoadedModel) -> dict:
     return {"path": str(cnn.path), "sha256": file_sha256(cnn.path), "class_key": cnn.key.digest()}
 
 
-def _recipe(path: Path, cnn: LoadedModel, params: SSCParams, vectors: bool, min_polygon_area: float,
-            model: dict | None = None) -> dict:
+def _recipe(
+    path: Path, cnn: LoadedModel, params: SSCParams, vectors: bool, min_polygon_area: float, model: dict | None = None
+) -> dict:
     """Everything that decides the result for one input: compared on a re-run.
 
     ``model``: the model's part, when already computed (the model file is hashed once per batch, not per
@@ -137,12 +140,13 @@ class _MapJob:
     scratch: _Scratch
     stage: dict
     progress: bool
-    tile_codes: Any = None      # (tiles,) class codes, filled in by pass 1
-    confidence: Any = None      # (tiles,) top-class probability, filled in by pass 1
-    present: Any = None         # (tiles,) whole valid tiles, filled in by pass 1
+    tile_codes: Any = None  # (tiles,) class codes, filled in by pass 1
+    confidence: Any = None  # (tiles,) top-class probability, filled in by pass 1
+    present: Any = None  # (tiles,) whole valid tiles, filled in by pass 1
     n_valid: int = 0
-    tile_stats: dict = field(default_factory=lambda: {k: [] for k in ("brightness", "red_share", "blue_share",
-                                                                       "saturation", "contrast")})
+    tile_stats: dict = field(
+        default_factory=lambda: {k: [] for k in ("brightness", "red_share", "blue_share", "saturation", "contrast")}
+    )
 
     def __post_init__(self):
         self.tile = self.cnn.tile_size
@@ -155,8 +159,7 @@ class _MapJob:
     def bar(self, desc: str):
         from tqdm.auto import tqdm
 
-        return tqdm(total=self.H, desc=f"{self.path.name}: {desc}", unit="row", disable=not self.progress,
-                    leave=False)
+        return tqdm(total=self.H, desc=f"{self.path.name}: {desc}", unit="row", disable=not self.progress, leave=False)
 
     def strip_tiles(self, rgb, valid, first_row, tr0, tr1):
         """Return the whole tiles of tile rows tr0..tr1 of a strip, and which of them are wholly valid.
@@ -192,10 +195,10 @@ def _remove_earlier_maps(out_dir: Path, stem: str, experiment: str, files: dict)
     """
     files["manifest"].unlink(missing_ok=True)
     for made in _every_map_file(out_dir, stem, experiment).values():
-        made["preview"] = made["final"].with_name(made["final"].stem + "_preview.png")   # notebook 05's figure
+        made["preview"] = made["final"].with_name(made["final"].stem + "_preview.png")  # notebook 05's figure
         for f in made.values():
             f.unlink(missing_ok=True)
-            for extra in (f.with_name(f.name + ".aux.xml"), f.with_suffix(".qml")):   # what goes with a map
+            for extra in (f.with_name(f.name + ".aux.xml"), f.with_suffix(".qml")):  # what goes with a map
                 extra.unlink(missing_ok=True)
     for stale in out_dir.glob(f".tmp_*_{stem}_{experiment}_*"):
         logger.info("removing %s, left by an interrupted run", stale)
@@ -214,12 +217,13 @@ def _pass1(job: _MapJob) -> dict:
     halo = _features.feature_halo(p.median_radius, p.use_entropy)
     prof = dict.fromkeys(("read", "tiles_check", "cnn", "features", "scratch"), 0.0)
     with open_raster(job.path) as ds, job.bar("phase 1") as bar:
+
         def read(y0, y1):
             r0, r1 = max(0, y0 - halo), min(H, y1 + halo)
             return r0, read_block(ds, job.raster, Window(0, r0, W, r1 - r0))
 
         for y0, y1, (r0, (rgb, valid)), waited in _read_ahead(job.strips, read):
-            c0 = time.perf_counter() - waited   # "read": the time this strip was waited for
+            c0 = time.perf_counter() - waited  # "read": the time this strip was waited for
             core = slice(y0 - r0, y1 - r0)
             tr0, tr1 = y0 // tile, min(y1 // tile, grid[0])
             c1 = time.perf_counter()
@@ -242,7 +246,7 @@ def _pass1(job: _MapJob) -> dict:
             job.present[_pixel.pack_rgb(feats[vcore][:, :3].astype(np.uint8, copy=False))] = True
             prof["scratch"] += time.perf_counter() - c2
             bar.update(y1 - y0)
-    return {f"pass1_{k}": round(v, 3) for k, v in prof.items()}   # parts of phase1_features
+    return {f"pass1_{k}": round(v, 3) for k, v in prof.items()}  # parts of phase1_features
 
 
 def _cnn_again(job: _MapJob, gamma: float) -> None:
@@ -276,8 +280,7 @@ def _fit_on_tile_map(job: _MapJob, tile_grid: np.ndarray, map_info: dict):
         else:
             map_info.update(choice.clf.info)
             if choice.clf.info.get("one_class"):
-                map_info["note"] = (f"the CNN found one class only ({int(choice.clf.classes[0])}): the final map "
-                                    "is that class")
+                map_info["note"] = f"the CNN found one class only ({int(choice.clf.classes[0])}): the final map is that class"
     else:
         map_info["note"] = "the CNN classified no tile (all below recog_thresh?): the final map is left empty"
         logger.warning("%s: %s", job.path.name, map_info["note"])
@@ -304,8 +307,11 @@ def _pass2(job: _MapJob, tile_grid: np.ndarray, choice, clf, lut, t: dict):
     tile, grid, W = job.tile, job.grid, job.W
     counts = np.zeros(256, np.int64)
     cnn_counts = np.zeros(256, np.int64)
-    with ClassMapWriter(job.stage["final"], job.raster, job.cnn.scheme) as w_final, \
-            ClassMapWriter(job.stage["cnn"], job.raster, job.cnn.scheme) as w_cnn, job.bar("phase 2") as bar:
+    with (
+        ClassMapWriter(job.stage["final"], job.raster, job.cnn.scheme) as w_final,
+        ClassMapWriter(job.stage["cnn"], job.raster, job.cnn.scheme) as w_cnn,
+        job.bar("phase 2") as bar,
+    ):
         for y0, y1 in job.strips:
             f, v = job.scratch.read(y0, y1)
             tr0, tr1 = y0 // tile, min(-(-y1 // tile), grid[0])
@@ -332,38 +338,50 @@ def _pass2(job: _MapJob, tile_grid: np.ndarray, choice, clf, lut, t: dict):
             bar.update(y1 - y0)
         t["predict_write"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-    t["cog"] = time.perf_counter() - t0   # the writers made their COGs as they closed
+    t["cog"] = time.perf_counter() - t0  # the writers made their COGs as they closed
     return counts, cnn_counts
 
 
-def _publish(job: _MapJob, out_dir: Path, counts, cnn_counts, map_info: dict, t: dict, vectors: bool,
-             min_polygon_area: float):
+def _publish(job: _MapJob, out_dir: Path, counts, cnn_counts, map_info: dict, t: dict, vectors: bool, min_polygon_area: float):
     """Write the confidence raster, the class areas and the polygons, then move every staged file beside the input's maps.
 
     Returns the area table.
     """
     scheme = job.cnn.scheme
     write_tile_confidence(job.stage["confidence"], job.raster, job.confidence, job.tile)
-    map_info["shrinking"] = shrinking_classes({c: int(n) for c, n in enumerate(cnn_counts) if n},
-                                              {c: int(n) for c, n in enumerate(counts) if n}, job.path.name, scheme)
+    map_info["shrinking"] = shrinking_classes(
+        {c: int(n) for c, n in enumerate(cnn_counts) if n}, {c: int(n) for c, n in enumerate(counts) if n}, job.path.name, scheme
+    )
     areas = _geo.area_table({c: int(n) for c, n in enumerate(counts) if n}, scheme, job.raster)
     areas.to_csv(job.stage["areas"], index=False)
     if vectors:
         t0 = time.perf_counter()
-        map_info["polygons"] = polygonize_map(job.stage["final"], job.stage["vectors"], scheme, job.raster,
-                                              min_polygon_area)
+        map_info["polygons"] = polygonize_map(job.stage["final"], job.stage["vectors"], scheme, job.raster, min_polygon_area)
         t["vectors"] = time.perf_counter() - t0
     for f in sorted(job.stage["final"].parent.iterdir()):  # COGs, .aux.xml, .qml, CSV, GeoPackage
         f.replace(out_dir / f.name)
     return areas
 
 
-def _new_job(path: Path, raster: SurveyRaster, cnn: LoadedModel, out_dir: Path, experiment: str, p: SSCParams, vectors: bool,
-             window_mpx: float, progress: bool) -> _MapJob:
+def _new_job(
+    path: Path,
+    raster: SurveyRaster,
+    cnn: LoadedModel,
+    out_dir: Path,
+    experiment: str,
+    p: SSCParams,
+    vectors: bool,
+    window_mpx: float,
+    progress: bool,
+) -> _MapJob:
     """Return the job of one input: its strips, and a scratch folder in which every file is made."""
     H, W = raster.shape
-    scratch = _Scratch(tmp_name(out_dir / f"{path.stem}_{experiment}_scratch"), (H, W), 4 if p.use_entropy else 3,
-                       np.float32 if p.use_entropy else np.uint8)
+    scratch = _Scratch(
+        tmp_name(out_dir / f"{path.stem}_{experiment}_scratch"),
+        (H, W),
+        4 if p.use_entropy else 3,
+        np.float32 if p.use_entropy else np.uint8,
+    )
     # everything is made in the scratch folder and moved beside the input's other maps at the end
     stage = map_files(scratch.folder / "out", path.stem, experiment, p, vectors)
     stage["final"].parent.mkdir()
@@ -381,8 +399,9 @@ def _phase1(job: _MapJob, t: dict) -> tuple[dict, dict]:
     if job.n_valid == 0:
         raise SurveyError(f"{job.path.name} holds no valid pixel (all no-data): nothing to map")
     input_info: dict = {}
-    _, gamma = check_input({k: np.concatenate(v) for k, v in job.tile_stats.items()}, job.cnn, job.params,
-                           job.path.name, input_info)
+    _, gamma = check_input(
+        {k: np.concatenate(v) for k, v in job.tile_stats.items()}, job.cnn, job.params, job.path.name, input_info
+    )
     if gamma != 1.0:
         t0 = time.perf_counter()
         _cnn_again(job, gamma)
@@ -390,9 +409,20 @@ def _phase1(job: _MapJob, t: dict) -> tuple[dict, dict]:
     return map_profile, input_info
 
 
-def map_raster(path, cnn: LoadedModel, out_dir, experiment: str, params: SSCParams, *, vectors: bool = False,
-               min_polygon_area: float = MIN_POLYGON_AREA, window_mpx: float = WINDOW_MPX,
-               raster: SurveyRaster | None = None, recipe: dict | None = None, progress: bool = True) -> MapResult:
+def map_raster(
+    path,
+    cnn: LoadedModel,
+    out_dir,
+    experiment: str,
+    params: SSCParams,
+    *,
+    vectors: bool = False,
+    min_polygon_area: float = MIN_POLYGON_AREA,
+    window_mpx: float = WINDOW_MPX,
+    raster: SurveyRaster | None = None,
+    recipe: dict | None = None,
+    progress: bool = True,
+) -> MapResult:
     """Map one input in strips of about ``window_mpx`` megapixels; see the module docstring.
 
     Parameters
@@ -437,9 +467,13 @@ def map_raster(path, cnn: LoadedModel, out_dir, experiment: str, params: SSCPara
         map_profile, input_info = _phase1(job, t)
         t0 = time.perf_counter()
         tile_grid = apply_tile_rules(job.tile_codes, job.confidence, p)
-        map_info = {"input": job.raster.describe(), "tiles": int(job.grid[0] * job.grid[1]), **input_info,
-                    "tile_classes": {int(c): int((tile_grid == c).sum()) for c in np.unique(tile_grid)},
-                    "valid_px": job.n_valid}
+        map_info = {
+            "input": job.raster.describe(),
+            "tiles": int(job.grid[0] * job.grid[1]),
+            **input_info,
+            "tile_classes": {int(c): int((tile_grid == c).sum()) for c in np.unique(tile_grid)},
+            "valid_px": job.n_valid,
+        }
         choice, clf = _fit_on_tile_map(job, tile_grid, map_info)
         t["sample_fit"] = time.perf_counter() - t0
         t0 = time.perf_counter()
@@ -450,8 +484,15 @@ def map_raster(path, cnn: LoadedModel, out_dir, experiment: str, params: SSCPara
     finally:
         job.scratch.close()
     t["total"] = sum(t.values())
-    manifest = {"recipe": recipe, "experiment": experiment, "outputs": {k: v.name for k, v in files.items()},
-                "info": map_info, "seconds": t, "profile": map_profile, "versions": package_versions(),
-                "created": timestamp()}
+    manifest = {
+        "recipe": recipe,
+        "experiment": experiment,
+        "outputs": {k: v.name for k, v in files.items()},
+        "info": map_info,
+        "seconds": t,
+        "profile": map_profile,
+        "versions": package_versions(),
+        "created": timestamp(),
+    }
     write_json(files["manifest"], manifest)  # last: its presence marks the input done
     return MapResult(path, files, areas, map_info, t, phase2_name=p.phase2_name)

@@ -5,6 +5,7 @@ unclassified (0) counts against recall of its true class. The support-weighted F
 F1") is ``sum_c F1_c * support_c / sum_c support_c``, the same as scikit-learn's
 ``f1_score(..., average="weighted")`` over the classes present.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -14,9 +15,17 @@ import numpy as np
 from .provenance import atomic_path
 from .tiles import crop_to_tiles, to_tiles
 
-__all__ = ["confusion", "class_report", "report_from_confusion", "weighted_f1", "macro_f1", "REPORT_COLUMNS",
-           "write_report", "read_report",
-           "errors_by_confidence"]
+__all__ = [
+    "confusion",
+    "class_report",
+    "report_from_confusion",
+    "weighted_f1",
+    "macro_f1",
+    "REPORT_COLUMNS",
+    "write_report",
+    "read_report",
+    "errors_by_confidence",
+]
 
 REPORT_COLUMNS = ["class", "precision", "recall", "f1_score", "support"]
 
@@ -106,8 +115,9 @@ def report_from_confusion(cm: np.ndarray, codes, names=None):
         if support[i] == 0 and predicted[i] == 0:
             continue
         label = names[c] if isinstance(names, dict) else (names(c) if callable(names) else c)
-        rows.append({"class": label, "precision": precision[i], "recall": recall[i],
-                     "f1_score": f1[i], "support": int(support[i])})
+        rows.append(
+            {"class": label, "precision": precision[i], "recall": recall[i], "f1_score": f1[i], "support": int(support[i])}
+        )
     return pd.DataFrame(rows, columns=REPORT_COLUMNS)
 
 
@@ -251,6 +261,5 @@ def errors_by_confidence(label: np.ndarray, predicted: np.ndarray, confidence: n
     if len(idx) < 2:
         return {"low": float("nan"), "high": float("nan"), "tiles": int(len(idx))}
     ranked = idx[np.argsort(conf[idx], kind="stable")]
-    low, high = ranked[: len(ranked) // 2], ranked[len(ranked) // 2:]
-    return {"low": float(w[low].sum() / n[low].sum()), "high": float(w[high].sum() / n[high].sum()),
-            "tiles": int(len(idx))}
+    low, high = ranked[: len(ranked) // 2], ranked[len(ranked) // 2 :]
+    return {"low": float(w[low].sum() / n[low].sum()), "high": float(w[high].sum() / n[high].sum()), "tiles": int(len(idx))}

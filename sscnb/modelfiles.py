@@ -3,6 +3,7 @@
 ``<name>.keras``, its class key and its model card, saved together and loaded together (each checked against
 the others), and prediction with a loaded model.
 """
+
 from __future__ import annotations
 
 import json
@@ -29,7 +30,7 @@ __all__ = ["ModelMismatchError", "LoadedModel", "check_new_model", "save_model",
 class LoadedModel:
     """A CNN loaded with its class key and model card."""
 
-    model: Any                 # a Keras model
+    model: Any  # a Keras model
     key: ClassKey
     card: dict
     path: Path
@@ -65,8 +66,8 @@ def check_new_model(folder, name: str, overwrite: bool = False) -> None:
     path = Path(folder) / f"{name}.keras"
     if path.exists() and not overwrite:
         raise FileExistsError(
-            f"{path} exists: choose another model_name or output_dir (your own folder), or set overwrite=True "
-            "to replace it")
+            f"{path} exists: choose another model_name or output_dir (your own folder), or set overwrite=True to replace it"
+        )
 
 
 def save_model(folder, name: str, model, key: ClassKey, card: dict, overwrite: bool = False) -> dict:
@@ -93,13 +94,21 @@ def save_model(folder, name: str, model, key: ClassKey, card: dict, overwrite: b
     folder = Path(folder)
     check_new_model(folder, name, overwrite)
     folder.mkdir(parents=True, exist_ok=True)
-    paths = {"model": folder / f"{name}.keras", "class_key": folder / f"{name}_classkey.csv",
-             "card": folder / f"{name}_card.json"}
+    paths = {
+        "model": folder / f"{name}.keras",
+        "class_key": folder / f"{name}_classkey.csv",
+        "card": folder / f"{name}_card.json",
+    }
     card = dict(card)
-    card.update(model_name=name, n_outputs=key.n_outputs, class_key_digest=key.digest(),
-                rivers=key.rivers, local_classes=key.local_classes,
-                saved=timestamp(),
-                versions=card.get("versions") or package_versions())
+    card.update(
+        model_name=name,
+        n_outputs=key.n_outputs,
+        class_key_digest=key.digest(),
+        rivers=key.rivers,
+        local_classes=key.local_classes,
+        saved=timestamp(),
+        versions=card.get("versions") or package_versions(),
+    )
     tmp = {k: tmp_name(p) for k, p in paths.items()}  # three files renamed together at the end
     try:
         model.save(tmp["model"])
@@ -117,8 +126,7 @@ def _find_model_file(path: Path) -> Path:
     if path.is_dir():
         cands = sorted(path.glob("*.keras")) or sorted(path.glob("*.h5"))
         if len(cands) != 1:
-            raise ModelMismatchError(
-                f"{path} holds {len(cands)} model files (.keras/.h5): give the path of one")
+            raise ModelMismatchError(f"{path} holds {len(cands)} model files (.keras/.h5): give the path of one")
         return cands[0]
     if not path.exists():
         raise FileNotFoundError(f"model {path} does not exist: train one with notebook 02 or check model_path")
@@ -150,12 +158,14 @@ def load_model(path, scheme: ClassScheme | None = None) -> LoadedModel:
     keras = _keras()
     mpath = _find_model_file(Path(path))
     stem = mpath.stem
-    key_path = next((p for p in (mpath.with_name(f"{stem}_classkey.csv"), mpath.with_name(f"{stem}_ClassKey.csv"))
-                     if p.exists()), None)
+    key_path = next(
+        (p for p in (mpath.with_name(f"{stem}_classkey.csv"), mpath.with_name(f"{stem}_ClassKey.csv")) if p.exists()), None
+    )
     if key_path is None:
         raise ModelMismatchError(
             f"no class key beside {mpath.name}: expected {stem}_classkey.csv in {mpath.parent} "
-            "(it maps the CNN's outputs to classes)")
+            "(it maps the CNN's outputs to classes)"
+        )
     key = ClassKey.from_csv(key_path)
     card_path = mpath.with_name(f"{stem}_card.json")
     try:
@@ -164,7 +174,8 @@ def load_model(path, scheme: ClassScheme | None = None) -> LoadedModel:
         raise ModelMismatchError(
             f"Keras cannot read {mpath} ({mpath.stat().st_size:,} bytes; {type(exc).__name__}: {exc}): the file "
             "is damaged or cut short (an interrupted copy?). Copy it again from where the model was trained, "
-            "or retrain with notebook 02") from None
+            "or retrain with notebook 02"
+        ) from None
     n_out = int(model.output_shape[-1])
     tile = int(model.input_shape[1])
     if card_path.exists():
@@ -173,24 +184,29 @@ def load_model(path, scheme: ClassScheme | None = None) -> LoadedModel:
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise ModelMismatchError(
                 f"the model card {card_path} is not valid JSON ({exc}): it was cut short or edited; copy it "
-                "again from where the model was trained, or retrain with notebook 02") from None
+                "again from where the model was trained, or retrain with notebook 02"
+            ) from None
         if card.get("class_key_digest") != key.digest():
             raise ModelMismatchError(
                 f"{key_path.name} is not the class key {mpath.name} was saved with (the model card "
-                f"{card_path.name} records another one): restore the original key file")
+                f"{card_path.name} records another one): restore the original key file"
+            )
         if int(card.get("tile_size", tile)) != tile:
             raise ModelMismatchError(
-                f"{card_path.name} says tile size {card.get('tile_size')} but {mpath.name} takes {tile} px tiles")
+                f"{card_path.name} says tile size {card.get('tile_size')} but {mpath.name} takes {tile} px tiles"
+            )
     else:
         if mpath.suffix != ".h5":
             raise ModelMismatchError(
                 f"no model card {card_path.name} beside {mpath} (notebook 02 saves it with the model: it records "
-                "the tile size and class scheme). Copy it from where the model was trained, or retrain")
+                "the tile size and class scheme). Copy it from where the model was trained, or retrain"
+            )
         card = {"model_name": stem, "backbone": "legacy-h5", "tile_size": tile, "legacy": True}
     if n_out != key.n_outputs:
         raise ModelMismatchError(
             f"{mpath.name} has {n_out} outputs but {key_path.name} lists {key.n_outputs} local classes: "
-            "they do not belong together")
+            "they do not belong together"
+        )
     if scheme is None and "class_scheme" in card:
         scheme = ClassScheme.from_dict(card["class_scheme"])
     scheme = scheme or ClassScheme.default()
@@ -200,8 +216,9 @@ def load_model(path, scheme: ClassScheme | None = None) -> LoadedModel:
     return LoadedModel(model, key, card, mpath, scheme)
 
 
-def make_card(*, backbone, weights, tile_size, purity, scheme: ClassScheme, tiles: TileSet, epochs, seed,
-              history=None, **extra) -> dict:
+def make_card(
+    *, backbone, weights, tile_size, purity, scheme: ClassScheme, tiles: TileSet, epochs, seed, history=None, **extra
+) -> dict:
     """Return the model card saved beside a model.
 
     Parameters
@@ -224,18 +241,26 @@ def make_card(*, backbone, weights, tile_size, purity, scheme: ClassScheme, tile
     """
     counts = tiles.counts(scheme)
     card = {
-        "backbone": backbone, "weights": str(weights) if weights else None, "tile_size": int(tile_size),
-        "purity": float(purity), "class_scheme": scheme.to_dict(), "epochs": int(epochs), "seed": int(seed),
+        "backbone": backbone,
+        "weights": str(weights) if weights else None,
+        "tile_size": int(tile_size),
+        "purity": float(purity),
+        "class_scheme": scheme.to_dict(),
+        "epochs": int(epochs),
+        "seed": int(seed),
         "tiles_per_class": {str(r): {str(c): int(v) for c, v in row.items()} for r, row in counts.iterrows()},
-        "n_tiles": int(len(tiles)), "images": sorted(set(map(str, tiles.image))),
-        "date": timestamp(), "versions": package_versions(),
+        "n_tiles": int(len(tiles)),
+        "images": sorted(set(map(str, tiles.image))),
+        "date": timestamp(),
+        "versions": package_versions(),
     }
     if "input_statistics" not in extra and len(tiles):
         card["input_statistics"] = training_statistics(tiles.x, tiles.image)
     if history is not None and len(history):
         last = history.iloc[-1]
-        card["final_metrics"] = {k: float(last[k]) for k in ("loss", "accuracy", "val_loss", "val_accuracy")
-                                 if k in history and not np.isnan(last[k])}
+        card["final_metrics"] = {
+            k: float(last[k]) for k in ("loss", "accuracy", "val_loss", "val_accuracy") if k in history and not np.isnan(last[k])
+        }
     card.update(extra)
     return card
 

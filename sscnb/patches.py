@@ -2,6 +2,7 @@
 
 Tiles (the tile rules' ``min_tiles``) and pixels (``smallest_element``, the original method's despeckling).
 """
+
 from __future__ import annotations
 
 import numpy as np

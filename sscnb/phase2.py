@@ -8,6 +8,7 @@ confident tiles' pixels and keeps the one that reproduces the CNN's class best o
 tiles, if it reaches ``min_agreement``; :func:`sscnb.ssc.classify_image` and
 :func:`sscnb.mapping.map_inputs` both call it.
 """
+
 from __future__ import annotations
 
 import logging
@@ -44,9 +45,17 @@ def fit_phase2(xs: np.ndarray, ys: np.ndarray, params: SSCParams):
     sscnb.pixel.PixelClassifier
     """
     return _pixel.fit_pixel_classifier(
-        xs, ys, params.phase2, depth=params.mlp_depth, epochs=params.mlp_epochs,
-        learning_rate=params.mlp_learning_rate, batch_size=params.mlp_batch_size,
-        use_smote=params.use_smote, n_trees=params.n_trees, seed=params.seed)
+        xs,
+        ys,
+        params.phase2,
+        depth=params.mlp_depth,
+        epochs=params.mlp_epochs,
+        learning_rate=params.mlp_learning_rate,
+        batch_size=params.mlp_batch_size,
+        use_smote=params.use_smote,
+        n_trees=params.n_trees,
+        seed=params.seed,
+    )
 
 
 TILE_MAP = "CNN tile map"
@@ -87,7 +96,7 @@ class Phase2Choice:
     ``"user-labelled tiles"``), tiles held out and left out for low confidence.
     """
 
-    clf: Any                   # a fitted pixel classifier (pixel.PixelClassifier), or None
+    clf: Any  # a fitted pixel classifier (pixel.PixelClassifier), or None
     features: str
     info: dict
 
@@ -135,8 +144,9 @@ def _hold_out(grid: np.ndarray, fraction: float, seed: int) -> np.ndarray:
     return held
 
 
-def choose_phase2(tile_grid: np.ndarray, confidence: np.ndarray, tile: int, gather, params: SSCParams,
-                  judge: np.ndarray | None = None) -> Phase2Choice:
+def choose_phase2(
+    tile_grid: np.ndarray, confidence: np.ndarray, tile: int, gather, params: SSCParams, judge: np.ndarray | None = None
+) -> Phase2Choice:
     """Fit phase 2 on the confident tiles, check it, and decide between it and the tile map.
 
     Phase 2 must not make a map worse than its own tile map, and it needs no labels to check itself:
@@ -178,8 +188,10 @@ def choose_phase2(tile_grid: np.ndarray, confidence: np.ndarray, tile: int, gath
         train_grid[low] = 0
         info["low_confidence_tiles"] = int(low.sum())
         if not (train_grid > 0).any():
-            info.update(phase2_choice=TILE_MAP, phase2_reason=(
-                f"no tile reaches train_confidence {p.train_confidence}: nothing to train phase 2 on"))
+            info.update(
+                phase2_choice=TILE_MAP,
+                phase2_reason=(f"no tile reaches train_confidence {p.train_confidence}: nothing to train phase 2 on"),
+            )
             return Phase2Choice(None, TILE_MAP, info)
     cands = candidate_features(p.use_entropy)
     if not p.phase2_check:
@@ -196,8 +208,16 @@ def choose_phase2(tile_grid: np.ndarray, confidence: np.ndarray, tile: int, gath
 
 def _training_sample(grid: np.ndarray, tile: int, p: SSCParams):
     """Return phase 2's training pixels ``(rows, cols, classes)`` of the tiles of ``grid``, as ``p`` says."""
-    return _pixel.sample_tile_pixels(grid, tile, p.subsample, p.min_sample, p.seed, max_sample=p.max_sample,
-                                     min_class=p.min_class_sample, sampling=p.phase2_sampling)
+    return _pixel.sample_tile_pixels(
+        grid,
+        tile,
+        p.subsample,
+        p.min_sample,
+        p.seed,
+        max_sample=p.max_sample,
+        min_class=p.min_class_sample,
+        sampling=p.phase2_sampling,
+    )
 
 
 def _fit_and_hold_out(train_grid: np.ndarray, tile: int, gather, p: SSCParams, cands: list, info: dict):
@@ -211,8 +231,9 @@ def _fit_and_hold_out(train_grid: np.ndarray, tile: int, gather, p: SSCParams, c
     fitted = {name: fit_phase2(_candidate_x(xs, name), ys, p) for name in cands}
     agreement = {}
     if held.any():
-        cr, cc, cy = _pixel.sample_tile_pixels(check_grid, tile, p.subsample, min(p.min_sample, 20_000), p.seed + 1,
-                                               max_sample=50_000)
+        cr, cc, cy = _pixel.sample_tile_pixels(
+            check_grid, tile, p.subsample, min(p.min_sample, 20_000), p.seed + 1, max_sample=50_000
+        )
         cx = gather(cr, cc)
         tile_id = (cr // tile) * train_grid.shape[1] + cc // tile
         for name, clf in fitted.items():
@@ -223,8 +244,9 @@ def _fit_and_hold_out(train_grid: np.ndarray, tile: int, gather, p: SSCParams, c
     return fitted, agreement
 
 
-def _judged_by_labels(judge: np.ndarray, tile_grid: np.ndarray, tile: int, gather, fitted: dict, p: SSCParams,
-                      info: dict) -> Phase2Choice:
+def _judged_by_labels(
+    judge: np.ndarray, tile_grid: np.ndarray, tile: int, gather, fitted: dict, p: SSCParams, info: dict
+) -> Phase2Choice:
     """Return the best candidate on the pixels of the user-labelled tiles, or the tile map below min_agreement."""
     jr, jc, jy = _pixel.sample_tile_pixels(judge, tile, 1.0, 0, p.seed + 2, max_sample=100_000)
     jx = gather(jr, jc)
@@ -233,13 +255,16 @@ def _judged_by_labels(judge: np.ndarray, tile_grid: np.ndarray, tile: int, gathe
     # the tile map's score is recorded but not compared: a CNN fine-tuned on these very tiles gets
     # them right whatever it does elsewhere
     tile_score = float(np.mean(tile_grid[jr // tile, jc // tile] == jy))
-    info.update(judge="user-labelled tiles", judge_tiles=int((judge > 0).sum()),
-                judge_accuracy={**{k: round(v, 4) for k, v in scores.items()}, TILE_MAP: round(tile_score, 4)})
-    why = (f"on the pixels of {info['judge_tiles']} user-labelled tiles phase 2 ({best}) is right on "
-           f"{scores[best]:.1%}")
+    info.update(
+        judge="user-labelled tiles",
+        judge_tiles=int((judge > 0).sum()),
+        judge_accuracy={**{k: round(v, 4) for k, v in scores.items()}, TILE_MAP: round(tile_score, 4)},
+    )
+    why = f"on the pixels of {info['judge_tiles']} user-labelled tiles phase 2 ({best}) is right on {scores[best]:.1%}"
     if scores[best] < p.min_agreement:
-        info.update(phase2_choice=TILE_MAP, phase2_reason=f"{why}, below min_agreement {p.min_agreement}: the "
-                    "CNN tile map is kept")
+        info.update(
+            phase2_choice=TILE_MAP, phase2_reason=f"{why}, below min_agreement {p.min_agreement}: the CNN tile map is kept"
+        )
         return Phase2Choice(None, TILE_MAP, info)
     info.update(phase2_choice=f"{p.phase2_name} on {best}", phase2_reason=f"{why} (>= min_agreement {p.min_agreement})")
     return Phase2Choice(fitted[best], best, info)
@@ -250,18 +275,27 @@ def _judged_by_held_out(agreement: dict, fitted: dict, cands: list, p: SSCParams
     info["judge"] = "held-out tiles"
     if not agreement:
         name = cands[0]
-        info.update(phase2_choice=f"{p.phase2_name} on {name}",
-                    phase2_reason="too few tiles to hold any out: phase 2 used unchecked")
+        info.update(
+            phase2_choice=f"{p.phase2_name} on {name}", phase2_reason="too few tiles to hold any out: phase 2 used unchecked"
+        )
         return Phase2Choice(fitted[name], name, info)
     best = max(agreement, key=lambda k: agreement[k])
     if agreement[best] < p.min_agreement:
-        info.update(phase2_choice=TILE_MAP, phase2_reason=(
-            f"phase 2 reproduces the CNN's class (by pixel majority) on {agreement[best]:.1%} of "
-            f"{info['held_out_tiles']} held-out tiles at best ({best}), below min_agreement {p.min_agreement}: "
-            "the colours cannot carry the classes, so the CNN tile map is kept"))
+        info.update(
+            phase2_choice=TILE_MAP,
+            phase2_reason=(
+                f"phase 2 reproduces the CNN's class (by pixel majority) on {agreement[best]:.1%} of "
+                f"{info['held_out_tiles']} held-out tiles at best ({best}), below min_agreement {p.min_agreement}: "
+                "the colours cannot carry the classes, so the CNN tile map is kept"
+            ),
+        )
         logger.info("%s", info["phase2_reason"])
         return Phase2Choice(None, TILE_MAP, info)
-    info.update(phase2_choice=f"{p.phase2_name} on {best}", phase2_reason=(
-        f"it reproduces the CNN's class (by pixel majority) on {agreement[best]:.1%} of {info['held_out_tiles']} "
-        f"held-out tiles (>= min_agreement {p.min_agreement})"))
+    info.update(
+        phase2_choice=f"{p.phase2_name} on {best}",
+        phase2_reason=(
+            f"it reproduces the CNN's class (by pixel majority) on {agreement[best]:.1%} of {info['held_out_tiles']} "
+            f"held-out tiles (>= min_agreement {p.min_agreement})"
+        ),
+    )
     return Phase2Choice(fitted[best], best, info)

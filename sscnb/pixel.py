@@ -9,6 +9,7 @@ Prediction is exact and cheap: an image has far fewer distinct feature vectors (
 median-RGB triplets) than pixels (5.9 million), so each distinct vector is predicted once and the
 answer is copied to every pixel that has it.
 """
+
 from __future__ import annotations
 
 import logging
@@ -22,14 +23,30 @@ from .cnn import _keras
 if TYPE_CHECKING:
     from typing import Any
 
-__all__ = ["sample_tile_pixels", "PixelClassifier", "fit_pixel_classifier", "unique_rows", "pack_rgb",
-           "unpack_rgb", "N_RGB", "mlp_forward"]
+__all__ = [
+    "sample_tile_pixels",
+    "PixelClassifier",
+    "fit_pixel_classifier",
+    "unique_rows",
+    "pack_rgb",
+    "unpack_rgb",
+    "N_RGB",
+    "mlp_forward",
+]
 
 logger = logging.getLogger(__name__)
 
 
-def sample_tile_pixels(tile_grid: np.ndarray, tile: int, subsample: float, min_sample: int, seed: int,
-                       max_sample: int | None = None, min_class: int = 0, sampling: str = "area"):
+def sample_tile_pixels(
+    tile_grid: np.ndarray,
+    tile: int,
+    subsample: float,
+    min_sample: int,
+    seed: int,
+    max_sample: int | None = None,
+    min_class: int = 0,
+    sampling: str = "area",
+):
     """Return a stratified random sample of the pixels the CNN classified, drawn from its tile map.
 
     Parameters
@@ -79,7 +96,7 @@ def sample_tile_pixels(tile_grid: np.ndarray, tile: int, subsample: float, min_s
     sizes = {c: tile * tile * n_tiles[c] for c in classes}
     if sampling == "balanced":
         want, left, todo = {}, n, sorted(classes, key=lambda c: sizes[c])
-        for i, c in enumerate(todo):   # smallest first: what a class cannot give goes to the others
+        for i, c in enumerate(todo):  # smallest first: what a class cannot give goes to the others
             want[c] = min(sizes[c], left // (len(todo) - i))
             left -= want[c]
     else:
@@ -91,14 +108,14 @@ def sample_tile_pixels(tile_grid: np.ndarray, tile: int, subsample: float, min_s
         Nc = sizes[c]
         k = min(Nc, max(1, int(min_class), want[c]))
         ranks = np.sort(rng.choice(Nc, size=k, replace=False)).astype(np.int64) if k < Nc else np.arange(Nc, dtype=np.int64)
-        per_tile_row = is_c.sum(axis=1).astype(np.int64)           # class-c tiles per tile row
-        px_per_row = np.repeat(per_tile_row * tile, tile)          # class-c pixels per image row
+        per_tile_row = is_c.sum(axis=1).astype(np.int64)  # class-c tiles per tile row
+        px_per_row = np.repeat(per_tile_row * tile, tile)  # class-c pixels per image row
         row_end = np.cumsum(px_per_row)
-        y = np.searchsorted(row_end, ranks, side="right")          # image row of each rank
-        offset = ranks - (row_end[y] - px_per_row[y])             # position within that row
+        y = np.searchsorted(row_end, ranks, side="right")  # image row of each rank
+        offset = ranks - (row_end[y] - px_per_row[y])  # position within that row
         tile_row = y // tile
         first_tile = np.concatenate([[0], np.cumsum(per_tile_row)[:-1]])
-        tile_cols = np.nonzero(is_c)[1]                             # row-major: grouped by tile row
+        tile_cols = np.nonzero(is_c)[1]  # row-major: grouped by tile row
         x = tile_cols[first_tile[tile_row] + offset // tile] * tile + offset % tile
         rows.append(y)
         cols.append(x.astype(np.int64))
@@ -204,11 +221,16 @@ def _trainer(keras, n_in: int, n_out: int, depth: str, learning_rate: float, see
         if len(_TRAINERS) >= 8:
             _TRAINERS.clear()
         model = _mlp(keras, n_in, n_out, depth, seed)
-        model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="sparse_categorical_crossentropy",
-                      steps_per_execution=STEPS_PER_EXECUTION)
+        model.compile(
+            optimizer=keras.optimizers.Adam(learning_rate),
+            loss="sparse_categorical_crossentropy",
+            steps_per_execution=STEPS_PER_EXECUTION,
+        )
         model.optimizer.build(model.trainable_variables)
-        snap = ([keras.ops.convert_to_numpy(v) for v in model.variables],
-                [keras.ops.convert_to_numpy(v) for v in model.optimizer.variables])
+        snap = (
+            [keras.ops.convert_to_numpy(v) for v in model.variables],
+            [keras.ops.convert_to_numpy(v) for v in model.optimizer.variables],
+        )
         _TRAINERS[key] = (model, snap)
     model, (model_vars, opt_vars) = _TRAINERS[key]
     for v, a in zip(model.variables, model_vars, strict=True):
@@ -248,10 +270,10 @@ class PixelClassifier:
     """A fitted phase-2 classifier: ``predict(features (H, W, F)) -> (H, W) uint8`` codes."""
 
     kind: str
-    classes: np.ndarray            # (C,) class codes, in output order
+    classes: np.ndarray  # (C,) class codes, in output order
     mean: np.ndarray
     scale: np.ndarray
-    model: Any = None              # sklearn estimator, or the MLP's [(W, b), ...]; None for a one-class map
+    model: Any = None  # sklearn estimator, or the MLP's [(W, b), ...]; None for a one-class map
     info: dict = field(default_factory=dict)
 
     def predict_proba_rows(self, x: np.ndarray, batch: int = 65536) -> np.ndarray:
@@ -261,8 +283,10 @@ class PixelClassifier:
         z = (x.astype(np.float32) - self.mean) / self.scale
         if self.kind == "rf":
             return self.model.predict_proba(z).astype(np.float32)
-        return np.concatenate([mlp_forward(self.model, z[i:i + batch]) for i in range(0, len(z), batch)]
-                              or [np.zeros((0, len(self.classes)), np.float32)]).astype(np.float32)
+        return np.concatenate(
+            [mlp_forward(self.model, z[i : i + batch]) for i in range(0, len(z), batch)]
+            or [np.zeros((0, len(self.classes)), np.float32)]
+        ).astype(np.float32)
 
     def _codes(self, rows: np.ndarray) -> np.ndarray:
         return self.classes[self.predict_proba_rows(rows).argmax(axis=1)].astype(np.uint8)
@@ -307,13 +331,23 @@ class PixelClassifier:
             return self.colour_lut(present)[codes].reshape(H, W)
         out = np.empty(len(rows), np.uint8)
         for i in range(0, len(rows), batch_pixels):
-            out[i:i + batch_pixels] = self._codes(rows[i:i + batch_pixels])
+            out[i : i + batch_pixels] = self._codes(rows[i : i + batch_pixels])
         return out.reshape(H, W)
 
 
-def fit_pixel_classifier(x: np.ndarray, y: np.ndarray, kind: str, *, depth: str, epochs: int,
-                         learning_rate: float, batch_size: int, use_smote: bool, n_trees: int,
-                         seed: int) -> PixelClassifier:
+def fit_pixel_classifier(
+    x: np.ndarray,
+    y: np.ndarray,
+    kind: str,
+    *,
+    depth: str,
+    epochs: int,
+    learning_rate: float,
+    batch_size: int,
+    use_smote: bool,
+    n_trees: int,
+    seed: int,
+) -> PixelClassifier:
     """Fit a phase-2 pixel classifier.
 
     Every setting is required: their one default lives in :class:`sscnb.ssc.SSCParams`. A single
@@ -376,8 +410,11 @@ def fit_pixel_classifier(x: np.ndarray, y: np.ndarray, kind: str, *, depth: str,
         trainer = _trainer(keras, z.shape[1], len(classes), depth, learning_rate, seed)
         keras.utils.set_random_seed(int(seed))  # shuffling and dropout: the same for every fit
         trainer.fit(z, yy, epochs=int(epochs), batch_size=int(batch_size), shuffle=True, verbose=0)
-        model = [(keras.ops.convert_to_numpy(layer.kernel), keras.ops.convert_to_numpy(layer.bias))
-                 for layer in trainer.layers if isinstance(layer, keras.layers.Dense)]
+        model = [
+            (keras.ops.convert_to_numpy(layer.kernel), keras.ops.convert_to_numpy(layer.bias))
+            for layer in trainer.layers
+            if isinstance(layer, keras.layers.Dense)
+        ]
     else:
         raise ValueError(f"phase2 must be 'mlp' or 'rf', not {kind!r}")
     return PixelClassifier(kind, classes, mean, scale, model, info)

@@ -1,4 +1,5 @@
 """Figures shared by the notebooks. Every function returns the matplotlib Figure."""
+
 from __future__ import annotations
 
 import math
@@ -18,9 +19,24 @@ from .mapplots import (  # the figures of maps and areas: there; their names are
 )
 from .provenance import atomic_path
 
-__all__ = ["label_overlay", "thumbnails", "class_bars", "save_figure", "tile_samples", "history_curves",
-           "confusion_heatmap", "ssc_figure", "f1_bars", "f1_violins", "support_bars", "survey_figure", "area_bars",
-           "confidence_figure", "before_after_figure", "estimated_area_figure"]
+__all__ = [
+    "label_overlay",
+    "thumbnails",
+    "class_bars",
+    "save_figure",
+    "tile_samples",
+    "history_curves",
+    "confusion_heatmap",
+    "ssc_figure",
+    "f1_bars",
+    "f1_violins",
+    "support_bars",
+    "survey_figure",
+    "area_bars",
+    "confidence_figure",
+    "before_after_figure",
+    "estimated_area_figure",
+]
 
 
 def label_overlay(image: np.ndarray, label: np.ndarray, scheme: ClassScheme, alpha: float = 0.45) -> np.ndarray:
@@ -49,8 +65,7 @@ def _thumb(arr: np.ndarray, max_px: int) -> np.ndarray:
     return arr[::step, ::step]
 
 
-def thumbnails(items, scheme: ClassScheme, ncols: int = 3, max_px: int = 400, alpha: float = 0.45,
-               title: str | None = None):
+def thumbnails(items, scheme: ClassScheme, ncols: int = 3, max_px: int = 400, alpha: float = 0.45, title: str | None = None):
     """Grid of images with their labels overlaid and one class legend.
 
     Parameters
@@ -82,8 +97,13 @@ def thumbnails(items, scheme: ClassScheme, ncols: int = 3, max_px: int = 400, al
             im = label_overlay(im, _thumb(lab, max_px), scheme, alpha)
         ax.imshow(im, interpolation="nearest")
         ax.set_title(name if lab is not None else f"{name} (no label)", fontsize=9)
-    fig.legend(handles=scheme.legend_handles(include_unlabelled=False), loc="lower center",
-               ncol=min(6, len(scheme) - 1), frameon=False, fontsize=9)
+    fig.legend(
+        handles=scheme.legend_handles(include_unlabelled=False),
+        loc="lower center",
+        ncol=min(6, len(scheme) - 1),
+        frameon=False,
+        fontsize=9,
+    )
     if title:
         fig.suptitle(title)
     fig.tight_layout(rect=(0, 0.06, 1, 1))
@@ -117,8 +137,16 @@ def class_bars(table, scheme: ClassScheme, ylabel: str, title: str | None = None
     hatches = ["", "//", "..", "xx", "\\\\", "--"]
     for i, river in enumerate(t.index):
         vals = t.loc[river].to_numpy(dtype=float)
-        bars = ax.bar(x + (i - (n_r - 1) / 2) * width, vals, width, color=colours, edgecolor="black",
-                      linewidth=0.5, hatch=hatches[i % len(hatches)], label=str(river))
+        bars = ax.bar(
+            x + (i - (n_r - 1) / 2) * width,
+            vals,
+            width,
+            color=colours,
+            edgecolor="black",
+            linewidth=0.5,
+            hatch=hatches[i % len(hatches)],
+            label=str(river),
+        )
         ax.bar_label(bars, labels=[f"{int(v):,}" for v in vals], fontsize=7, padding=1)
     ax.set_xticks(x, t.columns, rotation=20, ha="right")
     ax.set_ylabel(ylabel)
@@ -172,8 +200,9 @@ def tile_samples(tiles, scheme: ClassScheme, per_class: int = 8, seed: int = 0):
     plt = _plt()
     rng = np.random.default_rng(seed)
     codes = [c for c in scheme.labelled_codes if (tiles.y == c).any()]
-    fig, axes = plt.subplots(max(1, len(codes)), per_class, figsize=(1.1 * per_class + 1.6, 1.15 * max(1, len(codes))),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        max(1, len(codes)), per_class, figsize=(1.1 * per_class + 1.6, 1.15 * max(1, len(codes))), squeeze=False
+    )
     for ax in axes.ravel():
         ax.axis("off")
     for r, c in enumerate(codes):
@@ -185,8 +214,15 @@ def tile_samples(tiles, scheme: ClassScheme, per_class: int = 8, seed: int = 0):
                 s.set_visible(True)
                 s.set_color(scheme.colour(c))
                 s.set_linewidth(3)
-        axes[r, 0].text(-0.15, 0.5, f"{scheme.name(c)}\n({len(idx)} tiles)", transform=axes[r, 0].transAxes,
-                        ha="right", va="center", fontsize=8)
+        axes[r, 0].text(
+            -0.15,
+            0.5,
+            f"{scheme.name(c)}\n({len(idx)} tiles)",
+            transform=axes[r, 0].transAxes,
+            ha="right",
+            va="center",
+            fontsize=8,
+        )
     fig.suptitle(f"Training tiles ({tiles.tile_size} x {tiles.tile_size} px, purity >= {tiles.purity:.0%})", fontsize=10)
     fig.tight_layout()
     return fig
@@ -213,8 +249,12 @@ def history_curves(history, recommendation: dict | None = None):
         if f"val_{m}" in history:
             ax.plot(history["epoch"], history[f"val_{m}"], "s-", label=f"validation {m}", ms=3)
         if recommendation and recommendation.get("recommended_epochs"):
-            ax.axvline(recommendation["recommended_epochs"], color="grey", ls="--",
-                       label=f"recommended: {recommendation['recommended_epochs']} epochs")
+            ax.axvline(
+                recommendation["recommended_epochs"],
+                color="grey",
+                ls="--",
+                label=f"recommended: {recommendation['recommended_epochs']} epochs",
+            )
         ax.set_xlabel("epoch")
         ax.set_ylabel(m)
         ax.grid(alpha=0.3)
@@ -257,8 +297,15 @@ def confusion_heatmap(cm, names=None, title: str = "", normalise: bool = True, a
     for i in range(cm.shape[0]):
         for j in range(cm.shape[1]):
             txt = f"{shown[i, j]:.2f}\n({int(cm[i, j]):,})" if normalise else f"{int(cm[i, j]):,}"
-            ax.text(j, i, txt, ha="center", va="center", fontsize=7,
-                    color="white" if shown[i, j] > (0.6 if normalise else shown.max() * 0.6) else "black")
+            ax.text(
+                j,
+                i,
+                txt,
+                ha="center",
+                va="center",
+                fontsize=7,
+                color="white" if shown[i, j] > (0.6 if normalise else shown.max() * 0.6) else "black",
+            )
     ax.set_xticks(range(len(col_names)), col_names, rotation=30, ha="right")
     ax.set_yticks(range(len(names)), names)
     ax.set_xlabel("predicted class")
@@ -269,8 +316,19 @@ def confusion_heatmap(cm, names=None, title: str = "", normalise: bool = True, a
     return fig
 
 
-def ssc_figure(image, label, cnn_map, final_map, scheme: ClassScheme, *, f1_cnn=None, f1_final=None,
-               phase2_name: str = "MLP", title: str = "", max_px: int = 1000):
+def ssc_figure(
+    image,
+    label,
+    cnn_map,
+    final_map,
+    scheme: ClassScheme,
+    *,
+    f1_cnn=None,
+    f1_final=None,
+    phase2_name: str = "MLP",
+    title: str = "",
+    max_px: int = 1000,
+):
     """Return the 4-part figure of the original method.
 
     Input RGB, validation labels, CNN tile classification (with its F1), final classification (with its F1),
@@ -301,16 +359,27 @@ def ssc_figure(image, label, cnn_map, final_map, scheme: ClassScheme, *, f1_cnn=
     fig, axes = plt.subplots(2, 2, figsize=(12, 12 * H / W * 0.92 + 1.0))
     panels = [
         ("Input image", image[::step, ::step], False),
-        ("Validation labels" if label is not None else "No validation labels",
-         label[::step, ::step] if label is not None else np.zeros((H // step + 1, W // step + 1), np.uint8), True),
-        ("CNN tile classification" + (f": F1 = {f1_cnn:.3f}" if f1_cnn is not None and np.isfinite(f1_cnn) else ""),
-         cnn_map[::step, ::step], True),
-        (f"{phase2_name} classification" + (f": F1 = {f1_final:.3f}" if f1_final is not None and np.isfinite(f1_final) else ""),
-         final_map[::step, ::step], True),
+        (
+            "Validation labels" if label is not None else "No validation labels",
+            label[::step, ::step] if label is not None else np.zeros((H // step + 1, W // step + 1), np.uint8),
+            True,
+        ),
+        (
+            "CNN tile classification" + (f": F1 = {f1_cnn:.3f}" if f1_cnn is not None and np.isfinite(f1_cnn) else ""),
+            cnn_map[::step, ::step],
+            True,
+        ),
+        (
+            f"{phase2_name} classification"
+            + (f": F1 = {f1_final:.3f}" if f1_final is not None and np.isfinite(f1_final) else ""),
+            final_map[::step, ::step],
+            True,
+        ),
     ]
     draw_panels(axes.ravel(), panels, scheme, fontsize=11)
-    fig.legend(handles=scheme.legend_handles(include_unlabelled=True), loc="lower center",
-               ncol=len(scheme), frameon=False, fontsize=9)
+    fig.legend(
+        handles=scheme.legend_handles(include_unlabelled=True), loc="lower center", ncol=len(scheme), frameon=False, fontsize=9
+    )
     if title:
         fig.suptitle(title, fontsize=12)
     fig.tight_layout(rect=(0, 0.04, 1, 0.97 if title else 1))
@@ -368,9 +437,23 @@ def f1_violins(compiled, scheme: ClassScheme | None = None):
     d = compiled[(compiled.Class != "ALL") & (compiled.Support > 0)].copy()
     order = [scheme.name(c) for c in scheme.labelled_codes if scheme.name(c) in set(d.Class)] if scheme else None
     rivers = d.RiverName.nunique()
-    g = sns.catplot(data=d, x="Class", y="F1", hue="Type", col="Sample", row="RiverName" if rivers > 1 else None,
-                    kind="violin", order=order, cut=0, inner="point", density_norm="width", height=3.4,
-                    aspect=1.5, palette={"CNN": "#a6cee3", "MLP": "#1f78b4", "RF": "#33a02c"}, linewidth=0.8)
+    g = sns.catplot(
+        data=d,
+        x="Class",
+        y="F1",
+        hue="Type",
+        col="Sample",
+        row="RiverName" if rivers > 1 else None,
+        kind="violin",
+        order=order,
+        cut=0,
+        inner="point",
+        density_norm="width",
+        height=3.4,
+        aspect=1.5,
+        palette={"CNN": "#a6cee3", "MLP": "#1f78b4", "RF": "#33a02c"},
+        linewidth=0.8,
+    )
     g.set_axis_labels("", "F1")
     g.set_titles(row_template="{row_name}", col_template="{col_name}")
     for ax in g.axes.flat:
@@ -409,5 +492,3 @@ def support_bars(compiled, scheme: ClassScheme | None = None):
     ax.set_title("Support: labelled pixels per class, all images")
     fig.tight_layout()
     return fig
-
-

@@ -11,6 +11,7 @@ tell (it is left out of the estimates, and counted). :class:`PointLabeller` puts
 it. The points are shown in a shuffled order (seeded), and the map's class is not shown: a person
 who sees it tends to agree with it.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -91,8 +92,10 @@ class PointSession:
         with open_raster(self.image_path) as ds:
             self.shape = (ds.height, ds.width)
         if (self.table.row >= self.shape[0]).any() or (self.table.col >= self.shape[1]).any():
-            raise AssessError(f"points of {self.path} fall outside {self.image_path.name} "
-                              f"({self.shape[1]} x {self.shape[0]} px): give the image the map was made from")
+            raise AssessError(
+                f"points of {self.path} fall outside {self.image_path.name} "
+                f"({self.shape[1]} x {self.shape[0]} px): give the image the map was made from"
+            )
         self.order = np.random.default_rng(seed).permutation(len(self.table))
 
     def _read(self, r0, r1, c0, c1):
@@ -154,8 +157,10 @@ class PointSession:
         done = int((self.table.reference_class != NOT_LABELLED).sum())
         if i is None:
             return f"all {len(self.table)} points are labelled"
-        return (f"point {done + 1} of {len(self.table)}: row {int(self.table.row[i])}, column "
-                f"{int(self.table.col[i])} - what is under the centre of the cross?")
+        return (
+            f"point {done + 1} of {len(self.table)}: row {int(self.table.row[i])}, column "
+            f"{int(self.table.col[i])} - what is under the centre of the cross?"
+        )
 
 
 class PointLabeller(_ClickLabeller):
@@ -171,8 +176,9 @@ class PointLabeller(_ClickLabeller):
     """
 
     def __init__(self, session: PointSession, scale: int = 4):
-        super().__init__(session, scale, (2 * session.margin + 1) * int(scale), (("cannot tell", CANNOT_TELL),),
-                         "sscnb-point-labeller")
+        super().__init__(
+            session, scale, (2 * session.margin + 1) * int(scale), (("cannot tell", CANNOT_TELL),), "sscnb-point-labeller"
+        )
 
     def figure(self):
         """Return the static view (:func:`points_figure`)."""
@@ -211,8 +217,9 @@ def points_figure(session: PointSession, max_px: int = 900):
     sch = session.scheme
     colour = {int(c): sch.colour(int(c)) for c in sch.labelled_codes}
     colour.update({NOT_LABELLED: "#ffffff", CANNOT_TELL: "#000000"})
-    axes[1].scatter(t.col, t.row, s=12, c=[colour.get(int(c), "#ff00ff") for c in t.reference_class],
-                    edgecolors="#333333", linewidths=0.4)
+    axes[1].scatter(
+        t.col, t.row, s=12, c=[colour.get(int(c), "#ff00ff") for c in t.reference_class], edgecolors="#333333", linewidths=0.4
+    )
     axes[1].set_title(f"{session.image_path.name}: {len(t)} points", fontsize=9)
     axes[1].set_axis_off()
     fig.suptitle("labelled: " + ", ".join(f"{k} {v}" for k, v in session.counts().items() if v), fontsize=10)

@@ -2,6 +2,7 @@
 
 So XLA and TensorFlow compile once per model, not once per strip; the batch size follows the device.
 """
+
 from __future__ import annotations
 
 import os
@@ -48,7 +49,7 @@ def accelerator() -> str | None:
     return found
 
 
-_ACCELERATOR: str | None | bool = False   # False: not asked yet
+_ACCELERATOR: str | None | bool = False  # False: not asked yet
 
 
 def predict_batch_size() -> int:
@@ -101,4 +102,3 @@ def predict_tiles(model, x: np.ndarray, batch_size: int | None = None) -> np.nda
     if pad:
         xx = np.concatenate([xx, np.zeros((pad,) + xx.shape[1:], np.float32)])
     return np.asarray(model.predict(xx, batch_size=b, verbose=0), np.float32)[:n]
-

@@ -4,6 +4,7 @@ A small module at the bottom of the import graph, so that the modules that write
 model files, the mapping manifests, the runner's ``run.json``) all use it without importing each
 other.
 """
+
 from __future__ import annotations
 
 import datetime as _dt
@@ -11,12 +12,40 @@ import platform
 from contextlib import contextmanager, suppress
 from importlib import metadata
 
-__all__ = ["VERSIONED", "package_versions", "timestamp", "json_default", "tmp_name", "atomic_path", "write_text", "write_json",
-           "file_sha256", "recipe_differences", "machine"]
+__all__ = [
+    "VERSIONED",
+    "package_versions",
+    "timestamp",
+    "json_default",
+    "tmp_name",
+    "atomic_path",
+    "write_text",
+    "write_json",
+    "file_sha256",
+    "recipe_differences",
+    "machine",
+]
 
-VERSIONED = ("sscnb", "numpy", "pandas", "scikit-learn", "scikit-image", "imbalanced-learn",
-             "tensorflow", "keras", "jax", "torch", "matplotlib", "seaborn", "papermill",
-             "tifffile", "imageio", "tqdm", "rasterio", "fiona")
+VERSIONED = (
+    "sscnb",
+    "numpy",
+    "pandas",
+    "scikit-learn",
+    "scikit-image",
+    "imbalanced-learn",
+    "tensorflow",
+    "keras",
+    "jax",
+    "torch",
+    "matplotlib",
+    "seaborn",
+    "papermill",
+    "tifffile",
+    "imageio",
+    "tqdm",
+    "rasterio",
+    "fiona",
+)
 
 
 def package_versions() -> dict:
@@ -238,9 +267,16 @@ def machine() -> str:
     name = ""
     if acc == "gpu" and shutil.which("nvidia-smi"):
         try:
-            name = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], capture_output=True,
-                                  text=True, timeout=20).stdout.strip().splitlines()[0]
+            name = (
+                subprocess.run(
+                    ["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], capture_output=True, text=True, timeout=20
+                )
+                .stdout.strip()
+                .splitlines()[0]
+            )
         except (OSError, subprocess.SubprocessError, IndexError):
             name = ""
-    return (f"{os.cpu_count()} CPU cores; Keras {keras.__version__} on {keras.backend.backend()}; accelerator: "
-            f"{acc or 'none'}{f' ({name})' if name else ''}")
+    return (
+        f"{os.cpu_count()} CPU cores; Keras {keras.__version__} on {keras.backend.backend()}; accelerator: "
+        f"{acc or 'none'}{f' ({name})' if name else ''}"
+    )

@@ -7,6 +7,7 @@ key; ``OutOfSample`` otherwise; ``Unknown`` when no model is given), ``Class``, 
 ``Model``; plus, per image and type, a row with ``Class = "ALL"`` holding the support-weighted
 F1 over its classes. Summaries weight by support (pixels), never average over images.
 """
+
 from __future__ import annotations
 
 import json
@@ -30,10 +31,22 @@ if TYPE_CHECKING:
 
     from .classes import ClassScheme
 
-__all__ = ["COMPILED_COLUMNS", "ReportError", "find_result_files", "known_experiments",
-           "split_image_experiment", "training_rivers", "compile_results",
-           "save_compiled", "weighted_summary", "macro_summary", "aggregated_confusion", "narrative", "overall_f1",
-           "class_scores"]
+__all__ = [
+    "COMPILED_COLUMNS",
+    "ReportError",
+    "find_result_files",
+    "known_experiments",
+    "split_image_experiment",
+    "training_rivers",
+    "compile_results",
+    "save_compiled",
+    "weighted_summary",
+    "macro_summary",
+    "aggregated_confusion",
+    "narrative",
+    "overall_f1",
+    "class_scores",
+]
 
 COMPILED_COLUMNS = ["F1", "Support", "RiverName", "Image", "Type", "Sample", "Class", "Experiment", "Model"]
 TYPES = ("CNN", "MLP", "RF")
@@ -65,12 +78,13 @@ def known_experiments(results_dir: str | Path) -> set[str]:
     for p in Path(results_dir).glob("*.csv"):
         for prefix in ("Summary_", "Timings_"):
             if p.name.startswith(prefix):
-                found.add(p.stem[len(prefix):])
+                found.add(p.stem[len(prefix) :])
     return found
 
 
-def split_image_experiment(rest: str, experiment: str | None = None,
-                           experiments: tuple | list | set = ()) -> tuple[str, str] | None:
+def split_image_experiment(
+    rest: str, experiment: str | None = None, experiments: tuple | list | set = ()
+) -> tuple[str, str] | None:
     """Split ``<image>_<experiment>`` (a result file name without its type prefix and suffix).
 
     The image part must be an image name (``River_NNNN``), which makes the split unambiguous when
@@ -98,7 +112,7 @@ def split_image_experiment(rest: str, experiment: str | None = None,
     >>> split_image_experiment("Lake_0001_x_demo", experiments={"demo", "x_demo"})
     ('Lake_0001', 'x_demo')
     """
-    for e in ([experiment] if experiment else sorted(experiments, key=len, reverse=True)):
+    for e in [experiment] if experiment else sorted(experiments, key=len, reverse=True):
         if rest.endswith("_" + e) and _is_image_name(rest[: -len(e) - 1]):
             return rest[: -len(e) - 1], e
     if experiment is None:
@@ -137,8 +151,7 @@ def find_result_files(results_dir: str | Path, experiment: str | None = None) ->
     return out
 
 
-def training_rivers(model_path: str | Path | None = None,
-                    results_dir: str | Path | None = None) -> tuple[set | None, str]:
+def training_rivers(model_path: str | Path | None = None, results_dir: str | Path | None = None) -> tuple[set | None, str]:
     """Return the rivers a CNN was trained on, from its model card (``*_card.json``) or class key (``*_classkey.csv``).
 
     Parameters
@@ -180,8 +193,9 @@ def training_rivers(model_path: str | Path | None = None,
     return None, ""
 
 
-def compile_results(results_dirs: str | Path | list, experiment: str | None = None,
-                    model_path: str | Path | None = None) -> pd.DataFrame:
+def compile_results(
+    results_dirs: str | Path | list, experiment: str | None = None, model_path: str | Path | None = None
+) -> pd.DataFrame:
     """Compile notebook 03's per-image CSVs into one tidy table (see the module docstring).
 
     Parameters
@@ -212,11 +226,12 @@ def compile_results(results_dirs: str | Path | list, experiment: str | None = No
         if not files:
             raise ReportError(
                 f"no CNN_*, MLP_* or RF_* result CSV files in {rd}"
-                + (f" for experiment {experiment!r}" if experiment else "") + ": run notebook 03 first")
+                + (f" for experiment {experiment!r}" if experiment else "")
+                + ": run notebook 03 first"
+            )
         rivers, model = training_rivers(model_path, rd)
         if rivers is None:
-            warnings.warn(f"no model card or class key found for {rd}: Sample is 'Unknown' (pass model_path)",
-                          stacklevel=2)
+            warnings.warn(f"no model card or class key found for {rd}: Sample is 'Unknown' (pass model_path)", stacklevel=2)
         for path, typ, image, exp in files:
             try:
                 rep = read_report(path)
@@ -227,10 +242,10 @@ def compile_results(results_dirs: str | Path | list, experiment: str | None = No
             sample = "Unknown" if rivers is None else ("InSample" if river in rivers else "OutOfSample")
             support = rep.support.to_numpy(float)
             f1 = rep.f1_score.to_numpy(float)
-            base = {"RiverName": river, "Image": image, "Type": typ, "Sample": sample, "Experiment": exp,
-                    "Model": model}
-            rows = [{**base, "F1": f, "Support": int(s), "Class": str(c)} for c, f, s in
-                    zip(rep["class"], f1, support, strict=True)]
+            base = {"RiverName": river, "Image": image, "Type": typ, "Sample": sample, "Experiment": exp, "Model": model}
+            rows = [
+                {**base, "F1": f, "Support": int(s), "Class": str(c)} for c, f, s in zip(rep["class"], f1, support, strict=True)
+            ]
             all_f1 = weighted_f1(rep)
             rows.append({**base, "F1": all_f1, "Support": int(support.sum()), "Class": "ALL"})
             frames.append(pd.DataFrame(rows))
@@ -280,8 +295,7 @@ def weighted_summary(df: pd.DataFrame, by: list[str]) -> pd.DataFrame:
         d["_all"] = "ALL"
         by = ["_all"]
     g = d.groupby(list(by), sort=True)
-    out = pd.DataFrame({"F1": g["_w"].sum() / g["Support"].sum(), "Support": g["Support"].sum(),
-                        "Images": g["Image"].nunique()})
+    out = pd.DataFrame({"F1": g["_w"].sum() / g["Support"].sum(), "Support": g["Support"].sum(), "Images": g["Image"].nunique()})
     return out.reset_index().drop(columns=["_all"], errors="ignore")
 
 
@@ -336,7 +350,7 @@ def aggregated_confusion(results_dirs: str | Path | list, experiment: str | None
         experiments = known_experiments(rd)
         for typ in TYPES:
             for p in sorted(Path(rd).glob(f"Confusion_{typ}_*.csv")):
-                if not split_image_experiment(p.stem[len(f"Confusion_{typ}_"):], experiment, experiments):
+                if not split_image_experiment(p.stem[len(f"Confusion_{typ}_") :], experiment, experiments):
                     continue
                 try:
                     cm = pd.read_csv(p, index_col=0)
@@ -365,22 +379,30 @@ def narrative(df: pd.DataFrame) -> str:
     for sample, d in df.groupby("Sample"):
         o = weighted_summary(d, ["Type"]).set_index("Type")
         n_img = d.Image.nunique()
-        parts = [f"**{sample}** ({n_img} image{'s' if n_img != 1 else ''}, "
-                 f"{int(d[(d.Class != 'ALL') & (d.Type == d.Type.iloc[0])].Support.sum()):,} labelled pixels):"]
+        parts = [
+            f"**{sample}** ({n_img} image{'s' if n_img != 1 else ''}, "
+            f"{int(d[(d.Class != 'ALL') & (d.Type == d.Type.iloc[0])].Support.sum()):,} labelled pixels):"
+        ]
         m = macro_summary(d, ["Type"]).set_index("Type")
         if "CNN" in o.index:
-            parts.append(f"the CNN tile map scores a pixel-weighted F1 of {o.loc['CNN', 'F1']:.3f} "
-                         f"(macro F1 {m.loc['CNN', 'Macro_F1']:.3f})")
+            parts.append(
+                f"the CNN tile map scores a pixel-weighted F1 of {o.loc['CNN', 'F1']:.3f} "
+                f"(macro F1 {m.loc['CNN', 'Macro_F1']:.3f})"
+            )
         for t in final_types:
             if t in o.index:
                 gain = o.loc[t, "F1"] - o.loc["CNN", "F1"] if "CNN" in o.index else np.nan
-                parts.append(f"the final {t} map {o.loc[t, 'F1']:.3f}"
-                             + (f" ({gain:+.3f} over the CNN)" if np.isfinite(gain) else "")
-                             + f", macro F1 {m.loc[t, 'Macro_F1']:.3f}")
+                parts.append(
+                    f"the final {t} map {o.loc[t, 'F1']:.3f}"
+                    + (f" ({gain:+.3f} over the CNN)" if np.isfinite(gain) else "")
+                    + f", macro F1 {m.loc[t, 'Macro_F1']:.3f}"
+                )
                 c = weighted_summary(d[d.Type == t], ["Class"]).sort_values("F1")
                 if len(c) > 1:
-                    parts.append(f"best class {c.Class.iloc[-1]} ({c.F1.iloc[-1]:.3f}), worst "
-                                 f"{c.Class.iloc[0]} ({c.F1.iloc[0]:.3f}, {int(c.Support.iloc[0]):,} px)")
+                    parts.append(
+                        f"best class {c.Class.iloc[-1]} ({c.F1.iloc[-1]:.3f}), worst "
+                        f"{c.Class.iloc[0]} ({c.F1.iloc[0]:.3f}, {int(c.Support.iloc[0]):,} px)"
+                    )
         lines.append(parts[0] + " " + "; ".join(parts[1:]) + ".")
     return "\n\n".join(lines)
 
@@ -410,8 +432,9 @@ def overall_f1(out_dir: str | Path, experiment: str, phase2: str = "mlp", images
     return {k: metrics.weighted_f1(v) for k, v in reports.items()}
 
 
-def class_scores(out_dir: str | Path, experiment: str, phase2: str = "mlp", images: set | list | None = None,
-                 scheme: ClassScheme | None = None) -> pd.DataFrame:
+def class_scores(
+    out_dir: str | Path, experiment: str, phase2: str = "mlp", images: set | list | None = None, scheme: ClassScheme | None = None
+) -> pd.DataFrame:
     """Return every class's precision, recall and F1 over all images of a results folder.
 
     Pooled from the saved confusion matrices (every labelled pixel counts once), for the CNN tile map and the
@@ -442,7 +465,7 @@ def class_scores(out_dir: str | Path, experiment: str, phase2: str = "mlp", imag
     for tag in ("CNN", name):
         total, names = None, []
         for path in sorted(out_dir.glob(f"Confusion_{tag}_*_{experiment}.csv")):
-            image = path.name[len(f"Confusion_{tag}_"):-len(f"_{experiment}.csv")]
+            image = path.name[len(f"Confusion_{tag}_") : -len(f"_{experiment}.csv")]
             if images is not None and image not in set(images):
                 continue
             df = pd.read_csv(path, index_col=0)
@@ -460,8 +483,17 @@ def class_scores(out_dir: str | Path, experiment: str, phase2: str = "mlp", imag
         rep = metrics.report_from_confusion(cm, list(range(len(names))), dict(enumerate(names)))
         rep.insert(0, "map", tag)
         rows.append(rep)
-        rows.append(pd.DataFrame([{"map": tag, "class": "macro F1", "f1_score": metrics.macro_f1(rep)},
-                                  {"map": tag, "class": "pixel-weighted F1", "f1_score": metrics.weighted_f1(rep),
-                                   "support": int(rep.support.sum())}]))
+        rows.append(
+            pd.DataFrame(
+                [
+                    {"map": tag, "class": "macro F1", "f1_score": metrics.macro_f1(rep)},
+                    {
+                        "map": tag,
+                        "class": "pixel-weighted F1",
+                        "f1_score": metrics.weighted_f1(rep),
+                        "support": int(rep.support.sum()),
+                    },
+                ]
+            )
+        )
     return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=["map", *metrics.REPORT_COLUMNS])
-

@@ -3,6 +3,7 @@
 Loaded, its paths made absolute, and every key and value checked against the notebooks' parameters before any
 folder is made; and which notebooks a run takes.
 """
+
 from __future__ import annotations
 
 import re
@@ -14,8 +15,7 @@ from .cnn import CNNParams
 from .errors import SscnbError
 from .ssc import SSCParams
 
-__all__ = ["RunError", "NOTEBOOK_DIR", "PATH_PARAMETERS", "list_notebooks", "load_config", "select_notebooks",
-           "check_config"]
+__all__ = ["RunError", "NOTEBOOK_DIR", "PATH_PARAMETERS", "list_notebooks", "load_config", "select_notebooks", "check_config"]
 
 
 def _notebook_dir() -> Path:
@@ -34,6 +34,7 @@ def _notebook_dir() -> Path:
         return Path(list(spec.submodule_search_locations)[0])
     return repo
 
+
 NOTEBOOK_DIR = _notebook_dir()
 
 _NB_RE = re.compile(r"^\d\d_[A-Za-z0-9_]+\.ipynb$")
@@ -41,10 +42,8 @@ _NB_RE = re.compile(r"^\d\d_[A-Za-z0-9_]+\.ipynb$")
 PATH_PARAMETERS = ("data_dir", "validate_dir", "output_dir", "model_path", "class_csv", "results_dir", "inputs")
 
 
-
 class RunError(SscnbError, RuntimeError):
     """A notebook of the suite failed, or the run cannot start."""
-
 
 
 def list_notebooks(folder=NOTEBOOK_DIR) -> list[Path]:
@@ -59,7 +58,6 @@ def list_notebooks(folder=NOTEBOOK_DIR) -> list[Path]:
     list of Path
     """
     return sorted(p for p in Path(folder).glob("*.ipynb") if _NB_RE.match(p.name))
-
 
 
 def load_config(path) -> dict:
@@ -106,7 +104,6 @@ def load_config(path) -> dict:
     return cfg
 
 
-
 TOP_LEVEL_KEYS = ("experiment", "output_root", "notebooks", "parameters", "notebook_parameters")
 
 RUNNER_PARAMETERS = ("output_dir", "experiment")  # set by the runner for every notebook
@@ -114,10 +111,8 @@ RUNNER_PARAMETERS = ("output_dir", "experiment")  # set by the runner for every 
 NUMBER_OR_WORD = {"epochs": "auto", "trainable_layers": "all"}
 
 
-
 def _source(cfg) -> str:
     return Path(cfg["_config_path"]).name if cfg.get("_config_path") else "the run configuration"
-
 
 
 def _closest(name, names) -> str:
@@ -125,7 +120,6 @@ def _closest(name, names) -> str:
 
     close = difflib.get_close_matches(str(name), list(names), n=3)
     return f" (did you mean {', '.join(close)}?)" if close else ""
-
 
 
 def select_notebooks(cfg: dict, notebook_dir=NOTEBOOK_DIR, only=None) -> list[Path]:
@@ -154,9 +148,13 @@ def select_notebooks(cfg: dict, notebook_dir=NOTEBOOK_DIR, only=None) -> list[Pa
     if wanted:
         missing = [w for w in wanted if w not in by_stem]
         if missing:
-            raise RunError("; ".join(f"notebook {w!r} named under 'notebooks' in {_source(cfg)} does not exist"
-                                     f"{_closest(w, by_stem)}" for w in missing)
-                           + f". The notebooks are: {', '.join(by_stem)}")
+            raise RunError(
+                "; ".join(
+                    f"notebook {w!r} named under 'notebooks' in {_source(cfg)} does not exist{_closest(w, by_stem)}"
+                    for w in missing
+                )
+                + f". The notebooks are: {', '.join(by_stem)}"
+            )
         notebooks = [by_stem[w] for w in wanted]
     else:
         notebooks = available
@@ -165,7 +163,6 @@ def select_notebooks(cfg: dict, notebook_dir=NOTEBOOK_DIR, only=None) -> list[Pa
     if not notebooks:
         raise RunError(f"no notebooks to run in {notebook_dir}" + (f" for --only {' '.join(only)}" if only else ""))
     return notebooks
-
 
 
 def _check_type(name, value, default_src: str, source: str, notebook: str):
@@ -197,7 +194,6 @@ def _check_type(name, value, default_src: str, source: str, notebook: str):
         raise RunError(f"{name} must be {want}, got {value!r} ({source}, notebook {notebook})")
 
 
-
 def check_config(cfg: dict, notebooks) -> None:
     """Refuse a configuration that cannot run as meant, before anything runs.
 
@@ -224,8 +220,10 @@ def check_config(cfg: dict, notebooks) -> None:
     source = _source(cfg)
     unknown = [k for k in cfg if k not in TOP_LEVEL_KEYS and not str(k).startswith("_")]
     if unknown:
-        raise RunError("; ".join(f"unknown key {k!r} in {source}{_closest(k, TOP_LEVEL_KEYS)}" for k in unknown)
-                       + f". A run configuration has: {', '.join(TOP_LEVEL_KEYS)}")
+        raise RunError(
+            "; ".join(f"unknown key {k!r} in {source}{_closest(k, TOP_LEVEL_KEYS)}" for k in unknown)
+            + f". A run configuration has: {', '.join(TOP_LEVEL_KEYS)}"
+        )
     for section in ("parameters", "notebook_parameters"):
         if not isinstance(cfg.get(section) or {}, dict):
             raise RunError(f"'{section}' in {source} must be a mapping of names to values")
@@ -233,17 +231,18 @@ def check_config(cfg: dict, notebooks) -> None:
     declared = {nb.stem: pm.inspect_notebook(str(nb)) for nb in all_nbs.values()}
     for nb_name, params in (cfg.get("notebook_parameters") or {}).items():
         if nb_name not in declared:
-            raise RunError(f"notebook {nb_name!r} under 'notebook_parameters' in {source} does not exist"
-                           f"{_closest(nb_name, declared)}. The notebooks are: {', '.join(declared)}")
+            raise RunError(
+                f"notebook {nb_name!r} under 'notebook_parameters' in {source} does not exist"
+                f"{_closest(nb_name, declared)}. The notebooks are: {', '.join(declared)}"
+            )
         if not isinstance(params, dict):
             raise RunError(f"notebook_parameters.{nb_name} in {source} must be a mapping of names to values")
         for k in params:
             if k not in declared[nb_name] or k in RUNNER_PARAMETERS:
                 why = "is set by the runner" if k in RUNNER_PARAMETERS else f"is not a parameter of {nb_name}"
-                raise RunError(f"notebook_parameters.{nb_name}.{k} in {source} {why}"
-                               f"{_closest(k, declared[nb_name])}")
+                raise RunError(f"notebook_parameters.{nb_name}.{k} in {source} {why}{_closest(k, declared[nb_name])}")
     any_nb = set().union(*[set(d) for d in declared.values()]) if declared else set()
-    for k in (cfg.get("parameters") or {}):
+    for k in cfg.get("parameters") or {}:
         if k not in any_nb or k in RUNNER_PARAMETERS:
             why = "is set by the runner" if k in RUNNER_PARAMETERS else "is not a parameter of any notebook"
             raise RunError(f"parameters.{k} in {source} {why}{_closest(k, any_nb)}")
@@ -259,4 +258,3 @@ def check_config(cfg: dict, notebooks) -> None:
                     cls(**mine)
                 except ValueError as exc:
                     raise RunError(f"{exc} ({source}, notebook {nb.name})") from None
-

@@ -16,6 +16,7 @@ with :class:`RunError` naming the notebook and the cell; its executed copy is ke
 with a ``widgets`` parameter gets ``widgets: false`` unless the config sets it: a batch run has
 nobody to move a slider, so it shows (and saves) static figures instead.
 """
+
 from __future__ import annotations
 
 import datetime as _dt
@@ -43,8 +44,17 @@ from .runconfig import (  # the run YAML: loaded and checked there; its names ar
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-__all__ = ["RunError", "list_notebooks", "load_config", "run_suite", "copy_notebooks", "NOTEBOOK_DIR",
-           "select_notebooks", "check_config", "notebook_warnings"]
+__all__ = [
+    "RunError",
+    "list_notebooks",
+    "load_config",
+    "run_suite",
+    "copy_notebooks",
+    "NOTEBOOK_DIR",
+    "select_notebooks",
+    "check_config",
+    "notebook_warnings",
+]
 
 
 def copy_notebooks(dest: str | Path, overwrite: bool = False) -> list[Path]:
@@ -64,8 +74,10 @@ def copy_notebooks(dest: str | Path, overwrite: bool = False) -> list[Path]:
     nbs = list_notebooks(NOTEBOOK_DIR)
     clash = [dest / p.name for p in nbs if (dest / p.name).exists()]
     if clash and not overwrite:
-        raise RunError(f"{len(clash)} notebook(s) already in {dest} (e.g. {clash[0].name}): pass --overwrite "
-                       "to replace them, or choose another folder")
+        raise RunError(
+            f"{len(clash)} notebook(s) already in {dest} (e.g. {clash[0].name}): pass --overwrite "
+            "to replace them, or choose another folder"
+        )
     dest.mkdir(parents=True, exist_ok=True)
     out = []
     for p in nbs:
@@ -77,9 +89,18 @@ def copy_notebooks(dest: str | Path, overwrite: bool = False) -> list[Path]:
 # parameters whose notebook default is a string but that also take a number
 
 
-def run_suite(config: str | Path | dict, *, experiment: str | None = None, only: list[str] | None = None,
-              overwrite: bool = False, extend: bool = False, notebook_dir: str | Path = NOTEBOOK_DIR,
-              kernel_name: str = "python3", progress: bool = True, log: Callable[[str], object] = print) -> Path:
+def run_suite(
+    config: str | Path | dict,
+    *,
+    experiment: str | None = None,
+    only: list[str] | None = None,
+    overwrite: bool = False,
+    extend: bool = False,
+    notebook_dir: str | Path = NOTEBOOK_DIR,
+    kernel_name: str = "python3",
+    progress: bool = True,
+    log: Callable[[str], object] = print,
+) -> Path:
     """Execute the notebooks of a run configuration.
 
     A folder holding a finished run is not replaced unless ``overwrite=True`` (which deletes it
@@ -119,7 +140,7 @@ def run_suite(config: str | Path | dict, *, experiment: str | None = None, only:
     if not re.match(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", str(experiment)):
         raise RunError(f"experiment name {experiment!r} must be letters, digits, '_', '-' or '.'")
     notebooks = select_notebooks(cfg, notebook_dir, only)
-    check_config(cfg, notebooks)   # every key and value, before any folder is made
+    check_config(cfg, notebooks)  # every key and value, before any folder is made
     out = Path(cfg["output_root"]) / experiment
     run_file = out / "run.json"
     prev = None
@@ -159,8 +180,7 @@ class _RunLog:
         import logging
 
         self.handler = logging.FileHandler(path, encoding="utf-8")
-        self.handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s",
-                                                    "%Y-%m-%d %H:%M:%S"))
+        self.handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%Y-%m-%d %H:%M:%S"))
         self.handler.setLevel(logging.INFO)
         self.loggers = [logging.getLogger("sscnb"), logging.getLogger("py.warnings")]
         self.levels = [lg.level for lg in self.loggers]
@@ -175,6 +195,7 @@ class _RunLog:
         def both(msg):
             self.runner.info(msg)
             log(msg)
+
         return both
 
     def close(self):
@@ -199,7 +220,7 @@ def _moved(before: dict, out: Path) -> dict:
     moved = {}
     for k, v in before.items():
         if isinstance(v, str) and (v == old or v.startswith(old.rstrip("/") + "/")):
-            v = str(out) + v[len(old.rstrip("/")):]
+            v = str(out) + v[len(old.rstrip("/")) :]
         moved[k] = v
     return moved
 
@@ -224,7 +245,7 @@ def notebook_warnings(path: str | Path) -> list[str]:
     from nbformat.warnings import MissingIDFieldWarning
 
     try:
-        with warnings.catch_warnings():   # nbformat's own note on the file's format is not the notebook's
+        with warnings.catch_warnings():  # nbformat's own note on the file's format is not the notebook's
             warnings.filterwarnings("ignore", category=MissingIDFieldWarning)
             nb = nbformat.read(str(path), as_version=4)
     except Exception:  # noqa: BLE001  (a notebook that could not be written: nothing to read)
@@ -285,8 +306,7 @@ class RunRecord:
 
         The notebooks that finished in it are kept, never run again.
         """
-        rec = cls(Path(path), experiment, config, _dt.datetime.now().isoformat(timespec="seconds"),
-                  package_versions())
+        rec = cls(Path(path), experiment, config, _dt.datetime.now().isoformat(timespec="seconds"), package_versions())
         if prev:
             rec.notebooks = [n for n in prev.get("notebooks", []) if n.get("status") == "finished"]
             rec.started = prev.get("started", rec.started)
@@ -299,8 +319,14 @@ class RunRecord:
         return {n["notebook"]: n for n in self.notebooks if n.get("status") == "finished"}
 
     def to_dict(self) -> dict:
-        d: dict[str, Any] = {"experiment": self.experiment, "status": self.status, "config": self.config, "started": self.started,
-             "versions": self.versions, "notebooks": self.notebooks}
+        d: dict[str, Any] = {
+            "experiment": self.experiment,
+            "status": self.status,
+            "config": self.config,
+            "started": self.started,
+            "versions": self.versions,
+            "notebooks": self.notebooks,
+        }
         if self.was_finished:
             d["was_finished"] = True
         for k in ("failed", "finished"):
@@ -332,10 +358,15 @@ def _run(cfg, record: RunRecord, notebooks, kernel_name, progress, log) -> Path:
         if nb.name in done:
             before = _moved(done[nb.name].get("parameters", {}), out)
             if json.loads(json.dumps(params, default=str)) != before:
-                diff = [f"{k}: {before.get(k)!r} -> {params.get(k)!r}" for k in sorted(set(before) | set(params))
-                        if before.get(k) != json.loads(json.dumps(params.get(k), default=str))]
-                raise RunError(f"{nb.name} already finished in {out} with other parameters ({'; '.join(diff)}): "
-                               "pass --overwrite to start the run again, or --experiment NAME for a new run")
+                diff = [
+                    f"{k}: {before.get(k)!r} -> {params.get(k)!r}"
+                    for k in sorted(set(before) | set(params))
+                    if before.get(k) != json.loads(json.dumps(params.get(k), default=str))
+                ]
+                raise RunError(
+                    f"{nb.name} already finished in {out} with other parameters ({'; '.join(diff)}): "
+                    "pass --overwrite to start the run again, or --experiment NAME for a new run"
+                )
             log(f"[{experiment}] {nb.name} already finished in this run folder: kept, not run again")
             continue
         dest = out / nb.name
@@ -346,14 +377,25 @@ def _run(cfg, record: RunRecord, notebooks, kernel_name, progress, log) -> Path:
             try:
                 with warnings.catch_warnings():  # papermill's injected cell has no id: nbformat's note, not ours
                     warnings.filterwarnings("ignore", category=MissingIDFieldWarning)
-                    pm.execute_notebook(str(nb), str(dest), parameters=params, kernel_name=kernel_name,
-                                        cwd=str(nb.parent), progress_bar=progress, log_output=False)
-            finally:   # what the notebook warned about reaches the console and run.log, not only the notebook
+                    pm.execute_notebook(
+                        str(nb),
+                        str(dest),
+                        parameters=params,
+                        kernel_name=kernel_name,
+                        cwd=str(nb.parent),
+                        progress_bar=progress,
+                        log_output=False,
+                    )
+            finally:  # what the notebook warned about reaches the console and run.log, not only the notebook
                 for w in notebook_warnings(dest):
                     log(f"[{experiment}] {nb.name}: {w}")
         except PapermillExecutionError as exc:
-            entry.update(status="failed", seconds=round(time.perf_counter() - t0, 1),
-                         error=f"{exc.ename}: {exc.evalue}", cell=exc.exec_count)
+            entry.update(
+                status="failed",
+                seconds=round(time.perf_counter() - t0, 1),
+                error=f"{exc.ename}: {exc.evalue}",
+                cell=exc.exec_count,
+            )
             record.notebooks.append(entry)
             record.status, record.failed = "failed", nb.name
             record.save()
@@ -371,7 +413,6 @@ def _run(cfg, record: RunRecord, notebooks, kernel_name, progress, log) -> Path:
     record.notebooks.sort(key=lambda n: order.get(n["notebook"], len(order)))
     record.save()
     with open(out / "run_config.yml", "w") as fh:
-        yaml.safe_dump({k: v for k, v in cfg.items() if not k.startswith("_")} | {"experiment": experiment},
-                       fh, sort_keys=False)
+        yaml.safe_dump({k: v for k, v in cfg.items() if not k.startswith("_")} | {"experiment": experiment}, fh, sort_keys=False)
     log(f"[{experiment}] done: {len(notebooks)} notebook(s), outputs in {out}")
     return out

@@ -3,6 +3,7 @@
 A map's strata, Olofsson's allocation (a minimum per class, the rest by area), the seeded draw of pixel
 centres that never falls on no-data, read in strips, and the points written for QGIS and the labeller.
 """
+
 from __future__ import annotations
 
 import json
@@ -20,8 +21,17 @@ if TYPE_CHECKING:
     from affine import Affine
     from rasterio.crs import CRS
 
-__all__ = ["AssessError", "DEFAULT_MIN_PER_CLASS", "POINT_COLUMNS", "MapStrata", "map_strata", "allocate",
-           "draw_sample", "write_points", "sample_for"]
+__all__ = [
+    "AssessError",
+    "DEFAULT_MIN_PER_CLASS",
+    "POINT_COLUMNS",
+    "MapStrata",
+    "map_strata",
+    "allocate",
+    "draw_sample",
+    "write_points",
+    "sample_for",
+]
 
 #: Olofsson et al. suggest 50-100 points for each class, whatever its area
 DEFAULT_MIN_PER_CLASS = 50
@@ -37,8 +47,8 @@ class MapStrata:
     """What the assessment needs of a map: its classes' pixel counts, grid and georeferencing."""
 
     path: Path
-    counts: dict          # {class code: pixels}, no-data (0) left out
-    shape: tuple          # (rows, cols)
+    counts: dict  # {class code: pixels}, no-data (0) left out
+    shape: tuple  # (rows, cols)
     transform: Affine
     crs: CRS | None
     pixel_area_m2: float | None
@@ -65,8 +75,10 @@ def _open(path):
 
     path = Path(path)
     if not path.exists():
-        raise AssessError(f"the map {path} does not exist: give the final map that sscnb map or notebook 03 wrote "
-                          "(<image>_<experiment>_MLP.tif)")
+        raise AssessError(
+            f"the map {path} does not exist: give the final map that sscnb map or notebook 03 wrote "
+            "(<image>_<experiment>_MLP.tif)"
+        )
     try:
         return open_raster(path)
     except rasterio.errors.RasterioIOError as exc:
@@ -104,12 +116,10 @@ def map_strata(path) -> MapStrata:
     path = Path(path)
     with _open(path) as ds:
         if ds.count != 1:
-            raise AssessError(f"{path} has {ds.count} bands: give the single-band class map (the final map), not "
-                              "the image")
+            raise AssessError(f"{path} has {ds.count} bands: give the single-band class map (the final map), not the image")
         counts = np.zeros(256, np.int64)
         for y0, y1 in _strips(ds.height, ds.width):
-            counts += np.bincount(ds.read(1, window=Window(0, y0, ds.width, y1 - y0)).ravel().astype(np.uint8),
-                                  minlength=256)
+            counts += np.bincount(ds.read(1, window=Window(0, y0, ds.width, y1 - y0)).ravel().astype(np.uint8), minlength=256)
         georef = ds.crs is not None or not ds.transform.is_identity
         raster = SurveyRaster(path, ds.width, ds.height, 1, ds.crs, ds.transform, georef, None, ds.driver)
     strata = {int(c): int(counts[c]) for c in np.flatnonzero(counts) if c != 0}
@@ -150,8 +160,10 @@ def allocate(counts: dict, n: int, min_per_class: int = DEFAULT_MIN_PER_CLASS) -
     classes = sorted(c for c, v in counts.items() if v > 0)
     k = len(classes)
     if n < k * min_per_class:
-        raise AssessError(f"n = {n} points cannot give each of the map's {k} classes its minimum of {min_per_class}: "
-                          f"ask for at least {k * min_per_class} points, or lower min_per_class")
+        raise AssessError(
+            f"n = {n} points cannot give each of the map's {k} classes its minimum of {min_per_class}: "
+            f"ask for at least {k * min_per_class} points, or lower min_per_class"
+        )
     total = sum(counts[c] for c in classes)
     if n > total:
         raise AssessError(f"n = {n} points is more than the map's {total} classified pixels")
@@ -164,7 +176,7 @@ def allocate(counts: dict, n: int, min_per_class: int = DEFAULT_MIN_PER_CLASS) -
         w = np.array([counts[c] for c in open_], float)
         share = left * w / w.sum()
         add = np.floor(share).astype(int)
-        for i in np.argsort(-(share - add), kind="stable")[: left - add.sum()]:   # largest remainders
+        for i in np.argsort(-(share - add), kind="stable")[: left - add.sum()]:  # largest remainders
             add[i] += 1
         for c, a in zip(open_, add, strict=True):
             alloc[c] = min(counts[c], alloc[c] + int(a))
@@ -214,8 +226,16 @@ def draw_sample(map_path, n: int, min_per_class: int = DEFAULT_MIN_PER_CLASS, se
     order = np.lexsort((c, r))
     r, c, k = r[order], c[order], k[order]
     xs, ys = _centres(strata.transform, r, c)
-    pts = pd.DataFrame({"x": xs, "y": ys, "row": r.astype(np.int64), "col": c.astype(np.int64),
-                        "map_class": k.astype(np.int64), "reference_class": -1})
+    pts = pd.DataFrame(
+        {
+            "x": xs,
+            "y": ys,
+            "row": r.astype(np.int64),
+            "col": c.astype(np.int64),
+            "map_class": k.astype(np.int64),
+            "reference_class": -1,
+        }
+    )
     return pts, strata
 
 
@@ -245,24 +265,47 @@ def write_points(points, out_dir, strata: MapStrata, scheme=None, meta: dict | N
     if strata.crs is not None:
         import fiona
 
-        schema = {"geometry": "Point", "properties": {"row": "int", "col": "int", "map_class": "int",
-                                                     "map_name": "str", "reference_class": "int"}}
+        schema = {
+            "geometry": "Point",
+            "properties": {"row": "int", "col": "int", "map_class": "int", "map_name": "str", "reference_class": "int"},
+        }
         gpkg = out / "points.gpkg"
-        with atomic_path(gpkg) as tmp, fiona.open(tmp, "w", driver="GPKG", crs=strata.crs.to_wkt(), schema=schema,
-                                                  layer="points", SPATIAL_INDEX="NO") as dst:
+        with (
+            atomic_path(gpkg) as tmp,
+            fiona.open(
+                tmp, "w", driver="GPKG", crs=strata.crs.to_wkt(), schema=schema, layer="points", SPATIAL_INDEX="NO"
+            ) as dst,
+        ):
             for p in points.itertuples():
-                dst.write({"geometry": {"type": "Point", "coordinates": (float(p.x), float(p.y))},
-                           "properties": {"row": int(p.row), "col": int(p.col), "map_class": int(p.map_class),
-                                          "map_name": scheme.name(int(p.map_class)) if scheme else str(p.map_class),
-                                          "reference_class": int(p.reference_class)}})
+                dst.write(
+                    {
+                        "geometry": {"type": "Point", "coordinates": (float(p.x), float(p.y))},
+                        "properties": {
+                            "row": int(p.row),
+                            "col": int(p.col),
+                            "map_class": int(p.map_class),
+                            "map_name": scheme.name(int(p.map_class)) if scheme else str(p.map_class),
+                            "reference_class": int(p.reference_class),
+                        },
+                    }
+                )
         paths["gpkg"] = gpkg
     if meta is not None:
         paths["sample"] = write_json(out / "sample.json", meta)
     return paths
 
 
-def sample_for(map_path, out_dir, n: int | None = None, min_per_class: int = DEFAULT_MIN_PER_CLASS, seed: int = 0,
-               scheme=None, overwrite: bool = False, log=print, strata: MapStrata | None = None):
+def sample_for(
+    map_path,
+    out_dir,
+    n: int | None = None,
+    min_per_class: int = DEFAULT_MIN_PER_CLASS,
+    seed: int = 0,
+    scheme=None,
+    overwrite: bool = False,
+    log=print,
+    strata: MapStrata | None = None,
+):
     """Return the sample in ``out_dir``.
 
     Reused when it was drawn from this map (same SHA-256) with these settings (its labels kept), else drawn
@@ -292,20 +335,29 @@ def sample_for(map_path, out_dir, n: int | None = None, min_per_class: int = DEF
 
     out = Path(out_dir)
     strata = strata or map_strata(map_path)
-    meta: dict[str, Any] = {"map": str(Path(map_path).resolve()), "map_sha256": file_sha256(map_path), "n": n,
-            "min_per_class": int(min_per_class), "seed": int(seed)}
+    meta: dict[str, Any] = {
+        "map": str(Path(map_path).resolve()),
+        "map_sha256": file_sha256(map_path),
+        "n": n,
+        "min_per_class": int(min_per_class),
+        "seed": int(seed),
+    }
     sample_json = out / "sample.json"
     old = json.loads(sample_json.read_text()) if sample_json.exists() else None
     if old is not None and (n is None or {k: old.get(k) for k in meta} == meta):
         if old.get("map_sha256") != meta["map_sha256"]:
-            raise AssessError(f"the sample in {out} was drawn from another map ({old.get('map')}): give that map, or "
-                              "n and overwrite=True (--overwrite) to draw a new sample")
+            raise AssessError(
+                f"the sample in {out} was drawn from another map ({old.get('map')}): give that map, or "
+                "n and overwrite=True (--overwrite) to draw a new sample"
+            )
         pts = pd.read_csv(out / "points.csv")
         log(f"reusing the sample in {out} ({len(pts)} points, {int((pts.reference_class > 0).sum())} labelled)")
         return pts, {}
     if old is not None and not overwrite:
-        raise AssessError(f"{out} holds a sample drawn with other settings or from another map ({sample_json}): "
-                          "give another out folder, or overwrite=True (--overwrite) to draw a new one")
+        raise AssessError(
+            f"{out} holds a sample drawn with other settings or from another map ({sample_json}): "
+            "give another out folder, or overwrite=True (--overwrite) to draw a new one"
+        )
     if n is None:
         raise AssessError(f"no sample in {out}: give n (--n), the number of points to draw")
     pts, _ = draw_sample(map_path, n, min_per_class, seed)
@@ -313,4 +365,3 @@ def sample_for(map_path, out_dir, n: int | None = None, min_per_class: int = DEF
     files = write_points(pts, out, strata, scheme, meta)
     log(f"drew {len(pts)} points from {Path(map_path).name}: {meta['allocation']} per class")
     return pts, files
-

@@ -6,6 +6,7 @@ error naming the closest valid ones.
 :class:`sscnb.ssc.SSCParams` (phase 2) and :class:`sscnb.cnn.CNNParams` (phase 1) are dataclasses
 that derive from :class:`Settings`; each checks its own values in ``__post_init__``.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, fields
@@ -51,8 +52,9 @@ class Settings:
 
         unknown = [k for k in values if k not in cls.names()]
         if unknown:
-            hints = "; ".join(f"{k!r} (did you mean {', '.join(difflib.get_close_matches(k, cls.names())) or '?'})"
-                              for k in unknown)
+            hints = "; ".join(
+                f"{k!r} (did you mean {', '.join(difflib.get_close_matches(k, cls.names())) or '?'})" for k in unknown
+            )
             raise ValueError(f"unknown {cls.KIND} setting(s) in {source}: {hints}. Valid: {', '.join(cls.names())}")
         return cls(**values)
 

@@ -13,6 +13,7 @@ A folder of images (notebook 03) is in :mod:`sscnb.evaluation`, a survey (notebo
 Phase 2 trains a pixel classifier on this image alone, on the pixels the CNN classified, and
 predicts every pixel.
 """
+
 from __future__ import annotations
 
 import logging
@@ -34,10 +35,27 @@ from .settings import Settings
 if TYPE_CHECKING:
     from .modelfiles import LoadedModel
 
-__all__ = ["SSCParams", "SSCResult", "PHASE2_CHOICES", "MLP_DEPTHS", "phase2_name", "classify_image",
-           "predict_tiles_masked", "apply_tile_rules", "fit_phase2", "modal_filter_regions", "despeckle",
-           "Phase2Choice", "choose_phase2", "candidate_features", "TILE_MAP", "check_input", "shrinking_classes",
-           "ClassShrinkWarning", "SHRINK_FRACTION"]
+__all__ = [
+    "SSCParams",
+    "SSCResult",
+    "PHASE2_CHOICES",
+    "MLP_DEPTHS",
+    "phase2_name",
+    "classify_image",
+    "predict_tiles_masked",
+    "apply_tile_rules",
+    "fit_phase2",
+    "modal_filter_regions",
+    "despeckle",
+    "Phase2Choice",
+    "choose_phase2",
+    "candidate_features",
+    "TILE_MAP",
+    "check_input",
+    "shrinking_classes",
+    "ClassShrinkWarning",
+    "SHRINK_FRACTION",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -210,9 +228,11 @@ def shrinking_classes(cnn_counts: dict, final_counts: dict, name: str, scheme=No
             continue
         label = scheme.name(c) if scheme is not None else f"class {c}"
         how = "vanishes" if n_fin == 0 else "shrinks"
-        msgs.append(f"{name}: {label} {how} from {n_cnn:,} px in the CNN tile map to {n_fin:,} px in the final map"
-                    f"{'' if n_fin == 0 else ' (by more than half)'}: phase 2 may be out-voting a rare class; "
-                    "compare the two maps, or keep the tile map (min_agreement 1.0)")
+        msgs.append(
+            f"{name}: {label} {how} from {n_cnn:,} px in the CNN tile map to {n_fin:,} px in the final map"
+            f"{'' if n_fin == 0 else ' (by more than half)'}: phase 2 may be out-voting a rare class; "
+            "compare the two maps, or keep the tile map (min_agreement 1.0)"
+        )
         if warn:
             warnings.warn(msgs[-1], ClassShrinkWarning, stacklevel=2)
     return msgs
@@ -334,9 +354,14 @@ def check_input(x: np.ndarray | dict, cnn: LoadedModel, params: SSCParams, name:
     return stats, gamma
 
 
-def classify_image(image: np.ndarray, cnn: LoadedModel, params: SSCParams | None = None,
-                   mask: np.ndarray | None = None, judge: np.ndarray | None = None,
-                   name: str | None = None) -> SSCResult:
+def classify_image(
+    image: np.ndarray,
+    cnn: LoadedModel,
+    params: SSCParams | None = None,
+    mask: np.ndarray | None = None,
+    judge: np.ndarray | None = None,
+    name: str | None = None,
+) -> SSCResult:
     """Run phase 1 and phase 2 on one image held in memory. Never sees the validation labels.
 
     Parameters
@@ -402,13 +427,15 @@ def classify_image(image: np.ndarray, cnn: LoadedModel, params: SSCParams | None
         if mask is not None:
             final[~mask] = 0
     t["post"] = time.perf_counter() - t0
-    info["shrinking"] = shrinking_classes(_pixel_counts(cnn_map), _pixel_counts(final), name or "the image",
-                                          getattr(cnn, "scheme", None))
+    info["shrinking"] = shrinking_classes(
+        _pixel_counts(cnn_map), _pixel_counts(final), name or "the image", getattr(cnn, "scheme", None)
+    )
     return SSCResult(cnn_map, final, proba.reshape(grid + (-1,)), codes, p.to_dict(), t, info)
 
 
-def _choose(tile_grid: np.ndarray, confidence: np.ndarray, tile: int, feats: np.ndarray, p: SSCParams, judge,
-            info: dict) -> Phase2Choice | None:
+def _choose(
+    tile_grid: np.ndarray, confidence: np.ndarray, tile: int, feats: np.ndarray, p: SSCParams, judge, info: dict
+) -> Phase2Choice | None:
     """Return phase 2's choice on an image's tile map (None when no tile is classified); ``info`` gets why."""
     if not (tile_grid > 0).any():
         info["note"] = "the CNN classified no tile (all below recog_thresh?): final map left unclassified"

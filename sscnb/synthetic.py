@@ -9,6 +9,7 @@ as in hand-drawn polygons.
 Deterministic from a seed: ``make_scene(style, seed)`` always returns the same arrays.
 :func:`write_sample_data` writes the ``sample_data/`` folder committed with the project.
 """
+
 from __future__ import annotations
 
 import json
@@ -23,9 +24,20 @@ from . import tiles as _tiles
 from .classes import ClassScheme
 from .labels import MIXED, empty_labels, write_tile_labels
 
-__all__ = ["RiverStyle", "STYLES", "NEW_RIVER_STYLES", "write_new_river",
-           "make_scene", "make_orthomosaic", "write_orthomosaic", "write_ortho_reference", "write_sample_data",
-           "ORTHO_CRS", "ORTHO_ORIGIN", "ORTHO_PIXEL_M"]
+__all__ = [
+    "RiverStyle",
+    "STYLES",
+    "NEW_RIVER_STYLES",
+    "write_new_river",
+    "make_scene",
+    "make_orthomosaic",
+    "write_orthomosaic",
+    "write_ortho_reference",
+    "write_sample_data",
+    "ORTHO_CRS",
+    "ORTHO_ORIGIN",
+    "ORTHO_PIXEL_M",
+]
 
 WATER, SEDIMENT, GREEN, SENESCENT, ROAD = 1, 2, 3, 4, 5
 
@@ -47,22 +59,43 @@ class RiverStyle:
 
 STYLES = {
     "Clearwater": RiverStyle(
-        "Clearwater", water=(38, 92, 112), water_texture=14, sediment=(176, 166, 146),
-        green=(58, 112, 48), senescent=(164, 142, 84), road=(104, 104, 108),
-        channel_width=80, label_form="underscore"),
+        "Clearwater",
+        water=(38, 92, 112),
+        water_texture=14,
+        sediment=(176, 166, 146),
+        green=(58, 112, 48),
+        senescent=(164, 142, 84),
+        road=(104, 104, 108),
+        channel_width=80,
+        label_form="underscore",
+    ),
     "Muddyford": RiverStyle(
-        "Muddyford", water=(124, 108, 82), water_texture=8, sediment=(196, 184, 160),
-        green=(70, 104, 44), senescent=(176, 150, 96), road=(96, 98, 100),
-        channel_width=110, label_form="plain"),
+        "Muddyford",
+        water=(124, 108, 82),
+        water_texture=8,
+        sediment=(196, 184, 160),
+        green=(70, 104, 44),
+        senescent=(176, 150, 96),
+        road=(96, 98, 100),
+        channel_width=110,
+        label_form="plain",
+    ),
 }
 
 # A river the demo CNN never saw (notebook 07 adapts the CNN to it): late autumn, grey water, pale
 # grey gravel, olive-brown canopy and a lot of dead grass.
 NEW_RIVER_STYLES = {
     "Greyrun": RiverStyle(
-        "Greyrun", water=(92, 98, 96), water_texture=10, sediment=(150, 146, 138),
-        green=(84, 96, 52), senescent=(140, 118, 80), road=(88, 88, 90),
-        channel_width=90, label_form="underscore"),
+        "Greyrun",
+        water=(92, 98, 96),
+        water_texture=10,
+        sediment=(150, 146, 138),
+        green=(84, 96, 52),
+        senescent=(140, 118, 80),
+        road=(88, 88, 90),
+        channel_width=90,
+        label_form="underscore",
+    ),
 }
 
 
@@ -123,8 +156,7 @@ def _scene_classes(style: RiverStyle, rng, shape):
     return label, d, width, road_y
 
 
-def _paint_scene(style: RiverStyle, rng, label: np.ndarray, d: np.ndarray, width: np.ndarray,
-                 road_y: np.ndarray) -> np.ndarray:
+def _paint_scene(style: RiverStyle, rng, label: np.ndarray, d: np.ndarray, width: np.ndarray, road_y: np.ndarray) -> np.ndarray:
     """Return the RGB image of a scene's classes: each class's colour and texture, and the light."""
     shape = label.shape
     H, W = shape
@@ -136,8 +168,9 @@ def _paint_scene(style: RiverStyle, rng, label: np.ndarray, d: np.ndarray, width
     def paint(mask, rgb, tex):
         img[mask] = np.asarray(rgb, np.float32) + tex[mask][:, None]
 
-    ripples = style.water_texture * (0.6 * np.sin(0.35 * (yy + 0.4 * xx) + 3 * _noise(rng, shape, 8))
-                                     + 0.7 * _noise(rng, shape, 3))
+    ripples = style.water_texture * (
+        0.6 * np.sin(0.35 * (yy + 0.4 * xx) + 3 * _noise(rng, shape, 8)) + 0.7 * _noise(rng, shape, 3)
+    )
     depth = -18 * np.clip(1 - 2 * np.abs(d) / width[None, :], 0, 1)  # darker in the thalweg
     paint(label == WATER, style.water, ripples + depth)
     gravel = 22 * _noise(rng, shape, 0.8) + 10 * _noise(rng, shape, 4)
@@ -193,9 +226,9 @@ def make_scene(style: RiverStyle | str, seed: int, shape=(600, 900), boundary_px
     return image, label
 
 
-ORTHO_CRS = "EPSG:32619"            # WGS 84 / UTM zone 19N (the St Marguerite river's zone)
+ORTHO_CRS = "EPSG:32619"  # WGS 84 / UTM zone 19N (the St Marguerite river's zone)
 ORTHO_ORIGIN = (431_250.0, 5_343_800.0)  # map coordinates (m) of the top-left corner
-ORTHO_PIXEL_M = 0.05                 # 5 cm pixels, a typical drone orthomosaic
+ORTHO_PIXEL_M = 0.05  # 5 cm pixels, a typical drone orthomosaic
 
 
 def make_orthomosaic(seed: int, shape=(720, 960), style: str = "Clearwater"):
@@ -235,9 +268,20 @@ def _ortho_profile(shape, count: int, **extra) -> dict:
     """Return the GeoTIFF profile of the sample orthomosaic's grid (UTM, 5 cm, tiled, DEFLATE)."""
     from rasterio.transform import from_origin
 
-    return dict(driver="GTiff", width=shape[1], height=shape[0], count=count, dtype="uint8", crs=ORTHO_CRS,
-                transform=from_origin(*ORTHO_ORIGIN, ORTHO_PIXEL_M, ORTHO_PIXEL_M), compress="deflate",
-                tiled=True, blockxsize=256, blockysize=256, **extra)
+    return dict(
+        driver="GTiff",
+        width=shape[1],
+        height=shape[0],
+        count=count,
+        dtype="uint8",
+        crs=ORTHO_CRS,
+        transform=from_origin(*ORTHO_ORIGIN, ORTHO_PIXEL_M, ORTHO_PIXEL_M),
+        compress="deflate",
+        tiled=True,
+        blockxsize=256,
+        blockysize=256,
+        **extra,
+    )
 
 
 def write_orthomosaic(path, seed: int, shape=(720, 960), style: str = "Clearwater") -> Path:
@@ -294,8 +338,9 @@ def write_ortho_reference(path, seed: int, shape=(720, 960), style: str = "Clear
     return path
 
 
-def write_sample_data(out_dir, seed: int = 2026, n_train: int = 4, n_validate: int = 2,
-                      shape=(600, 900), force: bool = False, quality: int = 90) -> list[Path]:
+def write_sample_data(
+    out_dir, seed: int = 2026, n_train: int = 4, n_validate: int = 2, shape=(600, 900), force: bool = False, quality: int = 90
+) -> list[Path]:
     """Write the sample data.
 
     ``Train/`` and ``Validate/`` for every style in :data:`STYLES`, the new river of notebook 07
@@ -327,12 +372,15 @@ def write_sample_data(out_dir, seed: int = 2026, n_train: int = 4, n_validate: i
     existing = [p for p in out_dir.rglob("*") if p.suffix.lower() in (".jpg", ".tif")] if out_dir.exists() else []
     if existing and not force:
         raise FileExistsError(
-            f"{out_dir} already holds {len(existing)} image/label files: pass force=True "
-            "(--force) to regenerate them"
+            f"{out_dir} already holds {len(existing)} image/label files: pass force=True (--force) to regenerate them"
         )
     written = []
-    manifest: dict[str, Any] = {"generator": "sscnb.synthetic.write_sample_data", "seed": seed, "shape": list(shape),
-                "images": []}
+    manifest: dict[str, Any] = {
+        "generator": "sscnb.synthetic.write_sample_data",
+        "seed": seed,
+        "shape": list(shape),
+        "images": [],
+    }
     for si, (name, style) in enumerate(STYLES.items()):
         for k in range(n_train + n_validate):
             split = "Train" if k < n_train else "Validate"
@@ -347,23 +395,30 @@ def write_sample_data(out_dir, seed: int = 2026, n_train: int = 4, n_validate: i
             iio.imwrite(ip, image, quality=quality)
             tifffile.imwrite(lp, label, compression="zlib")
             written += [ip, lp]
-            manifest["images"].append({"image": f"{split}/{ip.name}", "label": f"{split}/{lp.name}",
-                                       "river": name, "scene_seed": s})
+            manifest["images"].append(
+                {"image": f"{split}/{ip.name}", "label": f"{split}/{lp.name}", "river": name, "scene_seed": s}
+            )
     written += write_new_river(out_dir / "NewRiver", seed, shape=shape, quality=quality)
     manifest["new_river"] = {"folder": "NewRiver", "river": "Greyrun", "labels": "NewRiver/tile_labels.csv"}
     ortho_seed = seed * 1000 + 900
     op = write_orthomosaic(out_dir / "Survey" / "Clearwater_ortho.tif", ortho_seed)
     rp = write_ortho_reference(out_dir / "Reference" / "Clearwater_ortho_labels.tif", ortho_seed)
     written += [op, rp]
-    manifest["orthomosaic"] = {"image": f"Survey/{op.name}", "river": "Clearwater", "scene_seed": ortho_seed,
-                               "crs": ORTHO_CRS, "pixel_m": ORTHO_PIXEL_M,
-                               "reference": f"Reference/{rp.name}"}
+    manifest["orthomosaic"] = {
+        "image": f"Survey/{op.name}",
+        "river": "Clearwater",
+        "scene_seed": ortho_seed,
+        "crs": ORTHO_CRS,
+        "pixel_m": ORTHO_PIXEL_M,
+        "reference": f"Reference/{rp.name}",
+    }
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
     return written
 
 
-def write_new_river(folder, seed: int = 2026, n_images: int = 2, shape=(600, 900), quality: int = 90,
-                    n_labels: int = 40, tile_size: int = 50) -> list[Path]:
+def write_new_river(
+    folder, seed: int = 2026, n_images: int = 2, shape=(600, 900), quality: int = 90, n_labels: int = 40, tile_size: int = 50
+) -> list[Path]:
     """Return the new river of notebook 07.
 
     Images of :data:`NEW_RIVER_STYLES` with their label rasters (to score the maps before and after adapting),
@@ -415,8 +470,19 @@ def write_new_river(folder, seed: int = 2026, n_images: int = 2, shape=(600, 900
     pick = np.asarray(picked, np.int64)
     import pandas as pd
 
-    table = pd.concat([empty_labels(), pd.DataFrame({
-        "image": name, "tile_row": pick // grid[1], "tile_col": pick % grid[1],
-        "class_code": np.where(codes[pick] > 0, codes[pick], MIXED)})], ignore_index=True)
+    table = pd.concat(
+        [
+            empty_labels(),
+            pd.DataFrame(
+                {
+                    "image": name,
+                    "tile_row": pick // grid[1],
+                    "tile_col": pick % grid[1],
+                    "class_code": np.where(codes[pick] > 0, codes[pick], MIXED),
+                }
+            ),
+        ],
+        ignore_index=True,
+    )
     written.append(write_tile_labels(folder / "tile_labels.csv", table, tile_size))
     return written

@@ -3,6 +3,7 @@
 One row per click (``image,tile_row,tile_col,class_code``), a header that records the tile size, and the last
 label of a tile kept. See :mod:`sscnb.labels`.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -16,11 +17,21 @@ from .errors import SscnbError
 from .geo import georeferencing_of
 from .provenance import write_text
 
-__all__ = ["LabelError", "MIXED", "SKIP", "COLUMNS", "empty_labels", "image_index", "read_tile_labels",
-           "write_tile_labels", "append_tile_label", "start_labels_file"]
+__all__ = [
+    "LabelError",
+    "MIXED",
+    "SKIP",
+    "COLUMNS",
+    "empty_labels",
+    "image_index",
+    "read_tile_labels",
+    "write_tile_labels",
+    "append_tile_label",
+    "start_labels_file",
+]
 
-MIXED = 0    # the tile holds several classes: labelled, never trained on
-SKIP = -1    # the user passed the tile: never shown again in that session, never trained on
+MIXED = 0  # the tile holds several classes: labelled, never trained on
+SKIP = -1  # the user passed the tile: never shown again in that session, never trained on
 COLUMNS = ("image", "tile_row", "tile_col", "class_code")
 _HEADER = "# sscnb tile labels, tile_size={tile}"
 
@@ -39,8 +50,14 @@ def empty_labels():
     """
     import pandas as pd
 
-    return pd.DataFrame({"image": pd.Series(dtype=str), "tile_row": pd.Series(dtype=np.int64),
-                         "tile_col": pd.Series(dtype=np.int64), "class_code": pd.Series(dtype=np.int64)})
+    return pd.DataFrame(
+        {
+            "image": pd.Series(dtype=str),
+            "tile_row": pd.Series(dtype=np.int64),
+            "tile_col": pd.Series(dtype=np.int64),
+            "class_code": pd.Series(dtype=np.int64),
+        }
+    )
 
 
 def image_index(images) -> dict:
@@ -90,7 +107,8 @@ def _check_recorded_tile_size(path: Path, tile_size: int) -> None:
         if recorded != int(tile_size):
             raise LabelError(
                 f"{path.name} labels tiles of {recorded} px but the model takes {tile_size} px tiles: its tile rows "
-                f"and columns name other squares. Label again at {tile_size} px, or fine-tune a model of {recorded} px")
+                f"and columns name other squares. Label again at {tile_size} px, or fine-tune a model of {recorded} px"
+            )
 
 
 def _read_label_columns(path: Path):
@@ -100,12 +118,10 @@ def _read_label_columns(path: Path):
     try:
         t = pd.read_csv(path, comment="#", dtype={"image": str})
     except Exception as exc:  # noqa: BLE001
-        raise LabelError(f"cannot read labels file {path} ({exc}): it must be a CSV with columns "
-                         f"{','.join(COLUMNS)}") from None
+        raise LabelError(f"cannot read labels file {path} ({exc}): it must be a CSV with columns {','.join(COLUMNS)}") from None
     missing = [c for c in COLUMNS if c not in t.columns]
     if missing:
-        raise LabelError(f"{path.name} is not a labels file: columns {missing} are missing (it needs "
-                         f"{','.join(COLUMNS)})")
+        raise LabelError(f"{path.name} is not a labels file: columns {missing} are missing (it needs {','.join(COLUMNS)})")
     extra = [c for c in t.columns if c not in COLUMNS]
     if extra:
         raise LabelError(f"{path.name} has unknown columns {extra}: a labels file has exactly {','.join(COLUMNS)}")
@@ -123,9 +139,11 @@ def _check_label_images(path: Path, t, images: dict, tile_size: int) -> None:
     """Refuse labels of images not given, and tiles outside their image's grid."""
     unknown = sorted(set(t.image) - set(images))
     if unknown:
-        raise LabelError(f"{path.name} labels tiles of {unknown[:5]} but those images were not given "
-                         f"(given: {sorted(images)[:5]}{' ...' if len(images) > 5 else ''}): add their "
-                         "folder to the images, or remove their rows")
+        raise LabelError(
+            f"{path.name} labels tiles of {unknown[:5]} but those images were not given "
+            f"(given: {sorted(images)[:5]}{' ...' if len(images) > 5 else ''}): add their "
+            "folder to the images, or remove their rows"
+        )
     for name, rows in t.groupby("image", sort=True):
         n_rows, n_cols = _grid_of(images[name], tile_size)
         out = (rows.tile_row < 0) | (rows.tile_row >= n_rows) | (rows.tile_col < 0) | (rows.tile_col >= n_cols)
@@ -134,7 +152,8 @@ def _check_label_images(path: Path, t, images: dict, tile_size: int) -> None:
             raise LabelError(
                 f"{path.name}, line {i + 2}: tile (row {t.tile_row[i]}, column {t.tile_col[i]}) is outside "
                 f"{name}, whose grid of {tile_size} px tiles is {n_rows} rows x {n_cols} columns (from 0): the "
-                "labels were made on another image or at another tile size")
+                "labels were made on another image or at another tile size"
+            )
 
 
 def read_tile_labels(path, scheme: ClassScheme, tile_size: int, images: dict | None = None):
@@ -163,8 +182,10 @@ def read_tile_labels(path, scheme: ClassScheme, tile_size: int, images: dict | N
     """
     path = Path(path)
     if not path.is_file():
-        raise LabelError(f"labels file {path} does not exist: label tiles with notebook 07's labeller, or give "
-                         "the path of a labels CSV, a polygon file or a folder of SCLS_ rasters")
+        raise LabelError(
+            f"labels file {path} does not exist: label tiles with notebook 07's labeller, or give "
+            "the path of a labels CSV, a polygon file or a folder of SCLS_ rasters"
+        )
     _check_recorded_tile_size(path, tile_size)
     t = _read_label_columns(path)
     allowed = set(scheme.labelled_codes) | {MIXED, SKIP}
@@ -174,7 +195,8 @@ def read_tile_labels(path, scheme: ClassScheme, tile_size: int, images: dict | N
         raise LabelError(
             f"{path.name}, line {i + 2}: class code {int(t.class_code.iloc[i])} is not in the class scheme "
             f"(codes {sorted(scheme.labelled_codes)}, {MIXED} for mixed, {SKIP} for skipped): fix the row, or give the "
-            "class scheme (class_csv) the labels were made with")
+            "class scheme (class_csv) the labels were made with"
+        )
     if images is not None:
         _check_label_images(path, t, images, tile_size)
     t = t.drop_duplicates(["image", "tile_row", "tile_col"], keep="last").reset_index(drop=True)
@@ -195,8 +217,7 @@ def write_tile_labels(path, table, tile_size: int) -> Path:
     -------
     Path
     """
-    return write_text(path, _HEADER.format(tile=int(tile_size)) + "\n" + table[list(COLUMNS)].to_csv(index=False),
-                      sync=True)
+    return write_text(path, _HEADER.format(tile=int(tile_size)) + "\n" + table[list(COLUMNS)].to_csv(index=False), sync=True)
 
 
 def append_tile_label(path, table, image: str, row: int, col: int, code: int, tile_size: int):
@@ -255,4 +276,3 @@ def start_labels_file(path, start_from, scheme: ClassScheme, tile_size: int, ima
         return path
     write_tile_labels(path, read_tile_labels(start_from, scheme, tile_size, images), tile_size)
     return path
-

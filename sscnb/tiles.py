@@ -5,6 +5,7 @@ row-major order over the tile grid: tile ``k`` covers rows ``(k // n_cols) * til
 ``(k % n_cols) * tile``. As in the original method, images are cropped (never padded) to a whole
 number of tiles; the pixels cut off along the bottom and right edges get no tile.
 """
+
 from __future__ import annotations
 
 import numpy as np

@@ -3,6 +3,7 @@
 A tile is kept when at least ``purity`` of its pixels are one class and no more than 10% are
 unlabelled (:func:`sscnb.tiles.purity_labels`).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -53,8 +54,7 @@ class TileSet:
         return TileSet(self.x[idx], self.y[idx], self.river[idx], self.image[idx], self.tile_size, self.purity)
 
 
-def collect_tiles(records, scheme: ClassScheme, tile_size: int = 50, purity: float = 0.9,
-                  progress: bool = True) -> TileSet:
+def collect_tiles(records, scheme: ClassScheme, tile_size: int = 50, purity: float = 0.9, progress: bool = True) -> TileSet:
     """Read labelled images and keep their pure tiles (see :func:`sscnb.tiles.purity_labels`).
 
     Parameters
@@ -96,8 +96,9 @@ def collect_tiles(records, scheme: ClassScheme, tile_size: int = 50, purity: flo
             f"unlabelled) in {len(labelled)} labelled image(s): lower purity or tile_size, or label "
             "larger areas"
         )
-    return TileSet(np.concatenate(xs), np.concatenate(ys).astype(np.int64), np.concatenate(rivers),
-                   np.concatenate(images), tile_size, purity)
+    return TileSet(
+        np.concatenate(xs), np.concatenate(ys).astype(np.int64), np.concatenate(rivers), np.concatenate(images), tile_size, purity
+    )
 
 
 def split_indices(tiles: TileSet, val_fraction: float, seed: int = 0, by: str = "tile"):

@@ -1,4 +1,5 @@
 """Notebook 01's epoch recommendation on disk, and tile accuracy tables for notebook 02."""
+
 from __future__ import annotations
 
 import json
@@ -61,18 +62,22 @@ def epochs_advice(rec: dict, epochs_tried: int) -> str:
     """
     n, best, rule = rec["recommended_epochs"], rec["best_epoch"], rec["rule"]
     if best is None:
-        return f"No validation tiles, so no recommendation: notebook 02 with epochs = \"auto\" trains for all {n} epochs."
+        return f'No validation tiles, so no recommendation: notebook 02 with epochs = "auto" trains for all {n} epochs.'
     if n >= epochs_tried:
-        return (f"Validation loss was still falling at the last epoch ({epochs_tried}): run again with more epochs. "
-                f"Until then, notebook 02 with epochs = \"auto\" trains for {n}.")
+        return (
+            f"Validation loss was still falling at the last epoch ({epochs_tried}): run again with more epochs. "
+            f'Until then, notebook 02 with epochs = "auto" trains for {n}.'
+        )
     text = f"Recommended epochs: {n} ({rule}). Validation loss was lowest at epoch {best}"
     if best == epochs_tried:
         text += f", the last, but it fell only a little after epoch {n}: more epochs would gain little."
     else:
         text += "."
     if rec.get("diverges_from"):
-        text += (f" From epoch {rec['diverges_from']} it drifts away from the training loss: the CNN starts to "
-                 "memorise its training tiles.")
+        text += (
+            f" From epoch {rec['diverges_from']} it drifts away from the training loss: the CNN starts to "
+            "memorise its training tiles."
+        )
     return text
 
 
@@ -101,7 +106,8 @@ def resolve_epochs(epochs, output_dir) -> tuple[int, str]:
         if not p.exists():
             raise FileNotFoundError(
                 f"epochs='auto' reads the recommendation of notebook 01 from {p}, which does not exist: "
-                "run 01_cnn_tuning.ipynb with the same output_dir first, or give epochs as a number")
+                "run 01_cnn_tuning.ipynb with the same output_dir first, or give epochs as a number"
+            )
         rec = json.loads(p.read_text())
         return int(rec["recommended_epochs"]), f"recommended by notebook 01 ({p})"
     n = int(epochs)
@@ -133,9 +139,9 @@ def tile_accuracy_table(y_true, y_pred, scheme: ClassScheme):
     rows = []
     for i, c in enumerate(codes):
         n = cm[i].sum()
-        rows.append({"class": scheme.name(c), "tiles": int(n), "correct": int(cm[i, i]),
-                     "accuracy": cm[i, i] / n if n else np.nan})
+        rows.append(
+            {"class": scheme.name(c), "tiles": int(n), "correct": int(cm[i, i]), "accuracy": cm[i, i] / n if n else np.nan}
+        )
     n = cm.sum()
-    rows.append({"class": "ALL", "tiles": int(n), "correct": int(np.trace(cm)),
-                 "accuracy": np.trace(cm) / n if n else np.nan})
+    rows.append({"class": "ALL", "tiles": int(n), "correct": int(np.trace(cm)), "accuracy": np.trace(cm) / n if n else np.nan})
     return pd.DataFrame(rows), cm, [scheme.name(c) for c in codes]

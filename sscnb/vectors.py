@@ -6,6 +6,7 @@ patch of one class becomes a polygon (``rasterio.features.shapes``, 4-connected)
 whole (one byte per pixel), so polygons are limited to maps of up to :data:`MAX_VECTOR_MPX`
 megapixels; larger surveys get a clear error (use QGIS's polygonize on the COG, which streams).
 """
+
 from __future__ import annotations
 
 import math
@@ -122,9 +123,11 @@ def polygonize_map(map_path, out_path, scheme: ClassScheme, raster: SurveyRaster
 
     map_path, out_path = Path(map_path), Path(out_path)
     if raster.pixels > MAX_VECTOR_MPX * 1e6:
-        raise SurveyError(f"{raster.path.name} is {raster.pixels / 1e6:.0f} Mpx: polygons are made for maps up to "
-                          f"{MAX_VECTOR_MPX} Mpx. Set vectors=False and polygonize {map_path.name} in QGIS "
-                          "(Raster > Conversion > Polygonize), which streams the COG")
+        raise SurveyError(
+            f"{raster.path.name} is {raster.pixels / 1e6:.0f} Mpx: polygons are made for maps up to "
+            f"{MAX_VECTOR_MPX} Mpx. Set vectors=False and polygonize {map_path.name} in QGIS "
+            "(Raster > Conversion > Polygonize), which streams the COG"
+        )
     with open_raster(map_path) as ds:
         band = ds.read(1)
         transform = ds.transform
@@ -140,16 +143,17 @@ def polygonize_map(map_path, out_path, scheme: ClassScheme, raster: SurveyRaster
     n = 0
     # SPATIAL_INDEX=NO: the SQLite inside fiona's wheels lacks the R*Tree module GDAL builds the index
     # with; QGIS builds one on first use when it is missing.
-    with atomic_path(out_path) as tmp, fiona.open(tmp, "w", driver="GPKG", layer="classes", schema=schema,
-                                                    crs_wkt=crs, SPATIAL_INDEX="NO") as dst:
+    with (
+        atomic_path(out_path) as tmp,
+        fiona.open(tmp, "w", driver="GPKG", layer="classes", schema=schema, crs_wkt=crs, SPATIAL_INDEX="NO") as dst,
+    ):
         batch = []
         det = abs(transform.a * transform.e - transform.b * transform.d)
         to_area = (px_area / det) if px_area else (1.0 / det)  # map units2 -> m2, or -> px
         for geom, value in shapes(band, mask=band > 0, connectivity=4, transform=transform):
             code = int(value)
             area = polygon_area(geom) * to_area
-            batch.append({"geometry": geom, "properties": {"code": code, "class": scheme.name(code),
-                                                          area_field: float(area)}})
+            batch.append({"geometry": geom, "properties": {"code": code, "class": scheme.name(code), area_field: float(area)}})
             if len(batch) >= 10_000:
                 dst.writerecords(batch)
                 n += len(batch)

@@ -1,4 +1,5 @@
 """Shared fixtures. Real data (../shared/data/stmarg) is used when present and skipped otherwise."""
+
 from __future__ import annotations
 
 import os
@@ -65,6 +66,7 @@ def make_pair(tmp_path):
 
 # -- the hand-made CNNs of the tests: colour rules in a Keras model (no training), answers known ----
 
+
 def colour_model(folder, tile=16):
     """Water (1) when blue > green, dry sediment (2) when bright, else green vegetation (3), from the
     mean colour of a tile (global average pooling and one fixed Dense layer), saved and loaded.
@@ -81,8 +83,16 @@ def colour_model(folder, tile=16):
     m = keras.Model(inp, out)
     w = np.array([[0, 1 / 3, -1], [-2, 1 / 3, 2], [2, 1 / 3, -1]], np.float32)
     m.layers[-1].set_weights([0.2 * w, 0.2 * np.array([10, -140, 0], np.float32)])
-    key = classkey.ClassKey(pd.DataFrame({"LocalClass": [0, 1, 2], "HierarchClass": [1, 2, 3], "River": ["*"] * 3,
-                                          "ClassName": ["water", "dry sediment", "green vegetation"]}))
+    key = classkey.ClassKey(
+        pd.DataFrame(
+            {
+                "LocalClass": [0, 1, 2],
+                "HierarchClass": [1, 2, 3],
+                "River": ["*"] * 3,
+                "ClassName": ["water", "dry sediment", "green vegetation"],
+            }
+        )
+    )
     card = {"backbone": "test", "tile_size": tile, "class_scheme": DEFAULT_CLASSES.to_dict()}
     modelfiles.save_model(folder, f"colour{tile}", m, key, card)
     return modelfiles.load_model(Path(folder) / f"colour{tile}.keras")
@@ -108,8 +118,11 @@ def colour_cnn(tmp_path_factory):
     out = keras.layers.Dense(2, activation="softmax")(x)
     m = keras.Model(inp, out)
     m.layers[-1].set_weights([np.array([[0, 0], [-1, 1], [1, -1]], np.float32), np.zeros(2, np.float32)])
-    key = classkey.ClassKey(pd.DataFrame({"LocalClass": [0, 1], "HierarchClass": [1, 3], "River": ["*", "*"],
-                                          "ClassName": ["water", "green vegetation"]}))
+    key = classkey.ClassKey(
+        pd.DataFrame(
+            {"LocalClass": [0, 1], "HierarchClass": [1, 3], "River": ["*", "*"], "ClassName": ["water", "green vegetation"]}
+        )
+    )
     folder = tmp_path_factory.mktemp("model")
     card = {"backbone": "test", "tile_size": t, "class_scheme": DEFAULT_CLASSES.to_dict()}
     modelfiles.save_model(folder, "colour", m, key, card)
@@ -127,11 +140,13 @@ def notebook_noise(folder) -> list:
     for nb_path in sorted(Path(folder).glob("0*.ipynb")):
         for cell in nbformat.read(nb_path, as_version=4).cells:
             for out in cell.get("outputs", []):
-                if out.get("output_type") == "execute_result" and "PosixPath(" in out.get("data", {}).get(
-                        "text/plain", ""):
+                if out.get("output_type") == "execute_result" and "PosixPath(" in out.get("data", {}).get("text/plain", ""):
                     found.append(f"{nb_path.name}: PosixPath result of {cell.source[:80]!r}")
                 text = out.get("text", "") if out.get("output_type") == "stream" else ""
-                if ("absl::InitializeLog" in text or "cuInit" in text
-                        or any(line.startswith("I0000") for line in text.splitlines())):
+                if (
+                    "absl::InitializeLog" in text
+                    or "cuInit" in text
+                    or any(line.startswith("I0000") for line in text.splitlines())
+                ):
                     found.append(f"{nb_path.name}: TensorFlow start-up lines: {text[:200]!r}")
     return found

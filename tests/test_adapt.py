@@ -1,6 +1,7 @@
 """Adapting a model to a new river: class-key merging, the widened head, lineage, the labeller
 (saved at every click, resumed), and phase 2's self-check.
 """
+
 import json
 
 import numpy as np
@@ -23,10 +24,10 @@ def _scene(kind: str, seed=0, h=60, w=80):
     lab = np.zeros((h, w), np.uint8)
     if kind == "old":
         img[:, : w // 2], lab[:, : w // 2] = (30, 80, 140), 1
-        img[:, w // 2:], lab[:, w // 2:] = (60, 130, 50), 3
+        img[:, w // 2 :], lab[:, w // 2 :] = (60, 130, 50), 3
     else:
         img[:, : w // 2], lab[:, : w // 2] = (90, 95, 95), 1
-        img[:, w // 2:], lab[:, w // 2:] = (150, 140, 120), 2
+        img[:, w // 2 :], lab[:, w // 2 :] = (150, 140, 120), 2
     img = np.clip(img.astype(int) + rng.integers(-8, 9, img.shape), 0, 255).astype(np.uint8)
     return img, lab
 
@@ -53,8 +54,17 @@ def parent(tmp_path_factory):
     key = classkey.make_class_key(tiles, SCHEME)
     model = cnn.build_model("compact", key.n_outputs, T, seed=0)
     cnn.train(model, tiles.x, key.encode(tiles.y, tiles.river), epochs=1, batch_size=16, progress=False)
-    card = modelfiles.make_card(backbone="compact", weights=None, tile_size=T, purity=0.9, scheme=SCHEME, tiles=tiles,
-                                epochs=1, seed=0, data_dir=str(train))
+    card = modelfiles.make_card(
+        backbone="compact",
+        weights=None,
+        tile_size=T,
+        purity=0.9,
+        scheme=SCHEME,
+        tiles=tiles,
+        epochs=1,
+        seed=0,
+        data_dir=str(train),
+    )
     modelfiles.save_model(root / "model", "old", model, key, card)
     return modelfiles.load_model(root / "model" / "old.keras")
 
@@ -75,7 +85,7 @@ def test_class_key_merge_keeps_the_parent_rows_and_adds_the_new_rivers_classes(p
     assert list(key.table.HierarchClass[n:]) == [1, 2]
     assert list(key.table.ClassName[n:]) == ["water", "dry sediment"]
     assert list(key.table.LocalClass) == list(range(n + 2))
-    again, added2 = adapt.merge_class_key(key, _new_tiles(), SCHEME)   # nothing new the second time
+    again, added2 = adapt.merge_class_key(key, _new_tiles(), SCHEME)  # nothing new the second time
     assert added2 == []
     assert again.n_outputs == key.n_outputs
 
@@ -95,7 +105,7 @@ def test_widened_model_predicts_what_the_parent_did_before_training(parent):
 def test_fine_tune_records_its_lineage_and_saves_a_model_that_loads(parent, tmp_path):
     before = [w.copy() for w in parent.model.get_weights()]
     res = adapt.fine_tune(parent, _new_tiles(), replay=0.5, epochs=2, progress=False, seed=1)
-    for a, b in zip(before, parent.model.get_weights(), strict=True):      # the parent is left as it was
+    for a, b in zip(before, parent.model.get_weights(), strict=True):  # the parent is left as it was
         np.testing.assert_array_equal(a, b)
     assert not np.array_equal(res.model.get_weights()[0], before[0])
     lin = res.card["lineage"]
@@ -143,8 +153,23 @@ def test_sscnb_adapt_command_writes_the_model_and_prints_its_path_last(parent, t
     rows = labels.labels_from_raster(lab, "Newriver_0001", T, SCHEME)
     lp = labels.write_tile_labels(tmp_path / "tile_labels.csv", rows, T)
     out = tmp_path / "adapted"
-    rc = main(["-q", "adapt", "--model", str(parent.path), "--labels", str(lp), "--out", str(out), "--epochs", "1",
-               "--replay", "20", str(ip.parent)])
+    rc = main(
+        [
+            "-q",
+            "adapt",
+            "--model",
+            str(parent.path),
+            "--labels",
+            str(lp),
+            "--out",
+            str(out),
+            "--epochs",
+            "1",
+            "--replay",
+            "20",
+            str(ip.parent),
+        ]
+    )
     printed = capsys.readouterr().out.strip().splitlines()
     assert rc == 0
     assert printed[-1] == str(out / "cnn_adapted.keras")
@@ -154,8 +179,7 @@ def test_sscnb_adapt_command_writes_the_model_and_prints_its_path_last(parent, t
     # a bad labels file: a clear error, nothing written
     bad = tmp_path / "bad.csv"
     bad.write_text("# sscnb tile labels, tile_size=10\nimage,tile_row,tile_col,class_code\nNewriver_0001,0,0,42\n")
-    rc = main(["-q", "adapt", "--model", str(parent.path), "--labels", str(bad), "--out", str(tmp_path / "x"),
-               str(ip.parent)])
+    rc = main(["-q", "adapt", "--model", str(parent.path), "--labels", str(bad), "--out", str(tmp_path / "x"), str(ip.parent)])
     err = capsys.readouterr().err
     assert rc == 1
     assert "bad.csv, line 2: class code 42 is not in the class scheme" in err
@@ -177,7 +201,7 @@ def test_labeller_saves_every_click_and_resumes(parent, tmp_path):
     assert len(s.queue) == 6 * 8
     first = s.current()
     s.label(1)
-    assert len(labels.read_tile_labels(path, SCHEME, T)) == 1      # on disk after the first click
+    assert len(labels.read_tile_labels(path, SCHEME, T)) == 1  # on disk after the first click
     s.label(labels.MIXED)
     s.label(labels.SKIP)
     t = labels.read_tile_labels(path, SCHEME, T)
@@ -214,7 +238,7 @@ def test_tile_orders():
     lc = labeller.tile_order(x, conf, "least_confident")
     assert np.all(np.diff(conf[lc]) >= 0)
     div = labeller.tile_order(x, None, "diverse", seed=3)
-    assert set(which[div[:3]]) == {0, 1, 2}            # every look within the first three tiles
+    assert set(which[div[:3]]) == {0, 1, 2}  # every look within the first three tiles
     with pytest.raises(ValueError, match="needs the model's confidence"):
         labeller.tile_order(x, None, "mixed")
 
@@ -224,10 +248,10 @@ def _gather_from(features):
 
 
 def test_self_check_keeps_the_tile_map_when_colours_cannot_carry_the_classes():
-    grid = np.indices((8, 8)).sum(axis=0) % 2 + 1      # a checkerboard of classes 1 and 2
+    grid = np.indices((8, 8)).sum(axis=0) % 2 + 1  # a checkerboard of classes 1 and 2
     conf = np.ones((8, 8))
     tile = 10
-    noise = np.random.default_rng(0).integers(0, 255, (80, 80, 3)).astype(np.uint8)   # colours unrelated to class
+    noise = np.random.default_rng(0).integers(0, 255, (80, 80, 3)).astype(np.uint8)  # colours unrelated to class
     p = ssc.SSCParams(phase2="rf", n_trees=10, min_sample=2000)
     c = ssc.choose_phase2(grid, conf, tile, _gather_from(noise), p)
     assert c.clf is None
@@ -243,8 +267,9 @@ def test_self_check_keeps_the_tile_map_when_colours_cannot_carry_the_classes():
     # tiles below train_confidence never train phase 2
     low = conf.copy()
     low[:, :4] = 0.3
-    c = ssc.choose_phase2(grid, low, tile, _gather_from(clean), ssc.SSCParams(phase2="rf", n_trees=10, min_sample=2000,
-                                                                              train_confidence=0.5))
+    c = ssc.choose_phase2(
+        grid, low, tile, _gather_from(clean), ssc.SSCParams(phase2="rf", n_trees=10, min_sample=2000, train_confidence=0.5)
+    )
     assert c.info["low_confidence_tiles"] == 32
 
 
@@ -254,7 +279,7 @@ def test_user_labelled_tiles_judge_phase_2():
     """
     tile = 10
     grid = np.ones((6, 6), np.int64)
-    grid[:, 3:] = 2                                       # the CNN: class 1 on the left, 2 on the right
+    grid[:, 3:] = 2  # the CNN: class 1 on the left, 2 on the right
     p = ssc.SSCParams(phase2="rf", n_trees=10, min_sample=2000)
     # colours unrelated to the classes (bright top, dark bottom): phase 2 cannot get the user's tiles right
     top = np.zeros((60, 60, 3), np.uint8)
@@ -291,10 +316,12 @@ def test_classify_image_keeps_the_tile_map_on_noise(tmp_path):
     out = keras.layers.Dense(2, activation="softmax")(keras.layers.GlobalAveragePooling2D()(inp))
     m = keras.Model(inp, out)
     m.layers[-1].set_weights([np.array([[0, 0], [-1, 1], [1, -1]], np.float32), np.zeros(2, np.float32)])
-    key = classkey.ClassKey(pd.DataFrame({"LocalClass": [0, 1], "HierarchClass": [1, 3], "River": ["*", "*"],
-                                          "ClassName": ["water", "green vegetation"]}))
-    modelfiles.save_model(tmp_path, "colour", m, key, {"backbone": "test", "tile_size": T,
-                                                         "class_scheme": SCHEME.to_dict()})
+    key = classkey.ClassKey(
+        pd.DataFrame(
+            {"LocalClass": [0, 1], "HierarchClass": [1, 3], "River": ["*", "*"], "ClassName": ["water", "green vegetation"]}
+        )
+    )
+    modelfiles.save_model(tmp_path, "colour", m, key, {"backbone": "test", "tile_size": T, "class_scheme": SCHEME.to_dict()})
     cnn = modelfiles.load_model(tmp_path / "colour.keras")
     img = np.random.default_rng(2).integers(0, 255, (100, 100, 3)).astype(np.uint8)
     p = ssc.SSCParams(phase2="rf", n_trees=10, min_sample=2000, median_radius=1, train_confidence=0.0)

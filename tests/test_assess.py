@@ -2,6 +2,7 @@
 paper's worked example and a case computed by hand, the stratified sample, reference classes from a
 raster and from points in another CRS, the command's files and its errors.
 """
+
 import json
 
 import numpy as np
@@ -31,19 +32,16 @@ def test_the_worked_example_of_olofsson_et_al_2014():
     m, r = sample_from_matrix(n)
     est, matrix = assess.estimate(m, r, {1: 200_000, 2: 150_000, 3: 3_200_000, 4: 6_450_000})
     est = est.set_index("class_code")
-    ha = 0.09   # one 30 m pixel in ha
+    ha = 0.09  # one 30 m pixel in ha
     # areas (ha) and their 95% intervals, as printed in the paper (+-1 ha: its z is 1.96, rounded)
-    np.testing.assert_allclose(est.loc[[1, 2, 3, 4], "estimated_area"].to_numpy(float) * ha,
-                               [21_158, 11_686, 285_770, 581_386], atol=1)
-    np.testing.assert_allclose(est.loc[[1, 2, 3, 4], "area_ci95"].to_numpy(float) * ha,
-                               [6_158, 3_756, 15_510, 16_282], atol=1)
-    np.testing.assert_allclose(est.loc[[1, 2, 3, 4], "users_accuracy"].to_numpy(float), [0.88, 0.73, 0.93, 0.96],
-                               atol=0.005)
+    np.testing.assert_allclose(
+        est.loc[[1, 2, 3, 4], "estimated_area"].to_numpy(float) * ha, [21_158, 11_686, 285_770, 581_386], atol=1
+    )
+    np.testing.assert_allclose(est.loc[[1, 2, 3, 4], "area_ci95"].to_numpy(float) * ha, [6_158, 3_756, 15_510, 16_282], atol=1)
+    np.testing.assert_allclose(est.loc[[1, 2, 3, 4], "users_accuracy"].to_numpy(float), [0.88, 0.73, 0.93, 0.96], atol=0.005)
     np.testing.assert_allclose(est.loc[[1, 2, 3, 4], "users_ci95"].to_numpy(float), [0.07, 0.10, 0.04, 0.02], atol=0.005)
-    np.testing.assert_allclose(est.loc[[1, 2, 3, 4], "producers_accuracy"].to_numpy(float), [0.75, 0.85, 0.93, 0.96],
-                               atol=0.005)
-    np.testing.assert_allclose(est.loc[[1, 2, 3, 4], "producers_ci95"].to_numpy(float), [0.21, 0.25, 0.03, 0.02],
-                               atol=0.005)
+    np.testing.assert_allclose(est.loc[[1, 2, 3, 4], "producers_accuracy"].to_numpy(float), [0.75, 0.85, 0.93, 0.96], atol=0.005)
+    np.testing.assert_allclose(est.loc[[1, 2, 3, 4], "producers_ci95"].to_numpy(float), [0.21, 0.25, 0.03, 0.02], atol=0.005)
     assert est.loc["overall", "users_accuracy"] == pytest.approx(0.95, abs=0.005)
     assert est.loc["overall", "users_ci95"] == pytest.approx(0.02, abs=0.005)
     # the error matrix in area proportions: rows sum to the map's shares, the total to 1
@@ -71,7 +69,7 @@ def test_a_two_class_case_by_hand():
 
 def test_a_reference_class_the_map_never_shows_gets_an_area():
     m = np.array([1, 1, 1, 1, 2, 2, 2, 2])
-    r = np.array([1, 1, 1, 3, 2, 2, 2, 2])           # one point of class 3, which the map lacks
+    r = np.array([1, 1, 1, 3, 2, 2, 2, 2])  # one point of class 3, which the map lacks
     est, _ = assess.estimate(m, r, {1: 300, 2: 100})
     e = est.set_index("class_code")
     assert e.loc[3, "mapped_px"] == 0
@@ -107,8 +105,8 @@ def synthetic_map(shape=(120, 150), seed=0):
     rng = np.random.default_rng(seed)
     m = np.ones(shape, np.uint8)
     m[:, 60:] = 3
-    m[40:55, 20:100] = 2               # a narrow bar: the rare class
-    m[:5] = 0                           # no data along the top
+    m[40:55, 20:100] = 2  # a narrow bar: the rare class
+    m[:5] = 0  # no data along the top
     return m, rng
 
 
@@ -155,14 +153,14 @@ def test_estimates_cover_the_true_areas(tmp_path):
     assert (coverage > 0.85).all()
     assert (coverage <= 1).all()
     assert np.mean(est2) == pytest.approx(truth[2], rel=0.03)
-    assert abs(strata.counts[2] - truth[2]) > 0.05 * truth[2]    # the mapped area is off
+    assert abs(strata.counts[2] - truth[2]) > 0.05 * truth[2]  # the mapped area is off
 
 
 def test_reference_raster_drops_unlabelled_points(tmp_path):
     m, _ = synthetic_map()
     path = write_map(tmp_path / "map.tif", m)
     ref = m.copy()
-    ref[:, :30] = 0                                   # unlabelled
+    ref[:, :30] = 0  # unlabelled
     lab = write_map(tmp_path / "ref.tif", ref)
     strata = assess.map_strata(path)
     pts, _ = assess.draw_sample(path, 150, 30, seed=1)
@@ -190,8 +188,10 @@ def test_points_in_another_crs_are_reprojected(tmp_path):
             dst.write({"geometry": {"type": "Point", "coordinates": (x, y)}, "properties": {"truth": int(c)}})
     back, unlabelled = assess.read_points(gpkg, strata, class_field="truth")
     assert unlabelled == 0
-    pd.testing.assert_frame_equal(back.sort_values(["row", "col"]).reset_index(drop=True)[["row", "col", "map_class"]],
-                                  pts[["row", "col", "map_class"]].reset_index(drop=True))
+    pd.testing.assert_frame_equal(
+        back.sort_values(["row", "col"]).reset_index(drop=True)[["row", "col", "map_class"]],
+        pts[["row", "col", "map_class"]].reset_index(drop=True),
+    )
     with pytest.raises(assess.AssessError, match="has no field 'reference_class'"):
         assess.read_points(gpkg, strata)
     # a CSV in degrees, with its CRS given
@@ -220,13 +220,13 @@ def test_assess_map_draws_resumes_and_estimates(tmp_path):
     # label half the points by hand in points.csv, then assess from it
     pts.loc[::2, "reference_class"] = pts.map_class[::2]
     pts.to_csv(out / "points.csv", index=False)
-    res = assess.assess_map(path, out, 150, min_per_class=30, log=lambda s: None)   # the same sample, reused
+    res = assess.assess_map(path, out, 150, min_per_class=30, log=lambda s: None)  # the same sample, reused
     assert res["dropped"] == len(pts) - len(pts[::2])
     est = pd.read_csv(out / "estimates.csv")
     assert list(est.columns[:10]) == assess.ESTIMATE_COLUMNS
     assert est.class_code.iloc[-1] == "overall"
     assert est.users_accuracy.iloc[-1] == 1.0
-    assert {"estimated_area_ha", "area_ci95_ha"} <= set(est.columns)        # a projected map: m2 and ha
+    assert {"estimated_area_ha", "area_ci95_ha"} <= set(est.columns)  # a projected map: m2 and ha
     # another n into the same folder: refused, unless overwrite
     with pytest.raises(assess.AssessError, match="drawn with other settings"):
         assess.assess_map(path, out, 160, min_per_class=30, log=lambda s: None)
@@ -244,15 +244,24 @@ def test_point_labeller_saves_every_click_and_resumes(tmp_path):
     path = write_map(tmp_path / "map.tif", m)
     img = np.zeros(m.shape + (3,), np.uint8)
     img[..., 2] = m * 60
-    with rasterio.open(tmp_path / "img.tif", "w", driver="GTiff", width=m.shape[1], height=m.shape[0], count=3,
-                       dtype="uint8", crs=UTM, transform=from_origin(500_000, 6_000_000, 0.5, 0.5)) as ds:
+    with rasterio.open(
+        tmp_path / "img.tif",
+        "w",
+        driver="GTiff",
+        width=m.shape[1],
+        height=m.shape[0],
+        count=3,
+        dtype="uint8",
+        crs=UTM,
+        transform=from_origin(500_000, 6_000_000, 0.5, 0.5),
+    ) as ds:
         ds.write(np.moveaxis(img, -1, 0))
     out = tmp_path / "assess"
     assess.assess_map(path, out, 90, min_per_class=30, log=lambda s: None)
     s = pointlabeller.PointSession(out / "points.csv", tmp_path / "img.tif", seed=1)
     first = s.current()
     pic = s.picture()
-    assert pic.shape == (81, 81, 3) or min(pic.shape[:2]) < 81          # 40 px each side, cut at the edges
+    assert pic.shape == (81, 81, 3) or min(pic.shape[:2]) < 81  # 40 px each side, cut at the edges
     assert s.counts()["to do"] == 90
     labelled = []
     for _ in range(5):
@@ -280,6 +289,7 @@ def test_point_labeller_saves_every_click_and_resumes(tmp_path):
     w.click(int(s2.table.map_class[s2.current()]))
     assert pd.read_csv(out / "points.csv").reference_class.gt(0).sum() == 6
     import matplotlib.pyplot as plt
+
     plt.close(w.figure())
 
 

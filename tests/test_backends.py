@@ -5,6 +5,7 @@ in its own process (Keras picks its backend once, at import): the same saved mod
 TensorFlow) classifies an image and maps the sample orthomosaic, and a compact CNN is trained from
 scratch, with flips, rotations and colour augmentation, saved and loaded again.
 """
+
 import json
 import os
 import subprocess
@@ -18,7 +19,7 @@ from conftest import SAMPLE, colour_model
 
 pytestmark = pytest.mark.slow  # starts two Python processes, each loading its Keras backend
 
-WORKER = textwrap.dedent('''
+WORKER = textwrap.dedent("""
     import json, os, sys
     from pathlib import Path
 
@@ -58,27 +59,32 @@ WORKER = textwrap.dedent('''
     (out / "trained.json").write_text(json.dumps({"loss": float(hist["loss"].iloc[-1]),
                                                   "codes": sorted(set(int(c) for c in codes)),
                                                   "proba_sums": [float(s) for s in proba.sum(axis=1)]}))
-''')
+""")
 
 
 def _run(backend, out, model_path):
     out.mkdir()
     env = {**os.environ, "KERAS_BACKEND": backend}
-    r = subprocess.run([sys.executable, "-c", WORKER, str(out), str(model_path), str(SAMPLE)], env=env,
-                       capture_output=True, text=True, timeout=600)
+    r = subprocess.run(
+        [sys.executable, "-c", WORKER, str(out), str(model_path), str(SAMPLE)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert r.returncode == 0, f"{backend}:\n{r.stderr[-3000:]}"
     return dict(np.load(out / "result.npz")), json.loads((out / "trained.json").read_text())
 
 
 def test_jax_backend_maps_and_trains_as_tensorflow_does(tmp_path):
     pytest.importorskip("jax", reason="Keras on JAX needs jax (pip install jax)")
-    model = colour_model(tmp_path / "model")                       # saved by TensorFlow's Keras
+    model = colour_model(tmp_path / "model")  # saved by TensorFlow's Keras
     tf_maps, tf_trained = _run("tensorflow", tmp_path / "tf", model.path)
     jax_maps, jax_trained = _run("jax", tmp_path / "jax", model.path)
     for k in ("cnn", "final", "survey"):
         np.testing.assert_array_equal(jax_maps[k], tf_maps[k], err_msg=k)
     np.testing.assert_allclose(jax_maps["proba"], tf_maps["proba"], atol=1e-5)
-    assert len(set(np.unique(tf_maps["survey"])) - {0}) == 3                # the survey's three classes
+    assert len(set(np.unique(tf_maps["survey"])) - {0}) == 3  # the survey's three classes
     for trained in (tf_trained, jax_trained):
         assert np.isfinite(trained["loss"])
         assert set(trained["codes"]) <= {1, 2, 3, 4, 5}

@@ -1,6 +1,7 @@
 """Per-image work on a Dask cluster: a LocalCluster of 2 workers, a real `dask scheduler` with 2
 `dask worker` processes on 127.0.0.1, and a worker that dies in the middle of an image.
 """
+
 import os
 import signal
 import socket
@@ -32,8 +33,11 @@ def model_path(tmp_path_factory):
 
 def _results(out):
     """Every file's content, but figures and manifests (dates) and timings (seconds)."""
-    return {str(f.relative_to(out)): f.read_bytes() for f in sorted(out.rglob("*"))
-            if f.is_file() and f.suffix not in (".png", ".json") and not f.name.startswith("Timings_")}
+    return {
+        str(f.relative_to(out)): f.read_bytes()
+        for f in sorted(out.rglob("*"))
+        if f.is_file() and f.suffix not in (".png", ".json") and not f.name.startswith("Timings_")
+    }
 
 
 def test_parse_scheduler():
@@ -51,16 +55,34 @@ def test_parse_scheduler():
 def test_local_cluster_equals_the_serial_run(model_path, tmp_path, phase2):
     cnn = modelfiles.load_model(model_path)
     p = ssc.SSCParams(phase2=phase2, **P)
-    serial, _ = evaluation.evaluate_folder(SAMPLE / "Validate", cnn, tmp_path / "serial", "b", p, dpi=40,
-                                    save_class_rasters=True, progress=False, log=lambda *_: None)
+    serial, _ = evaluation.evaluate_folder(
+        SAMPLE / "Validate",
+        cnn,
+        tmp_path / "serial",
+        "b",
+        p,
+        dpi=40,
+        save_class_rasters=True,
+        progress=False,
+        log=lambda *_: None,
+    )
     msgs = []
-    dist, timings = evaluation.evaluate_folder(SAMPLE / "Validate", cnn, tmp_path / "dask", "b", p, dpi=40,
-                                        save_class_rasters=True, progress=False, scheduler="local:2",
-                                        log=msgs.append)
+    dist, timings = evaluation.evaluate_folder(
+        SAMPLE / "Validate",
+        cnn,
+        tmp_path / "dask",
+        "b",
+        p,
+        dpi=40,
+        save_class_rasters=True,
+        progress=False,
+        scheduler="local:2",
+        log=msgs.append,
+    )
     assert any("dashboard" in m for m in msgs)
     assert list(dist.image) == list(serial.image)
     assert len(timings) == 4
-    if phase2 == "rf":     # a seeded random forest: the very same bytes
+    if phase2 == "rf":  # a seeded random forest: the very same bytes
         assert _results(tmp_path / "dask") == _results(tmp_path / "serial")
     else:
         # the seeded MLP in another process: equal here; with another number of TensorFlow threads
@@ -82,17 +104,42 @@ def external_cluster(tmp_path):
     dask = [sys.executable, "-m", "distributed.cli.dask_scheduler"]
     port = _free_port()
     address = f"tcp://127.0.0.1:{port}"
-    tests = os.path.dirname(os.path.abspath(__file__))   # so that workers can import this test's task
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2",
-           "PYTHONPATH": os.pathsep.join(filter(None, [tests, os.environ.get("PYTHONPATH")]))}
-    procs = [subprocess.Popen(dask + ["--host", "127.0.0.1", "--port", str(port), "--dashboard-address",
-                                      "127.0.0.1:0"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              env=env)]
+    tests = os.path.dirname(os.path.abspath(__file__))  # so that workers can import this test's task
+    env = {
+        **os.environ,
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+        "PYTHONPATH": os.pathsep.join(filter(None, [tests, os.environ.get("PYTHONPATH")])),
+    }
+    procs = [
+        subprocess.Popen(
+            dask + ["--host", "127.0.0.1", "--port", str(port), "--dashboard-address", "127.0.0.1:0"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=env,
+        )
+    ]
     for _ in range(2):
-        procs.append(subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_worker", address,
-                                       "--nthreads", "1", "--nworkers", "1", "--host", "127.0.0.1",
-                                       "--local-directory", str(tmp_path / "dask-work")],
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env))
+        procs.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "distributed.cli.dask_worker",
+                    address,
+                    "--nthreads",
+                    "1",
+                    "--nworkers",
+                    "1",
+                    "--host",
+                    "127.0.0.1",
+                    "--local-directory",
+                    str(tmp_path / "dask-work"),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                env=env,
+            )
+        )
     from distributed import Client
 
     t0 = time.time()
@@ -136,22 +183,53 @@ def test_map_on_a_local_cluster_equals_the_serial_map(model_path, tmp_path):
             np.testing.assert_array_equal(a.read(1), b.read(1), err_msg=kind)
     pd.testing.assert_frame_equal(dist.areas, serial.areas)
     again = mapping.map_inputs([ortho], cnn, tmp_path / "dask", "d", p, scheduler="local:2", **quiet)[0]
-    assert (again.status, again.phase2_name) == ("skipped (done)", "RF")   # resumed: read back, same label
+    assert (again.status, again.phase2_name) == ("skipped (done)", "RF")  # resumed: read back, same label
 
 
 def test_command_line_on_an_existing_scheduler(model_path, tmp_path, external_cluster):
     from sscnb.__main__ import main
 
     out = tmp_path / "cli"
-    rc = main(["-q", "evaluate", "--model", str(model_path), "--out", str(out), "--experiment", "ext",
-               "--phase2", "rf", "--median_radius", "3", "--n_trees", "20", "--min_sample", "3000",
-               "--min_agreement", "0", "--train_confidence", "0",
-               "--no-figures", "--scheduler", external_cluster, str(SAMPLE / "Validate")])
+    rc = main(
+        [
+            "-q",
+            "evaluate",
+            "--model",
+            str(model_path),
+            "--out",
+            str(out),
+            "--experiment",
+            "ext",
+            "--phase2",
+            "rf",
+            "--median_radius",
+            "3",
+            "--n_trees",
+            "20",
+            "--min_sample",
+            "3000",
+            "--min_agreement",
+            "0",
+            "--train_confidence",
+            "0",
+            "--no-figures",
+            "--scheduler",
+            external_cluster,
+            str(SAMPLE / "Validate"),
+        ]
+    )
     assert rc == 0
     summary = pd.read_csv(out / "Summary_ext.csv")
-    serial, _ = evaluation.evaluate_folder(SAMPLE / "Validate", modelfiles.load_model(model_path), tmp_path / "serial", "ext",
-                                    ssc.SSCParams(phase2="rf", **P), save_figures=False, progress=False,
-                                    log=lambda *_: None)
+    serial, _ = evaluation.evaluate_folder(
+        SAMPLE / "Validate",
+        modelfiles.load_model(model_path),
+        tmp_path / "serial",
+        "ext",
+        ssc.SSCParams(phase2="rf", **P),
+        save_figures=False,
+        progress=False,
+        log=lambda *_: None,
+    )
     np.testing.assert_allclose(summary.f1_final, serial.f1_final, atol=0)
     assert _results(out) == _results(tmp_path / "serial") | {"Summary_ext.csv": (out / "Summary_ext.csv").read_bytes()}
 
@@ -168,7 +246,8 @@ def _die_once_in_the_middle(marker, model_path, rec, *args):
         def write_then_die(report, path):
             orig(report, path)
             open(marker, "w").close()
-            os._exit(1)     # the worker process dies: no exception, no clean-up
+            os._exit(1)  # the worker process dies: no exception, no clean-up
+
         metrics.write_report = write_then_die
     return evaluation._evaluate_task(model_path, rec, *args)
 
@@ -186,13 +265,23 @@ def test_a_worker_killed_in_the_middle_of_an_image(model_path, tmp_path, externa
     ssc_task = partial(_die_once_in_the_middle, marker)
     try:
         evaluation._evaluate_task = ssc_task
-        dist, _ = evaluation.evaluate_folder(SAMPLE / "Validate", cnn, tmp_path / "killed", "k", p, save_figures=False,
-                                      progress=False, scheduler=external_cluster, log=lambda *_: None)
+        dist, _ = evaluation.evaluate_folder(
+            SAMPLE / "Validate",
+            cnn,
+            tmp_path / "killed",
+            "k",
+            p,
+            save_figures=False,
+            progress=False,
+            scheduler=external_cluster,
+            log=lambda *_: None,
+        )
     finally:
         evaluation._evaluate_task = orig
     assert os.path.exists(marker), "a worker died"
-    serial, _ = evaluation.evaluate_folder(SAMPLE / "Validate", cnn, tmp_path / "serial", "k", p, save_figures=False,
-                                    progress=False, log=lambda *_: None)
+    serial, _ = evaluation.evaluate_folder(
+        SAMPLE / "Validate", cnn, tmp_path / "serial", "k", p, save_figures=False, progress=False, log=lambda *_: None
+    )
     assert list(dist.status) == ["done"] * 4
     assert _results(tmp_path / "killed") == _results(tmp_path / "serial")
     assert not list((tmp_path / "killed").rglob(".tmp_*"))
@@ -211,11 +300,25 @@ def test_a_corrupt_image_on_workers_says_one_clear_line(model_path, tmp_path, ca
         shutil.copy(SAMPLE / "Validate" / f, d / f)
     (d / "Clearwater_0006.jpg").write_bytes((SAMPLE / "Validate" / "Clearwater_0006.jpg").read_bytes()[:5000])
     cnn = modelfiles.load_model(model_path)
-    with caplog.at_level(logging.INFO, logger="sscnb"), \
-            pytest.raises(batch.BatchError, match=r"1 image\(s\) failed.*\n  - Clearwater_0006: DataError: "
-                                                  r"Clearwater_0006\.jpg cannot be decoded"):
-        evaluation.evaluate_folder(d, cnn, tmp_path / "out", "c", ssc.SSCParams(**P), save_figures=False,
-                                   progress=False, scheduler="local:2", log=lambda *_: None)
+    with (
+        caplog.at_level(logging.INFO, logger="sscnb"),
+        pytest.raises(
+            batch.BatchError,
+            match=r"1 image\(s\) failed.*\n  - Clearwater_0006: DataError: "
+            r"Clearwater_0006\.jpg cannot be decoded",
+        ),
+    ):
+        evaluation.evaluate_folder(
+            d,
+            cnn,
+            tmp_path / "out",
+            "c",
+            ssc.SSCParams(**P),
+            save_figures=False,
+            progress=False,
+            scheduler="local:2",
+            log=lambda *_: None,
+        )
     err = capfd.readouterr().err
     assert "Compute Failed" not in err
     assert "Traceback" not in err
@@ -231,11 +334,14 @@ def test_threads_option_caps_this_process(monkeypatch, tmp_path, capsys):
 
     for k in ("SSCNB_THREADS", "OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS"):
         monkeypatch.delenv(k, raising=False)
-    assert main(["map", "--model", str(tmp_path / "none.keras"), "--out", str(tmp_path), "--threads", "0",
-                 str(SAMPLE / "Survey")]) == 1
+    assert (
+        main(["map", "--model", str(tmp_path / "none.keras"), "--out", str(tmp_path), "--threads", "0", str(SAMPLE / "Survey")])
+        == 1
+    )
     assert "--threads must be at least 1" in capsys.readouterr().err
-    main(["map", "--model", str(tmp_path / "none.keras"), "--out", str(tmp_path), "--threads", "1",
-          str(SAMPLE / "Survey")])   # fails on the missing model, after the threads are set
+    main(
+        ["map", "--model", str(tmp_path / "none.keras"), "--out", str(tmp_path), "--threads", "1", str(SAMPLE / "Survey")]
+    )  # fails on the missing model, after the threads are set
     assert os.environ["SSCNB_THREADS"] == "1"
     assert features.feature_threads() == 1
     assert os.environ["OMP_NUM_THREADS"] == "1"

@@ -10,6 +10,7 @@ Needs Debian's ``chromium`` (``apt-get install chromium``; ``.ci/run`` installs 
 Chromium the test is skipped with that message, unless ``SSCNB_REQUIRE_BROWSER=1`` (set by
 ``.ci/run``), where it fails instead.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -32,16 +33,26 @@ from conftest import REPO, SAMPLE
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 SHOTS = REPO / "outputs" / "browser_test"
-CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def _chromium() -> str:
     path = os.environ.get("SSCNB_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
     if path:
         return path
-    msg = ("Chromium not found: install it (Debian/Ubuntu: `sudo apt-get install chromium`) or set SSCNB_CHROMIUM "
-           "to a Chromium or Chrome binary; .ci/run installs it")
+    msg = (
+        "Chromium not found: install it (Debian/Ubuntu: `sudo apt-get install chromium`) or set SSCNB_CHROMIUM "
+        "to a Chromium or Chrome binary; .ci/run installs it"
+    )
     if os.environ.get("SSCNB_REQUIRE_BROWSER"):
         pytest.fail(msg + " (SSCNB_REQUIRE_BROWSER is set, so the browser test must run)")
     pytest.skip(msg)
@@ -69,15 +80,27 @@ def lab(tmp_path_factory):
     # the parameters cell edited as a teacher would (papermill's injected cell would mean a batch run)
     nb = nbformat.read(REPO / "notebooks" / "06_explore.ipynb", as_version=4)
     cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
-    values = {"data_dir": str(SAMPLE / "Validate"), "train_dir": str(SAMPLE / "Train"), "output_dir": str(root / "out"),
-              "model_path": str(model.path), "phase2": "rf", "widgets": True}
+    values = {
+        "data_dir": str(SAMPLE / "Validate"),
+        "train_dir": str(SAMPLE / "Train"),
+        "output_dir": str(root / "out"),
+        "model_path": str(model.path),
+        "phase2": "rf",
+        "widgets": True,
+    }
     cell.source += "\n" + "\n".join(f"{k} = {v!r}" for k, v in values.items())
     nbformat.write(nb, root / "06_explore.ipynb")
     # 07 up to the labeller (the fine-tuning after it needs the labels this test makes)
     nb = nbformat.read(REPO / "notebooks" / "07_adapt_to_river.ipynb", as_version=4)
     cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
-    values = {"data_dir": str(SAMPLE / "NewRiver"), "output_dir": str(root / "out07"), "model_path": str(model.path),
-              "labels_file": str(root / "tile_labels.csv"), "start_labels": None, "widgets": True}
+    values = {
+        "data_dir": str(SAMPLE / "NewRiver"),
+        "output_dir": str(root / "out07"),
+        "model_path": str(model.path),
+        "labels_file": str(root / "tile_labels.csv"),
+        "start_labels": None,
+        "widgets": True,
+    }
     cell.source += "\n" + "\n".join(f"{k} = {v!r}" for k, v in values.items())
     last = next(i for i, c in enumerate(nb.cells) if "TileLabeller" in c.source)
     nb.cells = nb.cells[: last + 1]
@@ -85,9 +108,15 @@ def lab(tmp_path_factory):
     # 08 up to its point labeller, on a sample drawn from the sample survey's reference raster (a class map)
     nb = nbformat.read(REPO / "notebooks" / "08_accuracy_and_areas.ipynb", as_version=4)
     cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
-    values = {"output_dir": str(root / "out08"), "image_path": str(SAMPLE / "Survey" / "Clearwater_ortho.tif"),
-              "map_path": str(SAMPLE / "Reference" / "Clearwater_ortho_labels.tif"), "n_points": 60,
-              "min_per_class": 10, "reference": None, "widgets": True}
+    values = {
+        "output_dir": str(root / "out08"),
+        "image_path": str(SAMPLE / "Survey" / "Clearwater_ortho.tif"),
+        "map_path": str(SAMPLE / "Reference" / "Clearwater_ortho_labels.tif"),
+        "n_points": 60,
+        "min_per_class": 10,
+        "reference": None,
+        "widgets": True,
+    }
     cell.source += "\n" + "\n".join(f"{k} = {v!r}" for k, v in values.items())
     last = next(i for i, c in enumerate(nb.cells) if "PointLabeller" in c.source)
     nb.cells = nb.cells[: last + 1]
@@ -97,12 +126,26 @@ def lab(tmp_path_factory):
     (settings / "notification.jupyterlab-settings").write_text('{"fetchNews": "false", "checkForUpdates": false}')
     port, token = _free_port(), secrets.token_hex(16)
     env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}  # the kernel draws inline, as for a user
-    env.update(JUPYTER_CONFIG_DIR=str(root / "config"), JUPYTER_RUNTIME_DIR=str(root / "runtime"),
-               JUPYTERLAB_SETTINGS_DIR=str(root / "settings"), JUPYTERLAB_WORKSPACES_DIR=str(root / "workspaces"))
-    cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
-           f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}", "--ServerApp.terminals_enabled=False",
-           "--LabApp.expose_app_in_browser=True", "--LabApp.news_url=None",
-           "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
+    env.update(
+        JUPYTER_CONFIG_DIR=str(root / "config"),
+        JUPYTER_RUNTIME_DIR=str(root / "runtime"),
+        JUPYTERLAB_SETTINGS_DIR=str(root / "settings"),
+        JUPYTERLAB_WORKSPACES_DIR=str(root / "workspaces"),
+    )
+    cmd = [
+        sys.executable,
+        "-m",
+        "jupyterlab",
+        "--no-browser",
+        "--ip=127.0.0.1",
+        f"--port={port}",
+        f"--IdentityProvider.token={token}",
+        f"--ServerApp.root_dir={root}",
+        "--ServerApp.terminals_enabled=False",
+        "--LabApp.expose_app_in_browser=True",
+        "--LabApp.news_url=None",
+        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+    ]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         cmd.append("--allow-root")  # CI runs as root
     log = open(root / "jupyterlab.log", "w")  # noqa: SIM115 - the server writes to it until it is ended below
@@ -118,13 +161,16 @@ def lab(tmp_path_factory):
                     raise RuntimeError("JupyterLab did not start:\n" + (root / "jupyterlab.log").read_text()[-3000:]) from None
                 time.sleep(0.5)
         # each test in a workspace of its own, so that one does not reopen the other's notebook
-        yield {"url": f"http://127.0.0.1:{port}/lab/workspaces/w06/tree/06_explore.ipynb?token={token}",
-               "chromium": chromium, "root": root,
-               "url07": f"http://127.0.0.1:{port}/lab/workspaces/w07/tree/07_labeller.ipynb?token={token}",
-               "url08": f"http://127.0.0.1:{port}/lab/workspaces/w08/tree/08_labeller.ipynb?token={token}"}
+        yield {
+            "url": f"http://127.0.0.1:{port}/lab/workspaces/w06/tree/06_explore.ipynb?token={token}",
+            "chromium": chromium,
+            "root": root,
+            "url07": f"http://127.0.0.1:{port}/lab/workspaces/w07/tree/07_labeller.ipynb?token={token}",
+            "url08": f"http://127.0.0.1:{port}/lab/workspaces/w08/tree/08_labeller.ipynb?token={token}",
+        }
     finally:
         try:
-            os.killpg(proc.pid, signal.SIGTERM)   # the server and the kernel it started
+            os.killpg(proc.pid, signal.SIGTERM)  # the server and the kernel it started
             proc.wait(20)
         except (ProcessLookupError, subprocess.TimeoutExpired):
             os.killpg(proc.pid, signal.SIGKILL)
@@ -149,8 +195,10 @@ def _wait_changed(page, css: str, prop: str, old: str) -> None:
     """Wait until the element now matching ``css`` (outputs are redrawn: new elements) has another
     ``prop`` (e.g. an image's src, a table's innerText).
     """
-    page.wait_for_function("([css, prop, old]) => { const e = document.querySelector(css); "
-                           "return e !== null && e[prop] !== old; }", arg=[css, prop, old])
+    page.wait_for_function(
+        "([css, prop, old]) => { const e = document.querySelector(css); return e !== null && e[prop] !== old; }",
+        arg=[css, prop, old],
+    )
 
 
 def _shot(page, locator, name: str) -> bytes:
@@ -173,9 +221,12 @@ def _open_and_run_all(page, url: str, last_selector: str) -> None:
     page.wait_for_function("() => /\\(ipykernel\\)\\s*\\|\\s*Idle/.test(document.body.innerText)")
     page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
     # every code cell ran (a number in its prompt) and the last tool is on the page
-    page.wait_for_function("""() => {
+    page.wait_for_function(
+        """() => {
         const p = [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')].map(e => e.textContent);
-        return p.length > 0 && p.every(t => /\\[\\d+\\]/.test(t)); }""", timeout=3 * page_timeout)
+        return p.length > 0 && p.every(t => /\\[\\d+\\]/.test(t)); }""",
+        timeout=3 * page_timeout,
+    )
     page.wait_for_selector(last_selector)
 
 
@@ -225,7 +276,7 @@ def test_notebook_07_labeller_saves_each_click(lab):
         t = labels.read_tile_labels(path, ClassScheme.default(), 50)
         assert list(t.class_code) == [1, 2, 0]
         for (img, r, c), caption in zip(zip(t.image, t.tile_row, t.tile_col, strict=True), shown, strict=True):
-            assert f"{img}, tile row {r}, column {c}" in caption    # the tile that was on screen
+            assert f"{img}, tile row {r}, column {c}" in caption  # the tile that was on screen
         assert "water 1, dry sediment 1" in tool.inner_text()
         assert "mixed 1" in tool.inner_text()
 
@@ -290,7 +341,7 @@ def test_notebook_06_widgets_in_jupyterlab(lab):
         assert readout.inner_text().strip() == "0.60"
         before_src = picture.get_attribute("src")
         slider.locator(".noUi-handle").focus()
-        page.keyboard.press("End")                      # the slider's maximum: the layer alone
+        page.keyboard.press("End")  # the slider's maximum: the layer alone
         page.wait_for_function("el => el.innerText.trim() === '1.00'", arg=readout.element_handle())
         _wait_changed(page, ".sscnb-map-explorer .sscnb-picture img", "src", before_src)
         opaque = _shot(page, explorer, "3_explorer_opacity_1")
@@ -319,8 +370,9 @@ def test_notebook_06_widgets_in_jupyterlab(lab):
         radius.locator(".noUi-handle").focus()
         for _ in range(3):
             page.keyboard.press("ArrowRight")
-        page.wait_for_function(f"el => el.innerText.trim() === '{start + 3}'",
-                               arg=radius.locator(".widget-readout").element_handle())
+        page.wait_for_function(
+            f"el => el.innerText.trim() === '{start + 3}'", arg=radius.locator(".widget-readout").element_handle()
+        )
         play.locator("button", has_text="Run").click()
         page.wait_for_function("el => el.innerText.startsWith('run 3:')", arg=status.element_handle())
         _wait_changed(page, ".sscnb-playground .sscnb-picture img", "src", before_src)

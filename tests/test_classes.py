@@ -22,13 +22,16 @@ def test_csv_round_trip(tmp_path):
     assert ClassScheme.load(None) == DEFAULT_CLASSES
 
 
-@pytest.mark.parametrize(("codes", "names", "colours", "msg"), [
-    ([1, 2], ["a", "b"], ["#000000", "#ffffff"], "code 0"),
-    ([0, 1, 1], ["u", "a", "b"], ["#000000"] * 3, "unique"),
-    ([0, 1], ["u", "a"], ["#000000", "red"], "#rrggbb"),
-    ([0, 300], ["u", "a"], ["#000000", "#000000"], "0-255"),
-    ([0], ["u"], ["#000000"], "at least one class"),
-])
+@pytest.mark.parametrize(
+    ("codes", "names", "colours", "msg"),
+    [
+        ([1, 2], ["a", "b"], ["#000000", "#ffffff"], "code 0"),
+        ([0, 1, 1], ["u", "a", "b"], ["#000000"] * 3, "unique"),
+        ([0, 1], ["u", "a"], ["#000000", "red"], "#rrggbb"),
+        ([0, 300], ["u", "a"], ["#000000", "#000000"], "0-255"),
+        ([0], ["u"], ["#000000"], "at least one class"),
+    ],
+)
 def test_bad_schemes(codes, names, colours, msg):
     with pytest.raises(SchemeError, match=msg):
         ClassScheme(codes, names, colours)

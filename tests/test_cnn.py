@@ -1,4 +1,5 @@
 """Phase-1 CNN: class key, splits, epoch rule, backbones, BatchNorm fix, weights errors, save/load."""
+
 import json
 
 import numpy as np
@@ -70,8 +71,9 @@ def test_split_stratified_and_by_image():
 
 
 def test_recommend_epochs_hand_cases():
-    h = pd.DataFrame({"epoch": [1, 2, 3, 4, 5, 6], "loss": [1.0, 0.6, 0.4, 0.3, 0.2, 0.1],
-                      "val_loss": [1.0, 0.5, 0.22, 0.2, 0.25, 0.3]})
+    h = pd.DataFrame(
+        {"epoch": [1, 2, 3, 4, 5, 6], "loss": [1.0, 0.6, 0.4, 0.3, 0.2, 0.1], "val_loss": [1.0, 0.5, 0.22, 0.2, 0.25, 0.3]}
+    )
     r = cnn.recommend_epochs(h)
     # min 0.2 at epoch 4; threshold 0.2 + 0.05 * 0.8 = 0.24 -> epoch 3 (0.22)
     assert r["best_epoch"] == 4
@@ -177,13 +179,25 @@ def test_save_load_round_trip_and_mismatches(tmp_path, sample_tiles):
     y = key.encode(ts.y, ts.river)
     m = cnn.build_model("compact", key.n_outputs, 50, seed=1)
     h = cnn.train(m, ts.x, y, epochs=1, batch_size=32, progress=False)
-    card = modelfiles.make_card(backbone="compact", weights=None, tile_size=50, purity=0.9, scheme=DEFAULT_CLASSES,
-                         tiles=ts, epochs=1, seed=1, history=h)
+    card = modelfiles.make_card(
+        backbone="compact", weights=None, tile_size=50, purity=0.9, scheme=DEFAULT_CLASSES, tiles=ts, epochs=1, seed=1, history=h
+    )
     paths = modelfiles.save_model(tmp_path / "model", "demo", m, key, card)
     assert {p.name for p in (tmp_path / "model").iterdir()} == {"demo.keras", "demo_classkey.csv", "demo_card.json"}
     c = json.loads(paths["card"].read_text())
-    for k in ("backbone", "tile_size", "purity", "class_scheme", "rivers", "tiles_per_class", "epochs",
-              "final_metrics", "versions", "date", "seed"):
+    for k in (
+        "backbone",
+        "tile_size",
+        "purity",
+        "class_scheme",
+        "rivers",
+        "tiles_per_class",
+        "epochs",
+        "final_metrics",
+        "versions",
+        "date",
+        "seed",
+    ):
         assert k in c, k
     assert c["rivers"] == ["Clearwater", "Muddyford"]
     saved = modelfiles.load_model(tmp_path / "model")
@@ -218,8 +232,9 @@ def test_damaged_model_files_name_the_file_and_the_fix(tmp_path, sample_tiles):
     ts = _two_class(sample_tiles, 40)
     key = classkey.make_class_key(ts, DEFAULT_CLASSES)
     m = cnn.build_model("compact", key.n_outputs, 50, seed=1)
-    card = modelfiles.make_card(backbone="compact", weights=None, tile_size=50, purity=0.9, scheme=DEFAULT_CLASSES,
-                                tiles=ts, epochs=1, seed=1)
+    card = modelfiles.make_card(
+        backbone="compact", weights=None, tile_size=50, purity=0.9, scheme=DEFAULT_CLASSES, tiles=ts, epochs=1, seed=1
+    )
     good = modelfiles.save_model(tmp_path / "good", "demo", m, key, card)
 
     def copy(name):
@@ -256,11 +271,12 @@ def test_prediction_in_fixed_shape_batches_equals_one_batch(monkeypatch):
         np.testing.assert_allclose(cnn.predict_tiles(m, x, batch_size=b), want, rtol=1e-5, atol=1e-6)
     seen = []
     real = m.predict
-    monkeypatch.setattr(m, "predict", lambda xx, batch_size, verbose: seen.append(len(xx))
-                        or real(xx, batch_size=batch_size, verbose=0))
+    monkeypatch.setattr(
+        m, "predict", lambda xx, batch_size, verbose: seen.append(len(xx)) or real(xx, batch_size=batch_size, verbose=0)
+    )
     cnn.predict_tiles(m, x, batch_size=16)
     cnn.predict_tiles(m, x[:5], batch_size=16)
-    assert seen == [48, 16]                         # padded to whole batches
+    assert seen == [48, 16]  # padded to whole batches
     monkeypatch.setenv("SSCNB_PREDICT_BATCH", "12")
     assert cnn.predict_batch_size() == 12
     monkeypatch.setenv("SSCNB_PREDICT_BATCH", "many")

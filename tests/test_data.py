@@ -14,24 +14,27 @@ from sscnb.data import (
 from sscnb.datacheck import check_dataset
 
 
-@pytest.mark.parametrize(("name", "expected"), [
-    ("StMarg_26607.jpg", ("StMarg", "26607")),
-    ("Sainte_Marguerite_0012.JPG", ("Sainte_Marguerite", "0012")),
-    ("River_0001.tiff", ("River", "0001")),
-    ("River_001.jpg", None),          # 3 digits
-    ("River0001.jpg", None),          # no underscore
-    ("SCLS_River_0001.tif", None),    # a label, not an image
-    ("notes.txt", None),
-])
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("StMarg_26607.jpg", ("StMarg", "26607")),
+        ("Sainte_Marguerite_0012.JPG", ("Sainte_Marguerite", "0012")),
+        ("River_0001.tiff", ("River", "0001")),
+        ("River_001.jpg", None),  # 3 digits
+        ("River0001.jpg", None),  # no underscore
+        ("SCLS_River_0001.tif", None),  # a label, not an image
+        ("notes.txt", None),
+    ],
+)
 def test_parse_image_name(name, expected):
     assert parse_image_name(name) == expected
 
 
 def test_pairs_both_label_forms_by_name(tmp_path, make_pair):
     lab = np.ones((60, 80), np.uint8)
-    make_pair("Alpha_0002.png", label=lab)                                   # SCLS_Alpha_0002.tif
+    make_pair("Alpha_0002.png", label=lab)  # SCLS_Alpha_0002.tif
     make_pair("Alpha_0010.png", label=lab * 2, label_name="SCLS_Alpha0010.tif")
-    make_pair("Beta_0001.jpg")                                               # no label
+    make_pair("Beta_0001.jpg")  # no label
     recs = find_pairs(tmp_path)
     assert [r.name for r in recs] == ["Alpha_0002", "Alpha_0010", "Beta_0001"]
     assert recs[0].label_path.name == "SCLS_Alpha_0002.tif"
@@ -58,8 +61,9 @@ def test_label_without_image_is_reported(tmp_path, make_pair):
     write_tif(tmp_path / "SCLS_River0099.tif", np.ones((60, 80), np.uint8))
     recs, probs = find_pairs(tmp_path, return_problems=True)
     assert len(recs) == 1
-    assert any("SCLS_River0099.tif" in p.message and "without an image" in p.message
-               and "River_0099.jpg" in p.message for p in probs)
+    assert any(
+        "SCLS_River0099.tif" in p.message and "without an image" in p.message and "River_0099.jpg" in p.message for p in probs
+    )
 
 
 def test_bad_name_is_reported_and_skipped(tmp_path, make_pair):
@@ -137,12 +141,12 @@ def test_image_smaller_than_one_tile(tmp_path, make_pair):
 
 def test_check_dataset_collects_problems_and_counts(tmp_path, make_pair):
     lab = np.zeros((100, 150), np.uint8)
-    lab[:50, :50] = 1          # one pure water tile
-    lab[:50, 50:100] = 3       # one pure vegetation tile
-    lab[:45, 100:150] = 2      # 90% sediment, 10% unlabelled -> pure
+    lab[:50, :50] = 1  # one pure water tile
+    lab[:50, 50:100] = 3  # one pure vegetation tile
+    lab[:45, 100:150] = 2  # 90% sediment, 10% unlabelled -> pure
     lab[50:, :] = 2
-    lab[50:55, :50] = 3        # 90% sediment, 10% vegetation -> pure
-    lab[50:56, 50:100] = 3     # 88% sediment -> not pure
+    lab[50:55, :50] = 3  # 90% sediment, 10% vegetation -> pure
+    lab[50:56, 50:100] = 3  # 88% sediment -> not pure
     make_pair("Good_0001.png", image=np.zeros((100, 150, 3), np.uint8), label=lab)
     make_pair("Gray_0001.png", image=np.zeros((100, 150), np.uint8))
     make_pair("Nolabel_0001.png", image=np.zeros((100, 150, 3), np.uint8))
@@ -172,7 +176,7 @@ def test_check_fails_when_no_tile_is_trainable(tmp_path, make_pair, capsys):
     from sscnb.__main__ import main
 
     lab = np.zeros((60, 80), np.uint8)
-    lab[::2] = 1          # stripes: never 90% one class in a 50 px tile
+    lab[::2] = 1  # stripes: never 90% one class in a 50 px tile
     lab[1::2] = 3
     make_pair("River_0001.png", label=lab)
     chk = check_dataset(tmp_path, progress=False)
@@ -197,7 +201,7 @@ def test_notebooks_see_the_problems_of_the_folder_they_read(tmp_path, make_pair)
     assert [r.name for r in recs] == ["River_0001"]
     assert any("nodigits.png does not follow the naming convention" in m for m in msgs)
     assert any(issubclass(w.category, DataWarning) for w in caught)
-    make_pair("River_0001.jpg")          # the same image twice: an error, before anything is computed
+    make_pair("River_0001.jpg")  # the same image twice: an error, before anything is computed
     with pytest.raises(DataError, match=r"River_0001\.(jpg|png) and River_0001\.(jpg|png) are the same image"):
         checked_pairs(tmp_path, log=lambda *_: None)
 
@@ -206,18 +210,25 @@ def test_two_labels_for_one_image_say_which_is_used(tmp_path, make_pair):
     from sscnb.data import find_pairs
 
     lab = np.ones((60, 80), np.uint8)
-    make_pair("River_0005.png", label=lab)                       # SCLS_River_0005.tif
+    make_pair("River_0005.png", label=lab)  # SCLS_River_0005.tif
     make_pair("River_0005.png", label=lab * 3, label_name="SCLS_River0005.tif")
     recs, problems = find_pairs(tmp_path, return_problems=True)
     assert len(recs) == 1
     assert recs[0].label_path.name == "SCLS_River_0005.tif"
     msgs = [p.message for p in problems]
-    assert msgs == ["River_0005.png has two labels, SCLS_River_0005.tif and SCLS_River0005.tif: SCLS_River_0005.tif "
-                    "is used and SCLS_River0005.tif is ignored; delete or rename the one you do not mean"]
+    assert msgs == [
+        "River_0005.png has two labels, SCLS_River_0005.tif and SCLS_River0005.tif: SCLS_River_0005.tif "
+        "is used and SCLS_River0005.tif is ignored; delete or rename the one you do not mean"
+    ]
 
 
-@pytest.mark.parametrize(("args", "says"), [(["--tile-size", "0"], "--tile-size must be at least 1 px, got 0"),
-                                        (["--purity", "1.5"], "--purity must be more than 0 and at most 1, got 1.5")])
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--tile-size", "0"], "--tile-size must be at least 1 px, got 0"),
+        (["--purity", "1.5"], "--purity must be more than 0 and at most 1, got 1.5"),
+    ],
+)
 def test_check_refuses_bad_settings_in_one_line(capsys, args, says):
     from conftest import SAMPLE
     from sscnb.__main__ import main

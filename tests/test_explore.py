@@ -1,4 +1,5 @@
 """The teaching widgets, driven from Python (their logic and figures; no browser)."""
+
 import numpy as np
 import pytest
 
@@ -27,9 +28,9 @@ def test_layers_are_drawn_from_the_results(model, records):
         rgb = explore.layer_rgb(res, layer, 0.6)
         assert rgb.shape == res.image.shape
         assert rgb.dtype == np.uint8
-    np.testing.assert_array_equal(explore.layer_rgb(res, "final map", 0.0), res.image)   # opacity 0
+    np.testing.assert_array_equal(explore.layer_rgb(res, "final map", 0.0), res.image)  # opacity 0
     full = explore.layer_rgb(res, "final map", 1.0)
-    np.testing.assert_array_equal(full, res.scheme.colorize(res.result.final_map))      # opacity 1
+    np.testing.assert_array_equal(full, res.scheme.colorize(res.result.final_map))  # opacity 1
     errors = explore.layer_rgb(res, "errors", 1.0)
     wrong = (res.label > 0) & (res.result.final_map != res.label)
     assert wrong.any()
@@ -48,7 +49,7 @@ def test_map_explorer_follows_its_controls(model, records):
     ex.show()
     assert ex.name == records[0].name
     assert records[0].name in ex.controls["note"].value
-    ex.controls["image"].value = records[1].name        # as a user picking another image
+    ex.controls["image"].value = records[1].name  # as a user picking another image
     ex.controls["layer"].value = "CNN confidence"
     ex.controls["opacity"].value = 0.3
     assert (ex.name, ex.layer, ex.opacity) == (records[1].name, "CNN confidence", 0.3)
@@ -76,8 +77,9 @@ def test_playground_reruns_phase2_and_compares(model, records):
     fig = pg.figure()
     assert len(fig.axes) == 2
     assert "median_radius=0" in fig.axes[1].get_title()
-    assert [t.get_text() for t in fig.legends[0].get_texts()][1:] == [f"{c} {model.scheme.name(c)}" for c in
-                                                                      model.scheme.labelled_codes]
+    assert [t.get_text() for t in fig.legends[0].get_texts()][1:] == [
+        f"{c} {model.scheme.name(c)}" for c in model.scheme.labelled_codes
+    ]
     pg.show()
     # the controls start at the notebook's settings, not at the last run's (radius 0): changing one
     # control is one setting changed from the notebook's, as the exercises assume
@@ -85,7 +87,7 @@ def test_playground_reruns_phase2_and_compares(model, records):
     assert pg.controls["phase2"].value == P.phase2
     assert pg.controls["median_radius"].style.description_width == "initial"  # "median_radius", not "median_r..."
     pg.controls["min_tiles"].value = 2
-    pg.controls["run"].click()                           # as a user pressing Run
+    pg.controls["run"].click()  # as a user pressing Run
     assert len(pg.history) == 3
     assert pg.params.median_radius == P.median_radius
     assert pg.params.min_tiles == 2
@@ -97,14 +99,17 @@ def test_playground_reruns_phase2_and_compares(model, records):
 
 # -- confidence on a grid, zoom ---------------------------------------------------------------
 
+
 def test_tiles_on_grid_by_hand():
-    conf = np.array([[0.9, 0.5], [0.2, -1.0]])                  # 2 x 2 tiles of 2 px; -1: not classified
-    full = explore.tiles_on_grid(conf, 2, (5, 4))                # a 1-px margin below the last tile row
-    expect = np.array([[.9, .9, .5, .5], [.9, .9, .5, .5], [.2, .2, np.nan, np.nan], [.2, .2, np.nan, np.nan],
-                       [np.nan] * 4], np.float32)
+    conf = np.array([[0.9, 0.5], [0.2, -1.0]])  # 2 x 2 tiles of 2 px; -1: not classified
+    full = explore.tiles_on_grid(conf, 2, (5, 4))  # a 1-px margin below the last tile row
+    expect = np.array(
+        [[0.9, 0.9, 0.5, 0.5], [0.9, 0.9, 0.5, 0.5], [0.2, 0.2, np.nan, np.nan], [0.2, 0.2, np.nan, np.nan], [np.nan] * 4],
+        np.float32,
+    )
     np.testing.assert_array_equal(full, expect)
-    half = explore.tiles_on_grid(conf, 2, (4, 4), (2, 2))        # a preview: one pixel per tile
-    np.testing.assert_array_equal(half, np.array([[.9, .5], [.2, np.nan]], np.float32))
+    half = explore.tiles_on_grid(conf, 2, (4, 4), (2, 2))  # a preview: one pixel per tile
+    np.testing.assert_array_equal(half, np.array([[0.9, 0.5], [0.2, np.nan]], np.float32))
     from sscnb.tiles import tiles_to_raster  # the reference on the full grid
 
     ref = tiles_to_raster(np.where(conf < 0, np.nan, conf).ravel(), conf.shape, 2, out_shape=(5, 4), fill=np.nan)
@@ -117,11 +122,11 @@ def test_zoom_shows_the_region(model, records):
     ex = explore.MapExplorer(records[:1], model, P, layer="final map", opacity=1.0, zoom=(50, 100, 0, 25))
     res = ex.result()
     H, W = res.image.shape[:2]
-    np.testing.assert_array_equal(ex.picture(), res.scheme.colorize(res.final_map)[H // 2:, : -(-W // 4)])
+    np.testing.assert_array_equal(ex.picture(), res.scheme.colorize(res.final_map)[H // 2 :, : -(-W // 4)])
     assert "rows" in ex.figure().axes[0].get_title()
     ex.show()
     assert tuple(ex.controls["rows"].value) == (50, 100)
-    ex.controls["rows"].value = (0, 10)                           # as a user dragging the slider
+    ex.controls["rows"].value = (0, 10)  # as a user dragging the slider
     assert ex.zoom == (0, 10, 0, 25)
     assert ex.picture().shape[0] == -(-H // 10)
     ex.controls["whole image"].click()
@@ -135,17 +140,17 @@ def test_zoom_shows_the_region(model, records):
 
 # -- results of notebooks 03 and 05 ---------------------------------------------------------------
 
+
 @pytest.mark.parametrize("rasters", [True, False])
 def test_explorer_reads_the_results_of_03(model, records, tmp_path, rasters):
     from sscnb import evaluation
 
     data = SAMPLE / "Validate"
     names = [r.name for r in records]
-    evaluation.evaluate_folder(data, model, tmp_path, "t", P, save_figures=False, save_class_rasters=rasters,
-                               progress=False)
+    evaluation.evaluate_folder(data, model, tmp_path, "t", P, save_figures=False, save_class_rasters=rasters, progress=False)
     ex = explore.MapExplorer.from_evaluation(tmp_path, data, "t", model, P, images=names)
     res = ex.result(names[0])
-    direct = explore.compute_image_result(records[0], model, P)   # RF with a seed: the same maps
+    direct = explore.compute_image_result(records[0], model, P)  # RF with a seed: the same maps
     np.testing.assert_array_equal(res.final_map, direct.final_map)
     np.testing.assert_array_equal(res.cnn_map, direct.cnn_map)
     np.testing.assert_allclose(res.confidence, direct.confidence, atol=1e-6)
@@ -171,11 +176,11 @@ def test_explorer_reads_the_maps_of_05(model, tmp_path):
     with rasterio.open(results[0].files["confidence"]) as ds:
         conf = ds.read(1)
     whole = explore.MapExplorer.from_maps(results, model.scheme, model.tile_size, max_px=960).result()
-    np.testing.assert_array_equal(whole.final_map, full)                  # at full size: the map itself
+    np.testing.assert_array_equal(whole.final_map, full)  # at full size: the map itself
     ref = explore.tiles_on_grid(conf, 50, full.shape)
     np.testing.assert_array_equal(whole.confidence[np.isfinite(ref)], ref[np.isfinite(ref)])
     ex = explore.MapExplorer.from_maps(results, model.scheme, model.tile_size, max_px=480)
-    res = ex.result()                                                      # from the overviews
+    res = ex.result()  # from the overviews
     assert res.name == "Clearwater_ortho"
     assert res.label is None
     assert res.image.shape[:2] == (360, 480)
@@ -184,7 +189,7 @@ def test_explorer_reads_the_maps_of_05(model, tmp_path):
     # the preview's centre (180, 240) is full px (360, 480), inside the flown area: tile (7, 9)
     assert np.isfinite(res.confidence[180, 240])
     assert res.confidence[180, 240] == pytest.approx(conf[7, 9])
-    assert np.isnan(res.confidence[0, 0])                                  # the no-data border has none
+    assert np.isnan(res.confidence[0, 0])  # the no-data border has none
     # a survey has no labels: no "labels" or "errors" layer is offered, and asking for one says why
     assert res.layers == ["RGB", "CNN tiles", "final map", "CNN confidence"]
     ex.layer = "errors"
@@ -202,7 +207,7 @@ def test_explorer_reads_the_maps_of_05(model, tmp_path):
     assert ax.get_ylabel() == "northing (m)"
     assert ax.get_xlim() == pytest.approx((b.left, b.right))
     assert ax.get_ylim() == pytest.approx((b.bottom, b.top))
-    ex.zoom = (0, 50, 50, 100)                                            # the top right quarter
+    ex.zoom = (0, 50, 50, 100)  # the top right quarter
     ax = ex.figure().axes[0]
     assert ax.get_xlim() == pytest.approx(((b.left + b.right) / 2, b.right))
     assert ax.get_ylim() == pytest.approx(((b.bottom + b.top) / 2, b.top))
@@ -215,6 +220,7 @@ def test_explorer_reads_the_maps_of_05(model, tmp_path):
 
 
 # -- tile browser -----------------------------------------------------------------------------------
+
 
 def test_tile_browser_marks_what_the_cnn_gets_wrong(model):
     import matplotlib.pyplot as plt
@@ -240,15 +246,15 @@ def test_tile_browser_marks_what_the_cnn_gets_wrong(model):
     assert first.title.get_color() == "red"
     assert "CNN:" in first.get_title()
     tb.show()
-    tb.controls["misclassified only"].value = False               # as a user ticking the box off
+    tb.controls["misclassified only"].value = False  # as a user ticking the box off
     tb.controls["class"].value = model.scheme.labelled_codes[0]
     tb.controls["page"].value = 2
     assert tb.page == 1
     assert tb.controls["page"].max == tb.pages
-    tb.controls["class"].value = "all"                             # a new selection starts at page 1
+    tb.controls["class"].value = "all"  # a new selection starts at page 1
     assert tb.page == 0
     assert tb.controls["page"].value == 1
-    tb.predicted = tb.tiles.y.copy()                               # a CNN that gets every tile right
+    tb.predicted = tb.tiles.y.copy()  # a CNN that gets every tile right
     tb.only_wrong = True
     assert "none misclassified: the CNN gets all" in tb.figure().axes[0].get_title(loc="left")
     plt.close("all")
@@ -274,7 +280,7 @@ def test_show_tool_draws_a_figure_in_batch_runs(model, records, tmp_path):
     import matplotlib.pyplot as plt
 
     ex = explore.MapExplorer(records[:1], model, P)
-    assert explore.show_tool(ex, widgets=False, save=tmp_path / "x.png") is None   # nothing shown twice
+    assert explore.show_tool(ex, widgets=False, save=tmp_path / "x.png") is None  # nothing shown twice
     assert ex.widget is None
     assert (tmp_path / "x.png").stat().st_size > 5000
     explore.show_tool(ex, widgets=True)
@@ -290,5 +296,6 @@ def test_describe_counts_unclassified_tiles(model, records):
     assert f"{g.size} tiles, {int((g < 0.9).sum())} left unclassified" in text
     e = metrics.errors_by_confidence(res.label, res.final_map, g, 50)
     c = metrics.errors_by_confidence(res.label, res.cnn_map, g, 50)
-    assert (f"CNN tile map {100 * c['low']:.2f}% / {100 * c['high']:.2f}%, final map {100 * e['low']:.2f}% / "
-            f"{100 * e['high']:.2f}%") in text
+    assert (
+        f"CNN tile map {100 * c['low']:.2f}% / {100 * c['high']:.2f}%, final map {100 * e['low']:.2f}% / {100 * e['high']:.2f}%"
+    ) in text

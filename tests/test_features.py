@@ -23,7 +23,7 @@ def test_median_removes_salt_and_keeps_flat_areas():
     assert (out == 100).all()
     rng = np.random.default_rng(1)
     noisy = rng.integers(0, 256, (20, 25, 3), dtype=np.uint8)
-    np.testing.assert_array_equal(median_rgb(noisy, 0), noisy)   # radius 0: the input, exactly
+    np.testing.assert_array_equal(median_rgb(noisy, 0), noisy)  # radius 0: the input, exactly
 
 
 def test_entropy_flat_is_zero_and_two_levels_is_one_bit():
@@ -43,12 +43,12 @@ def test_masked_median_ignores_no_data():
     darken the features of the flown area.
     """
     valid = np.zeros((30, 30), bool)
-    valid[10:, 10:] = True               # the flown area: a corner of the image
+    valid[10:, 10:] = True  # the flown area: a corner of the image
     img = np.where(valid[..., None], np.uint8(120), np.uint8(0)).repeat(3, axis=2)  # no data is black
     out = median_rgb(img, 5, mask=valid)
     assert (out[valid] == 120).all()
     plain = median_rgb(img, 5)
-    assert plain[10, 10, 0] == 0         # without the mask, the zeros win at the corner
+    assert plain[10, 10, 0] == 0  # without the mask, the zeros win at the corner
     np.testing.assert_array_equal(median_rgb(img, 5, mask=np.ones((30, 30), bool)), plain)
 
 
@@ -71,6 +71,5 @@ def test_median_in_row_blocks_equals_the_whole_band(monkeypatch, block_rows, thr
     monkeypatch.setenv("SSCNB_THREADS", threads)
     for m in (None, mask):
         got = features.median_rgb(img, 5, m)
-        want = np.stack([median(img[..., k], disk(5), mask=None if m is None else m.astype(np.uint8))
-                         for k in range(3)], axis=-1)
+        want = np.stack([median(img[..., k], disk(5), mask=None if m is None else m.astype(np.uint8)) for k in range(3)], axis=-1)
         np.testing.assert_array_equal(got, want)

@@ -2,6 +2,7 @@
 virtual environment that sees this environment's packages (so nothing is downloaded), runs
 notebook 00 and copies the suite out for JupyterLab.
 """
+
 import subprocess
 import sys
 import sysconfig
@@ -21,19 +22,23 @@ def _run(cmd, **kw):
 @pytest.mark.slow
 def test_wheel_ships_the_notebooks_and_runs_them(tmp_path):
     wheels = tmp_path / "wheels"
-    _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(wheels),
-          str(REPO)])
+    _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(wheels), str(REPO)])
     wheel = next(wheels.glob("sscnb-*.whl"))
     env = tmp_path / "venv"
     _run([sys.executable, "-m", "venv", str(env)])
     py = env / "bin" / "python"
     site = _run([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"]).strip()
     # this environment's packages (TensorFlow, papermill, ...) after the new environment's own
-    (tmp_path / "venv" / site.split(str(env) + "/", 1)[1] / "deps.pth").write_text(
-        sysconfig.get_paths()["purelib"] + "\n")
+    (tmp_path / "venv" / site.split(str(env) + "/", 1)[1] / "deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     _run([str(py), "-m", "pip", "install", "--no-deps", "--no-index", "-q", str(wheel)])
-    where = _run([str(py), "-c", "import sscnb, sscnb.runner as r; print(sscnb.__file__); "
-                                 "print(r.NOTEBOOK_DIR); print(len(r.list_notebooks()))"], cwd=tmp_path).split()
+    where = _run(
+        [
+            str(py),
+            "-c",
+            "import sscnb, sscnb.runner as r; print(sscnb.__file__); print(r.NOTEBOOK_DIR); print(len(r.list_notebooks()))",
+        ],
+        cwd=tmp_path,
+    ).split()
     assert where[0].startswith(str(env))
     assert where[1].startswith(str(env))
     assert int(where[2]) >= 6
@@ -41,7 +46,10 @@ def test_wheel_ships_the_notebooks_and_runs_them(tmp_path):
     assert "copied" in out
     assert (tmp_path / "nbs" / "05_map_survey.ipynb").exists()
     cfg = tmp_path / "run.yml"
-    cfg.write_text(yaml.safe_dump({"experiment": "wheel", "output_root": str(tmp_path / "outputs"),
-                                   "parameters": {"data_dir": str(SAMPLE / "Train")}}))
+    cfg.write_text(
+        yaml.safe_dump(
+            {"experiment": "wheel", "output_root": str(tmp_path / "outputs"), "parameters": {"data_dir": str(SAMPLE / "Train")}}
+        )
+    )
     _run([str(py), "-m", "sscnb", "-q", "run", "--config", str(cfg), "--only", "00"], cwd=tmp_path)
     assert (tmp_path / "outputs" / "wheel" / "data_check" / "inventory.csv").exists()

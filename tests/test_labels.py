@@ -1,6 +1,7 @@
 """Tile labels of a new river: the labels CSV, polygons drawn in QGIS, SCLS_ rasters; bad labels are
 refused with the file and the fix, before anything is written.
 """
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -26,8 +27,17 @@ def _image(tmp_path, name="Newriver_0001.png", shape=(120, 200), georef=False):
     from rasterio.transform import from_origin
 
     p = tmp_path / name.replace(".png", ".tif")
-    with rasterio.open(p, "w", driver="GTiff", width=shape[1], height=shape[0], count=3, dtype="uint8",
-                       crs="EPSG:32619", transform=from_origin(500000, 5200000, 0.5, 0.5)) as ds:
+    with rasterio.open(
+        p,
+        "w",
+        driver="GTiff",
+        width=shape[1],
+        height=shape[0],
+        count=3,
+        dtype="uint8",
+        crs="EPSG:32619",
+        transform=from_origin(500000, 5200000, 0.5, 0.5),
+    ) as ds:
         ds.write(np.moveaxis(img, -1, 0))
     return p
 
@@ -38,8 +48,7 @@ def _polygons(path, polys, crs="EPSG:32619", field="class_code"):
     schema = {"geometry": "Polygon", "properties": {field: "int"}}
     with fiona.open(path, "w", driver="GPKG", crs=crs, schema=schema, SPATIAL_INDEX="NO") as dst:
         for coords, code in polys:
-            dst.write({"geometry": {"type": "Polygon", "coordinates": [coords + [coords[0]]]},
-                       "properties": {field: code}})
+            dst.write({"geometry": {"type": "Polygon", "coordinates": [coords + [coords[0]]]}, "properties": {field: code}})
     return path
 
 
@@ -53,24 +62,29 @@ def _csv(path, rows, tile=50, header=True):
 def test_labels_csv_round_trip_and_last_click_wins(tmp_path):
     img = _image(tmp_path)
     images = labels.image_index([img])
-    p = _csv(tmp_path / "l.csv", [("Newriver_0001", 0, 0, 1), ("Newriver_0001", 1, 3, 0),
-                                  ("Newriver_0001", 0, 0, 2), ("Newriver_0001", 1, 2, -1)])
+    p = _csv(
+        tmp_path / "l.csv",
+        [("Newriver_0001", 0, 0, 1), ("Newriver_0001", 1, 3, 0), ("Newriver_0001", 0, 0, 2), ("Newriver_0001", 1, 2, -1)],
+    )
     t = labels.read_tile_labels(p, SCHEME, 50, images)
     assert len(t) == 3
-    assert t[(t.tile_row == 0) & (t.tile_col == 0)].class_code.item() == 2   # the later click
+    assert t[(t.tile_row == 0) & (t.tile_col == 0)].class_code.item() == 2  # the later click
     out = labels.write_tile_labels(tmp_path / "again.csv", t, 50)
     assert out.read_text().startswith("# sscnb tile labels, tile_size=50\nimage,tile_row,tile_col,class_code\n")
     pd.testing.assert_frame_equal(labels.read_tile_labels(out, SCHEME, 50, images), t)
 
 
-@pytest.mark.parametrize(("rows", "header_tile", "message"), [
-    ([("Newriver_0001", 0, 0, 9)], 50, "class code 9 is not in the class scheme"),
-    ([("Newriver_0001", 2, 0, 1)], 50, "tile (row 2, column 0) is outside Newriver_0001"),   # 120 px: rows 0-1
-    ([("Newriver_0001", 0, 4, 1)], 50, "tile (row 0, column 4) is outside"),                  # 200 px: cols 0-3
-    ([("Newriver_0001", 0, 0, 1)], 25, "labels tiles of 25 px but the model takes 50 px tiles"),
-    ([("Otherriver_0007", 0, 0, 1)], 50, "labels tiles of ['Otherriver_0007'] but those images were not given"),
-    ([("Newriver_0001", "x", 0, 1)], 50, "tile_row is 'x', not a whole number"),
-])
+@pytest.mark.parametrize(
+    ("rows", "header_tile", "message"),
+    [
+        ([("Newriver_0001", 0, 0, 9)], 50, "class code 9 is not in the class scheme"),
+        ([("Newriver_0001", 2, 0, 1)], 50, "tile (row 2, column 0) is outside Newriver_0001"),  # 120 px: rows 0-1
+        ([("Newriver_0001", 0, 4, 1)], 50, "tile (row 0, column 4) is outside"),  # 200 px: cols 0-3
+        ([("Newriver_0001", 0, 0, 1)], 25, "labels tiles of 25 px but the model takes 50 px tiles"),
+        ([("Otherriver_0007", 0, 0, 1)], 50, "labels tiles of ['Otherriver_0007'] but those images were not given"),
+        ([("Newriver_0001", "x", 0, 1)], 50, "tile_row is 'x', not a whole number"),
+    ],
+)
 def test_bad_labels_csv_names_the_file_and_the_fix(tmp_path, rows, header_tile, message):
     img = _image(tmp_path)
     p = _csv(tmp_path / "bad_labels.csv", rows, tile=header_tile)
@@ -87,10 +101,14 @@ def test_labels_csv_without_its_columns(tmp_path):
 
 
 def test_polygons_on_a_georeferenced_image_land_on_the_right_pixels(tmp_path):
-    img = _image(tmp_path, georef=True)     # x = 500000 + 0.5 col, y = 5200000 - 0.5 row
+    img = _image(tmp_path, georef=True)  # x = 500000 + 0.5 col, y = 5200000 - 0.5 row
     # a square from column 10 to 30 and row 20 to 40 (class 1), and one from column 100 to 200, row 0 to 60 (class 3)
-    sq = lambda c0, r0, c1, r1: [(500000 + .5 * c0, 5200000 - .5 * r0), (500000 + .5 * c1, 5200000 - .5 * r0),  # noqa: E731
-                                 (500000 + .5 * c1, 5200000 - .5 * r1), (500000 + .5 * c0, 5200000 - .5 * r1)]
+    sq = lambda c0, r0, c1, r1: [
+        (500000 + 0.5 * c0, 5200000 - 0.5 * r0),
+        (500000 + 0.5 * c1, 5200000 - 0.5 * r0),  # noqa: E731
+        (500000 + 0.5 * c1, 5200000 - 0.5 * r1),
+        (500000 + 0.5 * c0, 5200000 - 0.5 * r1),
+    ]
     gp = _polygons(tmp_path / "areas.gpkg", [(sq(10, 20, 30, 40), 1), (sq(100, 0, 200, 60), 3)])
     lab = labels.rasterize_polygons(gp, img, SCHEME)
     expect = np.zeros((120, 200), np.uint8)
@@ -115,7 +133,7 @@ def test_polygons_on_a_georeferenced_image_land_on_the_right_pixels(tmp_path):
 @pytest.mark.parametrize("qgis_y", [True, False])
 def test_polygons_on_a_plain_image_in_pixel_units(tmp_path, qgis_y):
     img = _image(tmp_path)
-    s = -1 if qgis_y else 1   # QGIS shows a plain image with y = -row
+    s = -1 if qgis_y else 1  # QGIS shows a plain image with y = -row
     gp = _polygons(tmp_path / "p.gpkg", [([(0, 0), (50, 0), (50, s * 50), (0, s * 50)], 2)], crs=None)
     lab = labels.rasterize_polygons(gp, img, SCHEME)
     assert lab[:50, :50].min() == 2
@@ -128,8 +146,11 @@ def test_bad_polygons_name_the_file_and_the_fix(tmp_path):
     img = _image(tmp_path, georef=True)
     inside = [(500010, 5199990), (500020, 5199990), (500020, 5199980), (500010, 5199980)]
     wrong_crs = _polygons(tmp_path / "wgs84.gpkg", [(inside, 1)], crs="EPSG:4326")
-    with pytest.raises(labels.LabelError, match=r"wgs84.gpkg is in EPSG:4326 but Newriver_0001.tif is in EPSG:32619: "
-                                                r"reproject"):
+    with pytest.raises(
+        labels.LabelError,
+        match=r"wgs84.gpkg is in EPSG:4326 but Newriver_0001.tif is in EPSG:32619: "
+        r"reproject",
+    ):
         labels.rasterize_polygons(wrong_crs, img, SCHEME)
     far = [(600000, 5100000), (600010, 5100000), (600010, 5099990), (600000, 5099990)]
     outside = _polygons(tmp_path / "far.gpkg", [(far, 1)])
@@ -144,10 +165,10 @@ def test_bad_polygons_name_the_file_and_the_fix(tmp_path):
 
 def test_labels_from_scls_rasters_follow_the_purity_rule(tmp_path, make_pair):
     lab = np.zeros((100, 150), np.uint8)
-    lab[:50, :50] = 1                       # tile (0, 0): pure water
+    lab[:50, :50] = 1  # tile (0, 0): pure water
     lab[:50, 50:100] = 3
-    lab[:6, 50:100] = 2                     # tile (0, 1): 88% green: not pure
-    lab[50:, 100:] = 4                      # tile (1, 2): pure senescent
+    lab[:6, 50:100] = 2  # tile (0, 1): 88% green: not pure
+    lab[50:, 100:] = 4  # tile (1, 2): pure senescent
     ip, _ = make_pair("Newriver_0003.png", np.zeros((100, 150, 3), np.uint8), lab)
     t = labels.load_labels(tmp_path, labels.image_index([ip]), SCHEME, 50)
     assert sorted(zip(t.tile_row, t.tile_col, t.class_code, strict=True)) == [(0, 0, 1), (1, 2, 4)]
@@ -157,8 +178,7 @@ def test_labels_from_scls_rasters_follow_the_purity_rule(tmp_path, make_pair):
 
 
 def test_the_committed_sample_labels_are_valid():
-    t = labels.read_tile_labels(SAMPLE / "NewRiver" / "tile_labels.csv", SCHEME, 50,
-                                labels.image_index(SAMPLE / "NewRiver"))
+    t = labels.read_tile_labels(SAMPLE / "NewRiver" / "tile_labels.csv", SCHEME, 50, labels.image_index(SAMPLE / "NewRiver"))
     assert len(t) == 40
     assert (t.class_code > 0).sum() >= 30
     assert set(t.class_code[t.class_code > 0]) == {1, 2, 3, 4, 5}
@@ -172,7 +192,7 @@ def test_start_labels_file_copies_once_and_never_touches_the_source(tmp_path):
     t = labels.read_tile_labels(work, SCHEME, 50)
     t2 = labels.append_tile_label(work, t, "Greyrun_0001", 0, 0, 1, 50)
     assert len(t2) == len(t) + (0 if ((t.tile_row == 0) & (t.tile_col == 0)).any() else 1)
-    labels.start_labels_file(work, src, SCHEME, 50)          # exists: kept, not replaced
+    labels.start_labels_file(work, src, SCHEME, 50)  # exists: kept, not replaced
     assert len(labels.read_tile_labels(work, SCHEME, 50)) == len(t2)
     assert src.read_bytes() == before
 

@@ -1,6 +1,7 @@
 """Mapping surveys: georeferencing round trips, windowed == in memory, areas, polygons, resume,
 bad inputs. The CNN is a hand-made colour rule (no training), so every test is fast and exact.
 """
+
 import json
 import shutil
 from itertools import pairwise
@@ -41,6 +42,7 @@ def read1(path):
 
 # -- windowed equals in memory ----------------------------------------------------------------
 
+
 @pytest.mark.parametrize("phase2", ["mlp", "rf"])
 def test_windowed_map_equals_in_memory_map(model, ortho_arrays, tmp_path, phase2):
     rgb, valid = ortho_arrays
@@ -51,7 +53,7 @@ def test_windowed_map_equals_in_memory_map(model, ortho_arrays, tmp_path, phase2
     final, cnn_map = read1(res.files["final"]), read1(res.files["cnn"])
     np.testing.assert_array_equal(cnn_map, mem.cnn_map)
     np.testing.assert_array_equal(final, mem.final_map)
-    assert set(np.unique(final[valid])) == {1, 2, 3}        # all three classes, no unclassified
+    assert set(np.unique(final[valid])) == {1, 2, 3}  # all three classes, no unclassified
     assert (final[~valid] == 0).all()
     assert (cnn_map[~valid] == 0).all()
     # one window for the whole image gives the same map again
@@ -83,8 +85,7 @@ def test_parallel_and_pipelined_paths_equal_the_serial_path(model, tmp_path, mon
         m.setenv("SSCNB_THREADS", "4")
         m.setenv("SSCNB_PREDICT_BATCH", "256")
         m.setattr(features, "BLOCK_ROWS", 16)
-        parallel = mapping.map_inputs([ORTHO], model, tmp_path / "parallel", "s", p, window_mpx=0.05,
-                                      progress=False)[0]
+        parallel = mapping.map_inputs([ORTHO], model, tmp_path / "parallel", "s", p, window_mpx=0.05, progress=False)[0]
     for kind in ("final", "cnn", "confidence"):
         np.testing.assert_array_equal(read1(parallel.files[kind]), read1(serial.files[kind]), err_msg=kind)
     pd.testing.assert_frame_equal(pd.read_csv(parallel.files["areas"]), pd.read_csv(serial.files["areas"]))
@@ -110,20 +111,18 @@ def test_nodata_is_never_classified_nor_trained_on(model, ortho_arrays, tmp_path
     a[2][~valid] = 255
     with rasterio.open(path, "w", **prof) as dst:
         dst.write(a)
-    res = mapping.map_inputs([path], model, tmp_path / "out", "nd", ssc.SSCParams(phase2="rf", **FAST),
-                             progress=False)[0]
+    res = mapping.map_inputs([path], model, tmp_path / "out", "nd", ssc.SSCParams(phase2="rf", **FAST), progress=False)[0]
     final = read1(res.files["final"])
     assert (final[~valid] == 0).all()
-    ref = mapping.map_inputs([ORTHO], model, tmp_path / "ref", "nd", ssc.SSCParams(phase2="rf", **FAST),
-                             progress=False)[0]
+    ref = mapping.map_inputs([ORTHO], model, tmp_path / "ref", "nd", ssc.SSCParams(phase2="rf", **FAST), progress=False)[0]
     np.testing.assert_array_equal(final, read1(ref.files["final"]))
 
 
 # -- GIS-ready output --------------------------------------------------------------------------
 
+
 def test_outputs_are_cogs_with_the_inputs_georeferencing(model, tmp_path):
-    res = mapping.map_inputs([ORTHO], model, tmp_path, "geo", ssc.SSCParams(phase2="rf", **FAST),
-                             progress=False)[0]
+    res = mapping.map_inputs([ORTHO], model, tmp_path, "geo", ssc.SSCParams(phase2="rf", **FAST), progress=False)[0]
     with rasterio.open(ORTHO) as src:
         crs, transform, shape = src.crs, src.transform, src.shape
     assert crs == CRS.from_string(ORTHO_CRS)
@@ -148,7 +147,7 @@ def test_outputs_are_cogs_with_the_inputs_georeferencing(model, tmp_path):
         qml = path.with_suffix(".qml").read_text()
         assert 'label="water"' in qml
         assert DEFAULT_CLASSES.colour(1) in qml
-    with rasterio.open(res.files["confidence"]) as ds:   # one pixel per 16 px tile
+    with rasterio.open(res.files["confidence"]) as ds:  # one pixel per 16 px tile
         assert ds.transform == transform @ Affine.scale(16)
         assert ds.crs == crs
         conf = ds.read(1)
@@ -160,8 +159,9 @@ def test_outputs_are_cogs_with_the_inputs_georeferencing(model, tmp_path):
 
 
 def test_overviews_are_resampled_by_mode(tmp_path):
-    info = geo.SurveyRaster(tmp_path / "x.tif", 1024, 1024, 3, CRS.from_epsg(32619),
-                            from_origin(0, 1024, 1, 1), True, None, "test")
+    info = geo.SurveyRaster(
+        tmp_path / "x.tif", 1024, 1024, 3, CRS.from_epsg(32619), from_origin(0, 1024, 1, 1), True, None, "test"
+    )
     m = np.full((1024, 1024), 3, np.uint8)
     m[::2, ::2] = 1  # in every 2 x 2 block the top-left pixel is water: nearest would pick it, mode never
     with mapfiles.ClassMapWriter(tmp_path / "m.tif", info, DEFAULT_CLASSES) as w:
@@ -173,15 +173,14 @@ def test_overviews_are_resampled_by_mode(tmp_path):
 
 
 def test_areas_in_square_metres_and_pixels(model, tmp_path):
-    res = mapping.map_inputs([ORTHO], model, tmp_path, "a", ssc.SSCParams(phase2="rf", **FAST),
-                             progress=False)[0]
+    res = mapping.map_inputs([ORTHO], model, tmp_path, "a", ssc.SSCParams(phase2="rf", **FAST), progress=False)[0]
     final = read1(res.files["final"])
     areas = pd.read_csv(res.files["areas"])
     for _, row in areas.iterrows():
         n = int((final == row.code).sum())
         assert row.pixels == n
-        assert row.area_m2 == pytest.approx(n * ORTHO_PIXEL_M ** 2)
-        assert row.area_ha == pytest.approx(n * ORTHO_PIXEL_M ** 2 / 1e4)
+        assert row.area_m2 == pytest.approx(n * ORTHO_PIXEL_M**2)
+        assert row.area_ha == pytest.approx(n * ORTHO_PIXEL_M**2 / 1e4)
     assert areas.percent.sum() == pytest.approx(100)
     # no projected CRS: pixels only
     info = geo.SurveyRaster(tmp_path / "p.png", 10, 10, 3, None, Affine.identity(), False, None, "none")
@@ -199,12 +198,13 @@ def test_polygons_with_sieve_class_names_and_areas(tmp_path):
     from sscnb.vectors import polygonize_map
 
     m = np.zeros((40, 60), np.uint8)
-    m[:20, :] = 1            # water: 20 x 60 px = 1200 px = 300 m2
-    m[20:40, :30] = 3        # green: 20 x 30 px = 150 m2
-    m[20:40, 30:] = 2        # sediment: 150 m2 before the speck
-    m[30, 40:42] = 3         # speck: 2 px = 0.5 m2
-    info = geo.SurveyRaster(tmp_path / "m.tif", 60, 40, 3, CRS.from_epsg(32619),
-                            from_origin(400000, 5000000, 0.5, 0.5), True, None, "test")
+    m[:20, :] = 1  # water: 20 x 60 px = 1200 px = 300 m2
+    m[20:40, :30] = 3  # green: 20 x 30 px = 150 m2
+    m[20:40, 30:] = 2  # sediment: 150 m2 before the speck
+    m[30, 40:42] = 3  # speck: 2 px = 0.5 m2
+    info = geo.SurveyRaster(
+        tmp_path / "m.tif", 60, 40, 3, CRS.from_epsg(32619), from_origin(400000, 5000000, 0.5, 0.5), True, None, "test"
+    )
     with mapfiles.ClassMapWriter(tmp_path / "m.tif", info, DEFAULT_CLASSES) as w:
         w.write(Window(0, 0, 60, 40), m)
     import fiona
@@ -212,7 +212,7 @@ def test_polygons_with_sieve_class_names_and_areas(tmp_path):
     n = polygonize_map(tmp_path / "m.tif", tmp_path / "all.gpkg", DEFAULT_CLASSES, info, min_area=0)
     assert n == 4
     n = polygonize_map(tmp_path / "m.tif", tmp_path / "m.gpkg", DEFAULT_CLASSES, info, min_area=1.0)
-    assert n == 3            # the 0.5 m2 speck is absorbed by the sediment around it
+    assert n == 3  # the 0.5 m2 speck is absorbed by the sediment around it
     with fiona.open(tmp_path / "m.gpkg") as src:
         assert CRS.from_wkt(src.crs_wkt) == CRS.from_epsg(32619)
         feats = {f["properties"]["class"]: f["properties"] for f in src}
@@ -223,19 +223,21 @@ def test_polygons_with_sieve_class_names_and_areas(tmp_path):
 
 
 def test_vectors_option_writes_a_geopackage(model, tmp_path):
-    res = mapping.map_inputs([ORTHO], model, tmp_path, "v", ssc.SSCParams(phase2="rf", **FAST), vectors=True,
-                             min_polygon_area=0.5, progress=False)[0]
+    res = mapping.map_inputs(
+        [ORTHO], model, tmp_path, "v", ssc.SSCParams(phase2="rf", **FAST), vectors=True, min_polygon_area=0.5, progress=False
+    )[0]
     import fiona
 
     with fiona.open(res.files["vectors"]) as src:
         recs = list(src)
     total = sum(r["properties"]["area_m2"] for r in recs)
     areas = pd.read_csv(res.files["areas"])
-    assert total == pytest.approx(areas.area_m2.sum())   # sieving moves area between classes, never loses it
+    assert total == pytest.approx(areas.area_m2.sum())  # sieving moves area between classes, never loses it
     assert {r["properties"]["class"] for r in recs} <= set(DEFAULT_CLASSES.names)
 
 
 # -- inputs: world files, plain images, bad inputs -------------------------------------------------
+
 
 def _write_png_with_world(folder, rgb, prj=True):
     import imageio.v3 as iio
@@ -257,8 +259,7 @@ def test_world_file_and_prj_give_the_maps_georeferencing(model, ortho_arrays, tm
     assert info.georeferenced
     assert info.crs == CRS.from_string(ORTHO_CRS)
     assert info.transform == from_origin(431000.0, 5344000.0, 0.1, 0.1)
-    res = mapping.map_inputs([path], model, tmp_path / "out", "wf", ssc.SSCParams(phase2="rf", **FAST),
-                             progress=False)[0]
+    res = mapping.map_inputs([path], model, tmp_path / "out", "wf", ssc.SSCParams(phase2="rf", **FAST), progress=False)[0]
     with rasterio.open(res.files["final"]) as ds:
         assert ds.transform == info.transform
         assert ds.crs == info.crs
@@ -280,8 +281,9 @@ def test_plain_image_maps_in_pixel_coordinates(model, ortho_arrays, tmp_path):
     info = geo.open_survey(tmp_path / "IMG_0001.jpg")
     assert not info.georeferenced
     assert "not georeferenced" in info.describe()
-    res = mapping.map_inputs([tmp_path / "IMG_0001.jpg"], model, tmp_path / "out", "px",
-                             ssc.SSCParams(phase2="rf", **FAST), progress=False)[0]
+    res = mapping.map_inputs(
+        [tmp_path / "IMG_0001.jpg"], model, tmp_path / "out", "px", ssc.SSCParams(phase2="rf", **FAST), progress=False
+    )[0]
     areas = pd.read_csv(res.files["areas"])
     assert "area_m2" not in areas
     assert areas.pixels.sum() == 300 * 400
@@ -291,8 +293,16 @@ def _write_tif(path, arr, **kw):
     arr = np.asarray(arr)
     if arr.ndim == 2:
         arr = arr[None]
-    prof = dict(driver="GTiff", width=arr.shape[2], height=arr.shape[1], count=arr.shape[0], dtype=arr.dtype,
-                crs=ORTHO_CRS, transform=from_origin(431000, 5344000, 0.05, 0.05), **kw)
+    prof = dict(
+        driver="GTiff",
+        width=arr.shape[2],
+        height=arr.shape[1],
+        count=arr.shape[0],
+        dtype=arr.dtype,
+        crs=ORTHO_CRS,
+        transform=from_origin(431000, 5344000, 0.05, 0.05),
+        **kw,
+    )
     with rasterio.open(path, "w", **prof) as ds:
         ds.write(arr)
     return path
@@ -310,10 +320,13 @@ def test_bad_inputs_are_refused_before_anything_is_written(model, tmp_path):
         mapping.map_inputs([small], model, tmp_path / "out", "bad", progress=False)
     with pytest.raises(geo.SurveyError, match="does not exist"):
         mapping.map_inputs([tmp_path / "nope.tif"], model, tmp_path / "out", "bad", progress=False)
-    cut = tmp_path / "cut_short.tif"                        # an interrupted copy: GDAL's reason, and the fix
+    cut = tmp_path / "cut_short.tif"  # an interrupted copy: GDAL's reason, and the fix
     cut.write_bytes(ORTHO.read_bytes()[:300_000])
-    with pytest.raises(geo.SurveyError, match=r"cut_short\.tif cannot be read at its last pixel: .*TIFFReadEncodedTile"
-                                              r"\(\) failed\. The file is cut short or damaged.*copy or export it again"):
+    with pytest.raises(
+        geo.SurveyError,
+        match=r"cut_short\.tif cannot be read at its last pixel: .*TIFFReadEncodedTile"
+        r"\(\) failed\. The file is cut short or damaged.*copy or export it again",
+    ):
         mapping.map_inputs([cut], model, tmp_path / "out", "bad", progress=False)
     # a good input listed with a bad one: the good one is not mapped either (checks come first)
     with pytest.raises(geo.SurveyError):
@@ -326,8 +339,9 @@ def test_bad_inputs_are_refused_before_anything_is_written(model, tmp_path):
 def test_a_model_of_another_tile_size_maps_on_its_own_grid(tmp_path, ortho_arrays):
     m40 = colour_model(tmp_path / "m40", tile=40)
     rgb, valid = ortho_arrays
-    res = mapping.map_inputs([ORTHO], m40, tmp_path / "out", "t40", ssc.SSCParams(phase2="rf", **FAST),
-                             window_mpx=0.1, progress=False)[0]
+    res = mapping.map_inputs(
+        [ORTHO], m40, tmp_path / "out", "t40", ssc.SSCParams(phase2="rf", **FAST), window_mpx=0.1, progress=False
+    )[0]
     cnn_map = read1(res.files["cnn"])
     blocks = cnn_map[:720, :960].reshape(18, 40, 24, 40)
     # each 40 px tile is one class, or 0 where it touches no-data
@@ -354,6 +368,7 @@ def test_folder_inputs_skip_labels_and_report_them(tmp_path):
 
 # -- resume --------------------------------------------------------------------------------------
 
+
 def test_resume_skips_refuses_or_redoes(model, tmp_path):
     p = ssc.SSCParams(phase2="rf", **FAST)
     res = mapping.map_inputs([ORTHO], model, tmp_path, "r", p, progress=False)[0]
@@ -362,10 +377,10 @@ def test_resume_skips_refuses_or_redoes(model, tmp_path):
     assert again.status == "skipped (done)"
     assert {k: f.stat().st_mtime_ns for k, f in res.files.items()} == stamp
     with pytest.raises(batch.ResultsConflictError, match=r"(?s)other inputs or settings.*median_radius: 5 -> 3.*overwrite"):
-        mapping.map_inputs([ORTHO], model, tmp_path, "r", ssc.SSCParams(phase2="rf", **FAST, median_radius=3),
-                           progress=False)
-    redo = mapping.map_inputs([ORTHO], model, tmp_path, "r", ssc.SSCParams(phase2="rf", **FAST, median_radius=3),
-                              overwrite=True, progress=False)[0]
+        mapping.map_inputs([ORTHO], model, tmp_path, "r", ssc.SSCParams(phase2="rf", **FAST, median_radius=3), progress=False)
+    redo = mapping.map_inputs(
+        [ORTHO], model, tmp_path, "r", ssc.SSCParams(phase2="rf", **FAST, median_radius=3), overwrite=True, progress=False
+    )[0]
     assert redo.status == "done"
     man = json.loads(redo.files["manifest"].read_text())
     assert man["recipe"]["settings"]["median_radius"] == 3
@@ -414,8 +429,7 @@ def test_an_interrupted_map_leaves_nothing_and_resumes_to_the_same_result(model,
 
 
 def test_sample_orthomosaic_is_what_the_generator_makes():
-    rgba, label, valid = make_orthomosaic(json.loads((SAMPLE / "manifest.json").read_text())["orthomosaic"]
-                                          ["scene_seed"])
+    rgba, label, valid = make_orthomosaic(json.loads((SAMPLE / "manifest.json").read_text())["orthomosaic"]["scene_seed"])
     with rasterio.open(ORTHO) as ds:
         a = np.moveaxis(ds.read(), 0, -1)
         assert ds.crs == CRS.from_string(ORTHO_CRS)
@@ -437,8 +451,7 @@ def test_rgb_geotiff_with_a_nodata_value(model, ortho_arrays, tmp_path):
     with rasterio.open(path) as ds:
         _, v = geo.read_block(ds, info, Window(0, 0, 960, 720))
     np.testing.assert_array_equal(v, valid)
-    res = mapping.map_inputs([path], model, tmp_path / "out", "nd", ssc.SSCParams(phase2="rf", **FAST),
-                             progress=False)[0]
+    res = mapping.map_inputs([path], model, tmp_path / "out", "nd", ssc.SSCParams(phase2="rf", **FAST), progress=False)[0]
     final = read1(res.files["final"])
     assert (final[~valid] == 0).all()
     assert (final[valid] > 0).all()
@@ -451,8 +464,17 @@ def test_crs_from_aux_xml(tmp_path):
     path = tmp_path / "frame.png"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        with rasterio.open(path, "w", driver="PNG", width=64, height=48, count=3, dtype="uint8", crs=ORTHO_CRS,
-                           transform=from_origin(431000, 5344000, 0.1, 0.1)) as ds:
+        with rasterio.open(
+            path,
+            "w",
+            driver="PNG",
+            width=64,
+            height=48,
+            count=3,
+            dtype="uint8",
+            crs=ORTHO_CRS,
+            transform=from_origin(431000, 5344000, 0.1, 0.1),
+        ) as ds:
             ds.write(np.zeros((3, 48, 64), np.uint8))
     assert path.with_name("frame.png.aux.xml").exists()
     info = geo.open_survey(path)
@@ -465,8 +487,7 @@ def test_an_output_folder_that_cannot_be_made_is_refused_before_mapping(model, t
 
     (tmp_path / "taken").write_text("a file where the output folder should be")
     with pytest.raises(OutputFolderError, match=r"taken is a file.*choose another output_dir"):
-        mapping.map_inputs([ORTHO], model, tmp_path / "taken" / "map", "x", ssc.SSCParams(phase2="rf", **FAST),
-                           progress=False)
+        mapping.map_inputs([ORTHO], model, tmp_path / "taken" / "map", "x", ssc.SSCParams(phase2="rf", **FAST), progress=False)
 
 
 def test_maps_of_labelled_frames_are_scored_class_by_class(model, tmp_path):
@@ -482,12 +503,13 @@ def test_maps_of_labelled_frames_are_scored_class_by_class(model, tmp_path):
     res = mapping.map_inputs(inputs, model, tmp_path, "s", p, progress=False)
     res_ortho = mapping.map_inputs([ORTHO], model, tmp_path / "o", "s", p, progress=False)
     scores = mapping.label_scores(res + res_ortho, DEFAULT_CLASSES)
-    assert set(scores.input) == {f.name for f in inputs}               # the orthomosaic has no label beside it
+    assert set(scores.input) == {f.name for f in inputs}  # the orthomosaic has no label beside it
     assert set(scores["map"]) == {"CNN", "MLP"}
     lab = read_label(src / "SCLS_Clearwater_0005.tif")
     final = read1(res[0].files["final"])
-    want = metrics.class_report(lab, final, list(DEFAULT_CLASSES.labelled_codes),
-                                {c: DEFAULT_CLASSES.name(c) for c in DEFAULT_CLASSES.codes})
+    want = metrics.class_report(
+        lab, final, list(DEFAULT_CLASSES.labelled_codes), {c: DEFAULT_CLASSES.name(c) for c in DEFAULT_CLASSES.codes}
+    )
     got = scores[(scores.input == "Clearwater_0005.jpg") & (scores["map"] == "MLP")].set_index("class")
     for _, r in want.iterrows():
         assert got.loc[r["class"], "f1_score"] == pytest.approx(r["f1_score"])

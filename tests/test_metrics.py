@@ -39,7 +39,7 @@ def test_matches_scikit_learn_on_random_maps():
 
 def test_macro_f1_counts_every_labelled_class_the_same():
     rng = np.random.default_rng(1)
-    t = rng.integers(0, 5, (50, 60))                   # class 5 never labelled, but predicted
+    t = rng.integers(0, 5, (50, 60))  # class 5 never labelled, but predicted
     p = np.where(rng.random(t.shape) < 0.6, t, rng.integers(1, 6, t.shape))
     m = t > 0
     r = class_report(t, p, [1, 2, 3, 4, 5])
@@ -70,7 +70,7 @@ def test_confusions_of_strips_add_up_to_the_whole_maps_report():
     t = rng.integers(0, 6, (90, 40))
     p = np.where(rng.random(t.shape) < 0.8, t, rng.integers(0, 6, t.shape))
     codes = [1, 2, 3, 4, 5]
-    cm = sum(confusion(t[a:a + 30], p[a:a + 30], codes) for a in (0, 30, 60))
+    cm = sum(confusion(t[a : a + 30], p[a : a + 30], codes) for a in (0, 30, 60))
     import pandas as pd
 
     pd.testing.assert_frame_equal(report_from_confusion(cm, codes), class_report(t, p, codes))
@@ -79,30 +79,32 @@ def test_confusions_of_strips_add_up_to_the_whole_maps_report():
 def test_weighted_f1_over_several_images_weights_by_pixels():
     import pandas as pd
 
-    a = pd.DataFrame({"class": [1, 2], "precision": [1, 1], "recall": [1, 1], "f1_score": [1.0, 0.5],
-                      "support": [100, 100]})
+    a = pd.DataFrame({"class": [1, 2], "precision": [1, 1], "recall": [1, 1], "f1_score": [1.0, 0.5], "support": [100, 100]})
     b = pd.DataFrame({"class": [1], "precision": [1], "recall": [1], "f1_score": [0.0], "support": [800]})
     assert weighted_f1(a) == pytest.approx(0.75)
-    assert weighted_f1([a, b]) == pytest.approx((100 + 50) / 1000)   # not the mean of 0.75 and 0
+    assert weighted_f1([a, b]) == pytest.approx((100 + 50) / 1000)  # not the mean of 0.75 and 0
     assert np.isnan(weighted_f1([]))
 
 
 def test_errors_by_confidence_against_a_plain_loop():
     rng = np.random.default_rng(3)
     tile, rows, cols = 4, 5, 6
-    lab = rng.integers(0, 4, (rows * tile + 3, cols * tile + 2)).astype(np.uint8)   # a margin no tile covers
+    lab = rng.integers(0, 4, (rows * tile + 3, cols * tile + 2)).astype(np.uint8)  # a margin no tile covers
     pred = np.where(rng.random(lab.shape) < 0.3, rng.integers(1, 4, lab.shape), lab).astype(np.uint8)
     conf = rng.random((rows, cols))
-    conf[0, 0] = -1                                      # not classified: left out
+    conf[0, 0] = -1  # not classified: left out
     got = errors_by_confidence(lab, pred, conf, tile)
     tiles = []
     for r in range(rows):
         for c in range(cols):
-            lt, pt = lab[r * tile:(r + 1) * tile, c * tile:(c + 1) * tile], pred[r * tile:(r + 1) * tile, c * tile:(c + 1) * tile]
+            lt, pt = (
+                lab[r * tile : (r + 1) * tile, c * tile : (c + 1) * tile],
+                pred[r * tile : (r + 1) * tile, c * tile : (c + 1) * tile],
+            )
             if conf[r, c] >= 0 and (lt > 0).any():
                 tiles.append((conf[r, c], int(((lt > 0) & (pt != lt)).sum()), int((lt > 0).sum())))
     tiles.sort()
-    low, high = tiles[: len(tiles) // 2], tiles[len(tiles) // 2:]
+    low, high = tiles[: len(tiles) // 2], tiles[len(tiles) // 2 :]
     assert got["tiles"] == len(tiles)
     assert got["low"] == pytest.approx(sum(t[1] for t in low) / sum(t[2] for t in low))
     assert got["high"] == pytest.approx(sum(t[1] for t in high) / sum(t[2] for t in high))
@@ -115,6 +117,7 @@ def test_atomic_path_renames_on_success_and_leaves_nothing_on_failure(tmp_path):
     from sscnb.provenance import atomic_path
 
     target = tmp_path / "sub" / "report.csv"
+
     def interrupted_write(text):
         with atomic_path(target) as tmp:
             tmp.write_text(text)

@@ -1,4 +1,5 @@
 """Notebooks are stored clean and follow the suite's conventions."""
+
 import json
 import re
 
@@ -45,11 +46,16 @@ def test_parameters_cell_first_and_complete(path):
     assert "Summary" in "".join(nb["cells"][-1]["source"])
 
 
-@pytest.mark.parametrize(("name", "settings", "at_least"), [("03_ssc_evaluation.ipynb", "sscnb.ssc.SSCParams", 10),
-                                                          ("05_map_survey.ipynb", "sscnb.ssc.SSCParams", 10),
-                                                          ("06_explore.ipynb", "sscnb.ssc.SSCParams", 6),
-                                                          ("01_cnn_tuning.ipynb", "sscnb.cnn.CNNParams", 10),
-                                                          ("02_cnn_training.ipynb", "sscnb.cnn.CNNParams", 10)])
+@pytest.mark.parametrize(
+    ("name", "settings", "at_least"),
+    [
+        ("03_ssc_evaluation.ipynb", "sscnb.ssc.SSCParams", 10),
+        ("05_map_survey.ipynb", "sscnb.ssc.SSCParams", 10),
+        ("06_explore.ipynb", "sscnb.ssc.SSCParams", 6),
+        ("01_cnn_tuning.ipynb", "sscnb.cnn.CNNParams", 10),
+        ("02_cnn_training.ipynb", "sscnb.cnn.CNNParams", 10),
+    ],
+)
 def test_parameters_have_the_settings_defaults(name, settings, at_least):
     """One default per setting: the notebooks' parameters cells repeat the settings class's defaults."""
     import dataclasses

@@ -1,4 +1,5 @@
 """The two install routes (pip: pyproject.toml, conda: environment.yml) list the same packages."""
+
 import re
 
 import tomllib
@@ -25,21 +26,44 @@ def test_environment_yml_matches_pyproject():
             conda_names.add(_name(d))
     conda_names -= {"python", "pip"}
     assert pip_names == conda_names, (
-        f"only in pyproject: {sorted(pip_names - conda_names)}; "
-        f"only in environment.yml: {sorted(conda_names - pip_names)}")
+        f"only in pyproject: {sorted(pip_names - conda_names)}; only in environment.yml: {sorted(conda_names - pip_names)}"
+    )
 
 
 def test_brief_dependencies_are_listed():
     pp = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
     names = {_name(d) for d in pp["dependencies"]}
-    brief = {"jupyterlab", "papermill", "ipywidgets", "tensorflow", "scikit-learn", "imbalanced-learn",
-             "scikit-image", "pandas", "seaborn", "matplotlib"}
+    brief = {
+        "jupyterlab",
+        "papermill",
+        "ipywidgets",
+        "tensorflow",
+        "scikit-learn",
+        "imbalanced-learn",
+        "scikit-image",
+        "pandas",
+        "seaborn",
+        "matplotlib",
+    }
     assert brief <= names
 
 
 def test_top_level_layout():
-    for p in ["notebooks", "sscnb", "tests", "environment.yml", "README.md", "sample_data", "outputs",
-              "pyproject.toml", "Makefile", ".ci/run", "LICENSE", ".gitignore", "outputs/README.md"]:
+    for p in [
+        "notebooks",
+        "sscnb",
+        "tests",
+        "environment.yml",
+        "README.md",
+        "sample_data",
+        "outputs",
+        "pyproject.toml",
+        "Makefile",
+        ".ci/run",
+        "LICENSE",
+        ".gitignore",
+        "outputs/README.md",
+    ]:
         assert (REPO / p).exists(), p
     ci = (REPO / ".ci/run").read_text()
     assert "make test" in ci

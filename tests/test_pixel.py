@@ -18,8 +18,8 @@ def _scene():
     img = np.clip(img.astype(int) + rng.integers(-6, 7, img.shape), 0, 255).astype(np.uint8)
     truth = np.where(np.arange(80)[None, :] < 40, 1, 3).repeat(60, 0).astype(np.uint8)
     grid = np.where(np.arange(8)[None, :] < 4, 1, 3).repeat(6, 0)
-    grid[0, 3] = 3          # a wrong tile
-    grid[5, :] = 0          # an unclassified tile row
+    grid[0, 3] = 3  # a wrong tile
+    grid[5, :] = 0  # an unclassified tile row
     return img, truth, grid
 
 
@@ -44,12 +44,12 @@ def test_sampling_uses_cnn_pixels_only_and_floor():
     r, c, y = sample_tile_pixels(grid, 10, subsample=0.01, min_sample=500, seed=0)
     assert 495 <= len(y) <= 505
     assert set(np.unique(y)) == {1, 3}
-    np.testing.assert_array_equal(cnn[r, c], y)                     # labels are the tile map's
-    assert len(set(zip(r.tolist(), c.tolist(), strict=True))) == len(r)          # without replacement
+    np.testing.assert_array_equal(cnn[r, c], y)  # labels are the tile map's
+    assert len(set(zip(r.tolist(), c.tolist(), strict=True))) == len(r)  # without replacement
     # stratified: class shares of the sample are those of the tile map (1: 19 tiles, 3: 21 of 40)
     assert abs((y == 1).sum() - 500 * 19 / 40) <= 1
     r, c, y = sample_tile_pixels(grid, 10, subsample=1.0, min_sample=10, seed=0)
-    ys, xs = np.nonzero(cnn)                                        # all: every classified pixel
+    ys, xs = np.nonzero(cnn)  # all: every classified pixel
     np.testing.assert_array_equal(r, ys)
     np.testing.assert_array_equal(c, xs)
     with pytest.raises(ValueError, match="classified no pixel"):
@@ -90,7 +90,7 @@ def test_pixel_classifier_corrects_the_tile_map(kind):
     out = clf.predict(img)
     cnn = tiles.tiles_to_raster(grid.ravel(), grid.shape, 10)
     assert out.shape == truth.shape
-    assert (out == truth).mean() > 0.97          # the wrong tile and the unclassified strip are fixed
+    assert (out == truth).mean() > 0.97  # the wrong tile and the unclassified strip are fixed
     assert (cnn == truth).mean() < 0.85
 
 
@@ -108,13 +108,13 @@ def test_smote_enn_balances_a_rare_class():
     """
     img, _, grid = _scene()
     g = np.full_like(grid, 3)
-    g[2, 1] = 1                          # one water tile (100 px) against 47 vegetation tiles
+    g[2, 1] = 1  # one water tile (100 px) against 47 vegetation tiles
     x, y = _sample(img, g)
     assert (y == 1).sum() == 100
     assert (y == 3).sum() == 4700
     clf = fit_pixel_classifier(x, y, "rf", **{**FIT, "use_smote": True, "n_trees": 10})
     n_after = clf.info["n_after_smote_enn"]
-    assert 2 * 4700 * 0.8 <= n_after <= 2 * 4700     # about twice the majority, minus ENN's cleaning
+    assert 2 * 4700 * 0.8 <= n_after <= 2 * 4700  # about twice the majority, minus ENN's cleaning
 
 
 def test_reused_trainer_fits_exactly_as_a_fresh_model():
@@ -129,12 +129,12 @@ def test_reused_trainer_fits_exactly_as_a_fresh_model():
     pixel._TRAINERS.clear()
     a = fit_pixel_classifier(x, y, "mlp", **{**FIT, "epochs": 3})
     a_weights = [w.copy() for pair in a.model for w in pair]
-    b = fit_pixel_classifier(x[::2], y[::2], "mlp", **{**FIT, "epochs": 3})   # other data in between
-    c = fit_pixel_classifier(x, y, "mlp", **{**FIT, "epochs": 3})             # reused model
+    b = fit_pixel_classifier(x[::2], y[::2], "mlp", **{**FIT, "epochs": 3})  # other data in between
+    c = fit_pixel_classifier(x, y, "mlp", **{**FIT, "epochs": 3})  # reused model
     for wa, wc in zip(a_weights, (w for pair in c.model for w in pair), strict=True):
         np.testing.assert_array_equal(wa, wc)
     for wa, w in zip(a_weights, (w for pair in a.model for w in pair), strict=True):
-        np.testing.assert_array_equal(wa, w)                                  # a untouched by b and c
+        np.testing.assert_array_equal(wa, w)  # a untouched by b and c
     assert not all(np.array_equal(wa, wb) for wa, wb in zip(a_weights, (w for pair in b.model for w in pair), strict=True))
 
 
@@ -145,15 +145,17 @@ def test_numpy_forward_matches_keras():
 
     m = _mlp(keras, 3, 4, "deep", 0)
     z = np.random.default_rng(2).standard_normal((50, 3)).astype(np.float32)
-    layers = [(keras.ops.convert_to_numpy(ly.kernel), keras.ops.convert_to_numpy(ly.bias))
-              for ly in m.layers if isinstance(ly, keras.layers.Dense)]
-    np.testing.assert_allclose(mlp_forward(layers, z), keras.ops.convert_to_numpy(m(z, training=False)),
-                               rtol=1e-4, atol=1e-6)
+    layers = [
+        (keras.ops.convert_to_numpy(ly.kernel), keras.ops.convert_to_numpy(ly.bias))
+        for ly in m.layers
+        if isinstance(ly, keras.layers.Dense)
+    ]
+    np.testing.assert_allclose(mlp_forward(layers, z), keras.ops.convert_to_numpy(m(z, training=False)), rtol=1e-4, atol=1e-6)
 
 
 def test_a_rare_class_gets_its_floor_or_an_equal_share():
     grid = np.full((10, 10), 3)
-    grid[0, 0] = 2                          # one sediment tile: 100 of 10 000 pixels
+    grid[0, 0] = 2  # one sediment tile: 100 of 10 000 pixels
     cnn = tiles.tiles_to_raster(grid.ravel(), grid.shape, 10)
     r, c, y = sample_tile_pixels(grid, 10, subsample=0.1, min_sample=0, seed=0)
     assert (y == 2).sum() == 10
@@ -162,7 +164,7 @@ def test_a_rare_class_gets_its_floor_or_an_equal_share():
     assert (y == 2).sum() == 60
     assert (y == 3).sum() == 990
     r, c, y = sample_tile_pixels(grid, 10, subsample=0.1, min_sample=0, seed=0, min_class=500)
-    assert (y == 2).sum() == 100                                     # all it has
+    assert (y == 2).sum() == 100  # all it has
     r, c, y = sample_tile_pixels(grid, 10, subsample=0.1, min_sample=0, seed=0, sampling="balanced")
     assert (y == 2).sum() == 100
     assert (y == 3).sum() == 900

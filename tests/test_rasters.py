@@ -1,4 +1,5 @@
 """Class maps of notebook 03's images (in memory) keep the image's georeferencing, via rasterio."""
+
 import numpy as np
 import pytest
 import rasterio
@@ -13,7 +14,7 @@ from sscnb.mapfiles import read_category_names, write_class_map
 def _geotiff(path):
     img = np.zeros((20, 30, 3), np.uint8)
     tags = [
-        (33550, "d", 3, (0.05, 0.05, 0.0), True),                        # pixel scale (m)
+        (33550, "d", 3, (0.05, 0.05, 0.0), True),  # pixel scale (m)
         (33922, "d", 6, (0.0, 0.0, 0.0, 512000.0, 5300000.0, 0.0), True),  # tie point
         (34735, "H", 16, (1, 1, 0, 3, 1024, 0, 1, 1, 1025, 0, 1, 1, 3072, 0, 1, 32619), True),
     ]
@@ -72,10 +73,10 @@ def test_open_raster_is_quiet_only_about_missing_georeferencing(tmp_path):
 
     plain = tmp_path / "frame.png"
     iio.imwrite(plain, np.zeros((8, 12, 3), np.uint8))
-    with pytest.warns(NotGeoreferencedWarning):           # rasterio alone warns
+    with pytest.warns(NotGeoreferencedWarning):  # rasterio alone warns
         rasterio.open(plain).close()
     with warnings.catch_warnings():
-        warnings.simplefilter("error")                    # any warning would fail here
+        warnings.simplefilter("error")  # any warning would fail here
         with geo.open_raster(plain) as ds:
             assert (ds.width, ds.height, ds.count) == (12, 8, 3)
     with warnings.catch_warnings(record=True) as seen:

@@ -1,4 +1,5 @@
 """The data layer on the real StMarg images (skipped when ../shared/data/stmarg is absent)."""
+
 import numpy as np
 import pytest
 

@@ -1,4 +1,5 @@
 """Compilation of per-image CSVs on hand-made files with known values."""
+
 import json
 
 import numpy as np
@@ -19,14 +20,18 @@ def results(tmp_path):
     ssc.mkdir(parents=True)
     model.mkdir()
     # the CNN was trained on river Alpha only (card lists its tiles); Beta is out of sample
-    (model / "cnn_card.json").write_text(json.dumps({"model_name": "cnn", "tiles_per_class": {"Alpha": {"water": 3}},
-                                                    "rivers": ["Alpha"]}))
+    (model / "cnn_card.json").write_text(
+        json.dumps({"model_name": "cnn", "tiles_per_class": {"Alpha": {"water": 3}}, "rivers": ["Alpha"]})
+    )
     _csv(ssc / "CNN_Alpha_0001_my_exp.csv", [("water", 1, 1, 0.9, 300), ("dry sediment", 1, 1, 0.6, 100)])
     _csv(ssc / "MLP_Alpha_0001_my_exp.csv", [("water", 1, 1, 1.0, 300), ("dry sediment", 1, 1, 0.8, 100)])
     _csv(ssc / "CNN_Beta_0002_my_exp.csv", [("water", 1, 1, 0.5, 100)])
     _csv(ssc / "MLP_Beta_0002_my_exp.csv", [("water", 1, 1, 0.7, 100)])
-    cm = pd.DataFrame([[290, 10, 0], [20, 80, 0]], index=pd.Index(["water", "dry sediment"], name="true"),
-                      columns=["water", "dry sediment", "unclassified"])
+    cm = pd.DataFrame(
+        [[290, 10, 0], [20, 80, 0]],
+        index=pd.Index(["water", "dry sediment"], name="true"),
+        columns=["water", "dry sediment", "unclassified"],
+    )
     cm.to_csv(ssc / "Confusion_MLP_Alpha_0001_my_exp.csv")
     cm.to_csv(ssc / "Confusion_MLP_Beta_0002_my_exp.csv")
     return ssc
@@ -85,7 +90,7 @@ def test_class_scores_pool_the_confusion_matrices(results):
     f1_w = 2 * (580 / 620) * (580 / 600) / (580 / 620 + 580 / 600)
     assert s.loc[("MLP", "macro F1"), "f1_score"] == pytest.approx((f1_w + f1_sed) / 2)
     assert s.loc[("MLP", "pixel-weighted F1"), "f1_score"] == pytest.approx((600 * f1_w + 200 * f1_sed) / 800)
-    assert "CNN" not in s.index.get_level_values(0)          # no CNN matrices in this folder
+    assert "CNN" not in s.index.get_level_values(0)  # no CNN matrices in this folder
     assert len(class_scores(results, "my_exp", "mlp", images={"Alpha_0001"})) == 4
 
 
@@ -93,8 +98,9 @@ def test_class_key_gives_sample_when_no_card(tmp_path):
     ssc = tmp_path / "r" / "ssc"
     ssc.mkdir(parents=True)
     (tmp_path / "r" / "model").mkdir()
-    pd.DataFrame({"LocalClass": [0, 1], "HierarchClass": [1, 1], "River": ["Alpha", "Gamma"],
-                  "ClassName": ["water", "water"]}).to_csv(tmp_path / "r" / "model" / "m_classkey.csv", index=False)
+    pd.DataFrame(
+        {"LocalClass": [0, 1], "HierarchClass": [1, 1], "River": ["Alpha", "Gamma"], "ClassName": ["water", "water"]}
+    ).to_csv(tmp_path / "r" / "model" / "m_classkey.csv", index=False)
     _csv(ssc / "CNN_Gamma_0001_e.csv", [("water", 1, 1, 0.9, 10)])
     _csv(ssc / "CNN_Beta_0001_e.csv", [("water", 1, 1, 0.9, 10)])
     df = report.compile_results(ssc)
@@ -133,13 +139,19 @@ def test_experiments_whose_names_end_alike_never_mix(tmp_path):
     """Experiments 'run' and 'test_run', 'demo' and 'x_demo', in one folder; images with underscores."""
     d = tmp_path / "ssc"
     d.mkdir()
-    files = {("Lake_0001", "demo"): 0.1, ("Lake_0001", "x_demo"): 0.2, ("Clearwater_0005", "run"): 0.3,
-             ("Clearwater_0005", "test_run"): 0.4, ("Big_Lake_0002", "run"): 0.5}
+    files = {
+        ("Lake_0001", "demo"): 0.1,
+        ("Lake_0001", "x_demo"): 0.2,
+        ("Clearwater_0005", "run"): 0.3,
+        ("Clearwater_0005", "test_run"): 0.4,
+        ("Big_Lake_0002", "run"): 0.5,
+    }
     for (image, exp), f1 in files.items():
         for typ in ("CNN", "MLP"):
             _csv(d / f"{typ}_{image}_{exp}.csv", [("water", 1, 1, f1, 100)])
         pd.DataFrame([[100, 0]], index=pd.Index(["water"], name="true"), columns=["water", "unclassified"]).to_csv(
-            d / f"Confusion_MLP_{image}_{exp}.csv")
+            d / f"Confusion_MLP_{image}_{exp}.csv"
+        )
         (d / f"Summary_{exp}.csv").write_text("image\n")
     for exp in ("demo", "x_demo", "run", "test_run"):
         got = {(img, e) for _, _, img, e in report.find_result_files(d, exp)}

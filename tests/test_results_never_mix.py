@@ -2,6 +2,7 @@
 always those of its last run, whatever settings came before; --overwrite replaces everything that
 run wrote, and nothing of other experiments. Hand-made CNNs (no training): fast and exact.
 """
+
 import json
 
 import numpy as np
@@ -37,6 +38,7 @@ def _expected_eval(out, names, experiment, phase2, labelled, figures, rasters):
 
 # -- sscnb map -----------------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def model16(tmp_path_factory):
     return colour_model(tmp_path_factory.mktemp("m16"))
@@ -70,19 +72,20 @@ def test_map_with_other_settings_is_refused_and_overwrite_replaces_everything(mo
 
 # -- sscnb evaluate / notebook 03 ---------------------------------------------------------------
 
+
 def test_evaluate_overwrite_with_another_phase2_leaves_no_file_of_the_old_one(tmp_path, colour_cnn):
     d = _folder(tmp_path)
     out = tmp_path / "ssc"
     names = ["Lake_0001", "Lake_0002"]
     rf = ssc.SSCParams(**{**FAST_P, "phase2": "rf", "n_trees": 5})
-    evaluation.evaluate_folder(d, colour_cnn, out, "e", rf, save_figures=False, save_class_rasters=True,
-                               progress=False)
-    evaluation.evaluate_folder(d, colour_cnn, out, "e", ssc.SSCParams(**FAST_P), save_figures=False,
-                               overwrite=True, progress=False)
+    evaluation.evaluate_folder(d, colour_cnn, out, "e", rf, save_figures=False, save_class_rasters=True, progress=False)
+    evaluation.evaluate_folder(
+        d, colour_cnn, out, "e", ssc.SSCParams(**FAST_P), save_figures=False, overwrite=True, progress=False
+    )
     assert set(_files(out)) == _expected_eval(out, names, "e", "mlp", True, False, False)
     assert not list(out.glob("RF_*"))
     assert not list(out.glob("Confusion_RF_*"))
-    assert not list((out / "rasters").glob("*"))                          # the old rasters are gone
+    assert not list((out / "rasters").glob("*"))  # the old rasters are gone
 
 
 def test_random_sequences_of_runs_leave_the_last_runs_files(tmp_path, colour_cnn):
@@ -113,17 +116,18 @@ def test_random_sequences_of_runs_leave_the_last_runs_files(tmp_path, colour_cnn
                 seen["replaced"] += prev is not None
                 last[exp] = (p, kw)
             else:
-                seen["added to"] += 1   # the same settings again: what it asks for now is added to what is there
+                seen["added to"] += 1  # the same settings again: what it asks for now is added to what is there
                 last[exp] = (p, {k: prev[1][k] or kw[k] if k != "dpi" else kw[k] for k in kw})
         want = set()
         for e, (pp, kk) in last.items():
             want |= _expected_eval(out, names, e, pp.phase2, True, kk["save_figures"], kk["save_class_rasters"])
         assert set(_files(out)) == want, f"step {step}: {exp} {phase2} {kw} overwrite={overwrite}"
-    assert seen["refused"], seen      # the sequence met both cases
+    assert seen["refused"], seen  # the sequence met both cases
     assert seen["replaced"], seen
 
 
 # -- notebook 04 -----------------------------------------------------------------------------------
+
 
 @pytest.mark.slow
 def test_notebook_04_reports_its_own_experiment_only(tmp_path):
@@ -141,12 +145,18 @@ def test_notebook_04_reports_its_own_experiment_only(tmp_path):
     for exp in ("mine", "theirs"):
         for kind in ("CNN", "MLP"):
             pd.DataFrame(rows, columns=["class", "precision", "recall", "f1_score", "support"]).to_csv(
-                ssc_dir / f"{kind}_Alpha_0001_{exp}.csv", index=False)
-    pm.execute_notebook(str(REPO / "notebooks" / "04_report.ipynb"), str(tmp_path / "04.ipynb"),
-                        parameters={"output_dir": str(tmp_path / "run"), "experiment": "mine", "dpi": 40},
-                        cwd=str(REPO / "notebooks"), progress_bar=False, kernel_name="python3")
+                ssc_dir / f"{kind}_Alpha_0001_{exp}.csv", index=False
+            )
+    pm.execute_notebook(
+        str(REPO / "notebooks" / "04_report.ipynb"),
+        str(tmp_path / "04.ipynb"),
+        parameters={"output_dir": str(tmp_path / "run"), "experiment": "mine", "dpi": 40},
+        cwd=str(REPO / "notebooks"),
+        progress_bar=False,
+        kernel_name="python3",
+    )
     compiled = pd.read_csv(tmp_path / "run" / "report" / "Compiled_mine.csv")
     assert set(compiled.Experiment) == {"mine"}
     assert compiled.Image.nunique() == 1
     overall = pd.read_csv(tmp_path / "run" / "report" / "F1_overall.csv")
-    assert (overall.Images == 1).all()          # not the same image counted twice
+    assert (overall.Images == 1).all()  # not the same image counted twice

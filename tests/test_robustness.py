@@ -2,6 +2,7 @@
 images' brightness and colour in the model card, the warning for an image far outside them, and the
 gamma correction of the CNN's input (in memory and windowed alike).
 """
+
 import json
 import warnings
 
@@ -17,6 +18,7 @@ from sscnb.tilesets import TileSet
 
 # -- colour augmentation ------------------------------------------------------------------------
 
+
 def _augment(strengths, x, seed):
     layer = cnn.PhotometricAugment.layer(strengths, seed)
     return np.asarray(layer(x.astype("float32"), training=True))
@@ -27,7 +29,7 @@ def test_colour_augmentation_is_deterministic_under_its_seed():
     s = cnn.CNNParams(colour_augment=True).colour()
     a, b = _augment(s, x, 7), _augment(s, x, 7)
     np.testing.assert_allclose(a, b)
-    assert np.abs(a - _augment(s, x, 8)).max() > 1            # another seed, other changes
+    assert np.abs(a - _augment(s, x, 8)).max() > 1  # another seed, other changes
     np.testing.assert_array_equal(np.asarray(cnn.PhotometricAugment.layer(s, 7)(x, training=False)), x)
 
 
@@ -35,7 +37,7 @@ def test_colour_augmentation_stays_within_its_ranges():
     v = np.linspace(10, 245, 24)
     x = np.broadcast_to(v[:, None, None, None], (24, 4, 4, 3)).astype(np.float32).copy()
     zero = dict.fromkeys(cnn.COLOUR_AUGMENT_NAMES, 0.0)
-    np.testing.assert_allclose(_augment(zero, x, 1), x, atol=1e-3)   # all off: unchanged
+    np.testing.assert_allclose(_augment(zero, x, 1), x, atol=1e-3)  # all off: unchanged
     # gamma only: 255 (v/255)^g with g in [1/1.4, 1.4], one g per tile, grey stays grey
     y = _augment({**zero, "aug_gamma": 0.4}, x, 1)
     g = np.log(y[:, 0, 0, 0] / 255) / np.log(v / 255)
@@ -46,7 +48,7 @@ def test_colour_augmentation_stays_within_its_ranges():
     # white balance only: each channel's gain within exp(+-0.08)
     y = _augment({**zero, "aug_white_balance": 0.08}, x, 2)
     gain = y[:, 0, 0, :] / x[:, 0, 0, :]
-    ok = x[:, 0, 0, 0] < 230                                      # not clipped
+    ok = x[:, 0, 0, 0] < 230  # not clipped
     assert (gain[ok] >= np.exp(-0.08) - 1e-4).all()
     assert (gain[ok] <= np.exp(0.08) + 1e-4).all()
     # brightness only: a shift within +-0.08 of the range
@@ -60,6 +62,7 @@ def test_colour_augmentation_stays_within_its_ranges():
 
 # -- statistics of the training tiles -----------------------------------------------------------
 
+
 def grey_tiles(values, n_each=25, tile=10):
     """n_each grey tiles of each value, one image per value (named img<value>)."""
     x = np.concatenate([np.full((n_each, tile, tile, 3), v, np.uint8) for v in values])
@@ -70,7 +73,7 @@ def grey_tiles(values, n_each=25, tile=10):
 def test_tile_statistics_by_hand():
     t = np.zeros((2, 2, 2, 3), np.uint8)
     t[0] = (100, 100, 100)
-    t[1, 0] = (200, 0, 0)       # half the tile red, half black
+    t[1, 0] = (200, 0, 0)  # half the tile red, half black
     s = inputstats.tile_statistics(t)
     np.testing.assert_allclose(s["brightness"], [100, 0.299 * 100], rtol=1e-5)
     np.testing.assert_allclose(s["red_share"], [1 / 3, 1], rtol=1e-5)
@@ -109,21 +112,23 @@ def test_the_card_records_the_training_statistics(tmp_path):
 
     x, image = grey_tiles([60, 120])
     tiles = TileSet(x, np.full(len(x), 1), np.full(len(x), "R"), image, 10, 0.9)
-    card = modelfiles.make_card(backbone="test", weights=None, tile_size=10, purity=0.9, scheme=DEFAULT_CLASSES,
-                                tiles=tiles, epochs=1, seed=0)
+    card = modelfiles.make_card(
+        backbone="test", weights=None, tile_size=10, purity=0.9, scheme=DEFAULT_CLASSES, tiles=tiles, epochs=1, seed=0
+    )
     st = card["input_statistics"]["statistics"]
     assert set(st) == set(inputstats.STATISTICS)
     assert st["brightness"]["min"] == pytest.approx(60, abs=0.01)
     inp = keras.Input((10, 10, 3))
     m = keras.Model(inp, keras.layers.Dense(1)(keras.layers.GlobalAveragePooling2D()(inp)))
-    key = classkey.ClassKey(pd.DataFrame({"LocalClass": [0], "HierarchClass": [1], "River": ["*"],
-                                          "ClassName": ["water"]}))
+    key = classkey.ClassKey(pd.DataFrame({"LocalClass": [0], "HierarchClass": [1], "River": ["*"], "ClassName": ["water"]}))
     modelfiles.save_model(tmp_path, "m", m, key, card)
     assert modelfiles.load_model(tmp_path / "m.keras").card["input_statistics"] == json.loads(
-        json.dumps(card["input_statistics"]))
+        json.dumps(card["input_statistics"])
+    )
 
 
 # -- the warning --------------------------------------------------------------------------------
+
 
 def test_an_image_far_outside_is_named_with_its_statistic():
     tr = inputstats.training_statistics(*grey_tiles([60, 100, 130]))
@@ -137,13 +142,13 @@ def test_an_image_far_outside_is_named_with_its_statistic():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert inputstats.check_image({"brightness": 160.0}, tr, "x") == []
-        assert inputstats.check_image({"brightness": 250.0}, None, "x") == []   # an older card: no check
+        assert inputstats.check_image({"brightness": 250.0}, None, "x") == []  # an older card: no check
 
 
 def test_classify_image_warns_and_normalises_the_cnn_input(tmp_path):
     model = colour_model(tmp_path)
     rng = np.random.default_rng(0)
-    img = rng.integers(150, 256, (64, 64, 3)).astype(np.uint8)       # far brighter than its training tiles
+    img = rng.integers(150, 256, (64, 64, 3)).astype(np.uint8)  # far brighter than its training tiles
     x, image = grey_tiles([40, 60, 80], tile=16)
     model.card["input_statistics"] = inputstats.training_statistics(x, image)
     with pytest.warns(inputstats.InputShiftWarning, match="Bright_1: much brighter"):
@@ -152,7 +157,7 @@ def test_classify_image_warns_and_normalises_the_cnn_input(tmp_path):
     stats = res.info["input_stats"]
     assert g > 1
     assert res.info["input_check"]
-    assert 255 * (stats["dark_tones"] / 255) ** g == pytest.approx(60, abs=0.01)   # onto the training median
+    assert 255 * (stats["dark_tones"] / 255) ** g == pytest.approx(60, abs=0.01)  # onto the training median
     # the CNN saw the corrected image: the same tile map as classifying the corrected image without correction
     plain = ssc.SSCParams(**FAST, normalise=False)
     with warnings.catch_warnings():
@@ -184,7 +189,7 @@ def test_windowed_map_normalises_like_the_in_memory_one(tmp_path):
     rgb, valid = np.ascontiguousarray(np.moveaxis(a[:3], 0, -1)), a[3] > 0
     d = inputstats.image_statistics(rgb, 16, valid)["dark_tones"]
     x, image = grey_tiles([int(d * 0.3), int(d * 0.4), int(d * 0.5)], tile=16)
-    model.card["input_statistics"] = inputstats.training_statistics(x, image)   # the survey: much brighter
+    model.card["input_statistics"] = inputstats.training_statistics(x, image)  # the survey: much brighter
     p = ssc.SSCParams(**FAST)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", inputstats.InputShiftWarning)
@@ -198,11 +203,11 @@ def test_windowed_map_normalises_like_the_in_memory_one(tmp_path):
     assert manifest["info"]["cnn_gamma"] == pytest.approx(mem.info["cnn_gamma"])
     assert manifest["info"]["input_check"]
     # the class counts of both maps agree too: the same classes are reported as shrinking
-    assert [m.split(": ", 1)[1] for m in manifest["info"]["shrinking"]] == [m.split(": ", 1)[1]
-                                                                          for m in mem.info["shrinking"]]
+    assert [m.split(": ", 1)[1] for m in manifest["info"]["shrinking"]] == [m.split(": ", 1)[1] for m in mem.info["shrinking"]]
 
 
 # -- a class that phase 2 out-votes ---------------------------------------------------------------
+
 
 def test_a_class_that_shrinks_in_the_final_map_is_named(tmp_path):
     """One water tile, 7 of its 16 rows blue and 9 the vegetation's green: the CNN calls it water
@@ -213,8 +218,9 @@ def test_a_class_that_shrinks_in_the_final_map_is_named(tmp_path):
     img = np.zeros((64, 64, 3), np.uint8)
     img[..., 1] = 120
     img[16:23, 16:32] = (0, 0, 255)
-    p = ssc.SSCParams(**{**FAST, "phase2_check": False, "median_radius": 1, "mlp_epochs": 30, "mlp_batch_size": 64,
-                         "min_sample": 4096})
+    p = ssc.SSCParams(
+        **{**FAST, "phase2_check": False, "median_radius": 1, "mlp_epochs": 30, "mlp_batch_size": 64, "min_sample": 4096}
+    )
     with pytest.warns(ssc.ClassShrinkWarning, match=r"Tiny_1: water shrinks from 256 px in the CNN tile map to 1\d\d px"):
         res = ssc.classify_image(img, model, p, name="Tiny_1")
     assert (res.cnn_map == 1).sum() == 256

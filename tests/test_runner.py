@@ -1,4 +1,5 @@
 """The papermill runner and notebook 00 on the sample data (artefacts checked, not only exit codes)."""
+
 import json
 from pathlib import Path
 
@@ -12,8 +13,12 @@ from sscnb.runner import RunError, run_suite
 
 
 def _config(tmp_path, **extra):
-    cfg = {"experiment": "t", "output_root": str(tmp_path / "outputs"),
-           "parameters": {"data_dir": str(SAMPLE / "Train"), "tile_size": 50}, **extra}
+    cfg = {
+        "experiment": "t",
+        "output_root": str(tmp_path / "outputs"),
+        "parameters": {"data_dir": str(SAMPLE / "Train"), "tile_size": 50},
+        **extra,
+    }
     p = tmp_path / "run.yml"
     p.write_text(yaml.safe_dump(cfg))
     return p
@@ -24,10 +29,14 @@ def test_notebook_00_on_sample_data(tmp_path):
     import papermill as pm
 
     out = tmp_path / "out"
-    pm.execute_notebook(str(REPO / "notebooks/00_data_check.ipynb"), str(tmp_path / "00.ipynb"),
-                        parameters={"data_dir": str(SAMPLE / "Train"), "output_dir": str(out),
-                                    "experiment": "t"},
-                        kernel_name="python3", cwd=str(REPO / "notebooks"), progress_bar=False)
+    pm.execute_notebook(
+        str(REPO / "notebooks/00_data_check.ipynb"),
+        str(tmp_path / "00.ipynb"),
+        parameters={"data_dir": str(SAMPLE / "Train"), "output_dir": str(out), "experiment": "t"},
+        kernel_name="python3",
+        cwd=str(REPO / "notebooks"),
+        progress_bar=False,
+    )
     d = out / "data_check"
     inv = pd.read_csv(d / "inventory.csv")
     assert len(inv) == 8
@@ -112,22 +121,34 @@ def test_command_line_version_and_quiet(tmp_path, capsys):
 
 BAD_CONFIGS = [
     ({"paramters": {"data_dir": "x"}}, r"unknown key 'paramters' in run\.yml \(did you mean parameters"),
-    ({"parameters": {"tile_szie": 100}}, r"parameters\.tile_szie in run\.yml is not a parameter of any notebook "
-                                         r"\(did you mean tile_size\?\)"),
-    ({"notebook_parameters": {"03_ssc_evalution": {"phase2": "rf"}}},
-     r"notebook '03_ssc_evalution' under 'notebook_parameters' in run\.yml does not exist \(did you mean "
-     r"03_ssc_evaluation\?\)"),
-    ({"notebook_parameters": {"03_ssc_evaluation": {"mlp_epoch": 3}}},
-     r"notebook_parameters\.03_ssc_evaluation\.mlp_epoch in run\.yml is not a parameter of 03_ssc_evaluation "
-     r"\(did you mean mlp_epochs"),
-    ({"notebook_parameters": {"02_cnn_training": {"epochs": "ten"}}},
-     r"epochs must be an integer or 'auto', got 'ten' \(run\.yml, notebook 02_cnn_training\.ipynb\)"),
+    (
+        {"parameters": {"tile_szie": 100}},
+        r"parameters\.tile_szie in run\.yml is not a parameter of any notebook "
+        r"\(did you mean tile_size\?\)",
+    ),
+    (
+        {"notebook_parameters": {"03_ssc_evalution": {"phase2": "rf"}}},
+        r"notebook '03_ssc_evalution' under 'notebook_parameters' in run\.yml does not exist \(did you mean "
+        r"03_ssc_evaluation\?\)",
+    ),
+    (
+        {"notebook_parameters": {"03_ssc_evaluation": {"mlp_epoch": 3}}},
+        r"notebook_parameters\.03_ssc_evaluation\.mlp_epoch in run\.yml is not a parameter of 03_ssc_evaluation "
+        r"\(did you mean mlp_epochs",
+    ),
+    (
+        {"notebook_parameters": {"02_cnn_training": {"epochs": "ten"}}},
+        r"epochs must be an integer or 'auto', got 'ten' \(run\.yml, notebook 02_cnn_training\.ipynb\)",
+    ),
     ({"parameters": {"mlp_depth": "deeep"}}, r"mlp_depth must be one of \['deep', 'very_deep'\], got 'deeep' \(run\.yml"),
     ({"parameters": {"tile_size": "50"}}, r"tile_size must be an integer, got '50' \(run\.yml"),
     ({"parameters": {"vectors": "yes"}}, r"vectors must be true or false, got 'yes' \(run\.yml, notebook 05_map_survey"),
     ({"parameters": {"output_dir": "/tmp/x"}}, r"parameters\.output_dir in run\.yml is set by the runner"),
-    ({"notebooks": ["00_data_chek"]}, r"notebook '00_data_chek' named under 'notebooks' in run\.yml does not exist "
-                                      r"\(did you mean 00_data_check\?\)"),
+    (
+        {"notebooks": ["00_data_chek"]},
+        r"notebook '00_data_chek' named under 'notebooks' in run\.yml does not exist "
+        r"\(did you mean 00_data_check\?\)",
+    ),
 ]
 
 
@@ -152,10 +173,12 @@ def test_shipped_configurations_are_valid():
 def _two_notebooks(nbdir, fail_second: bool):
     """00 writes a file; 01 fails (or not) and writes another."""
     nbdir.mkdir(exist_ok=True)
-    first = ("import pathlib, time\n"
-             "pathlib.Path(output_dir, 'first.txt').write_text(str(time.time_ns()) + ' ' + str(seed))")
-    second = ("raise ValueError('interrupted')" if fail_second
-              else "import pathlib\npathlib.Path(output_dir, 'second.txt').write_text('ok')")
+    first = "import pathlib, time\npathlib.Path(output_dir, 'first.txt').write_text(str(time.time_ns()) + ' ' + str(seed))"
+    second = (
+        "raise ValueError('interrupted')"
+        if fail_second
+        else "import pathlib\npathlib.Path(output_dir, 'second.txt').write_text('ok')"
+    )
     for name, body in (("00_first", first), ("01_second", second)):
         nb = nbformat.v4.new_notebook()
         p = nbformat.v4.new_code_cell("data_dir = 'x'\noutput_dir = 'y'\nexperiment = 'z'\nseed = 0")
@@ -174,16 +197,15 @@ def test_interrupted_run_resumes_at_the_first_unfinished_notebook(tmp_path):
         run_suite(cfg, notebook_dir=nbdir, progress=False, log=lambda *_: None)
     out = tmp_path / "outputs" / "t"
     first = (out / "first.txt").read_text()
-    _two_notebooks(nbdir, fail_second=False)                     # the cause is fixed
+    _two_notebooks(nbdir, fail_second=False)  # the cause is fixed
     msgs = []
-    run_suite(cfg, notebook_dir=nbdir, progress=False, log=msgs.append)   # the same command again
-    assert (out / "first.txt").read_text() == first              # 00 was not run again
+    run_suite(cfg, notebook_dir=nbdir, progress=False, log=msgs.append)  # the same command again
+    assert (out / "first.txt").read_text() == first  # 00 was not run again
     assert any("00_first.ipynb already finished" in m for m in msgs)
     assert (out / "second.txt").read_text() == "ok"
     run = json.loads((out / "run.json").read_text())
     assert run["status"] == "finished"
-    assert [n["notebook"] for n in run["notebooks"]] == ["00_first.ipynb",
-                                                                                          "01_second.ipynb"]
+    assert [n["notebook"] for n in run["notebooks"]] == ["00_first.ipynb", "01_second.ipynb"]
     # a finished run is protected; a failed --extend keeps that protection
     with pytest.raises(RunError, match="already holds a finished run"):
         run_suite(cfg, notebook_dir=nbdir, progress=False, log=lambda *_: None)
@@ -219,12 +241,14 @@ def test_an_unwritable_output_folder_is_refused_for_an_unprivileged_user(tmp_pat
         pytest.skip("user nobody cannot read this checkout (it is in a private folder)")
     import tempfile
 
-    locked = Path(tempfile.mkdtemp(prefix="sscnb_locked_"))   # made by root
+    locked = Path(tempfile.mkdtemp(prefix="sscnb_locked_"))  # made by root
     try:
-        locked.chmod(0o755)                                    # nobody may enter it, not write in it
-        code = ("from sscnb.layout import OutputFolderError, prepare_output\n"
-                f"try:\n    prepare_output({str(locked / 'out')!r})\n"
-                "except OutputFolderError as exc:\n    print(exc)\n")
+        locked.chmod(0o755)  # nobody may enter it, not write in it
+        code = (
+            "from sscnb.layout import OutputFolderError, prepare_output\n"
+            f"try:\n    prepare_output({str(locked / 'out')!r})\n"
+            "except OutputFolderError as exc:\n    print(exc)\n"
+        )
         out = subprocess.run(as_nobody + [code], capture_output=True, text=True)
         assert "cannot write to the output folder" in out.stdout, out.stderr
         assert "Permission denied" in out.stdout, out.stderr
@@ -243,8 +267,12 @@ def test_warnings_inside_a_notebook_reach_the_console_and_run_log(tmp_path):
     data = tmp_path / "data"
     shutil.copytree(SAMPLE / "Train", data)
     shutil.copy(data / "Clearwater_0001.jpg", data / "holiday photo.jpg")
-    cfg = {"experiment": "w", "output_root": str(tmp_path / "outputs"), "notebooks": ["00_data_check"],
-           "parameters": {"data_dir": str(data), "tile_size": 50}}
+    cfg = {
+        "experiment": "w",
+        "output_root": str(tmp_path / "outputs"),
+        "notebooks": ["00_data_check"],
+        "parameters": {"data_dir": str(data), "tile_size": 50},
+    }
     p = tmp_path / "run.yml"
     p.write_text(yaml.safe_dump(cfg))
     said = []
@@ -259,15 +287,21 @@ def test_notebook_warnings_reads_each_warning_once(tmp_path):
 
     nb = nbformat.v4.new_notebook()
     cell = nbformat.v4.new_code_cell("x")
-    text = ("/a/b.py:3: DataWarning: x.jpg is skipped\n  warnings.warn(p.message)\n"
-            "/a/c.py:9: InputShiftWarning: StMarg_1: much brighter than anything the CNN was trained on\n")
-    cell.outputs = [nbformat.v4.new_output("stream", name="stderr", text=text),
-                    nbformat.v4.new_output("stream", name="stderr", text=text),
-                    nbformat.v4.new_output("stream", name="stdout", text="UserWarning: printed, not warned\n")]
+    text = (
+        "/a/b.py:3: DataWarning: x.jpg is skipped\n  warnings.warn(p.message)\n"
+        "/a/c.py:9: InputShiftWarning: StMarg_1: much brighter than anything the CNN was trained on\n"
+    )
+    cell.outputs = [
+        nbformat.v4.new_output("stream", name="stderr", text=text),
+        nbformat.v4.new_output("stream", name="stderr", text=text),
+        nbformat.v4.new_output("stream", name="stdout", text="UserWarning: printed, not warned\n"),
+    ]
     nb.cells = [cell]
     nbformat.write(nb, tmp_path / "n.ipynb")
     assert notebook_warnings(tmp_path / "n.ipynb") == [
-        "DataWarning: x.jpg is skipped", "InputShiftWarning: StMarg_1: much brighter than anything the CNN was trained on"]
+        "DataWarning: x.jpg is skipped",
+        "InputShiftWarning: StMarg_1: much brighter than anything the CNN was trained on",
+    ]
     assert notebook_warnings(tmp_path / "missing.ipynb") == []
 
 
@@ -286,8 +320,11 @@ def test_a_moved_run_folder_can_be_extended(tmp_path):
     shutil.move(tmp_path / "outputs", tmp_path / "elsewhere")
     _two_notebooks(nbdir, fail_second=False)
     moved = tmp_path / "moved.yml"
-    moved.write_text(yaml.safe_dump({"experiment": "t", "output_root": str(tmp_path / "elsewhere"),
-                                     "parameters": {"data_dir": "x", "seed": 1}}))
+    moved.write_text(
+        yaml.safe_dump(
+            {"experiment": "t", "output_root": str(tmp_path / "elsewhere"), "parameters": {"data_dir": "x", "seed": 1}}
+        )
+    )
     msgs = []
     run_suite(moved, notebook_dir=nbdir, progress=False, log=msgs.append)
     assert any("00_first.ipynb already finished" in m for m in msgs)

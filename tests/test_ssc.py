@@ -1,4 +1,5 @@
 """The per-image pipeline and the folder evaluation, with a hand-made CNN whose answer is known."""
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -79,8 +80,7 @@ def _folder(tmp_path, geotiff=False):
         img, truth = scene(seed=i)
         name = f"Lake_{i + 1:04d}"
         if geotiff and i == 0:
-            tifffile.imwrite(d / f"{name}.tif", img, photometric="rgb",
-                             extratags=[(33550, "d", 3, (0.1, 0.1, 0.0), True)])
+            tifffile.imwrite(d / f"{name}.tif", img, photometric="rgb", extratags=[(33550, "d", 3, (0.1, 0.1, 0.0), True)])
         else:
             import imageio.v3 as iio
 
@@ -94,8 +94,9 @@ def test_evaluate_folder_files_resume_overwrite(tmp_path, colour_cnn):
     out = tmp_path / "ssc"
     p = ssc.SSCParams(median_radius=1, mlp_epochs=20, mlp_batch_size=256, min_sample=2000)
     msgs = []
-    summary, timings = evaluation.evaluate_folder(d, colour_cnn, out, "exp", p, save_class_rasters=True, dpi=60,
-                                           progress=False, log=msgs.append)
+    summary, timings = evaluation.evaluate_folder(
+        d, colour_cnn, out, "exp", p, save_class_rasters=True, dpi=60, progress=False, log=msgs.append
+    )
     assert list(summary.status) == ["done", "done"]
     for name in ("Lake_0001", "Lake_0002"):
         for kind in ("CNN", "MLP"):
@@ -135,32 +136,39 @@ def test_evaluate_folder_files_resume_overwrite(tmp_path, colour_cnn):
 def test_rf_files_are_named_rf(tmp_path, colour_cnn):
     d = _folder(tmp_path)
     out = tmp_path / "ssc"
-    evaluation.evaluate_folder(d, colour_cnn, out, "e2", ssc.SSCParams(phase2="rf", n_trees=10, median_radius=1),
-                        save_figures=False, progress=False)
+    evaluation.evaluate_folder(
+        d, colour_cnn, out, "e2", ssc.SSCParams(phase2="rf", n_trees=10, median_radius=1), save_figures=False, progress=False
+    )
     assert (out / "RF_Lake_0001_e2.csv").exists()
     assert not (out / "MLP_Lake_0001_e2.csv").exists()
 
 
-@pytest.mark.parametrize(("values", "message"), [
-    ({"mlp_depth": "deeep"}, r"mlp_depth must be one of \['deep', 'very_deep'\], got 'deeep'"),
-    ({"phase2": "RF"}, r"phase2 must be one of \['mlp', 'rf'\], got 'RF'"),
-    ({"mlp_epochs": "ten"}, r"mlp_epochs must be int, got 'ten'"),
-    ({"subsample": 0}, r"subsample must be in \(0, 1\]"),
-    ({"min_sample": 10, "max_sample": 5}, r"max_sample \(5\) must be >= min_sample \(10\)"),
-    ({"median_raduis": 3}, r"unknown phase-2 setting.*'median_raduis' \(did you mean median_radius\)"),
-])
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"mlp_depth": "deeep"}, r"mlp_depth must be one of \['deep', 'very_deep'\], got 'deeep'"),
+        ({"phase2": "RF"}, r"phase2 must be one of \['mlp', 'rf'\], got 'RF'"),
+        ({"mlp_epochs": "ten"}, r"mlp_epochs must be int, got 'ten'"),
+        ({"subsample": 0}, r"subsample must be in \(0, 1\]"),
+        ({"min_sample": 10, "max_sample": 5}, r"max_sample \(5\) must be >= min_sample \(10\)"),
+        ({"median_raduis": 3}, r"unknown phase-2 setting.*'median_raduis' \(did you mean median_radius\)"),
+    ],
+)
 def test_settings_reject_bad_values_with_the_allowed_ones(values, message):
     with pytest.raises(ValueError, match=message):
         ssc.SSCParams.from_dict(values, source="my_run.yml")
 
 
-@pytest.mark.parametrize(("values", "message"), [
-    ({"backbone": "nasnet"}, r"backbone must be one of \['compact', 'nasnet_mobile', 'nasnet_large'\]"),
-    ({"class_weight": "balance"}, r"class_weight must be None or 'balanced'"),
-    ({"trainable_layers": "some"}, r"trainable_layers must be 'all' or a number"),
-    ({"tile_size": 0}, r"tile_size must be a whole number >= 1"),
-    ({"tile_szie": 100}, r"unknown CNN setting.*'tile_szie' \(did you mean tile_size\)"),
-])
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"backbone": "nasnet"}, r"backbone must be one of \['compact', 'nasnet_mobile', 'nasnet_large'\]"),
+        ({"class_weight": "balance"}, r"class_weight must be None or 'balanced'"),
+        ({"trainable_layers": "some"}, r"trainable_layers must be 'all' or a number"),
+        ({"tile_size": 0}, r"tile_size must be a whole number >= 1"),
+        ({"tile_szie": 100}, r"unknown CNN setting.*'tile_szie' \(did you mean tile_size\)"),
+    ],
+)
 def test_cnn_settings_reject_bad_values(values, message):
     with pytest.raises(ValueError, match=message):
         cnn.CNNParams.from_dict(values)
@@ -186,21 +194,31 @@ def test_rerun_asking_for_rasters_makes_them_and_other_settings_are_refused(tmp_
     p = ssc.SSCParams(**FAST_P)
     s1, _ = evaluation.evaluate_folder(d, colour_cnn, out, "e", p, save_figures=False, progress=False)
     assert not (out / "rasters").exists()
-    s2, t2 = evaluation.evaluate_folder(d, colour_cnn, out, "e", p, save_figures=False, save_class_rasters=True,
-                                 progress=False)
+    s2, t2 = evaluation.evaluate_folder(d, colour_cnn, out, "e", p, save_figures=False, save_class_rasters=True, progress=False)
     assert list(s2.status) == ["done", "done"]
     assert len(t2) == 2
     assert (out / "rasters" / "Lake_0001_e_MLP.tif").exists()
-    np.testing.assert_allclose(s2.f1_final, s1.f1_final)                  # same settings, same numbers
-    s3, _ = evaluation.evaluate_folder(d, colour_cnn, out, "e", p, save_figures=False, save_class_rasters=True,
-                                progress=False)
+    np.testing.assert_allclose(s2.f1_final, s1.f1_final)  # same settings, same numbers
+    s3, _ = evaluation.evaluate_folder(d, colour_cnn, out, "e", p, save_figures=False, save_class_rasters=True, progress=False)
     assert list(s3.status) == ["skipped (done)"] * 2
-    with pytest.raises(ResultsConflictError, match=r"(?s)finished with another model or other settings.*"
-                                         r"median_radius: 1 -> 2.*overwrite=True"):
-        evaluation.evaluate_folder(d, colour_cnn, out, "e", ssc.SSCParams(**{**FAST_P, "median_radius": 2}),
-                            save_figures=False, progress=False)
-    s4, _ = evaluation.evaluate_folder(d, colour_cnn, out, "e", ssc.SSCParams(**{**FAST_P, "median_radius": 2}),
-                                save_figures=False, overwrite=True, progress=False)
+    with pytest.raises(
+        ResultsConflictError,
+        match=r"(?s)finished with another model or other settings.*"
+        r"median_radius: 1 -> 2.*overwrite=True",
+    ):
+        evaluation.evaluate_folder(
+            d, colour_cnn, out, "e", ssc.SSCParams(**{**FAST_P, "median_radius": 2}), save_figures=False, progress=False
+        )
+    s4, _ = evaluation.evaluate_folder(
+        d,
+        colour_cnn,
+        out,
+        "e",
+        ssc.SSCParams(**{**FAST_P, "median_radius": 2}),
+        save_figures=False,
+        overwrite=True,
+        progress=False,
+    )
     assert list(s4.status) == ["done", "done"]
 
 
@@ -229,6 +247,7 @@ def test_interrupted_evaluation_resumes_to_the_uninterrupted_result(tmp_path, co
             if "Lake_0002" in target:
                 raise Boom(target)
             return orig(*a, **k)
+
         monkeypatch.setattr(module, name, wrapper)
 
     if fail_at == "figure":
@@ -262,17 +281,23 @@ def test_unlabelled_images_follow_the_same_rule(tmp_path, colour_cnn):
     iio.imwrite(d / "Lake_0003.png", scene(seed=3)[0])
     out = tmp_path / "ssc"
     p = ssc.SSCParams(**FAST_P)
-    s1, _ = evaluation.evaluate_folder(d, colour_cnn, out, "u", p, save_figures=False, save_class_rasters=True,
-                                progress=False)
+    s1, _ = evaluation.evaluate_folder(d, colour_cnn, out, "u", p, save_figures=False, save_class_rasters=True, progress=False)
     raster = out / "rasters" / "Lake_0003_u_MLP.tif"
     stamp = raster.stat().st_mtime_ns
-    s2, _ = evaluation.evaluate_folder(d, colour_cnn, out, "u", p, save_figures=False, save_class_rasters=True,
-                                progress=False)
+    s2, _ = evaluation.evaluate_folder(d, colour_cnn, out, "u", p, save_figures=False, save_class_rasters=True, progress=False)
     assert list(s2.status) == ["skipped (done)"]
     assert raster.stat().st_mtime_ns == stamp
     with pytest.raises(ValueError, match="other settings"):
-        evaluation.evaluate_folder(d, colour_cnn, out, "u", ssc.SSCParams(**{**FAST_P, "phase2": "mlp", "seed": 7}),
-                            save_figures=False, save_class_rasters=True, progress=False)
+        evaluation.evaluate_folder(
+            d,
+            colour_cnn,
+            out,
+            "u",
+            ssc.SSCParams(**{**FAST_P, "phase2": "mlp", "seed": 7}),
+            save_figures=False,
+            save_class_rasters=True,
+            progress=False,
+        )
 
 
 def test_an_output_folder_that_cannot_be_made_is_refused_before_computing(tmp_path, colour_cnn, monkeypatch):
@@ -293,12 +318,13 @@ def test_notes_show_in_the_notebook_log(tmp_path, colour_cnn):
 
     d = tmp_path / "data"
     d.mkdir()
-    img = np.full((60, 85, 3), (60, 130, 50), np.uint8)       # vegetation only: one class
+    img = np.full((60, 85, 3), (60, 130, 50), np.uint8)  # vegetation only: one class
     iio.imwrite(d / "Lake_0009.png", img)
     tifffile.imwrite(d / "SCLS_Lake_0009.tif", np.zeros((60, 85), np.uint8))
     msgs = []
-    summary, _ = evaluation.evaluate_folder(d, colour_cnn, tmp_path / "out", "n", ssc.SSCParams(**FAST_P),
-                                     save_figures=False, progress=False, log=msgs.append)
+    summary, _ = evaluation.evaluate_folder(
+        d, colour_cnn, tmp_path / "out", "n", ssc.SSCParams(**FAST_P), save_figures=False, progress=False, log=msgs.append
+    )
     assert any("Lake_0009: its label has no labelled pixel (all 0), so it is not scored" in m for m in msgs)
     assert any("Lake_0009: the CNN found one class only (3)" in m for m in msgs)
     assert np.isnan(summary.f1_final.iloc[0])
@@ -316,8 +342,7 @@ def test_confidence_per_tile_is_saved_and_shown(tmp_path, colour_cnn):
     d = _folder(tmp_path)
     out = tmp_path / "ssc"
     p = ssc.SSCParams(**FAST_P)
-    evaluation.evaluate_folder(d, colour_cnn, out, "c", p, save_figures=False, save_class_rasters=True,
-                               progress=False)
+    evaluation.evaluate_folder(d, colour_cnn, out, "c", p, save_figures=False, save_class_rasters=True, progress=False)
     r = evaluation.load_image_results(out, d, "Lake_0002", "c", "mlp", colour_cnn.scheme, colour_cnn.tile_size)
     img, _ = scene(seed=1)
     ref = ssc.classify_image(img, colour_cnn, p)
@@ -343,16 +368,19 @@ def test_a_resumed_run_removes_temporaries_a_killed_one_left(tmp_path, colour_cn
     d = _folder(tmp_path)
     out = tmp_path / "run"
     (out / "rasters").mkdir(parents=True)
-    stale = [out / ".tmp_4242_SSC_e_Lake_0002.png", out / "rasters" / ".tmp_4242_Lake_0002_e_MLP.tif",
-             out / ".tmp_4242_MLP_Lake_0001_e.csv"]
+    stale = [
+        out / ".tmp_4242_SSC_e_Lake_0002.png",
+        out / "rasters" / ".tmp_4242_Lake_0002_e_MLP.tif",
+        out / ".tmp_4242_MLP_Lake_0001_e.csv",
+    ]
     for f in stale:
         f.write_bytes(b"half a file")
     other = out / ".tmp_4242_notes_of_mine.txt"
     other.write_text("not sscnb's")
     msgs = []
-    evaluation.evaluate_folder(d, colour_cnn, out, "e", ssc.SSCParams(**FAST_P), dpi=40, save_class_rasters=True,
-                               progress=False, log=msgs.append)
+    evaluation.evaluate_folder(
+        d, colour_cnn, out, "e", ssc.SSCParams(**FAST_P), dpi=40, save_class_rasters=True, progress=False, log=msgs.append
+    )
     assert not any(f.exists() for f in stale)
     assert other.exists()
     assert "removed 3 temporary file(s) left by an interrupted run" in msgs
-

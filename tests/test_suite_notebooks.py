@@ -1,6 +1,7 @@
 """Notebooks 00-05 run end to end by the runner on the sample data with a tiny budget; the
 artefacts each writes are checked, and the model notebook 02 saved loads.
 """
+
 import json
 
 import pandas as pd
@@ -18,25 +19,41 @@ pytestmark = pytest.mark.slow  # trains a CNN and runs every notebook
 def suite_run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("suite")
     cfg = {
-        "experiment": "tiny", "output_root": str(tmp / "outputs"),
+        "experiment": "tiny",
+        "output_root": str(tmp / "outputs"),
         "parameters": {"data_dir": str(SAMPLE / "Train"), "backbone": "compact", "seed": 1},
         "notebook_parameters": {
             "00_data_check": {"validate_dir": str(SAMPLE / "Validate")},
             "01_cnn_tuning": {"epochs": 2, "batch_size": 32},
-            "02_cnn_training": {"epochs": "auto", "batch_size": 32, "holdout_fraction": 0.2,
-                                "model_name": "tiny_cnn"},
-            "03_ssc_evaluation": {"data_dir": str(SAMPLE / "Validate"), "mlp_epochs": 3, "dpi": 50,
-                                  "save_class_rasters": True},
+            "02_cnn_training": {"epochs": "auto", "batch_size": 32, "holdout_fraction": 0.2, "model_name": "tiny_cnn"},
+            "03_ssc_evaluation": {"data_dir": str(SAMPLE / "Validate"), "mlp_epochs": 3, "dpi": 50, "save_class_rasters": True},
             "05_map_survey": {"inputs": str(SAMPLE / "Survey"), "mlp_epochs": 3, "dpi": 50, "vectors": True},
             "06_explore": {"data_dir": str(SAMPLE / "Validate"), "train_dir": str(SAMPLE / "Train"), "widgets": True},
-            "07_adapt_to_river": {"data_dir": str(SAMPLE / "NewRiver"), "epochs": 2, "widgets": True,
-                                  "start_labels": str(SAMPLE / "NewRiver" / "tile_labels.csv")},
-            "08_accuracy_and_areas": {"image_path": str(SAMPLE / "Survey" / "Clearwater_ortho.tif"),
-                                      "reference": str(SAMPLE / "Reference" / "Clearwater_ortho_labels.tif"),
-                                      "n_points": 200, "min_per_class": 30, "widgets": True},
+            "07_adapt_to_river": {
+                "data_dir": str(SAMPLE / "NewRiver"),
+                "epochs": 2,
+                "widgets": True,
+                "start_labels": str(SAMPLE / "NewRiver" / "tile_labels.csv"),
+            },
+            "08_accuracy_and_areas": {
+                "image_path": str(SAMPLE / "Survey" / "Clearwater_ortho.tif"),
+                "reference": str(SAMPLE / "Reference" / "Clearwater_ortho_labels.tif"),
+                "n_points": 200,
+                "min_per_class": 30,
+                "widgets": True,
+            },
         },
-        "notebooks": ["00_data_check", "01_cnn_tuning", "02_cnn_training", "03_ssc_evaluation", "04_report",
-                      "05_map_survey", "06_explore", "07_adapt_to_river", "08_accuracy_and_areas"],
+        "notebooks": [
+            "00_data_check",
+            "01_cnn_tuning",
+            "02_cnn_training",
+            "03_ssc_evaluation",
+            "04_report",
+            "05_map_survey",
+            "06_explore",
+            "07_adapt_to_river",
+            "08_accuracy_and_areas",
+        ],
     }
     p = tmp / "run.yml"
     p.write_text(yaml.safe_dump(cfg))
@@ -46,16 +63,22 @@ def suite_run(tmp_path_factory):
 def test_run_record(suite_run):
     run = json.loads((suite_run / "run.json").read_text())
     assert run["status"] == "finished"
-    assert [n["notebook"] for n in run["notebooks"]] == ["00_data_check.ipynb", "01_cnn_tuning.ipynb",
-                                                         "02_cnn_training.ipynb", "03_ssc_evaluation.ipynb",
-                                                         "04_report.ipynb", "05_map_survey.ipynb", "06_explore.ipynb",
-                                                         "07_adapt_to_river.ipynb", "08_accuracy_and_areas.ipynb"]
+    assert [n["notebook"] for n in run["notebooks"]] == [
+        "00_data_check.ipynb",
+        "01_cnn_tuning.ipynb",
+        "02_cnn_training.ipynb",
+        "03_ssc_evaluation.ipynb",
+        "04_report.ipynb",
+        "05_map_survey.ipynb",
+        "06_explore.ipynb",
+        "07_adapt_to_river.ipynb",
+        "08_accuracy_and_areas.ipynb",
+    ]
 
 
 def test_notebook_00_checks_the_evaluation_folder_too(suite_run):
     inv = pd.read_csv(suite_run / "data_check" / "validate" / "inventory.csv")
-    assert list(inv.image) == ["Clearwater_0005.jpg", "Clearwater_0006.jpg", "Muddyford_0005.jpg",
-                               "Muddyford_0006.jpg"]
+    assert list(inv.image) == ["Clearwater_0005.jpg", "Clearwater_0006.jpg", "Muddyford_0005.jpg", "Muddyford_0006.jpg"]
 
 
 def test_notebook_01_artefacts(suite_run):
@@ -110,7 +133,7 @@ def test_notebook_03_files(suite_run):
         assert row.f1_final == pytest.approx(weighted_f1(pd.read_csv(d / f"MLP_{n}_tiny.csv")))
         mlp = pd.read_csv(d / f"MLP_{n}_tiny.csv").set_index("class")
         assert row.macro_f1_final == pytest.approx(mlp.f1_score[mlp.support > 0].mean())
-        assert row["F1 dry sediment"] == pytest.approx(mlp.loc["dry sediment", "f1_score"])   # every class, each own column
+        assert row["F1 dry sediment"] == pytest.approx(mlp.loc["dry sediment", "f1_score"])  # every class, each own column
         assert (d / f"SSC_tiny_{n}.png").exists()
         assert (d / "rasters" / f"{n}_tiny_MLP.tif").exists()
     t = pd.read_csv(d / "Timings_tiny.csv")
@@ -152,8 +175,7 @@ def test_notebook_04_report(suite_run):
     o3 = overall_f1(suite_run / "ssc", "tiny")
     assert overall.loc["MLP", "F1"] == pytest.approx(o3["MLP"])
     assert overall.loc["CNN", "F1"] == pytest.approx(o3["CNN"])
-    for png in ("F1_violins.png", "support_per_class.png", "Confusion_CNN_all_images.png",
-                "Confusion_MLP_all_images.png"):
+    for png in ("F1_violins.png", "support_per_class.png", "Confusion_CNN_all_images.png", "Confusion_MLP_all_images.png"):
         assert (d / png).stat().st_size > 5000
     cm = pd.read_csv(d / "Confusion_MLP_all_images.csv", index_col=0)
     assert cm.to_numpy().sum() == comp[(comp.Type == "MLP") & (comp.Class == "ALL")].Support.sum()
@@ -171,8 +193,17 @@ def test_notebook_05_maps_the_sample_orthomosaic(suite_run):
 
     d = suite_run / "map"
     stem = "Clearwater_ortho_tiny"
-    for suffix in ("_MLP.tif", "_MLP.qml", "_MLP.tif.aux.xml", "_CNN.tif", "_CNN_confidence.tif",
-                   "_MLP_areas.csv", "_MLP.gpkg", "_MLP.json", "_MLP_preview.png"):
+    for suffix in (
+        "_MLP.tif",
+        "_MLP.qml",
+        "_MLP.tif.aux.xml",
+        "_CNN.tif",
+        "_CNN_confidence.tif",
+        "_MLP_areas.csv",
+        "_MLP.gpkg",
+        "_MLP.json",
+        "_MLP_preview.png",
+    ):
         assert (d / f"{stem}{suffix}").exists(), suffix
     man = json.loads((SAMPLE / "manifest.json").read_text())["orthomosaic"]
     _, label, valid = make_orthomosaic(man["scene_seed"])
@@ -208,7 +239,7 @@ def test_notebook_06_draws_its_tools_without_waiting(suite_run):
     assert mimes.count("image/png") >= 3
     assert "application/vnd.jupyter.widget-view+json" not in mimes
     table = next(c for c in nb.cells if "explorer.f1_table()" in c.source)
-    assert any("text/html" in o.get("data", {}) for o in table.outputs)   # the F1 table, as in static mode
+    assert any("text/html" in o.get("data", {}) for o in table.outputs)  # the F1 table, as in static mode
 
 
 def test_batch_runs_show_static_figures_in_00_03_05(suite_run):
@@ -250,8 +281,12 @@ def test_notebook_07_adapts_the_model_and_compares(suite_run):
     assert lin["epochs"] == 2
     assert set(adapted.key.rivers) == {"Clearwater", "Muddyford", "Greyrun"}
     table = pd.read_csv(ad / "before_after_tiny.csv")
-    assert sorted(zip(table.image, table.model, strict=True)) == [("Greyrun_0001", "after"), ("Greyrun_0001", "before"),
-                                                    ("Greyrun_0002", "after"), ("Greyrun_0002", "before")]
+    assert sorted(zip(table.image, table.model, strict=True)) == [
+        ("Greyrun_0001", "after"),
+        ("Greyrun_0001", "before"),
+        ("Greyrun_0002", "after"),
+        ("Greyrun_0002", "before"),
+    ]
     assert table.f1_final.between(0, 1).all()
     assert table.phase2.notna().all()
     assert table.why.notna().all()

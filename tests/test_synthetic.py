@@ -30,7 +30,7 @@ def test_committed_sample_data_is_what_the_generator_makes(tmp_path):
             img, lab = read_pair(rec)
             new = [r for r in find_pairs(tmp_path / split) if r.name == rec.name][0]
             img2, lab2 = read_pair(new)
-            np.testing.assert_array_equal(lab, lab2)       # labels exact
+            np.testing.assert_array_equal(lab, lab2)  # labels exact
             assert np.abs(img.astype(int) - img2.astype(int)).mean() < 1.0  # JPEG coder may differ
 
 

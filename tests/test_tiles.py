@@ -6,7 +6,7 @@ from sscnb import tiles
 
 def loop_tiles(img, t):
     nr, nc = img.shape[0] // t, img.shape[1] // t
-    return np.stack([img[r * t:(r + 1) * t, c * t:(c + 1) * t] for r in range(nr) for c in range(nc)])
+    return np.stack([img[r * t : (r + 1) * t, c * t : (c + 1) * t] for r in range(nr) for c in range(nc)])
 
 
 def loop_purity(lab, t, codes, purity=0.9, max_unl=0.1):
@@ -14,7 +14,7 @@ def loop_purity(lab, t, codes, purity=0.9, max_unl=0.1):
     nr, nc = lab.shape[0] // t, lab.shape[1] // t
     for r in range(nr):
         for c in range(nc):
-            tile = lab[r * t:(r + 1) * t, c * t:(c + 1) * t]
+            tile = lab[r * t : (r + 1) * t, c * t : (c + 1) * t]
             n = tile.size
             best, bn = 0, -1
             for k in codes:
@@ -43,7 +43,7 @@ def test_tiles_to_raster_round_trip_and_fill():
     np.testing.assert_array_equal(tiles.to_tiles(r, 5)[:, 0, 0], vals)
     for k, v in enumerate(vals):
         rr, cc = divmod(k, 4)
-        assert (r[rr * 5:(rr + 1) * 5, cc * 5:(cc + 1) * 5] == v).all()
+        assert (r[rr * 5 : (rr + 1) * 5, cc * 5 : (cc + 1) * 5] == v).all()
     prob = tiles.tiles_to_raster(rng.random((12, 3)), (3, 4), 5)
     assert prob.shape == (15, 20, 3)
 
@@ -51,15 +51,25 @@ def test_tiles_to_raster_round_trip_and_fill():
 def test_purity_hand_cases():
     t = 10
     lab = np.zeros((10, 50), np.uint8)
-    lab[:, 0:10] = 1; lab[:9, 0:10] = 1; lab[9, 1:10] = 2          # 91 water / 9 sediment -> water
-    lab[:, 10:20] = 1; lab[9, 10:20] = 2; lab[8, 10:11] = 2         # 89% water -> not labelled
-    lab[:, 20:30] = 1; lab[9, 20:30] = 3                            # exactly 90% -> water
-    lab[:, 30:40] = 1; lab[9, 30:40] = 0; lab[8, 30:31] = 0         # 89% water, 11% unlabelled -> no
-    lab[:, 40:50] = 2; lab[9, 40:50] = 0                            # 90% sediment, 10% unlabelled -> sediment
+    lab[:, 0:10] = 1
+    lab[:9, 0:10] = 1
+    lab[9, 1:10] = 2  # 91 water / 9 sediment -> water
+    lab[:, 10:20] = 1
+    lab[9, 10:20] = 2
+    lab[8, 10:11] = 2  # 89% water -> not labelled
+    lab[:, 20:30] = 1
+    lab[9, 20:30] = 3  # exactly 90% -> water
+    lab[:, 30:40] = 1
+    lab[9, 30:40] = 0
+    lab[8, 30:31] = 0  # 89% water, 11% unlabelled -> no
+    lab[:, 40:50] = 2
+    lab[9, 40:50] = 0  # 90% sediment, 10% unlabelled -> sediment
     got = tiles.purity_labels(lab, t, [1, 2, 3])
     np.testing.assert_array_equal(got, [1, 0, 1, 0, 2])
     # with a lower purity the unlabelled rule still applies: 11% unlabelled is never used
-    lab2 = np.ones((10, 10), np.uint8); lab2[:2] = 0; lab2[2, 0] = 0   # 79% water, 21% unlabelled
+    lab2 = np.ones((10, 10), np.uint8)
+    lab2[:2] = 0
+    lab2[2, 0] = 0  # 79% water, 21% unlabelled
     assert tiles.purity_labels(lab2, t, [1, 2], purity=0.5)[0] == 0
 
 
@@ -70,7 +80,5 @@ def test_purity_matches_loop_reference():
     noise = rng.random(lab.shape) < 0.06
     lab[noise] = rng.integers(0, 4, noise.sum())
     for p in (0.9, 0.75, 1.0):
-        np.testing.assert_array_equal(tiles.purity_labels(lab, 10, [1, 2, 3], p),
-                                      loop_purity(lab, 10, [1, 2, 3], p))
-    assert tiles.count_pure_tiles(lab, 10, [1, 2, 3]) == {
-        c: int((loop_purity(lab, 10, [1, 2, 3]) == c).sum()) for c in (1, 2, 3)}
+        np.testing.assert_array_equal(tiles.purity_labels(lab, 10, [1, 2, 3], p), loop_purity(lab, 10, [1, 2, 3], p))
+    assert tiles.count_pure_tiles(lab, 10, [1, 2, 3]) == {c: int((loop_purity(lab, 10, [1, 2, 3]) == c).sum()) for c in (1, 2, 3)}

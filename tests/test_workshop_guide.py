@@ -7,6 +7,7 @@ session, as the guide's "Your own folder" section tells it, is run notebook by n
 demo's folder must come out of it untouched, and the student's files must have the names the guide
 gives.
 """
+
 import json
 import os
 import re
@@ -43,7 +44,7 @@ def setup_commands(text: str) -> list:
 
 def own_folder_section(text: str) -> str:
     start = text.index("## Your own folder")
-    return text[start:text.index("\n## ", start + 1)]
+    return text[start : text.index("\n## ", start + 1)]
 
 
 def _env() -> dict:
@@ -61,8 +62,9 @@ def _shell(command: str, cwd: Path, timeout: int = 1500) -> str:
 
 
 def _snapshot(folder: Path) -> dict:
-    return {str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns)
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns) for p in sorted(folder.rglob("*")) if p.is_file()
+    }
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +96,7 @@ def test_make_demo_as_written_runs_the_suite(clone):
     run = json.loads((root / "outputs" / "sample_demo" / "run.json").read_text())
     assert run["status"] == "finished"
     assert len(run["notebooks"]) == 9
-    assert (root / ".venv" / "bin" / "python").exists()          # made by make demo itself
+    assert (root / ".venv" / "bin" / "python").exists()  # made by make demo itself
     assert notebook_noise(root / "outputs" / "sample_demo") == []  # no PosixPath results, no TensorFlow C++ lines
     assert "already finished in this run folder" in _shell("make demo", root)  # run again: resumes, no error
 
@@ -121,8 +123,9 @@ def test_the_guides_other_commands_run_as_written(clone, tmp_path):
     env = {**_env(), "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime")}
     log = tmp_path / "jupyterlab.log"
     with open(log, "w") as sink:
-        proc = subprocess.Popen(lab + extra, shell=True, cwd=root, env=env, stdout=sink, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            lab + extra, shell=True, cwd=root, env=env, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True
+        )
     try:
         names, deadline = None, time.time() + 120
         while names is None and time.time() < deadline:
@@ -161,15 +164,39 @@ def test_a_student_works_in_their_own_folder_as_the_guide_says(clone, tmp_path):
 
     def run(notebook, parameters):
         out = tmp_path / f"{notebook}.ipynb"
-        return subprocess.run([str(python), "-m", "papermill", f"notebooks/{notebook}.ipynb", str(out), "--cwd",
-                               "notebooks", "-y", yaml.safe_dump(parameters), "--no-progress-bar"],
-                              cwd=root, env=_env(), capture_output=True, text=True, timeout=900)
+        return subprocess.run(
+            [
+                str(python),
+                "-m",
+                "papermill",
+                f"notebooks/{notebook}.ipynb",
+                str(out),
+                "--cwd",
+                "notebooks",
+                "-y",
+                yaml.safe_dump(parameters),
+                "--no-progress-bar",
+            ],
+            cwd=root,
+            env=_env(),
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
 
     # the agenda's order; 01 and 02 with their defaults (the student's own CNN). experiment is passed
     # at its default value so that papermill always injects its parameters cell: with none, the
     # notebooks cannot tell a batch run and draw live widgets, which can stall papermill (nbclient#312)
-    for nb in ["00_data_check", "01_cnn_tuning", "02_cnn_training", "03_ssc_evaluation", "06_explore",
-               "05_map_survey", "04_report", "07_adapt_to_river"]:
+    for nb in [
+        "00_data_check",
+        "01_cnn_tuning",
+        "02_cnn_training",
+        "03_ssc_evaluation",
+        "06_explore",
+        "05_map_survey",
+        "04_report",
+        "07_adapt_to_river",
+    ]:
         r = run(nb, {"experiment": "manual", **(setting if nb in with_model else {})})
         assert r.returncode == 0, f"{nb}:\n{(r.stdout + r.stderr)[-3000:]}"
     # the mistake the guide warns about: notebook 02 pointed at the demo's folder refuses before training
@@ -180,7 +207,7 @@ def test_a_student_works_in_their_own_folder_as_the_guide_says(clone, tmp_path):
     assert time.perf_counter() - t0 < 60
     assert _snapshot(demo) == before, "the student's session wrote into the demo's folder"
     mine = root / "outputs" / "manual"
-    assert (mine / "model" / "cnn.keras").exists()                         # the student's own CNN
+    assert (mine / "model" / "cnn.keras").exists()  # the student's own CNN
     exercise6 = re.search(r"`(outputs/manual/map/[^`]+\.tif)`", section).group(1)
     assert exercise6 == "outputs/manual/map/Clearwater_ortho_manual_MLP.tif"
     assert (root / exercise6).exists(), sorted(p.name for p in (mine / "map").iterdir())

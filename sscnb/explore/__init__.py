@@ -14,6 +14,7 @@ what a notebook run by papermill shows (:func:`show_tool`): a widget never waits
 batch runs never hang. The computation is :func:`sscnb.ssc.classify_image`, :mod:`sscnb.metrics`
 and :func:`sscnb.modelfiles.predict_codes`; the tools only hold state and draw.
 """
+
 from __future__ import annotations
 
 from ..imageresult import LAYERS, ImageResult, tiles_on_grid
@@ -23,5 +24,15 @@ from ._playground import Phase2Playground
 from ._result import compute_image_result, layer_rgb
 from ._tilebrowser import TileBrowser
 
-__all__ = ["LAYERS", "ImageResult", "compute_image_result", "layer_rgb", "tiles_on_grid", "MapExplorer",
-           "TileBrowser", "Phase2Playground", "show_tool", "run_by_papermill"]
+__all__ = [
+    "LAYERS",
+    "ImageResult",
+    "compute_image_result",
+    "layer_rgb",
+    "tiles_on_grid",
+    "MapExplorer",
+    "TileBrowser",
+    "Phase2Playground",
+    "show_tool",
+    "run_by_papermill",
+]

@@ -1,4 +1,5 @@
 """Showing a tool in a notebook: its widget in JupyterLab, its static figure in a batch run."""
+
 from __future__ import annotations
 
 from ..plots import _plt, save_figure
@@ -61,8 +62,7 @@ def show_tool(tool, widgets: bool, save=None) -> None:
     """
     plt = _plt()
     if widgets and run_by_papermill():
-        print(f"{type(tool).__name__}: a static figure, as this notebook runs under papermill "
-              "(widgets need JupyterLab)")
+        print(f"{type(tool).__name__}: a static figure, as this notebook runs under papermill (widgets need JupyterLab)")
         widgets = False
     if save is not None or not widgets:
         fig = tool.figure()

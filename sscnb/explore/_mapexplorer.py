@@ -1,4 +1,5 @@
 """The map explorer: an image layer by layer (its state and figure), and its widget."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -26,8 +27,10 @@ def _check_zoom(zoom):
     except (TypeError, ValueError):
         raise ValueError(f"zoom must be (top, bottom, left, right) in percent of the image, got {zoom!r}") from None
     if not (0 <= r0 < r1 <= 100 and 0 <= c0 < c1 <= 100):
-        raise ValueError(f"zoom must be (top, bottom, left, right) with 0 <= top < bottom <= 100 and "
-                         f"0 <= left < right <= 100 (percent of the image), got {zoom!r}")
+        raise ValueError(
+            f"zoom must be (top, bottom, left, right) with 0 <= top < bottom <= 100 and "
+            f"0 <= left < right <= 100 (percent of the image), got {zoom!r}"
+        )
     return (r0, r1, c0, c1)
 
 
@@ -50,8 +53,17 @@ class MapExplorer:
         The region shown, in percent of the image's height and width (None: all of it).
     """
 
-    def __init__(self, records=None, cnn: LoadedModel | None = None, params: SSCParams | None = None, layer: str = "final map",
-                 opacity: float = 0.6, zoom=None, *, sources: dict | None = None):
+    def __init__(
+        self,
+        records=None,
+        cnn: LoadedModel | None = None,
+        params: SSCParams | None = None,
+        layer: str = "final map",
+        opacity: float = 0.6,
+        zoom=None,
+        *,
+        sources: dict | None = None,
+    ):
         from functools import partial
 
         if sources is None:
@@ -69,12 +81,13 @@ class MapExplorer:
         self.layer = layer
         self.opacity = float(opacity)
         self.zoom = _check_zoom(zoom)
-        self.widget: Any = None      # the ipywidgets box, once shown
+        self.widget: Any = None  # the ipywidgets box, once shown
         self.controls: dict = {}
 
     @classmethod
-    def from_evaluation(cls, out_dir, data_dir, experiment: str, cnn: LoadedModel, params: SSCParams, images=None,
-                        **kw) -> MapExplorer:
+    def from_evaluation(
+        cls, out_dir, data_dir, experiment: str, cnn: LoadedModel, params: SSCParams, images=None, **kw
+    ) -> MapExplorer:
         """Return the images notebook 03 evaluated.
 
         Its saved class rasters and confidence (classified again with the same model and settings when it
@@ -102,13 +115,16 @@ class MapExplorer:
         from functools import partial
 
         if images is None:
-            images = [r.name for r in find_pairs(data_dir)
-                      if result_files(out_dir, r.name, experiment, params.phase2)["confidence"].exists()]
+            images = [
+                r.name
+                for r in find_pairs(data_dir)
+                if result_files(out_dir, r.name, experiment, params.phase2)["confidence"].exists()
+            ]
         if not len(images):
-            raise ValueError(f"no image of {data_dir} has results of experiment {experiment!r} in {out_dir}: "
-                             "run notebook 03 first")
-        return cls(sources={n: partial(_evaluation_result, out_dir, data_dir, n, experiment, cnn, params)
-                            for n in images}, **kw)
+            raise ValueError(
+                f"no image of {data_dir} has results of experiment {experiment!r} in {out_dir}: run notebook 03 first"
+            )
+        return cls(sources={n: partial(_evaluation_result, out_dir, data_dir, n, experiment, cnn, params) for n in images}, **kw)
 
     @classmethod
     def from_maps(cls, results, scheme: ClassScheme, tile: int, max_px: int = 1500, **kw) -> MapExplorer:
@@ -204,13 +220,19 @@ class MapExplorer:
             raise ValueError(f"{res.name} has no labels, so no {self.layer!r} layer; its layers are {res.layers}")
         ax.set_title(f"{res.name}: {self.layer} (opacity {self.opacity:.2f}{where})\n{scores}", fontsize=9)
         if self.layer in ("labels", "CNN tiles", "final map"):
-            ax.legend(handles=res.scheme.legend_handles(include_unlabelled=False), loc="upper left",
-                      bbox_to_anchor=(1.01, 1), frameon=False, fontsize=8)
+            ax.legend(
+                handles=res.scheme.legend_handles(include_unlabelled=False),
+                loc="upper left",
+                bbox_to_anchor=(1.01, 1),
+                frameon=False,
+                fontsize=8,
+            )
         elif self.layer == "CNN confidence":
             import matplotlib as mpl
 
-            fig.colorbar(mpl.cm.ScalarMappable(mpl.colors.Normalize(0, 1), "magma"), ax=ax, shrink=0.6,
-                         label="CNN top-class probability")
+            fig.colorbar(
+                mpl.cm.ScalarMappable(mpl.colors.Normalize(0, 1), "magma"), ax=ax, shrink=0.6, label="CNN top-class probability"
+            )
         return fig
 
     def show(self):
@@ -273,11 +295,17 @@ def _explorer_widget(tool: MapExplorer):
     # the map first and large (the whole width), the F1 table and the note below it: beside the map
     # they squeezed it to a quarter of the page, where its legend could not be read
     out.layout = w.Layout(width="100%")
-    tool.widget = w.VBox([w.HBox([picker, opacity]), layers, w.HBox([rows, cols, reset]), out,
-                          w.HBox([table, note])])
+    tool.widget = w.VBox([w.HBox([picker, opacity]), layers, w.HBox([rows, cols, reset]), out, w.HBox([table, note])])
     tool.widget.add_class("sscnb-map-explorer")  # a handle for styles and for the browser test
-    tool.controls = {"image": picker, "layer": layers, "opacity": opacity, "rows": rows, "columns": cols,
-                     "whole image": reset, "note": note}
+    tool.controls = {
+        "image": picker,
+        "layer": layers,
+        "opacity": opacity,
+        "rows": rows,
+        "columns": cols,
+        "whole image": reset,
+        "note": note,
+    }
     render()
     display(tool.widget)
     return tool.widget

@@ -1,4 +1,5 @@
 """The phase-2 playground: one image run again with other settings (state and figure), and its widget."""
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -37,9 +38,9 @@ class Phase2Playground:
         self.base = params or SSCParams()
         self.params = self.base  # the settings of the last run
         self.history: list = []  # [(params, ImageResult, seconds)]
-        self.widget: Any = None      # the ipywidgets box, once shown
+        self.widget: Any = None  # the ipywidgets box, once shown
         self.controls: dict = {}
-        self._on_run: Any = None     # the Run button's handler (tests press it)
+        self._on_run: Any = None  # the Run button's handler (tests press it)
 
     def run(self, **changes):
         """Phase 1 and phase 2 with the notebook's settings changed as given; returns the new ImageResult."""
@@ -47,9 +48,9 @@ class Phase2Playground:
 
         p = replace(self.base, **changes)
         t0 = time.perf_counter()
-        res = ImageResult.from_classification(self.record.name, self.image, self.label,
-                                              classify_image(self.image, self.cnn, p), self.cnn.scheme,
-                                              self.cnn.tile_size)
+        res = ImageResult.from_classification(
+            self.record.name, self.image, self.label, classify_image(self.image, self.cnn, p), self.cnn.scheme, self.cnn.tile_size
+        )
         self.params = p
         self.history.append((p, res, time.perf_counter() - t0))
         return res
@@ -58,8 +59,9 @@ class Phase2Playground:
         """Return the last two runs side by side: final maps, their settings and F1."""
         plt = _plt()
         runs = self.history[-2:]
-        fig, axes = plt.subplots(1, max(1, len(runs)), figsize=(6 * max(1, len(runs)), 5.2),
-                                 constrained_layout=True, squeeze=False)
+        fig, axes = plt.subplots(
+            1, max(1, len(runs)), figsize=(6 * max(1, len(runs)), 5.2), constrained_layout=True, squeeze=False
+        )
         for ax, (p, res, secs) in zip(axes.ravel(), runs, strict=False):  # one empty axes before the first run
             col = res.scheme.colorize(res.final_map)
             ax.imshow(col)
@@ -72,8 +74,13 @@ class Phase2Playground:
             axes[0, 0].set_title("not run yet")
         else:
             scheme = runs[-1][1].scheme
-            fig.legend(handles=scheme.legend_handles(include_unlabelled=True), loc="outside lower center",
-                       ncol=6, frameon=False, fontsize=8)
+            fig.legend(
+                handles=scheme.legend_handles(include_unlabelled=True),
+                loc="outside lower center",
+                ncol=6,
+                frameon=False,
+                fontsize=8,
+            )
         return fig
 
     def show(self):
@@ -87,13 +94,14 @@ def _playground_widget(tool: Phase2Playground):
 
     p = tool.base  # the controls start at the notebook's settings, as the exercises do
     full = {"style": {"description_width": "initial"}}  # the whole name shown, never "median_r..."
-    c = {"median_radius": w.IntSlider(value=p.median_radius, min=0, max=15, description="median_radius", **full),
-         "use_entropy": w.Checkbox(value=p.use_entropy, description="use_entropy", **full),
-         "subsample": w.FloatLogSlider(value=p.subsample, base=10, min=-3, max=0, description="subsample", **full),
-         "phase2": w.ToggleButtons(options=["mlp", "rf"], value=p.phase2, description="phase2", **full),
-         "recog_thresh": w.FloatSlider(value=p.recog_thresh, min=0, max=1, step=0.05,
-                                       description="recog_thresh", **full),
-         "min_tiles": w.IntSlider(value=p.min_tiles, min=0, max=20, description="min_tiles", **full)}
+    c = {
+        "median_radius": w.IntSlider(value=p.median_radius, min=0, max=15, description="median_radius", **full),
+        "use_entropy": w.Checkbox(value=p.use_entropy, description="use_entropy", **full),
+        "subsample": w.FloatLogSlider(value=p.subsample, base=10, min=-3, max=0, description="subsample", **full),
+        "phase2": w.ToggleButtons(options=["mlp", "rf"], value=p.phase2, description="phase2", **full),
+        "recog_thresh": w.FloatSlider(value=p.recog_thresh, min=0, max=1, step=0.05, description="recog_thresh", **full),
+        "min_tiles": w.IntSlider(value=p.min_tiles, min=0, max=20, description="min_tiles", **full),
+    }
     button = w.Button(description="Run", button_style="primary")
     status = w.HTML()
     out = w.Output()
@@ -104,8 +112,7 @@ def _playground_widget(tool: Phase2Playground):
             _display_figure(tool.figure())
         if tool.history:
             p, res, secs = tool.history[-1]
-            status.value = (f"run {len(tool.history)}: {res.phase2_name} F1 {res.f1(res.phase2_name):.4f} "
-                            f"in {secs:.1f} s")
+            status.value = f"run {len(tool.history)}: {res.phase2_name} F1 {res.f1(res.phase2_name):.4f} in {secs:.1f} s"
 
     def on_run(_=None):
         button.disabled = True
@@ -121,8 +128,14 @@ def _playground_widget(tool: Phase2Playground):
 
     button.on_click(on_run)
     tool.controls = {**c, "run": button}
-    tool.widget = w.VBox([w.HBox([c["median_radius"], c["use_entropy"], c["subsample"]]),
-                          w.HBox([c["phase2"], c["recog_thresh"], c["min_tiles"]]), w.HBox([button, status]), out])
+    tool.widget = w.VBox(
+        [
+            w.HBox([c["median_radius"], c["use_entropy"], c["subsample"]]),
+            w.HBox([c["phase2"], c["recog_thresh"], c["min_tiles"]]),
+            w.HBox([button, status]),
+            out,
+        ]
+    )
     out.add_class("sscnb-picture")
     status.add_class("sscnb-status")
     tool.widget.add_class("sscnb-playground")

@@ -2,6 +2,7 @@
 
 Classified here, read from notebook 03's results, or from notebook 05's maps.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -19,6 +20,7 @@ from ..ssc import SSCParams, classify_image
 if TYPE_CHECKING:
     from ..modelfiles import LoadedModel
 
+
 def compute_image_result(record, cnn: LoadedModel, params: SSCParams) -> ImageResult:
     """Read one image (and its label) and run phase 1 and phase 2 on it.
 
@@ -33,16 +35,16 @@ def compute_image_result(record, cnn: LoadedModel, params: SSCParams) -> ImageRe
     ImageResult
     """
     img, lab = read_pair(record, cnn.scheme, cnn.tile_size)
-    return ImageResult.from_classification(record.name, img, lab, classify_image(img, cnn, params),
-                                           cnn.scheme, cnn.tile_size)
+    return ImageResult.from_classification(record.name, img, lab, classify_image(img, cnn, params), cnn.scheme, cnn.tile_size)
 
 
 def _evaluation_result(out_dir, data_dir, name, experiment, cnn: LoadedModel, params) -> ImageResult:
     """Return an image of notebook 03's results: the saved rasters, or classified again when they were not saved."""
     r = load_image_results(out_dir, data_dir, name, experiment, params.phase2, cnn.scheme, cnn.tile_size)
     if r.final_map is None or r.cnn_map is None:
-        res = ImageResult.from_classification(name, r.image, r.label, classify_image(r.image, cnn, params),
-                                              cnn.scheme, cnn.tile_size)
+        res = ImageResult.from_classification(
+            name, r.image, r.label, classify_image(r.image, cnn, params), cnn.scheme, cnn.tile_size
+        )
         res.note = "classified again (notebook 03 saved no class rasters: save_class_rasters = True keeps them)"
         return res
     return r
@@ -63,8 +65,21 @@ def _map_result(result, scheme: ClassScheme, tile: int, max_px: int) -> ImageRes
         conf = ds.read(1, masked=True).filled(np.nan).astype(np.float32)
     name = Path(result.input).stem
     note = "read from the map's overviews" if image.shape[:2] != in_shape else "read from the map"
-    return ImageResult(name, image, None, cnn_map, final, conf, scheme, tile, result.phase2_name, note=note, full_shape=in_shape,
-                       bounds=bounds, units=units)
+    return ImageResult(
+        name,
+        image,
+        None,
+        cnn_map,
+        final,
+        conf,
+        scheme,
+        tile,
+        result.phase2_name,
+        note=note,
+        full_shape=in_shape,
+        bounds=bounds,
+        units=units,
+    )
 
 
 def layer_rgb(res: ImageResult, layer: str, opacity: float = 0.6) -> np.ndarray:

@@ -1,4 +1,5 @@
 """The tile browser: a labelled folder's tiles with the CNN's class (state and figure), and its widget."""
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
@@ -49,8 +50,10 @@ class TileBrowser:
         self.cls: int | str = "all"
         if cnn is not None:
             if cnn.tile_size != tiles.tile_size:
-                raise ValueError(f"the tiles are {tiles.tile_size} px but the CNN {cnn.path.name} takes "
-                                 f"{cnn.tile_size} px tiles: collect them with tile_size={cnn.tile_size}")
+                raise ValueError(
+                    f"the tiles are {tiles.tile_size} px but the CNN {cnn.path.name} takes "
+                    f"{cnn.tile_size} px tiles: collect them with tile_size={cnn.tile_size}"
+                )
             self.predicted, proba, _ = predict_codes(cnn, None, tiles.x)
             self.confidence = proba.max(axis=1)
         present = [c for c in scheme.labelled_codes if (tiles.y == c).any()]
@@ -58,12 +61,13 @@ class TileBrowser:
         self.only_wrong = False
         self.order = self.ORDERS[0]
         self.page = 0
-        self.widget: Any = None      # the ipywidgets box, once shown
+        self.widget: Any = None  # the ipywidgets box, once shown
         self.controls: dict = {}
 
     @classmethod
-    def from_folder(cls, data_dir, scheme: ClassScheme, tile_size: int = 50, purity: float = 0.9, cnn: LoadedModel | None = None,
-                    **kw) -> TileBrowser:
+    def from_folder(
+        cls, data_dir, scheme: ClassScheme, tile_size: int = 50, purity: float = 0.9, cnn: LoadedModel | None = None, **kw
+    ) -> TileBrowser:
         """Return the pure tiles of a folder of labelled images (as notebook 02 collects them).
 
         Parameters
@@ -130,8 +134,11 @@ class TileBrowser:
             row = {"class": self.scheme.name(c), "tiles": int(m.sum())}
             if self.predicted is not None:
                 n_wrong = int((self.wrong & m).sum())
-                row.update(misclassified=n_wrong, misclassified_share=n_wrong / m.sum() if m.any() else float("nan"),
-                           mean_confidence=float(self.confidence[m].mean()) if m.any() else float("nan"))
+                row.update(
+                    misclassified=n_wrong,
+                    misclassified_share=n_wrong / m.sum() if m.any() else float("nan"),
+                    mean_confidence=float(self.confidence[m].mean()) if m.any() else float("nan"),
+                )
             rows.append(row)
         return pd.DataFrame(rows).set_index("class")
 
@@ -149,11 +156,10 @@ class TileBrowser:
         plt = _plt()
         sel = self.selection()
         self.page = min(self.page, self.pages - 1)
-        page = sel[self.page * self.per_page:(self.page + 1) * self.per_page]
+        page = sel[self.page * self.per_page : (self.page + 1) * self.per_page]
         ncols = 8
         nrows = max(1, -(-len(page) // ncols))
-        fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * 1.35, nrows * 1.6 + 0.5), squeeze=False,
-                                 constrained_layout=True)
+        fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * 1.35, nrows * 1.6 + 0.5), squeeze=False, constrained_layout=True)
         for ax in axes.ravel():
             ax.set_axis_off()
         wrong = self.wrong
@@ -167,8 +173,9 @@ class TileBrowser:
                 ax.set_title(f"{label}\n{self.tiles.image[i]}", fontsize=6)
                 continue
             colour = "red" if wrong[i] else "black"
-            ax.set_title(f"{label}\nCNN: {self.scheme.name(self.predicted[i])} {self.confidence[i]:.2f}",
-                         fontsize=6, color=colour)
+            ax.set_title(
+                f"{label}\nCNN: {self.scheme.name(self.predicted[i])} {self.confidence[i]:.2f}", fontsize=6, color=colour
+            )
             for side in ax.spines.values():
                 side.set_color(colour)
                 side.set_linewidth(2.5 if wrong[i] else 0.5)
@@ -176,8 +183,7 @@ class TileBrowser:
             axes[0, 0].set_title("no tile selected", fontsize=8, loc="left")
             if self.only_wrong and self.predicted is not None:
                 n = len(self.selection(only_wrong=False))
-                axes[0, 0].set_title(f"none misclassified: the CNN gets all {n} of these tiles right", fontsize=8,
-                                     loc="left")
+                axes[0, 0].set_title(f"none misclassified: the CNN gets all {n} of these tiles right", fontsize=8, loc="left")
         fig.suptitle(self._heading(len(sel)), fontsize=9)
         return fig
 
@@ -190,12 +196,10 @@ def _browser_widget(tool: TileBrowser):
     """Return the ipywidgets wiring of a :class:`TileBrowser`: its controls change the tool's state and redraw its figure."""
     import ipywidgets as w
 
-    options = [("all", "all")] + [(tool.scheme.name(c), c) for c in tool.scheme.labelled_codes
-                                  if (tool.tiles.y == c).any()]
+    options = [("all", "all")] + [(tool.scheme.name(c), c) for c in tool.scheme.labelled_codes if (tool.tiles.y == c).any()]
     cls = w.Dropdown(options=options, value=tool.cls, description="class")
     wrong = w.Checkbox(value=tool.only_wrong, description="misclassified only", disabled=tool.predicted is None)
-    order = w.ToggleButtons(options=list(tool.ORDERS), value=tool.order, description="order",
-                            disabled=tool.predicted is None)
+    order = w.ToggleButtons(options=list(tool.ORDERS), value=tool.order, description="order", disabled=tool.predicted is None)
     page = w.IntSlider(value=tool.page + 1, min=1, max=tool.pages, description="page")
     out = w.Output()
 
