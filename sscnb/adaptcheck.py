@@ -67,7 +67,8 @@ def before_after(records, parent, adapted, params=None, labels_table=None, progr
     scheme = adapted.scheme
     codes = list(scheme.labelled_codes)
     names = {c: scheme.name(c) for c in scheme.codes}
-    rows, results = [], {}
+    rows: list[dict] = []
+    results: dict[str, dict] = {}
     for rec in tqdm(records, desc="mapping before and after", disable=not progress):
         img, lab = read_pair(rec, scheme, adapted.tile_size)
         judge = judge_grid(labels_table, rec.name, grid_shape(img.shape, adapted.tile_size))

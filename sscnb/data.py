@@ -18,11 +18,15 @@ import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Literal, overload
 
 import numpy as np
 
 from .classes import ClassScheme
 from .errors import SscnbError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 __all__ = [
     "DataError",
@@ -90,7 +94,7 @@ class Problem:
         return f"{self.severity.upper()}: {self.message}"
 
 
-def parse_image_name(filename) -> tuple[str, str] | None:
+def parse_image_name(filename: str | Path) -> tuple[str, str] | None:
     """River and number of an image file name that follows the convention.
 
     Parameters
@@ -177,7 +181,13 @@ def _scan(folder: Path):
     return images, labels, problems
 
 
-def find_pairs(folder, *, return_problems: bool = False):
+@overload
+def find_pairs(folder: str | Path, *, return_problems: Literal[False] = ...) -> list[ImageRecord]: ...
+@overload
+def find_pairs(folder: str | Path, *, return_problems: Literal[True]) -> tuple[list[ImageRecord], list[Problem]]: ...
+def find_pairs(
+    folder: str | Path, *, return_problems: bool = False
+) -> list[ImageRecord] | tuple[list[ImageRecord], list[Problem]]:
     """Pair images with labels in a folder (by name).
 
     Parameters
@@ -241,7 +251,7 @@ def find_pairs(folder, *, return_problems: bool = False):
     return (records, problems) if return_problems else records
 
 
-def checked_pairs(folder, log=print):
+def checked_pairs(folder: str | Path, log: Callable[[str], object] = print) -> list[ImageRecord]:
     """:func:`find_pairs` for a notebook or a batch that reads ``folder``.
 
     Every naming problem is shown (warnings as :class:`DataWarning`, and through ``log``), and errors (the
@@ -296,7 +306,7 @@ def _imread(path: Path) -> np.ndarray:
     return np.asarray(arr)
 
 
-def read_image(path) -> np.ndarray:
+def read_image(path: str | Path) -> np.ndarray:
     """Read an RGB image.
 
     Parameters
@@ -336,7 +346,7 @@ def read_image(path) -> np.ndarray:
     return np.ascontiguousarray(arr)
 
 
-def read_label(path, scheme: ClassScheme | None = None) -> np.ndarray:
+def read_label(path: str | Path, scheme: ClassScheme | None = None) -> np.ndarray:
     """Read a label raster as class codes.
 
     Real label files are float64 TIFFs holding integer codes; any numeric type is accepted as long
@@ -379,7 +389,9 @@ def read_label(path, scheme: ClassScheme | None = None) -> np.ndarray:
     return lab
 
 
-def read_pair(record: ImageRecord, scheme: ClassScheme | None = None, tile_size: int | None = None):
+def read_pair(
+    record: ImageRecord, scheme: ClassScheme | None = None, tile_size: int | None = None
+) -> tuple[np.ndarray, np.ndarray | None]:
     """Return an image and its label, with every check applied.
 
     Parameters

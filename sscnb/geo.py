@@ -24,8 +24,11 @@ from .classes import ClassScheme
 from .errors import SscnbError
 
 if TYPE_CHECKING:
+    import pandas as pd
     from affine import Affine
     from rasterio.crs import CRS
+    from rasterio.io import DatasetReader
+    from rasterio.windows import Window
 
 __all__ = [
     "SurveyError",
@@ -104,7 +107,7 @@ class SurveyRaster:
         return f"{self.path.name}: {size}, {crs}, {res:g} units/px (georeferencing from {self.georef_source})"
 
 
-def open_raster(path, mode: str = "r", **kwargs):
+def open_raster(path: str | Path, mode: str = "r", **kwargs: object) -> DatasetReader:
     """Open a raster with rasterio, quietly when it has no georeferencing.
 
     A plain JPEG or PNG frame, and the maps sscnb makes of one, are in pixel coordinates on purpose. Only
@@ -130,7 +133,7 @@ def open_raster(path, mode: str = "r", **kwargs):
         return rasterio.open(path, mode, **kwargs)
 
 
-def open_survey(path) -> SurveyRaster:
+def open_survey(path: str | Path) -> SurveyRaster:
     """Read and check the header of one survey input (and its last pixel, to catch a file cut short).
 
     Parameters
@@ -214,7 +217,7 @@ def open_survey(path) -> SurveyRaster:
         return SurveyRaster(path, ds.width, ds.height, count, crs, transform, not identity or crs is not None, alpha, source)
 
 
-def read_block(ds, raster: SurveyRaster, window) -> tuple[np.ndarray, np.ndarray]:
+def read_block(ds: DatasetReader, raster: SurveyRaster, window: Window) -> tuple[np.ndarray, np.ndarray]:
     """Read one window of an open dataset.
 
     Parameters
@@ -253,7 +256,7 @@ def _damaged(path, exc, where: str) -> str:
     )
 
 
-def georeferencing_of(path) -> SurveyRaster:
+def georeferencing_of(path: str | Path) -> SurveyRaster:
     """Return the georeferencing of an image, leniently (for class maps of images evaluated by notebook 03).
 
     Like :func:`open_survey`, but a transform without a CRS is kept (with a warning) instead of
@@ -278,7 +281,7 @@ def georeferencing_of(path) -> SurveyRaster:
         return raster
 
 
-def read_preview(path, max_px: int = 1200) -> np.ndarray:
+def read_preview(path: str | Path, max_px: int = 1200) -> np.ndarray:
     """Return a decimated picture of a raster, read from its overviews when it has them (the full raster is never held in memory).
 
     Parameters
@@ -308,7 +311,7 @@ def read_preview(path, max_px: int = 1200) -> np.ndarray:
         return np.where(valid[..., None], rgb, 255).astype(np.uint8)
 
 
-def survey_table(surveys):
+def survey_table(surveys: list[SurveyRaster]) -> pd.DataFrame:
     """One row per input: size, bands, CRS, pixel size and where the georeferencing came from.
 
     Parameters
@@ -360,7 +363,7 @@ def pixel_area_m2(raster: SurveyRaster) -> float | None:
     return abs(t.a * t.e - t.b * t.d) * float(to_metre) ** 2
 
 
-def area_table(counts: dict, scheme: ClassScheme, raster: SurveyRaster):
+def area_table(counts: dict, scheme: ClassScheme, raster: SurveyRaster) -> pd.DataFrame:
     """Area per class of a map.
 
     Parameters

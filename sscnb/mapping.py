@@ -290,7 +290,7 @@ def label_scores(results: list[MapResult], scheme: ClassScheme) -> pd.DataFrame:
                 recs = []
             by_folder[folder] = {Path(rec.image_path).resolve(): rec for rec in recs if rec.has_label}
         rec = by_folder[folder].get(Path(r.input).resolve())
-        if rec is None:
+        if rec is None or rec.label_path is None:
             continue
         lab = read_label(rec.label_path, scheme)
         for tag, key in (("CNN", "cnn"), (r.phase2_name, "final")):

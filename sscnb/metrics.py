@@ -9,11 +9,17 @@ F1") is ``sum_c F1_c * support_c / sum_c support_c``, the same as scikit-learn's
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .provenance import atomic_path
 from .tiles import crop_to_tiles, to_tiles
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    import pandas as pd
 
 __all__ = [
     "confusion",
@@ -30,7 +36,7 @@ __all__ = [
 REPORT_COLUMNS = ["class", "precision", "recall", "f1_score", "support"]
 
 
-def confusion(y_true: np.ndarray, y_pred: np.ndarray, codes) -> np.ndarray:
+def confusion(y_true: np.ndarray, y_pred: np.ndarray, codes: Sequence[int] | np.ndarray) -> np.ndarray:
     """Confusion counts over labelled pixels, vectorised with one ``bincount``.
 
     Parameters
@@ -63,7 +69,7 @@ def confusion(y_true: np.ndarray, y_pred: np.ndarray, codes) -> np.ndarray:
     return cm.reshape(len(codes), k1)
 
 
-def class_report(y_true, y_pred, codes, names=None):
+def class_report(y_true: np.ndarray, y_pred: np.ndarray, codes: Sequence[int], names: dict | None = None) -> pd.DataFrame:
     """Per-class precision, recall, F1 and support over labelled pixels.
 
     Parameters
@@ -84,7 +90,7 @@ def class_report(y_true, y_pred, codes, names=None):
     return report_from_confusion(confusion(y_true, y_pred, codes), codes, names)
 
 
-def report_from_confusion(cm: np.ndarray, codes, names=None):
+def report_from_confusion(cm: np.ndarray, codes: Sequence[int], names: dict | None = None) -> pd.DataFrame:
     """Return the :func:`class_report` table from a :func:`confusion` matrix.
 
     Confusion matrices of the parts of a map add up, so a map read in windows is scored exactly.
@@ -121,7 +127,7 @@ def report_from_confusion(cm: np.ndarray, codes, names=None):
     return pd.DataFrame(rows, columns=REPORT_COLUMNS)
 
 
-def weighted_f1(reports) -> float:
+def weighted_f1(reports: pd.DataFrame | list[pd.DataFrame]) -> float:
     """Support-weighted ("pixel-weighted") F1.
 
     ``sum F1_c * support_c / sum support_c`` over the rows of one :func:`class_report` table, or of
@@ -148,7 +154,7 @@ def weighted_f1(reports) -> float:
     return float((reports["f1_score"].to_numpy(float) * s).sum() / s.sum()) if s.sum() > 0 else float("nan")
 
 
-def macro_f1(report) -> float:
+def macro_f1(report: pd.DataFrame) -> float:
     """Unweighted mean F1 over the classes with labelled pixels.
 
     Every class counts the same, so a rare class is not averaged away.
@@ -174,7 +180,7 @@ def macro_f1(report) -> float:
     return float(report["f1_score"].to_numpy(float)[labelled].mean()) if labelled.any() else float("nan")
 
 
-def write_report(report, path) -> Path:
+def write_report(report: pd.DataFrame, path: str | Path) -> Path:
     """Write a class report CSV, atomically (temporary name, then rename).
 
     Parameters
@@ -193,7 +199,7 @@ def write_report(report, path) -> Path:
     return path
 
 
-def read_report(path):
+def read_report(path: str | Path) -> pd.DataFrame:
     """Read a class report CSV.
 
     Parameters

@@ -23,6 +23,8 @@ from .tilesets import TileSet
 if TYPE_CHECKING:
     from typing import Any
 
+    import pandas as pd
+
 __all__ = ["ModelMismatchError", "LoadedModel", "check_new_model", "save_model", "load_model", "make_card", "predict_codes"]
 
 
@@ -42,7 +44,7 @@ class LoadedModel:
         return int(self.card["tile_size"])
 
 
-def check_new_model(folder, name: str, overwrite: bool = False) -> None:
+def check_new_model(folder: str | Path, name: str, overwrite: bool = False) -> None:
     """Refuse, before any training, to replace a saved model.
 
     A notebook calls this first, so that a refusal costs nothing and leaves the existing model and its history
@@ -70,7 +72,7 @@ def check_new_model(folder, name: str, overwrite: bool = False) -> None:
         )
 
 
-def save_model(folder, name: str, model, key: ClassKey, card: dict, overwrite: bool = False) -> dict:
+def save_model(folder: str | Path, name: str, model: Any, key: ClassKey, card: dict, overwrite: bool = False) -> dict:
     """Save a model with its class key and card, atomically.
 
     Parameters
@@ -133,7 +135,7 @@ def _find_model_file(path: Path) -> Path:
     return path
 
 
-def load_model(path, scheme: ClassScheme | None = None) -> LoadedModel:
+def load_model(path: str | Path, scheme: ClassScheme | None = None) -> LoadedModel:
     """Load a model saved by :func:`save_model`, checking that model, key and card belong together.
 
     Legacy ``.h5`` models load when a class key CSV (``<name>_classkey.csv`` or
@@ -217,7 +219,17 @@ def load_model(path, scheme: ClassScheme | None = None) -> LoadedModel:
 
 
 def make_card(
-    *, backbone, weights, tile_size, purity, scheme: ClassScheme, tiles: TileSet, epochs, seed, history=None, **extra
+    *,
+    backbone: str,
+    weights: str | None,
+    tile_size: int,
+    purity: float,
+    scheme: ClassScheme,
+    tiles: TileSet,
+    epochs: int,
+    seed: int,
+    history: pd.DataFrame | None = None,
+    **extra: object,
 ) -> dict:
     """Return the model card saved beside a model.
 
@@ -240,7 +252,7 @@ def make_card(
         JSON-ready.
     """
     counts = tiles.counts(scheme)
-    card = {
+    card: dict[str, Any] = {
         "backbone": backbone,
         "weights": str(weights) if weights else None,
         "tile_size": int(tile_size),
@@ -265,7 +277,9 @@ def make_card(
     return card
 
 
-def predict_codes(loaded_or_model, key: ClassKey | None, x: np.ndarray, batch_size: int | None = None):
+def predict_codes(
+    loaded_or_model: Any, key: ClassKey | None, x: np.ndarray, batch_size: int | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Classify tiles in the shared class scheme.
 
     Parameters

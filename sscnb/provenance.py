@@ -11,6 +11,11 @@ import datetime as _dt
 import platform
 from contextlib import contextmanager, suppress
 from importlib import metadata
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
 
 __all__ = [
     "VERSIONED",
@@ -74,7 +79,7 @@ def timestamp() -> str:
     return _dt.datetime.now().isoformat(timespec="seconds")
 
 
-def json_default(o):
+def json_default(o: object) -> object:
     """NumPy numbers and arrays as plain JSON: ``json.dumps(..., default=json_default)``.
 
     Parameters
@@ -96,7 +101,7 @@ def json_default(o):
     return str(o)
 
 
-def tmp_name(path):
+def tmp_name(path: str | Path) -> Path:
     """Return the temporary name a file is written under before it is renamed.
 
     Parameters
@@ -117,7 +122,7 @@ def tmp_name(path):
 
 
 @contextmanager
-def atomic_path(path):
+def atomic_path(path: str | Path) -> Iterator[Path]:
     """Write a file the one way sscnb writes files.
 
     Under a temporary name beside it, renamed when the block ends without error, removed when it fails.
@@ -155,7 +160,7 @@ def atomic_path(path):
         tmp.unlink(missing_ok=True)
 
 
-def write_text(path, text: str, sync: bool = False):
+def write_text(path: str | Path, text: str, sync: bool = False) -> Path:
     """Write a text file atomically (temporary name, then rename).
 
     Parameters
@@ -181,7 +186,7 @@ def write_text(path, text: str, sync: bool = False):
     return path
 
 
-def write_json(path, obj, indent: int = 1):
+def write_json(path: str | Path, obj: object, indent: int = 1) -> Path:
     """Write JSON atomically (temporary name, then rename), NumPy values included.
 
     Parameters
@@ -199,7 +204,7 @@ def write_json(path, obj, indent: int = 1):
     return write_text(path, json.dumps(obj, indent=indent, default=json_default) + "\n")
 
 
-def file_sha256(path) -> str:
+def file_sha256(path: str | Path) -> str:
     """SHA-256 of a file's bytes (e.g. the model a result was made with).
 
     Parameters

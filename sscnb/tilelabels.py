@@ -7,6 +7,7 @@ label of a tile kept. See :mod:`sscnb.labels`.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -16,6 +17,9 @@ from .data import IMAGE_EXTENSIONS, LABEL_PREFIX
 from .errors import SscnbError
 from .geo import georeferencing_of
 from .provenance import write_text
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "LabelError",
@@ -40,7 +44,7 @@ class LabelError(SscnbError, ValueError):
     """Labels that cannot be used; the message names the file and the fix."""
 
 
-def empty_labels():
+def empty_labels() -> pd.DataFrame:
     """Return an empty labels table.
 
     Returns
@@ -60,7 +64,7 @@ def empty_labels():
     )
 
 
-def image_index(images) -> dict:
+def image_index(images: str | Path | list) -> dict:
     """Image name (file name without extension) -> path, for a folder, a list of paths, or both.
 
     Parameters
@@ -156,7 +160,7 @@ def _check_label_images(path: Path, t, images: dict, tile_size: int) -> None:
             )
 
 
-def read_tile_labels(path, scheme: ClassScheme, tile_size: int, images: dict | None = None):
+def read_tile_labels(path: str | Path, scheme: ClassScheme, tile_size: int, images: dict | None = None) -> pd.DataFrame:
     """Read and check a labels CSV.
 
     Parameters
@@ -203,7 +207,7 @@ def read_tile_labels(path, scheme: ClassScheme, tile_size: int, images: dict | N
     return t[list(COLUMNS)]
 
 
-def write_tile_labels(path, table, tile_size: int) -> Path:
+def write_tile_labels(path: str | Path, table: pd.DataFrame, tile_size: int) -> Path:
     """Write a labels CSV atomically (the tile size in its first line).
 
     Parameters
@@ -220,7 +224,9 @@ def write_tile_labels(path, table, tile_size: int) -> Path:
     return write_text(path, _HEADER.format(tile=int(tile_size)) + "\n" + table[list(COLUMNS)].to_csv(index=False), sync=True)
 
 
-def append_tile_label(path, table, image: str, row: int, col: int, code: int, tile_size: int):
+def append_tile_label(
+    path: str | Path, table: pd.DataFrame, image: str, row: int, col: int, code: int, tile_size: int
+) -> pd.DataFrame:
     """One click: the table with this tile's label set (replacing an earlier one), saved at once.
 
     Parameters
@@ -250,7 +256,9 @@ def append_tile_label(path, table, image: str, row: int, col: int, code: int, ti
     return table
 
 
-def start_labels_file(path, start_from, scheme: ClassScheme, tile_size: int, images: dict | None = None) -> Path:
+def start_labels_file(
+    path: str | Path, start_from: str | Path | None, scheme: ClassScheme, tile_size: int, images: dict | None = None
+) -> Path:
     """Make a labels file to work on: a checked copy of ``start_from`` when ``path`` does not exist yet.
 
     The labeller then writes to ``path`` only, so labels that came with the data (``start_from``)

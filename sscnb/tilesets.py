@@ -83,6 +83,7 @@ def collect_tiles(records, scheme: ClassScheme, tile_size: int = 50, purity: flo
         raise NoTilesError("none of the images has a label (SCLS_*.tif): nothing to train on")
     for rec in tqdm(labelled, desc="tiling images", disable=not progress):
         img, lab = read_pair(rec, scheme, tile_size)
+        assert lab is not None  # a labelled record
         y = _tiles.purity_labels(lab, tile_size, scheme.labelled_codes, purity)
         keep = y > 0
         if keep.any():

@@ -71,7 +71,7 @@ def test_public_functions_document_parameters_and_returns(name):
 
 # Annotated public functions (issue 21): mypy checks their callers. The batch drivers, the report and
 # the runner first; the other modules are annotated as they are changed.
-ANNOTATED_MODULES = ["batch", "mapping", "report", "runner"]
+ANNOTATED_MODULES = ["batch", "data", "geo", "mapping", "metrics", "modelfiles", "provenance", "report", "runner", "tilelabels"]
 
 
 @pytest.mark.parametrize("name", ANNOTATED_MODULES)
