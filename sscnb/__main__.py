@@ -454,7 +454,7 @@ HANDLERS = {
 }
 
 
-def main(argv=None) -> int:
+def main(argv: list[str] | None = None) -> int:
     """Run one command; its errors are printed as one line naming the command (the traceback goes to the log: ``-v`` shows it).
 
     Parameters

@@ -41,9 +41,13 @@ from .provenance import file_sha256, write_text
 from .tilesets import TileSet, collect_tiles
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
     import pandas as pd
+
+    from .classes import ClassScheme
+    from .modelfiles import LoadedModel
 
 __all__ = [
     "AdaptError",
@@ -83,7 +87,7 @@ class AdaptResult:
     seconds: float
 
 
-def merge_class_key(parent_key, tiles: TileSet, scheme):
+def merge_class_key(parent_key: ClassKey, tiles: TileSet, scheme: ClassScheme) -> tuple[ClassKey, list[int]]:
     """Return the parent's class key with the new tiles' (river, class) pairs appended.
 
     Parameters
@@ -118,7 +122,9 @@ def merge_class_key(parent_key, tiles: TileSet, scheme):
     return ClassKey(pd.DataFrame(rows, columns=list(ClassKey.COLUMNS))), added
 
 
-def widen_model(model, parent_key, key, learning_rate: float = DEFAULT_LEARNING_RATE, seed: int = 0):
+def widen_model(
+    model: Any, parent_key: ClassKey, key: ClassKey, learning_rate: float = DEFAULT_LEARNING_RATE, seed: int = 0
+) -> Any:
     """Return the parent model with a softmax of ``key.n_outputs`` classes, compiled for fine-tuning.
 
     The layers below the output are a copy of the parent's (trainable; the parent is not changed). The output layer keeps
@@ -192,7 +198,14 @@ def widen_model(model, parent_key, key, learning_rate: float = DEFAULT_LEARNING_
     return new_model
 
 
-def replay_tiles(parent_card: dict, replay, scheme, replay_dir=None, seed: int = 0, progress: bool = True):
+def replay_tiles(
+    parent_card: dict,
+    replay: float,
+    scheme: ClassScheme,
+    replay_dir: str | Path | None = None,
+    seed: int = 0,
+    progress: bool = True,
+) -> TileSet | None:
     """Return a stratified random sample of the parent's training tiles.
 
     Parameters
@@ -356,15 +369,15 @@ def _adapted_card(parent, new_tiles: TileSet, rep: TileSet | None, key: ClassKey
 
 
 def fine_tune(
-    parent,
+    parent: LoadedModel,
     new_tiles: TileSet,
     *,
-    replay=DEFAULT_REPLAY,
-    replay_dir=None,
+    replay: float = DEFAULT_REPLAY,
+    replay_dir: str | Path | None = None,
     epochs: int = DEFAULT_EPOCHS,
     learning_rate: float = DEFAULT_LEARNING_RATE,
     batch_size: int = 64,
-    colour=None,
+    colour: dict | None = None,
     seed: int = 42,
     class_weight: str | None = None,
     progress: bool = True,
@@ -441,22 +454,22 @@ def fine_tune(
 
 
 def adapt_model(
-    model_path,
-    labels_source,
-    images,
-    out_dir,
+    model_path: str | Path,
+    labels_source: str | Path,
+    images: Any,
+    out_dir: str | Path,
     *,
     model_name: str = "cnn_adapted",
     epochs: int = DEFAULT_EPOCHS,
-    replay=DEFAULT_REPLAY,
-    replay_dir=None,
+    replay: float = DEFAULT_REPLAY,
+    replay_dir: str | Path | None = None,
     learning_rate: float = DEFAULT_LEARNING_RATE,
-    colour=None,
+    colour: dict | None = None,
     class_field: str = "class_code",
     seed: int = 42,
     overwrite: bool = False,
     progress: bool = True,
-    log=print,
+    log: Callable[[str], object] = print,
 ) -> dict:
     """Load a model, read the new river's labels, fine-tune, save: what notebook 07 and ``sscnb adapt`` do.
 

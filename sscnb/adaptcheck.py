@@ -6,6 +6,8 @@ there are some, score both maps (:func:`before_after`).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from . import metrics
@@ -13,10 +15,15 @@ from .data import read_pair
 from .ssc import SSCParams, classify_image
 from .tiles import grid_shape
 
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from .modelfiles import LoadedModel
+
 __all__ = ["judge_grid", "before_after"]
 
 
-def judge_grid(table, image: str, grid: tuple[int, int]) -> np.ndarray:
+def judge_grid(table: pd.DataFrame, image: str, grid: tuple[int, int]) -> np.ndarray:
     """Return the user's labels of one image as a tile grid (class codes; 0 where none, mixed or skipped).
 
     Parameters
@@ -38,7 +45,14 @@ def judge_grid(table, image: str, grid: tuple[int, int]) -> np.ndarray:
     return g
 
 
-def before_after(records, parent, adapted, params=None, labels_table=None, progress: bool = True):
+def before_after(
+    records: list,
+    parent: LoadedModel,
+    adapted: LoadedModel,
+    params: SSCParams | None = None,
+    labels_table: pd.DataFrame | None = None,
+    progress: bool = True,
+) -> tuple[pd.DataFrame, dict]:
     """Map the new river's images with the parent and the adapted model, side by side.
 
     Parameters

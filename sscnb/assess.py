@@ -27,6 +27,7 @@ Sample points are pixel centres; ``x, y`` are in the map's CRS (pixel coordinate
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -46,6 +47,11 @@ from .sampling import (  # the sample: drawn there; its names are assess's too
     sample_for,
     write_points,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    import pandas as pd
 
 __all__ = [
     "AssessError",
@@ -81,7 +87,7 @@ ESTIMATE_COLUMNS = [
 ]
 
 
-def reference_from_raster(points, label_path, strata: MapStrata):
+def reference_from_raster(points: pd.DataFrame, label_path: str | Path, strata: MapStrata) -> tuple[pd.DataFrame, int]:
     """Give the sample points the classes of a label raster on the map's grid.
 
     Parameters
@@ -127,7 +133,9 @@ def reference_from_raster(points, label_path, strata: MapStrata):
     return out[keep].reset_index(drop=True), int((~keep).sum())
 
 
-def read_points(path, strata: MapStrata, class_field: str = "reference_class", crs=None):
+def read_points(
+    path: str | Path, strata: MapStrata, class_field: str = "reference_class", crs: str | None = None
+) -> tuple[pd.DataFrame, int]:
     """Read labelled sample points and take their map class from the map.
 
     A GeoPackage or shapefile from QGIS, or a CSV: the points are reprojected to the map's CRS and placed on
@@ -239,7 +247,13 @@ def _map_class_at(strata: MapStrata, r: np.ndarray, c: np.ndarray) -> np.ndarray
     return mc
 
 
-def estimate(map_class, reference_class, mapped_px: dict, strata: MapStrata | None = None, scheme=None):
+def estimate(
+    map_class: np.ndarray,
+    reference_class: np.ndarray,
+    mapped_px: dict,
+    strata: MapStrata | None = None,
+    scheme: ClassScheme | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Olofsson et al. (2014) estimators for a stratified random sample whose strata are the map classes.
 
     With ``W_i`` the share of the map in class ``i``, ``n_ij`` the points mapped ``i`` and
@@ -402,19 +416,19 @@ def _estimate_tables(classes: list, e: dict, Ni: np.ndarray, strata, scheme):
 
 
 def assess_map(
-    map_path,
-    out_dir,
+    map_path: str | Path,
+    out_dir: str | Path,
     n: int | None = None,
-    reference=None,
-    points=None,
+    reference: str | Path | None = None,
+    points: str | Path | None = None,
     *,
     min_per_class: int = DEFAULT_MIN_PER_CLASS,
     seed: int = 0,
-    scheme=None,
+    scheme: ClassScheme | None = None,
     class_field: str = "reference_class",
-    points_crs=None,
+    points_crs: str | None = None,
     overwrite: bool = False,
-    log=print,
+    log: Callable[[str], object] = print,
 ) -> dict:
     """Run the command ``sscnb assess``: draw (or reuse) the sample, take reference classes, estimate.
 
@@ -453,7 +467,7 @@ def assess_map(
         raise AssessError("give either reference (a label raster) or points (labelled points), not both")
     out = Path(out_dir)
     strata = map_strata(map_path)
-    files = {}
+    files: dict = {}
     dropped = 0
     if points is not None:
         pts, dropped = read_points(points, strata, class_field, points_crs)

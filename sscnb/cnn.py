@@ -26,7 +26,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -35,6 +35,9 @@ from .augment import COLOUR_AUGMENT_NAMES, DihedralAugment, PhotometricAugment
 from .errors import SscnbError
 from .predict import accelerator, predict_batch_size, predict_tiles
 from .settings import Settings
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "BACKBONES",
@@ -245,11 +248,11 @@ def build_model(
     backbone: str,
     n_classes: int,
     tile_size: int = 50,
-    weights=None,
+    weights: str | None = None,
     learning_rate: float | None = None,
-    trainable_layers="all",
+    trainable_layers: str | int = "all",
     seed: int | None = None,
-):
+) -> Any:
     """Build and compile a tile classifier.
 
     Parameters
@@ -356,11 +359,11 @@ def class_weights(y_local: np.ndarray, n_classes: int) -> dict:
 
 
 def train(
-    model,
-    x,
-    y,
+    model: Any,
+    x: np.ndarray,
+    y: np.ndarray,
     *,
-    val=None,
+    val: tuple | None = None,
     epochs: int = 10,
     batch_size: int = 64,
     augment: bool = True,
@@ -368,7 +371,7 @@ def train(
     seed: int = 0,
     progress: bool = True,
     colour: dict | None = None,
-):
+) -> pd.DataFrame:
     """Fit a tile classifier.
 
     Parameters
@@ -449,7 +452,7 @@ def train(
     return hist
 
 
-def recommend_epochs(history, tol: float = 0.05) -> dict:
+def recommend_epochs(history: pd.DataFrame, tol: float = 0.05) -> dict:
     """Return the number of epochs to train for, from a training history.
 
     Rule of the original authors: train until validation loss stops improving, before it starts

@@ -119,7 +119,7 @@ def _class_names(scheme: ClassScheme):
 
 
 def check_dataset(
-    folder,
+    folder: str | Path,
     scheme: ClassScheme | None = None,
     tile_size: int = 50,
     purity: float = 0.9,

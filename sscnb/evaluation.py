@@ -29,6 +29,11 @@ from .report import class_scores, overall_f1  # scores over a results folder: re
 from .ssc import PHASE2_CHOICES, ClassShrinkWarning, SSCParams, phase2_name
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    import pandas as pd
+
+    from .data import ImageRecord
     from .modelfiles import LoadedModel
 
 __all__ = [
@@ -42,7 +47,7 @@ __all__ = [
 ]
 
 
-def result_files(out_dir, image_name: str, experiment: str, phase2: str = "mlp") -> dict:
+def result_files(out_dir: str | Path, image_name: str, experiment: str, phase2: str = "mlp") -> dict:
     """Paths of the files written for one image (names as in the original method).
 
     Parameters
@@ -189,7 +194,7 @@ def _score_image(rec, lab, res, files: dict, scheme, row: dict, notes: list) -> 
 
 
 def evaluate_image(
-    rec,
+    rec: ImageRecord,
     cnn: LoadedModel,
     files: dict,
     wanted: list,
@@ -199,7 +204,7 @@ def evaluate_image(
     save_figures: bool,
     dpi: int,
     save_class_rasters: bool,
-):
+) -> tuple[dict, dict, list]:
     """Classify, score and write the files of one image (the task of :func:`evaluate_folder`).
 
     Parameters
@@ -383,9 +388,9 @@ def _summary_table(rows: list, scheme):
 
 
 def evaluate_folder(
-    data_dir,
+    data_dir: str | Path,
     cnn: LoadedModel,
-    out_dir,
+    out_dir: str | Path,
     experiment: str,
     params: SSCParams | None = None,
     *,
@@ -394,10 +399,10 @@ def evaluate_folder(
     dpi: int = 150,
     save_class_rasters: bool = False,
     progress: bool = True,
-    scheduler=None,
+    scheduler: str | None = None,
     workers: int | None = None,
-    log=print,
-):
+    log: Callable[[str], object] = print,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Classify and evaluate every image of a folder.
 
     Per labelled image writes ``CNN_<image>_<experiment>.csv`` and ``MLP_...`` / ``RF_...``
@@ -505,7 +510,7 @@ def _score_columns(rep_cnn, rep_fin) -> dict:
 
 
 def load_image_results(
-    out_dir, data_dir, image: str, experiment: str, phase2: str, scheme: ClassScheme, tile: int
+    out_dir: str | Path, data_dir: str | Path, image: str, experiment: str, phase2: str, scheme: ClassScheme, tile: int
 ) -> ImageResult:
     """Read back what :func:`evaluate_folder` made for one image, to look at it.
 

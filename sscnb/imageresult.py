@@ -18,7 +18,9 @@ __all__ = ["LAYERS", "ImageResult", "tiles_on_grid"]
 LAYERS = ("RGB", "labels", "CNN tiles", "final map", "CNN confidence", "errors")
 
 
-def tiles_on_grid(values: np.ndarray, tile: float, in_shape, out_shape=None) -> np.ndarray:
+def tiles_on_grid(
+    values: np.ndarray, tile: float, in_shape: tuple[int, ...], out_shape: tuple[int, ...] | None = None
+) -> np.ndarray:
     """Return one value per tile drawn on an image grid (the image itself, or a decimated preview of it).
 
     Parameters

@@ -32,6 +32,8 @@ from .modelfiles import predict_codes
 from .plots import _plt
 
 if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
     from .modelfiles import LoadedModel
 
 __all__ = ["ORDERS", "tile_order", "LabelSession", "TileLabeller", "tile_picture", "labels_figure"]
@@ -378,7 +380,7 @@ class TileLabeller(_ClickLabeller):
         return labels_figure(self.session)
 
 
-def labels_figure(session: LabelSession, max_px: int = 900):
+def labels_figure(session: LabelSession, max_px: int = 900) -> Figure:
     """Return the labels of a session as a figure.
 
     The tile to label next, and every image with its labelled tiles outlined in their class colour (mixed:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -20,6 +21,11 @@ from .provenance import atomic_path
 from .tilelabels import MIXED, SKIP, LabelError, read_tile_labels
 from .tilesets import TileSet
 
+if TYPE_CHECKING:
+    from typing import Any
+
+    import pandas as pd
+
 __all__ = ["POLYGON_EXTENSIONS", "labels_from_raster", "rasterize_polygons", "load_labels", "tile_set", "write_tile_squares"]
 
 POLYGON_EXTENSIONS = (".gpkg", ".shp", ".geojson", ".json")
@@ -27,7 +33,7 @@ POLYGON_EXTENSIONS = (".gpkg", ".shp", ".geojson", ".json")
 
 def labels_from_raster(
     label: np.ndarray, image: str, tile_size: int, scheme: ClassScheme, purity: float = 0.9, mixed: bool = False
-):
+) -> pd.DataFrame:
     """Tile labels from a class raster by the purity rule of the training tiles.
 
     Parameters
@@ -115,7 +121,9 @@ def _polygon_transform(path: Path, image_path: Path, raster, crs, bounds: np.nda
     return Affine(1, 0, 0, 0, -1, 0) if bounds[:, 3].max() <= 0 else Affine.identity()
 
 
-def rasterize_polygons(path, image_path, scheme: ClassScheme, class_field: str = "class_code") -> np.ndarray:
+def rasterize_polygons(
+    path: str | Path, image_path: str | Path, scheme: ClassScheme, class_field: str = "class_code"
+) -> np.ndarray:
     """Burn polygons drawn over an image into a class raster of that image's grid.
 
     Parameters
@@ -189,7 +197,9 @@ def _coords(c):
             yield from _coords(item)
 
 
-def load_labels(source, images, scheme: ClassScheme, tile_size: int, purity: float = 0.9, class_field: str = "class_code"):
+def load_labels(
+    source: Any, images: Any, scheme: ClassScheme, tile_size: int, purity: float = 0.9, class_field: str = "class_code"
+) -> pd.DataFrame:
     """Tile labels from a labels CSV, a polygon file, or a folder of ``SCLS_`` rasters.
 
     Parameters
@@ -270,7 +280,7 @@ def load_labels(source, images, scheme: ClassScheme, tile_size: int, purity: flo
     )
 
 
-def tile_set(table, images: dict, tile_size: int, progress: bool = False):
+def tile_set(table: pd.DataFrame, images: dict, tile_size: int, progress: bool = False) -> TileSet:
     """Cut the labelled tiles (not mixed, not skipped) out of their images.
 
     Parameters
@@ -306,7 +316,9 @@ def tile_set(table, images: dict, tile_size: int, progress: bool = False):
     return TileSet(np.stack(xs), np.array(ys, np.int64), np.array(rivers, object), np.array(names, object), T, 1.0)
 
 
-def write_tile_squares(path, table, image_path, tile_size: int, scheme: ClassScheme) -> Path | None:
+def write_tile_squares(
+    path: str | Path, table: pd.DataFrame, image_path: str | Path, tile_size: int, scheme: ClassScheme
+) -> Path | None:
     """Return a GeoPackage of the labelled tiles' squares (class code and name) for a georeferenced image.
 
     Parameters

@@ -5,7 +5,12 @@ One name per folder, used by the notebooks, the package and the tests alike.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from .errors import SscnbError
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 __all__ = [
     "DATA_CHECK_DIR",
@@ -36,7 +41,7 @@ class OutputFolderError(SscnbError, OSError):
     """An output folder cannot be made or written; the message names it and the fix."""
 
 
-def prepare_output(folder, setting: str = "output_dir"):
+def prepare_output(folder: str | Path, setting: str = "output_dir") -> Path:
     """Make an output folder (and its parents) and check that files can be written in it, before any computation.
 
     Parameters

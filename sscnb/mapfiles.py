@@ -33,7 +33,9 @@ __all__ = [
 COG_BLOCK = 512
 
 
-def write_class_map(path, class_map: np.ndarray, scheme: ClassScheme, georef_from=None) -> Path:
+def write_class_map(
+    path: str | Path, class_map: np.ndarray, scheme: ClassScheme, georef_from: str | Path | SurveyRaster | None = None
+) -> Path:
     """Write a class map held in memory as a COG (see :class:`ClassMapWriter`).
 
     Parameters
@@ -76,7 +78,7 @@ def write_class_map(path, class_map: np.ndarray, scheme: ClassScheme, georef_fro
     return Path(path)
 
 
-def write_tile_confidence(path, raster: SurveyRaster, confidence: np.ndarray, tile: int) -> Path:
+def write_tile_confidence(path: str | Path, raster: SurveyRaster, confidence: np.ndarray, tile: int) -> Path:
     """Write the CNN's top-class probability per tile as a georeferenced raster, one pixel per tile.
 
     Parameters
@@ -104,7 +106,7 @@ def write_tile_confidence(path, raster: SurveyRaster, confidence: np.ndarray, ti
     return Path(path)
 
 
-def write_qml(path, scheme: ClassScheme) -> Path:
+def write_qml(path: str | Path, scheme: ClassScheme) -> Path:
     """Write a QGIS style (paletted renderer) with the scheme's names and colours.
 
     Parameters
@@ -141,7 +143,7 @@ def write_qml(path, scheme: ClassScheme) -> Path:
     return write_text(path, text)
 
 
-def write_category_names(raster_path, scheme: ClassScheme) -> Path:
+def write_category_names(raster_path: str | Path, scheme: ClassScheme) -> Path:
     """Write GDAL category names for band 1 of a raster.
 
     Parameters
@@ -168,7 +170,7 @@ def write_category_names(raster_path, scheme: ClassScheme) -> Path:
     return write_text(Path(str(raster_path) + ".aux.xml"), text)
 
 
-def read_category_names(raster_path) -> list[str]:
+def read_category_names(raster_path: str | Path) -> list[str]:
     """Read the category names GDAL stores for band 1 in ``<raster>.aux.xml``.
 
     Parameters

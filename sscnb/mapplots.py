@@ -8,6 +8,7 @@ errors, and a river before and after adaptation. Every function returns the matp
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -15,10 +16,16 @@ from ._pyplot import _plt
 from .classes import ClassScheme
 from .metrics import errors_by_confidence
 
+if TYPE_CHECKING:
+    import pandas as pd
+    from matplotlib.figure import Figure
+
 __all__ = ["survey_figure", "area_bars", "estimated_area_figure", "confidence_figure", "before_after_figure"]
 
 
-def survey_figure(image: np.ndarray, class_map: np.ndarray, scheme: ClassScheme, title: str = "", georeferenced: bool = True):
+def survey_figure(
+    image: np.ndarray, class_map: np.ndarray, scheme: ClassScheme, title: str = "", georeferenced: bool = True
+) -> Figure:
     """Return an input beside its class map, with the legend.
 
     Parameters
@@ -57,7 +64,7 @@ def survey_figure(image: np.ndarray, class_map: np.ndarray, scheme: ClassScheme,
     return fig
 
 
-def area_bars(areas, scheme: ClassScheme, title: str = ""):
+def area_bars(areas: pd.DataFrame, scheme: ClassScheme, title: str = "") -> Figure:
     """Bar chart of the area per class.
 
     Parameters
@@ -85,7 +92,7 @@ def area_bars(areas, scheme: ClassScheme, title: str = ""):
     return fig
 
 
-def estimated_area_figure(estimates, scheme: ClassScheme, title: str = ""):
+def estimated_area_figure(estimates: pd.DataFrame, scheme: ClassScheme, title: str = "") -> Figure:
     """Draw each class's mapped area beside its estimated area with the 95% confidence interval.
 
     The estimates come from :func:`sscnb.assess.estimate`; each class's user's and producer's accuracy is
@@ -145,8 +152,14 @@ def estimated_area_figure(estimates, scheme: ClassScheme, title: str = ""):
 
 
 def confidence_figure(
-    image: np.ndarray, confidence: np.ndarray, tile: int, label=None, final_map=None, title: str = "", max_px: int = 900
-):
+    image: np.ndarray,
+    confidence: np.ndarray,
+    tile: int,
+    label: np.ndarray | None = None,
+    final_map: np.ndarray | None = None,
+    title: str = "",
+    max_px: int = 900,
+) -> Figure:
     """Where the CNN is unsure.
 
     Its top-class probability per tile over the image, and, when the labels are given, where the final map is
@@ -248,8 +261,16 @@ def draw_panels(axes, panels, scheme: ClassScheme, fontsize: int = 10) -> None:
 
 
 def before_after_figure(
-    image, label, before, after, scheme: ClassScheme, *, title: str = "", scores: dict | None = None, max_px: int = 900
-):
+    image: np.ndarray,
+    label: np.ndarray,
+    before: np.ndarray,
+    after: np.ndarray,
+    scheme: ClassScheme,
+    *,
+    title: str = "",
+    scores: dict | None = None,
+    max_px: int = 900,
+) -> Figure:
     """Return a new river's image mapped by the parent model and by the adapted one, side by side.
 
     Parameters

@@ -64,7 +64,7 @@ class MapResult:
     phase2_name: str = "MLP"  # the final map's classifier, as in its file names ("MLP" or "RF")
 
 
-def map_files(out_dir, stem: str, experiment: str, params: SSCParams, vectors: bool = False) -> dict:
+def map_files(out_dir: str | Path, stem: str, experiment: str, params: SSCParams, vectors: bool = False) -> dict:
     """Paths of everything made for one input.
 
     Parameters
@@ -410,9 +410,9 @@ def _phase1(job: _MapJob, t: dict) -> tuple[dict, dict]:
 
 
 def map_raster(
-    path,
+    path: str | Path,
     cnn: LoadedModel,
-    out_dir,
+    out_dir: str | Path,
     experiment: str,
     params: SSCParams,
     *,

@@ -20,8 +20,10 @@ import numpy as np
 from . import pixel as _pixel
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
+    from .pixel import PixelClassifier
     from .ssc import SSCParams
 
 __all__ = ["TILE_MAP", "Phase2Choice", "candidate_features", "choose_phase2", "fit_phase2"]
@@ -29,7 +31,7 @@ __all__ = ["TILE_MAP", "Phase2Choice", "candidate_features", "choose_phase2", "f
 logger = logging.getLogger("sscnb.ssc")
 
 
-def fit_phase2(xs: np.ndarray, ys: np.ndarray, params: SSCParams):
+def fit_phase2(xs: np.ndarray, ys: np.ndarray, params: SSCParams) -> PixelClassifier:
     """Fit the phase-2 classifier of ``params``.
 
     Parameters
@@ -145,7 +147,7 @@ def _hold_out(grid: np.ndarray, fraction: float, seed: int) -> np.ndarray:
 
 
 def choose_phase2(
-    tile_grid: np.ndarray, confidence: np.ndarray, tile: int, gather, params: SSCParams, judge: np.ndarray | None = None
+    tile_grid: np.ndarray, confidence: np.ndarray, tile: int, gather: Callable, params: SSCParams, judge: np.ndarray | None = None
 ) -> Phase2Choice:
     """Fit phase 2 on the confident tiles, check it, and decide between it and the tile map.
 

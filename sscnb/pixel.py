@@ -46,7 +46,7 @@ def sample_tile_pixels(
     max_sample: int | None = None,
     min_class: int = 0,
     sampling: str = "area",
-):
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Return a stratified random sample of the pixels the CNN classified, drawn from its tile map.
 
     Parameters
@@ -167,7 +167,7 @@ N_RGB = 1 << 24
 STEPS_PER_EXECUTION = 32
 
 
-def unique_rows(x: np.ndarray):
+def unique_rows(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Distinct rows and how to put them back.
 
     Parameters
@@ -240,7 +240,7 @@ def _trainer(keras, n_in: int, n_out: int, depth: str, learning_rate: float, see
     return model
 
 
-def mlp_forward(layers, z: np.ndarray) -> np.ndarray:
+def mlp_forward(layers: list, z: np.ndarray) -> np.ndarray:
     """Softmax probabilities of a fitted pixel MLP, in NumPy.
 
     Parameters

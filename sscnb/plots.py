@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -18,6 +19,17 @@ from .mapplots import (  # the figures of maps and areas: there; their names are
     survey_figure,
 )
 from .provenance import atomic_path
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from pathlib import Path
+    from typing import Any
+
+    import pandas as pd
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+    from .tilesets import TileSet
 
 __all__ = [
     "label_overlay",
@@ -65,7 +77,9 @@ def _thumb(arr: np.ndarray, max_px: int) -> np.ndarray:
     return arr[::step, ::step]
 
 
-def thumbnails(items, scheme: ClassScheme, ncols: int = 3, max_px: int = 400, alpha: float = 0.45, title: str | None = None):
+def thumbnails(
+    items: list, scheme: ClassScheme, ncols: int = 3, max_px: int = 400, alpha: float = 0.45, title: str | None = None
+) -> Figure:
     """Grid of images with their labels overlaid and one class legend.
 
     Parameters
@@ -110,7 +124,7 @@ def thumbnails(items, scheme: ClassScheme, ncols: int = 3, max_px: int = 400, al
     return fig
 
 
-def class_bars(table, scheme: ClassScheme, ylabel: str, title: str | None = None, log: bool = False):
+def class_bars(table: pd.DataFrame, scheme: ClassScheme, ylabel: str, title: str | None = None, log: bool = False) -> Figure:
     """Bar chart of a river x class table, in the class colours.
 
     Parameters
@@ -160,7 +174,7 @@ def class_bars(table, scheme: ClassScheme, ylabel: str, title: str | None = None
     return fig
 
 
-def save_figure(fig, path, dpi: int = 150):
+def save_figure(fig: Figure, path: str | Path, dpi: int = 150) -> Path:
     """Save a figure as PNG (folders created), written under a temporary name first.
 
     It is renamed when complete, so an interrupted save never leaves a truncated PNG.
@@ -183,7 +197,7 @@ def save_figure(fig, path, dpi: int = 150):
     return path
 
 
-def tile_samples(tiles, scheme: ClassScheme, per_class: int = 8, seed: int = 0):
+def tile_samples(tiles: TileSet, scheme: ClassScheme, per_class: int = 8, seed: int = 0) -> Figure:
     """Grid of randomly chosen training tiles, one row per class.
 
     Parameters
@@ -228,7 +242,7 @@ def tile_samples(tiles, scheme: ClassScheme, per_class: int = 8, seed: int = 0):
     return fig
 
 
-def history_curves(history, recommendation: dict | None = None):
+def history_curves(history: pd.DataFrame, recommendation: dict | None = None) -> Figure:
     """Training and validation loss and accuracy per epoch, the recommended epoch marked.
 
     Parameters
@@ -263,7 +277,14 @@ def history_curves(history, recommendation: dict | None = None):
     return fig
 
 
-def confusion_heatmap(cm, names=None, title: str = "", normalise: bool = True, ax=None, col_names=None):
+def confusion_heatmap(
+    cm: np.ndarray | pd.DataFrame,
+    names: Sequence[str] | None = None,
+    title: str = "",
+    normalise: bool = True,
+    ax: Axes | None = None,
+    col_names: Sequence[str] | None = None,
+) -> Figure:
     """Heat map of a confusion matrix (rows: true class, columns: predicted).
 
     Parameters
@@ -283,8 +304,10 @@ def confusion_heatmap(cm, names=None, title: str = "", normalise: bool = True, a
     matplotlib.figure.Figure
     """
     plt = _plt()
-    if hasattr(cm, "columns"):
-        names, col_names, cm = list(cm.index), list(cm.columns), cm.to_numpy()
+    if hasattr(cm, "columns"):  # a DataFrame: its index and columns name the classes
+        frame: Any = cm
+        names, col_names, cm = list(frame.index), list(frame.columns), frame.to_numpy()
+    names = list(names) if names is not None else [str(i) for i in range(len(cm))]
     col_names = col_names or names
     cm = np.asarray(cm, dtype=float)
     if ax is None:
@@ -317,18 +340,18 @@ def confusion_heatmap(cm, names=None, title: str = "", normalise: bool = True, a
 
 
 def ssc_figure(
-    image,
-    label,
-    cnn_map,
-    final_map,
+    image: np.ndarray,
+    label: np.ndarray | None,
+    cnn_map: np.ndarray,
+    final_map: np.ndarray,
     scheme: ClassScheme,
     *,
-    f1_cnn=None,
-    f1_final=None,
+    f1_cnn: float | None = None,
+    f1_final: float | None = None,
     phase2_name: str = "MLP",
     title: str = "",
     max_px: int = 1000,
-):
+) -> Figure:
     """Return the 4-part figure of the original method.
 
     Input RGB, validation labels, CNN tile classification (with its F1), final classification (with its F1),
@@ -386,7 +409,7 @@ def ssc_figure(
     return fig
 
 
-def f1_bars(summary, phase2_name: str = "MLP"):
+def f1_bars(summary: pd.DataFrame, phase2_name: str = "MLP") -> Figure:
     """Per-image pixel-weighted F1 of the CNN map and of the final map, side by side.
 
     Parameters
@@ -415,7 +438,7 @@ def f1_bars(summary, phase2_name: str = "MLP"):
     return fig
 
 
-def f1_violins(compiled, scheme: ClassScheme | None = None):
+def f1_violins(compiled: pd.DataFrame, scheme: ClassScheme | None = None) -> Figure:
     """Violin plots of per-image F1 (0-1) by class, split by map type (CNN vs final).
 
     One panel per Sample group (and one row per river when there are several). Each point is one
@@ -465,7 +488,7 @@ def f1_violins(compiled, scheme: ClassScheme | None = None):
     return g.figure
 
 
-def support_bars(compiled, scheme: ClassScheme | None = None):
+def support_bars(compiled: pd.DataFrame, scheme: ClassScheme | None = None) -> Figure:
     """Labelled pixels per class (from the CNN rows): what the F1 figures rest on.
 
     Parameters

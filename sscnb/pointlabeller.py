@@ -15,6 +15,7 @@ who sees it tends to agree with it.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -25,13 +26,18 @@ from .labeller import _ClickLabeller
 from .plots import _plt
 from .provenance import write_text
 
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from matplotlib.figure import Figure
+
 __all__ = ["NOT_LABELLED", "CANNOT_TELL", "PointSession", "PointLabeller", "point_picture", "points_figure"]
 
 NOT_LABELLED = -1
 CANNOT_TELL = 0
 
 
-def point_picture(image_reader, row: int, col: int, margin: int = 40) -> np.ndarray:
+def point_picture(image_reader: Callable, row: int, col: int, margin: int = 40) -> np.ndarray:
     """Return the pixels around a point, with a cross-hair that leaves the point's pixel visible.
 
     Parameters
@@ -185,7 +191,7 @@ class PointLabeller(_ClickLabeller):
         return points_figure(self.session)
 
 
-def points_figure(session: PointSession, max_px: int = 900):
+def points_figure(session: PointSession, max_px: int = 900) -> Figure:
     """Return the sample as a figure.
 
     The point to label next, and the image with every point, coloured by its reference class (white: not

@@ -6,10 +6,14 @@ So XLA and TensorFlow compile once per model, not once per strip; the batch size
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ._keras import _keras
+
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["accelerator", "predict_batch_size", "predict_tiles"]
 
@@ -75,7 +79,7 @@ def predict_batch_size() -> int:
     return 512 if accelerator() else 256
 
 
-def predict_tiles(model, x: np.ndarray, batch_size: int | None = None) -> np.ndarray:
+def predict_tiles(model: Any, x: np.ndarray, batch_size: int | None = None) -> np.ndarray:
     """Softmax probabilities of tiles, in batches of one fixed shape.
 
     The last batch is padded with empty tiles up to ``batch_size``, so that XLA (JAX, TensorFlow)

@@ -46,7 +46,7 @@ class RunError(SscnbError, RuntimeError):
     """A notebook of the suite failed, or the run cannot start."""
 
 
-def list_notebooks(folder=NOTEBOOK_DIR) -> list[Path]:
+def list_notebooks(folder: str | Path = NOTEBOOK_DIR) -> list[Path]:
     """Return the numbered notebooks ``NN_name.ipynb`` of a folder, in order.
 
     Parameters
@@ -60,7 +60,7 @@ def list_notebooks(folder=NOTEBOOK_DIR) -> list[Path]:
     return sorted(p for p in Path(folder).glob("*.ipynb") if _NB_RE.match(p.name))
 
 
-def load_config(path) -> dict:
+def load_config(path: str | Path) -> dict:
     """Read a run YAML.
 
     Parameters
@@ -122,7 +122,7 @@ def _closest(name, names) -> str:
     return f" (did you mean {', '.join(close)}?)" if close else ""
 
 
-def select_notebooks(cfg: dict, notebook_dir=NOTEBOOK_DIR, only=None) -> list[Path]:
+def select_notebooks(cfg: dict, notebook_dir: str | Path = NOTEBOOK_DIR, only: list[str] | None = None) -> list[Path]:
     """Return the notebooks a run executes, in order.
 
     Parameters
@@ -194,7 +194,7 @@ def _check_type(name, value, default_src: str, source: str, notebook: str):
         raise RunError(f"{name} must be {want}, got {value!r} ({source}, notebook {notebook})")
 
 
-def check_config(cfg: dict, notebooks) -> None:
+def check_config(cfg: dict, notebooks: list[Path]) -> None:
     """Refuse a configuration that cannot run as meant, before anything runs.
 
     A key no notebook takes, a misspelt section or notebook name, or a value of the wrong type

@@ -18,8 +18,13 @@ from .geo import SurveyRaster, open_raster, pixel_area_m2
 from .provenance import atomic_path, file_sha256, write_json, write_text
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    import pandas as pd
     from affine import Affine
     from rasterio.crs import CRS
+
+    from .classes import ClassScheme
 
 __all__ = [
     "AssessError",
@@ -94,7 +99,7 @@ def _centres(transform, rows, cols):
     return np.asarray(xs, float), np.asarray(ys, float)
 
 
-def map_strata(path) -> MapStrata:
+def map_strata(path: str | Path) -> MapStrata:
     """Count the pixels of each class of a class map, reading it in strips.
 
     Parameters
@@ -183,7 +188,9 @@ def allocate(counts: dict, n: int, min_per_class: int = DEFAULT_MIN_PER_CLASS) -
     return alloc
 
 
-def draw_sample(map_path, n: int, min_per_class: int = DEFAULT_MIN_PER_CLASS, seed: int = 0):
+def draw_sample(
+    map_path: str | Path, n: int, min_per_class: int = DEFAULT_MIN_PER_CLASS, seed: int = 0
+) -> tuple[pd.DataFrame, MapStrata]:
     """Return a stratified random sample of pixel centres of a class map (strata: its classes).
 
     Parameters
@@ -239,7 +246,9 @@ def draw_sample(map_path, n: int, min_per_class: int = DEFAULT_MIN_PER_CLASS, se
     return pts, strata
 
 
-def write_points(points, out_dir, strata: MapStrata, scheme=None, meta: dict | None = None) -> dict:
+def write_points(
+    points: pd.DataFrame, out_dir: str | Path, strata: MapStrata, scheme: ClassScheme | None = None, meta: dict | None = None
+) -> dict:
     """Write the sample's files, each atomically.
 
     ``points.csv`` always, ``points.gpkg`` for a georeferenced map (to label in QGIS: fill
@@ -296,16 +305,16 @@ def write_points(points, out_dir, strata: MapStrata, scheme=None, meta: dict | N
 
 
 def sample_for(
-    map_path,
-    out_dir,
+    map_path: str | Path,
+    out_dir: str | Path,
     n: int | None = None,
     min_per_class: int = DEFAULT_MIN_PER_CLASS,
     seed: int = 0,
-    scheme=None,
+    scheme: ClassScheme | None = None,
     overwrite: bool = False,
-    log=print,
+    log: Callable[[str], object] = print,
     strata: MapStrata | None = None,
-):
+) -> tuple[pd.DataFrame, dict]:
     """Return the sample in ``out_dir``.
 
     Reused when it was drawn from this map (same SHA-256) with these settings (its labels kept), else drawn

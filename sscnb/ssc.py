@@ -33,6 +33,7 @@ from .phase2 import TILE_MAP, Phase2Choice, candidate_features, choose_phase2, f
 from .settings import Settings
 
 if TYPE_CHECKING:
+    from .classes import ClassScheme
     from .modelfiles import LoadedModel
 
 __all__ = [
@@ -189,7 +190,9 @@ class ClassShrinkWarning(UserWarning):
     """A class of the CNN tile map shrinks by more than half, or vanishes, in the final map."""
 
 
-def shrinking_classes(cnn_counts: dict, final_counts: dict, name: str, scheme=None, warn: bool = True) -> list[str]:
+def shrinking_classes(
+    cnn_counts: dict, final_counts: dict, name: str, scheme: ClassScheme | None = None, warn: bool = True
+) -> list[str]:
     """Say (and warn) which classes of the tile map shrink by more than half, or vanish, in the final map.
 
     Phase 2 learns the classes from the tile map's pixels; a rare class whose colours overlap a
@@ -265,7 +268,7 @@ class SSCResult:
         return phase2_name(self.params["phase2"])
 
 
-def predict_tiles_masked(cnn: LoadedModel, x: np.ndarray, valid: Any = None):
+def predict_tiles_masked(cnn: LoadedModel, x: np.ndarray, valid: Any = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Phase 1 on a batch of tiles, skipping tiles that touch nodata.
 
     Parameters
@@ -319,7 +322,9 @@ def apply_tile_rules(tile_grid: np.ndarray, confidence: np.ndarray, params: SSCP
     return g
 
 
-def check_input(x: np.ndarray | dict, cnn: LoadedModel, params: SSCParams, name: str, info: dict | None = None):
+def check_input(
+    x: np.ndarray | dict, cnn: LoadedModel, params: SSCParams, name: str, info: dict | None = None
+) -> tuple[dict, float]:
     """Compare an image's tiles with the CNN's training images, warn when far outside, and choose the gamma of the CNN's input.
 
     Parameters

@@ -194,7 +194,9 @@ def _paint_scene(style: RiverStyle, rng, label: np.ndarray, d: np.ndarray, width
     return image
 
 
-def make_scene(style: RiverStyle | str, seed: int, shape=(600, 900), boundary_px: int = 2):
+def make_scene(
+    style: RiverStyle | str, seed: int, shape: tuple[int, ...] = (600, 900), boundary_px: int = 2
+) -> tuple[np.ndarray, np.ndarray]:
     """Draw one synthetic river scene with its exact labels.
 
     Parameters
@@ -231,7 +233,9 @@ ORTHO_ORIGIN = (431_250.0, 5_343_800.0)  # map coordinates (m) of the top-left c
 ORTHO_PIXEL_M = 0.05  # 5 cm pixels, a typical drone orthomosaic
 
 
-def make_orthomosaic(seed: int, shape=(720, 960), style: str = "Clearwater"):
+def make_orthomosaic(
+    seed: int, shape: tuple[int, ...] = (720, 960), style: str = "Clearwater"
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Return a synthetic orthomosaic: a scene with a no-data border around an irregular flown area.
 
     Parameters
@@ -284,7 +288,7 @@ def _ortho_profile(shape, count: int, **extra) -> dict:
     )
 
 
-def write_orthomosaic(path, seed: int, shape=(720, 960), style: str = "Clearwater") -> Path:
+def write_orthomosaic(path: str | Path, seed: int, shape: tuple[int, ...] = (720, 960), style: str = "Clearwater") -> Path:
     """Write :func:`make_orthomosaic` as an RGBA GeoTIFF in :data:`ORTHO_CRS` (tiled, DEFLATE).
 
     Parameters
@@ -311,7 +315,7 @@ def write_orthomosaic(path, seed: int, shape=(720, 960), style: str = "Clearwate
     return path
 
 
-def write_ortho_reference(path, seed: int, shape=(720, 960), style: str = "Clearwater") -> Path:
+def write_ortho_reference(path: str | Path, seed: int, shape: tuple[int, ...] = (720, 960), style: str = "Clearwater") -> Path:
     """Write the true classes of :func:`make_orthomosaic` as a single-band GeoTIFF on its grid.
 
     0 outside the flown area: the reference of notebook 08's accuracy assessment.
@@ -339,7 +343,13 @@ def write_ortho_reference(path, seed: int, shape=(720, 960), style: str = "Clear
 
 
 def write_sample_data(
-    out_dir, seed: int = 2026, n_train: int = 4, n_validate: int = 2, shape=(600, 900), force: bool = False, quality: int = 90
+    out_dir: str | Path,
+    seed: int = 2026,
+    n_train: int = 4,
+    n_validate: int = 2,
+    shape: tuple[int, ...] = (600, 900),
+    force: bool = False,
+    quality: int = 90,
 ) -> list[Path]:
     """Write the sample data.
 
@@ -417,7 +427,13 @@ def write_sample_data(
 
 
 def write_new_river(
-    folder, seed: int = 2026, n_images: int = 2, shape=(600, 900), quality: int = 90, n_labels: int = 40, tile_size: int = 50
+    folder: str | Path,
+    seed: int = 2026,
+    n_images: int = 2,
+    shape: tuple[int, ...] = (600, 900),
+    quality: int = 90,
+    n_labels: int = 40,
+    tile_size: int = 50,
 ) -> list[Path]:
     """Return the new river of notebook 07.
 

@@ -64,7 +64,7 @@ def empty_labels() -> pd.DataFrame:
     )
 
 
-def image_index(images: str | Path | list) -> dict:
+def image_index(images: str | Path | list | dict) -> dict:
     """Image name (file name without extension) -> path, for a folder, a list of paths, or both.
 
     Parameters

@@ -8,7 +8,12 @@ number of tiles; the pixels cut off along the bottom and right edges get no tile
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 __all__ = [
     "grid_shape",
@@ -21,7 +26,7 @@ __all__ = [
 ]
 
 
-def grid_shape(shape, tile: int) -> tuple[int, int]:
+def grid_shape(shape: tuple[int, ...], tile: int) -> tuple[int, int]:
     """Return the number of whole tiles in an image.
 
     Parameters
@@ -81,7 +86,9 @@ def to_tiles(arr: np.ndarray, tile: int) -> np.ndarray:
     return np.ascontiguousarray(t.reshape((nr * nc, tile, tile) + rest))
 
 
-def tiles_to_raster(values, grid: tuple[int, int], tile: int, out_shape=None, fill=0) -> np.ndarray:
+def tiles_to_raster(
+    values: np.ndarray, grid: tuple[int, int], tile: int, out_shape: tuple[int, ...] | None = None, fill: float = 0
+) -> np.ndarray:
     """Paint one value per tile back onto a raster.
 
     Parameters
@@ -114,7 +121,7 @@ def tiles_to_raster(values, grid: tuple[int, int], tile: int, out_shape=None, fi
     return out
 
 
-def tile_class_counts(label: np.ndarray, tile: int, codes) -> np.ndarray:
+def tile_class_counts(label: np.ndarray, tile: int, codes: Sequence[int]) -> np.ndarray:
     """Pixels of each class in each tile.
 
     Parameters
@@ -135,7 +142,7 @@ def tile_class_counts(label: np.ndarray, tile: int, codes) -> np.ndarray:
 def purity_labels(
     label: np.ndarray,
     tile: int,
-    codes,
+    codes: Sequence[int],
     purity: float = 0.9,
     max_unlabelled: float = 0.1,
 ) -> np.ndarray:
@@ -185,7 +192,9 @@ def purity_labels(
     return np.where(ok, np.asarray(codes, np.int64)[best], 0)
 
 
-def count_pure_tiles(label: np.ndarray, tile: int, codes, purity: float = 0.9, max_unlabelled: float = 0.1) -> dict:
+def count_pure_tiles(
+    label: np.ndarray, tile: int, codes: Sequence[int], purity: float = 0.9, max_unlabelled: float = 0.1
+) -> dict:
     """Return the number of pure tiles of each class.
 
     Parameters

@@ -54,7 +54,7 @@ class TileSet:
         return TileSet(self.x[idx], self.y[idx], self.river[idx], self.image[idx], self.tile_size, self.purity)
 
 
-def collect_tiles(records, scheme: ClassScheme, tile_size: int = 50, purity: float = 0.9, progress: bool = True) -> TileSet:
+def collect_tiles(records: list, scheme: ClassScheme, tile_size: int = 50, purity: float = 0.9, progress: bool = True) -> TileSet:
     """Read labelled images and keep their pure tiles (see :func:`sscnb.tiles.purity_labels`).
 
     Parameters
@@ -102,7 +102,7 @@ def collect_tiles(records, scheme: ClassScheme, tile_size: int = 50, purity: flo
     )
 
 
-def split_indices(tiles: TileSet, val_fraction: float, seed: int = 0, by: str = "tile"):
+def split_indices(tiles: TileSet, val_fraction: float, seed: int = 0, by: str = "tile") -> tuple[np.ndarray, np.ndarray]:
     """Split tiles into training and validation.
 
     Parameters

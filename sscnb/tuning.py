@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -11,12 +12,15 @@ from .classes import ClassScheme
 from .layout import TUNING_DIR
 from .provenance import json_default
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 __all__ = ["RECOMMENDATION_FILE", "write_recommendation", "epochs_advice", "resolve_epochs", "tile_accuracy_table"]
 
 RECOMMENDATION_FILE = "recommended_epochs.json"
 
 
-def write_recommendation(output_dir, rec: dict, **extra) -> Path:
+def write_recommendation(output_dir: str | Path, rec: dict, **extra: object) -> Path:
     """Write notebook 01's recommendation.
 
     Parameters
@@ -81,7 +85,7 @@ def epochs_advice(rec: dict, epochs_tried: int) -> str:
     return text
 
 
-def resolve_epochs(epochs, output_dir) -> tuple[int, str]:
+def resolve_epochs(epochs: int | str, output_dir: str | Path) -> tuple[int, str]:
     """Return the number of epochs notebook 02 trains for.
 
     Parameters
@@ -116,7 +120,7 @@ def resolve_epochs(epochs, output_dir) -> tuple[int, str]:
     return n, "given"
 
 
-def tile_accuracy_table(y_true, y_pred, scheme: ClassScheme):
+def tile_accuracy_table(y_true: np.ndarray, y_pred: np.ndarray, scheme: ClassScheme) -> pd.DataFrame:
     """Per-class accuracy (recall) on tiles, with counts and an ALL row.
 
     Parameters

@@ -11,12 +11,16 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .classes import ClassScheme
 from .geo import SurveyError, SurveyRaster, open_raster, pixel_area_m2
 from .provenance import atomic_path
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 __all__ = ["polygonize_map", "sieve_size_px", "polygon_area", "ring_area", "MAX_VECTOR_MPX"]
 
@@ -43,7 +47,7 @@ def sieve_size_px(min_area: float, raster: SurveyRaster) -> int:
     return int(math.ceil(min_area / px_area)) if px_area else int(math.ceil(min_area))
 
 
-def ring_area(coords) -> float:
+def ring_area(coords: Sequence) -> float:
     """Area enclosed by a closed ring (shoelace formula).
 
     Parameters
@@ -91,7 +95,7 @@ def polygon_area(geom: dict) -> float:
     return ring_area(rings[0]) - sum(ring_area(r) for r in rings[1:])
 
 
-def polygonize_map(map_path, out_path, scheme: ClassScheme, raster: SurveyRaster, min_area: float) -> int:
+def polygonize_map(map_path: str | Path, out_path: str | Path, scheme: ClassScheme, raster: SurveyRaster, min_area: float) -> int:
     """Write the polygons of a class map to a GeoPackage.
 
     Parameters

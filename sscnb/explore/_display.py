@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ..plots import _plt, save_figure
+
+if TYPE_CHECKING:
+    from pathlib import Path
+    from typing import Any
 
 
 def _display_figure(fig, dpi: int = 100) -> None:
@@ -39,7 +45,7 @@ def run_by_papermill() -> bool:
     return any(isinstance(src, str) and src.lstrip().startswith("# Parameters") for src in history)
 
 
-def show_tool(tool, widgets: bool, save=None) -> None:
+def show_tool(tool: Any, widgets: bool, save: str | Path | None = None) -> None:
     """Show a tool in a notebook: its widget when ``widgets`` is true, else its static figure.
 
     Under papermill the static figure is shown even with ``widgets`` true (and a note says so):

@@ -18,10 +18,11 @@ from ..imageresult import LAYERS, ImageResult
 from ..ssc import SSCParams, classify_image
 
 if TYPE_CHECKING:
+    from ..data import ImageRecord
     from ..modelfiles import LoadedModel
 
 
-def compute_image_result(record, cnn: LoadedModel, params: SSCParams) -> ImageResult:
+def compute_image_result(record: ImageRecord, cnn: LoadedModel, params: SSCParams) -> ImageResult:
     """Read one image (and its label) and run phase 1 and phase 2 on it.
 
     Parameters
