@@ -24,7 +24,8 @@ from .imageresult import ImageResult
 from .inputstats import InputShiftWarning
 from .layout import prepare_output
 from .metrics import confusion
-from .provenance import atomic_path, file_sha256, package_versions, recipe_differences, timestamp, write_json
+from .modelfiles import model_recipe
+from .provenance import atomic_path, package_versions, recipe_differences, timestamp, write_json
 from .report import class_scores, overall_f1  # scores over a results folder: report's, named here too
 from .ssc import PHASE2_CHOICES, ClassShrinkWarning, SSCParams, phase2_name
 
@@ -93,7 +94,7 @@ def _clear_image(files: dict, image_name: str, experiment: str) -> None:
 def _image_recipe(cnn: LoadedModel, params: SSCParams) -> dict:
     """Return what decides an image's numbers: the model (file digest and class key) and the settings."""
     return {
-        "model": {"path": str(cnn.path), "sha256": file_sha256(cnn.path), "class_key": cnn.key.digest()},
+        "model": model_recipe(cnn),
         "settings": params.to_dict(),
     }
 
@@ -193,6 +194,19 @@ def _score_image(rec, lab, res, files: dict, scheme, row: dict, notes: list) -> 
         )
 
 
+def _summary_row(rec: ImageRecord, status: str, info: dict) -> dict:
+    """Return an image's summary row before scoring: not scored yet, and what made its final map."""
+    return {
+        "image": rec.name,
+        "river": rec.river,
+        "labelled_px": 0,
+        "f1_cnn": np.nan,
+        "f1_final": np.nan,
+        "status": status,
+        "phase2": info.get("phase2_choice", ""),
+    }
+
+
 def evaluate_image(
     rec: ImageRecord,
     cnn: LoadedModel,
@@ -246,15 +260,7 @@ def evaluate_image(
         warnings.simplefilter("ignore", ClassShrinkWarning)
         res = _ssc.classify_image(img, cnn, params, name=rec.name)
     notes.extend(res.info.get("input_check", []) + res.info.get("shrinking", []))
-    row = {
-        "image": rec.name,
-        "river": rec.river,
-        "labelled_px": 0,
-        "f1_cnn": np.nan,
-        "f1_final": np.nan,
-        "status": "done",
-        "phase2": res.info.get("phase2_choice", ""),
-    }
+    row = _summary_row(rec, "done", res.info)
     if lab is not None:
         _score_image(rec, lab, res, files, scheme, row, notes)
     if res.info.get("note"):
@@ -363,15 +369,7 @@ def _plan_images(
 def _finished_row(rec, files: dict) -> dict:
     """Return the summary row of an image finished earlier, read back from its files."""
     info = json.loads(files["manifest"].read_text()).get("info", {})
-    row = {
-        "image": rec.name,
-        "river": rec.river,
-        "labelled_px": 0,
-        "f1_cnn": np.nan,
-        "f1_final": np.nan,
-        "status": "skipped (done)",
-        "phase2": info.get("phase2_choice", ""),
-    }
+    row = _summary_row(rec, "skipped (done)", info)
     if rec.has_label:
         fin = metrics.read_report(files["final_csv"])
         row.update(labelled_px=int(fin.support.sum()), **_score_columns(metrics.read_report(files["cnn_csv"]), fin))

@@ -51,11 +51,11 @@ from .mapraster import (  # one input's mapping; its names are mapping's too
     WINDOW_MPX,
     MapResult,
     _every_map_file,
-    _model_recipe,
     _recipe,
     map_files,
     map_raster,
 )
+from .modelfiles import model_recipe
 from .provenance import recipe_differences
 from .ssc import SSCParams
 
@@ -192,7 +192,7 @@ def plan_inputs(
             "memory): set it to 0, and use min_polygon_area to drop small patches from the polygons"
         )
     plan, conflicts = [], []
-    model = _model_recipe(cnn)
+    model = model_recipe(cnn)
     tile = cnn.tile_size
     for p in paths:
         raster = open_survey(p)

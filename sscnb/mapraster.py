@@ -26,7 +26,8 @@ from . import tiles as _tiles
 from ._strips import _read_ahead, _Scratch, _strips
 from .geo import SurveyError, SurveyRaster, open_raster, open_survey, read_block
 from .mapfiles import ClassMapWriter, write_tile_confidence
-from .provenance import file_sha256, package_versions, timestamp, tmp_name, write_json
+from .modelfiles import model_recipe
+from .provenance import package_versions, timestamp, tmp_name, write_json
 from .ssc import (
     PHASE2_CHOICES,
     SSCParams,
@@ -103,10 +104,6 @@ def _every_map_file(out_dir, stem: str, experiment: str) -> dict:
     }
 
 
-def _model_recipe(cnn: LoadedModel) -> dict:
-    return {"path": str(cnn.path), "sha256": file_sha256(cnn.path), "class_key": cnn.key.digest()}
-
-
 def _recipe(
     path: Path, cnn: LoadedModel, params: SSCParams, vectors: bool, min_polygon_area: float, model: dict | None = None
 ) -> dict:
@@ -118,7 +115,7 @@ def _recipe(
     st = Path(path).stat()
     return {
         "input": {"path": str(Path(path).resolve()), "bytes": st.st_size, "modified": st.st_mtime},
-        "model": model or _model_recipe(cnn),
+        "model": model or model_recipe(cnn),
         "settings": params.to_dict(),
         "vectors": {"make": bool(vectors), "min_polygon_area": float(min_polygon_area)} if vectors else None,
     }

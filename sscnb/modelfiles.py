@@ -17,7 +17,7 @@ from .classes import ClassScheme
 from .classkey import ClassKey, ModelMismatchError
 from .cnn import _keras, predict_tiles
 from .inputstats import training_statistics
-from .provenance import json_default, package_versions, timestamp, tmp_name
+from .provenance import file_sha256, json_default, package_versions, timestamp, tmp_name
 from .tilesets import TileSet
 
 if TYPE_CHECKING:
@@ -25,7 +25,16 @@ if TYPE_CHECKING:
 
     import pandas as pd
 
-__all__ = ["ModelMismatchError", "LoadedModel", "check_new_model", "save_model", "load_model", "make_card", "predict_codes"]
+__all__ = [
+    "ModelMismatchError",
+    "LoadedModel",
+    "check_new_model",
+    "save_model",
+    "load_model",
+    "make_card",
+    "predict_codes",
+    "model_recipe",
+]
 
 
 @dataclass
@@ -307,3 +316,19 @@ def predict_codes(
         raise ValueError("a bare Keras model needs its class key (key=...)")
     codes, p = key.to_hierarchical(predict_tiles(model, x, batch_size))
     return codes[p.argmax(axis=1)] if len(p) else np.zeros(0, np.int64), p, codes
+
+
+def model_recipe(cnn: LoadedModel) -> dict:
+    """Return what identifies a CNN in a result's recipe: its file, the file's SHA-256 and its class key.
+
+    Parameters
+    ----------
+    cnn : LoadedModel
+
+    Returns
+    -------
+    dict
+        ``path``, ``sha256`` and ``class_key`` (the key's digest): two results with the same recipe were
+        made by the same model, wherever its file lies now.
+    """
+    return {"path": str(cnn.path), "sha256": file_sha256(cnn.path), "class_key": cnn.key.digest()}
