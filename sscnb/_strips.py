@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 
-def _read_ahead(strips, read):
+def read_ahead(strips, read):
     """Yield ``(y0, y1, read(y0, y1), seconds waited)`` for each strip, reading the next one ahead.
 
     The next strip is read (and decoded) in a background thread while the caller works on this one: two strips
@@ -35,7 +35,7 @@ def _read_ahead(strips, read):
             yield y0, y1, data, waited
 
 
-def _strips(height: int, width: int, tile: int, window_mpx: float) -> list[tuple[int, int]]:
+def strips(height: int, width: int, tile: int, window_mpx: float) -> list[tuple[int, int]]:
     """Return row ranges ``[(y0, y1)]`` covering the image, each a whole number of tile rows.
 
     The last one also takes the margin below the last tile row.
@@ -50,7 +50,7 @@ def _strips(height: int, width: int, tile: int, window_mpx: float) -> list[tuple
     return list(pairwise(bounds))
 
 
-class _Scratch:
+class Scratch:
     """Per-pixel features and valid mask of the whole input, kept on disk between the passes."""
 
     def __init__(self, folder: Path, shape, n_feat: int, dtype):

@@ -54,7 +54,8 @@ def tiles_on_grid(
 class ImageResult:
     """One image classified: the arrays every layer is drawn from, and its per-class F1 tables.
 
-    ``image (H, W, 3)``, ``label (H, W)`` or None, ``cnn_map`` and ``final_map (H, W)``,
+    ``image (H, W, 3)``, ``label (H, W)`` or None, ``cnn_map`` and ``final_map (H, W)`` (None when read
+    back from results that saved no class rasters: then there are no F1 tables and no map layers),
     ``confidence_tiles (n_rows, n_cols)`` (the CNN's top-class probability per tile; negative: not
     classified), ``full_shape`` (of the full-resolution image; larger than ``image`` when the arrays
     are a preview), ``phase2_name`` ("MLP" or "RF"), ``result`` (the :class:`sscnb.ssc.SSCResult`
@@ -140,7 +141,7 @@ class ImageResult:
         less and the more confident half of the tiles.
         """
         g = self.confidence_tiles
-        if self.full_shape != self.image.shape[:2]:  # a preview: no per-tile counts
+        if self.full_shape != self.image.shape[:2] or self.cnn_map is None:  # a preview, or no saved maps
             return f"{self.name}: {self.note}"
         g = np.where(np.asarray(g, float) < 0, np.nan, g)  # negative or NaN: the tile touches no data
         no_data = ~np.isfinite(g)
@@ -164,8 +165,14 @@ class ImageResult:
 
     @property
     def layers(self) -> list:
-        """The layers this image can show: "labels" and "errors" only when it has labels."""
-        return [lay for lay in LAYERS if self.label is not None or lay not in ("labels", "errors")]
+        """The layers this image can show: "labels" only with labels, the maps only when it has them."""
+        maps = self.cnn_map is not None and self.final_map is not None
+        return [
+            lay
+            for lay in LAYERS
+            if (self.label is not None or lay not in ("labels", "errors"))
+            and (maps or lay not in ("CNN tiles", "final map", "errors"))
+        ]
 
     def f1(self, kind: str) -> float:
         """Return the pixel-weighted F1 of ``"CNN"`` or of the phase-2 map (NaN without labels)."""

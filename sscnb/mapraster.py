@@ -18,12 +18,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from . import _strips
 from . import features as _features
 from . import geo as _geo
 from . import inputstats as _inputstats
 from . import pixel as _pixel
 from . import tiles as _tiles
-from ._strips import _read_ahead, _Scratch, _strips
 from .geo import SurveyError, SurveyRaster, open_raster, open_survey, read_block
 from .mapfiles import ClassMapWriter, write_tile_confidence
 from .modelfiles import model_recipe
@@ -134,7 +134,7 @@ class _MapJob:
     cnn: LoadedModel
     params: SSCParams
     strips: list
-    scratch: _Scratch
+    scratch: _strips.Scratch
     stage: dict
     progress: bool
     tile_codes: Any = None  # (tiles,) class codes, filled in by pass 1
@@ -219,7 +219,7 @@ def _pass1(job: _MapJob) -> dict:
             r0, r1 = max(0, y0 - halo), min(H, y1 + halo)
             return r0, read_block(ds, job.raster, Window(0, r0, W, r1 - r0))
 
-        for y0, y1, (r0, (rgb, valid)), waited in _read_ahead(job.strips, read):
+        for y0, y1, (r0, (rgb, valid)), waited in _strips.read_ahead(job.strips, read):
             c0 = time.perf_counter() - waited  # "read": the time this strip was waited for
             core = slice(y0 - r0, y1 - r0)
             tr0, tr1 = y0 // tile, min(y1 // tile, grid[0])
@@ -373,7 +373,7 @@ def _new_job(
 ) -> _MapJob:
     """Return the job of one input: its strips, and a scratch folder in which every file is made."""
     H, W = raster.shape
-    scratch = _Scratch(
+    scratch = _strips.Scratch(
         tmp_name(out_dir / f"{path.stem}_{experiment}_scratch"),
         (H, W),
         4 if p.use_entropy else 3,
@@ -382,7 +382,7 @@ def _new_job(
     # everything is made in the scratch folder and moved beside the input's other maps at the end
     stage = map_files(scratch.folder / "out", path.stem, experiment, p, vectors)
     stage["final"].parent.mkdir()
-    return _MapJob(path, raster, cnn, p, _strips(H, W, cnn.tile_size, window_mpx), scratch, stage, progress)
+    return _MapJob(path, raster, cnn, p, _strips.strips(H, W, cnn.tile_size, window_mpx), scratch, stage, progress)
 
 
 def _phase1(job: _MapJob, t: dict) -> tuple[dict, dict]:

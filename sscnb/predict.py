@@ -5,6 +5,7 @@ So XLA and TensorFlow compile once per model, not once per strip; the batch size
 
 from __future__ import annotations
 
+import functools
 import os
 from typing import TYPE_CHECKING
 
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
 __all__ = ["accelerator", "predict_batch_size", "predict_tiles"]
 
 
+@functools.cache  # asked once per process: the devices do not change while it runs
 def accelerator() -> str | None:
     """Return the accelerator Keras computes on ("gpu", "tpu"), or None on the CPU.
 
@@ -27,11 +29,6 @@ def accelerator() -> str | None:
     -------
     str or None
     """
-    global _ACCELERATOR
-    if not isinstance(_ACCELERATOR, bool):
-        return _ACCELERATOR
-    if _ACCELERATOR is None:
-        return None
     backend = _keras().backend.backend()
     found: str | None = None
     try:
@@ -49,11 +46,7 @@ def accelerator() -> str | None:
             found = "gpu" if torch.cuda.is_available() else None
     except Exception:  # noqa: BLE001  (no accelerator runtime: the CPU)
         found = None
-    _ACCELERATOR = found
     return found
-
-
-_ACCELERATOR: str | None | bool = False  # False: not asked yet
 
 
 def predict_batch_size() -> int:

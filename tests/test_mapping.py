@@ -15,7 +15,7 @@ from rasterio.transform import Affine, from_origin
 from rasterio.windows import Window
 
 from conftest import SAMPLE, colour_model
-from sscnb import batch, geo, mapfiles, mapping, mapraster, ssc
+from sscnb import _strips, batch, geo, mapfiles, mapping, ssc
 from sscnb.classes import DEFAULT_CLASSES
 from sscnb.synthetic import ORTHO_CRS, ORTHO_PIXEL_M, make_orthomosaic
 
@@ -79,7 +79,7 @@ def test_parallel_and_pipelined_paths_equal_the_serial_path(model, tmp_path, mon
         m.setenv("SSCNB_THREADS", "1")
         m.setenv("SSCNB_PREDICT_BATCH", "7")
         m.setattr(features, "BLOCK_ROWS", 100_000)
-        m.setattr(mapraster, "_read_ahead", serial_reads)
+        m.setattr(_strips, "read_ahead", serial_reads)
         serial = mapping.map_inputs([ORTHO], model, tmp_path / "serial", "s", p, window_mpx=0.05, progress=False)[0]
     with monkeypatch.context() as m:
         m.setenv("SSCNB_THREADS", "4")
@@ -92,12 +92,12 @@ def test_parallel_and_pipelined_paths_equal_the_serial_path(model, tmp_path, mon
 
 
 def test_strips_cover_the_image_in_whole_tile_rows():
-    s = mapraster._strips(1000, 2000, 50, 0.25)  # 125 rows -> 100 (2 tile rows)
+    s = _strips.strips(1000, 2000, 50, 0.25)  # 125 rows -> 100 (2 tile rows)
     assert s[0] == (0, 100)
     assert s[-1][1] == 1000
     assert all(b == c for (_, b), (c, _) in pairwise(s))
     assert all(a % 50 == 0 for a, _ in s)
-    s = mapraster._strips(1030, 200, 50, 100)  # one strip, margin included
+    s = _strips.strips(1030, 200, 50, 100)  # one strip, margin included
     assert s == [(0, 1030)]
 
 

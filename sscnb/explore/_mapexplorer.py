@@ -10,10 +10,11 @@ import numpy as np
 from ..classes import ClassScheme
 from ..data import find_pairs
 from ..evaluation import result_files
+from ..imageresult import LAYERS, ImageResult
 from ..plots import _plt
 from ..ssc import SSCParams
 from ._display import _display_figure
-from ._result import LAYERS, ImageResult, _evaluation_result, _map_result, compute_image_result, layer_rgb
+from ._result import _evaluation_result, _map_result, compute_image_result, layer_rgb
 
 if TYPE_CHECKING:
     from ..modelfiles import LoadedModel
