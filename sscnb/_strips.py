@@ -1,13 +1,14 @@
 """A raster strip by strip, for :mod:`sscnb.mapraster`.
 
-The strips of whole tile rows, the next strip read ahead in a thread, and the scratch files in which pass 1
-keeps every pixel's features for pass 2.
+The strips of whole tile rows, the next strip read ahead in a thread, a strip's features computed in
+another while the CNN works, and the scratch files in which pass 1 keeps every pixel's features for pass 2.
 """
 
 from __future__ import annotations
 
 import shutil
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from itertools import pairwise
 from pathlib import Path
 
@@ -20,8 +21,6 @@ def read_ahead(strips, read):
     The next strip is read (and decoded) in a background thread while the caller works on this one: two strips
     in memory at most. The dataset is only ever used by that one thread.
     """
-    from concurrent.futures import ThreadPoolExecutor
-
     if not strips:
         return
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sscnb-read") as ex:
@@ -33,6 +32,41 @@ def read_ahead(strips, read):
             if i + 1 < len(strips):
                 fut = ex.submit(read, *strips[i + 1])
             yield y0, y1, data, waited
+
+
+class Background:
+    """One job at a time in a background thread, in the order given.
+
+    ``submit`` first waits for the job before it, so at most one is in flight and a job that
+    failed raises in the caller at the next ``submit``, at ``wait`` or at the end of the ``with``.
+    Pass 1 computes a strip's features here while the CNN classifies the strip's tiles.
+    """
+
+    def __init__(self, name: str):
+        self._ex = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
+        self._fut: Future | None = None
+        self.waited = 0.0  # seconds the caller waited for a job to end
+
+    def submit(self, fn, *args) -> None:
+        self.wait()
+        self._fut = self._ex.submit(fn, *args)
+
+    def wait(self) -> None:
+        if self._fut is not None:
+            t0 = time.perf_counter()
+            fut, self._fut = self._fut, None
+            fut.result()
+            self.waited += time.perf_counter() - t0
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        try:
+            if exc[0] is None:
+                self.wait()
+        finally:
+            self._ex.shutdown(wait=True, cancel_futures=True)
 
 
 def strips(height: int, width: int, tile: int, window_mpx: float) -> list[tuple[int, int]]:
@@ -65,9 +99,9 @@ class Scratch:
 
     def write(self, y0, feats, valid):
         self.feat.seek(y0 * self.W * self.F * self.dtype.itemsize)
-        self.feat.write(np.ascontiguousarray(feats, self.dtype).tobytes())
+        self.feat.write(np.ascontiguousarray(feats, self.dtype).data.cast("B"))  # no copy
         self.valid.seek(y0 * self.W)
-        self.valid.write(np.ascontiguousarray(valid, np.uint8).tobytes())
+        self.valid.write(np.ascontiguousarray(valid, np.uint8).data.cast("B"))
 
     def read(self, y0, y1):
         n = (y1 - y0) * self.W

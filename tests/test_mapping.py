@@ -63,9 +63,10 @@ def test_windowed_map_equals_in_memory_map(model, ortho_arrays, tmp_path, phase2
 
 @pytest.mark.parametrize("phase2", ["mlp", "rf"])
 def test_parallel_and_pipelined_paths_equal_the_serial_path(model, tmp_path, monkeypatch, phase2):
-    """All cores, median blocks of 16 rows, the next strip read while this one is classified and
-    fixed-shape prediction batches, against one thread, one median block per band, no read-ahead
-    and batches of 7 tiles (most of them padded): the same maps, confidence and areas.
+    """All cores, median blocks of 16 rows, the next strip read and this strip's features computed
+    while its tiles are classified, and fixed-shape prediction batches, against one thread, one
+    median block per band, every step in turn in one thread and batches of 7 tiles (most of them
+    padded): the same maps, confidence and areas.
     """
     from sscnb import features
 
@@ -75,11 +76,16 @@ def test_parallel_and_pipelined_paths_equal_the_serial_path(model, tmp_path, mon
         for y0, y1 in strips:
             yield y0, y1, read(y0, y1), 0.0
 
+    class InTurn(_strips.Background):  # each job run at once, in the caller's thread
+        def submit(self, fn, *args):
+            fn(*args)
+
     with monkeypatch.context() as m:
         m.setenv("SSCNB_THREADS", "1")
         m.setenv("SSCNB_PREDICT_BATCH", "7")
         m.setattr(features, "BLOCK_ROWS", 100_000)
         m.setattr(_strips, "read_ahead", serial_reads)
+        m.setattr(_strips, "Background", InTurn)
         serial = mapping.map_inputs([ORTHO], model, tmp_path / "serial", "s", p, window_mpx=0.05, progress=False)[0]
     with monkeypatch.context() as m:
         m.setenv("SSCNB_THREADS", "4")
@@ -516,3 +522,27 @@ def test_maps_of_labelled_frames_are_scored_class_by_class(model, tmp_path):
     assert got.loc["macro F1", "f1_score"] == pytest.approx(metrics.macro_f1(want))
     assert got.loc["pixel-weighted F1", "f1_score"] == pytest.approx(metrics.weighted_f1(want))
     assert mapping.label_scores(res_ortho, DEFAULT_CLASSES).empty
+
+
+def test_background_runs_jobs_in_order_and_raises_their_errors():
+    import threading
+
+    seen = []
+    with _strips.Background("t") as bg:
+        for i in range(5):
+            bg.submit(lambda i: seen.append((i, threading.current_thread().name)), i)
+    assert [i for i, _ in seen] == [0, 1, 2, 3, 4]
+    assert all(name.startswith("t") for _, name in seen)  # not the caller's thread
+
+    def fail():
+        raise OSError("disk full")
+
+    with _strips.Background("t") as bg:
+        bg.submit(fail)
+        with pytest.raises(OSError, match="disk full"):
+            bg.submit(seen.append, "never")  # waits for the failed job first, and raises its error
+    assert "never" not in seen
+    bg = _strips.Background("t")
+    bg.submit(fail)
+    with pytest.raises(OSError, match="disk full"):
+        bg.__exit__(None, None, None)  # the end of a with block raises it too
