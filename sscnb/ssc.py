@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import time
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
@@ -251,7 +252,9 @@ class SSCResult:
     """``cnn_map`` and ``final_map``.
 
     ``(H, W) uint8`` class codes (0 = unclassified); ``cnn_proba``: ``(n_rows, n_cols, C) float32`` per-tile
-    probabilities of the shared classes ``classes``; ``timings``: seconds per step.
+    probabilities of the shared classes ``classes``; ``timings``: seconds per step, which add up to
+    the whole (``features`` is the time waited for them after the CNN: they are computed while it
+    runs).
     """
 
     cnn_map: np.ndarray
@@ -396,27 +399,27 @@ def classify_image(
     H, W = image.shape[:2]
     if tile > H or tile > W:
         raise ValueError(f"image is {W} x {H} px, smaller than one {tile} px tile of the model")
-    t0 = time.perf_counter()
-    x = _tiles.to_tiles(image, tile)
-    grid = _tiles.grid_shape(image.shape, tile)
-    valid = None if mask is None else _tiles.to_tiles(mask, tile).reshape(len(x), -1).all(axis=1)
-    t["tiles"] = time.perf_counter() - t0
-
-    info: dict[str, Any] = {}
-    stats, gamma = check_input(x if valid is None else x[valid], cnn, p, name or "the image", info)
-    t["check"] = time.perf_counter() - t0 - t["tiles"]
-
-    t0 = time.perf_counter()
-    tile_cls, proba, codes = predict_tiles_masked(cnn, _inputstats.apply_gamma(x, gamma), valid)
-    confidence = proba.max(axis=1) if proba.shape[1] else np.zeros(len(x), np.float32)
-    tile_grid = apply_tile_rules(tile_cls.reshape(grid), confidence.reshape(grid), p)
-    cnn_map = _tiles.tiles_to_raster(tile_grid.ravel(), grid, tile, out_shape=(H, W), fill=0)
-    t["cnn"] = time.perf_counter() - t0
-
-    t0 = time.perf_counter()
-    feats = _features.pixel_features(image, p.median_radius, p.use_entropy, mask)
-    t["features"] = time.perf_counter() - t0
-
+    # the pixel features are computed in a thread while the CNN classifies the tiles (TensorFlow
+    # leaves part of the cores idle on small batches); "features" is the time waited for them after
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sscnb-features") as ex:
+        pending = ex.submit(_features.pixel_features, image, p.median_radius, p.use_entropy, mask)
+        t0 = time.perf_counter()
+        x = _tiles.to_tiles(image, tile)
+        grid = _tiles.grid_shape(image.shape, tile)
+        valid = None if mask is None else _tiles.to_tiles(mask, tile).reshape(len(x), -1).all(axis=1)
+        t["tiles"] = time.perf_counter() - t0
+        info: dict[str, Any] = {}
+        stats, gamma = check_input(x if valid is None else x[valid], cnn, p, name or "the image", info)
+        t["check"] = time.perf_counter() - t0 - t["tiles"]
+        t0 = time.perf_counter()
+        tile_cls, proba, codes = predict_tiles_masked(cnn, _inputstats.apply_gamma(x, gamma), valid)
+        confidence = proba.max(axis=1) if proba.shape[1] else np.zeros(len(x), np.float32)
+        tile_grid = apply_tile_rules(tile_cls.reshape(grid), confidence.reshape(grid), p)
+        cnn_map = _tiles.tiles_to_raster(tile_grid.ravel(), grid, tile, out_shape=(H, W), fill=0)
+        t["cnn"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        feats = pending.result()
+        t["features"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     info["tile_classes"] = {int(c): int((tile_grid == c).sum()) for c in np.unique(tile_grid)}
     choice = _choose(tile_grid, confidence.reshape(grid), tile, feats, p, judge, info)
