@@ -35,20 +35,25 @@ def read_ahead(strips, read):
 
 
 class Background:
-    """One job at a time in a background thread, in the order given.
+    """One job at a time in a background thread, in the order given; or each job at once.
 
     ``submit`` first waits for the job before it, so at most one is in flight and a job that
     failed raises in the caller at the next ``submit``, at ``wait`` or at the end of the ``with``.
-    Pass 1 computes a strip's features here while the CNN classifies the strip's tiles.
+    With ``threaded=False``, ``submit`` runs the job in the caller's thread and returns when it
+    is done. Pass 1 computes a strip's features here while the CNN classifies the strip's tiles
+    on an accelerator.
     """
 
-    def __init__(self, name: str):
-        self._ex = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
+    def __init__(self, name: str, threaded: bool = True):
+        self._ex = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name) if threaded else None
         self._fut: Future | None = None
         self.waited = 0.0  # seconds the caller waited for a job to end
 
     def submit(self, fn, *args) -> None:
         self.wait()
+        if self._ex is None:
+            fn(*args)
+            return
         self._fut = self._ex.submit(fn, *args)
 
     def wait(self) -> None:
@@ -66,7 +71,8 @@ class Background:
             if exc[0] is None:
                 self.wait()
         finally:
-            self._ex.shutdown(wait=True, cancel_futures=True)
+            if self._ex is not None:
+                self._ex.shutdown(wait=True, cancel_futures=True)
 
 
 def strips(height: int, width: int, tile: int, window_mpx: float) -> list[tuple[int, int]]:

@@ -15,7 +15,7 @@ from rasterio.transform import Affine, from_origin
 from rasterio.windows import Window
 
 from conftest import SAMPLE, colour_model
-from sscnb import _strips, batch, geo, mapfiles, mapping, ssc
+from sscnb import _strips, batch, geo, mapfiles, mapping, mapraster, ssc
 from sscnb.classes import DEFAULT_CLASSES
 from sscnb.synthetic import ORTHO_CRS, ORTHO_PIXEL_M, make_orthomosaic
 
@@ -76,21 +76,18 @@ def test_parallel_and_pipelined_paths_equal_the_serial_path(model, tmp_path, mon
         for y0, y1 in strips:
             yield y0, y1, read(y0, y1), 0.0
 
-    class InTurn(_strips.Background):  # each job run at once, in the caller's thread
-        def submit(self, fn, *args):
-            fn(*args)
-
     with monkeypatch.context() as m:
         m.setenv("SSCNB_THREADS", "1")
         m.setenv("SSCNB_PREDICT_BATCH", "7")
         m.setattr(features, "BLOCK_ROWS", 100_000)
         m.setattr(_strips, "read_ahead", serial_reads)
-        m.setattr(_strips, "Background", InTurn)
+        m.setattr(mapraster, "overlap_features", lambda: False)
         serial = mapping.map_inputs([ORTHO], model, tmp_path / "serial", "s", p, window_mpx=0.05, progress=False)[0]
     with monkeypatch.context() as m:
         m.setenv("SSCNB_THREADS", "4")
         m.setenv("SSCNB_PREDICT_BATCH", "256")
         m.setattr(features, "BLOCK_ROWS", 16)
+        m.setattr(mapraster, "overlap_features", lambda: True)  # as on a GPU machine
         parallel = mapping.map_inputs([ORTHO], model, tmp_path / "parallel", "s", p, window_mpx=0.05, progress=False)[0]
     for kind in ("final", "cnn", "confidence"):
         np.testing.assert_array_equal(read1(parallel.files[kind]), read1(serial.files[kind]), err_msg=kind)
@@ -542,6 +539,10 @@ def test_background_runs_jobs_in_order_and_raises_their_errors():
         with pytest.raises(OSError, match="disk full"):
             bg.submit(seen.append, "never")  # waits for the failed job first, and raises its error
     assert "never" not in seen
+    in_turn = []
+    with _strips.Background("t", threaded=False) as bg:
+        bg.submit(lambda: in_turn.append(threading.current_thread().name))
+        assert in_turn == [threading.current_thread().name]  # done, in the caller's thread
     bg = _strips.Background("t")
     bg.submit(fail)
     with pytest.raises(OSError, match="disk full"):
