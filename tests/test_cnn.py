@@ -271,12 +271,15 @@ def test_prediction_in_fixed_shape_batches_equals_one_batch(monkeypatch):
         np.testing.assert_allclose(cnn.predict_tiles(m, x, batch_size=b), want, rtol=1e-5, atol=1e-6)
     seen = []
     real = m.predict
-    monkeypatch.setattr(
-        m, "predict", lambda xx, batch_size, verbose: seen.append(len(xx)) or real(xx, batch_size=batch_size, verbose=0)
-    )
+
+    def counted(xx, batch_size, verbose):
+        seen.append((len(xx), xx.dtype))
+        return real(xx, batch_size=batch_size, verbose=0)
+
+    monkeypatch.setattr(m, "predict", counted)
     cnn.predict_tiles(m, x, batch_size=16)
     cnn.predict_tiles(m, x[:5], batch_size=16)
-    assert seen == [48, 16]  # padded to whole batches
+    assert seen == [(48, np.uint8), (16, np.uint8)]  # padded to whole batches, passed as uint8 (the model rescales)
     monkeypatch.setenv("SSCNB_PREDICT_BATCH", "12")
     assert cnn.predict_batch_size() == 12
     monkeypatch.setenv("SSCNB_PREDICT_BATCH", "many")
