@@ -206,7 +206,7 @@ def main():
     print(f"command: {' '.join(cmd[1:])}")
     print(f"input: {a.size} x {a.size} px = {mpx:.0f} Mpx, {man['info']['valid_px'] / 1e6:.0f} Mpx inside the flown area")
     print("steps: " + "  ".join(f"{k} {v:.1f}s" for k, v in secs.items()))
-    print("pass 1, per stage: " + "  ".join(f"{k[6:]} {v:.1f}s" for k, v in man.get("profile", {}).items()))
+    print("per stage, in its own thread: " + "  ".join(f"{k} {v:.1f}s" for k, v in man.get("profile", {}).items()))
     print(
         f"end to end (process start, reading, to COGs written): {wall:.1f} s = {mpx / wall:.2f} Mpx/s "
         f"(mapping alone {secs['total']:.1f} s = {mpx / secs['total']:.2f} Mpx/s)"

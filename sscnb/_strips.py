@@ -109,13 +109,29 @@ class Scratch:
         self.valid.seek(y0 * self.W)
         self.valid.write(np.ascontiguousarray(valid, np.uint8).data.cast("B"))
 
+    def flush(self):
+        """Hand what was written to the files: after pass 1, before any read."""
+        self.feat.flush()
+        self.valid.flush()
+
     def read(self, y0, y1):
+        """Return the features and the valid mask of rows ``y0:y1``.
+
+        Each read opens the files anew, so two threads may read at once (the final map and the CNN map
+        are written side by side).
+        """
         n = (y1 - y0) * self.W
-        self.feat.seek(y0 * self.W * self.F * self.dtype.itemsize)
-        f = np.fromfile(self.feat, self.dtype, n * self.F).reshape(y1 - y0, self.W, self.F)
-        self.valid.seek(y0 * self.W)
-        v = np.fromfile(self.valid, np.uint8, n).reshape(y1 - y0, self.W).astype(bool)
-        return f, v
+        with open(self.folder / "features.raw", "rb") as fh:
+            fh.seek(y0 * self.W * self.F * self.dtype.itemsize)
+            f = np.fromfile(fh, self.dtype, n * self.F).reshape(y1 - y0, self.W, self.F)
+        return f, self.read_valid(y0, y1)
+
+    def read_valid(self, y0, y1):
+        """Return the valid mask of rows ``y0:y1``."""
+        n = (y1 - y0) * self.W
+        with open(self.folder / "valid.raw", "rb") as fh:
+            fh.seek(y0 * self.W)
+            return np.fromfile(fh, np.uint8, n).reshape(y1 - y0, self.W).astype(bool)
 
     def close(self):
         self.feat.close()

@@ -265,6 +265,7 @@ def _pass1(job: _MapJob) -> dict:
             bar.update(y1 - y0)
         bg.wait()
         prof["features_wait"] = bg.waited
+    job.scratch.flush()  # pass 2 reads what pass 1 wrote
     return {f"pass1_{k}": round(v, 3) for k, v in prof.items()}  # parts of phase1_features
 
 
@@ -314,51 +315,66 @@ def _colour_table(choice, clf, job: _MapJob, map_info: dict):
     return lut
 
 
-def _pass2(job: _MapJob, tile_grid: np.ndarray, choice, clf, lut, t: dict):
-    """Pass 2, strip by strip.
+def _cnn_strip(job: _MapJob, tile_grid: np.ndarray, y0: int, y1: int, valid: np.ndarray) -> np.ndarray:
+    """Return rows ``y0:y1`` of the CNN tile map at full resolution (0 outside the valid pixels)."""
+    tile, grid, W = job.tile, job.grid, job.W
+    tr0, tr1 = y0 // tile, min(-(-y1 // tile), grid[0])
+    cnn_strip = np.zeros((y1 - y0, W), np.uint8)
+    if tr1 > tr0:
+        painted = _tiles.tiles_to_raster(tile_grid[tr0:tr1].ravel(), (tr1 - tr0, grid[1]), tile)
+        h = min(painted.shape[0], y1 - y0)
+        cnn_strip[:h, : painted.shape[1]] = painted[:h]
+    cnn_strip[~valid] = 0
+    return cnn_strip
 
-    The final map and the CNN tile map into their COGs (``t`` gets the seconds of both, ``predict_write`` and
-    ``cog``). Returns the pixels per class code of each, ``(final, cnn)``.
+
+def _write_cnn_map(job: _MapJob, tile_grid: np.ndarray, out: dict) -> None:
+    """Write the CNN tile map into its COG, strip by strip: beside the fit, which leaves cores free.
+
+    ``out`` gets its pixels per class code (``counts``) and the seconds it took (``seconds``).
     """
     from rasterio.windows import Window
 
     t0 = time.perf_counter()
-    tile, grid, W = job.tile, job.grid, job.W
     counts = np.zeros(256, np.int64)
-    cnn_counts = np.zeros(256, np.int64)
-    with (
-        ClassMapWriter(job.stage["final"], job.raster, job.cnn.scheme) as w_final,
-        ClassMapWriter(job.stage["cnn"], job.raster, job.cnn.scheme) as w_cnn,
-        job.bar("phase 2") as bar,
-    ):
+    with ClassMapWriter(job.stage["cnn"], job.raster, job.cnn.scheme) as w_cnn:
+        for y0, y1 in job.strips:
+            cnn_strip = _cnn_strip(job, tile_grid, y0, y1, job.scratch.read_valid(y0, y1))
+            counts += np.bincount(cnn_strip.ravel(), minlength=256)
+            w_cnn.write(Window(0, y0, job.W, y1 - y0), cnn_strip)
+    out["counts"] = counts
+    out["seconds"] = time.perf_counter() - t0
+
+
+def _pass2(job: _MapJob, tile_grid: np.ndarray, choice, clf, lut, t: dict):
+    """Pass 2, strip by strip: the final map into its COG.
+
+    ``t`` gets the seconds, ``predict_write`` and ``cog``. Returns the pixels per class code.
+    """
+    from rasterio.windows import Window
+
+    t0 = time.perf_counter()
+    W = job.W
+    counts = np.zeros(256, np.int64)
+    with ClassMapWriter(job.stage["final"], job.raster, job.cnn.scheme) as w_final, job.bar("phase 2") as bar:
         for y0, y1 in job.strips:
             f, v = job.scratch.read(y0, y1)
-            tr0, tr1 = y0 // tile, min(-(-y1 // tile), grid[0])
-            cnn_strip = np.zeros((y1 - y0, W), np.uint8)
-            if tr1 > tr0:
-                painted = _tiles.tiles_to_raster(tile_grid[tr0:tr1].ravel(), (tr1 - tr0, grid[1]), tile)
-                h = min(painted.shape[0], y1 - y0)
-                cnn_strip[:h, : painted.shape[1]] = painted[:h]
-            cnn_strip[~v] = 0
             if choice is None:
                 final = np.zeros((y1 - y0, W), np.uint8)
             elif clf is None:
-                final = cnn_strip.copy()
+                final = _cnn_strip(job, tile_grid, y0, y1, v)
             elif lut is not None:
                 final = lut[_pixel.pack_rgb(f[..., :3].astype(np.uint8, copy=False))]
             else:
                 final = clf.predict(f)
             final[~v] = 0
             counts += np.bincount(final.ravel(), minlength=256)
-            cnn_counts += np.bincount(cnn_strip.ravel(), minlength=256)
-            win = Window(0, y0, W, y1 - y0)
-            w_final.write(win, final)
-            w_cnn.write(win, cnn_strip)
+            w_final.write(Window(0, y0, W, y1 - y0), final)
             bar.update(y1 - y0)
         t["predict_write"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-    t["cog"] = time.perf_counter() - t0  # the writers made their COGs as they closed
-    return counts, cnn_counts
+    t["cog"] = time.perf_counter() - t0  # the writer made its COG as it closed
+    return counts
 
 
 def _publish(job: _MapJob, out_dir: Path, counts, cnn_counts, map_info: dict, t: dict, vectors: bool, min_polygon_area: float):
@@ -493,13 +509,19 @@ def map_raster(
             "tile_classes": {int(c): int((tile_grid == c).sum()) for c in np.unique(tile_grid)},
             "valid_px": job.n_valid,
         }
-        choice, clf = _fit_on_tile_map(job, tile_grid, map_info)
-        t["sample_fit"] = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        lut = _colour_table(choice, clf, job, map_info)
-        t["predict_colours"] = time.perf_counter() - t0
-        counts, cnn_counts = _pass2(job, tile_grid, choice, clf, lut, t)
-        areas = _publish(job, out_dir, counts, cnn_counts, map_info, t, vectors, min_polygon_area)
+        cnn_map: dict = {}
+        with _strips.Background("sscnb-cnn-map") as bg:
+            bg.submit(_write_cnn_map, job, tile_grid, cnn_map)  # beside the fit and the final map
+            choice, clf = _fit_on_tile_map(job, tile_grid, map_info)
+            t["sample_fit"] = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            lut = _colour_table(choice, clf, job, map_info)
+            t["predict_colours"] = time.perf_counter() - t0
+            counts = _pass2(job, tile_grid, choice, clf, lut, t)
+            bg.wait()
+            t["cnn_map_wait"] = bg.waited
+        map_profile["pass2_cnn_map"] = round(cnn_map["seconds"], 3)  # in its own thread
+        areas = _publish(job, out_dir, counts, cnn_map["counts"], map_info, t, vectors, min_polygon_area)
     finally:
         job.scratch.close()
     t["total"] = sum(t.values())

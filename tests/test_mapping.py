@@ -2,6 +2,7 @@
 bad inputs. The CNN is a hand-made colour rule (no training), so every test is fast and exact.
 """
 
+import functools
 import json
 import shutil
 from itertools import pairwise
@@ -64,9 +65,10 @@ def test_windowed_map_equals_in_memory_map(model, ortho_arrays, tmp_path, phase2
 @pytest.mark.parametrize("phase2", ["mlp", "rf"])
 def test_parallel_and_pipelined_paths_equal_the_serial_path(model, tmp_path, monkeypatch, phase2):
     """All cores, median blocks of 16 rows, the next strip read and this strip's features computed
-    while its tiles are classified, and fixed-shape prediction batches, against one thread, one
-    median block per band, every step in turn in one thread and batches of 7 tiles (most of them
-    padded): the same maps, confidence and areas.
+    while its tiles are classified, the CNN map written beside the fit and the final map, and
+    fixed-shape prediction batches, against one thread, one median block per band, every step in
+    turn in one thread and batches of 7 tiles (most of them padded): the same maps, confidence and
+    areas.
     """
     from sscnb import features
 
@@ -82,6 +84,7 @@ def test_parallel_and_pipelined_paths_equal_the_serial_path(model, tmp_path, mon
         m.setattr(features, "BLOCK_ROWS", 100_000)
         m.setattr(_strips, "read_ahead", serial_reads)
         m.setattr(mapraster, "overlap_features", lambda: False)
+        m.setattr(_strips, "Background", functools.partial(_strips.Background, threaded=False))
         serial = mapping.map_inputs([ORTHO], model, tmp_path / "serial", "s", p, window_mpx=0.05, progress=False)[0]
     with monkeypatch.context() as m:
         m.setenv("SSCNB_THREADS", "4")
