@@ -15,8 +15,12 @@ enters the histogram but never the population nor the median.
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 from numba import njit
+
+logger = logging.getLogger(__name__)
 
 #: the padding value: outside the image, or not valid
 OUTSIDE = 256
@@ -53,7 +57,6 @@ def row_segments(footprint: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return lo, hi
 
 
-@njit(nogil=True, cache=True)
 def _median_padded(p, seg_lo, seg_hi, r, out):  # pragma: no cover - compiled
     """Median of every pixel of ``out`` (h, W) from ``p`` (h + 2r, W + 2r), padded with OUTSIDE."""
     h, W = out.shape
@@ -99,6 +102,22 @@ def _median_padded(p, seg_lo, seg_hi, r, out):  # pragma: no cover - compiled
                 below += hist[m]
                 m += 1
             out[y, x] = m
+
+
+def _compiled(fn):
+    """Compile ``fn``, cached on disk: beside this file, or in the user's cache folder.
+
+    Where neither is writable (a read-only install and home), it is compiled in each process
+    instead (about a second), and the log says so.
+    """
+    try:
+        return njit(nogil=True, cache=True)(fn)
+    except RuntimeError as exc:  # numba: "cannot cache function ...: no locator available"
+        logger.info("the median filter is compiled in each process: %s", exc)
+        return njit(nogil=True)(fn)
+
+
+_median_padded = _compiled(_median_padded)
 
 
 def median_rows(

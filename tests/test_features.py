@@ -125,3 +125,33 @@ def test_footprint_rows_must_be_runs():
         row_segments(ring)
     with pytest.raises(ValueError, match="square with odd sides"):
         row_segments(np.ones((2, 2), bool))
+
+
+def test_median_compiles_without_a_cache_folder(monkeypatch, caplog):
+    """Where Numba finds no writable cache folder it refuses cache=True; the filter is then compiled
+    in the process (and the log says so), with the same numbers.
+    """
+    import logging
+
+    import numba
+
+    from sscnb import _median
+
+    real = numba.njit
+
+    def no_cache(**kw):
+        if kw.get("cache"):
+            raise RuntimeError("cannot cache function 'f': no locator available for file 'f.py'")
+        return real(**kw)
+
+    monkeypatch.setattr(_median, "njit", no_cache)
+    with caplog.at_level(logging.INFO, logger="sscnb._median"):
+        kernel = _median._compiled(_median._median_padded.py_func)
+    assert "compiled in each process" in caplog.text
+    band = np.arange(1, 10, dtype=np.uint8).reshape(3, 3)
+    padded = np.full((5, 5), _median.OUTSIDE, np.uint16)
+    padded[1:4, 1:4] = band
+    out = np.empty((3, 3), np.uint8)
+    lo, hi = _median.row_segments(np.ones((3, 3), bool))
+    kernel(padded, lo, hi, 1, out)
+    np.testing.assert_array_equal(out, _median.median_rows(band, np.ones((3, 3), bool), 0, 3))
