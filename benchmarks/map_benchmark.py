@@ -207,6 +207,7 @@ def main():
     print(f"input: {a.size} x {a.size} px = {mpx:.0f} Mpx, {man['info']['valid_px'] / 1e6:.0f} Mpx inside the flown area")
     print("steps: " + "  ".join(f"{k} {v:.1f}s" for k, v in secs.items()))
     print("per stage, in its own thread: " + "  ".join(f"{k} {v:.1f}s" for k, v in man.get("profile", {}).items()))
+    print("cores kept busy on average: " + "  ".join(f"{k} {v:.2f}" for k, v in man.get("cores_busy", {}).items()))
     print(
         f"end to end (process start, reading, to COGs written): {wall:.1f} s = {mpx / wall:.2f} Mpx/s "
         f"(mapping alone {secs['total']:.1f} s = {mpx / secs['total']:.2f} Mpx/s)"

@@ -185,6 +185,23 @@ class _MapJob:
         return xs
 
 
+class _BusyCores:
+    """Count the cores this process kept busy, on average, over consecutive spans.
+
+    CPU seconds (every thread) per wall second: about 1 marks a span that ran on one core, the
+    machine's core count one that used them all.
+    """
+
+    def __init__(self):
+        self.busy: dict = {}
+        self._mark = (time.perf_counter(), time.process_time())
+
+    def lap(self, name: str) -> None:
+        wall, cpu = time.perf_counter(), time.process_time()
+        self.busy[name] = round((cpu - self._mark[1]) / max(wall - self._mark[0], 1e-9), 2)
+        self._mark = (wall, cpu)
+
+
 def _remove_earlier_maps(out_dir: Path, stem: str, experiment: str, files: dict) -> None:
     """Before an input is mapped again.
 
@@ -498,8 +515,10 @@ def map_raster(
     _remove_earlier_maps(out_dir, path.stem, experiment, files)
     job = _new_job(path, raster or open_survey(path), cnn, out_dir, experiment, p, vectors, window_mpx, progress)
     t: dict = {}
+    cores = _BusyCores()
     try:
         map_profile, input_info = _phase1(job, t)
+        cores.lap("pass1")
         t0 = time.perf_counter()
         tile_grid = apply_tile_rules(job.tile_codes, job.confidence, p)
         map_info = {
@@ -517,9 +536,11 @@ def map_raster(
             t0 = time.perf_counter()
             lut = _colour_table(choice, clf, job, map_info)
             t["predict_colours"] = time.perf_counter() - t0
+            cores.lap("fit")
             counts = _pass2(job, tile_grid, choice, clf, lut, t)
             bg.wait()
             t["cnn_map_wait"] = bg.waited
+            cores.lap("pass2")
         map_profile["pass2_cnn_map"] = round(cnn_map["seconds"], 3)  # in its own thread
         areas = _publish(job, out_dir, counts, cnn_map["counts"], map_info, t, vectors, min_polygon_area)
     finally:
@@ -532,6 +553,7 @@ def map_raster(
         "info": map_info,
         "seconds": t,
         "profile": map_profile,
+        "cores_busy": cores.busy,
         "versions": package_versions(),
         "created": timestamp(),
     }

@@ -4,6 +4,7 @@ bad inputs. The CNN is a hand-made colour rule (no training), so every test is f
 
 import functools
 import json
+import os
 import shutil
 from itertools import pairwise
 
@@ -391,6 +392,9 @@ def test_resume_skips_refuses_or_redoes(model, tmp_path):
     man = json.loads(redo.files["manifest"].read_text())
     assert man["recipe"]["settings"]["median_radius"] == 3
     assert man["recipe"]["model"]["sha256"]
+    # the profile: how many cores each phase kept busy (CPU seconds per wall second, every thread)
+    assert set(man["cores_busy"]) == {"pass1", "fit", "pass2"}
+    assert all(0 < v < 4 * (os.cpu_count() or 1) for v in man["cores_busy"].values())
 
 
 @pytest.mark.slow
@@ -550,3 +554,16 @@ def test_background_runs_jobs_in_order_and_raises_their_errors():
     bg.submit(fail)
     with pytest.raises(OSError, match="disk full"):
         bg.__exit__(None, None, None)  # the end of a with block raises it too
+
+
+def test_busy_cores_by_hand(monkeypatch):
+    """2 CPU seconds in 1 wall second is 2 busy cores; 0.5 in 1 is half a core."""
+    clock = {"wall": 10.0, "cpu": 3.0}
+    monkeypatch.setattr(mapraster.time, "perf_counter", lambda: clock["wall"])
+    monkeypatch.setattr(mapraster.time, "process_time", lambda: clock["cpu"])
+    cores = mapraster._BusyCores()
+    clock.update(wall=11.0, cpu=5.0)
+    cores.lap("both")
+    clock.update(wall=12.0, cpu=5.5)
+    cores.lap("half")
+    assert cores.busy == {"both": 2.0, "half": 0.5}
