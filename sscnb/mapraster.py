@@ -346,7 +346,7 @@ def _cnn_strip(job: _MapJob, tile_grid: np.ndarray, y0: int, y1: int, valid: np.
 
 
 def _write_cnn_map(job: _MapJob, tile_grid: np.ndarray, out: dict) -> None:
-    """Write the CNN tile map into its COG, strip by strip: beside the fit, which leaves cores free.
+    """Write the CNN tile map into its COG, strip by strip.
 
     ``out`` gets its pixels per class code (``counts``) and the seconds it took (``seconds``).
     """
@@ -528,20 +528,19 @@ def map_raster(
             "tile_classes": {int(c): int((tile_grid == c).sum()) for c in np.unique(tile_grid)},
             "valid_px": job.n_valid,
         }
+        choice, clf = _fit_on_tile_map(job, tile_grid, map_info)
+        t["sample_fit"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        lut = _colour_table(choice, clf, job, map_info)
+        t["predict_colours"] = time.perf_counter() - t0
+        cores.lap("fit")
+        counts = _pass2(job, tile_grid, choice, clf, lut, t)
+        # in turn, not beside the fit: two GeoTIFFs written from two threads at once share GDAL's
+        # block cache, and one run lost blocks of the final map that way
         cnn_map: dict = {}
-        with _strips.Background("sscnb-cnn-map") as bg:
-            bg.submit(_write_cnn_map, job, tile_grid, cnn_map)  # beside the fit and the final map
-            choice, clf = _fit_on_tile_map(job, tile_grid, map_info)
-            t["sample_fit"] = time.perf_counter() - t0
-            t0 = time.perf_counter()
-            lut = _colour_table(choice, clf, job, map_info)
-            t["predict_colours"] = time.perf_counter() - t0
-            cores.lap("fit")
-            counts = _pass2(job, tile_grid, choice, clf, lut, t)
-            bg.wait()
-            t["cnn_map_wait"] = bg.waited
-            cores.lap("pass2")
-        map_profile["pass2_cnn_map"] = round(cnn_map["seconds"], 3)  # in its own thread
+        _write_cnn_map(job, tile_grid, cnn_map)
+        t["cnn_map"] = cnn_map["seconds"]
+        cores.lap("pass2")
         areas = _publish(job, out_dir, counts, cnn_map["counts"], map_info, t, vectors, min_polygon_area)
     finally:
         job.scratch.close()
