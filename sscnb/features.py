@@ -33,7 +33,7 @@ def feature_threads() -> int:
 
 
 def _rank_mask(mask):
-    """None when every pixel is valid (scikit-image's rank filters then take the fast path)."""
+    """None when every pixel is valid (the filters then skip the mask), else the mask as uint8."""
     if mask is None:
         return None
     mask = np.asarray(mask, bool)

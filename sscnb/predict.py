@@ -97,7 +97,9 @@ def predict_tiles(model: Any, x: np.ndarray, batch_size: int | None = None) -> n
     # uint8 tiles go in as they are: the model's first layer rescales them (in float32), and a
     # quarter of the bytes pass through the input pipeline (and to a GPU). Measured on 2 cores:
     # 3 072 tiles in 0.66 s as uint8, 0.77 s converted to float32 first; the same probabilities.
-    xx = np.asarray(x) if np.asarray(x).dtype == np.uint8 else np.asarray(x, np.float32)
+    xx = np.asarray(x)
+    if xx.dtype != np.uint8:
+        xx = np.asarray(xx, np.float32)
     pad = (-n) % b
     if pad:
         xx = np.concatenate([xx, np.zeros((pad,) + xx.shape[1:], xx.dtype)])
