@@ -64,7 +64,7 @@ WORKER = textwrap.dedent("""
 
 def _run(backend, out, model_path):
     out.mkdir()
-    env = {**os.environ, "KERAS_BACKEND": backend}
+    env = {**os.environ, "KERAS_BACKEND": backend, "SSCNB_JAX_CACHE": str(out / "jax_cache")}
     r = subprocess.run(
         [sys.executable, "-c", WORKER, str(out), str(model_path), str(SAMPLE)],
         env=env,
@@ -81,6 +81,8 @@ def test_jax_backend_maps_and_trains_as_tensorflow_does(tmp_path):
     model = colour_model(tmp_path / "model")  # saved by TensorFlow's Keras
     tf_maps, tf_trained = _run("tensorflow", tmp_path / "tf", model.path)
     jax_maps, jax_trained = _run("jax", tmp_path / "jax", model.path)
+    assert any((tmp_path / "jax" / "jax_cache").iterdir())  # JAX kept what XLA compiled (sscnb._keras)
+    assert not (tmp_path / "tf" / "jax_cache").exists()
     for k in ("cnn", "final", "survey"):
         np.testing.assert_array_equal(jax_maps[k], tf_maps[k], err_msg=k)
     np.testing.assert_allclose(jax_maps["proba"], tf_maps["proba"], atol=1e-5)
@@ -89,3 +91,48 @@ def test_jax_backend_maps_and_trains_as_tensorflow_does(tmp_path):
         assert np.isfinite(trained["loss"])
         assert set(trained["codes"]) <= {1, 2, 3, 4, 5}
         np.testing.assert_allclose(trained["proba_sums"], 1, atol=1e-4)
+
+
+CACHED = textwrap.dedent("""
+    import json, logging, os
+    import numpy as np
+    from sscnb import pixel
+    from sscnb._keras import _keras
+
+    said = []  # JAX's own record of each persistent-cache hit and miss
+    handler = logging.Handler()
+    handler.emit = lambda r: said.append(r.getMessage())
+    log = logging.getLogger("jax._src.compiler")
+    log.setLevel(logging.DEBUG)
+    log.addHandler(handler)
+    keras = _keras()
+    assert os.environ["XLA_PYTHON_CLIENT_PREALLOCATE"] == "false"
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(300, 3)), rng.integers(1, 4, 300)
+    clf = pixel.fit_pixel_classifier(x, y, "mlp", depth="deep", epochs=2, learning_rate=1e-3, batch_size=64,
+                                     use_smote=False, n_trees=1, seed=3)
+    np.save(os.environ["OUT"], clf.predict_proba_rows(x))
+    print(json.dumps({w: sum(f"compilation cache {w}" in m.lower() for m in said) for w in ("hit", "miss")}))
+""")
+
+
+def test_a_second_jax_process_reads_its_compilations_from_the_cache(tmp_path):
+    """The pixel MLP built and trained in two processes: the second compiles nothing new, same result."""
+    pytest.importorskip("jax", reason="Keras on JAX needs jax (pip install jax)")
+    cache = tmp_path / "cache"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("JAX_", "XLA_PYTHON"))}
+    entries, results, counts = [], [], []
+    for run in (1, 2):
+        out = tmp_path / f"proba{run}.npy"
+        env.update(KERAS_BACKEND="jax", SSCNB_JAX_CACHE=str(cache), OUT=str(out))
+        r = subprocess.run([sys.executable, "-c", CACHED], env=env, capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, r.stderr[-3000:]
+        entries.append(sorted(p.name for p in cache.iterdir()))
+        results.append(np.load(out))
+        counts.append(json.loads(r.stdout.strip().splitlines()[-1]))
+    assert len(entries[0]) > 3  # the variables' initial values, the training step, ...
+    assert counts[0]["miss"] >= len(entries[0]), counts
+    assert counts[0]["hit"] == 0, counts
+    assert counts[1] == {"hit": counts[0]["miss"], "miss": 0}, counts  # all read back, none compiled
+    assert entries[1] == entries[0]
+    np.testing.assert_array_equal(results[1], results[0])

@@ -1,6 +1,7 @@
 """Phase-1 CNN: class key, splits, epoch rule, backbones, BatchNorm fix, weights errors, save/load."""
 
 import json
+import os
 
 import numpy as np
 import pandas as pd
@@ -303,3 +304,27 @@ def test_the_backend_starts_without_native_noise_on_stderr():
         assert noise not in err, err
     assert "E0000 a real error" in err
     assert cnn.quiet_native_start("W0000 x\nE0001 y.cc] failed call to cuInit: no\nkeep me\n") == "keep me\n"
+
+
+def test_backend_settings_fill_in_only_what_the_user_left_unset(monkeypatch, tmp_path):
+    """GPU memory on demand and JAX's compile cache by default; a user's own setting always wins."""
+    from sscnb import _keras
+
+    monkeypatch.setattr(os, "environ", {"HOME": str(tmp_path), "XDG_CACHE_HOME": str(tmp_path / "c")})
+    assert _keras.backend_settings() == {
+        "XLA_PYTHON_CLIENT_PREALLOCATE": "false",
+        "TF_FORCE_GPU_ALLOW_GROWTH": "true",
+        "JAX_COMPILATION_CACHE_DIR": str(tmp_path / "c" / "sscnb" / "jax"),
+        "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
+    }
+    assert _keras.backend_settings() == {}  # set once; the second call finds them all set
+    user = {"XLA_PYTHON_CLIENT_PREALLOCATE": "true", "SSCNB_JAX_CACHE": str(tmp_path / "mine")}
+    monkeypatch.setattr(os, "environ", dict(user))
+    done = _keras.backend_settings()
+    assert os.environ["XLA_PYTHON_CLIENT_PREALLOCATE"] == "true"
+    assert "XLA_PYTHON_CLIENT_PREALLOCATE" not in done
+    assert done["JAX_COMPILATION_CACHE_DIR"] == str(tmp_path / "mine")
+    monkeypatch.setattr(os, "environ", {"SSCNB_JAX_CACHE": "off", "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "2"})
+    assert _keras.backend_settings() == {"XLA_PYTHON_CLIENT_PREALLOCATE": "false", "TF_FORCE_GPU_ALLOW_GROWTH": "true"}
+    assert "JAX_COMPILATION_CACHE_DIR" not in os.environ
+    assert os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] == "2"
