@@ -145,6 +145,7 @@ def main():
         f"F1 CNN {f1(lab, res.cnn_map, codes):.4f}, final {f1(lab, res.final_map, codes):.4f}; "
         f"peak memory so far {peak_gb():.2f} GiB"
     )
+    print(f"  first run (compiles, or reads JAX's compilation cache): {sum(runs[0].values()):.2f} s")
     if a.original:
         t0 = time.perf_counter()
         ref = skimage_median_rgb(img, 5)
