@@ -64,7 +64,9 @@ WORKER = textwrap.dedent("""
 
 def _run(backend, out, model_path):
     out.mkdir()
-    env = {**os.environ, "KERAS_BACKEND": backend, "SSCNB_JAX_CACHE": str(out / "jax_cache")}
+    # this process's own Keras (TensorFlow, for the model) has set JAX's variables (sscnb._keras): not for the child
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("JAX_", "XLA_PYTHON"))}
+    env.update(KERAS_BACKEND=backend, SSCNB_JAX_CACHE=str(out / "jax_cache"))
     r = subprocess.run(
         [sys.executable, "-c", WORKER, str(out), str(model_path), str(SAMPLE)],
         env=env,
