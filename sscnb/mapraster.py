@@ -237,30 +237,36 @@ def overlap_features() -> bool:
 def _pass1(job: _MapJob) -> dict:
     """Pass 1, strip by strip: the next strip read, and this one's features computed (on a GPU machine), while the CNN works.
 
-    The CNN's tiles, the input statistics, and the features and valid mask into the scratch folder. Returns
-    the profile: seconds in each stage, in the thread that ran it (the stages overlap), and
-    ``features_wait``, the seconds the CNN's thread waited for the features of the strip before.
+    The CNN's tiles, the input statistics, and the features and valid mask into the scratch folder
+    (in a third thread, while the next strip's features are computed). Returns the profile: seconds
+    in each stage, in the thread that ran it (the stages overlap), ``features_wait``, the seconds the
+    CNN's thread waited for the features of the strip before, and ``scratch_wait``, the seconds the
+    features waited for the scratch files.
     """
     from rasterio.windows import Window
 
     p, H, W, tile, grid = job.params, job.H, job.W, job.tile, job.grid
     halo = _features.feature_halo(p.median_radius, p.use_entropy)
-    prof = dict.fromkeys(("read", "tiles_check", "cnn", "features", "scratch", "features_wait"), 0.0)
+    prof = dict.fromkeys(("read", "tiles_check", "cnn", "features", "scratch", "features_wait", "scratch_wait"), 0.0)
 
-    def features(rgb, valid, y0, core):  # in the background thread, while the CNN works
+    def scratch(y0, feats, vcore):  # in the writer's thread, while the next strip's features are computed
         c0 = time.perf_counter()
-        feats = _features.pixel_features(rgb, p.median_radius, p.use_entropy, valid)[core]
-        c1 = time.perf_counter()
-        prof["features"] += c1 - c0
-        vcore = valid[core]
         job.scratch.write(y0, feats, vcore)
         job.n_valid += int(vcore.sum())
         # every pixel's colour, then the valid ones: 4 times faster than picking the valid pixels first
         job.present[_pixel.pack_rgb(feats[..., :3].astype(np.uint8, copy=False))[vcore]] = True
-        prof["scratch"] += time.perf_counter() - c1
+        prof["scratch"] += time.perf_counter() - c0
 
+    def features(rgb, valid, y0, core):  # in the background thread, while the CNN works (on a GPU machine)
+        c0 = time.perf_counter()
+        feats = _features.pixel_features(rgb, p.median_radius, p.use_entropy, valid)[core]
+        prof["features"] += time.perf_counter() - c0
+        writer.submit(scratch, y0, feats, valid[core])
+
+    # the writer is entered first, so it ends last: the features' last job hands it the last strip
+    writer = _strips.Background("sscnb-scratch")
     background = _strips.Background("sscnb-features", threaded=overlap_features())
-    with open_raster(job.path) as ds, job.bar("phase 1") as bar, background as bg:
+    with open_raster(job.path) as ds, job.bar("phase 1") as bar, writer, background as bg:
 
         def read(y0, y1):
             r0, r1 = max(0, y0 - halo), min(H, y1 + halo)
@@ -281,7 +287,8 @@ def _pass1(job: _MapJob) -> dict:
                 prof["cnn"] += time.perf_counter() - c2
             bar.update(y1 - y0)
         bg.wait()
-        prof["features_wait"] = bg.waited
+        writer.wait()
+        prof["features_wait"], prof["scratch_wait"] = bg.waited, writer.waited
     job.scratch.flush()  # pass 2 reads what pass 1 wrote
     return {f"pass1_{k}": round(v, 3) for k, v in prof.items()}  # parts of phase1_features
 

@@ -66,7 +66,7 @@ def test_windowed_map_equals_in_memory_map(model, ortho_arrays, tmp_path, phase2
 @pytest.mark.parametrize("phase2", ["mlp", "rf"])
 def test_parallel_and_pipelined_paths_equal_the_serial_path(model, tmp_path, monkeypatch, phase2):
     """All cores, median blocks of 16 rows, the next strip read and this strip's features computed
-    while its tiles are classified, and
+    while its tiles are classified, the strip before written to the scratch files meanwhile, and
     fixed-shape prediction batches, against one thread, one median block per band, every step in
     turn in one thread and batches of 7 tiles (most of them padded): the same maps, confidence and
     areas.
