@@ -353,7 +353,7 @@ def _cnn_strip(job: _MapJob, tile_grid: np.ndarray, y0: int, y1: int, valid: np.
 
 
 def _write_cnn_map(job: _MapJob, tile_grid: np.ndarray, out: dict) -> None:
-    """Write the CNN tile map into its COG, strip by strip.
+    """Write the CNN tile map into its COG, strip by strip (the next strip painted in a thread meanwhile).
 
     ``out`` gets its pixels per class code (``counts``) and the seconds it took (``seconds``).
     """
@@ -361,9 +361,12 @@ def _write_cnn_map(job: _MapJob, tile_grid: np.ndarray, out: dict) -> None:
 
     t0 = time.perf_counter()
     counts = np.zeros(256, np.int64)
+
+    def paint(y0, y1):
+        return _cnn_strip(job, tile_grid, y0, y1, job.scratch.read_valid(y0, y1))
+
     with ClassMapWriter(job.stage["cnn"], job.raster, job.cnn.scheme) as w_cnn:
-        for y0, y1 in job.strips:
-            cnn_strip = _cnn_strip(job, tile_grid, y0, y1, job.scratch.read_valid(y0, y1))
+        for y0, y1, cnn_strip, _ in _strips.read_ahead(job.strips, paint):
             counts += np.bincount(cnn_strip.ravel(), minlength=256)
             w_cnn.write(Window(0, y0, job.W, y1 - y0), cnn_strip)
     out["counts"] = counts
@@ -371,7 +374,7 @@ def _write_cnn_map(job: _MapJob, tile_grid: np.ndarray, out: dict) -> None:
 
 
 def _pass2(job: _MapJob, tile_grid: np.ndarray, choice, clf, lut, t: dict):
-    """Pass 2, strip by strip: the final map into its COG.
+    """Pass 2, strip by strip: the final map into its COG (the next strip classified in a thread meanwhile).
 
     ``t`` gets the seconds, ``predict_write`` and ``cog``. Returns the pixels per class code.
     """
@@ -380,18 +383,22 @@ def _pass2(job: _MapJob, tile_grid: np.ndarray, choice, clf, lut, t: dict):
     t0 = time.perf_counter()
     W = job.W
     counts = np.zeros(256, np.int64)
+
+    def classify(y0, y1):  # in a thread, while the strip before is written
+        f, v = job.scratch.read(y0, y1)
+        if choice is None:
+            final = np.zeros((y1 - y0, W), np.uint8)
+        elif clf is None:
+            final = _cnn_strip(job, tile_grid, y0, y1, v)
+        elif lut is not None:
+            final = lut[_pixel.pack_rgb(f[..., :3].astype(np.uint8, copy=False))]
+        else:
+            final = clf.predict(f)
+        final[~v] = 0
+        return final
+
     with ClassMapWriter(job.stage["final"], job.raster, job.cnn.scheme) as w_final, job.bar("phase 2") as bar:
-        for y0, y1 in job.strips:
-            f, v = job.scratch.read(y0, y1)
-            if choice is None:
-                final = np.zeros((y1 - y0, W), np.uint8)
-            elif clf is None:
-                final = _cnn_strip(job, tile_grid, y0, y1, v)
-            elif lut is not None:
-                final = lut[_pixel.pack_rgb(f[..., :3].astype(np.uint8, copy=False))]
-            else:
-                final = clf.predict(f)
-            final[~v] = 0
+        for y0, y1, final, _ in _strips.read_ahead(job.strips, classify):
             counts += np.bincount(final.ravel(), minlength=256)
             w_final.write(Window(0, y0, W, y1 - y0), final)
             bar.update(y1 - y0)
