@@ -65,18 +65,17 @@ def _median_padded(p, seg_lo, seg_hi, r, out):  # pragma: no cover - compiled
     flat = p.ravel()
     left = np.empty(n, np.int64)
     right = np.empty(n, np.int64)
+    size = 0  # the footprint's pixels: the population is those not OUTSIDE
     for j in range(n):
         left[j] = j * Wp + r + seg_lo[j] - 1  # the pixel that leaves row j of the window
         right[j] = j * Wp + r + seg_hi[j]  # the pixel that enters it
+        size += seg_hi[j] - seg_lo[j] + 1
     hist = np.zeros(OUTSIDE + 1, np.int32)
     for y in range(h):
         hist[:] = 0
-        pop = 0
         for j in range(n):
             for xx in range(r + seg_lo[j], r + seg_hi[j] + 1):
-                v = p[y + j, xx]
-                hist[v] += 1
-                pop += v < OUTSIDE
+                hist[p[y + j, xx]] += 1
         m = 0  # the median's bin
         below = 0  # values in bins below m
         for x in range(W):
@@ -85,12 +84,11 @@ def _median_padded(p, seg_lo, seg_hi, r, out):  # pragma: no cover - compiled
                 for j in range(n):
                     v = flat[base + left[j]]
                     hist[v] -= 1
-                    pop -= v < OUTSIDE
                     below -= v < m
                     v = flat[base + right[j]]
                     hist[v] += 1
-                    pop += v < OUTSIDE
                     below += v < m
+            pop = size - hist[OUTSIDE]
             if pop == 0:
                 out[y, x] = 0
                 continue
