@@ -18,8 +18,10 @@ import numpy as np
 def read_ahead(strips, read):
     """Yield ``(y0, y1, read(y0, y1), seconds waited)`` for each strip, reading the next one ahead.
 
-    The next strip is read (and decoded) in a background thread while the caller works on this one: two strips
-    in memory at most. The dataset is only ever used by that one thread.
+    The next strip is read (and decoded), or computed, in a background thread while the caller works on this
+    one: two strips in memory at most. Whatever ``read`` uses (a dataset, the scratch files) is only ever used
+    by that one thread. Pass 1 reads the input so; pass 2 and the CNN map compute their next strip so while
+    the caller writes this one (GDAL's writes stay in the caller's thread).
     """
     if not strips:
         return
