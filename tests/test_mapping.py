@@ -395,6 +395,12 @@ def test_resume_skips_refuses_or_redoes(model, tmp_path):
     # the profile: how many cores each phase kept busy (CPU seconds per wall second, every thread)
     assert set(man["cores_busy"]) == {"pass1", "fit", "pass2"}
     assert all(0 < v < 4 * (os.cpu_count() or 1) for v in man["cores_busy"].values())
+    # and pass 1's seconds per stage, in the thread that ran each (the waits included)
+    stages = ("read", "tiles_check", "cnn", "features", "scratch", "features_wait", "scratch_wait")
+    assert set(man["profile"]) == {f"pass1_{k}" for k in stages}
+    assert all(v >= 0 for v in man["profile"].values())
+    assert man["profile"]["pass1_features"] > 0
+    assert man["profile"]["pass1_scratch"] > 0
 
 
 @pytest.mark.slow
