@@ -119,8 +119,8 @@ class Scratch:
     def read(self, y0, y1):
         """Return the features and the valid mask of rows ``y0:y1``.
 
-        Each read opens the files anew, so two threads may read at once (the final map and the CNN map
-        are written side by side).
+        Each read opens the files anew, so it shares no file position with the writer's handles or with
+        another thread (pass 2 and the CNN map read their next strip in :func:`read_ahead`'s thread).
         """
         n = (y1 - y0) * self.W
         with open(self.folder / "features.raw", "rb") as fh:
