@@ -3,7 +3,9 @@
 A GPU machine may have Keras on JAX and no TensorFlow; the suite has run there. Each backend runs
 in its own process (Keras picks its backend once, at import): the same saved model (made here, on
 TensorFlow) classifies an image and maps the sample orthomosaic, and a compact CNN is trained from
-scratch, with flips, rotations and colour augmentation, saved and loaded again.
+scratch, with flips, rotations and colour augmentation, saved and loaded again. On JAX the median
+filter runs as on a GPU machine (``sscnb._median_ops``, compiled by ``jax.jit``), on TensorFlow it
+is the compiled CPU filter: the maps are the same.
 """
 
 import json
@@ -67,6 +69,7 @@ def _run(backend, out, model_path):
     # this process's own Keras (TensorFlow, for the model) has set JAX's variables (sscnb._keras): not for the child
     env = {k: v for k, v in os.environ.items() if not k.startswith(("JAX_", "XLA_PYTHON"))}
     env.update(KERAS_BACKEND=backend, SSCNB_JAX_CACHE=str(out / "jax_cache"))
+    env["SSCNB_MEDIAN"] = "accelerator" if backend == "jax" else "cpu"  # the GPU's filter, on JAX's CPU
     r = subprocess.run(
         [sys.executable, "-c", WORKER, str(out), str(model_path), str(SAMPLE)],
         env=env,

@@ -155,3 +155,74 @@ def test_median_compiles_without_a_cache_folder(monkeypatch, caplog):
     lo, hi = _median.row_segments(np.ones((3, 3), bool))
     kernel(padded, lo, hi, 1, out)
     np.testing.assert_array_equal(out, _median.median_rows(band, np.ones((3, 3), bool), 0, 3))
+
+
+def test_accelerator_median_equals_the_compiled_filter(monkeypatch):
+    """The radix-select median in keras.ops (the GPU's filter, here on the CPU through XLA) gives the
+    compiled filter's numbers exactly: random sizes (down to one row or column) and radii, few grey
+    levels (many ties, even populations), masks, and row blocks (a small BLOCK_PX).
+    """
+    from sscnb import _median_ops
+    from sscnb._median import median_rows
+
+    rng = np.random.default_rng(7)
+    for trial in range(10):
+        H, W = (int(n) for n in rng.integers(1, 36, 2))
+        r = int(rng.integers(1, 6))
+        img = rng.integers(0, 256, (H, W, 3), dtype=np.uint8)
+        if trial % 2:
+            img = img // 64 * 64  # four levels: ties everywhere
+        mask = None if trial < 3 else rng.random((H, W)) > rng.choice([0.3, 0.9])
+        if trial > 6:
+            monkeypatch.setattr(_median_ops, "BLOCK_PX", int(rng.integers(1, 200)))
+        got = _median_ops.median_bands(img, disk(r), mask)
+        want = np.stack([median_rows(img[..., k], disk(r), 0, H, mask) for k in range(3)], axis=-1)
+        np.testing.assert_array_equal(got, want, err_msg=f"trial {trial}: {H} x {W}, radius {r}")
+
+
+def test_accelerator_median_by_hand():
+    """As the compiled filter's case: the centre of a 3 x 3 square on 1..9 is 5, a corner sees
+    1, 2, 4, 5 (the upper median, 4), and a pixel with no valid pixel within reach is 0.
+    """
+    from sscnb._median_ops import median_bands
+
+    band = np.arange(1, 10, dtype=np.uint8).reshape(3, 3, 1)
+    out = median_bands(band, np.ones((3, 3), bool))[..., 0]
+    assert out[1, 1] == 5
+    assert out[0, 0] == 4
+    mask = np.zeros((3, 3), bool)
+    mask[2, 2] = True
+    masked = median_bands(band, np.ones((3, 3), bool), mask)[..., 0]
+    assert masked[0, 0] == 0
+    assert masked[1, 1] == 9
+
+
+def test_median_device_follows_the_setting_and_the_accelerator(monkeypatch):
+    """SSCNB_MEDIAN picks the device; unset, the accelerator only when Keras is in use and has one;
+    a setting it does not know is an error that names it. Both devices give the same features.
+    """
+    from sscnb import _keras, features, predict
+
+    monkeypatch.setenv("SSCNB_MEDIAN", "gpu")
+    with pytest.raises(ValueError, match="SSCNB_MEDIAN must be one of auto, cpu, accelerator"):
+        features.median_device()
+    monkeypatch.delenv("SSCNB_MEDIAN")
+    monkeypatch.setattr(predict, "accelerator", lambda: "gpu")
+    monkeypatch.setattr(_keras, "_KERAS", None)  # no model loaded: not even looked for
+    assert features.median_device() == "cpu"
+    monkeypatch.undo()
+    _keras._keras()
+    monkeypatch.setattr(predict, "accelerator", lambda: "gpu")
+    assert features.median_device() == "accelerator"
+    monkeypatch.setattr(predict, "accelerator", lambda: None)
+    assert features.median_device() == "cpu"
+    monkeypatch.setenv("SSCNB_MEDIAN", " Accelerator ")
+    assert features.median_device() == "accelerator"
+
+    rng = np.random.default_rng(3)
+    img = rng.integers(0, 256, (40, 57, 3), dtype=np.uint8)
+    valid = np.ones((40, 57), bool)
+    valid[:, :9] = False  # a no-data border
+    on_keras = pixel_features(img, 5, False, valid)
+    monkeypatch.setenv("SSCNB_MEDIAN", "cpu")
+    np.testing.assert_array_equal(on_keras, pixel_features(img, 5, False, valid))

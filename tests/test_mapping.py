@@ -69,7 +69,8 @@ def test_parallel_and_pipelined_paths_equal_the_serial_path(model, tmp_path, mon
     while its tiles are classified, the strip before written to the scratch files meanwhile, and
     fixed-shape prediction batches, against one thread, one median block per band, every step in
     turn in one thread and batches of 7 tiles (most of them padded): the same maps, confidence and
-    areas.
+    areas. The parallel run's median is the accelerator's (in keras.ops, here on the CPU), as on a
+    GPU machine; the serial run's is the compiled CPU filter.
     """
     from sscnb import features
 
@@ -81,6 +82,7 @@ def test_parallel_and_pipelined_paths_equal_the_serial_path(model, tmp_path, mon
 
     with monkeypatch.context() as m:
         m.setenv("SSCNB_THREADS", "1")
+        m.setenv("SSCNB_MEDIAN", "cpu")
         m.setenv("SSCNB_PREDICT_BATCH", "7")
         m.setattr(features, "BLOCK_ROWS", 100_000)
         m.setattr(_strips, "read_ahead", serial_reads)
@@ -89,6 +91,7 @@ def test_parallel_and_pipelined_paths_equal_the_serial_path(model, tmp_path, mon
         serial = mapping.map_inputs([ORTHO], model, tmp_path / "serial", "s", p, window_mpx=0.05, progress=False)[0]
     with monkeypatch.context() as m:
         m.setenv("SSCNB_THREADS", "4")
+        m.setenv("SSCNB_MEDIAN", "accelerator")
         m.setenv("SSCNB_PREDICT_BATCH", "256")
         m.setattr(features, "BLOCK_ROWS", 16)
         m.setattr(mapraster, "overlap_features", lambda: True)  # as on a GPU machine
