@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from . import _strips
+from . import _colours, _strips
 from . import features as _features
 from . import geo as _geo
 from . import inputstats as _inputstats
@@ -252,9 +252,7 @@ def _pass1(job: _MapJob) -> dict:
     def scratch(y0, feats, vcore):  # in the writer's thread, while the next strip's features are computed
         c0 = time.perf_counter()
         job.scratch.write(y0, feats, vcore)
-        job.n_valid += int(vcore.sum())
-        # every pixel's colour, then the valid ones: 4 times faster than picking the valid pixels first
-        job.present[_pixel.pack_rgb(feats[..., :3].astype(np.uint8, copy=False))[vcore]] = True
+        job.n_valid += _colours.mark_colours(feats[..., :3], vcore, job.present)
         prof["scratch"] += time.perf_counter() - c0
 
     def features(rgb, valid, y0, core):  # in the background thread, while the CNN works (on a GPU machine)
@@ -391,7 +389,7 @@ def _pass2(job: _MapJob, tile_grid: np.ndarray, choice, clf, lut, t: dict):
         elif clf is None:
             final = _cnn_strip(job, tile_grid, y0, y1, v)
         elif lut is not None:
-            final = lut[_pixel.pack_rgb(f[..., :3].astype(np.uint8, copy=False))]
+            return _colours.colour_lookup(f[..., :3], v, lut)  # 0 outside the valid pixels
         else:
             final = clf.predict(f)
         final[~v] = 0

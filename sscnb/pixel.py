@@ -330,10 +330,12 @@ class PixelClassifier:
         H, W, F = features.shape
         rows = features.reshape(-1, F)
         if rows.dtype == np.uint8 and F == 3:
-            codes = pack_rgb(rows)
+            from ._colours import colour_lookup, mark_colours  # compiled, on every core
+
+            every = np.ones((H, W), bool)
             present = np.zeros(N_RGB, bool)
-            present[codes if mask is None else codes[np.asarray(mask).ravel()]] = True
-            return self.colour_lut(present)[codes].reshape(H, W)
+            mark_colours(features, every if mask is None else mask, present)
+            return colour_lookup(features, every, self.colour_lut(present))
         out = np.empty(len(rows), np.uint8)
         for i in range(0, len(rows), batch_pixels):
             out[i : i + batch_pixels] = self._codes(rows[i : i + batch_pixels])

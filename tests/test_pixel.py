@@ -174,3 +174,34 @@ def test_a_rare_class_gets_its_floor_or_an_equal_share():
     assert (y == 3).sum() == 50
     with pytest.raises(ValueError, match="sampling must be"):
         sample_tile_pixels(grid, 10, 0.1, 0, 0, sampling="equal")
+
+
+@pytest.mark.parametrize("threads", ["1", "3"])
+def test_compiled_colour_steps_equal_numpy(monkeypatch, threads):
+    """mark_colours and colour_lookup (compiled, in row blocks on every core) give the NumPy
+    expressions they replace in sscnb map: on random strips of any height (one row up), on a view of
+    the first three of four float features, with and without invalid pixels.
+    """
+    from sscnb import _colours
+    from sscnb.pixel import N_RGB, pack_rgb
+
+    monkeypatch.setenv("SSCNB_THREADS", threads)
+    monkeypatch.setattr(_colours, "MIN_BLOCK_ROWS", 2)
+    rng = np.random.default_rng(11)
+    lut = rng.integers(0, 6, N_RGB).astype(np.uint8)
+    for trial in range(6):
+        H, W = int(rng.integers(1, 40)), int(rng.integers(1, 50))
+        rgb = rng.integers(0, 256, (H, W, 3)).astype(np.uint8)
+        if trial % 2:
+            rgb = np.concatenate([rgb.astype(np.float32), rng.random((H, W, 1), np.float32)], axis=-1)[..., :3]
+        valid = rng.random((H, W)) > (0.0 if trial == 0 else 0.4)
+        present = np.zeros(N_RGB, bool)
+        present[rng.integers(0, N_RGB, 5)] = True  # what earlier strips marked stays
+        want = present.copy()
+        codes = pack_rgb(rgb.astype(np.uint8))
+        want[codes[valid]] = True
+        assert _colours.mark_colours(rgb, valid, present) == int(valid.sum())
+        np.testing.assert_array_equal(present, want)
+        np.testing.assert_array_equal(_colours.colour_lookup(rgb, valid, lut), np.where(valid, lut[codes], 0))
+    with pytest.raises(ValueError, match=r"\(H, W, 3\) array of colours"):
+        _colours.colour_lookup(np.zeros((4, 4), np.uint8), np.ones((4, 4), bool), lut)
