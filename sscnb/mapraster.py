@@ -337,6 +337,37 @@ def _colour_table(choice, clf, job: _MapJob, map_info: dict):
     return lut
 
 
+def _fit_beside_cnn_map(job: _MapJob, tile_grid: np.ndarray, map_info: dict, map_profile: dict, t: dict, t0: float):
+    """Fit phase 2 and make its colour table, with the CNN map written beside them on an accelerator.
+
+    There the fit leaves the CPU's cores free, and the CNN map's 1.7 s of painting and compressing
+    on a 16-core GPU machine are hidden behind it. GDAL is still used by one thread at a time: the
+    fit reads only the scratch files, and the CNN map is finished before pass 2 writes the final
+    map (two GeoTIFFs written from two threads at once share GDAL's block cache, and a test run
+    once lost blocks of the final map that way). Without an accelerator the CNN map is written
+    first, in turn: on 2 cores it competed with the fit, for no gain. ``t`` gets the seconds
+    (``sample_fit`` counted from ``t0``). Returns ``(choice, clf, lut, cnn_map)``, ``cnn_map`` with
+    the CNN map's pixels per class code (``counts``).
+    """
+    cnn_map: dict = {}
+    beside = overlap_features()
+    with _strips.Background("sscnb-cnn-map", threaded=beside) as bg:
+        bg.submit(_write_cnn_map, job, tile_grid, cnn_map)  # returns when written, unless beside
+        if not beside:
+            t["cnn_map"] = cnn_map["seconds"]
+            t0 += t["cnn_map"]  # not the fit's
+        choice, clf = _fit_on_tile_map(job, tile_grid, map_info)
+        t["sample_fit"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        lut = _colour_table(choice, clf, job, map_info)
+        t["predict_colours"] = time.perf_counter() - t0
+        bg.wait()
+    if beside:
+        t["cnn_map_wait"] = bg.waited  # beyond the fit
+        map_profile["fit_beside_cnn_map"] = round(cnn_map["seconds"], 3)  # in its own thread
+    return choice, clf, lut, cnn_map
+
+
 def _cnn_strip(job: _MapJob, tile_grid: np.ndarray, y0: int, y1: int, valid: np.ndarray) -> np.ndarray:
     """Return rows ``y0:y1`` of the CNN tile map at full resolution (0 outside the valid pixels)."""
     tile, grid, W = job.tile, job.grid, job.W
@@ -540,18 +571,9 @@ def map_raster(
             "tile_classes": {int(c): int((tile_grid == c).sum()) for c in np.unique(tile_grid)},
             "valid_px": job.n_valid,
         }
-        choice, clf = _fit_on_tile_map(job, tile_grid, map_info)
-        t["sample_fit"] = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        lut = _colour_table(choice, clf, job, map_info)
-        t["predict_colours"] = time.perf_counter() - t0
+        choice, clf, lut, cnn_map = _fit_beside_cnn_map(job, tile_grid, map_info, map_profile, t, t0)
         cores.lap("fit")
         counts = _pass2(job, tile_grid, choice, clf, lut, t)
-        # in turn, not beside the fit: two GeoTIFFs written from two threads at once share GDAL's
-        # block cache, and one run lost blocks of the final map that way
-        cnn_map: dict = {}
-        _write_cnn_map(job, tile_grid, cnn_map)
-        t["cnn_map"] = cnn_map["seconds"]
         cores.lap("pass2")
         areas = _publish(job, out_dir, counts, cnn_map["counts"], map_info, t, vectors, min_polygon_area)
     finally:

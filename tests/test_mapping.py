@@ -66,11 +66,12 @@ def test_windowed_map_equals_in_memory_map(model, ortho_arrays, tmp_path, phase2
 @pytest.mark.parametrize("phase2", ["mlp", "rf"])
 def test_parallel_and_pipelined_paths_equal_the_serial_path(model, tmp_path, monkeypatch, phase2):
     """All cores, median blocks of 16 rows, the next strip read and this strip's features computed
-    while its tiles are classified, the strip before written to the scratch files meanwhile, and
-    fixed-shape prediction batches, against one thread, one median block per band, every step in
-    turn in one thread and batches of 7 tiles (most of them padded): the same maps, confidence and
-    areas. The parallel run's median is the accelerator's (in keras.ops, here on the CPU), as on a
-    GPU machine; the serial run's is the compiled CPU filter.
+    while its tiles are classified, the strip before written to the scratch files meanwhile,
+    fixed-shape prediction batches and the CNN map written beside the fit, against one thread,
+    one median block per band, every step in turn in one thread and batches of 7 tiles (most of
+    them padded): the same maps, confidence and areas. The parallel run's median is the
+    accelerator's (in keras.ops, here on the CPU), as on a GPU machine; the serial run's is the
+    compiled CPU filter.
     """
     from sscnb import features
 
@@ -96,6 +97,9 @@ def test_parallel_and_pipelined_paths_equal_the_serial_path(model, tmp_path, mon
         m.setattr(features, "BLOCK_ROWS", 16)
         m.setattr(mapraster, "overlap_features", lambda: True)  # as on a GPU machine
         parallel = mapping.map_inputs([ORTHO], model, tmp_path / "parallel", "s", p, window_mpx=0.05, progress=False)[0]
+    # the CNN map was written beside the fit in the parallel run, in turn in the serial one
+    assert set(parallel.timings) - set(serial.timings) == {"cnn_map_wait"}
+    assert set(serial.timings) - set(parallel.timings) == {"cnn_map"}
     for kind in ("final", "cnn", "confidence"):
         np.testing.assert_array_equal(read1(parallel.files[kind]), read1(serial.files[kind]), err_msg=kind)
     pd.testing.assert_frame_equal(pd.read_csv(parallel.files["areas"]), pd.read_csv(serial.files["areas"]))
