@@ -100,6 +100,7 @@ def test_parallel_and_pipelined_paths_equal_the_serial_path(model, tmp_path, mon
     # the CNN map was written beside the fit in the parallel run, in turn in the serial one
     assert set(parallel.timings) - set(serial.timings) == {"cnn_map_wait"}
     assert set(serial.timings) - set(parallel.timings) == {"cnn_map"}
+    assert parallel.info == serial.info  # the input check's tile statistics, the classes, phase 2's choice
     for kind in ("final", "cnn", "confidence"):
         np.testing.assert_array_equal(read1(parallel.files[kind]), read1(serial.files[kind]), err_msg=kind)
     pd.testing.assert_frame_equal(pd.read_csv(parallel.files["areas"]), pd.read_csv(serial.files["areas"]))
@@ -403,10 +404,11 @@ def test_resume_skips_refuses_or_redoes(model, tmp_path):
     assert set(man["cores_busy"]) == {"pass1", "fit", "pass2"}
     assert all(0 < v < 4 * (os.cpu_count() or 1) for v in man["cores_busy"].values())
     # and pass 1's seconds per stage, in the thread that ran each (the waits included)
-    stages = ("read", "tiles_check", "cnn", "features", "scratch", "features_wait", "scratch_wait")
+    stages = ("read", "tiles", "tile_stats", "cnn", "features", "scratch", "features_wait", "scratch_wait", "tile_stats_wait")
     assert set(man["profile"]) == {f"pass1_{k}" for k in stages}
     assert all(v >= 0 for v in man["profile"].values())
     assert man["profile"]["pass1_features"] > 0
+    assert man["profile"]["pass1_tile_stats"] > 0
     assert man["profile"]["pass1_scratch"] > 0
 
 
