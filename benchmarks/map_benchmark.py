@@ -7,6 +7,7 @@ process, with its peak memory, and its map scored against the stitched labels.
     python benchmarks/map_benchmark.py --size 6000      # a smaller one
     python benchmarks/map_benchmark.py --phase2 rf
     python benchmarks/map_benchmark.py --assess 500     # also: areas with 95% CIs from 500 points
+    python benchmarks/map_benchmark.py --surveys 3      # a batch: 3 copies mapped by one sscnb map
 
 Needs a CNN trained on StMarg by notebook 02: ``python -m sscnb run --config configs/stmarg.yml
 --only 00 01 02`` (default --model outputs/stmarg/model/cnn_stmarg.keras) and the real data in
@@ -152,6 +153,14 @@ def main():
         help="draw N points from the final map (sscnb assess), take their classes from the stitched "
         "labels and say whether each class's 95%% CI holds its share of the labels",
     )
+    ap.add_argument(
+        "--surveys",
+        type=int,
+        default=1,
+        metavar="N",
+        help="map N copies of the mosaic (links) in one sscnb map process, as a batch of surveys is: "
+        "the process's start is paid once; prints each survey's time and checks that the maps are identical",
+    )
     ap.add_argument("map_options", nargs="*", help="more options for sscnb map after --, e.g. -- --mlp_epochs 10")
     a = ap.parse_args()
     if not Path(a.model).exists():
@@ -179,7 +188,7 @@ def main():
         "--phase2",
         a.phase2,
         "--overwrite",
-        str(img),
+        *map(str, survey_copies(img, a.surveys)),
     ]
     if a.window_mpx:
         cmd += ["--window-mpx", str(a.window_mpx)]
@@ -202,6 +211,7 @@ def main():
     from sscnb import metrics
     from sscnb.provenance import machine
 
+    batch = f", {a.surveys} surveys" if a.surveys > 1 else ""
     print(f"\nmachine: {machine()}")
     print(f"command: {' '.join(cmd[1:])}")
     print(f"input: {a.size} x {a.size} px = {mpx:.0f} Mpx, {man['info']['valid_px'] / 1e6:.0f} Mpx inside the flown area")
@@ -209,8 +219,8 @@ def main():
     print("per stage, in its own thread: " + "  ".join(f"{k} {v:.1f}s" for k, v in man.get("profile", {}).items()))
     print("cores kept busy on average: " + "  ".join(f"{k} {v:.2f}" for k, v in man.get("cores_busy", {}).items()))
     print(
-        f"end to end (process start, reading, to COGs written): {wall:.1f} s = {mpx / wall:.2f} Mpx/s "
-        f"(mapping alone {secs['total']:.1f} s = {mpx / secs['total']:.2f} Mpx/s)"
+        f"end to end (process start, reading, to COGs written{batch}): {wall:.1f} s = {mpx * a.surveys / wall:.2f} Mpx/s "
+        f"(mapping alone{' the first' if a.surveys > 1 else ''} {secs['total']:.1f} s = {mpx / secs['total']:.2f} Mpx/s)"
     )
     print(f"peak RSS of the mapping process: {peak:.2f} GiB")
     print(f"pixel-weighted F1 against the stitched labels: CNN map {f1_cnn:.5f}, {name} map {f1:.5f}")
@@ -220,8 +230,52 @@ def main():
     both = rep.merge(rep_cnn, on="class", suffixes=("", " (CNN)"))
     both["class"] = [DEFAULT_CLASSES.name(int(c)) for c in both["class"]]
     print(both.round(4).to_string(index=False))
+    if a.surveys > 1:
+        report_batch(out, survey_copies(img, a.surveys), name, mpx)
     if a.assess:
         assess_mosaic(out / f"{img.stem}_bench_{name}.tif", lab, out / "assess", a.assess)
+
+
+def survey_copies(img: Path, n: int) -> list[Path]:
+    """Return the mosaic and n - 1 hard links to it under other names: n surveys for one sscnb map.
+
+    Hard links, as sscnb map takes a file given twice (a symbolic link resolves to it) once.
+    """
+    if n < 1:
+        sys.exit(f"--surveys must be at least 1, not {n}")
+    paths = [img]
+    for i in range(2, n + 1):
+        link = img.with_name(f"{img.stem}_survey{i}{img.suffix}")
+        if link.is_symlink() or (link.exists() and not link.samefile(img)):
+            link.unlink()
+        if not link.exists():
+            os.link(img, link)
+        paths.append(link)
+    return paths
+
+
+def report_batch(out: Path, inputs: list[Path], name: str, mpx: float):
+    """Print each survey's mapping time and whether the final maps are identical.
+
+    The first survey also pays for what a process traces and compiles once.
+    """
+    import rasterio
+
+    totals = [json.loads((out / f"{p.stem}_bench_{name}.json").read_text())["seconds"]["total"] for p in inputs]
+    n = len(inputs)
+    print(
+        f"{n} surveys in one process, mapping alone, survey by survey: "
+        + "  ".join(f"{t:.1f} s = {mpx / t:.2f} Mpx/s" for t in totals)
+    )
+    first = None
+    for p in inputs:
+        with rasterio.open(out / f"{p.stem}_bench_{name}.tif") as ds:
+            m = ds.read(1)
+        if first is None:
+            first = m
+        elif not np.array_equal(m, first):
+            sys.exit(f"the final map of {p.name} differs from the first survey's: the batch is not deterministic")
+    print(f"the {n} final maps are identical")
 
 
 def assess_mosaic(map_path: Path, lab_path: Path, out: Path, n: int):
