@@ -13,12 +13,13 @@ the input's size:
    the strip's tiles with the CNN (tiles touching no-data are not classified), compute the
    median-RGB features of the strip's pixels and keep them in a scratch file, and note which
    colours occur.
-2. The tile rules (``recog_thresh``, ``min_tiles``) run on the whole tile map (one byte per tile).
-   A stratified sample of CNN-classified pixels is drawn across the whole input
-   (:func:`sscnb.pixel.sample_tile_pixels`) and the phase-2 classifier is fitted on it.
+2. The tile rules (``recog_thresh``, ``min_tiles``) run on the whole tile map (one byte per tile),
+   and the CNN map is written from it. A stratified sample of CNN-classified pixels is drawn
+   across the whole input (:func:`sscnb.pixel.sample_tile_pixels`) and the phase-2 classifier is
+   fitted on it (on a GPU machine while the CNN map is written; otherwise after it).
 3. Every colour that occurs is predicted once (a look-up table of 2**24 entries).
-4. **Pass 2**, strip by strip: the look-up table gives the final map; the CNN map and the final map
-   are written as tiled GeoTIFFs, then copied to Cloud-Optimized GeoTIFFs with overviews.
+4. **Pass 2**, strip by strip: the look-up table gives the final map. Both maps are written as
+   tiled GeoTIFFs, then copied to Cloud-Optimized GeoTIFFs with overviews.
 
 On an image that fits in memory, the result equals ``classify_image`` exactly (tested): the halo
 makes every window's features those of the whole image, the sample depends only on the tile map,

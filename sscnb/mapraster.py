@@ -272,9 +272,10 @@ def _pass1(job: _MapJob) -> dict:
         writer.submit(scratch, y0, feats, valid[core])
 
     # the writer is entered first, so it ends last: the features' last job hands it the last strip
+    beside = overlap_features()
     writer = _strips.Background("sscnb-scratch")
-    background = _strips.Background("sscnb-features", threaded=overlap_features())
-    stats = _strips.Background("sscnb-tile-stats", threaded=overlap_features())
+    background = _strips.Background("sscnb-features", threaded=beside)
+    stats = _strips.Background("sscnb-tile-stats", threaded=beside)
     with open_raster(job.path) as ds, job.bar("phase 1") as bar, writer, background as bg, stats:
 
         def read(y0, y1):
