@@ -173,6 +173,7 @@ def main():
     print(f"mosaic: {img} ({img.stat().st_size / 2**20:.0f} MiB, built/found in {time.perf_counter() - t0:.0f} s)")
 
     out = work / f"map_{a.size}_{a.phase2}"
+    surveys = survey_copies(img, a.surveys)
     cmd = [
         sys.executable,
         "-m",
@@ -188,7 +189,7 @@ def main():
         "--phase2",
         a.phase2,
         "--overwrite",
-        *map(str, survey_copies(img, a.surveys)),
+        *map(str, surveys),
     ]
     if a.window_mpx:
         cmd += ["--window-mpx", str(a.window_mpx)]
@@ -231,7 +232,7 @@ def main():
     both["class"] = [DEFAULT_CLASSES.name(int(c)) for c in both["class"]]
     print(both.round(4).to_string(index=False))
     if a.surveys > 1:
-        report_batch(out, survey_copies(img, a.surveys), name, mpx)
+        report_batch(out, surveys, name, mpx)
     if a.assess:
         assess_mosaic(out / f"{img.stem}_bench_{name}.tif", lab, out / "assess", a.assess)
 
