@@ -416,7 +416,12 @@ def fit_pixel_classifier(
 
         trainer = _trainer(keras, z.shape[1], len(classes), depth, learning_rate, seed)
         keras.utils.set_random_seed(int(seed))  # shuffling and dropout: the same for every fit
-        trainer.fit(z, yy, epochs=int(epochs), batch_size=int(batch_size), shuffle=True, verbose=0)
+        if keras.backend.backend() == "jax":  # an epoch per compiled call (sscnb._jaxfit), the same weights
+            from sscnb import _jaxfit
+
+            _jaxfit.fit(trainer, z, yy, int(epochs), int(batch_size))
+        else:
+            trainer.fit(z, yy, epochs=int(epochs), batch_size=int(batch_size), shuffle=True, verbose=0)
         model = [
             (keras.ops.convert_to_numpy(layer.kernel), keras.ops.convert_to_numpy(layer.bias))
             for layer in trainer.layers

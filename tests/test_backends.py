@@ -141,3 +141,49 @@ def test_a_second_jax_process_reads_its_compilations_from_the_cache(tmp_path):
     assert counts[1] == {"hit": counts[0]["miss"], "miss": 0}, counts  # all read back, none compiled
     assert entries[1] == entries[0]
     np.testing.assert_array_equal(results[1], results[0])
+
+
+FITS = textwrap.dedent("""
+    import os
+    import numpy as np
+    from sscnb import pixel
+    from sscnb._keras import _keras
+
+    keras = _keras()
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(2500, 3)).astype(np.float32)  # 2 full batches of 1024 and one of 452
+    y = (x[:, 0] > 0).astype(int) + (x[:, 1] > 0.5) + 1
+    kw = dict(depth="deep", epochs=2, learning_rate=1e-3, batch_size=1024, use_smote=False, n_trees=1, seed=3)
+    ours = [pixel.fit_pixel_classifier(x, y, "mlp", **kw).model for _ in range(2)]  # the first of the process, again
+    # the reference: Keras's own fit of the same model, from the same state and seed
+    z = (x - x.mean(axis=0)) / x.std(axis=0)
+    trainer = pixel._trainer(keras, 3, 3, "deep", 1e-3, 3)
+    keras.utils.set_random_seed(3)
+    trainer.fit(z, np.searchsorted([1, 2, 3], y), epochs=2, batch_size=1024, shuffle=True, verbose=0)
+    keras_fit = [(keras.ops.convert_to_numpy(l.kernel), keras.ops.convert_to_numpy(l.bias))
+                 for l in trainer.layers if isinstance(l, keras.layers.Dense)]
+    untrained = pixel._trainer(keras, 3, 3, "deep", 1e-3, 3).layers[-1].kernel
+    np.savez(os.environ["OUT"], *[a for fit in (*ours, keras_fit) for layer in fit for a in layer],
+             untrained=keras.ops.convert_to_numpy(untrained))
+""")
+
+
+def test_the_pixel_mlp_fit_on_jax_is_keras_fit_and_the_same_first_time(tmp_path):
+    """sscnb._jaxfit's epoch loop gives Keras's fit's weights, bit for bit, and the first fit of a process too.
+
+    Keras's own fit on JAX shuffled a process's first fit with another permutation, so a batch of surveys
+    mapped its first survey differently from the same survey alone.
+    """
+    pytest.importorskip("jax", reason="Keras on JAX needs jax (pip install jax)")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("JAX_", "XLA_PYTHON"))}
+    env.update(KERAS_BACKEND="jax", SSCNB_JAX_CACHE="off", OUT=str(tmp_path / "fits.npz"))
+    r = subprocess.run([sys.executable, "-c", FITS], env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    saved = np.load(tmp_path / "fits.npz")
+    arrays = [saved[f"arr_{i}"] for i in range(len(saved.files) - 1)]
+    first, second, keras_fit = (arrays[i : i + 12] for i in (0, 12, 24))  # 6 Dense layers: kernel and bias
+    assert len(arrays) == 36
+    for a, b, c in zip(first, second, keras_fit, strict=True):
+        np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(a, c)
+    assert not np.array_equal(first[-2], saved["untrained"])  # it did train
