@@ -138,6 +138,9 @@ def _boolean(text: str) -> bool:
 
 
 def _map(a) -> int:
+    from ._malloc import limit_malloc_arenas
+
+    limit_malloc_arenas()  # before the mapping's threads allocate: less resident memory, the same maps
     from . import mapping
     from .modelfiles import load_model
     from .ssc import SSCParams

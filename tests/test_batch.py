@@ -345,3 +345,23 @@ def test_threads_option_caps_this_process(monkeypatch, tmp_path, capsys):
     assert os.environ["SSCNB_THREADS"] == "1"
     assert features.feature_threads() == 1
     assert os.environ["OMP_NUM_THREADS"] == "1"
+
+
+def test_map_limits_malloc_arenas_unless_the_user_set_them(monkeypatch, tmp_path):
+    """The map command limits glibc's malloc arenas (sscnb._malloc) before it maps; a user's MALLOC_ARENA_MAX stands."""
+    import platform
+
+    from sscnb import _malloc
+    from sscnb.__main__ import main
+
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
+    assert _malloc.limit_malloc_arenas() is None  # glibc read the user's when the process started
+    monkeypatch.delenv("MALLOC_ARENA_MAX")
+    if sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc":
+        assert _malloc.limit_malloc_arenas(16) == 16  # glibc's mallopt took it
+    calls = []
+    monkeypatch.setattr(_malloc, "limit_malloc_arenas", lambda: calls.append("limited"))
+    args = ["map", "--model", str(tmp_path / "none.keras"), "--out", str(tmp_path / "o"), str(SAMPLE / "Survey")]
+    assert main(args) == 1  # the missing model, after the limit
+    assert calls == ["limited"]
+    assert not (tmp_path / "o").exists()
