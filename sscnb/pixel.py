@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ._keras import set_random_seed
 from .cnn import _keras
 
 if TYPE_CHECKING:
@@ -192,7 +193,7 @@ def _mlp(keras, n_in, n_out, depth: str, seed: int):
     L = keras.layers
     reg = keras.regularizers.l2(1e-3)
     sizes = {"deep": (256, 128, 64, 32, 32), "very_deep": (512, 256, 128, 64, 64, 32, 32)}[depth]
-    keras.utils.set_random_seed(int(seed))
+    set_random_seed(int(seed))
     inp = keras.Input((n_in,))
     x = inp
     for i, s in enumerate(sizes):
@@ -415,7 +416,7 @@ def fit_pixel_classifier(
         keras = _keras()
 
         trainer = _trainer(keras, z.shape[1], len(classes), depth, learning_rate, seed)
-        keras.utils.set_random_seed(int(seed))  # shuffling and dropout: the same for every fit
+        set_random_seed(int(seed))  # shuffling and dropout: the same for every fit
         if keras.backend.backend() == "jax":  # an epoch per compiled call (sscnb._jaxfit), the same weights
             from sscnb import _jaxfit
 

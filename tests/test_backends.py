@@ -144,7 +144,7 @@ def test_a_second_jax_process_reads_its_compilations_from_the_cache(tmp_path):
 
 
 FITS = textwrap.dedent("""
-    import os
+    import os, sys
     import numpy as np
     from sscnb import pixel
     from sscnb._keras import _keras
@@ -155,7 +155,8 @@ FITS = textwrap.dedent("""
     y = (x[:, 0] > 0).astype(int) + (x[:, 1] > 0.5) + 1
     kw = dict(depth="deep", epochs=2, learning_rate=1e-3, batch_size=1024, use_smote=False, n_trees=1, seed=3)
     ours = [pixel.fit_pixel_classifier(x, y, "mlp", **kw).model for _ in range(2)]  # the first of the process, again
-    # the reference: Keras's own fit of the same model, from the same state and seed
+    assert "tensorflow" not in sys.modules  # installed here, but not needed on JAX (sscnb._keras.set_random_seed)
+    # the reference: Keras's own fit of the same model, from the same state and Keras's own seeding
     z = (x - x.mean(axis=0)) / x.std(axis=0)
     trainer = pixel._trainer(keras, 3, 3, "deep", 1e-3, 3)
     keras.utils.set_random_seed(3)
@@ -172,7 +173,8 @@ def test_the_pixel_mlp_fit_on_jax_is_keras_fit_and_the_same_first_time(tmp_path)
     """sscnb._jaxfit's epoch loop gives Keras's fit's weights, bit for bit, and the first fit of a process too.
 
     Keras's own fit on JAX shuffled a process's first fit with another permutation, so a batch of surveys
-    mapped its first survey differently from the same survey alone.
+    mapped its first survey differently from the same survey alone. The fits seed without importing
+    TensorFlow (sscnb._keras.set_random_seed) and get what keras.utils.set_random_seed gives.
     """
     pytest.importorskip("jax", reason="Keras on JAX needs jax (pip install jax)")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("JAX_", "XLA_PYTHON"))}
