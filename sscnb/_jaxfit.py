@@ -16,8 +16,8 @@ weights are the same, bit for bit, as those of Keras's ``fit`` on a model alread
 They are also the same for a process's first fit, which Keras's ``fit`` does not give: the first
 time a compiled model is fitted, Keras builds its loss by drawing one batch from its data iterator,
 and that draw takes one permutation from the generator, so the first fit of a process shuffled with
-the next one. A batch of surveys would then map its first survey differently from the same survey
-mapped alone or resumed.
+the next one. A survey mapped first in its process then got another map than when it came later
+in a batch, so a resumed batch did not give what an uninterrupted one gave.
 
 The compiled loop is kept per model and batch size. The rows are padded to a power of two, so that a
 survey with another number of training pixels reuses it: only the partial batch's step is compiled

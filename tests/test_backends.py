@@ -172,8 +172,8 @@ FITS = textwrap.dedent("""
 def test_the_pixel_mlp_fit_on_jax_is_keras_fit_and_the_same_first_time(tmp_path):
     """sscnb._jaxfit's epoch loop gives Keras's fit's weights, bit for bit, and the first fit of a process too.
 
-    Keras's own fit on JAX shuffled a process's first fit with another permutation, so a batch of surveys
-    mapped its first survey differently from the same survey alone. The fits seed without importing
+    Keras's own fit on JAX shuffled a process's first fit with another permutation, so a survey mapped
+    first in its process got another map than later in a batch. The fits seed without importing
     TensorFlow (sscnb._keras.set_random_seed) and get what keras.utils.set_random_seed gives.
     """
     pytest.importorskip("jax", reason="Keras on JAX needs jax (pip install jax)")
