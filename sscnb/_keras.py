@@ -126,11 +126,11 @@ def set_random_seed(seed: int) -> None:
     """Seed Python, NumPy, Keras and the backend as ``keras.utils.set_random_seed`` does, TensorFlow only if in use.
 
     Keras's own function also seeds TensorFlow whenever it is installed, for ``tf.data`` pipelines,
-    and imports it to do so, whatever the backend. sscnb uses no ``tf.data`` on JAX or PyTorch, and on Keras on JAX, in a
-    virtual environment that also holds TensorFlow (as the README's GPU set-up makes), that import
-    cost the process's first pixel-MLP fit 2 s and 0.3 GiB of resident memory (2 CPU cores). So on
-    another backend TensorFlow is seeded only if something has imported it already. The seeds, and
-    so the results, are the same either way (tested).
+    and imports it to do so, whatever the backend. sscnb uses no ``tf.data`` on JAX or PyTorch. On
+    Keras on JAX, in a virtual environment that also holds TensorFlow (as the README's GPU set-up
+    makes), that import cost the process's first pixel-MLP fit 2 s and 0.3 GiB of resident memory
+    (2 CPU cores). So on another backend TensorFlow is seeded only if something has imported it
+    already. The seeds, and so the results, are the same either way (tested).
 
     Parameters
     ----------

@@ -7,12 +7,12 @@ strips of a few tens of MB through their own arena, and each arena keeps what it
 arenas the freed strips are reused across threads.
 
 Measured with ``benchmarks/map_benchmark.py`` (the 12 000 px mosaic, one survey per process, 2 CPU
-cores), two arenas against glibc's default:
+cores), two arenas (``MALLOC_ARENA_MAX=2`` or this call) against glibc's default:
 
-- TensorFlow: peak RSS 1.38 / 1.38 GiB (``MALLOC_ARENA_MAX=2``) and 1.37 GiB (this call) against
-  1.43 / 1.45 GiB, end to end 30.1 / 30.4 s against 31.2 / 32.8 s, alternated;
-- Keras on JAX (as on a GPU machine, where the peak comes in pass 2, not in pass 1): 1.27 GiB
-  (``MALLOC_ARENA_MAX=2``) and 1.25 GiB (this call) against 1.44-1.63 GiB in five runs;
+- TensorFlow: peak RSS 1.37-1.42 GiB in five runs against 1.41-1.46 GiB in four, at the same speed
+  (end to end 30.1-32.1 s against 30.2-32.8 s);
+- Keras on JAX, whose peak comes in pass 2 as on a GPU machine: 1.21-1.27 GiB in four runs against
+  1.41-1.63 GiB in seven;
 - on an H100 (one run, ``MALLOC_ARENA_MAX=2``): 1.92 GiB against 2.01-2.11 GiB, 14.2 s against
   14.3-14.8 s.
 

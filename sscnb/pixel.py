@@ -418,7 +418,7 @@ def fit_pixel_classifier(
         trainer = _trainer(keras, z.shape[1], len(classes), depth, learning_rate, seed)
         set_random_seed(int(seed))  # shuffling and dropout: the same for every fit
         if keras.backend.backend() == "jax":  # an epoch per compiled call (sscnb._jaxfit), the same weights
-            from sscnb import _jaxfit
+            from . import _jaxfit
 
             _jaxfit.fit(trainer, z, yy, int(epochs), int(batch_size))
         else:
