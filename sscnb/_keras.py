@@ -122,6 +122,18 @@ def _keras() -> Any:
     return keras
 
 
+def _seed_internals() -> tuple | None:
+    """Keras's global state and the names of its seed and seed generator there (Keras 3.15), or None."""
+    try:
+        from keras.src.backend.common import global_state
+        from keras.src.random import seed_generator
+        from keras.src.utils import rng_utils
+
+        return global_state, rng_utils.GLOBAL_RANDOM_SEED, seed_generator.GLOBAL_SEED_GENERATOR
+    except (ImportError, AttributeError):
+        return None
+
+
 def set_random_seed(seed: int) -> None:
     """Seed Python, NumPy, Keras and the backend as ``keras.utils.set_random_seed`` does, TensorFlow only if in use.
 
@@ -130,7 +142,9 @@ def set_random_seed(seed: int) -> None:
     Keras on JAX, in a virtual environment that also holds TensorFlow (as the README's GPU set-up
     makes), that import cost the process's first pixel-MLP fit 2 s and 0.3 GiB of resident memory
     (2 CPU cores). So on another backend TensorFlow is seeded only if something has imported it
-    already. The seeds, and so the results, are the same either way (tested).
+    already. The seeds, and so the results, are the same either way (tested). It sets Keras's own
+    global seed through Keras's internals (as of Keras 3.15); a Keras without them gets Keras's own
+    function.
 
     Parameters
     ----------
@@ -145,13 +159,15 @@ def set_random_seed(seed: int) -> None:
     import random
 
     import numpy as np
-    from keras.src.backend.common import global_state
-    from keras.src.random import seed_generator
-    from keras.src.utils import rng_utils
 
+    internals = _seed_internals()
+    if internals is None:  # another Keras: its own function
+        keras.utils.set_random_seed(int(seed))
+        return
     # what keras.utils.set_random_seed does, TensorFlow's seed left out
-    global_state.set_global_attribute(rng_utils.GLOBAL_RANDOM_SEED, int(seed))
-    global_state.set_global_attribute(seed_generator.GLOBAL_SEED_GENERATOR, None)
+    global_state, seed_name, generator_name = internals
+    global_state.set_global_attribute(seed_name, int(seed))
+    global_state.set_global_attribute(generator_name, None)
     random.seed(int(seed))
     np.random.seed(int(seed))  # noqa: NPY002 -- Keras's fit shuffles with NumPy's global generator
     if keras.backend.backend() == "torch":

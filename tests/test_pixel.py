@@ -205,3 +205,20 @@ def test_compiled_colour_steps_equal_numpy(monkeypatch, threads):
         np.testing.assert_array_equal(_colours.colour_lookup(rgb, valid, lut), np.where(valid, lut[codes], 0))
     with pytest.raises(ValueError, match=r"\(H, W, 3\) array of colours"):
         _colours.colour_lookup(np.zeros((4, 4), np.uint8), np.ones((4, 4), bool), lut)
+
+
+def test_seeding_on_another_backend_falls_back_to_keras_own_without_its_internals(monkeypatch):
+    """sscnb._keras.set_random_seed: on JAX or PyTorch, a Keras without the internals it sets gets Keras's own function."""
+    import sys
+    from types import SimpleNamespace
+
+    from sscnb import _keras
+
+    called = []
+    fake = SimpleNamespace(backend=SimpleNamespace(backend=lambda: "jax"), utils=SimpleNamespace(set_random_seed=called.append))
+    monkeypatch.setattr(_keras, "_KERAS", fake)
+    monkeypatch.delitem(sys.modules, "tensorflow", raising=False)  # as in a JAX process
+    assert _keras._seed_internals() is not None  # this Keras has them
+    monkeypatch.setattr(_keras, "_seed_internals", lambda: None)
+    _keras.set_random_seed(7)
+    assert called == [7]
