@@ -150,18 +150,15 @@ def set_random_seed(seed: int) -> None:
     ----------
     seed : int
     """
-    import sys
-
-    keras = _keras()
-    if keras.backend.backend() == "tensorflow" or "tensorflow" in sys.modules:
-        keras.utils.set_random_seed(int(seed))
-        return
     import random
+    import sys
 
     import numpy as np
 
-    internals = _seed_internals()
-    if internals is None:  # another Keras: its own function
+    keras = _keras()
+    in_use = keras.backend.backend() == "tensorflow" or "tensorflow" in sys.modules
+    internals = None if in_use else _seed_internals()
+    if internals is None:  # TensorFlow in use, or a Keras without those internals: Keras's own function
         keras.utils.set_random_seed(int(seed))
         return
     # what keras.utils.set_random_seed does, TensorFlow's seed left out
