@@ -164,7 +164,8 @@ def unpack_rgb(code: np.ndarray) -> np.ndarray:
 
 N_RGB = 1 << 24
 # Keras runs this many training steps per call into the backend: the pixel MLP is tiny, so the
-# per-step overhead of Python and the runtime, not arithmetic, is what a step costs.
+# per-step overhead of Python and the runtime, not arithmetic, is what a step costs. Keras on
+# PyTorch runs one step per call (it refuses more).
 STEPS_PER_EXECUTION = 32
 
 
@@ -225,9 +226,14 @@ def _trainer(keras, n_in: int, n_out: int, depth: str, learning_rate: float, see
         model.compile(
             optimizer=keras.optimizers.Adam(learning_rate),
             loss="sparse_categorical_crossentropy",
-            steps_per_execution=STEPS_PER_EXECUTION,
+            steps_per_execution=1 if key[0] == "torch" else STEPS_PER_EXECUTION,
         )
         model.optimizer.build(model.trainable_variables)
+        if key[0] == "torch":
+            # Keras's fit on PyTorch builds its loss on a model's first fit from a batch drawn from its shuffled
+            # loader: one more draw from torch's generator, so the first fit of a process trained on another
+            # order than every later fit. Built here from one unshuffled row, every fit trains alike.
+            model.evaluate(np.zeros((1, n_in), np.float32), np.zeros(1, np.int64), verbose=0)
         snap = (
             [keras.ops.convert_to_numpy(v) for v in model.variables],
             [keras.ops.convert_to_numpy(v) for v in model.optimizer.variables],

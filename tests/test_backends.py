@@ -69,7 +69,8 @@ def _run(backend, out, model_path):
     # this process's own Keras (TensorFlow, for the model) has set JAX's variables (sscnb._keras): not for the child
     env = {k: v for k, v in os.environ.items() if not k.startswith(("JAX_", "XLA_PYTHON"))}
     env.update(KERAS_BACKEND=backend, SSCNB_JAX_CACHE=str(out / "jax_cache"))
-    env["SSCNB_MEDIAN"] = "accelerator" if backend == "jax" else "cpu"  # the GPU's filter, on JAX's CPU
+    # the GPU's filter (sscnb._median_ops) on JAX's and PyTorch's CPU; TensorFlow keeps the CPU's
+    env["SSCNB_MEDIAN"] = "cpu" if backend == "tensorflow" else "accelerator"
     r = subprocess.run(
         [sys.executable, "-c", WORKER, str(out), str(model_path), str(SAMPLE)],
         env=env,
@@ -81,21 +82,33 @@ def _run(backend, out, model_path):
     return dict(np.load(out / "result.npz")), json.loads((out / "trained.json").read_text())
 
 
-def test_jax_backend_maps_and_trains_as_tensorflow_does(tmp_path):
-    pytest.importorskip("jax", reason="Keras on JAX needs jax (pip install jax)")
-    model = colour_model(tmp_path / "model")  # saved by TensorFlow's Keras
-    tf_maps, tf_trained = _run("tensorflow", tmp_path / "tf", model.path)
-    jax_maps, jax_trained = _run("jax", tmp_path / "jax", model.path)
-    assert any((tmp_path / "jax" / "jax_cache").iterdir())  # JAX kept what XLA compiled (sscnb._keras)
-    assert not (tmp_path / "tf" / "jax_cache").exists()
+@pytest.fixture(scope="module")
+def tensorflow_run(tmp_path_factory):
+    """The model (saved by TensorFlow's Keras) and what the worker gives on TensorFlow, made once."""
+    tmp = tmp_path_factory.mktemp("tensorflow")
+    model = colour_model(tmp / "model")
+    maps, trained = _run("tensorflow", tmp / "tf", model.path)
+    assert not (tmp / "tf" / "jax_cache").exists()
+    return model.path, maps, trained
+
+
+# PyTorch is not among the test extras (its wheel for Linux is a CUDA build of several GB): this runs where
+# it is installed (pip install torch; on a machine without a GPU, its CPU build)
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_other_backends_map_and_train_as_tensorflow_does(tmp_path, tensorflow_run, backend):
+    pytest.importorskip(backend, reason=f"Keras on {backend} needs it installed (pip install {backend})")
+    model_path, tf_maps, tf_trained = tensorflow_run
+    maps, trained = _run(backend, tmp_path / backend, model_path)
+    cache = tmp_path / backend / "jax_cache"
+    assert (cache.exists() and any(cache.iterdir())) == (backend == "jax")  # JAX kept what XLA compiled (sscnb._keras)
     for k in ("cnn", "final", "survey"):
-        np.testing.assert_array_equal(jax_maps[k], tf_maps[k], err_msg=k)
-    np.testing.assert_allclose(jax_maps["proba"], tf_maps["proba"], atol=1e-5)
+        np.testing.assert_array_equal(maps[k], tf_maps[k], err_msg=k)
+    np.testing.assert_allclose(maps["proba"], tf_maps["proba"], atol=1e-5)
     assert len(set(np.unique(tf_maps["survey"])) - {0}) == 3  # the survey's three classes
-    for trained in (tf_trained, jax_trained):
-        assert np.isfinite(trained["loss"])
-        assert set(trained["codes"]) <= {1, 2, 3, 4, 5}
-        np.testing.assert_allclose(trained["proba_sums"], 1, atol=1e-4)
+    for t in (tf_trained, trained):
+        assert np.isfinite(t["loss"])
+        assert set(t["codes"]) <= {1, 2, 3, 4, 5}
+        np.testing.assert_allclose(t["proba_sums"], 1, atol=1e-4)
 
 
 CACHED = textwrap.dedent("""
@@ -155,7 +168,7 @@ FITS = textwrap.dedent("""
     y = (x[:, 0] > 0).astype(int) + (x[:, 1] > 0.5) + 1
     kw = dict(depth="deep", epochs=2, learning_rate=1e-3, batch_size=1024, use_smote=False, n_trees=1, seed=3)
     ours = [pixel.fit_pixel_classifier(x, y, "mlp", **kw).model for _ in range(2)]  # the first of the process, again
-    assert "tensorflow" not in sys.modules  # installed here, but not needed on JAX (sscnb._keras.set_random_seed)
+    assert "tensorflow" not in sys.modules  # installed here, but not needed (sscnb._keras.set_random_seed)
     # the reference: Keras's own fit of the same model, from the same state and Keras's own seeding
     z = (x - x.mean(axis=0)) / x.std(axis=0)
     trainer = pixel._trainer(keras, 3, 3, "deep", 1e-3, 3)
@@ -169,16 +182,19 @@ FITS = textwrap.dedent("""
 """)
 
 
-def test_the_pixel_mlp_fit_on_jax_is_keras_fit_and_the_same_first_time(tmp_path):
-    """sscnb._jaxfit's epoch loop gives Keras's fit's weights, bit for bit, and the first fit of a process too.
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_the_pixel_mlp_fit_is_keras_fit_and_the_same_first_time(tmp_path, backend):
+    """On JAX and PyTorch the pixel MLP's fit gives Keras's fit's weights, bit for bit, and the first fit of a process too.
 
-    Keras's own fit on JAX shuffled a process's first fit with another permutation, so a survey mapped
-    first in its process got another map than later in a batch. The fits seed without importing
-    TensorFlow (sscnb._keras.set_random_seed) and get what keras.utils.set_random_seed gives.
+    Keras's own fit, on JAX and on PyTorch, shuffled a process's first fit with another order (it drew
+    a batch to build its loss), so a survey mapped first in its process got another map than later
+    in a batch. On JAX sscnb._jaxfit's epoch loop replaces it; on PyTorch the loss is built before the
+    first fit (sscnb.pixel._trainer). The fits seed without importing TensorFlow
+    (sscnb._keras.set_random_seed) and get what keras.utils.set_random_seed gives.
     """
-    pytest.importorskip("jax", reason="Keras on JAX needs jax (pip install jax)")
+    pytest.importorskip(backend, reason=f"Keras on {backend} needs it installed (pip install {backend})")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("JAX_", "XLA_PYTHON"))}
-    env.update(KERAS_BACKEND="jax", SSCNB_JAX_CACHE="off", OUT=str(tmp_path / "fits.npz"))
+    env.update(KERAS_BACKEND=backend, SSCNB_JAX_CACHE="off", OUT=str(tmp_path / "fits.npz"))
     r = subprocess.run([sys.executable, "-c", FITS], env=env, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
     saved = np.load(tmp_path / "fits.npz")

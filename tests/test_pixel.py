@@ -222,3 +222,35 @@ def test_seeding_on_another_backend_falls_back_to_keras_own_without_its_internal
     monkeypatch.setattr(_keras, "_seed_internals", lambda: None)
     _keras.set_random_seed(7)
     assert called == [7]
+
+
+def test_on_pytorch_the_pixel_mlp_steps_one_batch_per_call_and_is_built_before_its_first_fit(monkeypatch):
+    """Keras on PyTorch refuses more than one step per call, and its fit drew one more shuffle on a model's first fit.
+
+    Run here on this process's Keras, told that it is PyTorch: the trainer is compiled with one step
+    per call and evaluated once on one unshuffled row, which builds its loss before any fit (on
+    PyTorch itself, tests/test_backends.py checks that the first fit of a process equals the next).
+    """
+    from types import SimpleNamespace
+
+    from sscnb import pixel
+    from sscnb._keras import _keras
+
+    keras = _keras()
+
+    class TorchKeras:  # this Keras, with its backend named PyTorch
+        backend = SimpleNamespace(backend=lambda: "torch")
+
+        def __getattr__(self, name):
+            return getattr(keras, name)
+
+    evaluated = []
+    monkeypatch.setattr(keras.Model, "evaluate", lambda self, x, y, **kw: evaluated.append((x.shape, y.shape, kw)))
+    monkeypatch.setattr(pixel, "_TRAINERS", {})
+    model = pixel._trainer(TorchKeras(), 3, 4, "deep", 1e-3, 0)
+    assert model.steps_per_execution == 1
+    assert evaluated == [((1, 3), (1,), {"verbose": 0})]
+    assert pixel._trainer(TorchKeras(), 3, 4, "deep", 1e-3, 0) is model  # kept, and evaluated once only
+    assert len(evaluated) == 1
+    assert pixel._trainer(keras, 3, 4, "deep", 1e-3, 0).steps_per_execution == pixel.STEPS_PER_EXECUTION
+    assert len(evaluated) == 1  # TensorFlow's first fit drew no extra shuffle: nothing to build
