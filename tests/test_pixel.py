@@ -252,5 +252,6 @@ def test_on_pytorch_the_pixel_mlp_steps_one_batch_per_call_and_is_built_before_i
     assert evaluated == [((1, 3), (1,), {"verbose": 0})]
     assert pixel._trainer(TorchKeras(), 3, 4, "deep", 1e-3, 0) is model  # kept, and evaluated once only
     assert len(evaluated) == 1
-    assert pixel._trainer(keras, 3, 4, "deep", 1e-3, 0).steps_per_execution == pixel.STEPS_PER_EXECUTION
-    assert len(evaluated) == 1  # TensorFlow's first fit drew no extra shuffle: nothing to build
+    if keras.backend.backend() != "torch":  # (the tests may run on PyTorch itself)
+        assert pixel._trainer(keras, 3, 4, "deep", 1e-3, 0).steps_per_execution == pixel.STEPS_PER_EXECUTION
+        assert len(evaluated) == 1  # TensorFlow's fit draws no extra shuffle, JAX's is sscnb._jaxfit: nothing to build

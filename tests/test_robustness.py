@@ -169,7 +169,7 @@ def test_classify_image_warns_and_normalises_the_cnn_input(tmp_path):
     # inside the training range nothing changes
     inside = np.full((64, 64, 3), 60, np.uint8)
     with warnings.catch_warnings():
-        warnings.simplefilter("error")
+        warnings.simplefilter("error", inputstats.InputShiftWarning)
         assert ssc.classify_image(inside, model, ssc.SSCParams(**FAST)).info["cnn_gamma"] == 1.0
 
 
