@@ -221,6 +221,11 @@ def _nasnet_model(keras, backbone: str, n_classes: int, tile_size: int, w):
     try:
         base = ctor(input_shape=(tile_size, tile_size, 3), include_top=False, weights=w)
     except Exception as exc:  # noqa: BLE001 - a failed download shows as several exception types
+        if isinstance(exc, ValueError) and keras.backend.backend() == "torch":  # Keras 3.15 has no NASNet there
+            raise ValueError(
+                f"backbone {backbone!r} does not run on Keras's PyTorch backend (Keras says: {str(exc)[:160]}). "
+                "Set backbone: compact, or run with KERAS_BACKEND=tensorflow or KERAS_BACKEND=jax"
+            ) from exc
         if w == "imagenet":
             raise WeightsUnavailableError(
                 f"ImageNet weights for {backbone} are not available: Keras could not find "
