@@ -71,9 +71,11 @@ def test_parallel_and_pipelined_paths_equal_the_serial_path(model, tmp_path, mon
     one median block per band, every step in turn in one thread and batches of 7 tiles (most of
     them padded): the same maps, confidence and areas. The parallel run's median is the
     accelerator's (in keras.ops, here on the CPU), as on a GPU machine; the serial run's is the
-    compiled CPU filter.
+    compiled CPU filter. (Run on Keras's JAX backend, the confidence agrees within 1e-5: there each
+    batch size is an XLA program of its own.)
     """
     from sscnb import features
+    from sscnb._keras import _keras
 
     p = ssc.SSCParams(phase2=phase2, **FAST)
 
@@ -101,8 +103,13 @@ def test_parallel_and_pipelined_paths_equal_the_serial_path(model, tmp_path, mon
     assert set(parallel.timings) - set(serial.timings) == {"cnn_map_wait"}
     assert set(serial.timings) - set(parallel.timings) == {"cnn_map"}
     assert parallel.info == serial.info  # the input check's tile statistics, the classes, phase 2's choice
-    for kind in ("final", "cnn", "confidence"):
+    for kind in ("final", "cnn"):
         np.testing.assert_array_equal(read1(parallel.files[kind]), read1(serial.files[kind]), err_msg=kind)
+    confidence = read1(parallel.files["confidence"]), read1(serial.files["confidence"])
+    if _keras().backend.backend() == "tensorflow":
+        np.testing.assert_array_equal(*confidence)
+    else:  # (the tests may run on JAX:) XLA compiles each batch size to its own program, summing in its own order
+        np.testing.assert_allclose(*confidence, rtol=0, atol=1e-5)
     pd.testing.assert_frame_equal(pd.read_csv(parallel.files["areas"]), pd.read_csv(serial.files["areas"]))
 
 
