@@ -71,8 +71,8 @@ def test_parallel_and_pipelined_paths_equal_the_serial_path(model, tmp_path, mon
     one median block per band, every step in turn in one thread and batches of 7 tiles (most of
     them padded): the same maps, confidence and areas. The parallel run's median is the
     accelerator's (in keras.ops, here on the CPU), as on a GPU machine; the serial run's is the
-    compiled CPU filter. (Run on Keras's JAX backend, the confidence agrees within 1e-5: there each
-    batch size is an XLA program of its own.)
+    compiled CPU filter. Run on Keras's JAX backend, the confidence agrees within 1e-5: there each
+    batch size is an XLA program of its own.
     """
     from sscnb import features
     from sscnb._keras import _keras
