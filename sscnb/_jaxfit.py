@@ -11,8 +11,8 @@ batch of an epoch gets a step of its own, as in Keras.
 The training is Keras's: the model's own ``train_step`` (loss, L2 penalties, dropout, Adam), the
 same batch size, and each epoch's order drawn as Keras's ``fit`` draws it (``np.random.permutation``
 of the rows, from NumPy's global generator, which ``sscnb._keras.set_random_seed`` seeds as
-``keras.utils.set_random_seed`` does). The fitted
-weights are the same, bit for bit, as those of Keras's ``fit`` on a model already built (tested).
+``keras.utils.set_random_seed`` does). The fitted weights are the same, bit for bit, as those of
+Keras's ``fit`` on a model already built (tested).
 
 They are also the same for a process's first fit, which Keras's ``fit`` does not give: the first
 time a compiled model is fitted, Keras builds its loss by drawing one batch from its data iterator,

@@ -218,7 +218,8 @@ def _trainer(keras, n_in: int, n_out: int, depth: str, learning_rate: float, see
     model would. The fitted weights are copied out (see :class:`PixelClassifier`), so a later fit
     never changes an earlier classifier.
     """
-    key = (keras.backend.backend(), int(n_in), int(n_out), depth, float(learning_rate), int(seed))
+    backend = keras.backend.backend()
+    key = (backend, int(n_in), int(n_out), depth, float(learning_rate), int(seed))
     if key not in _TRAINERS:
         if len(_TRAINERS) >= 8:
             _TRAINERS.clear()
@@ -226,10 +227,10 @@ def _trainer(keras, n_in: int, n_out: int, depth: str, learning_rate: float, see
         model.compile(
             optimizer=keras.optimizers.Adam(learning_rate),
             loss="sparse_categorical_crossentropy",
-            steps_per_execution=1 if key[0] == "torch" else STEPS_PER_EXECUTION,
+            steps_per_execution=1 if backend == "torch" else STEPS_PER_EXECUTION,
         )
         model.optimizer.build(model.trainable_variables)
-        if key[0] == "torch":
+        if backend == "torch":
             # Keras's fit on PyTorch builds its loss on a model's first fit from a batch drawn from its shuffled
             # loader: one more draw from torch's generator, so the first fit of a process trained on another
             # order than every later fit. Built here from one unshuffled row, every fit trains alike.
