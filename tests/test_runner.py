@@ -104,6 +104,35 @@ def test_cli_reports_failure(tmp_path, capsys):
     assert "missing.yml does not exist" in capsys.readouterr().err
 
 
+def test_the_program_exits_with_mains_status_once_what_is_left_is_frozen(monkeypatch):
+    import gc
+
+    import sscnb.__main__ as cli_module
+
+    calls = []
+    monkeypatch.setattr(cli_module, "main", lambda argv=None: calls.append("main") or 3)
+    monkeypatch.setattr(gc, "freeze", lambda: calls.append("freeze"))
+    with pytest.raises(SystemExit) as e:
+        cli_module.cli()
+    assert e.value.code == 3
+    assert calls == ["main", "freeze"]  # frozen after the command, never before it
+
+
+def test_python_dash_m_sscnb_and_the_sscnb_command_run_the_program(tmp_path):
+    import subprocess
+    import sys
+
+    import tomllib
+
+    scripts = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts == {"sscnb": "sscnb.__main__:cli"}
+    p = subprocess.run(
+        [sys.executable, "-m", "sscnb", "run", "--config", str(tmp_path / "missing.yml")], capture_output=True, text=True
+    )
+    assert p.returncode == 1
+    assert "missing.yml does not exist" in p.stderr
+
+
 @pytest.mark.slow
 def test_command_line_version_and_quiet(tmp_path, capsys):
     import sscnb
