@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from conftest import SAMPLE
-from sscnb import classkey, cnn, modelfiles, tilesets, tuning
+from sscnb import classkey, cnn, modelfiles, predict, tilesets, tuning
 from sscnb.classes import DEFAULT_CLASSES
 from sscnb.data import find_pairs
 
@@ -273,19 +273,37 @@ def test_prediction_in_fixed_shape_batches_equals_one_batch(monkeypatch):
     m = keras.Model(inp, out)
     x = np.random.default_rng(0).integers(0, 255, (37, 8, 8, 3)).astype(np.uint8)
     want = keras.ops.convert_to_numpy(m(x.astype(np.float32), training=False))
-    for b in (1, 5, 16, 37, 64):
-        np.testing.assert_allclose(cnn.predict_tiles(m, x, batch_size=b), want, rtol=1e-5, atol=1e-6)
     seen = []
-    real = m.predict
+    real_predict, real_on_batch = m.predict, m.predict_on_batch
 
     def counted(xx, batch_size, verbose):
-        seen.append((len(xx), xx.dtype))
-        return real(xx, batch_size=batch_size, verbose=0)
+        seen.append(("predict", len(xx), xx.dtype))
+        return real_predict(xx, batch_size=batch_size, verbose=0)
+
+    def counted_batch(xx):
+        seen.append(("batch", len(xx), xx.dtype))
+        return real_on_batch(xx)
 
     monkeypatch.setattr(m, "predict", counted)
-    cnn.predict_tiles(m, x, batch_size=16)
-    cnn.predict_tiles(m, x[:5], batch_size=16)
-    assert seen == [(48, np.uint8), (16, np.uint8)]  # padded to whole batches, passed as uint8 (the model rescales)
+    monkeypatch.setattr(m, "predict_on_batch", counted_batch)
+    by_path = {}
+    for device in (None, "gpu"):  # the CPU's batch by batch calls, and an accelerator's one call
+        monkeypatch.setattr(predict, "accelerator", lambda device=device: device)
+        for b in (1, 5, 16, 37, 64):
+            got = cnn.predict_tiles(m, x, batch_size=b)
+            np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+            by_path.setdefault(b, []).append(got)
+        seen.clear()
+        cnn.predict_tiles(m, x, batch_size=16)
+        cnn.predict_tiles(m, x[:5], batch_size=16)
+        # padded to whole batches, passed as uint8 (the model rescales)
+        if device is None:
+            assert seen == [("batch", 16, np.uint8)] * 4
+        else:
+            assert seen == [("predict", 48, np.uint8), ("predict", 16, np.uint8)]
+    for b, (on_cpu, on_device) in by_path.items():
+        np.testing.assert_array_equal(on_cpu, on_device, err_msg=f"batch {b}: the two paths differ")
+    monkeypatch.undo()
     monkeypatch.setenv("SSCNB_PREDICT_BATCH", "12")
     assert cnn.predict_batch_size() == 12
     monkeypatch.setenv("SSCNB_PREDICT_BATCH", "many")
