@@ -278,6 +278,8 @@ class ClassMapWriter:
         import rasterio.shutil
         from rasterio.errors import NotGeoreferencedWarning
 
+        from .features import feature_threads
+
         with atomic_path(self.path) as tmp_cog:
             with warnings.catch_warnings():  # a plain image's map has no georeferencing, on purpose
                 warnings.simplefilter("ignore", NotGeoreferencedWarning)
@@ -290,7 +292,8 @@ class ClassMapWriter:
                     OVERVIEWS="AUTO",
                     OVERVIEW_RESAMPLING="MODE" if self.categorical else "AVERAGE",
                     BIGTIFF="IF_SAFER",
-                    NUM_THREADS="ALL_CPUS",
+                    # the cores sscnb is given (--threads, a Dask worker's share), as for decoding
+                    NUM_THREADS=str(feature_threads()),
                 )
             Path(str(tmp_cog) + ".aux.xml").unlink(missing_ok=True)
         if self.categorical and self.scheme is not None:

@@ -194,6 +194,30 @@ def test_overviews_are_resampled_by_mode(tmp_path):
     assert (ov == 3).all()
 
 
+def test_the_cog_is_compressed_on_the_cores_sscnb_is_given(tmp_path, monkeypatch):
+    """--threads N and a Dask worker's share (SSCNB_THREADS) hold for the COG too, not every core."""
+    import rasterio.shutil
+
+    info = geo.SurveyRaster(tmp_path / "x.tif", 64, 64, 3, CRS.from_epsg(32619), from_origin(0, 64, 1, 1), True, None, "t")
+    asked = []
+    real_copy = rasterio.shutil.copy
+
+    def copy(src, dst, **kw):
+        asked.append(kw["NUM_THREADS"])
+        return real_copy(src, dst, **kw)
+
+    monkeypatch.setattr(rasterio.shutil, "copy", copy)
+    for threads in ("1", "3", None):
+        if threads is None:
+            monkeypatch.delenv("SSCNB_THREADS", raising=False)
+        else:
+            monkeypatch.setenv("SSCNB_THREADS", threads)
+        with mapfiles.ClassMapWriter(tmp_path / f"m{threads}.tif", info, DEFAULT_CLASSES) as w:
+            w.write(Window(0, 0, 64, 64), np.ones((64, 64), np.uint8))
+        assert read1(tmp_path / f"m{threads}.tif").min() == 1
+    assert asked == ["1", "3", str(os.cpu_count())]
+
+
 def test_areas_in_square_metres_and_pixels(model, tmp_path):
     res = mapping.map_inputs([ORTHO], model, tmp_path, "a", ssc.SSCParams(phase2="rf", **FAST), progress=False)[0]
     final = read1(res.files["final"])
