@@ -194,8 +194,10 @@ def test_overviews_are_resampled_by_mode(tmp_path):
     assert (ov == 3).all()
 
 
-def test_the_cog_is_compressed_on_the_cores_sscnb_is_given(tmp_path, monkeypatch):
-    """--threads N and a Dask worker's share (SSCNB_THREADS) hold for the COG too, not every core."""
+def test_the_cog_is_made_on_the_cores_sscnb_is_given_up_to_a_bound(tmp_path, monkeypatch):
+    """--threads N and a Dask worker's share (SSCNB_THREADS) hold for the COG too, not every core; and
+    never more than COG_THREADS, as GDAL's overviews take memory per thread.
+    """
     import rasterio.shutil
 
     info = geo.SurveyRaster(tmp_path / "x.tif", 64, 64, 3, CRS.from_epsg(32619), from_origin(0, 64, 1, 1), True, None, "t")
@@ -207,7 +209,8 @@ def test_the_cog_is_compressed_on_the_cores_sscnb_is_given(tmp_path, monkeypatch
         return real_copy(src, dst, **kw)
 
     monkeypatch.setattr(rasterio.shutil, "copy", copy)
-    for threads in ("1", "3", None):
+    monkeypatch.setattr(mapfiles, "COG_THREADS", 4)
+    for threads in ("1", "3", "16", None):
         if threads is None:
             monkeypatch.delenv("SSCNB_THREADS", raising=False)
         else:
@@ -215,7 +218,7 @@ def test_the_cog_is_compressed_on_the_cores_sscnb_is_given(tmp_path, monkeypatch
         with mapfiles.ClassMapWriter(tmp_path / f"m{threads}.tif", info, DEFAULT_CLASSES) as w:
             w.write(Window(0, 0, 64, 64), np.ones((64, 64), np.uint8))
         assert read1(tmp_path / f"m{threads}.tif").min() == 1
-    assert asked == ["1", "3", str(os.cpu_count())]
+    assert asked == ["1", "3", "4", str(min(os.cpu_count() or 1, 4))]
 
 
 def test_areas_in_square_metres_and_pixels(model, tmp_path):
