@@ -32,10 +32,11 @@ __all__ = [
 
 COG_BLOCK = 512
 #: at most this many threads make a COG's overviews and compress it. GDAL's overviews take memory
-#: per thread: finishing a 12 000 x 12 000 px class map took 65, 88, 115-131, 205 and 294 MB over
-#: the process's own with 1, 2, 4, 8 and 16 threads (and 2.65-2.94, 1.61-1.80 and 1.82-2.35 s with
-#: 1, 2 and 4 threads on 2 cores), so a 16-core machine's peak came from its COG. Capped, memory no
-#: longer grows with the core count.
+#: per thread: finishing the 12 000 x 12 000 px mosaic's class map took 126-129 MiB above the
+#: process's own with 1, 2 or 4 threads, 174-180 with 8 and 255-283 with 16
+#: (``benchmarks/cog_benchmark.py``; 2.77, 1.70-1.78 and 1.81-1.85 s with 1, 2 and 4 threads on 2
+#: cores), and a 16-core machine's peak came from its COG. Capped, memory does not grow with the
+#: core count.
 COG_THREADS = 4
 
 
