@@ -27,7 +27,6 @@ sys.path.insert(0, str(ROOT))
 
 ONE_RUN = """
 import json, resource, sys, time
-import numpy as np
 import rasterio
 from rasterio.windows import Window
 from sscnb import geo, mapfiles
@@ -44,8 +43,7 @@ def rss_mib():
         return next(int(line.split()[1]) for line in fh if line.startswith("VmRSS")) / 1024
 
 with rasterio.Env(GDAL_CACHEMAX=256, GDAL_NUM_THREADS=str(threads)):
-    writer = mapfiles.ClassMapWriter(out, raster, ClassScheme.default())
-    with writer as w:
+    with mapfiles.ClassMapWriter(out, raster, ClassScheme.default()) as w:
         for y0 in range(0, codes.shape[0], 1024):
             block = codes[y0 : y0 + 1024]
             w.write(Window(0, y0, block.shape[1], block.shape[0]), block)

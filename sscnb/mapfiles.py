@@ -28,6 +28,7 @@ __all__ = [
     "write_category_names",
     "read_category_names",
     "COG_BLOCK",
+    "COG_THREADS",
 ]
 
 COG_BLOCK = 512
