@@ -7,6 +7,12 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("MPLBACKEND", "Agg")
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # on pytest-xdist's workers, each backend gets its share of the cores, as each Dask worker does
+    # (sscnb.batch): two workers each spinning two threads on two cores wait on each other
+    _share = str(max(1, (os.cpu_count() or 2) // int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))))
+    os.environ.setdefault("TF_NUM_INTRAOP_THREADS", _share)
+    os.environ.setdefault("OMP_NUM_THREADS", _share)
 
 import numpy as np
 import pytest
@@ -14,6 +20,66 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "sample_data"
 STMARG = Path(os.environ.get("SSCNB_STMARG", REPO.parent / "shared" / "data" / "stmarg"))
+
+
+# -- the fast loop stays fast: a test not marked slow, browser or e2e must finish within a bound ------
+
+SLOW_MARKERS = ("slow", "browser", "e2e")
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--max-test-seconds",
+        type=float,
+        default=None,
+        help="fail the run when a test not marked slow, browser or e2e took longer than this, setup, call and "
+        "teardown together (make test sets 10)",
+    )
+
+
+_seconds: dict = {}
+_unmarked: set = set()
+
+
+def pytest_runtest_logreport(report):
+    _seconds[report.nodeid] = _seconds.get(report.nodeid, 0.0) + report.duration
+    if report.when == "call" and not any(m in report.keywords for m in SLOW_MARKERS):
+        _unmarked.add(report.nodeid)
+
+
+def too_slow(seconds: dict, unmarked: set, limit: float) -> list:
+    """The tests in ``unmarked`` that took longer than ``limit`` seconds, slowest first, as
+    ``(seconds, nodeid)``.
+    """
+    return sorted(((t, n) for n, t in seconds.items() if n in unmarked and t > limit), reverse=True)
+
+
+def _over_the_limit(config) -> list:
+    limit = config.getoption("--max-test-seconds")
+    if limit is None or hasattr(config, "workerinput"):  # xdist's workers report to the controller
+        return []
+    return too_slow(_seconds, _unmarked, limit)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if _over_the_limit(session.config) and session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    found = _over_the_limit(config)
+    if not found:
+        return
+    tr = terminalreporter
+    limit = config.getoption("--max-test-seconds")
+    tr.write_sep("=", f"{len(found)} test(s) of the fast set took over {limit:g} s", red=True)
+    for t, nodeid in found:
+        tr.write_line(f"{t:6.1f} s  {nodeid}")
+    tr.write_line(
+        "A test that trains a CNN, runs a notebook, starts a server or a process importing the backend belongs in "
+        "make test-all: mark it @pytest.mark.slow (browser: @pytest.mark.browser; a fresh environment: "
+        "@pytest.mark.e2e), or take what it builds from a shared fixture (conftest.py)."
+    )
 
 
 @pytest.fixture
@@ -98,10 +164,29 @@ def colour_model(folder, tile=16):
     return modelfiles.load_model(Path(folder) / f"colour{tile}.keras")
 
 
+@pytest.fixture(scope="session")
+def colour_cnns(tmp_path_factory):
+    """``colour_cnns(tile=16)``: the colour-rule CNN of :func:`colour_model` for that tile size, built
+    and saved once per session. Each call returns its own ``LoadedModel`` (the Keras model and class
+    key shared, the card a deep copy), so a test may change the card without touching the others.
+    """
+    import copy
+    import dataclasses
+
+    made: dict = {}
+
+    def get(tile=16):
+        if tile not in made:
+            made[tile] = colour_model(tmp_path_factory.mktemp(f"colour{tile}"), tile)
+        return dataclasses.replace(made[tile], card=copy.deepcopy(made[tile].card))
+
+    return get
+
+
 COLOUR_CNN_TILE = 10
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def colour_cnn(tmp_path_factory):
     """A 'CNN' that calls a 10 px tile water (1) when it is bluer than green, else green vegetation
     (3): global average pooling, then a fixed Dense layer (no training).
@@ -127,6 +212,62 @@ def colour_cnn(tmp_path_factory):
     card = {"backbone": "test", "tile_size": t, "class_scheme": DEFAULT_CLASSES.to_dict()}
     modelfiles.save_model(folder, "colour", m, key, card)
     return modelfiles.load_model(folder / "colour.keras")
+
+
+# -- the sample suite, run once per session ---------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def suite_run(tmp_path_factory):
+    """The nine notebooks run once by the runner on the sample data with a tiny budget (a 2-epoch
+    CNN, 3-epoch pixel MLPs), every tool asked for: the run folder, for every test that needs
+    executed notebooks or their outputs. Tests read it; none may write into it.
+    """
+    import yaml
+
+    from sscnb.runner import run_suite
+
+    tmp = tmp_path_factory.mktemp("suite")
+    cfg = {
+        "experiment": "tiny",
+        "output_root": str(tmp / "outputs"),
+        "parameters": {"data_dir": str(SAMPLE / "Train"), "backbone": "compact", "seed": 1},
+        "notebook_parameters": {
+            "00_data_check": {"validate_dir": str(SAMPLE / "Validate")},
+            "01_cnn_tuning": {"epochs": 2, "batch_size": 32},
+            "02_cnn_training": {"epochs": "auto", "batch_size": 32, "holdout_fraction": 0.2, "model_name": "tiny_cnn"},
+            "03_ssc_evaluation": {"data_dir": str(SAMPLE / "Validate"), "mlp_epochs": 3, "dpi": 50, "save_class_rasters": True},
+            "05_map_survey": {"inputs": str(SAMPLE / "Survey"), "mlp_epochs": 3, "dpi": 50, "vectors": True},
+            "06_explore": {"data_dir": str(SAMPLE / "Validate"), "train_dir": str(SAMPLE / "Train"), "widgets": True},
+            "07_adapt_to_river": {
+                "data_dir": str(SAMPLE / "NewRiver"),
+                "epochs": 2,
+                "widgets": True,
+                "start_labels": str(SAMPLE / "NewRiver" / "tile_labels.csv"),
+            },
+            "08_accuracy_and_areas": {
+                "image_path": str(SAMPLE / "Survey" / "Clearwater_ortho.tif"),
+                "reference": str(SAMPLE / "Reference" / "Clearwater_ortho_labels.tif"),
+                "n_points": 200,
+                "min_per_class": 30,
+                "widgets": True,
+            },
+        },
+        "notebooks": [
+            "00_data_check",
+            "01_cnn_tuning",
+            "02_cnn_training",
+            "03_ssc_evaluation",
+            "04_report",
+            "05_map_survey",
+            "06_explore",
+            "07_adapt_to_river",
+            "08_accuracy_and_areas",
+        ],
+    }
+    p = tmp / "run.yml"
+    p.write_text(yaml.safe_dump(cfg))
+    return run_suite(p, progress=False, log=lambda *_: None)
 
 
 def notebook_noise(folder) -> list:

@@ -76,6 +76,7 @@ def _new_tiles(n=6):
     return TileSet(x, y, np.array(["Newriver"] * 2 * n, object), np.array(["Newriver_0001"] * 2 * n, object), T, 1.0)
 
 
+@pytest.mark.slow  # the parent fixture trains a CNN
 def test_class_key_merge_keeps_the_parent_rows_and_adds_the_new_rivers_classes(parent):
     key, added = adapt.merge_class_key(parent.key, _new_tiles(), SCHEME)
     n = parent.key.n_outputs
@@ -90,6 +91,7 @@ def test_class_key_merge_keeps_the_parent_rows_and_adds_the_new_rivers_classes(p
     assert again.n_outputs == key.n_outputs
 
 
+@pytest.mark.slow  # the parent fixture trains a CNN
 def test_widened_model_predicts_what_the_parent_did_before_training(parent):
     key, _ = adapt.merge_class_key(parent.key, _new_tiles(), SCHEME)
     wide = adapt.widen_model(parent.model, parent.key, key)
@@ -102,6 +104,7 @@ def test_widened_model_predicts_what_the_parent_did_before_training(parent):
     assert p_new[1][:, list(p_new[0]).index(2)].max() < 2e-3
 
 
+@pytest.mark.slow  # the parent fixture trains a CNN
 def test_fine_tune_records_its_lineage_and_saves_a_model_that_loads(parent, tmp_path):
     before = [w.copy() for w in parent.model.get_weights()]
     res = adapt.fine_tune(parent, _new_tiles(), replay=0.5, epochs=2, progress=False, seed=1)
@@ -129,6 +132,7 @@ def test_fine_tune_records_its_lineage_and_saves_a_model_that_loads(parent, tmp_
         modelfiles.load_model(paths["model"])
 
 
+@pytest.mark.slow  # the parent fixture trains a CNN
 def test_replay_needs_the_parents_training_folder(parent):
     card = {k: v for k, v in parent.card.items() if k != "data_dir"}
     with pytest.raises(adapt.AdaptError, match="give replay_dir"):
@@ -141,6 +145,7 @@ def test_replay_needs_the_parents_training_folder(parent):
     assert set(rep.y) == {1, 3}
 
 
+@pytest.mark.slow  # the parent fixture trains a CNN
 def test_sscnb_adapt_command_writes_the_model_and_prints_its_path_last(parent, tmp_path, capsys):
     import imageio.v3 as iio
 
@@ -190,6 +195,7 @@ def test_sscnb_adapt_command_writes_the_model_and_prints_its_path_last(parent, t
     assert "exists" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # the parent fixture trains a CNN
 def test_labeller_saves_every_click_and_resumes(parent, tmp_path):
     import imageio.v3 as iio
 

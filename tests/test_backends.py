@@ -17,7 +17,7 @@ import textwrap
 import numpy as np
 import pytest
 
-from conftest import SAMPLE, colour_model
+from conftest import SAMPLE
 
 pytestmark = pytest.mark.slow  # starts two Python processes, each loading its Keras backend
 
@@ -83,10 +83,10 @@ def _run(backend, out, model_path):
 
 
 @pytest.fixture(scope="module")
-def tensorflow_run(tmp_path_factory):
+def tensorflow_run(tmp_path_factory, colour_cnns):
     """The model (saved by TensorFlow's Keras) and what the worker gives on TensorFlow, made once."""
     tmp = tmp_path_factory.mktemp("tensorflow")
-    model = colour_model(tmp / "model")
+    model = colour_cnns(16)
     maps, trained = _run("tensorflow", tmp / "tf", model.path)
     assert not (tmp / "tf" / "jax_cache").exists()
     return model.path, maps, trained

@@ -23,12 +23,10 @@ pytestmark = pytest.mark.slow  # starts worker processes, each importing TensorF
 P = dict(median_radius=3, mlp_epochs=3, min_sample=3000, n_trees=20, min_agreement=0.0, train_confidence=0.0)
 
 
-@pytest.fixture(scope="module")
-def model_path(tmp_path_factory):
+@pytest.fixture
+def model_path(colour_cnns):
     """The colour-rule CNN of test_mapping (no training), saved where the workers can load it."""
-    from conftest import colour_model
-
-    return colour_model(tmp_path_factory.mktemp("model"), tile=50).path
+    return colour_cnns(50).path
 
 
 def _results(out):

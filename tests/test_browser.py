@@ -65,7 +65,7 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory):
+def lab(tmp_path_factory, colour_cnns):
     """A JupyterLab server on 127.0.0.1 with a token, serving a folder with 06_explore.ipynb (its
     parameters set to the sample data and a small CNN), ended by its process id.
     """
@@ -73,10 +73,8 @@ def lab(tmp_path_factory):
     pytest.importorskip("playwright", reason="pip install playwright (a test extra: pip install -e '.[test]')")
     import nbformat
 
-    from conftest import colour_model
-
     root = tmp_path_factory.mktemp("lab")
-    model = colour_model(root / "model", tile=50)
+    model = colour_cnns(50)
     # the parameters cell edited as a teacher would (papermill's injected cell would mean a batch run)
     nb = nbformat.read(REPO / "notebooks" / "06_explore.ipynb", as_version=4)
     cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))

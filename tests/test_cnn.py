@@ -179,6 +179,7 @@ def test_validation_accuracy_tracks_training_accuracy(sample_tiles, backbone, ep
 
 
 @pytest.mark.slow
+@pytest.mark.slow  # trains a CNN
 def test_save_load_round_trip_and_mismatches(tmp_path, sample_tiles):
     ts = _two_class(sample_tiles, 40)
     key = classkey.make_class_key(ts, DEFAULT_CLASSES)
@@ -314,6 +315,7 @@ def test_prediction_in_fixed_shape_batches_equals_one_batch(monkeypatch):
     assert cnn.accelerator() in (None, "gpu", "tpu")
 
 
+@pytest.mark.slow  # starts a process that imports the backend
 def test_the_backend_starts_without_native_noise_on_stderr():
     """Importing Keras through sscnb (a fresh process): absl's notice, INFO lines and the CUDA probe of
     a machine without a GPU are filtered out; other lines pass.

@@ -10,11 +10,9 @@ from sscnb.data import find_pairs
 P = ssc.SSCParams(phase2="rf", n_trees=10, min_sample=3000, median_radius=3, min_agreement=0.0)
 
 
-@pytest.fixture(scope="module")
-def model(tmp_path_factory):
-    from conftest import colour_model
-
-    return colour_model(tmp_path_factory.mktemp("model"), tile=50)
+@pytest.fixture
+def model(colour_cnns):
+    return colour_cnns(50)
 
 
 @pytest.fixture(scope="module")

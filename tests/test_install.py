@@ -19,7 +19,7 @@ def _run(cmd, **kw):
     return p.stdout
 
 
-@pytest.mark.slow
+@pytest.mark.e2e  # a wheel installed into a fresh virtual environment
 def test_wheel_ships_the_notebooks_and_runs_them(tmp_path):
     wheels = tmp_path / "wheels"
     _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(wheels), str(REPO)])

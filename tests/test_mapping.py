@@ -16,18 +16,18 @@ from rasterio.crs import CRS
 from rasterio.transform import Affine, from_origin
 from rasterio.windows import Window
 
-from conftest import SAMPLE, colour_model
+from conftest import SAMPLE
 from sscnb import _strips, batch, geo, mapfiles, mapping, mapraster, ssc
 from sscnb.classes import DEFAULT_CLASSES
 from sscnb.synthetic import ORTHO_CRS, ORTHO_PIXEL_M, make_orthomosaic
 
 ORTHO = SAMPLE / "Survey" / "Clearwater_ortho.tif"
-FAST = dict(mlp_epochs=10, mlp_batch_size=256, min_sample=3000, n_trees=10, min_agreement=0.0)
+FAST = dict(mlp_epochs=4, mlp_batch_size=256, min_sample=3000, n_trees=10, min_agreement=0.0)
 
 
-@pytest.fixture(scope="module")
-def model(tmp_path_factory):
-    return colour_model(tmp_path_factory.mktemp("model"))
+@pytest.fixture
+def model(colour_cnns):
+    return colour_cnns(16)
 
 
 @pytest.fixture(scope="module")
@@ -385,8 +385,8 @@ def test_bad_inputs_are_refused_before_anything_is_written(model, tmp_path):
         mapping.map_inputs([ORTHO], model, tmp_path / "out", "bad", ssc.SSCParams(smallest_element=10))
 
 
-def test_a_model_of_another_tile_size_maps_on_its_own_grid(tmp_path, ortho_arrays):
-    m40 = colour_model(tmp_path / "m40", tile=40)
+def test_a_model_of_another_tile_size_maps_on_its_own_grid(tmp_path, ortho_arrays, colour_cnns):
+    m40 = colour_cnns(40)
     rgb, valid = ortho_arrays
     res = mapping.map_inputs(
         [ORTHO], m40, tmp_path / "out", "t40", ssc.SSCParams(phase2="rf", **FAST), window_mpx=0.1, progress=False

@@ -10,7 +10,6 @@ import pytest
 from test_mapping import FAST, ORTHO
 from test_ssc import FAST_P, _folder
 
-from conftest import colour_model
 from sscnb import evaluation, mapping, ssc
 from sscnb.batch import ResultsConflictError
 
@@ -39,9 +38,9 @@ def _expected_eval(out, names, experiment, phase2, labelled, figures, rasters):
 # -- sscnb map -----------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def model16(tmp_path_factory):
-    return colour_model(tmp_path_factory.mktemp("m16"))
+@pytest.fixture
+def model16(colour_cnns):
+    return colour_cnns(16)
 
 
 def test_map_with_other_settings_is_refused_and_overwrite_replaces_everything(model16, tmp_path):

@@ -11,7 +11,6 @@ import pandas as pd
 import pytest
 from test_mapping import FAST, ORTHO, read1
 
-from conftest import colour_model
 from sscnb import classkey, cnn, inputstats, mapping, modelfiles, ssc
 from sscnb.classes import DEFAULT_CLASSES
 from sscnb.tilesets import TileSet
@@ -145,8 +144,8 @@ def test_an_image_far_outside_is_named_with_its_statistic():
         assert inputstats.check_image({"brightness": 250.0}, None, "x") == []  # an older card: no check
 
 
-def test_classify_image_warns_and_normalises_the_cnn_input(tmp_path):
-    model = colour_model(tmp_path)
+def test_classify_image_warns_and_normalises_the_cnn_input(colour_cnns):
+    model = colour_cnns(16)
     rng = np.random.default_rng(0)
     img = rng.integers(150, 256, (64, 64, 3)).astype(np.uint8)  # far brighter than its training tiles
     x, image = grey_tiles([40, 60, 80], tile=16)
@@ -180,10 +179,10 @@ def test_apply_gamma_is_the_formula_rounded():
         assert np.abs(inputstats.apply_gamma(v, g).astype(int) - want).max() <= 1
 
 
-def test_windowed_map_normalises_like_the_in_memory_one(tmp_path):
+def test_windowed_map_normalises_like_the_in_memory_one(tmp_path, colour_cnns):
     import rasterio
 
-    model = colour_model(tmp_path / "m")
+    model = colour_cnns(16)
     with rasterio.open(ORTHO) as ds:
         a = ds.read()
     rgb, valid = np.ascontiguousarray(np.moveaxis(a[:3], 0, -1)), a[3] > 0
@@ -209,12 +208,12 @@ def test_windowed_map_normalises_like_the_in_memory_one(tmp_path):
 # -- a class that phase 2 out-votes ---------------------------------------------------------------
 
 
-def test_a_class_that_shrinks_in_the_final_map_is_named(tmp_path):
+def test_a_class_that_shrinks_in_the_final_map_is_named(colour_cnns):
     """One water tile, 7 of its 16 rows blue and 9 the vegetation's green: the CNN calls it water
     (blue > green on average), phase 2 learns that green is vegetation everywhere else, and water
     keeps 44% of its pixels.
     """
-    model = colour_model(tmp_path)
+    model = colour_cnns(16)
     img = np.zeros((64, 64, 3), np.uint8)
     img[..., 1] = 120
     img[16:23, 16:32] = (0, 0, 255)

@@ -174,7 +174,7 @@ def test_cnn_settings_reject_bad_values(values, message):
         cnn.CNNParams.from_dict(values)
 
 
-FAST_P = dict(median_radius=1, mlp_epochs=20, mlp_batch_size=256, min_sample=2000)
+FAST_P = dict(median_radius=1, mlp_epochs=3, mlp_batch_size=256, min_sample=2000)  # what is checked is files, not skill
 
 
 def _snapshot(out):

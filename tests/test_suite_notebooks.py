@@ -15,51 +15,6 @@ from sscnb.runner import run_suite
 pytestmark = pytest.mark.slow  # trains a CNN and runs every notebook
 
 
-@pytest.fixture(scope="module")
-def suite_run(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("suite")
-    cfg = {
-        "experiment": "tiny",
-        "output_root": str(tmp / "outputs"),
-        "parameters": {"data_dir": str(SAMPLE / "Train"), "backbone": "compact", "seed": 1},
-        "notebook_parameters": {
-            "00_data_check": {"validate_dir": str(SAMPLE / "Validate")},
-            "01_cnn_tuning": {"epochs": 2, "batch_size": 32},
-            "02_cnn_training": {"epochs": "auto", "batch_size": 32, "holdout_fraction": 0.2, "model_name": "tiny_cnn"},
-            "03_ssc_evaluation": {"data_dir": str(SAMPLE / "Validate"), "mlp_epochs": 3, "dpi": 50, "save_class_rasters": True},
-            "05_map_survey": {"inputs": str(SAMPLE / "Survey"), "mlp_epochs": 3, "dpi": 50, "vectors": True},
-            "06_explore": {"data_dir": str(SAMPLE / "Validate"), "train_dir": str(SAMPLE / "Train"), "widgets": True},
-            "07_adapt_to_river": {
-                "data_dir": str(SAMPLE / "NewRiver"),
-                "epochs": 2,
-                "widgets": True,
-                "start_labels": str(SAMPLE / "NewRiver" / "tile_labels.csv"),
-            },
-            "08_accuracy_and_areas": {
-                "image_path": str(SAMPLE / "Survey" / "Clearwater_ortho.tif"),
-                "reference": str(SAMPLE / "Reference" / "Clearwater_ortho_labels.tif"),
-                "n_points": 200,
-                "min_per_class": 30,
-                "widgets": True,
-            },
-        },
-        "notebooks": [
-            "00_data_check",
-            "01_cnn_tuning",
-            "02_cnn_training",
-            "03_ssc_evaluation",
-            "04_report",
-            "05_map_survey",
-            "06_explore",
-            "07_adapt_to_river",
-            "08_accuracy_and_areas",
-        ],
-    }
-    p = tmp / "run.yml"
-    p.write_text(yaml.safe_dump(cfg))
-    return run_suite(p, progress=False, log=lambda *_: None)
-
-
 def test_run_record(suite_run):
     run = json.loads((suite_run / "run.json").read_text())
     assert run["status"] == "finished"

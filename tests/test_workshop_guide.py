@@ -25,7 +25,7 @@ import yaml
 
 from conftest import notebook_noise
 
-pytestmark = pytest.mark.slow  # installs a virtual environment and runs the notebook suite
+pytestmark = pytest.mark.e2e  # a teacher's fresh clone: its own virtual environment, the whole suite
 
 REPO = Path(__file__).resolve().parent.parent
 GUIDE = REPO / "docs" / "workshop.md"

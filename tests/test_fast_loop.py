@@ -1,0 +1,59 @@
+"""The fast loop's own checks: ``--max-test-seconds`` fails a run whose unmarked test took too long,
+names it and says how to mark it; tests marked slow, browser or e2e are never held to it.
+"""
+
+import shutil
+import subprocess
+import sys
+import textwrap
+
+from conftest import REPO, too_slow
+
+
+def test_too_slow_keeps_unmarked_tests_over_the_limit_slowest_first():
+    seconds = {"a": 12.0, "b": 3.0, "c": 30.0, "d": 10.0, "e": 11.0}
+    unmarked = {"a", "b", "d", "e"}  # c is marked slow
+    assert too_slow(seconds, unmarked, 10) == [(12.0, "a"), (11.0, "e")]  # 10.0 is not over 10
+    assert too_slow(seconds, unmarked, 100) == []
+
+
+def test_a_run_with_a_slow_unmarked_test_fails_and_says_how_to_mark_it(tmp_path):
+    shutil.copy(REPO / "tests" / "conftest.py", tmp_path / "conftest.py")
+    (tmp_path / "pytest.ini").write_text("[pytest]\nmarkers =\n    slow: x\n    browser: x\n    e2e: x\n    realdata: x\n")
+    (tmp_path / "test_timing.py").write_text(
+        textwrap.dedent(
+            """
+            import time
+            import pytest
+
+            def test_quick():
+                pass
+
+            def test_sleepy():
+                time.sleep(0.4)
+
+            @pytest.mark.slow
+            def test_sleepy_but_marked():
+                time.sleep(0.4)
+
+            @pytest.fixture
+            def costly():
+                time.sleep(0.4)
+
+            def test_with_a_costly_fixture(costly):
+                pass
+            """
+        )
+    )
+    run = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", str(tmp_path)]
+    r = subprocess.run([*run, "--max-test-seconds=0.3"], capture_output=True, text=True, cwd=tmp_path)
+    assert r.returncode == 1, r.stdout
+    assert "4 passed" in r.stdout
+    assert "2 test(s) of the fast set took over 0.3 s" in r.stdout
+    listed = r.stdout.split("took over 0.3 s", 1)[1]
+    assert "test_timing.py::test_sleepy" in listed
+    assert "test_timing.py::test_with_a_costly_fixture" in listed  # a fixture's setup counts too
+    assert "test_sleepy_but_marked" not in listed
+    assert "test_quick" not in listed
+    assert "@pytest.mark.slow" in listed
+    assert subprocess.run([*run, "--max-test-seconds=5"], capture_output=True, text=True, cwd=tmp_path).returncode == 0
