@@ -37,6 +37,22 @@ def pytest_addoption(parser):
     )
 
 
+def pytest_collection_modifyitems(config, items):
+    """Order the tests for two xdist workers (make test-all: whole files, in this order): the
+    fresh-environment tests first, so that one worker takes the workshop guide's clone (the longest
+    file, about 8 minutes) at once; then the quick tests, then the other marked ones. The other
+    worker works through the rest meanwhile, and neither waits for the other at the end. Within each
+    group, the collection's own order.
+    """
+
+    def rank(item):
+        if item.get_closest_marker("e2e"):
+            return 0
+        return 2 if any(item.get_closest_marker(m) for m in SLOW_MARKERS) else 1
+
+    items[:] = sorted(items, key=rank)  # sorted is stable
+
+
 _seconds: dict = {}
 _unmarked: set = set()
 
@@ -268,6 +284,23 @@ def suite_run(tmp_path_factory):
     p = tmp / "run.yml"
     p.write_text(yaml.safe_dump(cfg))
     return run_suite(p, progress=False, log=lambda *_: None)
+
+
+@pytest.fixture(scope="session")
+def made_sample_data(tmp_path_factory):
+    """``sscnb -q make-sample-data --out DIR`` run once (the command's defaults, as ``make
+    sample-data`` runs it): ``(DIR, exit status, what it printed)``.
+    """
+    import contextlib
+    import io
+
+    from sscnb.__main__ import main
+
+    out = tmp_path_factory.mktemp("made") / "sd"
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
+        rc = main(["-q", "make-sample-data", "--out", str(out)])
+    return out, rc, printed.getvalue()
 
 
 def notebook_noise(folder) -> list:

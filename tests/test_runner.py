@@ -134,7 +134,7 @@ def test_python_dash_m_sscnb_and_the_sscnb_command_run_the_program(tmp_path):
 
 
 @pytest.mark.slow
-def test_command_line_version_and_quiet(tmp_path, capsys):
+def test_command_line_version_and_quiet(tmp_path, capsys, made_sample_data):
     import sscnb
     from sscnb.__main__ import main
 
@@ -142,7 +142,10 @@ def test_command_line_version_and_quiet(tmp_path, capsys):
         main(["--version"])
     assert e.value.code == 0
     assert capsys.readouterr().out.strip() == f"sscnb {sscnb.__version__}"
-    assert main(["-q", "make-sample-data", "--out", str(tmp_path / "sd")]) == 0
+    made, rc, printed = made_sample_data  # sscnb -q make-sample-data, run once for the session
+    assert rc == 0
+    assert (made / "Train").is_dir()
+    assert printed.splitlines() == [f"wrote {printed.split()[1]} files to {made}"], printed  # -q: the result, no progress
     with pytest.raises(SystemExit):
         main(["map", "--model", "m.keras", "--out", str(tmp_path), "--median_raduis", "3", "x.tif"])
     assert "unrecognized arguments: --median_raduis" in capsys.readouterr().err
