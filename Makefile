@@ -1,6 +1,8 @@
 # Two commands do all the set-up on a fresh machine (see README):
-#   make demo   - create .venv, install sscnb, run the notebook suite on sample_data/
-#   make test   - create .venv if needed, install the test extras, run ruff (lint and format), mypy and pytest
+#   make demo     - create .venv, install sscnb, run the notebook suite on sample_data/
+#   make test     - create .venv if needed, install the test extras, run ruff (lint and format), mypy and
+#                   the fast tests: every test not marked slow, browser or e2e, each within 10 s
+#   make test-all - the same checks and every test, with sscnb's line coverage (what CI runs)
 PYTHON ?= python3
 VENV   ?= .venv
 PY      = $(VENV)/bin/python
@@ -8,8 +10,10 @@ CONFIG ?= configs/sample_data.yml
 # run again, make demo keeps the finished notebooks and runs only what is missing (an interrupted
 # demo resumes); DEMO_ARGS=--overwrite starts it afresh
 DEMO_ARGS ?= --extend
+# the tests run on two pytest-xdist workers (TEST_WORKERS= runs them in this process)
+TEST_WORKERS ?= -n 2
 
-.PHONY: demo test install install-test clean-venv sample-data benchmark
+.PHONY: demo test test-all lint install install-test clean-venv sample-data benchmark
 
 $(VENV)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; v = sys.version_info[:2]; (3, 10) <= v <= (3, 12) or sys.exit("sscnb needs Python 3.10-3.12; $(PYTHON) is %d.%d: run make PYTHON=python3.12 (or 3.10, 3.11)" % v)'
@@ -30,11 +34,19 @@ install-test: $(VENV)/.installed-test
 demo: $(VENV)/.installed
 	$(PY) -m sscnb run --config $(CONFIG) $(DEMO_ARGS)
 
-test: $(VENV)/.installed-test
+lint: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check sscnb tests benchmarks
 	$(VENV)/bin/ruff format --check sscnb tests benchmarks
 	$(VENV)/bin/mypy
-	$(PY) -m pytest
+
+# PYTEST_ARGS passes more to pytest, e.g. make test PYTEST_ARGS="tests/test_ssc.py -x"
+test: lint
+	$(PY) -m pytest -m "not slow and not browser and not e2e" $(TEST_WORKERS) --durations=15 --max-test-seconds=10 $(PYTEST_ARGS)
+
+# whole files to a worker (--dist loadfile: a module's shared fixtures are built once), in the order
+# tests/conftest.py gives them (--no-loadscope-reorder): the workshop guide's long file first
+test-all: lint
+	$(PY) -m pytest $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=15 --cov=sscnb --cov-report=term:skip-covered $(PYTEST_ARGS)
 
 sample-data: $(VENV)/.installed
 	$(PY) -m sscnb make-sample-data --out sample_data --force
