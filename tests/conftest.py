@@ -53,6 +53,20 @@ def pytest_collection_modifyitems(config, items):
     items[:] = sorted(items, key=rank)  # sorted is stable
 
 
+def pytest_sessionstart(session):
+    """Under a time limit, start the Keras backend before the first test: its start-up (about 6 s
+    for TensorFlow on 2 cores) is paid once per process, not by whichever test needs it first.
+    ``SSCNB_TEST_WARMUP=0`` leaves it out (tests/test_fast_loop.py's own small runs).
+    """
+    config = session.config
+    if config.getoption("--max-test-seconds") is None or os.environ.get("SSCNB_TEST_WARMUP") == "0":
+        return
+    if hasattr(config, "workerinput") or not getattr(config.option, "numprocesses", None):  # where the tests run
+        from sscnb._keras import _keras
+
+        _keras()
+
+
 _seconds: dict = {}
 _unmarked: set = set()
 

@@ -218,7 +218,7 @@ def test_a_class_that_shrinks_in_the_final_map_is_named(colour_cnns):
     img[..., 1] = 120
     img[16:23, 16:32] = (0, 0, 255)
     p = ssc.SSCParams(
-        **{**FAST, "phase2_check": False, "median_radius": 1, "mlp_epochs": 30, "mlp_batch_size": 64, "min_sample": 4096}
+        **{**FAST, "phase2_check": False, "median_radius": 1, "mlp_epochs": 15, "mlp_batch_size": 128, "min_sample": 4096}
     )
     with pytest.warns(ssc.ClassShrinkWarning, match=r"Tiny_1: water shrinks from 256 px in the CNN tile map to 1\d\d px"):
         res = ssc.classify_image(img, model, p, name="Tiny_1")
