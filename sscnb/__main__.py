@@ -14,6 +14,7 @@ def _add_phase2_options(parser):
     """
     from dataclasses import MISSING, fields
 
+    from .features import FEATURE_SETS
     from .ssc import MLP_DEPTHS, PHASE2_CHOICES, SSCParams
 
     g = parser.add_argument_group("phase-2 settings (defaults: sscnb.ssc.SSCParams)")
@@ -30,6 +31,8 @@ def _add_phase2_options(parser):
             kw["choices"] = sorted(PHASE2_CHOICES)
         if f.name == "mlp_depth":
             kw["choices"] = list(MLP_DEPTHS)
+        if f.name == "features":
+            kw["choices"] = list(FEATURE_SETS)
         g.add_argument(*flags, **kw)
 
 

@@ -249,7 +249,7 @@ def _pass1(job: _MapJob) -> dict:
     from rasterio.windows import Window
 
     p, H, W, tile, grid = job.params, job.H, job.W, job.tile, job.grid
-    halo = _features.feature_halo(p.median_radius, p.use_entropy)
+    halo = _features.feature_halo(p.median_radius, p.use_entropy, p.features)
     stages = ("read", "tiles", "tile_stats", "cnn", "features", "scratch", "features_wait", "scratch_wait", "tile_stats_wait")
     prof = dict.fromkeys(stages, 0.0)
 
@@ -267,7 +267,7 @@ def _pass1(job: _MapJob) -> dict:
 
     def features(rgb, valid, y0, core):  # in the background thread, while the CNN works (on a GPU machine)
         c0 = time.perf_counter()
-        feats = _features.pixel_features(rgb, p.median_radius, p.use_entropy, valid)[core]
+        feats = _features.pixel_features(rgb, p.median_radius, p.use_entropy, valid, p.features)[core]
         prof["features"] += time.perf_counter() - c0
         writer.submit(scratch, y0, feats, valid[core])
 
@@ -435,7 +435,7 @@ def _pass2(job: _MapJob, tile_grid: np.ndarray, choice, clf, lut, t: dict):
         elif lut is not None:
             return _colours.colour_lookup(f[..., :3], v, lut)  # 0 outside the valid pixels
         else:
-            final = clf.predict(f)
+            final = choice.predict(f)  # the columns of the candidate it chose
         final[~v] = 0
         return final
 
@@ -487,8 +487,7 @@ def _new_job(
     scratch = _strips.Scratch(
         tmp_name(out_dir / f"{path.stem}_{experiment}_scratch"),
         (H, W),
-        4 if p.use_entropy else 3,
-        np.float32 if p.use_entropy else np.uint8,
+        *_features.feature_bands(p.use_entropy, p.features),
     )
     # everything is made in the scratch folder and moved beside the input's other maps at the end
     stage = map_files(scratch.folder / "out", path.stem, experiment, p, vectors)

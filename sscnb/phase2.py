@@ -63,12 +63,17 @@ def fit_phase2(xs: np.ndarray, ys: np.ndarray, params: SSCParams) -> PixelClassi
 TILE_MAP = "CNN tile map"
 
 
-def candidate_features(use_entropy: bool) -> list[str]:
-    """Return the feature sets phase 2 tries: median RGB, and with ``use_entropy`` median RGB + entropy.
+def candidate_features(use_entropy: bool, features: str = "median_rgb") -> list[str]:
+    """Return the feature sets phase 2 tries, plainest first.
+
+    Median RGB always; with ``use_entropy`` median RGB + entropy; with ``features="multiscale"``
+    every band (median RGB, entropy where on, and the multiscale bands).
 
     Parameters
     ----------
     use_entropy : bool
+    features : str
+        One of :data:`sscnb.features.FEATURE_SETS`.
 
     Returns
     -------
@@ -78,14 +83,21 @@ def candidate_features(use_entropy: bool) -> list[str]:
     --------
     >>> candidate_features(True)
     ['median RGB', 'median RGB + entropy']
+    >>> candidate_features(False, "multiscale")
+    ['median RGB', 'median RGB + multiscale']
     """
-    return ["median RGB", "median RGB + entropy"] if use_entropy else ["median RGB"]
+    cands = ["median RGB"] + (["median RGB + entropy"] if use_entropy else [])
+    if features == "multiscale":
+        cands.append("median RGB + entropy + multiscale" if use_entropy else "median RGB + multiscale")
+    return cands
 
 
 def _candidate_x(xs: np.ndarray, name: str) -> np.ndarray:
-    """Return the columns of full features ``(n, F)`` (median RGB, then entropy) that candidate ``name`` uses."""
+    """Return the columns of full features ``(..., F)`` (median RGB, entropy, multiscale bands) that candidate ``name`` uses."""
     if name == "median RGB":
-        return xs[:, :3].astype(np.uint8) if xs.dtype != np.uint8 else xs[:, :3]
+        return xs[..., :3].astype(np.uint8) if xs.dtype != np.uint8 else xs[..., :3]
+    if name == "median RGB + entropy":
+        return xs[..., :4]
     return xs
 
 
@@ -104,9 +116,7 @@ class Phase2Choice:
 
     def predict(self, feats: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
         """Return the final map of full features ``(H, W, F)`` (None-safe only when ``clf`` is set)."""
-        if self.features == "median RGB" and feats.shape[-1] != 3:
-            feats = feats[..., :3].astype(np.uint8)
-        return self.clf.predict(feats, mask)
+        return self.clf.predict(_candidate_x(feats, self.features), mask)
 
 
 def _tile_majority_agreement(tile_id: np.ndarray, cnn_codes: np.ndarray, pred: np.ndarray) -> float:
@@ -171,7 +181,8 @@ def choose_phase2(
     tile : int, px
     gather : callable
         ``gather(rows, cols) -> (n, F)`` features of those pixels (median RGB, then entropy when
-        ``use_entropy``); the image is read once per call, whole or in windows.
+        ``use_entropy``, then the multiscale bands when ``features="multiscale"``); the image is
+        read once per call, whole or in windows.
     params : SSCParams
     judge : (n_rows, n_cols) ndarray of int, optional
         User labels of tiles (class codes > 0; 0 where none).
@@ -179,8 +190,8 @@ def choose_phase2(
     Returns
     -------
     Phase2Choice
-        With ``phase2_check`` off: the one candidate of ``use_entropy``, fitted on every confident
-        tile.
+        With ``phase2_check`` off: the richest candidate of ``use_entropy`` and ``features``,
+        fitted on every confident tile.
     """
     p = params
     info: dict[str, Any] = {}
@@ -195,7 +206,7 @@ def choose_phase2(
                 phase2_reason=(f"no tile reaches train_confidence {p.train_confidence}: nothing to train phase 2 on"),
             )
             return Phase2Choice(None, TILE_MAP, info)
-    cands = candidate_features(p.use_entropy)
+    cands = candidate_features(p.use_entropy, p.features)
     if not p.phase2_check:
         name = cands[-1]
         rows, cols, ys = _training_sample(train_grid, tile, p)

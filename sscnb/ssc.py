@@ -92,6 +92,9 @@ class SSCParams(Settings):
         them (0 = off).
     median_radius: radius (px) of the disk of the median filter on R, G and B.
     use_entropy: add the 11 x 11 entropy band as a 4th feature.
+    features: "median_rgb" (the method's) or "multiscale": phase 2 also tries median RGB with
+        smoothed intensity, edges, texture and saturation at 1, 2, 4 and 8 px
+        (:func:`sscnb.features.multiscale_features`), and the self-check keeps the better.
     phase2: "mlp" or "rf". mlp_depth: "deep" (256-128-64-32-32) or "very_deep".
     mlp_epochs, mlp_batch_size, mlp_learning_rate: training of the pixel MLP.
     n_trees: trees of the random forest.
@@ -110,7 +113,8 @@ class SSCParams(Settings):
         stay in the CNN map; 0 = all tiles train).
     phase2_check: phase 2 checks itself before it replaces the tile map (:func:`choose_phase2`): a
         share ``check_fraction`` of the confident tiles is held out, each candidate feature set
-        (median RGB; with ``use_entropy`` also median RGB + entropy) is fitted on the rest, and the
+        (median RGB; with ``use_entropy`` also median RGB + entropy; with ``features`` "multiscale"
+        also every band) is fitted on the rest, and the
         one that best reproduces the CNN's classes on the held-out tiles is used, unless even it
         gives the CNN's class to the majority of the pixels of less than ``min_agreement`` of those
         tiles: then the colours cannot carry the classes, and the CNN tile map is kept as the final map.
@@ -127,6 +131,7 @@ class SSCParams(Settings):
     min_tiles: int = 0
     median_radius: int = 5
     use_entropy: bool = False
+    features: str = "median_rgb"
     phase2: str = "mlp"
     mlp_depth: str = "deep"
     mlp_epochs: int = 5
@@ -150,6 +155,8 @@ class SSCParams(Settings):
     def __post_init__(self):
         if self.phase2 not in PHASE2_CHOICES:
             raise ValueError(f"phase2 must be one of {sorted(PHASE2_CHOICES)}, got {self.phase2!r}")
+        if self.features not in _features.FEATURE_SETS:
+            raise ValueError(f"features must be one of {list(_features.FEATURE_SETS)}, got {self.features!r}")
         if self.mlp_depth not in MLP_DEPTHS:
             raise ValueError(f"mlp_depth must be one of {list(MLP_DEPTHS)}, got {self.mlp_depth!r}")
         for f in fields(self):
@@ -402,7 +409,7 @@ def classify_image(
     # the pixel features are computed in a thread while the CNN classifies the tiles (TensorFlow
     # leaves part of the cores idle on small batches); "features" is the time waited for them after
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sscnb-features") as ex:
-        pending = ex.submit(_features.pixel_features, image, p.median_radius, p.use_entropy, mask)
+        pending = ex.submit(_features.pixel_features, image, p.median_radius, p.use_entropy, mask, p.features)
         t0 = time.perf_counter()
         x = _tiles.to_tiles(image, tile)
         grid = _tiles.grid_shape(image.shape, tile)

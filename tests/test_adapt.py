@@ -357,3 +357,37 @@ def test_notebook_07_defaults_are_the_packages():
     nb02 = pm.inspect_notebook(str(REPO / "notebooks" / "02_cnn_training.ipynb"))
     assert eval(nb02["replay"]["default"]) == adapt.DEFAULT_REPLAY
     assert eval(nb02["init_model"]["default"]) is None
+
+
+def test_multiscale_features_carry_a_texture_that_colours_cannot():
+    """Left half: dark and bright pixels at random (a fine texture); right half: the same two
+    greys in two smooth bands. The tile map is right, but the median colours of both halves are
+    the same two greys: median RGB cannot reproduce it (the self-check keeps the tile map), the
+    multiscale bands' texture can (phase 2 is used, and maps the halves).
+    """
+    from sscnb.features import pixel_features
+
+    tile, rows, cols = 10, 8, 8
+    rng = np.random.default_rng(0)
+    img = np.full((rows * tile, cols * tile, 3), 28, np.uint8)
+    img[rows * tile // 2 :, cols * tile // 2 :] = 228
+    left = rng.random((rows * tile, cols * tile // 2)) < 0.5
+    img[:, : cols * tile // 2][left] = 228
+    grid = np.where(np.arange(cols)[None, :] < cols // 2, 1, 3).repeat(rows, 0).astype(np.uint8)
+    conf = np.ones(grid.shape)
+    truth = np.kron(grid, np.ones((tile, tile), np.uint8))
+    base = dict(phase2="rf", n_trees=20, min_sample=3000, median_radius=3)
+    colour = ssc.SSCParams(**base)
+    c = ssc.choose_phase2(grid, conf, tile, _gather_from(pixel_features(img, 3)), colour)
+    assert c.clf is None, c.info
+    assert c.info["agreement"]["median RGB"] < colour.min_agreement
+    multi = ssc.SSCParams(**base, features="multiscale")
+    feats = pixel_features(img, 3, features="multiscale")
+    c = ssc.choose_phase2(grid, conf, tile, _gather_from(feats), multi)
+    assert c.features == "median RGB + multiscale", c.info
+    assert c.info["agreement"]["median RGB + multiscale"] > 0.95
+    final = c.predict(feats)
+    inside = np.ones(truth.shape, bool)
+    inside[:, 36:44] = False  # away from the boundary between the halves and the one between the bands
+    inside[36:44, 40:] = False
+    assert np.mean(final[inside] == truth[inside]) > 0.95

@@ -226,3 +226,68 @@ def test_median_device_follows_the_setting_and_the_accelerator(monkeypatch):
     on_keras = pixel_features(img, 5, False, valid)
     monkeypatch.setenv("SSCNB_MEDIAN", "cpu")
     np.testing.assert_array_equal(on_keras, pixel_features(img, 5, False, valid))
+
+
+# -- the multiscale bands (features="multiscale") --------------------------------------------------
+
+
+def test_multiscale_bands_by_hand():
+    from sscnb.features import MULTISCALE_SIGMAS, N_MULTISCALE, multiscale_features
+
+    assert N_MULTISCALE == 4 * len(MULTISCALE_SIGMAS) == 16
+    # a checkerboard of black and white pixels: grey on average, standard deviation 127.5 at every scale
+    chk = np.zeros((64, 64, 3), np.uint8)
+    chk[np.indices((64, 64)).sum(axis=0) % 2 == 1] = 255
+    f = multiscale_features(chk)
+    for k in range(1, 4):  # sigma 2, 4 and 8 px average the board out (at 1 px some of it is left)
+        assert f[32, 32, 4 * k] == pytest.approx(127.5, abs=0.5)
+        assert f[32, 32, 4 * k + 2] == pytest.approx(127.5, abs=1.0)
+    assert np.allclose(f[..., 3::4], 0)  # black, white and grey have no saturation
+    # a vertical step from 0 to 90: its edges are strongest on the step and nothing far from it
+    step = np.zeros((40, 80, 3), np.uint8)
+    step[:, 40:] = 90
+    g = multiscale_features(step)
+    for k, sigma in enumerate(MULTISCALE_SIGMAS):
+        edges = g[20, :, 4 * k + 1]
+        assert np.argmax(edges) in (39, 40)
+        # the gradient of a step of 90 smoothed by a Gaussian peaks at about 90 / (sigma sqrt(2 pi))
+        assert edges.max() == pytest.approx(90 / (sigma * np.sqrt(2 * np.pi)), rel=0.15)
+        assert edges[0] < 1e-3
+        assert edges[-1] < 1e-3
+
+
+def test_multiscale_intensity_is_scikit_images_gaussian():
+    """The smoothed intensity, against a plain reference: scikit-image's Gaussian of the mean of R, G, B."""
+    from skimage.filters import gaussian
+
+    from sscnb.features import MULTISCALE_SIGMAS, multiscale_features
+
+    img = np.random.default_rng(3).integers(0, 256, (50, 70, 3)).astype(np.uint8)
+    f = multiscale_features(img)
+    grey = img.astype(np.float64).mean(axis=-1)
+    for k, sigma in enumerate(MULTISCALE_SIGMAS):
+        ref = gaussian(grey, sigma=sigma, truncate=3.0, mode="reflect", preserve_range=True)
+        np.testing.assert_allclose(f[..., 4 * k], ref, atol=1e-3)
+
+
+def test_multiscale_features_of_a_window_with_its_halo_equal_the_whole_images():
+    from sscnb.features import feature_halo
+
+    img = np.random.default_rng(4).integers(0, 256, (160, 60, 3)).astype(np.uint8)
+    whole = pixel_features(img, 2, True, None, "multiscale")
+    assert whole.shape == (160, 60, 3 + 1 + 16)
+    h = feature_halo(2, True, "multiscale")
+    assert h == 24
+    for y0, y1 in ((0, 40), (40, 100), (100, 160)):
+        r0, r1 = max(0, y0 - h), min(160, y1 + h)
+        strip = pixel_features(img[r0:r1], 2, True, None, "multiscale")[y0 - r0 : y1 - r0]
+        np.testing.assert_array_equal(strip, whole[y0:y1])
+
+
+def test_an_unknown_feature_set_is_refused_with_the_choices():
+    from sscnb import ssc
+
+    with pytest.raises(ValueError, match=r"features must be one of \['median_rgb', 'multiscale'\], got 'texture'"):
+        pixel_features(np.zeros((5, 5, 3), np.uint8), 1, features="texture")
+    with pytest.raises(ValueError, match=r"features must be one of \['median_rgb', 'multiscale'\], got 'texture'"):
+        ssc.SSCParams(features="texture")

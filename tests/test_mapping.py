@@ -5,6 +5,7 @@ bad inputs. The CNN is a hand-made colour rule (no training), so every test is f
 import functools
 import json
 import os
+import re
 import shutil
 from itertools import pairwise
 
@@ -61,6 +62,21 @@ def test_windowed_map_equals_in_memory_map(model, ortho_arrays, tmp_path, phase2
     # one window for the whole image gives the same map again
     res1 = mapping.map_inputs([ORTHO], model, tmp_path / "one", "w", p, window_mpx=100, progress=False)[0]
     np.testing.assert_array_equal(read1(res1.files["final"]), final)
+
+
+def test_windowed_map_with_multiscale_features_equals_in_memory_map(model, ortho_arrays, tmp_path):
+    """The multiscale bands reach 24 px: strips of 48 rows read with that halo give the in-memory
+    map, and the scratch files hold all 19 bands.
+    """
+    rgb, valid = ortho_arrays
+    p = ssc.SSCParams(phase2="rf", features="multiscale", **FAST)
+    mem = ssc.classify_image(rgb, model, p, mask=valid)
+    res = mapping.map_inputs([ORTHO], model, tmp_path, "w", p, window_mpx=0.05, progress=False)[0]
+    np.testing.assert_array_equal(read1(res.files["final"]), mem.final_map)
+    manifest = json.loads(res.files["manifest"].read_text())
+    assert manifest["recipe"]["settings"]["features"] == "multiscale"  # recorded with the results
+    assert manifest["info"]["phase2_choice"] == mem.info["phase2_choice"]
+    assert set(manifest["info"]["agreement"]) == {"median RGB", "median RGB + multiscale"}
 
 
 @pytest.mark.parametrize("phase2", ["mlp", "rf"])
@@ -616,3 +632,20 @@ def test_busy_cores_by_hand(monkeypatch):
     clock.update(wall=12.0, cpu=5.5)
     cores.lap("half")
     assert cores.busy == {"both": 2.0, "half": 0.5}
+
+
+def test_the_command_line_takes_the_feature_set_and_names_the_choices(model, tmp_path, capsys):
+    from sscnb.__main__ import main
+
+    with pytest.raises(SystemExit):
+        main(["map", "--model", str(model.path), "--out", str(tmp_path), "--features", "texture", str(ORTHO)])
+    err = capsys.readouterr().err  # Python 3.12 drops the quotes around the choices
+    assert re.search(r"--features: invalid choice: 'texture' \(choose from '?median_rgb'?, '?multiscale'?\)", err), err
+    out = tmp_path / "ms"
+    rc = main(
+        ["-q", "map", "--model", str(model.path), "--out", str(out), "--features", "multiscale", "--phase2", "rf"]
+        + ["--n_trees", "10", "--min_sample", "3000", "--experiment", "cli", str(ORTHO)]
+    )
+    assert rc == 0
+    manifest = json.loads((out / "Clearwater_ortho_cli_RF.json").read_text())
+    assert manifest["recipe"]["settings"]["features"] == "multiscale"

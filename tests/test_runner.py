@@ -174,6 +174,10 @@ BAD_CONFIGS = [
     ),
     ({"parameters": {"mlp_depth": "deeep"}}, r"mlp_depth must be one of \['deep', 'very_deep'\], got 'deeep' \(run\.yml"),
     ({"parameters": {"tile_size": "50"}}, r"tile_size must be an integer, got '50' \(run\.yml"),
+    (
+        {"notebook_parameters": {"05_map_survey": {"features": "texture"}}},
+        r"features must be one of \['median_rgb', 'multiscale'\], got 'texture' \(run\.yml, notebook 05_map_survey",
+    ),
     ({"parameters": {"vectors": "yes"}}, r"vectors must be true or false, got 'yes' \(run\.yml, notebook 05_map_survey"),
     ({"parameters": {"output_dir": "/tmp/x"}}, r"parameters\.output_dir in run\.yml is set by the runner"),
     (
