@@ -14,6 +14,9 @@ Orders (:func:`tile_order`), compared by ``benchmarks/adapt_benchmark.py``:
 * ``diverse``: the tiles grouped by look (k-means of their mean and spread of colour), one tile of
   each group in turn, largest groups first: every kind of surface shows up early.
 * ``mixed`` (default): ``diverse``, ``least_confident`` and ``random`` picks in turn.
+* ``class``: to fix one class the model maps badly (``label_class``, :func:`class_order`): the
+  tiles it calls that class, least sure first, in turn with the tiles it doubts (the others, the
+  likeliest to be that class first).
 """
 
 from __future__ import annotations
@@ -36,8 +39,9 @@ if TYPE_CHECKING:
 
     from .modelfiles import LoadedModel
 
-__all__ = ["ORDERS", "tile_order", "LabelSession", "TileLabeller", "tile_picture", "labels_figure"]
+__all__ = ["ORDERS", "tile_order", "class_order", "LabelSession", "TileLabeller", "tile_picture", "labels_figure"]
 
+#: the orders of :func:`tile_order`; a :class:`LabelSession` also takes ``"class"`` (:func:`class_order`)
 ORDERS = ("mixed", "least_confident", "random", "diverse")
 _N_GROUPS = 16
 
@@ -91,6 +95,46 @@ def tile_order(x: np.ndarray, confidence: np.ndarray | None = None, order: str =
                 out.append(int(i))
                 break
         k += 1
+    return np.asarray(out, np.int64)
+
+
+def class_order(predicted: np.ndarray, class_proba: np.ndarray, code: int, seed: int = 0) -> np.ndarray:
+    """Return the order in which to show tiles to fix one class.
+
+    The tiles the model calls ``code``, least sure of it first (its likeliest false alarms), in turn
+    with the tiles it calls something else, the likeliest to be ``code`` first (its likeliest
+    misses); when one list is used up, the other goes on. Ties are broken at random.
+
+    Parameters
+    ----------
+    predicted : (n,) ndarray of int
+        The model's class of each tile.
+    class_proba : (n,) ndarray of float
+        The model's probability of ``code`` for each tile.
+    code : int
+        The class to fix.
+    seed : int
+
+    Returns
+    -------
+    (n,) ndarray of int
+        A permutation of ``range(n)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> class_order(np.array([2, 1, 2, 1, 3]), np.array([0.9, 0.4, 0.6, 0.1, 0.2]), 2).tolist()
+    [2, 1, 0, 4, 3]
+    """
+    rng = np.random.default_rng(seed)
+    predicted, class_proba = np.asarray(predicted), np.asarray(class_proba, np.float64)
+    called = np.flatnonzero(predicted == code)
+    others = np.flatnonzero(predicted != code)
+    called = called[np.lexsort((rng.random(len(called)), class_proba[called]))]
+    others = others[np.lexsort((rng.random(len(others)), -class_proba[others]))]
+    out = [int(i) for pair in zip(called, others, strict=False) for i in pair]
+    k = min(len(called), len(others))
+    out += [int(i) for i in called[k:]] + [int(i) for i in others[k:]]
     return np.asarray(out, np.int64)
 
 
@@ -164,10 +208,12 @@ class LabelSession:
     tile_size : int, px, optional
         Default: the model's.
     order : str
-        See :func:`tile_order`.
+        See :func:`tile_order`; ``"class"`` needs ``label_class`` and the CNN (:func:`class_order`).
     seed : int
     max_tiles_per_image : int, optional
         Candidates per image (a random subset of its grid) to keep ordering fast on large images.
+    label_class : int or str, optional
+        The class to fix (code or name) with ``order="class"``.
     """
 
     def __init__(
@@ -180,6 +226,7 @@ class LabelSession:
         seed: int = 0,
         max_tiles_per_image: int | None = 4000,
         progress: bool = False,
+        label_class: int | str | None = None,
     ):
         if not images:
             raise _labels.LabelError("no image to label: give the new river's images (a folder or files)")
@@ -218,14 +265,39 @@ class LabelSession:
         self.candidates = ids
         conf: np.ndarray | None = None
         self.predicted: list[int | None] = [None] * len(ids)
+        proba: np.ndarray | None = None
+        classes: np.ndarray | None = None
         if cnn is not None:
-            codes, proba, _ = predict_codes(cnn, None, x)
+            codes, proba, classes = predict_codes(cnn, None, x)
             conf = proba.max(axis=1)
             self.predicted = [int(c) for c in codes]
         self.confidence = conf
         self.order = order
-        self.queue = [int(i) for i in tile_order(x, conf, order, seed)]
+        if order not in (*ORDERS, "class"):
+            raise ValueError(f"order must be one of {[*ORDERS, 'class']}, got {order!r}")
+        if order == "class":
+            if proba is None or classes is None:
+                raise _labels.LabelError('the "class" order needs the model (cnn): its view of the class orders the tiles')
+            code = self._class_to_fix(label_class, classes)
+            of_class = proba[:, list(classes).index(code)]
+            self.queue = [int(i) for i in class_order(np.asarray(self.predicted), of_class, code, seed)]
+        else:
+            self.queue = [int(i) for i in tile_order(x, conf, order, seed)]
         self._pos = 0
+
+    def _class_to_fix(self, label_class, classes) -> int:
+        """Return the code of ``label_class`` (a code or a name), one the CNN predicts, or say why not."""
+        if label_class is None:
+            raise _labels.LabelError('the "class" order needs label_class: the class to fix, e.g. "dry sediment"')
+        known = dict(zip(self.scheme.labelled_codes, map(self.scheme.name, self.scheme.labelled_codes), strict=True))
+        code = label_class if label_class in known else next((c for c, n in known.items() if n == label_class), None)
+        if code is None:
+            raise _labels.LabelError(f"label_class {label_class!r} is neither a class name nor a code: {known}")
+        if code not in [int(c) for c in classes]:
+            raise _labels.LabelError(
+                f"the model has no class {known[code]!r} to fix: label tiles of it in the diverse or mixed order instead"
+            )
+        return int(code)
 
     # -- state -------------------------------------------------------------------------------------
     def _done(self) -> set:

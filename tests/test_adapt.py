@@ -391,3 +391,43 @@ def test_multiscale_features_carry_a_texture_that_colours_cannot():
     inside[:, 36:44] = False  # away from the boundary between the halves and the one between the bands
     inside[36:44, 40:] = False
     assert np.mean(final[inside] == truth[inside]) > 0.95
+
+
+def test_the_class_order_shows_a_class_the_model_calls_and_the_ones_it_doubts(tmp_path, colour_cnn):
+    """Fixing one class: the tiles the model calls it, least sure first, in turn with the others,
+    likeliest to be it first; a session asks for it by name or code, and says what is missing.
+    """
+    import imageio.v3 as iio
+
+    rng = np.random.default_rng(1)
+    img = np.zeros((40, 60, 3), np.uint8)  # 4 x 6 tiles of 10 px, each one colour: from clearly blue to clearly green
+    for r in range(4):
+        for c in range(6):
+            b = int(rng.integers(40, 200))
+            img[r * 10 : (r + 1) * 10, c * 10 : (c + 1) * 10] = (20, 120, b)
+    iio.imwrite(tmp_path / "Newriver_0001.png", img)
+    images = {"Newriver_0001": tmp_path / "Newriver_0001.png"}
+    s = labeller.LabelSession(images, tmp_path / "labels.csv", colour_cnn, order="class", label_class="water", seed=0)
+    from sscnb.modelfiles import predict_codes
+
+    codes, proba, classes = predict_codes(
+        colour_cnn, None, np.stack([img[r * 10 : r * 10 + 10, c * 10 : c * 10 + 10] for r in range(4) for c in range(6)])
+    )
+    p_water = proba[:, list(classes).index(1)]
+    order = s.queue
+    assert sorted(order) == list(range(24))
+    called = [i for i in order if codes[i] == 1]
+    others = [i for i in order if codes[i] != 1]
+    assert called and others
+    assert list(p_water[called]) == sorted(p_water[called])  # the least sure of water first
+    assert list(p_water[others]) == sorted(p_water[others], reverse=True)  # the likeliest misses first
+    assert [codes[i] == 1 for i in order[:4]] == [True, False, True, False]  # in turn
+    assert labeller.LabelSession(images, tmp_path / "b.csv", colour_cnn, order="class", label_class=1).queue == order
+    with pytest.raises(labels.LabelError, match="needs label_class"):
+        labeller.LabelSession(images, tmp_path / "c.csv", colour_cnn, order="class")
+    with pytest.raises(labels.LabelError, match="'sand' is neither a class name nor a code"):
+        labeller.LabelSession(images, tmp_path / "c.csv", colour_cnn, order="class", label_class="sand")
+    with pytest.raises(labels.LabelError, match="the model has no class 'dry sediment' to fix"):
+        labeller.LabelSession(images, tmp_path / "c.csv", colour_cnn, order="class", label_class="dry sediment")
+    with pytest.raises(labels.LabelError, match="needs the model"):
+        labeller.LabelSession(images, tmp_path / "c.csv", None, tile_size=10, order="class", label_class="water")
