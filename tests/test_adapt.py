@@ -418,7 +418,8 @@ def test_the_class_order_shows_a_class_the_model_calls_and_the_ones_it_doubts(tm
     assert sorted(order) == list(range(24))
     called = [i for i in order if codes[i] == 1]
     others = [i for i in order if codes[i] != 1]
-    assert called and others
+    assert called
+    assert others
     assert list(p_water[called]) == sorted(p_water[called])  # the least sure of water first
     assert list(p_water[others]) == sorted(p_water[others], reverse=True)  # the likeliest misses first
     assert [codes[i] == 1 for i in order[:4]] == [True, False, True, False]  # in turn
