@@ -10,8 +10,11 @@ CONFIG ?= configs/sample_data.yml
 # run again, make demo keeps the finished notebooks and runs only what is missing (an interrupted
 # demo resumes); DEMO_ARGS=--overwrite starts it afresh
 DEMO_ARGS ?= --extend
-# the tests run on two pytest-xdist workers (TEST_WORKERS= runs them in this process)
+# make test runs on two pytest-xdist workers, make test-all on three: its notebook kernels, servers and
+# Dask workers leave the two cores idle part of the time (TEST_WORKERS= / TEST_ALL_WORKERS= run the
+# tests in this process)
 TEST_WORKERS ?= -n 2
+TEST_ALL_WORKERS ?= -n 3
 
 .PHONY: demo test test-all lint install install-test clean-venv sample-data benchmark
 
@@ -46,7 +49,7 @@ test: lint
 # whole files to a worker (--dist loadfile: a module's shared fixtures are built once), in the order
 # tests/conftest.py gives them (--no-loadscope-reorder): the workshop guide's long file first
 test-all: lint
-	$(PY) -m pytest $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=15 --cov=sscnb --cov-report=term:skip-covered $(PYTEST_ARGS)
+	$(PY) -m pytest $(TEST_ALL_WORKERS) --dist loadfile --no-loadscope-reorder --durations=15 --cov=sscnb --cov-report=term:skip-covered $(PYTEST_ARGS)
 
 sample-data: $(VENV)/.installed
 	$(PY) -m sscnb make-sample-data --out sample_data --force

@@ -38,10 +38,10 @@ def pytest_addoption(parser):
 
 
 def pytest_collection_modifyitems(config, items):
-    """Order the tests for two xdist workers (make test-all: whole files, in this order): the
+    """Order the tests for the xdist workers (make test-all: whole files, in this order): the
     fresh-environment tests first, so that one worker takes the workshop guide's clone (the longest
     file, about 8 minutes) at once; then the quick tests, then the other marked ones. The other
-    worker works through the rest meanwhile, and neither waits for the other at the end. Within each
+    workers work through the rest meanwhile, and none waits for the others at the end. Within each
     group, the collection's own order.
     """
 
