@@ -155,8 +155,7 @@ class SSCParams(Settings):
     def __post_init__(self):
         if self.phase2 not in PHASE2_CHOICES:
             raise ValueError(f"phase2 must be one of {sorted(PHASE2_CHOICES)}, got {self.phase2!r}")
-        if self.features not in _features.FEATURE_SETS:
-            raise ValueError(f"features must be one of {list(_features.FEATURE_SETS)}, got {self.features!r}")
+        _features._check_feature_set(self.features)  # the one message for a wrong feature set
         if self.mlp_depth not in MLP_DEPTHS:
             raise ValueError(f"mlp_depth must be one of {list(MLP_DEPTHS)}, got {self.mlp_depth!r}")
         for f in fields(self):
