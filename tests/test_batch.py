@@ -49,8 +49,11 @@ def test_parse_scheduler():
         batch.parse_scheduler("local:zero")
 
 
+# the MLP on a LocalCluster made by sscnb (--workers 2), the forest on the module's `dask scheduler`
+# and its two workers: both kinds of cluster, each started once for the module
 @pytest.mark.parametrize("phase2", ["rf", "mlp"])
-def test_local_cluster_equals_the_serial_run(model_path, tmp_path, phase2):
+def test_a_cluster_equals_the_serial_run(model_path, tmp_path, phase2, request):
+    scheduler = request.getfixturevalue("external_cluster") if phase2 == "rf" else "local:2"
     cnn = modelfiles.load_model(model_path)
     p = ssc.SSCParams(phase2=phase2, **P)
     serial, _ = evaluation.evaluate_folder(
@@ -74,7 +77,7 @@ def test_local_cluster_equals_the_serial_run(model_path, tmp_path, phase2):
         dpi=40,
         save_class_rasters=True,
         progress=False,
-        scheduler="local:2",
+        scheduler=scheduler,
         log=msgs.append,
     )
     assert any("dashboard" in m for m in msgs)
@@ -96,9 +99,12 @@ def _free_port():
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def external_cluster(tmp_path):
-    """`dask scheduler` and two `dask worker` processes on 127.0.0.1, ended by their process ids."""
+@pytest.fixture(scope="module")
+def external_cluster(tmp_path_factory):
+    """`dask scheduler` and two `dask worker` processes on 127.0.0.1, ended by their process ids;
+    one for the module (the test that kills a worker comes last: its nanny starts a fresh one).
+    """
+    tmp_path = tmp_path_factory.mktemp("dask")
     dask = [sys.executable, "-m", "distributed.cli.dask_scheduler"]
     port = _free_port()
     address = f"tcp://127.0.0.1:{port}"
@@ -161,8 +167,8 @@ def external_cluster(tmp_path):
             p.kill()
 
 
-def test_map_on_a_local_cluster_equals_the_serial_map(model_path, tmp_path):
-    """Sscnb map with --workers: each input travels to a worker as one task (its model loaded there
+def test_map_on_a_cluster_equals_the_serial_map(model_path, tmp_path, external_cluster):
+    """Sscnb map on a cluster: each input travels to a worker as one task (its model loaded there
     once) and makes the same maps, confidence and areas as in this process.
     """
     import rasterio
@@ -174,13 +180,13 @@ def test_map_on_a_local_cluster_equals_the_serial_map(model_path, tmp_path):
     ortho = SAMPLE / "Survey" / "Clearwater_ortho.tif"
     quiet = dict(progress=False, log=lambda *_: None)
     serial = mapping.map_inputs([ortho], cnn, tmp_path / "serial", "d", p, **quiet)[0]
-    dist = mapping.map_inputs([ortho], cnn, tmp_path / "dask", "d", p, scheduler="local:2", **quiet)[0]
+    dist = mapping.map_inputs([ortho], cnn, tmp_path / "dask", "d", p, scheduler=external_cluster, **quiet)[0]
     assert (dist.status, dist.phase2_name, serial.phase2_name) == ("done", "RF", "RF")
     for kind in ("final", "cnn", "confidence"):
         with rasterio.open(dist.files[kind]) as a, rasterio.open(serial.files[kind]) as b:
             np.testing.assert_array_equal(a.read(1), b.read(1), err_msg=kind)
     pd.testing.assert_frame_equal(dist.areas, serial.areas)
-    again = mapping.map_inputs([ortho], cnn, tmp_path / "dask", "d", p, scheduler="local:2", **quiet)[0]
+    again = mapping.map_inputs([ortho], cnn, tmp_path / "dask", "d", p, scheduler=external_cluster, **quiet)[0]
     assert (again.status, again.phase2_name) == ("skipped (done)", "RF")  # resumed: read back, same label
 
 
