@@ -113,6 +113,8 @@ def _evaluate(a) -> int:
         scheduler=a.scheduler,
         workers=a.workers,
         log=say,
+        labels=a.labels,
+        class_field=a.class_field,
     )
     from pathlib import Path
 
@@ -167,6 +169,8 @@ def _map(a) -> int:
         progress=a.verbosity >= 0,
         scheduler=a.scheduler,
         workers=a.workers,
+        labels=a.labels,
+        class_field=a.class_field,
         **kw,
     )
     for r in results:
@@ -244,6 +248,17 @@ def _parser_check(sub) -> None:
     c.add_argument("--class-csv", default=None)
 
 
+def _add_label_options(parser) -> None:
+    parser.add_argument(
+        "--labels",
+        default=None,
+        metavar="L",
+        help="your labels of some of the images (labels CSV of the labeller, polygon file .gpkg/.shp, or "
+        "folder of SCLS_ rasters): phase 2 learns from them, and they judge it against the tile map",
+    )
+    parser.add_argument("--class-field", default="class_code", help="class attribute of polygons (default: %(default)s)")
+
+
 def _parser_map(sub) -> None:
     m = sub.add_parser(
         "map",
@@ -272,6 +287,7 @@ def _parser_map(sub) -> None:
         help="megapixels read at a time: sets peak memory, not results (default: sscnb.mapping.WINDOW_MPX)",
     )
     m.add_argument("--overwrite", action="store_true", help="redo inputs whose maps exist")
+    _add_label_options(m)
     _add_cluster_options(m)
     _add_phase2_options(m)
 
@@ -292,6 +308,7 @@ def _parser_evaluate(sub) -> None:
     e.add_argument("--no-figures", dest="save_figures", action="store_false", help="do not draw the 4-part figures")
     e.add_argument("--dpi", type=int, default=150, help="resolution of the figures (default: %(default)s)")
     e.add_argument("--class-rasters", action="store_true", help="also write the CNN and final maps as COGs")
+    _add_label_options(e)
     _add_cluster_options(e)
     _add_phase2_options(e)
 

@@ -1,7 +1,7 @@
 """Did adaptation help? A new river's images mapped by the parent model and by the adapted one.
 
-The user's tile labels, where there are some, judge phase 2 (:func:`judge_grid`); the label rasters, where
-there are some, score both maps (:func:`before_after`).
+The user's tile labels, where there are some, train phase 2 and judge it (:func:`judge_grid`,
+:class:`sscnb.phase2.PixelLabels`); the label rasters, where there are some, score both maps (:func:`before_after`).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import numpy as np
 
 from . import metrics
 from .data import read_pair
+from .phase2 import PixelLabels
 from .ssc import SSCParams, classify_image
 from .tiles import grid_shape
 
@@ -62,7 +63,8 @@ def before_after(
     parent, adapted : sscnb.modelfiles.LoadedModel
     params : sscnb.ssc.SSCParams, optional
     labels_table : pandas.DataFrame, optional
-        The user's tile labels: on the images they cover they judge phase 2 (:func:`sscnb.ssc.choose_phase2`).
+        The user's tile labels: on the images they cover phase 2 learns from them and they judge it
+        (:func:`sscnb.phase2.choose_phase2`; the adapted model learnt them, the parent did not).
     progress : bool
 
     Returns
@@ -88,7 +90,8 @@ def before_after(
         judge = judge_grid(labels_table, rec.name, grid_shape(img.shape, adapted.tile_size))
         results[rec.name] = {"image": img, "label": lab}
         for tag, model in (("before", parent), ("after", adapted)):
-            res = classify_image(img, model, p, judge=judge if judge.any() else None, name=rec.name)
+            mine = PixelLabels.from_tile_grid(judge, adapted.tile_size, learnt=tag == "after") if judge.any() else None
+            res = classify_image(img, model, p, labels=mine, name=rec.name)
             results[rec.name][tag] = res
             row = {
                 "image": rec.name,

@@ -22,6 +22,7 @@ from .data import checked_pairs, find_pairs, read_pair
 from .geo import georeferencing_of, open_raster
 from .imageresult import ImageResult
 from .inputstats import InputShiftWarning
+from .labelsources import labels_for_images
 from .layout import prepare_output
 from .metrics import confusion
 from .modelfiles import model_recipe
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
 
     from .data import ImageRecord
     from .modelfiles import LoadedModel
+    from .phase2 import PixelLabels
 
 __all__ = [
     "result_files",
@@ -218,6 +220,7 @@ def evaluate_image(
     save_figures: bool,
     dpi: int,
     save_class_rasters: bool,
+    labels: PixelLabels | None = None,
 ) -> tuple[dict, dict, list]:
     """Classify, score and write the files of one image (the task of :func:`evaluate_folder`).
 
@@ -236,6 +239,8 @@ def evaluate_image(
     save_figures : bool
     dpi : int
     save_class_rasters : bool
+    labels : sscnb.phase2.PixelLabels, optional
+        The user's labelled pixels of the image: phase 2 learns from them and they judge it.
 
     Returns
     -------
@@ -258,7 +263,7 @@ def evaluate_image(
     with warnings.catch_warnings():  # reported as notes, which reach the console from Dask workers too
         warnings.simplefilter("ignore", InputShiftWarning)
         warnings.simplefilter("ignore", ClassShrinkWarning)
-        res = _ssc.classify_image(img, cnn, params, name=rec.name)
+        res = _ssc.classify_image(img, cnn, params, name=rec.name, labels=labels)
     notes.extend(res.info.get("input_check", []) + res.info.get("shrinking", []))
     row = _summary_row(rec, "done", res.info)
     if lab is not None:
@@ -344,8 +349,11 @@ def _plan_images(
     save_figures: bool,
     save_class_rasters: bool,
     log,
+    labels: dict,
 ) -> list[tuple]:
-    """Every image's status first, ``[(record, files, wanted, status, why)]``.
+    """Every image's status first, ``[(record, files, wanted, status, why, recipe)]``.
+
+    An image the user labelled has the labels in its recipe.
 
     Finished results made otherwise are never mixed with new ones, so any such image stops the batch before it
     starts.
@@ -357,10 +365,11 @@ def _plan_images(
             log(f"{rec.name}: no label, skipped (set save_class_rasters=True to classify it anyway)")
             continue
         wanted = _wanted(files, rec.has_label, save_figures, save_class_rasters)
-        status, why = image_status(files, recipe, wanted)
+        rec_recipe = recipe | {"labels": labels[rec.name].recipe()} if rec.name in labels else recipe
+        status, why = image_status(files, rec_recipe, wanted)
         if status == "other" and not overwrite:
             conflicts.append(f"{rec.name}: {why}")
-        plan.append((rec, files, wanted, "todo" if overwrite else status, why))
+        plan.append((rec, files, wanted, "todo" if overwrite else status, why, rec_recipe))
     if conflicts:
         raise ResultsConflictError(conflicts, "image", out_dir, experiment)
     return plan
@@ -400,6 +409,8 @@ def evaluate_folder(
     scheduler: str | None = None,
     workers: int | None = None,
     log: Callable[[str], object] = print,
+    labels: str | Path | dict | None = None,
+    class_field: str = "class_code",
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Classify and evaluate every image of a folder.
 
@@ -426,6 +437,13 @@ def evaluate_folder(
     progress : bool
     log : callable
         Receives one line per event (skipped images, notes such as a one-class tile map).
+    labels : str, Path or dict, optional
+        The user's labels of some images (a labels CSV, polygons, a folder of ``SCLS_`` rasters, or
+        ``{image: PixelLabels}``): on those images phase 2 learns from them and they judge it. The
+        image is still scored on all its labelled pixels, the user's included: give labels of other
+        pixels than the validation labels' to score the rest honestly.
+    class_field : str
+        The class attribute of polygons.
 
     Returns
     -------
@@ -449,15 +467,15 @@ def evaluate_folder(
     p = params or SSCParams()
     out_dir = Path(out_dir)
     recipe = _image_recipe(cnn, p)
-    plan = _plan_images(
-        checked_pairs(data_dir, log=log), out_dir, experiment, p, recipe, overwrite, save_figures, save_class_rasters, log
-    )
+    records = checked_pairs(data_dir, log=log)
+    by_image = labels_for_images(labels, {r.name: r.image_path for r in records}, cnn, class_field, log)
+    plan = _plan_images(records, out_dir, experiment, p, recipe, overwrite, save_figures, save_class_rasters, log, by_image)
     prepare_output(out_dir)
     _remove_stale_temporaries([files for _, files, *_ in plan], log)
-    rows = {rec.name: _finished_row(rec, files) for rec, files, _, status, _ in plan if status == "done"}
+    rows = {rec.name: _finished_row(rec, files) for rec, files, _, status, _, _ in plan if status == "done"}
     todo = {
-        rec.name: (rec, files, wanted, experiment, p, recipe, save_figures, dpi, save_class_rasters)
-        for rec, files, wanted, status, _ in plan
+        rec.name: (rec, files, wanted, experiment, p, rec_recipe, save_figures, dpi, save_class_rasters, by_image.get(rec.name))
+        for rec, files, wanted, status, _, rec_recipe in plan
         if status != "done"
     }
     trows = []

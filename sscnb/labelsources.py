@@ -17,6 +17,7 @@ from . import tiles as _tiles
 from .classes import ClassScheme
 from .data import _label_keys, parse_image_name, read_image, read_label
 from .geo import georeferencing_of
+from .phase2 import PixelLabels
 from .provenance import atomic_path
 from .tilelabels import MIXED, SKIP, LabelError, read_tile_labels
 from .tilesets import TileSet
@@ -26,7 +27,18 @@ if TYPE_CHECKING:
 
     import pandas as pd
 
-__all__ = ["POLYGON_EXTENSIONS", "labels_from_raster", "rasterize_polygons", "load_labels", "tile_set", "write_tile_squares"]
+    from .modelfiles import LoadedModel
+
+__all__ = [
+    "POLYGON_EXTENSIONS",
+    "labels_from_raster",
+    "rasterize_polygons",
+    "load_labels",
+    "pixel_labels",
+    "labels_for_images",
+    "tile_set",
+    "write_tile_squares",
+]
 
 POLYGON_EXTENSIONS = (".gpkg", ".shp", ".geojson", ".json")
 
@@ -278,6 +290,124 @@ def load_labels(
     raise LabelError(
         f"{source} is not a labels CSV (.csv), a polygon file ({', '.join(POLYGON_EXTENSIONS)}) or a folder of SCLS_ rasters"
     )
+
+
+def pixel_labels(
+    source: Any,
+    images: Any,
+    scheme: ClassScheme,
+    tile_size: int,
+    class_field: str = "class_code",
+    learnt_images: Any = (),
+) -> dict[str, PixelLabels]:
+    """Return the user's labelled pixels of each image, for phase 2 to learn from (:func:`sscnb.phase2.choose_phase2`).
+
+    Unlike :func:`load_labels` (tiles for fine-tuning, by the purity rule), every labelled pixel
+    counts: each pixel of a labelled tile (the labeller's CSV), each pixel inside a polygon, each
+    labelled pixel of an ``SCLS_`` raster.
+
+    Parameters
+    ----------
+    source : str or Path
+        As :func:`load_labels`.
+    images : dict of str to Path
+        :func:`image_index` of the images being mapped.
+    scheme : ClassScheme
+    tile_size : int, px
+        The model's (a CSV's tiles are at that size).
+    class_field : str
+        Of polygons.
+    learnt_images : collection of str
+        Images whose labels the CNN was fine-tuned on (a model card's ``lineage.images_added``): their
+        labels are marked ``learnt``.
+
+    Returns
+    -------
+    dict of str to PixelLabels
+        Only the images that hold labels.
+
+    Raises
+    ------
+    LabelError
+        As :func:`load_labels`; also when no given image holds a label.
+    """
+    source = Path(source)
+    learnt = set(map(str, learnt_images))
+    out: dict[str, PixelLabels] = {}
+    if source.suffix.lower() == ".csv":
+        table = load_labels(source, images, scheme, tile_size)
+        t = table[table.class_code > 0]
+        for name, rows in t.groupby("image", sort=True):
+            raster = georeferencing_of(images[name])
+            grid = np.zeros(_tiles.grid_shape((raster.height, raster.width), tile_size), np.int64)
+            grid[rows.tile_row.to_numpy(), rows.tile_col.to_numpy()] = rows.class_code.to_numpy()
+            out[str(name)] = PixelLabels.from_tile_grid(grid, tile_size, learnt=str(name) in learnt)
+    elif source.suffix.lower() in POLYGON_EXTENSIONS:
+        if not source.exists():
+            raise LabelError(f"polygon file {source} does not exist")
+        errors = []
+        for name, p in images.items():
+            try:
+                lab = rasterize_polygons(source, p, scheme, class_field)
+            except LabelError as exc:
+                if "lie outside" in str(exc):
+                    errors.append(str(exc))
+                    continue
+                raise
+            if (lab > 0).any():
+                out[name] = PixelLabels.from_raster(lab, learnt=name in learnt)
+        if not out and errors:
+            raise LabelError(errors[0] if len(errors) == 1 else f"the polygons of {source.name} lie outside every given image")
+    elif source.is_dir():
+        table = load_labels(source, images, scheme, tile_size)  # checks names and sizes, says what is missing
+        by_key = {p.stem.lower(): p for p in source.iterdir() if p.name.upper().startswith("SCLS_")}
+        for name in sorted(set(table.image)):
+            parsed = parse_image_name(images[name])
+            keys = _label_keys(*parsed) if parsed else (f"scls_{name.lower()}",)
+            lp = next(by_key[k] for k in keys if k in by_key)
+            out[str(name)] = PixelLabels.from_raster(read_label(lp, scheme), learnt=str(name) in learnt)
+    else:
+        load_labels(source, images, scheme, tile_size)  # raises the message for a source of no known kind
+    if not out:
+        raise LabelError(
+            f"{source.name} labels no pixel of the given images ({sorted(images)[:5]}): nothing for phase 2 to learn"
+        )
+    return out
+
+
+def labels_for_images(labels: Any, images: dict, cnn: LoadedModel, class_field: str = "class_code", log: Any = print) -> dict:
+    """Return the user's labelled pixels by image name, from a labels source or a dict, and say which images have them.
+
+    Parameters
+    ----------
+    labels : None, str, Path or dict
+        A source of :func:`pixel_labels`, or ``{image name: PixelLabels}``; None gives ``{}``.
+    images : dict of str to Path
+        The images being mapped, by name.
+    cnn : sscnb.modelfiles.LoadedModel
+        Its tile size reads a labels CSV; its card's lineage says which images' labels it learnt.
+    class_field : str
+        Of polygons.
+    log : callable
+        Gets one line per labelled image.
+
+    Returns
+    -------
+    dict of str to PixelLabels
+    """
+    if labels is None:
+        return {}
+    if isinstance(labels, dict):
+        unknown = sorted(set(labels) - set(images))
+        if unknown:
+            raise LabelError(f"labels given for {unknown[:5]}, which are not among the images: name them by the image's name")
+        by_image = dict(labels)
+    else:
+        learnt = cnn.card.get("lineage", {}).get("images_added", [])
+        by_image = pixel_labels(labels, images, cnn.scheme, cnn.tile_size, class_field, learnt)
+    for name, lab in sorted(by_image.items()):
+        log(f"{name}: {len(lab):,} labelled px: phase 2 learns from them" + (" (the CNN learnt them too)" if lab.learnt else ""))
+    return by_image
 
 
 def tile_set(table: pd.DataFrame, images: dict, tile_size: int, progress: bool = False) -> TileSet:

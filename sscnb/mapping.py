@@ -33,7 +33,7 @@ import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from . import metrics
 from .batch import BatchError, ResultsConflictError, run_batch, worker_model
@@ -46,6 +46,7 @@ from .geo import (
     open_raster,
     open_survey,
 )
+from .labelsources import labels_for_images
 from .layout import prepare_output
 from .mapraster import (  # one input's mapping; its names are mapping's too
     MIN_POLYGON_AREA,
@@ -157,6 +158,7 @@ def plan_inputs(
     vectors: bool = False,
     min_polygon_area: float = MIN_POLYGON_AREA,
     overwrite: bool = False,
+    labels: dict | None = None,
 ) -> list[tuple]:
     """Check every input before anything runs.
 
@@ -170,6 +172,8 @@ def plan_inputs(
     vectors : bool
     min_polygon_area : float, m2 (px without a projected CRS)
     overwrite : bool
+    labels : dict of str to sscnb.phase2.PixelLabels, optional
+        The user's labelled pixels, by input name (stem): part of each input's recipe.
 
     Returns
     -------
@@ -202,7 +206,7 @@ def plan_inputs(
                 f"{p.name} is {raster.width} x {raster.height} px, smaller than one {tile} px tile of the "
                 f"model {Path(cnn.path).name}: map it with a model of a smaller tile size"
             )
-        recipe = _recipe(p, cnn, params, vectors, min_polygon_area, model)
+        recipe = _recipe(p, cnn, params, vectors, min_polygon_area, model, (labels or {}).get(p.stem))
         files = map_files(out_dir, p.stem, experiment, params, vectors)
         status = "todo"
         # the maps of another phase 2 of this input and experiment share its CNN map: never mixed
@@ -340,6 +344,7 @@ class _MapTask:
     window_mpx: float
     raster: SurveyRaster
     recipe: dict
+    labels: Any = None  # the user's labelled pixels of the input (phase2.PixelLabels), or None
 
 
 def _map_one(task: _MapTask, cnn: LoadedModel, progress: bool) -> MapResult:
@@ -360,6 +365,7 @@ def _map_one(task: _MapTask, cnn: LoadedModel, progress: bool) -> MapResult:
             raster=task.raster,
             recipe=task.recipe,
             progress=progress,
+            labels=task.labels,
         )
 
 
@@ -383,6 +389,8 @@ def map_inputs(
     scheduler: str | None = None,
     workers: int | None = None,
     log: Callable[[str], object] = print,
+    labels: str | Path | dict | None = None,
+    class_field: str = "class_code",
 ) -> list[MapResult]:
     """Map every input; all are checked before any is mapped.
 
@@ -408,6 +416,12 @@ def map_inputs(
         Same as ``"local:N"``.
     log : callable
         Receives one line of text per event (skipped files, each input's size and speed).
+    labels : str, Path or dict, optional
+        The user's labels of the inputs: a labels CSV, polygons or a folder of ``SCLS_`` rasters
+        (:func:`sscnb.labelsources.pixel_labels`), or ``{input name: PixelLabels}``. On the inputs they
+        cover, phase 2 learns from them and they judge it (:func:`sscnb.phase2.choose_phase2`).
+    class_field : str
+        The class attribute of polygons.
 
     Returns
     -------
@@ -427,8 +441,17 @@ def map_inputs(
     paths, skipped = resolve_inputs(inputs)
     for s in skipped:
         log(s)
+    by_input = labels_for_images(labels, {p.stem: p for p in paths}, cnn, class_field, log)
     plan = plan_inputs(
-        paths, cnn, out_dir, experiment, params, vectors=vectors, min_polygon_area=min_polygon_area, overwrite=overwrite
+        paths,
+        cnn,
+        out_dir,
+        experiment,
+        params,
+        vectors=vectors,
+        min_polygon_area=min_polygon_area,
+        overwrite=overwrite,
+        labels=by_input,
     )
     prepare_output(out_dir)
     results = {}
@@ -449,7 +472,9 @@ def map_inputs(
             )
         else:
             log(raster.describe())
-            todo[path.name] = _MapTask(path, out_dir, experiment, params, vectors, min_polygon_area, window_mpx, raster, recipe)
+            todo[path.name] = _MapTask(
+                path, out_dir, experiment, params, vectors, min_polygon_area, window_mpx, raster, recipe, by_input.get(path.stem)
+            )
 
     def finished(name, res):
         mpx = todo[name].raster.pixels / 1e6

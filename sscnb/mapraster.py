@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from .modelfiles import LoadedModel
+    from .phase2 import PixelLabels
 
 __all__ = ["MapResult", "map_files", "map_raster", "WINDOW_MPX", "MIN_POLYGON_AREA"]
 
@@ -106,20 +107,29 @@ def _every_map_file(out_dir, stem: str, experiment: str) -> dict:
 
 
 def _recipe(
-    path: Path, cnn: LoadedModel, params: SSCParams, vectors: bool, min_polygon_area: float, model: dict | None = None
+    path: Path,
+    cnn: LoadedModel,
+    params: SSCParams,
+    vectors: bool,
+    min_polygon_area: float,
+    model: dict | None = None,
+    labels: PixelLabels | None = None,
 ) -> dict:
     """Everything that decides the result for one input: compared on a re-run.
 
     ``model``: the model's part, when already computed (the model file is hashed once per batch, not per
-    input).
+    input). ``labels``: the user's labelled pixels of the input, which phase 2 learnt from (recorded only then).
     """
     st = Path(path).stat()
-    return {
+    recipe = {
         "input": {"path": str(Path(path).resolve()), "bytes": st.st_size, "modified": st.st_mtime},
         "model": model or model_recipe(cnn),
         "settings": params.to_dict(),
         "vectors": {"make": bool(vectors), "min_polygon_area": float(min_polygon_area)} if vectors else None,
     }
+    if labels is not None:
+        recipe["labels"] = labels.recipe()
+    return recipe
 
 
 @dataclass
@@ -138,6 +148,7 @@ class _MapJob:
     scratch: _strips.Scratch
     stage: dict
     progress: bool
+    labels: Any = None  # the user's labelled pixels of the input (phase2.PixelLabels), or None
     tile_codes: Any = None  # (tiles,) class codes, filled in by pass 1
     confidence: Any = None  # (tiles,) top-class probability, filled in by pass 1
     present: Any = None  # (tiles,) whole valid tiles, filled in by pass 1
@@ -327,7 +338,7 @@ def _fit_on_tile_map(job: _MapJob, tile_grid: np.ndarray, map_info: dict):
     """
     choice = None
     if (tile_grid > 0).any():
-        choice = choose_phase2(tile_grid, job.confidence, job.tile, job.gather, job.params)
+        choice = choose_phase2(tile_grid, job.confidence, job.tile, job.gather, job.params, job.labels)
         map_info.update(choice.info)
         if choice.clf is None:
             map_info["note"] = f"phase 2 not used: {choice.info['phase2_reason']}"
@@ -529,6 +540,7 @@ def map_raster(
     raster: SurveyRaster | None = None,
     recipe: dict | None = None,
     progress: bool = True,
+    labels: PixelLabels | None = None,
 ) -> MapResult:
     """Map one input in strips of about ``window_mpx`` megapixels; see the module docstring.
 
@@ -552,6 +564,8 @@ def map_raster(
         What the manifest records; made here when not given.
     progress : bool
         Progress bars (tqdm).
+    labels : sscnb.phase2.PixelLabels, optional
+        The user's labelled pixels of this input: phase 2 learns from them and they judge it.
 
     Returns
     -------
@@ -565,10 +579,11 @@ def map_raster(
     """
     path, out_dir, p = Path(path), Path(out_dir), params
     out_dir.mkdir(parents=True, exist_ok=True)
-    recipe = recipe or _recipe(path, cnn, p, vectors, min_polygon_area)
+    recipe = recipe or _recipe(path, cnn, p, vectors, min_polygon_area, labels=labels)
     files = map_files(out_dir, path.stem, experiment, p, vectors)
     _remove_earlier_maps(out_dir, path.stem, experiment, files)
     job = _new_job(path, raster or open_survey(path), cnn, out_dir, experiment, p, vectors, window_mpx, progress)
+    job.labels = labels
     t: dict = {}
     cores = _BusyCores()
     try:

@@ -1,7 +1,8 @@
 """Phase 2 chooses itself.
 
-Which features to use, or none (the CNN tile map stands), judged on held-out tiles of the image's own tile map
-(or on the user's tile labels).
+Which features to use, or none (the CNN tile map stands), judged on held-out tiles of the image's own tile map,
+or, where the user labelled pixels of the image (:class:`PixelLabels`), trained on those labels too and judged
+on them, held out in turn.
 
 :func:`choose_phase2` fits each candidate (:func:`candidate_features`) on a sample of the
 confident tiles' pixels and keeps the one that reproduces the CNN's class best on the held-out
@@ -26,9 +27,82 @@ if TYPE_CHECKING:
     from .pixel import PixelClassifier
     from .ssc import SSCParams
 
-__all__ = ["TILE_MAP", "Phase2Choice", "candidate_features", "choose_phase2", "fit_phase2"]
+__all__ = ["TILE_MAP", "PixelLabels", "Phase2Choice", "candidate_features", "choose_phase2", "fit_phase2"]
 
 logger = logging.getLogger("sscnb.ssc")
+
+#: folds of the cross-validation on the user's labels (fewer where fewer labelled tiles)
+LABEL_FOLDS = 3
+#: training pixels of each fit of the cross-validation, at most (the final fit takes max_sample)
+CV_SAMPLE = 60_000
+#: held-out pixels scored per fold, at most
+CV_SCORED = 30_000
+
+
+@dataclass(frozen=True)
+class PixelLabels:
+    """Pixels of one image that the user labelled: tiles of the labeller, polygons, a label raster.
+
+    ``rows``, ``cols`` (int64) and ``codes`` (uint8, > 0) in row-major order. ``learnt``: the CNN was
+    fine-tuned on these labels, so its tile map cannot be scored on them fairly (it learnt them).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> lab = PixelLabels.from_raster(np.array([[0, 2], [1, 0]]))
+    >>> lab.rows.tolist(), lab.cols.tolist(), lab.codes.tolist(), len(lab)
+    ([0, 1], [1, 0], [2, 1], 2)
+    >>> g = np.zeros((2, 2), int)
+    >>> g[1, 0] = 3
+    >>> len(PixelLabels.from_tile_grid(g, 10)), set(PixelLabels.from_tile_grid(g, 10).rows.tolist()) == set(range(10, 20))
+    (100, True)
+    """
+
+    rows: np.ndarray
+    cols: np.ndarray
+    codes: np.ndarray
+    learnt: bool = False
+
+    def __post_init__(self):
+        if not (len(self.rows) == len(self.cols) == len(self.codes)):
+            raise ValueError("PixelLabels: rows, cols and codes must have one entry per pixel")
+        if len(self.codes) and int(np.min(self.codes)) < 1:
+            raise ValueError("PixelLabels: every labelled pixel needs a class code > 0")
+        if len(self.rows) > 1 and np.any(np.diff(self.rows) < 0):
+            raise ValueError("PixelLabels: the pixels must be in row-major order (rows ascending)")
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+    @classmethod
+    def from_raster(cls, label: np.ndarray, learnt: bool = False) -> PixelLabels:
+        """Return the pixels of a class raster ``(H, W)`` that hold a class (> 0): burnt polygons, an ``SCLS_`` raster."""
+        label = np.asarray(label)
+        r, c = np.nonzero(label > 0)
+        return cls(r.astype(np.int64), c.astype(np.int64), label[r, c].astype(np.uint8), learnt)
+
+    @classmethod
+    def from_tile_grid(cls, grid: np.ndarray, tile: int, learnt: bool = False) -> PixelLabels:
+        """Return every pixel of each labelled tile of a tile grid ``(n_rows, n_cols)`` (class codes; 0 where none)."""
+        g = np.asarray(grid)
+        return cls.from_raster(np.kron(np.where(g > 0, g, 0), np.ones((int(tile), int(tile)), np.int64)), learnt)
+
+    def tile_ids(self, tile: int) -> np.ndarray:
+        """Return an id of the tile of each labelled pixel (its unit in the cross-validation), in row-major order."""
+        return (self.rows // tile) * (1 << 32) + self.cols // tile
+
+    def recipe(self) -> dict:
+        """Return what a results manifest records of these labels: their count and a SHA-256 of the pixels and classes."""
+        import hashlib
+
+        h = hashlib.sha256()
+        for a in (self.rows.astype(np.int64), self.cols.astype(np.int64), self.codes.astype(np.uint8)):
+            h.update(np.ascontiguousarray(a).tobytes())
+        return {"pixels": len(self), "sha256": h.hexdigest(), "learnt": bool(self.learnt)}
+
+    def subset(self, keep: np.ndarray) -> PixelLabels:
+        """Return the labelled pixels where ``keep`` (bool or sorted indices), still in row-major order."""
+        return PixelLabels(self.rows[keep], self.cols[keep], self.codes[keep], self.learnt)
 
 
 def fit_phase2(xs: np.ndarray, ys: np.ndarray, params: SSCParams) -> PixelClassifier:
@@ -157,7 +231,12 @@ def _hold_out(grid: np.ndarray, fraction: float, seed: int) -> np.ndarray:
 
 
 def choose_phase2(
-    tile_grid: np.ndarray, confidence: np.ndarray, tile: int, gather: Callable, params: SSCParams, judge: np.ndarray | None = None
+    tile_grid: np.ndarray,
+    confidence: np.ndarray,
+    tile: int,
+    gather: Callable,
+    params: SSCParams,
+    labels: PixelLabels | None = None,
 ) -> Phase2Choice:
     """Fit phase 2 on the confident tiles, check it, and decide between it and the tile map.
 
@@ -167,10 +246,17 @@ def choose_phase2(
     classes on the held-out tiles is measured: the share of held-out tiles whose pixels phase 2
     gives, by majority, the CNN's class (the share of pixels is recorded too). The best candidate is used unless
     its agreement is below ``min_agreement``; then the colours cannot carry the classes and the CNN
-    tile map is kept. When user-labelled tiles of this image are given (``judge``), they decide
-    instead: the best candidate on their pixels is used if it gets at least ``min_agreement`` of
-    them right (the tile map is not scored against them: a CNN fine-tuned on those very tiles gets
-    them right, whatever it does elsewhere).
+    tile map is kept.
+
+    Where the user labelled pixels of this image (``labels``: tiles, polygons), phase 2 learns from
+    them: it trains on all of them (a labelled tile's every pixel, a polygon's every pixel) together
+    with the confident tiles of the tile map away from them (``label_cnn_share`` of the sample), and
+    they judge it: each candidate is cross-validated on them (:data:`LABEL_FOLDS` folds of whole
+    labelled tiles, each class spread over the folds) and its F1 on the held-out labels, pixel-weighted
+    and per class, is compared with the tile map's on the same pixels. The better is kept. When the
+    CNN learnt these labels (``labels.learnt``: it was fine-tuned on them), its score on them is
+    in-sample and says nothing of the rest of the image: phase 2 is then kept when its held-out F1
+    reaches ``min_agreement``.
 
     Parameters
     ----------
@@ -184,8 +270,8 @@ def choose_phase2(
         ``use_entropy``, then the multiscale bands when ``features="multiscale"``); the image is
         read once per call, whole or in windows.
     params : SSCParams
-    judge : (n_rows, n_cols) ndarray of int, optional
-        User labels of tiles (class codes > 0; 0 where none).
+    labels : PixelLabels, optional
+        The user's labelled pixels of this image.
 
     Returns
     -------
@@ -207,6 +293,8 @@ def choose_phase2(
             )
             return Phase2Choice(None, TILE_MAP, info)
     cands = candidate_features(p.use_entropy, p.features)
+    if labels is not None and len(labels):
+        return _from_labels(train_grid, tile_grid, tile, gather, p, cands, labels, info)
     if not p.phase2_check:
         name = cands[-1]
         rows, cols, ys = _training_sample(train_grid, tile, p)
@@ -214,8 +302,6 @@ def choose_phase2(
         info.update(phase2_choice=f"{p.phase2_name} on {name}", phase2_reason="phase2_check is off")
         return Phase2Choice(clf, name, info)
     fitted, agreement = _fit_and_hold_out(train_grid, tile, gather, p, cands, info)
-    if judge is not None and (judge > 0).any():
-        return _judged_by_labels(np.asarray(judge), tile_grid, tile, gather, fitted, p, info)
     return _judged_by_held_out(agreement, fitted, cands, p, info)
 
 
@@ -257,30 +343,144 @@ def _fit_and_hold_out(train_grid: np.ndarray, tile: int, gather, p: SSCParams, c
     return fitted, agreement
 
 
-def _judged_by_labels(
-    judge: np.ndarray, tile_grid: np.ndarray, tile: int, gather, fitted: dict, p: SSCParams, info: dict
+def _from_labels(
+    train_grid: np.ndarray,
+    tile_grid: np.ndarray,
+    tile: int,
+    gather,
+    p: SSCParams,
+    cands: list,
+    labels: PixelLabels,
+    info: dict,
 ) -> Phase2Choice:
-    """Return the best candidate on the pixels of the user-labelled tiles, or the tile map below min_agreement."""
-    jr, jc, jy = _pixel.sample_tile_pixels(judge, tile, 1.0, 0, p.seed + 2, max_sample=100_000)
-    jx = gather(jr, jc)
-    scores = {name: float(np.mean(clf._codes(_candidate_x(jx, name)) == jy)) for name, clf in fitted.items()}
-    best = max(scores, key=lambda k: scores[k])
-    # the tile map's score is recorded but not compared: a CNN fine-tuned on these very tiles gets
-    # them right whatever it does elsewhere
-    tile_score = float(np.mean(tile_grid[jr // tile, jc // tile] == jy))
+    """Phase 2 trained on the user's labelled pixels and the confident tiles away from them, judged on the labels."""
+    rng = np.random.default_rng(p.seed + 3)
+    ids = labels.tile_ids(tile)
+    # the tile map trains phase 2 only away from the user's tiles: where they labelled, they are right
+    away = train_grid.copy()
+    lr, lc = labels.rows // tile, labels.cols // tile
+    inside = (lr < away.shape[0]) & (lc < away.shape[1])
+    away[lr[inside], lc[inside]] = 0
+    n_cnn_tiles = int((away > 0).sum())
     info.update(
-        judge="user-labelled tiles",
-        judge_tiles=int((judge > 0).sum()),
-        judge_accuracy={**{k: round(v, 4) for k, v in scores.items()}, TILE_MAP: round(tile_score, 4)},
+        judge="user labels",
+        labelled_px=len(labels),
+        labelled_tiles=int(len(np.unique(ids))),
+        label_cnn_share=p.label_cnn_share,
     )
-    why = f"on the pixels of {info['judge_tiles']} user-labelled tiles phase 2 ({best}) is right on {scores[best]:.1%}"
-    if scores[best] < p.min_agreement:
-        info.update(
-            phase2_choice=TILE_MAP, phase2_reason=f"{why}, below min_agreement {p.min_agreement}: the CNN tile map is kept"
+    cnn_part = None
+    if p.label_cnn_share > 0 and n_cnn_tiles:
+        cnn_part = _training_sample(away, tile, p)
+    info["cnn_tiles_training"] = n_cnn_tiles if cnn_part is not None else 0
+
+    def sample(keep: np.ndarray, total: int):
+        """Features and classes of at most ``total`` pixels: user labels where ``keep``, and the CNN's share."""
+        idx = np.flatnonzero(keep)
+        n_cnn = 0 if cnn_part is None else len(cnn_part[0])
+        share = p.label_cnn_share if n_cnn else 0.0
+        n_lab = min(len(idx), max(1, int(round(total * (1 - share)))))
+        idx = np.sort(rng.choice(idx, n_lab, replace=False)) if n_lab < len(idx) else idx
+        xs, ys = [gather(labels.rows[idx], labels.cols[idx])], [labels.codes[idx].astype(np.int64)]
+        if cnn_part is not None:
+            want = min(n_cnn, int(round(n_lab * share / (1 - share))) if share < 1 else n_cnn)
+            pick = np.sort(rng.choice(n_cnn, want, replace=False)) if want < n_cnn else np.arange(n_cnn)
+            xs.append(gather(cnn_part[0][pick], cnn_part[1][pick]))
+            ys.append(cnn_part[2][pick])
+        return np.concatenate(xs), np.concatenate(ys)
+
+    folds = _label_folds(ids, labels.codes, LABEL_FOLDS, p.seed)
+    if not p.phase2_check or folds is None:
+        name = cands[-1]
+        xs, ys = sample(np.ones(len(labels), bool), p.max_sample)
+        clf = fit_phase2(_candidate_x(xs, name), ys, p)
+        why = "phase2_check is off" if not p.phase2_check else "too few labelled tiles (fewer than 2) to hold any out"
+        info.update(phase2_choice=f"{p.phase2_name} on {name} + your labels", phase2_reason=f"{why}: phase 2 used unchecked")
+        return Phase2Choice(clf, name, info)
+    truth: list[np.ndarray] = []
+    preds: dict[str, list[np.ndarray]] = {name: [] for name in cands}
+    for k in range(int(folds.max()) + 1):
+        held = folds == k
+        xs, ys = sample(~held, min(p.max_sample, CV_SAMPLE))
+        hidx = np.flatnonzero(held)
+        if len(hidx) > CV_SCORED:
+            hidx = np.sort(rng.choice(hidx, CV_SCORED, replace=False))
+        hx = gather(labels.rows[hidx], labels.cols[hidx])
+        truth.append(hidx)
+        for name in cands:
+            clf = fit_phase2(_candidate_x(xs, name), ys, p)
+            preds[name].append(clf._codes(_candidate_x(hx, name)))
+    scored = np.concatenate(truth)
+    y = labels.codes[scored]
+    r, c = labels.rows[scored] // tile, labels.cols[scored] // tile
+    ok = (r < tile_grid.shape[0]) & (c < tile_grid.shape[1])
+    tile_pred = np.zeros(len(y), np.uint8)
+    tile_pred[ok] = tile_grid[r[ok], c[ok]]
+    scores = {name: _f1s(y, np.concatenate(pr)) for name, pr in preds.items()}
+    scores[TILE_MAP] = _f1s(y, tile_pred)
+    info["label_f1"] = {k: v["weighted"] for k, v in scores.items()}
+    info["label_f1_by_class"] = {k: v["by_class"] for k, v in scores.items()}
+    info["label_folds"] = int(folds.max()) + 1
+    best = max(cands, key=lambda k: scores[k]["weighted"])
+    f_best, f_tile = scores[best]["weighted"], scores[TILE_MAP]["weighted"]
+    held_txt = f"{len(y):,} of your labelled pixels, held out in {info['label_folds']} folds of whole tiles"
+    if labels.learnt:
+        keep = f_best >= p.min_agreement
+        why = (
+            f"on {held_txt}, phase 2 ({best}) scores F1 {f_best:.3f}; the CNN learnt these labels (its "
+            f"{f_tile:.3f} on them is in-sample), so phase 2 is judged by min_agreement {p.min_agreement}"
         )
+    else:
+        keep = f_best >= f_tile
+        why = f"on {held_txt}, phase 2 ({best}) scores F1 {f_best:.3f} and the CNN tile map {f_tile:.3f}"
+    if not keep:
+        info.update(phase2_choice=TILE_MAP, phase2_reason=f"{why}: the CNN tile map is kept")
+        logger.info("%s", info["phase2_reason"])
         return Phase2Choice(None, TILE_MAP, info)
-    info.update(phase2_choice=f"{p.phase2_name} on {best}", phase2_reason=f"{why} (>= min_agreement {p.min_agreement})")
-    return Phase2Choice(fitted[best], best, info)
+    xs, ys = sample(np.ones(len(labels), bool), p.max_sample)
+    clf = fit_phase2(_candidate_x(xs, best), ys, p)
+    info.update(phase2_choice=f"{p.phase2_name} on {best} + your labels", phase2_reason=f"{why}: phase 2 is kept")
+    return Phase2Choice(clf, best, info)
+
+
+def _label_folds(ids: np.ndarray, codes: np.ndarray, k: int, seed: int) -> np.ndarray | None:
+    """Return the fold of each labelled pixel: whole tiles to a fold, each class's tiles dealt round the folds.
+
+    None with fewer than 2 labelled tiles. A tile's class is its most common label.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> f = _label_folds(np.array([0, 0, 1, 2, 3, 3]), np.array([1, 1, 1, 2, 2, 2]), 3, 0)
+    >>> bool(f[0] == f[1]) and bool(f[4] == f[5]), sorted(set(f.tolist()))  # a tile stays whole; 4 tiles, 3 folds
+    (True, [0, 1, 2])
+    """
+    units, inv = np.unique(ids, return_inverse=True)
+    if len(units) < 2:
+        return None
+    k = min(k, len(units))
+    counts = np.bincount(inv * 256 + codes.astype(np.int64), minlength=len(units) * 256).reshape(len(units), 256)
+    unit_class = counts.argmax(axis=1)  # the most common label of each tile
+    rng = np.random.default_rng(seed)
+    fold = np.empty(len(units), np.int64)
+    start = 0
+    for c in np.unique(unit_class):  # each class's tiles dealt round the folds, where the last class left off
+        members = rng.permutation(np.flatnonzero(unit_class == c))
+        fold[members] = (start + np.arange(len(members))) % k
+        start = (start + len(members)) % k
+    return fold[inv]
+
+
+def _f1s(y: np.ndarray, pred: np.ndarray) -> dict:
+    """Pixel-weighted F1 over the labelled classes, and each class's F1."""
+    from sklearn.metrics import f1_score
+
+    classes = np.unique(y)
+    per = f1_score(y, pred, labels=classes, average=None, zero_division=0)
+    weights = np.array([np.mean(y == c) for c in classes])
+    return {
+        "weighted": round(float(np.sum(per * weights)), 4),
+        "by_class": {int(c): round(float(f), 4) for c, f in zip(classes, per, strict=True)},
+    }
 
 
 def _judged_by_held_out(agreement: dict, fitted: dict, cands: list, p: SSCParams, info: dict) -> Phase2Choice:

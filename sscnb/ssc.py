@@ -30,7 +30,7 @@ from . import inputstats as _inputstats
 from . import tiles as _tiles
 from .modelfiles import predict_codes
 from .patches import despeckle, modal_filter_regions
-from .phase2 import TILE_MAP, Phase2Choice, candidate_features, choose_phase2, fit_phase2
+from .phase2 import TILE_MAP, Phase2Choice, PixelLabels, candidate_features, choose_phase2, fit_phase2
 from .settings import Settings
 
 if TYPE_CHECKING:
@@ -118,6 +118,10 @@ class SSCParams(Settings):
         one that best reproduces the CNN's classes on the held-out tiles is used, unless even it
         gives the CNN's class to the majority of the pixels of less than ``min_agreement`` of those
         tiles: then the colours cannot carry the classes, and the CNN tile map is kept as the final map.
+    label_cnn_share: where the user labelled pixels of the image (tiles, polygons), phase 2 trains on
+        them and on the confident tiles of the tile map away from them: this is the tile map's share
+        of its training pixels (0 = the user's labels alone). The user's labels then judge phase 2
+        (:func:`sscnb.phase2.choose_phase2`).
     normalise: when an image's dark tones (water, shade) are outside those of the CNN's training
         images (recorded in the model card), gamma-correct the CNN's input to bring them to the
         training median (:func:`sscnb.inputstats.normalising_gamma`); phase 2 still learns the
@@ -150,6 +154,7 @@ class SSCParams(Settings):
     phase2_check: bool = True
     check_fraction: float = 0.2
     min_agreement: float = 0.85
+    label_cnn_share: float = 0.5
     normalise: bool = True
 
     def __post_init__(self):
@@ -165,6 +170,8 @@ class SSCParams(Settings):
                 raise ValueError(f"{f.name} must be {f.type}, got {v!r}")
         if not 0 <= self.recog_thresh <= 1:
             raise ValueError(f"recog_thresh must be between 0 and 1, got {self.recog_thresh}")
+        if not 0 <= self.label_cnn_share < 1:
+            raise ValueError(f"label_cnn_share must be at least 0 and below 1, got {self.label_cnn_share}")
         for name in ("train_confidence", "min_agreement"):
             if not 0 <= getattr(self, name) <= 1:
                 raise ValueError(f"{name} must be between 0 and 1, got {getattr(self, name)}")
@@ -373,7 +380,7 @@ def classify_image(
     cnn: LoadedModel,
     params: SSCParams | None = None,
     mask: np.ndarray | None = None,
-    judge: np.ndarray | None = None,
+    labels: PixelLabels | None = None,
     name: str | None = None,
 ) -> SSCResult:
     """Run phase 1 and phase 2 on one image held in memory. Never sees the validation labels.
@@ -386,9 +393,9 @@ def classify_image(
     mask : (H, W) ndarray of bool, optional
         Valid pixels. Tiles touching invalid pixels are not classified, invalid pixels never
         train phase 2, and they are 0 in both maps.
-    judge : (n_rows, n_cols) ndarray of int, optional
-        User labels of this image's tiles (0 where none): they decide between phase 2 and the tile
-        map (:func:`choose_phase2`).
+    labels : sscnb.phase2.PixelLabels, optional
+        The user's labelled pixels of this image (tiles, polygons): phase 2 learns from them and they
+        judge it (:func:`choose_phase2`).
     name : str, optional
         The image's name, for the warning when it is far outside the CNN's training images
         (:func:`check_input`).
@@ -428,7 +435,7 @@ def classify_image(
         t["features"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     info["tile_classes"] = {int(c): int((tile_grid == c).sum()) for c in np.unique(tile_grid)}
-    choice = _choose(tile_grid, confidence.reshape(grid), tile, feats, p, judge, info)
+    choice = _choose(tile_grid, confidence.reshape(grid), tile, feats, p, labels, info)
     t["fit"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -448,14 +455,14 @@ def classify_image(
 
 
 def _choose(
-    tile_grid: np.ndarray, confidence: np.ndarray, tile: int, feats: np.ndarray, p: SSCParams, judge, info: dict
+    tile_grid: np.ndarray, confidence: np.ndarray, tile: int, feats: np.ndarray, p: SSCParams, labels, info: dict
 ) -> Phase2Choice | None:
     """Return phase 2's choice on an image's tile map (None when no tile is classified); ``info`` gets why."""
     if not (tile_grid > 0).any():
         info["note"] = "the CNN classified no tile (all below recog_thresh?): final map left unclassified"
         logger.warning(info["note"])
         return None
-    choice = choose_phase2(tile_grid, confidence, tile, lambda r, c: feats[r, c], p, judge)
+    choice = choose_phase2(tile_grid, confidence, tile, lambda r, c: feats[r, c], p, labels)
     info.update(choice.info)
     if choice.clf is not None and choice.clf.info.get("one_class"):
         logger.info("one-class tile map: the final map is class %s", choice.clf.classes[0])

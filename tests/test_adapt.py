@@ -279,10 +279,13 @@ def test_self_check_keeps_the_tile_map_when_colours_cannot_carry_the_classes():
     assert c.info["low_confidence_tiles"] == 32
 
 
-def test_user_labelled_tiles_judge_phase_2():
-    """The user's tiles decide whether phase 2 is used, whatever the held-out check says: it must get
-    min_agreement of their pixels right.
+def test_user_labels_judge_phase_2_held_out_against_the_tile_map():
+    """Phase 2 learns from the user's tiles and is cross-validated on them (whole tiles held out):
+    colours that cannot carry the classes lose to the tile map; colours that do win, and a tile the
+    CNN got wrong comes out as the user labelled it.
     """
+    from sscnb.phase2 import PixelLabels
+
     tile = 10
     grid = np.ones((6, 6), np.int64)
     grid[:, 3:] = 2  # the CNN: class 1 on the left, 2 on the right
@@ -291,25 +294,76 @@ def test_user_labelled_tiles_judge_phase_2():
     top = np.zeros((60, 60, 3), np.uint8)
     top[:30] = 200
     judge = np.zeros((6, 6), np.int64)
-    judge[4, 0], judge[0, 4], judge[1, 1], judge[5, 5] = 1, 2, 1, 2
-    c = ssc.choose_phase2(grid, np.ones((6, 6)), tile, _gather_from(top), p, judge=judge)
-    assert c.clf is None
-    assert c.info["judge"] == "user-labelled tiles"
-    assert c.info["judge_accuracy"]["median RGB"] < p.min_agreement
-    assert c.info["judge_accuracy"][ssc.TILE_MAP] == 1.0
-    assert "below min_agreement 0.85" in c.info["phase2_reason"]
-    # colours that follow left/right, and one tile the CNN got wrong, which the user labelled: phase 2
-    # (trained on the mostly right tile map) gets every labelled tile right and is used
+    judge[4, 0], judge[0, 4], judge[1, 1], judge[5, 5], judge[0, 0], judge[4, 4] = 1, 2, 1, 2, 1, 2
+    for learnt in (False, True):
+        c = ssc.choose_phase2(grid, np.ones((6, 6)), tile, _gather_from(top), p, PixelLabels.from_tile_grid(judge, tile, learnt))
+        assert c.clf is None
+        assert c.info["judge"] == "user labels"
+        assert c.info["labelled_tiles"] == 6
+        assert c.info["label_f1"][ssc.TILE_MAP] == 1.0
+        assert c.info["label_f1"]["median RGB"] < 0.85
+        assert "the CNN tile map is kept" in c.info["phase2_reason"]
+        assert ("in-sample" in c.info["phase2_reason"]) == learnt
+    # colours that follow left/right, and a tile the CNN got wrong, which the user labelled: phase 2
+    # gets every held-out labelled tile right, the tile map misses that one
     left = np.zeros((60, 60, 3), np.uint8)
     left[:, :30] = 200
     wrong = grid.copy()
     wrong[0, 0] = 2
-    judge[:] = 0
-    judge[0, 0], judge[3, 4] = 1, 2
-    c = ssc.choose_phase2(wrong, np.ones((6, 6)), tile, _gather_from(left), p, judge=judge)
-    assert c.info["judge_accuracy"] == {"median RGB": 1.0, ssc.TILE_MAP: 0.5}
+    c = ssc.choose_phase2(wrong, np.ones((6, 6)), tile, _gather_from(left), p, PixelLabels.from_tile_grid(judge, tile))
+    assert c.info["label_f1"]["median RGB"] == 1.0
+    assert c.info["label_f1"][ssc.TILE_MAP] < 1.0
+    assert c.info["label_f1_by_class"][ssc.TILE_MAP][1] < 1.0
     assert c.features == "median RGB"
+    assert c.info["phase2_choice"] == "RF on median RGB + your labels"
+    assert c.predict(left)[:10, :10].tolist() == [[1] * 10] * 10
+
+
+def test_a_polygon_of_one_class_comes_out_that_class():
+    """A class the CNN never saw on this image (it calls the grey bar water, like the river): the user
+    draws one polygon on the bar, and phase 2, trained on it and the tile map elsewhere, maps the whole
+    bar as that class, polygon included, and the rest as the CNN does.
+    """
+    from sscnb.phase2 import PixelLabels
+
+    tile = 10
+    img = np.zeros((80, 80, 3), np.uint8)
+    img[..., 2] = 180  # blue water
+    img[:, 50:] = (40, 160, 40)  # green vegetation on the right
+    img[20:60, 10:40] = (150, 150, 150)  # a grey bar in the river
+    grid = np.where(np.arange(8) < 5, 1, 3)[None, :].repeat(8, axis=0)  # the CNN: water | vegetation
+    polygon = np.zeros((80, 80), np.uint8)
+    polygon[22:58, 12:28] = 2  # drawn inside the bar, over parts of several tiles
+    p = ssc.SSCParams(phase2="rf", n_trees=20, min_sample=3000, label_cnn_share=0.5)
+    c = ssc.choose_phase2(grid, np.ones((8, 8)), tile, _gather_from(img), p, PixelLabels.from_raster(polygon))
+    assert c.clf is not None, c.info["phase2_reason"]
+    final = c.predict(img)
+    assert (final[polygon == 2] == 2).all()
+    assert (final[20:60, 10:40] == 2).all()  # the whole bar, beyond the polygon
+    assert (final[:, 50:] == 3).all()
+    assert (final[:15, :50] == 1).all()
+    assert c.info["label_f1"][ssc.TILE_MAP] == 0.0
+    assert c.info["cnn_tiles_training"] > 0
+
+
+def test_label_cnn_share_zero_trains_on_the_labels_alone():
+    from sscnb.phase2 import PixelLabels
+
+    tile = 10
+    img = np.zeros((40, 40, 3), np.uint8)
+    img[:, 20:] = 200
+    grid = np.ones((4, 4), np.int64)  # the CNN calls it all class 1
+    lab = np.zeros((40, 40), np.uint8)
+    lab[0:10, 0:10], lab[30:40, 0:10], lab[0:10, 30:40], lab[30:40, 30:40] = 1, 1, 2, 2
+    p = ssc.SSCParams(phase2="rf", n_trees=10, min_sample=2000, label_cnn_share=0.0)
+    c = ssc.choose_phase2(grid, np.ones((4, 4)), tile, _gather_from(img), p, PixelLabels.from_raster(lab))
+    assert c.info["cnn_tiles_training"] == 0
     assert c.clf is not None
+    assert (c.predict(img)[:, 20:] == 2).all()  # the CNN's class 1 there never trained phase 2
+    with pytest.raises(ValueError, match="label_cnn_share"):
+        ssc.SSCParams(label_cnn_share=1.0)
+    with pytest.raises(ValueError, match="row-major"):
+        PixelLabels(np.array([3, 1]), np.array([0, 0]), np.array([1, 1], np.uint8))
 
 
 def test_classify_image_keeps_the_tile_map_on_noise(tmp_path):

@@ -649,3 +649,72 @@ def test_the_command_line_takes_the_feature_set_and_names_the_choices(model, tmp
     assert rc == 0
     manifest = json.loads((out / "Clearwater_ortho_cli_RF.json").read_text())
     assert manifest["recipe"]["settings"]["features"] == "multiscale"
+
+
+# -- phase 2 from the user's labels --------------------------------------------------------------
+
+
+def _user_labels(shape):
+    """The sample reference's classes in four 40 x 40 px squares: what a user might have drawn."""
+    lab = read1(SAMPLE / "Reference" / "Clearwater_ortho_labels.tif")
+    keep = np.zeros(shape, bool)
+    for r, c in ((60, 60), (60, 300), (300, 120), (420, 420)):
+        keep[r : r + 40, c : c + 40] = True
+    return np.where(keep & (lab > 0), lab, 0).astype(np.uint8)
+
+
+def test_windowed_map_with_labels_equals_in_memory_map(model, ortho_arrays, tmp_path):
+    """Phase 2 learning from the user's labelled pixels: read in strips, the same map as in memory,
+    and the labels recorded in the recipe (other labels are other results).
+    """
+    from sscnb.phase2 import PixelLabels
+    from sscnb.tilelabels import LabelError
+
+    rgb, valid = ortho_arrays
+    lab = PixelLabels.from_raster(_user_labels(valid.shape))
+    p = ssc.SSCParams(phase2="rf", **FAST)
+    mem = ssc.classify_image(rgb, model, p, mask=valid, labels=lab)
+    assert mem.info["judge"] == "user labels"
+    said = []
+    res = mapping.map_inputs(
+        [ORTHO], model, tmp_path, "w", p, window_mpx=0.05, progress=False, labels={"Clearwater_ortho": lab}, log=said.append
+    )[0]
+    np.testing.assert_array_equal(read1(res.files["final"]), mem.final_map)
+    manifest = json.loads(res.files["manifest"].read_text())
+    assert manifest["recipe"]["labels"] == lab.recipe()
+    assert manifest["info"]["phase2_choice"] == mem.info["phase2_choice"]
+    assert manifest["info"]["label_f1"] == mem.info["label_f1"]
+    assert f"Clearwater_ortho: {len(lab):,} labelled px: phase 2 learns from them" in said
+    fewer = lab.subset(np.arange(len(lab)) % 2 == 0)
+    with pytest.raises(batch.ResultsConflictError, match="labels.sha256"):
+        mapping.map_inputs([ORTHO], model, tmp_path, "w", p, progress=False, labels={"Clearwater_ortho": fewer})
+    with pytest.raises(LabelError, match=r"\['elsewhere'\], which are not among the images"):
+        mapping.map_inputs([ORTHO], model, tmp_path / "x", "w", p, progress=False, labels={"elsewhere": lab})
+
+
+def test_the_command_line_maps_with_polygons_drawn_in_qgis(model, tmp_path):
+    """Sscnb map --labels: polygons in the orthomosaic's CRS, every pixel inside them learnt by phase 2."""
+    import fiona
+
+    from sscnb.__main__ import main
+
+    with rasterio.open(ORTHO) as ds:
+        transform, crs = ds.transform, ds.crs.to_wkt()
+    lab = _user_labels(read1(ORTHO).shape)
+    gpkg = tmp_path / "drawn.gpkg"
+    schema = {"geometry": "Polygon", "properties": {"klass": "int"}}
+    with fiona.open(gpkg, "w", driver="GPKG", crs_wkt=crs, schema=schema, SPATIAL_INDEX="NO") as dst:
+        for r, c in ((60, 60), (60, 300), (300, 120), (420, 420)):
+            code = int(np.bincount(lab[r : r + 40, c : c + 40].ravel(), minlength=256)[1:].argmax() + 1)
+            ring = [transform @ xy for xy in ((c, r), (c + 20, r), (c + 20, r + 20), (c, r + 20), (c, r))]
+            dst.write({"geometry": {"type": "Polygon", "coordinates": [ring]}, "properties": {"klass": code}})
+    out = tmp_path / "cli"
+    rc = main(
+        ["-q", "map", "--model", str(model.path), "--out", str(out), "--labels", str(gpkg), "--class-field", "klass"]
+        + ["--phase2", "rf", "--n_trees", "10", "--min_sample", "3000", "--experiment", "cli", str(ORTHO)]
+    )
+    assert rc == 0
+    manifest = json.loads((out / "Clearwater_ortho_cli_RF.json").read_text())
+    assert manifest["info"]["judge"] == "user labels"
+    assert manifest["recipe"]["labels"]["pixels"] == manifest["info"]["labelled_px"] == 4 * 20 * 20
+    assert manifest["recipe"]["labels"]["learnt"] is False  # the colour CNN never saw them

@@ -1,5 +1,8 @@
 """The per-image pipeline and the folder evaluation, with a hand-made CNN whose answer is known."""
 
+import json
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -384,3 +387,39 @@ def test_a_resumed_run_removes_temporaries_a_killed_one_left(tmp_path, colour_cn
     assert not any(f.exists() for f in stale)
     assert other.exists()
     assert "removed 3 temporary file(s) left by an interrupted run" in msgs
+
+
+def test_evaluate_learns_from_labels_on_the_images_they_cover(tmp_path, colour_cnn, capsys):
+    """Sscnb evaluate --labels: the labeller's CSV of one image trains and judges phase 2 there, the
+    other image is evaluated as before; the labels are part of that image's recipe. The CNN is right
+    on every labelled tile and phase 2, held out, is not: the self-check keeps the tile map.
+    """
+    from sscnb.__main__ import main
+
+    d = _folder(tmp_path)
+    rows = [(0, c, 1) for c in range(3)] + [(5, c, 3) for c in (4, 5, 6, 7)] + [(2, 1, 1), (3, 6, 3)]
+    csv = tmp_path / "labels.csv"
+    csv.write_text(
+        f"# sscnb tile labels, tile_size={COLOUR_CNN_TILE}\nimage,tile_row,tile_col,class_code\n"
+        + "".join(f"Lake_0001,{r},{c},{k}\n" for r, c, k in rows)
+    )
+    out = tmp_path / "ssc"
+    base = ["-q", "evaluate", "--model", str(colour_cnn.path), "--out", str(out), "--experiment", "l", "--no-figures"]
+    base += ["--phase2", "rf", "--n_trees", "10", "--min_sample", "2000", "--median_radius", "1", str(d)]
+    assert main(base + ["--labels", str(csv)]) == 0
+    summary = pd.read_csv(out / "Summary_l.csv")
+    assert summary.set_index("image").phase2.to_dict() == {"Lake_0001": "CNN tile map", "Lake_0002": "RF on median RGB"}
+    m1 = json.loads((out / "manifests" / "Lake_0001_l.json").read_text())
+    assert m1["info"]["label_f1"]["CNN tile map"] == 1.0
+    assert m1["info"]["label_f1"]["median RGB"] < 1.0
+    assert "the CNN tile map is kept" in m1["info"]["phase2_reason"]
+    m2 = json.loads((out / "manifests" / "Lake_0002_l.json").read_text())
+    assert m1["recipe"]["labels"]["pixels"] == len(rows) * COLOUR_CNN_TILE**2
+    assert "labels" not in m2["recipe"]
+    assert m1["info"]["labelled_tiles"] == len(rows)
+    assert main(base + ["--labels", str(csv)]) == 0  # resumed: the same labels, nothing to redo
+    capsys.readouterr()
+    assert main(base) == 1  # without them, Lake_0001's results are other results
+    err = capsys.readouterr().err
+    assert re.search(r"Lake_0001: .*labels", err), err
+    assert "Lake_0002:" not in err
