@@ -435,8 +435,6 @@ def map_inputs(
     sscnb.batch.BatchError
         After every other input is done, when some failed: their names and errors.
     """
-    import pandas as pd
-
     params, out_dir = params or SSCParams(), Path(out_dir)
     paths, skipped = resolve_inputs(inputs)
     for s in skipped:
@@ -454,22 +452,11 @@ def map_inputs(
         labels=by_input,
     )
     prepare_output(out_dir)
-    results = {}
-    todo = {}
+    results, todo = {}, {}
     for path, raster, status, recipe in plan:
-        files = map_files(out_dir, path.stem, experiment, params, vectors)
         if status == "done":
-            man = json.loads(files["manifest"].read_text())
             log(f"{path.name}: already mapped with this model and these settings, skipped")
-            results[path.name] = MapResult(
-                path,
-                files,
-                pd.read_csv(files["areas"]),
-                man.get("info", {}),
-                man.get("seconds", {}),
-                "skipped (done)",
-                params.phase2_name,
-            )
+            results[path.name] = _finished(path, map_files(out_dir, path.stem, experiment, params, vectors), params)
         else:
             log(raster.describe())
             todo[path.name] = _MapTask(
@@ -501,3 +488,19 @@ def map_inputs(
     if failures:
         raise BatchError(failures, what="input")
     return [results[p.name] for p, *_ in plan if p.name in results]
+
+
+def _finished(path: Path, files: dict, params: SSCParams) -> MapResult:
+    """Return the result of an input mapped earlier, read back from its files."""
+    import pandas as pd
+
+    man = json.loads(files["manifest"].read_text())
+    return MapResult(
+        path,
+        files,
+        pd.read_csv(files["areas"]),
+        man.get("info", {}),
+        man.get("seconds", {}),
+        "skipped (done)",
+        params.phase2_name,
+    )

@@ -31,6 +31,9 @@ __all__ = ["TILE_MAP", "PixelLabels", "Phase2Choice", "candidate_features", "cho
 
 logger = logging.getLogger("sscnb.ssc")
 
+#: without labels, a candidate must give at least this share (or min_agreement, if lower) of each class's held-out
+#: tiles (3 or more) the CNN's class
+MIN_CLASS_AGREEMENT = 0.5
 #: folds of the cross-validation on the user's labels (fewer where fewer labelled tiles)
 LABEL_FOLDS = 3
 #: training pixels of each fit of the cross-validation, at most (the final fit takes max_sample)
@@ -193,6 +196,22 @@ class Phase2Choice:
         return self.clf.predict(_candidate_x(feats, self.features), mask)
 
 
+def _class_agreement(tile_id: np.ndarray, cnn_codes: np.ndarray, pred: np.ndarray, min_tiles: int = 3) -> dict:
+    """Return, per class of the CNN with at least ``min_tiles`` held-out tiles, the share of them phase 2 gives that class.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> _class_agreement(np.array([0, 0, 1, 2, 3]), np.array([1, 1, 1, 1, 2]), np.array([1, 1, 1, 2, 2]), min_tiles=1)
+    {1: 0.6667, 2: 1.0}
+    """
+    tiles, first, inv = np.unique(tile_id, return_index=True, return_inverse=True)
+    right = np.bincount(inv, weights=(pred == cnn_codes).astype(float), minlength=len(tiles))
+    ok = right > np.bincount(inv, minlength=len(tiles)) / 2
+    cls = cnn_codes[first]
+    return {int(c): round(float(np.mean(ok[cls == c])), 4) for c in np.unique(cls) if int(np.sum(cls == c)) >= min_tiles}
+
+
 def _tile_majority_agreement(tile_id: np.ndarray, cnn_codes: np.ndarray, pred: np.ndarray) -> float:
     """Share of tiles whose sampled pixels phase 2 gives, by majority, the CNN's class of the tile.
 
@@ -246,7 +265,9 @@ def choose_phase2(
     classes on the held-out tiles is measured: the share of held-out tiles whose pixels phase 2
     gives, by majority, the CNN's class (the share of pixels is recorded too). The best candidate is used unless
     its agreement is below ``min_agreement``; then the colours cannot carry the classes and the CNN
-    tile map is kept.
+    tile map is kept. Nor is a candidate used that gives most held-out tiles of one class (3 or more
+    held out) to other classes (:data:`MIN_CLASS_AGREEMENT`, or ``min_agreement`` if lower): it would
+    erase that class from the map however well it does overall.
 
     Where the user labelled pixels of this image (``labels``: tiles, polygons), phase 2 learns from
     them: it trains on all of them (a labelled tile's every pixel, a polygon's every pixel) together
@@ -339,8 +360,65 @@ def _fit_and_hold_out(train_grid: np.ndarray, tile: int, gather, p: SSCParams, c
             pred = clf._codes(_candidate_x(cx, name))
             agreement[name] = _tile_majority_agreement(tile_id, cy, pred)
             info.setdefault("agreement_pixels", {})[name] = round(float(np.mean(pred == cy)), 4)
+            info.setdefault("agreement_by_class", {})[name] = _class_agreement(tile_id, cy, pred)
     info["agreement"] = {k: round(v, 4) for k, v in agreement.items()}
     return fitted, agreement
+
+
+class _LabelledSample:
+    """Phase 2's training pixels where the user labelled: their labels, and the confident tiles away from them."""
+
+    def __init__(self, train_grid: np.ndarray, tile: int, gather, p: SSCParams, labels: PixelLabels):
+        self.gather, self.labels, self.share = gather, labels, p.label_cnn_share
+        self.rng = np.random.default_rng(p.seed + 3)
+        # the tile map trains phase 2 only away from the user's tiles: where they labelled, they are right
+        away = train_grid.copy()
+        lr, lc = labels.rows // tile, labels.cols // tile
+        inside = (lr < away.shape[0]) & (lc < away.shape[1])
+        away[lr[inside], lc[inside]] = 0
+        self.cnn_tiles = int((away > 0).sum()) if self.share > 0 else 0
+        self.cnn = _training_sample(away, tile, p) if self.cnn_tiles else None
+
+    def draw(self, keep: np.ndarray, total: int) -> tuple[np.ndarray, np.ndarray]:
+        """Return features and classes of at most ``total`` pixels: user labels where ``keep``, and the CNN's share."""
+        lab, idx = self.labels, np.flatnonzero(keep)
+        share = self.share if self.cnn is not None else 0.0
+        n_lab = min(len(idx), max(1, int(round(total * (1 - share)))))
+        idx = np.sort(self.rng.choice(idx, n_lab, replace=False)) if n_lab < len(idx) else idx
+        xs, ys = [self.gather(lab.rows[idx], lab.cols[idx])], [lab.codes[idx].astype(np.int64)]
+        if self.cnn is not None:
+            n_cnn = len(self.cnn[0])
+            want = min(n_cnn, int(round(n_lab * share / (1 - share))))
+            pick = np.sort(self.rng.choice(n_cnn, want, replace=False)) if want < n_cnn else np.arange(n_cnn)
+            xs.append(self.gather(self.cnn[0][pick], self.cnn[1][pick]))
+            ys.append(self.cnn[2][pick])
+        return np.concatenate(xs), np.concatenate(ys)
+
+
+def _cross_validate(sample: _LabelledSample, folds: np.ndarray, tile_grid: np.ndarray, tile: int, p: SSCParams, cands: list):
+    """Return the F1s (:func:`_f1s`) of each candidate and of the tile map on the labels, each fold held out, and their count."""
+    lab = sample.labels
+    truth: list[np.ndarray] = []
+    preds: dict[str, list[np.ndarray]] = {name: [] for name in cands}
+    for k in range(int(folds.max()) + 1):
+        held = folds == k
+        xs, ys = sample.draw(~held, min(p.max_sample, CV_SAMPLE))
+        hidx = np.flatnonzero(held)
+        if len(hidx) > CV_SCORED:
+            hidx = np.sort(sample.rng.choice(hidx, CV_SCORED, replace=False))
+        hx = sample.gather(lab.rows[hidx], lab.cols[hidx])
+        truth.append(hidx)
+        for name in cands:
+            preds[name].append(fit_phase2(_candidate_x(xs, name), ys, p)._codes(_candidate_x(hx, name)))
+    scored = np.concatenate(truth)
+    y = lab.codes[scored]
+    r, c = lab.rows[scored] // tile, lab.cols[scored] // tile
+    ok = (r < tile_grid.shape[0]) & (c < tile_grid.shape[1])
+    tile_pred = np.zeros(len(y), np.uint8)
+    tile_pred[ok] = tile_grid[r[ok], c[ok]]
+    scores = {name: _f1s(y, np.concatenate(pr)) for name, pr in preds.items()}
+    scores[TILE_MAP] = _f1s(y, tile_pred)
+    return scores, len(y)
 
 
 def _from_labels(
@@ -354,75 +432,30 @@ def _from_labels(
     info: dict,
 ) -> Phase2Choice:
     """Phase 2 trained on the user's labelled pixels and the confident tiles away from them, judged on the labels."""
-    rng = np.random.default_rng(p.seed + 3)
     ids = labels.tile_ids(tile)
-    # the tile map trains phase 2 only away from the user's tiles: where they labelled, they are right
-    away = train_grid.copy()
-    lr, lc = labels.rows // tile, labels.cols // tile
-    inside = (lr < away.shape[0]) & (lc < away.shape[1])
-    away[lr[inside], lc[inside]] = 0
-    n_cnn_tiles = int((away > 0).sum())
+    sample = _LabelledSample(train_grid, tile, gather, p, labels)
     info.update(
         judge="user labels",
         labelled_px=len(labels),
         labelled_tiles=int(len(np.unique(ids))),
         label_cnn_share=p.label_cnn_share,
+        cnn_tiles_training=sample.cnn_tiles,
     )
-    cnn_part = None
-    if p.label_cnn_share > 0 and n_cnn_tiles:
-        cnn_part = _training_sample(away, tile, p)
-    info["cnn_tiles_training"] = n_cnn_tiles if cnn_part is not None else 0
-
-    def sample(keep: np.ndarray, total: int):
-        """Features and classes of at most ``total`` pixels: user labels where ``keep``, and the CNN's share."""
-        idx = np.flatnonzero(keep)
-        n_cnn = 0 if cnn_part is None else len(cnn_part[0])
-        share = p.label_cnn_share if n_cnn else 0.0
-        n_lab = min(len(idx), max(1, int(round(total * (1 - share)))))
-        idx = np.sort(rng.choice(idx, n_lab, replace=False)) if n_lab < len(idx) else idx
-        xs, ys = [gather(labels.rows[idx], labels.cols[idx])], [labels.codes[idx].astype(np.int64)]
-        if cnn_part is not None:
-            want = min(n_cnn, int(round(n_lab * share / (1 - share))) if share < 1 else n_cnn)
-            pick = np.sort(rng.choice(n_cnn, want, replace=False)) if want < n_cnn else np.arange(n_cnn)
-            xs.append(gather(cnn_part[0][pick], cnn_part[1][pick]))
-            ys.append(cnn_part[2][pick])
-        return np.concatenate(xs), np.concatenate(ys)
-
+    everything = np.ones(len(labels), bool)
     folds = _label_folds(ids, labels.codes, LABEL_FOLDS, p.seed)
     if not p.phase2_check or folds is None:
         name = cands[-1]
-        xs, ys = sample(np.ones(len(labels), bool), p.max_sample)
-        clf = fit_phase2(_candidate_x(xs, name), ys, p)
+        clf = fit_phase2(*_on(sample.draw(everything, p.max_sample), name), p)
         why = "phase2_check is off" if not p.phase2_check else "too few labelled tiles (fewer than 2) to hold any out"
         info.update(phase2_choice=f"{p.phase2_name} on {name} + your labels", phase2_reason=f"{why}: phase 2 used unchecked")
         return Phase2Choice(clf, name, info)
-    truth: list[np.ndarray] = []
-    preds: dict[str, list[np.ndarray]] = {name: [] for name in cands}
-    for k in range(int(folds.max()) + 1):
-        held = folds == k
-        xs, ys = sample(~held, min(p.max_sample, CV_SAMPLE))
-        hidx = np.flatnonzero(held)
-        if len(hidx) > CV_SCORED:
-            hidx = np.sort(rng.choice(hidx, CV_SCORED, replace=False))
-        hx = gather(labels.rows[hidx], labels.cols[hidx])
-        truth.append(hidx)
-        for name in cands:
-            clf = fit_phase2(_candidate_x(xs, name), ys, p)
-            preds[name].append(clf._codes(_candidate_x(hx, name)))
-    scored = np.concatenate(truth)
-    y = labels.codes[scored]
-    r, c = labels.rows[scored] // tile, labels.cols[scored] // tile
-    ok = (r < tile_grid.shape[0]) & (c < tile_grid.shape[1])
-    tile_pred = np.zeros(len(y), np.uint8)
-    tile_pred[ok] = tile_grid[r[ok], c[ok]]
-    scores = {name: _f1s(y, np.concatenate(pr)) for name, pr in preds.items()}
-    scores[TILE_MAP] = _f1s(y, tile_pred)
+    scores, n = _cross_validate(sample, folds, tile_grid, tile, p, cands)
     info["label_f1"] = {k: v["weighted"] for k, v in scores.items()}
     info["label_f1_by_class"] = {k: v["by_class"] for k, v in scores.items()}
     info["label_folds"] = int(folds.max()) + 1
     best = max(cands, key=lambda k: scores[k]["weighted"])
     f_best, f_tile = scores[best]["weighted"], scores[TILE_MAP]["weighted"]
-    held_txt = f"{len(y):,} of your labelled pixels, held out in {info['label_folds']} folds of whole tiles"
+    held_txt = f"{n:,} of your labelled pixels, held out in {info['label_folds']} folds of whole tiles"
     if labels.learnt:
         keep = f_best >= p.min_agreement
         why = (
@@ -436,10 +469,14 @@ def _from_labels(
         info.update(phase2_choice=TILE_MAP, phase2_reason=f"{why}: the CNN tile map is kept")
         logger.info("%s", info["phase2_reason"])
         return Phase2Choice(None, TILE_MAP, info)
-    xs, ys = sample(np.ones(len(labels), bool), p.max_sample)
-    clf = fit_phase2(_candidate_x(xs, best), ys, p)
+    clf = fit_phase2(*_on(sample.draw(everything, p.max_sample), best), p)
     info.update(phase2_choice=f"{p.phase2_name} on {best} + your labels", phase2_reason=f"{why}: phase 2 is kept")
     return Phase2Choice(clf, best, info)
+
+
+def _on(xy: tuple[np.ndarray, np.ndarray], name: str) -> tuple[np.ndarray, np.ndarray]:
+    """Return a training sample ``(features, classes)`` with the columns of candidate ``name``."""
+    return _candidate_x(xy[0], name), xy[1]
 
 
 def _label_folds(ids: np.ndarray, codes: np.ndarray, k: int, seed: int) -> np.ndarray | None:
@@ -504,6 +541,22 @@ def _judged_by_held_out(agreement: dict, fitted: dict, cands: list, p: SSCParams
         )
         logger.info("%s", info["phase2_reason"])
         return Phase2Choice(None, TILE_MAP, info)
+    # a candidate that gives most held-out tiles of one class to others would erase that class from the map,
+    # whatever its overall agreement: it is not a candidate
+    by_class = info.get("agreement_by_class", {})
+    floor = min(MIN_CLASS_AGREEMENT, p.min_agreement)  # min_agreement 0 takes any phase 2
+    fit = {k: v for k, v in agreement.items() if v >= p.min_agreement and min(by_class.get(k, {}).values(), default=1.0) >= floor}
+    if not fit:
+        worst = {k: min(by_class[k], key=lambda c: by_class[k][c]) for k in agreement if by_class.get(k)}
+        info.update(
+            phase2_choice=TILE_MAP,
+            phase2_reason="phase 2 gives most held-out tiles of one class to other classes ("
+            + "; ".join(f"{k}: class {c}, {by_class[k][c]:.0%}" for k, c in worst.items())
+            + f", below {floor:.0%}): the CNN tile map is kept",
+        )
+        logger.info("%s", info["phase2_reason"])
+        return Phase2Choice(None, TILE_MAP, info)
+    best = max(fit, key=lambda k: fit[k])
     info.update(
         phase2_choice=f"{p.phase2_name} on {best}",
         phase2_reason=(

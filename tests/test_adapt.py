@@ -279,6 +279,23 @@ def test_self_check_keeps_the_tile_map_when_colours_cannot_carry_the_classes():
     assert c.info["low_confidence_tiles"] == 32
 
 
+def test_self_check_keeps_the_tile_map_when_phase_2_would_lose_a_class():
+    """Without labels, overall agreement is not enough: a class whose colour is another's (here 3 looks
+    like 1) loses its held-out tiles to that class, and phase 2 would erase it from the map.
+    """
+    tile = 4
+    grid = np.ones((10, 10), np.int64)
+    grid[:, 5:8], grid[:, 8:] = 2, 3
+    img = np.zeros((40, 40, 3), np.uint8)
+    img[:, :20], img[:, 20:32], img[:, 32:] = (200, 0, 0), (0, 200, 0), (200, 0, 0)
+    p = ssc.SSCParams(phase2="rf", n_trees=10, min_sample=1000, min_agreement=0.5)
+    c = ssc.choose_phase2(grid, np.ones((10, 10)), tile, _gather_from(img), p)
+    assert c.info["agreement"]["median RGB"] >= 0.5  # overall, enough
+    assert c.info["agreement_by_class"]["median RGB"][3] < 0.5
+    assert c.clf is None
+    assert "one class to other classes (median RGB: class 3" in c.info["phase2_reason"]
+
+
 def test_user_labels_judge_phase_2_held_out_against_the_tile_map():
     """Phase 2 learns from the user's tiles and is cross-validated on them (whole tiles held out):
     colours that cannot carry the classes lose to the tile map; colours that do win, and a tile the
