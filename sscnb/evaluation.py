@@ -137,8 +137,9 @@ def image_status(files: dict, recipe: dict, wanted: list[str]) -> tuple[str, str
     if not files["manifest"].exists():
         return "todo", "not finished"
     man = json.loads(files["manifest"].read_text())
-    if man.get("recipe") != recipe:
-        return "other", "; ".join(recipe_differences(man.get("recipe", {}), recipe)) or "another recipe"
+    old = SSCParams.recorded(man.get("recipe", {}))
+    if old != recipe:
+        return "other", "; ".join(recipe_differences(old, recipe)) or "another recipe"
     missing = [k for k in wanted if not files[k].exists() or k not in man.get("files", [])]
     if missing:
         return "todo", f"{', '.join(missing)} not made yet"

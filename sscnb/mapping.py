@@ -213,14 +213,14 @@ def plan_inputs(
         for _p2, other in _every_map_file(out_dir, p.stem, experiment).items():
             if other["manifest"] != files["manifest"] and other["manifest"].exists() and not overwrite:
                 old = json.loads(other["manifest"].read_text())
-                diff = recipe_differences(old.get("recipe", {}), recipe)
+                diff = recipe_differences(SSCParams.recorded(old.get("recipe", {})), recipe)
                 conflicts.append(
                     f"{p.name}: its maps were made with other inputs or settings "
                     f"({'; '.join(diff[:4]) or 'phase2'}; {other['manifest'].name})"
                 )
         if files["manifest"].exists():
             old = json.loads(files["manifest"].read_text())
-            diff = recipe_differences(old.get("recipe", {}), recipe)
+            diff = recipe_differences(SSCParams.recorded(old.get("recipe", {})), recipe)
             complete = all(f.exists() for f in files.values())
             if overwrite:
                 status = "redo"

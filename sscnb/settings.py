@@ -75,3 +75,20 @@ class Settings:
     def to_dict(self) -> dict:
         """Return the settings as a plain dict (for JSON and the recipe)."""
         return asdict(self)  # type: ignore[call-overload]  # subclasses are dataclasses
+
+    @classmethod
+    def recorded(cls, recipe: dict) -> dict:
+        """Return a results recipe as this version reads it: settings it records without a newer one have its default.
+
+        Results written before a setting existed were made as its default makes them, so resuming them
+        is not a change of settings.
+
+        Examples
+        --------
+        >>> from sscnb.ssc import SSCParams
+        >>> SSCParams.recorded({"settings": {"phase2": "rf"}})["settings"]["label_cnn_share"]
+        0.5
+        """
+        if not isinstance(recipe, dict) or not isinstance(recipe.get("settings"), dict):
+            return recipe
+        return {**recipe, "settings": {**cls().to_dict(), **recipe["settings"]}}

@@ -718,3 +718,12 @@ def test_the_command_line_maps_with_polygons_drawn_in_qgis(model, tmp_path):
     assert manifest["info"]["judge"] == "user labels"
     assert manifest["recipe"]["labels"]["pixels"] == manifest["info"]["labelled_px"] == 4 * 20 * 20
     assert manifest["recipe"]["labels"]["learnt"] is False  # the colour CNN never saw them
+
+
+def test_maps_of_a_version_before_a_setting_existed_resume(model, tmp_path):
+    p = ssc.SSCParams(phase2="rf", **FAST)
+    res = mapping.map_inputs([ORTHO], model, tmp_path, "old", p, progress=False)[0]
+    man = json.loads(res.files["manifest"].read_text())
+    del man["recipe"]["settings"]["label_cnn_share"]
+    res.files["manifest"].write_text(json.dumps(man))
+    assert mapping.map_inputs([ORTHO], model, tmp_path, "old", p, progress=False)[0].status == "skipped (done)"

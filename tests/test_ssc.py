@@ -423,3 +423,22 @@ def test_evaluate_learns_from_labels_on_the_images_they_cover(tmp_path, colour_c
     err = capsys.readouterr().err
     assert re.search(r"Lake_0001: .*labels", err), err
     assert "Lake_0002:" not in err
+
+
+def test_results_of_a_version_before_a_setting_existed_resume(tmp_path, colour_cnn):
+    """A manifest written before `features` and `label_cnn_share` existed was made as their defaults
+    make it: resuming skips the image instead of calling it another recipe; another value still differs.
+    """
+    d = _folder(tmp_path)
+    out = tmp_path / "ssc"
+    p = ssc.SSCParams(phase2="rf", n_trees=10, min_sample=2000, median_radius=1)
+    kw = dict(save_figures=False, progress=False, log=lambda *_: None)
+    evaluation.evaluate_folder(d, colour_cnn, out, "old", p, **kw)
+    for m in (out / "manifests").glob("*.json"):
+        man = json.loads(m.read_text())
+        del man["recipe"]["settings"]["features"], man["recipe"]["settings"]["label_cnn_share"]
+        m.write_text(json.dumps(man))
+    again, _ = evaluation.evaluate_folder(d, colour_cnn, out, "old", p, **kw)
+    assert list(again.status) == ["skipped (done)"] * 2
+    with pytest.raises(ResultsConflictError, match=r"settings.label_cnn_share: 0.5 -> 0.2"):
+        evaluation.evaluate_folder(d, colour_cnn, out, "old", ssc.SSCParams(**{**p.to_dict(), "label_cnn_share": 0.2}), **kw)
