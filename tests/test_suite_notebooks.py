@@ -245,8 +245,9 @@ def test_notebook_07_adapts_the_model_and_compares(suite_run):
     assert table.f1_final.between(0, 1).all()
     assert table.phase2.notna().all()
     assert table.why.notna().all()
-    # user labels judge phase 2 on the labelled image only
+    # user labels train and judge phase 2 on the labelled image only
     assert (table[table.image == "Greyrun_0001"].labelled_tiles == 38).all()
+    assert table[table.image == "Greyrun_0001"].why.str.contains("of your labelled pixels, held out").all()
     assert table[table.image == "Greyrun_0002"].why.str.contains("held-out tiles").all()
     for name in ("Greyrun_0001", "Greyrun_0002"):
         assert (ad / f"before_after_{name}.png").stat().st_size > 10_000
