@@ -209,6 +209,21 @@ def _coords(c):
             yield from _coords(item)
 
 
+def _burnt_polygons(source: Path, images: dict, scheme: ClassScheme, class_field: str) -> tuple[dict, list]:
+    """Return the polygons burnt onto each image they overlap, ``{name: raster}``, and the messages of those they miss."""
+    if not source.exists():
+        raise LabelError(f"polygon file {source} does not exist")
+    burnt, errors = {}, []
+    for name, p in images.items():
+        try:
+            burnt[name] = rasterize_polygons(source, p, scheme, class_field)
+        except LabelError as exc:
+            if "lie outside" not in str(exc):
+                raise
+            errors.append(str(exc))
+    return burnt, errors
+
+
 def load_labels(
     source: Any, images: Any, scheme: ClassScheme, tile_size: int, purity: float = 0.9, class_field: str = "class_code"
 ) -> pd.DataFrame:
@@ -246,18 +261,8 @@ def load_labels(
     if source.suffix.lower() == ".csv":
         return read_tile_labels(source, scheme, tile_size, images)
     if source.suffix.lower() in POLYGON_EXTENSIONS:
-        if not source.exists():
-            raise LabelError(f"polygon file {source} does not exist")
-        parts, errors = [], []
-        for name, p in images.items():
-            try:
-                lab = rasterize_polygons(source, p, scheme, class_field)
-            except LabelError as exc:
-                if "lie outside" in str(exc):
-                    errors.append(str(exc))
-                    continue
-                raise
-            parts.append(labels_from_raster(lab, name, tile_size, scheme, purity))
+        burnt, errors = _burnt_polygons(source, images, scheme, class_field)
+        parts = [labels_from_raster(lab, name, tile_size, scheme, purity) for name, lab in burnt.items()]
         if not parts:
             raise LabelError(
                 errors[0]
@@ -343,19 +348,8 @@ def pixel_labels(
             grid[rows.tile_row.to_numpy(), rows.tile_col.to_numpy()] = rows.class_code.to_numpy()
             out[str(name)] = PixelLabels.from_tile_grid(grid, tile_size, learnt=str(name) in learnt)
     elif source.suffix.lower() in POLYGON_EXTENSIONS:
-        if not source.exists():
-            raise LabelError(f"polygon file {source} does not exist")
-        errors = []
-        for name, p in images.items():
-            try:
-                lab = rasterize_polygons(source, p, scheme, class_field)
-            except LabelError as exc:
-                if "lie outside" in str(exc):
-                    errors.append(str(exc))
-                    continue
-                raise
-            if (lab > 0).any():
-                out[name] = PixelLabels.from_raster(lab, learnt=name in learnt)
+        burnt, errors = _burnt_polygons(source, images, scheme, class_field)
+        out = {name: PixelLabels.from_raster(lab, learnt=name in learnt) for name, lab in burnt.items() if (lab > 0).any()}
         if not out and errors:
             raise LabelError(errors[0] if len(errors) == 1 else f"the polygons of {source.name} lie outside every given image")
     elif source.is_dir():
