@@ -277,7 +277,7 @@ def choose_phase2(
     and per class, is compared with the tile map's on the same pixels. The better is kept. When the
     CNN learnt these labels (``labels.learnt``: it was fine-tuned on them), its score on them is
     in-sample and says nothing of the rest of the image: phase 2 is then kept when its held-out F1
-    reaches ``min_agreement``.
+    reaches ``min_label_f1``.
 
     Parameters
     ----------
@@ -457,10 +457,10 @@ def _from_labels(
     f_best, f_tile = scores[best]["weighted"], scores[TILE_MAP]["weighted"]
     held_txt = f"{n:,} of your labelled pixels, held out in {info['label_folds']} folds of whole tiles"
     if labels.learnt:
-        keep = f_best >= p.min_agreement
+        keep = f_best >= p.min_label_f1
         why = (
             f"on {held_txt}, phase 2 ({best}) scores F1 {f_best:.3f}; the CNN learnt these labels (its "
-            f"{f_tile:.3f} on them is in-sample), so phase 2 is judged by min_agreement {p.min_agreement}"
+            f"{f_tile:.3f} on them is in-sample), so phase 2 is judged by min_label_f1 {p.min_label_f1}"
         )
     else:
         keep = f_best >= f_tile

@@ -321,6 +321,7 @@ def test_user_labels_judge_phase_2_held_out_against_the_tile_map():
         assert c.info["label_f1"]["median RGB"] < 0.85
         assert "the CNN tile map is kept" in c.info["phase2_reason"]
         assert ("in-sample" in c.info["phase2_reason"]) == learnt
+        assert ("judged by min_label_f1 0.8" in c.info["phase2_reason"]) == learnt
     # colours that follow left/right, and a tile the CNN got wrong, which the user labelled: phase 2
     # gets every held-out labelled tile right, the tile map misses that one
     left = np.zeros((60, 60, 3), np.uint8)
