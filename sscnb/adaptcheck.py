@@ -63,8 +63,9 @@ def before_after(
     parent, adapted : sscnb.modelfiles.LoadedModel
     params : sscnb.ssc.SSCParams, optional
     labels_table : pandas.DataFrame, optional
-        The user's tile labels: on the images they cover phase 2 learns from them and they judge it
-        (:func:`sscnb.phase2.choose_phase2`; the adapted model learnt them, the parent did not).
+        The user's tile labels: on the images they cover, the adapted model's phase 2 learns from them
+        and they judge it (:func:`sscnb.phase2.choose_phase2`). The parent's map ("before") is the
+        map the user had before labelling: without them.
     progress : bool
 
     Returns
@@ -89,9 +90,11 @@ def before_after(
         img, lab = read_pair(rec, scheme, adapted.tile_size)
         judge = judge_grid(labels_table, rec.name, grid_shape(img.shape, adapted.tile_size))
         results[rec.name] = {"image": img, "label": lab}
+        # before: the parent's map as the user had it, without labels; after: the adapted CNN, and phase 2
+        # learning from the labels it learnt
+        mine = PixelLabels.from_tile_grid(judge, adapted.tile_size, learnt=True) if judge.any() else None
         for tag, model in (("before", parent), ("after", adapted)):
-            mine = PixelLabels.from_tile_grid(judge, adapted.tile_size, learnt=tag == "after") if judge.any() else None
-            res = classify_image(img, model, p, labels=mine, name=rec.name)
+            res = classify_image(img, model, p, labels=mine if tag == "after" else None, name=rec.name)
             results[rec.name][tag] = res
             row = {
                 "image": rec.name,
