@@ -118,7 +118,7 @@ class SSCParams(Settings):
         one that best reproduces the CNN's classes on the held-out tiles is used, unless even it
         gives the CNN's class to the majority of the pixels of less than ``min_agreement`` of those
         tiles: then the colours cannot carry the classes, and the CNN tile map is kept as the final map.
-        Nor is phase 2 used when it gives most held-out tiles of any class to other classes.
+        Nor is phase 2 used when it gives nearly all held-out tiles of a class (more than 80%) to other classes.
     label_cnn_share: where the user labelled pixels of the image (tiles, polygons), phase 2 trains on
         them and on the confident tiles of the tile map away from them: this is the tile map's share
         of its training pixels (0 = the user's labels alone). The user's labels then judge phase 2

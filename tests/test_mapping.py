@@ -79,6 +79,7 @@ def test_windowed_map_with_multiscale_features_equals_in_memory_map(model, ortho
     assert set(manifest["info"]["agreement"]) == {"median RGB", "median RGB + multiscale"}
 
 
+@pytest.mark.slow  # the MLP case takes 6-10 s on 2 cores beside another worker: over the fast set's 5 s
 @pytest.mark.parametrize("phase2", ["mlp", "rf"])
 def test_parallel_and_pipelined_paths_equal_the_serial_path(model, tmp_path, monkeypatch, phase2):
     """All cores, median blocks of 16 rows, the next strip read and this strip's features computed

@@ -87,6 +87,7 @@ def test_evaluate_overwrite_with_another_phase2_leaves_no_file_of_the_old_one(tm
     assert not list((out / "rasters").glob("*"))  # the old rasters are gone
 
 
+@pytest.mark.slow  # 6-9 s on 2 cores beside another worker: over the fast set's 5 s
 def test_random_sequences_of_runs_leave_the_last_runs_files(tmp_path, colour_cnn):
     """A property test: runs with random settings, experiments and overwrite flags, refused or
     done; after each, the files of every experiment are exactly those of its last finished run.

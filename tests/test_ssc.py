@@ -92,6 +92,7 @@ def _folder(tmp_path, geotiff=False):
     return d
 
 
+@pytest.mark.slow  # 7-11 s on 2 cores beside another worker (20 MLP epochs, figures): over the fast set's 5 s
 def test_evaluate_folder_files_resume_overwrite(tmp_path, colour_cnn):
     d = _folder(tmp_path, geotiff=True)
     out = tmp_path / "ssc"
