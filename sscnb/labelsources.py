@@ -224,6 +224,31 @@ def _burnt_polygons(source: Path, images: dict, scheme: ClassScheme, class_field
     return burnt, errors
 
 
+def _label_rasters(source: Path, images: dict, scheme: ClassScheme) -> dict:
+    """Return the ``SCLS_`` label raster of each given image found in folder ``source``, checked against its image's size."""
+    by_key = {p.stem.lower(): p for p in source.iterdir() if p.name.upper().startswith("SCLS_")}
+    found = {}
+    for name, p in images.items():
+        parsed = parse_image_name(p)
+        keys = _label_keys(*parsed) if parsed else (f"scls_{name.lower()}",)
+        lp = next((by_key[k] for k in keys if k in by_key), None)
+        if lp is None:
+            continue
+        lab = read_label(lp, scheme)
+        raster = georeferencing_of(p)
+        if lab.shape != (raster.height, raster.width):
+            raise LabelError(
+                f"{lp.name} is {lab.shape[1]} x {lab.shape[0]} px but {p.name} is {raster.width} x "
+                f"{raster.height} px: labels must match their image"
+            )
+        found[name] = lab
+    if not found:
+        raise LabelError(
+            f"{source} holds no SCLS_ label raster of the given images ({sorted(images)[:5]}): name them SCLS_<image>.tif"
+        )
+    return found
+
+
 def load_labels(
     source: Any, images: Any, scheme: ClassScheme, tile_size: int, purity: float = 0.9, class_field: str = "class_code"
 ) -> pd.DataFrame:
@@ -271,27 +296,10 @@ def load_labels(
             )
         return pd.concat(parts, ignore_index=True)
     if source.is_dir():
-        by_key = {p.stem.lower(): p for p in source.iterdir() if p.name.upper().startswith("SCLS_")}
-        parts = []
-        for name, p in images.items():
-            parsed = parse_image_name(p)
-            keys = _label_keys(*parsed) if parsed else (f"scls_{name.lower()}",)
-            lp = next((by_key[k] for k in keys if k in by_key), None)
-            if lp is None:
-                continue
-            lab = read_label(lp, scheme)
-            raster = georeferencing_of(p)
-            if lab.shape != (raster.height, raster.width):
-                raise LabelError(
-                    f"{lp.name} is {lab.shape[1]} x {lab.shape[0]} px but {p.name} is {raster.width} x "
-                    f"{raster.height} px: labels must match their image"
-                )
-            parts.append(labels_from_raster(lab, name, tile_size, scheme, purity))
-        if not parts:
-            raise LabelError(
-                f"{source} holds no SCLS_ label raster of the given images ({sorted(images)[:5]}): name them SCLS_<image>.tif"
-            )
-        return pd.concat(parts, ignore_index=True)
+        rasters = _label_rasters(source, images, scheme)
+        return pd.concat(
+            [labels_from_raster(lab, name, tile_size, scheme, purity) for name, lab in rasters.items()], ignore_index=True
+        )
     raise LabelError(
         f"{source} is not a labels CSV (.csv), a polygon file ({', '.join(POLYGON_EXTENSIONS)}) or a folder of SCLS_ rasters"
     )
@@ -353,13 +361,10 @@ def pixel_labels(
         if not out and errors:
             raise LabelError(errors[0] if len(errors) == 1 else f"the polygons of {source.name} lie outside every given image")
     elif source.is_dir():
-        table = load_labels(source, images, scheme, tile_size)  # checks names and sizes, says what is missing
-        by_key = {p.stem.lower(): p for p in source.iterdir() if p.name.upper().startswith("SCLS_")}
-        for name in sorted(set(table.image)):
-            parsed = parse_image_name(images[name])
-            keys = _label_keys(*parsed) if parsed else (f"scls_{name.lower()}",)
-            lp = next(by_key[k] for k in keys if k in by_key)
-            out[str(name)] = PixelLabels.from_raster(read_label(lp, scheme), learnt=str(name) in learnt)
+        out = {
+            name: PixelLabels.from_raster(lab, learnt=name in learnt)
+            for name, lab in _label_rasters(source, images, scheme).items()
+        }
     else:
         load_labels(source, images, scheme, tile_size)  # raises the message for a source of no known kind
     if not out:
