@@ -36,8 +36,9 @@ from .cnn import CNNParams, _keras, train
 from .data import find_pairs
 from .errors import SscnbError
 from .inputstats import merge_statistics, training_statistics
+from .layout import check_output
 from .modelfiles import load_model, make_card, save_model
-from .provenance import file_sha256, write_text
+from .provenance import file_sha256, remove_temporaries, write_text
 from .tilesets import TileSet, collect_tiles
 
 if TYPE_CHECKING:
@@ -470,6 +471,7 @@ def adapt_model(
     overwrite: bool = False,
     progress: bool = True,
     log: Callable[[str], object] = print,
+    out_setting: str = "out_dir",
 ) -> dict:
     """Load a model, read the new river's labels, fine-tune, save: what notebook 07 and ``sscnb adapt`` do.
 
@@ -491,6 +493,9 @@ def adapt_model(
         Replace an adapted model of that name.
     progress : bool
     log : callable
+    out_setting : str
+        How the caller named ``out_dir`` (``--out`` on the command line), for the message when the
+        folder cannot be written.
 
     Returns
     -------
@@ -499,11 +504,14 @@ def adapt_model(
 
     Raises
     ------
-    LabelError, AdaptError, FileExistsError
-        Before anything is written.
+    LabelError, AdaptError, FileExistsError, OutputFolderError
+        Before anything is written (an output folder that cannot be written: before any training).
     """
+    check_output(out_dir, out_setting)  # a folder that cannot be written is refused before any training (nothing made)
     out_dir = Path(out_dir)
-    target = out_dir / f"{model_name}.keras"
+    ours = [out_dir / f"{model_name}{end}" for end in (".keras", "_classkey.csv", "_card.json", "_history.csv")]
+    remove_temporaries(ours, log)  # what a killed save of this model left
+    target = ours[0]
     if target.exists() and not overwrite:
         raise FileExistsError(f"{target} exists: choose another model name, or overwrite")
     parent = load_model(model_path)

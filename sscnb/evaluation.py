@@ -26,7 +26,7 @@ from .labelsources import labels_for_images
 from .layout import prepare_output
 from .metrics import confusion
 from .modelfiles import model_recipe
-from .provenance import atomic_path, package_versions, recipe_differences, timestamp, write_json
+from .provenance import atomic_path, package_versions, recipe_differences, remove_temporaries, timestamp, write_json
 from .report import class_scores, overall_f1  # scores over a results folder: report's, named here too
 from .ssc import PHASE2_CHOICES, ClassShrinkWarning, SSCParams, phase2_name
 
@@ -314,32 +314,6 @@ def _evaluate_task(model_path, rec, *args):
     return evaluate_image(rec, worker_model(model_path), *args)
 
 
-def _remove_stale_temporaries(file_sets, log) -> int:
-    """Delete the temporary files (``.tmp_<pid>_<name>``) a killed run left of this run's files.
-
-    So a resumed run leaves nothing half-written behind.
-    """
-    import re
-
-    names, folders = set(), set()
-    for files in file_sets:
-        for p in files.values():
-            names.add(Path(p).name)
-            folders.add(Path(p).parent)
-    removed = 0
-    for folder in folders:
-        if not folder.is_dir():
-            continue
-        for f in folder.glob(".tmp_*"):
-            m = re.match(r"\.tmp_(?:\d+_)?(.+)$", f.name)
-            if m and m.group(1) in names and f.is_file():
-                f.unlink()
-                removed += 1
-    if removed:
-        log(f"removed {removed} temporary file(s) left by an interrupted run")
-    return removed
-
-
 def _plan_images(
     records,
     out_dir: Path,
@@ -364,6 +338,9 @@ def _plan_images(
         files = result_files(out_dir, rec.name, experiment, p.phase2)
         if not rec.has_label and not save_class_rasters:
             log(f"{rec.name}: no label, skipped (set save_class_rasters=True to classify it anyway)")
+            if overwrite and files["manifest"].exists():  # an earlier run's maps of it would stay beside this run's
+                _clear_image(files, rec.name, experiment)
+                log(f"{rec.name}: overwrite: its earlier results in this experiment (class rasters, manifest) removed")
             continue
         wanted = _wanted(files, rec.has_label, save_figures, save_class_rasters)
         rec_recipe = recipe | {"labels": labels[rec.name].recipe()} if rec.name in labels else recipe
@@ -472,7 +449,7 @@ def evaluate_folder(
     by_image = labels_for_images(labels, {r.name: r.image_path for r in records}, cnn, class_field, log)
     plan = _plan_images(records, out_dir, experiment, p, recipe, overwrite, save_figures, save_class_rasters, log, by_image)
     prepare_output(out_dir)
-    _remove_stale_temporaries([files for _, files, *_ in plan], log)
+    remove_temporaries([p for _, files, *_ in plan for p in files.values()], log)  # what a killed run left
     rows = {rec.name: _finished_row(rec, files) for rec, files, _, status, _, _ in plan if status == "done"}
     todo = {
         rec.name: (rec, files, wanted, experiment, p, rec_recipe, save_figures, dpi, save_class_rasters, by_image.get(rec.name))

@@ -24,6 +24,7 @@ __all__ = [
     "ASSESS_DIR",
     "OutputFolderError",
     "prepare_output",
+    "check_output",
 ]
 
 DATA_CHECK_DIR = "data_check"  # 00: inventory, pixels and tiles per class, thumbnails
@@ -39,6 +40,47 @@ ASSESS_DIR = "assess"  # 08: the sample of points, areas and accuracy with confi
 
 class OutputFolderError(SscnbError, OSError):
     """An output folder cannot be made or written; the message names it and the fix."""
+
+
+def check_output(folder: str | Path, setting: str = "output_dir") -> None:
+    """Refuse, without making anything, an output folder that could not be made or written.
+
+    For a command that reads and computes for a while before it writes (``sscnb adapt`` trains first):
+    it stops at once, and a refused input leaves no empty folder behind.
+
+    Parameters
+    ----------
+    folder : str or Path
+    setting : str
+        The parameter that chose it, named in the message.
+
+    Returns
+    -------
+    None
+
+    Raises
+    ------
+    OutputFolderError
+        A file in its place (or in a parent's), or a first existing folder above it that cannot be written.
+    """
+    import os
+    from pathlib import Path
+
+    folder = Path(folder)
+    for parent in [folder, *folder.parents]:
+        if not parent.exists():
+            continue
+        if not parent.is_dir():
+            raise OutputFolderError(
+                f"{parent} is a file, so the output folder {folder} cannot be made there: "
+                f"move the file or choose another {setting}"
+            )
+        if not os.access(parent, os.W_OK | os.X_OK):
+            why = "read-only file system" if os.statvfs(parent).f_flag & os.ST_RDONLY else "Permission denied"
+            raise OutputFolderError(
+                f"cannot write to the output folder {folder} ({parent}: {why}): choose another {setting}, or fix its permissions"
+            )
+        return
 
 
 def prepare_output(folder: str | Path, setting: str = "output_dir") -> Path:
@@ -64,13 +106,8 @@ def prepare_output(folder: str | Path, setting: str = "output_dir") -> Path:
     from pathlib import Path
 
     folder = Path(folder)
+    check_output(folder, setting)
     try:
-        for parent in [folder, *folder.parents]:
-            if parent.exists() and not parent.is_dir():
-                raise OutputFolderError(
-                    f"{parent} is a file, so the output folder {folder} cannot be made "
-                    f"there: move the file or choose another {setting}"
-                )
         folder.mkdir(parents=True, exist_ok=True)
         probe = folder / f".write_test_{os.getpid()}"
         probe.write_bytes(b"")

@@ -14,7 +14,7 @@ from importlib import metadata
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterable, Iterator
     from pathlib import Path
 
 __all__ = [
@@ -23,6 +23,7 @@ __all__ = [
     "timestamp",
     "json_default",
     "tmp_name",
+    "remove_temporaries",
     "atomic_path",
     "write_text",
     "write_json",
@@ -119,6 +120,52 @@ def tmp_name(path: str | Path) -> Path:
 
     path = Path(path)
     return path.with_name(f".tmp_{os.getpid()}_{path.name}")
+
+
+def remove_temporaries(paths: Iterable[str | Path], log: Callable[[str], object] | None = None) -> int:
+    """Delete the temporary files a killed save left of these files (``.tmp_<pid>_<name>``, :func:`tmp_name`).
+
+    A command calls it before it writes ``paths`` again, so a run after an interrupted one leaves
+    nothing half-written behind.
+
+    Parameters
+    ----------
+    paths : iterable of str or Path
+        The final names.
+    log : callable, optional
+        Told how many were removed, if any.
+
+    Returns
+    -------
+    int
+        Files removed.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (d / ".tmp_4242_cnn.keras").write_text("cut short"), (d / ".tmp_4242_other.csv").write_text("")
+    >>> remove_temporaries([d / "cnn.keras"]), sorted(p.name for p in d.iterdir())
+    (1, ['.tmp_4242_other.csv'])
+    """
+    import re
+    from pathlib import Path
+
+    wanted: dict = {}
+    for p in paths:
+        wanted.setdefault(Path(p).parent, set()).add(Path(p).name)
+    removed = 0
+    for folder, names in wanted.items():
+        if not folder.is_dir():
+            continue
+        for f in folder.glob(".tmp_*"):
+            m = re.match(r"\.tmp_(?:\d+_)?(.+)$", f.name)
+            if m and m.group(1) in names and f.is_file():
+                f.unlink()
+                removed += 1
+    if removed and log is not None:
+        log(f"removed {removed} temporary file(s) left by an interrupted run")
+    return removed
 
 
 @contextmanager

@@ -187,7 +187,7 @@ def test_sscnb_adapt_command_writes_the_model_and_prints_its_path_last(parent, t
     rc = main(["-q", "adapt", "--model", str(parent.path), "--labels", str(bad), "--out", str(tmp_path / "x"), str(ip.parent)])
     err = capsys.readouterr().err
     assert rc == 1
-    assert "bad.csv, line 2: class code 42 is not in the class scheme" in err
+    assert "bad.csv, line 3: class code 42 is not in the class scheme" in err  # the file's own line (after its comment)
     assert not (tmp_path / "x").exists()
     # the same name again: refused, the first model kept
     rc = main(["-q", "adapt", "--model", str(parent.path), "--labels", str(lp), "--out", str(out), str(ip.parent)])
@@ -504,3 +504,65 @@ def test_the_class_order_shows_a_class_the_model_calls_and_the_ones_it_doubts(tm
         labeller.LabelSession(images, tmp_path / "c.csv", colour_cnn, order="class", label_class="dry sediment")
     with pytest.raises(labels.LabelError, match="needs the model"):
         labeller.LabelSession(images, tmp_path / "c.csv", None, tile_size=10, order="class", label_class="water")
+
+
+def test_adapt_and_assess_refuse_an_output_folder_they_cannot_write_before_any_work(tmp_path, capsys):
+    """A file where --out should be: one line naming --out, before the model (absent here) is even read."""
+    from sscnb.__main__ import main
+
+    blocker = tmp_path / "results"
+    blocker.write_text("a file, not a folder")
+    cases = {
+        "adapt": ["adapt", "--model", str(tmp_path / "no.keras"), "--labels", "l.csv", "--out", str(blocker / "m"), "x.png"],
+        "assess": ["assess", "--map", str(tmp_path / "no_map.tif"), "--out", str(blocker / "a"), "--n", "10"],
+    }
+    for cmd, argv in cases.items():
+        assert main(argv) == 1
+        err = capsys.readouterr().err
+        assert f"sscnb {cmd}: {blocker} is a file, so the output folder" in err, err
+        assert "choose another --out" in err, err
+
+
+def test_adapt_removes_what_a_killed_save_of_its_model_left(tmp_path):
+    out = tmp_path / "adapt"
+    out.mkdir()
+    left = [out / ".tmp_31337_cnn_adapted.keras", out / ".tmp_31337_cnn_adapted_card.json"]
+    other = out / ".tmp_31337_another_model.keras"  # not this model's: kept
+    for p in [*left, other]:
+        p.write_text("cut short")
+    (out / "cnn_adapted.keras").write_text("a finished model")
+    said = []
+    with pytest.raises(FileExistsError, match="cnn_adapted.keras exists"):  # refused, yet the leftovers are gone
+        adapt.adapt_model(tmp_path / "parent.keras", tmp_path / "l.csv", [], out, log=said.append)
+    assert not any(p.exists() for p in left)
+    assert other.exists()
+    assert said == ["removed 2 temporary file(s) left by an interrupted run"]
+
+
+def test_command_line_errors_name_the_option_not_the_notebook_setting(tmp_path, capsys, monkeypatch):
+    """The functions' messages name class_field, replay_dir...; on the command line the fix names the option typed."""
+    import fiona
+    import imageio.v3 as iio
+
+    from sscnb import __main__ as cli_main
+    from sscnb import labelsources
+
+    img = tmp_path / "Newriver_0001.png"
+    iio.imwrite(img, np.zeros((120, 200, 3), np.uint8))
+    gpkg = tmp_path / "drawn.gpkg"
+    schema = {"geometry": "Polygon", "properties": {"kind": "int"}}
+    with fiona.open(gpkg, "w", driver="GPKG", schema=schema, SPATIAL_INDEX="NO") as dst:
+        ring = [(0, 0), (40, 0), (40, -40), (0, -40), (0, 0)]
+        dst.write({"geometry": {"type": "Polygon", "coordinates": [ring]}, "properties": {"kind": 1}})
+    with pytest.raises(labels.LabelError, match=r"\(class_field\)"):  # what a notebook shows
+        labelsources._read_polygons(gpkg, img, "class_code")
+
+    def handler(a):  # the command reading the polygons with its --class-field
+        labelsources._read_polygons(gpkg, img, a.class_field)
+
+    monkeypatch.setitem(cli_main.HANDLERS, "adapt", handler)
+    argv = ["adapt", "--model", "m.keras", "--labels", str(gpkg), "--out", str(tmp_path / "o"), "--replay", "0.1", str(img)]
+    assert cli_main.main(argv) == 1
+    err = capsys.readouterr().err
+    assert "give the field that holds the class codes (--class-field), or add one in QGIS" in err, err
+    assert "class_field" not in err

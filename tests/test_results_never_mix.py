@@ -87,6 +87,24 @@ def test_evaluate_overwrite_with_another_phase2_leaves_no_file_of_the_old_one(tm
     assert not list((out / "rasters").glob("*"))  # the old rasters are gone
 
 
+def test_evaluate_overwrite_without_rasters_removes_an_unlabelled_images_earlier_maps(tmp_path, colour_cnn):
+    """An image without a label is skipped when no class rasters are asked for: with overwrite, its maps and
+    manifest of an earlier run (other settings) must not stay beside the new run's results.
+    """
+    d = _folder(tmp_path)
+    (d / "SCLS_Lake_0002.tif").unlink()  # Lake_0002: no label
+    out = tmp_path / "ssc"
+    rf = ssc.SSCParams(**{**FAST_P, "phase2": "rf", "n_trees": 5})
+    evaluation.evaluate_folder(d, colour_cnn, out, "e", rf, save_figures=False, save_class_rasters=True, progress=False)
+    assert (out / "manifests" / "Lake_0002_e.json").exists()
+    said = []
+    p = ssc.SSCParams(**{**FAST_P, "phase2": "rf", "n_trees": 5, "median_radius": 2})
+    evaluation.evaluate_folder(d, colour_cnn, out, "e", p, save_figures=False, overwrite=True, progress=False, log=said.append)
+    assert set(_files(out)) == _expected_eval(out, ["Lake_0001"], "e", "rf", True, False, False)
+    assert not list(out.rglob("*Lake_0002*"))
+    assert "Lake_0002: overwrite: its earlier results in this experiment (class rasters, manifest) removed" in said
+
+
 @pytest.mark.slow  # 6-9 s on 2 cores beside another worker: over the fast set's 5 s
 def test_random_sequences_of_runs_leave_the_last_runs_files(tmp_path, colour_cnn):
     """A property test: runs with random settings, experiments and overwrite flags, refused or
