@@ -302,6 +302,15 @@ def choose_phase2(
         With ``phase2_check`` off: the richest candidate of ``use_entropy`` and ``features``,
         fitted on every confident tile.
     """
+    choice = _choose_phase2(tile_grid, confidence, tile, gather, params, labels)
+    if choice.clf is not None and choice.clf.info.get("one_class"):  # said the same way in every table and note
+        c = int(choice.clf.classes[0])
+        choice.info["phase2_choice"] = f"one class ({c}): the final map is that class"
+    return choice
+
+
+def _choose_phase2(tile_grid, confidence, tile: int, gather, params: SSCParams, labels) -> Phase2Choice:
+    """:func:`choose_phase2` but for the name of a one-class map."""
     p = params
     info: dict[str, Any] = {}
     train_grid = tile_grid.copy()

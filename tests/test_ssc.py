@@ -74,6 +74,7 @@ def test_one_class_image(colour_cnn):
     res = ssc.classify_image(img, colour_cnn, ssc.SSCParams())
     assert (res.final_map == 1).all()
     assert res.info["one_class"]
+    assert res.info["phase2_choice"] == "one class (1): the final map is that class"  # not "MLP on median RGB"
 
 
 def _folder(tmp_path, geotiff=False):
@@ -156,6 +157,7 @@ def test_rf_files_are_named_rf(tmp_path, colour_cnn):
         ({"subsample": 0}, r"subsample must be in \(0, 1\]"),
         ({"min_sample": 10, "max_sample": 5}, r"max_sample \(5\) must be >= min_sample \(10\)"),
         ({"median_raduis": 3}, r"unknown phase-2 setting.*'median_raduis' \(did you mean median_radius\)"),
+        ({"zzz": 3}, r"unknown phase-2 setting\(s\) in my_run.yml: 'zzz'\. Valid: recog_thresh"),  # no empty hint
     ],
 )
 def test_settings_reject_bad_values_with_the_allowed_ones(values, message):
@@ -331,6 +333,7 @@ def test_notes_show_in_the_notebook_log(tmp_path, colour_cnn):
     )
     assert any("Lake_0009: its label has no labelled pixel (all 0), so it is not scored" in m for m in msgs)
     assert any("Lake_0009: the CNN found one class only (3)" in m for m in msgs)
+    assert summary.phase2.iloc[0] == "one class (3): the final map is that class"  # the Summary agrees with the note
     assert np.isnan(summary.f1_final.iloc[0])
     assert summary.status.iloc[0] == "not scored: no labelled pixel"
 
