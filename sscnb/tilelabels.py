@@ -115,8 +115,30 @@ def _check_recorded_tile_size(path: Path, tile_size: int) -> None:
             )
 
 
+def _file_lines(path: Path, n_rows: int) -> list[int]:
+    r"""Return the line of ``path`` (from 1) of each of a CSV's ``n_rows`` data rows, as pandas reads them.
+
+    Comment lines (``#``, the recorded tile size among them) and blank lines are skipped, the first
+    line left is the header: an error then names the line the user sees in their editor.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "l.csv"
+    >>> _ = p.write_text("# sscnb tile labels, tile_size=50\nimage,tile_row,tile_col,class_code\nA,0,0,1\n\nA,0,1,2\n")
+    >>> _file_lines(p, 2)
+    [3, 5]
+    """
+    text = path.read_text().splitlines()
+    kept = [i for i, line in enumerate(text, start=1) if line.strip() and not line.lstrip().startswith("#")]
+    lines = kept[1 : 1 + n_rows]  # after the header
+    while len(lines) < n_rows:  # a row pandas found that this count missed: go on from the last
+        lines.append((lines[-1] if lines else 1) + 1)
+    return lines
+
+
 def _read_label_columns(path: Path):
-    """Return a labels CSV's table with its columns checked and its numbers whole."""
+    """Return a labels CSV's table with its columns checked and its numbers whole (``t.attrs["lines"]``: each row's line)."""
     import pandas as pd
 
     try:
@@ -129,13 +151,15 @@ def _read_label_columns(path: Path):
     extra = [c for c in t.columns if c not in COLUMNS]
     if extra:
         raise LabelError(f"{path.name} has unknown columns {extra}: a labels file has exactly {','.join(COLUMNS)}")
+    lines = _file_lines(path, len(t))
     for c in ("tile_row", "tile_col", "class_code"):
         num = pd.to_numeric(t[c], errors="coerce")
         bad = num.isna() | (num != num.round())
         if bad.any():
             i = int(np.flatnonzero(bad.to_numpy())[0])
-            raise LabelError(f"{path.name}, line {i + 2}: {c} is {t[c].iloc[i]!r}, not a whole number")
+            raise LabelError(f"{path.name}, line {lines[i]}: {c} is {t[c].iloc[i]!r}, not a whole number")
         t[c] = num.astype(np.int64)
+    t.attrs["lines"] = lines
     return t
 
 
@@ -154,7 +178,7 @@ def _check_label_images(path: Path, t, images: dict, tile_size: int) -> None:
         if out.any():
             i = rows.index[np.flatnonzero(out.to_numpy())[0]]
             raise LabelError(
-                f"{path.name}, line {i + 2}: tile (row {t.tile_row[i]}, column {t.tile_col[i]}) is outside "
+                f"{path.name}, line {t.attrs['lines'][i]}: tile (row {t.tile_row[i]}, column {t.tile_col[i]}) is outside "
                 f"{name}, whose grid of {tile_size} px tiles is {n_rows} rows x {n_cols} columns (from 0): the "
                 "labels were made on another image or at another tile size"
             )
@@ -197,7 +221,7 @@ def read_tile_labels(path: str | Path, scheme: ClassScheme, tile_size: int, imag
     if bad.any():
         i = int(np.flatnonzero(bad.to_numpy())[0])
         raise LabelError(
-            f"{path.name}, line {i + 2}: class code {int(t.class_code.iloc[i])} is not in the class scheme "
+            f"{path.name}, line {t.attrs['lines'][i]}: class code {int(t.class_code.iloc[i])} is not in the class scheme "
             f"(codes {sorted(scheme.labelled_codes)}, {MIXED} for mixed, {SKIP} for skipped): fix the row, or give the "
             "class scheme (class_csv) the labels were made with"
         )

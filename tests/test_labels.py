@@ -93,6 +93,24 @@ def test_bad_labels_csv_names_the_file_and_the_fix(tmp_path, rows, header_tile, 
     assert message in str(e.value)
 
 
+def test_label_errors_name_the_files_own_line(tmp_path):
+    """The recorded tile size, other comments and blank lines count: the line is the one an editor shows."""
+    img = _image(tmp_path)
+    p = tmp_path / "labels.csv"
+    p.write_text(
+        "# sscnb tile labels, tile_size=50\nimage,tile_row,tile_col,class_code\nNewriver_0001,0,0,1\n"
+        "\n# checked with the team\nNewriver_0001,0,1,2\nNewriver_0001,0,2,9\nNewriver_0001,5,0,1\n"
+    )
+    with pytest.raises(labels.LabelError, match=r"labels.csv, line 7: class code 9 is not in the class scheme"):
+        labels.read_tile_labels(p, SCHEME, 50, labels.image_index([img]))
+    p.write_text(p.read_text().replace("0,2,9", "0,2,3"))
+    with pytest.raises(labels.LabelError, match=r"labels.csv, line 8: tile \(row 5, column 0\) is outside"):
+        labels.read_tile_labels(p, SCHEME, 50, labels.image_index([img]))
+    p.write_text(p.read_text().replace("5,0,1", "x,0,1"))
+    with pytest.raises(labels.LabelError, match=r"labels.csv, line 8: tile_row is 'x', not a whole number"):
+        labels.read_tile_labels(p, SCHEME, 50, labels.image_index([img]))
+
+
 def test_labels_csv_without_its_columns(tmp_path):
     p = tmp_path / "x.csv"
     p.write_text("image,row,col,class\nA_0001,0,0,1\n")
