@@ -26,12 +26,14 @@ Sample points are pixel centres; ``x, y`` are in the map's CRS (pixel coordinate
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .classes import ClassScheme
+from .layout import check_output
 from .provenance import write_text
 from .sampling import (  # the sample: drawn there; its names are assess's too
     DEFAULT_MIN_PER_CLASS,
@@ -68,11 +70,15 @@ __all__ = [
     "read_points",
     "reference_from_raster",
     "estimate",
+    "estimate_lines",
+    "NO_SAMPLE_ERROR",
     "assess_map",
 ]
 
 #: the normal quantile of a two-sided 95% interval
 Z95 = 1.96
+#: what a +- 0 interval means: the sample held no error there, which does not make the figure certain
+NO_SAMPLE_ERROR = "no error in the sample: the interval cannot be estimated from it"
 ESTIMATE_COLUMNS = [
     "class_code",
     "class_name",
@@ -110,27 +116,66 @@ def reference_from_raster(points: pd.DataFrame, label_path: str | Path, strata: 
     AssessError
         The label raster is missing or of another size than the map.
     """
-    label_path = Path(label_path)
-    with _open(label_path) as ds:
-        if (ds.height, ds.width) != tuple(strata.shape):
-            raise AssessError(
-                f"the reference {label_path} is {ds.width} x {ds.height} px but the map {strata.path.name} "
-                f"is {strata.shape[1]} x {strata.shape[0]}: give the label raster of the mapped image"
-            )
-        ref = np.zeros(len(points), np.int64)
-        r = points["row"].to_numpy()
-        c = points["col"].to_numpy()
-        from rasterio.windows import Window
+    out = _reference_classes(points, label_path, strata)
+    keep = out.reference_class.to_numpy() > 0
+    return out[keep].reset_index(drop=True), int((~keep).sum())
 
+
+def _reference_classes(points: pd.DataFrame, label_path: str | Path, strata: MapStrata) -> pd.DataFrame:
+    """Return every point with ``reference_class`` read from a label raster (0 where unlabelled or outside it).
+
+    Two georeferenced rasters are matched by place, not by size: each point's centre is taken into the
+    reference's CRS (exact for a point: nothing is resampled) and read from the pixel it falls in. A
+    reference that no point falls in is refused with both extents. Rasters without georeferencing are
+    matched pixel for pixel, so their sizes must agree.
+    """
+    from rasterio.windows import Window
+
+    label_path = Path(label_path)
+    if not label_path.is_file():
+        raise AssessError(f"the reference {label_path} does not exist: give the label raster of the mapped area (--reference)")
+    with _open(label_path) as ds:
+        r, c = _reference_pixels(points, ds, strata, label_path)
+        inside = (r >= 0) & (r < ds.height) & (c >= 0) & (c < ds.width)
+        ref = np.zeros(len(points), np.int64)
         for y0, y1 in _strips(ds.height, ds.width):
-            sel = (r >= y0) & (r < y1)
+            sel = inside & (r >= y0) & (r < y1)
             if sel.any():
                 block = ds.read(1, window=Window(0, y0, ds.width, y1 - y0))
                 ref[sel] = block[r[sel] - y0, c[sel]]
     out = points.copy()
     out["reference_class"] = ref
-    keep = ref > 0
-    return out[keep].reset_index(drop=True), int((~keep).sum())
+    return out
+
+
+def _reference_pixels(points: pd.DataFrame, ds, strata: MapStrata, label_path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Return the reference raster's row and column of each point (outside it where it does not cover the point)."""
+    r, c = points["row"].to_numpy(), points["col"].to_numpy()
+    if ds.crs is None or strata.crs is None:
+        if (ds.height, ds.width) != tuple(strata.shape):
+            raise AssessError(
+                f"the reference {label_path} is {ds.width} x {ds.height} px but the map {strata.path.name} "
+                f"is {strata.shape[1]} x {strata.shape[0]}: give the label raster of the mapped image"
+            )
+        return r, c
+    if ds.crs == strata.crs and ds.transform == strata.transform:
+        return r, c  # the same grid: pixel for pixel
+    from rasterio.transform import array_bounds, rowcol
+    from rasterio.warp import transform as warp
+    from rasterio.warp import transform_bounds
+
+    xs, ys = _centres(strata.transform, r, c)
+    if ds.crs != strata.crs:  # taken to the reference's CRS, point by point
+        xs, ys = (np.asarray(v) for v in warp(strata.crs, ds.crs, xs, ys))
+    rr, cc = (np.asarray(v, np.int64) for v in rowcol(ds.transform, xs, ys))
+    if not ((rr >= 0) & (rr < ds.height) & (cc >= 0) & (cc < ds.width)).any():
+        mb = transform_bounds(strata.crs, ds.crs, *array_bounds(*strata.shape, strata.transform))
+        raise AssessError(
+            f"the reference {label_path.name} does not overlap the map {strata.path.name}: in {ds.crs} the map "
+            f"covers x {mb[0]:.1f}-{mb[2]:.1f}, y {mb[1]:.1f}-{mb[3]:.1f} and the reference x {ds.bounds.left:.1f}-"
+            f"{ds.bounds.right:.1f}, y {ds.bounds.bottom:.1f}-{ds.bounds.top:.1f}: give the label raster of the mapped area"
+        )
+    return rr, cc
 
 
 def read_points(
@@ -408,11 +453,51 @@ def _estimate_tables(classes: list, e: dict, Ni: np.ndarray, strata, scheme):
     if strata is not None and strata.pixel_area_m2 is not None:
         est["estimated_area_ha"] = est["estimated_area"] / 1e4
         est["area_ci95_ha"] = est["area_ci95"] / 1e4
+    # a +- 0 interval comes from a sample without error there (every point of a class right), not from certainty
+    which = {"area_ci95": "area", "users_ci95": "user's accuracy", "producers_ci95": "producer's accuracy"}
+    est["note"] = [
+        f"{NO_SAMPLE_ERROR} ({', '.join(w for k, w in which.items() if row[k] == 0)})" if (row[list(which)] == 0).any() else ""
+        for _, row in est.iterrows()
+    ]
     labels = [name(c) for c in classes]
     matrix = pd.DataFrame(e["p"], index=pd.Index(labels, name="map \\ reference"), columns=labels)
     matrix["total (map)"] = matrix.sum(axis=1)
     matrix.loc["total (reference)"] = matrix.sum(axis=0)
     return est, matrix
+
+
+def estimate_lines(est: pd.DataFrame) -> list[str]:
+    """Return the estimates in words, one line per class and one for the overall accuracy, as notebook 08 prints them.
+
+    Each class: its mapped and estimated area with the 95% interval (in ha on a projected map, else px),
+    flagged where the mapped area lies outside the interval. An interval of 0 is said for what it is
+    (:data:`NO_SAMPLE_ERROR`), not printed as a certain figure.
+
+    Parameters
+    ----------
+    est : pandas.DataFrame
+        From :func:`estimate`.
+
+    Returns
+    -------
+    list of str
+    """
+    unit = "ha" if "estimated_area_ha" in est else "px"
+    f = 1e-4 if unit == "ha" else 1.0
+    lines = []
+    for r in est.itertuples():
+        if r.class_code == "overall":
+            ci = f"({NO_SAMPLE_ERROR})" if r.users_ci95 == 0 else f"+- {r.users_ci95:.3f}"
+            lines.append(f"overall accuracy {r.users_accuracy:.3f} {ci}")
+            continue
+        head = f"{r.class_name:>22}: mapped {r.mapped_area * f:.4g} {unit}, estimated {r.estimated_area * f:.4g}"
+        if r.area_ci95 == 0:
+            lines.append(f"{head} {unit} ({NO_SAMPLE_ERROR})")
+            continue
+        outside = abs(r.mapped_area - r.estimated_area) > r.area_ci95
+        flag = "  <- the map's area lies outside the interval" if outside else ""
+        lines.append(f"{head} +- {r.area_ci95 * f:.2g} {unit}{flag}")
+    return lines
 
 
 def assess_map(
@@ -429,6 +514,7 @@ def assess_map(
     points_crs: str | None = None,
     overwrite: bool = False,
     log: Callable[[str], object] = print,
+    out_setting: str = "out_dir",
 ) -> dict:
     """Run the command ``sscnb assess``: draw (or reuse) the sample, take reference classes, estimate.
 
@@ -441,9 +527,11 @@ def assess_map(
         ``error_matrix.csv``.
     n : int, optional
         Points to draw. An existing sample in ``out_dir`` drawn from this map with these settings is
-        reused (labels kept); one drawn otherwise is an error unless ``overwrite``.
+        reused (labels kept); one drawn otherwise is an error unless ``overwrite``, which removes it and its
+        estimates first.
     reference : str or Path, optional
-        A label raster on the map's grid.
+        A label raster of the mapped area: on the map's grid, or georeferenced anywhere over it (matched by
+        place, in any CRS). The classes read are written into the sample's ``points.csv`` and ``points.gpkg``.
     points : str or Path, optional
         Labelled points (GeoPackage or CSV, any CRS).
     min_per_class, seed : int
@@ -454,6 +542,8 @@ def assess_map(
         The CRS of a CSV's coordinates (default: the map's).
     overwrite : bool
     log : callable
+    out_setting : str
+        How the caller named ``out_dir`` (``--out``), for the message when it cannot be written.
 
     Returns
     -------
@@ -465,6 +555,7 @@ def assess_map(
     scheme = scheme or ClassScheme.default()
     if reference is not None and points is not None:
         raise AssessError("give either reference (a label raster) or points (labelled points), not both")
+    check_output(out_dir, out_setting)  # before the map is read: a folder that cannot be written is refused
     out = Path(out_dir)
     strata = map_strata(map_path)
     files: dict = {}
@@ -475,8 +566,11 @@ def assess_map(
     else:
         pts, files = sample_for(map_path, out, n, min_per_class, seed, scheme, overwrite, log, strata)
         if reference is not None:
-            pts, dropped = reference_from_raster(pts, reference, strata)
-            log(f"reference classes from {reference}: {len(pts)} points, {dropped} on unlabelled pixels dropped")
+            every = _reference_classes(pts, reference, strata)
+            # the sample's files hold the class each estimate used (0: none in the reference), to audit or recompute
+            files.update(write_points(every, out, strata, scheme, json.loads((out / "sample.json").read_text())))
+            pts, dropped = every[every.reference_class > 0].reset_index(drop=True), int((every.reference_class <= 0).sum())
+            log(f"reference classes from {reference}: {len(pts)} points, {dropped} on unlabelled pixels (or outside it) dropped")
         else:
             labelled = pts.reference_class > 0
             dropped = int((~labelled).sum())

@@ -30,6 +30,7 @@ __all__ = [
     "AssessError",
     "DEFAULT_MIN_PER_CLASS",
     "POINT_COLUMNS",
+    "ASSESS_FILES",
     "MapStrata",
     "map_strata",
     "allocate",
@@ -41,6 +42,8 @@ __all__ = [
 #: Olofsson et al. suggest 50-100 points for each class, whatever its area
 DEFAULT_MIN_PER_CLASS = 50
 POINT_COLUMNS = ["x", "y", "row", "col", "map_class", "reference_class"]
+#: what an assessment writes in its folder: the sample (points, their layer, how it was drawn) and the estimates
+ASSESS_FILES = ("points.csv", "points.gpkg", "sample.json", "estimates.csv", "error_matrix.csv")
 
 
 class AssessError(SscnbError, ValueError):
@@ -370,6 +373,11 @@ def sample_for(
     if n is None:
         raise AssessError(f"no sample in {out}: give n (--n), the number of points to draw")
     pts, _ = draw_sample(map_path, n, min_per_class, seed)
+    if old is not None:  # overwrite: nothing of the earlier sample stays beside the new one (its estimates least of all)
+        gone = [f for f in ASSESS_FILES if (out / f).is_file()]
+        for f in gone:
+            (out / f).unlink()
+        log(f"overwrite: removed the earlier sample's {', '.join(gone)} in {out}")
     meta["allocation"] = {str(c): int(v) for c, v in pts.map_class.value_counts().sort_index().items()}
     files = write_points(pts, out, strata, scheme, meta)
     log(f"drew {len(pts)} points from {Path(map_path).name}: {meta['allocation']} per class")

@@ -67,6 +67,28 @@ def test_a_two_class_case_by_hand():
     assert e.loc[1, "area_ci95"] == pytest.approx(1.96 * np.sqrt(0.03125) * 200)
 
 
+def test_an_interval_of_zero_is_said_for_what_it_is():
+    """Class 1 without error in the sample: its +- 0 comes from the sample, not from certainty."""
+    # mapped 1: 4 right; mapped 2: 3 right, 1 really class 1
+    m, r = sample_from_matrix(np.array([[4, 0], [1, 3]]))
+    est, _ = assess.estimate(m, r, {1: 100, 2: 100})
+    e = est.set_index("class_code")
+    assert e.loc[1, "users_ci95"] == 0
+    assert e.loc[2, "producers_ci95"] == 0
+    assert assess.NO_SAMPLE_ERROR == "no error in the sample: the interval cannot be estimated from it"
+    assert e.loc[1, "note"] == f"{assess.NO_SAMPLE_ERROR} (user's accuracy)"
+    assert e.loc[2, "note"] == f"{assess.NO_SAMPLE_ERROR} (producer's accuracy)"
+    assert e.loc["overall", "note"] == ""  # overall, the sample holds an error
+    lines = assess.estimate_lines(est)
+    assert all("+- " in line for line in lines)  # the area intervals and the overall one are not 0
+    # a perfect sample: every interval is 0, and every line says why instead of +- 0
+    est, _ = assess.estimate(np.array([1, 1, 2, 2]), np.array([1, 1, 2, 2]), {1: 100, 2: 100})
+    assert est.note.str.startswith(assess.NO_SAMPLE_ERROR).all()
+    lines = assess.estimate_lines(est)
+    assert all(line.endswith(f"({assess.NO_SAMPLE_ERROR})") for line in lines)
+    assert lines[0] == f"{'1':>22}: mapped 100 px, estimated 100 px ({assess.NO_SAMPLE_ERROR})"
+
+
 def test_a_reference_class_the_map_never_shows_gets_an_area():
     m = np.array([1, 1, 1, 1, 2, 2, 2, 2])
     r = np.array([1, 1, 1, 3, 2, 2, 2, 2])  # one point of class 3, which the map lacks
@@ -168,8 +190,42 @@ def test_reference_raster_drops_unlabelled_points(tmp_path):
     assert dropped == int((pts.col < 30).sum()) > 0
     assert len(kept) + dropped == len(pts)
     assert (kept.reference_class == kept.map_class).all()
+    # a reference without georeferencing is matched pixel for pixel: its size must be the map's
     with pytest.raises(assess.AssessError, match="give the label raster of the mapped image"):
-        assess.reference_from_raster(pts, write_map(tmp_path / "small.tif", m[:50]), strata)
+        assess.reference_from_raster(pts, write_map(tmp_path / "small.tif", m[:50], crs=None), strata)
+
+
+def test_a_reference_is_matched_by_place_not_by_size(tmp_path):
+    """The same size elsewhere is refused with both extents; another CRS is read point by point."""
+    from rasterio.warp import Resampling, calculate_default_transform, reproject
+
+    m, _ = synthetic_map()
+    path = write_map(tmp_path / "map.tif", m)
+    strata = assess.map_strata(path)
+    pts, _ = assess.draw_sample(path, 150, 30, seed=1)
+    elsewhere = write_map(tmp_path / "elsewhere.tif", m, transform=from_origin(510_000, 6_000_000, 0.5, 0.5))
+    with pytest.raises(
+        assess.AssessError, match=r"elsewhere.tif does not overlap the map map.tif: .* covers x 500000.0-500075.0"
+    ):
+        assess.reference_from_raster(pts, elsewhere, strata)
+    # the reference in Web Mercator, at about a third of the pixel size: each point read where it falls
+    dst = CRS.from_epsg(3857)
+    with rasterio.open(path) as src:
+        tr, w, h = calculate_default_transform(src.crs, dst, src.width, src.height, *src.bounds, resolution=0.25)
+        out = np.zeros((h, w), np.uint8)
+        reproject(
+            m, out, src_transform=src.transform, src_crs=src.crs, dst_transform=tr, dst_crs=dst, resampling=Resampling.nearest
+        )
+    merc = write_map(tmp_path / "mercator.tif", out, crs=dst, transform=tr)
+    kept, dropped = assess.reference_from_raster(pts, merc, strata)
+    assert len(kept) + dropped == len(pts)
+    assert dropped <= 3  # on the reprojected edge
+    assert np.mean(kept.reference_class == kept.map_class) >= 0.97  # class edges shift by at most a pixel
+    # part of the map covered: the points outside it are dropped, as unlabelled ones are
+    half = write_map(tmp_path / "half.tif", m[:60])
+    kept, dropped = assess.reference_from_raster(pts, half, strata)
+    assert dropped == int((pts.row >= 60).sum())
+    assert (kept.reference_class == kept.map_class).all()
 
 
 def test_points_in_another_crs_are_reprojected(tmp_path):
@@ -230,9 +286,20 @@ def test_assess_map_draws_resumes_and_estimates(tmp_path):
     # another n into the same folder: refused, unless overwrite
     with pytest.raises(assess.AssessError, match="drawn with other settings"):
         assess.assess_map(path, out, 160, min_per_class=30, log=lambda s: None)
-    res = assess.assess_map(path, out, 160, min_per_class=30, reference=lab, overwrite=True, log=lambda s: None)
+    said = []
+    res = assess.assess_map(path, out, 160, min_per_class=30, reference=lab, overwrite=True, log=said.append)
     assert len(res["points"]) == 160
     assert res["estimates"].users_accuracy.iloc[-1] == 1.0
+    assert any("overwrite: removed the earlier sample's points.csv, points.gpkg, sample.json, estimates.csv" in s for s in said)
+    # the points hold the reference class each estimate used (the reference here is the map itself)
+    written = pd.read_csv(out / "points.csv")
+    assert len(written) == 160
+    assert (written.reference_class == written.map_class).all()
+    # overwrite again with a sample not labelled yet: no estimate of the earlier sample is left beside it
+    res = assess.assess_map(path, out, 170, min_per_class=30, overwrite=True, log=lambda s: None)
+    assert res["estimates"] is None
+    assert {p.name for p in out.iterdir()} == {"points.csv", "points.gpkg", "sample.json"}
+    assert (pd.read_csv(out / "points.csv").reference_class == -1).all()
     with pytest.raises(assess.AssessError, match="at least 90 points"):
         assess.assess_map(path, tmp_path / "a2", 50, min_per_class=30, log=lambda s: None)
 
