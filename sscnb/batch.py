@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 __all__ = [
     "run_batch",
     "BatchError",
+    "Interrupted",
     "ResultsConflictError",
     "dask_client",
     "share_cores",
@@ -55,6 +56,20 @@ class BatchError(SscnbError, RuntimeError):
         self.failures = dict(failures)
         lines = "\n".join(f"  - {k}: {v}" for k, v in self.failures.items())
         super().__init__(f"{len(self.failures)} {what}(s) failed (the others are done):\n{lines}")
+
+
+class Interrupted(KeyboardInterrupt):
+    """A batch stopped by Ctrl-C: ``finished`` of the ``todo`` items it had left are done (and kept), the rest not begun.
+
+    A ``KeyboardInterrupt``, so that nothing that catches errors swallows it; the command line prints its message.
+    """
+
+    def __init__(self, finished: int, todo: int, what: str = "image"):
+        self.finished, self.todo = int(finished), int(todo)
+        super().__init__(
+            f"interrupted: {self.finished} of the {self.todo} {what}s left to do finished (kept, each with its "
+            "manifest); run the same command again to resume"
+        )
 
 
 class ResultsConflictError(SscnbError, ValueError):
@@ -219,6 +234,12 @@ def dask_client(
                 f"no Dask scheduler answers at {value} ({exc}): start one with `dask scheduler`, "
                 "or use --workers N for a cluster on this machine"
             ) from None
+        except Exception as exc:  # noqa: BLE001 - something else answered: Dask read its bytes as a message (a web
+            # server's reply made it ask for 3 EiB of memory)
+            raise ValueError(
+                f"what answers at {value} is not a Dask scheduler ({type(exc).__name__} on connecting): check the "
+                "address and port (`dask scheduler` prints its own), or use --workers N for a cluster on this machine"
+            ) from None
     try:
         share_cores(client)
         log(f"Dask: {len(client.scheduler_info()['workers'])} worker(s); dashboard {client.dashboard_link}")
@@ -315,6 +336,8 @@ def run_tasks(
                     done(name, exc=exc)
                 else:
                     done(name, res)
+    except KeyboardInterrupt as exc:  # Ctrl-C: each finished item is whole (written atomically), the one under way is not
+        raise Interrupted(len(results) + len(failures), len(items)) from exc
     finally:
         bar.close()
     return results, failures

@@ -87,6 +87,7 @@ def load_config(path: str | Path) -> dict:
     if not isinstance(cfg, dict) or "experiment" not in cfg:
         raise RunError(f"{path} must be a YAML mapping with at least 'experiment: NAME'")
     base = path.resolve().parent
+    _check_mappings(cfg, path.name)
 
     def absolutise(params):
         params = dict(params or {})
@@ -102,6 +103,23 @@ def load_config(path: str | Path) -> dict:
     cfg["output_root"] = str((base / cfg.get("output_root", "outputs")).resolve())
     cfg["_config_path"] = str(path.resolve())
     return cfg
+
+
+def _check_mappings(cfg: dict, source: str) -> None:
+    """Refuse, naming the key, a ``parameters`` or ``notebook_parameters`` section (or one notebook's) that is no mapping."""
+    for section in ("parameters", "notebook_parameters"):
+        value = cfg.get(section) or {}
+        if not isinstance(value, dict):
+            raise RunError(
+                f"'{section}' in {source} must be a mapping of names to values (one 'name: value' per line, indented "
+                f"under it), got {type(value).__name__} {value!r}"
+            )
+    for nb_name, params in (cfg.get("notebook_parameters") or {}).items():
+        if not isinstance(params or {}, dict):
+            raise RunError(
+                f"notebook_parameters.{nb_name} in {source} must be a mapping of names to values, "
+                f"got {type(params).__name__} {params!r}"
+            )
 
 
 TOP_LEVEL_KEYS = ("experiment", "output_root", "notebooks", "parameters", "notebook_parameters")
@@ -224,9 +242,7 @@ def check_config(cfg: dict, notebooks: list[Path]) -> None:
             "; ".join(f"unknown key {k!r} in {source}{_closest(k, TOP_LEVEL_KEYS)}" for k in unknown)
             + f". A run configuration has: {', '.join(TOP_LEVEL_KEYS)}"
         )
-    for section in ("parameters", "notebook_parameters"):
-        if not isinstance(cfg.get(section) or {}, dict):
-            raise RunError(f"'{section}' in {source} must be a mapping of names to values")
+    _check_mappings(cfg, source)
     all_nbs = {p.stem: p for p in list_notebooks(Path(notebooks[0]).parent)} if notebooks else {}
     declared = {nb.stem: pm.inspect_notebook(str(nb)) for nb in all_nbs.values()}
     for nb_name, params in (cfg.get("notebook_parameters") or {}).items():
@@ -235,9 +251,7 @@ def check_config(cfg: dict, notebooks: list[Path]) -> None:
                 f"notebook {nb_name!r} under 'notebook_parameters' in {source} does not exist"
                 f"{_closest(nb_name, declared)}. The notebooks are: {', '.join(declared)}"
             )
-        if not isinstance(params, dict):
-            raise RunError(f"notebook_parameters.{nb_name} in {source} must be a mapping of names to values")
-        for k in params:
+        for k in params or {}:
             if k not in declared[nb_name] or k in RUNNER_PARAMETERS:
                 why = "is set by the runner" if k in RUNNER_PARAMETERS else f"is not a parameter of {nb_name}"
                 raise RunError(f"notebook_parameters.{nb_name}.{k} in {source} {why}{_closest(k, declared[nb_name])}")

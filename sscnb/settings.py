@@ -30,6 +30,60 @@ class Settings:
         return [f.name for f in fields(cls)]  # type: ignore[arg-type]  # subclasses are dataclasses
 
     @classmethod
+    def descriptions(cls) -> dict[str, str]:
+        """Return what each setting means, in words, from the class docstring (``name: meaning`` paragraphs).
+
+        A paragraph may describe several settings (``subsample / min_sample / max_sample: ...``); its
+        text then goes to each. Used for the command line's help, so that it says what the docstring says.
+
+        Returns
+        -------
+        dict of str to str
+            Setting name to its description (one line); settings the docstring does not describe are absent.
+
+        Examples
+        --------
+        >>> from dataclasses import dataclass
+        >>> @dataclass
+        ... class S(Settings):
+        ...     \"\"\"Two settings.
+        ...
+        ...     radius: the disk's radius (px).
+        ...     low / high: the band kept,
+        ...         both ends included.
+        ...     \"\"\"
+        ...     radius: int = 5
+        ...     low: int = 0
+        ...     high: int = 9
+        >>> d = S.descriptions()
+        >>> d["radius"], d["low"], d["high"] == d["low"]
+        ("the disk's radius (px).", 'the band kept, both ends included.', True)
+        """
+        import inspect
+        import re
+
+        names, found = set(cls.names()), dict[str, str]()
+        current: list[str] = []
+        text: list[str] = []
+
+        def close():
+            for name in current:
+                found.setdefault(name, " ".join(text))
+
+        for line in inspect.cleandoc(cls.__doc__ or "").splitlines():
+            head = re.match(r"^([a-z_][a-z0-9_]*(?:\s*[/,]\s*[a-z_][a-z0-9_]*)*):\s+(.*)$", line)
+            if head and set(re.split(r"\s*[/,]\s*", head.group(1))) <= names:
+                close()
+                current, text = re.split(r"\s*[/,]\s*", head.group(1)), [head.group(2).strip()]
+            elif current and line.startswith((" ", "\t")) and line.strip():
+                text.append(line.strip())
+            else:
+                close()
+                current, text = [], []
+        close()
+        return found
+
+    @classmethod
     def from_dict(cls, values: dict, source: str = "settings"):
         """Build from a mapping.
 
@@ -52,9 +106,8 @@ class Settings:
 
         unknown = [k for k in values if k not in cls.names()]
         if unknown:
-            hints = "; ".join(
-                f"{k!r} (did you mean {', '.join(difflib.get_close_matches(k, cls.names())) or '?'})" for k in unknown
-            )
+            close = {k: difflib.get_close_matches(k, cls.names()) for k in unknown}
+            hints = "; ".join(f"{k!r}" + (f" (did you mean {', '.join(close[k])})" if close[k] else "") for k in unknown)
             raise ValueError(f"unknown {cls.KIND} setting(s) in {source}: {hints}. Valid: {', '.join(cls.names())}")
         return cls(**values)
 

@@ -95,7 +95,8 @@ class SSCParams(Settings):
     features: "median_rgb" (the method's) or "multiscale": phase 2 also tries median RGB with
         smoothed intensity, edges, texture and saturation at 1, 2, 4 and 8 px
         (:func:`sscnb.features.multiscale_features`), and the self-check keeps the better.
-    phase2: "mlp" or "rf". mlp_depth: "deep" (256-128-64-32-32) or "very_deep".
+    phase2: the pixel classifier, "mlp" (a neural network) or "rf" (a random forest).
+    mlp_depth: "deep" (256-128-64-32-32) or "very_deep".
     mlp_epochs, mlp_batch_size, mlp_learning_rate: training of the pixel MLP.
     n_trees: trees of the random forest.
     subsample / min_sample / max_sample: share of the CNN-classified pixels used to train phase 2,
@@ -111,14 +112,17 @@ class SSCParams(Settings):
     seed: random seed of the phase-2 sample and classifier.
     train_confidence: tiles whose top class probability is below it do not train phase 2 (they
         stay in the CNN map; 0 = all tiles train).
-    phase2_check: phase 2 checks itself before it replaces the tile map (:func:`choose_phase2`): a
-        share ``check_fraction`` of the confident tiles is held out, each candidate feature set
-        (median RGB; with ``use_entropy`` also median RGB + entropy; with ``features`` "multiscale"
-        also every band) is fitted on the rest, and the
-        one that best reproduces the CNN's classes on the held-out tiles is used, unless even it
+    phase2_check: phase 2 checks itself on held-out tiles before it replaces the tile map, which stays
+        where phase 2 would do worse. In detail (:func:`choose_phase2`): a share ``check_fraction``
+        of the confident tiles is held out, each candidate feature set (median RGB; with
+        ``use_entropy`` also median RGB + entropy; with ``features`` "multiscale" also every band)
+        is fitted on the rest, and the one that best reproduces the CNN's classes on the held-out tiles is used, unless even it
         gives the CNN's class to the majority of the pixels of less than ``min_agreement`` of those
         tiles: then the colours cannot carry the classes, and the CNN tile map is kept as the final map.
         Nor is phase 2 used when it gives nearly all held-out tiles of a class (more than 80%) to other classes.
+    check_fraction: share of the confident tiles held out to check phase 2.
+    min_agreement: share of the held-out tiles phase 2 must give the CNN's class (by pixel majority) to
+        replace the tile map.
     label_cnn_share: where the user labelled pixels of the image (tiles, polygons), phase 2 trains on
         them and on the confident tiles of the tile map away from them: this is the tile map's share
         of its training pixels (0 = the user's labels alone). The user's labels then judge phase 2

@@ -1,5 +1,6 @@
 """The papermill runner and notebook 00 on the sample data (artefacts checked, not only exit codes)."""
 
+import argparse
 import json
 from pathlib import Path
 
@@ -180,6 +181,12 @@ BAD_CONFIGS = [
     ),
     ({"parameters": {"vectors": "yes"}}, r"vectors must be true or false, got 'yes' \(run\.yml, notebook 05_map_survey"),
     ({"parameters": {"output_dir": "/tmp/x"}}, r"parameters\.output_dir in run\.yml is set by the runner"),
+    ({"parameters": ["data_dir", "x"]}, r"'parameters' in run\.yml must be a mapping of names to values .*got list"),
+    ({"parameters": "seed=1"}, r"'parameters' in run\.yml must be a mapping .*got str 'seed=1'"),
+    (
+        {"notebook_parameters": {"03_ssc_evaluation": ["phase2", "rf"]}},
+        r"notebook_parameters\.03_ssc_evaluation in run\.yml must be a mapping of names to values, got list",
+    ),
     (
         {"notebooks": ["00_data_chek"]},
         r"notebook '00_data_chek' named under 'notebooks' in run\.yml does not exist "
@@ -365,3 +372,129 @@ def test_a_moved_run_folder_can_be_extended(tmp_path):
     run_suite(moved, notebook_dir=nbdir, progress=False, log=msgs.append)
     assert any("00_first.ipynb already finished" in m for m in msgs)
     assert (tmp_path / "elsewhere" / "t" / "second.txt").read_text() == "ok"
+
+
+def test_sscnb_alone_lists_the_commands_one_a_line(capsys):
+    from sscnb.__main__ import main
+
+    assert main([]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("usage: sscnb COMMAND")
+    listed = {line.split()[0]: line for line in out if line.startswith("  ")}
+    assert set(listed) == {"run", "check", "map", "evaluate", "adapt", "assess", "notebooks", "make-sample-data"}
+    assert all(len(line.split()) > 2 for line in listed.values())  # each says what it does
+    assert "95% confidence intervals" in listed["assess"]
+
+
+def test_every_option_says_what_it_means_in_words():
+    """No P2_RECOG_THRESH metavars, no module paths or %% for defaults: a meaning and a default per option."""
+    from sscnb import mapraster
+    from sscnb.cliparser import build_parser
+    from sscnb.ssc import SSCParams
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    for name, cmd in sub.choices.items():
+        text = cmd.format_help()
+        for bad in ("P2_", "None ->", "sscnb.mapping.", "%%", ":func:", "``"):
+            assert bad not in text, f"sscnb {name} --help shows {bad!r}"
+        for action in cmd._actions:
+            if action.option_strings and action.dest != "help":
+                assert not (action.help or "default").startswith("default"), f"sscnb {name} {action.option_strings[0]}"
+    mp = sub.choices["map"].format_help().replace("\n", " ")
+    mp = " ".join(mp.split())
+    assert f"polygons are made (default: {mapraster.MIN_POLYGON_AREA:g})" in mp
+    assert f"not results (default: {mapraster.WINDOW_MPX:g})" in mp
+    assert "--recog_thresh X, --recog-thresh X a tile whose top class probability is below it becomes unclassified" in mp
+    assert f"(default: {SSCParams().recog_thresh})" in mp
+    assert "--phase2 mlp|rf the pixel classifier" in mp
+
+
+def test_ctrl_c_stops_a_batch_with_one_line_and_status_130(monkeypatch, capsys):
+    from sscnb import __main__ as cli_main
+    from sscnb import batch
+
+    def slow(x):
+        if x == 3:
+            raise KeyboardInterrupt  # the user presses Ctrl-C during the third image
+        return x
+
+    with pytest.raises(batch.Interrupted) as e:
+        batch.run_tasks(None, slow, {f"img{i}": (i,) for i in range(1, 6)}, desc="t", progress=False)
+    assert (e.value.finished, e.value.todo) == (2, 5)
+
+    def handler(a):
+        raise e.value
+
+    monkeypatch.setitem(cli_main.HANDLERS, "check", handler)
+    assert cli_main.main(["check", "somewhere"]) == 130
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        "sscnb check: interrupted: 2 of the 5 images left to do finished (kept, each with its manifest); "
+        "run the same command again to resume"
+    ]
+
+
+def test_command_line_warnings_are_one_line_in_sscnbs_words():
+    """Not Python's 'WARNING py.warnings: /path/x.py:453: DataWarning:' with a source line, and not twice."""
+    import io
+    import logging
+    import warnings
+
+    from sscnb.__main__ import configure_logging
+    from sscnb.data import DataWarning
+
+    shown_before = warnings.showwarning
+    configure_logging(0)
+    handler = next(h for h in logging.getLogger().handlers if getattr(h, "_sscnb", False))
+    stream = io.StringIO()
+    old, handler.stream = handler.stream, stream  # (not setStream: it flushes the old one, which pytest may have closed)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("always")
+            for _ in range(2):
+                warnings.warn("StMarg_31162: its label holds 2 classes not in the scheme", DataWarning, stacklevel=1)
+            logging.getLogger("sscnb.data").warning("StMarg_31162: its label holds 2 classes not in the scheme")
+            warnings.warn("something of another library", UserWarning, stacklevel=1)
+            logging.getLogger("sscnb.mapping").error("Clearwater_ortho: the map could not be written")
+    finally:
+        handler.stream = old
+        warnings.showwarning = shown_before
+    assert stream.getvalue().splitlines() == [
+        "warning: StMarg_31162: its label holds 2 classes not in the scheme",
+        "warning: UserWarning: something of another library",
+        "error: Clearwater_ortho: the map could not be written",
+    ]
+
+
+def test_an_address_where_something_else_answers_is_not_taken_for_a_dask_scheduler():
+    """A web server on the scheduler's port: Dask read its reply as a message size and asked for 3 EiB."""
+    import socket
+    import threading
+
+    from sscnb.batch import dask_client
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(4)
+    port = server.getsockname()[1]
+
+    def answer():
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:  # closed by the test
+                return
+            with conn:
+                conn.recv(1024)
+                conn.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+
+    threading.Thread(target=answer, daemon=True).start()
+    try:
+        with (
+            pytest.raises(ValueError, match=rf"what answers at tcp://127.0.0.1:{port} is not a Dask scheduler"),
+            dask_client(f"tcp://127.0.0.1:{port}", None, log=lambda *_: None),
+        ):
+            pass
+    finally:
+        server.close()
