@@ -180,7 +180,7 @@ class _MapJob:
         return x, _tiles.to_tiles(valid[rows, : self.grid[1] * self.tile], self.tile).reshape(len(x), -1).all(axis=1)
 
     def run_cnn(self, x, vt, tr0, tr1):
-        codes, proba, _ = predict_tiles_masked(self.cnn, x, vt)
+        codes, proba, _ = predict_tiles_masked(self.cnn, x, vt, self.params.tta)
         self.tile_codes[tr0:tr1] = codes.reshape(tr1 - tr0, self.grid[1])
         conf = np.where(vt, proba.max(axis=1) if proba.shape[1] else 0, -1.0)
         self.confidence[tr0:tr1] = conf.reshape(tr1 - tr0, self.grid[1])

@@ -287,7 +287,7 @@ def make_card(
 
 
 def predict_codes(
-    loaded_or_model: Any, key: ClassKey | None, x: np.ndarray, batch_size: int | None = None
+    loaded_or_model: Any, key: ClassKey | None, x: np.ndarray, batch_size: int | None = None, tta: bool = False
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Classify tiles in the shared class scheme.
 
@@ -299,6 +299,8 @@ def predict_codes(
     x : (n, tile, tile, 3) ndarray of uint8
     batch_size : int, optional
         Default: :func:`sscnb.cnn.predict_batch_size` (fixed-shape batches, the last padded).
+    tta : bool
+        Average over the tiles' 8 orientations (:func:`sscnb.predict.predict_tiles`).
 
     Returns
     -------
@@ -314,7 +316,7 @@ def predict_codes(
         model = loaded_or_model
     if key is None:
         raise ValueError("a bare Keras model needs its class key (key=...)")
-    codes, p = key.to_hierarchical(predict_tiles(model, x, batch_size))
+    codes, p = key.to_hierarchical(predict_tiles(model, x, batch_size, tta))
     return codes[p.argmax(axis=1)] if len(p) else np.zeros(0, np.int64), p, codes
 
 

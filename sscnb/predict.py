@@ -14,9 +14,10 @@ import numpy as np
 from ._keras import _keras
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from typing import Any
 
-__all__ = ["accelerator", "predict_batch_size", "predict_tiles"]
+__all__ = ["accelerator", "dihedral_views", "predict_batch_size", "predict_tiles"]
 
 
 @functools.cache  # asked once per process: the devices do not change while it runs
@@ -72,7 +73,7 @@ def predict_batch_size() -> int:
     return 512 if accelerator() else 256
 
 
-def predict_tiles(model: Any, x: np.ndarray, batch_size: int | None = None) -> np.ndarray:
+def predict_tiles(model: Any, x: np.ndarray, batch_size: int | None = None, tta: bool = False) -> np.ndarray:
     """Softmax probabilities of tiles, in batches of one fixed shape.
 
     The last batch is padded with empty tiles up to ``batch_size``, so that XLA (JAX, TensorFlow)
@@ -85,11 +86,21 @@ def predict_tiles(model: Any, x: np.ndarray, batch_size: int | None = None) -> n
     x : (n, t, t, 3) ndarray of uint8 (or float, e.g. gamma-corrected)
     batch_size : int, optional
         Default: :func:`predict_batch_size`.
+    tta : bool
+        Test-time augmentation: the mean of the probabilities of each tile in its 8 orientations
+        (the 4 rotations by 90 degrees, each also mirrored), as the CNN was trained with them
+        (``augment``). 8 times the work.
 
     Returns
     -------
     (n, K) ndarray of float32
     """
+    if tta:
+        x = np.asarray(x)
+        total = np.zeros((len(x), model.output_shape[-1]), np.float64)
+        for view in dihedral_views(x):
+            total += predict_tiles(model, view, batch_size)
+        return (total / 8).astype(np.float32)
     if len(x) == 0:
         return np.zeros((0, model.output_shape[-1]), np.float32)
     b = int(batch_size or predict_batch_size())
@@ -113,3 +124,27 @@ def predict_tiles(model: Any, x: np.ndarray, batch_size: int | None = None) -> n
     for i in range(0, n + pad, b):
         out[i : i + b] = ops.convert_to_numpy(model.predict_on_batch(xx[i : i + b]))
     return out[:n]
+
+
+def dihedral_views(x: np.ndarray) -> Iterator[np.ndarray]:
+    """Yield tiles ``(n, t, t, ...)`` in their 8 orientations: rotated by 0, 90, 180 and 270 degrees, each also mirrored.
+
+    Parameters
+    ----------
+    x : (n, t, t, ...) ndarray
+
+    Yields
+    ------
+    ndarray
+        The identity first.
+
+    Examples
+    --------
+    >>> v = list(dihedral_views(np.arange(4).reshape(1, 2, 2)))
+    >>> len(v), len({a.tobytes() for a in v})  # 8 orientations; a 2 x 2 tile of 4 values has 8 distinct ones
+    (8, 8)
+    """
+    for k in range(4):
+        r = np.rot90(x, k, axes=(1, 2))
+        yield r
+        yield r[:, :, ::-1]

@@ -130,6 +130,8 @@ class SSCParams(Settings):
     min_label_f1: where the CNN was fine-tuned on those labels (its score on them is in-sample),
         phase 2 is kept when its F1 on them, held out, reaches this (measured on Wildcat Creek:
         0.80-0.86 where phase 2 added 0.04-0.07 to the map, 0.75-0.78 where it would have cost 0.03-0.04).
+    tta: test-time augmentation of phase 1: the CNN's class probabilities of each tile are averaged
+        over its 8 orientations (rotations by 90 degrees, each also mirrored); 8 times the CNN's work.
     normalise: when an image's dark tones (water, shade) are outside those of the CNN's training
         images (recorded in the model card), gamma-correct the CNN's input to bring them to the
         training median (:func:`sscnb.inputstats.normalising_gamma`); phase 2 still learns the
@@ -164,6 +166,7 @@ class SSCParams(Settings):
     min_agreement: float = 0.85
     label_cnn_share: float = 0.5
     min_label_f1: float = 0.8
+    tta: bool = False
     normalise: bool = True
 
     def __post_init__(self):
@@ -293,7 +296,9 @@ class SSCResult:
         return phase2_name(self.params["phase2"])
 
 
-def predict_tiles_masked(cnn: LoadedModel, x: np.ndarray, valid: Any = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def predict_tiles_masked(
+    cnn: LoadedModel, x: np.ndarray, valid: Any = None, tta: bool = False
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Phase 1 on a batch of tiles, skipping tiles that touch nodata.
 
     Parameters
@@ -303,6 +308,8 @@ def predict_tiles_masked(cnn: LoadedModel, x: np.ndarray, valid: Any = None) -> 
     valid : (n,) ndarray of bool, optional
         Tiles whose every pixel is valid data; the others are not predicted (code 0,
         confidence 0, probabilities 0).
+    tta : bool
+        Average the CNN's probabilities over each tile's 8 orientations (``SSCParams.tta``).
 
     Returns
     -------
@@ -312,13 +319,13 @@ def predict_tiles_masked(cnn: LoadedModel, x: np.ndarray, valid: Any = None) -> 
     """
     n = len(x)
     if valid is None or valid.all():
-        cls, proba, classes = predict_codes(cnn, None, x)
+        cls, proba, classes = predict_codes(cnn, None, x, tta=tta)
         return cls.astype(np.uint8), proba.astype(np.float32), classes
     classes = cnn.key.to_hierarchical(np.zeros((0, cnn.key.n_outputs), np.float32))[0]
     codes = np.zeros(n, np.uint8)
     proba = np.zeros((n, len(classes)), np.float32)
     if valid.any():
-        c, p, classes = predict_codes(cnn, None, x[valid])
+        c, p, classes = predict_codes(cnn, None, x[valid], tta=tta)
         codes[valid] = c
         proba[valid] = p
     return codes, proba, classes
@@ -434,7 +441,7 @@ def classify_image(
         stats, gamma = check_input(x if valid is None else x[valid], cnn, p, name or "the image", info)
         t["check"] = time.perf_counter() - t0 - t["tiles"]
         t0 = time.perf_counter()
-        tile_cls, proba, codes = predict_tiles_masked(cnn, _inputstats.apply_gamma(x, gamma), valid)
+        tile_cls, proba, codes = predict_tiles_masked(cnn, _inputstats.apply_gamma(x, gamma), valid, p.tta)
         confidence = proba.max(axis=1) if proba.shape[1] else np.zeros(len(x), np.float32)
         tile_grid = apply_tile_rules(tile_cls.reshape(grid), confidence.reshape(grid), p)
         cnn_map = _tiles.tiles_to_raster(tile_grid.ravel(), grid, tile, out_shape=(H, W), fill=0)

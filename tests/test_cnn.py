@@ -369,3 +369,20 @@ def test_a_backbone_keras_refuses_on_pytorch_names_the_setting_and_what_to_do(mo
     assert "backbone: compact" in str(e.value)
     assert "KERAS_BACKEND=tensorflow" in str(e.value)
     assert "not available with the torch backend" in str(e.value)  # Keras's own words, kept
+
+
+def test_tta_averages_the_eight_orientations_of_each_tile():
+    import keras
+
+    rng = np.random.default_rng(3)
+    inp = keras.Input((4, 4, 3))
+    out = keras.layers.Dense(3, activation="softmax")(keras.layers.Flatten()(inp))
+    m = keras.Model(inp, out)  # not invariant to rotation: each orientation gets other probabilities
+    m.set_weights([rng.normal(0, 0.05, (48, 3)).astype("float32"), np.zeros(3, "float32")])
+    x = rng.integers(0, 255, (5, 4, 4, 3)).astype(np.uint8)
+    t = np.swapaxes(x, 1, 2)  # the transpose
+    views = [x, x[:, ::-1], x[:, :, ::-1], x[:, ::-1, ::-1], t, t[:, ::-1], t[:, :, ::-1], t[:, ::-1, ::-1]]
+    want = np.mean([cnn.predict_tiles(m, v) for v in views], axis=0)  # the dihedral group, written out
+    assert not np.allclose(cnn.predict_tiles(m, x), want, atol=1e-3)
+    np.testing.assert_allclose(cnn.predict_tiles(m, x, tta=True), want, atol=1e-6)
+    np.testing.assert_allclose(cnn.predict_tiles(m, x, batch_size=2, tta=True), want, atol=1e-6)

@@ -64,6 +64,30 @@ def test_windowed_map_equals_in_memory_map(model, ortho_arrays, tmp_path, phase2
     np.testing.assert_array_equal(read1(res1.files["final"]), final)
 
 
+def test_tta_reaches_phase_1_in_memory_and_windowed(model, ortho_arrays, tmp_path, monkeypatch):
+    from sscnb import modelfiles
+
+    seen = []
+    real = modelfiles.predict_tiles
+
+    def spy(m, x, batch_size=None, tta=False):
+        seen.append(tta)
+        return real(m, x, batch_size, tta)
+
+    monkeypatch.setattr(modelfiles, "predict_tiles", spy)
+    rgb, valid = ortho_arrays
+    p = ssc.SSCParams(phase2="rf", tta=True, **FAST)
+    mem = ssc.classify_image(rgb, model, p, mask=valid)
+    assert seen
+    assert all(seen)
+    seen.clear()
+    res = mapping.map_inputs([ORTHO], model, tmp_path, "w", p, window_mpx=0.05, progress=False)[0]
+    assert seen
+    assert all(seen)
+    np.testing.assert_array_equal(read1(res.files["cnn"]), mem.cnn_map)
+    assert json.loads(res.files["manifest"].read_text())["recipe"]["settings"]["tta"] is True
+
+
 def test_windowed_map_with_multiscale_features_equals_in_memory_map(model, ortho_arrays, tmp_path):
     """The multiscale bands reach 24 px: strips of 48 rows read with that halo give the in-memory
     map, and the scratch files hold all 19 bands.
