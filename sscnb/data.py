@@ -26,7 +26,7 @@ from .classes import ClassScheme
 from .errors import SscnbError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
 
 __all__ = [
     "DataError",
@@ -41,6 +41,8 @@ __all__ = [
     "read_label",
     "read_pair",
     "checked_pairs",
+    "data_folders",
+    "data_dir_record",
 ]
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".tif", ".tiff")
@@ -251,15 +253,54 @@ def find_pairs(
     return (records, problems) if return_problems else records
 
 
-def checked_pairs(folder: str | Path, log: Callable[[str], object] = print) -> list[ImageRecord]:
-    """:func:`find_pairs` for a notebook or a batch that reads ``folder``.
-
-    Every naming problem is shown (warnings as :class:`DataWarning`, and through ``log``), and errors (the
-    same image or label twice) stop with :class:`DataError` before anything is computed.
+def data_folders(data_dir: str | Path | Sequence[str | Path]) -> list[Path]:
+    """Return ``data_dir`` as a list of folders: one folder, or a list of them (a model of several rivers).
 
     Parameters
     ----------
-    folder : str or Path
+    data_dir : str, Path or list of them
+
+    Returns
+    -------
+    list of Path
+
+    Raises
+    ------
+    DataError
+        An empty list.
+    """
+    folders = [Path(data_dir)] if isinstance(data_dir, (str, Path)) else [Path(f) for f in data_dir]
+    if not folders:
+        raise DataError("data_dir is an empty list: give a folder of labelled images, or a list of them")
+    return folders
+
+
+def data_dir_record(data_dir: str | Path | Sequence[str | Path]) -> str | list[str]:
+    """Return ``data_dir`` as a model card records it: the absolute folder, or a list of them for several.
+
+    Parameters
+    ----------
+    data_dir : str, Path or list of them
+
+    Returns
+    -------
+    str or list of str
+    """
+    folders = [str(f.resolve()) for f in data_folders(data_dir)]
+    return folders[0] if len(folders) == 1 else folders
+
+
+def checked_pairs(folder: str | Path | Sequence[str | Path], log: Callable[[str], object] = print) -> list[ImageRecord]:
+    """:func:`find_pairs` for a notebook or a batch that reads ``folder`` (or each folder of a list).
+
+    Every naming problem is shown (warnings as :class:`DataWarning`, and through ``log``), and errors (the
+    same image or label twice, also in two folders) stop with :class:`DataError` before anything is computed.
+
+    Parameters
+    ----------
+    folder : str, Path or list of them
+        Several folders train one model on all their images (several rivers, as the method's
+        original CNN was trained on five).
     log : callable
         Receives one line per problem.
 
@@ -267,14 +308,26 @@ def checked_pairs(folder: str | Path, log: Callable[[str], object] = print) -> l
     -------
     list of ImageRecord
     """
-    records, problems = find_pairs(folder, return_problems=True)
+    folders = data_folders(folder)
+    if len(folders) > 1:
+        records: list[ImageRecord] = []
+        seen: dict[str, Path] = {}
+        for f in folders:
+            for rec in checked_pairs(f, log):
+                if rec.name in seen:
+                    raise DataError(f"image {rec.name} is in two data folders, {seen[rec.name]} and {f}: keep one of them")
+                seen[rec.name] = f
+                records.append(rec)
+        return records
+    records, problems = find_pairs(folders[0], return_problems=True)
     for p in problems:
         log(f"{p.severity}: {p.message}")
         if p.severity == "warning":
             warnings.warn(p.message, DataWarning, stacklevel=2)
     errors = [p for p in problems if p.severity == "error"]
     if errors:
-        raise DataError(f"{len(errors)} problem(s) in {folder} to fix first:\n" + "\n".join(f"  - {p.message}" for p in errors))
+        lines = "\n".join(f"  - {p.message}" for p in errors)
+        raise DataError(f"{len(errors)} problem(s) in {folders[0]} to fix first:\n{lines}")
     return records
 
 

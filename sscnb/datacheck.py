@@ -15,9 +15,11 @@ import numpy as np
 
 from . import tiles as _tiles
 from .classes import ClassScheme
-from .data import DataError, DataWarning, Problem, find_pairs, read_pair
+from .data import DataError, DataWarning, Problem, data_folders, find_pairs, read_pair
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     import pandas as pd
 
 __all__ = ["DataCheck", "check_dataset"]
@@ -32,13 +34,14 @@ class DataCheck:
     ``problems``: every :class:`Problem` found. ``records``: the usable records.
     """
 
-    folder: Path
+    folder: Path  # the first of ``folders``
     scheme: ClassScheme
     tile_size: int
     purity: float
     records: list = field(default_factory=list)
     problems: list = field(default_factory=list)
     inventory: pd.DataFrame = None  # filled in by check_dataset
+    folders: list = field(default_factory=list)  # every folder checked (several: one data set of several rivers)
 
     @property
     def errors(self):
@@ -110,7 +113,8 @@ class DataCheck:
         """Raise :class:`DataError` naming every error, when there is one."""
         if self.errors:
             raise DataError(
-                f"{len(self.errors)} problem(s) in {self.folder}:\n" + "\n".join(f"  - {p.message}" for p in self.errors)
+                f"{len(self.errors)} problem(s) in {' + '.join(map(str, self.folders or [self.folder]))}:\n"
+                + "\n".join(f"  - {p.message}" for p in self.errors)
             )
 
 
@@ -119,7 +123,7 @@ def _class_names(scheme: ClassScheme):
 
 
 def check_dataset(
-    folder: str | Path,
+    folder: str | Path | Sequence[str | Path],
     scheme: ClassScheme | None = None,
     tile_size: int = 50,
     purity: float = 0.9,
@@ -132,7 +136,9 @@ def check_dataset(
 
     Parameters
     ----------
-    folder : str or Path
+    folder : str, Path or list of them
+        Several folders are checked as one data set (a model of several rivers): an image in two
+        of them is an error.
     scheme : ClassScheme, optional
     tile_size : int, px
     purity : float
@@ -148,8 +154,21 @@ def check_dataset(
     from tqdm.auto import tqdm
 
     scheme = scheme or ClassScheme.default()
-    records, problems = find_pairs(folder, return_problems=True)
-    chk = DataCheck(Path(folder), scheme, tile_size, purity, problems=list(problems))
+    folders = data_folders(folder)
+    records, problems = [], []
+    seen: dict[str, Path] = {}
+    for f in folders:
+        recs, probs = find_pairs(f, return_problems=True)
+        problems += probs
+        for rec in recs:
+            if rec.name in seen:
+                msg = f"{rec.name} is in two data folders, {seen[rec.name]} and {f}: keep one of them"
+                problems.append(Problem("error", rec.image_path.name, msg))
+                continue
+            seen[rec.name] = f
+            records.append(rec)
+    where = folders[0] if len(folders) == 1 else " + ".join(str(f) for f in folders)
+    chk = DataCheck(folders[0], scheme, tile_size, purity, problems=list(problems), folders=folders)
     codes = scheme.labelled_codes
     names = _class_names(scheme)
     rows = []
@@ -201,9 +220,9 @@ def check_dataset(
         chk.problems.append(
             Problem(
                 "error",
-                Path(folder).name,
+                folders[0].name,
                 (
-                    f"no class has a single usable tile in {folder} at {tile_size} x {tile_size} px and purity "
+                    f"no class has a single usable tile in {where} at {tile_size} x {tile_size} px and purity "
                     f"{purity:.0%} (at most 10% unlabelled): nothing to train a CNN on. Lower tile_size or purity, "
                     "or label larger areas"
                 ),

@@ -238,3 +238,29 @@ def test_check_refuses_bad_settings_in_one_line(capsys, args, says):
     assert err.startswith(f"sscnb check: {says}")
     assert "Traceback" not in err
     assert len(err.splitlines()) == 1
+
+
+def test_several_folders_are_one_data_set_of_several_rivers(tmp_path, make_pair):
+    from sscnb.data import checked_pairs, data_dir_record, data_folders
+
+    lab = np.full((60, 80), 1, np.uint8)
+    make_pair("Alpha_0001.png", label=lab, folder=tmp_path / "a")
+    make_pair("Beta_0001.png", label=lab, folder=tmp_path / "b")
+    make_pair("Beta_0002.png", label=lab, folder=tmp_path / "b")
+    a, b = tmp_path / "a", tmp_path / "b"
+    recs = checked_pairs([a, b], log=lambda s: None)
+    assert [r.name for r in recs] == ["Alpha_0001", "Beta_0001", "Beta_0002"]
+    assert {r.river for r in recs} == {"Alpha", "Beta"}
+    assert data_folders(str(a)) == [a]
+    assert data_dir_record(a) == str(a.resolve())
+    assert data_dir_record([a, b]) == [str(a.resolve()), str(b.resolve())]
+    chk = check_dataset([a, b], tile_size=20, progress=False)
+    assert chk.ok
+    assert list(chk.inventory.image) == ["Alpha_0001.png", "Beta_0001.png", "Beta_0002.png"]
+    make_pair("Beta_0002.png", label=lab, folder=tmp_path / "c")  # the same image in a third folder
+    with pytest.raises(DataError, match=r"Beta_0002 is in two data folders, .*b and .*c: keep one"):
+        checked_pairs([a, b, tmp_path / "c"], log=lambda s: None)
+    chk = check_dataset([a, b, tmp_path / "c"], tile_size=20, progress=False)
+    assert [p.message for p in chk.errors] == [f"Beta_0002 is in two data folders, {b} and {tmp_path / 'c'}: keep one of them"]
+    with pytest.raises(DataError, match="data_dir is an empty list"):
+        checked_pairs([])
