@@ -217,7 +217,9 @@ def replay_tiles(
         A fraction (0-1) of the parent's tiles, or a count (> 1). 0 replays nothing.
     scheme : ClassScheme
     replay_dir : str or Path, optional
-        The parent's training folder, when its card does not record it or it has moved.
+        The parent's training folder, when its card does not record it or it has moved; or a
+        ``.npz`` of tiles (:meth:`TileSet.save_npz`: what a model shipped with sscnb carries), of
+        which a share ``replay`` of the parent's ``n_tiles`` is drawn (all, at most).
     seed : int
     progress : bool
 
@@ -228,6 +230,8 @@ def replay_tiles(
     if not replay:
         return None
     folder = replay_dir or parent_card.get("data_dir")
+    if folder is not None and str(folder).endswith(".npz"):  # tiles shipped with the model (sscnb.bundled)
+        return _sample_tiles(TileSet.load_npz(folder), replay, int(parent_card.get("n_tiles", 0)), seed)
     if folder is None:
         raise AdaptError(
             "replay asks for the parent's training tiles, but its model card does not record its "
@@ -241,7 +245,12 @@ def replay_tiles(
     tiles = collect_tiles(
         records, scheme, int(parent_card["tile_size"]), float(parent_card.get("purity", 0.9)), progress=progress
     )
-    n = int(round(replay * len(tiles))) if replay <= 1 else int(replay)
+    return _sample_tiles(tiles, replay, len(tiles), seed)
+
+
+def _sample_tiles(tiles: TileSet, replay: float, of: int, seed: int) -> TileSet:
+    """Draw ``replay`` (a share of ``of`` tiles, or a count) of ``tiles``, stratified by river and class."""
+    n = int(round(replay * max(of, len(tiles)))) if replay <= 1 else int(replay)
     n = max(1, min(n, len(tiles)))
     rng = np.random.default_rng(seed)
     idx = []
@@ -424,6 +433,9 @@ def fine_tune(
     if colour is None:
         colour = CNNParams(colour_augment=True).colour()
     t0 = time.perf_counter()
+    shipped = parent.card.get("replay_file")  # a model shipped with sscnb carries a sample of its tiles
+    if replay_dir is None and shipped and (parent.path.parent / shipped).is_file():
+        replay_dir = parent.path.parent / shipped
     rep = replay_tiles(parent.card, replay, scheme, replay_dir, seed, progress)
     key, added = merge_class_key(parent.key, new_tiles, scheme)
     model = widen_model(parent.model, parent.key, key, learning_rate, seed)

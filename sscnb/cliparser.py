@@ -135,7 +135,9 @@ def _parser_map(sub) -> None:
         "--vectors, polygons.",
     )
     m.add_argument("inputs", nargs="+", metavar="INPUT", help="image, orthomosaic, folder or glob pattern")
-    m.add_argument("--model", required=True, help="the CNN (.keras file or its folder) saved by notebook 02")
+    m.add_argument(
+        "--model", required=True, help="the CNN (.keras file or its folder) saved by notebook 02, or rivers (shipped with sscnb)"
+    )
     m.add_argument("--out", required=True, help="output folder")
     m.add_argument("--experiment", default="map", help="name in every output file (default: %(default)s)")
     m.add_argument("--vectors", action="store_true", help="also write polygons per class to a GeoPackage")
@@ -168,7 +170,9 @@ def _parser_evaluate(sub) -> None:
         "figures, Summary_<experiment>.csv, Timings_<experiment>.csv).",
     )
     e.add_argument("data_dir", metavar="DATA_DIR", help="images RiverName_NNNN.jpg with labels SCLS_*.tif")
-    e.add_argument("--model", required=True, help="the CNN (.keras file or its folder) saved by notebook 02")
+    e.add_argument(
+        "--model", required=True, help="the CNN (.keras file or its folder) saved by notebook 02, or rivers (shipped with sscnb)"
+    )
     e.add_argument("--out", required=True, help="output folder (notebook 03 writes to output_dir/ssc)")
     e.add_argument("--experiment", default="evaluate", help="name in every output file (default: %(default)s)")
     e.add_argument("--overwrite", action="store_true", help="redo finished images")
@@ -192,7 +196,11 @@ def _parser_adapt(sub) -> None:
         "key, card with its lineage) under OUT. The last line printed is its path.",
     )
     d.add_argument("images", nargs="+", metavar="IMAGES", help="the new river's images, or folders of them")
-    d.add_argument("--model", required=True, help="the parent CNN (.keras file or its folder)")
+    d.add_argument(
+        "--model",
+        default="rivers",
+        help="the parent CNN (.keras file or its folder; default: rivers, the model shipped with sscnb)",
+    )
     d.add_argument("--labels", required=True, help="labels CSV, polygon file (.gpkg, .shp) or folder of SCLS_ rasters")
     d.add_argument("--out", required=True, help="folder for the adapted model")
     d.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS, metavar="N", help="passes over the tiles (default: %(default)s)")

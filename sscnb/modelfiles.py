@@ -13,9 +13,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .bundled import BUNDLED_MODELS, bundled_model, head_model, save_head
 from .classes import ClassScheme
 from .classkey import ClassKey, ModelMismatchError
 from .cnn import _keras, predict_tiles
+from .efficientnet import PretrainedUnavailableError
 from .inputstats import training_statistics
 from .provenance import file_sha256, json_default, package_versions, timestamp, tmp_name
 from .tilesets import TileSet
@@ -74,14 +76,16 @@ def check_new_model(folder: str | Path, name: str, overwrite: bool = False) -> N
     FileExistsError
         ``<folder>/<name>.keras`` exists and ``overwrite`` is False; the message says what to do.
     """
-    path = Path(folder) / f"{name}.keras"
-    if path.exists() and not overwrite:
+    path = next((p for p in (Path(folder) / f"{name}.keras", Path(folder) / f"{name}.npz") if p.exists()), None)
+    if path is not None and not overwrite:
         raise FileExistsError(
             f"{path} exists: choose another model_name or output_dir (your own folder), or set overwrite=True to replace it"
         )
 
 
-def save_model(folder: str | Path, name: str, model: Any, key: ClassKey, card: dict, overwrite: bool = False) -> dict:
+def save_model(
+    folder: str | Path, name: str, model: Any, key: ClassKey, card: dict, overwrite: bool = False, head_only: bool = False
+) -> dict:
     """Save a model with its class key and card, atomically.
 
     Parameters
@@ -95,6 +99,10 @@ def save_model(folder: str | Path, name: str, model: Any, key: ClassKey, card: d
         From :func:`make_card`; the key's digest, rivers, date and versions are added.
     overwrite : bool
         Replace an existing model of that name.
+    head_only : bool
+        For a classifier on frozen ImageNet features of EfficientNet-Lite0: write only its head, as
+        ``<name>.npz`` (:func:`sscnb.bundled.save_head`; a few kB), which :func:`load_model` rebuilds
+        on the weights package's backbone. How the shipped model ``rivers`` is stored.
 
     Returns
     -------
@@ -106,7 +114,7 @@ def save_model(folder: str | Path, name: str, model: Any, key: ClassKey, card: d
     check_new_model(folder, name, overwrite)
     folder.mkdir(parents=True, exist_ok=True)
     paths = {
-        "model": folder / f"{name}.keras",
+        "model": folder / f"{name}.npz" if head_only else folder / f"{name}.keras",
         "class_key": folder / f"{name}_classkey.csv",
         "card": folder / f"{name}_card.json",
     }
@@ -122,7 +130,10 @@ def save_model(folder: str | Path, name: str, model: Any, key: ClassKey, card: d
     )
     tmp = {k: tmp_name(p) for k, p in paths.items()}  # three files renamed together at the end
     try:
-        model.save(tmp["model"])
+        if head_only:
+            save_head(tmp["model"], model)
+        else:
+            model.save(tmp["model"])
         key.to_csv(tmp["class_key"])
         tmp["card"].write_text(json.dumps(card, indent=2, default=json_default) + "\n")
         for k in paths:
@@ -134,13 +145,21 @@ def save_model(folder: str | Path, name: str, model: Any, key: ClassKey, card: d
 
 
 def _find_model_file(path: Path) -> Path:
+    shipped = bundled_model(path)
+    if shipped is not None:
+        if not shipped.is_file():
+            raise FileNotFoundError(f"the model {path} shipped with sscnb is missing from {shipped.parent}: reinstall sscnb")
+        return shipped
     if path.is_dir():
         cands = sorted(path.glob("*.keras")) or sorted(path.glob("*.h5"))
         if len(cands) != 1:
             raise ModelMismatchError(f"{path} holds {len(cands)} model files (.keras/.h5): give the path of one")
         return cands[0]
     if not path.exists():
-        raise FileNotFoundError(f"model {path} does not exist: train one with notebook 02 or check model_path")
+        raise FileNotFoundError(
+            f"model {path} does not exist: train one with notebook 02, check model_path, or name a model shipped with "
+            f"sscnb ({', '.join(BUNDLED_MODELS)})"
+        )
     return path
 
 
@@ -153,7 +172,8 @@ def load_model(path: str | Path, scheme: ClassScheme | None = None) -> LoadedMod
     Parameters
     ----------
     path : str or Path
-        The ``.keras`` file, or a folder holding one.
+        The ``.keras`` file, a folder holding one, or the name of a model shipped with sscnb
+        (:mod:`sscnb.bundled`: "rivers").
     scheme : ClassScheme, optional
         Default: the scheme recorded in the card.
 
@@ -180,7 +200,12 @@ def load_model(path: str | Path, scheme: ClassScheme | None = None) -> LoadedMod
     key = ClassKey.from_csv(key_path)
     card_path = mpath.with_name(f"{stem}_card.json")
     try:
-        model = keras.saving.load_model(mpath, compile=False)
+        if mpath.suffix == ".npz":  # a shipped model's head on EfficientNet-Lite0's ImageNet weights (sscnb.bundled)
+            model = head_model(mpath, int(json.loads(card_path.read_text())["tile_size"]))
+        else:
+            model = keras.saving.load_model(mpath, compile=False)
+    except PretrainedUnavailableError:
+        raise
     except Exception as exc:  # noqa: BLE001
         raise ModelMismatchError(
             f"Keras cannot read {mpath} ({mpath.stat().st_size:,} bytes; {type(exc).__name__}: {exc}): the file "

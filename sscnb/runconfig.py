@@ -11,6 +11,7 @@ from pathlib import Path
 
 import yaml
 
+from .bundled import BUNDLED_MODELS
 from .cnn import CNNParams
 from .errors import SscnbError
 from .ssc import SSCParams
@@ -92,6 +93,8 @@ def load_config(path: str | Path) -> dict:
     def absolutise(params):
         params = dict(params or {})
         for k, v in params.items():
+            if k == "model_path" and v in BUNDLED_MODELS and not (base / v).exists():
+                continue  # the name of a model shipped with sscnb ("rivers"), not a path
             if k in PATH_PARAMETERS and isinstance(v, str):
                 params[k] = str((base / v).resolve())
             elif k in PATH_PARAMETERS and isinstance(v, list):

@@ -53,6 +53,31 @@ class TileSet:
         """Return the tiles at ``idx``, with their rivers and images."""
         return TileSet(self.x[idx], self.y[idx], self.river[idx], self.image[idx], self.tile_size, self.purity)
 
+    def save_npz(self, path) -> None:
+        """Write the tiles to a compressed ``.npz`` file (:meth:`load_npz` reads it back)."""
+        np.savez_compressed(
+            path,
+            x=self.x,
+            y=self.y,
+            river=self.river.astype(str),
+            image=self.image.astype(str),
+            tile_size=self.tile_size,
+            purity=self.purity,
+        )
+
+    @classmethod
+    def load_npz(cls, path) -> TileSet:
+        """Read tiles written by :meth:`save_npz` (no pickled objects are read)."""
+        with np.load(path, allow_pickle=False) as z:
+            return cls(
+                z["x"],
+                z["y"],
+                z["river"].astype(object),
+                z["image"].astype(object),
+                int(z["tile_size"]),
+                float(z["purity"]),
+            )
+
 
 def collect_tiles(records: list, scheme: ClassScheme, tile_size: int = 50, purity: float = 0.9, progress: bool = True) -> TileSet:
     """Read labelled images and keep their pure tiles (see :func:`sscnb.tiles.purity_labels`).

@@ -566,3 +566,28 @@ def test_command_line_errors_name_the_option_not_the_notebook_setting(tmp_path, 
     err = capsys.readouterr().err
     assert "give the field that holds the class codes (--class-field), or add one in QGIS" in err, err
     assert "class_field" not in err
+
+
+def test_replay_from_tiles_shipped_with_a_model(tmp_path):
+    from sscnb.tilesets import TileSet
+
+    rng = np.random.default_rng(0)
+    y = np.repeat([1, 3], [30, 10])
+    ts = TileSet(
+        rng.integers(0, 255, (40, 10, 10, 3), dtype=np.uint8),
+        y,
+        np.array(["A"] * 40, object),
+        np.array(["A_0001"] * 40, object),
+        10,
+        0.9,
+    )
+    ts.save_npz(tmp_path / "m_replay.npz")
+    back = TileSet.load_npz(tmp_path / "m_replay.npz")
+    np.testing.assert_array_equal(back.x, ts.x)
+    assert list(back.river) == list(ts.river)
+    assert (back.tile_size, back.purity) == (10, 0.9)
+    card = {"tile_size": 10, "n_tiles": 100}  # the model learnt from 100 tiles; 40 of them are shipped
+    rep = adapt.replay_tiles(card, 0.2, SCHEME, replay_dir=tmp_path / "m_replay.npz", seed=0)
+    assert len(rep) == 20  # 20% of 100, stratified: 15 of class 1, 5 of class 3
+    assert np.bincount(rep.y, minlength=4)[[1, 3]].tolist() == [15, 5]
+    assert len(adapt.replay_tiles(card, 0.9, SCHEME, replay_dir=tmp_path / "m_replay.npz")) == 40  # all there is, at most

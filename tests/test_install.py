@@ -53,3 +53,11 @@ def test_wheel_ships_the_notebooks_and_runs_them(tmp_path):
     )
     _run([str(py), "-m", "sscnb", "-q", "run", "--config", str(cfg), "--only", "00"], cwd=tmp_path)
     assert (tmp_path / "outputs" / "wheel" / "data_check" / "inventory.csv").exists()
+    # the model shipped in the wheel maps a survey with no training (issue 37's "from a fresh install")
+    _run(
+        [str(py), "-m", "sscnb", "-q", "map", "--model", "rivers", "--out", str(tmp_path / "maps"), str(SAMPLE / "Survey")],
+        cwd=tmp_path,
+    )
+    assert list((tmp_path / "maps").rglob("*_MLP.tif"))
+    shipped = _run([str(py), "-c", "from sscnb.bundled import bundled_model; print(bundled_model('rivers'))"], cwd=tmp_path)
+    assert shipped.strip().startswith(str(env))

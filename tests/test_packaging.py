@@ -16,8 +16,7 @@ def _name(spec: str) -> str:
 
 def test_environment_yml_matches_pyproject():
     pp = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
-    extras = pp["optional-dependencies"]
-    pip_names = {_name(d) for d in pp["dependencies"]} | {_name(d) for e in ("test", "pretrained") for d in extras[e]}
+    pip_names = {_name(d) for d in pp["dependencies"]} | {_name(d) for d in pp["optional-dependencies"]["test"]}
     env = yaml.safe_load((REPO / "environment.yml").read_text())
     conda_names = set()
     for d in env["dependencies"]:
