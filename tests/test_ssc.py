@@ -168,7 +168,7 @@ def test_settings_reject_bad_values_with_the_allowed_ones(values, message):
 @pytest.mark.parametrize(
     ("values", "message"),
     [
-        ({"backbone": "nasnet"}, r"backbone must be one of \['compact', 'nasnet_mobile', 'nasnet_large'\]"),
+        ({"backbone": "nasnet"}, r"backbone must be one of \['compact', 'efficientnet_lite0', 'nasnet_mobile', 'nasnet_large'\]"),
         ({"class_weight": "balance"}, r"class_weight must be None or 'balanced'"),
         ({"trainable_layers": "some"}, r"trainable_layers must be 'all' or a number"),
         ({"tile_size": 0}, r"tile_size must be a whole number >= 1"),
