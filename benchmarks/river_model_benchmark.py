@@ -127,6 +127,7 @@ def main(argv=None):
             model, secs, tiles = train_model(bb, stmarg_train + [wild[f] for f in other], scheme, epochs, a.seed, a.input_size)
             for tta in (False,) if a.no_tta else (False, True):
                 base = {"left_out": left, "trained_on": "stmarg/Train + " + "+".join(other), "backbone": bb, "tta": tta}
+                base["input_size"] = (a.input_size or 112) if bb.startswith("efficientnet") else None
                 base |= {"epochs": epochs, "tiles": len(tiles), "train_s": round(secs, 1)}
                 d = score(model, test, tta, scheme)
                 rows.append({**base, "scored": left, **d})

@@ -125,6 +125,14 @@ def _add_label_options(parser) -> None:
     parser.add_argument("--class-field", default="class_code", help="class attribute of polygons (default: %(default)s)")
 
 
+def _add_model_option(parser) -> None:
+    parser.add_argument(
+        "--model",
+        required=True,
+        help="the CNN (.keras file or its folder) saved by notebook 02, or rivers / rivers_compact (shipped with sscnb)",
+    )
+
+
 def _parser_map(sub) -> None:
     m = sub.add_parser(
         "map",
@@ -135,9 +143,7 @@ def _parser_map(sub) -> None:
         "--vectors, polygons.",
     )
     m.add_argument("inputs", nargs="+", metavar="INPUT", help="image, orthomosaic, folder or glob pattern")
-    m.add_argument(
-        "--model", required=True, help="the CNN (.keras file or its folder) saved by notebook 02, or rivers (shipped with sscnb)"
-    )
+    _add_model_option(m)
     m.add_argument("--out", required=True, help="output folder")
     m.add_argument("--experiment", default="map", help="name in every output file (default: %(default)s)")
     m.add_argument("--vectors", action="store_true", help="also write polygons per class to a GeoPackage")
@@ -170,9 +176,7 @@ def _parser_evaluate(sub) -> None:
         "figures, Summary_<experiment>.csv, Timings_<experiment>.csv).",
     )
     e.add_argument("data_dir", metavar="DATA_DIR", help="images RiverName_NNNN.jpg with labels SCLS_*.tif")
-    e.add_argument(
-        "--model", required=True, help="the CNN (.keras file or its folder) saved by notebook 02, or rivers (shipped with sscnb)"
-    )
+    _add_model_option(e)
     e.add_argument("--out", required=True, help="output folder (notebook 03 writes to output_dir/ssc)")
     e.add_argument("--experiment", default="evaluate", help="name in every output file (default: %(default)s)")
     e.add_argument("--overwrite", action="store_true", help="redo finished images")
