@@ -119,27 +119,20 @@ def main(argv=None):
 
 def build(name: str, tiles, key, scheme, a) -> None:
     """Train, score and save one shipped model."""
-    from sscnb import cnn, metrics, modelfiles, ssc
+    from cnn_benchmark import build as build_backbone  # benchmarks/: the same models as the benchmarks
+    from river_model_benchmark import score
+
+    from sscnb import cnn, modelfiles
     from sscnb.data import find_pairs, read_pair
     from sscnb.provenance import file_sha256, machine, write_json
 
     backbone, epochs = MODELS[name]
     frozen = backbone == "efficientnet_lite0-frozen"
-    if frozen:
-        model = cnn.build_model("efficientnet_lite0", key.n_outputs, 50, weights="imagenet", trainable_layers=0, seed=a.seed)
-    else:
-        model = cnn.build_model(backbone, key.n_outputs, 50, seed=a.seed)
+    model = build_backbone(backbone, key.n_outputs, a.seed)
     history = cnn.train(model, tiles.x, key.encode(tiles.y, tiles.river), epochs=epochs, batch_size=64, seed=a.seed)
     loaded = modelfiles.LoadedModel(model, key, {"tile_size": 50}, Path(f"{name}.keras"), scheme)
-    codes = list(scheme.labelled_codes)
-    names = {c: scheme.name(c) for c in scheme.codes}
-    reps: dict[str, list] = {"cnn": [], "final": []}
-    for rec in find_pairs(DATA / "stmarg" / "Validate"):
-        img, lab = read_pair(rec, scheme, 50)
-        r = ssc.classify_image(img, loaded, ssc.SSCParams())
-        for tag, mp in (("cnn", r.cnn_map), ("final", r.final_map)):
-            reps[tag].append(metrics.class_report(lab, mp, codes, names))
-    validate = {f"f1_{t}": round(metrics.weighted_f1(rr), 4) for t, rr in reps.items()}
+    pairs = [read_pair(rec, scheme, 50) for rec in find_pairs(DATA / "stmarg" / "Validate")]
+    validate = {k: round(v, 4) for k, v in score(loaded, pairs, False, scheme).items() if k in ("f1_cnn", "f1_final")}
     print(f"{name}: stmarg/Validate {validate}", flush=True)
     what = "EfficientNet-Lite0 (ImageNet weights, frozen) with a softmax head" if frozen else "the compact CNN of sscnb"
     card = modelfiles.make_card(

@@ -33,24 +33,14 @@ FRAMES = ("Wildcat_0003", "Wildcat_0004")
 
 def train_model(backbone: str, records, scheme, epochs: int, seed: int, input_size: int | None):
     """Train a tile classifier on the records' pure tiles; return (LoadedModel, seconds, tiles)."""
+    from cnn_benchmark import build  # benchmarks/: one reading of the backbone names
+
     from sscnb import classkey, cnn, modelfiles, tilesets
 
     tiles = tilesets.collect_tiles(records, scheme, 50, 0.9, progress=False)
     key = classkey.make_class_key(tiles, scheme, local_classes=True)
     y = key.encode(tiles.y, tiles.river)
-    if backbone.startswith("efficientnet_lite0"):
-        frozen = backbone.endswith("-frozen")
-        model = cnn.build_model(
-            "efficientnet_lite0",
-            key.n_outputs,
-            50,
-            weights="imagenet",
-            trainable_layers=0 if frozen else "all",
-            seed=seed,
-            input_size=input_size,
-        )
-    else:
-        model = cnn.build_model(backbone, key.n_outputs, 50, seed=seed)
+    model = build(backbone, key.n_outputs, seed, input_size)
     t0 = time.perf_counter()
     history = cnn.train(model, tiles.x, y, epochs=epochs, batch_size=64, seed=seed, progress=True)
     secs = time.perf_counter() - t0

@@ -43,6 +43,7 @@ __all__ = [
     "checked_pairs",
     "data_folders",
     "data_dir_record",
+    "pairs_in_folders",
 ]
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".tif", ".tiff")
@@ -290,6 +291,36 @@ def data_dir_record(data_dir: str | Path | Sequence[str | Path]) -> str | list[s
     return folders[0] if len(folders) == 1 else folders
 
 
+def pairs_in_folders(folders: Sequence[Path]) -> tuple[list[ImageRecord], list[Problem]]:
+    """:func:`find_pairs` over several folders: their records and naming problems, together.
+
+    An image found in two folders is an error (the first is kept).
+
+    Parameters
+    ----------
+    folders : list of Path
+
+    Returns
+    -------
+    records : list of ImageRecord
+    problems : list of Problem
+    """
+    records: list[ImageRecord] = []
+    problems: list[Problem] = []
+    seen: dict[str, Path] = {}
+    for f in folders:
+        recs, probs = find_pairs(f, return_problems=True)
+        problems += probs
+        for rec in recs:
+            if rec.name in seen:
+                msg = f"{rec.name} is in two data folders, {seen[rec.name]} and {f}: keep one of them"
+                problems.append(Problem("error", rec.image_path.name, msg))
+                continue
+            seen[rec.name] = f
+            records.append(rec)
+    return records, problems
+
+
 def checked_pairs(folder: str | Path | Sequence[str | Path], log: Callable[[str], object] = print) -> list[ImageRecord]:
     """:func:`find_pairs` for a notebook or a batch that reads ``folder`` (or each folder of a list).
 
@@ -309,17 +340,7 @@ def checked_pairs(folder: str | Path | Sequence[str | Path], log: Callable[[str]
     list of ImageRecord
     """
     folders = data_folders(folder)
-    if len(folders) > 1:
-        records: list[ImageRecord] = []
-        seen: dict[str, Path] = {}
-        for f in folders:
-            for rec in checked_pairs(f, log):
-                if rec.name in seen:
-                    raise DataError(f"image {rec.name} is in two data folders, {seen[rec.name]} and {f}: keep one of them")
-                seen[rec.name] = f
-                records.append(rec)
-        return records
-    records, problems = find_pairs(folders[0], return_problems=True)
+    records, problems = pairs_in_folders(folders)
     for p in problems:
         log(f"{p.severity}: {p.message}")
         if p.severity == "warning":
@@ -327,7 +348,7 @@ def checked_pairs(folder: str | Path | Sequence[str | Path], log: Callable[[str]
     errors = [p for p in problems if p.severity == "error"]
     if errors:
         lines = "\n".join(f"  - {p.message}" for p in errors)
-        raise DataError(f"{len(errors)} problem(s) in {folders[0]} to fix first:\n{lines}")
+        raise DataError(f"{len(errors)} problem(s) in {' + '.join(map(str, folders))} to fix first:\n{lines}")
     return records
 
 

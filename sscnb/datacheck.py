@@ -15,7 +15,7 @@ import numpy as np
 
 from . import tiles as _tiles
 from .classes import ClassScheme
-from .data import DataError, DataWarning, Problem, data_folders, find_pairs, read_pair
+from .data import DataError, DataWarning, Problem, data_folders, pairs_in_folders, read_pair
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -122,23 +122,6 @@ def _class_names(scheme: ClassScheme):
     return [scheme.name(c) for c in scheme.labelled_codes]
 
 
-def _pairs_of(folders: list[Path]) -> tuple[list, list]:
-    """Return the records and naming problems of every folder; an image in two folders is an error (kept once)."""
-    records, problems = [], []
-    seen: dict[str, Path] = {}
-    for f in folders:
-        recs, probs = find_pairs(f, return_problems=True)
-        problems += probs
-        for rec in recs:
-            if rec.name in seen:
-                msg = f"{rec.name} is in two data folders, {seen[rec.name]} and {f}: keep one of them"
-                problems.append(Problem("error", rec.image_path.name, msg))
-                continue
-            seen[rec.name] = f
-            records.append(rec)
-    return records, problems
-
-
 def check_dataset(
     folder: str | Path | Sequence[str | Path],
     scheme: ClassScheme | None = None,
@@ -172,7 +155,7 @@ def check_dataset(
 
     scheme = scheme or ClassScheme.default()
     folders = data_folders(folder)
-    records, problems = _pairs_of(folders)
+    records, problems = pairs_in_folders(folders)
     where = folders[0] if len(folders) == 1 else " + ".join(str(f) for f in folders)
     chk = DataCheck(folders[0], scheme, tile_size, purity, problems=list(problems), folders=folders)
     codes = scheme.labelled_codes
