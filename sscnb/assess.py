@@ -236,6 +236,7 @@ def read_points(
             f"{int(out.sum())} labelled point(s) of {path} fall outside the map {strata.path.name}: "
             "are they in another CRS (give crs for a CSV), or from another map?"
         )
+    _check_duplicate_points(path, np.flatnonzero(labelled), r, c, ref[labelled])
     mc = _map_class_at(strata, r, c)
     if (mc == 0).any():
         raise AssessError(
@@ -245,6 +246,30 @@ def read_points(
     xs2, ys2 = _centres(strata.transform, r, c)
     pts = pd.DataFrame({"x": xs2, "y": ys2, "row": r, "col": c, "map_class": mc, "reference_class": ref[labelled]})
     return pts, int((~labelled).sum())
+
+
+def _check_duplicate_points(path: Path, index: np.ndarray, r: np.ndarray, c: np.ndarray, ref: np.ndarray) -> None:
+    """Refuse two labelled points on one map pixel: with two classes they conflict, with one they count twice.
+
+    ``index``: each point's position in the file (a CSV's line is ``index + 2``, after its header; a GIS file's
+    feature number is ``index + 1``).
+    """
+    if len(r) < 2:
+        return
+    _, inverse, counts = np.unique(np.stack([r, c], 1), axis=0, return_inverse=True, return_counts=True)
+    dup = counts[inverse.ravel()] > 1
+    if not dup.any():
+        return
+    first = int(np.flatnonzero(dup)[0])
+    same = np.flatnonzero(inverse.ravel() == inverse.ravel()[first])
+    csv = path.suffix.lower() == ".csv"
+    where = ", ".join(f"{'line' if csv else 'feature'} {int(index[i]) + (2 if csv else 1)} says {int(ref[i])}" for i in same)
+    conflict = len(set(ref[same].tolist())) > 1
+    raise AssessError(
+        f"{path.name}: {len(same)} labelled points fall on one map pixel (row {int(r[first])}, column {int(c[first])}; "
+        f"{where}){'; their classes conflict' if conflict else '; it would count twice'}: keep one point per "
+        "place, with its right reference class, and delete the other(s)"
+    )
 
 
 def _read_point_file(path: Path, class_field: str, crs):

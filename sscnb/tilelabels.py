@@ -200,13 +200,14 @@ def read_tile_labels(path: str | Path, scheme: ClassScheme, tile_size: int, imag
     Returns
     -------
     pandas.DataFrame
-        :data:`COLUMNS`, one row per tile (the last label of a tile labelled twice).
+        :data:`COLUMNS`, one row per tile (a tile labelled twice with the same class is kept once).
 
     Raises
     ------
     LabelError
         Missing columns, a class not in the scheme, an image not given, a tile outside its image,
-        another tile size: naming the file, the row and the fix.
+        another tile size, a tile labelled with two different classes: naming the file, the row and
+        the fix.
     """
     path = Path(path)
     if not path.is_file():
@@ -227,8 +228,26 @@ def read_tile_labels(path: str | Path, scheme: ClassScheme, tile_size: int, imag
         )
     if images is not None:
         _check_label_images(path, t, images, tile_size)
+    _check_conflicts(path, t)
     t = t.drop_duplicates(["image", "tile_row", "tile_col"], keep="last").reset_index(drop=True)
     return t[list(COLUMNS)]
+
+
+def _check_conflicts(path: Path, t) -> None:
+    """Refuse a tile labelled twice with different classes, naming both lines (the same class twice is kept once)."""
+    key = ["image", "tile_row", "tile_col"]
+    n_classes = t.groupby(key, sort=False).class_code.transform("nunique")
+    if not (n_classes > 1).any():
+        return
+    first = t[n_classes > 1].iloc[0]
+    same = t.index[(t.image == first.image) & (t.tile_row == first.tile_row) & (t.tile_col == first.tile_col)]
+    where = ", ".join(f"line {t.attrs['lines'][i]} says {int(t.class_code[i])}" for i in same)
+    n_tiles = int(t[n_classes > 1].groupby(key).ngroups)
+    raise LabelError(
+        f"{path.name}: tile (row {int(first.tile_row)}, column {int(first.tile_col)}) of {first.image} is labelled "
+        f"with different classes ({where}){f'; {n_tiles - 1} more tile(s) too' if n_tiles > 1 else ''}: keep the "
+        "right label of each tile and delete the other line(s)"
+    )
 
 
 def write_tile_labels(path: str | Path, table: pd.DataFrame, tile_size: int) -> Path:

@@ -261,6 +261,26 @@ def test_points_in_another_crs_are_reprojected(tmp_path):
         assess.read_points(gpkg, plain, class_field="truth")
 
 
+def test_two_points_on_one_pixel_are_refused_naming_their_lines(tmp_path):
+    m, _ = synthetic_map()
+    path = write_map(tmp_path / "map.tif", m)
+    strata = assess.map_strata(path)
+    pts, _ = assess.draw_sample(path, 40, 5, seed=1)
+    csv = tmp_path / "pts.csv"
+    twice = pd.concat([pts, pts.iloc[[3]]], ignore_index=True).assign(reference_class=1)
+    twice.loc[len(twice) - 1, "reference_class"] = 2
+    twice.to_csv(csv, index=False)
+    last = len(twice) + 1  # the header is line 1
+    with pytest.raises(assess.AssessError, match=rf"line 5 says 1, line {last} says 2\); their classes conflict"):
+        assess.read_points(csv, strata)
+    twice.assign(reference_class=1).to_csv(csv, index=False)
+    with pytest.raises(assess.AssessError, match="it would count twice"):
+        assess.read_points(csv, strata)
+    twice.iloc[:-1].to_csv(csv, index=False)
+    back, _ = assess.read_points(csv, strata)
+    assert len(back) == len(pts)
+
+
 def test_assess_map_draws_resumes_and_estimates(tmp_path):
     m, _ = synthetic_map()
     path = write_map(tmp_path / "map.tif", m)

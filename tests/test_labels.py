@@ -111,6 +111,24 @@ def test_label_errors_name_the_files_own_line(tmp_path):
         labels.read_tile_labels(p, SCHEME, 50, labels.image_index([img]))
 
 
+def test_conflicting_labels_of_one_tile_are_refused_naming_both_lines(tmp_path):
+    """Two different classes for one tile: which is right only the user knows; the same class twice is kept once."""
+    img = _image(tmp_path)
+    p = tmp_path / "labels.csv"
+    p.write_text(
+        "# sscnb tile labels, tile_size=50\nimage,tile_row,tile_col,class_code\nNewriver_0001,0,0,1\n"
+        "Newriver_0001,0,1,2\nNewriver_0001,0,1,2\n\nNewriver_0001,0,0,3\n"
+    )
+    with pytest.raises(
+        labels.LabelError,
+        match=r"tile \(row 0, column 0\) of Newriver_0001 is labelled with different classes \(line 3 says 1, line 7 says 3\)",
+    ):
+        labels.read_tile_labels(p, SCHEME, 50, labels.image_index([img]))
+    p.write_text(p.read_text().replace("0,0,3", "0,0,1"))
+    t = labels.read_tile_labels(p, SCHEME, 50, labels.image_index([img]))
+    assert sorted(zip(t.tile_col, t.class_code, strict=True)) == [(0, 1), (1, 2)]
+
+
 def test_labels_csv_without_its_columns(tmp_path):
     p = tmp_path / "x.csv"
     p.write_text("image,row,col,class\nA_0001,0,0,1\n")
