@@ -11,6 +11,7 @@ stmarg/Validate is scored with the adapted model too (does replay keep what the 
 
     python benchmarks/adapt_benchmark.py                      # N = 0 25 50 100; frame 3, then both
     python benchmarks/adapt_benchmark.py --n 100 --labelled both --seeds 1 2 3 --no-stmarg
+    python benchmarks/adapt_benchmark.py --model imagenet-stmarg --n 0 50 100 --no-stmarg --out outputs/benchmarks/adapt_imagenet
 
 Needs ../shared/data/wildcat and ../shared/data/stmarg, and the StMarg model of configs/stmarg.yml
 (``python -m sscnb run --config configs/stmarg.yml --only 01 02``). Writes
@@ -33,7 +34,12 @@ DATA = ROOT.parent / "shared" / "data"
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", default=str(ROOT / "outputs/stmarg/model/cnn_stmarg.keras"))
+    ap.add_argument(
+        "--model",
+        default=str(ROOT / "outputs/stmarg/model/cnn_stmarg.keras"),
+        help="the parent model; imagenet-stmarg: EfficientNet-Lite0's frozen ImageNet features with a head trained on "
+        "stmarg/Train alone (as the shipped rivers model, without Wildcat), built once into --out",
+    )
     ap.add_argument("--n", type=int, nargs="+", default=[0, 25, 50, 100])
     ap.add_argument("--labelled", nargs="+", choices=["3", "both"], default=["3", "both"])
     ap.add_argument("--features", nargs="+", default=["median_rgb", "multiscale"])
@@ -43,6 +49,7 @@ def main(argv=None):
     ap.add_argument("--epochs", type=int, default=None)
     ap.add_argument("--replay", type=float, default=None)
     ap.add_argument("--label-cnn-share", type=float, default=None)
+    ap.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", help="other phase-2 settings (e.g. mlp_depth=compact)")
     ap.add_argument("--no-stmarg", action="store_true", help="skip scoring stmarg/Validate")
     ap.add_argument("--out", default=str(ROOT / "outputs/benchmarks/adapt"))
     ap.add_argument("--replot", action="store_true", help="only redraw the plot from the CSV in --out")
@@ -51,6 +58,7 @@ def main(argv=None):
 
     import numpy as np
     import pandas as pd
+    import yaml
 
     if a.replot:
         out = Path(a.out)
@@ -65,7 +73,7 @@ def main(argv=None):
     wild = DATA / "wildcat"
     if not wild.is_dir() or not (DATA / "stmarg").is_dir():
         sys.exit(f"needs {wild} and {DATA / 'stmarg'}")
-    parent = modelfiles.load_model(a.model)
+    parent = modelfiles.load_model(_imagenet_stmarg(Path(a.out), a.seed) if a.model == "imagenet-stmarg" else a.model)
     scheme = parent.scheme
     tile = parent.tile_size
     codes = list(scheme.labelled_codes)
@@ -81,6 +89,9 @@ def main(argv=None):
     if a.replay is not None:
         kw["replay"] = a.replay if a.replay < 1 else int(a.replay)
     base_settings = {k: v for k, v in (("phase2", a.phase2), ("label_cnn_share", a.label_cnn_share)) if v is not None}
+    for kv in a.set:
+        k, _, v = kv.partition("=")
+        base_settings[k] = yaml.safe_load(v)
     print(f"machine: {machine()}; model {parent.path.name}; settings {ssc.SSCParams(**base_settings).to_dict()}")
     rows = []
     out = Path(a.out)
@@ -130,6 +141,7 @@ def main(argv=None):
                 secs = res.seconds
                 model = modelfiles.LoadedModel(res.model, res.key, res.card, parent.path, scheme)
             base = {
+                "parent": parent.path.stem,
                 "labelled": labelled,
                 "n_labelled": n,
                 "n_pure": len(new),
@@ -202,6 +214,26 @@ def main(argv=None):
     print(f"wrote {out / 'adapt_benchmark.csv'} and {out / 'adapt_benchmark.png'}")
 
 
+def _imagenet_stmarg(out: Path, seed: int) -> Path:
+    """Return the path of the ImageNet parent trained on StMarg alone, training it (about 2 minutes on 2 cores) if missing."""
+    path = out / "parent_imagenet_stmarg.npz"
+    if path.is_file():
+        return path
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from river_model_benchmark import train_model  # the shipped model's recipe (build_river_model.MODELS)
+
+    from sscnb import modelfiles
+    from sscnb.classes import ClassScheme
+    from sscnb.data import find_pairs
+
+    scheme = ClassScheme.default()
+    m, secs, tiles = train_model("efficientnet_lite0-frozen", find_pairs(DATA / "stmarg" / "Train"), scheme, 4, seed, None)
+    print(f"trained the ImageNet parent on {len(tiles)} StMarg tiles in {secs:.0f} s", flush=True)
+    out.mkdir(parents=True, exist_ok=True)
+    modelfiles.save_model(out, path.stem, m.model, m.key, m.card, head_only=True)
+    return path
+
+
 def _plot(df, path, cores):
     import matplotlib
 
@@ -234,9 +266,8 @@ def _plot(df, path, cores):
     axes[0][0].legend(fontsize=7)
     secs = df.groupby("n_labelled").fine_tune_s.max()
     fig.suptitle(
-        "Adapting the StMarg CNN to Wildcat Creek, phase 2 from the labels; fine-tuning "
-        + ", ".join(f"N={n}: {s:.0f} s" for n, s in secs.items() if n)
-        + f" on {cores} cores"
+        f"Adapting {df.parent.iloc[0] if 'parent' in df else 'the StMarg CNN'} to Wildcat Creek, phase 2 from the labels; "
+        "fine-tuning " + ", ".join(f"N={n}: {s:.0f} s" for n, s in secs.items() if n) + f" on {cores} cores"
     )
     fig.tight_layout()
     fig.savefig(path, dpi=110)

@@ -63,7 +63,7 @@ logger = logging.getLogger(__name__)
 
 
 PHASE2_CHOICES = {"mlp": "MLP", "rf": "RF"}
-MLP_DEPTHS = ("deep", "very_deep")
+MLP_DEPTHS = ("deep", "very_deep", "compact")
 
 
 def phase2_name(phase2: str) -> str:
@@ -96,7 +96,8 @@ class SSCParams(Settings):
         smoothed intensity, edges, texture and saturation at 1, 2, 4 and 8 px
         (:func:`sscnb.features.multiscale_features`), and the self-check keeps the better.
     phase2: the pixel classifier, "mlp" (a neural network) or "rf" (a random forest).
-    mlp_depth: "deep" (256-128-64-32-32) or "very_deep".
+    mlp_depth: "deep" (256-128-64-32-32), "very_deep", or "compact" (64-32-32: a tenth of the work per
+        pixel, for the multiscale set, whose every pixel is predicted).
     mlp_epochs, mlp_batch_size, mlp_learning_rate: training of the pixel MLP.
     n_trees: trees of the random forest.
     subsample / min_sample / max_sample: share of the CNN-classified pixels used to train phase 2,

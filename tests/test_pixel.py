@@ -82,11 +82,14 @@ def test_pack_rgb_round_trip_and_lut_prediction_equals_row_prediction():
     np.testing.assert_array_equal(clf.predict(img).ravel(), clf._codes(rows))
 
 
-@pytest.mark.parametrize("kind", ["rf", "mlp"])
-def test_pixel_classifier_corrects_the_tile_map(kind):
+@pytest.mark.parametrize(("kind", "depth"), [("rf", "deep"), ("mlp", "deep"), ("mlp", "compact")])
+def test_pixel_classifier_corrects_the_tile_map(kind, depth):
     img, truth, grid = _scene()
     x, y = _sample(img, grid)
-    clf = fit_pixel_classifier(x, y, kind, **FIT)
+    clf = fit_pixel_classifier(x, y, kind, **{**FIT, "depth": depth})
+    if kind == "mlp":  # the hidden layers of each depth, then the classes
+        hidden = {"deep": [256, 128, 64, 32, 32], "compact": [64, 32, 32]}[depth]
+        assert [w.shape[1] for w, _ in clf.model] == [*hidden, len(clf.classes)]
     out = clf.predict(img)
     cnn = tiles.tiles_to_raster(grid.ravel(), grid.shape, 10)
     assert out.shape == truth.shape

@@ -173,7 +173,10 @@ BAD_CONFIGS = [
         {"notebook_parameters": {"02_cnn_training": {"epochs": "ten"}}},
         r"epochs must be an integer or 'auto', got 'ten' \(run\.yml, notebook 02_cnn_training\.ipynb\)",
     ),
-    ({"parameters": {"mlp_depth": "deeep"}}, r"mlp_depth must be one of \['deep', 'very_deep'\], got 'deeep' \(run\.yml"),
+    (
+        {"parameters": {"mlp_depth": "deeep"}},
+        r"mlp_depth must be one of \['deep', 'very_deep', 'compact'\], got 'deeep' \(run\.yml",
+    ),
     ({"parameters": {"tile_size": "50"}}, r"tile_size must be an integer, got '50' \(run\.yml"),
     (
         {"notebook_parameters": {"05_map_survey": {"features": "texture"}}},

@@ -151,7 +151,7 @@ def test_rf_files_are_named_rf(tmp_path, colour_cnn):
 @pytest.mark.parametrize(
     ("values", "message"),
     [
-        ({"mlp_depth": "deeep"}, r"mlp_depth must be one of \['deep', 'very_deep'\], got 'deeep'"),
+        ({"mlp_depth": "deeep"}, r"mlp_depth must be one of \['deep', 'very_deep', 'compact'\], got 'deeep'"),
         ({"phase2": "RF"}, r"phase2 must be one of \['mlp', 'rf'\], got 'RF'"),
         ({"mlp_epochs": "ten"}, r"mlp_epochs must be int, got 'ten'"),
         ({"subsample": 0}, r"subsample must be in \(0, 1\]"),
