@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
+import yaml  # noqa: E402
 
 from sscnb import (  # noqa: E402
     features,
@@ -100,7 +101,9 @@ def main():
     ap.add_argument("--phase2", default="mlp", choices=["mlp", "rf"])
     ap.add_argument("--original", action="store_true", help="also run the original phase 2 (slow)")
     ap.add_argument("--repeat", type=int, default=5, help="runs of our pipeline (the first warms up; the median of the rest)")
+    ap.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", help="other SSCParams settings (features=multiscale)")
     a = ap.parse_args()
+    settings = {k: yaml.safe_load(v) for k, _, v in (kv.partition("=") for kv in a.set)}
     if not Path(a.model).exists():
         sys.exit(f"{a.model} not found: train it with python -m sscnb run --config configs/stmarg.yml --only 00 01 02")
     from sscnb.provenance import machine
@@ -114,7 +117,7 @@ def main():
         t0 = time.perf_counter()
         img, lab = read_pair(rec)
         t_read = time.perf_counter() - t0
-        res = ssc.classify_image(img, cnn, ssc.SSCParams(phase2=a.phase2))
+        res = ssc.classify_image(img, cnn, ssc.SSCParams(phase2=a.phase2, **settings))
         runs.append({"read": t_read, **res.timings})
         t0 = time.perf_counter()
         fig = ssc_figure(
@@ -135,7 +138,8 @@ def main():
     total = float(np.median(totals))
     print(
         f"\nimage {rec.name}: {img.shape[1]} x {img.shape[0]} px, {res.info.get('distinct_vectors')} distinct "
-        f"median-RGB vectors, {res.info.get('n_train')} phase-2 training pixels"
+        f"median-RGB vectors, {res.info.get('n_train')} phase-2 training pixels; settings {settings or 'defaults'}; "
+        f"phase 2: {res.info.get('phase2_choice')}"
     )
     print(f"\nours, median of runs 2-{a.repeat} (totals {', '.join(f'{x:.2f}' for x in totals)} s):")
     steps = {k: float(np.median([r[k] for r in warm])) for k in warm[0]}
