@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+from collections.abc import Iterator
 from typing import Any
 
 #: lines the native libraries print to stderr while the backend starts that are not problems: absl's
@@ -81,6 +82,39 @@ def quiet_native_start(text: str) -> str:
     return "".join(line for line in text.splitlines(keepends=True) if not _NATIVE_NOISE.match(line))
 
 
+@contextlib.contextmanager
+def quiet_native_import() -> Iterator[None]:
+    """Run the block (a native library's import) with its start-up lines on stderr filtered out.
+
+    What the C++ libraries write to file descriptor 2 while the block runs is captured and written back
+    without the known noise (:func:`quiet_native_start`): TensorFlow's absl lines bypass Python's
+    ``sys.stderr`` and ignore ``TF_CPP_MIN_LOG_LEVEL`` before its logging starts. Where there is no real
+    stderr (an embedded interpreter), the block runs as is.
+    """
+    import sys
+    import tempfile
+
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError, AttributeError):
+        yield
+        return
+    with tempfile.TemporaryFile() as tmp:
+        os.dup2(tmp.fileno(), 2)
+        try:
+            yield
+        finally:
+            with contextlib.suppress(OSError, ValueError):
+                sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            tmp.seek(0)
+            kept = quiet_native_start(tmp.read().decode("utf-8", "replace"))
+            if kept:
+                sys.stderr.write(kept)
+
+
 def _keras() -> Any:
     """Return Keras, imported (and its backend started) once, without the start-up noise.
 
@@ -92,32 +126,10 @@ def _keras() -> Any:
         return _KERAS
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     backend_settings()
-    import sys
-    import tempfile
-
-    try:
-        sys.stderr.flush()
-        saved = os.dup(2)
-    except (OSError, ValueError, AttributeError):  # no real stderr (an embedded interpreter): import as is
+    with quiet_native_import():
         import keras
 
-        _KERAS = keras
-        return keras
-    with tempfile.TemporaryFile() as tmp:
-        os.dup2(tmp.fileno(), 2)
-        try:
-            import keras
-
-            keras.ops.convert_to_numpy(keras.ops.zeros((1,)))  # start the backend's devices now, quietly
-        finally:
-            with contextlib.suppress(OSError, ValueError):
-                sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
-            tmp.seek(0)
-            kept = quiet_native_start(tmp.read().decode("utf-8", "replace"))
-            if kept:
-                sys.stderr.write(kept)
+        keras.ops.convert_to_numpy(keras.ops.zeros((1,)))  # start the backend's devices now, quietly
     _KERAS = keras
     return keras
 

@@ -141,8 +141,10 @@ def _set_threads(n: int) -> int:
             os.environ["XLA_FLAGS"] = (flags + f" --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads={n}").strip()
     try:
         if backend == "tensorflow":
-            import tensorflow as tf
+            from ._keras import quiet_native_import
 
+            with quiet_native_import():  # a worker's first TensorFlow import: no C++ start-up lines on the console
+                import tensorflow as tf
             tf.config.threading.set_intra_op_parallelism_threads(n)
             tf.config.threading.set_inter_op_parallelism_threads(1)
         elif backend == "torch":

@@ -3,6 +3,7 @@
 """
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -293,7 +294,8 @@ def test_a_worker_killed_in_the_middle_of_an_image(model_path, tmp_path, externa
 
 def test_a_corrupt_image_on_workers_says_one_clear_line(model_path, tmp_path, capfd, caplog):
     """On a local cluster, an image that cannot be decoded: the console gets the clear line naming
-    it, not Dask's "Compute Failed" traceback; the traceback goes to the log (run.log) at INFO.
+    it, not Dask's "Compute Failed" traceback nor the workers' TensorFlow start-up lines; the traceback
+    goes to the log (run.log) at INFO.
     """
     import logging
     import shutil
@@ -326,6 +328,9 @@ def test_a_corrupt_image_on_workers_says_one_clear_line(model_path, tmp_path, ca
     err = capfd.readouterr().err
     assert "Compute Failed" not in err
     assert "Traceback" not in err
+    # nor the workers' TensorFlow start-up lines (absl's, written before its logging starts)
+    assert "absl::InitializeLog" not in err
+    assert not re.search(r"^[IW]\d{4} ", err, re.M), err
     assert any("Clearwater_0006: traceback" in r.getMessage() and r.levelno == logging.INFO for r in caplog.records)
 
 
