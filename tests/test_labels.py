@@ -59,13 +59,17 @@ def _csv(path, rows, tile=50, header=True):
     return path
 
 
-def test_labels_csv_round_trip_and_last_click_wins(tmp_path):
+def test_labels_csv_round_trip_and_a_relabelled_tile_replaced(tmp_path):
     img = _image(tmp_path)
     images = labels.image_index([img])
     p = _csv(
         tmp_path / "l.csv",
-        [("Newriver_0001", 0, 0, 1), ("Newriver_0001", 1, 3, 0), ("Newriver_0001", 0, 0, 2), ("Newriver_0001", 1, 2, -1)],
+        [("Newriver_0001", 0, 0, 1), ("Newriver_0001", 1, 3, 0), ("Newriver_0001", 0, 0, 1), ("Newriver_0001", 1, 2, -1)],
     )
+    t = labels.read_tile_labels(p, SCHEME, 50, images)
+    assert len(t) == 3  # the tile listed twice with one class is one label
+    # the labeller's second click on a tile replaces its first in the file: never two rows to conflict
+    t = labels.append_tile_label(p, t, "Newriver_0001", 0, 0, 2, 50)
     t = labels.read_tile_labels(p, SCHEME, 50, images)
     assert len(t) == 3
     assert t[(t.tile_row == 0) & (t.tile_col == 0)].class_code.item() == 2  # the later click
