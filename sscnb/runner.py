@@ -19,8 +19,10 @@ nobody to move a slider, so it shows (and saves) static figures instead.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
+import os
 import re
 import shutil
 import time
@@ -42,7 +44,7 @@ from .runconfig import (  # the run YAML: loaded and checked there; its names ar
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
 
 __all__ = [
     "RunError",
@@ -54,6 +56,7 @@ __all__ = [
     "select_notebooks",
     "check_config",
     "notebook_warnings",
+    "inline_figures",
 ]
 
 
@@ -87,6 +90,33 @@ def copy_notebooks(dest: str | Path, overwrite: bool = False) -> list[Path]:
 
 
 # parameters whose notebook default is a string but that also take a number
+
+
+#: the backend a Jupyter kernel draws with by default: figures are kept in the executed notebook
+INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
+
+
+@contextlib.contextmanager
+def inline_figures() -> Iterator[None]:
+    """Run the block with ``MPLBACKEND`` set so that the kernels it starts draw their figures inline.
+
+    A headless server often exports ``MPLBACKEND=Agg``; a kernel started from there inherits it, its
+    ``plt.show()`` draws nothing, and the executed notebook has no figures. Restored afterwards.
+
+    Returns
+    -------
+    contextlib.AbstractContextManager
+        Sets :data:`INLINE_BACKEND` for the block.
+    """
+    before = os.environ.get("MPLBACKEND")
+    os.environ["MPLBACKEND"] = INLINE_BACKEND
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("MPLBACKEND", None)
+        else:
+            os.environ["MPLBACKEND"] = before
 
 
 def run_suite(
@@ -375,7 +405,7 @@ def _run(cfg, record: RunRecord, notebooks, kernel_name, progress, log) -> Path:
         entry = {"notebook": nb.name, "parameters": params}
         try:
             try:
-                with warnings.catch_warnings():  # papermill's injected cell has no id: nbformat's note, not ours
+                with warnings.catch_warnings(), inline_figures():  # papermill's cell without id: nbformat's note
                     warnings.filterwarnings("ignore", category=MissingIDFieldWarning)
                     pm.execute_notebook(
                         str(nb),

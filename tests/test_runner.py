@@ -2,6 +2,7 @@
 
 import argparse
 import json
+import os
 from pathlib import Path
 
 import nbformat
@@ -501,3 +502,19 @@ def test_an_address_where_something_else_answers_is_not_taken_for_a_dask_schedul
             pass
     finally:
         server.close()
+
+
+def test_kernels_draw_inline_even_where_the_server_says_agg(monkeypatch):
+    """A headless server's MPLBACKEND=Agg would leave the executed notebooks without figures: the runner's kernels
+    get the inline backend, and the setting is restored after.
+    """
+    from sscnb.runner import INLINE_BACKEND, inline_figures
+
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    with inline_figures():
+        assert os.environ["MPLBACKEND"] == INLINE_BACKEND
+    assert os.environ["MPLBACKEND"] == "Agg"
+    monkeypatch.delenv("MPLBACKEND")
+    with inline_figures():
+        assert os.environ["MPLBACKEND"] == INLINE_BACKEND
+    assert "MPLBACKEND" not in os.environ
