@@ -1,3 +1,3 @@
 """sscnb: CNN-supervised classification of river imagery (helper package of the notebook suite)."""
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
