@@ -3,6 +3,7 @@
 #   make test     - create .venv if needed, install the test extras, run ruff (lint and format), mypy and
 #                   the fast tests: every test not marked slow, browser or e2e, each within 10 s
 #   make test-all - the same checks and every test, with sscnb's line coverage (what CI runs)
+#   make docs     - the documentation site from the notebooks of make demo's run
 PYTHON ?= python3
 VENV   ?= .venv
 PY      = $(VENV)/bin/python
@@ -16,7 +17,7 @@ DEMO_ARGS ?= --extend
 TEST_WORKERS ?= -n 2
 TEST_ALL_WORKERS ?= -n 3
 
-.PHONY: demo test test-all lint install install-test clean-venv sample-data benchmark river-model
+.PHONY: demo test test-all lint install install-test clean-venv sample-data benchmark river-model docs
 
 $(VENV)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; v = sys.version_info[:2]; (3, 10) <= v <= (3, 12) or sys.exit("sscnb needs Python 3.10-3.12; $(PYTHON) is %d.%d: run make PYTHON=python3.12 (or 3.10, 3.11)" % v)'
@@ -38,8 +39,8 @@ demo: $(VENV)/.installed
 	$(PY) -m sscnb run --config $(CONFIG) $(DEMO_ARGS)
 
 lint: $(VENV)/.installed-test
-	$(VENV)/bin/ruff check sscnb tests benchmarks
-	$(VENV)/bin/ruff format --check sscnb tests benchmarks
+	$(VENV)/bin/ruff check sscnb tests benchmarks docs/conf.py docs/_ext
+	$(VENV)/bin/ruff format --check sscnb tests benchmarks docs/conf.py docs/_ext
 	$(VENV)/bin/mypy
 
 # PYTEST_ARGS passes more to pytest, e.g. make test PYTEST_ARGS="tests/test_ssc.py -x"
@@ -50,6 +51,12 @@ test: lint
 # tests/conftest.py gives them (--no-loadscope-reorder): the workshop guide's long file first
 test-all: lint
 	$(PY) -m pytest $(TEST_ALL_WORKERS) --dist loadfile --no-loadscope-reorder --durations=15 --cov=sscnb --cov-report=term:skip-covered $(PYTEST_ARGS)
+
+# the documentation site, docs/_build/html/index.html (open it from the file system), with the notebooks as
+# make demo ran them (SSCNB_DOCS_RUN=outputs/OTHER for another finished run); -W: a warning fails the build
+docs: $(VENV)/.installed-test
+	$(PY) -m sphinx -W --keep-going -q -b html docs docs/_build/html
+	@echo "the site: docs/_build/html/index.html"
 
 sample-data: $(VENV)/.installed
 	$(PY) -m sscnb make-sample-data --out sample_data --force

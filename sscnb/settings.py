@@ -31,7 +31,7 @@ class Settings:
 
     @classmethod
     def descriptions(cls) -> dict[str, str]:
-        """Return what each setting means, in words, from the class docstring (``name: meaning`` paragraphs).
+        """Return what each setting means, in words, from the class docstring (``- name: meaning`` list items).
 
         A paragraph may describe several settings (``subsample / min_sample / max_sample: ...``); its
         text then goes to each. Used for the command line's help, so that it says what the docstring says.
@@ -48,9 +48,9 @@ class Settings:
         ... class S(Settings):
         ...     \"\"\"Two settings.
         ...
-        ...     radius: the disk's radius (px).
-        ...     low / high: the band kept,
-        ...         both ends included.
+        ...     - radius: the disk's radius (px).
+        ...     - low / high: the band kept,
+        ...       both ends included.
         ...     \"\"\"
         ...     radius: int = 5
         ...     low: int = 0
@@ -71,7 +71,7 @@ class Settings:
                 found.setdefault(name, " ".join(text))
 
         for line in inspect.cleandoc(cls.__doc__ or "").splitlines():
-            head = re.match(r"^([a-z_][a-z0-9_]*(?:\s*[/,]\s*[a-z_][a-z0-9_]*)*):\s+(.*)$", line)
+            head = re.match(r"^(?:- )?([a-z_][a-z0-9_]*(?:\s*[/,]\s*[a-z_][a-z0-9_]*)*):\s+(.*)$", line)
             if head and set(re.split(r"\s*[/,]\s*", head.group(1))) <= names:
                 close()
                 current, text = re.split(r"\s*[/,]\s*", head.group(1)), [head.group(2).strip()]

@@ -87,57 +87,57 @@ class SSCParams(Settings):
     The same names are used by the notebooks' parameters cells (03, 05), the run YAML and the
     command line.
 
-    recog_thresh: a tile whose top class probability is below it becomes unclassified (0 = off).
-    min_tiles: connected groups of fewer tiles of one class take the most common class around
-        them (0 = off).
-    median_radius: radius (px) of the disk of the median filter on R, G and B.
-    use_entropy: add the 11 x 11 entropy band as a 4th feature.
-    features: "median_rgb" (the method's) or "multiscale": phase 2 also tries median RGB with
-        smoothed intensity, edges, texture and saturation at 1, 2, 4 and 8 px
-        (:func:`sscnb.features.multiscale_features`), and the self-check keeps the better.
-    phase2: the pixel classifier, "mlp" (a neural network) or "rf" (a random forest).
-    mlp_depth: "deep" (256-128-64-32-32), "very_deep", or "compact" (64-32-32: a tenth of the work per
-        pixel, for the multiscale set, whose every pixel is predicted).
-    mlp_epochs, mlp_batch_size, mlp_learning_rate: training of the pixel MLP.
-    n_trees: trees of the random forest.
-    subsample / min_sample / max_sample: share of the CNN-classified pixels used to train phase 2,
-        with a floor and a cap (the cap matters for orthomosaics: 1% of 150 Mpx is far more pixels
-        than three colour features need, and would cost minutes of training).
-    use_smote: balance the phase-2 training pixels with SMOTE-ENN.
-    min_class_sample: every class of the tile map gets at least this many phase-2 training pixels
-        (or all of its pixels), on top of the sample: a rare class is never left with a handful.
-    phase2_sampling: "area" (each class in proportion to its pixels in the tile map) or "balanced"
-        (the sample split equally among the classes).
-    smallest_element: patches of the final map smaller than this (px) take the class of the
-        nearest larger patch (0 = off).
-    seed: random seed of the phase-2 sample and classifier.
-    train_confidence: tiles whose top class probability is below it do not train phase 2 (they
-        stay in the CNN map; 0 = all tiles train).
-    phase2_check: phase 2 checks itself on held-out tiles before it replaces the tile map, which stays
-        where phase 2 would do worse. In detail (:func:`choose_phase2`): a share ``check_fraction``
-        of the confident tiles is held out, each candidate feature set (median RGB; with
-        ``use_entropy`` also median RGB + entropy; with ``features`` "multiscale" also every band)
-        is fitted on the rest, and the one that best reproduces the CNN's classes on the held-out tiles is used, unless even it
-        gives the CNN's class to the majority of the pixels of less than ``min_agreement`` of those
-        tiles: then the colours cannot carry the classes, and the CNN tile map is kept as the final map.
-        Nor is phase 2 used when it gives nearly all held-out tiles of a class (more than 80%) to other classes.
-    check_fraction: share of the confident tiles held out to check phase 2.
-    min_agreement: share of the held-out tiles phase 2 must give the CNN's class (by pixel majority) to
-        replace the tile map.
-    label_cnn_share: where the user labelled pixels of the image (tiles, polygons), phase 2 trains on
-        them and on the confident tiles of the tile map away from them: this is the tile map's share
-        of its training pixels (0 = the user's labels alone). The user's labels then judge phase 2
-        (:func:`sscnb.phase2.choose_phase2`).
-    min_label_f1: where the CNN was fine-tuned on those labels (its score on them is in-sample),
-        phase 2 is kept when its F1 on them, held out, reaches this (measured on Wildcat Creek:
-        0.80-0.86 where phase 2 added 0.04-0.07 to the map, 0.75-0.78 where it would have cost 0.03-0.04).
-    tta: test-time augmentation of phase 1: the CNN's class probabilities of each tile are averaged
-        over its 8 orientations (rotations by 90 degrees, each also mirrored); 8 times the CNN's work.
-    normalise: when an image's dark tones (water, shade) are outside those of the CNN's training
-        images (recorded in the model card), gamma-correct the CNN's input to bring them to the
-        training median (:func:`sscnb.inputstats.normalising_gamma`); phase 2 still learns the
-        image's own colours. An image far outside is reported either way (an
-        :class:`sscnb.inputstats.InputShiftWarning` naming the image and the statistic).
+    - recog_thresh: a tile whose top class probability is below it becomes unclassified (0 = off).
+    - min_tiles: connected groups of fewer tiles of one class take the most common class around
+      them (0 = off).
+    - median_radius: radius (px) of the disk of the median filter on R, G and B.
+    - use_entropy: add the 11 x 11 entropy band as a 4th feature.
+    - features: "median_rgb" (the method's) or "multiscale": phase 2 also tries median RGB with
+      smoothed intensity, edges, texture and saturation at 1, 2, 4 and 8 px
+      (:func:`sscnb.features.multiscale_features`), and the self-check keeps the better.
+    - phase2: the pixel classifier, "mlp" (a neural network) or "rf" (a random forest).
+    - mlp_depth: "deep" (256-128-64-32-32), "very_deep", or "compact" (64-32-32: a tenth of the work per
+      pixel, for the multiscale set, whose every pixel is predicted).
+    - mlp_epochs, mlp_batch_size, mlp_learning_rate: training of the pixel MLP.
+    - n_trees: trees of the random forest.
+    - subsample / min_sample / max_sample: share of the CNN-classified pixels used to train phase 2,
+      with a floor and a cap (the cap matters for orthomosaics: 1% of 150 Mpx is far more pixels
+      than three colour features need, and would cost minutes of training).
+    - use_smote: balance the phase-2 training pixels with SMOTE-ENN.
+    - min_class_sample: every class of the tile map gets at least this many phase-2 training pixels
+      (or all of its pixels), on top of the sample: a rare class is never left with a handful.
+    - phase2_sampling: "area" (each class in proportion to its pixels in the tile map) or "balanced"
+      (the sample split equally among the classes).
+    - smallest_element: patches of the final map smaller than this (px) take the class of the
+      nearest larger patch (0 = off).
+    - seed: random seed of the phase-2 sample and classifier.
+    - train_confidence: tiles whose top class probability is below it do not train phase 2 (they
+      stay in the CNN map; 0 = all tiles train).
+    - phase2_check: phase 2 checks itself on held-out tiles before it replaces the tile map, which stays
+      where phase 2 would do worse. In detail (:func:`choose_phase2`): a share ``check_fraction``
+      of the confident tiles is held out, each candidate feature set (median RGB; with
+      ``use_entropy`` also median RGB + entropy; with ``features`` "multiscale" also every band)
+      is fitted on the rest, and the one that best reproduces the CNN's classes on the held-out tiles is used, unless even it
+      gives the CNN's class to the majority of the pixels of less than ``min_agreement`` of those
+      tiles: then the colours cannot carry the classes, and the CNN tile map is kept as the final map.
+      Nor is phase 2 used when it gives nearly all held-out tiles of a class (more than 80%) to other classes.
+    - check_fraction: share of the confident tiles held out to check phase 2.
+    - min_agreement: share of the held-out tiles phase 2 must give the CNN's class (by pixel majority) to
+      replace the tile map.
+    - label_cnn_share: where the user labelled pixels of the image (tiles, polygons), phase 2 trains on
+      them and on the confident tiles of the tile map away from them: this is the tile map's share
+      of its training pixels (0 = the user's labels alone). The user's labels then judge phase 2
+      (:func:`sscnb.phase2.choose_phase2`).
+    - min_label_f1: where the CNN was fine-tuned on those labels (its score on them is in-sample),
+      phase 2 is kept when its F1 on them, held out, reaches this (measured on Wildcat Creek:
+      0.80-0.86 where phase 2 added 0.04-0.07 to the map, 0.75-0.78 where it would have cost 0.03-0.04).
+    - tta: test-time augmentation of phase 1: the CNN's class probabilities of each tile are averaged
+      over its 8 orientations (rotations by 90 degrees, each also mirrored); 8 times the CNN's work.
+    - normalise: when an image's dark tones (water, shade) are outside those of the CNN's training
+      images (recorded in the model card), gamma-correct the CNN's input to bring them to the
+      training median (:func:`sscnb.inputstats.normalising_gamma`); phase 2 still learns the
+      image's own colours. An image far outside is reported either way (an
+      :class:`sscnb.inputstats.InputShiftWarning` naming the image and the statistic).
     """
 
     KIND = "phase-2"

@@ -281,3 +281,136 @@ def test_notebook_08_estimates_areas_with_intervals(suite_run):
 def test_executed_notebooks_hold_no_bare_paths_and_no_tensorflow_start_up_lines(suite_run):
     """No ``PosixPath('...')`` cell results and no TensorFlow C++ start-up lines: students read both as errors."""
     assert notebook_noise(suite_run) == []
+
+
+# -- the documentation site, built from this run's notebooks (make docs) ------------------------------
+
+
+@pytest.fixture(scope="module")
+def docs_site(suite_run, tmp_path_factory):
+    """``make docs``'s build (Sphinx with -W: a warning fails it) of the site with this run's notebooks."""
+    import os
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    pytest.importorskip("sphinx", reason="the docs tools are in the test extra: make install-test")
+    out = tmp_path_factory.mktemp("site") / "html"
+    r = subprocess.run(
+        [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", "html", "docs", str(out)],
+        cwd=REPO,
+        env={**os.environ, "SSCNB_DOCS_RUN": str(suite_run)},
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert r.returncode == 0, f"make docs failed:\n{(r.stdout + r.stderr)[-4000:]}"
+    return out
+
+
+def _html(path):
+    return path.read_text(encoding="utf-8")
+
+
+def test_docs_site_has_every_public_name(docs_site):
+    """Each name of each public module's __all__ has its entry in the API reference, under its own module."""
+    import sys
+
+    from conftest import REPO
+
+    sys.path.insert(0, str(REPO / "docs" / "_ext"))
+    import docsite
+
+    pages = "".join(_html(p) for p in (docs_site / "api").glob("*.html"))
+    missing = []
+    for module in docsite.public_modules():
+        if module in ("notebooks", "models"):
+            continue
+        own, elsewhere = docsite.module_names(module)
+        missing += [f"sscnb.{module}.{n}" for n, _ in own if f'id="sscnb.{module}.{n}"' not in pages]
+        missing += [f"{home}.{n}" for n, home in elsewhere if f'id="{home}.{n}"' not in pages]
+    assert missing == []
+
+
+def test_docs_site_shows_every_notebook_with_a_figure_and_the_run(docs_site, suite_run):
+    run = json.loads((suite_run / "run.json").read_text())
+    for entry in run["notebooks"]:
+        page = docs_site / "notebooks" / entry["notebook"].replace(".ipynb", ".html")
+        assert page.is_file(), page
+        assert "<img" in _html(page), f"{page.name} shows no figure"
+    index = _html(docs_site / "notebooks" / "index.html")
+    assert f'experiment <code class="docutils literal notranslate"><span class="pre">{run["experiment"]}</span>' in index
+
+
+def test_docs_site_has_no_broken_internal_link(docs_site):
+    """Every relative href and src of every page points at a file of the site, and its #anchor at an id there."""
+    import re
+    from urllib.parse import unquote, urlsplit
+
+    ids: dict = {}
+    broken = []
+    # the theme's own templates (_static/*.html) and the page sources are not pages of the site
+    pages = sorted(p for p in docs_site.rglob("*.html") if p.relative_to(docs_site).parts[0] not in ("_static", "_sources"))
+    for page in pages:
+        for m in re.finditer(r'(?:href|src)="([^"]+)"', _html(page)):
+            url = m.group(1)
+            parts = urlsplit(url)
+            if parts.scheme or url.startswith(("//", "mailto:", "javascript:")):
+                continue
+            target = (page.parent / unquote(parts.path)).resolve() if parts.path else page
+            if target.is_dir():
+                target = target / "index.html"
+            if not target.exists():
+                broken.append(f"{page.relative_to(docs_site)}: {url}")
+                continue
+            if parts.fragment and target.suffix == ".html":
+                if target not in ids:
+                    ids[target] = set(re.findall(r'\bid="([^"]+)"', _html(target)))
+                if unquote(parts.fragment) not in ids[target]:
+                    broken.append(f"{page.relative_to(docs_site)}: {url} (no such anchor)")
+    assert len(pages) > 30
+    assert broken == []
+
+
+@pytest.mark.browser
+def test_docs_site_in_chromium_screenshots(docs_site):
+    """The home page, a notebook page with a map and an API page, opened from the file system in Chromium;
+    their screenshots are kept in outputs/browser_test/ to look at.
+    """
+    import os
+    import shutil
+
+    from conftest import REPO
+
+    chromium = os.environ.get("SSCNB_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    if not chromium:
+        if os.environ.get("SSCNB_REQUIRE_BROWSER"):
+            pytest.fail("Chromium not found (SSCNB_REQUIRE_BROWSER is set): .ci/run installs it")
+        pytest.skip("Chromium not found: install it (Debian/Ubuntu: sudo apt-get install chromium) or set SSCNB_CHROMIUM")
+    from playwright.sync_api import sync_playwright
+
+    shots = REPO / "outputs" / "browser_test"
+    shots.mkdir(parents=True, exist_ok=True)
+    pages = {
+        "docs_home.png": ("index.html", "sscnb"),
+        "docs_notebook_05.png": ("notebooks/05_map_survey.html", "05"),
+        "docs_api_maps.png": ("api/maps.html", "sscnb.mapping"),
+    }
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            for png, (rel, text) in pages.items():
+                page.goto((docs_site / rel).as_uri())
+                page.wait_for_load_state("load")
+                assert text in page.locator("main").inner_text(), rel
+                images = page.locator("main img")
+                for i in range(images.count()):  # every figure loaded (a broken one has no natural width)
+                    assert images.nth(i).evaluate("i => i.complete && i.naturalWidth > 0"), f"{rel}: image {i} did not load"
+                if "notebook" in png:  # the page's first figure: notebook 05's map
+                    images.first.scroll_into_view_if_needed()
+                page.screenshot(path=str(shots / png), full_page=False)
+        finally:
+            browser.close()
+    assert all((shots / png).stat().st_size > 10_000 for png in pages)
