@@ -71,3 +71,29 @@ def test_top_level_layout():
     assert "make demo" in readme
     assert "make test" in readme
     assert "conda env create -f environment.yml" in readme
+
+
+def test_the_readme_links_resolve():
+    """The README is a front page of links into docs/: each relative link names a file of the repository, and
+    each #anchor a heading of that page (as GitHub and MyST slug them).
+    """
+    import re
+
+    readme = (REPO / "README.md").read_text()
+    assert len(readme.splitlines()) <= 150  # a front page (issue 40); the guides are in docs/
+    broken = []
+    for m in re.finditer(r"\]\(([^)#\s]+)(?:#([^)\s]+))?\)", readme):
+        path, anchor = m.group(1), m.group(2)
+        if path.startswith(("http://", "https://")):
+            continue
+        target = REPO / path
+        if not target.exists():
+            broken.append(path)
+        elif anchor:
+            slugs = {
+                re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-")
+                for h in re.findall(r"^#+ (.*)$", target.read_text(), re.M)
+            }
+            if anchor not in slugs:
+                broken.append(f"{path}#{anchor}")
+    assert broken == []
