@@ -102,16 +102,14 @@ def inline_figures() -> Iterator[None]:
 
     A headless server often exports ``MPLBACKEND=Agg``; a kernel started from there inherits it, its
     ``plt.show()`` draws nothing, and the executed notebook has no figures. Restored afterwards.
-    ``SSCNB_KERNEL_MPLBACKEND`` chooses another backend for the kernels (``Agg``: no figures in the
-    executed notebooks, for batches nobody reads, and for tests that do not look at them).
 
     Returns
     -------
     contextlib.AbstractContextManager
-        Sets :data:`INLINE_BACKEND` (or ``SSCNB_KERNEL_MPLBACKEND``) for the block.
+        Sets :data:`INLINE_BACKEND` for the block.
     """
     before = os.environ.get("MPLBACKEND")
-    os.environ["MPLBACKEND"] = os.environ.get("SSCNB_KERNEL_MPLBACKEND") or INLINE_BACKEND
+    os.environ["MPLBACKEND"] = INLINE_BACKEND
     try:
         yield
     finally:

@@ -7,9 +7,6 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("MPLBACKEND", "Agg")
-# the notebook kernels of the tests' runs draw no figures (they cost a fifth of a run's time), but for the
-# session's suite run, which the documentation site's test renders (suite_run)
-os.environ.setdefault("SSCNB_KERNEL_MPLBACKEND", "Agg")
 if os.environ.get("PYTEST_XDIST_WORKER"):
     # on pytest-xdist's workers, each backend gets its share of the cores, as each Dask worker does
     # (sscnb.batch): two workers each spinning two threads on two cores wait on each other
@@ -300,12 +297,7 @@ def suite_run(tmp_path_factory):
     }
     p = tmp / "run.yml"
     p.write_text(yaml.safe_dump(cfg))
-    kernels = os.environ.pop("SSCNB_KERNEL_MPLBACKEND", None)  # this run keeps its figures, as a user's does
-    try:
-        return run_suite(p, progress=False, log=lambda *_: None)
-    finally:
-        if kernels is not None:
-            os.environ["SSCNB_KERNEL_MPLBACKEND"] = kernels
+    return run_suite(p, progress=False, log=lambda *_: None)
 
 
 @pytest.fixture(scope="session")
