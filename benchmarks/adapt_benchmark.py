@@ -58,7 +58,7 @@ def main(argv=None):
 
     import numpy as np
     import pandas as pd
-    import yaml
+    from seed_benchmark import phase2_settings  # benchmarks/: one reading of --set
 
     if a.replot:
         out = Path(a.out)
@@ -89,9 +89,7 @@ def main(argv=None):
     if a.replay is not None:
         kw["replay"] = a.replay if a.replay < 1 else int(a.replay)
     base_settings = {k: v for k, v in (("phase2", a.phase2), ("label_cnn_share", a.label_cnn_share)) if v is not None}
-    for kv in a.set:
-        k, _, v = kv.partition("=")
-        base_settings[k] = yaml.safe_load(v)
+    base_settings |= phase2_settings(a.set)
     print(f"machine: {machine()}; model {parent.path.name}; settings {ssc.SSCParams(**base_settings).to_dict()}")
     rows = []
     out = Path(a.out)
@@ -219,8 +217,7 @@ def _imagenet_stmarg(out: Path, seed: int) -> Path:
     path = out / "parent_imagenet_stmarg.npz"
     if path.is_file():
         return path
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from river_model_benchmark import train_model  # the shipped model's recipe (build_river_model.MODELS)
+    from river_model_benchmark import train_model  # benchmarks/: the shipped model's recipe (build_river_model.MODELS)
 
     from sscnb import modelfiles
     from sscnb.classes import ClassScheme

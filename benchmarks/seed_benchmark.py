@@ -28,6 +28,25 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "stmarg" / "Validate"
 
 
+def phase2_settings(items: list[str]) -> dict:
+    """Return the phase-2 settings of ``--set KEY=VALUE ...`` (values read as YAML), checked before any work.
+
+    Shared by the benchmarks that take ``--set`` (seed, ssc, adapt).
+    """
+    import yaml
+
+    from sscnb import ssc
+
+    settings = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            sys.exit(f"--set {item}: write KEY=VALUE, e.g. min_class_sample=5000")
+        settings[key] = yaml.safe_load(value)
+    ssc.SSCParams.from_dict(settings, "--set")  # an unknown or wrong setting stops here, before any map
+    return settings
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default=str(ROOT / "outputs/stmarg/model/cnn_stmarg.keras"))
@@ -42,19 +61,12 @@ def main(argv=None):
         sys.exit(f"needs {DATA}")
 
     import pandas as pd
-    import yaml
 
     from sscnb import metrics, modelfiles, ssc
     from sscnb.data import find_pairs, read_pair
     from sscnb.provenance import machine
 
-    settings = {}
-    for item in a.set:
-        key, sep, value = item.partition("=")
-        if not sep:
-            sys.exit(f"--set {item}: write KEY=VALUE, e.g. min_class_sample=5000")
-        settings[key] = yaml.safe_load(value)
-    ssc.SSCParams.from_dict(settings, "--set")  # an unknown or wrong setting stops here, before any map
+    settings = phase2_settings(a.set)
     cnn = modelfiles.load_model(a.model)
     codes = list(cnn.scheme.labelled_codes)
     names = {c: cnn.scheme.name(c) for c in cnn.scheme.codes}

@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
-import yaml  # noqa: E402
+from seed_benchmark import phase2_settings  # noqa: E402  (benchmarks/: one reading of --set)
 
 from sscnb import (  # noqa: E402
     features,
@@ -103,7 +103,7 @@ def main():
     ap.add_argument("--repeat", type=int, default=5, help="runs of our pipeline (the first warms up; the median of the rest)")
     ap.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", help="other SSCParams settings (features=multiscale)")
     a = ap.parse_args()
-    settings = {k: yaml.safe_load(v) for k, _, v in (kv.partition("=") for kv in a.set)}
+    settings = phase2_settings(a.set)
     if not Path(a.model).exists():
         sys.exit(f"{a.model} not found: train it with python -m sscnb run --config configs/stmarg.yml --only 00 01 02")
     from sscnb.provenance import machine

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -242,6 +243,34 @@ def colour_cnn(tmp_path_factory):
     card = {"backbone": "test", "tile_size": t, "class_scheme": DEFAULT_CLASSES.to_dict()}
     modelfiles.save_model(folder, "colour", m, key, card)
     return modelfiles.load_model(folder / "colour.keras")
+
+
+# -- Chromium, for the browser tests (JupyterLab's widgets, the documentation site) --------------------------
+
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def chromium_path() -> str:
+    """The Chromium binary of the browser tests; skipped without one, failed where CI requires it."""
+    path = os.environ.get("SSCNB_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    if path:
+        return path
+    msg = (
+        "Chromium not found: install it (Debian/Ubuntu: `sudo apt-get install chromium`) or set SSCNB_CHROMIUM "
+        "to a Chromium or Chrome binary; .ci/run installs it"
+    )
+    if os.environ.get("SSCNB_REQUIRE_BROWSER"):
+        pytest.fail(msg + " (SSCNB_REQUIRE_BROWSER is set, so the browser test must run)")
+    pytest.skip(msg)
 
 
 # -- the sample suite, run once per session ---------------------------------------------------------

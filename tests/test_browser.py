@@ -17,7 +17,6 @@ import contextlib
 import io
 import os
 import secrets
-import shutil
 import signal
 import socket
 import subprocess
@@ -28,34 +27,11 @@ import urllib.request
 import numpy as np
 import pytest
 
-from conftest import REPO, SAMPLE
+from conftest import CHROMIUM_FLAGS, REPO, SAMPLE, chromium_path
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 SHOTS = REPO / "outputs" / "browser_test"
-CHROMIUM_FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-def _chromium() -> str:
-    path = os.environ.get("SSCNB_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
-    if path:
-        return path
-    msg = (
-        "Chromium not found: install it (Debian/Ubuntu: `sudo apt-get install chromium`) or set SSCNB_CHROMIUM "
-        "to a Chromium or Chrome binary; .ci/run installs it"
-    )
-    if os.environ.get("SSCNB_REQUIRE_BROWSER"):
-        pytest.fail(msg + " (SSCNB_REQUIRE_BROWSER is set, so the browser test must run)")
-    pytest.skip(msg)
 
 
 def _free_port() -> int:
@@ -69,7 +45,7 @@ def lab(tmp_path_factory, colour_cnns):
     """A JupyterLab server on 127.0.0.1 with a token, serving a folder with 06_explore.ipynb (its
     parameters set to the sample data and a small CNN), ended by its process id.
     """
-    chromium = _chromium()
+    chromium = chromium_path()
     pytest.importorskip("playwright", reason="pip install playwright (a test extra: pip install -e '.[test]')")
     import nbformat
 

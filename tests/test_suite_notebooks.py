@@ -325,8 +325,6 @@ def test_docs_site_has_every_public_name(docs_site):
     pages = "".join(_html(p) for p in (docs_site / "api").glob("*.html"))
     missing = []
     for module in docsite.public_modules():
-        if module in ("notebooks", "models"):
-            continue
         own, elsewhere = docsite.module_names(module)
         missing += [f"sscnb.{module}.{n}" for n, _ in own if f'id="sscnb.{module}.{n}"' not in pages]
         missing += [f"{home}.{n}" for n, home in elsewhere if f'id="{home}.{n}"' not in pages]
@@ -378,16 +376,9 @@ def test_docs_site_in_chromium_screenshots(docs_site):
     """The home page, a notebook page with a map and an API page, opened from the file system in Chromium;
     their screenshots are kept in outputs/browser_test/ to look at.
     """
-    import os
-    import shutil
+    from conftest import CHROMIUM_FLAGS, REPO, chromium_path
 
-    from conftest import REPO
-
-    chromium = os.environ.get("SSCNB_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
-    if not chromium:
-        if os.environ.get("SSCNB_REQUIRE_BROWSER"):
-            pytest.fail("Chromium not found (SSCNB_REQUIRE_BROWSER is set): .ci/run installs it")
-        pytest.skip("Chromium not found: install it (Debian/Ubuntu: sudo apt-get install chromium) or set SSCNB_CHROMIUM")
+    chromium = chromium_path()
     from playwright.sync_api import sync_playwright
 
     shots = REPO / "outputs" / "browser_test"
@@ -398,7 +389,7 @@ def test_docs_site_in_chromium_screenshots(docs_site):
         "docs_api_maps.png": ("api/maps.html", "sscnb.mapping"),
     }
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
+        browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             for png, (rel, text) in pages.items():
