@@ -4,6 +4,7 @@
 #                   the fast tests: every test not marked slow, browser or e2e, each within 10 s
 #   make test-all - the same checks and every test, with sscnb's line coverage (what CI runs)
 #   make docs     - the documentation site from the notebooks of make demo's run
+#   make qgis-plugin - the QGIS plugin's zip (docs/qgis.md), running this repository's .venv
 PYTHON ?= python3
 VENV   ?= .venv
 PY      = $(VENV)/bin/python
@@ -17,7 +18,7 @@ DEMO_ARGS ?= --extend
 TEST_WORKERS ?= -n 2
 TEST_ALL_WORKERS ?= -n 3
 
-.PHONY: demo test test-all lint install install-test clean-venv sample-data benchmark river-model docs
+.PHONY: demo test test-all lint install install-test clean-venv sample-data benchmark river-model docs qgis-plugin
 
 $(VENV)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; v = sys.version_info[:2]; (3, 10) <= v <= (3, 12) or sys.exit("sscnb needs Python 3.10-3.12; $(PYTHON) is %d.%d: run make PYTHON=python3.12 (or 3.10, 3.11)" % v)'
@@ -39,8 +40,8 @@ demo: $(VENV)/.installed
 	$(PY) -m sscnb run --config $(CONFIG) $(DEMO_ARGS)
 
 lint: $(VENV)/.installed-test
-	$(VENV)/bin/ruff check sscnb tests benchmarks docs/conf.py docs/_ext
-	$(VENV)/bin/ruff format --check sscnb tests benchmarks docs/conf.py docs/_ext
+	$(VENV)/bin/ruff check sscnb tests benchmarks docs/conf.py docs/_ext qgis
+	$(VENV)/bin/ruff format --check sscnb tests benchmarks docs/conf.py docs/_ext qgis
 	$(VENV)/bin/mypy
 
 # PYTEST_ARGS passes more to pytest, e.g. make test PYTEST_ARGS="tests/test_ssc.py -x"
@@ -57,6 +58,11 @@ test-all: lint
 docs: $(VENV)/.installed-test
 	$(PY) -m sphinx -W --keep-going -q -b html docs docs/_build/html
 	@echo "the site: docs/_build/html/index.html"
+
+# the zip that QGIS's Plugins > Install from ZIP takes: outputs/qgis/sscnb_qgis.zip, whose plugin runs the
+# sscnb command of this repository's .venv (docs/qgis.md)
+qgis-plugin: $(VENV)/.installed
+	$(PY) qgis/build_plugin.py --command $(abspath $(VENV))/bin/sscnb
 
 sample-data: $(VENV)/.installed
 	$(PY) -m sscnb make-sample-data --out sample_data --force
