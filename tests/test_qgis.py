@@ -24,7 +24,12 @@ import pytest
 
 from conftest import REPO, SAMPLE
 
-pytestmark = [pytest.mark.slow, pytest.mark.qgis]
+# NewRiver's images and their maps are plain rasters, with no georeferencing: as expected
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.qgis,
+    pytest.mark.filterwarnings("ignore::rasterio.errors.NotGeoreferencedWarning"),
+]
 
 sys.path.insert(0, str(REPO / "qgis"))
 
@@ -92,24 +97,34 @@ def read_band(path) -> np.ndarray:
         return src.read(1)
 
 
-def labelled_polygons(path: Path, crs: bool = True) -> Path:
-    """Polygons drawn over the sample orthomosaic: the largest patch of each class of its label raster."""
+def polygon_area(geom: dict) -> float:
+    """The area of a polygon's outer ring (the shoelace formula)."""
+    x, y = np.array(geom["coordinates"][0]).T
+    return abs(np.dot(x, np.roll(y, 1)) - np.dot(y, np.roll(x, 1))) / 2
+
+
+def polygons_from_labels(labels: Path, path: Path, crs: bool = True) -> Path:
+    """Polygons as a user draws them over an image: the largest patch of each class of its label raster.
+
+    Over a georeferenced image they are in its CRS (or, with ``crs=False``, in none: a mistake); over a
+    plain image in pixel units as QGIS shows it (y = -row), with no CRS.
+    """
     import fiona
     import rasterio
     from rasterio.features import shapes
+    from rasterio.transform import Affine
 
-    def area(geom):
-        x, y = np.array(geom["coordinates"][0]).T
-        return abs(np.dot(x, np.roll(y, 1)) - np.dot(y, np.roll(x, 1))) / 2
-
-    with rasterio.open(REFERENCE) as src:
-        ref, transform, ref_crs = src.read(1), src.transform, src.crs
+    with rasterio.open(labels) as src:
+        ref = src.read(1)
+        georeferenced = src.crs is not None
+        transform = src.transform if georeferenced else Affine(1, 0, 0, 0, -1, 0)
+        wkt = src.crs.to_wkt() if georeferenced and crs else None
     best: dict[int, dict] = {}
     for geom, value in shapes(ref, mask=ref > 0, transform=transform):
-        if int(value) not in best or area(geom) > area(best[int(value)]):
+        if int(value) not in best or polygon_area(geom) > polygon_area(best[int(value)]):
             best[int(value)] = geom
     schema = {"geometry": "Polygon", "properties": {"class_code": "int"}}
-    with fiona.open(path, "w", driver="GPKG", schema=schema, crs_wkt=ref_crs.to_wkt() if crs else None) as dst:
+    with fiona.open(path, "w", driver="GPKG", schema=schema, crs_wkt=wkt) as dst:
         for code, geom in sorted(best.items()):
             dst.write({"geometry": geom, "properties": {"class_code": code}})
     return path
@@ -174,33 +189,37 @@ def read_csv(path) -> list[dict]:
         return list(csv.DictReader(f))
 
 
-def test_adapt_to_polygons_in_qgis_gives_a_model_that_maps(qgis, ortho, tmp_path):
-    """Polygons drawn over the orthomosaic adapt the shipped compact model; its output path maps in the next step,
-    whose phase 2 learns from the same polygons.
+def test_the_graphical_model_adapts_to_polygons_and_maps_with_the_adapted_model(qgis, tmp_path):
+    """qgis/models/adapt_then_map.model3: sscnb:adapt on polygons drawn over a new river, its output MODEL the
+    Model of sscnb:map, whose phase 2 learns from the same polygons.
     """
-    polygons = labelled_polygons(tmp_path / "polygons.gpkg")
-    adapted = run_json(
-        qgis, "sscnb:adapt", IMAGES=ortho, POLYGONS=polygons, SHIPPED=1, EPOCHS=1, REPLAY=40, OUTPUT=tmp_path / "adapted"
-    )
-    model = Path(adapted["MODEL"])
-    assert model == tmp_path / "adapted" / "cnn_adapted.keras"
-    assert model.is_file()
-    card = json.loads((model.parent / "cnn_adapted_card.json").read_text())
-    mapped = run_json(qgis, "sscnb:map", INPUT=ortho, MODEL=model, LABELS=polygons, VECTORS="false", OUTPUT=tmp_path / "maps")
-    assert set(np.unique(read_band(mapped["FINAL_MAP"]))) <= {0, 1, 2, 3, 4, 5}  # 0: outside the survey
-    manifest = json.loads(Path(mapped["FINAL_MAP"]).with_suffix(".json").read_text())
-    assert Path(manifest["recipe"]["model"]["path"]) == model
-    assert "rivers_compact" in json.dumps(card)  # its lineage: the parent it was adapted from
+    image = tmp_path / "Greyrun_0001.jpg"
+    shutil.copy(SAMPLE / "NewRiver" / image.name, image)
+    polygons = polygons_from_labels(SAMPLE / "NewRiver" / "SCLS_Greyrun_0001.tif", tmp_path / "polygons.gpkg")
+    model3 = REPO / "qgis" / "models" / "adapt_then_map.model3"
+    args = [f"images={image}", f"polygons={polygons}", "parent=1", "epochs=1", f"rasters={image}"]
+    args += [f"adapt:Adapted model folder={tmp_path / 'adapted'}", f"map:Maps folder={tmp_path / 'maps'}"]
+    done = qgis("run", str(model3), "--", *args)
+    log = done.stdout + done.stderr
+    assert done.returncode == 0, log[-4000:]
+    model = tmp_path / "adapted" / "cnn_adapted.keras"
+    card = json.loads((tmp_path / "adapted" / "cnn_adapted_card.json").read_text())
+    assert card["lineage"]["parent_model"] == "rivers_compact.keras"
+    manifest = json.loads((tmp_path / "maps" / "Greyrun_0001_map_MLP.json").read_text())
+    assert Path(manifest["recipe"]["model"]["path"]) == model  # the adapted model, passed on by the graphical model
+    assert "Greyrun_0001: 336,311 labelled px: phase 2 learns from them" in log
+    final = read_band(tmp_path / "maps" / "Greyrun_0001_map_MLP.tif")
+    assert set(np.unique(final)) <= {1, 2, 3, 4, 5}
 
 
 def test_bad_inputs_give_one_line_and_write_nothing(qgis, ortho, tmp_path):
     """Polygons with no CRS over a georeferenced image, a class field that does not exist, no sscnb environment."""
-    no_crs = labelled_polygons(tmp_path / "no_crs.gpkg", crs=False)
+    no_crs = polygons_from_labels(REFERENCE, tmp_path / "no_crs.gpkg", crs=False)
     log = run_fails(qgis, "sscnb:adapt", IMAGES=ortho, POLYGONS=no_crs, SHIPPED=1, OUTPUT=tmp_path / "a")
     assert "sscnb adapt: no_crs.gpkg has no CRS but Clearwater_ortho.tif is in EPSG:32619" in log
     assert not (tmp_path / "a").exists()
 
-    polygons = labelled_polygons(tmp_path / "polygons.gpkg")
+    polygons = polygons_from_labels(REFERENCE, tmp_path / "polygons.gpkg")
     log = run_fails(qgis, "sscnb:adapt", IMAGES=ortho, POLYGONS=polygons, CLASS_FIELD="klass", OUTPUT=tmp_path / "b")
     assert "the layer polygons has no field 'klass' (it has: fid, class_code)" in log
     assert not (tmp_path / "b").exists()
