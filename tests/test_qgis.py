@@ -235,6 +235,35 @@ def test_bad_inputs_give_one_line_and_write_nothing(qgis, ortho, tmp_path):
     assert not (tmp_path / "c").exists()
 
 
+def test_the_zip_installs_into_a_profile_and_runs_the_sscnb_it_names(tmp_path):
+    """The zip of make qgis-plugin, unpacked where Install from ZIP puts it: with no setting, no variable and no sscnb on
+    PATH, the plugin runs the command written into the zip.
+    """
+    import zipfile
+
+    import build_plugin  # qgis/, on the path above
+
+    import sscnb
+
+    exe = qgis_process_path()
+    plugins = tmp_path / ".local" / "share" / "QGIS" / "QGIS3" / "profiles" / "default" / "python" / "plugins"
+    plugins.mkdir(parents=True)
+    with zipfile.ZipFile(build_plugin.build(tmp_path / "sscnb_qgis.zip", str(SSCNB))) as z:
+        z.extractall(plugins)
+    class_map = tmp_path / "labels.tif"
+    shutil.copy(REFERENCE, class_map)  # a class raster: what a sample is drawn from
+    env = {k: v for k, v in os.environ.items() if k not in ("SSCNB_COMMAND", "QGIS_PLUGINPATH", "XDG_DATA_HOME")}
+    env.update(HOME=str(tmp_path), XDG_RUNTIME_DIR=str(tmp_path), QT_QPA_PLATFORM="offscreen", PATH="/usr/bin:/bin")
+    for args in (
+        ["plugins", "enable", "sscnb_qgis"],
+        ["run", "sscnb:sample", "--", f"MAP={class_map}", "N=40", "MIN_PER_CLASS=5", f"OUTPUT={tmp_path / 's'}"],
+    ):
+        done = subprocess.run([exe, *args], capture_output=True, text=True, env=env, timeout=300)
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert f"sscnb {sscnb.__version__}: {SSCNB}" in done.stdout
+    assert (tmp_path / "s" / "points.gpkg").is_file()
+
+
 def test_cancel_stops_a_survey_and_the_next_run_resumes(tmp_path):
     """The plugin's Cancel, with the real sscnb: the finished image is kept, the next run maps only the rest."""
     images = tmp_path / "images"
