@@ -124,7 +124,8 @@ def polygons_from_labels(labels: Path, path: Path, crs: bool = True) -> Path:
         if int(value) not in best or polygon_area(geom) > polygon_area(best[int(value)]):
             best[int(value)] = geom
     schema = {"geometry": "Polygon", "properties": {"class_code": "int"}}
-    with fiona.open(path, "w", driver="GPKG", schema=schema, crs_wkt=wkt) as dst:
+    # SPATIAL_INDEX=NO: the SQLite inside fiona's wheels may lack the R*Tree module (as in sscnb.vectors)
+    with fiona.open(path, "w", driver="GPKG", schema=schema, crs_wkt=wkt, SPATIAL_INDEX="NO") as dst:
         for code, geom in sorted(best.items()):
             dst.write({"geometry": geom, "properties": {"class_code": code}})
     return path
@@ -176,7 +177,7 @@ def fill_reference_classes(points: Path, out: Path) -> Path:
     ref = read_band(REFERENCE)
     with fiona.open(points) as src:
         schema, crs, feats = src.schema, src.crs, list(src)
-    with fiona.open(out, "w", driver="GPKG", schema=schema, crs=crs) as dst:
+    with fiona.open(out, "w", driver="GPKG", schema=schema, crs=crs, SPATIAL_INDEX="NO") as dst:
         for f in feats:
             props = dict(f["properties"])
             props["reference_class"] = int(ref[props["row"], props["col"]])
