@@ -2,7 +2,7 @@
 
 For each phase-2 classifier (``--phase2``) and share of training pixels (``--subsample``), the five
 stmarg/Validate images are mapped with the StMarg CNN once per seed (``--seeds``), every other
-setting at its default (``sscnb.ssc.SSCParams``). The seed draws phase 2's training pixels and its
+setting at its default (``sscnb.params.SSCParams``). The seed draws phase 2's training pixels and its
 held-out tiles and starts the classifier (the MLP's weights, the forest's trees). Prints, per seed,
 the weighted F1 and each class's F1 of the final map (confusion matrices pooled over the images),
 then each class's range over the seeds: the default phase 2 should keep dry sediment, the rarest

@@ -39,7 +39,7 @@ def _assess(a) -> int:
 def _evaluate(a) -> int:
     from .evaluation import class_scores, evaluate_folder, overall_f1
     from .modelfiles import load_model
-    from .ssc import SSCParams
+    from .params import SSCParams
 
     chosen = {k[3:]: v for k, v in vars(a).items() if k.startswith("p2_") and v is not None}
     quiet = a.verbosity < 0
@@ -86,7 +86,7 @@ def _map(a) -> int:
     limit_malloc_arenas()  # before the mapping's threads allocate: less resident memory, the same maps
     from . import mapping
     from .modelfiles import load_model
-    from .ssc import SSCParams
+    from .params import SSCParams
 
     chosen = {k[3:]: v for k, v in vars(a).items() if k.startswith("p2_") and v is not None}
     params = SSCParams.from_dict(chosen, source="the command line")

@@ -12,8 +12,9 @@ import numpy as np
 
 from . import metrics
 from .data import read_pair
+from .params import SSCParams
 from .phase2 import PixelLabels
-from .ssc import SSCParams, classify_image
+from .ssc import classify_image
 from .tiles import grid_shape
 
 if TYPE_CHECKING:
@@ -61,7 +62,7 @@ def before_after(
     records : list of sscnb.data.ImageRecord
         The images (scored where they have a label raster).
     parent, adapted : sscnb.modelfiles.LoadedModel
-    params : sscnb.ssc.SSCParams, optional
+    params : sscnb.params.SSCParams, optional
     labels_table : pandas.DataFrame, optional
         The user's tile labels: on the images they cover, the adapted model's phase 2 learns from them
         and they judge it (:func:`sscnb.phase2.choose_phase2`). The parent's map ("before") is the

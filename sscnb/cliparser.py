@@ -1,7 +1,7 @@
 """The command line's parser: one sub-command per job, its options and their help in words.
 
 :func:`build_parser` is what ``sscnb`` (:mod:`sscnb.__main__`) parses with; the phase-2 options take their
-names, defaults and meanings from :class:`sscnb.ssc.SSCParams` (its docstring, :meth:`sscnb.settings.Settings.descriptions`).
+names, defaults and meanings from :class:`sscnb.params.SSCParams` (its docstring, :meth:`sscnb.settings.Settings.descriptions`).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ def _add_phase2_options(parser):
     from dataclasses import MISSING, fields
 
     from .features import FEATURE_SETS
-    from .ssc import MLP_DEPTHS, PHASE2_CHOICES, SSCParams
+    from .params import MLP_DEPTHS, PHASE2_CHOICES, SSCParams
 
     g = parser.add_argument_group("phase-2 settings (as notebooks 03 and 05 name them)")
     meaning = SSCParams.descriptions()

@@ -26,9 +26,10 @@ from .labelsources import labels_for_images
 from .layout import prepare_output
 from .metrics import confusion
 from .modelfiles import model_recipe
+from .params import PHASE2_CHOICES, SSCParams, phase2_name
 from .provenance import atomic_path, package_versions, recipe_differences, remove_temporaries, timestamp, write_json
 from .report import class_scores, overall_f1  # scores over a results folder: report's, named here too
-from .ssc import PHASE2_CHOICES, ClassShrinkWarning, SSCParams, phase2_name
+from .ssc import ClassShrinkWarning
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -13,7 +13,7 @@ warning on every ordinary image would teach users to ignore it.
 
 With the model card's statistics, :func:`normalising_gamma` gives the gamma that brings an image's
 dark tones (water, shade) back to those the CNN was trained on (1 when they are inside the
-training range): the ``normalise`` setting (:class:`sscnb.ssc.SSCParams`) applies it to the CNN's
+training range): the ``normalise`` setting (:class:`sscnb.params.SSCParams`) applies it to the CNN's
 input only; phase 2 still learns the image's own colours.
 """
 

@@ -58,8 +58,8 @@ from .mapraster import (  # one input's mapping; its names are mapping's too
     map_raster,
 )
 from .modelfiles import model_recipe
+from .params import SSCParams
 from .provenance import recipe_differences
-from .ssc import SSCParams
 
 if TYPE_CHECKING:
     from collections.abc import Callable

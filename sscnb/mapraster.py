@@ -28,10 +28,9 @@ from . import tiles as _tiles
 from .geo import SurveyError, SurveyRaster, open_raster, open_survey, read_block
 from .mapfiles import ClassMapWriter, write_tile_confidence
 from .modelfiles import model_recipe
+from .params import PHASE2_CHOICES, SSCParams
 from .provenance import package_versions, timestamp, tmp_name, write_json
 from .ssc import (
-    PHASE2_CHOICES,
-    SSCParams,
     apply_tile_rules,
     check_input,
     choose_phase2,

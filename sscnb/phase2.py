@@ -24,8 +24,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any
 
+    from .params import SSCParams
     from .pixel import PixelClassifier
-    from .ssc import SSCParams
 
 __all__ = ["TILE_MAP", "PixelLabels", "Phase2Choice", "candidate_features", "choose_phase2", "fit_phase2"]
 

@@ -366,7 +366,7 @@ def fit_pixel_classifier(
 ) -> PixelClassifier:
     """Fit a phase-2 pixel classifier.
 
-    Every setting is required: their one default lives in :class:`sscnb.ssc.SSCParams`. A single
+    Every setting is required: their one default lives in :class:`sscnb.params.SSCParams`. A single
     class is handled: the result predicts that class everywhere (logged), as there is nothing to
     separate.
 

@@ -23,8 +23,8 @@ from .data import parse_image_name
 from .errors import SscnbError
 from .layout import MODEL_DIR
 from .metrics import read_report, weighted_f1
+from .params import phase2_name
 from .provenance import atomic_path
-from .ssc import phase2_name
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -14,7 +14,7 @@ import yaml
 from .bundled import BUNDLED_MODELS
 from .cnn import CNNParams
 from .errors import SscnbError
-from .ssc import SSCParams
+from .params import SSCParams
 
 __all__ = ["RunError", "NOTEBOOK_DIR", "PATH_PARAMETERS", "list_notebooks", "load_config", "select_notebooks", "check_config"]
 

@@ -3,7 +3,7 @@
 Built by name from a notebook's parameters, a YAML section or the command line, where an unknown name is an
 error naming the closest valid ones.
 
-:class:`sscnb.ssc.SSCParams` (phase 2) and :class:`sscnb.cnn.CNNParams` (phase 1) are dataclasses
+:class:`sscnb.params.SSCParams` (phase 2) and :class:`sscnb.cnn.CNNParams` (phase 1) are dataclasses
 that derive from :class:`Settings`; each checks its own values in ``__post_init__``.
 """
 

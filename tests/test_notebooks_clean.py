@@ -49,9 +49,9 @@ def test_parameters_cell_first_and_complete(path):
 @pytest.mark.parametrize(
     ("name", "settings", "at_least"),
     [
-        ("03_ssc_evaluation.ipynb", "sscnb.ssc.SSCParams", 10),
-        ("05_map_survey.ipynb", "sscnb.ssc.SSCParams", 10),
-        ("06_explore.ipynb", "sscnb.ssc.SSCParams", 6),
+        ("03_ssc_evaluation.ipynb", "sscnb.params.SSCParams", 10),
+        ("05_map_survey.ipynb", "sscnb.params.SSCParams", 10),
+        ("06_explore.ipynb", "sscnb.params.SSCParams", 6),
         ("01_cnn_tuning.ipynb", "sscnb.cnn.CNNParams", 10),
         ("02_cnn_training.ipynb", "sscnb.cnn.CNNParams", 10),
     ],

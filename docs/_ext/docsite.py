@@ -26,7 +26,7 @@ GROUPS = {
         "cnn", "efficientnet", "augment", "predict", "modelfiles", "bundled", "tuning",
     ]),
     "phase2": ("One image: phase 1 and phase 2", "The per-image pipeline, phase 2's features, classifiers and self-check.", [
-        "ssc", "phase2", "pixel", "features", "patches", "imageresult", "settings",
+        "ssc", "params", "phase2", "pixel", "features", "patches", "imageresult", "settings",
     ]),
     "maps": ("Maps of surveys", "Orthomosaics and frames of any size to COGs, areas and polygons.", [
         "mapping", "mapraster", "mapfiles", "mapplots", "geo", "vectors",
