@@ -34,7 +34,7 @@ from .adaptcheck import before_after, judge_grid  # did it help: there; adapt's 
 from .classkey import ClassKey
 from .cnn import CNNParams, _keras, train
 from .data import data_folders, find_pairs
-from .errors import SscnbError
+from .errors import AdaptError
 from .inputstats import merge_statistics, training_statistics
 from .layout import check_output
 from .modelfiles import load_model, make_card, save_model
@@ -71,10 +71,6 @@ MIN_NEW_PER_EPOCH = 1024
 DEFAULT_REPLAY = 0.2
 DEFAULT_LEARNING_RATE = 5e-4
 ADAPT_COLOUR_DEFAULT = True
-
-
-class AdaptError(SscnbError, ValueError):
-    """Fine-tuning cannot start; the message names the input and the fix."""
 
 
 @dataclass

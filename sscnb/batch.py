@@ -21,7 +21,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import SscnbError
+from .errors import BatchError, ResultsConflictError
 from .modelfiles import load_model
 
 if TYPE_CHECKING:
@@ -49,15 +49,6 @@ logger = logging.getLogger(__name__)
 _MODELS: dict = {}
 
 
-class BatchError(SscnbError, RuntimeError):
-    """Some images of a batch failed; ``failures`` is ``{image: "ErrorType: message"}``."""
-
-    def __init__(self, failures: dict, what: str = "image"):
-        self.failures = dict(failures)
-        lines = "\n".join(f"  - {k}: {v}" for k, v in self.failures.items())
-        super().__init__(f"{len(self.failures)} {what}(s) failed (the others are done):\n{lines}")
-
-
 class Interrupted(KeyboardInterrupt):
     """A batch stopped by Ctrl-C: ``finished`` of the ``todo`` items it had left are done (and kept), the rest not begun.
 
@@ -69,22 +60,6 @@ class Interrupted(KeyboardInterrupt):
         super().__init__(
             f"interrupted: {self.finished} of the {self.todo} {what}s left to do finished (kept, each with its "
             "manifest); run the same command again to resume"
-        )
-
-
-class ResultsConflictError(SscnbError, ValueError):
-    """Finished results of a batch were made with another model or other settings; ``conflicts`` names them.
-
-    Raised before any item is computed, so two recipes' results never mix in one folder.
-    """
-
-    def __init__(self, conflicts: list, what: str, out_dir, experiment: str):
-        self.conflicts = list(conflicts)
-        lines = "\n".join(f"  - {c}" for c in self.conflicts)
-        super().__init__(
-            f"{len(self.conflicts)} {what}(s) in {out_dir} were finished with another model or other "
-            f"settings for experiment {experiment!r}:\n{lines}\nPass overwrite=True (--overwrite) to redo "
-            "them, or choose another experiment name or output folder."
         )
 
 

@@ -88,7 +88,7 @@ def head_model(path: str | Path, tile_size: int) -> Any:
 
     Raises
     ------
-    sscnb.efficientnet.PretrainedUnavailableError
+    sscnb.errors.PretrainedUnavailableError
         The package with ImageNet's weights is not installed.
     """
     from .efficientnet import package_weights_path, tile_classifier

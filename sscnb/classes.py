@@ -18,15 +18,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import SscnbError
+from .errors import SchemeError
 
 __all__ = ["ClassScheme", "DEFAULT_CLASSES", "SchemeError"]
 
 _HEX = re.compile(r"^#[0-9a-fA-F]{6}$")
-
-
-class SchemeError(SscnbError, ValueError):
-    """A class scheme (or its CSV file) is not usable."""
 
 
 @dataclass(frozen=True)

@@ -14,17 +14,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .classes import ClassScheme
-from .errors import SscnbError
+from .errors import ModelMismatchError
 from .tilesets import TileSet
 
 if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = ["ModelMismatchError", "ClassKey", "make_class_key"]
-
-
-class ModelMismatchError(SscnbError, ValueError):
-    """A saved model, its class key and its model card do not belong together."""
 
 
 @dataclass

@@ -37,7 +37,7 @@ import numpy as np
 
 from ._keras import _keras, quiet_native_start
 from .augment import COLOUR_AUGMENT_NAMES, DihedralAugment, PhotometricAugment
-from .errors import SscnbError
+from .errors import WeightsUnavailableError
 from .predict import accelerator, predict_batch_size, predict_tiles
 from .settings import Settings
 
@@ -153,10 +153,6 @@ class CNNParams(Settings):
     def colour(self) -> dict | None:
         """Return the colour-augmentation strengths (``{name: value}``), or None when it is off."""
         return {k: float(getattr(self, k)) for k in COLOUR_AUGMENT_NAMES} if self.colour_augment else None
-
-
-class WeightsUnavailableError(SscnbError, RuntimeError):
-    """Pretrained weights were asked for but cannot be had."""
 
 
 # -- models -------------------------------------------------------------------------------

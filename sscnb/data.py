@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Literal, overload
 import numpy as np
 
 from .classes import ClassScheme
-from .errors import SscnbError
+from .errors import DataError, DataWarning
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -55,14 +55,6 @@ _LABEL_RE = re.compile(r"^SCLS_(?P<rest>.+)$", re.IGNORECASE)
 NAMING_HELP = (
     "images must be named RiverName_NNNN.jpg (4 or more digits) and labels SCLS_RiverName_NNNN.tif or SCLS_RiverNameNNNN.tif"
 )
-
-
-class DataError(SscnbError, ValueError):
-    """A data file or folder cannot be used; the message names the file and the fix."""
-
-
-class DataWarning(UserWarning):
-    """A data file is usable after a fix sscnb made itself (the message says which)."""
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from ._keras import _keras
-from .errors import SscnbError
+from .errors import PretrainedUnavailableError
 
 __all__ = [
     "BLOCKS",
@@ -66,10 +66,6 @@ _TORCH_DTYPES = {
     "LongStorage": np.int64,
     "IntStorage": np.int32,
 }
-
-
-class PretrainedUnavailableError(SscnbError, RuntimeError):
-    """The ImageNet weights of a backbone were asked for but cannot be had."""
 
 
 def package_weights_path() -> Path:

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .classes import ClassScheme
-from .errors import SscnbError
+from .errors import SurveyError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -54,10 +54,6 @@ WORLD_FILE_SUFFIXES = {
     ".tif": (".tfw", ".tifw"),
     ".tiff": (".tfw", ".tiffw"),
 }
-
-
-class SurveyError(SscnbError, ValueError):
-    """A survey input (or output folder) cannot be used; the message names the file and the fix."""
 
 
 def _world_file(path: Path) -> Path | None:

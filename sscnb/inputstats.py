@@ -23,6 +23,7 @@ import warnings
 
 import numpy as np
 
+from .errors import InputShiftWarning
 from .tiles import to_tiles
 
 __all__ = [
@@ -65,10 +66,6 @@ MARGIN = 0.5
 #: gamma corrections nearer 1 than this factor are not applied (images of one survey differ by as much)
 MIN_CORRECTION = 1.15
 _LUMA = np.array([0.299, 0.587, 0.114], np.float32)
-
-
-class InputShiftWarning(UserWarning):
-    """An input image is far outside the brightness or colour of the CNN's training images."""
 
 
 def tile_statistics(x: np.ndarray) -> dict:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .errors import SscnbError
+from .errors import OutputFolderError
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -36,10 +36,6 @@ MAP_DIR = "map"  # 05: class maps of surveys
 EXPLORE_DIR = "explore"  # 06: figures of the teaching notebook
 ADAPT_DIR = "adapt"  # 07: tile labels, the adapted CNN, maps before and after
 ASSESS_DIR = "assess"  # 08: the sample of points, areas and accuracy with confidence intervals
-
-
-class OutputFolderError(SscnbError, OSError):
-    """An output folder cannot be made or written; the message names it and the fix."""
 
 
 def check_output(folder: str | Path, setting: str = "output_dir") -> None:

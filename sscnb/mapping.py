@@ -277,7 +277,7 @@ def label_scores(results: list[MapResult], scheme: ClassScheme) -> pd.DataFrame:
 
     Raises
     ------
-    sscnb.data.DataError
+    sscnb.errors.DataError
         A label of another size than its image, or with codes outside the scheme.
     """
     import pandas as pd
@@ -432,7 +432,7 @@ def map_inputs(
 
     Raises
     ------
-    sscnb.batch.BatchError
+    sscnb.errors.BatchError
         After every other input is done, when some failed: their names and errors.
     """
     params, out_dir = params or SSCParams(), Path(out_dir)

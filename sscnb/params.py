@@ -90,7 +90,7 @@ class SSCParams(Settings):
       images (recorded in the model card), gamma-correct the CNN's input to bring them to the
       training median (:func:`sscnb.inputstats.normalising_gamma`); phase 2 still learns the
       image's own colours. An image far outside is reported either way (an
-      :class:`sscnb.inputstats.InputShiftWarning` naming the image and the statistic).
+      :class:`sscnb.errors.InputShiftWarning` naming the image and the statistic).
     """
 
     KIND = "phase-2"

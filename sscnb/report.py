@@ -20,7 +20,7 @@ import numpy as np
 
 from . import metrics
 from .data import parse_image_name
-from .errors import SscnbError
+from .errors import ReportError
 from .layout import MODEL_DIR
 from .metrics import read_report, weighted_f1
 from .params import phase2_name
@@ -50,10 +50,6 @@ __all__ = [
 
 COMPILED_COLUMNS = ["F1", "Support", "RiverName", "Image", "Type", "Sample", "Class", "Experiment", "Model"]
 TYPES = ("CNN", "MLP", "RF")
-
-
-class ReportError(SscnbError, ValueError):
-    """Results cannot be compiled; the message names the file or folder."""
 
 
 def _is_image_name(name: str) -> bool:

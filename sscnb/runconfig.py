@@ -13,7 +13,7 @@ import yaml
 
 from .bundled import BUNDLED_MODELS
 from .cnn import CNNParams
-from .errors import SscnbError
+from .errors import RunError
 from .params import SSCParams
 
 __all__ = ["RunError", "NOTEBOOK_DIR", "PATH_PARAMETERS", "list_notebooks", "load_config", "select_notebooks", "check_config"]
@@ -41,10 +41,6 @@ NOTEBOOK_DIR = _notebook_dir()
 _NB_RE = re.compile(r"^\d\d_[A-Za-z0-9_]+\.ipynb$")
 
 PATH_PARAMETERS = ("data_dir", "validate_dir", "output_dir", "model_path", "class_csv", "results_dir", "inputs")
-
-
-class RunError(SscnbError, RuntimeError):
-    """A notebook of the suite failed, or the run cannot start."""
 
 
 def list_notebooks(folder: str | Path = NOTEBOOK_DIR) -> list[Path]:

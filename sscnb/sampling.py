@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .errors import SscnbError
+from .errors import AssessError
 from .geo import SurveyRaster, open_raster, pixel_area_m2
 from .provenance import atomic_path, file_sha256, write_json, write_text
 
@@ -44,10 +44,6 @@ DEFAULT_MIN_PER_CLASS = 50
 POINT_COLUMNS = ["x", "y", "row", "col", "map_class", "reference_class"]
 #: what an assessment writes in its folder: the sample (points, their layer, how it was drawn) and the estimates
 ASSESS_FILES = ("points.csv", "points.gpkg", "sample.json", "estimates.csv", "error_matrix.csv")
-
-
-class AssessError(SscnbError, ValueError):
-    """A sample, a map or a reference that cannot be assessed; the message names the file and the fix."""
 
 
 @dataclass

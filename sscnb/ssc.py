@@ -28,6 +28,7 @@ import numpy as np
 from . import features as _features
 from . import inputstats as _inputstats
 from . import tiles as _tiles
+from .errors import ClassShrinkWarning
 from .modelfiles import predict_codes
 from .params import MLP_DEPTHS, PHASE2_CHOICES, SSCParams, phase2_name
 from .patches import despeckle, modal_filter_regions
@@ -63,10 +64,6 @@ logger = logging.getLogger(__name__)
 
 
 SHRINK_FRACTION = 0.5
-
-
-class ClassShrinkWarning(UserWarning):
-    """A class of the CNN tile map shrinks by more than half, or vanishes, in the final map."""
 
 
 def shrinking_classes(

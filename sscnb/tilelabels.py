@@ -14,7 +14,7 @@ import numpy as np
 from . import tiles as _tiles
 from .classes import ClassScheme
 from .data import IMAGE_EXTENSIONS, LABEL_PREFIX
-from .errors import SscnbError
+from .errors import LabelError
 from .geo import georeferencing_of
 from .provenance import write_text
 
@@ -38,10 +38,6 @@ MIXED = 0  # the tile holds several classes: labelled, never trained on
 SKIP = -1  # the user passed the tile: never shown again in that session, never trained on
 COLUMNS = ("image", "tile_row", "tile_col", "class_code")
 _HEADER = "# sscnb tile labels, tile_size={tile}"
-
-
-class LabelError(SscnbError, ValueError):
-    """Labels that cannot be used; the message names the file and the fix."""
 
 
 def empty_labels() -> pd.DataFrame:

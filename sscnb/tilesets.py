@@ -13,13 +13,9 @@ import numpy as np
 from . import tiles as _tiles
 from .classes import ClassScheme
 from .data import read_pair
-from .errors import SscnbError
+from .errors import NoTilesError
 
 __all__ = ["NoTilesError", "TileSet", "collect_tiles", "split_indices"]
-
-
-class NoTilesError(SscnbError, ValueError):
-    """No tile is pure enough to train on."""
 
 
 @dataclass
