@@ -17,6 +17,9 @@ Orders (:func:`tile_order`), compared by ``benchmarks/adapt_benchmark.py``:
 * ``class``: to fix one class the model maps badly (``label_class``, :func:`class_order`): the
   tiles it calls that class, least sure first, in turn with the tiles it doubts (the others, the
   likeliest to be that class first).
+
+In ``mixed``, ``least_confident`` and ``diverse``, the 30% of tiles likeliest to straddle two
+classes (:func:`likely_mixed`) come last: such a tile is a click that teaches the model nothing.
 """
 
 from __future__ import annotations
@@ -39,7 +42,17 @@ if TYPE_CHECKING:
 
     from .modelfiles import LoadedModel
 
-__all__ = ["ORDERS", "tile_order", "class_order", "LabelSession", "TileLabeller", "tile_picture", "labels_figure"]
+__all__ = [
+    "ORDERS",
+    "LIKELY_MIXED_LAST",
+    "likely_mixed",
+    "tile_order",
+    "class_order",
+    "LabelSession",
+    "TileLabeller",
+    "tile_picture",
+    "labels_figure",
+]
 
 #: the orders of :func:`tile_order`; a :class:`LabelSession` also takes ``"class"`` (:func:`class_order`)
 ORDERS = ("mixed", "least_confident", "random", "diverse")
@@ -50,6 +63,54 @@ def _tile_looks(x: np.ndarray) -> np.ndarray:
     """``(n, t, t, 3) uint8`` -> ``(n, 6)`` mean and standard deviation of each band."""
     f = x.reshape(len(x), -1, 3).astype(np.float32)
     return np.concatenate([f.mean(axis=1), f.std(axis=1)], axis=1)
+
+
+#: the share of tiles, most likely mixed first (:func:`likely_mixed`), that the orders show last
+LIKELY_MIXED_LAST = 0.3
+_BLOCKS = 5  # blocks a side: 10 x 10 px blocks of a 50 px tile
+
+
+def likely_mixed(x: np.ndarray) -> np.ndarray:
+    """Return how likely each tile is to straddle two classes: the spread of its 5 x 5 block means.
+
+    The blocks are 10 x 10 px in a 50 px tile. Texture (grass, ripples) averages out within a
+    block; an edge between water and a bar, or a bar and vegetation, does not. On Wildcat Creek's
+    labelled frames this ranks mixed tiles above pure ones with an AUC of 0.78 and 0.83 (the
+    tile's own standard deviation: 0.68 and 0.78).
+
+    Parameters
+    ----------
+    x : (n, t, t, 3) ndarray of uint8
+
+    Returns
+    -------
+    (n,) ndarray of float
+        The standard deviation of the block means, averaged over R, G and B.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> half = np.zeros((1, 50, 50, 3), np.uint8); half[:, :, 25:] = 200   # two halves: likely mixed
+    >>> noisy = np.random.default_rng(0).integers(0, 200, (1, 50, 50, 3)).astype(np.uint8)  # texture
+    >>> (likely_mixed(half) > likely_mixed(noisy)).item()
+    True
+    """
+    n, t = len(x), x.shape[1]
+    k = min(_BLOCKS, t)
+    b = t // k
+    blocks = x[:, : k * b, : k * b].astype(np.float32).reshape(n, k, b, k, b, -1).mean(axis=(2, 4))
+    return blocks.reshape(n, k * k, -1).std(axis=1).mean(axis=1)
+
+
+def _likely_mixed_last(order: np.ndarray, x: np.ndarray, share: float = LIKELY_MIXED_LAST) -> np.ndarray:
+    """Return ``order`` with its ``share`` of likeliest mixed tiles moved, in their order, to the end."""
+    if len(order) < 2 or share <= 0:
+        return order
+    score = likely_mixed(x)
+    last = np.zeros(len(score), bool)
+    last[np.argsort(-score, kind="stable")[: int(round(share * len(score)))]] = True
+    last &= score > score.min()  # tiles all alike: nothing to move
+    return np.concatenate([order[~last[order]], order[last[order]]])
 
 
 def tile_order(x: np.ndarray, confidence: np.ndarray | None = None, order: str = "mixed", seed: int = 0) -> np.ndarray:
@@ -80,10 +141,10 @@ def tile_order(x: np.ndarray, confidence: np.ndarray | None = None, order: str =
     if order == "random":
         return rng.permutation(n)
     if order == "least_confident":
-        return np.lexsort((rng.random(n), np.asarray(confidence)))
+        return _likely_mixed_last(np.lexsort((rng.random(n), np.asarray(confidence))), x)
     div = _diverse(x, rng)
     if order == "diverse":
-        return div
+        return _likely_mixed_last(div, x)
     streams = [iter(div), iter(np.lexsort((rng.random(n), np.asarray(confidence)))), iter(rng.permutation(n))]
     out: list[int] = []
     seen = np.zeros(n, bool)
@@ -95,7 +156,7 @@ def tile_order(x: np.ndarray, confidence: np.ndarray | None = None, order: str =
                 out.append(int(i))
                 break
         k += 1
-    return np.asarray(out, np.int64)
+    return _likely_mixed_last(np.asarray(out, np.int64), x)
 
 
 def class_order(predicted: np.ndarray, class_proba: np.ndarray, code: int, seed: int = 0) -> np.ndarray:

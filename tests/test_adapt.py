@@ -249,6 +249,25 @@ def test_tile_orders():
         labeller.tile_order(x, None, "mixed")
 
 
+def test_tiles_that_straddle_two_classes_are_shown_last():
+    """A tile half water, half bar is likely mixed (a click the user cannot give a class): the orders show
+    the likeliest 30% of those last, however unsure the model is of them; textured pure tiles are not.
+    """
+    rng = np.random.default_rng(0)
+    pure = rng.integers(60, 140, (20, T, T, 3)).astype(np.uint8)  # texture within one class
+    halves = np.zeros((10, T, T, 3), np.uint8)
+    halves[:, :, : T // 2] = (30, 60, 120)  # water
+    halves[:, :, T // 2 :] = (200, 190, 150)  # a bar
+    x = np.concatenate([pure, halves])
+    assert labeller.likely_mixed(halves).min() > labeller.likely_mixed(pure).max()
+    conf = np.concatenate([np.linspace(0.5, 0.9, 20), np.linspace(0.2, 0.3, 10)])  # the halves least sure
+    lc = labeller.tile_order(x, conf, "least_confident")
+    assert sorted(lc[-9:]) == list(range(20, 29))  # the 9 likeliest mixed (30% of 30; ties in their order) last
+    assert list(lc[:21]) == [29, *range(20)]  # the rest as before: least sure first
+    for order in ("mixed", "diverse"):
+        assert set(labeller.tile_order(x, conf, order, seed=2)[-9:]) <= set(range(20, 30)), order
+
+
 def _gather_from(features):
     return lambda r, c: features[r, c]
 
