@@ -563,7 +563,7 @@ def test_command_line_errors_name_the_option_not_the_notebook_setting(tmp_path, 
     import fiona
     import imageio.v3 as iio
 
-    from sscnb import __main__ as cli_main
+    from sscnb import cli as cli_main
     from sscnb import labelsources
 
     img = tmp_path / "Newriver_0001.png"

@@ -70,7 +70,7 @@ def test_a_run_yaml_keeps_the_name_rivers(tmp_path):
 @pytest.mark.slow  # maps a survey with EfficientNet on 2 cores: about 6 s
 def test_sscnb_map_with_the_shipped_model_and_adapt_starts_from_it(tmp_path):
     from sscnb.__main__ import main
-    from sscnb.cliparser import build_parser
+    from sscnb.cli import build_parser
 
     assert main(["-q", "map", "--model", "rivers", "--out", str(tmp_path / "maps"), str(SAMPLE / "Survey")]) == 0
     manifest = json.loads(next((tmp_path / "maps").rglob("*_MLP.json")).read_text())

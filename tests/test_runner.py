@@ -109,7 +109,7 @@ def test_cli_reports_failure(tmp_path, capsys):
 def test_the_program_exits_with_mains_status_once_what_is_left_is_frozen(monkeypatch):
     import gc
 
-    import sscnb.__main__ as cli_module
+    import sscnb.cli as cli_module
 
     calls = []
     monkeypatch.setattr(cli_module, "main", lambda argv=None: calls.append("main") or 3)
@@ -393,7 +393,7 @@ def test_sscnb_alone_lists_the_commands_one_a_line(capsys):
 def test_every_option_says_what_it_means_in_words():
     """No P2_RECOG_THRESH metavars, no module paths or %% for defaults: a meaning and a default per option."""
     from sscnb import mapraster
-    from sscnb.cliparser import build_parser
+    from sscnb.cli import build_parser
     from sscnb.ssc import SSCParams
 
     parser = build_parser()
@@ -415,8 +415,8 @@ def test_every_option_says_what_it_means_in_words():
 
 
 def test_ctrl_c_stops_a_batch_with_one_line_and_status_130(monkeypatch, capsys):
-    from sscnb import __main__ as cli_main
     from sscnb import batch
+    from sscnb import cli as cli_main
 
     def slow(x):
         if x == 3:
@@ -445,7 +445,7 @@ def test_command_line_warnings_are_one_line_in_sscnbs_words():
     import logging
     import warnings
 
-    from sscnb.__main__ import configure_logging
+    from sscnb.cli import configure_logging
     from sscnb.data import DataWarning
 
     shown_before = warnings.showwarning

@@ -38,7 +38,7 @@ GROUPS = {
         "metrics", "report", "assess", "sampling", "pointlabeller",
     ]),
     "batches": ("Batches and runs", "Folders of images, Dask clusters, the notebook runner and the command line.", [
-        "evaluation", "batch", "runner", "runconfig", "layout", "provenance", "cliparser",
+        "evaluation", "batch", "runner", "runconfig", "layout", "provenance", "cli",
     ]),
     "widgets": ("Figures and widgets", "The notebooks' figures and the JupyterLab widgets.", ["plots", "explore"]),
     "errors": ("Errors and warnings", "Every error and warning sscnb raises on purpose, in one catalogue.", ["errors"]),
