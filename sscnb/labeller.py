@@ -129,7 +129,8 @@ def tile_order(x: np.ndarray, confidence: np.ndarray | None = None, order: str =
     Returns
     -------
     (n,) ndarray of int
-        A permutation of ``range(n)``.
+        A permutation of ``range(n)``; in ``mixed`` and ``least_confident`` the tiles of
+        :data:`LIKELY_MIXED_LAST` (by :func:`likely_mixed`) come last.
     """
     n = len(x)
     if order not in ORDERS:

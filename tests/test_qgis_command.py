@@ -170,3 +170,14 @@ def test_make_qgis_plugin_builds_the_zip_qgis_installs(tmp_path):
     assert not list((tmp_path / "out").glob("*.part"))
     assert build_plugin.main(["--out", str(tmp_path / "x.zip"), "--command", str(tmp_path / "none")]) == 1
     assert not (tmp_path / "x.zip").exists()
+
+
+def test_the_plugins_choices_are_sscnbs():
+    """The dialogs list the shipped models, phase-2 classifiers and feature sets that sscnb itself offers."""
+    from sscnb.bundled import BUNDLED_MODELS
+    from sscnb.features import FEATURE_SETS
+    from sscnb.params import PHASE2_CHOICES
+
+    assert list(BUNDLED_MODELS) == sc.SHIPPED
+    assert sorted(sc.PHASE2) == sorted(PHASE2_CHOICES)
+    assert list(FEATURE_SETS) == sc.FEATURES

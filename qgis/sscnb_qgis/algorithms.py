@@ -47,11 +47,7 @@ from qgis.core import (
 )
 from qgis.PyQt.QtGui import QColor
 
-from .sscnb_command import SETTING, SscnbCommandError, check_command, find_command, run_sscnb
-
-SHIPPED = ["rivers", "rivers_compact"]
-PHASE2 = ["mlp", "rf"]
-FEATURES = ["median_rgb", "multiscale"]
+from .sscnb_command import FEATURES, PHASE2, SETTING, SHIPPED, SscnbCommandError, check_command, find_command, run_sscnb
 
 
 class SscnbAlgorithm(QgsProcessingAlgorithm):
@@ -80,8 +76,8 @@ class SscnbAlgorithm(QgsProcessingAlgorithm):
         return self.HELP
 
     def flags(self):
-        # its own process does the work: QGIS's main thread stays free, but sscnb's TensorFlow must not
-        # run twice in one QGIS at once
+        # run in QGIS's main thread: the dialog's progress updates let its Cancel button through (sscnb
+        # works in its own process either way)
         return super().flags() | QgsProcessingAlgorithm.FlagNoThreading
 
     # -- running sscnb ---------------------------------------------------------------------------
@@ -254,9 +250,7 @@ class MapSurvey(SscnbAlgorithm):
 
     def processAlgorithm(self, parameters, context, feedback):
         rasters = self._raster_files(parameters, "INPUT", context)
-        model = (
-            self.parameterAsFile(parameters, "MODEL", context) or SHIPPED[self.parameterAsEnum(parameters, "SHIPPED", context)]
-        )
+        model = self._model(parameters, "MODEL", context)
         out = self.parameterAsString(parameters, "OUTPUT", context)
         args = ["map", "--model", model, "--out", out]
         args += ["--phase2", PHASE2[self.parameterAsEnum(parameters, "PHASE2", context)]]
@@ -341,9 +335,7 @@ class AdaptToPolygons(SscnbAlgorithm):
     def processAlgorithm(self, parameters, context, feedback):
         images = self._raster_files(parameters, "IMAGES", context)
         polygons, field = self._vector_file(parameters, "POLYGONS", "CLASS_FIELD", "class_code", context, feedback)
-        parent = (
-            self.parameterAsFile(parameters, "PARENT", context) or SHIPPED[self.parameterAsEnum(parameters, "SHIPPED", context)]
-        )
+        parent = self._model(parameters, "PARENT", context)
         replay = self.parameterAsDouble(parameters, "REPLAY", context)
         out = self.parameterAsString(parameters, "OUTPUT", context)
         args = ["adapt", "--model", parent, "--labels", polygons, "--class-field", field, "--out", out]

@@ -42,6 +42,11 @@ HOW_TO_SET = (
     f"(or in the environment variable {ENV_VAR}): the path of the sscnb command of the environment "
     "where sscnb is installed, e.g. /path/to/sscnb/.venv/bin/sscnb"
 )
+#: the choices sscnb offers, as the dialogs list them (sscnb is not importable in QGIS's Python: a test
+#: checks these against sscnb.bundled.BUNDLED_MODELS, sscnb.params.PHASE2_CHOICES and sscnb.features.FEATURE_SETS)
+SHIPPED = ["rivers", "rivers_compact"]
+PHASE2 = ["mlp", "rf"]
+FEATURES = ["median_rgb", "multiscale"]
 #: QGIS's own settings for its Python and GDAL: passed on, they would make another Python start
 #: with QGIS's library path, or another GDAL read QGIS's data files
 QGIS_ONLY = ("PYTHONHOME", "PYTHONPATH", "PYTHONSTARTUP", "GDAL_DATA", "GDAL_DRIVER_PATH", "PROJ_LIB", "PROJ_DATA")

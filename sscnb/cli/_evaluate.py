@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from . import _options
 
 
@@ -51,8 +53,6 @@ def handle(a) -> int:
         labels=a.labels,
         class_field=a.class_field,
     )
-    from pathlib import Path
-
     out = Path(a.out)  # evaluate_folder wrote Summary_<experiment>.csv there
     overall = overall_f1(out, a.experiment, params.phase2, images=set(summary.image))
     if not quiet:
