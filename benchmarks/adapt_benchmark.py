@@ -1,7 +1,7 @@
 """Adapt the StMarg CNN to a second river (Wildcat Creek) with N labelled tiles, and score it.
 
 A simulated user labels N tiles, of frame 3 only (``--labelled 3``) or half on each of frames 3 and
-4 (``both``), in the labeller's order (sscnb.labeller.LabelSession); each tile's class is read from
+4 (``both``), in the labeller's order (sscnb.labels.LabelSession); each tile's class is read from
 the label raster for that tile only (a tile that is not 90% one class is "mixed"). The model is
 fine-tuned (sscnb.adapt.fine_tune, default settings), then both frames are mapped: phase 1, then
 phase 2 with each feature set (``--features``; median RGB and multiscale), which on a labelled frame
@@ -64,10 +64,14 @@ def main(argv=None):
         out = Path(a.out)
         _plot(pd.read_csv(out / "adapt_benchmark.csv"), out / "adapt_benchmark.png", os.cpu_count())
         return
-    from sscnb import adapt, labeller, labels, metrics, modelfiles, ssc
-    from sscnb import tiles as T
-    from sscnb.data import find_pairs, read_pair
-    from sscnb.phase2 import PixelLabels
+    from sscnb import labels, ssc
+    from sscnb.adapt import _finetune as adapt
+    from sscnb.assess import _metrics as metrics
+    from sscnb.cnn import _files as modelfiles
+    from sscnb.data import _tiles as T
+    from sscnb.data._pairs import find_pairs, read_pair
+    from sscnb.labels import _labeller as labeller
+    from sscnb.phase2._choose import PixelLabels
     from sscnb.provenance import machine
 
     wild = DATA / "wildcat"
@@ -219,9 +223,9 @@ def _imagenet_stmarg(out: Path, seed: int) -> Path:
         return path
     from river_model_benchmark import train_model  # benchmarks/: the shipped model's recipe (build_river_model.MODELS)
 
-    from sscnb import modelfiles
-    from sscnb.classes import ClassScheme
-    from sscnb.data import find_pairs
+    from sscnb.cnn import _files as modelfiles
+    from sscnb.data._classes import ClassScheme
+    from sscnb.data._pairs import find_pairs
 
     scheme = ClassScheme.default()
     m, secs, tiles = train_model("efficientnet_lite0-frozen", find_pairs(DATA / "stmarg" / "Train"), scheme, 4, seed, None)

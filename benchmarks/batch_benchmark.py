@@ -26,7 +26,8 @@ sys.path.insert(0, str(ROOT))
 
 import pandas as pd  # noqa: E402
 
-from sscnb import evaluation, modelfiles, ssc  # noqa: E402
+from sscnb import evaluation, ssc  # noqa: E402
+from sscnb.cnn import _files as modelfiles  # noqa: E402
 
 
 def main():

@@ -87,11 +87,12 @@ def main(argv=None):
 
     import keras
 
-    from sscnb import classkey, tilesets
-    from sscnb.adapt import _sample_tiles
-    from sscnb.classes import ClassScheme
-    from sscnb.data import find_pairs
-    from sscnb.modelfiles import check_new_model
+    from sscnb.adapt._finetune import _sample_tiles
+    from sscnb.cnn import _classkey as classkey
+    from sscnb.cnn import _tilesets as tilesets
+    from sscnb.cnn._files import check_new_model
+    from sscnb.data._classes import ClassScheme
+    from sscnb.data._pairs import find_pairs
     from sscnb.provenance import machine
 
     if not (DATA / "wildcat").is_dir() or not (DATA / "stmarg").is_dir():
@@ -122,8 +123,9 @@ def build(name: str, tiles, key, scheme, a) -> None:
     from cnn_benchmark import build as build_backbone  # benchmarks/: the same models as the benchmarks
     from river_model_benchmark import score
 
-    from sscnb import cnn, modelfiles
-    from sscnb.data import find_pairs, read_pair
+    from sscnb.cnn import _files as modelfiles
+    from sscnb.cnn import _model as cnn
+    from sscnb.data._pairs import find_pairs, read_pair
     from sscnb.provenance import file_sha256, machine, write_json
 
     backbone, epochs = MODELS[name]

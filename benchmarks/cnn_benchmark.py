@@ -30,13 +30,11 @@ import numpy as np  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sscnb import (  # noqa: E402
-    classkey,
-    cnn,  # noqa: E402
-    tilesets,
-)
-from sscnb.classes import ClassScheme  # noqa: E402
-from sscnb.data import find_pairs  # noqa: E402
+from sscnb.cnn import _classkey as classkey  # noqa: E402
+from sscnb.cnn import _model as cnn  # noqa: E402
+from sscnb.cnn import _tilesets as tilesets  # noqa: E402
+from sscnb.data._classes import ClassScheme  # noqa: E402
+from sscnb.data._pairs import find_pairs  # noqa: E402
 
 
 def build(spec: str, n_classes: int, seed: int, input_size: int | None = None):

@@ -3,13 +3,13 @@
     python benchmarks/cog_benchmark.py                      # 1, 2, 4, 8 and 16 threads
     python benchmarks/cog_benchmark.py --threads 4 16 --repeat 3
 
-Each run is a fresh process that writes the map window by window with ``sscnb.mapfiles.ClassMapWriter``
+Each run is a fresh process that writes the map window by window with ``sscnb.maps.ClassMapWriter``
 and finishes it as ``sscnb map`` does (overviews by mode, DEFLATE), with ``SSCNB_THREADS`` and
 ``COG_THREADS`` set to the thread count, under the map command's two malloc arenas. It prints the
 seconds the COG took and the peak resident memory above the process's own before it. The map is the
 final map of ``benchmarks/map_benchmark.py`` (run that first: default
 outputs/benchmarks/map_12000_mlp/stmarg_mosaic_12000_bench_MLP.tif), or any class-map GeoTIFF.
-sscnb makes its COGs on at most ``sscnb.mapfiles.COG_THREADS`` threads, as GDAL's overviews take
+sscnb makes its COGs on at most ``sscnb.maps.COG_THREADS`` threads, as GDAL's overviews take
 memory per thread.
 """
 
@@ -29,8 +29,9 @@ ONE_RUN = """
 import json, resource, sys, time
 import rasterio
 from rasterio.windows import Window
-from sscnb import geo, mapfiles
-from sscnb.classes import ClassScheme
+from sscnb.maps import _geo as geo  # noqa: E402
+from sscnb.maps import _files as mapfiles  # noqa: E402
+from sscnb.data._classes import ClassScheme  # noqa: E402
 
 src, out, threads = sys.argv[1], sys.argv[2], int(sys.argv[3])
 mapfiles.COG_THREADS = threads
@@ -71,7 +72,7 @@ def main(argv=None):
     work.mkdir(parents=True, exist_ok=True)
     import rasterio
 
-    from sscnb.mapfiles import COG_THREADS
+    from sscnb.maps._files import COG_THREADS
 
     with rasterio.open(src) as ds:
         print(f"machine: {os.cpu_count()} CPU cores; GDAL {rasterio.__gdal_version__}; sscnb's COG_THREADS = {COG_THREADS}")

@@ -26,8 +26,13 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from sscnb import features, metrics, phase2, pixel, ssc, tiles  # noqa: E402
-from sscnb.data import find_pairs, read_pair  # noqa: E402
+from sscnb import ssc  # noqa: E402
+from sscnb.assess import _metrics as metrics  # noqa: E402
+from sscnb.data import _tiles as tiles  # noqa: E402
+from sscnb.data._pairs import find_pairs, read_pair  # noqa: E402
+from sscnb.phase2 import _choose as phase2  # noqa: E402
+from sscnb.phase2 import _features as features  # noqa: E402
+from sscnb.phase2 import _pixel as pixel  # noqa: E402
 
 CODES = [1, 2, 3, 4, 5]
 NAMES = {1: "water", 2: "dry sediment", 3: "green vegetation", 4: "senescent vegetation", 5: "paved road"}

@@ -55,8 +55,8 @@ def build_mosaic(data: Path, out: Path, size: int) -> tuple[Path, Path]:
     from rasterio.transform import from_origin
     from rasterio.windows import Window
 
-    from sscnb.data import find_pairs, read_pair
-    from sscnb.synthetic import ORTHO_CRS, ORTHO_ORIGIN, ORTHO_PIXEL_M
+    from sscnb.data._pairs import find_pairs, read_pair
+    from sscnb.data._synthetic import ORTHO_CRS, ORTHO_ORIGIN, ORTHO_PIXEL_M
 
     img_path = out / f"stmarg_mosaic_{size}.tif"
     lab_path = out / f"stmarg_mosaic_{size}_labels.tif"
@@ -126,7 +126,7 @@ def score(map_path: Path, lab_path: Path, codes) -> tuple[float, object]:
     import rasterio
     from rasterio.windows import Window
 
-    from sscnb import metrics
+    from sscnb.assess import _metrics as metrics
 
     cm = 0
     with rasterio.open(map_path) as dm, rasterio.open(lab_path) as dl:
@@ -205,11 +205,11 @@ def main():
     secs = man["seconds"]
     mpx = a.size * a.size / 1e6
 
-    from sscnb.classes import DEFAULT_CLASSES
+    from sscnb.data._classes import DEFAULT_CLASSES
 
     f1, rep = score(out / f"{img.stem}_bench_{name}.tif", lab, list(DEFAULT_CLASSES.labelled_codes))
     f1_cnn, rep_cnn = score(out / f"{img.stem}_bench_CNN.tif", lab, list(DEFAULT_CLASSES.labelled_codes))
-    from sscnb import metrics
+    from sscnb.assess import _metrics as metrics
     from sscnb.provenance import machine
 
     batch = f", {a.surveys} surveys" if a.surveys > 1 else ""
@@ -284,8 +284,8 @@ def assess_mosaic(map_path: Path, lab_path: Path, out: Path, n: int):
     import rasterio
     from rasterio.windows import Window
 
-    from sscnb import assess
-    from sscnb.classes import DEFAULT_CLASSES
+    from sscnb.assess import _estimate as assess
+    from sscnb.data._classes import DEFAULT_CLASSES
 
     res = assess.assess_map(map_path, out, n, reference=lab_path, overwrite=True, log=print)
     counts = np.zeros(256, np.int64)

@@ -5,7 +5,7 @@
 Builds a strip the size ``sscnb map`` filters on the 12 000 px mosaic (660 x 12 000 px by default,
 from a StMarg image repeated, with a no-data border) and filters its three bands with
 ``features.median_rgb`` (radius 5) as ``$SSCNB_MEDIAN`` picks: ``cpu`` (the compiled filter in row
-blocks on every core) and ``accelerator`` (``sscnb._median_ops``, radix select in ``keras.ops``, on
+blocks on every core) and ``accelerator`` (``sscnb.phase2``, radix select in ``keras.ops``, on
 a GPU where Keras has one, else on the CPU through XLA). Prints the machine, the first call of each
 (which compiles), the best of the next ``--repeat``, host arrays in and out, and whether the two are
 identical.
@@ -37,8 +37,8 @@ def main(argv=None):
 
     from skimage.io import imread
 
-    from sscnb import features
-    from sscnb._keras import _keras
+    from sscnb.cnn._keras import _keras
+    from sscnb.phase2 import _features as features
     from sscnb.provenance import machine
 
     path = Path(a.data) / a.image

@@ -32,7 +32,8 @@ def main(argv=None):
     ap.add_argument("--strips", type=int, default=24)
     a = ap.parse_args(argv)
 
-    from sscnb import cnn, modelfiles
+    from sscnb.cnn import _files as modelfiles
+    from sscnb.cnn import _model as cnn
     from sscnb.provenance import machine
 
     if not Path(a.model).exists():

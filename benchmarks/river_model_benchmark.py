@@ -35,7 +35,10 @@ def train_model(backbone: str, records, scheme, epochs: int, seed: int, input_si
     """Train a tile classifier on the records' pure tiles; return (LoadedModel, seconds, tiles)."""
     from cnn_benchmark import build  # benchmarks/: one reading of the backbone names
 
-    from sscnb import classkey, cnn, modelfiles, tilesets
+    from sscnb.cnn import _classkey as classkey
+    from sscnb.cnn import _files as modelfiles
+    from sscnb.cnn import _model as cnn
+    from sscnb.cnn import _tilesets as tilesets
 
     tiles = tilesets.collect_tiles(records, scheme, 50, 0.9, progress=False)
     key = classkey.make_class_key(tiles, scheme, local_classes=True)
@@ -60,7 +63,8 @@ def train_model(backbone: str, records, scheme, epochs: int, seed: int, input_si
 
 def score(model, pairs, tta: bool, scheme):
     """Map each (image, label) pair; return F1 of the CNN and final maps (pixel-weighted), per class, and seconds per image."""
-    from sscnb import metrics, ssc
+    from sscnb import ssc
+    from sscnb.assess import _metrics as metrics
 
     codes = list(scheme.labelled_codes)
     names = {c: scheme.name(c) for c in scheme.codes}
@@ -94,8 +98,8 @@ def main(argv=None):
 
     import pandas as pd
 
-    from sscnb.classes import ClassScheme
-    from sscnb.data import find_pairs, read_pair
+    from sscnb.data._classes import ClassScheme
+    from sscnb.data._pairs import find_pairs, read_pair
     from sscnb.provenance import machine
 
     if not (DATA / "wildcat").is_dir() or not (DATA / "stmarg").is_dir():

@@ -96,9 +96,11 @@ def main(argv=None):
 
     import pandas as pd
 
-    from sscnb import metrics, modelfiles, ssc
-    from sscnb.data import find_pairs, read_pair
-    from sscnb.inputstats import InputShiftWarning
+    from sscnb import ssc
+    from sscnb.assess import _metrics as metrics
+    from sscnb.cnn import _files as modelfiles
+    from sscnb.cnn._inputstats import InputShiftWarning
+    from sscnb.data._pairs import find_pairs, read_pair
 
     if not DATA.is_dir():
         sys.exit(f"needs {DATA}")

@@ -62,8 +62,10 @@ def main(argv=None):
 
     import pandas as pd
 
-    from sscnb import metrics, modelfiles, ssc
-    from sscnb.data import find_pairs, read_pair
+    from sscnb import ssc
+    from sscnb.assess import _metrics as metrics
+    from sscnb.cnn import _files as modelfiles
+    from sscnb.data._pairs import find_pairs, read_pair
     from sscnb.provenance import machine
 
     settings = phase2_settings(a.set)

@@ -28,15 +28,13 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 from seed_benchmark import phase2_settings  # noqa: E402  (benchmarks/: one reading of --set)
 
-from sscnb import (  # noqa: E402
-    features,
-    metrics,
-    modelfiles,  # noqa: E402
-    pixel,
-    ssc,
-)
-from sscnb.data import find_pairs, read_pair  # noqa: E402
-from sscnb.plots import save_figure, ssc_figure  # noqa: E402
+from sscnb import ssc  # noqa: E402
+from sscnb.assess import _metrics as metrics  # noqa: E402
+from sscnb.cnn import _files as modelfiles  # noqa: E402
+from sscnb.data._pairs import find_pairs, read_pair  # noqa: E402
+from sscnb.phase2 import _features as features  # noqa: E402
+from sscnb.phase2 import _pixel as pixel  # noqa: E402
+from sscnb.plots._figures import save_figure, ssc_figure  # noqa: E402
 
 
 def peak_gb() -> float:

@@ -2,7 +2,7 @@
 
 The mosaic of ``map_benchmark.py`` (the five stmarg/Validate images, 12 000 px by default) is mapped
 with the StMarg CNN; a simulated user then labels N tiles in the labeller's class order for the
-class (``sscnb.labeller.LabelSession(order="class")``: the tiles the model calls that class, least
+class (``sscnb.labels.LabelSession(order="class")``: the tiles the model calls that class, least
 sure first, in turn with those it doubts), each tile's class read from the stitched labels (a tile
 not 90% one class is "mixed"); the CNN is fine-tuned on them (``sscnb.adapt.fine_tune``, defaults,
 StMarg's tiles replayed) and the mosaic mapped again, with phase 2 learning from the labels and
@@ -45,9 +45,13 @@ def main(argv=None):
     import numpy as np
     import rasterio
 
-    from sscnb import adapt, labeller, labels, mapping, modelfiles, ssc
-    from sscnb import tiles as T
-    from sscnb.phase2 import PixelLabels
+    from sscnb import labels, ssc
+    from sscnb.adapt import _finetune as adapt
+    from sscnb.cnn import _files as modelfiles
+    from sscnb.data import _tiles as T
+    from sscnb.labels import _labeller as labeller
+    from sscnb.maps import _batch as mapping
+    from sscnb.phase2._choose import PixelLabels
     from sscnb.provenance import machine
 
     work = ROOT / "outputs" / "benchmarks"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .cli import cli, main
+from sscnb.cli import cli, main
 
 __all__ = ["cli", "main"]
 

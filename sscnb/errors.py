@@ -76,12 +76,12 @@ class ResultsConflictError(SscnbError, ValueError):
         )
 
 
-# raised by sscnb.classes
+# raised by sscnb.data
 class SchemeError(SscnbError, ValueError):
     """A class scheme (or its CSV file) is not usable."""
 
 
-# raised by sscnb.classkey
+# raised by sscnb.cnn
 class ModelMismatchError(SscnbError, ValueError):
     """A saved model, its class key and its model card do not belong together."""
 
@@ -101,17 +101,17 @@ class DataWarning(SscnbWarning):
     """A data file is usable after a fix sscnb made itself (the message says which)."""
 
 
-# raised by sscnb.efficientnet
+# raised by sscnb.cnn
 class PretrainedUnavailableError(SscnbError, RuntimeError):
     """The ImageNet weights of a backbone were asked for but cannot be had."""
 
 
-# raised by sscnb.geo
+# raised by sscnb.maps
 class SurveyError(SscnbError, ValueError):
     """A survey input (or output folder) cannot be used; the message names the file and the fix."""
 
 
-# raised by sscnb.inputstats
+# raised by sscnb.cnn
 class InputShiftWarning(SscnbWarning):
     """An input image is far outside the brightness or colour of the CNN's training images."""
 
@@ -126,12 +126,12 @@ class ReportError(SscnbError, ValueError):
     """Results cannot be compiled; the message names the file or folder."""
 
 
-# raised by sscnb.runconfig
+# raised by sscnb.batch
 class RunError(SscnbError, RuntimeError):
     """A notebook of the suite failed, or the run cannot start."""
 
 
-# raised by sscnb.sampling
+# raised by sscnb.assess
 class AssessError(SscnbError, ValueError):
     """A sample, a map or a reference that cannot be assessed; the message names the file and the fix."""
 
@@ -141,11 +141,11 @@ class ClassShrinkWarning(SscnbWarning):
     """A class of the CNN tile map shrinks by more than half, or vanishes, in the final map."""
 
 
-# raised by sscnb.tilelabels
+# raised by sscnb.labels
 class LabelError(SscnbError, ValueError):
     """Labels that cannot be used; the message names the file and the fix."""
 
 
-# raised by sscnb.tilesets
+# raised by sscnb.cnn
 class NoTilesError(SscnbError, ValueError):
     """No tile is pure enough to train on."""

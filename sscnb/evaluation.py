@@ -14,31 +14,33 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from . import mapfiles, metrics, plots
-from . import ssc as _ssc
-from .batch import BatchError, ResultsConflictError, run_batch, worker_model
-from .classes import ClassScheme
-from .data import checked_pairs, find_pairs, read_pair
-from .geo import georeferencing_of, open_raster
-from .imageresult import ImageResult
-from .inputstats import InputShiftWarning
-from .labelsources import labels_for_images
-from .layout import prepare_output
-from .metrics import confusion
-from .modelfiles import model_recipe
-from .params import PHASE2_CHOICES, SSCParams, phase2_name
-from .provenance import atomic_path, package_versions, recipe_differences, remove_temporaries, timestamp, write_json
-from .report import class_scores, overall_f1  # scores over a results folder: report's, named here too
-from .ssc import ClassShrinkWarning
+from sscnb import ssc as _ssc
+from sscnb.assess import _metrics as metrics
+from sscnb.assess._metrics import confusion
+from sscnb.batch._tasks import BatchError, ResultsConflictError, run_batch, worker_model
+from sscnb.cnn._files import model_recipe
+from sscnb.cnn._inputstats import InputShiftWarning
+from sscnb.data._classes import ClassScheme
+from sscnb.data._pairs import checked_pairs, find_pairs, read_pair
+from sscnb.imageresult import ImageResult
+from sscnb.labels._sources import labels_for_images
+from sscnb.layout import prepare_output
+from sscnb.maps import _files as mapfiles
+from sscnb.maps._geo import georeferencing_of, open_raster
+from sscnb.params import PHASE2_CHOICES, SSCParams, phase2_name
+from sscnb.plots import _figures as plots
+from sscnb.provenance import atomic_path, package_versions, recipe_differences, remove_temporaries, timestamp, write_json
+from sscnb.report import class_scores, overall_f1  # scores over a results folder: report's, named here too
+from sscnb.ssc import ClassShrinkWarning
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     import pandas as pd
 
-    from .data import ImageRecord
-    from .modelfiles import LoadedModel
-    from .phase2 import PixelLabels
+    from sscnb.cnn._files import LoadedModel
+    from sscnb.data._pairs import ImageRecord
+    from sscnb.phase2._choose import PixelLabels
 
 __all__ = [
     "result_files",

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import metrics
-from .classes import ClassScheme
-from .metrics import errors_by_confidence, weighted_f1
+from sscnb.assess import _metrics as metrics
+from sscnb.assess._metrics import errors_by_confidence, weighted_f1
+from sscnb.data._classes import ClassScheme
 
 __all__ = ["LAYERS", "ImageResult", "tiles_on_grid"]
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .errors import OutputFolderError
+from sscnb.errors import OutputFolderError
 
 if TYPE_CHECKING:
     from pathlib import Path

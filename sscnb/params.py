@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
-from . import features as _features
-from .settings import Settings
+from sscnb.phase2 import _features as _features
+from sscnb.settings import Settings
 
 __all__ = ["SSCParams", "PHASE2_CHOICES", "MLP_DEPTHS", "phase2_name"]
 
@@ -47,7 +47,7 @@ class SSCParams(Settings):
     - use_entropy: add the 11 x 11 entropy band as a 4th feature.
     - features: "median_rgb" (the method's) or "multiscale": phase 2 also tries median RGB with
       smoothed intensity, edges, texture and saturation at 1, 2, 4 and 8 px
-      (:func:`sscnb.features.multiscale_features`), and the self-check keeps the better.
+      (:func:`sscnb.phase2.multiscale_features`), and the self-check keeps the better.
     - phase2: the pixel classifier, "mlp" (a neural network) or "rf" (a random forest).
     - mlp_depth: "deep" (256-128-64-32-32), "very_deep", or "compact" (64-32-32: a tenth of the work per
       pixel, for the multiscale set, whose every pixel is predicted).
@@ -88,7 +88,7 @@ class SSCParams(Settings):
       over its 8 orientations (rotations by 90 degrees, each also mirrored); 8 times the CNN's work.
     - normalise: when an image's dark tones (water, shade) are outside those of the CNN's training
       images (recorded in the model card), gamma-correct the CNN's input to bring them to the
-      training median (:func:`sscnb.inputstats.normalising_gamma`); phase 2 still learns the
+      training median (:func:`sscnb.cnn.normalising_gamma`); phase 2 still learns the
       image's own colours. An image far outside is reported either way (an
       :class:`sscnb.errors.InputShiftWarning` naming the image and the statistic).
     """

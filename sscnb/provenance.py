@@ -312,7 +312,7 @@ def machine() -> str:
     import shutil
     import subprocess
 
-    from .cnn import _keras, accelerator
+    from sscnb.cnn._model import _keras, accelerator
 
     keras = _keras()
     acc = accelerator()

@@ -18,18 +18,18 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from . import metrics
-from .data import parse_image_name
-from .errors import ReportError
-from .layout import MODEL_DIR
-from .metrics import read_report, weighted_f1
-from .params import phase2_name
-from .provenance import atomic_path
+from sscnb.assess import _metrics as metrics
+from sscnb.assess._metrics import read_report, weighted_f1
+from sscnb.data._pairs import parse_image_name
+from sscnb.errors import ReportError
+from sscnb.layout import MODEL_DIR
+from sscnb.params import phase2_name
+from sscnb.provenance import atomic_path
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from .classes import ClassScheme
+    from sscnb.data._classes import ClassScheme
 
 __all__ = [
     "COMPILED_COLUMNS",

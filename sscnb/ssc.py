@@ -9,7 +9,7 @@
 Phase 1 tiles the image, predicts every tile and paints the tile classes (shared scheme, through
 the class key) back onto a raster; the margin that no whole tile covers stays 0 (unclassified).
 A folder of images (notebook 03) is in :mod:`sscnb.evaluation`, a survey (notebook 05) in
-:mod:`sscnb.mapping`.
+:mod:`sscnb.maps`.
 Phase 2 trains a pixel classifier on this image alone, on the pixels the CNN classified, and
 predicts every pixel.
 """
@@ -25,18 +25,18 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from . import features as _features
-from . import inputstats as _inputstats
-from . import tiles as _tiles
-from .errors import ClassShrinkWarning
-from .modelfiles import predict_codes
-from .params import MLP_DEPTHS, PHASE2_CHOICES, SSCParams, phase2_name
-from .patches import despeckle, modal_filter_regions
-from .phase2 import TILE_MAP, Phase2Choice, PixelLabels, candidate_features, choose_phase2, fit_phase2
+from sscnb.cnn import _inputstats as _inputstats
+from sscnb.cnn._files import predict_codes
+from sscnb.data import _tiles as _tiles
+from sscnb.errors import ClassShrinkWarning
+from sscnb.params import MLP_DEPTHS, PHASE2_CHOICES, SSCParams, phase2_name
+from sscnb.phase2 import _features as _features
+from sscnb.phase2._choose import TILE_MAP, Phase2Choice, PixelLabels, candidate_features, choose_phase2, fit_phase2
+from sscnb.phase2._patches import despeckle, modal_filter_regions
 
 if TYPE_CHECKING:
-    from .classes import ClassScheme
-    from .modelfiles import LoadedModel
+    from sscnb.cnn._files import LoadedModel
+    from sscnb.data._classes import ClassScheme
 
 __all__ = [
     "SSCParams",
@@ -153,7 +153,7 @@ def predict_tiles_masked(
 
     Parameters
     ----------
-    cnn : sscnb.modelfiles.LoadedModel
+    cnn : sscnb.cnn.LoadedModel
     x : (n, tile, tile, 3) ndarray of uint8
     valid : (n,) ndarray of bool, optional
         Tiles whose every pixel is valid data; the others are not predicted (code 0,
@@ -212,9 +212,9 @@ def check_input(
     Parameters
     ----------
     x : (n, tile, tile, 3) ndarray of uint8, or dict
-        The image's valid tiles, or their statistics (:func:`sscnb.inputstats.tile_statistics`,
+        The image's valid tiles, or their statistics (:func:`sscnb.cnn.tile_statistics`,
         gathered strip by strip for a large raster).
-    cnn : sscnb.modelfiles.LoadedModel
+    cnn : sscnb.cnn.LoadedModel
         Its card's ``input_statistics`` (absent in models saved before they were recorded: then
         nothing is checked or changed).
     params : SSCParams
@@ -254,7 +254,7 @@ def classify_image(
     Parameters
     ----------
     image : (H, W, 3) ndarray of uint8
-    cnn : sscnb.modelfiles.LoadedModel
+    cnn : sscnb.cnn.LoadedModel
     params : SSCParams, optional (defaults)
     mask : (H, W) ndarray of bool, optional
         Valid pixels. Tiles touching invalid pixels are not classified, invalid pixels never

@@ -63,7 +63,7 @@ def pytest_sessionstart(session):
     if config.getoption("--max-test-seconds") is None or os.environ.get("SSCNB_TEST_WARMUP") == "0":
         return
     if hasattr(config, "workerinput") or not getattr(config.option, "numprocesses", None):  # where the tests run
-        from sscnb._keras import _keras
+        from sscnb.cnn._keras import _keras
 
         _keras()
 
@@ -171,8 +171,9 @@ def colour_model(folder, tile=16):
     import keras
     import pandas as pd
 
-    from sscnb import classkey, modelfiles
-    from sscnb.classes import DEFAULT_CLASSES
+    from sscnb.cnn import _classkey as classkey
+    from sscnb.cnn import _files as modelfiles
+    from sscnb.data._classes import DEFAULT_CLASSES
 
     inp = keras.Input((tile, tile, 3))
     x = keras.layers.GlobalAveragePooling2D()(inp)
@@ -225,8 +226,9 @@ def colour_cnn(tmp_path_factory):
     import keras
     import pandas as pd
 
-    from sscnb import classkey, modelfiles
-    from sscnb.classes import DEFAULT_CLASSES
+    from sscnb.cnn import _classkey as classkey
+    from sscnb.cnn import _files as modelfiles
+    from sscnb.data._classes import DEFAULT_CLASSES
 
     t = COLOUR_CNN_TILE
     inp = keras.Input((t, t, 3))
@@ -284,7 +286,7 @@ def suite_run(tmp_path_factory):
     """
     import yaml
 
-    from sscnb.runner import run_suite
+    from sscnb.batch._runner import run_suite
 
     tmp = tmp_path_factory.mktemp("suite")
     cfg = {

@@ -8,10 +8,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sscnb import adapt, classkey, cnn, labeller, labels, modelfiles, ssc
-from sscnb.classes import ClassScheme
+from sscnb import labels, ssc
+from sscnb.adapt import _finetune as adapt
+from sscnb.cnn import _classkey as classkey
+from sscnb.cnn import _files as modelfiles
+from sscnb.cnn import _model as cnn
+from sscnb.cnn._tilesets import TileSet
+from sscnb.data._classes import ClassScheme
+from sscnb.labels import _labeller as labeller
 from sscnb.provenance import file_sha256
-from sscnb.tilesets import TileSet
 
 T = 10
 SCHEME = ClassScheme.default()
@@ -40,8 +45,8 @@ def parent(tmp_path_factory):
     import imageio.v3 as iio
     import tifffile
 
-    from sscnb.data import find_pairs
-    from sscnb.tilesets import collect_tiles
+    from sscnb.cnn._tilesets import collect_tiles
+    from sscnb.data._pairs import find_pairs
 
     root = tmp_path_factory.mktemp("parent")
     train = root / "Train"
@@ -320,7 +325,7 @@ def test_user_labels_judge_phase_2_held_out_against_the_tile_map():
     colours that cannot carry the classes lose to the tile map; colours that do win, and a tile the
     CNN got wrong comes out as the user labelled it.
     """
-    from sscnb.phase2 import PixelLabels
+    from sscnb.phase2._choose import PixelLabels
 
     tile = 10
     grid = np.ones((6, 6), np.int64)
@@ -361,7 +366,7 @@ def test_a_polygon_of_one_class_comes_out_that_class():
     draws one polygon on the bar, and phase 2, trained on it and the tile map elsewhere, maps the whole
     bar as that class, polygon included, and the rest as the CNN does.
     """
-    from sscnb.phase2 import PixelLabels
+    from sscnb.phase2._choose import PixelLabels
 
     tile = 10
     img = np.zeros((80, 80, 3), np.uint8)
@@ -384,7 +389,7 @@ def test_a_polygon_of_one_class_comes_out_that_class():
 
 
 def test_label_cnn_share_zero_trains_on_the_labels_alone():
-    from sscnb.phase2 import PixelLabels
+    from sscnb.phase2._choose import PixelLabels
 
     tile = 10
     img = np.zeros((40, 40, 3), np.uint8)
@@ -456,7 +461,7 @@ def test_multiscale_features_carry_a_texture_that_colours_cannot():
     the same two greys: median RGB cannot reproduce it (the self-check keeps the tile map), the
     multiscale bands' texture can (phase 2 is used, and maps the halves).
     """
-    from sscnb.features import pixel_features
+    from sscnb.phase2._features import pixel_features
 
     tile, rows, cols = 10, 8, 8
     rng = np.random.default_rng(0)
@@ -499,7 +504,7 @@ def test_the_class_order_shows_a_class_the_model_calls_and_the_ones_it_doubts(tm
     iio.imwrite(tmp_path / "Newriver_0001.png", img)
     images = {"Newriver_0001": tmp_path / "Newriver_0001.png"}
     s = labeller.LabelSession(images, tmp_path / "labels.csv", colour_cnn, order="class", label_class="water", seed=0)
-    from sscnb.modelfiles import predict_codes
+    from sscnb.cnn._files import predict_codes
 
     codes, proba, classes = predict_codes(
         colour_cnn, None, np.stack([img[r * 10 : r * 10 + 10, c * 10 : c * 10 + 10] for r in range(4) for c in range(6)])
@@ -564,7 +569,7 @@ def test_command_line_errors_name_the_option_not_the_notebook_setting(tmp_path, 
     import imageio.v3 as iio
 
     from sscnb import cli as cli_main
-    from sscnb import labelsources
+    from sscnb.labels import _sources as labelsources
 
     img = tmp_path / "Newriver_0001.png"
     iio.imwrite(img, np.zeros((120, 200, 3), np.uint8))
@@ -588,7 +593,7 @@ def test_command_line_errors_name_the_option_not_the_notebook_setting(tmp_path, 
 
 
 def test_replay_from_tiles_shipped_with_a_model(tmp_path):
-    from sscnb.tilesets import TileSet
+    from sscnb.cnn._tilesets import TileSet
 
     rng = np.random.default_rng(0)
     y = np.repeat([1, 3], [30, 10])

@@ -12,7 +12,7 @@ import rasterio
 from rasterio.crs import CRS
 from rasterio.transform import from_origin
 
-from sscnb import assess
+from sscnb.assess import _estimate as assess
 
 UTM = CRS.from_epsg(32630)
 
@@ -325,7 +325,7 @@ def test_assess_map_draws_resumes_and_estimates(tmp_path):
 
 
 def test_point_labeller_saves_every_click_and_resumes(tmp_path):
-    from sscnb import pointlabeller
+    from sscnb.labels import _points as pointlabeller
 
     m, _ = synthetic_map()
     path = write_map(tmp_path / "map.tif", m)
@@ -382,7 +382,7 @@ def test_point_labeller_saves_every_click_and_resumes(tmp_path):
 
 def test_the_sample_surveys_reference_is_the_generators():
     from conftest import SAMPLE
-    from sscnb.synthetic import make_orthomosaic
+    from sscnb.data._synthetic import make_orthomosaic
 
     man = json.loads((SAMPLE / "manifest.json").read_text())["orthomosaic"]
     _, label, _ = make_orthomosaic(man["scene_seed"])

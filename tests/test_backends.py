@@ -4,7 +4,7 @@ A GPU machine may have Keras on JAX and no TensorFlow; the suite has run there. 
 in its own process (Keras picks its backend once, at import): the same saved model (made here, on
 TensorFlow) classifies an image and maps the sample orthomosaic, and a compact CNN is trained from
 scratch, with flips, rotations and colour augmentation, saved and loaded again. On JAX the median
-filter runs as on a GPU machine (``sscnb._median_ops``, compiled by ``jax.jit``), on TensorFlow it
+filter runs as on a GPU machine (``sscnb.phase2``, compiled by ``jax.jit``), on TensorFlow it
 is the compiled CPU filter: the maps are the same.
 """
 
@@ -28,9 +28,14 @@ WORKER = textwrap.dedent("""
     import numpy as np
     import rasterio
 
-    from sscnb import classkey, cnn, mapping, modelfiles, ssc, tilesets
-    from sscnb.classes import ClassScheme
-    from sscnb.data import checked_pairs, read_pair
+    from sscnb import ssc
+    from sscnb.cnn import _classkey as classkey
+    from sscnb.cnn import _model as cnn
+    from sscnb.maps import _batch as mapping
+    from sscnb.cnn import _files as modelfiles
+    from sscnb.cnn import _tilesets as tilesets
+    from sscnb.data._classes import ClassScheme
+    from sscnb.data._pairs import checked_pairs, read_pair
 
     out, model_path, sample = Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3])
     backend = cnn._keras().backend.backend()
@@ -66,10 +71,10 @@ WORKER = textwrap.dedent("""
 
 def _run(backend, out, model_path):
     out.mkdir()
-    # this process's own Keras (TensorFlow, for the model) has set JAX's variables (sscnb._keras): not for the child
+    # this process's own Keras (TensorFlow, for the model) has set JAX's variables (sscnb.cnn): not for the child
     env = {k: v for k, v in os.environ.items() if not k.startswith(("JAX_", "XLA_PYTHON"))}
     env.update(KERAS_BACKEND=backend, SSCNB_JAX_CACHE=str(out / "jax_cache"))
-    # the GPU's filter (sscnb._median_ops) on JAX's and PyTorch's CPU; TensorFlow keeps the CPU's
+    # the GPU's filter (sscnb.phase2) on JAX's and PyTorch's CPU; TensorFlow keeps the CPU's
     env["SSCNB_MEDIAN"] = "cpu" if backend == "tensorflow" else "accelerator"
     r = subprocess.run(
         [sys.executable, "-c", WORKER, str(out), str(model_path), str(SAMPLE)],
@@ -100,7 +105,7 @@ def test_other_backends_map_and_train_as_tensorflow_does(tmp_path, tensorflow_ru
     model_path, tf_maps, tf_trained = tensorflow_run
     maps, trained = _run(backend, tmp_path / backend, model_path)
     cache = tmp_path / backend / "jax_cache"
-    assert (cache.exists() and any(cache.iterdir())) == (backend == "jax")  # JAX kept what XLA compiled (sscnb._keras)
+    assert (cache.exists() and any(cache.iterdir())) == (backend == "jax")  # JAX kept what XLA compiled (sscnb.cnn)
     for k in ("cnn", "final", "survey"):
         np.testing.assert_array_equal(maps[k], tf_maps[k], err_msg=k)
     np.testing.assert_allclose(maps["proba"], tf_maps["proba"], atol=1e-5)
@@ -114,8 +119,8 @@ def test_other_backends_map_and_train_as_tensorflow_does(tmp_path, tensorflow_ru
 CACHED = textwrap.dedent("""
     import json, logging, os
     import numpy as np
-    from sscnb import pixel
-    from sscnb._keras import _keras
+    from sscnb.phase2 import _pixel as pixel
+    from sscnb.cnn._keras import _keras
 
     said = []  # JAX's own record of each persistent-cache hit and miss
     handler = logging.Handler()
@@ -159,8 +164,8 @@ def test_a_second_jax_process_reads_its_compilations_from_the_cache(tmp_path):
 FITS = textwrap.dedent("""
     import os, sys
     import numpy as np
-    from sscnb import pixel
-    from sscnb._keras import _keras
+    from sscnb.phase2 import _pixel as pixel
+    from sscnb.cnn._keras import _keras
 
     keras = _keras()
     rng = np.random.default_rng(0)
@@ -168,7 +173,7 @@ FITS = textwrap.dedent("""
     y = (x[:, 0] > 0).astype(int) + (x[:, 1] > 0.5) + 1
     kw = dict(depth="deep", epochs=2, learning_rate=1e-3, batch_size=1024, use_smote=False, n_trees=1, seed=3)
     ours = [pixel.fit_pixel_classifier(x, y, "mlp", **kw).model for _ in range(2)]  # the first of the process, again
-    assert "tensorflow" not in sys.modules  # installed here, but not needed (sscnb._keras.set_random_seed)
+    assert "tensorflow" not in sys.modules  # installed here, but not needed (sscnb.cnn._keras.set_random_seed)
     # the reference: Keras's own fit of the same model, from the same state and Keras's own seeding
     z = (x - x.mean(axis=0)) / x.std(axis=0)
     trainer = pixel._trainer(keras, 3, 3, "deep", 1e-3, 3)
@@ -188,9 +193,9 @@ def test_the_pixel_mlp_fit_is_keras_fit_and_the_same_first_time(tmp_path, backen
 
     Keras's own fit, on JAX and on PyTorch, shuffled a process's first fit with another order (it drew
     a batch to build its loss), so a survey mapped first in its process got another map than later
-    in a batch. On JAX sscnb._jaxfit's epoch loop replaces it; on PyTorch the loss is built before the
-    first fit (sscnb.pixel._trainer). The fits seed without importing TensorFlow
-    (sscnb._keras.set_random_seed) and get what keras.utils.set_random_seed gives.
+    in a batch. On JAX sscnb.phase2's epoch loop replaces it; on PyTorch the loss is built before the
+    first fit (sscnb.phase2._pixel._trainer). The fits seed without importing TensorFlow
+    (sscnb.cnn._keras.set_random_seed) and get what keras.utils.set_random_seed gives.
     """
     pytest.importorskip(backend, reason=f"Keras on {backend} needs it installed (pip install {backend})")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("JAX_", "XLA_PYTHON"))}

@@ -15,7 +15,9 @@ import pandas as pd
 import pytest
 
 from conftest import SAMPLE
-from sscnb import batch, evaluation, modelfiles, ssc
+from sscnb import evaluation, ssc
+from sscnb.batch import _tasks as batch
+from sscnb.cnn import _files as modelfiles
 
 pytestmark = pytest.mark.slow  # starts worker processes, each importing TensorFlow
 
@@ -174,7 +176,7 @@ def test_map_on_a_cluster_equals_the_serial_map(model_path, tmp_path, external_c
     """
     import rasterio
 
-    from sscnb import mapping
+    from sscnb.maps import _batch as mapping
 
     cnn = modelfiles.load_model(model_path)
     p = ssc.SSCParams(phase2="rf", **P)
@@ -243,7 +245,7 @@ def _die_once_in_the_middle(marker, model_path, rec, *args):
     """A task that kills its own worker process half-way through the first image it is given
     (after the tile map CSV is written, before the image is done), once.
     """
-    from sscnb import metrics
+    from sscnb.assess import _metrics as metrics
 
     if not os.path.exists(marker):
         orig = metrics.write_report
@@ -338,8 +340,8 @@ def test_threads_option_caps_this_process(monkeypatch, tmp_path, capsys):
     """--threads N: the median filter and the random forest get N threads (SSCNB_THREADS), and the
     backend's own threads are set before the first model; 0 is refused in one line.
     """
-    from sscnb import features
     from sscnb.__main__ import main
+    from sscnb.phase2 import _features as features
 
     for k in ("SSCNB_THREADS", "OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS"):
         monkeypatch.delenv(k, raising=False)
@@ -357,11 +359,11 @@ def test_threads_option_caps_this_process(monkeypatch, tmp_path, capsys):
 
 
 def test_map_limits_malloc_arenas_unless_the_user_set_them(monkeypatch, tmp_path):
-    """The map command limits glibc's malloc arenas (sscnb._malloc) before it maps; a user's MALLOC_ARENA_MAX stands."""
+    """The map command limits glibc's malloc arenas (sscnb.maps) before it maps; a user's MALLOC_ARENA_MAX stands."""
     import platform
 
-    from sscnb import _malloc
     from sscnb.__main__ import main
+    from sscnb.maps import _malloc as _malloc
 
     monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
     assert _malloc.limit_malloc_arenas() is None  # glibc read the user's when the process started

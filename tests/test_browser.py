@@ -230,7 +230,7 @@ def _notebook_page(lab, url: str, last_selector: str, failed_png: str):
 def test_notebook_07_labeller_saves_each_click(lab):
     """Label three tiles in Chromium (water, dry sediment, mixed); the labels file holds them, in order."""
     from sscnb import labels
-    from sscnb.classes import ClassScheme
+    from sscnb.data._classes import ClassScheme
 
     path = lab["root"] / "tile_labels.csv"
     with _notebook_page(lab, lab["url07"], ".sscnb-labeller img", "failed_page_07.png") as page:
@@ -261,7 +261,7 @@ def test_notebook_08_point_labeller_saves_each_click_and_resumes(lab):
     """
     import pandas as pd
 
-    from sscnb import pointlabeller
+    from sscnb.labels import _points as pointlabeller
 
     path = lab["root"] / "out08" / "assess" / "points.csv"
     with _notebook_page(lab, lab["url08"], ".sscnb-point-labeller img", "failed_page_08.png") as page:

@@ -7,7 +7,9 @@ import pytest
 import yaml
 
 from conftest import SAMPLE
-from sscnb import bundled, modelfiles, runconfig
+from sscnb.batch import _config as runconfig
+from sscnb.cnn import _bundled as bundled
+from sscnb.cnn import _files as modelfiles
 from sscnb.provenance import file_sha256
 
 
@@ -86,8 +88,8 @@ def test_sscnb_adapt_starts_from_rivers_and_replays_its_shipped_tiles(tmp_path, 
 
     from sscnb import labels
     from sscnb.__main__ import main
-    from sscnb.classes import DEFAULT_CLASSES
-    from sscnb.data import find_pairs, read_pair
+    from sscnb.data._classes import DEFAULT_CLASSES
+    from sscnb.data._pairs import find_pairs, read_pair
 
     rec = next(r for r in find_pairs(SAMPLE / "Validate") if r.name == "Clearwater_0005")
     imgs = tmp_path / "imgs"

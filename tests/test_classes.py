@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from sscnb.classes import DEFAULT_CLASSES, ClassScheme, SchemeError
+from sscnb.data._classes import DEFAULT_CLASSES, ClassScheme, SchemeError
 
 
 def test_default_scheme_codes_and_names():

@@ -8,9 +8,14 @@ import pandas as pd
 import pytest
 
 from conftest import SAMPLE
-from sscnb import classkey, cnn, modelfiles, predict, tilesets, tuning
-from sscnb.classes import DEFAULT_CLASSES
-from sscnb.data import find_pairs
+from sscnb.cnn import _classkey as classkey
+from sscnb.cnn import _files as modelfiles
+from sscnb.cnn import _model as cnn
+from sscnb.cnn import _predict as predict
+from sscnb.cnn import _tilesets as tilesets
+from sscnb.cnn import _tuning as tuning
+from sscnb.data._classes import DEFAULT_CLASSES
+from sscnb.data._pairs import find_pairs
 
 
 def _tileset(y, river, image=None, t=10):
@@ -333,7 +338,7 @@ def test_the_backend_starts_without_native_noise_on_stderr():
 
 def test_backend_settings_fill_in_only_what_the_user_left_unset(monkeypatch, tmp_path):
     """GPU memory on demand and JAX's compile cache by default; a user's own setting always wins."""
-    from sscnb import _keras
+    from sscnb.cnn import _keras as _keras
 
     monkeypatch.setattr(os, "environ", {"HOME": str(tmp_path), "XDG_CACHE_HOME": str(tmp_path / "c")})
     assert _keras.backend_settings() == {

@@ -1,8 +1,9 @@
 import numpy as np
 import pytest
 
-from sscnb.classes import DEFAULT_CLASSES
-from sscnb.data import (
+from sscnb.data._check import check_dataset
+from sscnb.data._classes import DEFAULT_CLASSES
+from sscnb.data._pairs import (
     DataError,
     DataWarning,
     find_pairs,
@@ -11,7 +12,6 @@ from sscnb.data import (
     read_label,
     read_pair,
 )
-from sscnb.datacheck import check_dataset
 
 
 @pytest.mark.parametrize(
@@ -189,7 +189,7 @@ def test_check_fails_when_no_tile_is_trainable(tmp_path, make_pair, capsys):
 def test_notebooks_see_the_problems_of_the_folder_they_read(tmp_path, make_pair):
     import warnings as _w
 
-    from sscnb.data import DataWarning, checked_pairs
+    from sscnb.data._pairs import DataWarning, checked_pairs
 
     lab = np.ones((60, 80), np.uint8)
     make_pair("River_0001.png", label=lab)
@@ -207,7 +207,7 @@ def test_notebooks_see_the_problems_of_the_folder_they_read(tmp_path, make_pair)
 
 
 def test_two_labels_for_one_image_say_which_is_used(tmp_path, make_pair):
-    from sscnb.data import find_pairs
+    from sscnb.data._pairs import find_pairs
 
     lab = np.ones((60, 80), np.uint8)
     make_pair("River_0005.png", label=lab)  # SCLS_River_0005.tif
@@ -241,7 +241,7 @@ def test_check_refuses_bad_settings_in_one_line(capsys, args, says):
 
 
 def test_several_folders_are_one_data_set_of_several_rivers(tmp_path, make_pair):
-    from sscnb.data import checked_pairs, data_dir_record, data_folders
+    from sscnb.data._pairs import checked_pairs, data_dir_record, data_folders
 
     lab = np.full((60, 80), 1, np.uint8)
     make_pair("Alpha_0001.png", label=lab, folder=tmp_path / "a")

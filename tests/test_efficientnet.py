@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from conftest import SAMPLE
-from sscnb import efficientnet as E
+from sscnb.cnn import _efficientnet as E
 
 DATA = Path(__file__).parent / "data"
 
@@ -85,7 +85,7 @@ def test_a_state_dict_of_another_network_is_refused_by_name():
 
 
 def test_imagenet_backbone_in_a_tile_classifier_with_frozen_features():
-    from sscnb import cnn
+    from sscnb.cnn import _model as cnn
 
     m = cnn.build_model("efficientnet_lite0", 3, 50, weights="imagenet", trainable_layers=0, seed=0)
     assert m.input_shape == (None, 50, 50, 3)
@@ -100,7 +100,7 @@ def test_imagenet_backbone_in_a_tile_classifier_with_frozen_features():
 
 
 def test_input_size_is_for_efficientnet_only_and_missing_weights_say_how(monkeypatch):
-    from sscnb import cnn
+    from sscnb.cnn import _model as cnn
 
     with pytest.raises(ValueError, match="input_size is the size .* with backbone 'compact'"):
         cnn.CNNParams(backbone="compact", input_size=112)
@@ -114,9 +114,12 @@ def test_input_size_is_for_efficientnet_only_and_missing_weights_say_how(monkeyp
 
 @pytest.mark.slow  # trains a CNN
 def test_efficientnet_tile_classifier_trains_saves_and_loads(tmp_path):
-    from sscnb import classkey, cnn, modelfiles, tilesets
-    from sscnb.classes import DEFAULT_CLASSES
-    from sscnb.data import find_pairs
+    from sscnb.cnn import _classkey as classkey
+    from sscnb.cnn import _files as modelfiles
+    from sscnb.cnn import _model as cnn
+    from sscnb.cnn import _tilesets as tilesets
+    from sscnb.data._classes import DEFAULT_CLASSES
+    from sscnb.data._pairs import find_pairs
 
     sample_tiles = tilesets.collect_tiles(find_pairs(SAMPLE / "Train"), DEFAULT_CLASSES, 50, 0.9, progress=False)
 

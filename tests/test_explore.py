@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 
 from conftest import SAMPLE
-from sscnb import explore, metrics, ssc
-from sscnb.data import find_pairs
+from sscnb import explore, ssc
+from sscnb.assess import _metrics as metrics
+from sscnb.data._pairs import find_pairs
 
 P = ssc.SSCParams(phase2="rf", n_trees=10, min_sample=3000, median_radius=3, min_agreement=0.0)
 
@@ -108,7 +109,7 @@ def test_tiles_on_grid_by_hand():
     np.testing.assert_array_equal(full, expect)
     half = explore.tiles_on_grid(conf, 2, (4, 4), (2, 2))  # a preview: one pixel per tile
     np.testing.assert_array_equal(half, np.array([[0.9, 0.5], [0.2, np.nan]], np.float32))
-    from sscnb.tiles import tiles_to_raster  # the reference on the full grid
+    from sscnb.data._tiles import tiles_to_raster  # the reference on the full grid
 
     ref = tiles_to_raster(np.where(conf < 0, np.nan, conf).ravel(), conf.shape, 2, out_shape=(5, 4), fill=np.nan)
     np.testing.assert_array_equal(full, ref.astype(np.float32))
@@ -165,7 +166,7 @@ def test_explorer_reads_the_maps_of_05(model, tmp_path):
     import matplotlib.pyplot as plt
     import rasterio
 
-    from sscnb import mapping
+    from sscnb.maps import _batch as mapping
 
     ortho = SAMPLE / "Survey" / "Clearwater_ortho.tif"
     results = mapping.map_inputs([ortho], model, tmp_path, "t", P, progress=False, log=lambda *_: None)
@@ -223,7 +224,7 @@ def test_explorer_reads_the_maps_of_05(model, tmp_path):
 def test_tile_browser_marks_what_the_cnn_gets_wrong(model):
     import matplotlib.pyplot as plt
 
-    from sscnb.modelfiles import predict_codes
+    from sscnb.cnn._files import predict_codes
 
     tb = explore.TileBrowser.from_folder(SAMPLE / "Train", model.scheme, 50, 0.9, cnn=model, per_page=8)
     ref, proba, _ = predict_codes(model, None, tb.tiles.x)
@@ -261,7 +262,7 @@ def test_tile_browser_marks_what_the_cnn_gets_wrong(model):
 def test_tile_browser_without_a_cnn_shows_labels_only():
     import matplotlib.pyplot as plt
 
-    from sscnb.classes import ClassScheme
+    from sscnb.data._classes import ClassScheme
 
     scheme = ClassScheme.default()
     tb = explore.TileBrowser.from_folder(SAMPLE / "Train", scheme, 50, 0.9)

@@ -3,7 +3,7 @@ import pytest
 from scipy import ndimage as ndi
 from skimage.morphology import disk
 
-from sscnb.features import local_entropy, median_rgb, pixel_features
+from sscnb.phase2._features import local_entropy, median_rgb, pixel_features
 
 
 def test_median_matches_scipy_reference_inside():
@@ -60,7 +60,7 @@ def test_median_in_row_blocks_equals_the_whole_band(monkeypatch, block_rows, thr
     from skimage.filters.rank import median
     from skimage.morphology import disk
 
-    from sscnb import features
+    from sscnb.phase2 import _features as features
 
     rng = np.random.default_rng(3)
     img = rng.integers(0, 256, (203, 131, 3), dtype=np.uint8)
@@ -81,7 +81,7 @@ def test_compiled_median_equals_scikit_image_on_random_bands():
     """
     from skimage.filters.rank import median
 
-    from sscnb._median import median_rows
+    from sscnb.phase2._median import median_rows
 
     rng = np.random.default_rng(7)
     for trial in range(80):
@@ -100,7 +100,7 @@ def test_compiled_median_by_hand():
     """A 3 x 3 square on a 3 x 3 band: the centre sees all nine values (median 5), a corner sees
     four (1, 2, 4, 5: the upper median, 4, as scikit-image), and a window with no valid pixel is 0.
     """
-    from sscnb._median import median_rows
+    from sscnb.phase2._median import median_rows
 
     band = np.arange(1, 10, dtype=np.uint8).reshape(3, 3)
     out = median_rows(band, np.ones((3, 3), bool), 0, 3)
@@ -114,7 +114,7 @@ def test_compiled_median_by_hand():
 
 
 def test_footprint_rows_must_be_runs():
-    from sscnb._median import row_segments
+    from sscnb.phase2._median import row_segments
 
     lo, hi = row_segments(disk(2))
     assert lo.tolist() == [0, -1, -2, -1, 0]
@@ -135,7 +135,7 @@ def test_median_compiles_without_a_cache_folder(monkeypatch, caplog):
 
     import numba
 
-    from sscnb import _median
+    from sscnb.phase2 import _median as _median
 
     real = numba.njit
 
@@ -145,7 +145,7 @@ def test_median_compiles_without_a_cache_folder(monkeypatch, caplog):
         return real(**kw)
 
     monkeypatch.setattr(_median, "njit", no_cache)
-    with caplog.at_level(logging.INFO, logger="sscnb._median"):
+    with caplog.at_level(logging.INFO, logger="sscnb.phase2"):
         kernel = _median._compiled(_median._median_padded.py_func)
     assert "compiled in each process" in caplog.text
     band = np.arange(1, 10, dtype=np.uint8).reshape(3, 3)
@@ -162,8 +162,8 @@ def test_accelerator_median_equals_the_compiled_filter(monkeypatch):
     compiled filter's numbers exactly: random sizes (down to one row or column) and radii, few grey
     levels (many ties, even populations), masks, and row blocks (a small BLOCK_PX).
     """
-    from sscnb import _median_ops
-    from sscnb._median import median_rows
+    from sscnb.phase2 import _median_ops as _median_ops
+    from sscnb.phase2._median import median_rows
 
     rng = np.random.default_rng(7)
     for trial in range(10):
@@ -184,7 +184,7 @@ def test_accelerator_median_by_hand():
     """As the compiled filter's case: the centre of a 3 x 3 square on 1..9 is 5, a corner sees
     1, 2, 4, 5 (the upper median, 4), and a pixel with no valid pixel within reach is 0.
     """
-    from sscnb._median_ops import median_bands
+    from sscnb.phase2._median_ops import median_bands
 
     band = np.arange(1, 10, dtype=np.uint8).reshape(3, 3, 1)
     out = median_bands(band, np.ones((3, 3), bool))[..., 0]
@@ -201,7 +201,9 @@ def test_median_device_follows_the_setting_and_the_accelerator(monkeypatch):
     """SSCNB_MEDIAN picks the device; unset, the accelerator only when Keras is in use and has one;
     a setting it does not know is an error that names it. Both devices give the same features.
     """
-    from sscnb import _keras, features, predict
+    from sscnb.cnn import _keras as _keras
+    from sscnb.cnn import _predict as predict
+    from sscnb.phase2 import _features as features
 
     monkeypatch.setenv("SSCNB_MEDIAN", "gpu")
     with pytest.raises(ValueError, match="SSCNB_MEDIAN must be one of auto, cpu, accelerator"):
@@ -232,7 +234,7 @@ def test_median_device_follows_the_setting_and_the_accelerator(monkeypatch):
 
 
 def test_multiscale_bands_by_hand():
-    from sscnb.features import MULTISCALE_SIGMAS, N_MULTISCALE, multiscale_features
+    from sscnb.phase2._features import MULTISCALE_SIGMAS, N_MULTISCALE, multiscale_features
 
     assert N_MULTISCALE == 4 * len(MULTISCALE_SIGMAS) == 16
     # a checkerboard of black and white pixels: grey on average, standard deviation 127.5 at every scale
@@ -260,7 +262,7 @@ def test_multiscale_intensity_is_scikit_images_gaussian():
     """The smoothed intensity, against a plain reference: scikit-image's Gaussian of the mean of R, G, B."""
     from skimage.filters import gaussian
 
-    from sscnb.features import MULTISCALE_SIGMAS, multiscale_features
+    from sscnb.phase2._features import MULTISCALE_SIGMAS, multiscale_features
 
     img = np.random.default_rng(3).integers(0, 256, (50, 70, 3)).astype(np.uint8)
     f = multiscale_features(img)
@@ -271,7 +273,7 @@ def test_multiscale_intensity_is_scikit_images_gaussian():
 
 
 def test_multiscale_features_of_a_window_with_its_halo_equal_the_whole_images():
-    from sscnb.features import feature_halo
+    from sscnb.phase2._features import feature_halo
 
     img = np.random.default_rng(4).integers(0, 256, (160, 60, 3)).astype(np.uint8)
     whole = pixel_features(img, 2, True, None, "multiscale")

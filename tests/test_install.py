@@ -35,7 +35,7 @@ def test_wheel_ships_the_notebooks_and_runs_them(tmp_path):
         [
             str(py),
             "-c",
-            "import sscnb, sscnb.runner as r; print(sscnb.__file__); print(r.NOTEBOOK_DIR); print(len(r.list_notebooks()))",
+            "import sscnb, sscnb.batch as r; print(sscnb.__file__); print(r.NOTEBOOK_DIR); print(len(r.list_notebooks()))",
         ],
         cwd=tmp_path,
     ).split()
@@ -59,5 +59,5 @@ def test_wheel_ships_the_notebooks_and_runs_them(tmp_path):
         cwd=tmp_path,
     )
     assert list((tmp_path / "maps").rglob("*_MLP.tif"))
-    shipped = _run([str(py), "-c", "from sscnb.bundled import bundled_model; print(bundled_model('rivers'))"], cwd=tmp_path)
+    shipped = _run([str(py), "-c", "from sscnb.cnn import bundled_model; print(bundled_model('rivers'))"], cwd=tmp_path)
     assert shipped.strip().startswith(str(env))

@@ -8,7 +8,7 @@ import pytest
 
 from conftest import SAMPLE
 from sscnb import labels
-from sscnb.classes import ClassScheme
+from sscnb.data._classes import ClassScheme
 
 SCHEME = ClassScheme.default()
 
@@ -240,7 +240,7 @@ def test_start_labels_file_copies_once_and_never_touches_the_source(tmp_path):
 def test_labeller_writes_tile_squares_beside_the_labels_of_a_georeferenced_image(tmp_path):
     import fiona
 
-    from sscnb import labeller
+    from sscnb.labels import _labeller as labeller
 
     img = _image(tmp_path, georef=True)
     s = labeller.LabelSession(labels.image_index([img]), tmp_path / "l.csv", None, tile_size=50, order="random")

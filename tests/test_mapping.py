@@ -18,9 +18,15 @@ from rasterio.transform import Affine, from_origin
 from rasterio.windows import Window
 
 from conftest import SAMPLE
-from sscnb import _strips, batch, geo, mapfiles, mapping, mapraster, ssc
-from sscnb.classes import DEFAULT_CLASSES
-from sscnb.synthetic import ORTHO_CRS, ORTHO_PIXEL_M, make_orthomosaic
+from sscnb import ssc
+from sscnb.batch import _tasks as batch
+from sscnb.data._classes import DEFAULT_CLASSES
+from sscnb.data._synthetic import ORTHO_CRS, ORTHO_PIXEL_M, make_orthomosaic
+from sscnb.maps import _batch as mapping
+from sscnb.maps import _files as mapfiles
+from sscnb.maps import _geo as geo
+from sscnb.maps import _raster as mapraster
+from sscnb.maps import _strips as _strips
 
 ORTHO = SAMPLE / "Survey" / "Clearwater_ortho.tif"
 FAST = dict(mlp_epochs=4, mlp_batch_size=256, min_sample=3000, n_trees=10, min_agreement=0.0)
@@ -65,7 +71,7 @@ def test_windowed_map_equals_in_memory_map(model, ortho_arrays, tmp_path, phase2
 
 
 def test_tta_reaches_phase_1_in_memory_and_windowed(model, ortho_arrays, tmp_path, monkeypatch):
-    from sscnb import modelfiles
+    from sscnb.cnn import _files as modelfiles
 
     seen = []
     real = modelfiles.predict_tiles
@@ -115,8 +121,8 @@ def test_parallel_and_pipelined_paths_equal_the_serial_path(model, tmp_path, mon
     compiled CPU filter. Run on Keras's JAX backend, the confidence agrees within 1e-5: there each
     batch size is an XLA program of its own.
     """
-    from sscnb import features
-    from sscnb._keras import _keras
+    from sscnb.cnn._keras import _keras
+    from sscnb.phase2 import _features as features
 
     p = ssc.SSCParams(phase2=phase2, **FAST)
 
@@ -285,7 +291,7 @@ def test_areas_in_square_metres_and_pixels(model, tmp_path):
 
 def test_polygons_with_sieve_class_names_and_areas(tmp_path):
     """A hand-made map: two rectangles and a 2-px speck, 0.5 m pixels."""
-    from sscnb.vectors import polygonize_map
+    from sscnb.maps._vectors import polygonize_map
 
     m = np.zeros((40, 60), np.uint8)
     m[:20, :] = 1  # water: 20 x 60 px = 1200 px = 300 m2
@@ -512,7 +518,7 @@ def test_an_interrupted_map_leaves_nothing_and_resumes_to_the_same_result(model,
     else:
         monkeypatch.setattr(geo, "area_table", lambda *a, **k: (_ for _ in ()).throw(Boom()))
     out = tmp_path / "run"
-    from sscnb.batch import BatchError
+    from sscnb.batch._tasks import BatchError
 
     with pytest.raises(BatchError, match=r"1 input\(s\) failed.*\n  - Clearwater_ortho.tif: Boom"):
         mapping.map_inputs([ORTHO], model, out, "i", p, window_mpx=0.05, progress=False)
@@ -594,8 +600,8 @@ def test_maps_of_labelled_frames_are_scored_class_by_class(model, tmp_path):
     """Frames mapped from a labelled folder (labels skipped by the mapping) are scored against their
     labels: every class's P/R/F1, the macro and the pixel-weighted F1, for both maps.
     """
-    from sscnb import metrics
-    from sscnb.data import read_label
+    from sscnb.assess import _metrics as metrics
+    from sscnb.data._pairs import read_label
 
     src = SAMPLE / "Validate"
     inputs = sorted(src.glob("Clearwater_*.jpg"))
@@ -692,8 +698,8 @@ def test_windowed_map_with_labels_equals_in_memory_map(model, ortho_arrays, tmp_
     """Phase 2 learning from the user's labelled pixels: read in strips, the same map as in memory,
     and the labels recorded in the recipe (other labels are other results).
     """
-    from sscnb.phase2 import PixelLabels
-    from sscnb.tilelabels import LabelError
+    from sscnb.labels._csv import LabelError
+    from sscnb.phase2._choose import PixelLabels
 
     rgb, valid = ortho_arrays
     lab = PixelLabels.from_raster(_user_labels(valid.shape))

@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import f1_score, precision_recall_fscore_support
 
-from sscnb.metrics import class_report, confusion, errors_by_confidence, macro_f1, read_report, weighted_f1, write_report
+from sscnb.assess._metrics import class_report, confusion, errors_by_confidence, macro_f1, read_report, weighted_f1, write_report
 
 
 def test_hand_case():
@@ -64,7 +64,7 @@ def test_names_and_csv_round_trip(tmp_path):
 
 
 def test_confusions_of_strips_add_up_to_the_whole_maps_report():
-    from sscnb.metrics import report_from_confusion
+    from sscnb.assess._metrics import report_from_confusion
 
     rng = np.random.default_rng(5)
     t = rng.integers(0, 6, (90, 40))

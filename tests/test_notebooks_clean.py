@@ -6,7 +6,7 @@ import re
 import pytest
 
 from conftest import REPO
-from sscnb.runner import list_notebooks
+from sscnb.batch._runner import list_notebooks
 
 NOTEBOOKS = list_notebooks(REPO / "notebooks")
 

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from sscnb import tiles
-from sscnb.pixel import fit_pixel_classifier, pack_rgb, sample_tile_pixels, unique_rows, unpack_rgb
+from sscnb.data import _tiles as tiles
+from sscnb.phase2._pixel import fit_pixel_classifier, pack_rgb, sample_tile_pixels, unique_rows, unpack_rgb
 
 FIT = dict(depth="deep", epochs=30, learning_rate=1e-3, batch_size=256, use_smote=False, n_trees=20, seed=0)
 
@@ -125,7 +125,7 @@ def test_reused_trainer_fits_exactly_as_a_fresh_model():
     weights whether the model is new or reused, and an earlier classifier is not changed by a
     later fit.
     """
-    from sscnb import pixel
+    from sscnb.phase2 import _pixel as pixel
 
     img, truth, grid = _scene()
     x, y = _sample(img, grid)
@@ -144,7 +144,7 @@ def test_reused_trainer_fits_exactly_as_a_fresh_model():
 def test_numpy_forward_matches_keras():
     import keras
 
-    from sscnb.pixel import _mlp, mlp_forward
+    from sscnb.phase2._pixel import _mlp, mlp_forward
 
     m = _mlp(keras, 3, 4, "deep", 0)
     z = np.random.default_rng(2).standard_normal((50, 3)).astype(np.float32)
@@ -185,8 +185,8 @@ def test_compiled_colour_steps_equal_numpy(monkeypatch, threads):
     expressions they replace in sscnb map: on random strips of any height (one row up), on a view of
     the first three of four float features, with and without invalid pixels.
     """
-    from sscnb import _colours
-    from sscnb.pixel import N_RGB, pack_rgb
+    from sscnb.phase2 import _colours as _colours
+    from sscnb.phase2._pixel import N_RGB, pack_rgb
 
     monkeypatch.setenv("SSCNB_THREADS", threads)
     monkeypatch.setattr(_colours, "MIN_BLOCK_ROWS", 2)
@@ -211,11 +211,11 @@ def test_compiled_colour_steps_equal_numpy(monkeypatch, threads):
 
 
 def test_seeding_on_another_backend_falls_back_to_keras_own_without_its_internals(monkeypatch):
-    """sscnb._keras.set_random_seed: on JAX or PyTorch, a Keras without the internals it sets gets Keras's own function."""
+    """sscnb.cnn._keras.set_random_seed: on JAX or PyTorch, a Keras without the internals it sets gets Keras's own function."""
     import sys
     from types import SimpleNamespace
 
-    from sscnb import _keras
+    from sscnb.cnn import _keras as _keras
 
     called = []
     fake = SimpleNamespace(backend=SimpleNamespace(backend=lambda: "jax"), utils=SimpleNamespace(set_random_seed=called.append))
@@ -236,8 +236,8 @@ def test_on_pytorch_the_pixel_mlp_steps_one_batch_per_call_and_is_built_before_i
     """
     from types import SimpleNamespace
 
-    from sscnb import pixel
-    from sscnb._keras import _keras
+    from sscnb.cnn._keras import _keras
+    from sscnb.phase2 import _pixel as pixel
 
     keras = _keras()
 
@@ -257,4 +257,4 @@ def test_on_pytorch_the_pixel_mlp_steps_one_batch_per_call_and_is_built_before_i
     assert len(evaluated) == 1
     if keras.backend.backend() != "torch":  # (the tests may run on PyTorch itself)
         assert pixel._trainer(keras, 3, 4, "deep", 1e-3, 0).steps_per_execution == pixel.STEPS_PER_EXECUTION
-        assert len(evaluated) == 1  # TensorFlow's fit draws no extra shuffle, JAX's is sscnb._jaxfit: nothing to build
+        assert len(evaluated) == 1  # TensorFlow's fit draws no extra shuffle, JAX's is sscnb.phase2: nothing to build

@@ -124,7 +124,7 @@ def polygons_from_labels(labels: Path, path: Path, crs: bool = True) -> Path:
         if int(value) not in best or polygon_area(geom) > polygon_area(best[int(value)]):
             best[int(value)] = geom
     schema = {"geometry": "Polygon", "properties": {"class_code": "int"}}
-    # SPATIAL_INDEX=NO: the SQLite inside fiona's wheels may lack the R*Tree module (as in sscnb.vectors)
+    # SPATIAL_INDEX=NO: the SQLite inside fiona's wheels may lack the R*Tree module (as in sscnb.maps)
     with fiona.open(path, "w", driver="GPKG", schema=schema, crs_wkt=wkt, SPATIAL_INDEX="NO") as dst:
         for code, geom in sorted(best.items()):
             dst.write({"geometry": geom, "properties": {"class_code": code}})

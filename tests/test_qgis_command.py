@@ -174,9 +174,9 @@ def test_make_qgis_plugin_builds_the_zip_qgis_installs(tmp_path):
 
 def test_the_plugins_choices_are_sscnbs():
     """The dialogs list the shipped models, phase-2 classifiers and feature sets that sscnb itself offers."""
-    from sscnb.bundled import BUNDLED_MODELS
-    from sscnb.features import FEATURE_SETS
+    from sscnb.cnn._bundled import BUNDLED_MODELS
     from sscnb.params import PHASE2_CHOICES
+    from sscnb.phase2._features import FEATURE_SETS
 
     assert list(BUNDLED_MODELS) == sc.SHIPPED
     assert sorted(sc.PHASE2) == sorted(PHASE2_CHOICES)

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from sscnb.data import find_pairs, read_pair
-from sscnb.datacheck import check_dataset
+from sscnb.data._check import check_dataset
+from sscnb.data._pairs import find_pairs, read_pair
 
 pytestmark = pytest.mark.realdata
 

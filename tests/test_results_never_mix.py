@@ -10,8 +10,9 @@ import pytest
 from test_mapping import FAST, ORTHO
 from test_ssc import FAST_P, _folder
 
-from sscnb import evaluation, mapping, ssc
-from sscnb.batch import ResultsConflictError
+from sscnb import evaluation, ssc
+from sscnb.batch._tasks import ResultsConflictError
+from sscnb.maps import _batch as mapping
 
 
 def _files(out):

@@ -11,9 +11,14 @@ import pandas as pd
 import pytest
 from test_mapping import FAST, ORTHO, read1
 
-from sscnb import classkey, cnn, inputstats, mapping, modelfiles, ssc
-from sscnb.classes import DEFAULT_CLASSES
-from sscnb.tilesets import TileSet
+from sscnb import ssc
+from sscnb.cnn import _classkey as classkey
+from sscnb.cnn import _files as modelfiles
+from sscnb.cnn import _inputstats as inputstats
+from sscnb.cnn import _model as cnn
+from sscnb.cnn._tilesets import TileSet
+from sscnb.data._classes import DEFAULT_CLASSES
+from sscnb.maps import _batch as mapping
 
 # -- colour augmentation ------------------------------------------------------------------------
 

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from conftest import REPO, SAMPLE
-from sscnb.runner import RunError, run_suite
+from sscnb.batch._runner import RunError, run_suite
 
 
 def _config(tmp_path, **extra):
@@ -210,7 +210,7 @@ def test_bad_configuration_is_refused_before_anything_runs(tmp_path, extra, mess
 
 
 def test_shipped_configurations_are_valid():
-    from sscnb.runner import check_config, load_config, select_notebooks
+    from sscnb.batch._runner import check_config, load_config, select_notebooks
 
     for name in ("sample_data.yml", "stmarg.yml", "wildcat.yml"):
         cfg = load_config(REPO / "configs" / name)
@@ -330,7 +330,7 @@ def test_warnings_inside_a_notebook_reach_the_console_and_run_log(tmp_path):
 
 
 def test_notebook_warnings_reads_each_warning_once(tmp_path):
-    from sscnb.runner import notebook_warnings
+    from sscnb.batch._runner import notebook_warnings
 
     nb = nbformat.v4.new_notebook()
     cell = nbformat.v4.new_code_cell("x")
@@ -392,15 +392,15 @@ def test_sscnb_alone_lists_the_commands_one_a_line(capsys):
 
 def test_every_option_says_what_it_means_in_words():
     """No P2_RECOG_THRESH metavars, no module paths or %% for defaults: a meaning and a default per option."""
-    from sscnb import mapraster
     from sscnb.cli import build_parser
+    from sscnb.maps import _raster as mapraster
     from sscnb.ssc import SSCParams
 
     parser = build_parser()
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     for name, cmd in sub.choices.items():
         text = cmd.format_help()
-        for bad in ("P2_", "None ->", "sscnb.mapping.", "%%", ":func:", "``"):
+        for bad in ("P2_", "None ->", "sscnb.maps.", "%%", ":func:", "``"):
             assert bad not in text, f"sscnb {name} --help shows {bad!r}"
         for action in cmd._actions:
             if action.option_strings and action.dest != "help":
@@ -415,8 +415,8 @@ def test_every_option_says_what_it_means_in_words():
 
 
 def test_ctrl_c_stops_a_batch_with_one_line_and_status_130(monkeypatch, capsys):
-    from sscnb import batch
     from sscnb import cli as cli_main
+    from sscnb.batch import _tasks as batch
 
     def slow(x):
         if x == 3:
@@ -446,7 +446,7 @@ def test_command_line_warnings_are_one_line_in_sscnbs_words():
     import warnings
 
     from sscnb.cli import configure_logging
-    from sscnb.data import DataWarning
+    from sscnb.data._pairs import DataWarning
 
     shown_before = warnings.showwarning
     configure_logging(0)
@@ -460,7 +460,7 @@ def test_command_line_warnings_are_one_line_in_sscnbs_words():
                 warnings.warn("StMarg_31162: its label holds 2 classes not in the scheme", DataWarning, stacklevel=1)
             logging.getLogger("sscnb.data").warning("StMarg_31162: its label holds 2 classes not in the scheme")
             warnings.warn("something of another library", UserWarning, stacklevel=1)
-            logging.getLogger("sscnb.mapping").error("Clearwater_ortho: the map could not be written")
+            logging.getLogger("sscnb.maps").error("Clearwater_ortho: the map could not be written")
     finally:
         handler.stream = old
         warnings.showwarning = shown_before
@@ -476,7 +476,7 @@ def test_an_address_where_something_else_answers_is_not_taken_for_a_dask_schedul
     import socket
     import threading
 
-    from sscnb.batch import dask_client
+    from sscnb.batch._tasks import dask_client
 
     server = socket.socket()
     server.bind(("127.0.0.1", 0))
@@ -508,7 +508,7 @@ def test_kernels_draw_inline_even_where_the_server_says_agg(monkeypatch):
     """A headless server's MPLBACKEND=Agg would leave the executed notebooks without figures: the runner's kernels
     get the inline backend, and the setting is restored after.
     """
-    from sscnb.runner import INLINE_BACKEND, inline_figures
+    from sscnb.batch._runner import INLINE_BACKEND, inline_figures
 
     monkeypatch.setenv("MPLBACKEND", "Agg")
     with inline_figures():

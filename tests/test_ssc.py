@@ -9,9 +9,10 @@ import pytest
 import tifffile
 
 from conftest import COLOUR_CNN_TILE
-from sscnb import cnn, evaluation, ssc
-from sscnb.batch import ResultsConflictError
-from sscnb.metrics import REPORT_COLUMNS
+from sscnb import evaluation, ssc
+from sscnb.assess._metrics import REPORT_COLUMNS
+from sscnb.batch._tasks import ResultsConflictError
+from sscnb.cnn import _model as cnn
 
 T = COLOUR_CNN_TILE  # tile size of the colour CNN (conftest)
 
@@ -243,7 +244,9 @@ def test_interrupted_evaluation_resumes_to_the_uninterrupted_result(tmp_path, co
     class Boom(RuntimeError):
         pass
 
-    from sscnb import mapfiles, metrics, plots
+    from sscnb.assess import _metrics as metrics
+    from sscnb.maps import _files as mapfiles
+    from sscnb.plots import _figures as plots
 
     def fail_on_second(module, name):
         orig = getattr(module, name)
@@ -263,7 +266,7 @@ def test_interrupted_evaluation_resumes_to_the_uninterrupted_result(tmp_path, co
     else:
         fail_on_second(mapfiles, "write_class_map")
     out = tmp_path / "run"
-    from sscnb.batch import BatchError
+    from sscnb.batch._tasks import BatchError
 
     with pytest.raises(BatchError, match=r"1 image\(s\) failed.*\n  - Lake_0002: Boom"):
         evaluation.evaluate_folder(d, colour_cnn, out, "e", p, **kw)
@@ -344,7 +347,7 @@ def test_confidence_per_tile_is_saved_and_shown(tmp_path, colour_cnn):
     """
     import rasterio
 
-    from sscnb.plots import confidence_figure
+    from sscnb.plots._figures import confidence_figure
 
     d = _folder(tmp_path)
     out = tmp_path / "ssc"

@@ -9,8 +9,9 @@ import pytest
 import yaml
 
 from conftest import SAMPLE, notebook_noise
-from sscnb import cnn, modelfiles
-from sscnb.runner import run_suite
+from sscnb.batch._runner import run_suite
+from sscnb.cnn import _files as modelfiles
+from sscnb.cnn import _model as cnn
 
 pytestmark = pytest.mark.slow  # trains a CNN and runs every notebook
 
@@ -73,7 +74,7 @@ def test_notebook_02_model_and_evaluation(suite_run):
 
 
 def test_notebook_03_files(suite_run):
-    from sscnb.metrics import REPORT_COLUMNS, weighted_f1
+    from sscnb.assess._metrics import REPORT_COLUMNS, weighted_f1
 
     d = suite_run / "ssc"
     names = ["Clearwater_0005", "Clearwater_0006", "Muddyford_0005", "Muddyford_0006"]
@@ -143,8 +144,8 @@ def test_notebook_05_maps_the_sample_orthomosaic(suite_run):
     import fiona
     import rasterio
 
-    from sscnb.metrics import class_report, weighted_f1
-    from sscnb.synthetic import make_orthomosaic
+    from sscnb.assess._metrics import class_report, weighted_f1
+    from sscnb.data._synthetic import make_orthomosaic
 
     d = suite_run / "map"
     stem = "Clearwater_ortho_tiny"
@@ -220,7 +221,7 @@ def test_batch_runs_show_static_figures_in_00_03_05(suite_run):
 
 def test_notebook_07_adapts_the_model_and_compares(suite_run):
     from sscnb import labels
-    from sscnb.classes import ClassScheme
+    from sscnb.data._classes import ClassScheme
     from sscnb.provenance import file_sha256
 
     ad = suite_run / "adapt"
@@ -258,7 +259,7 @@ def test_notebook_07_adapts_the_model_and_compares(suite_run):
 
 
 def test_notebook_08_estimates_areas_with_intervals(suite_run):
-    from sscnb.assess import ESTIMATE_COLUMNS, POINT_COLUMNS
+    from sscnb.assess._estimate import ESTIMATE_COLUMNS, POINT_COLUMNS
 
     d = suite_run / "assess"
     pts = pd.read_csv(d / "points.csv")
@@ -386,7 +387,7 @@ def test_docs_site_in_chromium_screenshots(docs_site):
     pages = {
         "docs_home.png": ("index.html", "sscnb"),
         "docs_notebook_05.png": ("notebooks/05_map_survey.html", "05"),
-        "docs_api_maps.png": ("api/maps.html", "sscnb.mapping"),
+        "docs_api_maps.png": ("api/maps.html", "sscnb.maps"),
     }
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from sscnb import tiles
+from sscnb.data import _tiles as tiles
 
 
 def loop_tiles(img, t):

@@ -18,27 +18,24 @@ from pathlib import Path
 
 #: the API reference's pages: a concept, what it is for, and its modules (every public module once)
 GROUPS = {
-    "data": ("Data, classes and labels", "Reading image and label pairs, the class scheme, tiles and tile labels.", [
-        "data", "datacheck", "classes", "classkey", "tiles", "tilesets", "labels", "labelsources", "tilelabels",
-        "synthetic", "inputstats",
+    "data": ("Data, classes and tiles", "Reading image and label pairs, the class scheme, tiles and the sample data.", [
+        "data",
     ]),
     "cnn": ("The CNN (phase 1)", "Backbones, training, prediction of tiles, models on disk and the shipped models.", [
-        "cnn", "efficientnet", "augment", "predict", "modelfiles", "bundled", "tuning",
+        "cnn",
     ]),
     "phase2": ("One image: phase 1 and phase 2", "The per-image pipeline, phase 2's features, classifiers and self-check.", [
-        "ssc", "params", "phase2", "pixel", "features", "patches", "imageresult", "settings",
+        "ssc", "params", "phase2", "imageresult", "settings",
     ]),
-    "maps": ("Maps of surveys", "Orthomosaics and frames of any size to COGs, areas and polygons.", [
-        "mapping", "mapraster", "mapfiles", "mapplots", "geo", "vectors",
-    ]),
-    "adaptation": ("A new river", "Labelling tiles, fine-tuning a model, and checking that it helped.", [
-        "adapt", "adaptcheck", "labeller",
+    "maps": ("Maps of surveys", "Orthomosaics and frames of any size to COGs, areas and polygons.", ["maps"]),
+    "adaptation": ("A new river", "Tile labels, the labellers, fine-tuning a model, and checking that it helped.", [
+        "labels", "adapt",
     ]),
     "assessment": ("Accuracy and areas", "Scores of labelled images, and areas with confidence intervals from a sample.", [
-        "metrics", "report", "assess", "sampling", "pointlabeller",
+        "assess", "report",
     ]),
     "batches": ("Batches and runs", "Folders of images, Dask clusters, the notebook runner and the command line.", [
-        "evaluation", "batch", "runner", "runconfig", "layout", "provenance", "cli",
+        "evaluation", "batch", "layout", "provenance", "cli",
     ]),
     "widgets": ("Figures and widgets", "The notebooks' figures and the JupyterLab widgets.", ["plots", "explore"]),
     "errors": ("Errors and warnings", "Every error and warning sscnb raises on purpose, in one catalogue.", ["errors"]),
@@ -84,6 +81,8 @@ def module_names(module: str) -> tuple[list[tuple[str, str]], list[tuple[str, st
     for name in getattr(mod, "__all__", []):
         obj = getattr(mod, name)
         home = getattr(obj, "__module__", None) if _kind(obj) != "data" else None
+        if home:  # a subpackage's private module (sscnb.maps._raster): the name's page is the subpackage's
+            home = ".".join(p for p in home.split(".") if not p.startswith("_"))
         exported = home and home.startswith("sscnb.") and name in getattr(importlib.import_module(home), "__all__", [])
         if exported and home != mod.__name__:
             elsewhere.append((name, home))

@@ -43,7 +43,7 @@ HOW_TO_SET = (
     "where sscnb is installed, e.g. /path/to/sscnb/.venv/bin/sscnb"
 )
 #: the choices sscnb offers, as the dialogs list them (sscnb is not importable in QGIS's Python: a test
-#: checks these against sscnb.bundled.BUNDLED_MODELS, sscnb.params.PHASE2_CHOICES and sscnb.features.FEATURE_SETS)
+#: checks these against sscnb.cnn.BUNDLED_MODELS, sscnb.params.PHASE2_CHOICES and sscnb.phase2.FEATURE_SETS)
 SHIPPED = ["rivers", "rivers_compact"]
 PHASE2 = ["mlp", "rf"]
 FEATURES = ["median_rgb", "multiscale"]

@@ -14,9 +14,9 @@ import argparse
 import logging
 import sys
 
-from . import _adapt, _assess, _check, _evaluate, _map, _notebooks, _run, _sample_data
-from ._logging import configure_logging
-from ._options import FLAGS, in_flags
+from sscnb.cli import _adapt, _assess, _check, _evaluate, _map, _notebooks, _run, _sample_data
+from sscnb.cli._logging import configure_logging
+from sscnb.cli._options import FLAGS, in_flags
 
 __all__ = ["main", "cli", "build_parser", "command_list", "configure_logging", "in_flags", "FLAGS", "HANDLERS"]
 
@@ -42,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     -------
     argparse.ArgumentParser
     """
-    from .. import __version__
+    from sscnb import __version__
 
     ap = argparse.ArgumentParser(prog="sscnb", description="CNN-supervised classification of river imagery")
     ap.add_argument("--version", action="version", version=f"sscnb {__version__}")
@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     int
         0 when the command did its job, 1 when it could not (or the data it checked has errors).
     """
-    from ..errors import SscnbError
+    from sscnb.errors import SscnbError
 
     parser = build_parser()
     a = parser.parse_args(argv)
@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         if a.threads < 1:
             print(f"sscnb {a.cmd}: --threads must be at least 1, got {a.threads}", file=sys.stderr)
             return 1
-        from ..batch import _set_threads
+        from sscnb.batch._tasks import _set_threads
 
         _set_threads(a.threads)  # before the first model: the backends read it when they start
     try:

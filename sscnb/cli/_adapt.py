@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from . import _options
+from sscnb.cli import _options
 
 
 def add_parser(sub) -> None:
-    from ..adapt import DEFAULT_EPOCHS, DEFAULT_REPLAY
+    from sscnb.adapt._finetune import DEFAULT_EPOCHS, DEFAULT_REPLAY
 
     d = sub.add_parser(
         "adapt",
@@ -39,7 +39,7 @@ def add_parser(sub) -> None:
 
 
 def handle(a) -> int:
-    from ..adapt import adapt_model
+    from sscnb.adapt._finetune import adapt_model
 
     quiet = a.verbosity < 0
     paths = adapt_model(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 
 def add_parser(sub) -> None:
-    from ..assess import DEFAULT_MIN_PER_CLASS
+    from sscnb.assess._estimate import DEFAULT_MIN_PER_CLASS
 
     e = sub.add_parser(
         "assess",
@@ -42,8 +42,8 @@ def add_parser(sub) -> None:
 def handle(a) -> int:
     import pandas as pd
 
-    from ..assess import assess_map
-    from ..classes import ClassScheme
+    from sscnb.assess._estimate import assess_map
+    from sscnb.data._classes import ClassScheme
 
     res = assess_map(
         a.map_path,

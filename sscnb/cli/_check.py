@@ -18,9 +18,9 @@ def add_parser(sub) -> None:
 
 
 def handle(a) -> int:
-    from ..classes import ClassScheme
-    from ..data import DataError
-    from ..datacheck import check_dataset
+    from sscnb.data._check import check_dataset
+    from sscnb.data._classes import ClassScheme
+    from sscnb.data._pairs import DataError
 
     if a.tile_size < 1:
         raise DataError(f"--tile-size must be at least 1 px, got {a.tile_size}: use the CNN's tile size (50)")

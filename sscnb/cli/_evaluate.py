@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from . import _options
+from sscnb.cli import _options
 
 
 def add_parser(sub) -> None:
@@ -29,8 +29,8 @@ def add_parser(sub) -> None:
 
 
 def handle(a) -> int:
-    from ..evaluation import class_scores, evaluate_folder, overall_f1
-    from ..modelfiles import load_model
+    from sscnb.cnn._files import load_model
+    from sscnb.evaluation import class_scores, evaluate_folder, overall_f1
 
     quiet = a.verbosity < 0
     say = (lambda *_: None) if quiet else print

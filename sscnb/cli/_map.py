@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import _options
+from sscnb.cli import _options
 
 
 def add_parser(sub) -> None:
@@ -40,11 +40,11 @@ def add_parser(sub) -> None:
 
 
 def handle(a) -> int:
-    from .._malloc import limit_malloc_arenas
+    from sscnb.maps._malloc import limit_malloc_arenas
 
     limit_malloc_arenas()  # before the mapping's threads allocate: less resident memory, the same maps
-    from .. import mapping
-    from ..modelfiles import load_model
+    from sscnb.cnn._files import load_model
+    from sscnb.maps import _batch as mapping
 
     params = _options.phase2_settings(a)
     cnn = load_model(a.model)

@@ -10,7 +10,7 @@ def add_parser(sub) -> None:
 
 
 def handle(a) -> int:
-    from ..runner import copy_notebooks
+    from sscnb.batch._runner import copy_notebooks
 
     files = copy_notebooks(a.out, overwrite=a.overwrite)
     print(f"copied {len(files)} notebooks to {a.out}: open them with  jupyter lab {a.out}")

@@ -14,8 +14,8 @@ def add_phase2_options(parser):
     """
     from dataclasses import MISSING, fields
 
-    from ..features import FEATURE_SETS
-    from ..params import MLP_DEPTHS, PHASE2_CHOICES, SSCParams
+    from sscnb.params import MLP_DEPTHS, PHASE2_CHOICES, SSCParams
+    from sscnb.phase2._features import FEATURE_SETS
 
     g = parser.add_argument_group("phase-2 settings (as notebooks 03 and 05 name them)")
     meaning = SSCParams.descriptions()
@@ -106,7 +106,7 @@ def add_model_option(parser) -> None:
 
 def phase2_settings(a):
     """Return the phase-2 settings (SSCParams) of the options given; those not given keep their defaults."""
-    from ..params import SSCParams
+    from sscnb.params import SSCParams
 
     chosen = {k[3:]: v for k, v in vars(a).items() if k.startswith("p2_") and v is not None}
     return SSCParams.from_dict(chosen, source="the command line")

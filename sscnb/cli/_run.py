@@ -13,7 +13,7 @@ def add_parser(sub) -> None:
 
 
 def handle(a) -> int:
-    from ..runner import run_suite
+    from sscnb.batch._runner import run_suite
 
     run_suite(
         a.config,

@@ -11,18 +11,18 @@
 
 Every tool also draws a static matplotlib figure of its current state (:meth:`figure`), which is
 what a notebook run by papermill shows (:func:`show_tool`): a widget never waits for input, so
-batch runs never hang. The computation is :func:`sscnb.ssc.classify_image`, :mod:`sscnb.metrics`
-and :func:`sscnb.modelfiles.predict_codes`; the tools only hold state and draw.
+batch runs never hang. The computation is :func:`sscnb.ssc.classify_image`, :mod:`sscnb.assess`
+and :func:`sscnb.cnn.predict_codes`; the tools only hold state and draw.
 """
 
 from __future__ import annotations
 
-from ..imageresult import LAYERS, ImageResult, tiles_on_grid
-from ._display import run_by_papermill, show_tool
-from ._mapexplorer import MapExplorer
-from ._playground import Phase2Playground
-from ._result import compute_image_result, layer_rgb
-from ._tilebrowser import TileBrowser
+from sscnb.explore._display import run_by_papermill, show_tool
+from sscnb.explore._mapexplorer import MapExplorer
+from sscnb.explore._playground import Phase2Playground
+from sscnb.explore._result import compute_image_result, layer_rgb
+from sscnb.explore._tilebrowser import TileBrowser
+from sscnb.imageresult import LAYERS, ImageResult, tiles_on_grid
 
 __all__ = [
     "LAYERS",

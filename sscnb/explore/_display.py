@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..plots import _plt, save_figure
+from sscnb.plots._figures import _plt, save_figure
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -7,17 +7,17 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..classes import ClassScheme
-from ..data import find_pairs
-from ..evaluation import result_files
-from ..imageresult import LAYERS, ImageResult
-from ..plots import _plt
-from ..ssc import SSCParams
-from ._display import _display_figure
-from ._result import _evaluation_result, _map_result, compute_image_result, layer_rgb
+from sscnb.data._classes import ClassScheme
+from sscnb.data._pairs import find_pairs
+from sscnb.evaluation import result_files
+from sscnb.explore._display import _display_figure
+from sscnb.explore._result import _evaluation_result, _map_result, compute_image_result, layer_rgb
+from sscnb.imageresult import LAYERS, ImageResult
+from sscnb.plots._figures import _plt
+from sscnb.ssc import SSCParams
 
 if TYPE_CHECKING:
-    from ..modelfiles import LoadedModel
+    from sscnb.cnn._files import LoadedModel
 
 
 def _check_zoom(zoom):
@@ -133,7 +133,7 @@ class MapExplorer:
 
         Parameters
         ----------
-        results : list of sscnb.mapping.MapResult
+        results : list of sscnb.maps.MapResult
         scheme : ClassScheme
         tile : int, px
             The CNN's tile size.

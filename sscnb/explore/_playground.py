@@ -5,14 +5,14 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from ..data import read_pair
-from ..plots import _plt
-from ..ssc import SSCParams, classify_image
-from ._display import _display_figure
-from ._result import ImageResult
+from sscnb.data._pairs import read_pair
+from sscnb.explore._display import _display_figure
+from sscnb.explore._result import ImageResult
+from sscnb.plots._figures import _plt
+from sscnb.ssc import SSCParams, classify_image
 
 if TYPE_CHECKING:
-    from ..modelfiles import LoadedModel
+    from sscnb.cnn._files import LoadedModel
 
 
 class Phase2Playground:

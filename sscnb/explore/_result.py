@@ -10,16 +10,16 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..classes import ClassScheme
-from ..data import read_pair
-from ..evaluation import load_image_results
-from ..geo import open_raster, read_preview
-from ..imageresult import LAYERS, ImageResult
-from ..ssc import SSCParams, classify_image
+from sscnb.data._classes import ClassScheme
+from sscnb.data._pairs import read_pair
+from sscnb.evaluation import load_image_results
+from sscnb.imageresult import LAYERS, ImageResult
+from sscnb.maps._geo import open_raster, read_preview
+from sscnb.ssc import SSCParams, classify_image
 
 if TYPE_CHECKING:
-    from ..data import ImageRecord
-    from ..modelfiles import LoadedModel
+    from sscnb.cnn._files import LoadedModel
+    from sscnb.data._pairs import ImageRecord
 
 
 def compute_image_result(record: ImageRecord, cnn: LoadedModel, params: SSCParams) -> ImageResult:

@@ -6,15 +6,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..classes import ClassScheme
-from ..data import find_pairs
-from ..modelfiles import predict_codes
-from ..plots import _plt
-from ..tilesets import collect_tiles
-from ._display import _display_figure
+from sscnb.cnn._files import predict_codes
+from sscnb.cnn._tilesets import collect_tiles
+from sscnb.data._classes import ClassScheme
+from sscnb.data._pairs import find_pairs
+from sscnb.explore._display import _display_figure
+from sscnb.plots._figures import _plt
 
 if TYPE_CHECKING:
-    from ..modelfiles import LoadedModel
+    from sscnb.cnn._files import LoadedModel
 
 
 class TileBrowser:
@@ -22,8 +22,8 @@ class TileBrowser:
 
     Parameters
     ----------
-    tiles : sscnb.tilesets.TileSet
-        Pure tiles with their label class (e.g. :func:`sscnb.tilesets.collect_tiles` of the training
+    tiles : sscnb.cnn.TileSet
+        Pure tiles with their label class (e.g. :func:`sscnb.cnn.collect_tiles` of the training
         folder, the tiles notebook 02 trains on).
     scheme : ClassScheme
     cnn : LoadedModel, optional

@@ -1,0 +1,150 @@
+"""The CNN's prediction of tiles in batches of one fixed shape (the last one padded).
+
+So XLA and TensorFlow compile once per model, not once per strip; the batch size follows the device.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from sscnb.cnn._keras import _keras
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from typing import Any
+
+__all__ = ["accelerator", "dihedral_views", "predict_batch_size", "predict_tiles"]
+
+
+@functools.cache  # asked once per process: the devices do not change while it runs
+def accelerator() -> str | None:
+    """Return the accelerator Keras computes on ("gpu", "tpu"), or None on the CPU.
+
+    For whichever backend Keras runs on (TensorFlow, JAX or PyTorch).
+
+    Returns
+    -------
+    str or None
+    """
+    backend = _keras().backend.backend()
+    found: str | None = None
+    try:
+        if backend == "jax":
+            import jax
+
+            found = next((d.platform for d in jax.devices() if d.platform in ("gpu", "tpu")), None)
+        elif backend == "tensorflow":
+            import tensorflow as tf
+
+            found = "gpu" if tf.config.list_physical_devices("GPU") else None
+        elif backend == "torch":
+            import torch
+
+            found = "gpu" if torch.cuda.is_available() else None
+    except Exception:  # noqa: BLE001  (no accelerator runtime: the CPU)
+        found = None
+    return found
+
+
+def predict_batch_size() -> int:
+    """Tiles per prediction batch: ``$SSCNB_PREDICT_BATCH`` if set, else 512 on an accelerator and 256 on the CPU.
+
+    Measured on an H100 with Keras on JAX (``benchmarks/predict_benchmark.py``, 53 696 tiles in 24 strips):
+    512 predicts them in 2.4 s the first time and 1.2 s again, 1024 in 2.6 / 1.4 s and 4096 in 3.8 / 1.8 s
+    (the last batch of every strip is padded up to it).
+
+    Returns
+    -------
+    int
+    """
+    env = os.environ.get("SSCNB_PREDICT_BATCH")
+    if env:
+        try:
+            n = int(env)
+        except ValueError:
+            raise ValueError(f"SSCNB_PREDICT_BATCH must be a whole number of tiles, got {env!r}") from None
+        if n < 1:
+            raise ValueError(f"SSCNB_PREDICT_BATCH must be at least 1, got {n}")
+        return n
+    return 512 if accelerator() else 256
+
+
+def predict_tiles(model: Any, x: np.ndarray, batch_size: int | None = None, tta: bool = False) -> np.ndarray:
+    """Softmax probabilities of tiles, in batches of one fixed shape.
+
+    The last batch is padded with empty tiles up to ``batch_size``, so that XLA (JAX, TensorFlow)
+    compiles the prediction once rather than for every new remainder: a large survey, predicted
+    strip by strip, would otherwise compile once per strip (seconds each on a GPU).
+
+    Parameters
+    ----------
+    model : keras.Model
+    x : (n, t, t, 3) ndarray of uint8 (or float, e.g. gamma-corrected)
+    batch_size : int, optional
+        Default: :func:`predict_batch_size`.
+    tta : bool
+        Test-time augmentation: the mean of the probabilities of each tile in its 8 orientations
+        (the 4 rotations by 90 degrees, each also mirrored), as the CNN was trained with them
+        (``augment``). 8 times the work.
+
+    Returns
+    -------
+    (n, K) ndarray of float32
+    """
+    if tta:
+        x = np.asarray(x)
+        total = np.zeros((len(x), model.output_shape[-1]), np.float64)
+        for view in dihedral_views(x):
+            total += predict_tiles(model, view, batch_size)
+        return (total / 8).astype(np.float32)
+    if len(x) == 0:
+        return np.zeros((0, model.output_shape[-1]), np.float32)
+    b = int(batch_size or predict_batch_size())
+    n = len(x)
+    # uint8 tiles go in as they are: the model's first layer rescales them (in float32), and a
+    # quarter of the bytes pass through the input pipeline (and to a GPU). Measured on 2 cores:
+    # 3 072 tiles in 0.66 s as uint8, 0.77 s converted to float32 first; the same probabilities.
+    xx = np.asarray(x)
+    if xx.dtype != np.uint8:
+        xx = np.asarray(xx, np.float32)
+    pad = (-n) % b
+    if pad:
+        xx = np.concatenate([xx, np.zeros((pad,) + xx.shape[1:], xx.dtype)])
+    if accelerator():  # one call: Keras queues the batches on the device (how the GPU's figures were measured)
+        return np.asarray(model.predict(xx, batch_size=b, verbose=0), np.float32)[:n]
+    # On the CPU, batch by batch through the same compiled step: Keras's predict builds a data
+    # pipeline on every call (once per strip). On 2 cores, TensorFlow: 3 740-3 870 tiles/s against
+    # 3 083-3 097 (benchmarks/predict_benchmark.py); the same probabilities.
+    ops = _keras().ops
+    out = np.empty((n + pad, model.output_shape[-1]), np.float32)
+    for i in range(0, n + pad, b):
+        out[i : i + b] = ops.convert_to_numpy(model.predict_on_batch(xx[i : i + b]))
+    return out[:n]
+
+
+def dihedral_views(x: np.ndarray) -> Iterator[np.ndarray]:
+    """Yield tiles ``(n, t, t, ...)`` in their 8 orientations: rotated by 0, 90, 180 and 270 degrees, each also mirrored.
+
+    Parameters
+    ----------
+    x : (n, t, t, ...) ndarray
+
+    Yields
+    ------
+    ndarray
+        The identity first.
+
+    Examples
+    --------
+    >>> v = list(dihedral_views(np.arange(4).reshape(1, 2, 2)))
+    >>> len(v), len({a.tobytes() for a in v})  # 8 orientations; a 2 x 2 tile of 4 values has 8 distinct ones
+    (8, 8)
+    """
+    for k in range(4):
+        r = np.rot90(x, k, axes=(1, 2))
+        yield r
+        yield r[:, :, ::-1]

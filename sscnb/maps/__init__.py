@@ -1,0 +1,15 @@
+"""Maps of surveys: images and orthomosaics of any size to COGs, areas and polygons.
+
+* ``_batch``: a batch of inputs (plan, resume, areas, scores): :func:`map_inputs`, ``sscnb map``;
+* ``_raster``: one input in strips, the two passes as named steps (``_strips`` reads ahead and keeps
+  the scratch files; ``_malloc`` the map process's malloc arenas);
+* ``_geo``: georeferenced inputs opened with rasterio, areas;
+* ``_files``: COG class maps, category names, the QGIS style;
+* ``_vectors``: class maps to polygons in a GeoPackage.
+"""
+
+import lazy_loader as _lazy
+
+# the names of __init__.pyi, each imported from its private module when first used: a package's modules
+# import one another freely, and importing one name loads only what it needs
+__getattr__, __dir__, __all__ = _lazy.attach_stub(__name__, __file__)

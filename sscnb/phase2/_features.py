@@ -1,0 +1,329 @@
+"""Per-pixel features for phase 2.
+
+Default: the three RGB bands, each median-filtered with a disk of radius ``median_radius``
+(5 px, as in the original method). Optional 4th band: the local entropy of the grey image in an
+11 x 11 window (the original's texture feature). ``features="multiscale"`` adds
+:data:`N_MULTISCALE` bands of smoothed intensity, edges and texture at four scales
+(:func:`multiscale_features`, the filter bank of ilastik's pixel classification in a small form).
+Features are returned raw (uint8 for the medians alone, float32 otherwise); standardisation
+belongs to the classifier (fitted on its training pixels).
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+__all__ = [
+    "median_rgb",
+    "local_entropy",
+    "multiscale_features",
+    "pixel_features",
+    "feature_halo",
+    "feature_bands",
+    "FEATURE_SETS",
+    "MULTISCALE_SIGMAS",
+    "N_MULTISCALE",
+    "ENTROPY_SIZE",
+    "feature_threads",
+    "median_device",
+    "MEDIAN_DEVICES",
+]
+
+#: rows of one block of a band (plus the halo); blocks of every band are filtered in parallel
+BLOCK_ROWS = 256
+
+
+def feature_threads() -> int:
+    """Threads for the median filter.
+
+    ``$SSCNB_THREADS`` (a Dask worker's share of the cores, set by :mod:`sscnb.batch`) or every core.
+
+    Returns
+    -------
+    int
+    """
+    import os
+
+    return max(1, int(os.environ.get("SSCNB_THREADS") or os.cpu_count() or 1))
+
+
+#: where the median filter may run (``$SSCNB_MEDIAN``): see :func:`median_device`
+MEDIAN_DEVICES = ("auto", "cpu", "accelerator")
+
+
+def median_device() -> str:
+    """Where the median filter runs: ``"accelerator"`` or ``"cpu"``.
+
+    ``$SSCNB_MEDIAN`` decides: ``cpu``, ``accelerator`` (the device Keras computes on, whatever it
+    is: a GPU, or the CPU through XLA, to compare the two), or ``auto`` (unset): the accelerator
+    when Keras is already in use (a CNN was loaded) and computes on a GPU or TPU, else the CPU.
+    Both give the same numbers (tested). On an H100 machine with 16 cores, the CPU's filter was the
+    slowest stage of ``sscnb map`` while the GPU waited; on the CPU alone, the compiled filter
+    (:mod:`sscnb.phase2`) is faster than XLA's program.
+
+    Returns
+    -------
+    str
+
+    Raises
+    ------
+    ValueError
+        ``$SSCNB_MEDIAN`` is not one of :data:`MEDIAN_DEVICES`.
+    """
+    import os
+
+    choice = os.environ.get("SSCNB_MEDIAN", "").strip().lower() or "auto"
+    if choice not in MEDIAN_DEVICES:
+        raise ValueError(f"SSCNB_MEDIAN must be one of {', '.join(MEDIAN_DEVICES)}, got {choice!r}")
+    if choice != "auto":
+        return choice
+    from sscnb.cnn import _keras as _keras
+
+    if _keras._KERAS is None:  # Keras not in use: importing it only to look would take seconds
+        return "cpu"
+    from sscnb.cnn._predict import accelerator
+
+    return "accelerator" if accelerator() else "cpu"
+
+
+def _rank_mask(mask):
+    """None when every pixel is valid (the filters then skip the mask), else the mask as uint8."""
+    if mask is None:
+        return None
+    mask = np.asarray(mask, bool)
+    return None if mask.all() else mask.astype(np.uint8)
+
+
+def median_rgb(image: np.ndarray, radius: int = 5, mask: np.ndarray | None = None) -> np.ndarray:
+    """Median-filter each band with ``disk(radius)``.
+
+    Parameters
+    ----------
+    image : (H, W, 3) ndarray of uint8
+    radius : int, px. ``0`` returns the image unchanged.
+    mask : (H, W) ndarray of bool, optional
+        Valid pixels (e.g. inside an orthomosaic's flown area). Only valid pixels enter a median,
+        so the nodata border never bleeds into the features of the pixels next to it.
+
+    Returns
+    -------
+    (H, W, 3) ndarray of uint8
+        Exactly ``skimage.filters.rank.median`` of each band (the original method's filter).
+
+    On a GPU machine the filter runs on the GPU (:func:`median_device`, :mod:`sscnb.phase2`).
+    On the CPU it is :mod:`sscnb.phase2` (compiled, 4-6 times faster than scikit-image's per
+    thread). Each band is filtered in row blocks of :data:`BLOCK_ROWS` (with ``radius`` rows of
+    context), all blocks in parallel threads (:func:`feature_threads`; the compiled filter
+    releases the GIL): the same numbers as one call on the whole band, on every core.
+    """
+    if radius <= 0:
+        return np.ascontiguousarray(image)
+    from skimage.morphology import disk
+
+    from sscnb.phase2._median import median_rows
+
+    fp = disk(int(radius))
+    if median_device() == "accelerator":
+        from sscnb.phase2._median_ops import median_bands
+
+        return median_bands(image, fp, mask)
+    m = _rank_mask(mask)
+    H = image.shape[0]
+    # row blocks of every band: a pixel's median needs only the rows within the radius of it
+    # (median_rows reads them), so the blocks give exactly the whole band's result, on all cores
+    blocks = [(k, y0, min(H, y0 + BLOCK_ROWS)) for k in range(3) for y0 in range(0, H, BLOCK_ROWS)]
+    bands = [np.ascontiguousarray(image[..., k]) for k in range(3)]
+    out = np.empty(image.shape, np.uint8)
+
+    def run(block):
+        k, y0, y1 = block
+        out[y0:y1, :, k] = median_rows(bands[k], fp, y0, y1, mask=m)
+
+    with ThreadPoolExecutor(max_workers=min(feature_threads(), len(blocks))) as ex:
+        list(ex.map(run, blocks))
+    return out
+
+
+def local_entropy(image: np.ndarray, size: int = 11, mask: np.ndarray | None = None) -> np.ndarray:
+    """Shannon entropy (bits) of the grey levels in a square window.
+
+    Parameters
+    ----------
+    image : (H, W, 3) ndarray of uint8
+    size : int, px
+        Side of the window.
+    mask : (H, W) ndarray of bool, optional
+        Only valid pixels enter the window.
+
+    Returns
+    -------
+    (H, W) ndarray of float32
+    """
+    from skimage.color import rgb2gray
+    from skimage.filters.rank import entropy
+    from skimage.util import img_as_ubyte
+
+    grey = img_as_ubyte(rgb2gray(image))
+    return entropy(grey, np.ones((size, size), bool), mask=_rank_mask(mask)).astype(np.float32)
+
+
+ENTROPY_SIZE = 11
+
+
+#: the feature sets of phase 2 (setting ``features``): median RGB, or median RGB and the multiscale bands
+FEATURE_SETS = ("median_rgb", "multiscale")
+#: scales (px) of :func:`multiscale_features`
+MULTISCALE_SIGMAS = (1.0, 2.0, 4.0, 8.0)
+#: the Gaussian kernels reach this many sigmas
+_TRUNCATE = 3.0
+#: bands per scale: smoothed intensity, gradient magnitude, local standard deviation, smoothed saturation
+_PER_SCALE = ("intensity", "edges", "texture", "saturation")
+N_MULTISCALE = len(MULTISCALE_SIGMAS) * len(_PER_SCALE)
+
+
+def _reach(sigma: float) -> int:
+    """Return the radius (px) of scipy's Gaussian kernel of ``sigma`` truncated at :data:`_TRUNCATE`."""
+    return int(_TRUNCATE * float(sigma) + 0.5)
+
+
+def multiscale_features(image: np.ndarray) -> np.ndarray:
+    """Smoothed intensity, edges, texture and saturation of each pixel at four scales.
+
+    For each sigma of :data:`MULTISCALE_SIGMAS` (1, 2, 4 and 8 px): the Gaussian-smoothed
+    intensity (the mean of R, G and B), its gradient magnitude (Gaussian derivatives), its local
+    standard deviation (``sqrt(G(I**2) - G(I)**2)``) and the Gaussian-smoothed saturation of HSV
+    (``(max - min) / max`` of R, G, B, times 255). Separable float32 filters (scipy.ndimage),
+    the image's border reflected. A pixel's bands depend only on the pixels within
+    :func:`feature_halo` of it, so a window read with that halo gives the whole image's numbers.
+
+    Parameters
+    ----------
+    image : (H, W, 3) ndarray of uint8
+
+    Returns
+    -------
+    (H, W, N_MULTISCALE) ndarray of float32
+        Bands scale by scale, in the order intensity, edges, texture, saturation.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> flat = np.full((20, 30, 3), (200, 100, 0), np.uint8)
+    >>> f = multiscale_features(flat)
+    >>> f.shape, float(f[10, 15, 0]), float(f[10, 15, 1]), float(f[10, 15, 2]), float(f[10, 15, 3])
+    ((20, 30, 16), 100.0, 0.0, 0.0, 255.0)
+    """
+    from scipy import ndimage
+
+    rgb = np.asarray(image, np.float32)
+    intensity = rgb.mean(axis=-1, dtype=np.float32)
+    hi, lo = rgb.max(axis=-1), rgb.min(axis=-1)
+    saturation = np.where(hi > 0, 255.0 * (hi - lo) / np.maximum(hi, 1.0), 0.0).astype(np.float32)
+    square = intensity * intensity
+    out = np.empty(image.shape[:2] + (N_MULTISCALE,), np.float32)
+    for k, sigma in enumerate(MULTISCALE_SIGMAS):
+        kw = {"sigma": sigma, "truncate": _TRUNCATE, "mode": "reflect"}
+        smooth = ndimage.gaussian_filter(intensity, output=np.float32, **kw)
+        out[..., 4 * k] = smooth
+        out[..., 4 * k + 1] = ndimage.gaussian_gradient_magnitude(intensity, output=np.float32, **kw)
+        var = ndimage.gaussian_filter(square, output=np.float32, **kw) - smooth * smooth
+        out[..., 4 * k + 2] = np.sqrt(np.maximum(var, 0.0))
+        out[..., 4 * k + 3] = ndimage.gaussian_filter(saturation, output=np.float32, **kw)
+    return out
+
+
+def _check_feature_set(features: str) -> None:
+    if features not in FEATURE_SETS:
+        raise ValueError(f"features must be one of {list(FEATURE_SETS)}, got {features!r}")
+
+
+def feature_halo(median_radius: int, use_entropy: bool, features: str = "median_rgb") -> int:
+    """Context a window needs on each side so that its features equal the whole image's.
+
+    Parameters
+    ----------
+    median_radius : int, px
+    use_entropy : bool
+    features : str
+        One of :data:`FEATURE_SETS`.
+
+    Returns
+    -------
+    int, px
+        The widest filter's reach.
+
+    Examples
+    --------
+    >>> feature_halo(5, False), feature_halo(2, True), feature_halo(5, False, "multiscale")
+    (5, 5, 24)
+    """
+    _check_feature_set(features)
+    reach = [int(median_radius), ENTROPY_SIZE // 2 if use_entropy else 0]
+    if features == "multiscale":
+        reach.append(_reach(max(MULTISCALE_SIGMAS)))
+    return max(reach)
+
+
+def feature_bands(use_entropy: bool, features: str = "median_rgb") -> tuple[int, type]:
+    """Return the number of feature bands and their dtype.
+
+    Parameters
+    ----------
+    use_entropy : bool
+    features : str
+        One of :data:`FEATURE_SETS`.
+
+    Returns
+    -------
+    (int, type)
+        Bands of :func:`pixel_features`, and ``numpy.uint8`` (median RGB alone) or ``numpy.float32``.
+
+    Examples
+    --------
+    >>> feature_bands(False), feature_bands(True), feature_bands(False, "multiscale")
+    ((3, <class 'numpy.uint8'>), (4, <class 'numpy.float32'>), (19, <class 'numpy.float32'>))
+    """
+    _check_feature_set(features)
+    n = 3 + int(use_entropy) + (N_MULTISCALE if features == "multiscale" else 0)
+    return n, (np.uint8 if n == 3 else np.float32)
+
+
+def pixel_features(
+    image: np.ndarray,
+    median_radius: int = 5,
+    use_entropy: bool = False,
+    mask: np.ndarray | None = None,
+    features: str = "median_rgb",
+) -> np.ndarray:
+    """Per-pixel features of phase 2.
+
+    Parameters
+    ----------
+    image : (H, W, 3) ndarray of uint8
+    median_radius : int, px
+    use_entropy : bool
+        Add the 11 x 11 entropy band.
+    mask : (H, W) ndarray of bool, optional
+        Valid pixels, see :func:`median_rgb` (the multiscale bands see every pixel, as a window
+        read with the halo does).
+    features : str
+        ``"median_rgb"``, or ``"multiscale"`` to add :func:`multiscale_features`.
+
+    Returns
+    -------
+    (H, W, F) ndarray
+        Median RGB (F = 3, uint8); then entropy (F = 4) and the multiscale bands (F + 16), all
+        float32 when there are more than the three medians (:func:`feature_bands`).
+    """
+    _check_feature_set(features)
+    med = median_rgb(image, median_radius, mask)
+    if not use_entropy and features == "median_rgb":
+        return med
+    bands = [med.astype(np.float32)]
+    if use_entropy:
+        bands.append(local_entropy(image, ENTROPY_SIZE, mask)[..., None])
+    if features == "multiscale":
+        bands.append(multiscale_features(image))
+    return np.concatenate(bands, axis=-1)
