@@ -328,7 +328,7 @@ def test_the_backend_starts_without_native_noise_on_stderr():
     import subprocess
     import sys
 
-    code = "from sscnb.cnn import _keras; _keras(); import os; os.write(2, b'E0000 a real error\\n')"
+    code = "from sscnb.cnn._keras import _keras; _keras(); import os; os.write(2, b'E0000 a real error\\n')"
     err = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300).stderr
     for noise in ("absl::InitializeLog", "I0000", "cuInit"):
         assert noise not in err, err
