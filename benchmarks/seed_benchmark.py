@@ -11,6 +11,8 @@ class, within 0.05.
     python benchmarks/seed_benchmark.py                                   # mlp and rf, seeds 1-6
     python benchmarks/seed_benchmark.py --phase2 mlp --subsample 0.01 0.05 --seeds 1 2 3
     python benchmarks/seed_benchmark.py --phase2 mlp --set min_class_sample=5000     # any SSCParams setting
+    python benchmarks/seed_benchmark.py --phase2 rf --seeds 1 2 3 --set rf_min_leaf=1   # the forest's leaves
+    python benchmarks/seed_benchmark.py --data sample_data/Validate --model outputs/sample_demo/model  # after make demo
 
 Needs ../shared/data/stmarg and the StMarg model of configs/stmarg.yml (``python -m sscnb run
 --config configs/stmarg.yml --only 01 02``). Writes outputs/benchmarks/seeds/seed_benchmark.csv.
@@ -50,6 +52,7 @@ def phase2_settings(items: list[str]) -> dict:
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default=str(ROOT / "outputs/stmarg/model/cnn_stmarg.keras"))
+    ap.add_argument("--data", default=str(DATA), help="a folder of labelled images (default: stmarg/Validate)")
     ap.add_argument("--phase2", nargs="+", default=["mlp", "rf"])
     ap.add_argument("--subsample", type=float, nargs="+", default=[None], help="default: SSCParams' subsample")
     ap.add_argument("--features", default="median_rgb")
@@ -57,8 +60,9 @@ def main(argv=None):
     ap.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", help="other SSCParams settings, for every run")
     ap.add_argument("--out", default=str(ROOT / "outputs/benchmarks/seeds"))
     a = ap.parse_args(argv)
-    if not DATA.is_dir():
-        sys.exit(f"needs {DATA}")
+    data = Path(a.data)
+    if not data.is_dir():
+        sys.exit(f"needs {data}")
 
     import pandas as pd
 
@@ -72,8 +76,8 @@ def main(argv=None):
     cnn = modelfiles.load_model(a.model)
     codes = list(cnn.scheme.labelled_codes)
     names = {c: cnn.scheme.name(c) for c in cnn.scheme.codes}
-    pairs = [read_pair(r, cnn.scheme, cnn.tile_size) for r in find_pairs(DATA)]
-    print(f"machine: {machine()}; model {cnn.path.name}; {len(pairs)} images of {DATA}; settings {settings or 'defaults'}")
+    pairs = [read_pair(r, cnn.scheme, cnn.tile_size) for r in find_pairs(data)]
+    print(f"machine: {machine()}; model {cnn.path.name}; {len(pairs)} images of {data}; settings {settings or 'defaults'}")
     rows = []
     for kind in a.phase2:
         for sub in a.subsample:

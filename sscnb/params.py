@@ -53,6 +53,11 @@ class SSCParams(Settings):
       pixel, for the multiscale set, whose every pixel is predicted).
     - mlp_epochs, mlp_batch_size, mlp_learning_rate: training of the pixel MLP.
     - n_trees: trees of the random forest.
+    - rf_min_leaf: training pixels each leaf of the forest must hold (scikit-learn's
+      ``min_samples_leaf``). The tile map's classes are noisy (a tile's edge pixels are often
+      another class), and a forest grown to single pixels learns that noise as speckle (measured:
+      1 -> 20 took the sample data's validation images from F1 0.935 to 0.993 and StMarg's from
+      0.9704 to 0.9712; docs/phase2_measured.md).
     - subsample / min_sample / max_sample: share of the CNN-classified pixels used to train phase 2,
       with a floor and a cap (the cap matters for orthomosaics: 1% of 150 Mpx is far more pixels
       than three colour features need, and would cost minutes of training).
@@ -106,6 +111,7 @@ class SSCParams(Settings):
     mlp_batch_size: int = 1024
     mlp_learning_rate: float = 1e-3
     n_trees: int = 150
+    rf_min_leaf: int = 20
     subsample: float = 0.01
     min_sample: int = 20_000
     max_sample: int = 200_000
@@ -152,7 +158,7 @@ class SSCParams(Settings):
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.max_sample < self.min_sample:
             raise ValueError(f"max_sample ({self.max_sample}) must be >= min_sample ({self.min_sample})")
-        for name in ("mlp_epochs", "mlp_batch_size", "n_trees"):
+        for name in ("mlp_epochs", "mlp_batch_size", "n_trees", "rf_min_leaf"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
 

@@ -135,6 +135,7 @@ def fit_phase2(xs: np.ndarray, ys: np.ndarray, params: SSCParams) -> PixelClassi
         batch_size=params.mlp_batch_size,
         use_smote=params.use_smote,
         n_trees=params.n_trees,
+        min_leaf=params.rf_min_leaf,
         seed=params.seed,
     )
 

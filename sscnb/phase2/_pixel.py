@@ -362,6 +362,7 @@ def fit_pixel_classifier(
     batch_size: int,
     use_smote: bool,
     n_trees: int,
+    min_leaf: int,
     seed: int,
 ) -> PixelClassifier:
     """Fit a phase-2 pixel classifier.
@@ -385,6 +386,8 @@ def fit_pixel_classifier(
         Balance with SMOTE-ENN first (skipped, and noted, when a class has fewer than 6 pixels).
     n_trees : int
         Trees of the random forest.
+    min_leaf : int
+        Training pixels each leaf of the forest must hold (``min_samples_leaf``).
     seed : int
 
     Returns
@@ -418,7 +421,7 @@ def fit_pixel_classifier(
         # a Dask worker that shares its machine gets its share of the cores (sscnb.batch._set_threads);
         # the trees, and so the map, are the same whatever the number of threads
         n_jobs = int(os.environ.get("SSCNB_THREADS") or -1)
-        model = RandomForestClassifier(n_estimators=n_trees, n_jobs=n_jobs, random_state=seed)
+        model = RandomForestClassifier(n_estimators=n_trees, min_samples_leaf=min_leaf, n_jobs=n_jobs, random_state=seed)
         model.fit(z, yy)
     elif kind == "mlp":
         keras = _keras()
