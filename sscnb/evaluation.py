@@ -17,7 +17,7 @@ import numpy as np
 from sscnb import ssc as _ssc
 from sscnb.assess import _metrics as metrics
 from sscnb.assess._metrics import confusion
-from sscnb.batch._tasks import BatchError, ResultsConflictError, run_batch, worker_model
+from sscnb.batch._tasks import BatchError, run_batch, worker_model
 from sscnb.cnn._files import model_recipe
 from sscnb.cnn._inputstats import InputShiftWarning
 from sscnb.data._classes import ClassScheme
@@ -29,8 +29,9 @@ from sscnb.maps import _files as mapfiles
 from sscnb.maps._geo import georeferencing_of, open_raster
 from sscnb.params import PHASE2_CHOICES, SSCParams, phase2_name
 from sscnb.plots import _figures as plots
-from sscnb.provenance import atomic_path, package_versions, recipe_differences, remove_temporaries, timestamp, write_json
+from sscnb.provenance import atomic_path, package_versions, remove_temporaries, timestamp, write_json
 from sscnb.report import class_scores, overall_f1  # scores over a results folder: report's, named here too
+from sscnb.results import item_status, refuse_conflicts, remove_item, result_files
 from sscnb.ssc import ClassShrinkWarning
 
 if TYPE_CHECKING:
@@ -43,8 +44,6 @@ if TYPE_CHECKING:
     from sscnb.phase2._choose import PixelLabels
 
 __all__ = [
-    "result_files",
-    "image_status",
     "evaluate_image",
     "evaluate_folder",
     "overall_f1",
@@ -53,47 +52,10 @@ __all__ = [
 ]
 
 
-def result_files(out_dir: str | Path, image_name: str, experiment: str, phase2: str = "mlp") -> dict:
-    """Paths of the files written for one image (names as in the original method).
-
-    Parameters
-    ----------
-    out_dir : str or Path
-    image_name : str
-    experiment : str
-    phase2 : {"mlp", "rf"}
-
-    Returns
-    -------
-    dict of str to Path
-        ``cnn_csv, final_csv, cnn_confusion, final_confusion, figure, confidence (the CNN's
-        top-class probability per tile), cnn_raster, final_raster, manifest``.
-    """
-    out_dir = Path(out_dir)
-    name = phase2_name(phase2)
-    return {
-        "cnn_csv": out_dir / f"CNN_{image_name}_{experiment}.csv",
-        "final_csv": out_dir / f"{name}_{image_name}_{experiment}.csv",
-        "cnn_confusion": out_dir / f"Confusion_CNN_{image_name}_{experiment}.csv",
-        "final_confusion": out_dir / f"Confusion_{name}_{image_name}_{experiment}.csv",
-        "figure": out_dir / f"SSC_{experiment}_{image_name}.png",
-        "confidence": out_dir / "confidence" / f"{image_name}_{experiment}_CNN_confidence.tif",
-        "cnn_raster": out_dir / "rasters" / f"{image_name}_{experiment}_CNN.tif",
-        "final_raster": out_dir / "rasters" / f"{image_name}_{experiment}_{name}.tif",
-        "manifest": out_dir / "manifests" / f"{image_name}_{experiment}.json",
-    }
-
-
 def _clear_image(files: dict, image_name: str, experiment: str) -> None:
-    """Delete every result file of one image and experiment, whichever phase 2 made them, before it is computed again.
-
-    The files beside a manifest are always those of its run.
-    """
+    """Delete every result file of one image and experiment, whichever phase 2 made them, before it is computed again."""
     out_dir = files["manifest"].parent.parent
-    for phase2 in PHASE2_CHOICES:
-        for f in result_files(out_dir, image_name, experiment, phase2).values():
-            for one in (f, f.with_name(f.name + ".aux.xml"), f.with_suffix(".qml")):  # a map and its sidecars
-                one.unlink(missing_ok=True)
+    remove_item(result_files(out_dir, image_name, experiment, phase2) for phase2 in sorted(PHASE2_CHOICES))
 
 
 def _image_recipe(cnn: LoadedModel, params: SSCParams) -> dict:
@@ -113,40 +75,6 @@ def _wanted(files: dict, has_label: bool, save_figures: bool, save_class_rasters
     if save_class_rasters:
         keys += ["cnn_raster", "final_raster"]
     return keys
-
-
-def image_status(files: dict, recipe: dict, wanted: list[str]) -> tuple[str, str]:
-    """Whether one image of a results folder is done.
-
-    Parameters
-    ----------
-    files : dict
-        From :func:`result_files`.
-    recipe : dict
-        The model digest and settings of this run.
-    wanted : list of str
-        The keys of ``files`` asked for now.
-
-    Returns
-    -------
-    status : {"done", "todo", "other"}
-        done: its manifest records this recipe and every file asked for exists; todo: never
-        finished, or a file asked for now (e.g. class rasters) is missing; other: finished with
-        another model or other settings.
-    why : str
-    """
-    import json
-
-    if not files["manifest"].exists():
-        return "todo", "not finished"
-    man = json.loads(files["manifest"].read_text())
-    old = SSCParams.recorded(man.get("recipe", {}))
-    if old != recipe:
-        return "other", "; ".join(recipe_differences(old, recipe)) or "another recipe"
-    missing = [k for k in wanted if not files[k].exists() or k not in man.get("files", [])]
-    if missing:
-        return "todo", f"{', '.join(missing)} not made yet"
-    return "done", ""
 
 
 def _write_manifest(path: Path, content: dict) -> None:
@@ -233,7 +161,7 @@ def evaluate_image(
     rec : sscnb.data.ImageRecord
     cnn : LoadedModel
     files : dict
-        From :func:`result_files`.
+        From :func:`sscnb.results.result_files`.
     wanted : list of str
         The keys of ``files`` to make.
     experiment : str
@@ -347,12 +275,11 @@ def _plan_images(
             continue
         wanted = _wanted(files, rec.has_label, save_figures, save_class_rasters)
         rec_recipe = recipe | {"labels": labels[rec.name].recipe()} if rec.name in labels else recipe
-        status, why = image_status(files, rec_recipe, wanted)
+        status, why = item_status(files, rec_recipe, wanted)
         if status == "other" and not overwrite:
             conflicts.append(f"{rec.name}: {why}")
         plan.append((rec, files, wanted, "todo" if overwrite else status, why, rec_recipe))
-    if conflicts:
-        raise ResultsConflictError(conflicts, "image", out_dir, experiment)
+    refuse_conflicts(conflicts, "image", out_dir, experiment)
     return plan
 
 

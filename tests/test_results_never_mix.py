@@ -10,7 +10,7 @@ import pytest
 from test_mapping import FAST, ORTHO
 from test_ssc import FAST_P, _folder
 
-from sscnb import evaluation, ssc
+from sscnb import evaluation, results, ssc
 from sscnb.batch._tasks import ResultsConflictError
 from sscnb.maps import _batch as mapping
 
@@ -30,7 +30,7 @@ def _files(out):
 def _expected_eval(out, names, experiment, phase2, labelled, figures, rasters):
     want = set()
     for n in names:
-        files = evaluation.result_files(out, n, experiment, phase2)
+        files = results.result_files(out, n, experiment, phase2)
         keys = evaluation._wanted(files, labelled, figures, rasters) + ["manifest"]
         want |= {str(files[k].relative_to(out)) for k in keys}
     return want

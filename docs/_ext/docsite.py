@@ -35,7 +35,7 @@ GROUPS = {
         "assess", "report",
     ]),
     "batches": ("Batches and runs", "Folders of images, Dask clusters, the notebook runner and the command line.", [
-        "evaluation", "batch", "layout", "provenance", "cli",
+        "evaluation", "results", "batch", "layout", "provenance", "cli",
     ]),
     "widgets": ("Figures and widgets", "The notebooks' figures and the JupyterLab widgets.", ["plots", "explore"]),
     "errors": ("Errors and warnings", "Every error and warning sscnb raises on purpose, in one catalogue.", ["errors"]),

@@ -9,11 +9,11 @@ import numpy as np
 
 from sscnb.data._classes import ClassScheme
 from sscnb.data._pairs import find_pairs
-from sscnb.evaluation import result_files
 from sscnb.explore._display import _display_figure
 from sscnb.explore._result import _evaluation_result, _map_result, compute_image_result, layer_rgb
 from sscnb.imageresult import LAYERS, ImageResult
 from sscnb.plots._figures import _plt
+from sscnb.results import result_files
 from sscnb.ssc import SSCParams
 
 if TYPE_CHECKING:

@@ -85,9 +85,6 @@ from ._raster import (
     MapResult as MapResult,
 )
 from ._raster import (
-    map_files as map_files,
-)
-from ._raster import (
     map_raster as map_raster,
 )
 from ._vectors import (

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sscnb.assess import _metrics as metrics
-from sscnb.batch._tasks import BatchError, ResultsConflictError, run_batch, worker_model
+from sscnb.batch._tasks import BatchError, run_batch, worker_model
 from sscnb.cnn._files import model_recipe
 from sscnb.data._pairs import DataError, find_pairs, read_label
 from sscnb.labels._sources import labels_for_images
@@ -52,14 +52,12 @@ from sscnb.maps._raster import (  # one input's mapping; its names are mapping's
     MIN_POLYGON_AREA,
     WINDOW_MPX,
     MapResult,
-    _every_map_file,
     _recipe,
-    map_files,
     map_raster,
 )
 from sscnb.params import SSCParams
 from sscnb.phase2._features import feature_threads
-from sscnb.provenance import recipe_differences
+from sscnb.results import every_map_file, item_status, map_files, refuse_conflicts
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -72,7 +70,6 @@ if TYPE_CHECKING:
 __all__ = [
     "MapResult",
     "resolve_inputs",
-    "map_files",
     "map_raster",
     "map_inputs",
     "plan_inputs",
@@ -208,31 +205,20 @@ def plan_inputs(
             )
         recipe = _recipe(p, cnn, params, vectors, min_polygon_area, model, (labels or {}).get(p.stem))
         files = map_files(out_dir, p.stem, experiment, params, vectors)
-        status = "todo"
         # the maps of another phase 2 of this input and experiment share its CNN map: never mixed
-        for _p2, other in _every_map_file(out_dir, p.stem, experiment).items():
-            if other["manifest"] != files["manifest"] and other["manifest"].exists() and not overwrite:
-                old = json.loads(other["manifest"].read_text())
-                diff = recipe_differences(SSCParams.recorded(old.get("recipe", {})), recipe)
-                conflicts.append(
-                    f"{p.name}: its maps were made with other inputs or settings "
-                    f"({'; '.join(diff[:4]) or 'phase2'}; {other['manifest'].name})"
-                )
-        if files["manifest"].exists():
-            old = json.loads(files["manifest"].read_text())
-            diff = recipe_differences(SSCParams.recorded(old.get("recipe", {})), recipe)
-            complete = all(f.exists() for f in files.values())
-            if overwrite:
-                status = "redo"
-            elif not diff and complete:
-                status = "done"
-            elif diff:
-                conflicts.append(f"{p.name}: its maps were made with other inputs or settings ({'; '.join(diff[:4])})")
-            else:
-                status = "todo"  # a file is missing: make it again
+        for other in every_map_file(out_dir, p.stem, experiment).values():
+            if other["manifest"] != files["manifest"] and not overwrite:
+                state, why = item_status({"manifest": other["manifest"]}, recipe)
+                if state != "todo":
+                    made = f"{why or 'phase2'}; {other['manifest'].name}"
+                    conflicts.append(f"{p.name}: its maps were made with other inputs or settings ({made})")
+        status, why = item_status(files, recipe)
+        if overwrite and files["manifest"].exists():
+            status = "redo"
+        elif status == "other":
+            conflicts.append(f"{p.name}: its maps were made with other inputs or settings ({why})")
         plan.append((p, raster, status, recipe))
-    if conflicts:
-        raise ResultsConflictError(conflicts, "input", out_dir, experiment)
+    refuse_conflicts(conflicts, "input", out_dir, experiment)
     return plan
 
 

@@ -10,7 +10,6 @@ moved into place, the manifest last).
 from __future__ import annotations
 
 import logging
-import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,11 +26,12 @@ from sscnb.maps import _strips as _strips
 from sscnb.maps._files import ClassMapWriter, write_tile_confidence
 from sscnb.maps._geo import SurveyError, SurveyRaster, open_raster, open_survey, read_block
 from sscnb.maps._vectors import polygonize_map
-from sscnb.params import PHASE2_CHOICES, SSCParams
+from sscnb.params import SSCParams
 from sscnb.phase2 import _colours as _colours
 from sscnb.phase2 import _features as _features
 from sscnb.phase2 import _pixel as _pixel
 from sscnb.provenance import package_versions, timestamp, tmp_name, write_json
+from sscnb.results import every_map_file, map_files, remove_item
 from sscnb.ssc import (
     apply_tile_rules,
     check_input,
@@ -46,7 +46,7 @@ if TYPE_CHECKING:
     from sscnb.cnn._files import LoadedModel
     from sscnb.phase2._choose import PixelLabels
 
-__all__ = ["MapResult", "map_files", "map_raster", "WINDOW_MPX", "MIN_POLYGON_AREA"]
+__all__ = ["MapResult", "map_raster", "WINDOW_MPX", "MIN_POLYGON_AREA"]
 
 logger = logging.getLogger("sscnb.maps")
 
@@ -65,45 +65,6 @@ class MapResult:
     timings: dict = field(default_factory=dict)
     status: str = "done"
     phase2_name: str = "MLP"  # the final map's classifier, as in its file names ("MLP" or "RF")
-
-
-def map_files(out_dir: str | Path, stem: str, experiment: str, params: SSCParams, vectors: bool = False) -> dict:
-    """Paths of everything made for one input.
-
-    Parameters
-    ----------
-    out_dir : str or Path
-    stem : str
-        The input's file name without its suffix.
-    experiment : str
-    params : SSCParams
-        Its ``phase2`` names the final map (``MLP`` or ``RF``).
-    vectors : bool
-
-    Returns
-    -------
-    dict of str to Path
-        ``final, cnn, confidence, areas, manifest`` (and ``vectors``), named ``<stem>_<experiment>_...``.
-    """
-    out_dir = Path(out_dir)
-    base = f"{stem}_{experiment}"
-    files = {
-        "final": out_dir / f"{base}_{params.phase2_name}.tif",
-        "cnn": out_dir / f"{base}_CNN.tif",
-        "confidence": out_dir / f"{base}_CNN_confidence.tif",
-        "areas": out_dir / f"{base}_{params.phase2_name}_areas.csv",
-        "manifest": out_dir / f"{base}_{params.phase2_name}.json",
-    }
-    if vectors:
-        files["vectors"] = out_dir / f"{base}_{params.phase2_name}.gpkg"
-    return files
-
-
-def _every_map_file(out_dir, stem: str, experiment: str) -> dict:
-    """Every file a run of any settings makes for one input and experiment: ``{phase2: map_files}``."""
-    return {
-        phase2: map_files(out_dir, stem, experiment, SSCParams(phase2=phase2), vectors=True) for phase2 in sorted(PHASE2_CHOICES)
-    }
 
 
 def _recipe(
@@ -219,16 +180,8 @@ def _remove_earlier_maps(out_dir: Path, stem: str, experiment: str, files: dict)
     Its manifest first (it is not done until it is rewritten), then every map an earlier run made of it, of
     any settings, and what a killed run left.
     """
-    files["manifest"].unlink(missing_ok=True)
-    for made in _every_map_file(out_dir, stem, experiment).values():
-        made["preview"] = made["final"].with_name(made["final"].stem + "_preview.png")  # notebook 05's figure
-        for f in made.values():
-            f.unlink(missing_ok=True)
-            for extra in (f.with_name(f.name + ".aux.xml"), f.with_suffix(".qml")):  # what goes with a map
-                extra.unlink(missing_ok=True)
-    for stale in out_dir.glob(f".tmp_*_{stem}_{experiment}_*"):
-        logger.info("removing %s, left by an interrupted run", stale)
-        shutil.rmtree(stale) if stale.is_dir() else stale.unlink()
+    stale = list(out_dir.glob(f".tmp_*_{stem}_{experiment}_*"))
+    remove_item(every_map_file(out_dir, stem, experiment).values(), manifest=files["manifest"], stale=stale)
 
 
 def overlap_features() -> bool:
