@@ -9,14 +9,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
-from sscnb.phase2 import _features as _features
 from sscnb.settings import Settings
 
-__all__ = ["SSCParams", "PHASE2_CHOICES", "MLP_DEPTHS", "phase2_name"]
+__all__ = ["SSCParams", "PHASE2_CHOICES", "MLP_DEPTHS", "FEATURE_SETS", "phase2_name"]
 
 
 PHASE2_CHOICES = {"mlp": "MLP", "rf": "RF"}
 MLP_DEPTHS = ("deep", "very_deep", "compact")
+#: the feature sets of phase 2 (setting ``features``): median RGB, or median RGB and the multiscale bands
+FEATURE_SETS = ("median_rgb", "multiscale")
 
 
 def phase2_name(phase2: str) -> str:
@@ -132,7 +133,8 @@ class SSCParams(Settings):
     def __post_init__(self):
         if self.phase2 not in PHASE2_CHOICES:
             raise ValueError(f"phase2 must be one of {sorted(PHASE2_CHOICES)}, got {self.phase2!r}")
-        _features._check_feature_set(self.features)  # the one message for a wrong feature set
+        if self.features not in FEATURE_SETS:
+            raise ValueError(f"features must be one of {list(FEATURE_SETS)}, got {self.features!r}")
         if self.mlp_depth not in MLP_DEPTHS:
             raise ValueError(f"mlp_depth must be one of {list(MLP_DEPTHS)}, got {self.mlp_depth!r}")
         for f in fields(self):

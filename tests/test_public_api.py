@@ -163,3 +163,16 @@ def test_the_computing_modules_load_no_deep_learning_or_widget_library():
     assert r.returncode == 0, r.stderr[-2000:]
     out = r.stdout
     assert out.strip() == "[]", out
+
+
+def test_the_settings_are_at_the_bottom():
+    """sscnb.params (phase 2's settings) and sscnb.settings import no other module of sscnb, so that every
+    module can import them without a circle (issue 39).
+    """
+    import ast
+
+    for name, allowed in (("params", {"sscnb.settings"}), ("settings", set())):
+        tree = ast.parse((REPO / "sscnb" / f"{name}.py").read_text())
+        ours = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and (n.module or "").startswith("sscnb")}
+        ours |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names if a.name.startswith("sscnb")}
+        assert ours <= allowed, f"sscnb/{name}.py imports {sorted(ours - allowed)}"

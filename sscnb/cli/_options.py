@@ -14,8 +14,7 @@ def add_phase2_options(parser):
     """
     from dataclasses import MISSING, fields
 
-    from sscnb.params import MLP_DEPTHS, PHASE2_CHOICES, SSCParams
-    from sscnb.phase2._features import FEATURE_SETS
+    from sscnb.params import FEATURE_SETS, MLP_DEPTHS, PHASE2_CHOICES, SSCParams
 
     g = parser.add_argument_group("phase-2 settings (as notebooks 03 and 05 name them)")
     meaning = SSCParams.descriptions()

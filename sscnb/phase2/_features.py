@@ -15,6 +15,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from sscnb.params import FEATURE_SETS
+
 __all__ = [
     "median_rgb",
     "local_entropy",
@@ -172,8 +174,6 @@ def local_entropy(image: np.ndarray, size: int = 11, mask: np.ndarray | None = N
 ENTROPY_SIZE = 11
 
 
-#: the feature sets of phase 2 (setting ``features``): median RGB, or median RGB and the multiscale bands
-FEATURE_SETS = ("median_rgb", "multiscale")
 #: scales (px) of :func:`multiscale_features`
 MULTISCALE_SIGMAS = (1.0, 2.0, 4.0, 8.0)
 #: the Gaussian kernels reach this many sigmas
