@@ -29,7 +29,6 @@ from sscnb.params import PHASE2_CHOICES, SSCParams, phase2_name
 from sscnb.provenance import recipe_differences
 
 __all__ = [
-    "SIDECARS",
     "result_files",
     "map_files",
     "every_map_file",
@@ -40,8 +39,10 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: what GDAL and QGIS write beside a raster (statistics, style): they go with it
-SIDECARS = (".aux.xml", ".qml")
+
+def _with_sidecars(path: Path) -> tuple[Path, Path, Path]:
+    """Return a file and what GDAL and QGIS write beside it (``.aux.xml`` statistics, ``.qml`` style)."""
+    return path, path.with_name(path.name + ".aux.xml"), path.with_suffix(".qml")
 
 
 def result_files(out_dir: str | Path, image_name: str, experiment: str, phase2: str = "mlp") -> dict:
@@ -188,7 +189,7 @@ def remove_item(made: Iterable[dict], manifest: Path | None = None, stale: Itera
         removed.append(manifest)
     for files in made:
         for f in files.values():
-            for one in (f, *(f.with_name(f.name + s) if s == ".aux.xml" else f.with_suffix(s) for s in SIDECARS)):
+            for one in _with_sidecars(f):
                 if one.exists():
                     one.unlink()
                     removed.append(one)

@@ -207,11 +207,10 @@ def plan_inputs(
         files = map_files(out_dir, p.stem, experiment, params, vectors)
         # the maps of another phase 2 of this input and experiment share its CNN map: never mixed
         for other in every_map_file(out_dir, p.stem, experiment).values():
-            if other["manifest"] != files["manifest"] and not overwrite:
-                state, why = item_status({"manifest": other["manifest"]}, recipe)
-                if state != "todo":
-                    made = f"{why or 'phase2'}; {other['manifest'].name}"
-                    conflicts.append(f"{p.name}: its maps were made with other inputs or settings ({made})")
+            if other["manifest"] != files["manifest"] and other["manifest"].exists() and not overwrite:
+                _, why = item_status({"manifest": other["manifest"]}, recipe)
+                made = f"{why or 'phase2'}; {other['manifest'].name}"
+                conflicts.append(f"{p.name}: its maps were made with other inputs or settings ({made})")
         status, why = item_status(files, recipe)
         if overwrite and files["manifest"].exists():
             status = "redo"
