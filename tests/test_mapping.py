@@ -26,7 +26,7 @@ from sscnb.maps import _batch as mapping
 from sscnb.maps import _files as mapfiles
 from sscnb.maps import _geo as geo
 from sscnb.maps import _raster as mapraster
-from sscnb.maps import _strips as _strips
+from sscnb.pipeline import _strips as _strips
 
 ORTHO = SAMPLE / "Survey" / "Clearwater_ortho.tif"
 FAST = dict(mlp_epochs=4, mlp_batch_size=256, min_sample=3000, n_trees=10, min_agreement=0.0)

@@ -25,7 +25,7 @@ GROUPS = {
         "cnn",
     ]),
     "phase2": ("One image: phase 1 and phase 2", "The per-image pipeline, phase 2's features, classifiers and self-check.", [
-        "ssc", "params", "phase2", "imageresult", "settings",
+        "ssc", "pipeline", "params", "phase2", "imageresult", "settings",
     ]),
     "maps": ("Maps of surveys", "Orthomosaics and frames of any size to COGs, areas and polygons.", ["maps"]),
     "adaptation": ("A new river", "Tile labels, the labellers, fine-tuning a model, and checking that it helped.", [

@@ -7,7 +7,7 @@
 * ``_choose``: phase 2 chooses its features, or keeps the tile map, on held-out tiles or labels;
 * ``_patches``: small patches absorbed by their surroundings.
 
-The per-image pipeline that calls them is :mod:`sscnb.ssc`; the settings are :mod:`sscnb.params`.
+The per-image pipeline that calls them is :mod:`sscnb.pipeline`; the settings are :mod:`sscnb.params`.
 """
 
 import lazy_loader as _lazy

@@ -1,7 +1,8 @@
-"""A raster strip by strip, for :mod:`sscnb.maps`.
+"""An image strip by strip: the strips of whole tile rows, the next one read ahead, jobs in the background.
 
 The strips of whole tile rows, the next strip read ahead in a thread, a strip's features computed in
-another while the CNN works, and the scratch files in which pass 1 keeps every pixel's features for pass 2.
+another while the CNN works, and the scratch files in which phase 1 keeps every pixel's features of a
+raster for pass 2 (an image in memory keeps them in :class:`sscnb.pipeline.MemoryFeatures`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
+
+__all__ = ["strips", "Scratch"]
 
 
 def read_ahead(strips, read):
@@ -81,6 +84,24 @@ def strips(height: int, width: int, tile: int, window_mpx: float) -> list[tuple[
     """Return row ranges ``[(y0, y1)]`` covering the image, each a whole number of tile rows.
 
     The last one also takes the margin below the last tile row.
+
+    Parameters
+    ----------
+    height, width : int, px
+    tile : int, px
+    window_mpx : float
+        About how many megapixels a strip holds (at least one tile row).
+
+    Returns
+    -------
+    list of (int, int)
+
+    Examples
+    --------
+    >>> strips(250, 100, 50, 0.01)   # 100 rows of 100 px a strip; the 50 left are one more
+    [(0, 100), (100, 200), (200, 250)]
+    >>> strips(120, 100, 50, 1.0)    # the 20 px margin below the last tile row joins the strip
+    [(0, 120)]
     """
     rows = int(window_mpx * 1e6 // max(width, 1)) // tile * tile
     rows = max(tile, rows)
