@@ -13,7 +13,9 @@ input, the user's labels). On a re-run each item is
 
 This module is the one place that decides that: :func:`result_files` and :func:`map_files` name an
 item's files, :func:`item_status` reads its manifest, :func:`remove_item` removes its files with
-their sidecars, and :func:`refuse_conflicts` raises the one error.
+their sidecars, and :func:`refuse_conflicts` raises the one error. ``sscnb assess`` removes an
+earlier sample with :func:`remove_item` too (its reuse or refusal is decided by its
+``sample.json``); ``sscnb adapt`` writes a model, whose files :func:`sscnb.cnn.save_model` owns.
 """
 
 from __future__ import annotations

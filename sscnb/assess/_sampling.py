@@ -16,6 +16,7 @@ import numpy as np
 from sscnb.errors import AssessError
 from sscnb.maps._geo import SurveyRaster, open_raster, pixel_area_m2
 from sscnb.provenance import atomic_path, file_sha256, write_json, write_text
+from sscnb.results import remove_item
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -370,10 +371,8 @@ def sample_for(
         raise AssessError(f"no sample in {out}: give n (--n), the number of points to draw")
     pts, _ = draw_sample(map_path, n, min_per_class, seed)
     if old is not None:  # overwrite: nothing of the earlier sample stays beside the new one (its estimates least of all)
-        gone = [f for f in ASSESS_FILES if (out / f).is_file()]
-        for f in gone:
-            (out / f).unlink()
-        log(f"overwrite: removed the earlier sample's {', '.join(gone)} in {out}")
+        gone = remove_item([{f: out / f for f in ASSESS_FILES}])  # with the styles QGIS wrote beside them
+        log(f"overwrite: removed the earlier sample's {', '.join(f.name for f in gone)} in {out}")
     meta["allocation"] = {str(c): int(v) for c, v in pts.map_class.value_counts().sort_index().items()}
     files = write_points(pts, out, strata, scheme, meta)
     log(f"drew {len(pts)} points from {Path(map_path).name}: {meta['allocation']} per class")
