@@ -9,16 +9,16 @@ from ._check import (
 from ._check import (
     judge_grid as judge_grid,
 )
-from ._finetune import (
+from ._defaults import (
     ADAPT_COLOUR_DEFAULT as ADAPT_COLOUR_DEFAULT,
 )
-from ._finetune import (
+from ._defaults import (
     DEFAULT_EPOCHS as DEFAULT_EPOCHS,
 )
-from ._finetune import (
+from ._defaults import (
     DEFAULT_LEARNING_RATE as DEFAULT_LEARNING_RATE,
 )
-from ._finetune import (
+from ._defaults import (
     DEFAULT_REPLAY as DEFAULT_REPLAY,
 )
 from ._finetune import (

@@ -31,6 +31,7 @@ import numpy as np
 
 from sscnb import labels as _labels
 from sscnb.adapt._check import before_after, judge_grid  # did it help: there; adapt's names too
+from sscnb.adapt._defaults import DEFAULT_EPOCHS, DEFAULT_LEARNING_RATE, DEFAULT_REPLAY
 from sscnb.cnn._classkey import ClassKey
 from sscnb.cnn._files import load_model, make_card, save_model
 from sscnb.cnn._inputstats import merge_statistics, training_statistics
@@ -60,17 +61,9 @@ __all__ = [
     "replay_tiles",
     "fine_tune",
     "AdaptResult",
-    "ADAPT_COLOUR_DEFAULT",
-    "DEFAULT_EPOCHS",
-    "DEFAULT_REPLAY",
-    "DEFAULT_LEARNING_RATE",
 ]
 
-DEFAULT_EPOCHS = 10
 MIN_NEW_PER_EPOCH = 1024
-DEFAULT_REPLAY = 0.2
-DEFAULT_LEARNING_RATE = 5e-4
-ADAPT_COLOUR_DEFAULT = True
 
 
 @dataclass

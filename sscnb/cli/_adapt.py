@@ -6,7 +6,7 @@ from sscnb.cli import _options
 
 
 def add_parser(sub) -> None:
-    from sscnb.adapt._finetune import DEFAULT_EPOCHS, DEFAULT_REPLAY
+    from sscnb.adapt._defaults import DEFAULT_EPOCHS, DEFAULT_REPLAY
 
     d = sub.add_parser(
         "adapt",
