@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+import pandas as pd
 
 from sscnb import ssc as _ssc
 from sscnb.assess import _metrics as metrics
@@ -36,8 +37,6 @@ from sscnb.ssc import ClassShrinkWarning
 
 if TYPE_CHECKING:
     from collections.abc import Callable
-
-    import pandas as pd
 
     from sscnb.cnn._files import LoadedModel
     from sscnb.data._pairs import ImageRecord
@@ -84,8 +83,6 @@ def _write_manifest(path: Path, content: dict) -> None:
 
 def _append_timing(path: Path, row: dict) -> None:
     """Replace or add one image's row of ``Timings_<experiment>.csv`` (atomically)."""
-    import pandas as pd
-
     new = pd.DataFrame([row])
     if path.exists():
         old = pd.read_csv(path)
@@ -95,7 +92,6 @@ def _append_timing(path: Path, row: dict) -> None:
 
 
 def _save_confusion(path, y_true, y_pred, scheme):
-    import pandas as pd
 
     codes = list(scheme.labelled_codes)
     cm = confusion(y_true, y_pred, codes)
@@ -295,8 +291,6 @@ def _finished_row(rec, files: dict) -> dict:
 
 def _summary_table(rows: list, scheme):
     """``Summary_<experiment>.csv``'s table: the fixed columns, then the F1 of every class that has one."""
-    import pandas as pd
-
     fixed = ["image", "river", "labelled_px", "f1_cnn", "f1_final", "status", "phase2", "macro_f1_cnn", "macro_f1_final"]
     names = [f"F1 {scheme.name(c)}" for c in scheme.labelled_codes]
     return pd.DataFrame(rows, columns=fixed + [k for k in names if any(k in r for r in rows)])
@@ -370,8 +364,6 @@ def evaluate_folder(
     BatchError
         Some images failed; the others are done.
     """
-    import pandas as pd
-
     p = params or SSCParams()
     out_dir = Path(out_dir)
     recipe = _image_recipe(cnn, p)

@@ -5,12 +5,10 @@ One name per folder, used by the notebooks, the package and the tests alike.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import os
+from pathlib import Path
 
 from sscnb.errors import OutputFolderError
-
-if TYPE_CHECKING:
-    from pathlib import Path
 
 __all__ = [
     "DATA_CHECK_DIR",
@@ -59,9 +57,6 @@ def check_output(folder: str | Path, setting: str = "output_dir") -> None:
     OutputFolderError
         A file in its place (or in a parent's), or a first existing folder above it that cannot be written.
     """
-    import os
-    from pathlib import Path
-
     folder = Path(folder)
     for parent in [folder, *folder.parents]:
         if not parent.exists():
@@ -98,9 +93,6 @@ def prepare_output(folder: str | Path, setting: str = "output_dir") -> Path:
         Naming the folder, the setting and the fix (a file in its place, a read-only disk, no
         permission).
     """
-    import os
-    from pathlib import Path
-
     folder = Path(folder)
     check_output(folder, setting)
     try:

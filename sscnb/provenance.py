@@ -8,14 +8,22 @@ other.
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
+import json
+import os
 import platform
+import re
+import shutil
+import subprocess
 from contextlib import contextmanager, suppress
 from importlib import metadata
+from pathlib import Path
 from typing import TYPE_CHECKING
+
+import numpy as np
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
-    from pathlib import Path
 
 __all__ = [
     "VERSIONED",
@@ -91,8 +99,6 @@ def json_default(o: object) -> object:
     -------
     int, float, list or str
     """
-    import numpy as np
-
     if isinstance(o, np.integer):
         return int(o)
     if isinstance(o, np.floating):
@@ -115,9 +121,6 @@ def tmp_name(path: str | Path) -> Path:
     Path
         ``.tmp_<pid>_<name>`` in the same folder (same file system, so the rename is atomic).
     """
-    import os
-    from pathlib import Path
-
     path = Path(path)
     return path.with_name(f".tmp_{os.getpid()}_{path.name}")
 
@@ -148,9 +151,6 @@ def remove_temporaries(paths: Iterable[str | Path], log: Callable[[str], object]
     >>> remove_temporaries([d / "cnn.keras"]), sorted(p.name for p in d.iterdir())
     (1, ['.tmp_4242_other.csv'])
     """
-    import re
-    from pathlib import Path
-
     wanted: dict = {}
     for p in paths:
         wanted.setdefault(Path(p).parent, set()).add(Path(p).name)
@@ -195,8 +195,6 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     >>> target.read_text(), [p.name for p in target.parent.iterdir()]
     ('done', ['a.txt'])
     """
-    from pathlib import Path
-
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = tmp_name(path)
@@ -221,9 +219,6 @@ def write_text(path: str | Path, text: str, sync: bool = False) -> Path:
     -------
     Path
     """
-    import os
-    from pathlib import Path
-
     path = Path(path)
     with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
         f.write(text)
@@ -246,8 +241,6 @@ def write_json(path: str | Path, obj: object, indent: int = 1) -> Path:
     -------
     Path
     """
-    import json
-
     return write_text(path, json.dumps(obj, indent=indent, default=json_default) + "\n")
 
 
@@ -263,8 +256,6 @@ def file_sha256(path: str | Path) -> str:
     str
         Hex digest.
     """
-    import hashlib
-
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 22), b""):
@@ -308,10 +299,6 @@ def machine() -> str:
     str
         e.g. ``"16 CPU cores; Keras 3.15.1 on jax; accelerator: gpu (NVIDIA H100 80GB HBM3)"``.
     """
-    import os
-    import shutil
-    import subprocess
-
     from sscnb.cnn._model import _keras, accelerator
 
     keras = _keras()

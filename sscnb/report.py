@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+import pandas as pd
 
 from sscnb.assess import _metrics as metrics
 from sscnb.assess._metrics import read_report, weighted_f1
@@ -27,8 +28,6 @@ from sscnb.params import phase2_name
 from sscnb.provenance import atomic_path
 
 if TYPE_CHECKING:
-    import pandas as pd
-
     from sscnb.data._classes import ClassScheme
 
 __all__ = [
@@ -181,8 +180,6 @@ def training_rivers(model_path: str | Path | None = None, results_dir: str | Pat
                 return rivers, card.get("model_name", cards[0].stem[:-5])
         keys = sorted(folder.glob(f"{stem or '*'}_classkey.csv")) if folder.is_dir() else []
         if len(keys) == 1:
-            import pandas as pd
-
             rivers = set(pd.read_csv(keys[0]).River.astype(str)) - {"*"}
             if rivers:
                 return rivers, keys[0].stem[: -len("_classkey")]
@@ -212,8 +209,6 @@ def compile_results(
     ReportError
         Naming the folder when there is nothing to compile, the file when a CSV is malformed.
     """
-    import pandas as pd
-
     if isinstance(results_dirs, (str, Path)):
         results_dirs = [results_dirs]
     frames = []
@@ -283,8 +278,6 @@ def weighted_summary(df: pd.DataFrame, by: list[str]) -> pd.DataFrame:
     pandas.DataFrame
         ``F1`` (0-1), ``Support`` (labelled pixels) and ``Images`` per group.
     """
-    import pandas as pd
-
     d = df[df.Class != "ALL"].copy()
     d["_w"] = d.F1 * d.Support
     if not by:
@@ -313,8 +306,6 @@ def macro_summary(df: pd.DataFrame, by: list[str]) -> pd.DataFrame:
     pandas.DataFrame
         ``Macro_F1`` (0-1) and ``Classes`` (with labelled pixels) per group.
     """
-    import pandas as pd
-
     per_class = weighted_summary(df, list(by) + ["Class"])
     per_class = per_class[per_class.Support > 0]
     if not by:
@@ -337,8 +328,6 @@ def aggregated_confusion(results_dirs: str | Path | list, experiment: str | None
         ``{type: matrix}`` (rows true, columns predicted, pixel counts), from the
         ``Confusion_<TYPE>_<image>_<exp>.csv`` files.
     """
-    import pandas as pd
-
     if isinstance(results_dirs, (str, Path)):
         results_dirs = [results_dirs]
     out: dict = {}
@@ -453,8 +442,6 @@ def class_scores(
         f1_score, support``, then per map a row ``class = "macro F1"`` and one ``"pixel-weighted
         F1"`` (in ``f1_score``). Empty when there is no confusion matrix.
     """
-    import pandas as pd
-
     out_dir = Path(out_dir)
     name = phase2_name(phase2)
     rows = []

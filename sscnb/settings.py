@@ -9,6 +9,9 @@ that derive from :class:`Settings`; each checks its own values in ``__post_init_
 
 from __future__ import annotations
 
+import difflib
+import inspect
+import re
 from dataclasses import asdict, fields
 
 __all__ = ["Settings"]
@@ -59,9 +62,6 @@ class Settings:
         >>> d["radius"], d["low"], d["high"] == d["low"]
         ("the disk's radius (px).", 'the band kept, both ends included.', True)
         """
-        import inspect
-        import re
-
         names, found = set(cls.names()), dict[str, str]()
         current: list[str] = []
         text: list[str] = []
@@ -102,8 +102,6 @@ class Settings:
         ValueError
             An unknown name (with the closest valid ones), or a value the class refuses.
         """
-        import difflib
-
         unknown = [k for k in values if k not in cls.names()]
         if unknown:
             close = {k: difflib.get_close_matches(k, cls.names()) for k in unknown}

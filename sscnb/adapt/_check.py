@@ -9,6 +9,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
 
 from sscnb.assess import _metrics as metrics
 from sscnb.data._pairs import read_pair
@@ -18,8 +20,6 @@ from sscnb.phase2._choose import PixelLabels
 from sscnb.ssc import classify_image
 
 if TYPE_CHECKING:
-    import pandas as pd
-
     from sscnb.cnn._files import LoadedModel
 
 __all__ = ["judge_grid", "before_after"]
@@ -78,9 +78,6 @@ def before_after(
     results : dict
         ``{image: {"before": SSCResult, "after": SSCResult, "image": (H, W, 3), "label": (H, W) or None}}``.
     """
-    import pandas as pd
-    from tqdm.auto import tqdm
-
     p = params or SSCParams()
     scheme = adapted.scheme
     codes = list(scheme.labelled_codes)

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+import pandas as pd
 
 from sscnb import labels as _labels
 from sscnb.adapt._check import before_after, judge_grid  # did it help: there; adapt's names too
@@ -45,8 +46,6 @@ from sscnb.provenance import file_sha256, remove_temporaries, write_text
 if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any
-
-    import pandas as pd
 
     from sscnb.cnn._files import LoadedModel
     from sscnb.data._classes import ClassScheme
@@ -95,8 +94,6 @@ def merge_class_key(parent_key: ClassKey, tiles: TileSet, scheme: ClassScheme) -
     added : list of int
         LocalClass of the appended rows.
     """
-    import pandas as pd
-
     t = parent_key.table
     rows = [tuple(r) for r in t[list(ClassKey.COLUMNS)].itertuples(index=False)]
     if parent_key.local_classes:

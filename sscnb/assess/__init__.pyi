@@ -3,6 +3,9 @@
 lazy_loader reads this file to import a name on first use; type checkers read it as the package.
 """
 
+from ._defaults import (
+    DEFAULT_MIN_PER_CLASS as DEFAULT_MIN_PER_CLASS,
+)
 from ._estimate import (
     ESTIMATE_COLUMNS as ESTIMATE_COLUMNS,
 )
@@ -59,9 +62,6 @@ from ._metrics import (
 )
 from ._sampling import (
     ASSESS_FILES as ASSESS_FILES,
-)
-from ._sampling import (
-    DEFAULT_MIN_PER_CLASS as DEFAULT_MIN_PER_CLASS,
 )
 from ._sampling import (
     POINT_COLUMNS as POINT_COLUMNS,

@@ -30,7 +30,14 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import fiona
 import numpy as np
+import pandas as pd
+from rasterio.crs import CRS
+from rasterio.transform import array_bounds, rowcol
+from rasterio.warp import transform as warp
+from rasterio.warp import transform_bounds
+from rasterio.windows import Window
 
 from sscnb.assess._sampling import (  # the sample: drawn there; its names are assess's too
     DEFAULT_MIN_PER_CLASS,
@@ -53,12 +60,10 @@ from sscnb.provenance import write_text
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    import pandas as pd
 
 __all__ = [
     "AssessError",
     "Z95",
-    "DEFAULT_MIN_PER_CLASS",
     "POINT_COLUMNS",
     "ESTIMATE_COLUMNS",
     "MapStrata",
@@ -129,8 +134,6 @@ def _reference_classes(points: pd.DataFrame, label_path: str | Path, strata: Map
     reference that no point falls in is refused with both extents. Rasters without georeferencing are
     matched pixel for pixel, so their sizes must agree.
     """
-    from rasterio.windows import Window
-
     label_path = Path(label_path)
     if not label_path.is_file():
         raise AssessError(f"the reference {label_path} does not exist: give the label raster of the mapped area (--reference)")
@@ -160,9 +163,6 @@ def _reference_pixels(points: pd.DataFrame, ds, strata: MapStrata, label_path: P
         return r, c
     if ds.crs == strata.crs and ds.transform == strata.transform:
         return r, c  # the same grid: pixel for pixel
-    from rasterio.transform import array_bounds, rowcol
-    from rasterio.warp import transform as warp
-    from rasterio.warp import transform_bounds
 
     xs, ys = _centres(strata.transform, r, c)
     if ds.crs != strata.crs:  # taken to the reference's CRS, point by point
@@ -208,9 +208,6 @@ def read_points(
         No such field, points outside the map or on its no-data, or points in a CRS given for a map
         without one.
     """
-    import pandas as pd
-    from rasterio.transform import rowcol
-
     path = Path(path)
     if not path.exists():
         raise AssessError(f"the points file {path} does not exist")
@@ -220,12 +217,8 @@ def read_points(
             f"the points of {path} are in a CRS but the map {strata.path.name} has none: give points in "
             "the map's pixel coordinates (its points.csv), or map a georeferenced image"
         )
-    if src_crs and strata.crs is not None:
-        from rasterio.crs import CRS
-        from rasterio.warp import transform as warp
-
-        if CRS.from_user_input(src_crs) != strata.crs:
-            xs, ys = (np.asarray(v) for v in warp(CRS.from_user_input(src_crs), strata.crs, xs, ys))
+    if src_crs and strata.crs is not None and CRS.from_user_input(src_crs) != strata.crs:
+        xs, ys = (np.asarray(v) for v in warp(CRS.from_user_input(src_crs), strata.crs, xs, ys))
     labelled = ref > 0
     r, c = rowcol(strata.transform, xs[labelled], ys[labelled])
     r, c = np.asarray(r, np.int64), np.asarray(c, np.int64)
@@ -274,8 +267,6 @@ def _check_duplicate_points(path: Path, index: np.ndarray, r: np.ndarray, c: np.
 
 def _read_point_file(path: Path, class_field: str, crs):
     """Return the points of a CSV or a GIS file: ``x``, ``y``, the reference codes (-1: none) and their CRS."""
-    import pandas as pd
-
     if path.suffix.lower() == ".csv":
         df = pd.read_csv(path)
         missing = [k for k in ("x", "y", class_field) if k not in df.columns]
@@ -287,8 +278,6 @@ def _read_point_file(path: Path, class_field: str, crs):
         xs, ys, ref = df["x"].to_numpy(float), df["y"].to_numpy(float), pd.to_numeric(df[class_field], errors="coerce")
         src_crs = crs
     else:
-        import fiona
-
         with fiona.open(path) as src:
             if class_field not in src.schema["properties"]:
                 raise AssessError(
@@ -305,8 +294,6 @@ def _read_point_file(path: Path, class_field: str, crs):
 
 def _map_class_at(strata: MapStrata, r: np.ndarray, c: np.ndarray) -> np.ndarray:
     """Return the map's class at pixels (r, c), read strip by strip."""
-    from rasterio.windows import Window
-
     H, W = strata.shape
     mc = np.zeros(len(r), np.int64)
     with _open(strata.path) as ds:
@@ -439,8 +426,6 @@ def _olofsson(n: np.ndarray, Ni: np.ndarray) -> dict:
 
 def _estimate_tables(classes: list, e: dict, Ni: np.ndarray, strata, scheme):
     """:func:`estimate`'s two tables from the estimators ``e`` of :func:`_olofsson`."""
-    import pandas as pd
-
     total = Ni.sum()
     area = (lambda px: px) if strata is None else strata.area
     name = (lambda c: scheme.name(c)) if scheme is not None else str

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+import pandas as pd
 
 from sscnb.data._tiles import crop_to_tiles, to_tiles
 from sscnb.provenance import atomic_path
@@ -19,7 +20,6 @@ from sscnb.provenance import atomic_path
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    import pandas as pd
 
 __all__ = [
     "confusion",
@@ -106,8 +106,6 @@ def report_from_confusion(cm: np.ndarray, codes: Sequence[int], names: dict | No
     pandas.DataFrame
         As :func:`class_report`.
     """
-    import pandas as pd
-
     codes = list(codes)
     tp = np.diag(cm[:, : len(codes)]).astype(float)
     support = cm.sum(axis=1).astype(float)
@@ -143,8 +141,6 @@ def weighted_f1(reports: pd.DataFrame | list[pd.DataFrame]) -> float:
     float
         NaN when nothing is labelled.
     """
-    import pandas as pd
-
     if not isinstance(reports, pd.DataFrame):
         reports = [r for r in reports]
         if not reports:
@@ -215,8 +211,6 @@ def read_report(path: str | Path) -> pd.DataFrame:
     ValueError
         Naming the file when columns are missing or values are not numbers.
     """
-    import pandas as pd
-
     path = Path(path)
     try:
         df = pd.read_csv(path)

@@ -11,8 +11,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import fiona
 import numpy as np
+import pandas as pd
+import rasterio
+from rasterio.transform import xy
+from rasterio.windows import Window
 
+from sscnb.assess._defaults import DEFAULT_MIN_PER_CLASS
 from sscnb.errors import AssessError
 from sscnb.maps._geo import SurveyRaster, open_raster, pixel_area_m2
 from sscnb.provenance import atomic_path, file_sha256, write_json, write_text
@@ -21,7 +27,6 @@ from sscnb.results import remove_item
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    import pandas as pd
     from affine import Affine
     from rasterio.crs import CRS
 
@@ -29,7 +34,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AssessError",
-    "DEFAULT_MIN_PER_CLASS",
     "POINT_COLUMNS",
     "ASSESS_FILES",
     "MapStrata",
@@ -40,8 +44,6 @@ __all__ = [
     "sample_for",
 ]
 
-#: Olofsson et al. suggest 50-100 points for each class, whatever its area
-DEFAULT_MIN_PER_CLASS = 50
 POINT_COLUMNS = ["x", "y", "row", "col", "map_class", "reference_class"]
 #: what an assessment writes in its folder: the sample (points, their layer, how it was drawn) and the estimates
 ASSESS_FILES = ("points.csv", "points.gpkg", "sample.json", "estimates.csv", "error_matrix.csv")
@@ -76,8 +78,6 @@ def _strips(height: int, width: int, max_px: int = 8_000_000):
 
 def _open(path):
 
-    import rasterio
-
     path = Path(path)
     if not path.exists():
         raise AssessError(
@@ -91,7 +91,6 @@ def _open(path):
 
 
 def _centres(transform, rows, cols):
-    from rasterio.transform import xy
 
     if len(rows) == 0:
         return np.zeros(0), np.zeros(0)
@@ -116,8 +115,6 @@ def map_strata(path: str | Path) -> MapStrata:
     AssessError
         The file is missing, not one band, or holds no classified pixel.
     """
-    from rasterio.windows import Window
-
     path = Path(path)
     with _open(path) as ds:
         if ds.count != 1:
@@ -207,9 +204,6 @@ def draw_sample(
         :data:`POINT_COLUMNS` (``reference_class`` empty: -1), ordered by row and column.
     strata : MapStrata
     """
-    import pandas as pd
-    from rasterio.windows import Window
-
     strata = map_strata(map_path)
     alloc = allocate(strata.counts, int(n), int(min_per_class))
     rng = np.random.default_rng(seed)
@@ -272,8 +266,6 @@ def write_points(
     out.mkdir(parents=True, exist_ok=True)
     paths = {"points": write_text(out / "points.csv", points[POINT_COLUMNS].to_csv(index=False), sync=True)}
     if strata.crs is not None:
-        import fiona
-
         schema = {
             "geometry": "Point",
             "properties": {"row": "int", "col": "int", "map_class": "int", "map_name": "str", "reference_class": "int"},
@@ -340,8 +332,6 @@ def sample_for(
     files : dict of str to Path
         What was written (empty when reused).
     """
-    import pandas as pd
-
     out = Path(out_dir)
     strata = strata or map_strata(map_path)
     meta: dict[str, Any] = {

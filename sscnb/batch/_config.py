@@ -6,7 +6,10 @@ folder is made; and which notebooks a run takes.
 
 from __future__ import annotations
 
+import ast
+import difflib
 import re
+from importlib.util import find_spec
 from pathlib import Path
 
 import yaml
@@ -25,8 +28,6 @@ def _notebook_dir() -> Path:
     ``notebooks/`` of the repository (a source checkout or an editable install) or, after ``pip install .``,
     the copy inside the package (``sscnb/notebooks``).
     """
-    from importlib.util import find_spec
-
     repo = Path(__file__).resolve().parents[2] / "notebooks"
     if repo.is_dir() and any(repo.glob("[0-9][0-9]_*.ipynb")):
         return repo
@@ -133,7 +134,6 @@ def _source(cfg) -> str:
 
 
 def _closest(name, names) -> str:
-    import difflib
 
     close = difflib.get_close_matches(str(name), list(names), n=3)
     return f" (did you mean {', '.join(close)}?)" if close else ""
@@ -184,8 +184,6 @@ def select_notebooks(cfg: dict, notebook_dir: str | Path = NOTEBOOK_DIR, only: l
 
 def _check_type(name, value, default_src: str, source: str, notebook: str):
     """Return a value against the type of the notebook's default (its parameters cell)."""
-    import ast
-
     try:
         default = ast.literal_eval(default_src)
     except (ValueError, SyntaxError):

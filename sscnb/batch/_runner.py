@@ -22,10 +22,12 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 import json
+import logging
 import os
 import re
 import shutil
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -207,7 +209,6 @@ class _RunLog:
     """
 
     def __init__(self, path: Path):
-        import logging
 
         self.handler = logging.FileHandler(path, encoding="utf-8")
         self.handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%Y-%m-%d %H:%M:%S"))
@@ -229,7 +230,6 @@ class _RunLog:
         return both
 
     def close(self):
-        import logging
 
         logging.captureWarnings(False)
         for lg, level in zip(self.loggers, self.levels, strict=True):
@@ -268,9 +268,6 @@ def notebook_warnings(path: str | Path) -> list[str]:
     list of str
         ``"CategoryWarning: message"``, in the order they first appear.
     """
-    import re
-    import warnings
-
     import nbformat
     from nbformat.warnings import MissingIDFieldWarning
 
@@ -370,7 +367,6 @@ class RunRecord:
 
 
 def _run(cfg, record: RunRecord, notebooks, kernel_name, progress, log) -> Path:
-    import warnings
 
     import papermill as pm
     from nbformat.warnings import MissingIDFieldWarning

@@ -18,15 +18,17 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import traceback
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from tqdm.auto import tqdm
 
 from sscnb.cnn._files import load_model
 from sscnb.errors import BatchError, ResultsConflictError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
-    from pathlib import Path
 
     from distributed import Client
 
@@ -270,15 +272,11 @@ def run_tasks(
     failures : dict
         ``{name: "ErrorType: message"}`` of those that failed; the others still ran.
     """
-    from tqdm.auto import tqdm
-
     results, failures = {}, {}
     bar = tqdm(total=len(items), desc=desc, unit="image", disable=not progress)
 
     def done(name, res=None, exc=None):
         if exc is not None:
-            import traceback
-
             failures[name] = f"{type(exc).__name__}: {exc}"
             logger.warning("%s failed: %s", name, failures[name])
             # the whole traceback for whoever debugs it (run.log keeps INFO), not for the console

@@ -11,6 +11,7 @@ one line naming it; :func:`cli` is the ``sscnb`` program (``python -m sscnb``).
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import sys
 
@@ -127,8 +128,6 @@ def cli() -> None:
     None
         It does not return: it exits (:class:`SystemExit`) with :func:`main`'s status.
     """
-    import gc
-
     rc = main()
     sys.stdout.flush()
     sys.stderr.flush()

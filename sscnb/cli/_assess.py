@@ -4,7 +4,7 @@ from __future__ import annotations
 
 
 def add_parser(sub) -> None:
-    from sscnb.assess._estimate import DEFAULT_MIN_PER_CLASS
+    from sscnb.assess._defaults import DEFAULT_MIN_PER_CLASS
 
     e = sub.add_parser(
         "assess",
@@ -40,8 +40,6 @@ def add_parser(sub) -> None:
 
 
 def handle(a) -> int:
-    import pandas as pd
-
     from sscnb.assess._estimate import assess_map
     from sscnb.data._classes import ClassScheme
 
@@ -61,7 +59,6 @@ def handle(a) -> int:
         out_setting="--out",
     )
     if res["estimates"] is not None:
-        with pd.option_context("display.width", 200, "display.max_columns", 20):
-            print(res["estimates"].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+        print(res["estimates"].to_string(index=False, float_format=lambda v: f"{v:.4g}"))  # every column, unwrapped
         print(f"wrote {res['files']['estimates']}")
     return 0

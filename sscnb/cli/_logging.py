@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import warnings
 
 
 def configure_logging(verbosity: int = 0) -> None:
@@ -21,8 +22,6 @@ def configure_logging(verbosity: int = 0) -> None:
     -------
     None
     """
-    import warnings
-
     level = {-1: logging.ERROR, 0: logging.WARNING}.get(verbosity, logging.INFO)
     root = logging.getLogger()
     handler = next((h for h in root.handlers if getattr(h, "_sscnb", False)), None)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import re
+from dataclasses import MISSING, fields
 from typing import Any
 
 
@@ -12,8 +13,6 @@ def add_phase2_options(parser):
 
     ``--median_radius`` or ``--median-radius``, each defaulting to SSCParams's own default.
     """
-    from dataclasses import MISSING, fields
-
     from sscnb.params import FEATURE_SETS, MLP_DEPTHS, PHASE2_CHOICES, SSCParams
 
     g = parser.add_argument_group("phase-2 settings (as notebooks 03 and 05 name them)")
@@ -146,8 +145,6 @@ def in_flags(message: str) -> str:
     >>> in_flags("/data/output_dir/a.tif exists")  # a path is left as it is
     '/data/output_dir/a.tif exists'
     """
-    import re
-
     for name, flag in FLAGS.items():
         message = re.sub(rf"(?<![\w/.-]){re.escape(name)}(?![\w/.])", flag, message)
     return message

@@ -9,16 +9,13 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
+import pandas as pd
 
 from sscnb.cnn._tilesets import TileSet
 from sscnb.data._classes import ClassScheme
 from sscnb.errors import ModelMismatchError
-
-if TYPE_CHECKING:
-    import pandas as pd
 
 __all__ = ["ModelMismatchError", "ClassKey", "make_class_key"]
 
@@ -82,8 +79,6 @@ class ClassKey:
     @classmethod
     def from_csv(cls, path) -> ClassKey:
         """Read a key written by :meth:`to_csv` (or by the original code)."""
-        import pandas as pd
-
         path = Path(path)
         try:
             t = pd.read_csv(path, keep_default_na=False)
@@ -112,8 +107,6 @@ def make_class_key(tiles: TileSet, scheme: ClassScheme, local_classes: bool = Tr
     -------
     ClassKey
     """
-    import pandas as pd
-
     rows: list[tuple] = []
     if local_classes:
         pairs = sorted({(str(r), int(c)) for r, c in zip(tiles.river, tiles.y, strict=True)})

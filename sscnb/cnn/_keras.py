@@ -9,9 +9,14 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import re
+import sys
+import tempfile
 from collections.abc import Iterator
 from typing import Any
+
+import numpy as np
 
 #: lines the native libraries print to stderr while the backend starts that are not problems: absl's
 #: notice and INFO/WARNING lines printed before its log is set up, and the failed CUDA probe of a
@@ -91,9 +96,6 @@ def quiet_native_import() -> Iterator[None]:
     ``sys.stderr`` and ignore ``TF_CPP_MIN_LOG_LEVEL`` before its logging starts. Where there is no real
     stderr (an embedded interpreter), the block runs as is.
     """
-    import sys
-    import tempfile
-
     try:
         sys.stderr.flush()
         saved = os.dup(2)
@@ -162,11 +164,6 @@ def set_random_seed(seed: int) -> None:
     ----------
     seed : int
     """
-    import random
-    import sys
-
-    import numpy as np
-
     keras = _keras()
     in_use = keras.backend.backend() == "tensorflow" or "tensorflow" in sys.modules
     internals = None if in_use else _seed_internals()

@@ -29,20 +29,21 @@ steps that inference-mode accuracy collapses while training accuracy looks fine)
 from __future__ import annotations
 
 import os
+import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
 
 from sscnb.cnn._augment import COLOUR_AUGMENT_NAMES, DihedralAugment, PhotometricAugment
 from sscnb.cnn._keras import _keras, quiet_native_start
 from sscnb.cnn._predict import accelerator, predict_batch_size, predict_tiles
 from sscnb.errors import WeightsUnavailableError
 from sscnb.settings import Settings
-
-if TYPE_CHECKING:
-    import pandas as pd
 
 __all__ = [
     "BACKBONES",
@@ -354,7 +355,6 @@ def build_model(
 
 def _progress_callback(epochs: int, enabled: bool):
     keras = _keras()
-    from tqdm.auto import tqdm
 
     Callback: Any = keras.callbacks.Callback  # a Keras class, known once Keras is loaded
 
@@ -434,10 +434,6 @@ def train(
         The history: ``epoch`` (from 1), ``loss``, ``accuracy``, ``val_loss``, ``val_accuracy``,
         ``seconds``. Warns below ~40 steps (BatchNorm statistics cannot settle).
     """
-    import time
-
-    import pandas as pd
-
     keras = _keras()
     keras.utils.set_random_seed(int(seed))
     net = model
@@ -461,8 +457,6 @@ def train(
 
     steps = int(np.ceil(len(y) / batch_size)) * int(epochs)
     if steps < 40 and any(isinstance(l, keras.layers.BatchNormalization) and l.trainable for l in _all_layers(model)):
-        import warnings
-
         warnings.warn(
             f"only {steps} training steps: BatchNorm running statistics (momentum "
             f"{FROM_SCRATCH_BN_MOMENTUM}) need about 40 to settle, so predictions may be poor; train "
@@ -509,8 +503,6 @@ def recommend_epochs(history: pd.DataFrame, tol: float = 0.05) -> dict:
         (the epoch from which the gap between validation and training loss grows for the rest of
         the run, at least 3 epochs; None if never) and ``rule`` (in words).
     """
-    import pandas as pd
-
     h = pd.DataFrame(history)
     if "val_loss" not in h or h["val_loss"].isna().all():
         n = int(h["epoch"].iloc[-1]) if len(h) else 0

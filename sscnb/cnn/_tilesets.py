@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
 
 from sscnb.data import _tiles as _tiles
 from sscnb.data._classes import ClassScheme
@@ -38,8 +40,6 @@ class TileSet:
 
     def counts(self, scheme: ClassScheme | None = None):
         """Tiles per river x class as a DataFrame (class names as columns when ``scheme`` given)."""
-        import pandas as pd
-
         df = pd.crosstab(pd.Series(self.river, name="river"), pd.Series(self.y, name="class"))
         if scheme is not None:
             df.columns = [scheme.name(c) for c in df.columns]
@@ -96,8 +96,6 @@ def collect_tiles(records: list, scheme: ClassScheme, tile_size: int = 50, purit
     NoTilesError
         Naming the purity and tile size, when no tile qualifies.
     """
-    from tqdm.auto import tqdm
-
     xs, ys, rivers, images = [], [], [], []
     labelled = [r for r in records if r.has_label]
     if not labelled:

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
+import pandas as pd
+from sklearn.metrics import confusion_matrix
 
 from sscnb.data._classes import ClassScheme
 from sscnb.layout import TUNING_DIR
 from sscnb.provenance import json_default
-
-if TYPE_CHECKING:
-    import pandas as pd
 
 __all__ = ["RECOMMENDATION_FILE", "write_recommendation", "epochs_advice", "resolve_epochs", "tile_accuracy_table"]
 
@@ -135,9 +133,6 @@ def tile_accuracy_table(y_true: np.ndarray, y_pred: np.ndarray, scheme: ClassSch
     cm : (K, K) ndarray of int
     names : list of str
     """
-    import pandas as pd
-    from sklearn.metrics import confusion_matrix
-
     codes = [c for c in scheme.labelled_codes if (np.asarray(y_true) == c).any() or (np.asarray(y_pred) == c).any()]
     cm = confusion_matrix(y_true, y_pred, labels=codes)
     rows = []

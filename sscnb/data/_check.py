@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
 
 from sscnb.data import _tiles as _tiles
 from sscnb.data._classes import ClassScheme
@@ -20,7 +22,6 @@ from sscnb.data._pairs import DataError, DataWarning, Problem, data_folders, pai
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    import pandas as pd
 
 __all__ = ["DataCheck", "check_dataset"]
 
@@ -74,8 +75,6 @@ class DataCheck:
 
     def problems_table(self):
         """Return every problem as a table (severity, file, message)."""
-        import pandas as pd
-
         return pd.DataFrame(
             [(p.severity, p.file, p.message) for p in self.problems],
             columns=["severity", "file", "message"],
@@ -150,9 +149,6 @@ def check_dataset(
         Inventory, pixel and tile counts per labelled class (tiles by
         :func:`sscnb.data.purity_labels`), and problems.
     """
-    import pandas as pd
-    from tqdm.auto import tqdm
-
     scheme = scheme or ClassScheme.default()
     folders = data_folders(folder)
     records, problems = pairs_in_folders(folders)

@@ -20,7 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, overload
 
+import imageio.v3 as iio
 import numpy as np
+import tifffile
 
 from sscnb.data._classes import ClassScheme
 from sscnb.errors import DataError, DataWarning
@@ -356,14 +358,7 @@ def _expected_image_for_label(path: Path) -> str:
 
 def _imread(path: Path) -> np.ndarray:
     try:
-        if path.suffix.lower() in (".tif", ".tiff"):
-            import tifffile
-
-            arr = tifffile.imread(path)
-        else:
-            import imageio.v3 as iio
-
-            arr = iio.imread(path)
+        arr = tifffile.imread(path) if path.suffix.lower() in (".tif", ".tiff") else iio.imread(path)
     except Exception as exc:  # noqa: BLE001 - any decoder failure is the same problem to a user
         raise DataError(
             f"{path.name} cannot be decoded ({type(exc).__name__}: {exc}): the file is damaged or "

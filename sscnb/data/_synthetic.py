@@ -17,7 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import imageio.v3 as iio
 import numpy as np
+import pandas as pd
+import rasterio
+import tifffile
+from rasterio.enums import ColorInterp
+from rasterio.transform import from_origin
 from scipy import ndimage as ndi
 
 from sscnb.data import _tiles as _tiles
@@ -270,8 +276,6 @@ def make_orthomosaic(
 
 def _ortho_profile(shape, count: int, **extra) -> dict:
     """Return the GeoTIFF profile of the sample orthomosaic's grid (UTM, 5 cm, tiled, DEFLATE)."""
-    from rasterio.transform import from_origin
-
     return dict(
         driver="GTiff",
         width=shape[1],
@@ -302,9 +306,6 @@ def write_orthomosaic(path: str | Path, seed: int, shape: tuple[int, ...] = (720
     -------
     Path
     """
-    import rasterio
-    from rasterio.enums import ColorInterp
-
     rgba, _, _ = make_orthomosaic(seed, shape, style)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -331,8 +332,6 @@ def write_ortho_reference(path: str | Path, seed: int, shape: tuple[int, ...] = 
     -------
     Path
     """
-    import rasterio
-
     _, label, _ = make_orthomosaic(seed, shape, style)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -375,9 +374,6 @@ def write_sample_data(
     -------
     list of Path
     """
-    import imageio.v3 as iio
-    import tifffile
-
     out_dir = Path(out_dir)
     existing = [p for p in out_dir.rglob("*") if p.suffix.lower() in (".jpg", ".tif")] if out_dir.exists() else []
     if existing and not force:
@@ -456,9 +452,6 @@ def write_new_river(
     -------
     list of Path
     """
-    import imageio.v3 as iio
-    import tifffile
-
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     written, first = [], None
@@ -484,7 +477,6 @@ def write_new_river(
             if pool and (k > 0 or len(picked) % 8 == 7) and len(picked) < n_labels:
                 picked.append(pool.pop())
     pick = np.asarray(picked, np.int64)
-    import pandas as pd
 
     table = pd.concat(
         [

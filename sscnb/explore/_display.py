@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from typing import TYPE_CHECKING
 
 from sscnb.plots._figures import _plt, save_figure
@@ -16,8 +17,6 @@ def _display_figure(fig, dpi: int = 100) -> None:
 
     The backend may be inline, or Agg as under some batch runners.
     """
-    import io
-
     from IPython.display import Image, display
 
     buf = io.BytesIO()

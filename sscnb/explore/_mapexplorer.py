@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import html
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pandas as pd
 
 from sscnb.data._classes import ClassScheme
 from sscnb.data._pairs import find_pairs
@@ -65,7 +68,6 @@ class MapExplorer:
         *,
         sources: dict | None = None,
     ):
-        from functools import partial
 
         if sources is None:
             if cnn is None:
@@ -113,8 +115,6 @@ class MapExplorer:
         -------
         MapExplorer
         """
-        from functools import partial
-
         if images is None:
             images = [
                 r.name
@@ -146,8 +146,6 @@ class MapExplorer:
         -------
         MapExplorer
         """
-        from functools import partial
-
         if not results:
             raise ValueError("no map to explore: map_inputs returned no result")
         return cls(sources={Path(r.input).stem: partial(_map_result, r, scheme, tile, max_px) for r in results}, **kw)
@@ -166,8 +164,6 @@ class MapExplorer:
 
     def f1_table(self, name: str | None = None):
         """Per-class F1 of the CNN map and of the final map of an image (a DataFrame)."""
-        import pandas as pd
-
         res = self.result(name)
         if not res.reports:
             return pd.DataFrame({"note": ["no label: nothing to score"]})
@@ -243,8 +239,6 @@ class MapExplorer:
 
 def _explorer_widget(tool: MapExplorer):
     """Return the ipywidgets wiring of a :class:`MapExplorer`: its controls change the tool's state and redraw its figure."""
-    import html
-
     import ipywidgets as w
     from IPython.display import display
 

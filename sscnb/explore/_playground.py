@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -44,8 +45,6 @@ class Phase2Playground:
 
     def run(self, **changes):
         """Phase 1 and phase 2 with the notebook's settings changed as given; returns the new ImageResult."""
-        import time
-
         p = replace(self.base, **changes)
         t0 = time.perf_counter()
         res = ImageResult.from_classification(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pandas as pd
 
 from sscnb.cnn._files import predict_codes
 from sscnb.cnn._tilesets import collect_tiles
@@ -126,8 +127,6 @@ class TileBrowser:
 
     def summary(self):
         """Per class: tiles, and with a CNN the misclassified tiles, their share and the mean confidence."""
-        import pandas as pd
-
         rows = []
         for c in self.scheme.labelled_codes:
             m = self.tiles.y == c

@@ -7,9 +7,9 @@ label of a tile kept. See :mod:`sscnb.labels`.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
+import pandas as pd
 
 from sscnb.data import _tiles as _tiles
 from sscnb.data._classes import ClassScheme
@@ -17,9 +17,6 @@ from sscnb.data._pairs import IMAGE_EXTENSIONS, LABEL_PREFIX
 from sscnb.errors import LabelError
 from sscnb.maps._geo import georeferencing_of
 from sscnb.provenance import write_text
-
-if TYPE_CHECKING:
-    import pandas as pd
 
 __all__ = [
     "LabelError",
@@ -48,8 +45,6 @@ def empty_labels() -> pd.DataFrame:
     pandas.DataFrame
         :data:`COLUMNS`, no rows.
     """
-    import pandas as pd
-
     return pd.DataFrame(
         {
             "image": pd.Series(dtype=str),
@@ -135,8 +130,6 @@ def _file_lines(path: Path, n_rows: int) -> list[int]:
 
 def _read_label_columns(path: Path):
     """Return a labels CSV's table with its columns checked and its numbers whole (``t.attrs["lines"]``: each row's line)."""
-    import pandas as pd
-
     try:
         t = pd.read_csv(path, comment="#", dtype={"image": str})
     except Exception as exc:  # noqa: BLE001
@@ -286,8 +279,6 @@ def append_tile_label(
     pandas.DataFrame
         The new table (also on disk).
     """
-    import pandas as pd
-
     keep = ~((table.image == image) & (table.tile_row == row) & (table.tile_col == col))
     new = pd.DataFrame([[image, int(row), int(col), int(code)]], columns=list(COLUMNS))
     table = pd.concat([table[keep], new], ignore_index=True) if keep.any() else new

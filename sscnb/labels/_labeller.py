@@ -25,10 +25,13 @@ In ``mixed`` and ``least_confident``, the 30% of tiles likeliest to straddle two
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+from PIL import Image
+from sklearn.cluster import KMeans
 
 from sscnb import labels as _labels
 from sscnb.cnn._files import predict_codes
@@ -202,7 +205,6 @@ def class_order(predicted: np.ndarray, class_proba: np.ndarray, code: int, seed:
 
 
 def _diverse(x: np.ndarray, rng) -> np.ndarray:
-    from sklearn.cluster import KMeans
 
     n = len(x)
     f = _tile_looks(x)
@@ -467,9 +469,6 @@ class _ClickLabeller:
         self.refresh()
 
     def refresh(self):
-        import io
-
-        from PIL import Image
 
         pic = self.session.picture()
         self.caption.value = f"<b>{self.session.describe()}</b>"

@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+import pandas as pd
+from rasterio.windows import Window
 
 from sscnb.assess._estimate import POINT_COLUMNS, AssessError
 from sscnb.data._classes import ClassScheme
@@ -82,7 +84,6 @@ class PointSession:
     """
 
     def __init__(self, points_path, image_path, scheme=None, seed: int = 0, margin: int = 40):
-        import pandas as pd
 
         self.path = Path(points_path)
         if not self.path.exists():
@@ -105,8 +106,6 @@ class PointSession:
         self.order = np.random.default_rng(seed).permutation(len(self.table))
 
     def _read(self, r0, r1, c0, c1):
-
-        from rasterio.windows import Window
 
         H, W = self.shape
         r0, c0 = max(0, r0), max(0, c0)

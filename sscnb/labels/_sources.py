@@ -11,7 +11,13 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import fiona
 import numpy as np
+import pandas as pd
+from rasterio.crs import CRS
+from rasterio.features import rasterize
+from rasterio.transform import Affine
+from tqdm.auto import tqdm
 
 from sscnb.cnn._tilesets import TileSet
 from sscnb.data import _tiles as _tiles
@@ -24,8 +30,6 @@ from sscnb.provenance import atomic_path
 
 if TYPE_CHECKING:
     from typing import Any
-
-    import pandas as pd
 
     from sscnb.cnn._files import LoadedModel
 
@@ -64,8 +68,6 @@ def labels_from_raster(
     pandas.DataFrame
         :data:`COLUMNS`, row-major.
     """
-    import pandas as pd
-
     grid = _tiles.grid_shape(label.shape, tile_size)
     codes = _tiles.purity_labels(label, tile_size, scheme.labelled_codes, purity)
     keep = codes > 0
@@ -80,8 +82,6 @@ def labels_from_raster(
 
 def _read_polygons(path: Path, image_path: Path, class_field: str):
     """Return a polygon file's CRS and its ``(geometry, class value)`` pairs; refuse an empty or unreadable file."""
-    import fiona
-
     try:
         with fiona.open(path) as src:
             crs = src.crs
@@ -105,11 +105,7 @@ def _read_polygons(path: Path, image_path: Path, class_field: str):
 
 def _polygon_transform(path: Path, image_path: Path, raster, crs, bounds: np.ndarray):
     """Return the transform from the polygons' coordinates to the image's pixels (its CRS checked)."""
-    from rasterio.transform import Affine
-
     if raster.georeferenced and raster.crs is not None:
-        from rasterio.crs import CRS
-
         if not crs:
             raise LabelError(
                 f"{path.name} has no CRS but {image_path.name} is in {raster.crs.to_string()}: set the "
@@ -162,8 +158,6 @@ def rasterize_polygons(
         No such field, a class not in the scheme, a CRS unlike the image's, polygons outside the
         image: naming the file and the fix.
     """
-    from rasterio.features import rasterize
-
     path = Path(path)
     image_path = Path(image_path)
     raster = georeferencing_of(image_path)
@@ -278,8 +272,6 @@ def load_labels(
     ------
     LabelError
     """
-    import pandas as pd
-
     source = Path(source)
     if not images:
         raise LabelError("no image of the new river was given: give the images the labels belong to")
@@ -426,8 +418,6 @@ def tile_set(table: pd.DataFrame, images: dict, tile_size: int, progress: bool =
         River names from the image names (``Wildcat_0003`` -> ``Wildcat``); purity 1.0 (a person
         said so).
     """
-    from tqdm.auto import tqdm
-
     t = table[table.class_code > 0]
     xs, ys, rivers, names = [], [], [], []
     T = int(tile_size)
@@ -465,8 +455,6 @@ def write_tile_squares(
     Path or None
         None for a plain image (nothing to place in a GIS).
     """
-    import fiona
-
     raster = georeferencing_of(image_path)
     if not (raster.georeferenced and raster.crs is not None):
         return None

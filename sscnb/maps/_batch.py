@@ -35,6 +35,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import pandas as pd
+import rasterio
+
 from sscnb.assess import _metrics as metrics
 from sscnb.batch._tasks import BatchError, run_batch, worker_model
 from sscnb.cnn._files import model_recipe
@@ -61,8 +64,6 @@ from sscnb.results import every_map_file, item_status, map_files, refuse_conflic
 
 if TYPE_CHECKING:
     from collections.abc import Callable
-
-    import pandas as pd
 
     from sscnb.cnn._files import LoadedModel
     from sscnb.data._classes import ClassScheme
@@ -233,8 +234,6 @@ def area_summary(results: list[MapResult]) -> pd.DataFrame:
     pandas.DataFrame
         The rows of every input's area table, with ``input`` (file name) first and ``status``.
     """
-    import pandas as pd
-
     frames = [r.areas.assign(input=r.input.name, status=r.status) for r in results]
     if not frames:
         return pd.DataFrame()
@@ -265,8 +264,6 @@ def label_scores(results: list[MapResult], scheme: ClassScheme) -> pd.DataFrame:
     sscnb.errors.DataError
         A label of another size than its image, or with codes outside the scheme.
     """
-    import pandas as pd
-
     codes = list(scheme.labelled_codes)
     names = {c: scheme.name(c) for c in scheme.codes}
     frames = []
@@ -334,8 +331,6 @@ class _MapTask:
 
 def _map_one(task: _MapTask, cnn: LoadedModel, progress: bool) -> MapResult:
     """One input, with GDAL's block cache capped (see :data:`GDAL_CACHE_MB`)."""
-    import rasterio
-
     # GDAL_NUM_THREADS: GDAL decodes the blocks of one read on several threads (compressed GeoTIFFs)
     with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB, GDAL_NUM_THREADS=str(feature_threads())):
         return map_raster(
@@ -477,8 +472,6 @@ def map_inputs(
 
 def _finished(path: Path, files: dict, params: SSCParams) -> MapResult:
     """Return the result of an input mapped earlier, read back from its files."""
-    import pandas as pd
-
     man = json.loads(files["manifest"].read_text())
     return MapResult(
         path,

@@ -10,11 +10,16 @@ tile as a float COG. Everything is written under a temporary name and renamed wh
 from __future__ import annotations
 
 import warnings
+import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape
 
 import numpy as np
+import rasterio.shutil
+from rasterio.errors import NotGeoreferencedWarning
+from rasterio.transform import Affine
+from rasterio.windows import Window
 
 from sscnb.data._classes import ClassScheme
 from sscnb.maps._geo import SurveyError, SurveyRaster, georeferencing_of, open_raster
@@ -67,9 +72,6 @@ def write_class_map(
     SurveyError
         When the map and the image differ in size.
     """
-    from rasterio.transform import Affine
-    from rasterio.windows import Window
-
     class_map = np.asarray(class_map, np.uint8)
     H, W = class_map.shape
     if georef_from is not None:
@@ -103,9 +105,6 @@ def write_tile_confidence(path: str | Path, raster: SurveyRaster, confidence: np
     Path
         A COG of float32, nodata -1, overviews averaged.
     """
-    from rasterio.transform import Affine
-    from rasterio.windows import Window
-
     conf = np.asarray(confidence, np.float32)
     with ClassMapWriter(
         path, raster, None, transform=raster.transform @ Affine.scale(tile), shape=conf.shape, dtype="float32", categorical=False
@@ -190,8 +189,6 @@ def read_category_names(raster_path: str | Path) -> list[str]:
     list of str
         Empty when there are none.
     """
-    import xml.etree.ElementTree as ET
-
     aux = Path(str(raster_path) + ".aux.xml")
     if not aux.exists():
         return []
@@ -283,8 +280,6 @@ class ClassMapWriter:
         return False
 
     def _finish(self):
-        import rasterio.shutil
-        from rasterio.errors import NotGeoreferencedWarning
 
         from sscnb.phase2._features import feature_threads
 

@@ -19,16 +19,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+import pandas as pd
+import rasterio
+from rasterio.crs import CRS
+from rasterio.enums import Resampling
+from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
+from rasterio.windows import Window
 
 from sscnb.data._classes import ClassScheme
 from sscnb.errors import SurveyError
 
 if TYPE_CHECKING:
-    import pandas as pd
     from affine import Affine
-    from rasterio.crs import CRS
     from rasterio.io import DatasetReader
-    from rasterio.windows import Window
 
 __all__ = [
     "SurveyError",
@@ -121,9 +124,6 @@ def open_raster(path: str | Path, mode: str = "r", **kwargs: object) -> DatasetR
     rasterio.io.DatasetReader or DatasetWriter
         Use it in a ``with`` block.
     """
-    import rasterio
-    from rasterio.errors import NotGeoreferencedWarning
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", NotGeoreferencedWarning)
         return rasterio.open(path, mode, **kwargs)
@@ -149,9 +149,6 @@ def open_survey(path: str | Path) -> SurveyRaster:
         ``.aux.xml`` or a ``.prj`` beside it); its last pixel cannot be read (a file cut short),
         with GDAL's reason.
     """
-    from rasterio.crs import CRS
-    from rasterio.errors import RasterioIOError
-
     path = Path(path)
     if not path.exists():
         raise SurveyError(f"{path} does not exist")
@@ -204,7 +201,6 @@ def open_survey(path: str | Path) -> SurveyRaster:
                 )
         elif crs is not None and world is None and ds.driver != "GTiff":
             source = f"{path.name}.aux.xml"
-        from rasterio.windows import Window
 
         try:  # its last pixel: a file cut short (the commonest damage) fails here, before any computing
             ds.read(window=Window(ds.width - 1, ds.height - 1, 1, 1))
@@ -231,8 +227,6 @@ def read_block(ds: DatasetReader, raster: SurveyRaster, window: Window) -> tuple
         False where the input has no data: alpha 0 (RGBA), or GDAL's mask (nodata value, internal
         or external mask).
     """
-    from rasterio.errors import RasterioIOError
-
     try:
         rgb = np.moveaxis(ds.read((1, 2, 3), window=window), 0, -1)
         valid = ds.read(raster.alpha, window=window) > 0 if raster.alpha else ds.dataset_mask(window=window) > 0
@@ -292,8 +286,6 @@ def read_preview(path: str | Path, max_px: int = 1200) -> np.ndarray:
         RGB for RGB(A) inputs (no data shown white); the codes of a one-band class map (nearest
         neighbour, so codes stay codes).
     """
-    from rasterio.enums import Resampling
-
     with open_raster(path) as ds:
         f = max(1.0, max(ds.width, ds.height) / max_px)
         shape = (max(1, round(ds.height / f)), max(1, round(ds.width / f)))
@@ -318,8 +310,6 @@ def survey_table(surveys: list[SurveyRaster]) -> pd.DataFrame:
     -------
     pandas.DataFrame
     """
-    import pandas as pd
-
     return pd.DataFrame(
         [
             {
@@ -376,8 +366,6 @@ def area_table(counts: dict, scheme: ClassScheme, raster: SurveyRaster) -> pd.Da
         One row per class of the scheme: ``code, class, pixels, percent`` (of the classified
         pixels) and, when the CRS is projected, ``area_m2, area_ha``.
     """
-    import pandas as pd
-
     px_area = pixel_area_m2(raster)
     total = sum(v for c, v in counts.items() if c != 0)
     rows = []

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from rasterio.windows import Window
 
 from sscnb.cnn import _predict as _predict
 from sscnb.cnn._files import model_recipe
@@ -115,8 +116,6 @@ class _RasterSource:
 
     def read(self, r0: int, r1: int):
         """Return rows ``r0:r1`` (RGB and the valid mask)."""
-        from rasterio.windows import Window
-
         return read_block(self.ds, self.raster, Window(0, r0, self.raster.shape[1], r1 - r0))
 
 
@@ -206,8 +205,6 @@ def _write_cnn_map(job: _MapJob, tile_grid: np.ndarray, out: dict) -> None:
 
     ``out`` gets its pixels per class code (``counts``) and the seconds it took (``seconds``).
     """
-    from rasterio.windows import Window
-
     t0 = time.perf_counter()
     counts = np.zeros(256, np.int64)
 
@@ -227,8 +224,6 @@ def _pass2(job: _MapJob, tile_grid: np.ndarray, choice, lut, t: dict):
 
     ``t`` gets the seconds, ``predict_write`` and ``cog``. Returns the pixels per class code.
     """
-    from rasterio.windows import Window
-
     t0 = time.perf_counter()
     counts = np.zeros(256, np.int64)
     with ClassMapWriter(job.stage["final"], job.raster, job.cnn.scheme) as w_final, job.bar("phase 2") as bar:

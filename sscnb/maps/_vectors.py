@@ -13,7 +13,9 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import fiona
 import numpy as np
+from rasterio.features import shapes, sieve
 
 from sscnb.data._classes import ClassScheme
 from sscnb.maps._geo import SurveyError, SurveyRaster, open_raster, pixel_area_m2
@@ -122,9 +124,6 @@ def polygonize_map(map_path: str | Path, out_path: str | Path, scheme: ClassSche
     SurveyError
         For maps over :data:`MAX_VECTOR_MPX` megapixels (the map is read whole).
     """
-    import fiona
-    from rasterio.features import shapes, sieve
-
     map_path, out_path = Path(map_path), Path(out_path)
     if raster.pixels > MAX_VECTOR_MPX * 1e6:
         raise SurveyError(

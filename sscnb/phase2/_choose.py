@@ -12,11 +12,13 @@ tiles, if it reaches ``min_agreement``; :func:`sscnb.ssc.classify_image` and
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
+from sklearn.metrics import f1_score
 
 from sscnb.phase2 import _pixel as _pixel
 
@@ -98,8 +100,6 @@ class PixelLabels:
 
     def recipe(self) -> dict:
         """Return what a results manifest records of these labels: their count and a SHA-256 of the pixels and classes."""
-        import hashlib
-
         h = hashlib.sha256()
         for a in (self.rows.astype(np.int64), self.cols.astype(np.int64), self.codes.astype(np.uint8)):
             h.update(np.ascontiguousarray(a).tobytes())
@@ -521,8 +521,6 @@ def _label_folds(ids: np.ndarray, codes: np.ndarray, k: int, seed: int) -> np.nd
 
 def _f1s(y: np.ndarray, pred: np.ndarray) -> dict:
     """Pixel-weighted F1 over the labelled classes, and each class's F1."""
-    from sklearn.metrics import f1_score
-
     classes = np.unique(y)
     per = f1_score(y, pred, labels=classes, average=None, zero_division=0)
     weights = np.array([np.mean(y == c) for c in classes])

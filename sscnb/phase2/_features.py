@@ -11,9 +11,15 @@ belongs to the classifier (fitted on its training pixels).
 
 from __future__ import annotations
 
+import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+from scipy import ndimage
+from skimage.color import rgb2gray
+from skimage.filters.rank import entropy
+from skimage.morphology import disk
+from skimage.util import img_as_ubyte
 
 from sscnb.params import FEATURE_SETS
 
@@ -46,8 +52,6 @@ def feature_threads() -> int:
     -------
     int
     """
-    import os
-
     return max(1, int(os.environ.get("SSCNB_THREADS") or os.cpu_count() or 1))
 
 
@@ -74,8 +78,6 @@ def median_device() -> str:
     ValueError
         ``$SSCNB_MEDIAN`` is not one of :data:`MEDIAN_DEVICES`.
     """
-    import os
-
     choice = os.environ.get("SSCNB_MEDIAN", "").strip().lower() or "auto"
     if choice not in MEDIAN_DEVICES:
         raise ValueError(f"SSCNB_MEDIAN must be one of {', '.join(MEDIAN_DEVICES)}, got {choice!r}")
@@ -122,7 +124,6 @@ def median_rgb(image: np.ndarray, radius: int = 5, mask: np.ndarray | None = Non
     """
     if radius <= 0:
         return np.ascontiguousarray(image)
-    from skimage.morphology import disk
 
     from sscnb.phase2._median import median_rows
 
@@ -163,10 +164,6 @@ def local_entropy(image: np.ndarray, size: int = 11, mask: np.ndarray | None = N
     -------
     (H, W) ndarray of float32
     """
-    from skimage.color import rgb2gray
-    from skimage.filters.rank import entropy
-    from skimage.util import img_as_ubyte
-
     grey = img_as_ubyte(rgb2gray(image))
     return entropy(grey, np.ones((size, size), bool), mask=_rank_mask(mask)).astype(np.float32)
 
@@ -215,8 +212,6 @@ def multiscale_features(image: np.ndarray) -> np.ndarray:
     >>> f.shape, float(f[10, 15, 0]), float(f[10, 15, 1]), float(f[10, 15, 2]), float(f[10, 15, 3])
     ((20, 30, 16), 100.0, 0.0, 0.0, 255.0)
     """
-    from scipy import ndimage
-
     rgb = np.asarray(image, np.float32)
     intensity = rgb.mean(axis=-1, dtype=np.float32)
     hi, lo = rgb.max(axis=-1), rgb.min(axis=-1)

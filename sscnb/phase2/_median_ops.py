@@ -18,6 +18,7 @@ TensorFlow or PyTorch), compiled by the backend's own compiler where it has one.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -63,8 +64,6 @@ def _median_padded(image, valid, offsets, r, counts="int16"):
 
 def _program(footprint: np.ndarray):
     """Return the filter for one footprint, compiled by the Keras backend's compiler (JAX, TensorFlow)."""
-    from functools import partial
-
     from sscnb.cnn._keras import _keras
 
     backend = _keras().backend.backend()

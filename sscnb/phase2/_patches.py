@@ -6,6 +6,8 @@ Tiles (the tile rules' ``min_tiles``) and pixels (``smallest_element``, the orig
 from __future__ import annotations
 
 import numpy as np
+from scipy import ndimage as ndi
+from skimage.measure import label
 
 __all__ = ["modal_filter_regions", "despeckle"]
 
@@ -25,9 +27,6 @@ def modal_filter_regions(grid: np.ndarray, min_size: int) -> np.ndarray:
     -------
     (R, C) ndarray of int
     """
-    from scipy import ndimage as ndi
-    from skimage.measure import label
-
     out = grid.copy()
     if min_size <= 1:
         return out
@@ -61,9 +60,6 @@ def despeckle(class_map: np.ndarray, smallest: int) -> np.ndarray:
     -------
     (H, W) ndarray of uint8
     """
-    from scipy import ndimage as ndi
-    from skimage.measure import label
-
     if smallest <= 1:
         return class_map
     small = np.zeros(class_map.shape, bool)

@@ -14,10 +14,13 @@ answer is copied to every pixel that has it.
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
+from imblearn.combine import SMOTEENN
+from sklearn.ensemble import RandomForestClassifier
 
 from sscnb.cnn._keras import set_random_seed
 from sscnb.cnn._model import _keras
@@ -405,8 +408,6 @@ def fit_pixel_classifier(
     yy = np.searchsorted(classes, y)
     info = {"n_train": int(len(y))}
     if use_smote:
-        from imblearn.combine import SMOTEENN
-
         if np.bincount(yy).min() >= 6:
             z, yy = SMOTEENN(random_state=seed).fit_resample(z, yy)
             info["n_after_smote_enn"] = int(len(yy))
@@ -414,10 +415,6 @@ def fit_pixel_classifier(
             logger.info("phase 2: a class has fewer than 6 training pixels; SMOTE-ENN skipped")
             info["smote_skipped"] = True
     if kind == "rf":
-        import os
-
-        from sklearn.ensemble import RandomForestClassifier
-
         # a Dask worker that shares its machine gets its share of the cores (sscnb.batch._set_threads);
         # the trees, and so the map, are the same whatever the number of threads
         n_jobs = int(os.environ.get("SSCNB_THREADS") or -1)

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from sscnb.cnn import _inputstats as _inputstats
 from sscnb.cnn._files import predict_codes
@@ -168,7 +169,6 @@ class ImageJob:
         self.present = np.zeros(_pixel.N_RGB, bool)
 
     def bar(self, desc: str):
-        from tqdm.auto import tqdm
 
         return tqdm(total=self.H, desc=f"{self.name}: {desc}", unit="row", disable=not self.progress, leave=False)
 
