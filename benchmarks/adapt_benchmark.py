@@ -68,11 +68,11 @@ def main(argv=None):
     from sscnb.adapt import _finetune as adapt
     from sscnb.assess import _metrics as metrics
     from sscnb.cnn import _files as modelfiles
+    from sscnb.cnn import machine
     from sscnb.data import _tiles as T
     from sscnb.data._pairs import find_pairs, read_pair
     from sscnb.labels import _labeller as labeller
     from sscnb.phase2._choose import PixelLabels
-    from sscnb.provenance import machine
 
     wild = DATA / "wildcat"
     if not wild.is_dir() or not (DATA / "stmarg").is_dir():

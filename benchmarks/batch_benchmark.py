@@ -65,7 +65,7 @@ def main():
             per_image[label] = timings.set_index("image")["total"].round(2)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    from sscnb.provenance import machine
+    from sscnb.cnn import machine
 
     print(f"machine: {machine()}; {a.data}")
     print(pd.DataFrame(rows).to_string(index=False))

@@ -90,10 +90,10 @@ def main(argv=None):
     from sscnb.adapt._finetune import _sample_tiles
     from sscnb.cnn import _classkey as classkey
     from sscnb.cnn import _tilesets as tilesets
+    from sscnb.cnn import machine
     from sscnb.cnn._files import check_new_model
     from sscnb.data._classes import ClassScheme
     from sscnb.data._pairs import find_pairs
-    from sscnb.provenance import machine
 
     if not (DATA / "wildcat").is_dir() or not (DATA / "stmarg").is_dir():
         sys.exit(f"needs {DATA / 'wildcat'} and {DATA / 'stmarg'}")
@@ -125,8 +125,9 @@ def build(name: str, tiles, key, scheme, a) -> None:
 
     from sscnb.cnn import _files as modelfiles
     from sscnb.cnn import _model as cnn
+    from sscnb.cnn import machine
     from sscnb.data._pairs import find_pairs, read_pair
-    from sscnb.provenance import file_sha256, machine, write_json
+    from sscnb.provenance import file_sha256, write_json
 
     backbone, epochs = MODELS[name]
     frozen = backbone == "efficientnet_lite0-frozen"

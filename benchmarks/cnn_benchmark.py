@@ -108,7 +108,7 @@ def main():
     ap.add_argument("--seed", type=int, default=42)
     a = ap.parse_args()
 
-    from sscnb.provenance import machine
+    from sscnb.cnn import machine
 
     print(f"machine: {machine()}")
     try:

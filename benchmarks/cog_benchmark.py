@@ -29,7 +29,7 @@ ONE_RUN = """
 import json, resource, sys, time
 import rasterio
 from rasterio.windows import Window
-from sscnb.maps import _geo as geo  # noqa: E402
+from sscnb.data import _geo as geo  # noqa: E402
 from sscnb.maps import _files as mapfiles  # noqa: E402
 from sscnb.data._classes import ClassScheme  # noqa: E402
 

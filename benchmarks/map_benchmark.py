@@ -56,7 +56,7 @@ def build_mosaic(data: Path, out: Path, size: int) -> tuple[Path, Path]:
     from rasterio.windows import Window
 
     from sscnb.data._pairs import find_pairs, read_pair
-    from sscnb.data._synthetic import ORTHO_CRS, ORTHO_ORIGIN, ORTHO_PIXEL_M
+    from sscnb.synthetic import ORTHO_CRS, ORTHO_ORIGIN, ORTHO_PIXEL_M
 
     img_path = out / f"stmarg_mosaic_{size}.tif"
     lab_path = out / f"stmarg_mosaic_{size}_labels.tif"
@@ -210,7 +210,7 @@ def main():
     f1, rep = score(out / f"{img.stem}_bench_{name}.tif", lab, list(DEFAULT_CLASSES.labelled_codes))
     f1_cnn, rep_cnn = score(out / f"{img.stem}_bench_CNN.tif", lab, list(DEFAULT_CLASSES.labelled_codes))
     from sscnb.assess import _metrics as metrics
-    from sscnb.provenance import machine
+    from sscnb.cnn import machine
 
     batch = f", {a.surveys} surveys" if a.surveys > 1 else ""
     print(f"\nmachine: {machine()}")

@@ -37,9 +37,9 @@ def main(argv=None):
 
     from skimage.io import imread
 
+    from sscnb.cnn import machine
     from sscnb.cnn._keras import _keras
     from sscnb.phase2 import _features as features
-    from sscnb.provenance import machine
 
     path = Path(a.data) / a.image
     if not path.exists():

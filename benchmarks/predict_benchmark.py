@@ -34,7 +34,7 @@ def main(argv=None):
 
     from sscnb.cnn import _files as modelfiles
     from sscnb.cnn import _model as cnn
-    from sscnb.provenance import machine
+    from sscnb.cnn import machine
 
     if not Path(a.model).exists():
         sys.exit(f"{a.model} not found: train it with python -m sscnb run --config configs/stmarg.yml --only 01 02")

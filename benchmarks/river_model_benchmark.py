@@ -98,9 +98,9 @@ def main(argv=None):
 
     import pandas as pd
 
+    from sscnb.cnn import machine
     from sscnb.data._classes import ClassScheme
     from sscnb.data._pairs import find_pairs, read_pair
-    from sscnb.provenance import machine
 
     if not (DATA / "wildcat").is_dir() or not (DATA / "stmarg").is_dir():
         sys.exit(f"needs {DATA / 'wildcat'} and {DATA / 'stmarg'}")

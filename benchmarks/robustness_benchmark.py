@@ -110,7 +110,7 @@ def main(argv=None):
     names = {c: scheme.name(c) for c in scheme.codes}
     pairs = [read_pair(r, scheme, model.tile_size) for r in find_pairs(DATA)]
     params = ssc.SSCParams(normalise=not a.no_normalise)
-    from sscnb.provenance import machine
+    from sscnb.cnn import machine
 
     print(
         f"machine: {machine()}; model {Path(a.model).name} (colour augmentation: "

@@ -69,8 +69,8 @@ def main(argv=None):
     from sscnb import ssc
     from sscnb.assess import _metrics as metrics
     from sscnb.cnn import _files as modelfiles
+    from sscnb.cnn import machine
     from sscnb.data._pairs import find_pairs, read_pair
-    from sscnb.provenance import machine
 
     settings = phase2_settings(a.set)
     cnn = modelfiles.load_model(a.model)

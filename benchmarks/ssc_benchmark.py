@@ -104,7 +104,7 @@ def main():
     settings = phase2_settings(a.set)
     if not Path(a.model).exists():
         sys.exit(f"{a.model} not found: train it with python -m sscnb run --config configs/stmarg.yml --only 00 01 02")
-    from sscnb.provenance import machine
+    from sscnb.cnn import machine
 
     print(f"machine: {machine()}")
     cnn = modelfiles.load_model(a.model)

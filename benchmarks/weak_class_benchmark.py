@@ -48,11 +48,11 @@ def main(argv=None):
     from sscnb import labels, ssc
     from sscnb.adapt import _finetune as adapt
     from sscnb.cnn import _files as modelfiles
+    from sscnb.cnn import machine
     from sscnb.data import _tiles as T
     from sscnb.labels import _labeller as labeller
     from sscnb.maps import _batch as mapping
     from sscnb.phase2._choose import PixelLabels
-    from sscnb.provenance import machine
 
     work = ROOT / "outputs" / "benchmarks"
     work.mkdir(parents=True, exist_ok=True)

@@ -22,12 +22,12 @@ from sscnb.batch._tasks import BatchError, run_batch, worker_model
 from sscnb.cnn._files import model_recipe
 from sscnb.cnn._inputstats import InputShiftWarning
 from sscnb.data._classes import ClassScheme
+from sscnb.data._geo import georeferencing_of, open_raster
 from sscnb.data._pairs import checked_pairs, find_pairs, read_pair
 from sscnb.imageresult import ImageResult
 from sscnb.labels._sources import labels_for_images
 from sscnb.layout import prepare_output
 from sscnb.maps import _files as mapfiles
-from sscnb.maps._geo import georeferencing_of, open_raster
 from sscnb.params import PHASE2_CHOICES, SSCParams, phase2_name
 from sscnb.plots import _figures as plots
 from sscnb.provenance import atomic_path, package_versions, remove_temporaries, timestamp, write_json

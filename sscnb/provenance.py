@@ -13,8 +13,6 @@ import json
 import os
 import platform
 import re
-import shutil
-import subprocess
 from contextlib import contextmanager, suppress
 from importlib import metadata
 from pathlib import Path
@@ -37,7 +35,6 @@ __all__ = [
     "write_json",
     "file_sha256",
     "recipe_differences",
-    "machine",
 ]
 
 VERSIONED = (
@@ -289,33 +286,3 @@ def recipe_differences(old: dict, new: dict, prefix: str = "") -> list:
         elif a != b:
             out.append(f"{prefix}{k}: {a!r} -> {b!r}")
     return out
-
-
-def machine() -> str:
-    """One line on the machine a benchmark ran on: CPU cores, the Keras backend, the accelerator.
-
-    Returns
-    -------
-    str
-        e.g. ``"16 CPU cores; Keras 3.15.1 on jax; accelerator: gpu (NVIDIA H100 80GB HBM3)"``.
-    """
-    from sscnb.cnn._model import _keras, accelerator
-
-    keras = _keras()
-    acc = accelerator()
-    name = ""
-    if acc == "gpu" and shutil.which("nvidia-smi"):
-        try:
-            name = (
-                subprocess.run(
-                    ["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], capture_output=True, text=True, timeout=20
-                )
-                .stdout.strip()
-                .splitlines()[0]
-            )
-        except (OSError, subprocess.SubprocessError, IndexError):
-            name = ""
-    return (
-        f"{os.cpu_count()} CPU cores; Keras {keras.__version__} on {keras.backend.backend()}; accelerator: "
-        f"{acc or 'none'}{f' ({name})' if name else ''}"
-    )

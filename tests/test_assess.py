@@ -382,7 +382,7 @@ def test_point_labeller_saves_every_click_and_resumes(tmp_path):
 
 def test_the_sample_surveys_reference_is_the_generators():
     from conftest import SAMPLE
-    from sscnb.data._synthetic import make_orthomosaic
+    from sscnb.synthetic import make_orthomosaic
 
     man = json.loads((SAMPLE / "manifest.json").read_text())["orthomosaic"]
     _, label, _ = make_orthomosaic(man["scene_seed"])

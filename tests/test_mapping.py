@@ -20,13 +20,13 @@ from rasterio.windows import Window
 from conftest import SAMPLE
 from sscnb import ssc
 from sscnb.batch import _tasks as batch
+from sscnb.data import _geo as geo
 from sscnb.data._classes import DEFAULT_CLASSES
-from sscnb.data._synthetic import ORTHO_CRS, ORTHO_PIXEL_M, make_orthomosaic
 from sscnb.maps import _batch as mapping
 from sscnb.maps import _files as mapfiles
-from sscnb.maps import _geo as geo
 from sscnb.maps import _raster as mapraster
 from sscnb.pipeline import _strips as _strips
+from sscnb.synthetic import ORTHO_CRS, ORTHO_PIXEL_M, make_orthomosaic
 
 ORTHO = SAMPLE / "Survey" / "Clearwater_ortho.tif"
 FAST = dict(mlp_epochs=4, mlp_batch_size=256, min_sample=3000, n_trees=10, min_agreement=0.0)

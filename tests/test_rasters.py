@@ -7,8 +7,8 @@ import tifffile
 from rasterio.crs import CRS
 
 from sscnb.data._classes import DEFAULT_CLASSES
+from sscnb.data._geo import SurveyError
 from sscnb.maps._files import read_category_names, write_class_map
-from sscnb.maps._geo import SurveyError
 
 
 def _geotiff(path):
@@ -69,7 +69,7 @@ def test_open_raster_is_quiet_only_about_missing_georeferencing(tmp_path):
     import rasterio
     from rasterio.errors import NotGeoreferencedWarning
 
-    from sscnb.maps import _geo as geo
+    from sscnb.data import _geo as geo
 
     plain = tmp_path / "frame.png"
     iio.imwrite(plain, np.zeros((8, 12, 3), np.uint8))

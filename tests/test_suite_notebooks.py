@@ -145,7 +145,7 @@ def test_notebook_05_maps_the_sample_orthomosaic(suite_run):
     import rasterio
 
     from sscnb.assess._metrics import class_report, weighted_f1
-    from sscnb.data._synthetic import make_orthomosaic
+    from sscnb.synthetic import make_orthomosaic
 
     d = suite_run / "map"
     stem = "Clearwater_ortho_tiny"

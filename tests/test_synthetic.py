@@ -6,7 +6,7 @@ import pytest
 from conftest import SAMPLE
 from sscnb.data._check import check_dataset
 from sscnb.data._pairs import find_pairs, read_pair
-from sscnb.data._synthetic import STYLES, make_scene
+from sscnb.synthetic import STYLES, make_scene
 
 
 def test_scene_is_deterministic_and_has_all_classes():

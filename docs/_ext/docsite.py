@@ -18,8 +18,8 @@ from pathlib import Path
 
 #: the API reference's pages: a concept, what it is for, and its modules (every public module once)
 GROUPS = {
-    "data": ("Data, classes and tiles", "Reading image and label pairs, the class scheme, tiles and the sample data.", [
-        "data",
+    "data": ("Data, classes and tiles", "Image and label pairs, georeferenced rasters, classes, tiles, the sample data.", [
+        "data", "synthetic",
     ]),
     "cnn": ("The CNN (phase 1)", "Backbones, training, prediction of tiles, models on disk and the shipped models.", [
         "cnn",

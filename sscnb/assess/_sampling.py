@@ -19,8 +19,8 @@ from rasterio.transform import xy
 from rasterio.windows import Window
 
 from sscnb.assess._defaults import DEFAULT_MIN_PER_CLASS
+from sscnb.data._geo import SurveyRaster, open_raster, pixel_area_m2
 from sscnb.errors import AssessError
-from sscnb.maps._geo import SurveyRaster, open_raster, pixel_area_m2
 from sscnb.provenance import atomic_path, file_sha256, write_json, write_text
 from sscnb.results import remove_item
 

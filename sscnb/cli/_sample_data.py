@@ -11,7 +11,7 @@ def add_parser(sub) -> None:
 
 
 def handle(a) -> int:
-    from sscnb.data._synthetic import write_sample_data
+    from sscnb.synthetic import write_sample_data
 
     files = write_sample_data(a.out, seed=a.seed, force=a.force)
     print(f"wrote {len(files)} files to {a.out}")

@@ -166,6 +166,9 @@ from ._predict import (
     dihedral_views as dihedral_views,
 )
 from ._predict import (
+    machine as machine,
+)
+from ._predict import (
     predict_batch_size as predict_batch_size,
 )
 from ._predict import (

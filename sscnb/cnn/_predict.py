@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import functools
 import os
+import shutil
+import subprocess
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -17,7 +19,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
     from typing import Any
 
-__all__ = ["accelerator", "dihedral_views", "predict_batch_size", "predict_tiles"]
+__all__ = ["accelerator", "machine", "dihedral_views", "predict_batch_size", "predict_tiles"]
 
 
 @functools.cache  # asked once per process: the devices do not change while it runs
@@ -148,3 +150,31 @@ def dihedral_views(x: np.ndarray) -> Iterator[np.ndarray]:
         r = np.rot90(x, k, axes=(1, 2))
         yield r
         yield r[:, :, ::-1]
+
+
+def machine() -> str:
+    """One line on the machine a benchmark ran on: CPU cores, the Keras backend, the accelerator.
+
+    Returns
+    -------
+    str
+        e.g. ``"16 CPU cores; Keras 3.15.1 on jax; accelerator: gpu (NVIDIA H100 80GB HBM3)"``.
+    """
+    keras = _keras()
+    acc = accelerator()
+    name = ""
+    if acc == "gpu" and shutil.which("nvidia-smi"):
+        try:
+            name = (
+                subprocess.run(
+                    ["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], capture_output=True, text=True, timeout=20
+                )
+                .stdout.strip()
+                .splitlines()[0]
+            )
+        except (OSError, subprocess.SubprocessError, IndexError):
+            name = ""
+    return (
+        f"{os.cpu_count()} CPU cores; Keras {keras.__version__} on {keras.backend.backend()}; accelerator: "
+        f"{acc or 'none'}{f' ({name})' if name else ''}"
+    )

@@ -1,10 +1,13 @@
-"""Data: image and label pairs, the class scheme, tiles, and the sample data.
+"""Data: image and label pairs, georeferenced rasters, the class scheme and tiles.
 
 * ``_pairs``: finding, reading and checking image/label pairs (the naming conventions of the data);
 * ``_classes``: the land-cover class scheme (codes, names, colours);
 * ``_check``: notebook 00's check of a labelled folder (``sscnb check``);
 * ``_tiles``: tiling, the purity rule, tile values painted back onto rasters;
-* ``_synthetic``: the synthetic sample data that ships with sscnb.
+* ``_geo``: georeferenced inputs (orthomosaics, frames) opened and read in windows with rasterio,
+  pixel areas and class areas: below every concept that reads a raster (labels, maps, assessment).
+
+The sample data that ships with sscnb is made by :mod:`sscnb.synthetic`, which writes labels too.
 """
 
 import lazy_loader as _lazy

@@ -18,6 +18,39 @@ from ._classes import (
 from ._classes import (
     SchemeError as SchemeError,
 )
+from ._geo import (
+    RASTER_SUFFIXES as RASTER_SUFFIXES,
+)
+from ._geo import (
+    SurveyError as SurveyError,
+)
+from ._geo import (
+    SurveyRaster as SurveyRaster,
+)
+from ._geo import (
+    area_table as area_table,
+)
+from ._geo import (
+    georeferencing_of as georeferencing_of,
+)
+from ._geo import (
+    open_raster as open_raster,
+)
+from ._geo import (
+    open_survey as open_survey,
+)
+from ._geo import (
+    pixel_area_m2 as pixel_area_m2,
+)
+from ._geo import (
+    read_block as read_block,
+)
+from ._geo import (
+    read_preview as read_preview,
+)
+from ._geo import (
+    survey_table as survey_table,
+)
 from ._pairs import (
     IMAGE_EXTENSIONS as IMAGE_EXTENSIONS,
 )
@@ -62,42 +95,6 @@ from ._pairs import (
 )
 from ._pairs import (
     read_pair as read_pair,
-)
-from ._synthetic import (
-    NEW_RIVER_STYLES as NEW_RIVER_STYLES,
-)
-from ._synthetic import (
-    ORTHO_CRS as ORTHO_CRS,
-)
-from ._synthetic import (
-    ORTHO_ORIGIN as ORTHO_ORIGIN,
-)
-from ._synthetic import (
-    ORTHO_PIXEL_M as ORTHO_PIXEL_M,
-)
-from ._synthetic import (
-    STYLES as STYLES,
-)
-from ._synthetic import (
-    RiverStyle as RiverStyle,
-)
-from ._synthetic import (
-    make_orthomosaic as make_orthomosaic,
-)
-from ._synthetic import (
-    make_scene as make_scene,
-)
-from ._synthetic import (
-    write_new_river as write_new_river,
-)
-from ._synthetic import (
-    write_ortho_reference as write_ortho_reference,
-)
-from ._synthetic import (
-    write_orthomosaic as write_orthomosaic,
-)
-from ._synthetic import (
-    write_sample_data as write_sample_data,
 )
 from ._tiles import (
     count_pure_tiles as count_pure_tiles,

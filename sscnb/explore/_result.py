@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from sscnb.data._classes import ClassScheme
+from sscnb.data._geo import open_raster, read_preview
 from sscnb.data._pairs import read_pair
 from sscnb.evaluation import load_image_results
 from sscnb.imageresult import LAYERS, ImageResult
-from sscnb.maps._geo import open_raster, read_preview
 from sscnb.ssc import SSCParams, classify_image
 
 if TYPE_CHECKING:

@@ -13,9 +13,9 @@ import pandas as pd
 
 from sscnb.data import _tiles as _tiles
 from sscnb.data._classes import ClassScheme
+from sscnb.data._geo import georeferencing_of
 from sscnb.data._pairs import IMAGE_EXTENSIONS, LABEL_PREFIX
 from sscnb.errors import LabelError
-from sscnb.maps._geo import georeferencing_of
 from sscnb.provenance import write_text
 
 __all__ = [

@@ -37,8 +37,8 @@ from sscnb import labels as _labels
 from sscnb.cnn._files import predict_codes
 from sscnb.data import _tiles as _tiles
 from sscnb.data._classes import ClassScheme
+from sscnb.data._geo import georeferencing_of
 from sscnb.data._pairs import read_image
-from sscnb.maps._geo import georeferencing_of
 from sscnb.plots._figures import _plt
 
 if TYPE_CHECKING:

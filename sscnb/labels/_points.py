@@ -23,8 +23,8 @@ from rasterio.windows import Window
 
 from sscnb.assess._estimate import POINT_COLUMNS, AssessError
 from sscnb.data._classes import ClassScheme
+from sscnb.data._geo import open_raster, read_preview
 from sscnb.labels._labeller import _ClickLabeller
-from sscnb.maps._geo import open_raster, read_preview
 from sscnb.plots._figures import _plt
 from sscnb.provenance import write_text
 

@@ -22,9 +22,9 @@ from tqdm.auto import tqdm
 from sscnb.cnn._tilesets import TileSet
 from sscnb.data import _tiles as _tiles
 from sscnb.data._classes import ClassScheme
+from sscnb.data._geo import georeferencing_of
 from sscnb.data._pairs import _label_keys, parse_image_name, read_image, read_label
 from sscnb.labels._csv import MIXED, SKIP, LabelError, read_tile_labels
-from sscnb.maps._geo import georeferencing_of
 from sscnb.phase2._choose import PixelLabels
 from sscnb.provenance import atomic_path
 

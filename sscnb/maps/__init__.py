@@ -3,7 +3,6 @@
 * ``_batch``: a batch of inputs (plan, resume, areas, scores): :func:`map_inputs`, ``sscnb map``;
 * ``_raster``: one input through :mod:`sscnb.pipeline` in strips, its maps written to COGs as they come
   (``_malloc``: the map process's malloc arenas);
-* ``_geo``: georeferenced inputs opened with rasterio, areas;
 * ``_files``: COG class maps, category names, the QGIS style;
 * ``_vectors``: class maps to polygons in a GeoPackage.
 """

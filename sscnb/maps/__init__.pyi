@@ -42,39 +42,6 @@ from ._files import (
 from ._files import (
     write_tile_confidence as write_tile_confidence,
 )
-from ._geo import (
-    RASTER_SUFFIXES as RASTER_SUFFIXES,
-)
-from ._geo import (
-    SurveyError as SurveyError,
-)
-from ._geo import (
-    SurveyRaster as SurveyRaster,
-)
-from ._geo import (
-    area_table as area_table,
-)
-from ._geo import (
-    georeferencing_of as georeferencing_of,
-)
-from ._geo import (
-    open_raster as open_raster,
-)
-from ._geo import (
-    open_survey as open_survey,
-)
-from ._geo import (
-    pixel_area_m2 as pixel_area_m2,
-)
-from ._geo import (
-    read_block as read_block,
-)
-from ._geo import (
-    read_preview as read_preview,
-)
-from ._geo import (
-    survey_table as survey_table,
-)
 from ._raster import (
     MIN_POLYGON_AREA as MIN_POLYGON_AREA,
 )

@@ -41,16 +41,16 @@ import rasterio
 from sscnb.assess import _metrics as metrics
 from sscnb.batch._tasks import BatchError, run_batch, worker_model
 from sscnb.cnn._files import model_recipe
-from sscnb.data._pairs import DataError, find_pairs, read_label
-from sscnb.labels._sources import labels_for_images
-from sscnb.layout import prepare_output
-from sscnb.maps._geo import (
+from sscnb.data._geo import (
     RASTER_SUFFIXES,
     SurveyError,
     SurveyRaster,
     open_raster,
     open_survey,
 )
+from sscnb.data._pairs import DataError, find_pairs, read_label
+from sscnb.labels._sources import labels_for_images
+from sscnb.layout import prepare_output
 from sscnb.maps._raster import (  # one input's mapping; its names are mapping's too
     MIN_POLYGON_AREA,
     WINDOW_MPX,
@@ -183,7 +183,7 @@ def plan_inputs(
     Raises
     ------
     SurveyError
-        A bad input (see :func:`sscnb.maps.open_survey`), an input smaller than one tile, or a setting
+        A bad input (see :func:`sscnb.data.open_survey`), an input smaller than one tile, or a setting
         mapping cannot honour.
     ResultsConflictError
         Finished maps made otherwise (unless ``overwrite``): two settings' results never mix in one

@@ -22,7 +22,7 @@ from rasterio.transform import Affine
 from rasterio.windows import Window
 
 from sscnb.data._classes import ClassScheme
-from sscnb.maps._geo import SurveyError, SurveyRaster, georeferencing_of, open_raster
+from sscnb.data._geo import SurveyError, SurveyRaster, georeferencing_of, open_raster
 from sscnb.provenance import atomic_path, tmp_name, write_text
 
 __all__ = [

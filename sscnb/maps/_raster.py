@@ -21,10 +21,10 @@ from rasterio.windows import Window
 
 from sscnb.cnn import _predict as _predict
 from sscnb.cnn._files import model_recipe
+from sscnb.data import _geo as _geo
 from sscnb.data import _tiles as _tiles
-from sscnb.maps import _geo as _geo
+from sscnb.data._geo import SurveyError, SurveyRaster, open_raster, open_survey, read_block
 from sscnb.maps._files import ClassMapWriter, write_tile_confidence
-from sscnb.maps._geo import SurveyError, SurveyRaster, open_raster, open_survey, read_block
 from sscnb.maps._vectors import polygonize_map
 from sscnb.params import SSCParams
 from sscnb.phase2 import _features as _features

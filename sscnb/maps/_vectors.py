@@ -18,7 +18,7 @@ import numpy as np
 from rasterio.features import shapes, sieve
 
 from sscnb.data._classes import ClassScheme
-from sscnb.maps._geo import SurveyError, SurveyRaster, open_raster, pixel_area_m2
+from sscnb.data._geo import SurveyError, SurveyRaster, open_raster, pixel_area_m2
 from sscnb.provenance import atomic_path
 
 if TYPE_CHECKING:

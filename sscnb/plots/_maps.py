@@ -31,7 +31,7 @@ def survey_figure(
     Parameters
     ----------
     image : (h, w, 3) ndarray of uint8
-        A preview (see :func:`sscnb.maps.read_preview`).
+        A preview (see :func:`sscnb.data.read_preview`).
     class_map : (h', w') ndarray
         A preview of the map; no data (0) is drawn white.
     scheme : ClassScheme
@@ -70,7 +70,7 @@ def area_bars(areas: pd.DataFrame, scheme: ClassScheme, title: str = "") -> Figu
     Parameters
     ----------
     areas : pandas.DataFrame
-        From :func:`sscnb.maps.area_table`; hectares when it has them, otherwise pixels.
+        From :func:`sscnb.data.area_table`; hectares when it has them, otherwise pixels.
     scheme : ClassScheme
     title : str
 

@@ -7,7 +7,9 @@ inside of bends and along the banks, green vegetation with a canopy texture, pat
 as in hand-drawn polygons.
 
 Deterministic from a seed: ``make_scene(style, seed)`` always returns the same arrays.
-:func:`write_sample_data` writes the ``sample_data/`` folder committed with the project.
+:func:`write_sample_data` writes the ``sample_data/`` folder committed with the project (``sscnb
+make-sample-data``): labelled folders, an orthomosaic and a new river with its labels CSV, so this
+module stands above :mod:`sscnb.data` and :mod:`sscnb.labels`.
 """
 
 from __future__ import annotations
