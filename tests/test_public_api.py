@@ -224,3 +224,28 @@ def test_imports_are_at_the_top_but_for_the_heavy_optional_ones():
                 why = "the standard library" if top in sys.stdlib_module_names else "a library sscnb always needs"
                 stray.append(f"{f.relative_to(REPO)}:{node.lineno} imports {name} ({why}) inside a function")
     assert not stray, "move these imports to the top of their module:\n" + "\n".join(stray)
+
+
+def test_no_subpackage_imports_another_in_a_circle():
+    """Issue 39: the subpackages (and the modules at the top) import one another in one direction only:
+    every import of sscnb counted, those inside functions too.
+    """
+    import ast
+    import graphlib
+
+    def unit(module: str) -> str:
+        return module.split(".")[1] if module.count(".") else module
+
+    graph: dict[str, set] = {}
+    for f in sorted((REPO / "sscnb").rglob("*.py")):
+        here = unit(".".join(f.relative_to(REPO).with_suffix("").parts))
+        for node in ast.walk(ast.parse(f.read_text())):
+            if not isinstance(node, ast.ImportFrom) or node.level or not (node.module or "").startswith("sscnb"):
+                continue
+            names = [a.name for a in node.names] if node.module == "sscnb" else [unit(node.module)]
+            graph.setdefault(here, set()).update(n for n in names if n != here)
+    try:
+        order = list(graphlib.TopologicalSorter(graph).static_order())
+    except graphlib.CycleError as e:
+        pytest.fail(f"subpackages import one another in a circle: {', '.join(sorted(set(e.args[1])))}")
+    assert order.index("data") < order.index("labels") < order.index("maps")
