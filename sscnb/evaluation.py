@@ -77,7 +77,6 @@ def _wanted(files: dict, has_label: bool, save_figures: bool, save_class_rasters
 
 
 def _write_manifest(path: Path, content: dict) -> None:
-
     write_json(path, {**content, "versions": package_versions(), "created": timestamp()})
 
 
@@ -92,7 +91,6 @@ def _append_timing(path: Path, row: dict) -> None:
 
 
 def _save_confusion(path, y_true, y_pred, scheme):
-
     codes = list(scheme.labelled_codes)
     cm = confusion(y_true, y_pred, codes)
     names = [scheme.name(c) for c in codes]

@@ -82,7 +82,6 @@ class ImageResult:
         bounds=None,
         units: str = "m",
     ):
-
         self.name = name
         self.image = image
         self.label = label

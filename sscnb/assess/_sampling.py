@@ -77,7 +77,6 @@ def _strips(height: int, width: int, max_px: int = 8_000_000):
 
 
 def _open(path):
-
     path = Path(path)
     if not path.exists():
         raise AssessError(
@@ -91,7 +90,6 @@ def _open(path):
 
 
 def _centres(transform, rows, cols):
-
     if len(rows) == 0:
         return np.zeros(0), np.zeros(0)
     xs, ys = xy(transform, rows, cols, offset="center")

@@ -134,7 +134,6 @@ def _source(cfg) -> str:
 
 
 def _closest(name, names) -> str:
-
     close = difflib.get_close_matches(str(name), list(names), n=3)
     return f" (did you mean {', '.join(close)}?)" if close else ""
 

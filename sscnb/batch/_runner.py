@@ -209,7 +209,6 @@ class _RunLog:
     """
 
     def __init__(self, path: Path):
-
         self.handler = logging.FileHandler(path, encoding="utf-8")
         self.handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%Y-%m-%d %H:%M:%S"))
         self.handler.setLevel(logging.INFO)
@@ -230,7 +229,6 @@ class _RunLog:
         return both
 
     def close(self):
-
         logging.captureWarnings(False)
         for lg, level in zip(self.loggers, self.levels, strict=True):
             lg.removeHandler(self.handler)
@@ -367,7 +365,6 @@ class RunRecord:
 
 
 def _run(cfg, record: RunRecord, notebooks, kernel_name, progress, log) -> Path:
-
     import papermill as pm
     from nbformat.warnings import MissingIDFieldWarning
     from papermill.exceptions import PapermillExecutionError

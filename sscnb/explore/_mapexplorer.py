@@ -68,7 +68,6 @@ class MapExplorer:
         *,
         sources: dict | None = None,
     ):
-
         if sources is None:
             if cnn is None:
                 raise ValueError("give the CNN (cnn) to classify the images with")

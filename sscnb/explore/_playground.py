@@ -32,7 +32,6 @@ class Phase2Playground:
     CONTROLS = ("median_radius", "use_entropy", "subsample", "phase2", "recog_thresh", "min_tiles")
 
     def __init__(self, record, cnn: LoadedModel, params: SSCParams | None = None):
-
         self.record = record
         self.cnn = cnn
         self.image, self.label = read_pair(record, cnn.scheme, cnn.tile_size)

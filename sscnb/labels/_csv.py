@@ -86,7 +86,6 @@ def image_index(images: str | Path | list | dict) -> dict:
 
 
 def _grid_of(path: Path, tile: int) -> tuple[int, int]:
-
     raster = georeferencing_of(path)
     return _tiles.grid_shape((raster.height, raster.width), tile)
 

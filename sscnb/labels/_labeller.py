@@ -205,7 +205,6 @@ def class_order(predicted: np.ndarray, class_proba: np.ndarray, code: int, seed:
 
 
 def _diverse(x: np.ndarray, rng) -> np.ndarray:
-
     n = len(x)
     f = _tile_looks(x)
     f = (f - f.mean(axis=0)) / (f.std(axis=0) + 1e-6)
@@ -469,7 +468,6 @@ class _ClickLabeller:
         self.refresh()
 
     def refresh(self):
-
         pic = self.session.picture()
         self.caption.value = f"<b>{self.session.describe()}</b>"
         self.counts.value = "labelled: " + ", ".join(f"{k} {v}" for k, v in self.session.counts().items())

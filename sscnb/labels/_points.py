@@ -84,7 +84,6 @@ class PointSession:
     """
 
     def __init__(self, points_path, image_path, scheme=None, seed: int = 0, margin: int = 40):
-
         self.path = Path(points_path)
         if not self.path.exists():
             raise AssessError(f"{self.path} does not exist: draw the sample first (sscnb assess --n N, or notebook 08)")
@@ -106,7 +105,6 @@ class PointSession:
         self.order = np.random.default_rng(seed).permutation(len(self.table))
 
     def _read(self, r0, r1, c0, c1):
-
         H, W = self.shape
         r0, c0 = max(0, r0), max(0, c0)
         r1, c1 = min(H, r1), min(W, c1)

@@ -241,7 +241,6 @@ class ClassMapWriter:
         self._ds: Any = None  # the open dataset between __enter__ and __exit__
 
     def __enter__(self):
-
         h, w = self.shape
         profile = dict(
             driver="GTiff",
@@ -280,7 +279,6 @@ class ClassMapWriter:
         return False
 
     def _finish(self):
-
         from sscnb.phase2._features import feature_threads
 
         with atomic_path(self.path) as tmp_cog:

@@ -169,7 +169,6 @@ class ImageJob:
         self.present = np.zeros(_pixel.N_RGB, bool)
 
     def bar(self, desc: str):
-
         return tqdm(total=self.H, desc=f"{self.name}: {desc}", unit="row", disable=not self.progress, leave=False)
 
     def strip_tiles(self, rgb: np.ndarray, valid: np.ndarray, first_row: int, tr0: int, tr1: int):
@@ -209,17 +208,19 @@ class ImageJob:
 def phase1(job: ImageJob, overlap: bool) -> dict:
     """Phase 1, strip by strip: the tiles through the CNN, their statistics, and every pixel's features stored.
 
-    The next strip is read while this one is worked on; with ``overlap`` (an accelerator runs the CNN)
-    a strip's features and the tiles' statistics are computed in threads of their own beside the CNN,
-    else in turn (on 2 CPU cores, pass 1 of the 12 000 px mosaic took 27.7 and 24.7 s with the
-    overlap, 24.3 and 23.0 s without). When the image is one strip, the input check
-    (:func:`check_input`) comes before the CNN, which then classifies the corrected input once.
+    The next strip is read while this one is worked on; with ``overlap`` a strip's features (and,
+    over several strips, the tiles' statistics) are computed in threads of their own beside the CNN,
+    else in turn. A raster overlaps them where an accelerator runs the CNN (on 2 CPU cores, pass 1
+    of the 12 000 px mosaic took 27.7 and 24.7 s with the overlap, 24.3 and 23.0 s without); an
+    image in memory always does (TensorFlow leaves part of the cores idle on its small batches).
+    When the image is one strip, the input check (:func:`check_input`) comes before the CNN, which
+    then classifies the corrected input once.
 
     Parameters
     ----------
     job : ImageJob
     overlap : bool
-        Compute the features and statistics beside the CNN.
+        Compute the features (and statistics) beside the CNN.
 
     Returns
     -------
