@@ -534,6 +534,22 @@ def test_an_interrupted_map_leaves_nothing_and_resumes_to_the_same_result(model,
     pd.testing.assert_frame_equal(pd.read_csv(res.files["areas"]), pd.read_csv(ref.files["areas"]))
 
 
+@pytest.mark.parametrize("where", ["job", "phase 1"])
+def test_a_map_interrupted_as_it_starts_leaves_no_scratch_folder(model, tmp_path, monkeypatch, where):
+    """QGIS's Cancel and Ctrl-C are a KeyboardInterrupt wherever the map is: as its scratch folder was just made
+    (before the job that removes it exists), or in phase 1. Either way nothing is left behind.
+    """
+
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(mapraster, "_RasterSource" if where == "job" else "_phase1", interrupted)
+    out = tmp_path / "maps"
+    with pytest.raises(KeyboardInterrupt):
+        mapraster.map_raster(ORTHO, model, out, "i", ssc.SSCParams(**FAST), progress=False)
+    assert not list(out.iterdir())
+
+
 def test_sample_orthomosaic_is_what_the_generator_makes():
     rgba, label, valid = make_orthomosaic(json.loads((SAMPLE / "manifest.json").read_text())["orthomosaic"]["scene_seed"])
     with rasterio.open(ORTHO) as ds:

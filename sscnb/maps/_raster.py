@@ -11,6 +11,7 @@ memory runs the same steps (:func:`sscnb.ssc.classify_image`).
 from __future__ import annotations
 
 import logging
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -266,14 +267,11 @@ def _new_job(
     vectors: bool,
     window_mpx: float,
     progress: bool,
+    folder: Path,
 ) -> _MapJob:
-    """Return the job of one input: its strips, and a scratch folder in which every file is made."""
+    """Return the job of one input: its strips, and a scratch ``folder`` in which every file is made."""
     H, W = raster.shape
-    scratch = _strips.Scratch(
-        tmp_name(out_dir / f"{path.stem}_{experiment}_scratch"),
-        (H, W),
-        *_features.feature_bands(p.use_entropy, p.features),
-    )
+    scratch = _strips.Scratch(folder, (H, W), *_features.feature_bands(p.use_entropy, p.features))
     # everything is made in the scratch folder and moved beside the input's other maps at the end
     stage = map_files(scratch.folder / "out", path.stem, experiment, p, vectors)
     stage["final"].parent.mkdir()
@@ -365,11 +363,13 @@ def map_raster(
     recipe = recipe or _recipe(path, cnn, p, vectors, min_polygon_area, labels=labels)
     files = map_files(out_dir, path.stem, experiment, p, vectors)
     _remove_earlier_maps(out_dir, path.stem, experiment, files)
-    job = _new_job(path, raster or open_survey(path), cnn, out_dir, experiment, p, vectors, window_mpx, progress)
-    job.labels = labels
+    raster = raster or open_survey(path)
     t: dict = {}
     cores = _BusyCores()
+    scratch, job = tmp_name(out_dir / f"{path.stem}_{experiment}_scratch"), None
     try:
+        job = _new_job(path, raster, cnn, out_dir, experiment, p, vectors, window_mpx, progress, scratch)
+        job.labels = labels
         map_profile = _phase1(job, t)
         cores.lap("pass1")
         t0 = time.perf_counter()
@@ -381,7 +381,9 @@ def map_raster(
         cores.lap("pass2")
         areas = _publish(job, out_dir, counts, cnn_map["counts"], t, vectors, min_polygon_area)
     finally:
-        job.store.close()
+        if job is not None:
+            job.store.close()
+        shutil.rmtree(scratch, ignore_errors=True)  # an interrupt (Cancel, Ctrl-C) may come before the job exists
     map_info = job.info
     t["total"] = sum(t.values())
     manifest = {
