@@ -15,7 +15,8 @@ This module is the one place that decides that: :func:`result_files` and :func:`
 item's files, :func:`item_status` reads its manifest, :func:`remove_item` removes its files with
 their sidecars, and :func:`refuse_conflicts` raises the one error. ``sscnb assess`` removes an
 earlier sample with :func:`remove_item` too (its reuse or refusal is decided by its
-``sample.json``); ``sscnb adapt`` writes a model, whose files :func:`sscnb.cnn.save_model` owns.
+``sample.json``), and ``sscnb adapt --overwrite`` every file of the earlier model of that name (a
+model is refused, not skipped, when one of its name exists: :func:`sscnb.cnn.check_new_model`).
 """
 
 from __future__ import annotations

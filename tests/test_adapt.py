@@ -198,6 +198,22 @@ def test_sscnb_adapt_command_writes_the_model_and_prints_its_path_last(parent, t
     rc = main(["-q", "adapt", "--model", str(parent.path), "--labels", str(lp), "--out", str(out), str(ip.parent)])
     assert rc == 1
     assert "exists" in capsys.readouterr().err
+    # a model of that name saved as a head (.npz) is refused too; --overwrite replaces every file of the earlier one
+    (out / "cnn_adapted.keras").rename(out / "cnn_adapted.npz")
+    (out / "cnn_adapted_card.json.aux.xml").write_text("a sidecar")
+    first_card = (out / "cnn_adapted_card.json").read_text()
+    argv = ["-q", "adapt", "--model", str(parent.path), "--labels", str(lp), "--out", str(out), "--epochs", "1", str(ip.parent)]
+    assert main(argv) == 1
+    assert "cnn_adapted.npz exists" in capsys.readouterr().err
+    assert main([*argv, "--overwrite"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == [
+        "cnn_adapted.keras",
+        "cnn_adapted_card.json",
+        "cnn_adapted_classkey.csv",
+        "cnn_adapted_history.csv",
+    ]
+    assert (out / "cnn_adapted_card.json").read_text() != first_card  # the new model's
+    assert modelfiles.load_model(out / "cnn_adapted.keras").card["lineage"]["replayed_tiles"] > 0
 
 
 @pytest.mark.slow  # the parent fixture trains a CNN

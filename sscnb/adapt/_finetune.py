@@ -34,7 +34,7 @@ from sscnb import labels as _labels
 from sscnb.adapt._check import before_after, judge_grid  # did it help: there; adapt's names too
 from sscnb.adapt._defaults import DEFAULT_EPOCHS, DEFAULT_LEARNING_RATE, DEFAULT_REPLAY
 from sscnb.cnn._classkey import ClassKey
-from sscnb.cnn._files import load_model, make_card, save_model
+from sscnb.cnn._files import check_new_model, load_model, make_card, save_model
 from sscnb.cnn._inputstats import merge_statistics, training_statistics
 from sscnb.cnn._model import CNNParams, _keras, train
 from sscnb.cnn._tilesets import TileSet, collect_tiles
@@ -42,6 +42,7 @@ from sscnb.data._pairs import data_folders, find_pairs
 from sscnb.errors import AdaptError
 from sscnb.layout import check_output
 from sscnb.provenance import file_sha256, remove_temporaries, write_text
+from sscnb.results import remove_item
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -490,7 +491,10 @@ def adapt_model(
     class_field : str
         The class attribute of polygons.
     overwrite : bool
-        Replace an adapted model of that name.
+        Replace a model of that name: once the new one is trained, every file of the earlier one (the
+        model or its head, class key, card, history, and their sidecars) is removed
+        (:func:`sscnb.results.remove_item`), then the new one is saved. Without it, a model of that name
+        is refused before anything is trained.
     progress : bool
     log : callable
     out_setting : str
@@ -509,11 +513,10 @@ def adapt_model(
     """
     check_output(out_dir, out_setting)  # a folder that cannot be written is refused before any training (nothing made)
     out_dir = Path(out_dir)
-    ours = [out_dir / f"{model_name}{end}" for end in (".keras", "_classkey.csv", "_card.json", "_history.csv")]
-    remove_temporaries(ours, log)  # what a killed save of this model left
-    target = ours[0]
-    if target.exists() and not overwrite:
-        raise FileExistsError(f"{target} exists: choose another model name, or overwrite")
+    ends = {"model": ".keras", "head": ".npz", "class_key": "_classkey.csv", "card": "_card.json", "history": "_history.csv"}
+    ours = {k: out_dir / f"{model_name}{end}" for k, end in ends.items()}
+    remove_temporaries(ours.values(), log)  # what a killed save of this model left
+    check_new_model(out_dir, model_name, overwrite)  # a model of that name (.keras or a head's .npz): refused now
     parent = load_model(model_path)
     index = _labels.image_index(images)
     table = _labels.load_labels(labels_source, index, parent.scheme, parent.tile_size, class_field=class_field)
@@ -537,6 +540,10 @@ def adapt_model(
         f"fine-tuned in {res.seconds:.0f} s: {res.card['lineage']['n_tiles_added']} new tiles, "
         f"{res.card['lineage']['replayed_tiles']} replayed, {epochs} epochs"
     )
+    if overwrite:  # every file of the earlier model of that name goes, its history too, before the new one is saved
+        gone = remove_item([ours])
+        if gone:
+            log(f"overwrite: removed the earlier {model_name} ({', '.join(p.name for p in gone)})")
     paths = save_model(out_dir, model_name, res.model, res.key, res.card, overwrite=overwrite)
 
     paths["history"] = write_text(out_dir / f"{model_name}_history.csv", res.history.to_csv(index=False))
