@@ -78,6 +78,10 @@ def main(argv=None):
             cls = "no such pixels" if r is None else f"precision {r.precision:.3f} recall {r.recall:.3f} F1 {r.f1_score:.3f}"
             print(f"{name:>28} {kind:>5}: weighted F1 {f1:.4f}; {a.label_class}: {cls}", flush=True)
         print(f"{'':>28} phase 2: {res.info.get('phase2_choice')} ({time.perf_counter() - t0:.0f} s)", flush=True)
+        # why: each candidate's agreement with the CNN on the held-out tiles, overall and per class (the check's numbers)
+        for cand, by_class in res.info.get("agreement_by_class", {}).items():
+            shares = ", ".join(f"{scheme.name(int(c))} {v:.0%}" for c, v in sorted(by_class.items()))
+            print(f"{'':>28} held out, {cand}: {res.info['agreement'].get(cand, float('nan')):.1%} of tiles; {shares}")
 
     mapped(parent, "before")
     with rasterio.open(lab) as ds:
