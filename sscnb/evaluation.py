@@ -30,6 +30,7 @@ from sscnb.layout import prepare_output
 from sscnb.maps import _files as mapfiles
 from sscnb.params import PHASE2_CHOICES, SSCParams, phase2_name
 from sscnb.plots import _figures as plots
+from sscnb.plots._pyplot import _plt
 from sscnb.provenance import atomic_path, package_versions, remove_temporaries, timestamp, write_json
 from sscnb.report import class_scores, overall_f1  # scores over a results folder: report's, named here too
 from sscnb.results import item_status, refuse_conflicts, remove_item, result_files
@@ -204,8 +205,6 @@ def evaluate_image(
         mapfiles.write_class_map(files["final_raster"], res.final_map, scheme, georef_from=georef)
     t_fig = 0.0
     if save_figures:
-        import matplotlib.pyplot as plt
-
         t1 = time.perf_counter()
         fig = plots.ssc_figure(
             img,
@@ -219,7 +218,7 @@ def evaluate_image(
             title=f"{rec.name} ({experiment})",
         )
         plots.save_figure(fig, files["figure"], dpi=dpi)
-        plt.close(fig)
+        _plt().close(fig)
         t_fig = time.perf_counter() - t1
     timing = {
         "image": rec.name,

