@@ -12,11 +12,13 @@ input, the user's labels). On a re-run each item is
   first removes every file an earlier run made of that item, whichever phase 2 made them.
 
 This module is the one place that decides that: :func:`result_files` and :func:`map_files` name an
-item's files, :func:`item_status` reads its manifest, :func:`remove_item` removes its files with
-their sidecars, and :func:`refuse_conflicts` raises the one error. ``sscnb assess`` removes an
-earlier sample with :func:`remove_item` too (its reuse or refusal is decided by its
-``sample.json``), and ``sscnb adapt --overwrite`` every file of the earlier model of that name (a
-model is refused, not skipped, when one of its name exists: :func:`sscnb.cnn.check_new_model`).
+item's files, :func:`item_status` reads its manifest and :func:`recipe_status` compares recipes
+(done, todo or other), :func:`remove_item` removes its files with their sidecars, and
+:func:`refuse_conflicts` raises the one error. ``sscnb assess`` decides with :func:`recipe_status`
+whether its folder's sample (its ``sample.json``) is reused, refused or drawn anew, and removes an
+earlier one with :func:`remove_item`; ``sscnb adapt --overwrite`` removes every file of the earlier
+model of that name with it (a model is refused, not skipped, when one of its name exists:
+:func:`sscnb.cnn.check_new_model`).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from sscnb.params import PHASE2_CHOICES, SSCParams, phase2_name
 from sscnb.provenance import recipe_differences
 
 __all__ = [
+    "recipe_status",
     "result_files",
     "map_files",
     "every_map_file",
@@ -133,6 +136,41 @@ def every_map_file(out_dir: str | Path, stem: str, experiment: str) -> dict:
     return made
 
 
+def recipe_status(recorded: dict | None, recipe: dict) -> tuple[str, str]:
+    """Whether finished results were made with this recipe: the rule every results folder follows.
+
+    Parameters
+    ----------
+    recorded : dict or None
+        The recipe the folder's results record (a manifest's, an assessment's ``sample.json``), or
+        None where nothing is finished.
+    recipe : dict
+        What decides the results in this run.
+
+    Returns
+    -------
+    status : {"done", "todo", "other"}
+        done: made with this recipe (skip, or reuse); todo: nothing finished; other: made with another
+        recipe (refused, unless overwrite).
+    why : str
+        What differs (other), or why it is to do.
+
+    Examples
+    --------
+    >>> recipe_status(None, {"n": 100})
+    ('todo', 'not finished')
+    >>> recipe_status({"n": 100, "seed": 0}, {"n": 100, "seed": 0})
+    ('done', '')
+    >>> recipe_status({"n": 100, "seed": 0}, {"n": 200, "seed": 0})
+    ('other', 'n: 100 -> 200')
+    """
+    if recorded is None:
+        return "todo", "not finished"
+    if recorded != recipe:
+        return "other", "; ".join(recipe_differences(recorded, recipe)) or "another recipe"
+    return "done", ""
+
+
 def item_status(files: dict, recipe: dict, wanted: Iterable[str] | None = None) -> tuple[str, str]:
     """Whether one item of a results folder is done.
 
@@ -157,9 +195,9 @@ def item_status(files: dict, recipe: dict, wanted: Iterable[str] | None = None) 
     if not files["manifest"].exists():
         return "todo", "not finished"
     man = json.loads(files["manifest"].read_text())
-    old = SSCParams.recorded(man.get("recipe", {}))
-    if old != recipe:
-        return "other", "; ".join(recipe_differences(old, recipe)) or "another recipe"
+    status, why = recipe_status(SSCParams.recorded(man.get("recipe", {})), recipe)
+    if status == "other":
+        return status, why
     if wanted is None:
         missing = [k for k, f in files.items() if not f.exists()]
     else:  # the manifest lists the files its run made

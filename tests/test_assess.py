@@ -306,6 +306,8 @@ def test_assess_map_draws_resumes_and_estimates(tmp_path):
     # another n into the same folder: refused, unless overwrite
     with pytest.raises(assess.AssessError, match="drawn with other settings"):
         assess.assess_map(path, out, 160, min_per_class=30, log=lambda s: None)
+    with pytest.raises(assess.AssessError, match=r"sample\.json: n: 150 -> 160\)"):  # and says what differs
+        assess.assess_map(path, out, 160, min_per_class=30, log=lambda s: None)
     said = []
     res = assess.assess_map(path, out, 160, min_per_class=30, reference=lab, overwrite=True, log=said.append)
     assert len(res["points"]) == 160

@@ -22,7 +22,7 @@ from sscnb.assess._defaults import DEFAULT_MIN_PER_CLASS
 from sscnb.data._geo import SurveyRaster, open_raster, pixel_area_m2
 from sscnb.errors import AssessError
 from sscnb.provenance import atomic_path, file_sha256, write_json, write_text
-from sscnb.results import remove_item
+from sscnb.results import recipe_status, remove_item
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -341,7 +341,8 @@ def sample_for(
     }
     sample_json = out / "sample.json"
     old = json.loads(sample_json.read_text()) if sample_json.exists() else None
-    if old is not None and (n is None or {k: old.get(k) for k in meta} == meta):
+    status, why = recipe_status(None if old is None else {k: old.get(k) for k in meta}, meta)
+    if old is not None and (n is None or status == "done"):  # n None: whatever sample the folder holds
         if old.get("map_sha256") != meta["map_sha256"]:
             raise AssessError(
                 f"the sample in {out} was drawn from another map ({old.get('map')}): give that map, or "
@@ -350,9 +351,9 @@ def sample_for(
         pts = pd.read_csv(out / "points.csv")
         log(f"reusing the sample in {out} ({len(pts)} points, {int((pts.reference_class > 0).sum())} labelled)")
         return pts, {}
-    if old is not None and not overwrite:
+    if status == "other" and not overwrite:
         raise AssessError(
-            f"{out} holds a sample drawn with other settings or from another map ({sample_json}): "
+            f"{out} holds a sample drawn with other settings or from another map ({sample_json}: {why}): "
             "give another out folder, or overwrite=True (--overwrite) to draw a new one"
         )
     if n is None:
