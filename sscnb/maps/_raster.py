@@ -15,7 +15,7 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 from rasterio.windows import Window
@@ -122,11 +122,19 @@ class _RasterSource:
 
 @dataclass
 class _MapJob(ImageJob):
-    """One input being mapped: the pipeline's job, with the input's raster and its staged output files."""
+    """One input being mapped: the pipeline's job over a :class:`_RasterSource`, with its staged output files."""
 
-    path: Path = Path()
-    raster: Any = None
     stage: dict = field(default_factory=dict)
+
+    @property
+    def path(self) -> Path:
+        """Return the input's path (its source's)."""
+        return self.source.path
+
+    @property
+    def raster(self) -> SurveyRaster:
+        """Return the input's raster (its source's)."""
+        return self.source.raster
 
 
 class _BusyCores:
@@ -261,13 +269,13 @@ def _new_job(
     path: Path,
     raster: SurveyRaster,
     cnn: LoadedModel,
-    out_dir: Path,
     experiment: str,
     p: SSCParams,
     vectors: bool,
     window_mpx: float,
     progress: bool,
     folder: Path,
+    labels: PixelLabels | None,
 ) -> _MapJob:
     """Return the job of one input: its strips, and a scratch ``folder`` in which every file is made."""
     H, W = raster.shape
@@ -284,8 +292,7 @@ def _new_job(
         _strips.strips(H, W, cnn.tile_size, window_mpx),
         scratch,
         progress,
-        path=path,
-        raster=raster,
+        labels,
         stage=stage,
     )
     job.info.update(input=raster.describe(), tiles=int(job.grid[0] * job.grid[1]))
@@ -368,8 +375,7 @@ def map_raster(
     cores = _BusyCores()
     scratch, job = tmp_name(out_dir / f"{path.stem}_{experiment}_scratch"), None
     try:
-        job = _new_job(path, raster, cnn, out_dir, experiment, p, vectors, window_mpx, progress, scratch)
-        job.labels = labels
+        job = _new_job(path, raster, cnn, experiment, p, vectors, window_mpx, progress, scratch, labels)
         map_profile = _phase1(job, t)
         cores.lap("pass1")
         t0 = time.perf_counter()
