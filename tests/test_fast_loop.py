@@ -8,7 +8,7 @@ import subprocess
 import sys
 import textwrap
 
-from conftest import REPO, too_slow
+from conftest import LONG_FILES, REPO, too_slow
 
 
 def test_too_slow_keeps_unmarked_tests_over_the_limit_slowest_first():
@@ -16,6 +16,12 @@ def test_too_slow_keeps_unmarked_tests_over_the_limit_slowest_first():
     unmarked = {"a", "b", "d", "e"}  # c is marked slow
     assert too_slow(seconds, unmarked, 10) == [(12.0, "a"), (11.0, "e")]  # 10.0 is not over 10
     assert too_slow(seconds, unmarked, 100) == []
+
+
+def test_the_long_files_given_out_first_exist_longest_first():
+    """A renamed test file must not drop out of make test-all's longest-first order unnoticed."""
+    assert all((REPO / "tests" / name).is_file() for name in LONG_FILES), sorted(LONG_FILES)
+    assert list(LONG_FILES.values()) == sorted(LONG_FILES.values(), reverse=True)
 
 
 def test_a_run_with_a_slow_unmarked_test_fails_and_says_how_to_mark_it(tmp_path):
