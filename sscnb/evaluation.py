@@ -436,7 +436,7 @@ def load_image_results(
     image : str
         The image's name (``River_NNNN``).
     experiment : str
-    phase2 : {"mlp", "rf"}
+    phase2 : {"mlp", "rf", "mlp_rf"}
     scheme : ClassScheme
         The CNN's (``cnn.scheme``).
     tile : int, px

@@ -11,10 +11,14 @@ from dataclasses import dataclass, fields
 
 from sscnb.settings import Settings
 
-__all__ = ["SSCParams", "PHASE2_CHOICES", "MLP_DEPTHS", "FEATURE_SETS", "phase2_name"]
+__all__ = ["SSCParams", "PHASE2_CHOICES", "MLP_DEPTHS", "FEATURE_SETS", "MLP_RF_WEIGHT", "phase2_name"]
 
 
-PHASE2_CHOICES = {"mlp": "MLP", "rf": "RF"}
+PHASE2_CHOICES = {"mlp": "MLP", "rf": "RF", "mlp_rf": "MLPRF"}
+#: phase2 "mlp_rf": the MLP's share of the averaged class probabilities, the forest's is the rest. Measured
+#: over seeds 1-3 on stmarg/Validate (docs/phase2_measured.md): 0.5 kept dry sediment within 0.057, 0.35
+#: within 0.038 at the MLP's weighted F1
+MLP_RF_WEIGHT = 0.35
 MLP_DEPTHS = ("deep", "very_deep", "compact")
 #: the feature sets of phase 2 (setting ``features``): median RGB, or median RGB and the multiscale bands
 FEATURE_SETS = ("median_rgb", "multiscale")
@@ -25,11 +29,11 @@ def phase2_name(phase2: str) -> str:
 
     Parameters
     ----------
-    phase2 : {"mlp", "rf"}
+    phase2 : {"mlp", "rf", "mlp_rf"}
 
     Returns
     -------
-    {"MLP", "RF"}
+    {"MLP", "RF", "MLPRF"}
     """
     return PHASE2_CHOICES[phase2]
 
@@ -49,7 +53,9 @@ class SSCParams(Settings):
     - features: "median_rgb" (the method's) or "multiscale": phase 2 also tries median RGB with
       smoothed intensity, edges, texture and saturation at 1, 2, 4 and 8 px
       (:func:`sscnb.phase2.multiscale_features`), and the self-check keeps the better.
-    - phase2: the pixel classifier, "mlp" (a neural network) or "rf" (a random forest).
+    - phase2: the pixel classifier, "mlp" (a neural network), "rf" (a random forest) or "mlp_rf"
+      (both, fitted on the same pixels, their class probabilities averaged, the MLP's weighing
+      ``MLP_RF_WEIGHT``: the forest's steadiness over seeds at the MLP's accuracy, for twice the fit).
     - mlp_depth: "deep" (256-128-64-32-32), "very_deep", or "compact" (64-32-32: a tenth of the work per
       pixel, for the multiscale set, whose every pixel is predicted).
     - mlp_epochs, mlp_batch_size, mlp_learning_rate: training of the pixel MLP.

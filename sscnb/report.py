@@ -399,7 +399,7 @@ def overall_f1(out_dir: str | Path, experiment: str, phase2: str = "mlp", images
     ----------
     out_dir : str or Path
     experiment : str
-    phase2 : {"mlp", "rf"}
+    phase2 : {"mlp", "rf", "mlp_rf"}
     images : set of str, optional
         Only these images.
 
@@ -429,7 +429,7 @@ def class_scores(
     ----------
     out_dir : str or Path
     experiment : str
-    phase2 : {"mlp", "rf"}
+    phase2 : {"mlp", "rf", "mlp_rf"}
     images : iterable of str, optional
         Only these images (default: every image with both confusion matrices).
     scheme : ClassScheme, optional

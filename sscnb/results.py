@@ -59,7 +59,7 @@ def result_files(out_dir: str | Path, image_name: str, experiment: str, phase2: 
     out_dir : str or Path
     image_name : str
     experiment : str
-    phase2 : {"mlp", "rf"}
+    phase2 : {"mlp", "rf", "mlp_rf"}
 
     Returns
     -------

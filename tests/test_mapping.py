@@ -52,7 +52,7 @@ def read1(path):
 # -- windowed equals in memory ----------------------------------------------------------------
 
 
-@pytest.mark.parametrize("phase2", ["mlp", "rf"])
+@pytest.mark.parametrize("phase2", ["mlp", "rf", "mlp_rf"])
 def test_windowed_map_equals_in_memory_map(model, ortho_arrays, tmp_path, phase2):
     rgb, valid = ortho_arrays
     p = ssc.SSCParams(phase2=phase2, **FAST)

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from sscnb.data import _tiles as tiles
-from sscnb.params import SSCParams
+from sscnb.params import MLP_RF_WEIGHT, SSCParams
 from sscnb.phase2._pixel import fit_pixel_classifier, pack_rgb, sample_tile_pixels, unique_rows, unpack_rgb
 
 FIT = dict(depth="deep", epochs=30, learning_rate=1e-3, batch_size=256, use_smote=False, n_trees=20, min_leaf=1, seed=0)
@@ -83,7 +83,7 @@ def test_pack_rgb_round_trip_and_lut_prediction_equals_row_prediction():
     np.testing.assert_array_equal(clf.predict(img).ravel(), clf._codes(rows))
 
 
-@pytest.mark.parametrize(("kind", "depth"), [("rf", "deep"), ("mlp", "deep"), ("mlp", "compact")])
+@pytest.mark.parametrize(("kind", "depth"), [("rf", "deep"), ("mlp", "deep"), ("mlp", "compact"), ("mlp_rf", "deep")])
 def test_pixel_classifier_corrects_the_tile_map(kind, depth):
     img, truth, grid = _scene()
     x, y = _sample(img, grid)
@@ -96,6 +96,25 @@ def test_pixel_classifier_corrects_the_tile_map(kind, depth):
     assert out.shape == truth.shape
     assert (out == truth).mean() > 0.97  # the wrong tile and the unclassified strip are fixed
     assert (cnn == truth).mean() < 0.85
+
+
+def test_mlp_rf_averages_the_mlp_and_the_forest_fitted_alone():
+    """phase2 "mlp_rf": MLP_RF_WEIGHT of the MLP's probabilities and the rest of the forest's, each
+    fitted on the same pixels with the same seed as it would be alone.
+    """
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(600, 3)).astype(np.float32)
+    y = np.where(x[:, 0] + 0.5 * rng.normal(size=600) > 0, 1, 3) + (x[:, 1] > 1.2)  # classes 1, 2, 3, 4; noisy
+    kw = {**FIT, "epochs": 3, "n_trees": 5, "min_leaf": 3}
+    both = fit_pixel_classifier(x, y, "mlp_rf", **kw)
+    mlp, rf = (fit_pixel_classifier(x, y, k, **kw) for k in ("mlp", "rf"))
+    rows = rng.normal(size=(200, 3)).astype(np.float32)
+    pm, pr = mlp.predict_proba_rows(rows), rf.predict_proba_rows(rows)
+    np.testing.assert_allclose(both.predict_proba_rows(rows), 0.35 * pm + 0.65 * pr, atol=1e-6)
+    assert MLP_RF_WEIGHT == 0.35
+    assert not np.array_equal(pm.argmax(1), pr.argmax(1))  # two classifiers that differ: the average is a third
+    np.testing.assert_array_equal(both._codes(rows), both.classes[(0.35 * pm + 0.65 * pr).argmax(1)])
+    assert SSCParams(phase2="mlp_rf").phase2_name == "MLPRF"
 
 
 def test_one_class_map_gives_that_class():

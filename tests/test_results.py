@@ -55,9 +55,9 @@ def test_removal_takes_every_phase2s_files_their_sidecars_and_what_a_killed_run_
     removed = results.remove_item(made.values(), manifest=manifest, stale=[stale])
     assert removed[0] == manifest  # first: the item is not done until it is written again
     assert sorted(p.name for p in tmp_path.iterdir()) == ["Other_e_MLP.tif"]
-    # 7 files per phase 2, of which the CNN map and its confidence are shared: 12; 2 sidecars of each
-    # final map; the stale folder
-    assert len(removed) == len(set(removed)) == 12 + 4 + 1
+    # 7 files per phase 2 (mlp, rf, mlp_rf), of which the CNN map and its confidence are shared: 17;
+    # 2 sidecars of each final map; the stale folder
+    assert len(removed) == len(set(removed)) == 17 + 6 + 1
 
 
 def test_conflicts_stop_the_run_naming_each_item(tmp_path):

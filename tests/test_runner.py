@@ -411,7 +411,7 @@ def test_every_option_says_what_it_means_in_words():
     assert f"not results (default: {mapraster.WINDOW_MPX:g})" in mp
     assert "--recog_thresh X, --recog-thresh X a tile whose top class probability is below it becomes unclassified" in mp
     assert f"(default: {SSCParams().recog_thresh})" in mp
-    assert "--phase2 mlp|rf the pixel classifier" in mp
+    assert "--phase2 mlp|mlp_rf|rf the pixel classifier" in mp
 
 
 def test_ctrl_c_stops_a_batch_with_one_line_and_status_130(monkeypatch, capsys):

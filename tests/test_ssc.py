@@ -31,7 +31,7 @@ def scene(h=60, w=85, seed=0):
     return img, truth
 
 
-@pytest.mark.parametrize("phase2", ["mlp", "rf"])
+@pytest.mark.parametrize("phase2", ["mlp", "rf", "mlp_rf"])
 def test_pipeline_known_answer(colour_cnn, phase2):
     img, truth = scene()
     p = ssc.SSCParams(phase2=phase2, median_radius=1, mlp_epochs=30, mlp_batch_size=256, n_trees=20, min_sample=2000)
@@ -153,7 +153,7 @@ def test_rf_files_are_named_rf(tmp_path, colour_cnn):
     ("values", "message"),
     [
         ({"mlp_depth": "deeep"}, r"mlp_depth must be one of \['deep', 'very_deep', 'compact'\], got 'deeep'"),
-        ({"phase2": "RF"}, r"phase2 must be one of \['mlp', 'rf'\], got 'RF'"),
+        ({"phase2": "RF"}, r"phase2 must be one of \['mlp', 'mlp_rf', 'rf'\], got 'RF'"),
         ({"mlp_epochs": "ten"}, r"mlp_epochs must be int, got 'ten'"),
         ({"subsample": 0}, r"subsample must be in \(0, 1\]"),
         ({"min_sample": 10, "max_sample": 5}, r"max_sample \(5\) must be >= min_sample \(10\)"),

@@ -45,7 +45,7 @@ HOW_TO_SET = (
 #: the choices sscnb offers, as the dialogs list them (sscnb is not importable in QGIS's Python: a test
 #: checks these against sscnb.cnn.BUNDLED_MODELS, sscnb.params.PHASE2_CHOICES and sscnb.phase2.FEATURE_SETS)
 SHIPPED = ["rivers", "rivers_compact"]
-PHASE2 = ["mlp", "rf"]
+PHASE2 = ["mlp", "rf", "mlp_rf"]
 FEATURES = ["median_rgb", "multiscale"]
 #: QGIS's own settings for its Python and GDAL: passed on, they would make another Python start
 #: with QGIS's library path, or another GDAL read QGIS's data files

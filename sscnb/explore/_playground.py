@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from sscnb.data._pairs import read_pair
 from sscnb.explore._display import _display_figure
 from sscnb.explore._result import ImageResult
+from sscnb.params import PHASE2_CHOICES
 from sscnb.plots._figures import _plt
 from sscnb.ssc import SSCParams, classify_image
 
@@ -96,7 +97,7 @@ def _playground_widget(tool: Phase2Playground):
         "median_radius": w.IntSlider(value=p.median_radius, min=0, max=15, description="median_radius", **full),
         "use_entropy": w.Checkbox(value=p.use_entropy, description="use_entropy", **full),
         "subsample": w.FloatLogSlider(value=p.subsample, base=10, min=-3, max=0, description="subsample", **full),
-        "phase2": w.ToggleButtons(options=["mlp", "rf"], value=p.phase2, description="phase2", **full),
+        "phase2": w.ToggleButtons(options=list(PHASE2_CHOICES), value=p.phase2, description="phase2", **full),
         "recog_thresh": w.FloatSlider(value=p.recog_thresh, min=0, max=1, step=0.05, description="recog_thresh", **full),
         "min_tiles": w.IntSlider(value=p.min_tiles, min=0, max=20, description="min_tiles", **full),
     }

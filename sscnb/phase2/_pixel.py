@@ -24,6 +24,7 @@ from sklearn.ensemble import RandomForestClassifier
 
 from sscnb.cnn._keras import set_random_seed
 from sscnb.cnn._model import _keras
+from sscnb.params import MLP_RF_WEIGHT
 
 if TYPE_CHECKING:
     from typing import Any
@@ -297,6 +298,10 @@ class PixelClassifier:
         """Return the class probabilities of feature rows ``(n, F)``, predicted in batches."""
         if self.model is None:
             return np.ones((len(x), 1), np.float32)
+        if self.kind == "mlp_rf":  # the MLP and the forest, fitted on the same pixels and classes
+            mlp, rf = self.model
+            p = MLP_RF_WEIGHT * mlp.predict_proba_rows(x, batch) + (1 - MLP_RF_WEIGHT) * rf.predict_proba_rows(x, batch)
+            return p.astype(np.float32)
         z = (x.astype(np.float32) - self.mean) / self.scale
         if self.kind == "rf":
             return self.model.predict_proba(z).astype(np.float32)
@@ -380,7 +385,9 @@ def fit_pixel_classifier(
         Features of the training pixels.
     y : (n,) ndarray of int
         Their class codes (from the CNN's tile map).
-    kind : {"mlp", "rf"}
+    kind : {"mlp", "rf", "mlp_rf"}
+        ``"mlp_rf"`` fits both on the same pixels; its probabilities are their average, the MLP's
+        weighing :data:`sscnb.params.MLP_RF_WEIGHT`.
     depth : {"deep", "very_deep", "compact"}
     epochs, batch_size : int
         Training of the MLP.
@@ -404,6 +411,24 @@ def fit_pixel_classifier(
     if len(classes) == 1:
         logger.info("phase 2: the CNN map holds one class (%s); the final map is that class", classes[0])
         return PixelClassifier(kind, classes, mean, scale, None, {"one_class": True, "n_train": len(y)})
+    if kind == "mlp_rf":
+        mlp, rf = (
+            fit_pixel_classifier(
+                x,
+                y,
+                k,
+                depth=depth,
+                epochs=epochs,
+                learning_rate=learning_rate,
+                batch_size=batch_size,
+                use_smote=use_smote,
+                n_trees=n_trees,
+                min_leaf=min_leaf,
+                seed=seed,
+            )
+            for k in ("mlp", "rf")
+        )
+        return PixelClassifier(kind, classes, mean, scale, (mlp, rf), dict(mlp.info))
     z = (x - mean) / scale
     yy = np.searchsorted(classes, y)
     info = {"n_train": int(len(y))}
@@ -437,5 +462,5 @@ def fit_pixel_classifier(
             if isinstance(layer, keras.layers.Dense)
         ]
     else:
-        raise ValueError(f"phase2 must be 'mlp' or 'rf', not {kind!r}")
+        raise ValueError(f"phase2 must be 'mlp', 'rf' or 'mlp_rf', not {kind!r}")
     return PixelClassifier(kind, classes, mean, scale, model, info)
