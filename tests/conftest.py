@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
+import resource
 import shutil
+import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -35,6 +38,13 @@ def pytest_addoption(parser):
         default=None,
         help="fail the run when a test not marked slow, browser or e2e took longer than this, setup, call and "
         "teardown together (make test sets 10)",
+    )
+    parser.addoption(
+        "--cpu-profile",
+        default=None,
+        metavar="DIR",
+        help="write each test's wall seconds and CPU seconds, its own and its child processes' (notebook kernels, "
+        "servers, workers, fresh environments), to DIR/cpu_by_test.csv and print the 15 that cost most",
     )
 
 
@@ -113,11 +123,14 @@ def _over_the_limit(config) -> list:
 
 
 def pytest_sessionfinish(session, exitstatus):
+    if session.config.getoption("--cpu-profile"):
+        _write_cpu_profile(session.config)
     if _over_the_limit(session.config) and session.exitstatus == pytest.ExitCode.OK:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    _report_cpu_profile(terminalreporter, config)
     found = _over_the_limit(config)
     if not found:
         return
@@ -131,6 +144,61 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         "make test-all: mark it @pytest.mark.slow (browser: @pytest.mark.browser; a fresh environment: "
         "@pytest.mark.e2e), or take what it builds from a shared fixture (conftest.py)."
     )
+
+
+# -- where the CPU goes: --cpu-profile DIR -----------------------------------------------------------------
+
+_cpu_rows: list = []
+
+
+def _cpu_now() -> tuple:
+    own, children = (resource.getrusage(w) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+    return time.perf_counter(), own.ru_utime + own.ru_stime, children.ru_utime + children.ru_stime
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    """Under ``--cpu-profile``, measure each test, setup and teardown included. A child process's CPU
+    counts when it is waited for: a server a module fixture started counts in the test it ends after.
+    """
+    if not item.config.getoption("--cpu-profile"):
+        yield
+        return
+    before = _cpu_now()
+    yield
+    after = _cpu_now()
+    wall, own, children = (a - b for a, b in zip(after, before, strict=True))
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    _cpu_rows.append({"test": item.nodeid, "worker": worker, "wall_s": wall, "cpu_s": own, "children_cpu_s": children})
+
+
+def cpu_table(rows: list):
+    """Return the rows of ``--cpu-profile`` as a table, the costliest test (its CPU and its children's) first."""
+    import pandas as pd
+
+    t = pd.DataFrame(rows, columns=["test", "worker", "wall_s", "cpu_s", "children_cpu_s"])
+    t["total_cpu_s"] = t.cpu_s + t.children_cpu_s
+    return t.sort_values("total_cpu_s", ascending=False, kind="stable").reset_index(drop=True)
+
+
+def _write_cpu_profile(config) -> None:
+    folder = Path(config.getoption("--cpu-profile"))
+    folder.mkdir(parents=True, exist_ok=True)
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    (folder / f"tests_{worker}.json").write_text(json.dumps(_cpu_rows))
+
+
+def _report_cpu_profile(tr, config) -> None:
+    if not config.getoption("--cpu-profile") or hasattr(config, "workerinput"):
+        return
+    folder = Path(config.getoption("--cpu-profile"))
+    rows = [r for f in sorted(folder.glob("tests_*.json")) for r in json.loads(f.read_text())]
+    t = cpu_table(rows)
+    t.round(2).to_csv(folder / "cpu_by_test.csv", index=False)
+    tr.write_sep("=", f"CPU seconds of {len(t)} tests on {os.cpu_count()} cores: {t.cpu_s.sum():.0f} in the test "
+                 f"processes, {t.children_cpu_s.sum():.0f} in their children ({folder / 'cpu_by_test.csv'})")  # fmt: skip
+    for r in t.head(15).itertuples():
+        tr.write_line(f"{r.total_cpu_s:7.1f} s CPU ({r.children_cpu_s:6.1f} in children) {r.wall_s:7.1f} s wall  {r.test}")
 
 
 @pytest.fixture

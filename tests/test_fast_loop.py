@@ -8,7 +8,9 @@ import subprocess
 import sys
 import textwrap
 
-from conftest import LONG_FILES, REPO, too_slow
+import pandas as pd
+
+from conftest import LONG_FILES, REPO, cpu_table, too_slow
 
 
 def test_too_slow_keeps_unmarked_tests_over_the_limit_slowest_first():
@@ -65,3 +67,45 @@ def test_a_run_with_a_slow_unmarked_test_fails_and_says_how_to_mark_it(tmp_path)
     assert "test_quick" not in listed
     assert "@pytest.mark.slow" in listed
     assert subprocess.run([*run, "--max-test-seconds=5"], capture_output=True, text=True, cwd=tmp_path, env=env).returncode == 0
+
+
+def test_cpu_table_puts_the_costliest_test_first_its_childrens_cpu_included():
+    rows = [
+        {"test": "a", "worker": "gw0", "wall_s": 9.0, "cpu_s": 2.0, "children_cpu_s": 0.0},
+        {"test": "b", "worker": "gw1", "wall_s": 3.0, "cpu_s": 0.5, "children_cpu_s": 4.0},
+        {"test": "c", "worker": "gw0", "wall_s": 1.0, "cpu_s": 1.0, "children_cpu_s": 0.0},
+    ]
+    t = cpu_table(rows)
+    assert list(t.test) == ["b", "a", "c"]
+    assert list(t.total_cpu_s) == [4.5, 2.0, 1.0]
+
+
+def test_cpu_profile_counts_a_tests_child_processes(tmp_path):
+    """--cpu-profile DIR: the CPU a test's child process burnt counts as that test's children's."""
+    shutil.copy(REPO / "tests" / "conftest.py", tmp_path / "conftest.py")
+    (tmp_path / "pytest.ini").write_text("[pytest]\nmarkers =\n    slow: x\n    browser: x\n    e2e: x\n    realdata: x\n")
+    burn = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.5: pass"
+    (tmp_path / "test_cpu.py").write_text(
+        textwrap.dedent(
+            f"""
+            import subprocess, sys
+
+            def test_in_a_child():
+                subprocess.run([sys.executable, "-c", {burn!r}], check=True)
+
+            def test_here():
+                exec({burn!r})
+            """
+        )
+    )
+    env = {**os.environ, "SSCNB_TEST_WARMUP": "0"}
+    run = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", str(tmp_path), "--cpu-profile", str(tmp_path / "cpu")]
+    r = subprocess.run(run, capture_output=True, text=True, cwd=tmp_path, env=env)
+    assert r.returncode == 0, r.stdout
+    assert "CPU seconds of 2 tests" in r.stdout
+    t = pd.read_csv(tmp_path / "cpu" / "cpu_by_test.csv").set_index("test")
+    child, here = t.loc["test_cpu.py::test_in_a_child"], t.loc["test_cpu.py::test_here"]
+    assert child.children_cpu_s >= 0.45
+    assert child.cpu_s < 0.3
+    assert here.cpu_s >= 0.45
+    assert here.children_cpu_s == 0
