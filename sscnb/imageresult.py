@@ -58,7 +58,7 @@ class ImageResult:
     back from results that saved no class rasters: then there are no F1 tables and no map layers),
     ``confidence_tiles (n_rows, n_cols)`` (the CNN's top-class probability per tile; negative: not
     classified), ``full_shape`` (of the full-resolution image; larger than ``image`` when the arrays
-    are a preview), ``phase2_name`` ("MLP" or "RF"), ``result`` (the :class:`sscnb.ssc.SSCResult`
+    are a preview), ``phase2_name`` ("MLP", "RF" or "MLPRF"), ``result`` (the :class:`sscnb.ssc.SSCResult`
     when classified here, else None), ``note`` (where the arrays came from) and ``bounds`` (left,
     bottom, right, top of the image in the units of its projected CRS, with ``units`` their name;
     None for an image without one: the figure's axes are then pixels). ``confidence`` is the tile

@@ -1,7 +1,7 @@
 """Compiling per-image results (notebook 03's CSV files) into one tidy table, with summaries.
 
 The compiled table has one row per image x class x type with columns ``F1`` (0-1, as everywhere in sscnb),
-``Support`` (labelled pixels), ``RiverName``, ``Image``, ``Type`` (CNN / MLP / RF), ``Sample``
+``Support`` (labelled pixels), ``RiverName``, ``Image``, ``Type`` (CNN / MLP / RF / MLPRF), ``Sample``
 (``InSample`` when the image's river is one the CNN was trained on, from the model card or class
 key; ``OutOfSample`` otherwise; ``Unknown`` when no model is given), ``Class``, ``Experiment``,
 ``Model``; plus, per image and type, a row with ``Class = "ALL"`` holding the support-weighted
@@ -24,7 +24,7 @@ from sscnb.assess._metrics import read_report, weighted_f1
 from sscnb.data._pairs import parse_image_name
 from sscnb.errors import ReportError
 from sscnb.layout import MODEL_DIR
-from sscnb.params import phase2_name
+from sscnb.params import PHASE2_CHOICES, phase2_name
 from sscnb.provenance import atomic_path
 
 if TYPE_CHECKING:
@@ -48,7 +48,8 @@ __all__ = [
 ]
 
 COMPILED_COLUMNS = ["F1", "Support", "RiverName", "Image", "Type", "Sample", "Class", "Experiment", "Model"]
-TYPES = ("CNN", "MLP", "RF")
+#: the maps a results folder holds: the CNN's tile map and each phase 2's final map (sscnb.params.PHASE2_CHOICES)
+TYPES = ("CNN", *PHASE2_CHOICES.values())
 
 
 def _is_image_name(name: str) -> bool:
@@ -129,7 +130,7 @@ def find_result_files(results_dir: str | Path, experiment: str | None = None) ->
     Returns
     -------
     list of (Path, str, str, str)
-        ``(path, type, image, experiment)``; type is CNN, MLP or RF.
+        ``(path, type, image, experiment)``; type is one of :data:`TYPES` (CNN, MLP, RF, MLPRF).
     """
     results_dir = Path(results_dir)
     if not results_dir.is_dir():
@@ -137,7 +138,7 @@ def find_result_files(results_dir: str | Path, experiment: str | None = None) ->
     experiments = known_experiments(results_dir)
     out = []
     for p in sorted(results_dir.glob("*.csv")):
-        m = re.match(r"^(?P<type>CNN|MLP|RF)_(?P<rest>.+)\.csv$", p.name)
+        m = re.match(rf"^(?P<type>{'|'.join(TYPES)})_(?P<rest>.+)\.csv$", p.name)
         if not m:
             continue
         split = split_image_experiment(m["rest"], experiment, experiments)
@@ -216,7 +217,7 @@ def compile_results(
         files = find_result_files(rd, experiment)
         if not files:
             raise ReportError(
-                f"no CNN_*, MLP_* or RF_* result CSV files in {rd}"
+                f"no {', '.join(t + '_*' for t in TYPES[:-1])} or {TYPES[-1]}_* result CSV files in {rd}"
                 + (f" for experiment {experiment!r}" if experiment else "")
                 + ": run notebook 03 first"
             )
@@ -360,7 +361,7 @@ def narrative(df: pd.DataFrame) -> str:
         sample group.
     """
     lines = []
-    final_types = [t for t in ("MLP", "RF") if (df.Type == t).any()]
+    final_types = [t for t in TYPES[1:] if (df.Type == t).any()]
     for sample, d in df.groupby("Sample"):
         o = weighted_summary(d, ["Type"]).set_index("Type")
         n_img = d.Image.nunique()
@@ -406,7 +407,7 @@ def overall_f1(out_dir: str | Path, experiment: str, phase2: str = "mlp", images
     Returns
     -------
     dict
-        ``{"CNN": f1, "MLP" or "RF": f1}``: the F1 of every (image, class) weighted by its labelled
+        ``{"CNN": f1, "MLP", "RF" or "MLPRF": f1}``: the F1 of every (image, class) weighted by its labelled
         pixels, not an average over images.
     """
     name = phase2_name(phase2)

@@ -94,6 +94,16 @@ def test_class_scores_pool_the_confusion_matrices(results):
     assert len(class_scores(results, "my_exp", "mlp", images={"Alpha_0001"})) == 4
 
 
+def test_every_phase2s_results_are_compiled_mlprf_too(results):
+    """The files of phase2 mlp_rf (MLPRF_...) are compiled beside the MLP's, not skipped."""
+    _csv(results / "MLPRF_Alpha_0001_my_exp.csv", [("water", 1, 1, 0.95, 300), ("dry sediment", 1, 1, 0.7, 100)])
+    df = report.compile_results(results, experiment="my_exp")
+    assert set(df.Type) == {"CNN", "MLP", "MLPRF"}
+    overall = report.weighted_summary(df, ["Type"]).set_index("Type")
+    assert overall.loc["MLPRF", "F1"] == pytest.approx((0.95 * 300 + 0.7 * 100) / 400)
+    assert "MLPRF" in report.narrative(df)
+
+
 def test_class_key_gives_sample_when_no_card(tmp_path):
     ssc = tmp_path / "r" / "ssc"
     ssc.mkdir(parents=True)
@@ -117,7 +127,7 @@ def test_aggregated_confusion_sums_images(results):
 def test_errors_name_the_file_or_folder(tmp_path, results):
     empty = tmp_path / "empty"
     empty.mkdir()
-    with pytest.raises(report.ReportError, match="no CNN_\\*, MLP_\\* or RF_\\* result CSV files in .*empty"):
+    with pytest.raises(report.ReportError, match="no CNN_\\*, MLP_\\*, RF_\\* or MLPRF_\\* result CSV files in .*empty"):
         report.compile_results(empty)
     (results / "RF_Alpha_0001_my_exp.csv").write_text("class,precision,recall\nwater,1,1\n")
     with pytest.raises(report.ReportError, match="RF_Alpha_0001_my_exp.csv"):

@@ -70,7 +70,7 @@ class MapResult:
     info: dict
     timings: dict = field(default_factory=dict)
     status: str = "done"
-    phase2_name: str = "MLP"  # the final map's classifier, as in its file names ("MLP" or "RF")
+    phase2_name: str = "MLP"  # the final map's classifier, as in its file names ("MLP", "RF" or "MLPRF")
 
 
 def _recipe(

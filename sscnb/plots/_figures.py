@@ -366,7 +366,7 @@ def ssc_figure(
     scheme : ClassScheme
     f1_cnn, f1_final : float, optional
     phase2_name : str
-        "MLP" or "RF".
+        "MLP", "RF" or "MLPRF".
     title : str
     max_px : int, px
 
@@ -472,7 +472,7 @@ def f1_violins(compiled: pd.DataFrame, scheme: ClassScheme | None = None) -> Fig
         density_norm="width",
         height=3.4,
         aspect=1.5,
-        palette={"CNN": "#a6cee3", "MLP": "#1f78b4", "RF": "#33a02c"},
+        palette={"CNN": "#a6cee3", "MLP": "#1f78b4", "RF": "#33a02c", "MLPRF": "#6a3d9a"},
         linewidth=0.8,
     )
     g.set_axis_labels("", "F1")
