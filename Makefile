@@ -49,9 +49,10 @@ test: lint
 	$(PY) -m pytest -m "not slow and not browser and not e2e" $(TEST_WORKERS) --durations=15 --max-test-seconds=10 $(PYTEST_ARGS)
 
 # whole files to a worker (--dist loadfile: a module's shared fixtures are built once), in the order
-# tests/conftest.py gives them (--no-loadscope-reorder): the workshop guide's long file first
+# tests/conftest.py gives them (--no-loadscope-reorder): the longest files first; --cpu-profile: each
+# test's CPU, its child processes' included, in outputs/test_cpu/cpu_by_test.csv (docs/testing.md)
 test-all: lint
-	$(PY) -m pytest $(TEST_ALL_WORKERS) --dist loadfile --no-loadscope-reorder --durations=15 --cov=sscnb --cov-report=term:skip-covered $(PYTEST_ARGS)
+	$(PY) -m pytest $(TEST_ALL_WORKERS) --dist loadfile --no-loadscope-reorder --durations=15 --cpu-profile outputs/test_cpu --cov=sscnb --cov-report=term:skip-covered $(PYTEST_ARGS)
 
 # the documentation site, docs/_build/html/index.html (open it from the file system), with the notebooks as
 # make demo ran them (SSCNB_DOCS_RUN=outputs/OTHER for another finished run); -W: a warning fails the build

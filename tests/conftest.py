@@ -90,6 +90,9 @@ def pytest_sessionstart(session):
     ``SSCNB_TEST_WARMUP=0`` leaves it out (tests/test_fast_loop.py's own small runs).
     """
     config = session.config
+    if config.getoption("--cpu-profile") and not hasattr(config, "workerinput"):  # an earlier run's workers' rows go
+        for old in Path(config.getoption("--cpu-profile")).glob("tests_*.json"):
+            old.unlink()
     if config.getoption("--max-test-seconds") is None or os.environ.get("SSCNB_TEST_WARMUP") == "0":
         return
     if hasattr(config, "workerinput") or not getattr(config.option, "numprocesses", None):  # where the tests run

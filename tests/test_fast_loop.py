@@ -100,9 +100,11 @@ def test_cpu_profile_counts_a_tests_child_processes(tmp_path):
     )
     env = {**os.environ, "SSCNB_TEST_WARMUP": "0"}
     run = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", str(tmp_path), "--cpu-profile", str(tmp_path / "cpu")]
+    (tmp_path / "cpu").mkdir()
+    (tmp_path / "cpu" / "tests_gw7.json").write_text('[{"test": "from an earlier run", "worker": "gw7"}]')
     r = subprocess.run(run, capture_output=True, text=True, cwd=tmp_path, env=env)
     assert r.returncode == 0, r.stdout
-    assert "CPU seconds of 2 tests" in r.stdout
+    assert "CPU seconds of 2 tests" in r.stdout  # not the rows an earlier run's worker left
     t = pd.read_csv(tmp_path / "cpu" / "cpu_by_test.csv").set_index("test")
     child, here = t.loc["test_cpu.py::test_in_a_child"], t.loc["test_cpu.py::test_here"]
     assert child.children_cpu_s >= 0.45
