@@ -19,6 +19,7 @@ from sscnb.cnn import _model as cnn
 from sscnb.cnn._tilesets import TileSet
 from sscnb.data._classes import DEFAULT_CLASSES
 from sscnb.maps import _batch as mapping
+from sscnb.pipeline._steps import _OUTSIDE_TRAINING
 
 # -- colour augmentation ------------------------------------------------------------------------
 
@@ -161,6 +162,9 @@ def test_classify_image_warns_and_normalises_the_cnn_input(colour_cnns):
     stats = res.info["input_stats"]
     assert g > 1
     assert res.info["input_check"]
+    # phase 2, judged only by the tile map of an image outside the CNN's training, says it may not be caught
+    assert res.info["judge"] == "held-out tiles"
+    assert res.info["phase2_reason"].endswith("; " + _OUTSIDE_TRAINING), res.info["phase2_reason"]
     assert 255 * (stats["dark_tones"] / 255) ** g == pytest.approx(60, abs=0.01)  # onto the training median
     # the CNN saw the corrected image: the same tile map as classifying the corrected image without correction
     plain = ssc.SSCParams(**FAST, normalise=False)
@@ -174,7 +178,9 @@ def test_classify_image_warns_and_normalises_the_cnn_input(colour_cnns):
     inside = np.full((64, 64, 3), 60, np.uint8)
     with warnings.catch_warnings():
         warnings.simplefilter("error", inputstats.InputShiftWarning)
-        assert ssc.classify_image(inside, model, ssc.SSCParams(**FAST)).info["cnn_gamma"] == 1.0
+        quiet = ssc.classify_image(inside, model, ssc.SSCParams(**FAST))
+    assert quiet.info["cnn_gamma"] == 1.0
+    assert "outside what the CNN was trained on" not in quiet.info.get("phase2_reason", "")
 
 
 def test_apply_gamma_is_the_formula_rounded():

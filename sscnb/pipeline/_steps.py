@@ -325,13 +325,23 @@ def correct_input(job: ImageJob) -> float:
     return time.perf_counter() - t0
 
 
+#: said with phase 2's reason where the input check found the image outside the CNN's training and only the
+#: tile map judged phase 2: there phase 2 can reproduce the tile map's errors, pass, and lower the map
+_OUTSIDE_TRAINING = (
+    "but the image lies outside what the CNN was trained on (the input check), where phase 2 can pass this "
+    "check against the tile map and still lower the map: label some of its tiles (notebook 07) so that your "
+    "labels judge phase 2, or keep the tile map (min_agreement 1.0)"
+)
+
+
 def choose(job: ImageJob, tile_grid: np.ndarray) -> Phase2Choice | None:
     """Phase 2 on the tile map: fitted and checked (:func:`sscnb.phase2.choose_phase2`), or the tile map kept.
 
     Parameters
     ----------
     job : ImageJob
-        ``info`` gets the choice and why (``note`` where the final map is not phase 2's).
+        ``info`` gets the choice and why (``note`` where the final map is not phase 2's). Where the input
+        check warned and held-out tiles judged phase 2, its reason adds the caution of ``_OUTSIDE_TRAINING``.
     tile_grid : (rows, cols) ndarray of uint8
         The tile map after the tile rules (:func:`apply_tile_rules`).
 
@@ -347,6 +357,8 @@ def choose(job: ImageJob, tile_grid: np.ndarray) -> Phase2Choice | None:
         return None
     choice = choose_phase2(tile_grid, job.confidence, job.tile, job.gather, job.params, job.labels)
     info.update(choice.info)
+    if choice.clf is not None and info.get("judge") == "held-out tiles" and info.get("input_check"):
+        info["phase2_reason"] += f"; {_OUTSIDE_TRAINING}"  # measured: docs/new_river.md, "A harm miss"
     if choice.clf is None:
         info["note"] = f"phase 2 not used: {choice.info['phase2_reason']}"
         logger.warning("%s: %s", job.name, info["note"])
