@@ -377,6 +377,40 @@ def test_user_labels_judge_phase_2_held_out_against_the_tile_map():
     assert c.predict(left)[:10, :10].tolist() == [[1] * 10] * 10
 
 
+def test_user_labels_choose_the_mlp_s_weight_in_mlp_rf():
+    """phase2 "mlp_rf" with labels: each fold's fit is scored at the MLP weights 0.35 (the default),
+    1 (the MLP alone) and 0 (the forest alone), and the best on the held-out labels is fitted. Here the
+    forest cannot split (leaves larger than the sample: it gives every pixel the classes' shares, 85%
+    class 1) and drags the average to class 1 everywhere; the MLP alone maps the bright tiles as
+    the user labelled them, so the labels choose it, and its forest is not fitted.
+    """
+    from sscnb.phase2._choose import LABEL_MLP_WEIGHTS, PixelLabels
+
+    tile = 10
+    img = np.full((40, 50, 3), 40, np.uint8)
+    lab = np.ones((40, 50), np.uint8)
+    for r, c in [(0, 0), (1, 3), (3, 4)]:  # 3 bright tiles of class 2 among 17 dark of class 1
+        img[r * 10 : (r + 1) * 10, c * 10 : (c + 1) * 10] = 200
+        lab[r * 10 : (r + 1) * 10, c * 10 : (c + 1) * 10] = 2
+    kw = dict(phase2="mlp_rf", n_trees=3, min_sample=1000, label_cnn_share=0.0, mlp_depth="compact", mlp_learning_rate=0.03)
+    p = ssc.SSCParams(**kw, rf_min_leaf=100_000, mlp_epochs=6)
+    c = ssc.choose_phase2(np.ones((4, 5), np.int64), np.ones((4, 5)), tile, _gather_from(img), p, PixelLabels.from_raster(lab))
+    assert LABEL_MLP_WEIGHTS == (0.35, 1.0, 0.0)
+    by_w = c.info["label_f1_by_mlp_weight"]["median RGB"]
+    assert by_w[1.0] == 1.0
+    assert by_w[0.35] == by_w[0.0] < 0.8  # class 2 lost: 0.85 x 0.65 > 0.35 + 0.15 x 0.65
+    assert c.info["mlp_weight"] == c.clf.mlp_weight == 1.0
+    assert c.clf.model[1] is None  # the forest, weighing nothing, is not fitted
+    assert "the MLP's weight 1, the best of 0.35, 1, 0 on your labels" in c.info["phase2_choice"]
+    assert (c.predict(img) == lab).all()
+    # a forest that can split (leaves of 20): the default weight is as good, and wins the tie
+    p = ssc.SSCParams(**kw, rf_min_leaf=20, mlp_epochs=1)
+    c = ssc.choose_phase2(np.ones((4, 5), np.int64), np.ones((4, 5)), tile, _gather_from(img), p, PixelLabels.from_raster(lab))
+    assert c.info["label_f1_by_mlp_weight"]["median RGB"][0.35] == 1.0
+    assert c.info["mlp_weight"] == c.clf.mlp_weight == 0.35
+    assert all(m is not None for m in c.clf.model)
+
+
 def test_a_polygon_of_one_class_comes_out_that_class():
     """A class the CNN never saw on this image (it calls the grey bar water, like the river): the user
     draws one polygon on the bar, and phase 2, trained on it and the tile map elsewhere, maps the whole

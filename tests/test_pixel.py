@@ -117,6 +117,29 @@ def test_mlp_rf_averages_the_mlp_and_the_forest_fitted_alone():
     assert SSCParams(phase2="mlp_rf").phase2_name == "MLPRF"
 
 
+def test_mlp_rf_weighted_anew_or_fitted_with_one_part():
+    """An mlp_rf weighted 1 is the MLP alone, weighted 0 the forest alone; fitted at 1 or 0 it fits only
+    that part, with the same predictions.
+    """
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(400, 3)).astype(np.float32)
+    y = np.where(x[:, 0] + 0.5 * rng.normal(size=400) > 0, 1, 3)
+    kw = {**FIT, "epochs": 3, "n_trees": 5, "min_leaf": 3}
+    both = fit_pixel_classifier(x, y, "mlp_rf", **kw)
+    rows = rng.normal(size=(100, 3)).astype(np.float32)
+    for w, kind in ((1.0, "mlp"), (0.0, "rf")):
+        alone = fit_pixel_classifier(x, y, kind, **kw).predict_proba_rows(rows)
+        np.testing.assert_allclose(both.weighted(w).predict_proba_rows(rows), alone, atol=1e-6)
+        one = fit_pixel_classifier(x, y, "mlp_rf", **kw, mlp_weight=w)
+        assert sum(m is None for m in one.model) == 1
+        np.testing.assert_allclose(one.predict_proba_rows(rows), alone, atol=1e-6)
+    assert both.mlp_weight == 0.35
+    with pytest.raises(ValueError, match="both its MLP and its forest"):
+        one.weighted(0.5)
+    with pytest.raises(ValueError, match=r"mlp_weight must lie in \[0, 1\]"):
+        fit_pixel_classifier(x, y, "mlp_rf", **kw, mlp_weight=1.5)
+
+
 def test_one_class_map_gives_that_class():
     img, _, _ = _scene()
     x, y = _sample(img, np.full((6, 8), 2))

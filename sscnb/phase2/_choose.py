@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from sklearn.metrics import f1_score
 
+from sscnb.params import MLP_RF_WEIGHT
 from sscnb.phase2 import _pixel as _pixel
 
 if TYPE_CHECKING:
@@ -44,6 +45,10 @@ LABEL_FOLDS = 3
 CV_SAMPLE = 60_000
 #: held-out pixels scored per fold, at most
 CV_SCORED = 30_000
+#: phase2 "mlp_rf" with the user's labels: the MLP's weights they judge, the default first (it wins a tie); 1.0 is
+#: the MLP alone, 0.0 the forest alone. Labelled on Wildcat Creek the MLP passed where the average failed
+#: (docs/phase2_measured.md), so the labels choose; without labels the weight is MLP_RF_WEIGHT
+LABEL_MLP_WEIGHTS = (MLP_RF_WEIGHT, 1.0, 0.0)
 
 
 @dataclass(frozen=True)
@@ -110,7 +115,7 @@ class PixelLabels:
         return PixelLabels(self.rows[keep], self.cols[keep], self.codes[keep], self.learnt)
 
 
-def fit_phase2(xs: np.ndarray, ys: np.ndarray, params: SSCParams) -> PixelClassifier:
+def fit_phase2(xs: np.ndarray, ys: np.ndarray, params: SSCParams, mlp_weight: float | None = None) -> PixelClassifier:
     """Fit the phase-2 classifier of ``params``.
 
     Parameters
@@ -120,11 +125,14 @@ def fit_phase2(xs: np.ndarray, ys: np.ndarray, params: SSCParams) -> PixelClassi
     ys : (n,) ndarray of int
         Their CNN classes.
     params : SSCParams
+    mlp_weight : float, optional
+        ``phase2 = "mlp_rf"``: the MLP's share, if not :data:`sscnb.params.MLP_RF_WEIGHT`.
 
     Returns
     -------
     sscnb.phase2.PixelClassifier
     """
+    extra = {} if mlp_weight is None else {"mlp_weight": mlp_weight}
     return _pixel.fit_pixel_classifier(
         xs,
         ys,
@@ -137,6 +145,7 @@ def fit_phase2(xs: np.ndarray, ys: np.ndarray, params: SSCParams) -> PixelClassi
         n_trees=params.n_trees,
         min_leaf=params.rf_min_leaf,
         seed=params.seed,
+        **extra,
     )
 
 
@@ -408,10 +417,15 @@ class _LabelledSample:
 
 
 def _cross_validate(sample: _LabelledSample, folds: np.ndarray, tile_grid: np.ndarray, tile: int, p: SSCParams, cands: list):
-    """Return the F1s (:func:`_f1s`) of each candidate and of the tile map on the labels, each fold held out, and their count."""
+    """Return the F1s (:func:`_f1s`) of each candidate and of the tile map on the labels, each fold held out, and their count.
+
+    With ``phase2 = "mlp_rf"`` each fold's fit is scored at every MLP weight of :data:`LABEL_MLP_WEIGHTS`
+    too: ``scores`` then holds each candidate's best weight, and ``weights`` that weight.
+    """
     lab = sample.labels
+    weights = LABEL_MLP_WEIGHTS if p.phase2 == "mlp_rf" else (None,)
     truth: list[np.ndarray] = []
-    preds: dict[str, list[np.ndarray]] = {name: [] for name in cands}
+    preds: dict[tuple, list[np.ndarray]] = {(name, w): [] for name in cands for w in weights}
     for k in range(int(folds.max()) + 1):
         held = folds == k
         xs, ys = sample.draw(~held, min(p.max_sample, CV_SAMPLE))
@@ -421,16 +435,23 @@ def _cross_validate(sample: _LabelledSample, folds: np.ndarray, tile_grid: np.nd
         hx = sample.gather(lab.rows[hidx], lab.cols[hidx])
         truth.append(hidx)
         for name in cands:
-            preds[name].append(fit_phase2(_candidate_x(xs, name), ys, p)._codes(_candidate_x(hx, name)))
+            clf = fit_phase2(_candidate_x(xs, name), ys, p)
+            for w in weights:
+                one = clf if w is None or clf.model is None else clf.weighted(w)
+                preds[name, w].append(one._codes(_candidate_x(hx, name)))
     scored = np.concatenate(truth)
     y = lab.codes[scored]
     r, c = lab.rows[scored] // tile, lab.cols[scored] // tile
     ok = (r < tile_grid.shape[0]) & (c < tile_grid.shape[1])
     tile_pred = np.zeros(len(y), np.uint8)
     tile_pred[ok] = tile_grid[r[ok], c[ok]]
-    scores = {name: _f1s(y, np.concatenate(pr)) for name, pr in preds.items()}
+    every = {key: _f1s(y, np.concatenate(pr)) for key, pr in preds.items()}
+    # the first weight (the default) wins a tie: the labels must show another is better
+    best_w = {name: max(weights, key=lambda w, n=name: (every[n, w]["weighted"], w == weights[0])) for name in cands}
+    scores = {name: every[name, best_w[name]] for name in cands}
     scores[TILE_MAP] = _f1s(y, tile_pred)
-    return scores, len(y)
+    by_weight = {name: {w: every[name, w]["weighted"] for w in weights} for name in cands} if weights[0] is not None else {}
+    return scores, len(y), best_w, by_weight
 
 
 def _from_labels(
@@ -461,8 +482,10 @@ def _from_labels(
         why = "phase2_check is off" if not p.phase2_check else "too few labelled tiles (fewer than 2) to hold any out"
         info.update(phase2_choice=f"{p.phase2_name} on {name} + your labels", phase2_reason=f"{why}: phase 2 used unchecked")
         return Phase2Choice(clf, name, info)
-    scores, n = _cross_validate(sample, folds, tile_grid, tile, p, cands)
+    scores, n, best_w, by_weight = _cross_validate(sample, folds, tile_grid, tile, p, cands)
     info["label_f1"] = {k: v["weighted"] for k, v in scores.items()}
+    if by_weight:
+        info["label_f1_by_mlp_weight"] = by_weight
     info["label_f1_by_class"] = {k: v["by_class"] for k, v in scores.items()}
     info["label_folds"] = int(folds.max()) + 1
     best = max(cands, key=lambda k: scores[k]["weighted"])
@@ -481,8 +504,13 @@ def _from_labels(
         info.update(phase2_choice=TILE_MAP, phase2_reason=f"{why}: the CNN tile map is kept")
         logger.info("%s", info["phase2_reason"])
         return Phase2Choice(None, TILE_MAP, info)
-    clf = fit_phase2(*_on(sample.draw(everything, p.max_sample), best), p)
-    info.update(phase2_choice=f"{p.phase2_name} on {best} + your labels", phase2_reason=f"{why}: phase 2 is kept")
+    weight = best_w[best]
+    clf = fit_phase2(*_on(sample.draw(everything, p.max_sample), best), p, mlp_weight=weight)
+    what = f"{p.phase2_name} on {best} + your labels"
+    if weight is not None:
+        info["mlp_weight"] = weight
+        what += f" (the MLP's weight {weight:g}, the best of {', '.join(f'{w:g}' for w in LABEL_MLP_WEIGHTS)} on your labels)"
+    info.update(phase2_choice=what, phase2_reason=f"{why}: phase 2 is kept")
     return Phase2Choice(clf, best, info)
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -293,15 +293,23 @@ class PixelClassifier:
     scale: np.ndarray
     model: Any = None  # sklearn estimator, or the MLP's [(W, b), ...]; None for a one-class map
     info: dict = field(default_factory=dict)
+    #: "mlp_rf": the MLP's share of the averaged probabilities (1.0: the MLP alone, 0.0: the forest alone)
+    mlp_weight: float = MLP_RF_WEIGHT
+
+    def weighted(self, mlp_weight: float) -> PixelClassifier:
+        """Return this "mlp_rf" classifier with the MLP weighing ``mlp_weight``; both its parts must be fitted."""
+        if self.kind != "mlp_rf" or self.model is None or any(m is None for m in self.model):
+            raise ValueError("only an mlp_rf classifier with both its MLP and its forest fitted can be weighted anew")
+        return replace(self, mlp_weight=float(mlp_weight))
 
     def predict_proba_rows(self, x: np.ndarray, batch: int = MLP_BATCH_ROWS) -> np.ndarray:
         """Return the class probabilities of feature rows ``(n, F)``, predicted in batches."""
         if self.model is None:
             return np.ones((len(x), 1), np.float32)
         if self.kind == "mlp_rf":  # the MLP and the forest, fitted on the same pixels and classes
-            mlp, rf = self.model
-            p = MLP_RF_WEIGHT * mlp.predict_proba_rows(x, batch) + (1 - MLP_RF_WEIGHT) * rf.predict_proba_rows(x, batch)
-            return p.astype(np.float32)
+            w, parts = self.mlp_weight, self.model
+            p = sum(k * part.predict_proba_rows(x, batch) for k, part in zip((w, 1 - w), parts, strict=True) if k > 0)
+            return np.asarray(p, np.float32)
         z = (x.astype(np.float32) - self.mean) / self.scale
         if self.kind == "rf":
             return self.model.predict_proba(z).astype(np.float32)
@@ -372,6 +380,7 @@ def fit_pixel_classifier(
     n_trees: int,
     min_leaf: int,
     seed: int,
+    mlp_weight: float = MLP_RF_WEIGHT,
 ) -> PixelClassifier:
     """Fit a phase-2 pixel classifier.
 
@@ -387,7 +396,7 @@ def fit_pixel_classifier(
         Their class codes (from the CNN's tile map).
     kind : {"mlp", "rf", "mlp_rf"}
         ``"mlp_rf"`` fits both on the same pixels; its probabilities are their average, the MLP's
-        weighing :data:`sscnb.params.MLP_RF_WEIGHT`.
+        weighing ``mlp_weight``.
     depth : {"deep", "very_deep", "compact"}
     epochs, batch_size : int
         Training of the MLP.
@@ -399,11 +408,16 @@ def fit_pixel_classifier(
     min_leaf : int
         Training pixels each leaf of the forest must hold (``min_samples_leaf``).
     seed : int
+    mlp_weight : float
+        ``"mlp_rf"``: the MLP's share, :data:`sscnb.params.MLP_RF_WEIGHT` unless the user's labels
+        chose another (:func:`sscnb.phase2.choose_phase2`); at 1.0 or 0.0 the other is not fitted.
 
     Returns
     -------
     PixelClassifier
     """
+    if not 0.0 <= mlp_weight <= 1.0:
+        raise ValueError(f"mlp_weight must lie in [0, 1], got {mlp_weight}")
     classes = np.unique(y)
     x = x.astype(np.float32)
     mean, scale = x.mean(axis=0), x.std(axis=0)
@@ -413,7 +427,9 @@ def fit_pixel_classifier(
         return PixelClassifier(kind, classes, mean, scale, None, {"one_class": True, "n_train": len(y)})
     if kind == "mlp_rf":
         mlp, rf = (
-            fit_pixel_classifier(
+            None
+            if share == 0
+            else fit_pixel_classifier(
                 x,
                 y,
                 k,
@@ -426,9 +442,10 @@ def fit_pixel_classifier(
                 min_leaf=min_leaf,
                 seed=seed,
             )
-            for k in ("mlp", "rf")
+            for k, share in (("mlp", mlp_weight), ("rf", 1 - mlp_weight))
         )
-        return PixelClassifier(kind, classes, mean, scale, (mlp, rf), dict(mlp.info))
+        info = dict((mlp or rf).info)  # type: ignore[union-attr]
+        return PixelClassifier(kind, classes, mean, scale, (mlp, rf), info, mlp_weight=float(mlp_weight))
     z = (x - mean) / scale
     yy = np.searchsorted(classes, y)
     info = {"n_train": int(len(y))}
