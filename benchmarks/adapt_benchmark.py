@@ -43,7 +43,7 @@ def main(argv=None):
     ap.add_argument("--n", type=int, nargs="+", default=[0, 25, 50, 100])
     ap.add_argument("--labelled", nargs="+", choices=["3", "both"], default=["3", "both"])
     ap.add_argument("--features", nargs="+", default=["median_rgb", "multiscale"])
-    ap.add_argument("--phase2", default=None, help="mlp or rf (default: SSCParams)")
+    ap.add_argument("--phase2", default=None, help="mlp, rf or mlp_rf (default: SSCParams)")
     ap.add_argument("--seeds", type=int, nargs="+", default=[42], help="phase 2's seeds (the labels and fine-tuning keep --seed)")
     ap.add_argument("--order", default="mixed")
     ap.add_argument("--epochs", type=int, default=None)

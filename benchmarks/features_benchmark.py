@@ -82,7 +82,7 @@ def main(argv=None):
     ap.add_argument("--data", default=str(ROOT.parent / "shared/data/wildcat"))
     ap.add_argument("--n", type=int, nargs="+", default=[25, 50, 100])
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    ap.add_argument("--phase2", default="mlp", choices=["mlp", "rf"])
+    ap.add_argument("--phase2", default="mlp", choices=["mlp", "mlp_rf", "rf"], help="default mlp: the MLP of the measured pages")
     ap.add_argument("--out", default=str(ROOT / "outputs/benchmarks/features"))
     args = ap.parse_args(argv)
     recs = find_pairs(args.data)

@@ -142,7 +142,7 @@ def main():
     ap.add_argument("--model", default=str(ROOT / "outputs/stmarg/model/cnn_stmarg.keras"))
     ap.add_argument("--data", default=str(ROOT.parent / "shared/data/stmarg/Validate"))
     ap.add_argument("--size", type=int, default=12_000, help="mosaic side in px (default %(default)s)")
-    ap.add_argument("--phase2", default="mlp", choices=["mlp", "rf"])
+    ap.add_argument("--phase2", default="mlp", choices=["mlp", "mlp_rf", "rf"], help="default mlp: the MLP of the measured pages")
     ap.add_argument("--window-mpx", type=float, default=None)
     ap.add_argument("--work", default=str(ROOT / "outputs/benchmarks"), help="where the mosaic and maps go")
     ap.add_argument(

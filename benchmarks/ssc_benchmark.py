@@ -32,6 +32,7 @@ from sscnb import ssc  # noqa: E402
 from sscnb.assess import _metrics as metrics  # noqa: E402
 from sscnb.cnn import _files as modelfiles  # noqa: E402
 from sscnb.data._pairs import find_pairs, read_pair  # noqa: E402
+from sscnb.params import PHASE2_CHOICES  # noqa: E402
 from sscnb.phase2 import _features as features  # noqa: E402
 from sscnb.phase2 import _pixel as pixel  # noqa: E402
 from sscnb.plots._figures import save_figure, ssc_figure  # noqa: E402
@@ -96,7 +97,7 @@ def main():
     ap.add_argument("--model", default=str(ROOT / "outputs/stmarg/model/cnn_stmarg.keras"))
     ap.add_argument("--data", default=str(ROOT.parent / "shared/data/stmarg/Validate"))
     ap.add_argument("--image", default="StMarg_31162")
-    ap.add_argument("--phase2", default="mlp", choices=["mlp", "rf"])
+    ap.add_argument("--phase2", default=ssc.SSCParams.phase2, choices=sorted(PHASE2_CHOICES))
     ap.add_argument("--original", action="store_true", help="also run the original phase 2 (slow)")
     ap.add_argument("--repeat", type=int, default=5, help="runs of our pipeline (the first warms up; the median of the rest)")
     ap.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", help="other SSCParams settings (features=multiscale)")

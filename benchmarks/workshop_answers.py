@@ -31,6 +31,7 @@ CASES = {  # name: (image, settings)
     "radius9": ("Clearwater_0005", {"median_radius": 9}),
     "muddy_mlp": ("Muddyford_0005", {"phase2": "mlp"}),
     "muddy_rf": ("Muddyford_0005", {"phase2": "rf"}),
+    "muddy_mlp_rf": ("Muddyford_0005", {"phase2": "mlp_rf"}),
     "thresh0": ("Clearwater_0006", {"recog_thresh": 0.0}),
     "thresh0.9": ("Clearwater_0006", {"recog_thresh": 0.9}),
     "thresh0.99": ("Clearwater_0006", {"recog_thresh": 0.99}),
@@ -114,7 +115,7 @@ def main(argv=None):
         r = res[case]
         return r["f1"][cls][col or r["final"]]
 
-    print("\nExercise 1: Clearwater_0005, MLP; median_radius -> dry sediment F1, all classes F1")
+    print("\nExercise 1: Clearwater_0005, mlp_rf; median_radius -> dry sediment F1, all classes F1")
     for r in (0, 2, 5, 9):
         c = f"radius{r}"
         print(f"  {r}: dry sediment {f1(c, 'dry sediment'):.3f}, all {f1(c, 'ALL (pixel-weighted)'):.3f}")
@@ -124,9 +125,12 @@ def main(argv=None):
         f"  CNN all {f1(c, 'ALL (pixel-weighted)', 'CNN'):.3f} (dry sediment {f1(c, 'dry sediment', 'CNN'):.3f}, "
         f"senescent vegetation {f1(c, 'senescent vegetation', 'CNN'):.3f}); final {f1(c, 'ALL (pixel-weighted)'):.3f}"
     )
-    print("\nExercise 3: Muddyford_0005: MLP vs RF, all classes F1")
-    print(f"  MLP {f1('muddy_mlp', 'ALL (pixel-weighted)'):.3f}, RF {f1('muddy_rf', 'ALL (pixel-weighted)'):.3f}")
-    print("\nExercise 4: Clearwater_0006, MLP; recog_thresh -> unclassified tiles, CNN F1, final F1")
+    print("\nExercise 3: Muddyford_0005: MLP vs RF vs both averaged (mlp_rf, the default), all classes F1")
+    print(
+        f"  MLP {f1('muddy_mlp', 'ALL (pixel-weighted)'):.3f}, RF {f1('muddy_rf', 'ALL (pixel-weighted)'):.3f}, "
+        f"MLPRF {f1('muddy_mlp_rf', 'ALL (pixel-weighted)'):.3f}"
+    )
+    print("\nExercise 4: Clearwater_0006, mlp_rf; recog_thresh -> unclassified tiles, CNN F1, final F1")
     for t in ("0", "0.9", "0.99"):
         c = f"thresh{t}"
         r = res[c]

@@ -11,7 +11,7 @@ from dataclasses import dataclass, fields
 
 from sscnb.settings import Settings
 
-__all__ = ["SSCParams", "PHASE2_CHOICES", "MLP_DEPTHS", "FEATURE_SETS", "MLP_RF_WEIGHT", "phase2_name"]
+__all__ = ["SSCParams", "PHASE2_CHOICES", "DEFAULT_PHASE2", "MLP_DEPTHS", "FEATURE_SETS", "MLP_RF_WEIGHT", "phase2_name"]
 
 
 PHASE2_CHOICES = {"mlp": "MLP", "rf": "RF", "mlp_rf": "MLPRF"}
@@ -19,6 +19,9 @@ PHASE2_CHOICES = {"mlp": "MLP", "rf": "RF", "mlp_rf": "MLPRF"}
 #: over seeds 1-3 on stmarg/Validate (docs/phase2_measured.md): 0.5 kept dry sediment within 0.057, 0.35
 #: within 0.038 at the MLP's weighted F1
 MLP_RF_WEIGHT = 0.35
+#: the default phase 2: over seeds its dry sediment moved 0.038 (seeds 1-3) where the MLP's moved 0.10-0.38, at the
+#: MLP's weighted F1 (docs/phase2_measured.md); with the user's labels they choose the MLP's weight
+DEFAULT_PHASE2 = "mlp_rf"
 MLP_DEPTHS = ("deep", "very_deep", "compact")
 #: the feature sets of phase 2 (setting ``features``): median RGB, or median RGB and the multiscale bands
 FEATURE_SETS = ("median_rgb", "multiscale")
@@ -53,9 +56,11 @@ class SSCParams(Settings):
     - features: "median_rgb" (the method's) or "multiscale": phase 2 also tries median RGB with
       smoothed intensity, edges, texture and saturation at 1, 2, 4 and 8 px
       (:func:`sscnb.phase2.multiscale_features`), and the self-check keeps the better.
-    - phase2: the pixel classifier, "mlp" (a neural network), "rf" (a random forest) or "mlp_rf"
-      (both, fitted on the same pixels, their class probabilities averaged, the MLP's weighing
-      ``MLP_RF_WEIGHT``: the forest's steadiness over seeds at the MLP's accuracy, for twice the fit).
+    - phase2: the pixel classifier, "mlp_rf" (the default: a neural network and a random forest
+      fitted on the same pixels, their class probabilities averaged, the MLP's weighing
+      ``MLP_RF_WEIGHT``: the forest's steadiness over seeds at the MLP's accuracy, for twice the fit;
+      where the user labelled the image, their held-out labels choose the MLP's weight, 1 or 0 too),
+      "mlp" (the neural network alone, the method's) or "rf" (the forest alone).
     - mlp_depth: "deep" (256-128-64-32-32), "very_deep", or "compact" (64-32-32: a tenth of the work per
       pixel, for the multiscale set, whose every pixel is predicted).
     - mlp_epochs, mlp_batch_size, mlp_learning_rate: training of the pixel MLP.
@@ -112,7 +117,7 @@ class SSCParams(Settings):
     median_radius: int = 5
     use_entropy: bool = False
     features: str = "median_rgb"
-    phase2: str = "mlp"
+    phase2: str = DEFAULT_PHASE2
     mlp_depth: str = "deep"
     mlp_epochs: int = 5
     mlp_batch_size: int = 1024

@@ -24,7 +24,7 @@ from sscnb.assess._metrics import read_report, weighted_f1
 from sscnb.data._pairs import parse_image_name
 from sscnb.errors import ReportError
 from sscnb.layout import MODEL_DIR
-from sscnb.params import PHASE2_CHOICES, phase2_name
+from sscnb.params import DEFAULT_PHASE2, PHASE2_CHOICES, phase2_name
 from sscnb.provenance import atomic_path
 
 if TYPE_CHECKING:
@@ -393,7 +393,7 @@ def narrative(df: pd.DataFrame) -> str:
     return "\n\n".join(lines)
 
 
-def overall_f1(out_dir: str | Path, experiment: str, phase2: str = "mlp", images: set | list | None = None) -> dict:
+def overall_f1(out_dir: str | Path, experiment: str, phase2: str = DEFAULT_PHASE2, images: set | list | None = None) -> dict:
     """Pixel-weighted F1 over all images of a results folder.
 
     Parameters
@@ -419,7 +419,11 @@ def overall_f1(out_dir: str | Path, experiment: str, phase2: str = "mlp", images
 
 
 def class_scores(
-    out_dir: str | Path, experiment: str, phase2: str = "mlp", images: set | list | None = None, scheme: ClassScheme | None = None
+    out_dir: str | Path,
+    experiment: str,
+    phase2: str = DEFAULT_PHASE2,
+    images: set | list | None = None,
+    scheme: ClassScheme | None = None,
 ) -> pd.DataFrame:
     """Return every class's precision, recall and F1 over all images of a results folder.
 

@@ -30,7 +30,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from sscnb.errors import ResultsConflictError
-from sscnb.params import PHASE2_CHOICES, SSCParams, phase2_name
+from sscnb.params import DEFAULT_PHASE2, PHASE2_CHOICES, SSCParams, phase2_name
 from sscnb.provenance import recipe_differences
 
 __all__ = [
@@ -51,7 +51,7 @@ def _with_sidecars(path: Path) -> tuple[Path, Path, Path]:
     return path, path.with_name(path.name + ".aux.xml"), path.with_suffix(".qml")
 
 
-def result_files(out_dir: str | Path, image_name: str, experiment: str, phase2: str = "mlp") -> dict:
+def result_files(out_dir: str | Path, image_name: str, experiment: str, phase2: str = DEFAULT_PHASE2) -> dict:
     """Paths of the files written for one image of a labelled folder (names as in the original method).
 
     Parameters

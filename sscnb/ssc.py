@@ -3,7 +3,7 @@
 ::
 
     cnn = modelfiles.load_model("outputs/x/model/cnn.keras")
-    result = classify_image(image, cnn, SSCParams(phase2="mlp"))
+    result = classify_image(image, cnn, SSCParams(phase2="mlp_rf"))
     result.cnn_map, result.final_map, result.timings
 
 Phase 1 tiles the image, predicts every tile and paints the tile classes (shared scheme, through

@@ -75,10 +75,10 @@ def test_sscnb_map_with_the_shipped_model_and_adapt_starts_from_it(tmp_path):
     from sscnb.cli import build_parser
 
     assert main(["-q", "map", "--model", "rivers", "--out", str(tmp_path / "maps"), str(SAMPLE / "Survey")]) == 0
-    manifest = json.loads(next((tmp_path / "maps").rglob("*_MLP.json")).read_text())
+    manifest = json.loads(next((tmp_path / "maps").rglob("*_MLPRF.json")).read_text())
     assert manifest["recipe"]["model"]["path"] == str(bundled.bundled_model("rivers"))  # rivers.npz on EfficientNet
     maps = sorted(p.name for p in (tmp_path / "maps").rglob("*.tif"))
-    assert "Clearwater_ortho_map_MLP.tif" in maps, maps
+    assert "Clearwater_ortho_map_MLPRF.tif" in maps, maps
     assert build_parser().parse_args(["adapt", "--labels", "l.csv", "--out", "o", "img"]).model == "rivers"
 
 

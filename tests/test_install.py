@@ -58,6 +58,6 @@ def test_wheel_ships_the_notebooks_and_runs_them(tmp_path):
         [str(py), "-m", "sscnb", "-q", "map", "--model", "rivers", "--out", str(tmp_path / "maps"), str(SAMPLE / "Survey")],
         cwd=tmp_path,
     )
-    assert list((tmp_path / "maps").rglob("*_MLP.tif"))
+    assert list((tmp_path / "maps").rglob("*_MLPRF.tif"))
     shipped = _run([str(py), "-c", "from sscnb.cnn import bundled_model; print(bundled_model('rivers'))"], cwd=tmp_path)
     assert shipped.strip().startswith(str(env))

@@ -626,13 +626,13 @@ def test_maps_of_labelled_frames_are_scored_class_by_class(model, tmp_path):
     res_ortho = mapping.map_inputs([ORTHO], model, tmp_path / "o", "s", p, progress=False)
     scores = mapping.label_scores(res + res_ortho, DEFAULT_CLASSES)
     assert set(scores.input) == {f.name for f in inputs}  # the orthomosaic has no label beside it
-    assert set(scores["map"]) == {"CNN", "MLP"}
+    assert set(scores["map"]) == {"CNN", "MLPRF"}
     lab = read_label(src / "SCLS_Clearwater_0005.tif")
     final = read1(res[0].files["final"])
     want = metrics.class_report(
         lab, final, list(DEFAULT_CLASSES.labelled_codes), {c: DEFAULT_CLASSES.name(c) for c in DEFAULT_CLASSES.codes}
     )
-    got = scores[(scores.input == "Clearwater_0005.jpg") & (scores["map"] == "MLP")].set_index("class")
+    got = scores[(scores.input == "Clearwater_0005.jpg") & (scores["map"] == "MLPRF")].set_index("class")
     for _, r in want.iterrows():
         assert got.loc[r["class"], "f1_score"] == pytest.approx(r["f1_score"])
     assert got.loc["macro F1", "f1_score"] == pytest.approx(metrics.macro_f1(want))

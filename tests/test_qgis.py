@@ -148,8 +148,8 @@ def test_map_sample_and_estimate_in_qgis_equal_the_command(qgis, ortho, tmp_path
         check=True,
         capture_output=True,
     )
-    assert Path(results["FINAL_MAP"]).name == "Clearwater_ortho_map_MLP.tif"
-    np.testing.assert_array_equal(read_band(results["FINAL_MAP"]), read_band(direct / "Clearwater_ortho_map_MLP.tif"))
+    assert Path(results["FINAL_MAP"]).name == "Clearwater_ortho_map_MLPRF.tif"
+    np.testing.assert_array_equal(read_band(results["FINAL_MAP"]), read_band(direct / "Clearwater_ortho_map_MLPRF.tif"))
     np.testing.assert_array_equal(read_band(results["CNN_MAP"]), read_band(direct / "Clearwater_ortho_map_CNN.tif"))
     for key in ("CONFIDENCE", "POLYGONS", "AREAS"):
         assert Path(results[key]).is_file(), key
@@ -206,10 +206,10 @@ def test_the_graphical_model_adapts_to_polygons_and_maps_with_the_adapted_model(
     model = tmp_path / "adapted" / "cnn_adapted.keras"
     card = json.loads((tmp_path / "adapted" / "cnn_adapted_card.json").read_text())
     assert card["lineage"]["parent_model"] == "rivers_compact.keras"
-    manifest = json.loads((tmp_path / "maps" / "Greyrun_0001_map_MLP.json").read_text())
+    manifest = json.loads((tmp_path / "maps" / "Greyrun_0001_map_MLPRF.json").read_text())
     assert Path(manifest["recipe"]["model"]["path"]) == model  # the adapted model, passed on by the graphical model
     assert "Greyrun_0001: 336,311 labelled px: phase 2 learns from them" in log
-    final = read_band(tmp_path / "maps" / "Greyrun_0001_map_MLP.tif")
+    final = read_band(tmp_path / "maps" / "Greyrun_0001_map_MLPRF.tif")
     assert set(np.unique(final)) <= {1, 2, 3, 4, 5}
 
 
@@ -279,12 +279,12 @@ def test_cancel_stops_a_survey_and_the_next_run_resumes(tmp_path):
     args = ["map", "--model", "rivers_compact", "--out", str(out), str(images)]
     with pytest.raises(sc.SscnbCancelled):
         sc.run_sscnb([str(SSCNB)], args, on_text=seen.append, is_cancelled=cancel_after_first, poll=0.05)
-    assert (out / "a_ortho_map_MLP.tif").is_file()
+    assert (out / "a_ortho_map_MLPRF.tif").is_file()
     assert not [p for p in out.iterdir() if "b_ortho" in p.name], "a cancelled image leaves nothing behind"
     again: list[str] = []
     sc.run_sscnb([str(SSCNB)], args, on_text=again.append)
     assert "a_ortho.tif: already mapped with this model and these settings, skipped" in again, again
-    assert (out / "b_ortho_map_MLP.tif").is_file()
+    assert (out / "b_ortho_map_MLPRF.tif").is_file()
 
 
 def test_the_dialog_and_the_loaded_map_on_a_virtual_screen(ortho, tmp_path):

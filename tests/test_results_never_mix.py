@@ -46,28 +46,28 @@ def model16(colour_cnns):
 
 def test_map_with_other_settings_is_refused_and_overwrite_replaces_everything(model16, tmp_path):
     rf = ssc.SSCParams(**{**FAST, "phase2": "rf", "recog_thresh": 0.99})
-    mlp = ssc.SSCParams(**FAST)
+    default = ssc.SSCParams(**FAST)
     mapping.map_inputs([ORTHO], model16, tmp_path, "x", rf, vectors=True, progress=False)
     cnn_before = (tmp_path / "Clearwater_ortho_x_CNN.tif").read_bytes()
     # the defaults into the same folder and experiment: refused, nothing touched (the CNN map is shared)
     with pytest.raises(ResultsConflictError, match=r"(?s)made with other inputs or settings.*recog_thresh.*--overwrite"):
-        mapping.map_inputs([ORTHO], model16, tmp_path, "x", mlp, progress=False)
+        mapping.map_inputs([ORTHO], model16, tmp_path, "x", default, progress=False)
     assert (tmp_path / "Clearwater_ortho_x_CNN.tif").read_bytes() == cnn_before
-    # with overwrite: the RF run's files are gone, the MLP run's are there, each beside its manifest
-    mapping.map_inputs([ORTHO], model16, tmp_path, "x", mlp, overwrite=True, progress=False)
+    # with overwrite: the RF run's files are gone, the default (MLPRF) run's are there, each beside its manifest
+    mapping.map_inputs([ORTHO], model16, tmp_path, "x", default, overwrite=True, progress=False)
     names = {f.name for f in tmp_path.iterdir()}
     assert not [n for n in names if "_RF" in n], names
-    assert {"Clearwater_ortho_x_MLP.tif", "Clearwater_ortho_x_CNN.tif", "Clearwater_ortho_x_MLP.json"} <= names
+    assert {"Clearwater_ortho_x_MLPRF.tif", "Clearwater_ortho_x_CNN.tif", "Clearwater_ortho_x_MLPRF.json"} <= names
     # the first command again: refused, not "already mapped, skipped"
     with pytest.raises(ResultsConflictError, match="made with other inputs or settings"):
         mapping.map_inputs([ORTHO], model16, tmp_path, "x", rf, vectors=True, progress=False)
-    man = json.loads((tmp_path / "Clearwater_ortho_x_MLP.json").read_text())
+    man = json.loads((tmp_path / "Clearwater_ortho_x_MLPRF.json").read_text())
     assert man["recipe"]["settings"]["recog_thresh"] == 0.0
     # another experiment in the same folder is left alone by an overwrite
     mapping.map_inputs([ORTHO], model16, tmp_path, "y", rf, progress=False)
     mapping.map_inputs([ORTHO], model16, tmp_path, "x", rf, overwrite=True, progress=False)
     assert (tmp_path / "Clearwater_ortho_y_RF.json").exists()
-    assert not (tmp_path / "Clearwater_ortho_x_MLP.tif").exists()
+    assert not (tmp_path / "Clearwater_ortho_x_MLPRF.tif").exists()
 
 
 # -- sscnb evaluate / notebook 03 ---------------------------------------------------------------
@@ -82,7 +82,7 @@ def test_evaluate_overwrite_with_another_phase2_leaves_no_file_of_the_old_one(tm
     evaluation.evaluate_folder(
         d, colour_cnn, out, "e", ssc.SSCParams(**FAST_P), save_figures=False, overwrite=True, progress=False
     )
-    assert set(_files(out)) == _expected_eval(out, names, "e", "mlp", True, False, False)
+    assert set(_files(out)) == _expected_eval(out, names, "e", "mlp_rf", True, False, False)
     assert not list(out.glob("RF_*"))
     assert not list(out.glob("Confusion_RF_*"))
     assert not list((out / "rasters").glob("*"))  # the old rasters are gone

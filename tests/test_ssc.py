@@ -98,14 +98,14 @@ def _folder(tmp_path, geotiff=False):
 def test_evaluate_folder_files_resume_overwrite(tmp_path, colour_cnn):
     d = _folder(tmp_path, geotiff=True)
     out = tmp_path / "ssc"
-    p = ssc.SSCParams(median_radius=1, mlp_epochs=20, mlp_batch_size=256, min_sample=2000)
+    p = ssc.SSCParams(median_radius=1, mlp_epochs=20, mlp_batch_size=256, min_sample=2000, n_trees=10)
     msgs = []
     summary, timings = evaluation.evaluate_folder(
         d, colour_cnn, out, "exp", p, save_class_rasters=True, dpi=60, progress=False, log=msgs.append
     )
     assert list(summary.status) == ["done", "done"]
     for name in ("Lake_0001", "Lake_0002"):
-        for kind in ("CNN", "MLP"):
+        for kind in ("CNN", "MLPRF"):  # the default phase 2, mlp_rf
             rep = pd.read_csv(out / f"{kind}_{name}_exp.csv")
             assert list(rep.columns) == REPORT_COLUMNS
             assert list(rep["class"]) == ["water", "green vegetation"]
@@ -124,19 +124,19 @@ def test_evaluate_folder_files_resume_overwrite(tmp_path, colour_cnn):
     # georeferencing kept on the GeoTIFF input
     import rasterio
 
-    with rasterio.open(out / "rasters" / "Lake_0001_exp_MLP.tif") as ds:
+    with rasterio.open(out / "rasters" / "Lake_0001_exp_MLPRF.tif") as ds:
         assert (ds.transform.a, -ds.transform.e) == (0.1, 0.1)
         assert ds.colormap(1)[1][:3] == (0x1F, 0x78, 0xB4)
     # resume: nothing recomputed, numbers read back
-    before = (out / "MLP_Lake_0001_exp.csv").stat().st_mtime_ns
+    before = (out / "MLPRF_Lake_0001_exp.csv").stat().st_mtime_ns
     s2, t2 = evaluation.evaluate_folder(d, colour_cnn, out, "exp", p, progress=False)
     assert list(s2.status) == ["skipped (done)"] * 2
     assert len(t2) == 0
-    assert (out / "MLP_Lake_0001_exp.csv").stat().st_mtime_ns == before
+    assert (out / "MLPRF_Lake_0001_exp.csv").stat().st_mtime_ns == before
     np.testing.assert_allclose(s2.f1_final, summary.f1_final)
     s3, _ = evaluation.evaluate_folder(d, colour_cnn, out, "exp", p, overwrite=True, save_figures=False, progress=False)
     assert list(s3.status) == ["done", "done"]
-    assert (out / "MLP_Lake_0001_exp.csv").stat().st_mtime_ns != before
+    assert (out / "MLPRF_Lake_0001_exp.csv").stat().st_mtime_ns != before
 
 
 def test_rf_files_are_named_rf(tmp_path, colour_cnn):
@@ -181,7 +181,9 @@ def test_cnn_settings_reject_bad_values(values, message):
         cnn.CNNParams.from_dict(values)
 
 
-FAST_P = dict(median_radius=1, mlp_epochs=3, mlp_batch_size=256, min_sample=2000)  # what is checked is files, not skill
+FAST_P = dict(
+    median_radius=1, mlp_epochs=3, mlp_batch_size=256, min_sample=2000, n_trees=10
+)  # what is checked is files, not skill
 
 
 def _snapshot(out):
@@ -204,7 +206,7 @@ def test_rerun_asking_for_rasters_makes_them_and_other_settings_are_refused(tmp_
     s2, t2 = evaluation.evaluate_folder(d, colour_cnn, out, "e", p, save_figures=False, save_class_rasters=True, progress=False)
     assert list(s2.status) == ["done", "done"]
     assert len(t2) == 2
-    assert (out / "rasters" / "Lake_0001_e_MLP.tif").exists()
+    assert (out / "rasters" / "Lake_0001_e_MLPRF.tif").exists()
     np.testing.assert_allclose(s2.f1_final, s1.f1_final)  # same settings, same numbers
     s3, _ = evaluation.evaluate_folder(d, colour_cnn, out, "e", p, save_figures=False, save_class_rasters=True, progress=False)
     assert list(s3.status) == ["skipped (done)"] * 2
@@ -291,7 +293,7 @@ def test_unlabelled_images_follow_the_same_rule(tmp_path, colour_cnn):
     out = tmp_path / "ssc"
     p = ssc.SSCParams(**FAST_P)
     s1, _ = evaluation.evaluate_folder(d, colour_cnn, out, "u", p, save_figures=False, save_class_rasters=True, progress=False)
-    raster = out / "rasters" / "Lake_0003_u_MLP.tif"
+    raster = out / "rasters" / "Lake_0003_u_MLPRF.tif"
     stamp = raster.stat().st_mtime_ns
     s2, _ = evaluation.evaluate_folder(d, colour_cnn, out, "u", p, save_figures=False, save_class_rasters=True, progress=False)
     assert list(s2.status) == ["skipped (done)"]
@@ -353,7 +355,7 @@ def test_confidence_per_tile_is_saved_and_shown(tmp_path, colour_cnn):
     out = tmp_path / "ssc"
     p = ssc.SSCParams(**FAST_P)
     evaluation.evaluate_folder(d, colour_cnn, out, "c", p, save_figures=False, save_class_rasters=True, progress=False)
-    r = evaluation.load_image_results(out, d, "Lake_0002", "c", "mlp", colour_cnn.scheme, colour_cnn.tile_size)
+    r = evaluation.load_image_results(out, d, "Lake_0002", "c", "mlp_rf", colour_cnn.scheme, colour_cnn.tile_size)
     img, _ = scene(seed=1)
     ref = ssc.classify_image(img, colour_cnn, p)
     np.testing.assert_allclose(r.confidence_tiles, ref.cnn_proba.max(axis=-1), rtol=1e-6)
@@ -380,8 +382,8 @@ def test_a_resumed_run_removes_temporaries_a_killed_one_left(tmp_path, colour_cn
     (out / "rasters").mkdir(parents=True)
     stale = [
         out / ".tmp_4242_SSC_e_Lake_0002.png",
-        out / "rasters" / ".tmp_4242_Lake_0002_e_MLP.tif",
-        out / ".tmp_4242_MLP_Lake_0001_e.csv",
+        out / "rasters" / ".tmp_4242_Lake_0002_e_MLPRF.tif",
+        out / ".tmp_4242_MLPRF_Lake_0001_e.csv",
     ]
     for f in stale:
         f.write_bytes(b"half a file")

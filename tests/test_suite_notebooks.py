@@ -81,17 +81,17 @@ def test_notebook_03_files(suite_run):
     summary = pd.read_csv(d / "Summary_tiny.csv")
     assert list(summary.image) == names
     for n in names:
-        for kind in ("CNN", "MLP"):
+        for kind in ("CNN", "MLPRF"):  # the default phase 2, mlp_rf
             rep = pd.read_csv(d / f"{kind}_{n}_tiny.csv")
             assert list(rep.columns) == REPORT_COLUMNS
             assert rep.support.sum() > 400_000
         row = summary.set_index("image").loc[n]
-        assert row.f1_final == pytest.approx(weighted_f1(pd.read_csv(d / f"MLP_{n}_tiny.csv")))
-        mlp = pd.read_csv(d / f"MLP_{n}_tiny.csv").set_index("class")
+        assert row.f1_final == pytest.approx(weighted_f1(pd.read_csv(d / f"MLPRF_{n}_tiny.csv")))
+        mlp = pd.read_csv(d / f"MLPRF_{n}_tiny.csv").set_index("class")
         assert row.macro_f1_final == pytest.approx(mlp.f1_score[mlp.support > 0].mean())
         assert row["F1 dry sediment"] == pytest.approx(mlp.loc["dry sediment", "f1_score"])  # every class, each own column
         assert (d / f"SSC_tiny_{n}.png").exists()
-        assert (d / "rasters" / f"{n}_tiny_MLP.tif").exists()
+        assert (d / "rasters" / f"{n}_tiny_MLPRF.tif").exists()
     t = pd.read_csv(d / "Timings_tiny.csv")
     assert list(t.image) == names
     assert (t.total > 0).all()
@@ -101,7 +101,7 @@ def test_notebook_03_files(suite_run):
 def test_extend_never_reruns_a_finished_notebook(suite_run):
     """--extend --only 03 in a finished run where 03 finished: kept as it is, nothing overwritten."""
     cfg = yaml.safe_load((suite_run / "run_config.yml").read_text())
-    before = (suite_run / "ssc" / "MLP_Clearwater_0005_tiny.csv").stat().st_mtime_ns
+    before = (suite_run / "ssc" / "MLPRF_Clearwater_0005_tiny.csv").stat().st_mtime_ns
     executed = (suite_run / "03_ssc_evaluation.ipynb").stat().st_mtime_ns
     msgs = []
     run_suite(cfg | {"_config_path": "x"}, only=["03"], extend=True, progress=False, log=msgs.append)
@@ -110,7 +110,7 @@ def test_extend_never_reruns_a_finished_notebook(suite_run):
     assert run["status"] == "finished"
     assert len(run["notebooks"]) == 9
     assert [n["notebook"][:2] for n in run["notebooks"]] == ["00", "01", "02", "03", "04", "05", "06", "07", "08"]
-    assert (suite_run / "ssc" / "MLP_Clearwater_0005_tiny.csv").stat().st_mtime_ns == before
+    assert (suite_run / "ssc" / "MLPRF_Clearwater_0005_tiny.csv").stat().st_mtime_ns == before
     assert (suite_run / "03_ssc_evaluation.ipynb").stat().st_mtime_ns == executed
 
 
@@ -121,7 +121,7 @@ def test_notebook_04_report(suite_run):
     comp = pd.read_csv(d / "Compiled_tiny.csv")
     assert list(comp.columns) == report.COMPILED_COLUMNS
     assert comp.Image.nunique() == 4
-    assert set(comp.Type) == {"CNN", "MLP"}
+    assert set(comp.Type) == {"CNN", "MLPRF"}
     assert set(comp.Sample) == {"InSample"}  # both sample rivers are in the CNN's training set
     assert set(comp.Model) == {"tiny_cnn"}
     overall = pd.read_csv(d / "F1_overall.csv").set_index("Type")
@@ -129,12 +129,12 @@ def test_notebook_04_report(suite_run):
     from sscnb.evaluation import overall_f1
 
     o3 = overall_f1(suite_run / "ssc", "tiny")
-    assert overall.loc["MLP", "F1"] == pytest.approx(o3["MLP"])
+    assert overall.loc["MLPRF", "F1"] == pytest.approx(o3["MLPRF"])
     assert overall.loc["CNN", "F1"] == pytest.approx(o3["CNN"])
-    for png in ("F1_violins.png", "support_per_class.png", "Confusion_CNN_all_images.png", "Confusion_MLP_all_images.png"):
+    for png in ("F1_violins.png", "support_per_class.png", "Confusion_CNN_all_images.png", "Confusion_MLPRF_all_images.png"):
         assert (d / png).stat().st_size > 5000
-    cm = pd.read_csv(d / "Confusion_MLP_all_images.csv", index_col=0)
-    assert cm.to_numpy().sum() == comp[(comp.Type == "MLP") & (comp.Class == "ALL")].Support.sum()
+    cm = pd.read_csv(d / "Confusion_MLPRF_all_images.csv", index_col=0)
+    assert cm.to_numpy().sum() == comp[(comp.Type == "MLPRF") & (comp.Class == "ALL")].Support.sum()
 
 
 def test_notebook_05_maps_the_sample_orthomosaic(suite_run):
@@ -150,20 +150,20 @@ def test_notebook_05_maps_the_sample_orthomosaic(suite_run):
     d = suite_run / "map"
     stem = "Clearwater_ortho_tiny"
     for suffix in (
-        "_MLP.tif",
-        "_MLP.qml",
-        "_MLP.tif.aux.xml",
+        "_MLPRF.tif",
+        "_MLPRF.qml",
+        "_MLPRF.tif.aux.xml",
         "_CNN.tif",
         "_CNN_confidence.tif",
-        "_MLP_areas.csv",
-        "_MLP.gpkg",
-        "_MLP.json",
-        "_MLP_preview.png",
+        "_MLPRF_areas.csv",
+        "_MLPRF.gpkg",
+        "_MLPRF.json",
+        "_MLPRF_preview.png",
     ):
         assert (d / f"{stem}{suffix}").exists(), suffix
     man = json.loads((SAMPLE / "manifest.json").read_text())["orthomosaic"]
     _, label, valid = make_orthomosaic(man["scene_seed"])
-    with rasterio.open(d / f"{stem}_MLP.tif") as ds:
+    with rasterio.open(d / f"{stem}_MLPRF.tif") as ds:
         final = ds.read(1)
         assert ds.crs.to_string() == man["crs"]
     assert (final[~valid] == 0).all()
@@ -173,7 +173,7 @@ def test_notebook_05_maps_the_sample_orthomosaic(suite_run):
     areas = pd.read_csv(d / "Areas_tiny.csv")
     assert list(areas.input.unique()) == ["Clearwater_ortho.tif"]
     assert areas.area_m2.sum() == pytest.approx(valid.sum() * man["pixel_m"] ** 2)
-    with fiona.open(d / f"{stem}_MLP.gpkg") as src:
+    with fiona.open(d / f"{stem}_MLPRF.gpkg") as src:
         assert len(src) > 0
 
 

@@ -208,7 +208,7 @@ def test_a_student_works_in_their_own_folder_as_the_guide_says(clone, tmp_path):
     mine = root / "outputs" / "manual"
     assert (mine / "model" / "cnn.keras").exists()  # the student's own CNN
     exercise6 = re.search(r"`(outputs/manual/map/[^`]+\.tif)`", section).group(1)
-    assert exercise6 == "outputs/manual/map/Clearwater_ortho_manual_MLP.tif"
+    assert exercise6 == "outputs/manual/map/Clearwater_ortho_manual_MLPRF.tif"
     assert (root / exercise6).exists(), sorted(p.name for p in (mine / "map").iterdir())
     assert any(p.name.endswith("_manual.csv") for p in (mine / "ssc").iterdir())
     assert not any("sample_demo" in p.name for p in mine.rglob("*"))

@@ -228,7 +228,9 @@ class MapSurvey(SscnbAlgorithm):
             )
         )
         self.addParameter(QgsProcessingParameterEnum("SHIPPED", "Shipped model (when Model is empty)", SHIPPED, defaultValue=0))
-        self.addParameter(QgsProcessingParameterEnum("PHASE2", "Phase 2 pixel classifier", PHASE2, defaultValue=0))
+        self.addParameter(
+            QgsProcessingParameterEnum("PHASE2", "Phase 2 pixel classifier", PHASE2, defaultValue=PHASE2.index("mlp_rf"))
+        )
         self.addParameter(QgsProcessingParameterEnum("FEATURES", "Phase 2 features", FEATURES, defaultValue=0))
         self.addParameter(
             QgsProcessingParameterVectorLayer(
