@@ -78,7 +78,7 @@ def test_a_broken_environment_is_named_with_its_own_last_line(tmp_path):
 def test_qgis_python_settings_do_not_reach_sscnb():
     """QGIS's PYTHONHOME and GDAL paths would start sscnb's Python with QGIS's libraries: they are left out."""
     env = sc.child_environment({"PYTHONHOME": "/qgis", "PYTHONPATH": "/qgis/python", "GDAL_DATA": "/qgis/gdal", "HOME": "/h"})
-    assert env == {"HOME": "/h", "PYTHONUNBUFFERED": "1"}
+    assert env == {"HOME": "/h", "PYTHONUNBUFFERED": "1", "SSCNB_CANCEL_BY_SIGINT": "1"}
 
 
 @pytest.mark.parametrize(
@@ -132,23 +132,55 @@ def test_a_failed_run_raises_sscnbs_one_line_once(tmp_path):
 
 
 @pytest.mark.skipif(os.name == "nt", reason="Ctrl-C as SIGINT to the process group")
-def test_cancel_stops_sscnb_as_ctrl_c_does(tmp_path):
-    """Cancel sends Ctrl-C (sscnb then writes nothing half-done) and raises; the process is gone."""
+@pytest.mark.parametrize("started", ["plainly", "with SIGINT ignored"])
+def test_cancel_stops_sscnb_as_ctrl_c_does(tmp_path, started):
+    """Cancel sends Ctrl-C (sscnb then writes nothing half-done) and raises; the process is gone. Also where
+    QGIS itself was started with SIGINT ignored (in the background by a shell without job control), which
+    its children inherit: the stand-in starts as sscnb's command does (sscnb.cli.honour_cancel).
+    """
+    import signal
+
     flag = tmp_path / "interrupted"
     fake = fake_sscnb(
         tmp_path,
-        "import os\n"
+        "import os\nfrom sscnb.cli import honour_cancel\nhonour_cancel()\n"
         f"try:\n    print(os.getpid(), flush=True)\n    time.sleep(60)\n"
         f"except KeyboardInterrupt:\n    open({str(flag)!r}, 'w').close(); sys.exit(130)",
     )
     pids: list[str] = []
-    start = time.monotonic()
-    with pytest.raises(sc.SscnbCancelled, match="run it again to resume"):
-        sc.run_sscnb([str(fake)], ["map"], on_text=pids.append, is_cancelled=lambda: bool(pids), poll=0.05)
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN if started != "plainly" else signal.getsignal(signal.SIGINT))
+    try:
+        start = time.monotonic()
+        with pytest.raises(sc.SscnbCancelled, match="run it again to resume"):
+            sc.run_sscnb([str(fake)], ["map"], on_text=pids.append, is_cancelled=lambda: bool(pids), poll=0.05)
+    finally:
+        signal.signal(signal.SIGINT, before)
     assert time.monotonic() - start < 10
     assert flag.exists()
     with pytest.raises(ProcessLookupError):
         os.kill(int(pids[0]), 0)
+
+
+def test_sscnb_takes_sigint_as_ctrl_c_only_when_its_caller_asks(monkeypatch):
+    """An ignored SIGINT stays ignored (the shell's choice for a background job) unless the caller set the
+    variable the plugin sets (the same name on both sides: the plugin cannot import sscnb).
+    """
+    import signal
+
+    from sscnb.cli import CANCEL_BY_SIGINT, honour_cancel
+
+    assert CANCEL_BY_SIGINT in sc.child_environment({})
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        monkeypatch.delenv(CANCEL_BY_SIGINT, raising=False)
+        assert not honour_cancel()
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+        monkeypatch.setenv(CANCEL_BY_SIGINT, "1")
+        assert honour_cancel()
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        assert not honour_cancel()  # not ignored: left as it is
+    finally:
+        signal.signal(signal.SIGINT, before)
 
 
 def test_make_qgis_plugin_builds_the_zip_qgis_installs(tmp_path):

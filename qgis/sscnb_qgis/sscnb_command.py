@@ -122,7 +122,7 @@ def find_command(setting: str = "", environ: dict[str, str] | None = None) -> li
 
 
 def child_environment(environ: dict[str, str] | None = None) -> dict[str, str]:
-    """Return the environment for sscnb: this one without QGIS's Python and GDAL settings, output unbuffered.
+    """Return the environment for sscnb: this one without QGIS's Python and GDAL settings, output unbuffered, Cancel honoured.
 
     Parameters
     ----------
@@ -136,6 +136,7 @@ def child_environment(environ: dict[str, str] | None = None) -> dict[str, str]:
     """
     env = {k: v for k, v in (os.environ if environ is None else environ).items() if k not in QGIS_ONLY}
     env["PYTHONUNBUFFERED"] = "1"
+    env["SSCNB_CANCEL_BY_SIGINT"] = "1"  # Cancel is SIGINT: sscnb honours it even if QGIS was started with it ignored
     return env
 
 

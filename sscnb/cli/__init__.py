@@ -13,13 +13,29 @@ from __future__ import annotations
 import argparse
 import gc
 import logging
+import os
+import signal
 import sys
 
 from sscnb.cli import _adapt, _assess, _check, _evaluate, _map, _notebooks, _run, _sample_data
 from sscnb.cli._logging import configure_logging
 from sscnb.cli._options import FLAGS, in_flags
 
-__all__ = ["main", "cli", "build_parser", "command_list", "configure_logging", "in_flags", "FLAGS", "HANDLERS"]
+__all__ = [
+    "main",
+    "cli",
+    "build_parser",
+    "command_list",
+    "configure_logging",
+    "in_flags",
+    "FLAGS",
+    "HANDLERS",
+    "CANCEL_BY_SIGINT",
+]
+
+#: set by a caller that stops sscnb with SIGINT (the QGIS plugin's Cancel): sscnb then takes SIGINT as Ctrl-C even where
+#: it was started with SIGINT ignored, as a shell without job control starts a command put in the background (``&``)
+CANCEL_BY_SIGINT = "SSCNB_CANCEL_BY_SIGINT"
 
 #: the commands, in the order ``sscnb --help`` lists them
 COMMANDS = {
@@ -114,6 +130,26 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+def honour_cancel() -> bool:
+    """Take SIGINT as Ctrl-C (KeyboardInterrupt: nothing half-written is left) where the caller asks and it was ignored.
+
+    A process started in the background by a shell without job control inherits SIGINT ignored, and Python then
+    never raises KeyboardInterrupt: a caller's Cancel (the QGIS plugin sends SIGINT to sscnb's own process group)
+    would go unheard until the caller kills sscnb, leaving its current output half-made. With
+    :data:`CANCEL_BY_SIGINT` set, the default handler is put back; without it, an ignored SIGINT stays ignored,
+    as the shell meant.
+
+    Returns
+    -------
+    bool
+        True when the handler was put back.
+    """
+    if os.environ.get(CANCEL_BY_SIGINT) and signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        return True
+    return False
+
+
 def cli() -> None:
     """Run :func:`main` as a program (the ``sscnb`` command, ``python -m sscnb``) and exit with its status.
 
@@ -128,6 +164,7 @@ def cli() -> None:
     None
         It does not return: it exits (:class:`SystemExit`) with :func:`main`'s status.
     """
+    honour_cancel()
     rc = main()
     sys.stdout.flush()
     sys.stderr.flush()
