@@ -92,6 +92,8 @@ def main(argv=None):
     ap.add_argument("--out", default=str(ROOT / "outputs/benchmarks/robustness"))
     ap.add_argument("--no-normalise", action="store_true", help="no gamma correction of the CNN's input")
     ap.add_argument("--wildcat", action="store_true", help="also map the Wildcat Creek frames zero-shot")
+    ap.add_argument("--shifts", nargs="+", metavar="WORD", help="only the shifts whose name holds one of these words")
+    ap.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", help="other phase-2 settings (e.g. phase2=mlp)")
     a = ap.parse_args(argv)
 
     import pandas as pd
@@ -109,7 +111,9 @@ def main(argv=None):
     codes = list(scheme.labelled_codes)
     names = {c: scheme.name(c) for c in scheme.codes}
     pairs = [read_pair(r, scheme, model.tile_size) for r in find_pairs(DATA)]
-    params = ssc.SSCParams(normalise=not a.no_normalise)
+    from seed_benchmark import phase2_settings  # benchmarks/: one reading of --set
+
+    params = ssc.SSCParams(**{"normalise": not a.no_normalise, **phase2_settings(a.set)})
     from sscnb.cnn import machine
 
     print(
@@ -120,7 +124,9 @@ def main(argv=None):
     shifts = dict(SHIFTS)
     if a.wildcat:
         shifts["Wildcat Creek, zero-shot (another river)"] = None
-    rows = []
+    if a.shifts:
+        shifts = {k: v for k, v in shifts.items() if any(w in k for w in a.shifts)}
+    rows, per_image = [], []
     for name, shift in shifts.items():
         t0 = time.perf_counter()
         rep_c, rep_f = [], []
@@ -128,9 +134,11 @@ def main(argv=None):
         warned = corrected = 0
         if shift is None:
             items = [read_pair(r, scheme, model.tile_size) for r in find_pairs(WILDCAT)]
+            stems = [r.name for r in find_pairs(WILDCAT)]
         else:
             items = (shift(img, lab) for img, lab in pairs)
-        for im, lb in items:
+            stems = [r.name for r in find_pairs(DATA)]
+        for stem, (im, lb) in zip(stems, items, strict=True):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", InputShiftWarning)
                 res = ssc.classify_image(im, model, params)
@@ -138,6 +146,21 @@ def main(argv=None):
             corrected += res.info["cnn_gamma"] != 1.0
             rep_c.append(metrics.class_report(lb, res.cnn_map, codes, names))
             rep_f.append(metrics.class_report(lb, res.final_map, codes, names))
+            agreement = res.info.get("agreement") or {}
+            per_image.append(  # does the self-check's agreement tell where phase 2 helps, on images the check warned of?
+                {
+                    "shift": name,
+                    "image": stem,
+                    "warned": bool(res.info["input_check"]),
+                    "agreement": max(agreement.values(), default=float("nan")),
+                    "min_class_agreement": min(
+                        (min(v.values(), default=1.0) for v in (res.info.get("agreement_by_class") or {}).values()), default=1.0
+                    ),
+                    "phase2": res.info.get("phase2_choice"),
+                    "f1_cnn": metrics.weighted_f1([rep_c[-1]]),
+                    "f1_final": metrics.weighted_f1([rep_f[-1]]),
+                }
+            )
             cms["final"] = cms["final"] + metrics.confusion(lb, res.final_map, codes)
             cms["CNN"] = cms["CNN"] + metrics.confusion(lb, res.cnn_map, codes)
         pooled = {tag: metrics.report_from_confusion(cm, codes, names) for tag, cm in cms.items()}
@@ -164,6 +187,9 @@ def main(argv=None):
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     df.to_csv(out / f"robustness_{a.tag}.csv", index=False)
+    images = pd.DataFrame(per_image)
+    images.to_csv(out / f"robustness_{a.tag}_images.csv", index=False)
+    print(images.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     print(df.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     print(f"wrote {out / f'robustness_{a.tag}.csv'}")
 

@@ -2,7 +2,7 @@
 
 The training pixels are those the CNN classified (never the validation labels), subsampled by
 ``subsample`` with a ``min_sample`` floor, optionally balanced with SMOTE-ENN. Classifiers:
-``rf`` (scikit-learn random forest, 150 trees, all cores) or ``mlp`` (Keras: the original "deep"
+``rf`` (scikit-learn random forest, 50 trees, all cores) or ``mlp`` (Keras: the original "deep"
 256-128-64-32-32 network with L2 1e-3 and dropout, the "very_deep" variant, or the "compact"
 64-32-32 one: a tenth of the work per pixel, for feature sets that must predict every pixel).
 
