@@ -19,7 +19,7 @@ from sscnb.cnn import _model as cnn
 from sscnb.cnn._tilesets import TileSet
 from sscnb.data._classes import DEFAULT_CLASSES
 from sscnb.maps import _batch as mapping
-from sscnb.pipeline._steps import _OUTSIDE_TRAINING
+from sscnb.pipeline._steps import _OUTSIDE_TRAINING, OUTSIDE_MIN_AGREEMENT, outside_training
 
 # -- colour augmentation ------------------------------------------------------------------------
 
@@ -242,3 +242,31 @@ def test_a_class_that_shrinks_in_the_final_map_is_named(colour_cnns):
     with warnings.catch_warnings():
         warnings.simplefilter("error", ssc.ClassShrinkWarning)
         assert ssc.classify_image(img2, model, p, name="Tiny_2").info["shrinking"] == []
+
+
+def test_outside_its_training_phase_2_must_reproduce_the_cnn_more_closely():
+    """On an image the input check warned of, held-out tiles judge phase 2 at 95% (min_agreement if higher,
+    no bar at 0): below, the tile map stays and the reason says why; above, phase 2 stays with the caution.
+    Measured: warned StMarg images 0.974-1.000 (phase 2 helped each), Wildcat frame 3 zero-shot 0.86 (it hurt).
+    """
+    from sscnb.phase2._choose import TILE_MAP, Phase2Choice
+
+    def judged(agreement, min_agreement):
+        info = {"agreement": {"median RGB": 0.5, "median RGB + multiscale": agreement}, "phase2_reason": "it reproduces"}
+        return outside_training(Phase2Choice(object(), "median RGB + multiscale", info), info, min_agreement), info
+
+    assert OUTSIDE_MIN_AGREEMENT == 0.95
+    c, info = judged(0.861, 0.85)  # Wildcat frame 3, zero-shot: passed 0.85, cost 0.06
+    assert c.clf is None
+    assert c.features == info["phase2_choice"] == TILE_MAP
+    assert (
+        "it must give 95% of the held-out tiles the CNN's class, and it gave 86.1% (median RGB + multiscale)"
+        in (info["phase2_reason"])
+    )
+    assert "label some of its tiles (notebook 07)" in info["phase2_reason"]
+    c, info = judged(0.974, 0.85)  # the lowest of the warned StMarg images
+    assert c.features == "median RGB + multiscale"
+    assert c.clf is not None
+    assert info["phase2_reason"] == "it reproduces; " + _OUTSIDE_TRAINING
+    assert judged(0.96, 0.97)[0].clf is None  # a stricter min_agreement stays the bar
+    assert judged(0.10, 0.0)[0].clf is not None  # min_agreement 0 takes any phase 2
