@@ -58,8 +58,9 @@ class SSCParams(Settings):
       (:func:`sscnb.phase2.multiscale_features`), and the self-check keeps the better.
     - phase2: the pixel classifier, "mlp_rf" (the default: a neural network and a random forest
       fitted on the same pixels, their class probabilities averaged, the MLP's weighing
-      ``MLP_RF_WEIGHT``: the forest's steadiness over seeds at the MLP's accuracy, for twice the fit;
-      where the user labelled the image, their held-out labels choose the MLP's weight, 1 or 0 too),
+      ``MLP_RF_WEIGHT``: the forest's steadiness over seeds at the MLP's accuracy, for 0.4 s more
+      per 6 Mpx image; where the user labelled the image, their held-out labels choose the MLP's
+      weight, 1 or 0 too),
       "mlp" (the neural network alone, the method's) or "rf" (the forest alone).
     - mlp_depth: "deep" (256-128-64-32-32), "very_deep", or "compact" (64-32-32: a tenth of the work per
       pixel, for the multiscale set, whose every pixel is predicted).
