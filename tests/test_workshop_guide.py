@@ -90,7 +90,7 @@ def clone(tmp_path_factory):
     assert commands[1] == "make demo", commands
     _environment_with_our_packages(dest / ".venv")
     _shell(commands[1], dest)
-    # the teacher's answers script (its nine notebook runs) goes on while a student works, as on the
+    # the teacher's answers script (its ten notebook runs) goes on while a student works, as on the
     # day: test_the_guides_other_commands_run_as_written reads what it printed
     answers = next((c for c in commands if "workshop_answers.py" in c), None)
     assert answers, f"the guide's set-up commands no longer run benchmarks/workshop_answers.py: {commands}"

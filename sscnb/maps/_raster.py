@@ -27,7 +27,7 @@ from sscnb.data import _tiles as _tiles
 from sscnb.data._geo import SurveyError, SurveyRaster, open_raster, open_survey, read_block
 from sscnb.maps._files import ClassMapWriter, write_tile_confidence
 from sscnb.maps._vectors import polygonize_map
-from sscnb.params import SSCParams
+from sscnb.params import DEFAULT_PHASE2, PHASE2_CHOICES, SSCParams
 from sscnb.phase2 import _features as _features
 from sscnb.pipeline import _strips as _strips
 from sscnb.pipeline._steps import (
@@ -70,7 +70,7 @@ class MapResult:
     info: dict
     timings: dict = field(default_factory=dict)
     status: str = "done"
-    phase2_name: str = "MLP"  # the final map's classifier, as in its file names ("MLP", "RF" or "MLPRF")
+    phase2_name: str = PHASE2_CHOICES[DEFAULT_PHASE2]  # the final map's classifier, as in its file names ("MLP", "RF" or "MLPRF")
 
 
 def _recipe(

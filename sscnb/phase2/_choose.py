@@ -115,7 +115,7 @@ class PixelLabels:
         return PixelLabels(self.rows[keep], self.cols[keep], self.codes[keep], self.learnt)
 
 
-def fit_phase2(xs: np.ndarray, ys: np.ndarray, params: SSCParams, mlp_weight: float | None = None) -> PixelClassifier:
+def fit_phase2(xs: np.ndarray, ys: np.ndarray, params: SSCParams, mlp_weight: float = MLP_RF_WEIGHT) -> PixelClassifier:
     """Fit the phase-2 classifier of ``params``.
 
     Parameters
@@ -125,14 +125,13 @@ def fit_phase2(xs: np.ndarray, ys: np.ndarray, params: SSCParams, mlp_weight: fl
     ys : (n,) ndarray of int
         Their CNN classes.
     params : SSCParams
-    mlp_weight : float, optional
-        ``phase2 = "mlp_rf"``: the MLP's share, if not :data:`sscnb.params.MLP_RF_WEIGHT`.
+    mlp_weight : float
+        ``phase2 = "mlp_rf"``: the MLP's share (other classifiers ignore it).
 
     Returns
     -------
     sscnb.phase2.PixelClassifier
     """
-    extra = {} if mlp_weight is None else {"mlp_weight": mlp_weight}
     return _pixel.fit_pixel_classifier(
         xs,
         ys,
@@ -145,7 +144,7 @@ def fit_phase2(xs: np.ndarray, ys: np.ndarray, params: SSCParams, mlp_weight: fl
         n_trees=params.n_trees,
         min_leaf=params.rf_min_leaf,
         seed=params.seed,
-        **extra,
+        mlp_weight=mlp_weight,
     )
 
 
@@ -417,13 +416,15 @@ class _LabelledSample:
 
 
 def _cross_validate(sample: _LabelledSample, folds: np.ndarray, tile_grid: np.ndarray, tile: int, p: SSCParams, cands: list):
-    """Return the F1s (:func:`_f1s`) of each candidate and of the tile map on the labels, each fold held out, and their count.
+    """Return the labels' F1s (:func:`_f1s`) of each candidate and the tile map, each fold held out, and more.
 
-    With ``phase2 = "mlp_rf"`` each fold's fit is scored at every MLP weight of :data:`LABEL_MLP_WEIGHTS`
-    too: ``scores`` then holds each candidate's best weight, and ``weights`` that weight.
+    Also returned: the count of scored pixels, each candidate's MLP weight, and its weighted F1 at every weight.
+    With ``phase2 = "mlp_rf"`` each fold's fit is scored at every MLP weight of :data:`LABEL_MLP_WEIGHTS`, and a
+    candidate's F1s are those of its best weight; other classifiers have one weight (ignored) and no F1 per weight.
     """
     lab = sample.labels
-    weights = LABEL_MLP_WEIGHTS if p.phase2 == "mlp_rf" else (None,)
+    blend = p.phase2 == "mlp_rf"
+    weights = LABEL_MLP_WEIGHTS if blend else (MLP_RF_WEIGHT,)  # the one weight, ignored by the MLP or forest alone
     truth: list[np.ndarray] = []
     preds: dict[tuple, list[np.ndarray]] = {(name, w): [] for name in cands for w in weights}
     for k in range(int(folds.max()) + 1):
@@ -437,7 +438,7 @@ def _cross_validate(sample: _LabelledSample, folds: np.ndarray, tile_grid: np.nd
         for name in cands:
             clf = fit_phase2(_candidate_x(xs, name), ys, p)
             for w in weights:
-                one = clf if w is None or clf.model is None else clf.weighted(w)
+                one = clf.weighted(w) if blend and clf.model is not None else clf
                 preds[name, w].append(one._codes(_candidate_x(hx, name)))
     scored = np.concatenate(truth)
     y = lab.codes[scored]
@@ -450,7 +451,7 @@ def _cross_validate(sample: _LabelledSample, folds: np.ndarray, tile_grid: np.nd
     best_w = {name: max(weights, key=lambda w, n=name: (every[n, w]["weighted"], w == weights[0])) for name in cands}
     scores = {name: every[name, best_w[name]] for name in cands}
     scores[TILE_MAP] = _f1s(y, tile_pred)
-    by_weight = {name: {w: every[name, w]["weighted"] for w in weights} for name in cands} if weights[0] is not None else {}
+    by_weight = {name: {w: every[name, w]["weighted"] for w in weights} for name in cands} if blend else {}
     return scores, len(y), best_w, by_weight
 
 
@@ -507,7 +508,7 @@ def _from_labels(
     weight = best_w[best]
     clf = fit_phase2(*_on(sample.draw(everything, p.max_sample), best), p, mlp_weight=weight)
     what = f"{p.phase2_name} on {best} + your labels"
-    if weight is not None:
+    if p.phase2 == "mlp_rf":
         info["mlp_weight"] = weight
         what += f" (the MLP's weight {weight:g}, the best of {', '.join(f'{w:g}' for w in LABEL_MLP_WEIGHTS)} on your labels)"
     info.update(phase2_choice=what, phase2_reason=f"{why}: phase 2 is kept")
