@@ -22,6 +22,7 @@ outputs/benchmarks/adapt/adapt_benchmark.csv and adapt_benchmark.png, and each s
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 import tempfile
@@ -51,6 +52,11 @@ def main(argv=None):
     ap.add_argument("--label-cnn-share", type=float, default=None)
     ap.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", help="other phase-2 settings (e.g. mlp_depth=compact)")
     ap.add_argument("--no-stmarg", action="store_true", help="skip scoring stmarg/Validate")
+    ap.add_argument(
+        "--also-unchecked",
+        action="store_true",
+        help="on a labelled frame, also map with phase2_check off (f1_unchecked: what phase 2 gives where its check refused it)",
+    )
     ap.add_argument("--out", default=str(ROOT / "outputs/benchmarks/adapt"))
     ap.add_argument("--replot", action="store_true", help="only redraw the plot from the CSV in --out")
     ap.add_argument("--seed", type=int, default=42)
@@ -72,7 +78,7 @@ def main(argv=None):
     from sscnb.data import _tiles as T
     from sscnb.data._pairs import find_pairs, read_pair
     from sscnb.labels import _labeller as labeller
-    from sscnb.phase2._choose import PixelLabels
+    from sscnb.phase2._choose import TILE_MAP, PixelLabels
 
     wild = DATA / "wildcat"
     if not wild.is_dir() or not (DATA / "stmarg").is_dir():
@@ -164,6 +170,14 @@ def main(argv=None):
                         t0 = time.perf_counter()
                         r = ssc.classify_image(img, model, params, labels=plabels, name=frame)
                         d = scores(lab, r, user)
+                        lf1 = r.info.get("label_f1", {})
+                        d["label_f1_tile"] = lf1.get(TILE_MAP)
+                        d["label_f1_phase2"] = max((v for k, v in lf1.items() if k != TILE_MAP), default=None)
+                        if a.also_unchecked and len(mine):
+                            ru = ssc.classify_image(
+                                img, model, dataclasses.replace(params, phase2_check=False), labels=plabels, name=frame
+                            )
+                            d["f1_unchecked"] = metrics.weighted_f1(metrics.class_report(lab, ru.final_map, codes, names))
                         rows.append(
                             {
                                 **base,
@@ -201,7 +215,8 @@ def main(argv=None):
                 )
     df = pd.DataFrame(rows)
     df.to_csv(out / "adapt_benchmark.csv", index=False)
-    cols = ["labelled", "n_labelled", "n_pure", "image", "features", "seed", "f1_cnn", "f1_final", "f1_final_outside", "phase2"]
+    cols = ["labelled", "n_labelled", "n_pure", "image", "features", "seed", "f1_cnn", "f1_final", "f1_final_outside"]
+    cols += ["label_f1_tile", "label_f1_phase2", "f1_unchecked", "phase2"]
     print(df[[c for c in cols if c in df]].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     per_class = [c for c in df.columns if c.startswith("final_f1_")]
     print("\nper class F1 of the final map:")
