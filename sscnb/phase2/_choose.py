@@ -287,8 +287,9 @@ def choose_phase2(
     labelled tiles, each class spread over the folds) and its F1 on the held-out labels, pixel-weighted
     and per class, is compared with the tile map's on the same pixels. The better is kept. When the
     CNN learnt these labels (``labels.learnt``: it was fine-tuned on them), its score on them is
-    in-sample and says nothing of the rest of the image: phase 2 is then kept when its held-out F1
-    reaches ``min_label_f1``.
+    in-sample and overstates its score on the rest of the image: phase 2 is then kept when its
+    held-out F1 reaches ``min_label_f1``, or the CNN's in-sample F1 (phase 2 held out doing as well
+    as the CNN on what it learnt is the better map).
 
     Parameters
     ----------
@@ -493,10 +494,12 @@ def _from_labels(
     f_best, f_tile = scores[best]["weighted"], scores[TILE_MAP]["weighted"]
     held_txt = f"{n:,} of your labelled pixels, held out in {info['label_folds']} folds of whole tiles"
     if labels.learnt:
-        keep = f_best >= p.min_label_f1
+        # the CNN's in-sample F1 overstates its F1 elsewhere: phase 2 held out at or above it is the better map
+        keep = f_best >= min(p.min_label_f1, f_tile)
         why = (
             f"on {held_txt}, phase 2 ({best}) scores F1 {f_best:.3f}; the CNN learnt these labels (its "
-            f"{f_tile:.3f} on them is in-sample), so phase 2 is judged by min_label_f1 {p.min_label_f1}"
+            f"{f_tile:.3f} on them is in-sample, above what it scores elsewhere), so phase 2 is kept when it reaches "
+            f"min_label_f1 {p.min_label_f1} or, held out, the CNN's in-sample F1"
         )
     else:
         keep = f_best >= f_tile
