@@ -110,7 +110,8 @@ def main(argv=None):
     scheme = model.scheme
     codes = list(scheme.labelled_codes)
     names = {c: scheme.name(c) for c in scheme.codes}
-    pairs = [read_pair(r, scheme, model.tile_size) for r in find_pairs(DATA)]
+    records = find_pairs(DATA)
+    pairs = [read_pair(r, scheme, model.tile_size) for r in records]
     from seed_benchmark import phase2_settings  # benchmarks/: one reading of --set
 
     params = ssc.SSCParams(**{"normalise": not a.no_normalise, **phase2_settings(a.set)})
@@ -133,11 +134,12 @@ def main(argv=None):
         cms = {"final": 0, "CNN": 0}  # confusion matrices pooled over the images: per-class F1 of all pixels
         warned = corrected = 0
         if shift is None:
-            items = [read_pair(r, scheme, model.tile_size) for r in find_pairs(WILDCAT)]
-            stems = [r.name for r in find_pairs(WILDCAT)]
+            wild = find_pairs(WILDCAT)
+            items = [read_pair(r, scheme, model.tile_size) for r in wild]
+            stems = [r.name for r in wild]
         else:
             items = (shift(img, lab) for img, lab in pairs)
-            stems = [r.name for r in find_pairs(DATA)]
+            stems = [r.name for r in records]
         for stem, (im, lb) in zip(stems, items, strict=True):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", InputShiftWarning)
