@@ -11,7 +11,16 @@ from dataclasses import dataclass, fields
 
 from sscnb.settings import Settings
 
-__all__ = ["SSCParams", "PHASE2_CHOICES", "DEFAULT_PHASE2", "MLP_DEPTHS", "FEATURE_SETS", "MLP_RF_WEIGHT", "phase2_name"]
+__all__ = [
+    "SSCParams",
+    "PHASE2_CHOICES",
+    "DEFAULT_PHASE2",
+    "MLP_DEPTHS",
+    "FEATURE_SETS",
+    "LABEL_CNN_SHARE",
+    "MLP_RF_WEIGHT",
+    "phase2_name",
+]
 
 
 PHASE2_CHOICES = {"mlp": "MLP", "rf": "RF", "mlp_rf": "MLPRF"}
@@ -23,8 +32,11 @@ MLP_RF_WEIGHT = 0.35
 #: MLP's weighted F1 (docs/phase2_measured.md); with the user's labels they choose the MLP's weight
 DEFAULT_PHASE2 = "mlp_rf"
 MLP_DEPTHS = ("deep", "very_deep", "compact")
-#: the feature sets of phase 2 (setting ``features``): median RGB, or median RGB and the multiscale bands
-FEATURE_SETS = ("median_rgb", "multiscale")
+#: the feature sets of phase 2 (setting ``features``): median RGB, median RGB and the multiscale bands, and those
+#: with the CNN's view of each pixel (:mod:`sscnb.phase2._cnnbands`)
+FEATURE_SETS = ("median_rgb", "multiscale", "multiscale_cnn")
+#: ``label_cnn_share`` where it is not given, by feature set: with the CNN's bands, the user's labels alone
+LABEL_CNN_SHARE = {"median_rgb": 0.5, "multiscale": 0.5, "multiscale_cnn": 0.0}
 
 
 def phase2_name(phase2: str) -> str:
@@ -55,7 +67,9 @@ class SSCParams(Settings):
     - use_entropy: add the 11 x 11 entropy band as a 4th feature.
     - features: "median_rgb" (the method's) or "multiscale": phase 2 also tries median RGB with
       smoothed intensity, edges, texture and saturation at 1, 2, 4 and 8 px
-      (:func:`sscnb.phase2.multiscale_features`), and the self-check keeps the better.
+      (:func:`sscnb.phase2.multiscale_features`), and the self-check keeps the better;
+      "multiscale_cnn" adds to those bands the CNN's view of each pixel (8 principal components of
+      its last hidden layer, interpolated between tile centres; :mod:`sscnb.phase2._cnnbands`).
     - phase2: the pixel classifier, "mlp_rf" (the default: a neural network and a random forest
       fitted on the same pixels, their class probabilities averaged, the MLP's weighing
       ``MLP_RF_WEIGHT``: the forest's steadiness over seeds at the MLP's accuracy, for 0.4 s more
@@ -99,7 +113,10 @@ class SSCParams(Settings):
     - label_cnn_share: where the user labelled pixels of the image (tiles, polygons), phase 2 trains on
       them and on the confident tiles of the tile map away from them: this is the tile map's share
       of its training pixels (0 = the user's labels alone). The user's labels then judge phase 2
-      (:func:`sscnb.phase2.choose_phase2`).
+      (:func:`sscnb.phase2.choose_phase2`). Default (None): 0.5, but 0 with ``features``
+      "multiscale_cnn", where the CNN's knowledge reaches phase 2 through its bands and its tile map
+      would teach phase 2 to copy the CNN's errors (Wildcat Creek frame 3, 100 labelled tiles: 0.722
+      with 0.5, 0.835 with 0; :data:`LABEL_CNN_SHARE`). The settings record the number used.
     - min_label_f1: where the CNN was fine-tuned on those labels (its score on them is in-sample),
       phase 2 is kept when its F1 on them, held out, reaches this (measured on Wildcat Creek:
       0.80-0.86 where phase 2 added 0.04-0.07 to the map, 0.75-0.78 where it would have cost 0.03-0.04),
@@ -139,12 +156,14 @@ class SSCParams(Settings):
     phase2_check: bool = True
     check_fraction: float = 0.2
     min_agreement: float = 0.85
-    label_cnn_share: float = 0.5
+    label_cnn_share: float | None = None
     min_label_f1: float = 0.8
     tta: bool = False
     normalise: bool = True
 
     def __post_init__(self):
+        if self.label_cnn_share is None:  # the default of the feature set, recorded as a number
+            self.label_cnn_share = LABEL_CNN_SHARE.get(self.features, 0.5)
         if self.phase2 not in PHASE2_CHOICES:
             raise ValueError(f"phase2 must be one of {sorted(PHASE2_CHOICES)}, got {self.phase2!r}")
         if self.features not in FEATURE_SETS:
@@ -153,12 +172,12 @@ class SSCParams(Settings):
             raise ValueError(f"mlp_depth must be one of {list(MLP_DEPTHS)}, got {self.mlp_depth!r}")
         for f in fields(self):
             v = getattr(self, f.name)
-            want = {"float": (int, float), "int": (int,), "bool": (bool,), "str": (str,)}[str(f.type)]
+            want = {"float": (int, float), "int": (int,), "bool": (bool,), "str": (str,)}[str(f.type).removesuffix(" | None")]
             if not isinstance(v, want) or (f.type in ("int", "float") and isinstance(v, bool)):
                 raise ValueError(f"{f.name} must be {f.type}, got {v!r}")
         if not 0 <= self.recog_thresh <= 1:
             raise ValueError(f"recog_thresh must be between 0 and 1, got {self.recog_thresh}")
-        if not 0 <= self.label_cnn_share < 1:
+        if not 0 <= float(self.label_cnn_share) < 1:
             raise ValueError(f"label_cnn_share must be at least 0 and below 1, got {self.label_cnn_share}")
         for name in ("train_confidence", "min_agreement", "min_label_f1"):
             if not 0 <= getattr(self, name) <= 1:

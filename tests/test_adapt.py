@@ -491,6 +491,18 @@ def test_label_cnn_share_zero_trains_on_the_labels_alone():
         PixelLabels(np.array([3, 1]), np.array([0, 0]), np.array([1, 1], np.uint8))
 
 
+def test_label_cnn_share_defaults_to_the_labels_alone_with_the_cnns_bands():
+    """Not given, the tile map's share is 0.5, and 0 with features "multiscale_cnn" (the CNN reaches
+    phase 2 through its bands there); the settings record the number, and a number given is kept.
+    """
+    assert ssc.SSCParams().label_cnn_share == 0.5
+    assert ssc.SSCParams(features="multiscale").label_cnn_share == 0.5
+    assert ssc.SSCParams(features="multiscale_cnn").label_cnn_share == 0.0
+    assert ssc.SSCParams(features="multiscale_cnn").to_dict()["label_cnn_share"] == 0.0
+    assert ssc.SSCParams(features="multiscale_cnn", label_cnn_share=0.3).label_cnn_share == 0.3
+    assert ssc.SSCParams.recorded({"settings": {"features": "median_rgb"}})["settings"]["label_cnn_share"] == 0.5
+
+
 def test_classify_image_keeps_the_tile_map_on_noise(tmp_path):
     """A hand-made CNN calls a tile water when its mean is bluer than green; on noise the tile classes
     are random, the pixels' colours cannot reproduce them, and the tile map is the final map.

@@ -289,7 +289,95 @@ def test_multiscale_features_of_a_window_with_its_halo_equal_the_whole_images():
 def test_an_unknown_feature_set_is_refused_with_the_choices():
     from sscnb import ssc
 
-    with pytest.raises(ValueError, match=r"features must be one of \['median_rgb', 'multiscale'\], got 'texture'"):
+    with pytest.raises(
+        ValueError, match=r"features must be one of \['median_rgb', 'multiscale', 'multiscale_cnn'\], got 'texture'"
+    ):
         pixel_features(np.zeros((5, 5, 3), np.uint8), 1, features="texture")
-    with pytest.raises(ValueError, match=r"features must be one of \['median_rgb', 'multiscale'\], got 'texture'"):
+    with pytest.raises(
+        ValueError, match=r"features must be one of \['median_rgb', 'multiscale', 'multiscale_cnn'\], got 'texture'"
+    ):
         ssc.SSCParams(features="texture")
+
+
+# -- the CNN's bands (features="multiscale_cnn") ----------------------------------------------------
+
+
+def test_cnn_bands_interpolate_between_tile_centres_as_a_plain_reference():
+    """Bilinear between the centres of the tiles (4.5 and 14.5 px for 10 px tiles), the edge tiles'
+    values held beyond their centres: scipy's interpolator on clamped coordinates gives the same
+    numbers, and the bands of single pixels are bit for bit those of whole rows.
+    """
+    from scipy.interpolate import RegularGridInterpolator
+
+    from sscnb.phase2._cnnbands import bands_at, bands_rows
+
+    grid = np.random.default_rng(0).normal(size=(3, 4, 2)).astype(np.float32)
+    tile, H, W = 10, 33, 47  # a margin no whole tile covers, below and on the right
+    whole = bands_rows(grid, tile, 0, H, W)
+    centres_r, centres_c = np.arange(3) * tile + 4.5, np.arange(4) * tile + 4.5
+    rr, cc = np.meshgrid(np.arange(H), np.arange(W), indexing="ij")
+    pts = np.stack([np.clip(rr, centres_r[0], centres_r[-1]), np.clip(cc, centres_c[0], centres_c[-1])], axis=-1)
+    for k in range(2):
+        ref = RegularGridInterpolator((centres_r, centres_c), grid[..., k].astype(np.float64))(pts)
+        np.testing.assert_allclose(whole[..., k], ref, atol=1e-5)
+    np.testing.assert_array_equal(whole[4, 4], grid[0, 0])  # at a centre: that tile's values
+    np.testing.assert_allclose(whole[4, 7], 0.75 * grid[0, 0] + 0.25 * grid[0, 1], atol=1e-6)  # a quarter of the way
+    r, c = np.random.default_rng(1).integers(0, H, 200), np.random.default_rng(2).integers(0, W, 200)
+    np.testing.assert_array_equal(bands_at(grid, tile, r, c), whole[r, c])
+    np.testing.assert_array_equal(bands_rows(grid, tile, 12, 30, W), whole[12:30])  # a strip: the same numbers
+    one = bands_rows(grid[:1, :1], tile, 0, 12, 15)  # one tile: its values everywhere
+    np.testing.assert_array_equal(one, np.broadcast_to(grid[0, 0], (12, 15, 2)))
+
+
+def test_cnn_activations_reduce_to_the_principal_components_of_the_valid_tiles():
+    """The scores of scikit-learn's PCA on the valid tiles (up to each axis's sign, which is fixed:
+    the largest loading positive); an invalid tile takes its nearest valid tile's; no valid tile, or
+    fewer dimensions than bands, gives zeros.
+    """
+    from sklearn.decomposition import PCA
+
+    from sscnb.phase2._cnnbands import project_activations
+
+    rng = np.random.default_rng(0)
+    acts = rng.normal(size=(4, 5, 6)).astype(np.float32) * np.array([5, 4, 3, 2, 1, 0.5], np.float32)
+    valid = np.ones((4, 5), bool)
+    valid[0, 0] = valid[3, 4] = False
+    z = project_activations(acts, valid, 3)
+    ref = PCA(3).fit_transform(acts[valid].astype(np.float64))
+    for k in range(3):
+        sign = np.sign(ref[0, k] * z[valid][0, k])
+        np.testing.assert_allclose(z[valid][:, k], sign * ref[:, k], atol=1e-4)
+    assert np.array_equal(z[0, 0], z[0, 1]) or np.array_equal(z[0, 0], z[1, 0])  # a nearest valid tile's
+    assert np.array_equal(z[3, 4], z[3, 3]) or np.array_equal(z[3, 4], z[2, 4])
+    again = project_activations(acts[:, ::-1], valid[:, ::-1], 3)[:, ::-1]  # the tiles in another order
+    np.testing.assert_allclose(again[valid], z[valid], atol=1e-4)  # the same signs
+    line = np.zeros((1, 3, 4), np.float32)
+    line[0, :, 2] = [1, 2, 3]
+    z1 = project_activations(line, np.ones((1, 3), bool), 2)
+    assert z1[0, :, 0].tolist() == [-1.0, 0.0, 1.0]
+    assert (z1[..., 1] == 0).all()  # rank 1: one component
+    assert (project_activations(acts, np.zeros((4, 5), bool), 3) == 0).all()
+
+
+def test_tile_activations_are_what_the_cnns_classifier_sees(colour_cnns):
+    """The colour CNN's hidden layer is each tile's mean colour; its Dense layer on those gives the
+    CNN's probabilities. A model without a Dense classifier last is refused, naming the layer.
+    """
+    import keras
+
+    from sscnb.cnn._predict import hidden_model, predict_tiles, tile_activations
+
+    cnn = colour_cnns(16)
+    x = np.random.default_rng(0).integers(0, 256, (7, 16, 16, 3), dtype=np.uint8)
+    acts = tile_activations(cnn.model, x, batch_size=4)
+    np.testing.assert_allclose(acts, x.reshape(7, -1, 3).mean(axis=1), rtol=1e-5)
+    w, b = cnn.model.layers[-1].get_weights()
+    logits = acts @ w + b
+    proba = np.exp(logits - logits.max(axis=1, keepdims=True))
+    np.testing.assert_allclose(predict_tiles(cnn.model, x, 4), proba / proba.sum(axis=1, keepdims=True), atol=1e-5)
+    assert hidden_model(cnn.model) is hidden_model(cnn.model)  # made once
+    np.testing.assert_allclose(tile_activations(cnn.model, x, tta=True), acts, rtol=1e-5)  # the mean turns with the tile
+    inp = keras.Input((16, 16, 3))
+    bare = keras.Model(inp, keras.layers.GlobalAveragePooling2D(name="pool")(inp))
+    with pytest.raises(ValueError, match=r"last layer is GlobalAveragePooling2D \('pool'\).*features 'multiscale'"):
+        tile_activations(bare, x)

@@ -94,19 +94,25 @@ def test_tta_reaches_phase_1_in_memory_and_windowed(model, ortho_arrays, tmp_pat
     assert json.loads(res.files["manifest"].read_text())["recipe"]["settings"]["tta"] is True
 
 
-def test_windowed_map_with_multiscale_features_equals_in_memory_map(model, ortho_arrays, tmp_path):
+@pytest.mark.parametrize(
+    ("features", "last"), [("multiscale", "median RGB + multiscale"), ("multiscale_cnn", "median RGB + multiscale + CNN")]
+)
+def test_windowed_map_with_multiscale_features_equals_in_memory_map(model, ortho_arrays, tmp_path, features, last):
     """The multiscale bands reach 24 px: strips of 48 rows read with that halo give the in-memory
-    map, and the scratch files hold all 19 bands.
+    map, and the scratch files hold all 19 bands. The CNN's bands come from the whole image's tile
+    grid, whichever strip the tiles were classified in: the same map again.
     """
     rgb, valid = ortho_arrays
-    p = ssc.SSCParams(phase2="rf", features="multiscale", **FAST)
+    p = ssc.SSCParams(phase2="rf", features=features, **FAST)
     mem = ssc.classify_image(rgb, model, p, mask=valid)
     res = mapping.map_inputs([ORTHO], model, tmp_path, "w", p, window_mpx=0.05, progress=False)[0]
     np.testing.assert_array_equal(read1(res.files["final"]), mem.final_map)
     manifest = json.loads(res.files["manifest"].read_text())
-    assert manifest["recipe"]["settings"]["features"] == "multiscale"  # recorded with the results
+    assert manifest["recipe"]["settings"]["features"] == features  # recorded with the results
     assert manifest["info"]["phase2_choice"] == mem.info["phase2_choice"]
-    assert set(manifest["info"]["agreement"]) == {"median RGB", "median RGB + multiscale"}
+    assert set(manifest["info"]["agreement"]) == {"median RGB", last}
+    assert manifest["info"]["phase2_choice"].endswith(last)  # what these maps test
+    assert manifest["info"]["phase2_bands"] == {"multiscale": 19, "multiscale_cnn": 27}[features]
 
 
 @pytest.mark.slow  # the MLP case takes 6-10 s on 2 cores beside another worker: over the fast set's 5 s
@@ -687,7 +693,8 @@ def test_the_command_line_takes_the_feature_set_and_names_the_choices(model, tmp
     with pytest.raises(SystemExit):
         main(["map", "--model", str(model.path), "--out", str(tmp_path), "--features", "texture", str(ORTHO)])
     err = capsys.readouterr().err  # Python 3.12 drops the quotes around the choices
-    assert re.search(r"--features: invalid choice: 'texture' \(choose from '?median_rgb'?, '?multiscale'?\)", err), err
+    choices = r"\(choose from '?median_rgb'?, '?multiscale'?, '?multiscale_cnn'?\)"
+    assert re.search(r"--features: invalid choice: 'texture' " + choices, err), err
     out = tmp_path / "ms"
     rc = main(
         ["-q", "map", "--model", str(model.path), "--out", str(out), "--features", "multiscale", "--phase2", "rf"]

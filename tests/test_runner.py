@@ -181,7 +181,8 @@ BAD_CONFIGS = [
     ({"parameters": {"tile_size": "50"}}, r"tile_size must be an integer, got '50' \(run\.yml"),
     (
         {"notebook_parameters": {"05_map_survey": {"features": "texture"}}},
-        r"features must be one of \['median_rgb', 'multiscale'\], got 'texture' \(run\.yml, notebook 05_map_survey",
+        r"features must be one of \['median_rgb', 'multiscale', 'multiscale_cnn'\], got 'texture' "
+        r"\(run\.yml, notebook 05_map_survey",
     ),
     ({"parameters": {"vectors": "yes"}}, r"vectors must be true or false, got 'yes' \(run\.yml, notebook 05_map_survey"),
     ({"parameters": {"output_dir": "/tmp/x"}}, r"parameters\.output_dir in run\.yml is set by the runner"),

@@ -46,7 +46,7 @@ HOW_TO_SET = (
 #: checks these against sscnb.cnn.BUNDLED_MODELS, sscnb.params.PHASE2_CHOICES and sscnb.phase2.FEATURE_SETS)
 SHIPPED = ["rivers", "rivers_compact"]
 PHASE2 = ["mlp", "rf", "mlp_rf"]
-FEATURES = ["median_rgb", "multiscale"]
+FEATURES = ["median_rgb", "multiscale", "multiscale_cnn"]
 #: QGIS's own settings for its Python and GDAL: passed on, they would make another Python start
 #: with QGIS's library path, or another GDAL read QGIS's data files
 QGIS_ONLY = ("PYTHONHOME", "PYTHONPATH", "PYTHONSTARTUP", "GDAL_DATA", "GDAL_DRIVER_PATH", "PROJ_LIB", "PROJ_DATA")

@@ -166,6 +166,9 @@ from ._predict import (
     dihedral_views as dihedral_views,
 )
 from ._predict import (
+    hidden_model as hidden_model,
+)
+from ._predict import (
     machine as machine,
 )
 from ._predict import (
@@ -173,6 +176,9 @@ from ._predict import (
 )
 from ._predict import (
     predict_tiles as predict_tiles,
+)
+from ._predict import (
+    tile_activations as tile_activations,
 )
 from ._tilesets import (
     NoTilesError as NoTilesError,

@@ -9,6 +9,7 @@ import functools
 import os
 import shutil
 import subprocess
+import weakref
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -19,7 +20,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
     from typing import Any
 
-__all__ = ["accelerator", "machine", "dihedral_views", "predict_batch_size", "predict_tiles"]
+__all__ = ["accelerator", "machine", "dihedral_views", "predict_batch_size", "predict_tiles", "hidden_model", "tile_activations"]
 
 
 @functools.cache  # asked once per process: the devices do not change while it runs
@@ -126,6 +127,62 @@ def predict_tiles(model: Any, x: np.ndarray, batch_size: int | None = None, tta:
     for i in range(0, n + pad, b):
         out[i : i + b] = ops.convert_to_numpy(model.predict_on_batch(xx[i : i + b]))
     return out[:n]
+
+
+#: each CNN's model of its last hidden layer, made once (:func:`hidden_model`)
+_HIDDEN: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def hidden_model(model: Any) -> Any:
+    """Return a Keras model of ``model``'s last hidden layer: the input of its classifier.
+
+    Parameters
+    ----------
+    model : keras.Model
+        A tile CNN whose last layer is its ``Dense`` classifier (every sscnb backbone, adapted or not).
+
+    Returns
+    -------
+    keras.Model
+        Tiles in, the classifier's input out; made once per model and kept while the model lives.
+
+    Raises
+    ------
+    ValueError
+        Where the last layer is not a ``Dense`` layer: say which model to use instead.
+    """
+    if model in _HIDDEN:
+        return _HIDDEN[model]
+    keras = _keras()
+    last = model.layers[-1]
+    if not isinstance(last, keras.layers.Dense):
+        raise ValueError(
+            f"features 'multiscale_cnn' reads the input of the CNN's last Dense layer, but {model.name}'s last layer is "
+            f"{type(last).__name__} ({last.name!r}): use a model that sscnb built or adapted, or features 'multiscale'"
+        )
+    sub = keras.Model(model.inputs, last.input, name=f"{model.name}_hidden")
+    _HIDDEN[model] = sub
+    return sub
+
+
+def tile_activations(model: Any, x: np.ndarray, batch_size: int | None = None, tta: bool = False) -> np.ndarray:
+    """Activations of tiles in the CNN's last hidden layer (what its classifier sees).
+
+    Parameters
+    ----------
+    model : keras.Model
+        See :func:`hidden_model`.
+    x : (n, t, t, 3) ndarray of uint8 (or float)
+    batch_size : int, optional
+    tta : bool
+        The mean over the tiles' 8 orientations, as :func:`predict_tiles`.
+
+    Returns
+    -------
+    (n, D) ndarray of float32
+        D: the width of that layer (96 for the compact CNN).
+    """
+    return predict_tiles(hidden_model(model), x, batch_size, tta)
 
 
 def dihedral_views(x: np.ndarray) -> Iterator[np.ndarray]:

@@ -21,6 +21,18 @@ from ._choose import (
 from ._choose import (
     fit_phase2 as fit_phase2,
 )
+from ._cnnbands import (
+    N_CNN_BANDS as N_CNN_BANDS,
+)
+from ._cnnbands import (
+    bands_at as bands_at,
+)
+from ._cnnbands import (
+    bands_rows as bands_rows,
+)
+from ._cnnbands import (
+    project_activations as project_activations,
+)
 from ._features import (
     ENTROPY_SIZE as ENTROPY_SIZE,
 )

@@ -155,7 +155,8 @@ def candidate_features(use_entropy: bool, features: str = "median_rgb") -> list[
     """Return the feature sets phase 2 tries, plainest first.
 
     Median RGB always; with ``use_entropy`` median RGB + entropy; with ``features="multiscale"``
-    every band (median RGB, entropy where on, and the multiscale bands).
+    every band (median RGB, entropy where on, and the multiscale bands); with ``"multiscale_cnn"``
+    every band and the CNN's (:mod:`sscnb.phase2._cnnbands`) in the place of the multiscale candidate.
 
     Parameters
     ----------
@@ -173,10 +174,14 @@ def candidate_features(use_entropy: bool, features: str = "median_rgb") -> list[
     ['median RGB', 'median RGB + entropy']
     >>> candidate_features(False, "multiscale")
     ['median RGB', 'median RGB + multiscale']
+    >>> candidate_features(False, "multiscale_cnn")
+    ['median RGB', 'median RGB + multiscale + CNN']
     """
     cands = ["median RGB"] + (["median RGB + entropy"] if use_entropy else [])
-    if features == "multiscale":
+    if features != "median_rgb":
         cands.append("median RGB + entropy + multiscale" if use_entropy else "median RGB + multiscale")
+    if features == "multiscale_cnn":
+        cands[-1] += " + CNN"
     return cands
 
 
@@ -390,7 +395,7 @@ class _LabelledSample:
     """Phase 2's training pixels where the user labelled: their labels, and the confident tiles away from them."""
 
     def __init__(self, train_grid: np.ndarray, tile: int, gather, p: SSCParams, labels: PixelLabels):
-        self.gather, self.labels, self.share = gather, labels, p.label_cnn_share
+        self.gather, self.labels, self.share = gather, labels, float(p.label_cnn_share or 0.0)
         self.rng = np.random.default_rng(p.seed + 3)
         # the tile map trains phase 2 only away from the user's tiles: where they labelled, they are right
         away = train_grid.copy()

@@ -256,7 +256,7 @@ def feature_halo(median_radius: int, use_entropy: bool, features: str = "median_
     """
     _check_feature_set(features)
     reach = [int(median_radius), ENTROPY_SIZE // 2 if use_entropy else 0]
-    if features == "multiscale":
+    if features != "median_rgb":
         reach.append(_reach(max(MULTISCALE_SIGMAS)))
     return max(reach)
 
@@ -281,7 +281,7 @@ def feature_bands(use_entropy: bool, features: str = "median_rgb") -> tuple[int,
     ((3, <class 'numpy.uint8'>), (4, <class 'numpy.float32'>), (19, <class 'numpy.float32'>))
     """
     _check_feature_set(features)
-    n = 3 + int(use_entropy) + (N_MULTISCALE if features == "multiscale" else 0)
+    n = 3 + int(use_entropy) + (N_MULTISCALE if features != "median_rgb" else 0)
     return n, (np.uint8 if n == 3 else np.float32)
 
 
@@ -304,7 +304,7 @@ def pixel_features(
         Valid pixels, see :func:`median_rgb` (the multiscale bands see every pixel, as a window
         read with the halo does).
     features : str
-        ``"median_rgb"``, or ``"multiscale"`` to add :func:`multiscale_features`.
+        ``"median_rgb"``, or ``"multiscale"`` (or ``"multiscale_cnn"``) to add :func:`multiscale_features`.
 
     Returns
     -------
@@ -319,6 +319,6 @@ def pixel_features(
     bands = [med.astype(np.float32)]
     if use_entropy:
         bands.append(local_entropy(image, ENTROPY_SIZE, mask)[..., None])
-    if features == "multiscale":
+    if features != "median_rgb":  # "multiscale_cnn": the CNN's bands join after phase 1 (sscnb.phase2._cnnbands)
         bands.append(multiscale_features(image))
     return np.concatenate(bands, axis=-1)

@@ -29,9 +29,11 @@ from tqdm.auto import tqdm
 
 from sscnb.cnn import _inputstats as _inputstats
 from sscnb.cnn._files import predict_codes
+from sscnb.cnn._predict import tile_activations
 from sscnb.data import _tiles as _tiles
 from sscnb.errors import ClassShrinkWarning
 from sscnb.params import SSCParams
+from sscnb.phase2 import _cnnbands as _cnnbands
 from sscnb.phase2 import _colours as _colours
 from sscnb.phase2 import _features as _features
 from sscnb.phase2 import _pixel as _pixel
@@ -157,6 +159,10 @@ class ImageJob:
     present: Any = None  # (2**24,) the median-RGB colours that occur in the valid pixels
     n_valid: int = 0
     gamma: float | None = None  # the CNN input's gamma, once the input check has chosen it
+    acts: Any = None  # (rows, cols, D) the CNN's last hidden layer, for features "multiscale_cnn"
+    _bands: Any = field(
+        default=None, init=False, repr=False
+    )  # (rows, cols, k) those reduced (:func:`cnn_bands`), made once phase 1 is done
     tile_stats: dict = field(default_factory=lambda: {k: [] for k in _STATS})
     info: dict = field(default_factory=dict)
 
@@ -183,6 +189,15 @@ class ImageJob:
         self.tile_codes[tr0:tr1] = codes.reshape(tr1 - tr0, self.grid[1])
         conf = np.where(vt, proba.max(axis=1) if proba.shape[1] else 0, -1.0)
         self.confidence[tr0:tr1] = conf.reshape(tr1 - tr0, self.grid[1])
+        if self.params.features == "multiscale_cnn":
+            self._bands = None  # computed again from the new activations
+            a = tile_activations(self.cnn.model, x[vt], tta=self.params.tta) if vt.any() else None
+            if self.acts is None and a is not None:
+                self.acts = np.zeros(self.grid + (a.shape[1],), np.float32)
+            if a is not None:
+                rows = np.zeros((len(x), a.shape[1]), np.float32)
+                rows[vt] = a
+                self.acts[tr0:tr1] = rows.reshape(tr1 - tr0, self.grid[1], -1)
         if self.keep_proba:
             if self.proba is None:
                 self.proba = np.zeros(self.grid + (proba.shape[1],), np.float32)
@@ -202,7 +217,22 @@ class ImageJob:
         if xs is None:
             f, _ = self.store.read(0, min(1, self.H))
             xs = np.empty((0, f.shape[-1]), f.dtype)
+        if self.params.features == "multiscale_cnn":
+            xs = np.concatenate([xs, _cnnbands.bands_at(self.cnn_bands(), self.tile, rows, cols)], axis=1)
         return xs
+
+    def cnn_bands(self) -> np.ndarray:
+        """Return the tiles' activations reduced to their principal components (:mod:`sscnb.phase2._cnnbands`)."""
+        if self._bands is None:
+            acts = self.acts if self.acts is not None else np.zeros(self.grid + (1,), np.float32)
+            self._bands = _cnnbands.project_activations(acts, self.confidence >= 0)
+        return self._bands
+
+    def strip_features(self, y0: int, y1: int, feats: np.ndarray) -> np.ndarray:
+        """Return the features of rows y0:y1 that phase 2 classifies: the stored ones, and the CNN's bands where asked."""
+        if self.params.features != "multiscale_cnn":
+            return feats
+        return np.concatenate([feats, _cnnbands.bands_rows(self.cnn_bands(), self.tile, y0, y1, self.W)], axis=-1)
 
 
 def phase1(job: ImageJob, overlap: bool) -> dict:
@@ -419,6 +449,7 @@ def choose(job: ImageJob, tile_grid: np.ndarray) -> Phase2Choice | None:
         logger.warning("%s: %s", job.name, info["note"])
     else:
         info.update(choice.clf.info)  # n_train, one_class, ...
+        info["phase2_bands"] = int(np.size(choice.clf.mean))  # the features it classifies
         if choice.clf.info.get("one_class"):
             info["note"] = f"the CNN found one class only ({int(choice.clf.classes[0])}): the final map is that class"
             logger.info("%s: %s", job.name, info["note"])
@@ -502,7 +533,7 @@ def final_strips(
             return cnn_strip(job, tile_grid, y0, y1, v)
         if lut is not None:
             return _colours.colour_lookup(f[..., :3], v, lut)  # 0 outside the valid pixels
-        final = choice.predict(f)  # the columns of the candidate it chose
+        final = choice.predict(job.strip_features(y0, y1, f))  # the columns of the candidate it chose
         final[~v] = 0
         return final
 
