@@ -365,7 +365,7 @@ def test_tile_activations_are_what_the_cnns_classifier_sees(colour_cnns):
     """
     import keras
 
-    from sscnb.cnn._predict import hidden_model, predict_tiles, tile_activations
+    from sscnb.cnn._predict import hidden_model, predict_tiles, predict_with_hidden, tile_activations
 
     cnn = colour_cnns(16)
     x = np.random.default_rng(0).integers(0, 256, (7, 16, 16, 3), dtype=np.uint8)
@@ -376,6 +376,12 @@ def test_tile_activations_are_what_the_cnns_classifier_sees(colour_cnns):
     proba = np.exp(logits - logits.max(axis=1, keepdims=True))
     np.testing.assert_allclose(predict_tiles(cnn.model, x, 4), proba / proba.sum(axis=1, keepdims=True), atol=1e-5)
     assert hidden_model(cnn.model) is hidden_model(cnn.model)  # made once
+    # one pass for both: the probabilities from the activations equal the CNN's; with TTA, the CNN's own
+    one, hid = predict_with_hidden(cnn.model, x, 4)
+    np.testing.assert_allclose(one, predict_tiles(cnn.model, x, 4), atol=1e-6)
+    np.testing.assert_array_equal(hid, acts)
+    tta, _ = predict_with_hidden(cnn.model, x, 4, tta=True)
+    np.testing.assert_array_equal(tta, predict_tiles(cnn.model, x, 4, tta=True))
     np.testing.assert_allclose(tile_activations(cnn.model, x, tta=True), acts, rtol=1e-5)  # the mean turns with the tile
     inp = keras.Input((16, 16, 3))
     bare = keras.Model(inp, keras.layers.GlobalAveragePooling2D(name="pool")(inp))

@@ -178,6 +178,9 @@ from ._predict import (
     predict_tiles as predict_tiles,
 )
 from ._predict import (
+    predict_with_hidden as predict_with_hidden,
+)
+from ._predict import (
     tile_activations as tile_activations,
 )
 from ._tilesets import (

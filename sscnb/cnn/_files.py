@@ -312,7 +312,12 @@ def make_card(
 
 
 def predict_codes(
-    loaded_or_model: Any, key: ClassKey | None, x: np.ndarray, batch_size: int | None = None, tta: bool = False
+    loaded_or_model: Any,
+    key: ClassKey | None,
+    x: np.ndarray,
+    batch_size: int | None = None,
+    tta: bool = False,
+    raw: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Classify tiles in the shared class scheme.
 
@@ -326,6 +331,9 @@ def predict_codes(
         Default: :func:`sscnb.cnn.predict_batch_size` (fixed-shape batches, the last padded).
     tta : bool
         Average over the tiles' 8 orientations (:func:`sscnb.cnn.predict_tiles`).
+    raw : (n, K) ndarray, optional
+        The model's outputs for ``x``, where they are already known (:func:`sscnb.cnn.predict_with_hidden`):
+        the model does not run again.
 
     Returns
     -------
@@ -341,7 +349,7 @@ def predict_codes(
         model = loaded_or_model
     if key is None:
         raise ValueError("a bare Keras model needs its class key (key=...)")
-    codes, p = key.to_hierarchical(predict_tiles(model, x, batch_size, tta))
+    codes, p = key.to_hierarchical(predict_tiles(model, x, batch_size, tta) if raw is None else raw)
     return codes[p.argmax(axis=1)] if len(p) else np.zeros(0, np.int64), p, codes
 
 

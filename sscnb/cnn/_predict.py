@@ -20,7 +20,16 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
     from typing import Any
 
-__all__ = ["accelerator", "machine", "dihedral_views", "predict_batch_size", "predict_tiles", "hidden_model", "tile_activations"]
+__all__ = [
+    "accelerator",
+    "machine",
+    "dihedral_views",
+    "predict_batch_size",
+    "predict_tiles",
+    "hidden_model",
+    "tile_activations",
+    "predict_with_hidden",
+]
 
 
 @functools.cache  # asked once per process: the devices do not change while it runs
@@ -166,7 +175,7 @@ def hidden_model(model: Any) -> Any:
 
 
 def tile_activations(model: Any, x: np.ndarray, batch_size: int | None = None, tta: bool = False) -> np.ndarray:
-    """Activations of tiles in the CNN's last hidden layer (what its classifier sees).
+    """Return the activations of tiles in the CNN's last hidden layer (what its classifier sees).
 
     Parameters
     ----------
@@ -183,6 +192,42 @@ def tile_activations(model: Any, x: np.ndarray, batch_size: int | None = None, t
         D: the width of that layer (96 for the compact CNN).
     """
     return predict_tiles(hidden_model(model), x, batch_size, tta)
+
+
+def predict_with_hidden(
+    model: Any, x: np.ndarray, batch_size: int | None = None, tta: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return the CNN's probabilities of tiles and its last hidden layer's activations, from one pass where it can.
+
+    Where the last layer is a softmax ``Dense`` layer and ``tta`` is off, the probabilities are that
+    layer applied (in NumPy, float32) to the activations: the CNN runs once. Otherwise (with TTA
+    the mean of 8 softmaxes is not the softmax of the mean) :func:`predict_tiles` runs beside
+    :func:`tile_activations`.
+
+    Parameters
+    ----------
+    model : keras.Model
+    x : (n, t, t, 3) ndarray
+    batch_size : int, optional
+    tta : bool
+
+    Returns
+    -------
+    proba : (n, K) ndarray of float32
+        As :func:`predict_tiles` gives them (within float32 rounding).
+    acts : (n, D) ndarray of float32
+    """
+    acts = tile_activations(model, x, batch_size, tta)
+    last = model.layers[-1]
+    if tta or getattr(last.activation, "__name__", "") != "softmax":
+        return predict_tiles(model, x, batch_size, tta), acts
+    weights = last.get_weights()
+    logits = acts @ np.asarray(weights[0], np.float32)
+    if len(weights) > 1:
+        logits += np.asarray(weights[1], np.float32)
+    logits -= logits.max(axis=1, keepdims=True) if len(logits) else 0.0
+    e = np.exp(logits)
+    return (e / e.sum(axis=1, keepdims=True)).astype(np.float32), acts
 
 
 def dihedral_views(x: np.ndarray) -> Iterator[np.ndarray]:

@@ -29,7 +29,7 @@ from tqdm.auto import tqdm
 
 from sscnb.cnn import _inputstats as _inputstats
 from sscnb.cnn._files import predict_codes
-from sscnb.cnn._predict import tile_activations
+from sscnb.cnn._predict import predict_with_hidden
 from sscnb.data import _tiles as _tiles
 from sscnb.errors import ClassShrinkWarning
 from sscnb.params import SSCParams
@@ -185,13 +185,15 @@ class ImageJob:
 
     def run_cnn(self, x: np.ndarray, vt: np.ndarray, tr0: int, tr1: int) -> None:
         """Classify tile rows tr0..tr1 (``x``, whole valid ones ``vt``) into the tile map."""
-        codes, proba, classes = predict_tiles_masked(self.cnn, x, vt, self.params.tta)
+        raw = a = None
+        if self.params.features == "multiscale_cnn" and vt.any():  # the CNN's hidden layer too, in the same pass
+            raw, a = predict_with_hidden(self.cnn.model, x[vt], tta=self.params.tta)
+        codes, proba, classes = predict_tiles_masked(self.cnn, x, vt, self.params.tta, raw)
         self.tile_codes[tr0:tr1] = codes.reshape(tr1 - tr0, self.grid[1])
         conf = np.where(vt, proba.max(axis=1) if proba.shape[1] else 0, -1.0)
         self.confidence[tr0:tr1] = conf.reshape(tr1 - tr0, self.grid[1])
         if self.params.features == "multiscale_cnn":
             self._bands = None  # computed again from the new activations
-            a = tile_activations(self.cnn.model, x[vt], tta=self.params.tta) if vt.any() else None
             if self.acts is None and a is not None:
                 self.acts = np.zeros(self.grid + (a.shape[1],), np.float32)
             if a is not None:
@@ -542,7 +544,7 @@ def final_strips(
 
 
 def predict_tiles_masked(
-    cnn: LoadedModel, x: np.ndarray, valid: Any = None, tta: bool = False
+    cnn: LoadedModel, x: np.ndarray, valid: Any = None, tta: bool = False, raw: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Phase 1 on a batch of tiles, skipping tiles that touch nodata.
 
@@ -555,6 +557,8 @@ def predict_tiles_masked(
         confidence 0, probabilities 0).
     tta : bool
         Average the CNN's probabilities over each tile's 8 orientations (``SSCParams.tta``).
+    raw : (m, K) ndarray, optional
+        The CNN's outputs for the valid tiles ``x[valid]``, where already known.
 
     Returns
     -------
@@ -564,13 +568,13 @@ def predict_tiles_masked(
     """
     n = len(x)
     if valid is None or valid.all():
-        cls, proba, classes = predict_codes(cnn, None, x, tta=tta)
+        cls, proba, classes = predict_codes(cnn, None, x, tta=tta, raw=raw)
         return cls.astype(np.uint8), proba.astype(np.float32), classes
     classes = cnn.key.to_hierarchical(np.zeros((0, cnn.key.n_outputs), np.float32))[0]
     codes = np.zeros(n, np.uint8)
     proba = np.zeros((n, len(classes)), np.float32)
     if valid.any():
-        c, p, classes = predict_codes(cnn, None, x[valid], tta=tta)
+        c, p, classes = predict_codes(cnn, None, x[valid], tta=tta, raw=raw)
         codes[valid] = c
         proba[valid] = p
     return codes, proba, classes
