@@ -13,6 +13,7 @@ import weakref
 from typing import TYPE_CHECKING
 
 import numpy as np
+from scipy.special import softmax
 
 from sscnb.cnn._keras import _keras
 
@@ -225,9 +226,7 @@ def predict_with_hidden(
     logits = acts @ np.asarray(weights[0], np.float32)
     if len(weights) > 1:
         logits += np.asarray(weights[1], np.float32)
-    logits -= logits.max(axis=1, keepdims=True) if len(logits) else 0.0
-    e = np.exp(logits)
-    return (e / e.sum(axis=1, keepdims=True)).astype(np.float32), acts
+    return softmax(logits, axis=1).astype(np.float32), acts
 
 
 def dihedral_views(x: np.ndarray) -> Iterator[np.ndarray]:

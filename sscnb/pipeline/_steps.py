@@ -160,9 +160,8 @@ class ImageJob:
     n_valid: int = 0
     gamma: float | None = None  # the CNN input's gamma, once the input check has chosen it
     acts: Any = None  # (rows, cols, D) the CNN's last hidden layer, for features "multiscale_cnn"
-    _bands: Any = field(
-        default=None, init=False, repr=False
-    )  # (rows, cols, k) those reduced (:func:`cnn_bands`), made once phase 1 is done
+    # (rows, cols, k) those reduced (:meth:`cnn_bands`), made once phase 1 is done
+    _bands: Any = field(default=None, init=False, repr=False)
     tile_stats: dict = field(default_factory=lambda: {k: [] for k in _STATS})
     info: dict = field(default_factory=dict)
 
@@ -192,14 +191,13 @@ class ImageJob:
         self.tile_codes[tr0:tr1] = codes.reshape(tr1 - tr0, self.grid[1])
         conf = np.where(vt, proba.max(axis=1) if proba.shape[1] else 0, -1.0)
         self.confidence[tr0:tr1] = conf.reshape(tr1 - tr0, self.grid[1])
-        if self.params.features == "multiscale_cnn":
-            self._bands = None  # computed again from the new activations
-            if self.acts is None and a is not None:
+        if a is not None:  # tiles that touch nodata keep zeros; cnn_bands() reduces the new activations again
+            if self.acts is None:
                 self.acts = np.zeros(self.grid + (a.shape[1],), np.float32)
-            if a is not None:
-                rows = np.zeros((len(x), a.shape[1]), np.float32)
-                rows[vt] = a
-                self.acts[tr0:tr1] = rows.reshape(tr1 - tr0, self.grid[1], -1)
+            rows = np.zeros((len(x), a.shape[1]), np.float32)
+            rows[vt] = a
+            self.acts[tr0:tr1] = rows.reshape(tr1 - tr0, self.grid[1], -1)
+            self._bands = None
         if self.keep_proba:
             if self.proba is None:
                 self.proba = np.zeros(self.grid + (proba.shape[1],), np.float32)
