@@ -410,6 +410,7 @@ def test_labels_the_cnn_learnt_keep_phase_2_that_matches_its_in_sample_score():
     assert "the CNN tile map is kept" in refused.info["phase2_reason"]
 
 
+@pytest.mark.slow  # two cross-validated choices, 18 fits of phase 2: about 7 s on 2 cores
 def test_user_labels_choose_the_mlp_s_weight_in_mlp_rf():
     """phase2 "mlp_rf" with labels: each fold's fit is scored at the MLP weights 0.35 (the default),
     1 (the MLP alone) and 0 (the forest alone), and the best on the held-out labels is fitted. Here the

@@ -157,6 +157,7 @@ def test_median_compiles_without_a_cache_folder(monkeypatch, caplog):
     np.testing.assert_array_equal(out, _median.median_rows(band, np.ones((3, 3), bool), 0, 3))
 
 
+@pytest.mark.slow  # XLA compiles the filter for each of ten image sizes: about 7 s on 2 cores
 def test_accelerator_median_equals_the_compiled_filter(monkeypatch):
     """The radix-select median in keras.ops (the GPU's filter, here on the CPU through XLA) gives the
     compiled filter's numbers exactly: random sizes (down to one row or column) and radii, few grey

@@ -52,7 +52,10 @@ def read1(path):
 # -- windowed equals in memory ----------------------------------------------------------------
 
 
-@pytest.mark.parametrize("phase2", ["mlp", "rf", "mlp_rf"])
+# with the MLP, a map in windows and one in memory take over 5 s on 2 cores
+@pytest.mark.parametrize(
+    "phase2", [pytest.param("mlp", marks=pytest.mark.slow), "rf", pytest.param("mlp_rf", marks=pytest.mark.slow)]
+)
 def test_windowed_map_equals_in_memory_map(model, ortho_arrays, tmp_path, phase2):
     rgb, valid = ortho_arrays
     p = ssc.SSCParams(phase2=phase2, **FAST)
@@ -95,7 +98,12 @@ def test_tta_reaches_phase_1_in_memory_and_windowed(model, ortho_arrays, tmp_pat
 
 
 @pytest.mark.parametrize(
-    ("features", "last"), [("multiscale", "median RGB + multiscale"), ("multiscale_cnn", "median RGB + multiscale + CNN")]
+    ("features", "last"),
+    [
+        ("multiscale", "median RGB + multiscale"),
+        # the CNN's bands too: about 5 s on 2 cores
+        pytest.param("multiscale_cnn", "median RGB + multiscale + CNN", marks=pytest.mark.slow),
+    ],
 )
 def test_windowed_map_with_multiscale_features_equals_in_memory_map(model, ortho_arrays, tmp_path, features, last):
     """The multiscale bands reach 24 px: strips of 48 rows read with that halo give the in-memory
@@ -618,6 +626,7 @@ def test_an_output_folder_that_cannot_be_made_is_refused_before_mapping(model, t
         mapping.map_inputs([ORTHO], model, tmp_path / "taken" / "map", "x", ssc.SSCParams(phase2="rf", **FAST), progress=False)
 
 
+@pytest.mark.slow  # maps and scores two labelled frames: over 5 s on 2 cores
 def test_maps_of_labelled_frames_are_scored_class_by_class(model, tmp_path):
     """Frames mapped from a labelled folder (labels skipped by the mapping) are scored against their
     labels: every class's P/R/F1, the macro and the pixel-weighted F1, for both maps.

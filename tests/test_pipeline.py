@@ -37,7 +37,8 @@ def run_in_strips(img, cnn, p, strips, mask=None):
     return job, cnn_map, final
 
 
-@pytest.mark.parametrize("features", ["median_rgb", "multiscale"])
+# multiscale: two whole runs with the multiscale features, about 6 s on 2 cores
+@pytest.mark.parametrize("features", ["median_rgb", pytest.param("multiscale", marks=pytest.mark.slow)])
 def test_strips_of_an_image_give_the_maps_of_the_whole(colour_cnn, features):
     """Three strips of whole tile rows (the last with the margin), each read with its halo: the same tile map,
     phase 2 choice and final map, pixel for pixel, as classify_image's one read of the whole image.

@@ -219,6 +219,7 @@ def test_windowed_map_normalises_like_the_in_memory_one(tmp_path, colour_cnns):
 # -- a class that phase 2 out-votes ---------------------------------------------------------------
 
 
+@pytest.mark.slow  # two pipelines with phase 2 on each of two CNNs: about 6 s on 2 cores
 def test_a_class_that_shrinks_in_the_final_map_is_named(colour_cnns):
     """One water tile, 7 of its 16 rows blue and 9 the vegetation's green: the CNN calls it water
     (blue > green on average), phase 2 learns that green is vegetation everywhere else, and water

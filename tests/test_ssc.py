@@ -197,6 +197,7 @@ def _snapshot(out):
     return snap
 
 
+@pytest.mark.slow  # five evaluations of a folder: over 5 s on 2 cores
 def test_rerun_asking_for_rasters_makes_them_and_other_settings_are_refused(tmp_path, colour_cnn):
     d = _folder(tmp_path)
     out = tmp_path / "ssc"
@@ -231,17 +232,31 @@ def test_rerun_asking_for_rasters_makes_them_and_other_settings_are_refused(tmp_
     assert list(s4.status) == ["done", "done"]
 
 
+INTERRUPTED_KW = dict(dpi=40, save_class_rasters=True, progress=False)
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory, colour_cnn):
+    """The two-image folder and a run of it that never failed: its summary and its output folder
+    (one run for the three places a failure is injected; each test reads it and never writes to it).
+    """
+    root = tmp_path_factory.mktemp("uninterrupted")
+    d = _folder(root)
+    ref_out = root / "ref"
+    ref, _ = evaluation.evaluate_folder(d, colour_cnn, ref_out, "e", ssc.SSCParams(**FAST_P), **INTERRUPTED_KW)
+    return d, ref, ref_out
+
+
+@pytest.mark.slow  # two evaluations of a folder per case, figures and rasters: 5-6 s each on 2 cores
 @pytest.mark.parametrize("fail_at", ["figure", "final_csv", "raster"])
-def test_interrupted_evaluation_resumes_to_the_uninterrupted_result(tmp_path, colour_cnn, monkeypatch, fail_at):
+def test_interrupted_evaluation_resumes_to_the_uninterrupted_result(tmp_path, colour_cnn, monkeypatch, fail_at, uninterrupted):
     """A failure injected while the second image's files are written: the first image is done
     (manifest, timings kept), the second is reported by name and is not done, nothing partial
     remains, and the re-run ends with the same files and numbers as a run that never failed.
     """
-    d = _folder(tmp_path)
+    d, ref, ref_out = uninterrupted
     p = ssc.SSCParams(**FAST_P)
-    kw = dict(dpi=40, save_class_rasters=True, progress=False)
-    ref_out = tmp_path / "ref"
-    ref, _ = evaluation.evaluate_folder(d, colour_cnn, ref_out, "e", p, **kw)
+    kw = INTERRUPTED_KW
 
     class Boom(RuntimeError):
         pass
