@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 FRAMES = ("Wildcat_0003", "Wildcat_0004")
 
 
-def train_model(backbone: str, records, scheme, epochs: int, seed: int, input_size: int | None):
+def train_model(backbone: str, records, scheme, epochs: int, seed: int, input_size: int | None, class_weight=None):
     """Train a tile classifier on the records' pure tiles; return (LoadedModel, seconds, tiles)."""
     from cnn_benchmark import build  # benchmarks/: one reading of the backbone names
 
@@ -45,7 +45,7 @@ def train_model(backbone: str, records, scheme, epochs: int, seed: int, input_si
     y = key.encode(tiles.y, tiles.river)
     model = build(backbone, key.n_outputs, seed, input_size)
     t0 = time.perf_counter()
-    history = cnn.train(model, tiles.x, y, epochs=epochs, batch_size=64, seed=seed, progress=True)
+    history = cnn.train(model, tiles.x, y, epochs=epochs, batch_size=64, seed=seed, progress=True, class_weight=class_weight)
     secs = time.perf_counter() - t0
     card = modelfiles.make_card(
         backbone=backbone,
@@ -92,6 +92,12 @@ def main(argv=None):
     ap.add_argument("--no-stmarg", action="store_true", help="skip scoring stmarg/Validate")
     ap.add_argument("--no-tta", action="store_true", help="map without test-time augmentation only")
     ap.add_argument("--append", action="store_true", help="add to the CSV in --out instead of replacing it")
+    ap.add_argument(
+        "--class-weight",
+        choices=["none", "balanced"],
+        default="none",
+        help="balanced: each output class weighs as much as the others in the CNN's loss (default: none)",
+    )
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--out", default=str(ROOT / "outputs/benchmarks/river_model"))
     a = ap.parse_args(argv)
@@ -118,9 +124,12 @@ def main(argv=None):
         test = [read_pair(wild[left], scheme, 50)]
         for bb in a.backbones:
             epochs = a.epochs or (12 if bb == "compact" else 4)
-            model, secs, tiles = train_model(bb, stmarg_train + [wild[f] for f in other], scheme, epochs, a.seed, a.input_size)
+            cw = None if a.class_weight == "none" else a.class_weight
+            records = stmarg_train + [wild[f] for f in other]
+            model, secs, tiles = train_model(bb, records, scheme, epochs, a.seed, a.input_size, cw)
             for tta in (False,) if a.no_tta else (False, True):
                 base = {"left_out": left, "trained_on": "stmarg/Train + " + "+".join(other), "backbone": bb, "tta": tta}
+                base["class_weight"] = a.class_weight
                 base["input_size"] = (a.input_size or 112) if bb.startswith("efficientnet") else None
                 base |= {"epochs": epochs, "tiles": len(tiles), "train_s": round(secs, 1)}
                 d = score(model, test, tta, scheme)
