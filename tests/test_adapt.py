@@ -472,37 +472,6 @@ def test_a_polygon_of_one_class_comes_out_that_class():
     assert c.info["cnn_tiles_training"] > 0
 
 
-def test_a_class_labelled_nowhere_is_learnt_from_the_tile_map_not_erased():
-    """label_cnn_share 0: phase 2 learns from the user's labels alone, but a class of the tile map they labelled
-    nowhere on the image (a sand bar the CNN found, their tiles all on water and vegetation) is still taught
-    from its confident tiles, as much of the sample as of those tiles; without that it would vanish.
-    """
-    from sscnb.phase2._choose import PixelLabels
-
-    tile = 10
-    img = np.zeros((60, 60, 3), np.uint8)
-    img[:, :30] = (30, 60, 170)  # water
-    img[:, 30:] = (40, 160, 40)  # vegetation
-    img[20:40, 10:50] = (210, 190, 140)  # a bar of dry sediment across both
-    grid = np.where(np.arange(6) < 3, 1, 3)[None, :].repeat(6, axis=0)
-    grid[2:4, 1:5] = 2  # the CNN finds the bar
-    lab = np.zeros((60, 60), np.uint8)
-    lab[0:10, 0:10], lab[50:60, 10:20], lab[0:10, 40:50], lab[50:60, 50:60] = 1, 1, 3, 3  # no tile of the bar
-    p = ssc.SSCParams(phase2="rf", n_trees=10, min_sample=2000, label_cnn_share=0.0)
-    c = ssc.choose_phase2(grid, np.ones((6, 6)), tile, _gather_from(img), p, PixelLabels.from_raster(lab))
-    assert c.clf is not None, c.info["phase2_reason"]
-    assert c.info["cnn_tiles_training"] == 0  # no share of the tile map for the classes they labelled
-    assert c.info["classes_from_tile_map"] == [2]
-    final = c.predict(img)
-    assert (final[20:40, 10:50] == 2).all()
-    assert (final[:20, :30] == 1).all()
-    assert (final[40:, 30:] == 3).all()
-    # once they label a tile of the bar, the class is learnt from their labels alone
-    lab[20:30, 10:20] = 2
-    c = ssc.choose_phase2(grid, np.ones((6, 6)), tile, _gather_from(img), p, PixelLabels.from_raster(lab))
-    assert "classes_from_tile_map" not in c.info
-
-
 def test_label_cnn_share_zero_trains_on_the_labels_alone():
     from sscnb.phase2._choose import PixelLabels
 

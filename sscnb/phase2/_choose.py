@@ -49,9 +49,6 @@ CV_SCORED = 30_000
 #: the MLP alone, 0.0 the forest alone. Labelled on Wildcat Creek the MLP passed where the average failed
 #: (docs/phase2_measured.md), so the labels choose; without labels the weight is MLP_RF_WEIGHT
 LABEL_MLP_WEIGHTS = (MLP_RF_WEIGHT, 1.0, 0.0)
-#: with ``label_cnn_share`` 0, the classes of the tile map that the user labelled nowhere on the image still train
-#: phase 2, from their confident tiles: their share of the sample is their share of those tiles, at most this
-MAX_UNLABELLED_SHARE = 0.5
 
 
 @dataclass(frozen=True)
@@ -407,16 +404,6 @@ class _LabelledSample:
         away[lr[inside], lc[inside]] = 0
         self.cnn_tiles = int((away > 0).sum()) if self.share > 0 else 0
         self.cnn = _training_sample(away, tile, p) if self.cnn_tiles else None
-        # with no share of the tile map, a class the user labelled nowhere on this image would never reach
-        # phase 2, which would erase it: it is learnt from its confident tiles, as much of the sample as of them
-        self.unlabelled, self.unlabelled_share, self.unlabelled_classes = None, 0.0, []
-        if self.cnn is None:
-            confident = away[away > 0]
-            missing = np.setdiff1d(np.unique(confident), np.unique(labels.codes))
-            if len(missing):
-                self.unlabelled = _training_sample(np.where(np.isin(away, missing), away, 0).astype(away.dtype), tile, p)
-                self.unlabelled_share = min(MAX_UNLABELLED_SHARE, float(np.isin(confident, missing).mean()))
-                self.unlabelled_classes = [int(c) for c in missing]
 
     def draw(self, keep: np.ndarray, total: int) -> tuple[np.ndarray, np.ndarray]:
         """Return features and classes of at most ``total`` pixels: user labels where ``keep``, and the CNN's share."""
@@ -431,12 +418,6 @@ class _LabelledSample:
             pick = np.sort(self.rng.choice(n_cnn, want, replace=False)) if want < n_cnn else np.arange(n_cnn)
             xs.append(self.gather(self.cnn[0][pick], self.cnn[1][pick]))
             ys.append(self.cnn[2][pick])
-        if self.unlabelled is not None:
-            n_un, s = len(self.unlabelled[0]), self.unlabelled_share
-            want = min(n_un, int(round(n_lab * s / (1 - s))))
-            pick = np.sort(self.rng.choice(n_un, want, replace=False)) if want < n_un else np.arange(n_un)
-            xs.append(self.gather(self.unlabelled[0][pick], self.unlabelled[1][pick]))
-            ys.append(self.unlabelled[2][pick])
         return np.concatenate(xs), np.concatenate(ys)
 
 
@@ -500,8 +481,6 @@ def _from_labels(
         label_cnn_share=p.label_cnn_share,
         cnn_tiles_training=sample.cnn_tiles,
     )
-    if sample.unlabelled_classes:
-        info["classes_from_tile_map"] = sample.unlabelled_classes  # labelled nowhere: learnt from the tile map
     everything = np.ones(len(labels), bool)
     folds = _label_folds(ids, labels.codes, LABEL_FOLDS, p.seed)
     if not p.phase2_check or folds is None:
