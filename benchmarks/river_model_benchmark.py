@@ -31,6 +31,23 @@ sys.path.insert(0, str(ROOT))
 FRAMES = ("Wildcat_0003", "Wildcat_0004")
 
 
+def class_weights(kind: str | None, y, n_outputs: int):
+    """Return the CNN's class weights for ``kind``: None, "balanced" (scikit-learn's), or "sqrt" (their square roots).
+
+    "sqrt" goes half-way to balanced: a class with a quarter of another's tiles weighs twice as much.
+    """
+    from sscnb.cnn import _model as cnn
+
+    if kind in (None, "none"):
+        return None
+    balanced = cnn.class_weights(y, n_outputs)
+    if kind == "balanced":
+        return balanced
+    if kind == "sqrt":
+        return {k: w**0.5 for k, w in balanced.items()}
+    raise ValueError(f"class weight must be none, balanced or sqrt, not {kind!r}")
+
+
 def train_model(backbone: str, records, scheme, epochs: int, seed: int, input_size: int | None, class_weight=None):
     """Train a tile classifier on the records' pure tiles; return (LoadedModel, seconds, tiles)."""
     from cnn_benchmark import build  # benchmarks/: one reading of the backbone names
@@ -45,7 +62,8 @@ def train_model(backbone: str, records, scheme, epochs: int, seed: int, input_si
     y = key.encode(tiles.y, tiles.river)
     model = build(backbone, key.n_outputs, seed, input_size)
     t0 = time.perf_counter()
-    history = cnn.train(model, tiles.x, y, epochs=epochs, batch_size=64, seed=seed, progress=True, class_weight=class_weight)
+    cw = class_weights(class_weight, y, key.n_outputs)
+    history = cnn.train(model, tiles.x, y, epochs=epochs, batch_size=64, seed=seed, progress=True, class_weight=cw)
     secs = time.perf_counter() - t0
     card = modelfiles.make_card(
         backbone=backbone,
@@ -94,9 +112,10 @@ def main(argv=None):
     ap.add_argument("--append", action="store_true", help="add to the CSV in --out instead of replacing it")
     ap.add_argument(
         "--class-weight",
-        choices=["none", "balanced"],
+        choices=["none", "balanced", "sqrt"],
         default="none",
-        help="balanced: each output class weighs as much as the others in the CNN's loss (default: none)",
+        help="balanced: each output class weighs as much as the others in the CNN's loss; sqrt: the square root of "
+        "those weights (default: none)",
     )
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--out", default=str(ROOT / "outputs/benchmarks/river_model"))
