@@ -143,9 +143,8 @@ def main(argv=None):
         test = [read_pair(wild[left], scheme, 50)]
         for bb in a.backbones:
             epochs = a.epochs or (12 if bb == "compact" else 4)
-            cw = None if a.class_weight == "none" else a.class_weight
             records = stmarg_train + [wild[f] for f in other]
-            model, secs, tiles = train_model(bb, records, scheme, epochs, a.seed, a.input_size, cw)
+            model, secs, tiles = train_model(bb, records, scheme, epochs, a.seed, a.input_size, a.class_weight)
             for tta in (False,) if a.no_tta else (False, True):
                 base = {"left_out": left, "trained_on": "stmarg/Train + " + "+".join(other), "backbone": bb, "tta": tta}
                 base["class_weight"] = a.class_weight
