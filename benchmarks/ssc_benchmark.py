@@ -62,6 +62,25 @@ def skimage_median_rgb(image, radius):
     return np.stack(bands, axis=-1)
 
 
+def multiscale_against_scipy(img, repeat=3):
+    """Print the 16 multiscale bands' time by sscnb's compiled filters and by scipy.ndimage (median of ``repeat``)."""
+    from sscnb.phase2._gauss import scipy_reference
+
+    times = {}
+    for name, fn in (
+        ("scipy.ndimage", lambda: scipy_reference(img, features.MULTISCALE_SIGMAS, features._TRUNCATE)),
+        ("sscnb's", lambda: features.multiscale_features(img)),
+    ):
+        runs = []
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            out = fn()
+            runs.append(time.perf_counter() - t0)
+        times[name] = (float(np.median(runs)), out)
+    (t_ref, ref), (t_ours, ours) = times.values()
+    print(f"multiscale bands: scipy.ndimage {t_ref:.2f} s, sscnb's {t_ours:.2f} s; identical: {np.array_equal(ref, ours)}")
+
+
 def original_phase2(image, cnn_map, median_radius=5, epochs=35, batch=250_000, seed=0):
     """Return the original phase 2: an MLP on all CNN-labelled pixels, then every pixel predicted.
 
@@ -149,6 +168,8 @@ def main():
         f"peak memory so far {peak_gb():.2f} GiB"
     )
     print(f"  first run (compiles, or reads JAX's compilation cache): {sum(runs[0].values()):.2f} s")
+    if settings.get("features", "median_rgb") != "median_rgb":
+        multiscale_against_scipy(img)
     if a.original:
         t0 = time.perf_counter()
         ref = skimage_median_rgb(img, 5)

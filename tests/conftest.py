@@ -85,9 +85,10 @@ def pytest_collection_modifyitems(config, items):
 
 
 def pytest_sessionstart(session):
-    """Under a time limit, start the Keras backend before the first test, and fit a tiny pixel MLP: their
-    start-up (about 6 s for TensorFlow on 2 cores, and 1.5-3 s for a process's first fit, beyond what
-    any later fit costs) is paid once per process, not by whichever test needs them first.
+    """Under a time limit, start the Keras backend before the first test, fit a tiny pixel MLP and compute the
+    features of a tiny image: their start-up (about 6 s for TensorFlow on 2 cores, 1.5-3 s for a process's
+    first fit, beyond what any later fit costs, and 3-4 s to compile the median and multiscale filters in a
+    fresh clone) is paid once per process, not by whichever test needs them first.
     ``SSCNB_TEST_WARMUP=0`` leaves it out (tests/test_fast_loop.py's own small runs).
     """
     config = session.config
@@ -98,9 +99,11 @@ def pytest_sessionstart(session):
         return
     if hasattr(config, "workerinput") or not getattr(config.option, "numprocesses", None):  # where the tests run
         from sscnb.cnn._keras import _keras
+        from sscnb.phase2._features import pixel_features
         from sscnb.phase2._pixel import fit_pixel_classifier
 
         _keras()
+        pixel_features(np.zeros((8, 8, 3), np.uint8), 2, False, None, "multiscale")
         x, y = np.linspace(0, 1, 192, dtype=np.float32).reshape(64, 3), np.arange(64) % 2 + 1
         kw = dict(depth="compact", epochs=1, learning_rate=1e-3, batch_size=32, use_smote=False, n_trees=1, min_leaf=1)
         fit_pixel_classifier(x, y, "mlp", seed=0, **kw)

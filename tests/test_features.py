@@ -273,6 +273,20 @@ def test_multiscale_intensity_is_scikit_images_gaussian():
         np.testing.assert_allclose(f[..., 4 * k], ref, atol=1e-3)
 
 
+@pytest.mark.parametrize("shape", [(1, 9), (9, 1), (5, 7), (150, 90)])
+@pytest.mark.parametrize("threads", ["1", "2"])
+def test_multiscale_bands_equal_scipys_filters_bit_for_bit(shape, threads, monkeypatch):
+    """The compiled filters give scipy.ndimage's numbers exactly: kernels longer than the image (mirrored again
+    and again), one row or column, and blocks of rows on one thread or two.
+    """
+    from sscnb.phase2._features import _TRUNCATE, MULTISCALE_SIGMAS, multiscale_features
+    from sscnb.phase2._gauss import scipy_reference
+
+    monkeypatch.setenv("SSCNB_THREADS", threads)
+    img = np.random.default_rng(11).integers(0, 256, shape + (3,)).astype(np.uint8)
+    np.testing.assert_array_equal(multiscale_features(img), scipy_reference(img, MULTISCALE_SIGMAS, _TRUNCATE))
+
+
 def test_multiscale_features_of_a_window_with_its_halo_equal_the_whole_images():
     from sscnb.phase2._features import feature_halo
 

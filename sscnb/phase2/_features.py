@@ -15,13 +15,13 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-from scipy import ndimage
 from skimage.color import rgb2gray
 from skimage.filters.rank import entropy
 from skimage.morphology import disk
 from skimage.util import img_as_ubyte
 
 from sscnb.params import FEATURE_SETS
+from sscnb.phase2 import _gauss
 
 __all__ = [
     "median_rgb",
@@ -178,6 +178,8 @@ _TRUNCATE = 3.0
 #: bands per scale: smoothed intensity, gradient magnitude, local standard deviation, smoothed saturation
 _PER_SCALE = ("intensity", "edges", "texture", "saturation")
 N_MULTISCALE = len(MULTISCALE_SIGMAS) * len(_PER_SCALE)
+#: rows of one job of :func:`multiscale_features` (one scale's bands of those rows)
+_MULTISCALE_ROWS = 64
 
 
 def _reach(sigma: float) -> int:
@@ -191,8 +193,9 @@ def multiscale_features(image: np.ndarray) -> np.ndarray:
     For each sigma of :data:`MULTISCALE_SIGMAS` (1, 2, 4 and 8 px): the Gaussian-smoothed
     intensity (the mean of R, G and B), its gradient magnitude (Gaussian derivatives), its local
     standard deviation (``sqrt(G(I**2) - G(I)**2)``) and the Gaussian-smoothed saturation of HSV
-    (``(max - min) / max`` of R, G, B, times 255). Separable float32 filters (scipy.ndimage),
-    the image's border reflected. A pixel's bands depend only on the pixels within
+    (``(max - min) / max`` of R, G, B, times 255). scipy.ndimage's separable Gaussian filters (the
+    border reflected), compiled and run on blocks of rows in parallel (:mod:`sscnb.phase2._gauss`):
+    the same numbers, bit for bit. A pixel's bands depend only on the pixels within
     :func:`feature_halo` of it, so a window read with that halo gives the whole image's numbers.
 
     Parameters
@@ -212,20 +215,22 @@ def multiscale_features(image: np.ndarray) -> np.ndarray:
     >>> f.shape, float(f[10, 15, 0]), float(f[10, 15, 1]), float(f[10, 15, 2]), float(f[10, 15, 3])
     ((20, 30, 16), 100.0, 0.0, 0.0, 255.0)
     """
-    rgb = np.asarray(image, np.float32)
-    intensity = rgb.mean(axis=-1, dtype=np.float32)
-    hi, lo = rgb.max(axis=-1), rgb.min(axis=-1)
-    saturation = np.where(hi > 0, 255.0 * (hi - lo) / np.maximum(hi, 1.0), 0.0).astype(np.float32)
-    square = intensity * intensity
+    bands = _gauss.planes(image)
+    H = bands[0].shape[0]
     out = np.empty(image.shape[:2] + (N_MULTISCALE,), np.float32)
-    for k, sigma in enumerate(MULTISCALE_SIGMAS):
-        kw = {"sigma": sigma, "truncate": _TRUNCATE, "mode": "reflect"}
-        smooth = ndimage.gaussian_filter(intensity, output=np.float32, **kw)
-        out[..., 4 * k] = smooth
-        out[..., 4 * k + 1] = ndimage.gaussian_gradient_magnitude(intensity, output=np.float32, **kw)
-        var = ndimage.gaussian_filter(square, output=np.float32, **kw) - smooth * smooth
-        out[..., 4 * k + 2] = np.sqrt(np.maximum(var, 0.0))
-        out[..., 4 * k + 3] = ndimage.gaussian_filter(saturation, output=np.float32, **kw)
+
+    def block(job):
+        k, y0 = job
+        _gauss.scale_rows(bands, y0, min(H, y0 + _MULTISCALE_ROWS), MULTISCALE_SIGMAS[k], _TRUNCATE, out, k)
+
+    jobs = [(k, y0) for k in range(len(MULTISCALE_SIGMAS)) for y0 in range(0, H, _MULTISCALE_ROWS)]
+    threads = min(feature_threads(), len(jobs))
+    if threads > 1:  # the compiled filters release the GIL
+        with ThreadPoolExecutor(threads) as ex:
+            list(ex.map(block, jobs))
+    else:
+        for job in jobs:
+            block(job)
     return out
 
 
