@@ -29,6 +29,7 @@ from sscnb.labels._sources import labels_for_images
 from sscnb.layout import prepare_output
 from sscnb.maps import _files as mapfiles
 from sscnb.params import PHASE2_CHOICES, SSCParams, phase2_name
+from sscnb.phase2 import _features
 from sscnb.plots import _figures as plots
 from sscnb.plots._pyplot import _plt
 from sscnb.provenance import atomic_path, package_versions, remove_temporaries, timestamp, write_json
@@ -63,6 +64,7 @@ def _image_recipe(cnn: LoadedModel, params: SSCParams) -> dict:
     return {
         "model": model_recipe(cnn),
         "settings": params.to_dict(),
+        **_features.bands_recipe(params.features),
     }
 
 

@@ -66,8 +66,8 @@ class SSCParams(Settings):
     - median_radius: radius (px) of the disk of the median filter on R, G and B.
     - use_entropy: add the 11 x 11 entropy band as a 4th feature.
     - features: "median_rgb" (the method's) or "multiscale": phase 2 also tries median RGB with
-      smoothed intensity, edges, texture and saturation at 1, 2, 4 and 8 px
-      (:func:`sscnb.phase2.multiscale_features`), and the self-check keeps the better;
+      smoothed intensity, edges, texture and saturation at 1, 2, 4, 8 and 16 px and smoothed hue
+      at 2 and 8 px (:func:`sscnb.phase2.multiscale_features`), and the self-check keeps the better;
       "multiscale_cnn" adds to those bands the CNN's view of each pixel (8 principal components of
       its last hidden layer, interpolated between tile centres; :mod:`sscnb.phase2._cnnbands`).
     - phase2: the pixel classifier, "mlp_rf" (the default: a neural network and a random forest

@@ -235,28 +235,50 @@ def test_median_device_follows_the_setting_and_the_accelerator(monkeypatch):
 
 
 def test_multiscale_bands_by_hand():
-    from sscnb.phase2._features import MULTISCALE_SIGMAS, N_MULTISCALE, multiscale_features
+    from sscnb.phase2._features import HUE_SIGMAS, MULTISCALE_SIGMAS, N_MULTISCALE, multiscale_features
 
-    assert N_MULTISCALE == 4 * len(MULTISCALE_SIGMAS) == 16
+    assert N_MULTISCALE == 4 * len(MULTISCALE_SIGMAS) + 2 * len(HUE_SIGMAS) == 24
+    hue = 4 * len(MULTISCALE_SIGMAS)  # the hue's cosine and sine follow the scales' bands
     # a checkerboard of black and white pixels: grey on average, standard deviation 127.5 at every scale
     chk = np.zeros((64, 64, 3), np.uint8)
     chk[np.indices((64, 64)).sum(axis=0) % 2 == 1] = 255
     f = multiscale_features(chk)
-    for k in range(1, 4):  # sigma 2, 4 and 8 px average the board out (at 1 px some of it is left)
+    for k in range(1, 5):  # sigma 2 to 16 px average the board out (at 1 px some of it is left)
         assert f[32, 32, 4 * k] == pytest.approx(127.5, abs=0.5)
         assert f[32, 32, 4 * k + 2] == pytest.approx(127.5, abs=1.0)
-    assert np.allclose(f[..., 3::4], 0)  # black, white and grey have no saturation
+    assert np.allclose(f[..., 3:hue:4], 0)  # black, white and grey have no saturation
+    assert np.allclose(f[..., hue::2], 1)
+    assert np.allclose(f[..., hue + 1 :: 2], 0)
     # a vertical step from 0 to 90: its edges are strongest on the step and nothing far from it
-    step = np.zeros((40, 80, 3), np.uint8)
-    step[:, 40:] = 90
+    step = np.zeros((40, 240, 3), np.uint8)
+    step[:, 120:] = 90
     g = multiscale_features(step)
     for k, sigma in enumerate(MULTISCALE_SIGMAS):
         edges = g[20, :, 4 * k + 1]
-        assert np.argmax(edges) in (39, 40)
+        assert np.argmax(edges) in (119, 120)
         # the gradient of a step of 90 smoothed by a Gaussian peaks at about 90 / (sigma sqrt(2 pi))
         assert edges.max() == pytest.approx(90 / (sigma * np.sqrt(2 * np.pi)), rel=0.15)
         assert edges[0] < 1e-3
         assert edges[-1] < 1e-3
+
+
+def test_the_hue_is_smoothed_round_its_circle():
+    """Reds of 10 and 350 degrees meet at 0 degrees (red), not at 180 (cyan) as a hue read as a number would."""
+    from sscnb.phase2._features import HUE_SIGMAS, MULTISCALE_SIGMAS, multiscale_features
+
+    img = np.zeros((40, 120, 3), np.uint8)
+    img[:, :60] = (255, 43, 0)  # hue 10.1 degrees
+    img[:, 60:] = (255, 0, 43)  # hue 349.9 degrees
+    f = multiscale_features(img)
+    hue = 4 * len(MULTISCALE_SIGMAS)
+    for j, _sigma in enumerate(HUE_SIGMAS):
+        cos, sin = f[20, :, hue + 2 * j], f[20, :, hue + 2 * j + 1]
+        assert cos[0] == pytest.approx(np.cos(np.radians(10.1)), abs=1e-3)
+        assert sin[0] == pytest.approx(np.sin(np.radians(10.1)), abs=1e-3)
+        assert sin[-1] == pytest.approx(-np.sin(np.radians(10.1)), abs=1e-3)
+        assert cos[59:61] == pytest.approx(np.cos(np.radians(10.1)), abs=1e-3)  # red where they meet
+        assert abs(sin[59]) < 0.1
+        assert abs(sin[60]) < 0.1
 
 
 def test_multiscale_intensity_is_scikit_images_gaussian():
@@ -279,12 +301,12 @@ def test_multiscale_bands_equal_scipys_filters_bit_for_bit(shape, threads, monke
     """The compiled filters give scipy.ndimage's numbers exactly: kernels longer than the image (mirrored again
     and again), one row or column, and blocks of rows on one thread or two.
     """
-    from sscnb.phase2._features import _TRUNCATE, MULTISCALE_SIGMAS, multiscale_features
+    from sscnb.phase2._features import _TRUNCATE, HUE_SIGMAS, MULTISCALE_SIGMAS, multiscale_features
     from sscnb.phase2._gauss import scipy_reference
 
     monkeypatch.setenv("SSCNB_THREADS", threads)
     img = np.random.default_rng(11).integers(0, 256, shape + (3,)).astype(np.uint8)
-    np.testing.assert_array_equal(multiscale_features(img), scipy_reference(img, MULTISCALE_SIGMAS, _TRUNCATE))
+    np.testing.assert_array_equal(multiscale_features(img), scipy_reference(img, MULTISCALE_SIGMAS, _TRUNCATE, HUE_SIGMAS))
 
 
 def test_multiscale_features_of_a_window_with_its_halo_equal_the_whole_images():
@@ -292,9 +314,9 @@ def test_multiscale_features_of_a_window_with_its_halo_equal_the_whole_images():
 
     img = np.random.default_rng(4).integers(0, 256, (160, 60, 3)).astype(np.uint8)
     whole = pixel_features(img, 2, True, None, "multiscale")
-    assert whole.shape == (160, 60, 3 + 1 + 16)
+    assert whole.shape == (160, 60, 3 + 1 + 24)
     h = feature_halo(2, True, "multiscale")
-    assert h == 24
+    assert h == 48
     for y0, y1 in ((0, 40), (40, 100), (100, 160)):
         r0, r1 = max(0, y0 - h), min(160, y1 + h)
         strip = pixel_features(img[r0:r1], 2, True, None, "multiscale")[y0 - r0 : y1 - r0]

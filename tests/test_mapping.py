@@ -106,8 +106,8 @@ def test_tta_reaches_phase_1_in_memory_and_windowed(model, ortho_arrays, tmp_pat
     ],
 )
 def test_windowed_map_with_multiscale_features_equals_in_memory_map(model, ortho_arrays, tmp_path, features, last):
-    """The multiscale bands reach 24 px: strips of 48 rows read with that halo give the in-memory
-    map, and the scratch files hold all 19 bands. The CNN's bands come from the whole image's tile
+    """The multiscale bands reach 48 px: strips of 48 rows read with that halo give the in-memory
+    map, and the scratch files hold all 27 bands. The CNN's bands come from the whole image's tile
     grid, whichever strip the tiles were classified in: the same map again.
     """
     rgb, valid = ortho_arrays
@@ -120,7 +120,7 @@ def test_windowed_map_with_multiscale_features_equals_in_memory_map(model, ortho
     assert manifest["info"]["phase2_choice"] == mem.info["phase2_choice"]
     assert set(manifest["info"]["agreement"]) == {"median RGB", last}
     assert manifest["info"]["phase2_choice"].endswith(last)  # what these maps test
-    assert manifest["info"]["phase2_bands"] == {"multiscale": 19, "multiscale_cnn": 27}[features]
+    assert manifest["info"]["phase2_bands"] == {"multiscale": 27, "multiscale_cnn": 35}[features]
 
 
 @pytest.mark.slow  # the MLP case takes 6-10 s on 2 cores beside another worker: over the fast set's 5 s
@@ -790,3 +790,18 @@ def test_maps_of_a_version_before_a_setting_existed_resume(model, tmp_path):
     del man["recipe"]["settings"]["label_cnn_share"]
     res.files["manifest"].write_text(json.dumps(man))
     assert mapping.map_inputs([ORTHO], model, tmp_path, "old", p, progress=False)[0].status == "skipped (done)"
+
+
+def test_maps_of_another_multiscale_set_are_refused_on_resuming(model, tmp_path):
+    """The multiscale set grew from 16 bands to 24: maps made before, which record no band count, are other
+    results, and a resumed batch refuses them (naming what differs) instead of mixing them with new maps.
+    """
+    p = ssc.SSCParams(phase2="rf", features="multiscale", **FAST)
+    res = mapping.map_inputs([ORTHO], model, tmp_path, "ms", p, progress=False)[0]
+    man = json.loads(res.files["manifest"].read_text())
+    assert man["recipe"]["multiscale_bands"] == 24
+    assert mapping.map_inputs([ORTHO], model, tmp_path, "ms", p, progress=False)[0].status == "skipped (done)"
+    del man["recipe"]["multiscale_bands"]  # as the release of 16 bands wrote it
+    res.files["manifest"].write_text(json.dumps(man))
+    with pytest.raises(batch.ResultsConflictError, match=r"multiscale_bands: None -> 24"):
+        mapping.map_inputs([ORTHO], model, tmp_path, "ms", p, progress=False)

@@ -92,6 +92,7 @@ def _recipe(
         "input": {"path": str(Path(path).resolve()), "bytes": st.st_size, "modified": st.st_mtime},
         "model": model or model_recipe(cnn),
         "settings": params.to_dict(),
+        **_features.bands_recipe(params.features),
         "vectors": {"make": bool(vectors), "min_polygon_area": float(min_polygon_area)} if vectors else None,
     }
     if labels is not None:

@@ -40,6 +40,9 @@ from ._features import (
     FEATURE_SETS as FEATURE_SETS,
 )
 from ._features import (
+    HUE_SIGMAS as HUE_SIGMAS,
+)
+from ._features import (
     MEDIAN_DEVICES as MEDIAN_DEVICES,
 )
 from ._features import (
@@ -47,6 +50,9 @@ from ._features import (
 )
 from ._features import (
     N_MULTISCALE as N_MULTISCALE,
+)
+from ._features import (
+    bands_recipe as bands_recipe,
 )
 from ._features import (
     feature_bands as feature_bands,

@@ -3,8 +3,8 @@
 Default: the three RGB bands, each median-filtered with a disk of radius ``median_radius``
 (5 px, as in the original method). Optional 4th band: the local entropy of the grey image in an
 11 x 11 window (the original's texture feature). ``features="multiscale"`` adds
-:data:`N_MULTISCALE` bands of smoothed intensity, edges and texture at four scales
-(:func:`multiscale_features`, the filter bank of ilastik's pixel classification in a small form).
+:data:`N_MULTISCALE` bands of smoothed intensity, edges, texture and saturation at five scales
+and smoothed hue at two (:func:`multiscale_features`, the filter bank of ilastik's pixel classification in a small form).
 Features are returned raw (uint8 for the medians alone, float32 otherwise); standardisation
 belongs to the classifier (fitted on its training pixels).
 """
@@ -29,9 +29,11 @@ __all__ = [
     "multiscale_features",
     "pixel_features",
     "feature_halo",
+    "bands_recipe",
     "feature_bands",
     "FEATURE_SETS",
     "MULTISCALE_SIGMAS",
+    "HUE_SIGMAS",
     "N_MULTISCALE",
     "ENTROPY_SIZE",
     "feature_threads",
@@ -171,13 +173,15 @@ def local_entropy(image: np.ndarray, size: int = 11, mask: np.ndarray | None = N
 ENTROPY_SIZE = 11
 
 
-#: scales (px) of :func:`multiscale_features`
-MULTISCALE_SIGMAS = (1.0, 2.0, 4.0, 8.0)
+#: scales (px) of :func:`multiscale_features`: intensity, edges, texture and saturation
+MULTISCALE_SIGMAS = (1.0, 2.0, 4.0, 8.0, 16.0)
+#: scales (px) of the hue's smoothed cosine and sine in :func:`multiscale_features`
+HUE_SIGMAS = (2.0, 8.0)
 #: the Gaussian kernels reach this many sigmas
 _TRUNCATE = 3.0
 #: bands per scale: smoothed intensity, gradient magnitude, local standard deviation, smoothed saturation
 _PER_SCALE = ("intensity", "edges", "texture", "saturation")
-N_MULTISCALE = len(MULTISCALE_SIGMAS) * len(_PER_SCALE)
+N_MULTISCALE = len(MULTISCALE_SIGMAS) * len(_PER_SCALE) + 2 * len(HUE_SIGMAS)
 #: rows of one job of :func:`multiscale_features` (one scale's bands of those rows)
 _MULTISCALE_ROWS = 64
 
@@ -188,12 +192,15 @@ def _reach(sigma: float) -> int:
 
 
 def multiscale_features(image: np.ndarray) -> np.ndarray:
-    """Smoothed intensity, edges, texture and saturation of each pixel at four scales.
+    """Smoothed intensity, edges, texture and saturation of each pixel at five scales, and its smoothed hue at two.
 
-    For each sigma of :data:`MULTISCALE_SIGMAS` (1, 2, 4 and 8 px): the Gaussian-smoothed
+    For each sigma of :data:`MULTISCALE_SIGMAS` (1, 2, 4, 8 and 16 px): the Gaussian-smoothed
     intensity (the mean of R, G and B), its gradient magnitude (Gaussian derivatives), its local
     standard deviation (``sqrt(G(I**2) - G(I)**2)``) and the Gaussian-smoothed saturation of HSV
-    (``(max - min) / max`` of R, G, B, times 255). scipy.ndimage's separable Gaussian filters (the
+    (``(max - min) / max`` of R, G, B, times 255). Then for each sigma of :data:`HUE_SIGMAS` (2 and
+    8 px): the Gaussian-smoothed cosine and sine of the HSV hue's angle (a circle: red at 0 and
+    at 1 turn are one colour). The 16 px scale and the hue lifted phase 2 on the user's labels by
+    0.03 on both Wildcat Creek frames (docs/phase2_features.md). scipy.ndimage's separable Gaussian filters (the
     border reflected), compiled and run on blocks of rows in parallel (:mod:`sscnb.phase2._gauss`):
     the same numbers, bit for bit. A pixel's bands depend only on the pixels within
     :func:`feature_halo` of it, so a window read with that halo gives the whole image's numbers.
@@ -205,7 +212,8 @@ def multiscale_features(image: np.ndarray) -> np.ndarray:
     Returns
     -------
     (H, W, N_MULTISCALE) ndarray of float32
-        Bands scale by scale, in the order intensity, edges, texture, saturation.
+        Bands scale by scale, in the order intensity, edges, texture, saturation; then the hue's
+        cosine and sine, scale by scale.
 
     Examples
     --------
@@ -213,7 +221,9 @@ def multiscale_features(image: np.ndarray) -> np.ndarray:
     >>> flat = np.full((20, 30, 3), (200, 100, 0), np.uint8)
     >>> f = multiscale_features(flat)
     >>> f.shape, float(f[10, 15, 0]), float(f[10, 15, 1]), float(f[10, 15, 2]), float(f[10, 15, 3])
-    ((20, 30, 16), 100.0, 0.0, 0.0, 255.0)
+    ((20, 30, 24), 100.0, 0.0, 0.0, 255.0)
+    >>> [round(float(v), 3) for v in f[10, 15, 20:]]  # orange: 30 degrees of hue, at 2 px and at 8 px
+    [0.866, 0.5, 0.866, 0.5]
     """
     bands = _gauss.planes(image)
     H = bands[0].shape[0]
@@ -221,9 +231,15 @@ def multiscale_features(image: np.ndarray) -> np.ndarray:
 
     def block(job):
         k, y0 = job
-        _gauss.scale_rows(bands, y0, min(H, y0 + _MULTISCALE_ROWS), MULTISCALE_SIGMAS[k], _TRUNCATE, out, k)
+        y1 = min(H, y0 + _MULTISCALE_ROWS)
+        if k < len(MULTISCALE_SIGMAS):
+            _gauss.scale_rows(bands, y0, y1, MULTISCALE_SIGMAS[k], _TRUNCATE, out, k)
+        else:  # the hue's cosine and sine at one scale
+            j = k - len(MULTISCALE_SIGMAS)
+            for i in range(2):
+                _gauss.smooth_rows(bands[3 + i], y0, y1, HUE_SIGMAS[j], _TRUNCATE, out, 4 * len(MULTISCALE_SIGMAS) + 2 * j + i)
 
-    jobs = [(k, y0) for k in range(len(MULTISCALE_SIGMAS)) for y0 in range(0, H, _MULTISCALE_ROWS)]
+    jobs = [(k, y0) for k in range(len(MULTISCALE_SIGMAS) + len(HUE_SIGMAS)) for y0 in range(0, H, _MULTISCALE_ROWS)]
     threads = min(feature_threads(), len(jobs))
     if threads > 1:  # the compiled filters release the GIL
         with ThreadPoolExecutor(threads) as ex:
@@ -232,6 +248,31 @@ def multiscale_features(image: np.ndarray) -> np.ndarray:
         for job in jobs:
             block(job)
     return out
+
+
+def bands_recipe(features: str) -> dict:
+    """Return what a results recipe records of the feature bands beyond the settings: the number of multiscale bands.
+
+    The multiscale set grew (16 bands, then 24 with the hue and the 16 px scale): results made with
+    another set are other results, so a batch never mixes them on resuming. Nothing for median RGB,
+    whose bands never changed.
+
+    Parameters
+    ----------
+    features : str
+        One of :data:`FEATURE_SETS`.
+
+    Returns
+    -------
+    dict
+
+    Examples
+    --------
+    >>> bands_recipe("median_rgb"), bands_recipe("multiscale")
+    ({}, {'multiscale_bands': 24})
+    """
+    _check_feature_set(features)
+    return {} if features == "median_rgb" else {"multiscale_bands": N_MULTISCALE}
 
 
 def _check_feature_set(features: str) -> None:
@@ -257,12 +298,12 @@ def feature_halo(median_radius: int, use_entropy: bool, features: str = "median_
     Examples
     --------
     >>> feature_halo(5, False), feature_halo(2, True), feature_halo(5, False, "multiscale")
-    (5, 5, 24)
+    (5, 5, 48)
     """
     _check_feature_set(features)
     reach = [int(median_radius), ENTROPY_SIZE // 2 if use_entropy else 0]
     if features != "median_rgb":
-        reach.append(_reach(max(MULTISCALE_SIGMAS)))
+        reach.append(_reach(max(MULTISCALE_SIGMAS + HUE_SIGMAS)))
     return max(reach)
 
 
@@ -283,7 +324,7 @@ def feature_bands(use_entropy: bool, features: str = "median_rgb") -> tuple[int,
     Examples
     --------
     >>> feature_bands(False), feature_bands(True), feature_bands(False, "multiscale")
-    ((3, <class 'numpy.uint8'>), (4, <class 'numpy.float32'>), (19, <class 'numpy.float32'>))
+    ((3, <class 'numpy.uint8'>), (4, <class 'numpy.float32'>), (27, <class 'numpy.float32'>))
     """
     _check_feature_set(features)
     n = 3 + int(use_entropy) + (N_MULTISCALE if features != "median_rgb" else 0)
@@ -314,7 +355,7 @@ def pixel_features(
     Returns
     -------
     (H, W, F) ndarray
-        Median RGB (F = 3, uint8); then entropy (F = 4) and the multiscale bands (F + 16), all
+        Median RGB (F = 3, uint8); then entropy (F = 4) and the multiscale bands (F + 24), all
         float32 when there are more than the three medians (:func:`feature_bands`).
     """
     _check_feature_set(features)

@@ -6,8 +6,8 @@ The same kernels as ``scipy.ndimage.gaussian_filter`` (order 0, and order 1 for 
 band). Each pass sums in float64 in scipy's order and stores float32, axis 0 first, as scipy does:
 the bands equal scipy's bit for bit (tested).
 
-Why not scipy itself: its filters hold the GIL, so the 16 multiscale bands of a 6 Mpx image took one
-core about 4 s. Here a scale's filters share their passes down the columns (the intensity is
+Why not scipy itself: its filters hold the GIL, so the 16 multiscale bands of the first release took one
+core about 4 s per 6 Mpx image. Here a scale's filters share their passes down the columns (the intensity is
 smoothed once for its mean, its edges and its texture), each row is finished while its passes are in
 the cache, blocks of rows run in parallel threads, and the inner loops run along rows, where the
 compiler vectorises them.
@@ -20,6 +20,7 @@ import logging
 import numpy as np
 from numba import njit
 from scipy import ndimage
+from skimage.color import rgb2hsv
 
 logger = logging.getLogger(__name__)
 
@@ -61,10 +62,12 @@ def _mirror(i, n):  # pragma: no cover - compiled
     return i if i < n else 2 * n - 1 - i
 
 
-def _planes(rgb, intensity, square, saturation):  # pragma: no cover - compiled
-    """Fill the intensity (mean of R, G, B), its square and the HSV saturation (times 255) of ``rgb`` (H, W, 3) uint8.
+def _planes(rgb, intensity, square, saturation, hue_cos, hue_sin):  # pragma: no cover - compiled
+    """Fill the intensity (mean of R, G, B), its square, the HSV saturation (times 255) and the hue's cosine and sine.
 
-    In float32 as NumPy computes them: ``(R + G + B) / 3`` and ``255 (max - min) / max`` (0 where max is 0).
+    Intensity and saturation in float32 as NumPy computes them: ``(R + G + B) / 3`` and
+    ``255 (max - min) / max`` (0 where max is 0). The hue as ``skimage.color.rgb2hsv`` computes it
+    (in turns; 0 where max equals min), then ``cos`` and ``sin`` of its angle.
     """
     H, W, _ = rgb.shape
     three, full = np.float32(3.0), np.float32(255.0)
@@ -76,6 +79,18 @@ def _planes(rgb, intensity, square, saturation):  # pragma: no cover - compiled
             square[y, x] = m * m
             hi, lo = max(r, g, b), min(r, g, b)
             saturation[y, x] = full * (hi - lo) / hi if hi > 0 else np.float32(0.0)
+            delta = np.float64(hi) - np.float64(lo)
+            turn = 0.0
+            if delta > 0:  # scikit-image's order: blue's formula where blue is the maximum, then green's, then red's
+                if b == hi:
+                    turn = 4.0 + (np.float64(r) - np.float64(g)) / delta
+                elif g == hi:
+                    turn = 2.0 + (np.float64(b) - np.float64(r)) / delta
+                else:
+                    turn = (np.float64(g) - np.float64(b)) / delta
+                turn = (turn / 6.0) % 1.0
+            hue_cos[y, x] = np.cos(2.0 * np.pi * turn)
+            hue_sin[y, x] = np.sin(2.0 * np.pi * turn)
 
 
 def _down_row(src, y, w, odd, acc, out):  # pragma: no cover - compiled
@@ -153,6 +168,21 @@ def _scale_rows(intensity, square, saturation, y0, y1, g, d, out, k):  # pragma:
             out[y, x, 4 * k + 3] = across[4, x]
 
 
+def _smooth_rows(src, y0, y1, g, out, band):  # pragma: no cover - compiled
+    """Write rows ``y0:y1`` of ``src`` smoothed by ``g`` (down the columns, then along the rows) into ``out[..., band]``."""
+    W = src.shape[1]
+    r = len(g) // 2
+    pad = np.empty(W + 2 * r, np.float64)
+    acc = np.empty(W, np.float64)
+    down = np.empty(W, np.float32)
+    across = np.empty(W, np.float32)
+    for y in range(y0, y1):
+        _down_row(src, y, g, False, acc, down)
+        _across_row(down, g, False, pad, acc, across)
+        for x in range(W):
+            out[y, x, band] = across[x]
+
+
 def _compiled(fn):
     """Compile ``fn`` without the GIL, cached on disk where a cache folder is writable (as the median filter)."""
     try:
@@ -167,10 +197,11 @@ _planes = _compiled(_planes)
 _down_row = _compiled(_down_row)
 _across_row = _compiled(_across_row)
 _scale_rows = _compiled(_scale_rows)
+_smooth_rows = _compiled(_smooth_rows)
 
 
-def planes(image: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Return the intensity, its square and the saturation of an RGB image, the multiscale bands' inputs.
+def planes(image: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Return the planes the multiscale bands filter: intensity, its square, saturation, and the hue's cosine and sine.
 
     Parameters
     ----------
@@ -178,24 +209,39 @@ def planes(image: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
     Returns
     -------
-    intensity, square, saturation : (H, W) ndarray of float32
-        ``(R + G + B) / 3``, its square and ``255 (max - min) / max`` (0 where max is 0).
+    intensity, square, saturation, hue_cos, hue_sin : (H, W) ndarray of float32
+        ``(R + G + B) / 3``, its square, ``255 (max - min) / max`` (0 where max is 0), and the
+        cosine and sine of the HSV hue's angle (``skimage.color.rgb2hsv``; a grey pixel's hue is 0).
 
     Examples
     --------
-    >>> i, q, s = planes(np.array([[[200, 100, 0], [0, 0, 0]]], np.uint8))
-    >>> i.tolist(), q.tolist(), s.tolist()
-    ([[100.0, 0.0]], [[10000.0, 0.0]], [[255.0, 0.0]])
+    >>> i, q, s, c, n = planes(np.array([[[200, 100, 0], [0, 0, 0]]], np.uint8))
+    >>> i.tolist(), q.tolist(), s.tolist(), [round(float(v), 3) for v in (c[0, 0], n[0, 0], c[0, 1], n[0, 1])]
+    ([[100.0, 0.0]], [[10000.0, 0.0]], [[255.0, 0.0]], [0.866, 0.5, 1.0, 0.0])
     """
     rgb = np.ascontiguousarray(image, np.uint8)
-    intensity, square, saturation = (np.empty(rgb.shape[:2], np.float32) for _ in range(3))
-    _planes(rgb, intensity, square, saturation)
-    return intensity, square, saturation
+    out = tuple(np.empty(rgb.shape[:2], np.float32) for _ in range(5))
+    _planes(rgb, *out)
+    return out
 
 
-def scale_rows(
-    planes: tuple[np.ndarray, np.ndarray, np.ndarray], y0: int, y1: int, sigma: float, truncate: float, out: np.ndarray, k: int
-) -> None:
+def smooth_rows(plane: np.ndarray, y0: int, y1: int, sigma: float, truncate: float, out: np.ndarray, band: int) -> None:
+    """Write rows ``y0:y1`` of ``scipy.ndimage.gaussian_filter(plane, sigma)`` into ``out[y0:y1, :, band]``.
+
+    Parameters
+    ----------
+    plane : (H, W) ndarray of float32
+        The whole plane (rows within the kernel's reach of ``y0:y1`` are read).
+    y0, y1 : int
+    sigma, truncate : float
+    out : (H, W, B) ndarray of float32
+    band : int
+    """
+    g, _ = gaussian_kernels(sigma, truncate)
+    _smooth_rows(plane, int(y0), int(y1), g, out, int(band))
+
+
+def scale_rows(planes: tuple[np.ndarray, ...], y0: int, y1: int, sigma: float, truncate: float, out: np.ndarray, k: int) -> None:
     """Write rows ``y0:y1`` of the four bands of scale ``sigma`` into ``out[y0:y1, :, 4k:4k + 4]``.
 
     The bands, as scipy computes them of the whole planes: ``gaussian_filter(intensity)``,
@@ -204,8 +250,9 @@ def scale_rows(
 
     Parameters
     ----------
-    planes : tuple of three (H, W) ndarray of float32
-        :func:`planes` of the whole image (rows within the kernel's reach of ``y0:y1`` are read).
+    planes : tuple of (H, W) ndarray of float32
+        Intensity, its square and saturation of the whole image (:func:`planes`; rows within the
+        kernel's reach of ``y0:y1`` are read).
     y0, y1 : int
     sigma, truncate : float
     out : (H, W, B) ndarray of float32
@@ -213,24 +260,27 @@ def scale_rows(
         The scale's place: its bands go to ``4k`` to ``4k + 3``.
     """
     g, d = gaussian_kernels(sigma, truncate)
-    _scale_rows(*planes, int(y0), int(y1), g, d, out, int(k))
+    _scale_rows(planes[0], planes[1], planes[2], int(y0), int(y1), g, d, out, int(k))
 
 
-def scipy_reference(image: np.ndarray, sigmas: tuple, truncate: float) -> np.ndarray:
-    """Return the multiscale bands by ``scipy.ndimage``, filter by filter: the plain reference of the compiled ones.
+def scipy_reference(image: np.ndarray, sigmas: tuple, truncate: float, hue_sigmas: tuple = ()) -> np.ndarray:
+    """Return the multiscale bands by ``scipy.ndimage`` and scikit-image, filter by filter: the plain reference.
 
-    What :func:`sscnb.phase2.multiscale_features` computed before it was compiled (single-threaded,
-    about 4 s per 6 Mpx on one core); tests and ``benchmarks/ssc_benchmark.py`` compare the two.
+    What :func:`sscnb.phase2.multiscale_features` computes with its compiled filters (scipy's took one
+    core about 4 s per 6 Mpx for 16 bands); tests and ``benchmarks/ssc_benchmark.py`` compare the two.
 
     Parameters
     ----------
     image : (H, W, 3) ndarray of uint8
     sigmas : tuple of float
+        Scales of the intensity, edges, texture and saturation bands.
     truncate : float
+    hue_sigmas : tuple of float
+        Scales of the hue's smoothed cosine and sine (``skimage.color.rgb2hsv``).
 
     Returns
     -------
-    (H, W, 4 * len(sigmas)) ndarray of float32
+    (H, W, 4 * len(sigmas) + 2 * len(hue_sigmas)) ndarray of float32
     """
     rgb = np.asarray(image, np.float32)
     intensity = rgb.mean(axis=-1, dtype=np.float32)
@@ -243,4 +293,9 @@ def scipy_reference(image: np.ndarray, sigmas: tuple, truncate: float) -> np.nda
         var = ndimage.gaussian_filter(intensity * intensity, **kw) - smooth * smooth
         edges = ndimage.gaussian_gradient_magnitude(intensity, **kw)
         bands += [smooth, edges, np.sqrt(np.maximum(var, 0.0)), ndimage.gaussian_filter(saturation, **kw)]
+    angle = 2 * np.pi * rgb2hsv(np.asarray(image, np.uint8))[..., 0]
+    for sigma in hue_sigmas:
+        kw = {"sigma": sigma, "truncate": truncate, "mode": "reflect", "output": np.float32}
+        bands += [ndimage.gaussian_filter(np.cos(angle).astype(np.float32), **kw)]
+        bands += [ndimage.gaussian_filter(np.sin(angle).astype(np.float32), **kw)]
     return np.stack(bands, axis=-1)
