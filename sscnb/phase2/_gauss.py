@@ -15,14 +15,11 @@ compiler vectorises them.
 
 from __future__ import annotations
 
-import logging
-
 import numpy as np
-from numba import njit
 from scipy import ndimage
 from skimage.color import rgb2hsv
 
-logger = logging.getLogger(__name__)
+from sscnb.phase2._median import _compiled  # without the GIL, cached on disk where a cache folder is writable
 
 
 def gaussian_kernels(sigma: float, truncate: float) -> tuple[np.ndarray, np.ndarray]:
@@ -181,15 +178,6 @@ def _smooth_rows(src, y0, y1, g, out, band):  # pragma: no cover - compiled
         _across_row(down, g, False, pad, acc, across)
         for x in range(W):
             out[y, x, band] = across[x]
-
-
-def _compiled(fn):
-    """Compile ``fn`` without the GIL, cached on disk where a cache folder is writable (as the median filter)."""
-    try:
-        return njit(nogil=True, cache=True)(fn)
-    except RuntimeError as exc:  # numba: "cannot cache function ...: no locator available"
-        logger.info("the Gaussian filters are compiled in each process: %s", exc)
-        return njit(nogil=True)(fn)
 
 
 _mirror = _compiled(_mirror)

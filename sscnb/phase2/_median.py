@@ -111,7 +111,7 @@ def _compiled(fn):
     try:
         return njit(nogil=True, cache=True)(fn)
     except RuntimeError as exc:  # numba: "cannot cache function ...: no locator available"
-        logger.info("the median filter is compiled in each process: %s", exc)
+        logger.info("%s is compiled in each process: %s", fn.__name__, exc)
         return njit(nogil=True)(fn)
 
 
