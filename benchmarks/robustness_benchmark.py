@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # this checkout's sscnb, whichever sscnb is installed
 DATA = ROOT.parent / "shared" / "data" / "stmarg" / "Validate"
 WILDCAT = ROOT.parent / "shared" / "data" / "wildcat"
 
