@@ -269,7 +269,7 @@ def _plan_images(
                 log(f"{rec.name}: overwrite: its earlier results in this experiment (class rasters, manifest) removed")
             continue
         wanted = _wanted(files, rec.has_label, save_figures, save_class_rasters)
-        rec_recipe = recipe | {"labels": labels[rec.name].recipe()} if rec.name in labels else recipe
+        rec_recipe = recipe | {"labels": labels[rec.name].recipe(p.phase2)} if rec.name in labels else recipe
         status, why = item_status(files, rec_recipe, wanted)
         if status == "other" and not overwrite:
             conflicts.append(f"{rec.name}: {why}")

@@ -435,14 +435,31 @@ def test_user_labels_choose_the_mlp_s_weight_in_mlp_rf():
     assert by_w[0.35] == by_w[0.0] < 0.8  # class 2 lost: 0.85 x 0.65 > 0.35 + 0.15 x 0.65
     assert c.info["mlp_weight"] == c.clf.mlp_weight == 1.0
     assert c.clf.model[1] is None  # the forest, weighing nothing, is not fitted
-    assert "the MLP's weight 1, the best of 0.35, 1, 0 on your labels" in c.info["phase2_choice"]
+    assert "the MLP's weight 1: on your labels it beat the default 0.35 by 0.01 or more" in c.info["phase2_choice"]
     assert (c.predict(img) == lab).all()
-    # a forest that can split (leaves of 20): the default weight is as good, and wins the tie
+    # a forest that can split (leaves of 20): the default weight is as good, and stays
     p = ssc.SSCParams(**kw, rf_min_leaf=20, mlp_epochs=1)
     c = ssc.choose_phase2(np.ones((4, 5), np.int64), np.ones((4, 5)), tile, _gather_from(img), p, PixelLabels.from_raster(lab))
     assert c.info["label_f1_by_mlp_weight"]["median RGB"][0.35] == 1.0
     assert c.info["mlp_weight"] == c.clf.mlp_weight == 0.35
+    assert "the MLP's weight 0.35, the default: neither 1 nor 0 beat it by 0.01 on your labels" in c.info["phase2_choice"]
     assert all(m is not None for m in c.clf.model)
+
+
+def test_a_labelled_mlp_rf_recipe_records_the_weight_margin():
+    """Maps made before the margin rule chose the MLP's weight otherwise: an mlp_rf recipe records the
+    margin, so a resumed batch refuses those maps (naming ``labels.mlp_weight_margin``) rather than mixing them.
+    """
+    from sscnb.phase2._choose import LABEL_WEIGHT_MARGIN, PixelLabels
+    from sscnb.results import recipe_status
+
+    lab = PixelLabels.from_tile_grid(np.array([[1, 0], [0, 2]]), 4)
+    assert lab.recipe("mlp_rf") == lab.recipe() | {"mlp_weight_margin": LABEL_WEIGHT_MARGIN}
+    assert "mlp_weight_margin" not in lab.recipe("rf")
+    assert "mlp_weight_margin" not in lab.recipe("mlp")
+    assert lab.recipe("mlp_rf")["pixels"] == 32
+    before = {"labels": lab.recipe()}  # what an mlp_rf map recorded before the rule
+    assert recipe_status(before, {"labels": lab.recipe("mlp_rf")}) == ("other", "labels.mlp_weight_margin: None -> 0.01")
 
 
 def test_a_polygon_of_one_class_comes_out_that_class():

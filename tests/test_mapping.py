@@ -744,7 +744,7 @@ def test_windowed_map_with_labels_equals_in_memory_map(model, ortho_arrays, tmp_
     )[0]
     np.testing.assert_array_equal(read1(res.files["final"]), mem.final_map)
     manifest = json.loads(res.files["manifest"].read_text())
-    assert manifest["recipe"]["labels"] == lab.recipe()
+    assert manifest["recipe"]["labels"] == lab.recipe("rf")
     assert manifest["info"]["phase2_choice"] == mem.info["phase2_choice"]
     assert manifest["info"]["label_f1"] == mem.info["label_f1"]
     assert f"Clearwater_ortho: {len(lab):,} labelled px: phase 2 learns from them" in said

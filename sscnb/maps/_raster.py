@@ -96,7 +96,7 @@ def _recipe(
         "vectors": {"make": bool(vectors), "min_polygon_area": float(min_polygon_area)} if vectors else None,
     }
     if labels is not None:
-        recipe["labels"] = labels.recipe()
+        recipe["labels"] = labels.recipe(params.phase2)
     return recipe
 
 

@@ -49,6 +49,10 @@ CV_SCORED = 30_000
 #: the MLP alone, 0.0 the forest alone. Labelled on Wildcat Creek the MLP passed where the average failed
 #: (docs/phase2_measured.md), so the labels choose; without labels the weight is MLP_RF_WEIGHT
 LABEL_MLP_WEIGHTS = (MLP_RF_WEIGHT, 1.0, 0.0)
+#: another MLP weight replaces the default only where it beats the default's held-out F1 on the labels by this much:
+#: closer, the folds cannot tell them apart (Wildcat Creek, 100 tiles a frame: weights chosen by 0.0001-0.002 of
+#: held-out F1 left the maps 0.008 below the default's on average, one by 0.030; docs/new_river.md)
+LABEL_WEIGHT_MARGIN = 0.01
 
 
 @dataclass(frozen=True)
@@ -103,12 +107,20 @@ class PixelLabels:
         """Return an id of the tile of each labelled pixel (its unit in the cross-validation), in row-major order."""
         return (self.rows // tile) * (1 << 32) + self.cols // tile
 
-    def recipe(self) -> dict:
-        """Return what a results manifest records of these labels: their count and a SHA-256 of the pixels and classes."""
+    def recipe(self, phase2: str = "") -> dict:
+        """Return what a results manifest records of these labels: their count and a SHA-256 of the pixels and classes.
+
+        With ``phase2`` ``"mlp_rf"`` also the margin by which the labels must prefer another MLP weight
+        (:data:`LABEL_WEIGHT_MARGIN`): maps made before that rule chose the weight otherwise, and a
+        resumed batch must not mix them with new ones.
+        """
         h = hashlib.sha256()
         for a in (self.rows.astype(np.int64), self.cols.astype(np.int64), self.codes.astype(np.uint8)):
             h.update(np.ascontiguousarray(a).tobytes())
-        return {"pixels": len(self), "sha256": h.hexdigest(), "learnt": bool(self.learnt)}
+        out = {"pixels": len(self), "sha256": h.hexdigest(), "learnt": bool(self.learnt)}
+        if phase2 == "mlp_rf":
+            out["mlp_weight_margin"] = LABEL_WEIGHT_MARGIN
+        return out
 
     def subset(self, keep: np.ndarray) -> PixelLabels:
         """Return the labelled pixels where ``keep`` (bool or sorted indices), still in row-major order."""
@@ -426,7 +438,8 @@ def _cross_validate(sample: _LabelledSample, folds: np.ndarray, tile_grid: np.nd
 
     Also returned: the count of scored pixels, each candidate's MLP weight, and its weighted F1 at every weight.
     With ``phase2 = "mlp_rf"`` each fold's fit is scored at every MLP weight of :data:`LABEL_MLP_WEIGHTS`, and a
-    candidate's F1s are those of its best weight; other classifiers have one weight (ignored) and no F1 per weight.
+    candidate's F1s are those of its chosen weight (:func:`_chosen_weight`); other classifiers have one weight
+    (ignored) and no F1 per weight.
     """
     lab = sample.labels
     blend = p.phase2 == "mlp_rf"
@@ -453,12 +466,27 @@ def _cross_validate(sample: _LabelledSample, folds: np.ndarray, tile_grid: np.nd
     tile_pred = np.zeros(len(y), np.uint8)
     tile_pred[ok] = tile_grid[r[ok], c[ok]]
     every = {key: _f1s(y, np.concatenate(pr)) for key, pr in preds.items()}
-    # the first weight (the default) wins a tie: the labels must show another is better
-    best_w = {name: max(weights, key=lambda w, n=name: (every[n, w]["weighted"], w == weights[0])) for name in cands}
+    # the default (the first weight) stays unless the labels show another is better by LABEL_WEIGHT_MARGIN
+    best_w = {name: _chosen_weight({w: every[name, w]["weighted"] for w in weights}) for name in cands}
     scores = {name: every[name, best_w[name]] for name in cands}
     scores[TILE_MAP] = _f1s(y, tile_pred)
     by_weight = {name: {w: every[name, w]["weighted"] for w in weights} for name in cands} if blend else {}
     return scores, len(y), best_w, by_weight
+
+
+def _chosen_weight(f1_by_weight: dict) -> float:
+    """Return the MLP weight to fit: the best on the held-out labels if it beats the first (the default) by the margin.
+
+    Examples
+    --------
+    >>> _chosen_weight({0.35: 0.9759, 1.0: 0.978, 0.0: 0.9734})  # 0.002 better: within the folds' noise
+    0.35
+    >>> _chosen_weight({0.35: 0.70, 1.0: 1.0, 0.0: 0.70})
+    1.0
+    """
+    default = next(iter(f1_by_weight))
+    best = max(f1_by_weight, key=lambda w: f1_by_weight[w])
+    return best if f1_by_weight[best] >= f1_by_weight[default] + LABEL_WEIGHT_MARGIN else default
 
 
 def _from_labels(
@@ -518,7 +546,14 @@ def _from_labels(
     what = f"{p.phase2_name} on {best} + your labels"
     if p.phase2 == "mlp_rf":
         info["mlp_weight"] = weight
-        what += f" (the MLP's weight {weight:g}, the best of {', '.join(f'{w:g}' for w in LABEL_MLP_WEIGHTS)} on your labels)"
+        others = ", ".join(f"{w:g}" for w in LABEL_MLP_WEIGHTS if w != weight)
+        what += (
+            f" (the MLP's weight {weight:g}, the default: neither {others.replace(', ', ' nor ')} beat it by "
+            f"{LABEL_WEIGHT_MARGIN:g} on your labels)"
+            if weight == LABEL_MLP_WEIGHTS[0]
+            else f" (the MLP's weight {weight:g}: on your labels it beat the default {LABEL_MLP_WEIGHTS[0]:g} by "
+            f"{LABEL_WEIGHT_MARGIN:g} or more)"
+        )
     info.update(phase2_choice=what, phase2_reason=f"{why}: phase 2 is kept")
     return Phase2Choice(clf, best, info)
 
