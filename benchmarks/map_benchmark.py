@@ -200,7 +200,9 @@ def main():
     if proc.returncode:
         sys.exit(f"sscnb map failed:\n{proc.stderr[-3000:]}")
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20  # KiB -> GiB
-    name = "RF" if a.phase2 == "rf" else "MLP"
+    from sscnb.params import SSCParams
+
+    name = SSCParams(phase2=a.phase2).phase2_name  # the files' tag: MLP, RF or MLPRF
     man = json.loads((out / f"{img.stem}_bench_{name}.json").read_text())
     secs = man["seconds"]
     mpx = a.size * a.size / 1e6
