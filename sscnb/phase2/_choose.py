@@ -51,7 +51,7 @@ CV_SCORED = 30_000
 LABEL_MLP_WEIGHTS = (MLP_RF_WEIGHT, 1.0, 0.0)
 #: another MLP weight replaces the default only where it beats the default's held-out F1 on the labels by this much:
 #: closer, the folds cannot tell them apart (Wildcat Creek, 100 tiles a frame: weights chosen by 0.0001-0.002 of
-#: held-out F1 left the maps 0.008 below the default's on average, one by 0.030; docs/new_river.md)
+#: held-out F1 left the maps 0.008 below the default's on average, one by 0.030; docs/phase2_features.md)
 LABEL_WEIGHT_MARGIN = 0.01
 
 
@@ -467,10 +467,11 @@ def _cross_validate(sample: _LabelledSample, folds: np.ndarray, tile_grid: np.nd
     tile_pred[ok] = tile_grid[r[ok], c[ok]]
     every = {key: _f1s(y, np.concatenate(pr)) for key, pr in preds.items()}
     # the default (the first weight) stays unless the labels show another is better by LABEL_WEIGHT_MARGIN
-    best_w = {name: _chosen_weight({w: every[name, w]["weighted"] for w in weights}) for name in cands}
+    f1_by_weight = {name: {w: every[name, w]["weighted"] for w in weights} for name in cands}
+    best_w = {name: _chosen_weight(f1_by_weight[name]) for name in cands}
     scores = {name: every[name, best_w[name]] for name in cands}
     scores[TILE_MAP] = _f1s(y, tile_pred)
-    by_weight = {name: {w: every[name, w]["weighted"] for w in weights} for name in cands} if blend else {}
+    by_weight = f1_by_weight if blend else {}
     return scores, len(y), best_w, by_weight
 
 
@@ -546,10 +547,9 @@ def _from_labels(
     what = f"{p.phase2_name} on {best} + your labels"
     if p.phase2 == "mlp_rf":
         info["mlp_weight"] = weight
-        others = ", ".join(f"{w:g}" for w in LABEL_MLP_WEIGHTS if w != weight)
+        others = " nor ".join(f"{w:g}" for w in LABEL_MLP_WEIGHTS if w != weight)
         what += (
-            f" (the MLP's weight {weight:g}, the default: neither {others.replace(', ', ' nor ')} beat it by "
-            f"{LABEL_WEIGHT_MARGIN:g} on your labels)"
+            f" (the MLP's weight {weight:g}, the default: neither {others} beat it by {LABEL_WEIGHT_MARGIN:g} on your labels)"
             if weight == LABEL_MLP_WEIGHTS[0]
             else f" (the MLP's weight {weight:g}: on your labels it beat the default {LABEL_MLP_WEIGHTS[0]:g} by "
             f"{LABEL_WEIGHT_MARGIN:g} or more)"

@@ -57,6 +57,20 @@ def feature_threads() -> int:
     return max(1, int(os.environ.get("SSCNB_THREADS") or os.cpu_count() or 1))
 
 
+def _on_every_core(fn, jobs: list) -> None:
+    """Run ``fn(job)`` for every job in :func:`feature_threads` threads (the compiled filters release the GIL).
+
+    With one thread the jobs run in turn, without a pool.
+    """
+    threads = min(feature_threads(), len(jobs))
+    if threads > 1:
+        with ThreadPoolExecutor(threads) as ex:
+            list(ex.map(fn, jobs))
+    else:
+        for job in jobs:
+            fn(job)
+
+
 #: where the median filter may run (``$SSCNB_MEDIAN``): see :func:`median_device`
 MEDIAN_DEVICES = ("auto", "cpu", "accelerator")
 
@@ -146,8 +160,7 @@ def median_rgb(image: np.ndarray, radius: int = 5, mask: np.ndarray | None = Non
         k, y0, y1 = block
         out[y0:y1, :, k] = median_rows(bands[k], fp, y0, y1, mask=m)
 
-    with ThreadPoolExecutor(max_workers=min(feature_threads(), len(blocks))) as ex:
-        list(ex.map(run, blocks))
+    _on_every_core(run, blocks)
     return out
 
 
@@ -239,14 +252,9 @@ def multiscale_features(image: np.ndarray) -> np.ndarray:
             for i in range(2):
                 _gauss.smooth_rows(bands[3 + i], y0, y1, HUE_SIGMAS[j], _TRUNCATE, out, 4 * len(MULTISCALE_SIGMAS) + 2 * j + i)
 
-    jobs = [(k, y0) for k in range(len(MULTISCALE_SIGMAS) + len(HUE_SIGMAS)) for y0 in range(0, H, _MULTISCALE_ROWS)]
-    threads = min(feature_threads(), len(jobs))
-    if threads > 1:  # the compiled filters release the GIL
-        with ThreadPoolExecutor(threads) as ex:
-            list(ex.map(block, jobs))
-    else:
-        for job in jobs:
-            block(job)
+    _on_every_core(
+        block, [(k, y0) for k in range(len(MULTISCALE_SIGMAS) + len(HUE_SIGMAS)) for y0 in range(0, H, _MULTISCALE_ROWS)]
+    )
     return out
 
 
