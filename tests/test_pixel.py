@@ -327,3 +327,61 @@ def test_forest_leaf_setting_is_checked():
     with pytest.raises(ValueError, match="rf_min_leaf must be >= 1"):
         SSCParams(rf_min_leaf=0)
     assert SSCParams().rf_min_leaf == 20
+
+
+@pytest.mark.parametrize("threads", ["1", "2"])
+def test_forest_stopped_early_gives_the_whole_forests_classes(monkeypatch, threads):
+    """forest_codes walks each row's trees only until its class is settled: the classes of the whole forest's
+    probabilities, blended or not, on noisy classes where many rows stay unsettled to the last tree; rows
+    split into several thread jobs.
+    """
+    from sscnb.phase2 import _forest
+
+    monkeypatch.setenv("SSCNB_THREADS", threads)
+    monkeypatch.setattr(_forest, "CHUNK", 97)
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(800, 4)).astype(np.float32)
+    y = (x[:, 0] + 0.8 * rng.normal(size=800) > 0).astype(int) + 2 * (x[:, 1] + 0.8 * rng.normal(size=800) > 0.5)
+    kw = {**FIT, "epochs": 2, "n_trees": 12, "min_leaf": 2}
+    both = fit_pixel_classifier(x, y + 1, "mlp_rf", **kw)
+    rows = rng.normal(size=(1000, 4)).astype(np.float32) * 1.5
+    forest, mlp = both.model[1], both.model[0]
+    pf, pm = forest.predict_proba_rows(rows), mlp.predict_proba_rows(rows)
+    assert 0.2 < np.mean(np.abs(np.diff(np.sort(pf, 1)[:, -2:], axis=1)) < 0.5) < 0.9  # many close calls
+    np.testing.assert_array_equal(_forest.forest_codes(forest.model, rows, forest.standardise), pf.argmax(1))
+    for w in (0.35, 0.7):
+        want = (np.float32(w) * pm + np.float32(1 - w) * pf).argmax(1)
+        np.testing.assert_array_equal(_forest.forest_codes(forest.model, rows, forest.standardise, pm, w), want)
+        np.testing.assert_array_equal(both.weighted(w)._codes(rows), both.classes[want])
+        np.testing.assert_array_equal(
+            both.weighted(w)._codes(rows), both.classes[both.weighted(w).predict_proba_rows(rows).argmax(1)]
+        )
+    np.testing.assert_array_equal(forest._codes(rows), forest.classes[pf.argmax(1)])
+    with pytest.raises(ValueError, match="a weight needs the probabilities"):
+        _forest.forest_codes(forest.model, rows, forest.standardise, None, 0.35)
+    with pytest.raises(ValueError, match=r"weight must lie in \[0, 1\)"):
+        _forest.forest_codes(forest.model, rows, forest.standardise, pm, 1.0)
+
+
+@pytest.mark.parametrize("threads", ["1", "2"])
+def test_mlp_forward_in_blocks_on_every_core_equals_one_pass(monkeypatch, threads):
+    """mlp_forward_rows: blocks of rows on every core, standardised batch by batch, give mlp_forward's
+    probabilities of the whole, and a row's probabilities do not depend on its block.
+    """
+    from sscnb.phase2 import _pixel as pixel
+
+    monkeypatch.setenv("SSCNB_THREADS", threads)
+    monkeypatch.setattr(pixel, "MLP_THREAD_ROWS", 300)
+    rng = np.random.default_rng(6)
+    layers = [
+        (rng.normal(size=(5, 16)).astype(np.float32), rng.normal(size=16).astype(np.float32)),
+        (rng.normal(size=(16, 3)).astype(np.float32), rng.normal(size=3).astype(np.float32)),
+    ]
+    x = rng.normal(size=(1000, 5)).astype(np.float32)
+    mean, scale = np.float32(0.5), np.float32(2.0)
+    out = pixel.mlp_forward_rows(layers, x, lambda r: (r - mean) / scale, batch=128)
+    assert out.dtype == np.float32
+    assert out.shape == (1000, 3)
+    np.testing.assert_allclose(out, pixel.mlp_forward(layers, (x - mean) / scale), rtol=1e-5, atol=1e-6)
+    part = pixel.mlp_forward_rows(layers, x[250:650], lambda r: (r - mean) / scale, batch=128)
+    np.testing.assert_array_equal(part, out[250:650])

@@ -4,6 +4,7 @@
   the exact median filter, compiled with Numba or run through ``keras.ops``;
 * ``_pixel``: training pixels sampled from the tile map, the MLP and the random forest
   (``_jaxfit``: the MLP's training on JAX); ``_colours``: the colour look-up of a median-RGB phase 2;
+  ``_forest``: the forest's classes, each pixel's trees walked only while they can change its class;
 * ``_cnnbands``: the CNN's view of each pixel (its last hidden layer, reduced and interpolated);
 * ``_choose``: phase 2 chooses its features, or keeps the tile map, on held-out tiles or labels;
 * ``_patches``: small patches absorbed by their surroundings.

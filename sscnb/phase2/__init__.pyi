@@ -78,6 +78,9 @@ from ._features import (
 from ._features import (
     pixel_features as pixel_features,
 )
+from ._forest import (
+    forest_codes as forest_codes,
+)
 from ._patches import (
     despeckle as despeckle,
 )
