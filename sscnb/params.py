@@ -18,6 +18,7 @@ __all__ = [
     "MLP_DEPTHS",
     "FEATURE_SETS",
     "LABEL_CNN_SHARE",
+    "RF_SAMPLE",
     "MLP_RF_WEIGHT",
     "phase2_name",
 ]
@@ -37,6 +38,9 @@ MLP_DEPTHS = ("deep", "very_deep", "compact")
 FEATURE_SETS = ("median_rgb", "multiscale", "multiscale_cnn")
 #: ``label_cnn_share`` where it is not given, by feature set: with the CNN's bands, the user's labels alone
 LABEL_CNN_SHARE = {"median_rgb": 0.5, "multiscale": 0.5, "multiscale_cnn": 0.0}
+#: ``rf_sample`` where it is not given, by feature set: the forest of 27-35 bands grows each tree on a quarter of the
+#: pixels, 3.6 times faster, at the same maps on StMarg (docs/phase2_features.md)
+RF_SAMPLE = {"median_rgb": 1.0, "multiscale": 0.25, "multiscale_cnn": 0.25}
 
 
 def phase2_name(phase2: str) -> str:
@@ -86,6 +90,12 @@ class SSCParams(Settings):
       another class), and a forest grown to single pixels learns that noise as speckle (measured:
       1 -> 20 took the sample data's validation images from F1 0.935 to 0.993 and StMarg's from
       0.9704 to 0.9712; docs/phase2_measured.md).
+    - rf_sample: the share of phase 2's training pixels each tree of the forest draws (scikit-learn's
+      ``max_samples``, with replacement). Default (None): 1.0 with ``features`` "median_rgb", 0.25
+      with the multiscale sets, whose forest of 27-35 bands is the slowest part of phase 2 (6 Mpx
+      on 2 cores: its fit 4.5 -> 1.25 s; on StMarg's validation images and Wildcat Creek's labelled
+      frames the maps within 0.002 of the whole sample's; :data:`RF_SAMPLE`). The settings record
+      the number used.
     - subsample / min_sample / max_sample: share of the CNN-classified pixels used to train phase 2,
       with a floor and a cap (the cap matters for orthomosaics: 1% of 150 Mpx is far more pixels
       than three colour features need, and would cost minutes of training).
@@ -144,6 +154,7 @@ class SSCParams(Settings):
     mlp_learning_rate: float = 1e-3
     n_trees: int = 50
     rf_min_leaf: int = 20
+    rf_sample: float | None = None
     subsample: float = 0.01
     min_sample: int = 20_000
     max_sample: int = 200_000
@@ -164,6 +175,8 @@ class SSCParams(Settings):
     def __post_init__(self):
         if self.label_cnn_share is None:  # the default of the feature set, recorded as a number
             self.label_cnn_share = LABEL_CNN_SHARE.get(self.features, 0.5)
+        if self.rf_sample is None:
+            self.rf_sample = RF_SAMPLE.get(self.features, 1.0)
         if self.phase2 not in PHASE2_CHOICES:
             raise ValueError(f"phase2 must be one of {sorted(PHASE2_CHOICES)}, got {self.phase2!r}")
         if self.features not in FEATURE_SETS:
@@ -177,6 +190,8 @@ class SSCParams(Settings):
                 raise ValueError(f"{f.name} must be {f.type}, got {v!r}")
         if not 0 <= self.recog_thresh <= 1:
             raise ValueError(f"recog_thresh must be between 0 and 1, got {self.recog_thresh}")
+        if not 0 < float(self.rf_sample) <= 1:
+            raise ValueError(f"rf_sample must be above 0 and at most 1, got {self.rf_sample}")
         if not 0 <= float(self.label_cnn_share) < 1:
             raise ValueError(f"label_cnn_share must be at least 0 and below 1, got {self.label_cnn_share}")
         for name in ("train_confidence", "min_agreement", "min_label_f1"):

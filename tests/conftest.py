@@ -105,7 +105,9 @@ def pytest_sessionstart(session):
         _keras()
         pixel_features(np.zeros((8, 8, 3), np.uint8), 2, False, None, "multiscale")
         x, y = np.linspace(0, 1, 192, dtype=np.float32).reshape(64, 3), np.arange(64) % 2 + 1
-        kw = dict(depth="compact", epochs=1, learning_rate=1e-3, batch_size=32, use_smote=False, n_trees=1, min_leaf=1)
+        kw = dict(
+            depth="compact", epochs=1, learning_rate=1e-3, batch_size=32, use_smote=False, n_trees=1, min_leaf=1, rf_sample=1.0
+        )
         fit_pixel_classifier(x, y, "mlp", seed=0, **kw)
 
 

@@ -133,7 +133,7 @@ CACHED = textwrap.dedent("""
     rng = np.random.default_rng(0)
     x, y = rng.normal(size=(300, 3)), rng.integers(1, 4, 300)
     clf = pixel.fit_pixel_classifier(x, y, "mlp", depth="deep", epochs=2, learning_rate=1e-3, batch_size=64,
-                                     use_smote=False, n_trees=1, min_leaf=1, seed=3)
+                                     use_smote=False, n_trees=1, min_leaf=1, rf_sample=1.0, seed=3)
     np.save(os.environ["OUT"], clf.predict_proba_rows(x))
     print(json.dumps({w: sum(f"compilation cache {w}" in m.lower() for m in said) for w in ("hit", "miss")}))
 """)
@@ -171,7 +171,9 @@ FITS = textwrap.dedent("""
     rng = np.random.default_rng(0)
     x = rng.normal(size=(2500, 3)).astype(np.float32)  # 2 full batches of 1024 and one of 452
     y = (x[:, 0] > 0).astype(int) + (x[:, 1] > 0.5) + 1
-    kw = dict(depth="deep", epochs=2, learning_rate=1e-3, batch_size=1024, use_smote=False, n_trees=1, min_leaf=1, seed=3)
+    kw = dict(
+        depth="deep", epochs=2, learning_rate=1e-3, batch_size=1024, use_smote=False, n_trees=1, min_leaf=1, rf_sample=1.0, seed=3
+    )
     ours = [pixel.fit_pixel_classifier(x, y, "mlp", **kw).model for _ in range(2)]  # the first of the process, again
     assert "tensorflow" not in sys.modules  # installed here, but not needed (sscnb.cnn._keras.set_random_seed)
     # the reference: Keras's own fit of the same model, from the same state and Keras's own seeding

@@ -5,7 +5,9 @@ from sscnb.data import _tiles as tiles
 from sscnb.params import MLP_RF_WEIGHT, SSCParams
 from sscnb.phase2._pixel import fit_pixel_classifier, pack_rgb, sample_tile_pixels, unique_rows, unpack_rgb
 
-FIT = dict(depth="deep", epochs=30, learning_rate=1e-3, batch_size=256, use_smote=False, n_trees=20, min_leaf=1, seed=0)
+FIT = dict(
+    depth="deep", epochs=30, learning_rate=1e-3, batch_size=256, use_smote=False, n_trees=20, min_leaf=1, rf_sample=1.0, seed=0
+)
 
 
 def _scene():
@@ -327,6 +329,33 @@ def test_forest_leaf_setting_is_checked():
     with pytest.raises(ValueError, match="rf_min_leaf must be >= 1"):
         SSCParams(rf_min_leaf=0)
     assert SSCParams().rf_min_leaf == 20
+
+
+def test_forest_tree_sample_by_feature_set_and_checked():
+    """rf_sample: the whole sample with median RGB, a quarter with the multiscale sets, recorded as the number;
+    each tree of the forest then draws that share of the pixels (and a forest of the default draws them all).
+    """
+    assert SSCParams().rf_sample == 1.0
+    assert SSCParams(features="multiscale").rf_sample == SSCParams(features="multiscale_cnn").rf_sample == 0.25
+    assert SSCParams(features="multiscale", rf_sample=0.5).rf_sample == 0.5
+    assert SSCParams.recorded({"settings": {"features": "multiscale"}})["settings"]["rf_sample"] == 1.0  # made before it
+    for bad in (0, 1.5):
+        with pytest.raises(ValueError, match="rf_sample must be above 0 and at most 1"):
+            SSCParams(rf_sample=bad)
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(400, 3)).astype(np.float32)
+    y = np.where(x[:, 0] > 0, 1, 2)
+    quarter = fit_pixel_classifier(x, y, "rf", **{**FIT, "n_trees": 3, "rf_sample": 0.25}).model
+    whole = fit_pixel_classifier(x, y, "rf", **{**FIT, "n_trees": 3}).model
+    assert quarter.max_samples == 0.25
+    assert whole.max_samples is None
+    assert (
+        max(t.tree_.n_node_samples[0] for t in quarter.estimators_)
+        <= 100
+        < min(t.tree_.n_node_samples[0] for t in whole.estimators_)
+    )
+    with pytest.raises(ValueError, match="rf_sample must be above 0"):
+        fit_pixel_classifier(x, y, "rf", **{**FIT, "rf_sample": 0.0})
 
 
 @pytest.mark.parametrize("threads", ["1", "2"])

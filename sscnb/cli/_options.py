@@ -13,7 +13,7 @@ def add_phase2_options(parser):
 
     ``--median_radius`` or ``--median-radius``, each defaulting to SSCParams's own default.
     """
-    from sscnb.params import FEATURE_SETS, LABEL_CNN_SHARE, MLP_DEPTHS, PHASE2_CHOICES, SSCParams
+    from sscnb.params import FEATURE_SETS, LABEL_CNN_SHARE, MLP_DEPTHS, PHASE2_CHOICES, RF_SAMPLE, SSCParams
 
     g = parser.add_argument_group("phase-2 settings (as notebooks 03 and 05 name them)")
     meaning = SSCParams.descriptions()
@@ -21,8 +21,9 @@ def add_phase2_options(parser):
         flags = [f"--{f.name}"] + ([f"--{f.name.replace('_', '-')}"] if "_" in f.name else [])
         default = f.default if f.default is not MISSING else None
         said = {True: "yes", False: "no"}.get(default, default) if isinstance(default, bool) else default
-        if f.name == "label_cnn_share":  # by the feature set
-            said = ", ".join(f"{v} with {k}" for k, v in LABEL_CNN_SHARE.items())
+        by_set = {"label_cnn_share": LABEL_CNN_SHARE, "rf_sample": RF_SAMPLE}.get(f.name)
+        if by_set:  # by the feature set
+            said = ", ".join(f"{v} with {k}" for k, v in by_set.items())
         ftype = str(f.type).removesuffix(" | None")
         first = re.sub(r":\w+:`~?([^`]+)`", r"\1", meaning.get(f.name, "").split(". ")[0].rstrip("."))
         first = first.replace("``", "").replace("%", "%%")  # in words, as argparse formats help

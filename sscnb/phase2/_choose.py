@@ -155,6 +155,7 @@ def fit_phase2(xs: np.ndarray, ys: np.ndarray, params: SSCParams, mlp_weight: fl
         use_smote=params.use_smote,
         n_trees=params.n_trees,
         min_leaf=params.rf_min_leaf,
+        rf_sample=float(params.rf_sample or 1.0),
         seed=params.seed,
         mlp_weight=mlp_weight,
     )

@@ -415,6 +415,24 @@ class PixelClassifier:
         return out.reshape(H, W)
 
 
+def _fit_forest(
+    z: np.ndarray, yy: np.ndarray, n_trees: int, min_leaf: int, rf_sample: float, seed: int
+) -> RandomForestClassifier:
+    """Return phase 2's random forest fitted on standardised rows ``z`` and class indices ``yy``."""
+    if not 0 < rf_sample <= 1:
+        raise ValueError(f"rf_sample must be above 0 and at most 1, got {rf_sample}")
+    # a Dask worker that shares its machine gets its share of the cores (sscnb.batch._set_threads);
+    # the trees, and so the map, are the same whatever the number of threads
+    model = RandomForestClassifier(
+        n_estimators=n_trees,
+        min_samples_leaf=min_leaf,
+        max_samples=None if rf_sample >= 1 else float(rf_sample),
+        n_jobs=int(os.environ.get("SSCNB_THREADS") or -1),
+        random_state=seed,
+    )
+    return model.fit(z, yy)
+
+
 def fit_pixel_classifier(
     x: np.ndarray,
     y: np.ndarray,
@@ -427,6 +445,7 @@ def fit_pixel_classifier(
     use_smote: bool,
     n_trees: int,
     min_leaf: int,
+    rf_sample: float,
     seed: int,
     mlp_weight: float = MLP_RF_WEIGHT,
 ) -> PixelClassifier:
@@ -455,6 +474,8 @@ def fit_pixel_classifier(
         Trees of the random forest.
     min_leaf : int
         Training pixels each leaf of the forest must hold (``min_samples_leaf``).
+    rf_sample : float
+        The share of the pixels each tree draws (``max_samples``; 1.0: as many as there are).
     seed : int
     mlp_weight : float
         ``"mlp_rf"``: the MLP's share, :data:`sscnb.params.MLP_RF_WEIGHT` unless the user's labels
@@ -488,6 +509,7 @@ def fit_pixel_classifier(
                 use_smote=use_smote,
                 n_trees=n_trees,
                 min_leaf=min_leaf,
+                rf_sample=rf_sample,
                 seed=seed,
             )
             for k, share in (("mlp", mlp_weight), ("rf", 1 - mlp_weight))
@@ -505,11 +527,7 @@ def fit_pixel_classifier(
             logger.info("phase 2: a class has fewer than 6 training pixels; SMOTE-ENN skipped")
             info["smote_skipped"] = True
     if kind == "rf":
-        # a Dask worker that shares its machine gets its share of the cores (sscnb.batch._set_threads);
-        # the trees, and so the map, are the same whatever the number of threads
-        n_jobs = int(os.environ.get("SSCNB_THREADS") or -1)
-        model = RandomForestClassifier(n_estimators=n_trees, min_samples_leaf=min_leaf, n_jobs=n_jobs, random_state=seed)
-        model.fit(z, yy)
+        model = _fit_forest(z, yy, n_trees, min_leaf, rf_sample, seed)
     elif kind == "mlp":
         keras = _keras()
 
