@@ -39,7 +39,7 @@ FEATURE_SETS = ("median_rgb", "multiscale", "multiscale_cnn")
 #: ``label_cnn_share`` where it is not given, by feature set: with the CNN's bands, the user's labels alone
 LABEL_CNN_SHARE = {"median_rgb": 0.5, "multiscale": 0.5, "multiscale_cnn": 0.0}
 #: ``rf_sample`` where it is not given, by feature set: the forest of 27-35 bands grows each tree on a quarter of the
-#: pixels, 3.6 times faster, at the same maps on StMarg (docs/phase2_features.md)
+#: pixels, 3.6 times faster, as good on StMarg, 0.004 lower on a labelled Wildcat frame (docs/phase2_features.md)
 RF_SAMPLE = {"median_rgb": 1.0, "multiscale": 0.25, "multiscale_cnn": 0.25}
 
 
@@ -93,9 +93,8 @@ class SSCParams(Settings):
     - rf_sample: the share of phase 2's training pixels each tree of the forest draws (scikit-learn's
       ``max_samples``, with replacement). Default (None): 1.0 with ``features`` "median_rgb", 0.25
       with the multiscale sets, whose forest of 27-35 bands is the slowest part of phase 2 (6 Mpx
-      on 2 cores: its fit 4.5 -> 1.25 s; on StMarg's validation images and Wildcat Creek's labelled
-      frames the maps within 0.002 of the whole sample's; :data:`RF_SAMPLE`). The settings record
-      the number used.
+      on 2 cores: its fit 4.5 -> 1.25 s; StMarg's validation images as good, Wildcat Creek's
+      labelled frame 4 0.004 lower over 3 seeds; :data:`RF_SAMPLE`). The settings record the number used.
     - subsample / min_sample / max_sample: share of the CNN-classified pixels used to train phase 2,
       with a floor and a cap (the cap matters for orthomosaics: 1% of 150 Mpx is far more pixels
       than three colour features need, and would cost minutes of training).
