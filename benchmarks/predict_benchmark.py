@@ -38,7 +38,8 @@ def main(argv=None):
 
     if not Path(a.model).exists():
         sys.exit(f"{a.model} not found: train it with python -m sscnb run --config configs/stmarg.yml --only 01 02")
-    print(f"machine: {machine()}; fixed batch {cnn.predict_batch_size()} tiles")
+    side = cnn.network_side(modelfiles.load_model(a.model).model)
+    print(f"machine: {machine()}; fixed batch {cnn.predict_batch_size(side)} tiles of {side} px as the network sees them")
     rng = np.random.default_rng(0)
     sizes = rng.integers(int(0.75 * a.tiles / a.strips), int(1.1 * a.tiles / a.strips), a.strips)
     T = modelfiles.load_model(a.model).tile_size

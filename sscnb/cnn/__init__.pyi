@@ -172,6 +172,9 @@ from ._predict import (
     machine as machine,
 )
 from ._predict import (
+    network_side as network_side,
+)
+from ._predict import (
     predict_batch_size as predict_batch_size,
 )
 from ._predict import (

@@ -41,7 +41,7 @@ from tqdm.auto import tqdm
 
 from sscnb.cnn._augment import COLOUR_AUGMENT_NAMES, DihedralAugment, PhotometricAugment
 from sscnb.cnn._keras import _keras, quiet_native_start
-from sscnb.cnn._predict import accelerator, predict_batch_size, predict_tiles
+from sscnb.cnn._predict import accelerator, network_side, predict_batch_size, predict_tiles
 from sscnb.errors import WeightsUnavailableError
 from sscnb.settings import Settings
 
@@ -55,6 +55,7 @@ __all__ = [
     "recommend_epochs",
     "predict_tiles",
     "predict_batch_size",
+    "network_side",
     "accelerator",
     "keras_cache_dir",
     "quiet_native_start",

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from typing import Any
 
 __all__ = [
+    "network_side",
     "accelerator",
     "machine",
     "dihedral_views",
@@ -63,16 +64,56 @@ def accelerator() -> str | None:
     return found
 
 
-def predict_batch_size() -> int:
-    """Tiles per prediction batch: ``$SSCNB_PREDICT_BATCH`` if set, else 512 on an accelerator and 256 on the CPU.
+#: on the CPU, pixels of the network's input per prediction batch (:func:`predict_batch_size`)
+CPU_BATCH_PIXELS = 500_000
 
-    Measured on an H100 with Keras on JAX (``benchmarks/predict_benchmark.py``, 53 696 tiles in 24 strips):
-    512 predicts them in 2.4 s the first time and 1.2 s again, 1024 in 2.6 / 1.4 s and 4096 in 3.8 / 1.8 s
-    (the last batch of every strip is padded up to it).
+
+def network_side(model: Any) -> int:
+    """Return the side (px) of the images the network's layers see: its resizing layer's, else its input's.
+
+    ``efficientnet_lite0`` resizes the 50 px tiles inside the model (a layer named ``resize``: 112 px by default).
+
+    Parameters
+    ----------
+    model : keras.Model
 
     Returns
     -------
     int
+    """
+    try:
+        return int(model.get_layer("resize").output.shape[1])
+    except ValueError:  # no such layer: the tiles go in as they are
+        return int(model.input_shape[1])
+
+
+def predict_batch_size(side: int = 50) -> int:
+    """Tiles per prediction batch: ``$SSCNB_PREDICT_BATCH`` if set, else 512 on an accelerator; on the CPU by size.
+
+    On the CPU, :data:`CPU_BATCH_PIXELS` of the network's input (``side`` px square), at most 256 tiles:
+    200 tiles of 50 px (the compact CNN), 40 of 112 px (``rivers``, EfficientNet-Lite0). Measured on 2
+    cores, 1 632 tiles: ``rivers`` 3.7-3.9 s in batches of 32 or 40 tiles against 4.6 s in batches of 256,
+    whose activations (256 x 56 x 56 x 96 floats) leave the cache; the compact CNNs take the same time
+    (0.43-0.50 s) in batches of 128, 160 or 256.
+    On an H100 with Keras on JAX (``benchmarks/predict_benchmark.py``, 53 696 tiles in 24 strips): 512
+    predicts them in 2.4 s the first time and 1.2 s again, 1024 in 2.6 / 1.4 s and 4096 in 3.8 / 1.8 s
+    (the last batch of every strip is padded up to it).
+
+    Parameters
+    ----------
+    side : int, px
+        The side of the images the network's layers see (:func:`network_side`).
+
+    Returns
+    -------
+    int
+
+    Examples
+    --------
+    >>> import os
+    >>> on_cpu = not (os.environ.get("SSCNB_PREDICT_BATCH") or accelerator())
+    >>> not on_cpu or (predict_batch_size(50), predict_batch_size(112), predict_batch_size(224)) == (200, 40, 10)
+    True
     """
     env = os.environ.get("SSCNB_PREDICT_BATCH")
     if env:
@@ -83,7 +124,7 @@ def predict_batch_size() -> int:
         if n < 1:
             raise ValueError(f"SSCNB_PREDICT_BATCH must be at least 1, got {n}")
         return n
-    return 512 if accelerator() else 256
+    return 512 if accelerator() else max(1, min(256, round(CPU_BATCH_PIXELS / int(side) ** 2)))
 
 
 def predict_tiles(model: Any, x: np.ndarray, batch_size: int | None = None, tta: bool = False) -> np.ndarray:
@@ -116,7 +157,7 @@ def predict_tiles(model: Any, x: np.ndarray, batch_size: int | None = None, tta:
         return (total / 8).astype(np.float32)
     if len(x) == 0:
         return np.zeros((0, model.output_shape[-1]), np.float32)
-    b = int(batch_size or predict_batch_size())
+    b = int(batch_size or predict_batch_size(network_side(model)))
     n = len(x)
     # uint8 tiles go in as they are: the model's first layer rescales them (in float32), and a
     # quarter of the bytes pass through the input pipeline (and to a GPU). Measured on 2 cores:
