@@ -98,20 +98,22 @@ def test_tta_reaches_phase_1_in_memory_and_windowed(model, ortho_arrays, tmp_pat
 
 
 @pytest.mark.parametrize(
-    ("features", "last"),
+    ("features", "last", "phase2"),
     [
-        ("multiscale", "median RGB + multiscale"),
+        ("multiscale", "median RGB + multiscale", "rf"),
         # the CNN's bands too: about 5 s on 2 cores
-        pytest.param("multiscale_cnn", "median RGB + multiscale + CNN", marks=pytest.mark.slow),
+        pytest.param("multiscale_cnn", "median RGB + multiscale + CNN", "rf", marks=pytest.mark.slow),
+        # every pixel through the MLP in blocks and the forest stopped early (sscnb.phase2.forest_codes)
+        pytest.param("multiscale", "median RGB + multiscale", "mlp_rf", marks=pytest.mark.slow),
     ],
 )
-def test_windowed_map_with_multiscale_features_equals_in_memory_map(model, ortho_arrays, tmp_path, features, last):
+def test_windowed_map_with_multiscale_features_equals_in_memory_map(model, ortho_arrays, tmp_path, features, last, phase2):
     """The multiscale bands reach 48 px: strips of 48 rows read with that halo give the in-memory
     map, and the scratch files hold all 27 bands. The CNN's bands come from the whole image's tile
     grid, whichever strip the tiles were classified in: the same map again.
     """
     rgb, valid = ortho_arrays
-    p = ssc.SSCParams(phase2="rf", features=features, **FAST)
+    p = ssc.SSCParams(phase2=phase2, features=features, **FAST)
     mem = ssc.classify_image(rgb, model, p, mask=valid)
     res = mapping.map_inputs([ORTHO], model, tmp_path, "w", p, window_mpx=0.05, progress=False)[0]
     np.testing.assert_array_equal(read1(res.files["final"]), mem.final_map)
