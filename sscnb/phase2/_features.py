@@ -58,7 +58,9 @@ def feature_threads() -> int:
 
 
 def _on_every_core(fn, jobs: list) -> None:
-    """Run ``fn(job)`` for every job in :func:`feature_threads` threads (the compiled filters release the GIL).
+    """Run ``fn(job)`` for every job in :func:`feature_threads` threads.
+
+    For work that releases the GIL: the compiled filters, the forest's tree walks, NumPy's products.
 
     With one thread the jobs run in turn, without a pool.
     """

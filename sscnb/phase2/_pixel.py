@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
@@ -309,10 +310,8 @@ def mlp_forward_rows(layers: list, x: np.ndarray, standardise: Callable, batch: 
             out[i : min(i + batch, stop)] = mlp_forward(layers, standardise(x[i : min(i + batch, stop)]))
 
     starts = list(range(0, len(x), MLP_THREAD_ROWS))
-    if feature_threads() > 1 and len(starts) > 1:
-        with threadpool_limits(1, user_api="blas"):
-            _on_every_core(run, starts)
-    else:
+    several = feature_threads() > 1 and len(starts) > 1
+    with threadpool_limits(1, user_api="blas") if several else nullcontext():
         _on_every_core(run, starts)
     return out
 
@@ -356,7 +355,7 @@ class PixelClassifier:
         """Return the class code of each feature row: the most probable of :meth:`predict_proba_rows`.
 
         A forest's trees are walked only while they can still change a row's class
-        (:func:`sscnb.phase2._forest.forest_codes`): the same classes, for less work.
+        (:func:`sscnb.phase2.forest_codes`): the same classes, for less work.
         """
         from sscnb.phase2._forest import forest_codes
 
